@@ -1,0 +1,31 @@
+"""Typed errors that the core raises and the UI turns into messages."""
+
+from __future__ import annotations
+
+
+class BpsError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class ImageDecodeError(BpsError):
+    """An image file could not be decoded safely.
+
+    The message names the file, says what is wrong and what to do.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")
+
+
+class MetadataError(BpsError):
+    """A metadata file (meta.csv or a user CSV) is malformed."""
+
+
+class ProjectError(BpsError):
+    """A project folder is missing, malformed or of an unsupported version."""
+
+
+class DatasourceError(BpsError):
+    """A datasource is misconfigured or unreachable."""
