@@ -29,3 +29,13 @@ class ProjectError(BpsError):
 
 class DatasourceError(BpsError):
     """A datasource is misconfigured or unreachable."""
+
+
+class UnknownSampleError(BpsError):
+    """Label or selection refers to sample keys the project does not hold."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        shown = ", ".join(repr(k) for k in keys[:5])
+        more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+        super().__init__(f"{len(keys)} unknown sample key(s): {shown}{more}")

@@ -1,0 +1,234 @@
+"""``bps-labeler``: the command line over the same core the app uses."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from bps_core.errors import BpsError
+
+DEFAULT_PORT = 8501
+DEMO_SEED = 0
+
+
+@contextmanager
+def _progress_bar(desc: str) -> Iterator[Callable[[float], None]]:
+    """A tqdm bar driven by a core progress callback (fractions in [0, 1])."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=desc, unit="%", bar_format="{l_bar}{bar}| {elapsed}") as bar:
+
+        def update(fraction: float) -> None:
+            bar.update(max(0, round(fraction * 100) - bar.n))
+
+        yield update
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from bps_core.synthetic import generate_dataset, preset_config
+
+    cfg = preset_config(args.preset, seed=args.seed, n_per_cell=args.n_per_cell)
+    if args.compression:
+        from dataclasses import replace
+
+        cfg = replace(cfg, compression=args.compression)
+    with _progress_bar("synth") as progress:
+        result = generate_dataset(
+            args.out_dir, cfg, workers=args.workers, overwrite=args.overwrite, progress=progress
+        )
+    print(
+        f"wrote {result.n_fitc} FITC images (+{result.n_dapi_only} DAPI/MASK-only nuclei) "
+        f"under {result.root}; ground truth in {result.truth_csv}"
+    )
+    return 0
+
+
+def _print_ingest(report: object) -> None:
+    from bps_core.project import IngestReport
+
+    assert isinstance(report, IngestReport)
+    print(f"{report.n_samples} samples ({report.n_bad} bad files)")
+    for what, items in (
+        ("files without a metadata row", report.files_without_metadata),
+        ("metadata rows without a file", report.rows_without_files),
+        ("bad files", [f"{k}: {v}" for k, v in report.bad_files.items()]),
+    ):
+        if items:
+            print(f"  {len(items)} {what}, e.g. {items[0]}")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from bps_core.project import create_project_from_folder
+
+    if str(args.source).startswith("s3://"):
+        raise BpsError("S3 sources are not supported yet; give a local folder")
+    with _progress_bar("ingest") as progress:
+        project, report = create_project_from_folder(
+            args.project_dir,
+            args.source,
+            name=args.name,
+            meta_csv=args.meta,
+            bps_channel=None if args.all_channels else "proj",
+            progress=progress,
+        )
+    with project:
+        print(f"created project {project.folder} over {project.config.datasource.uri}")
+        _print_ingest(report)
+    return 0
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from bps_core.labels import import_labels_csv
+    from bps_core.project import Project
+
+    with Project.open(args.project_dir) as project:
+        data = Path(args.csv).read_bytes()
+        report = import_labels_csv(project, data, str(args.csv), user=args.user)
+    print(f"labeled {report.n_labeled} samples from {args.csv} as user {args.user!r}")
+    for what, items in (
+        ("unknown file names", report.unknown_files),
+        ("ambiguous file names (same basename in several folders)", report.ambiguous_files),
+        ("rows with an empty label", report.empty_labels),
+    ):
+        if items:
+            print(f"  skipped {len(items)} {what}, e.g. {items[0]}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+
+    with Project.open(args.project_dir) as project:
+        for k, v in project.summary().items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def ensure_demo(folder: str | Path) -> Path:
+    """Creates the demo dataset and project under ``folder`` unless they exist; returns the
+    project folder. Idempotent: an existing project is kept with its labels."""
+    from bps_core.project import create_project_from_folder
+    from bps_core.project.config import CONFIG_NAME
+    from bps_core.synthetic import generate_dataset, preset_config
+
+    folder = Path(folder)
+    data, project_dir = folder / "data", folder / "project"
+    if not (data / "_synthetic" / "manifest.json").exists():
+        print(f"generating the demo dataset (preset 'demo', seed {DEMO_SEED}) in {data} ...")
+        with _progress_bar("synth") as progress:
+            generate_dataset(
+                data,
+                preset_config("demo", seed=DEMO_SEED),
+                workers=os.cpu_count() or 1,
+                overwrite=True,
+                progress=progress,
+            )
+    if not (project_dir / CONFIG_NAME).exists():
+        project, report = create_project_from_folder(project_dir, data, name="BPS demo")
+        project.close()
+        _print_ingest(report)
+    return project_dir
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    project_dir = ensure_demo(args.dir)
+    print(f"demo project ready: {project_dir}")
+    return 0
+
+
+def app_script() -> Path:
+    """The Streamlit entry point ``app.py`` of this checkout."""
+    path = Path(__file__).resolve().parent.parent / "app.py"
+    if not path.is_file():
+        raise BpsError(
+            f"{path} not found: the app runs from a source checkout; "
+            "install it with 'pip install -e .' from the repository"
+        )
+    return path
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+
+    project_dir = Path(args.project_dir).resolve()
+    Project.open(project_dir).close()  # fail early, with the store's message
+    env = {**os.environ, "BPS_PROJECT": str(project_dir)}
+    url = f"http://{args.host}:{args.port}"
+    print(f"BPS Labeler on {project_dir}\n  open {url}\n  (Ctrl+C stops it)", flush=True)
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app_script()),
+        "--server.port", str(args.port), "--server.address", args.host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    try:
+        return subprocess.call(cmd, env=env, cwd=app_script().parent)
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bps_core.synthetic import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="bps-labeler", description="Curate and label 16-bit microscopy crops."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate a synthetic BPS-like dataset")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("--preset", choices=PRESETS, default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-per-cell", type=int, default=None, help="images per condition cell")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--compression", choices=["zlib"], default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("init", help="create a project over a folder of images")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--source", required=True, help="folder of images (a BPS root works too)")
+    p.add_argument("--meta", default=None, help="metadata CSV inside the source (default meta.csv)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("label", help="import labels from a filename,label CSV")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--csv", required=True, type=Path)
+    p.add_argument("--user", default=os.environ.get("BPS_USER") or getpass.getuser())
+    p.set_defaults(func=_cmd_label)
+
+    p = sub.add_parser("info", help="summarise a project")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="create the demo dataset and project if missing")
+    p.add_argument("dir", type=Path, nargs="?", default=Path("demo"), metavar="DIR")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("app", help="start the web app on a project")
+    p.add_argument("project_dir", nargs="?", default="demo/project", metavar="PROJECT_DIR")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=_cmd_app)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; user errors print one line to stderr and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (BpsError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Projects: a folder with a TOML config, a SQLite database and array files."""
+
+from bps_core.project.ingest import IngestReport, create_project_from_folder, ingest
+from bps_core.project.store import LabelAction, LabelClass, Project
+
+__all__ = [
+    "IngestReport",
+    "LabelAction",
+    "LabelClass",
+    "Project",
+    "create_project_from_folder",
+    "ingest",
+]

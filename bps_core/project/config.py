@@ -1,0 +1,71 @@
+"""The project's TOML configuration file. It never holds secrets."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from bps_core.errors import ProjectError
+from bps_core.images import DisplayWindow
+from bps_core.storage import DatasourceConfig
+
+CONFIG_NAME = "project.toml"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Name, datasource, metadata file and display defaults of one project."""
+
+    name: str
+    created_at: str
+    datasource: DatasourceConfig
+    meta_csv: str = ""
+    display: DisplayWindow = field(default_factory=DisplayWindow)
+    format_version: int = FORMAT_VERSION
+
+    def to_toml(self) -> str:
+        doc: dict[str, Any] = {
+            "project": {
+                "name": self.name,
+                "created_at": self.created_at,
+                "format_version": self.format_version,
+                "meta_csv": self.meta_csv,
+            },
+            "datasource": asdict(self.datasource),
+            "display": asdict(self.display),
+        }
+        return tomli_w.dumps(doc)
+
+    @classmethod
+    def from_toml(cls, text: str, where: str) -> ProjectConfig:
+        try:
+            doc = tomllib.loads(text)
+            proj = doc["project"]
+            version = int(proj.get("format_version", 1))
+            if version > FORMAT_VERSION:
+                raise ProjectError(
+                    f"{where}: format_version {version} is newer than this tool; upgrade it"
+                )
+            return cls(
+                name=str(proj["name"]),
+                created_at=str(proj["created_at"]),
+                datasource=DatasourceConfig(**doc["datasource"]),
+                meta_csv=str(proj.get("meta_csv", "")),
+                display=DisplayWindow(**doc.get("display", {})),
+                format_version=version,
+            )
+        except tomllib.TOMLDecodeError as exc:
+            raise ProjectError(f"{where}: not valid TOML ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise ProjectError(f"{where}: missing or unexpected setting ({exc})") from None
+
+    def save(self, folder: Path) -> None:
+        path = folder / CONFIG_NAME
+        tmp = path.with_suffix(".toml.tmp")
+        tmp.write_text(self.to_toml())
+        tmp.replace(path)  # atomic: a crash never leaves half a config

@@ -1,0 +1,163 @@
+"""The project's SQLite database: connection settings, numbered migrations, safe writes."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from bps_core.errors import ProjectError
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 15_000
+_WRITE_ATTEMPTS = 8
+
+_V1 = """
+CREATE TABLE datasources (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,          -- '<datasource id>:<relative path>', the stable identity
+    datasource_id TEXT NOT NULL REFERENCES datasources(id),
+    relpath TEXT NOT NULL,
+    size_bytes INTEGER,
+    status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'bad')),
+    error TEXT,
+    meta_json TEXT NOT NULL DEFAULT '{}',
+    added_at TEXT NOT NULL,
+    UNIQUE (datasource_id, relpath)
+);
+CREATE TABLE label_classes (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    color TEXT NOT NULL,
+    hotkey TEXT UNIQUE,
+    created_at TEXT NOT NULL
+);
+-- Append-only: current labels are derived from the last event per sample.
+CREATE TABLE label_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    class_id INTEGER REFERENCES label_classes(id),   -- NULL clears the label
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('lasso', 'queue', 'import', 'undo', 'redo', 'api')),
+    action_id TEXT NOT NULL                           -- one user action, e.g. one lasso
+);
+CREATE INDEX label_events_by_sample ON label_events (sample_id, id);
+CREATE INDEX label_events_by_action ON label_events (action_id);
+CREATE TRIGGER label_events_no_update BEFORE UPDATE ON label_events
+BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+CREATE TRIGGER label_events_no_delete BEFORE DELETE ON label_events
+BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+CREATE VIEW current_labels AS
+    SELECT e.sample_id, e.class_id, e.user, e.created_at, e.source
+    FROM label_events AS e
+    JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last
+        ON last.id = e.id
+    WHERE e.class_id IS NOT NULL;
+CREATE TABLE ingest_problems (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,     -- no_metadata, missing_file, bad_file
+    path TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+#: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Opens the database with WAL, a busy timeout and foreign keys, in autocommit mode.
+
+    Writes go through ``write`` (explicit ``BEGIN IMMEDIATE`` transactions).
+    """
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Applies pending migrations in one transaction each; returns the schema version.
+
+    Raises:
+        ProjectError: the database was written by a newer version of this tool.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"database schema version {version} is newer than this tool supports "
+            f"({SCHEMA_VERSION}); upgrade bps-labeler"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+
+        def apply(c: sqlite3.Connection, number: int = number) -> None:
+            current = int(c.execute("PRAGMA user_version").fetchone()[0])
+            if current >= number:  # another process migrated first
+                return
+            for statement in _split_sql(MIGRATIONS[number - 1]):
+                c.execute(statement)
+            c.execute(f"PRAGMA user_version = {number}")
+
+        write(conn, apply)
+    return SCHEMA_VERSION
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration script (triggers keep their inner semicolons)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buf.strip():
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Runs ``fn`` in a ``BEGIN IMMEDIATE`` transaction: all of it commits, or none of it.
+
+    Lock contention beyond the busy timeout is retried with jittered exponential backoff, so
+    concurrent writers wait rather than fail.
+    """
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc) and attempt < _WRITE_ATTEMPTS - 1:
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                continue
+            raise
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    raise AssertionError("unreachable")

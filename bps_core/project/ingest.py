@@ -1,0 +1,162 @@
+"""Ingest: list a datasource, read its metadata CSV, and record samples and problems."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bps_core import bps
+from bps_core.errors import DatasourceError
+from bps_core.images import format_for_name, is_image_name, sniff_format
+from bps_core.metadata import join_metadata, read_metadata_csv
+from bps_core.project import db
+from bps_core.project.store import Project, sample_key, utc_now
+from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest found: samples, bad files, and metadata that did not match."""
+
+    n_samples: int = 0
+    n_bad: int = 0
+    files_without_metadata: list[str] = field(default_factory=list)
+    rows_without_files: list[str] = field(default_factory=list)
+    bad_files: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_local_root(path: str | Path) -> Path:
+    """The image folder for a path: a BPS download root maps to its ``Microscopy/train``."""
+    p = Path(path).resolve()
+    train = p / bps.TRAIN_PREFIX
+    return train if train.is_dir() else p
+
+
+def find_metadata_csv(source: DataSource) -> str:
+    """The key of ``meta.csv`` at the source root, or '' when there is none."""
+    return bps.META_CSV if source.exists(bps.META_CSV) else ""
+
+
+def _header_problem(source: DataSource, key: str, size: int) -> str | None:
+    """A cheap check of the first bytes; full decoding errors are recorded when they happen."""
+    if size == 0:
+        return "empty file (0 bytes); re-export or remove it"
+    try:
+        fmt = sniff_format(source.read_bytes(key, 16))
+    except DatasourceError as exc:
+        return str(exc)
+    if fmt is None:
+        return "not a supported image (png, jpeg, bmp, gif, tiff): unrecognised content"
+    expected = format_for_name(key)
+    if expected != fmt:
+        return f"content is {fmt.upper()} but the extension says {str(expected).upper()}"
+    return None
+
+
+def ingest(
+    project: Project,
+    source: DataSource,
+    *,
+    meta_csv_key: str = "",
+    bps_channel: str | None = "proj",
+    check_headers: bool = True,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Lists ``source`` and upserts every image as a sample, keyed by its relative path.
+
+    Args:
+        project: The open project.
+        source: The datasource to list.
+        meta_csv_key: Key of a metadata CSV in the source ('' for none).
+        bps_channel: For BPS file names, keep only this channel (``proj`` = FITC); None keeps all.
+        check_headers: Read each file's first bytes to flag empty or mislabeled files.
+        progress: Called with the fraction done.
+
+    Raises:
+        MetadataError: the metadata CSV is malformed (the message names file, row, column).
+    """
+    listing = []
+    for item in source.list():
+        if not is_image_name(item.key):
+            continue
+        parsed = bps.parse_filename(item.key)
+        if bps_channel and parsed is not None and parsed.channel != bps_channel:
+            continue
+        listing.append(item)
+    meta = read_metadata_csv(source.read_bytes(meta_csv_key), meta_csv_key) if meta_csv_key else None
+    joined = join_metadata((i.key for i in listing), meta)
+    report = IngestReport(
+        files_without_metadata=joined.files_without_metadata,
+        rows_without_files=joined.rows_without_files,
+    )
+    ds_id = project.config.datasource.id
+    rows = []
+    for n, item in enumerate(listing, start=1):
+        problem = _header_problem(source, item.key, item.size) if check_headers else None
+        if problem is None and item.size == 0:
+            problem = "empty file (0 bytes); re-export or remove it"
+        if problem:
+            report.bad_files[item.key] = problem
+        md = json.dumps(joined.metadata[item.key], sort_keys=True)
+        rows.append(
+            (sample_key(ds_id, item.key), ds_id, item.key, item.size,
+             "bad" if problem else "ok", problem, md, utc_now())
+        )  # fmt: skip
+        if progress is not None and (n % 500 == 0 or n == len(listing)):
+            progress(0.9 * n / len(listing))
+    now = utc_now()
+    problems = (
+        [("no_metadata", f, f"no row in {meta_csv_key}", now) for f in joined.files_without_metadata]
+        + [("missing_file", f, f"listed in {meta_csv_key} but not found", now)
+           for f in joined.rows_without_files]
+    )  # fmt: skip
+
+    def tx(c: sqlite3.Connection) -> None:
+        c.executemany(
+            "INSERT INTO samples (key, datasource_id, relpath, size_bytes, status, error, "
+            "meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "size_bytes = excluded.size_bytes, status = excluded.status, "
+            "error = excluded.error, meta_json = excluded.meta_json",
+            rows,
+        )
+        c.execute("DELETE FROM ingest_problems")
+        c.executemany(
+            "INSERT INTO ingest_problems (kind, path, message, created_at) VALUES (?, ?, ?, ?)",
+            problems,
+        )
+
+    db.write(project.conn, tx)
+    report.n_samples = len(rows)
+    report.n_bad = len(report.bad_files)
+    if progress is not None:
+        progress(1.0)
+    return report
+
+
+def create_project_from_folder(
+    project_dir: str | Path,
+    source_path: str | Path,
+    *,
+    name: str | None = None,
+    meta_csv: str | None = None,
+    bps_channel: str | None = "proj",
+    progress: Progress | None = None,
+) -> tuple[Project, IngestReport]:
+    """Creates a project over a local folder and ingests it (``bps-labeler init``).
+
+    ``meta_csv`` is a key inside the folder; by default ``meta.csv`` at its root is used if present.
+    """
+    root = resolve_local_root(source_path)
+    source = LocalFolderSource(root)
+    key = meta_csv if meta_csv is not None else find_metadata_csv(source)
+    if key and not source.exists(key):
+        raise DatasourceError(f"metadata CSV {key!r} not found under {root}")
+    config = DatasourceConfig(id="input", kind="local", path=str(root), purpose="input")
+    project = Project.create(project_dir, config, name=name, meta_csv=key)
+    report = ingest(project, source, meta_csv_key=key, bps_channel=bps_channel, progress=progress)
+    return project, report

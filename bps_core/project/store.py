@@ -1,0 +1,323 @@
+"""A project: a folder holding ``project.toml``, ``project.db`` and array files.
+
+Samples are identified by a stable key, ``<datasource id>:<relative path>``. Labels are an
+append-only event log; current labels are derived from the last event per sample.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from bps_core.errors import ProjectError, UnknownSampleError
+from bps_core.project import db
+from bps_core.project.config import CONFIG_NAME, ProjectConfig
+from bps_core.storage import DatasourceConfig
+
+DB_NAME = "project.db"
+ARRAYS_DIR = "arrays"
+LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api")
+# Colour-blind-safe palette (Okabe-Ito, then Tableau 10) for label classes, in creation order.
+CLASS_COLORS = (
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
+)  # fmt: skip
+_MAX_NAME = 64
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def sample_key(datasource_id: str, relpath: str) -> str:
+    return f"{datasource_id}:{relpath}"
+
+
+def _clean_name(value: str, what: str) -> str:
+    name = " ".join(str(value).split())
+    if not name or len(name) > _MAX_NAME:
+        raise ValueError(f"{what} must be 1-{_MAX_NAME} characters, got {value!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    name: str
+    color: str
+    hotkey: str | None
+
+
+@dataclass(frozen=True)
+class LabelAction:
+    """One user action that wrote label events (a lasso of 5,000 samples is one action)."""
+
+    action_id: str
+    n_events: int
+
+
+def _ensure_class(
+    c: sqlite3.Connection, name: str, color: str | None, hotkey: str | None
+) -> LabelClass:
+    row = c.execute("SELECT name, color, hotkey FROM label_classes WHERE name = ?", (name,))
+    found = row.fetchone()
+    if found:
+        return LabelClass(*found)
+    n = int(c.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0])
+    used = {r[0] for r in c.execute("SELECT hotkey FROM label_classes")}
+    key = hotkey or next((d for d in "123456789" if d not in used), None)
+    col = color or CLASS_COLORS[n % len(CLASS_COLORS)]
+    c.execute(
+        "INSERT INTO label_classes (name, color, hotkey, created_at) VALUES (?, ?, ?, ?)",
+        (name, col, key, utc_now()),
+    )
+    return LabelClass(name, col, key)
+
+
+class Project:
+    """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``."""
+
+    def __init__(self, folder: Path, config: ProjectConfig, conn: sqlite3.Connection) -> None:
+        self.folder = folder
+        self.config = config
+        self.conn = conn
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        folder: str | Path,
+        datasource: DatasourceConfig,
+        *,
+        name: str | None = None,
+        meta_csv: str = "",
+    ) -> Project:
+        """Creates the folder, its config and an empty, migrated database.
+
+        Raises:
+            ProjectError: the folder already holds a project.
+        """
+        datasource.validate()
+        folder = Path(folder).resolve()
+        if (folder / CONFIG_NAME).exists():
+            raise ProjectError(f"{folder} already holds a project; open it or choose another")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ARRAYS_DIR).mkdir(exist_ok=True)
+        config = ProjectConfig(
+            name=name or folder.name,
+            created_at=utc_now(),
+            datasource=datasource,
+            meta_csv=meta_csv,
+        )
+        conn = db.connect(folder / DB_NAME)
+        db.migrate(conn)
+        project = cls(folder, config, conn)
+        db.write(
+            conn,
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (datasource.id, datasource.kind, datasource.uri, datasource.purpose, utc_now()),
+            ),
+        )
+        config.save(folder)  # written last: a folder with project.toml is a complete project
+        return project
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Project:
+        """Opens an existing project and applies pending schema migrations."""
+        folder = Path(folder).resolve()
+        cfg_path = folder / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise ProjectError(
+                f"{folder} is not a project (no {CONFIG_NAME}); create one with "
+                "'bps-labeler init PROJECT_DIR --source PATH'"
+            )
+        config = ProjectConfig.from_toml(cfg_path.read_text(), str(cfg_path))
+        conn = db.connect(folder / DB_NAME)
+        db.migrate(conn)
+        return cls(folder, config, conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def arrays_dir(self) -> Path:
+        return self.folder / ARRAYS_DIR
+
+    # -- samples ---------------------------------------------------------------------------
+    def n_samples(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+        q = "SELECT COUNT(*) FROM samples WHERE status = ?"
+        return int(self.conn.execute(q, (status,)).fetchone()[0])
+
+    def samples(self) -> pd.DataFrame:
+        """One row per sample: key, relpath, status, error, then one column per metadata key."""
+        rows = self.conn.execute(
+            "SELECT key, relpath, status, error, meta_json FROM samples ORDER BY id"
+        ).fetchall()
+        base = pd.DataFrame(rows, columns=["key", "relpath", "status", "error", "meta_json"])
+        meta = pd.DataFrame([json.loads(m) for m in base.pop("meta_json")], index=base.index)
+        return pd.concat([base, meta], axis=1)
+
+    def mark_bad(self, key: str, error: str) -> None:
+        """Records that a sample could not be decoded; it stays listed with its error."""
+        db.write(
+            self.conn,
+            lambda c: c.execute(
+                "UPDATE samples SET status = 'bad', error = ? WHERE key = ?", (error, key)
+            ),
+        )
+
+    def problems(self) -> pd.DataFrame:
+        """Files without metadata, metadata rows without files, and bad files."""
+        rows = self.conn.execute(
+            "SELECT kind, path, message FROM ingest_problems ORDER BY kind, path"
+        ).fetchall()
+        bad = self.conn.execute(
+            "SELECT 'bad_file', relpath, error FROM samples WHERE status = 'bad' ORDER BY relpath"
+        ).fetchall()
+        return pd.DataFrame(rows + bad, columns=["kind", "path", "message"]).drop_duplicates()
+
+    # -- label classes ---------------------------------------------------------------------
+    def classes(self) -> list[LabelClass]:
+        rows = self.conn.execute("SELECT name, color, hotkey FROM label_classes ORDER BY id")
+        return [LabelClass(*r) for r in rows.fetchall()]
+
+    def ensure_class(
+        self, name: str, *, color: str | None = None, hotkey: str | None = None
+    ) -> LabelClass:
+        """Returns the class called ``name``, creating it with the next free colour and digit."""
+        name = _clean_name(name, "class name")
+        return db.write(self.conn, lambda c: _ensure_class(c, name, color, hotkey))
+
+    # -- labels ----------------------------------------------------------------------------
+    def _sample_ids(self, c: sqlite3.Connection, keys: Sequence[str]) -> list[int]:
+        ids: dict[str, int] = {}
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 900):  # stay under SQLite's bound-parameter limit
+            chunk = unique[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT key, id FROM samples WHERE key IN ({marks})"  # noqa: S608
+            ids.update(c.execute(q, chunk).fetchall())
+        missing = [k for k in unique if k not in ids]
+        if missing:
+            raise UnknownSampleError(missing)
+        return [ids[k] for k in unique]
+
+    def add_labels(
+        self,
+        keys: Iterable[str],
+        label: str | None,
+        *,
+        user: str,
+        source: str,
+        action_id: str | None = None,
+    ) -> LabelAction:
+        """Appends one label event per sample, all in one transaction (all or nothing).
+
+        Args:
+            keys: Sample keys; duplicates are written once.
+            label: Class name (created if new), or None to clear the samples' labels.
+            user: Who labeled.
+            source: One of ``LABEL_SOURCES`` (lasso, queue, import, undo, redo, api).
+            action_id: Groups the events of one user action; generated when omitted.
+
+        Raises:
+            UnknownSampleError: a key is not in the project; nothing is written.
+            ValueError: empty user or class name, or unknown source.
+        """
+        pairs = [(k, label) for k in dict.fromkeys(keys)]
+        return self.add_label_events(pairs, user=user, source=source, action_id=action_id)
+
+    def add_label_events(
+        self,
+        pairs: Sequence[tuple[str, str | None]],
+        *,
+        user: str,
+        source: str,
+        action_id: str | None = None,
+    ) -> LabelAction:
+        """Appends (key, class or None) events as one action in one transaction."""
+        user = _clean_name(user, "user name")
+        if source not in LABEL_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
+        names = {lab: _clean_name(lab, "class name") for _, lab in pairs if lab is not None}
+        action = action_id or uuid.uuid4().hex
+
+        def tx(c: sqlite3.Connection) -> int:
+            class_ids: dict[str | None, int | None] = {None: None}
+            for raw, name in names.items():
+                _ensure_class(c, name, None, None)
+                q = "SELECT id FROM label_classes WHERE name = ?"
+                class_ids[raw] = int(c.execute(q, (name,)).fetchone()[0])
+            ids = dict(zip(
+                dict.fromkeys(k for k, _ in pairs), self._sample_ids(c, [k for k, _ in pairs]),
+                strict=True,
+            ))  # fmt: skip
+            now = utc_now()
+            c.executemany(
+                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                "action_id) VALUES (?, ?, ?, ?, ?, ?)",
+                [(ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs],
+            )
+            return len(pairs)
+
+        return LabelAction(action, db.write(self.conn, tx))
+
+    def current_labels(self) -> pd.DataFrame:
+        """Columns key, label, user, created_at, source: one row per labeled sample."""
+        rows = self.conn.execute(
+            "SELECT s.key, k.name, cl.user, cl.created_at, cl.source FROM current_labels cl "
+            "JOIN samples s ON s.id = cl.sample_id JOIN label_classes k ON k.id = cl.class_id "
+            "ORDER BY s.id"
+        ).fetchall()
+        return pd.DataFrame(rows, columns=["key", "label", "user", "created_at", "source"])
+
+    def label_events(self) -> pd.DataFrame:
+        """The whole event log, oldest first (class None means the label was cleared)."""
+        rows = self.conn.execute(
+            "SELECT e.id, s.key, k.name, e.user, e.created_at, e.source, e.action_id "
+            "FROM label_events e JOIN samples s ON s.id = e.sample_id "
+            "LEFT JOIN label_classes k ON k.id = e.class_id ORDER BY e.id"
+        ).fetchall()
+        cols = ["event_id", "key", "label", "user", "created_at", "source", "action_id"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def label_counts(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT k.name, COUNT(*) FROM current_labels cl "
+            "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.name ORDER BY k.id"
+        ).fetchall()
+        return {str(name): int(n) for name, n in rows}
+
+    def summary(self) -> dict[str, Any]:
+        n_labeled = int(self.conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
+        return {
+            "name": self.config.name,
+            "datasource": self.config.datasource.uri,
+            "samples": self.n_samples(),
+            "bad_samples": self.n_samples("bad"),
+            "labeled": n_labeled,
+            "label_counts": self.label_counts(),
+        }
