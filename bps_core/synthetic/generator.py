@@ -28,7 +28,7 @@ from bps_core.bps import (
 )
 from bps_core.synthetic.config import SynthConfig, load_priors
 from bps_core.synthetic.render import render_scene
-from bps_core.synthetic.scene import FeCalibration, calibrate_fe, sample_scene
+from bps_core.synthetic.scene import FeCalibration, Scene, calibrate_fe, sample_scene
 
 GENERATOR_VERSION = "1"
 TRUTH_COLUMNS = (
@@ -163,20 +163,28 @@ def _write_tiff(path: Path, array: np.ndarray, compression: str | None) -> None:
     tifffile.imwrite(path, array, photometric="minisblack", compression=compression)
 
 
-def _generate_one(job: _Job) -> tuple[list[object] | None, list[list[object]]]:
-    item, cfg = job.item, job.cfg
-    stem = item.name.stem
-    seed = stable_seed(cfg.seed, stem)
+def scene_for(
+    item: PlannedNucleus, cfg: SynthConfig, calibration: FeCalibration | None
+) -> tuple[int, Scene]:
+    """The per-image seed and the scene of one planned nucleus (no pixels)."""
+    seed = stable_seed(cfg.seed, item.name.stem)
     scene = sample_scene(
         np.random.default_rng([seed, 0]),
         item.condition,
         load_priors(),
-        job.calibration,
+        calibration,
         _lognormal_factor(cfg.seed, "mouse", item.mouse.name),
         _lognormal_factor(cfg.seed, "plate", item.name.plate),
         item.name.object,
         cfg,
     )
+    return seed, scene
+
+
+def _generate_one(job: _Job) -> tuple[list[object] | None, list[list[object]]]:
+    item, cfg = job.item, job.cfg
+    stem = item.name.stem
+    seed, scene = scene_for(item, cfg, job.calibration)
     img = render_scene(scene, np.random.default_rng([seed, 1]), cfg.clip_max)
     root = Path(job.root)
     if item.has_partners:

@@ -54,21 +54,29 @@ def _blur(mask: NDArray[np.bool_], sigma: float) -> _F32:
 
 
 def _camera(
-    rng: np.random.Generator, signal: _F32, gain: float, read_noise: float, clip_max: int
+    rng: np.random.Generator,
+    signal: _F32,
+    offset: float,
+    gain: float,
+    read_noise: float,
+    clip_max: int,
 ) -> NDArray[np.uint16]:
-    """Shot noise Poisson(signal/g)*g plus Gaussian read noise, quantised and clipped.
+    """Shot noise Poisson(photo/g)*g on the signal above the camera offset, Gaussian read
+    noise, then quantisation and clipping.
 
-    Where a pixel collects at least 50 electrons the Poisson draw is replaced by its normal
-    approximation (skewness below 0.15), merged with the read noise into one draw; dimmer
-    pixels get an exact Poisson draw.
+    The offset (bias) carries no shot noise. Section 8.4 applies shot noise to the total, but
+    that puts the image minimum near 100 ADU, below the section's own 120-250 target; a bias
+    without shot noise is also what a real camera does. Where a pixel collects at least 50
+    photo-electrons the Poisson draw is replaced by its normal approximation (skewness below
+    0.15), merged with the read noise into one draw; dimmer pixels get an exact Poisson draw.
     """
-    signal = np.maximum(signal, 0.0)
+    photo = np.maximum(signal - offset, 0.0)
     z = rng.standard_normal(signal.shape, dtype=np.float32)
-    counts = signal + np.sqrt(gain * signal + read_noise**2) * z
-    dim = signal < 50.0 * gain
+    counts = offset + photo + np.sqrt(gain * photo + read_noise**2) * z
+    dim = photo < 50.0 * gain
     if dim.any():
-        exact = rng.poisson(signal[dim] / gain).astype(np.float32) * gain
-        counts[dim] = exact + read_noise * z[dim]
+        exact = rng.poisson(photo[dim] / gain).astype(np.float32) * gain
+        counts[dim] = offset + exact + read_noise * z[dim]
     return np.clip(np.rint(counts), 0, clip_max).astype(np.uint16)
 
 
@@ -90,7 +98,7 @@ def render_scene(scene: Scene, rng: np.random.Generator, clip_max: int = 4095) -
 
     ramp = ((xx - w / 2) * math.cos(scene.gradient_angle) + (yy - h / 2) * math.sin(
         scene.gradient_angle
-    )) / (max(h, w) / 2)
+    )) / (math.hypot(h, w) / 2)  # in [-1, 1] over the crop
     ramp32 = ramp.astype(np.float32)
 
     nucleoli = np.ones((h, w), dtype=np.float32)
@@ -135,8 +143,10 @@ def render_scene(scene: Scene, rng: np.random.Generator, clip_max: int = 4095) -
         rings = 1500.0 * np.cos(math.pi * out / period) ** 2 * np.exp(-out / (1.5 * period))
         fitc += np.where(r < radius, 8000.0, rings).astype(np.float32)
 
-    fitc_u16 = _camera(rng, fitc, scene.gain, scene.read_noise, clip_max)
-    dapi_u16 = _camera(rng, dapi, scene.gain, scene.read_noise, clip_max)
+    fitc_offset = scene.b0 - scene.gradient_amp  # the plane's lowest point
+    dapi_offset = scene.dapi_b0 * (1.0 - 0.5 * scene.gradient_amp / scene.b0)
+    fitc_u16 = _camera(rng, fitc, fitc_offset, scene.gain, scene.read_noise, clip_max)
+    dapi_u16 = _camera(rng, dapi, dapi_offset, scene.gain, scene.read_noise, clip_max)
     target = mask == scene.object_label
     area = int(target.sum())
     mean_fitc = float(fitc_u16[target].mean()) if area else 0.0

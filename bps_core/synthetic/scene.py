@@ -21,7 +21,8 @@ from bps_core.synthetic.config import ARTIFACT_SHARES, ConditionPrior, SynthConf
 FOCUS_KINDS = ("bg", "xray", "fe_cluster", "fe_streak", "delta")
 _LET_KEV_PER_UM = 170.0  # 600 MeV/n Fe
 _CALIBRATION_NUCLEI = 2000
-_CALIBRATION_SEED = 20161009  # the Fe plates' preparation date
+_CALIBRATION_SEED = 20161009
+FE_SHAM_48H_BATCH = 2.5  # the Fe plates' preparation date
 
 
 def fluence_per_100um2(dose_gy: float, let_kev_um: float = _LET_KEV_PER_UM) -> float:
@@ -496,13 +497,17 @@ def sample_scene(
     amp_factor = 0.4 if artifact == "dim_nucleus" else 1.0
 
     # Diffuse nuclear 53BP1 level above local background.
+    batch = 1.0
     if cfg.batch_effects:
         median = 250.0 if cond.particle_type == "Fe" else 140.0
         if cond.particle_type == "Fe" and cond.is_sham and cond.hr_post_exposure == 48:
-            median *= 2.5
+            # The bright Fe sham 48 h batch: the priors show its local background raised as
+            # well (588 vs 366 ADU), so the factor scales the out-of-nucleus signal too.
+            batch = FE_SHAM_48H_BATCH
     else:
         median = 180.0
-    nuc_level = median * math.exp(0.25 * rng.standard_normal()) * mouse_factor * plate_factor
+    nuc_level = median * batch * math.exp(0.25 * rng.standard_normal())
+    nuc_level *= mouse_factor * plate_factor
     if is_outlier:
         nuc_level *= 1.2
     if artifact == "dim_nucleus":
@@ -575,7 +580,7 @@ def sample_scene(
         b0=b0,
         gradient_amp=(0.5 if artifact == "strong_gradient" else float(rng.uniform(0, 0.15))) * b0,
         gradient_angle=float(rng.uniform(0, 2 * math.pi)),
-        cyto_level=float(rng.uniform(30, 120)),
+        cyto_level=float(rng.uniform(30, 120)) * batch,
         cyto_dilation_px=float(rng.uniform(5, 15)),
         nuc_level=float(nuc_level),
         texture_sigma=float(rng.uniform(3, 6)),

@@ -1,0 +1,19 @@
+"""BPS Labeler: the Streamlit entry point (``bps-labeler app`` or ``make run``)."""
+
+import streamlit as st
+
+from bps_app import state, widgets
+
+st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page("pages/home.py", title="Project", icon=":material/home:", default=True),
+        st.Page("pages/1_Datasource.py", title="Datasource", icon=":material/cloud:"),
+        st.Page("pages/2_Embed.py", title="Embeddings", icon=":material/hub:"),
+        st.Page("pages/3_Explore_and_label.py", title="Explore and label", icon=":material/draw:"),
+        st.Page("pages/4_Select.py", title="Selection rounds", icon=":material/checklist:"),
+    ]
+)
+widgets.sidebar(state.project_dir().name)
+navigation.run()

@@ -1,0 +1,66 @@
+"""Reusable widgets: the sidebar, display controls, charts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from bps_app import state
+from bps_core.images import DisplayWindow
+
+PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
+
+
+def sidebar(project_name: str) -> None:
+    """Project name and the labeler's name, shared by every page."""
+    with st.sidebar:
+        st.caption(f"Project: **{project_name}**")
+        st.text_input(
+            "Your name",
+            key=state.USER_NAME,
+            placeholder="e.g. ada",
+            help="Stored with every label you make.",
+        )
+
+
+def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
+    """16-bit display window controls: auto percentiles, or manual min/max, and gamma."""
+    cols = st.columns([1, 2, 1])
+    auto = cols[0].toggle("Auto contrast", value=default.mode == "auto", key=f"{key}_auto")
+    if auto:
+        lo, hi = cols[1].slider(
+            "Percentiles", 0.0, 100.0, (default.low_pct, default.high_pct), 0.5, key=f"{key}_pct"
+        )
+        window = DisplayWindow(mode="auto", low_pct=lo, high_pct=hi)
+    else:
+        lo, hi = cols[1].slider(
+            "Min / max", 0, 65535, (int(default.vmin), int(default.vmax)), 50, key=f"{key}_mm"
+        )
+        window = DisplayWindow(mode="manual", vmin=lo, vmax=max(hi, lo + 1))
+    gamma = cols[2].slider("Gamma", 0.2, 3.0, default.gamma, 0.1, key=f"{key}_gamma")
+    return DisplayWindow(window.mode, window.low_pct, window.high_pct, window.vmin, window.vmax, gamma)
+
+
+def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
+    """Bar chart of samples per BPS condition, or None when the metadata has no conditions."""
+    cols = ["particle_type", "dose_Gy", "hr_post_exposure"]
+    if not set(cols) <= set(samples.columns) or samples[cols].isna().all().all():
+        return None
+    counts = samples.dropna(subset=cols).groupby(cols).size().reset_index(name="samples")
+    counts["condition"] = [
+        f"{p} {d:g} Gy {int(h)} h"
+        for p, d, h in zip(counts.particle_type, counts.dose_Gy, counts.hr_post_exposure, strict=True)
+    ]
+    fig = px.bar(
+        counts,
+        x="condition",
+        y="samples",
+        color="particle_type",
+        color_discrete_map=PARTICLE_COLORS,
+        text="samples",
+        labels={"condition": "", "particle_type": "Particle"},
+    )
+    fig.update_layout(height=360, margin={"t": 10, "b": 10}, xaxis_tickangle=-45)
+    return fig
