@@ -109,9 +109,17 @@ def _decode_tiff(data: bytes, name: str, limits: DecodeLimits, pages: Pages) -> 
             if first.photometric == tifffile.PHOTOMETRIC.PALETTE and first.colormap is not None:
                 cmap = np.asarray(first.colormap)
                 arr = (cmap[:, arr].transpose(1, 2, 0) >> 8).astype(np.uint8)
+            elif (
+                first.photometric == tifffile.PHOTOMETRIC.RGB
+                and arr.ndim == 3
+                and arr.shape[0] in (3, 4)
+                and arr.shape[-1] not in (3, 4)
+            ):
+                arr = np.moveaxis(arr, 0, -1)  # planar (separate) RGB to interleaved
             elif arr.ndim > 2 and not (arr.ndim == 3 and arr.shape[-1] in (3, 4)):
-                # A single page holding a volume (e.g. ImageJ hyperstacks): keep the first plane.
-                arr = arr.reshape(-1, *arr.shape[-2:])[0]
+                # One page holding a volume (e.g. ImageJ hyperstacks): first plane or projection.
+                planes = arr.reshape(-1, *arr.shape[-2:])
+                arr = planes.max(axis=0) if pages == "max" else planes[0]
             return _native(arr)
         if n_pages > limits.max_planes:
             raise ImageDecodeError(
@@ -189,7 +197,7 @@ def decode_image(
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(name, f"decompression bomb refused ({exc})") from None
+        raise ImageDecodeError(name, f"decompression bomb, refusing to decode ({exc})") from None
     except MemoryError:
         raise ImageDecodeError(name, "not enough memory to decode this image") from None
     except (

@@ -1,0 +1,91 @@
+"""Ingesting a folder: samples, joined metadata, and reported problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bps_core import bps
+from bps_core.errors import MetadataError
+from bps_core.project import Project, create_project_from_folder
+from bps_core.project.ingest import ingest
+from bps_core.storage import LocalFolderSource
+
+
+def test_ingest__bps_root_maps_to_train_and_joins_meta(tiny_copy: Path, tmp_path: Path) -> None:
+    project, report = create_project_from_folder(tmp_path / "p", tiny_copy)
+    with project:
+        assert project.config.datasource.path.endswith("Microscopy/train")
+        assert project.config.meta_csv == "meta.csv"
+        assert report.n_samples == 170 and report.n_bad == 0
+        df = project.samples()
+        assert set(df.particle_type) == {"Fe", "X-ray"}
+        assert df.groupby(["particle_type", "dose_Gy", "hr_post_exposure"]).ngroups == 17
+        assert df.well.notna().all() and df.mouse.str.len().gt(0).all()
+
+
+def test_ingest__reports_files_without_rows_rows_without_files_and_bad_files(
+    tiny_copy: Path, tmp_path: Path
+) -> None:
+    train = tiny_copy / bps.TRAIN_PREFIX
+    removed = sorted(train.glob("*_proj.tif"))[0]
+    removed.unlink()
+    (train / "P999_1-A1_001_001_proj.tif").write_bytes(b"")  # no row, and empty
+    (train / "notes.png").write_text("not an image")
+    project, report = create_project_from_folder(tmp_path / "p", tiny_copy)
+    with project:
+        assert report.rows_without_files == [removed.name]
+        assert set(report.files_without_metadata) == {"P999_1-A1_001_001_proj.tif", "notes.png"}
+        assert report.bad_files["P999_1-A1_001_001_proj.tif"].startswith("empty file")
+        assert "not a supported image" in report.bad_files["notes.png"]
+        problems = project.problems()
+        assert set(problems.kind) == {"missing_file", "no_metadata", "bad_file"}
+        assert project.n_samples("bad") == 2 and project.n_samples("ok") == 169
+
+
+def test_ingest__bps_channel_filter_keeps_fitc_only(tiny_copy: Path, tmp_path: Path) -> None:
+    train = tiny_copy / bps.TRAIN_PREFIX
+    stem = sorted(train.glob("*_proj.tif"))[0].name.removesuffix("_proj.tif")
+    (train / f"{stem}_DAPI.tif").write_bytes((train / f"{stem}_proj.tif").read_bytes())
+    project, report = create_project_from_folder(tmp_path / "p", tiny_copy)
+    project.close()
+    assert report.n_samples == 170
+    project, report = create_project_from_folder(tmp_path / "q", tiny_copy, bps_channel=None)
+    project.close()
+    assert report.n_samples == 171
+
+
+def test_ingest__rerun_keeps_labels_and_updates_metadata(tiny_project: Project) -> None:
+    key = tiny_project.samples().key.iloc[0]
+    tiny_project.add_labels([key], "track", user="ann", source="queue")
+    source = LocalFolderSource(tiny_project.config.datasource.path)
+    report = ingest(tiny_project, source, meta_csv_key="meta.csv")
+    assert report.n_samples == 170 and tiny_project.n_samples() == 170
+    assert tiny_project.current_labels().key.tolist() == [key]
+
+
+def test_ingest__malformed_meta_csv_fails_before_creating_samples(
+    tiny_copy: Path, tmp_path: Path
+) -> None:
+    meta = tiny_copy / bps.TRAIN_PREFIX / "meta.csv"
+    lines = meta.read_text().splitlines()
+    lines[3] = lines[3].replace(",Fe,", ",Gamma,")
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MetadataError, match="meta.csv, row 3 .*particle_type"):
+        create_project_from_folder(tmp_path / "p", tiny_copy)
+
+
+def test_ingest__any_folder_with_a_generic_csv(tmp_path: Path) -> None:
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    (data / "a").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(data / "a" / "x.png")
+    Image.new("RGB", (8, 8)).save(data / "y.jpg")
+    (data / "labels_meta.csv").write_text("file,stain\na/x.png,dapi\ny.jpg,fitc\n")
+    project, report = create_project_from_folder(tmp_path / "p", data, meta_csv="labels_meta.csv")
+    with project:
+        df = project.samples().set_index("relpath")
+        assert df.loc["a/x.png", "stain"] == "dapi" and df.loc["y.jpg", "stain"] == "fitc"
+        assert report.n_bad == 0 and not report.files_without_metadata

@@ -1,0 +1,142 @@
+"""The project store: folder layout, schema, label event log, and concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bps_core.errors import ProjectError, UnknownSampleError
+from bps_core.project import Project
+from bps_core.project import db as project_db
+from bps_core.project.config import CONFIG_NAME
+
+
+def _keys(project: Project, n: int) -> list[str]:
+    return project.samples().key.head(n).tolist()
+
+
+class TestLayout:
+    def test_create__folder_holds_toml_config_sqlite_db_and_arrays(self, tiny_project: Project) -> None:
+        folder = tiny_project.folder
+        assert (folder / CONFIG_NAME).is_file() and (folder / "project.db").is_file()
+        assert (folder / "arrays").is_dir()
+        text = (folder / CONFIG_NAME).read_text()
+        assert "[datasource]" in text and "kind = \"local\"" in text
+        assert "secret" not in text.lower() and "key_id" not in text.lower()
+
+    def test_open__roundtrips_config_and_refuses_non_projects(
+        self, tiny_project: Project, tmp_path: Path
+    ) -> None:
+        with Project.open(tiny_project.folder) as again:
+            assert again.config == tiny_project.config
+            assert again.n_samples() == 170
+        with pytest.raises(ProjectError, match="not a project"):
+            Project.open(tmp_path / "nothing")
+        with pytest.raises(ProjectError, match="already holds a project"):
+            Project.create(tiny_project.folder, tiny_project.config.datasource)
+
+    def test_open__broken_toml_names_the_file(self, tiny_project: Project) -> None:
+        (tiny_project.folder / CONFIG_NAME).write_text("[project\nname=")
+        with pytest.raises(ProjectError, match="project.toml: not valid TOML"):
+            Project.open(tiny_project.folder)
+
+    def test_db__wal_busy_timeout_and_foreign_keys(self, tiny_project: Project) -> None:
+        c = tiny_project.conn
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert c.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        assert c.execute("PRAGMA user_version").fetchone()[0] == project_db.SCHEMA_VERSION
+
+    def test_db__newer_schema_is_refused(self, tiny_project: Project) -> None:
+        tiny_project.conn.execute(f"PRAGMA user_version = {project_db.SCHEMA_VERSION + 1}")
+        with pytest.raises(ProjectError, match="newer"):
+            Project.open(tiny_project.folder)
+
+    def test_samples__keyed_by_datasource_and_relative_path(self, tiny_project: Project) -> None:
+        df = tiny_project.samples()
+        assert df.key.is_unique
+        assert (df.key == "input:" + df.relpath).all()
+
+
+class TestLabels:
+    def test_add_labels__current_label_is_the_last_event(self, tiny_project: Project) -> None:
+        a, b = _keys(tiny_project, 2)
+        tiny_project.add_labels([a, b], "track", user="ann", source="lasso")
+        tiny_project.add_labels([a], "debris", user="bob", source="queue")
+        cur = tiny_project.current_labels().set_index("key")
+        assert cur.loc[a, "label"] == "debris" and cur.loc[a, "user"] == "bob"
+        assert cur.loc[b, "label"] == "track" and cur.loc[b, "source"] == "lasso"
+        assert len(tiny_project.label_events()) == 3
+
+    def test_add_labels__none_clears_but_keeps_history(self, tiny_project: Project) -> None:
+        (a,) = _keys(tiny_project, 1)
+        tiny_project.add_labels([a], "track", user="ann", source="queue")
+        tiny_project.add_labels([a], None, user="ann", source="queue")
+        assert tiny_project.current_labels().empty
+        events = tiny_project.label_events()
+        assert events.label.iloc[0] == "track" and events.label.isna().iloc[1]
+
+    def test_add_labels__unknown_key_writes_nothing(self, tiny_project: Project) -> None:
+        keys = [*_keys(tiny_project, 3), "input:nope.tif"]
+        with pytest.raises(UnknownSampleError, match="nope.tif"):
+            tiny_project.add_labels(keys, "fresh-class", user="ann", source="lasso")
+        assert tiny_project.label_events().empty
+        assert tiny_project.classes() == []  # the class insert rolled back too
+
+    def test_add_labels__one_action_id_per_call(self, tiny_project: Project) -> None:
+        action = tiny_project.add_labels(_keys(tiny_project, 50), "x", user="u", source="lasso")
+        events = tiny_project.label_events()
+        assert action.n_events == 50 and set(events.action_id) == {action.action_id}
+
+    def test_label_events__are_append_only(self, tiny_project: Project) -> None:
+        tiny_project.add_labels(_keys(tiny_project, 1), "x", user="u", source="api")
+        for sql in ("UPDATE label_events SET user = 'mallory'", "DELETE FROM label_events"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                tiny_project.conn.execute(sql)
+
+    def test_classes__get_distinct_colours_and_digit_hotkeys(self, tiny_project: Project) -> None:
+        for name in ("a", "b", "c"):
+            tiny_project.ensure_class(name)
+        classes = tiny_project.classes()
+        assert [c.hotkey for c in classes] == ["1", "2", "3"]
+        assert len({c.color for c in classes}) == 3
+        assert tiny_project.ensure_class("a") == classes[0]
+
+    @pytest.mark.parametrize(("user", "label", "source"), [("", "x", "api"), ("u", " ", "api"), ("u", "x", "magic")])
+    def test_add_labels__invalid_arguments_are_refused(
+        self, tiny_project: Project, user: str, label: str, source: str
+    ) -> None:
+        with pytest.raises(ValueError):
+            tiny_project.add_labels(_keys(tiny_project, 1), label, user=user, source=source)
+
+
+def _label_worker(folder: str, keys: list[str], worker: int, n_events: int) -> None:
+    with Project.open(folder) as project:
+        for i in range(n_events):
+            key = keys[(worker * 7 + i) % len(keys)]
+            project.add_labels([key], f"class{worker % 3}", user=f"w{worker}", source="api")
+
+
+def test_concurrent_processes__lose_no_label_events(tiny_project: Project) -> None:
+    keys = _keys(tiny_project, 20)  # a small, overlapping set of samples
+    n_workers, n_events = 4, 60
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_label_worker, args=(str(tiny_project.folder), keys, w, n_events))
+        for w in range(n_workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    events = tiny_project.label_events()
+    assert len(events) == n_workers * n_events
+    assert events.groupby("user").size().eq(n_events).all()
+    last = events.groupby("key").last()
+    cur = tiny_project.current_labels().set_index("key")
+    assert (cur.label == last.loc[cur.index, "label"]).all()
+    assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
