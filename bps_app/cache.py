@@ -30,9 +30,7 @@ def load_samples(project: Project) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
-def thumbnail(
-    source: DatasourceConfig, relpath: str, size: int, window: DisplayWindow
-) -> bytes:
+def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: DisplayWindow) -> bytes:
     """PNG thumbnail of one sample; raises ImageDecodeError for bad files (not cached)."""
     data = open_source(source).read_bytes(relpath)
     return thumbnail_png(decode_image(data, relpath), size, window)

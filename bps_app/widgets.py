@@ -40,7 +40,9 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
         )
         window = DisplayWindow(mode="manual", vmin=lo, vmax=max(hi, lo + 1))
     gamma = cols[2].slider("Gamma", 0.2, 3.0, default.gamma, 0.1, key=f"{key}_gamma")
-    return DisplayWindow(window.mode, window.low_pct, window.high_pct, window.vmin, window.vmax, gamma)
+    return DisplayWindow(
+        window.mode, window.low_pct, window.high_pct, window.vmin, window.vmax, gamma
+    )
 
 
 def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
@@ -51,7 +53,9 @@ def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
     counts = samples.dropna(subset=cols).groupby(cols).size().reset_index(name="samples")
     counts["condition"] = [
         f"{p} {d:g} Gy {int(h)} h"
-        for p, d, h in zip(counts.particle_type, counts.dose_Gy, counts.hr_post_exposure, strict=True)
+        for p, d, h in zip(
+            counts.particle_type, counts.dose_Gy, counts.hr_post_exposure, strict=True
+        )
     ]
     fig = px.bar(
         counts,

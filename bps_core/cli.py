@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bps_core.errors import BpsError
+from bps_core.synthetic.config import SynthConfig
 
 DEFAULT_PORT = 8501
 DEMO_SEED = 0
@@ -110,21 +111,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_demo(folder: str | Path) -> Path:
+def ensure_demo(folder: str | Path, config: SynthConfig | None = None) -> Path:
     """Creates the demo dataset and project under ``folder`` unless they exist; returns the
-    project folder. Idempotent: an existing project is kept with its labels."""
+    project folder. Idempotent: an existing project is kept with its labels.
+
+    ``config`` overrides the ``demo`` preset (tests use a smaller one).
+    """
     from bps_core.project import create_project_from_folder
     from bps_core.project.config import CONFIG_NAME
     from bps_core.synthetic import generate_dataset, preset_config
 
+    config = config or preset_config("demo", seed=DEMO_SEED)
     folder = Path(folder)
     data, project_dir = folder / "data", folder / "project"
     if not (data / "_synthetic" / "manifest.json").exists():
-        print(f"generating the demo dataset (preset 'demo', seed {DEMO_SEED}) in {data} ...")
+        print(f"generating the demo dataset (seed {config.seed}) in {data} ...")
         with _progress_bar("synth") as progress:
             generate_dataset(
                 data,
-                preset_config("demo", seed=DEMO_SEED),
+                config,
                 workers=os.cpu_count() or 1,
                 overwrite=True,
                 progress=progress,

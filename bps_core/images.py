@@ -143,13 +143,12 @@ def _decode_pil(data: bytes, name: str, limits: DecodeLimits) -> NDArray[Any]:
         w, h = im.size
         _check_pixels(name, (h, w), limits)
         im.load()  # raises OSError on truncated data
-        if im.mode == "1":
-            return np.asarray(im.convert("L"))
-        if im.mode in ("LA", "La"):
-            im = im.convert("L")
+        out: Image.Image = im
+        if im.mode in ("1", "LA", "La"):
+            out = im.convert("L")
         elif im.mode not in _PIL_TO_NUMPY_MODES:  # P, PA, CMYK, YCbCr, LAB, HSV, RGBa, ...
-            im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
-        return np.asarray(im).copy()
+            out = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+        return np.asarray(out).copy()
 
 
 def decode_image(
@@ -291,7 +290,8 @@ def to_display(img: NDArray[Any], window: DisplayWindow = DisplayWindow()) -> ND
     np.clip(x, 0.0, 1.0, out=x)
     if window.gamma != 1.0:
         np.power(x, window.gamma, out=x)
-    return (x * 255.0 + 0.5).astype(np.uint8)
+    out: NDArray[np.uint8] = (x * 255.0 + 0.5).astype(np.uint8)
+    return out
 
 
 def thumbnail(

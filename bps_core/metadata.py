@@ -54,7 +54,7 @@ def _validate_bps(df: pd.DataFrame, name: str) -> pd.DataFrame:
             raise _fail(name, i, "hr_post_exposure", hr, "not a number:") from None
         if not h.is_integer() or int(h) not in _BPS_HOURS:
             raise _fail(name, i, "hr_post_exposure", hr, "expected 4, 24 or 48, got")
-        doses.append(min(_BPS_DOSES[particle], key=lambda ok, d=d: abs(ok - d)))
+        doses.append(min(_BPS_DOSES[particle], key=lambda ok: abs(ok - d)))  # noqa: B023
         hours.append(int(h))
     out = df.copy()
     out["dose_Gy"] = doses
@@ -75,7 +75,9 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise MetadataError(
+            f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     if not text.strip():
         raise MetadataError(f"{name}: the file is empty; expected a header row and data rows")
     try:
@@ -150,7 +152,7 @@ def join_metadata(files: Iterable[str], meta: pd.DataFrame | None) -> JoinResult
     if meta is not None:
         for rec in meta.to_dict(orient="records"):
             fname = str(rec.pop("filename"))
-            rows[fname] = {k: _plain(v) for k, v in rec.items()}
+            rows[fname] = {str(k): _plain(v) for k, v in rec.items()}
     by_base: dict[str, list[str]] = {}
     for f in files:
         by_base.setdefault(posixpath.basename(f), []).append(f)

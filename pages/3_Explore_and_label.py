@@ -46,4 +46,6 @@ for i, row in enumerate(shown.itertuples()):
         continue
     grid[i % 6].image(png, caption=row.relpath.rsplit("/", 1)[-1], width="stretch")
 if bad:
-    st.warning(f"{len(bad)} file(s) could not be decoded and were marked bad:\n\n- " + "\n- ".join(bad))
+    st.warning(
+        f"{len(bad)} file(s) could not be decoded and were marked bad:\n\n- " + "\n- ".join(bad)
+    )

@@ -23,11 +23,15 @@ c4.metric("Problems", f"{len(problems):,}")
 st.subheader("Samples by condition")
 fig = widgets.condition_counts_chart(samples)
 if fig is None:
-    st.info("This dataset has no BPS condition metadata (particle_type, dose_Gy, hr_post_exposure).")
+    st.info(
+        "This dataset has no BPS condition metadata (particle_type, dose_Gy, hr_post_exposure)."
+    )
 else:
-    n_conditions = samples.dropna(subset=["particle_type"]).groupby(
-        ["particle_type", "dose_Gy", "hr_post_exposure"]
-    ).ngroups
+    n_conditions = (
+        samples.dropna(subset=["particle_type"])
+        .groupby(["particle_type", "dose_Gy", "hr_post_exposure"])
+        .ngroups
+    )
     st.caption(f"{n_conditions} conditions")
     st.plotly_chart(fig, key="home_conditions_chart")
 

@@ -28,7 +28,8 @@ def tiny_copy(tiny_dataset: SynthResult, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_project(tiny_dataset: SynthResult, tmp_path: Path) -> Project:
-    project, _ = create_project_from_folder(tmp_path / "project", tiny_dataset.root)
+def tiny_project(tiny_copy: Path, tmp_path: Path) -> Project:
+    """A fresh project over a private copy of the tiny dataset."""
+    project, _ = create_project_from_folder(tmp_path / "project", tiny_copy)
     yield project
     project.close()

@@ -69,19 +69,23 @@ def png_bomb(width: int, height: int) -> bytes:
 class TestDecode:
     def test_decode_image__uint16_tiff_keeps_dtype_and_values(self) -> None:
         out = decode_image(tiff_bytes(U16), "a.tif")
-        assert out.dtype == np.uint16 and np.array_equal(out, U16)
+        assert out.dtype == np.uint16
+        assert np.array_equal(out, U16)
 
     def test_decode_image__big_endian_tiff_to_native_uint16(self) -> None:
         out = decode_image(tiff_bytes(U16.astype(">u2"), byteorder=">"), "be.tif")
-        assert out.dtype == np.dtype("uint16") and out.dtype.isnative
+        assert out.dtype == np.dtype("uint16")
+        assert out.dtype.isnative
         assert np.array_equal(out, U16)
 
     def test_decode_image__float32_tiff_with_nan_and_inf(self) -> None:
         arr = np.array([[np.nan, np.inf], [1.5, -np.inf]], dtype=np.float32)
         out = decode_image(tiff_bytes(arr), "f.tiff")
-        assert out.dtype == np.float32 and np.isnan(out[0, 0])
+        assert out.dtype == np.float32
+        assert np.isnan(out[0, 0])
         disp = to_display(out)
-        assert disp.dtype == np.uint8 and disp[0, 0] == 0
+        assert disp.dtype == np.uint8
+        assert disp[0, 0] == 0
 
     def test_decode_image__compressed_tiffs(self) -> None:
         for comp in ("zlib", "lzw"):
@@ -124,11 +128,13 @@ class TestDecode:
         self, mode: str, fmt: str, ext: str, shape: tuple[int, ...], dtype: type
     ) -> None:
         out = decode_image(pil_bytes(Image.new(mode, (10, 12)), fmt), f"x.{ext}")
-        assert out.shape == shape and out.dtype == dtype
+        assert out.shape == shape
+        assert out.dtype == dtype
 
     def test_decode_image__16bit_png_values(self) -> None:
         out = decode_image(pil_bytes(Image.fromarray(U16), "PNG"), "x.png")
-        assert out.dtype == np.uint16 and np.array_equal(out, U16)
+        assert out.dtype == np.uint16
+        assert np.array_equal(out, U16)
 
 
 class TestBadFiles:
@@ -140,8 +146,10 @@ class TestBadFiles:
             (RNG.bytes(5000), "noise.tif", "not a supported image"),
             (tiff_bytes(U16)[:300], "truncated.tif", "corrupt or truncated TIFF"),
             (tiff_bytes(U16)[:12], "header_only.tif", "corrupt or truncated TIFF"),
-            (pil_bytes(Image.fromarray(U16 // 16).convert("L"), "PNG")[:120], "cut.png", "truncated PNG"),
-            (pil_bytes(Image.new("L", (4, 4)), "PNG"), "mislabeled.tif", "content is PNG but the extension says TIFF"),
+            (pil_bytes(Image.fromarray(U16 // 16).convert("L"), "PNG")[:120], "cut.png",
+             "truncated PNG"),
+            (pil_bytes(Image.new("L", (4, 4)), "PNG"), "mislabeled.tif",
+             "content is PNG but the extension says TIFF"),
             (tiff_bytes(U16, compression="zlib")[:400], "zlib_cut.tif", "corrupt or truncated"),
         ],
     )  # fmt: skip
@@ -150,7 +158,8 @@ class TestBadFiles:
     ) -> None:
         with pytest.raises(ImageDecodeError, match=match) as info:
             decode_image(data, name)
-        assert info.value.name == name and str(info.value).startswith(name)
+        assert info.value.name == name
+        assert str(info.value).startswith(name)
 
     def test_decode_image__tiff_declaring_100000_squared_pixels_is_refused_unallocated(
         self,
@@ -168,7 +177,9 @@ class TestBadFiles:
         with pytest.raises(ImageDecodeError, match="refus"):
             decode_image(png_bomb(60_000, 60_000), "bomb.png")
         # Under Pillow's own bomb limit, our (lower) pixel cap refuses it from the header.
-        with pytest.raises(ImageDecodeError, match="8000 x 8000 = 64,000,000 pixels, over the limit"):
+        with pytest.raises(
+            ImageDecodeError, match="8000 x 8000 = 64,000,000 pixels, over the limit"
+        ):
             decode_image(png_bomb(8000, 8000), "bomb2.png")
 
     def test_decode_image__file_size_cap(self) -> None:
@@ -195,14 +206,16 @@ class TestDisplay:
         img = np.arange(1000, dtype=np.uint16).reshape(10, 100)
         img[0, 0] = 65000  # one hot pixel must not flatten the rest
         out = to_display(img, DisplayWindow(low_pct=1, high_pct=99))
-        assert out.min() == 0 and out.max() == 255
+        assert out.min() == 0
+        assert out.max() == 255
         assert 100 < int(out[5, 0]) < 160
 
     def test_to_display__gamma_below_one_brightens_midtones(self) -> None:
         img = np.array([[0, 50, 100]], dtype=np.uint16)
         base = to_display(img, DisplayWindow(mode="manual", vmin=0, vmax=100))
         bright = to_display(img, DisplayWindow(mode="manual", vmin=0, vmax=100, gamma=0.5))
-        assert bright[0, 1] > base[0, 1] and bright[0, 2] == base[0, 2] == 255
+        assert bright[0, 1] > base[0, 1]
+        assert bright[0, 2] == base[0, 2] == 255
 
     def test_display_window__invalid_values_are_refused(self) -> None:
         with pytest.raises(ValueError, match="vmin"):
@@ -213,11 +226,13 @@ class TestDisplay:
     @given(arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))))
     def test_to_display__any_uint16_image_gives_uint8_of_same_shape(self, img: np.ndarray) -> None:
         out = to_display(img)
-        assert out.dtype == np.uint8 and out.shape == img.shape
+        assert out.dtype == np.uint8
+        assert out.shape == img.shape
 
     def test_thumbnail__longer_side_is_size_and_aspect_is_kept(self) -> None:
         t = thumbnail(np.zeros((100, 50), dtype=np.uint16), size=64)
         assert t.shape == (64, 32)
         png = thumbnail_png(U16, size=32)
         back = np.asarray(Image.open(io.BytesIO(png)))
-        assert max(back.shape) == 32 and back.dtype == np.uint8
+        assert max(back.shape) == 32
+        assert back.dtype == np.uint8

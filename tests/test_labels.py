@@ -11,7 +11,9 @@ from bps_core.labels import assign, import_labels_csv, read_labels_csv
 from bps_core.project import Project
 
 keys = st.lists(st.text(min_size=1, max_size=5), max_size=20)
-label_maps = st.dictionaries(st.text(min_size=1, max_size=5), st.sampled_from(["a", "b"]), max_size=20)
+label_maps = st.dictionaries(
+    st.text(min_size=1, max_size=5), st.sampled_from(["a", "b"]), max_size=20
+)
 
 
 @given(label_maps, keys, st.sampled_from(["a", "b", None]))
@@ -31,9 +33,11 @@ def test_import_labels_csv__matches_names_and_reports_the_rest(tiny_project: Pro
     csv = f"filename,label\n{rel[0]},track\n{rel[1]},no_track\nmissing.tif,track\n{rel[2]},\n"
     report = import_labels_csv(tiny_project, csv.encode(), "labels.csv", user="ann")
     assert report.n_labeled == 2
-    assert report.unknown_files == ["missing.tif"] and report.empty_labels == [rel[2]]
+    assert report.unknown_files == ["missing.tif"]
+    assert report.empty_labels == [rel[2]]
     cur = tiny_project.current_labels()
-    assert set(cur.label) == {"track", "no_track"} and set(cur.source) == {"import"}
+    assert set(cur.label) == {"track", "no_track"}
+    assert set(cur.source) == {"import"}
     assert cur.user.eq("ann").all()
     assert tiny_project.label_events().action_id.nunique() == 1
 

@@ -25,7 +25,8 @@ class TestReadMetadataCsv:
         self, dose: str, particle: str, expected: float
     ) -> None:
         df = read_metadata_csv(f"{HEADER}{F1},{dose},{particle},4\n".encode(), "meta.csv")
-        assert df.dose_Gy.iloc[0] == expected and isinstance(df.dose_Gy.iloc[0], float)
+        assert df.dose_Gy.iloc[0] == expected
+        assert isinstance(df.dose_Gy.iloc[0], float)
         assert df.hr_post_exposure.iloc[0] == 4
 
     @pytest.mark.parametrize(
@@ -69,8 +70,11 @@ class TestJoin:
         assert result.files_without_metadata == [F3]
         assert result.rows_without_files == [F2]
         md = result.metadata[F1]
-        assert md["dose_Gy"] == 0.82 and md["particle_type"] == "Fe"
-        assert md["plate"] == "P242" and md["well"] == "A6" and md["object"] == 13
+        assert md["dose_Gy"] == 0.82
+        assert md["particle_type"] == "Fe"
+        assert md["plate"] == "P242"
+        assert md["well"] == "A6"
+        assert md["object"] == 13
         assert md["mouse"] == "C57BLF1"
         assert result.metadata[F3]["plate"] == "P278"  # name parsed even without a row
 
@@ -78,7 +82,8 @@ class TestJoin:
         meta = read_metadata_csv(f"{HEADER}{F1},0.82,Fe,4\n".encode(), "m.csv")
         result = join_metadata([f"Microscopy/train/{F1}"], meta)
         assert result.metadata[f"Microscopy/train/{F1}"]["particle_type"] == "Fe"
-        assert not result.files_without_metadata and not result.rows_without_files
+        assert not result.files_without_metadata
+        assert not result.rows_without_files
 
     def test_join__ambiguous_basenames_are_not_guessed(self) -> None:
         meta = pd.DataFrame({"filename": ["x.png"], "stain": ["dapi"]})
@@ -87,25 +92,34 @@ class TestJoin:
 
     def test_join__without_metadata_nothing_is_reported_missing(self) -> None:
         result = join_metadata(["a.png"], None)
-        assert result.metadata == {"a.png": {}} and not result.files_without_metadata
+        assert result.metadata == {"a.png": {}}
+        assert not result.files_without_metadata
 
 
 class TestFileNames:
     def test_parse_filename__all_channels_and_paths(self) -> None:
         for ch in ("proj", "DAPI", "MASK"):
             name = bps.parse_filename(f"some/dir/P242_73665006707-A6_003_013_{ch}.tif")
-            assert name is not None and name.channel == ch
+            assert name is not None
+            assert name.channel == ch
             assert (name.plate, name.acquisition, name.well, name.field, name.object) == (
                 "P242", "73665006707", "A6", 3, 13,
             )  # fmt: skip
             assert name.filename() == f"P242_73665006707-A6_003_013_{ch}.tif"
 
     @pytest.mark.parametrize(
-        "bad", ["P242_73665006707-A6_003_013.tif", "x.tif", "P242_1-A6_3_13_proj.tif", "P242_73665006707-A6_003_013_proj.png"]
-    )  # fmt: skip
+        "bad",
+        [
+            "P242_73665006707-A6_003_013.tif",
+            "x.tif",
+            "P242_1-A6_3_13_proj.tif",
+            "P242_73665006707-A6_003_013_proj.png",
+        ],
+    )
     def test_parse_filename__rejects_other_names(self, bad: str) -> None:
         assert bps.parse_filename(bad) is None
 
     def test_conditions__17_benchmark_cells_and_branch_mice(self) -> None:
         assert len(bps.BENCHMARK_CONDITIONS) == 17
-        assert len(bps.mice_for_branch("Fe")) == 8 and len(bps.mice_for_branch("X-ray")) == 8
+        assert len(bps.mice_for_branch("Fe")) == 8
+        assert len(bps.mice_for_branch("X-ray")) == 8

@@ -88,7 +88,9 @@ def ingest(
         if bps_channel and parsed is not None and parsed.channel != bps_channel:
             continue
         listing.append(item)
-    meta = read_metadata_csv(source.read_bytes(meta_csv_key), meta_csv_key) if meta_csv_key else None
+    meta = (
+        read_metadata_csv(source.read_bytes(meta_csv_key), meta_csv_key) if meta_csv_key else None
+    )
     joined = join_metadata((i.key for i in listing), meta)
     report = IngestReport(
         files_without_metadata=joined.files_without_metadata,
@@ -111,7 +113,8 @@ def ingest(
             progress(0.9 * n / len(listing))
     now = utc_now()
     problems = (
-        [("no_metadata", f, f"no row in {meta_csv_key}", now) for f in joined.files_without_metadata]
+        [("no_metadata", f, f"no row in {meta_csv_key}", now)
+         for f in joined.files_without_metadata]
         + [("missing_file", f, f"listed in {meta_csv_key} but not found", now)
            for f in joined.rows_without_files]
     )  # fmt: skip

@@ -101,7 +101,9 @@ class SynthConfig:
         if self.compression not in (None, "zlib"):
             raise ValueError(f"compression must be None or 'zlib', got {self.compression!r}")
         if self.dose_format not in ("repr", "int_if_whole"):
-            raise ValueError(f"dose_format must be 'repr' or 'int_if_whole', got {self.dose_format}")
+            raise ValueError(
+                f"dose_format must be 'repr' or 'int_if_whole', got {self.dose_format}"
+            )
         if not 255 <= self.clip_max <= 65535:
             raise ValueError(f"clip_max must lie in [255, 65535], got {self.clip_max}")
 

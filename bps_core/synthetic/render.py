@@ -44,13 +44,14 @@ def _add_foci(img: _F32, foci: list[Focus] | tuple[Focus, ...]) -> None:
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> _F32:
     """Unit-variance Gaussian noise smoothed with a Gaussian of width ``sigma``."""
-    g = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma)
+    g: _F32 = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma)
     std = float(g.std())
     return (g / std) if std > 0 else g
 
 
 def _blur(mask: NDArray[np.bool_], sigma: float) -> _F32:
-    return ndimage.gaussian_filter(mask.astype(np.float32), sigma)
+    out: _F32 = ndimage.gaussian_filter(mask.astype(np.float32), sigma)
+    return out
 
 
 def _camera(
@@ -77,7 +78,8 @@ def _camera(
     if dim.any():
         exact = rng.poisson(photo[dim] / gain).astype(np.float32) * gain
         counts[dim] = offset + exact + read_noise * z[dim]
-    return np.clip(np.rint(counts), 0, clip_max).astype(np.uint16)
+    out: NDArray[np.uint16] = np.clip(np.rint(counts), 0, clip_max).astype(np.uint16)
+    return out
 
 
 def _shape_fields(
@@ -96,9 +98,10 @@ def render_scene(scene: Scene, rng: np.random.Generator, clip_max: int = 4095) -
     r_eff = scene.nucleus.r_eff
     cyto = _blur(rho <= bnd + scene.cyto_dilation_px / r_eff, 4.0) * scene.cyto_level
 
-    ramp = ((xx - w / 2) * math.cos(scene.gradient_angle) + (yy - h / 2) * math.sin(
-        scene.gradient_angle
-    )) / (math.hypot(h, w) / 2)  # in [-1, 1] over the crop
+    ramp = (
+        (xx - w / 2) * math.cos(scene.gradient_angle)
+        + (yy - h / 2) * math.sin(scene.gradient_angle)
+    ) / (math.hypot(h, w) / 2)  # in [-1, 1] over the crop
     ramp32 = ramp.astype(np.float32)
 
     nucleoli = np.ones((h, w), dtype=np.float32)

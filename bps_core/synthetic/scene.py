@@ -83,7 +83,8 @@ class NucleusShape:
         u = (dx * c + dy * s) / self.a
         v = (-dx * s + dy * c) / self.b
         rho = np.hypot(u, v)
-        z = (u + 1j * v) / np.where(rho > 0, rho, 1.0)
+        z = np.asarray(u + 1j * v, dtype=np.complex128)
+        z /= np.where(rho > 0, rho, 1.0)
         return rho, self._boundary_from_unit(z)
 
     def contains(
@@ -328,7 +329,8 @@ def calibrate_fe(
         counts.append(np.array(c))
 
     def mean_count(p: float) -> float:
-        return float(np.mean([c[np.searchsorted(u, p)] for u, c in zip(thresholds, counts)]))
+        per_nucleus = [c[np.searchsorted(u, p)] for u, c in zip(thresholds, counts, strict=True)]
+        return float(np.mean(per_nucleus))
 
     lo, hi = 0.0, 1.0
     if mean_count(hi) <= target_mean:
@@ -409,9 +411,7 @@ def _pick_artifact(rng: np.random.Generator, rate: float) -> str:
     return ""
 
 
-def _crop_geometry(
-    rng: np.random.Generator, shape: NucleusShape
-) -> tuple[int, int, NucleusShape]:
+def _crop_geometry(rng: np.random.Generator, shape: NucleusShape) -> tuple[int, int, NucleusShape]:
     """Section 8.3: bbox plus U(6, 30) px margins, centroid within 8 px of the crop centre."""
     ymin, ymax, xmin, xmax = shape.extents()
     margins = []

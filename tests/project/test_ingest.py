@@ -18,11 +18,13 @@ def test_ingest__bps_root_maps_to_train_and_joins_meta(tiny_copy: Path, tmp_path
     with project:
         assert project.config.datasource.path.endswith("Microscopy/train")
         assert project.config.meta_csv == "meta.csv"
-        assert report.n_samples == 170 and report.n_bad == 0
+        assert report.n_samples == 170
+        assert report.n_bad == 0
         df = project.samples()
         assert set(df.particle_type) == {"Fe", "X-ray"}
         assert df.groupby(["particle_type", "dose_Gy", "hr_post_exposure"]).ngroups == 17
-        assert df.well.notna().all() and df.mouse.str.len().gt(0).all()
+        assert df.well.notna().all()
+        assert df.mouse.str.len().gt(0).all()
 
 
 def test_ingest__reports_files_without_rows_rows_without_files_and_bad_files(
@@ -41,7 +43,8 @@ def test_ingest__reports_files_without_rows_rows_without_files_and_bad_files(
         assert "not a supported image" in report.bad_files["notes.png"]
         problems = project.problems()
         assert set(problems.kind) == {"missing_file", "no_metadata", "bad_file"}
-        assert project.n_samples("bad") == 2 and project.n_samples("ok") == 169
+        assert project.n_samples("bad") == 2
+        assert project.n_samples("ok") == 169
 
 
 def test_ingest__bps_channel_filter_keeps_fitc_only(tiny_copy: Path, tmp_path: Path) -> None:
@@ -61,7 +64,8 @@ def test_ingest__rerun_keeps_labels_and_updates_metadata(tiny_project: Project) 
     tiny_project.add_labels([key], "track", user="ann", source="queue")
     source = LocalFolderSource(tiny_project.config.datasource.path)
     report = ingest(tiny_project, source, meta_csv_key="meta.csv")
-    assert report.n_samples == 170 and tiny_project.n_samples() == 170
+    assert report.n_samples == 170
+    assert tiny_project.n_samples() == 170
     assert tiny_project.current_labels().key.tolist() == [key]
 
 
@@ -87,5 +91,7 @@ def test_ingest__any_folder_with_a_generic_csv(tmp_path: Path) -> None:
     project, report = create_project_from_folder(tmp_path / "p", data, meta_csv="labels_meta.csv")
     with project:
         df = project.samples().set_index("relpath")
-        assert df.loc["a/x.png", "stain"] == "dapi" and df.loc["y.jpg", "stain"] == "fitc"
-        assert report.n_bad == 0 and not report.files_without_metadata
+        assert df.loc["a/x.png", "stain"] == "dapi"
+        assert df.loc["y.jpg", "stain"] == "fitc"
+        assert report.n_bad == 0
+        assert not report.files_without_metadata

@@ -19,13 +19,18 @@ def _keys(project: Project, n: int) -> list[str]:
 
 
 class TestLayout:
-    def test_create__folder_holds_toml_config_sqlite_db_and_arrays(self, tiny_project: Project) -> None:
+    def test_create__folder_holds_toml_config_sqlite_db_and_arrays(
+        self, tiny_project: Project
+    ) -> None:
         folder = tiny_project.folder
-        assert (folder / CONFIG_NAME).is_file() and (folder / "project.db").is_file()
+        assert (folder / CONFIG_NAME).is_file()
+        assert (folder / "project.db").is_file()
         assert (folder / "arrays").is_dir()
         text = (folder / CONFIG_NAME).read_text()
-        assert "[datasource]" in text and "kind = \"local\"" in text
-        assert "secret" not in text.lower() and "key_id" not in text.lower()
+        assert "[datasource]" in text
+        assert 'kind = "local"' in text
+        assert "secret" not in text.lower()
+        assert "key_id" not in text.lower()
 
     def test_open__roundtrips_config_and_refuses_non_projects(
         self, tiny_project: Project, tmp_path: Path
@@ -67,8 +72,10 @@ class TestLabels:
         tiny_project.add_labels([a, b], "track", user="ann", source="lasso")
         tiny_project.add_labels([a], "debris", user="bob", source="queue")
         cur = tiny_project.current_labels().set_index("key")
-        assert cur.loc[a, "label"] == "debris" and cur.loc[a, "user"] == "bob"
-        assert cur.loc[b, "label"] == "track" and cur.loc[b, "source"] == "lasso"
+        assert cur.loc[a, "label"] == "debris"
+        assert cur.loc[a, "user"] == "bob"
+        assert cur.loc[b, "label"] == "track"
+        assert cur.loc[b, "source"] == "lasso"
         assert len(tiny_project.label_events()) == 3
 
     def test_add_labels__none_clears_but_keeps_history(self, tiny_project: Project) -> None:
@@ -77,7 +84,8 @@ class TestLabels:
         tiny_project.add_labels([a], None, user="ann", source="queue")
         assert tiny_project.current_labels().empty
         events = tiny_project.label_events()
-        assert events.label.iloc[0] == "track" and events.label.isna().iloc[1]
+        assert events.label.iloc[0] == "track"
+        assert events.label.isna().iloc[1]
 
     def test_add_labels__unknown_key_writes_nothing(self, tiny_project: Project) -> None:
         keys = [*_keys(tiny_project, 3), "input:nope.tif"]
@@ -89,7 +97,8 @@ class TestLabels:
     def test_add_labels__one_action_id_per_call(self, tiny_project: Project) -> None:
         action = tiny_project.add_labels(_keys(tiny_project, 50), "x", user="u", source="lasso")
         events = tiny_project.label_events()
-        assert action.n_events == 50 and set(events.action_id) == {action.action_id}
+        assert action.n_events == 50
+        assert set(events.action_id) == {action.action_id}
 
     def test_label_events__are_append_only(self, tiny_project: Project) -> None:
         tiny_project.add_labels(_keys(tiny_project, 1), "x", user="u", source="api")
@@ -105,11 +114,18 @@ class TestLabels:
         assert len({c.color for c in classes}) == 3
         assert tiny_project.ensure_class("a") == classes[0]
 
-    @pytest.mark.parametrize(("user", "label", "source"), [("", "x", "api"), ("u", " ", "api"), ("u", "x", "magic")])
+    @pytest.mark.parametrize(
+        ("user", "label", "source", "match"),
+        [
+            ("", "x", "api", "user name"),
+            ("u", " ", "api", "class name"),
+            ("u", "x", "magic", "source"),
+        ],
+    )
     def test_add_labels__invalid_arguments_are_refused(
-        self, tiny_project: Project, user: str, label: str, source: str
+        self, tiny_project: Project, user: str, label: str, source: str, match: str
     ) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=match):
             tiny_project.add_labels(_keys(tiny_project, 1), label, user=user, source=source)
 
 

@@ -29,7 +29,11 @@ def folder(tmp_path: Path) -> Path:
 
 def test_list__stable_order_sizes_and_no_hidden_files(folder: Path) -> None:
     items = list(LocalFolderSource(folder).list())
-    assert [(i.key, i.size) for i in items] == [("a.tif", 4), ("inside_link.tif", 4), ("sub/b.png", 2)]
+    assert [(i.key, i.size) for i in items] == [
+        ("a.tif", 4),
+        ("inside_link.tif", 4),
+        ("sub/b.png", 2),
+    ]
 
 
 def test_list__symlink_leaving_the_root_is_not_listed_nor_readable(folder: Path) -> None:
@@ -39,7 +43,9 @@ def test_list__symlink_leaving_the_root_is_not_listed_nor_readable(folder: Path)
         src.read_bytes("escape.tif")
 
 
-@pytest.mark.parametrize("key", ["../secret.txt", "/etc/passwd", "sub/../../secret.txt", "a\\b", "a\x00b", "", "C:/x"])
+@pytest.mark.parametrize(
+    "key", ["../secret.txt", "/etc/passwd", "sub/../../secret.txt", "a\\b", "a\x00b", "", "C:/x"]
+)
 def test_read_bytes__keys_escaping_the_root_are_refused(folder: Path, key: str) -> None:
     with pytest.raises(DatasourceError):
         LocalFolderSource(folder).read_bytes(key)
@@ -47,8 +53,10 @@ def test_read_bytes__keys_escaping_the_root_are_refused(folder: Path, key: str) 
 
 def test_read_bytes__head_and_whole(folder: Path) -> None:
     src = LocalFolderSource(folder)
-    assert src.read_bytes("a.tif") == b"1234" and src.read_bytes("a.tif", 2) == b"12"
-    assert src.exists("sub/b.png") and not src.exists("nope.png")
+    assert src.read_bytes("a.tif") == b"1234"
+    assert src.read_bytes("a.tif", 2) == b"12"
+    assert src.exists("sub/b.png")
+    assert not src.exists("nope.png")
     assert src.uri("a.tif").startswith("file://")
 
 

@@ -50,8 +50,11 @@ class TestLayout:
         meta = _meta(tiny_dataset.root)
         assert tuple(meta.columns) == bps.META_COLUMNS
         cells = set(zip(meta.particle_type, meta.dose_Gy, meta.hr_post_exposure, strict=True))
-        expected = {(c.particle_type, c.dose_Gy, c.hr_post_exposure) for c in bps.BENCHMARK_CONDITIONS}
-        assert cells == expected and len(cells) == 17
+        expected = {
+            (c.particle_type, c.dose_Gy, c.hr_post_exposure) for c in bps.BENCHMARK_CONDITIONS
+        }
+        assert cells == expected
+        assert len(cells) == 17
         assert ("Fe", 0.3, 48) not in cells  # the missing cell (P252)
         assert not meta[(meta.particle_type == "X-ray") & meta.dose_Gy.isin([0.3, 0.82])].size
         assert not meta[(meta.particle_type == "Fe") & meta.dose_Gy.isin([0.1, 1.0])].size
@@ -67,8 +70,11 @@ class TestLayout:
             assert name.acquisition in plate.acquisitions
             assert plate.condition == bps.Condition(particle, dose, hr)
             assert bps.mouse_for(name.plate, name.well) is not None
-            assert 1 <= name.field <= 40 and 1 <= name.object <= 80
-        keys = [(n.plate, n.well, n.field, n.object) for n in map(bps.parse_filename, meta.filename)]
+            assert 1 <= name.field <= 40
+            assert 1 <= name.object <= 80
+        keys = [
+            (n.plate, n.well, n.field, n.object) for n in map(bps.parse_filename, meta.filename)
+        ]
         assert len(set(keys)) == len(keys)
 
     def test_images__uint16_2d_clipped_with_matching_partners(
@@ -78,18 +84,23 @@ class TestLayout:
         sizes = []
         for f in _meta(root).filename:
             fitc = tifffile.imread(root / bps.TRAIN_PREFIX / f)
-            assert fitc.dtype == np.uint16 and fitc.ndim == 2
+            assert fitc.dtype == np.uint16
+            assert fitc.ndim == 2
             assert fitc.max() <= 4095
             stem = f.removesuffix("_proj.tif")
             dapi = tifffile.imread(root / bps.DAPI_MASK_PREFIX / f"{stem}_DAPI.tif")
             mask = tifffile.imread(root / bps.DAPI_MASK_PREFIX / f"{stem}_MASK.tif")
             assert dapi.shape == mask.shape == fitc.shape
-            assert dapi.dtype == np.uint16 and mask.dtype == np.uint16
+            assert dapi.dtype == np.uint16
+            assert mask.dtype == np.uint16
             obj = bps.parse_filename(f).object
             h, w = mask.shape
             assert mask[h // 2, w // 2] == obj
             target = mask == obj
-            assert not (target[0].any() or target[-1].any() or target[:, 0].any() or target[:, -1].any())
+            assert not (target[0].any())
+            assert not (target[-1].any())
+            assert not (target[:, 0].any())
+            assert not (target[:, -1].any())
             sizes.append(h)
         assert len(set(sizes)) > 10  # variable crop sizes
 
@@ -111,13 +122,24 @@ class TestLayout:
         truth = pd.read_csv(tiny_dataset.truth_csv, keep_default_na=False)
         assert tuple(truth.columns) == TRUTH_COLUMNS
         assert set(truth.filename) == set(_meta(tiny_dataset.root).filename)
-        assert set(truth.artifact) <= {"", "debris_blob", "bright_neighbour", "dim_nucleus", "strong_gradient"}
+        assert set(truth.artifact) <= {
+            "",
+            "debris_blob",
+            "bright_neighbour",
+            "dim_nucleus",
+            "strong_gradient",
+        }
         foci = pd.read_csv(tiny_dataset.root / "_synthetic" / "foci.csv")
         assert set(foci.kind) <= {"bg", "xray", "fe_cluster", "fe_streak", "delta"}
         per_file = foci.groupby("filename").size()
         assert (truth.set_index("filename").n_subfoci.loc[per_file.index] == per_file).all()
         manifest = (tiny_dataset.root / "_synthetic" / "manifest.json").read_text()
-        assert hashlib.sha256((tiny_dataset.root / bps.TRAIN_PREFIX / "meta.csv").read_bytes()).hexdigest() in manifest
+        assert (
+            hashlib.sha256(
+                (tiny_dataset.root / bps.TRAIN_PREFIX / "meta.csv").read_bytes()
+            ).hexdigest()
+            in manifest
+        )
 
 
 class TestDeterminism:
@@ -148,7 +170,8 @@ class TestDeterminism:
         for stem in sorted(common)[:5]:
             s1 = scene_for(by_stem_s[stem], cfg_s, cal.get(by_stem_s[stem].condition))
             s2 = scene_for(by_stem_l[stem], cfg_l, cal.get(by_stem_l[stem].condition))
-            assert s1[0] == s2[0] and s1[1] == s2[1]
+            assert s1[0] == s2[0]
+            assert s1[1] == s2[1]
 
     def test_generate__refuses_to_overwrite_without_permission(self, tmp_path: Path) -> None:
         generate_dataset(tmp_path, SynthConfig(n_per_cell=1))
@@ -165,7 +188,9 @@ class TestOptions:
 
     def test_zlib_compression__is_readable_and_equal(self, tmp_path: Path) -> None:
         plain = generate_dataset(tmp_path / "p", SynthConfig(n_per_cell=1, seed=3))
-        packed = generate_dataset(tmp_path / "z", SynthConfig(n_per_cell=1, seed=3, compression="zlib"))
+        packed = generate_dataset(
+            tmp_path / "z", SynthConfig(n_per_cell=1, seed=3, compression="zlib")
+        )
         for f in sorted((plain.root / bps.TRAIN_PREFIX).glob("*.tif"))[:5]:
             z = packed.root / bps.TRAIN_PREFIX / f.name
             assert z.stat().st_size < f.stat().st_size
@@ -186,7 +211,9 @@ def test_split_by_group__no_mouse_in_two_splits(tiny_dataset: SynthResult) -> No
     truth = pd.read_csv(tiny_dataset.truth_csv)
     splits = split_by_group(truth.mouse, random_state=0)
     assert set(splits) == {"train", "val", "test"}
-    per_mouse = pd.DataFrame({"mouse": truth.mouse, "split": splits}).groupby("mouse").split.nunique()
+    per_mouse = (
+        pd.DataFrame({"mouse": truth.mouse, "split": splits}).groupby("mouse").split.nunique()
+    )
     assert (per_mouse == 1).all()
 
 

@@ -82,7 +82,8 @@ def test_repair__fe_decays_slower_than_xray(scenes: pd.DataFrame) -> None:
 
 def test_has_track__only_fe(scenes: pd.DataFrame) -> None:
     rates = scenes.groupby("particle").has_track.mean()
-    assert rates["X-ray"] == 0 and rates["Fe"] > 0
+    assert rates["X-ray"] == 0
+    assert rates["Fe"] > 0
     assert _cell(scenes, "Fe", 0.82, 4).has_track.mean() > 0.02
 
 

@@ -1,0 +1,81 @@
+"""AppTest: every page loads on a tiny project; the home page shows the conditions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_app import cache
+from bps_core.project import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
+
+
+@pytest.fixture
+def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def test_pages__exist_for_every_navigation_entry() -> None:
+    assert len(PAGES) == 5
+    app_text = (ROOT / "app.py").read_text()
+    assert all(p in app_text for p in PAGES)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_smoke__every_page_runs_without_exception(app: AppTest, page: str) -> None:
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception
+    assert not app.error
+
+
+def test_home__shows_counts_and_the_17_conditions(app: AppTest, tiny_project: Project) -> None:
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Samples"] == "170"
+    assert metrics["Labeled"] == "0"
+    assert any("17 conditions" in c.value for c in app.caption)
+    fig_json = app.get("plotly_chart")[0].proto.spec
+    for label in ("Fe 0.82 Gy 4 h", "X-ray 0.1 Gy 48 h", "X-ray 1 Gy 24 h"):
+        assert label in fig_json
+    assert "Fe 0.3 Gy 48 h" not in fig_json
+
+
+def test_home__label_progress_reflects_the_store(app: AppTest, tiny_project: Project) -> None:
+    tiny_project.add_labels(tiny_project.samples().key.head(17), "track", user="u", source="api")
+    app.run()
+    assert {m.label: m.value for m in app.metric}["Labeled"] == "17"
+    assert "17 of 170 samples labeled" in app.get("progress")[0].proto.text
+
+
+def test_home__missing_project_shows_instructions_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BPS_PROJECT", str(tmp_path / "nope"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "not a project" in at.error[0].value
+    assert "make run" in at.info[0].value
+
+
+def test_explore__renders_thumbnails_and_lists_bad_files(
+    app: AppTest, tiny_project: Project
+) -> None:
+    first = tiny_project.samples().relpath.iloc[0]
+    (Path(tiny_project.config.datasource.path) / first).write_bytes(b"II*\x00garbage")
+    cache.thumbnail.clear()
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert not app.exception
+    assert len(app.image) == 23  # the first page of 24, less the bad file
+    assert "could not be decoded" in app.warning[0].value
+    assert first in app.warning[0].value
+    with Project.open(tiny_project.folder) as p:
+        assert p.n_samples("bad") == 1
+        assert first in p.problems().path.tolist()

@@ -1,0 +1,126 @@
+"""The command line: synth, init, label, info, demo, app; errors exit with status 2."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bps_core.cli import ensure_demo, main
+from bps_core.project import Project
+from bps_core.synthetic import SynthConfig
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_synth__twice_with_the_same_seed_gives_identical_files(tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        assert (
+            main(
+                ["synth", str(tmp_path / out), "--preset", "tiny", "--seed", "1", "--workers", "1"]
+            )
+            == 0
+        )
+    a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert a == b
+    assert len(a) == 170 + 2 * 187 + 2 + 3
+
+
+def test_synth__existing_output_is_an_error_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["synth", str(tmp_path), "--n-per-cell", "1", "--workers", "1"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_init_label_info__end_to_end(
+    tiny_dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project_dir = tmp_path / "proj"
+    assert main(["init", str(project_dir), "--source", str(tiny_dataset.root)]) == 0
+    assert "170 samples" in capsys.readouterr().out
+    with Project.open(project_dir) as p:
+        rel = p.samples().relpath.head(3).tolist()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename,label\n" + "".join(f"{r},track\n" for r in rel) + "ghost.tif,x\n")
+    assert main(["label", str(project_dir), "--csv", str(labels), "--user", "ann"]) == 0
+    out = capsys.readouterr().out
+    assert "labeled 3 samples" in out
+    assert "1 unknown file names, e.g. ghost.tif" in out
+    assert main(["info", str(project_dir)]) == 0
+    assert "labeled: 3" in capsys.readouterr().out
+
+
+def test_errors__print_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "not a project" in err
+    assert "Traceback" not in err
+    assert main(["init", str(tmp_path / "p"), "--source", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_python_dash_m__runs_the_same_cli() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bps_core", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "synth" in out.stdout
+    assert "init" in out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_and_app__serve_the_demo_project(tmp_path: Path) -> None:
+    small = SynthConfig(n_per_cell=2)  # the demo's layout, fewer images
+    project_dir = ensure_demo(tmp_path / "demo", small)
+    with Project.open(project_dir) as p:
+        p.add_labels(p.samples().key.head(1), "kept", user="u", source="api")
+    assert ensure_demo(tmp_path / "demo", small) == project_dir  # idempotent, labels kept
+    with Project.open(project_dir) as p:
+        assert p.summary()["labeled"] == 1
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bps_core", "app", str(project_dir), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
+                ) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "app did not start within 120 s"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b"<title>" in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
