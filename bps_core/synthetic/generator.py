@@ -185,9 +185,9 @@ def _generate_one(job: _Job) -> tuple[list[object] | None, list[list[object]]]:
     item, cfg = job.item, job.cfg
     stem = item.name.stem
     seed, scene = scene_for(item, cfg, job.calibration)
-    img = render_scene(scene, np.random.default_rng([seed, 1]), cfg.clip_max)
+    img = render_scene(scene, seed, cfg.clip_max, dapi=item.has_partners)
     root = Path(job.root)
-    if item.has_partners:
+    if img.dapi is not None:
         _write_tiff(root / DAPI_MASK_PREFIX / f"{stem}_DAPI.tif", img.dapi, cfg.compression)
         _write_tiff(root / DAPI_MASK_PREFIX / f"{stem}_MASK.tif", img.mask, cfg.compression)
     if not item.has_fitc:

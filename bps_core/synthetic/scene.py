@@ -64,7 +64,7 @@ class NucleusShape:
 
     def _boundary_from_unit(self, z: NDArray[np.complex128]) -> NDArray[np.float64]:
         """1 + sum_k amp_k cos(k phi + phase_k), with z = exp(i phi); powers beat cosines."""
-        out = np.ones(z.shape)
+        out = np.ones(z.shape, dtype=z.real.dtype)
         zk = z
         for k in range(1, max(self.harm_k) + 1):
             if k > 1:
@@ -83,7 +83,8 @@ class NucleusShape:
         u = (dx * c + dy * s) / self.a
         v = (-dx * s + dy * c) / self.b
         rho = np.hypot(u, v)
-        z = np.asarray(u + 1j * v, dtype=np.complex128)
+        # complex64 for float32 grids (rendering), complex128 otherwise.
+        z = np.asarray(u + 1j * v, dtype=np.result_type(u.dtype, np.complex64))
         z /= np.where(rho > 0, rho, 1.0)
         return rho, self._boundary_from_unit(z)
 

@@ -173,6 +173,21 @@ class TestDeterminism:
             assert s1[0] == s2[0]
             assert s1[1] == s2[1]
 
+    def test_generate__fitc_pixels_do_not_depend_on_rendering_partners(
+        self, tmp_path: Path
+    ) -> None:
+        with_p = generate_dataset(tmp_path / "a", SynthConfig(n_per_cell=1, seed=9))
+        without = generate_dataset(
+            tmp_path / "b", SynthConfig(n_per_cell=1, seed=9, dapi_mask_fraction=0.0)
+        )
+        assert not list((without.root / bps.DAPI_MASK_PREFIX).glob("*_proj*"))
+        fa = sorted((with_p.root / bps.TRAIN_PREFIX).glob("*.tif"))
+        assert [f.name for f in fa] == sorted(
+            f.name for f in (without.root / bps.TRAIN_PREFIX).glob("*.tif")
+        )
+        for f in fa:
+            assert filecmp.cmp(f, without.root / bps.TRAIN_PREFIX / f.name, shallow=False)
+
     def test_generate__refuses_to_overwrite_without_permission(self, tmp_path: Path) -> None:
         generate_dataset(tmp_path, SynthConfig(n_per_cell=1))
         with pytest.raises(FileExistsError, match="overwrite"):

@@ -1,0 +1,61 @@
+"""Shared helpers for benchmarks: robust timing and result files.
+
+Each benchmark prints a Markdown table and writes ``bench/results/<name>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORK = Path(__file__).resolve().parent / "_work"
+
+
+def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> str:
+    """Writes JSON and a Markdown table for ``rows``; returns the table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "rows": rows,
+        "notes": notes,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    table = "\n".join(lines)
+    (RESULTS / f"{name}.md").write_text(table + ("\n\n" + notes if notes else "") + "\n")
+    print(table)
+    if notes:
+        print(notes)
+    return table
