@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
+from bps_core.projection import MapConfig, load_map
 from bps_core.storage import DatasourceConfig, open_source
 
 
@@ -27,6 +30,26 @@ def samples_frame(project_dir: str, version: str) -> pd.DataFrame:
 
 def load_samples(project: Project) -> pd.DataFrame:
     return samples_frame(str(project.folder), samples_version(project))
+
+
+def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | None:
+    """The cached map of the current embedding joined to sample metadata, or None."""
+    m = load_map(project, cfg or MapConfig())
+    if m is None:
+        return None
+    return _map_frame(str(project.folder), m.id, samples_version(project))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _map_frame(project_dir: str, map_id: str, version: str) -> pd.DataFrame:
+    with Project.open(project_dir) as project:
+        row = project.conn.execute(
+            "SELECT embedding_version, params_json FROM maps WHERE id = ?", (map_id,)
+        ).fetchone()
+        m = load_map(project, MapConfig(**json.loads(row[1])), row[0])
+        assert m is not None
+        xy = pd.DataFrame({"key": m.keys, "x": m.xy[:, 0], "y": m.xy[:, 1]})
+        return xy.merge(project.samples(), on="key", how="left")
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)

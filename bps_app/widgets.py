@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from bps_app import state
+from bps_core import jobs
 from bps_core.images import DisplayWindow
+from bps_core.project import Project
 
 PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
 
@@ -68,3 +72,67 @@ def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
     )
     fig.update_layout(height=360, margin={"t": 10, "b": 10}, xaxis_tickangle=-45)
     return fig
+
+
+def submit_job(project: Project, kind: str, params: dict[str, Any]) -> None:
+    """Starts a background job; a job of the same kind already running is an info, not an error."""
+    try:
+        jobs.submit_job(project, kind, params, user=state.user_name() or "anonymous")
+    except jobs.JobAlreadyRunning as exc:
+        st.info(str(exc))
+    except ValueError as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=1.0)
+def job_monitor(job_id: str) -> None:
+    """Live progress, message, loss curve and a cancel button; reruns the page when done."""
+    with state.open_project() as project:
+        jobs.reap_dead_jobs(project)
+        job = jobs.get_job(project, job_id)
+        if not job.active:
+            st.rerun()
+        st.progress(job.progress, text=f"{job.kind} job: {job.message or job.state}")
+        loss = job.metrics.get("loss") or []
+        if loss:
+            fig = px.line(
+                x=list(range(1, len(loss) + 1)), y=loss, markers=True, height=260,
+                labels={"x": "epoch", "y": "NT-Xent loss"},
+            )  # fmt: skip
+            fig.update_layout(margin={"t": 10, "b": 10})
+            st.plotly_chart(fig, key=f"loss_{job_id}")
+        if st.button("Cancel", key=f"cancel_{job_id}", icon=":material/stop:"):
+            jobs.cancel_job(project, job_id)
+            st.toast("Cancelling: the job stops at its next progress report.")
+
+
+def jobs_frame(records: list[jobs.JobRecord]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"job": j.id, "state": j.state, "user": j.user, "started": j.started_at,
+             "finished": j.finished_at, "message": j.error or j.message}
+            for j in records
+        ]
+    )  # fmt: skip
+
+
+def embedding_sets_frame(sets: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"current": "yes" if s["current"] else "", "version": s["version"],
+             "method": s["method"], "samples": s["samples"], "dims": s["dim"],
+             "created": s["created_at"][:19].replace("T", " ")}
+            for s in sets
+        ]
+    )  # fmt: skip
+
+
+def quality_frame(quality: dict[str, dict[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"truth": label, "balanced accuracy": round(q["balanced_accuracy"], 3),
+             "accuracy": round(q["accuracy"], 3),
+             "ROC AUC": round(q.get("roc_auc", float("nan")), 3), "samples": int(q["n"])}
+            for label, q in quality.items()
+        ]
+    )  # fmt: skip

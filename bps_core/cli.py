@@ -10,12 +10,17 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bps_core.errors import BpsError
 from bps_core.synthetic.config import SynthConfig
 
+if TYPE_CHECKING:
+    from bps_core.embeddings import EmbedConfig
+
 DEFAULT_PORT = 8501
 DEMO_SEED = 0
+DEMO_TRAIN_SECONDS = 100.0
 
 
 @contextmanager
@@ -111,11 +116,91 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_demo(folder: str | Path, config: SynthConfig | None = None) -> Path:
+def _print_quality(quality: dict[str, dict[str, float]]) -> None:
+    for label, q in quality.items():
+        print(
+            f"  k-NN (5-fold, grouped by well) {label}: accuracy {q['accuracy']:.3f}, "
+            f"balanced accuracy {q['balanced_accuracy']:.3f}"
+        )
+
+
+def _embed_config(args: argparse.Namespace) -> EmbedConfig:
+    from bps_core.embeddings import EmbedConfig
+
+    return EmbedConfig(
+        method=args.method,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        arch=args.arch,
+        max_seconds=args.max_seconds,
+        mask_neighbours=args.mask_neighbours,
+        checkpoint=args.checkpoint or "",
+        csv=str(args.csv or ""),
+        seed=args.seed,
+    )
+
+
+def _run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
+    from bps_core.embeddings import compute_embeddings
+    from bps_core.project import Project
+
+    with Project.open(project_dir) as project, _progress_bar(f"embed ({cfg.method})") as bar:
+        losses: list[float] = []
+        emb = compute_embeddings(
+            project, cfg, progress=bar, on_epoch=lambda e, loss: losses.append(loss)
+        )
+    print(f"embedding {emb.version}: {len(emb.keys)} samples x {emb.vectors.shape[1]} dims")
+    if losses:
+        print(f"  SimCLR loss by epoch: {', '.join(f'{x:.3f}' for x in losses)}")
+    _print_quality(emb.quality)
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    _run_embed(args.project_dir, _embed_config(args))
+    return 0
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.projection import MapConfig, get_or_compute_map
+
+    cfg = MapConfig(
+        method=args.method, n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed
+    )
+    with Project.open(args.project_dir) as project:
+        m = get_or_compute_map(project, cfg)
+    print(f"map {m.id} ({cfg.method}) of embedding {m.embedding_version}: {len(m.keys)} points")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from bps_core.embeddings import load_embedding_set
+    from bps_core.embeddings.lightly_csv import export_embeddings_csv
+    from bps_core.project import Project
+
+    with Project.open(args.project_dir) as project:
+        emb = load_embedding_set(project)
+        if emb is None:
+            raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
+        prefix = f"{project.config.datasource.id}:"
+        relpaths = [k.removeprefix(prefix) for k in emb.keys]
+    export_embeddings_csv(args.dest, emb.vectors, relpaths)
+    print(f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims) to {args.dest}")
+    return 0
+
+
+def ensure_demo(
+    folder: str | Path,
+    config: SynthConfig | None = None,
+    *,
+    train_seconds: float | None = None,
+) -> Path:
     """Creates the demo dataset and project under ``folder`` unless they exist; returns the
     project folder. Idempotent: an existing project is kept with its labels.
 
-    ``config`` overrides the ``demo`` preset (tests use a smaller one).
+    ``config`` overrides the ``demo`` preset (tests use a smaller one). With ``train_seconds``,
+    also trains embeddings (bounded by that time) and computes the UMAP map, unless present.
     """
     from bps_core.project import create_project_from_folder
     from bps_core.project.config import CONFIG_NAME
@@ -138,11 +223,33 @@ def ensure_demo(folder: str | Path, config: SynthConfig | None = None) -> Path:
         project, report = create_project_from_folder(project_dir, data, name="BPS demo")
         project.close()
         _print_ingest(report)
+    if train_seconds is not None:
+        _ensure_demo_embeddings(project_dir, train_seconds)
     return project_dir
 
 
+def _ensure_demo_embeddings(project_dir: Path, train_seconds: float) -> None:
+    """Trains SimCLR (bounded by ``train_seconds``) and computes the UMAP map, once."""
+    from bps_core.embeddings import EmbedConfig, load_embedding_set
+    from bps_core.project import Project
+    from bps_core.projection import get_or_compute_map
+
+    with Project.open(project_dir) as project:
+        has_embedding = load_embedding_set(project) is not None
+    if not has_embedding:
+        print(
+            f"training self-supervised embeddings on the demo data (at most {train_seconds:.0f} s)"
+        )
+        _run_embed(project_dir, EmbedConfig(epochs=200, max_seconds=train_seconds))
+    with Project.open(project_dir) as project:
+        print("computing the UMAP map (the first one in a process compiles numba kernels) ...")
+        m = get_or_compute_map(project)
+    print(f"map ready: {len(m.keys)} points")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    project_dir = ensure_demo(args.dir)
+    train = None if args.no_embeddings else args.train_seconds
+    project_dir = ensure_demo(args.dir, train_seconds=train)
     print(f"demo project ready: {project_dir}")
     return 0
 
@@ -213,8 +320,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.set_defaults(func=_cmd_info)
 
+    p = sub.add_parser("embed", help="compute embeddings (self-supervised, pixels, or a CSV)")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--method", choices=["simclr", "pixels", "csv"], default="simclr")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--arch", choices=["resnet10", "resnet18", "resnet34"], default="resnet18")
+    p.add_argument("--max-seconds", type=float, default=None, help="bound on training time")
+    p.add_argument("--mask-neighbours", action="store_true", help="blank other nuclei (MASK)")
+    p.add_argument("--checkpoint", default=None, help="reuse a saved backbone (its sha)")
+    p.add_argument("--csv", type=Path, default=None, help="Lightly embeddings CSV (--method csv)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("map", help="compute the 2-D map of the current embeddings")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--method", choices=["umap", "pca"], default="umap")
+    p.add_argument("--n-neighbors", type=int, default=15)
+    p.add_argument("--min-dist", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_map)
+
+    p = sub.add_parser("export", help="export the current embeddings")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--format", choices=["embeddings-csv"], default="embeddings-csv")
+    p.add_argument("--dest", type=Path, required=True)
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("demo", help="create the demo dataset and project if missing")
     p.add_argument("dir", type=Path, nargs="?", default=Path("demo"), metavar="DIR")
+    p.add_argument(
+        "--train-seconds", type=float, default=DEMO_TRAIN_SECONDS, help="SimCLR time budget"
+    )
+    p.add_argument("--no-embeddings", action="store_true", help="skip embeddings and the map")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("app", help="start the web app on a project")

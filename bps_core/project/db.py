@@ -73,8 +73,52 @@ CREATE TABLE ingest_problems (
 );
 """
 
+_V2 = """
+-- Long-running work (training, embedding, maps) run by a detached worker process.
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    metrics_json TEXT NOT NULL DEFAULT '{}',
+    result_json TEXT,
+    error TEXT,
+    user TEXT NOT NULL,
+    pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    heartbeat_at TEXT,
+    finished_at TEXT
+);
+-- At most one queued or running job of a kind: two users cannot start the same work twice.
+CREATE UNIQUE INDEX jobs_one_active_per_kind ON jobs (kind) WHERE state IN ('queued', 'running');
+CREATE TABLE embeddings (
+    version TEXT PRIMARY KEY,        -- hash of method, parameters, checkpoint and sample keys
+    method TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    checkpoint_sha TEXT,
+    n_samples INTEGER NOT NULL,
+    dim INTEGER NOT NULL,
+    path TEXT NOT NULL,              -- relative to the project folder
+    quality_json TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL
+);
+CREATE TABLE maps (
+    id TEXT PRIMARY KEY,             -- hash of embedding version, method and parameters
+    embedding_version TEXT NOT NULL REFERENCES embeddings(version),
+    method TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,207 @@
+"""Decode each image once into a cache of normalised, square, fixed-size uint16 arrays.
+
+The cache is a ``.npy`` file opened as a memory map, next to a JSON list of the sample keys it
+holds, in the project's ``arrays/cache/`` folder. Later epochs and re-embeddings read it and
+never decode again.
+
+Normalisation: each image is mapped from its own p1-p99.5 percentiles to 0-65535, then
+centre-padded to a square (never stretched: crops vary in aspect ratio) and resized.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from bps_core import bps
+from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
+from bps_core.images import decode_image
+from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
+
+Progress = Callable[[float], None]
+LOW_PCT, HIGH_PCT = 1.0, 99.5
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a cache holds: image side in pixels, and whether neighbours were masked out."""
+
+    size: int = 64
+    mask_neighbours: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"img{self.size}{'_masked' if self.mask_neighbours else ''}"
+
+
+@dataclass
+class ImageCache:
+    """Cached images of shape (n, size, size), uint16, row i belonging to ``keys[i]``."""
+
+    images: NDArray[np.uint16]
+    keys: list[str]
+    bad: dict[str, str]
+    spec: CacheSpec
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def to_gray(img: NDArray[Any]) -> NDArray[np.float32]:
+    """One float channel: RGB(A) images are averaged; NaN and Inf become 0."""
+    if img.ndim == 3:
+        img = img[..., :3].mean(axis=-1)
+    out = np.asarray(img, dtype=np.float32)
+    if not np.isfinite(out).all():
+        out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
+
+
+def normalise_square(img: NDArray[Any], size: int) -> NDArray[np.uint16]:
+    """Percentile-normalised, centre-padded to square, resized to (size, size), as uint16."""
+    gray = to_gray(img)
+    lo, hi = np.percentile(gray, [LOW_PCT, HIGH_PCT])
+    scaled = np.clip((gray - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
+    h, w = scaled.shape
+    side = max(h, w)
+    square = np.zeros((side, side), dtype=np.float32)
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    square[y0 : y0 + h, x0 : x0 + w] = scaled
+    resized = np.asarray(
+        Image.fromarray(square, mode="F").resize((size, size), Image.Resampling.BILINEAR)
+    )
+    return np.clip(resized * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+
+
+def mask_partner_source(config: DatasourceConfig) -> DataSource | None:
+    """The BPS ``DAPI_MASK_images`` folder beside a local ``Microscopy/train`` source."""
+    if config.kind != "local":
+        return None
+    root = Path(config.path)
+    partner = root.parent / bps.DAPI_MASK_PREFIX.rsplit("/", 2)[-2]
+    return LocalFolderSource(partner) if partner.is_dir() else None
+
+
+def mask_out_neighbours(img: NDArray[Any], mask: NDArray[Any], target: int) -> NDArray[np.float32]:
+    """Replaces pixels of other labelled objects (neighbours, debris) by the background level."""
+    gray = to_gray(img)
+    if mask.shape != gray.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {gray.shape}")
+    others = (mask != 0) & (mask != target)
+    if others.any():
+        background = gray[mask == 0]
+        gray = gray.copy()
+        gray[others] = float(np.median(background)) if background.size else 0.0
+    return gray
+
+
+def _load_one(
+    source: DataSource,
+    partners: DataSource | None,
+    relpath: str,
+    spec: CacheSpec,
+) -> NDArray[np.uint16]:
+    img: NDArray[Any] = decode_image(source.read_bytes(relpath), relpath)
+    if spec.mask_neighbours and partners is not None:
+        name = bps.parse_filename(relpath)
+        if name is not None:
+            mask_key = name.filename("MASK")
+            if partners.exists(mask_key):
+                mask = decode_image(partners.read_bytes(mask_key), mask_key)
+                img = mask_out_neighbours(img, mask, name.object)
+    return normalise_square(img, spec.size)
+
+
+def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
+    folder = arrays_dir / "cache"
+    return folder / f"{spec.name}.npy", folder / f"{spec.name}.json"
+
+
+def load_cache(arrays_dir: Path, spec: CacheSpec, keys: Sequence[str]) -> ImageCache | None:
+    """The cache for exactly ``keys`` (same order), or None when absent or stale."""
+    npy, meta = _paths(arrays_dir, spec)
+    if not (npy.exists() and meta.exists()):
+        return None
+    info = json.loads(meta.read_text())
+    if info.get("requested") != list(keys):
+        return None
+    images = np.load(npy, mmap_mode="r")
+    return ImageCache(images, info["keys"], info["bad"], spec)
+
+
+def build_cache(
+    arrays_dir: Path,
+    source: DataSource,
+    relpaths: Sequence[str],
+    keys: Sequence[str],
+    spec: CacheSpec,
+    *,
+    partners: DataSource | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ImageCache:
+    """Decodes every image once into the cache (a memory-mapped ``.npy``) and returns it.
+
+    Bad files are skipped and reported in ``ImageCache.bad`` (key -> reason), never fatal.
+    Reuses an existing cache built for the same keys.
+    """
+    cached = load_cache(arrays_dir, spec, keys)
+    if cached is not None:
+        if progress:
+            progress(1.0)
+        return cached
+    npy, meta = _paths(arrays_dir, spec)
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_suffix(".tmp.npy")
+    out = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.uint16, shape=(len(keys), spec.size, spec.size)
+    )
+    ok = np.zeros(len(keys), dtype=bool)
+    bad: dict[str, str] = {}
+
+    def work(i: int) -> tuple[int, str | None]:
+        try:
+            out[i] = _load_one(source, partners, relpaths[i], spec)
+            return i, None
+        except (ImageDecodeError, DatasourceError, ValueError) as exc:
+            return i, str(exc)
+
+    n_workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for done, (i, err) in enumerate(pool.map(work, range(len(keys))), start=1):
+            if err is None:
+                ok[i] = True
+            else:
+                bad[keys[i]] = err
+            if progress and (done % 64 == 0 or done == len(keys)):
+                progress(done / len(keys))
+    good = np.flatnonzero(ok)
+    if len(good) == 0:
+        tmp.unlink(missing_ok=True)
+        raise BpsError("no image could be decoded; check the datasource and the bad-file list")
+    if len(good) < len(keys):  # compact: drop the rows of bad files
+        final = np.lib.format.open_memmap(
+            npy.with_suffix(".tmp2.npy"), mode="w+", dtype=np.uint16,
+            shape=(len(good), spec.size, spec.size),
+        )  # fmt: skip
+        final[:] = out[good]
+        final.flush()
+        del out
+        tmp.unlink()
+        tmp = npy.with_suffix(".tmp2.npy")
+    else:
+        out.flush()
+        del out
+    os.replace(tmp, npy)
+    kept = [keys[int(i)] for i in good]
+    meta.write_text(json.dumps({"requested": list(keys), "keys": kept, "bad": bad}))
+    return ImageCache(np.load(npy, mmap_mode="r"), kept, bad, spec)

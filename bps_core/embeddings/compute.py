@@ -1,0 +1,166 @@
+"""Compute an embedding set for a project: decode cache, train or reduce, store, evaluate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bps_core.embeddings.cache import CacheSpec, build_cache, mask_partner_source
+from bps_core.embeddings.lightly_csv import import_embeddings_csv
+from bps_core.embeddings.pixels import pixel_embeddings
+from bps_core.embeddings.quality import find_truth, knn_quality
+from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
+from bps_core.errors import BpsError
+from bps_core.project.store import Project
+from bps_core.storage import open_source
+
+METHODS = ("simclr", "pixels", "csv")
+Progress = Callable[[float], None]
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How to embed a project's samples.
+
+    Attributes:
+        method: ``simclr`` (train, then embed), ``pixels`` (instant baseline) or ``csv``.
+        epochs: SimCLR epochs (upper bound when ``max_seconds`` is set).
+        image_size: Side of the square model input, in pixels.
+        batch_size: SimCLR batch size.
+        arch: Backbone: resnet10, resnet18 (default) or resnet34.
+        max_seconds: Bound on training wall time; None for no bound.
+        mask_neighbours: Blank other nuclei using the BPS MASK partners, where they exist.
+        checkpoint: Reuse a saved backbone (its sha) instead of training.
+        csv: Path of a Lightly embeddings CSV (method ``csv``).
+        seed: Seed of initialisation, shuffling and augmentation.
+    """
+
+    method: str = "simclr"
+    epochs: int = 20
+    image_size: int = 64
+    batch_size: int = 128
+    arch: str = "resnet18"
+    max_seconds: float | None = None
+    mask_neighbours: bool = False
+    checkpoint: str = ""
+    csv: str = ""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.method == "csv" and not self.csv:
+            raise ValueError("method 'csv' needs csv=PATH of a Lightly embeddings CSV")
+        if not 16 <= self.image_size <= 256 or self.image_size % 16:
+            raise ValueError(f"image_size {self.image_size}: use a multiple of 16 in 16..256")
+        if self.epochs < 0 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 0 and batch_size >= 2")
+
+
+def _stage(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda f: progress(lo + (hi - lo) * f)
+
+
+def compute_embeddings(
+    project: Project,
+    cfg: EmbedConfig,
+    *,
+    progress: Progress | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> EmbeddingSet:
+    """Embeds every good sample of ``project`` and stores the set as the current one.
+
+    Bad files found while decoding are marked bad in the project and skipped. Where synthetic
+    ground truth exists, the set carries its grouped k-NN quality.
+    """
+    cfg.validate()
+    samples = project.samples()
+    samples = samples[samples.status == "ok"]
+    keys, relpaths = samples.key.tolist(), samples.relpath.tolist()
+    if not keys:
+        raise BpsError("the project has no readable samples to embed")
+    params: dict[str, Any] = {k: v for k, v in asdict(cfg).items() if k != "method"}
+    checkpoint_sha: str | None = None
+    if cfg.method == "csv":
+        imported = import_embeddings_csv(cfg.csv, dict(zip(relpaths, keys, strict=True)))
+        keys, vectors = imported.keys, imported.vectors
+        params = {"csv": cfg.csv, "unknown_files": len(imported.unknown_files)}
+    else:
+        ds = project.config.datasource
+        cache = build_cache(
+            project.arrays_dir,
+            open_source(ds),
+            relpaths,
+            keys,
+            CacheSpec(cfg.image_size, cfg.mask_neighbours),
+            partners=mask_partner_source(ds) if cfg.mask_neighbours else None,
+            progress=_stage(progress, 0.0, 0.15),
+        )
+        for key, reason in cache.bad.items():
+            project.mark_bad(key, reason)
+        keys = cache.keys
+        if cfg.method == "pixels":
+            vectors = pixel_embeddings(cache.images)
+            params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
+        else:
+            vectors, checkpoint_sha = _simclr(project, cfg, cache.images, progress, on_epoch)
+    truth = find_truth(project.config.datasource.path)
+    quality = knn_quality(vectors, keys, truth) if truth is not None else {}
+    result = save_embedding_set(
+        project, cfg.method, params, keys, vectors, checkpoint_sha=checkpoint_sha, quality=quality
+    )
+    if progress is not None:
+        progress(1.0)
+    return result
+
+
+def _simclr(
+    project: Project,
+    cfg: EmbedConfig,
+    images: Any,
+    progress: Progress | None,
+    on_epoch: EpochCallback | None,
+) -> tuple[Any, str]:
+    from bps_core.embeddings.train import (
+        TrainConfig,
+        embed_images,
+        load_checkpoint,
+        save_checkpoint,
+        train_config_dict,
+        train_simclr,
+    )
+
+    folder = project.arrays_dir / "checkpoints"
+    if cfg.checkpoint:
+        backbone, meta = load_checkpoint(folder, cfg.checkpoint)
+        if meta.get("image_size", cfg.image_size) != cfg.image_size:
+            raise BpsError(
+                f"checkpoint {cfg.checkpoint} was trained on {meta['image_size']} px images; "
+                f"embed with image_size={meta['image_size']}"
+            )
+        sha = cfg.checkpoint
+    else:
+        tcfg = TrainConfig(
+            arch=cfg.arch,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            max_seconds=cfg.max_seconds,
+            seed=cfg.seed,
+        )
+        trained = train_simclr(
+            images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch
+        )
+        backbone = trained.backbone
+        meta = {
+            "train": train_config_dict(tcfg),
+            "epochs_done": trained.epochs_done,
+            "loss_history": trained.loss_history,
+            "image_size": cfg.image_size,
+        }
+        sha = save_checkpoint(backbone, cfg.arch, folder, meta)
+    vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99))
+    return vectors, sha

@@ -1,0 +1,30 @@
+"""The instant baseline: downsampled, normalised pixels reduced by PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.decomposition import PCA
+
+
+def pixel_embeddings(
+    images: NDArray[np.uint16], *, grid: int = 16, dim: int = 64, random_state: int = 0
+) -> NDArray[np.float32]:
+    """Block-mean downsampled pixels (grid x grid), standardised, then PCA to ``dim``.
+
+    Args:
+        images: Cached square crops of shape (n, s, s) with s divisible by ``grid``.
+
+    Returns:
+        Array of shape (n, min(dim, n, grid * grid)).
+    """
+    n, s, _ = images.shape
+    if s % grid:
+        raise ValueError(f"image side {s} is not divisible by the grid {grid}")
+    f = s // grid
+    small = np.asarray(images, dtype=np.float32).reshape(n, grid, f, grid, f).mean(axis=(2, 4))
+    x = small.reshape(n, -1) / 65535.0
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    k = min(dim, n, x.shape[1])
+    out: NDArray[np.float32] = PCA(n_components=k, random_state=random_state).fit_transform(x)
+    return out.astype(np.float32)

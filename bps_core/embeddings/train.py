@@ -1,0 +1,206 @@
+"""Self-supervised training (SimCLR with lightly's NT-Xent loss) and batch embedding on CPU."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightly.loss import NTXentLoss
+from numpy.typing import NDArray
+from torch import nn
+
+from bps_core.embeddings.model import SimCLR, build_backbone
+from bps_core.embeddings.transforms import AugmentConfig, augment
+
+Progress = Callable[[float], None]
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """SimCLR training parameters. ``max_seconds`` bounds the wall time (None: no bound)."""
+
+    arch: str = "resnet18"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    temperature: float = 0.5
+    max_seconds: float | None = None
+    seed: int = 0
+    bf16: bool | None = None  # bfloat16 autocast; None: where the CPU supports it
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class TrainResult:
+    backbone: nn.Module
+    loss_history: list[float]
+    epochs_done: int
+    seconds: float
+    stopped_by_time: bool
+
+
+def _as_batch(images: NDArray[np.uint16], idx: NDArray[np.intp]) -> torch.Tensor:
+    batch = np.asarray(images[np.sort(idx)], dtype=np.float32) / 65535.0
+    return torch.from_numpy(batch).unsqueeze(1)
+
+
+def configure_threads() -> None:
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def train_simclr(
+    images: NDArray[np.uint16],
+    cfg: TrainConfig,
+    *,
+    progress: Progress | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Trains a SimCLR model from random initialisation on ``images`` (N, S, S) uint16.
+
+    Args:
+        images: Normalised square crops (the image cache).
+        cfg: Training parameters; ``seed`` fixes initialisation, shuffling and augmentation.
+        progress: Called with the fraction done (steps, or time when ``max_seconds`` binds).
+        on_epoch: Called with (epoch, mean loss) after each epoch.
+
+    Raises:
+        ValueError: fewer than 2 images, or a batch size below 2.
+    """
+    n = len(images)
+    if n < 2 or cfg.batch_size < 2:
+        raise ValueError("SimCLR needs at least 2 images and a batch size of at least 2")
+    configure_threads()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = SimCLR(cfg.arch).to(memory_format=torch.channels_last)
+    model.train()
+    bf16 = bf16_supported() if cfg.bf16 is None else cfg.bf16
+    criterion = NTXentLoss(temperature=cfg.temperature)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch = min(cfg.batch_size, n)
+    steps_per_epoch = max(1, n // batch)  # drop the last partial batch
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1
+    )
+    history: list[float] = []
+    t0 = time.monotonic()
+    step = 0
+    stopped = False
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(n)
+        losses = []
+        for s in range(steps_per_epoch):
+            x = _as_batch(images, order[s * batch : (s + 1) * batch])
+            views = torch.cat([augment(x, gen, cfg.augment), augment(x, gen, cfg.augment)])
+            views = views.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                z = model(views).float()
+            loss = criterion(z[: len(x)], z[len(x) :])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            elapsed = time.monotonic() - t0
+            if progress is not None:
+                frac = step / total
+                if cfg.max_seconds:
+                    frac = max(frac, elapsed / cfg.max_seconds)
+                progress(min(frac, 0.999))
+            if cfg.max_seconds and elapsed > cfg.max_seconds:
+                stopped = True
+                break
+        history.append(float(np.mean(losses)))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history[-1])
+        if stopped:
+            break
+    model.eval()
+    return TrainResult(model.backbone, history, len(history), time.monotonic() - t0, stopped)
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bfloat16 matrix work natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@torch.inference_mode()
+def embed_images(
+    backbone: nn.Module,
+    images: NDArray[np.uint16],
+    *,
+    batch_size: int = 256,
+    use_bf16: bool | None = None,
+    progress: Progress | None = None,
+) -> NDArray[np.float32]:
+    """Backbone features of every image, L2-normalised: array of shape (N, 512).
+
+    Runs in ``inference_mode`` with ``channels_last`` memory and, where the CPU supports it,
+    bfloat16 autocast (``use_bf16=None`` decides automatically; False forces fp32).
+    """
+    configure_threads()
+    backbone.eval()
+    backbone = backbone.to(memory_format=torch.channels_last)
+    bf16 = bf16_supported() if use_bf16 is None else use_bf16
+    out = np.empty((len(images), 512), dtype=np.float32)
+    for start in range(0, len(images), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(images)))
+        x = _as_batch(images, idx).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            feats = backbone(x)
+        out[idx] = feats.float().numpy()
+        if progress is not None:
+            progress(idx[-1] / max(len(images) - 1, 1))
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    normalised: NDArray[np.float32] = out / np.maximum(norms, 1e-12)
+    return normalised
+
+
+def save_checkpoint(backbone: nn.Module, arch: str, folder: Path, meta: dict[str, Any]) -> str:
+    """Saves the backbone under ``folder/<sha>.pt``; returns the sha256 of its weights."""
+    buf = io.BytesIO()
+    torch.save({"arch": arch, "state_dict": backbone.state_dict(), "meta": meta}, buf)
+    data = buf.getvalue()
+    sha = hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha}.pt"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return sha
+
+
+def load_checkpoint(folder: Path, sha: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The backbone saved as ``sha`` and the metadata saved with it."""
+    path = folder / f"{sha}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {sha} not found in {folder}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    backbone = build_backbone(state["arch"])
+    backbone.load_state_dict(state["state_dict"])
+    backbone.eval()
+    return backbone, dict(state["meta"])
+
+
+def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["augment"] = asdict(cfg.augment)
+    return d

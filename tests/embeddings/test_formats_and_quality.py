@@ -1,0 +1,91 @@
+"""Lightly CSV interop, the pixel baseline, stored sets and grouped k-NN quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightly.utils import io as lightly_io
+
+from bps_core.embeddings.lightly_csv import export_embeddings_csv, import_embeddings_csv
+from bps_core.embeddings.pixels import pixel_embeddings
+from bps_core.embeddings.quality import knn_quality
+from bps_core.embeddings.store import load_embedding_set, save_embedding_set
+from bps_core.errors import MetadataError
+from bps_core.project import Project
+
+
+def test_export__lightly_reads_and_checks_what_we_write(tmp_path: Path) -> None:
+    vecs = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    names = [f"sub/img_{i}.tif" for i in range(5)]
+    path = tmp_path / "emb.csv"
+    export_embeddings_csv(path, vecs, names)
+    lightly_io.check_embeddings(str(path))
+    loaded, labels, filenames = lightly_io.load_embeddings(str(path))
+    assert filenames == names
+    assert labels == [0] * 5
+    assert np.allclose(loaded, vecs, atol=1e-6)
+    header = path.read_text().splitlines()[0]
+    assert header == "filenames," + ",".join(f"embedding_{i}" for i in range(7)) + ",labels"
+
+
+def test_import__reads_what_lightly_writes_and_reports_unknown_names(tmp_path: Path) -> None:
+    vecs = np.random.default_rng(1).normal(size=(4, 3))
+    path = tmp_path / "lightly.csv"
+    lightly_io.save_embeddings(
+        str(path), vecs, [0, 1, 0, 1], ["a.tif", "d/b.tif", "c.tif", "zz.tif"]
+    )
+    imp = import_embeddings_csv(
+        path, {"a.tif": "input:a.tif", "x/b.tif": "input:x/b.tif", "c.tif": "input:c.tif"}
+    )
+    assert imp.keys == ["input:a.tif", "input:x/b.tif", "input:c.tif"]  # b matched by basename
+    assert imp.unknown_files == ["zz.tif"]
+    assert np.allclose(np.linalg.norm(imp.vectors, axis=1), 1.0)
+    expected = vecs[:3] / np.linalg.norm(vecs[:3], axis=1, keepdims=True)
+    assert np.allclose(imp.vectors, expected, atol=1e-6)
+
+
+def test_import__malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,x,y\na.tif,1,2\n")
+    with pytest.raises(MetadataError, match="not a Lightly embeddings CSV"):
+        import_embeddings_csv(bad, {"a.tif": "input:a.tif"})
+
+
+def test_pixel_embeddings__shape_and_errors() -> None:
+    imgs = np.random.default_rng(0).integers(0, 65535, (30, 32, 32)).astype(np.uint16)
+    assert pixel_embeddings(imgs, dim=8).shape == (30, 8)
+    with pytest.raises(ValueError, match="divisible"):
+        pixel_embeddings(imgs[:, :30, :30])
+
+
+def test_store__save_load_current_and_versioning(tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.head(4).tolist()
+    vecs = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    a = save_embedding_set(tiny_project, "pixels", {"k": 1}, keys, vecs)
+    b = save_embedding_set(tiny_project, "pixels", {"k": 2}, keys, vecs)
+    assert a.version != b.version
+    cur = load_embedding_set(tiny_project)
+    assert cur is not None
+    assert cur.version == b.version
+    assert cur.keys == keys
+    assert np.allclose(np.linalg.norm(cur.vectors, axis=1), 1.0)
+    assert load_embedding_set(tiny_project, a.version).params == {"k": 1}
+    with pytest.raises(ValueError, match="keys"):
+        save_embedding_set(tiny_project, "pixels", {}, keys[:2], vecs)
+
+
+def test_knn_quality__separable_truth_scores_high_and_rare_class_is_found() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    wells = np.repeat([f"W{i}" for i in range(8)], n // 8)
+    rare = rng.random(n) < 0.05
+    vecs = rng.normal(size=(n, 8))
+    vecs[rare, 0] += 6.0  # the rare class lives in its own direction
+    truth = pd.DataFrame({"filename": [f"f{i}.tif" for i in range(n)], "well": wells,
+                          "has_track": rare.astype(int), "particle_type": "Fe"})  # fmt: skip
+    q = knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth)
+    assert q["has_track"]["balanced_accuracy"] > 0.9  # a majority vote would sit at 0.5
+    assert "particle_type" not in q  # a single class carries no information

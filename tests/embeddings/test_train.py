@@ -1,0 +1,89 @@
+"""SimCLR training and embedding on CPU: tiny models, a few steps, real pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bps_core.embeddings.model import build_backbone
+from bps_core.embeddings.train import (
+    TrainConfig,
+    bf16_supported,
+    embed_images,
+    load_checkpoint,
+    save_checkpoint,
+    train_simclr,
+)
+from bps_core.embeddings.transforms import augment
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 65535, (24, 32, 32)).astype(np.uint16)
+    imgs[:12, 10:20, 10:20] = 65535  # two visibly different groups
+    return imgs
+
+
+def test_augment__shape_range_and_seeded() -> None:
+    x = torch.rand(8, 1, 32, 32)
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    c = augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape
+    assert a.min() >= 0
+    assert a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_build_backbone__one_channel_in_512_out_and_named_error() -> None:
+    net = build_backbone("resnet10")
+    assert net(torch.rand(2, 1, 32, 32)).shape == (2, 512)
+    with pytest.raises(ValueError, match="resnet18"):
+        build_backbone("vit")
+
+
+def test_train_simclr__loss_is_finite_and_recorded_per_epoch(images: np.ndarray) -> None:
+    epochs = []
+    res = train_simclr(
+        images,
+        TrainConfig(arch="resnet10", epochs=2, batch_size=8),
+        on_epoch=lambda e, loss: epochs.append(e),
+    )
+    assert res.epochs_done == 2
+    assert epochs == [1, 2]
+    assert all(np.isfinite(res.loss_history))
+
+
+def test_train_simclr__time_budget_stops_early(images: np.ndarray) -> None:
+    res = train_simclr(
+        images, TrainConfig(arch="resnet10", epochs=1000, batch_size=8, max_seconds=0.5)
+    )
+    assert res.stopped_by_time
+    assert res.epochs_done < 1000
+
+
+def test_train_simclr__rejects_a_single_image(images: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        train_simclr(images[:1], TrainConfig())
+
+
+def test_embed_images__unit_vectors_and_checkpoint_roundtrip(images: np.ndarray, tmp_path) -> None:
+    res = train_simclr(images, TrainConfig(arch="resnet10", epochs=1, batch_size=8))
+    emb = embed_images(res.backbone, images, batch_size=10, use_bf16=False)
+    assert emb.shape == (24, 512)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    sha = save_checkpoint(res.backbone, "resnet10", tmp_path, {"image_size": 32})
+    loaded, meta = load_checkpoint(tmp_path, sha)
+    assert meta == {"image_size": 32}
+    assert np.allclose(embed_images(loaded, images, use_bf16=False), emb, atol=1e-6)
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bfloat16")
+def test_embed_images__bf16_matches_fp32(images: np.ndarray) -> None:
+    res = train_simclr(images, TrainConfig(arch="resnet10", epochs=1, batch_size=8))
+    fp32 = embed_images(res.backbone, images, use_bf16=False)
+    bf16 = embed_images(res.backbone, images, use_bf16=True)
+    assert float(np.min(np.sum(fp32 * bf16, axis=1))) > 0.99

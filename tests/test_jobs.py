@@ -1,0 +1,88 @@
+"""Background jobs: run in a detached process, report, refuse duplicates, reap the dead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bps_core import jobs
+from bps_core.embeddings.store import load_embedding_set
+from bps_core.project import Project
+
+
+def _wait(project: Project, job_id: str, timeout: float = 180.0) -> jobs.JobRecord:
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs.reap_dead_jobs(project)
+        job = jobs.get_job(project, job_id)
+        if not job.active:
+            return job
+        assert time.monotonic() < deadline, f"job still {job.state} after {timeout} s"
+        time.sleep(0.3)
+
+
+def test_embed_job__runs_detached_and_records_result(tiny_project: Project) -> None:
+    job_id = jobs.submit_job(
+        tiny_project, "embed", {"method": "pixels", "image_size": 32}, user="ann"
+    )
+    job = _wait(tiny_project, job_id)
+    assert job.state == "succeeded", job.error
+    assert job.progress == 1.0
+    assert job.result is not None
+    assert job.result["version"] == load_embedding_set(tiny_project).version
+    assert job.result["map_id"]
+    assert job.user == "ann"
+
+
+def test_submit__a_second_active_job_of_the_kind_is_refused(tiny_project: Project) -> None:
+    jobs.submit_job(tiny_project, "map", {"method": "pca"}, user="ann", spawn=False)
+    with pytest.raises(jobs.JobAlreadyRunning, match="started by ann"):
+        jobs.submit_job(tiny_project, "map", {"method": "pca"}, user="bob", spawn=False)
+    jobs.submit_job(
+        tiny_project, "embed", {"method": "pixels"}, user="bob", spawn=False
+    )  # other kind
+
+
+def test_reap__a_job_whose_process_died_is_marked_failed(tiny_project: Project) -> None:
+    job_id = jobs.submit_job(tiny_project, "map", {}, user="ann", spawn=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tiny_project.conn.execute(
+        "UPDATE jobs SET pid = ?, state = 'running' WHERE id = ?", (dead.pid, job_id)
+    )
+    assert jobs.reap_dead_jobs(tiny_project) == 1
+    job = jobs.get_job(tiny_project, job_id)
+    assert job.state == "failed"
+    assert "exited unexpectedly" in job.error
+    jobs.submit_job(tiny_project, "map", {}, user="ann", spawn=False)  # the kind is free again
+
+
+def test_failing_job__is_failed_with_its_error(tiny_project: Project) -> None:
+    job_id = jobs.submit_job(
+        tiny_project, "map", {"method": "pca"}, user="ann"
+    )  # no embeddings yet
+    job = _wait(tiny_project, job_id)
+    assert job.state == "failed"
+    assert "no embeddings yet" in job.error
+
+
+def test_cancel__stops_a_running_training_job(tiny_project: Project) -> None:
+    params = {
+        "method": "simclr",
+        "arch": "resnet10",
+        "image_size": 32,
+        "epochs": 500,
+        "batch_size": 16,
+    }
+    job_id = jobs.submit_job(tiny_project, "embed", params, user="ann")
+    deadline = time.monotonic() + 120
+    while jobs.get_job(tiny_project, job_id).progress <= 0.15:  # past the decode cache
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    jobs.cancel_job(tiny_project, job_id)
+    job = _wait(tiny_project, job_id)
+    assert job.state == "cancelled"
+    assert load_embedding_set(tiny_project) is None
