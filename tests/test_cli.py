@@ -124,3 +124,29 @@ def test_demo_and_app__serve_the_demo_project(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_embed_map_export__pixels_pca_and_a_lightly_csv(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightly.utils import io as lightly_io
+
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "170 samples" in out and "has_track" in out and "balanced accuracy" in out
+    assert main(["map", folder, "--method", "pca"]) == 0
+    assert "170 points" in capsys.readouterr().out
+    dest = tmp_path / "emb.csv"
+    assert main(["export", folder, "--format", "embeddings-csv", "--dest", str(dest)]) == 0
+    lightly_io.check_embeddings(str(dest))
+    _, _, names = lightly_io.load_embeddings(str(dest))
+    assert len(names) == 170 and all(n.endswith("_proj.tif") and ":" not in n for n in names)
+    assert main(["embed", folder, "--method", "csv", "--csv", str(dest)]) == 0
+
+
+def test_export__without_embeddings_is_a_clear_error(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(tiny_project.folder), "--dest", str(tmp_path / "x.csv")]) == 2
+    assert "no embeddings yet" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,10 +66,26 @@ def to_gray(img: NDArray[Any]) -> NDArray[np.float32]:
     return out
 
 
+def percentiles(img: NDArray[Any], low: float, high: float) -> tuple[float, float]:
+    """The ``low`` and ``high`` percentiles (inverted-CDF definition).
+
+    8- and 16-bit grayscale images use a histogram (about 5x faster than sorting).
+    """
+    if img.ndim == 2 and img.dtype in (np.uint8, np.uint16):
+        cdf = np.cumsum(np.bincount(img.ravel()))
+        n = cdf[-1]
+        lo = np.searchsorted(cdf, n * low / 100.0, side="left")
+        hi = np.searchsorted(cdf, n * high / 100.0, side="left")
+        return float(lo), float(hi)
+    gray = to_gray(img)
+    lo_f, hi_f = np.percentile(gray, [low, high], method="inverted_cdf")
+    return float(lo_f), float(hi_f)
+
+
 def normalise_square(img: NDArray[Any], size: int) -> NDArray[np.uint16]:
     """Percentile-normalised, centre-padded to square, resized to (size, size), as uint16."""
+    lo, hi = percentiles(img, LOW_PCT, HIGH_PCT)
     gray = to_gray(img)
-    lo, hi = np.percentile(gray, [LOW_PCT, HIGH_PCT])
     scaled = np.clip((gray - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
     h, w = scaled.shape
     side = max(h, w)
@@ -121,6 +137,25 @@ def _load_one(
     return normalise_square(img, spec.size)
 
 
+_CHUNK = 256
+
+
+def _fill_chunk(
+    task: tuple[Path, int, list[str], DataSource, DataSource | None, CacheSpec],
+) -> list[tuple[int, str]]:
+    """Decodes one chunk of rows straight into the memory-mapped cache file."""
+    path, start, relpaths, source, partners, spec = task
+    out = np.load(path, mmap_mode="r+")
+    errors: list[tuple[int, str]] = []
+    for j, rel in enumerate(relpaths):
+        try:
+            out[start + j] = _load_one(source, partners, rel, spec)
+        except (ImageDecodeError, DatasourceError, ValueError) as exc:
+            errors.append((start + j, str(exc)))
+    out.flush()
+    return errors
+
+
 def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
     folder = arrays_dir / "cache"
     return folder / f"{spec.name}.npy", folder / f"{spec.name}.json"
@@ -165,25 +200,27 @@ def build_cache(
     out = np.lib.format.open_memmap(
         tmp, mode="w+", dtype=np.uint16, shape=(len(keys), spec.size, spec.size)
     )
-    ok = np.zeros(len(keys), dtype=bool)
+    out.flush()
+    ok = np.ones(len(keys), dtype=bool)
     bad: dict[str, str] = {}
-
-    def work(i: int) -> tuple[int, str | None]:
-        try:
-            out[i] = _load_one(source, partners, relpaths[i], spec)
-            return i, None
-        except (ImageDecodeError, DatasourceError, ValueError) as exc:
-            return i, str(exc)
-
-    n_workers = workers or min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        for done, (i, err) in enumerate(pool.map(work, range(len(keys))), start=1):
-            if err is None:
-                ok[i] = True
-            else:
+    chunks = [range(i, min(i + _CHUNK, len(keys))) for i in range(0, len(keys), _CHUNK)]
+    tasks = [
+        (tmp, c.start, list(relpaths[c.start : c.stop]), source, partners, spec) for c in chunks
+    ]
+    n_workers = workers or (os.cpu_count() or 1)
+    # Local files decode in processes (decoding holds the GIL); remote reads in threads.
+    use_processes = n_workers > 1 and len(chunks) > 1 and isinstance(source, LocalFolderSource)
+    pool_cls = ProcessPoolExecutor if use_processes else ThreadPoolExecutor
+    done = 0
+    with pool_cls(max_workers=n_workers) as pool:
+        for errors in pool.map(_fill_chunk, tasks):
+            for i, err in errors:
+                ok[i] = False
                 bad[keys[i]] = err
-            if progress and (done % 64 == 0 or done == len(keys)):
-                progress(done / len(keys))
+            done += _CHUNK
+            if progress:
+                progress(min(done, len(keys)) / len(keys))
+    out = np.load(tmp, mmap_mode="r+")
     good = np.flatnonzero(ok)
     if len(good) == 0:
         tmp.unlink(missing_ok=True)

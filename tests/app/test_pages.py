@@ -79,3 +79,29 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
     with Project.open(tiny_project.folder) as p:
         assert p.n_samples("bad") == 1
         assert first in p.problems().path.tolist()
+
+
+def test_embed_page__starts_a_job_and_shows_the_result(app: AppTest, tiny_project: Project) -> None:
+    import time
+
+    from bps_core import jobs
+
+    app.run()
+    app.switch_page("pages/2_Embed.py").run()
+    app.selectbox(key="embed_method").set_value("pixels")
+    app.select_slider(key="embed_size").set_value(32)
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    (job,) = jobs.list_jobs(tiny_project, "embed")
+    assert job.params["method"] == "pixels" and job.params["image_size"] == 32
+    deadline = time.monotonic() + 180
+    while jobs.get_job(tiny_project, job.id).active:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert jobs.get_job(tiny_project, job.id).state == "succeeded"
+    app.run()
+    assert not app.exception
+    tables = [d.value for d in app.dataframe]
+    assert any("version" in t.columns and (t.method == "pixels").any() for t in tables)
+    assert any("balanced accuracy" in t.columns for t in tables)
+    assert app.get("plotly_chart")  # the map preview
