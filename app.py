@@ -9,10 +9,29 @@ st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="w
 navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Project", icon=":material/home:", default=True),
-        st.Page("pages/1_Datasource.py", title="Datasource", icon=":material/cloud:"),
-        st.Page("pages/2_Embed.py", title="Embeddings", icon=":material/hub:"),
-        st.Page("pages/3_Explore_and_label.py", title="Explore and label", icon=":material/draw:"),
-        st.Page("pages/4_Select.py", title="Selection rounds", icon=":material/checklist:"),
+        # Explicit url paths: deep links must not match the legacy names Streamlit derives from
+        # pages/ file names, or a fresh session would run the page without this entry point.
+        st.Page(
+            "pages/1_Datasource.py",
+            title="Datasource",
+            icon=":material/cloud:",
+            url_path="datasource",
+        ),
+        st.Page(
+            "pages/2_Embed.py", title="Embeddings", icon=":material/hub:", url_path="embeddings"
+        ),
+        st.Page(
+            "pages/3_Explore_and_label.py",
+            title="Explore and label",
+            icon=":material/draw:",
+            url_path="label",
+        ),
+        st.Page(
+            "pages/4_Select.py",
+            title="Selection rounds",
+            icon=":material/checklist:",
+            url_path="rounds",
+        ),
     ]
 )
 widgets.sidebar(state.project_dir().name)

@@ -50,25 +50,23 @@ def main() -> None:
     project = full_project(args.n)
     s = project.samples()
     root = Path(project.config.datasource.path)
-    cache = build_cache(
-        project.arrays_dir, LocalFolderSource(root), s.relpath.tolist(), s.key.tolist(), CacheSpec(64)
-    )
+    cache_args = (project.arrays_dir, LocalFolderSource(root), s.relpath.tolist(), s.key.tolist())
+    cache = build_cache(*cache_args, CacheSpec(64))
     n = len(cache)
     ckpt_dir = WORK / "checkpoints"
     marker = ckpt_dir / f"trained_{n}.txt"
     if marker.exists():
         backbone, _ = load_checkpoint(ckpt_dir, marker.read_text().strip())
     else:
-        sub = np.asarray(cache.images[np.random.default_rng(0).choice(n, min(n, 20000), replace=False)])
+        pick = np.sort(np.random.default_rng(0).choice(n, min(n, 20000), replace=False))
+        sub = np.asarray(cache.images[pick])
         res = train_simclr(sub, TrainConfig(epochs=100, max_seconds=args.train_seconds))
         backbone = res.backbone
         marker.write_text(save_checkpoint(backbone, "resnet18", ckpt_dir, {"image_size": 64}))
     ours_out: dict[str, np.ndarray] = {}
 
     def ours() -> None:
-        c = build_cache(
-            project.arrays_dir, LocalFolderSource(root), s.relpath.tolist(), s.key.tolist(), CacheSpec(64)
-        )
+        c = build_cache(*cache_args, CacheSpec(64))
         ours_out["v"] = embed_images(backbone, c.images, batch_size=512)
 
     paths = [root / r for r in s.relpath]
@@ -82,7 +80,7 @@ def main() -> None:
 
     t_ours = median_time(ours, repeats=args.repeats)
     t_peer = median_time(peer, repeats=args.repeats, warmup=0)
-    fp32 = embed_images(backbone, cache.images, batch_size=512, use_bf16=False)
+    fp32 = embed_images(backbone, cache.images, batch_size=512, precision="fp32")
     cos = float(np.min(np.sum(fp32 * ours_out["v"], axis=1)))
     mean_cos = float(np.mean(np.sum(fp32 * ours_out["v"], axis=1)))
     overlap = knn_overlap(fp32, ours_out["v"])

@@ -14,6 +14,9 @@ PROJECT_ENV = "BPS_PROJECT"
 DEFAULT_PROJECT = "demo/project"
 USER_NAME = "user_name"
 DISPLAY_WINDOW = "display_window"
+MAP_SELECTION = "map_selection_keys"
+MAP_CHART = "umap_scatter"
+MAP_COLOR_BY = "map_color_by"
 
 
 def project_dir() -> Path:
@@ -41,3 +44,12 @@ def open_project() -> Project:
 
 def user_name() -> str:
     return str(st.session_state.get(USER_NAME, "")).strip()
+
+
+def selection() -> list[str]:
+    """Sample keys selected on the map (lasso or box), in selection order."""
+    return list(st.session_state.get(MAP_SELECTION, []))
+
+
+def set_selection(keys: list[str]) -> None:
+    st.session_state[MAP_SELECTION] = list(keys)

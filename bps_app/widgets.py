@@ -136,3 +136,46 @@ def quality_frame(quality: dict[str, dict[str, float]]) -> pd.DataFrame:
             for label, q in quality.items()
         ]
     )  # fmt: skip
+
+
+UNLABELED = "(unlabeled)"
+UNLABELED_COLOR = "#BBBBBB"
+_QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
+
+
+def map_figure(
+    frame: pd.DataFrame, color_by: str, class_colors: dict[str, str], height: int = 640
+) -> go.Figure:
+    """A WebGL scatter, one trace per category (legend toggles); each point's customdata holds
+    its sample key, so selections map back to samples, never to row positions."""
+    fig = go.Figure()
+    values = frame[color_by].astype("string").fillna(UNLABELED if color_by == "label" else "(none)")
+    categories = sorted(values.unique(), key=lambda v: (v == UNLABELED, v))
+    for i, cat in enumerate(categories):
+        sel = (values == cat).to_numpy()
+        if color_by == "label":
+            color = class_colors.get(cat, UNLABELED_COLOR)
+        elif color_by == "particle_type" and cat in PARTICLE_COLORS:
+            color = PARTICLE_COLORS[cat]
+        else:
+            color = _QUALITATIVE[i % len(_QUALITATIVE)]
+        fig.add_trace(
+            go.Scattergl(
+                x=frame.x.to_numpy()[sel],
+                y=frame.y.to_numpy()[sel],
+                mode="markers",
+                name=f"{cat} ({int(sel.sum()):,})",
+                customdata=frame.key.to_numpy()[sel][:, None],
+                marker={"size": 5, "color": color, "opacity": 0.8},
+                hovertemplate="%{customdata[0]}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        dragmode="lasso",
+        legend={"itemsizing": "constant", "title": {"text": color_by}},
+        xaxis={"visible": False},
+        yaxis={"visible": False, "scaleanchor": "x"},
+    )
+    return fig

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from bps_core.errors import BpsError
 from bps_core.synthetic.config import SynthConfig
@@ -265,7 +264,7 @@ def app_script() -> Path:
     return path
 
 
-def _cmd_app(args: argparse.Namespace) -> int:
+def _cmd_app(args: argparse.Namespace) -> NoReturn:
     from bps_core.project import Project
 
     project_dir = Path(args.project_dir).resolve()
@@ -278,10 +277,10 @@ def _cmd_app(args: argparse.Namespace) -> int:
         "--server.port", str(args.port), "--server.address", args.host,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    try:
-        return subprocess.call(cmd, env=env, cwd=app_script().parent)
-    except KeyboardInterrupt:
-        return 0
+    os.chdir(app_script().parent)
+    # Replace this process with the server, so signals (Ctrl+C, terminate) reach it directly
+    # and no orphaned server outlives its launcher.
+    os.execve(sys.executable, cmd, env)
 
 
 def build_parser() -> argparse.ArgumentParser:

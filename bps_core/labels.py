@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from bps_core.errors import MetadataError
 from bps_core.metadata import read_metadata_csv
@@ -90,3 +93,35 @@ def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) ->
         action = project.add_label_events(list(pairs.items()), user=user, source="import")
         report.n_labeled, report.action_id = action.n_events, action.action_id
     return report
+
+
+def selected_keys(points: Iterable[Mapping[str, object]]) -> list[str]:
+    """Sample keys of the points in a plotly selection event, in order, without repeats.
+
+    Every trace carries the sample key as the first ``customdata`` entry, so a selection maps
+    to samples whatever trace, order or point index the browser reports.
+    """
+    keys: dict[str, None] = {}
+    for p in points:
+        custom = p.get("customdata")
+        if isinstance(custom, (list, tuple)) and custom:
+            keys[str(custom[0])] = None
+        elif isinstance(custom, str):
+            keys[custom] = None
+    return list(keys)
+
+
+def points_in_polygon(
+    xy: NDArray[np.floating[Any]], polygon: Sequence[tuple[float, float]]
+) -> NDArray[np.bool_]:
+    """Which points of shape (n, 2) lie inside ``polygon`` (even-odd ray casting)."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    n = len(polygon)
+    for i in range(n):
+        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % n]
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < x_at)
+    return inside

@@ -1,51 +1,197 @@
-"""Explore: a filtered, paged thumbnail gallery with 16-bit display controls.
-
-The UMAP map with lasso labeling arrives with the map issue; this page already browses images.
-"""
+"""Explore and label: lasso a cluster on the map and label it; browse; undo; history."""
 
 import streamlit as st
 
 from bps_app import cache, state, widgets
-from bps_core.errors import ImageDecodeError
+from bps_core.errors import ImageDecodeError, UnknownSampleError
+from bps_core.images import DisplayWindow
+from bps_core.labels import selected_keys
+from bps_core.project.store import UndoResult
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+COLOR_COLUMNS = ("label", "particle_type", "dose_Gy", "hr_post_exposure", "plate", "well", "mouse")
+NEW_CLASS = "+ new class"
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
     source = project.config.datasource
     default_window = project.config.display
+    frame = cache.map_frame(project)
+    labels = project.current_labels()
+    classes = project.classes()
 
-st.title("Explore")
-st.caption("Not built yet: the embedding map with lasso labeling and the keyboard queue.")
+user = state.user_name()
+st.title("Explore and label")
+map_tab, browse_tab, history_tab = st.tabs(["Map", "Browse", "History"])
 
-ok = samples[samples.status == "ok"]
-filters = st.columns(len(FILTER_COLUMNS))
-for col, name in zip(filters, FILTER_COLUMNS, strict=True):
-    if name in ok.columns:
-        values = sorted(ok[name].dropna().unique().tolist())
-        chosen = col.multiselect(name, values, key=f"explore_filter_{name}")
-        if chosen:
-            ok = ok[ok[name].isin(chosen)]
 
-window = widgets.display_controls(default_window, key="explore_display")
-n_pages = max(1, -(-len(ok) // PAGE_SIZE))
-page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
-shown = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-st.caption(f"{len(ok):,} samples match")
+def _thumbnails(keys: list[str], window: DisplayWindow) -> list[str]:
+    """Draws thumbnails of ``keys``; returns the keys of files that could not be decoded."""
+    rel = samples.set_index("key").relpath
+    bad = []
+    grid = st.columns(6)
+    for i, key in enumerate(keys):
+        try:
+            png = cache.thumbnail(source, rel[key], 160, window)
+        except ImageDecodeError as exc:
+            bad.append(key)
+            with state.open_project() as p:
+                p.mark_bad(key, exc.reason)
+            continue
+        grid[i % 6].image(png, caption=rel[key].rsplit("/", 1)[-1], width="stretch")
+    return bad
 
-bad: list[str] = []
-grid = st.columns(6)
-for i, row in enumerate(shown.itertuples()):
-    try:
-        png = cache.thumbnail(source, row.relpath, 160, window)
-    except ImageDecodeError as exc:
-        bad.append(str(exc))
-        with state.open_project() as project:
-            project.mark_bad(row.key, exc.reason)
-        continue
-    grid[i % 6].image(png, caption=row.relpath.rsplit("/", 1)[-1], width="stretch")
-if bad:
-    st.warning(
-        f"{len(bad)} file(s) could not be decoded and were marked bad:\n\n- " + "\n- ".join(bad)
+
+def _undo_redo() -> None:
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Undo", key="map_undo", icon=":material/undo:", disabled=not user):
+        with state.open_project() as p:
+            result = p.undo(user)
+        _report(result, "Undid")
+    if c2.button("Redo", key="map_redo", icon=":material/redo:", disabled=not user):
+        with state.open_project() as p:
+            result = p.redo(user)
+        _report(result, "Redid")
+
+
+def _report(result: UndoResult | None, verb: str) -> None:
+    if result is None:
+        st.toast(f"Nothing to {verb.lower()[:-1]}.")
+        return
+    skipped = (
+        f"; {result.n_skipped} kept because someone relabeled them since"
+        if result.n_skipped
+        else ""
     )
+    st.session_state["map_flash"] = f"{verb} your last action: {result.n_changed} samples{skipped}."
+    st.rerun()
+
+
+with map_tab:
+    if flash := st.session_state.pop("map_flash", None):
+        st.success(flash)
+    if frame is None:
+        st.info(
+            "No map yet. Compute embeddings on the **Embeddings** page (or run "
+            "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
+        )
+    else:
+        frame = frame.merge(labels[["key", "label"]], on="key", how="left")
+        color_options = [c for c in COLOR_COLUMNS if c in frame.columns]
+        color_by = (
+            st.segmented_control(
+                "Colour by", color_options, default="label", key=state.MAP_COLOR_BY
+            )
+            or "label"
+        )
+        class_colors = {c.name: c.color for c in classes}
+        fig = widgets.map_figure(frame, color_by, class_colors)
+        event = st.plotly_chart(
+            fig, key=state.MAP_CHART, on_select="rerun", selection_mode=("lasso", "box")
+        )
+        keys = selected_keys(event.selection.points) if event and event.selection else []
+        state.set_selection(keys)
+        if not keys:
+            st.caption(
+                f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select it."
+            )
+        else:
+            chosen = frame[frame.key.isin(keys)]
+            st.subheader(f"{len(keys):,} selected")
+            cols = st.columns(3)
+            counts = chosen.label.fillna(widgets.UNLABELED).value_counts()
+            cols[0].dataframe(counts.rename("samples"), width="stretch")
+            for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
+                if name in chosen.columns:
+                    col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
+            window = widgets.display_controls(default_window, key="map_display")
+            shown = chosen.sample(n=min(PAGE_SIZE, len(chosen)), random_state=0).key.tolist()
+            bad = _thumbnails(shown, window)
+            names = {k: k.split(":", 1)[1].rsplit("/", 1)[-1] for k in shown}
+            excluded = st.multiselect(
+                "Exclude from the label action", shown, format_func=names.get, key="map_exclude"
+            )
+            target = [k for k in keys if k not in set(excluded) | set(bad)]
+            options = [c.name for c in classes] + [NEW_CLASS]
+            with st.form("map_label_form", clear_on_submit=True, border=False):
+                c1, c2 = st.columns(2)
+                choice = c1.selectbox("Class", options, key="map_class")
+                new_name = c2.text_input("New class name", key="map_new_class")
+                c3, c4 = st.columns(2)
+                do_label = c3.form_submit_button(
+                    f"Label {len(target):,} samples", type="primary", disabled=not user
+                )
+                do_clear = c4.form_submit_button(
+                    f"Clear labels of {len(target):,}", disabled=not user
+                )
+            if not user:
+                st.warning("Enter your name in the sidebar to label.")
+            if do_label or do_clear:
+                label = None if do_clear else (new_name.strip() if choice == NEW_CLASS else choice)
+                if do_label and not label:
+                    st.error("Type a name for the new class.")
+                else:
+                    try:
+                        with state.open_project() as p:
+                            action = p.add_labels(target, label, user=user, source="lasso")
+                    except (UnknownSampleError, ValueError) as exc:
+                        st.error(str(exc))
+                    else:
+                        verb = (
+                            f"Labeled {action.n_events:,} samples as {label!r}"
+                            if label
+                            else (f"Cleared the labels of {action.n_events:,} samples")
+                        )
+                        st.session_state["map_flash"] = verb + "."
+                        state.set_selection([])
+                        st.rerun()
+    _undo_redo()
+
+with browse_tab:
+    ok = samples[samples.status == "ok"]
+    filters = st.columns(len(FILTER_COLUMNS))
+    for col, name in zip(filters, FILTER_COLUMNS, strict=True):
+        if name in ok.columns:
+            values = sorted(ok[name].dropna().unique().tolist())
+            chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
+            if chosen_values:
+                ok = ok[ok[name].isin(chosen_values)]
+    window = widgets.display_controls(default_window, key="explore_display")
+    n_pages = max(1, -(-len(ok) // PAGE_SIZE))
+    page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
+    st.caption(f"{len(ok):,} samples match")
+    page_keys = ok.key.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].tolist()
+    bad_keys = _thumbnails(page_keys, window)
+    if bad_keys:
+        rel = samples.set_index("key").relpath
+        st.warning(
+            f"{len(bad_keys)} file(s) could not be decoded and were marked bad:\n\n- "
+            + "\n- ".join(rel[k] for k in bad_keys)
+        )
+
+with history_tab:
+    with state.open_project() as project:
+        events = project.label_events()
+    if events.empty:
+        st.info("No labels yet.")
+    else:
+        c1, c2 = st.columns(2)
+        users = c1.multiselect("User", sorted(events.user.unique()), key="history_users")
+        classes_f = c2.multiselect(
+            "Class", sorted(events.label.dropna().unique()), key="history_classes"
+        )
+        shown_events = events
+        if users:
+            shown_events = shown_events[shown_events.user.isin(users)]
+        if classes_f:
+            shown_events = shown_events[shown_events.label.isin(classes_f)]
+        per_action = (
+            shown_events.groupby("action_id", sort=False)
+            .agg(time=("created_at", "first"), user=("user", "first"), how=("source", "first"),
+                 label=("label", "first"), samples=("key", "size"))
+            .sort_values("time", ascending=False)
+        )  # fmt: skip
+        per_action["label"] = per_action.label.fillna("(cleared)")
+        st.dataframe(per_action.reset_index(drop=True), hide_index=True)
+        st.caption(f"{len(shown_events):,} events in {len(per_action):,} actions")

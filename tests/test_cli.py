@@ -134,15 +134,35 @@ def test_embed_map_export__pixels_pca_and_a_lightly_csv(
     folder = str(tiny_project.folder)
     assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
     out = capsys.readouterr().out
-    assert "170 samples" in out and "has_track" in out and "balanced accuracy" in out
+    assert "170 samples" in out
+    assert "has_track" in out
+    assert "balanced accuracy" in out
     assert main(["map", folder, "--method", "pca"]) == 0
     assert "170 points" in capsys.readouterr().out
     dest = tmp_path / "emb.csv"
     assert main(["export", folder, "--format", "embeddings-csv", "--dest", str(dest)]) == 0
     lightly_io.check_embeddings(str(dest))
     _, _, names = lightly_io.load_embeddings(str(dest))
-    assert len(names) == 170 and all(n.endswith("_proj.tif") and ":" not in n for n in names)
+    assert len(names) == 170
+    assert all(n.endswith("_proj.tif") and ":" not in n for n in names)
     assert main(["embed", folder, "--method", "csv", "--csv", str(dest)]) == 0
+
+
+def test_demo__trains_embeddings_and_map_once(tmp_path: Path) -> None:
+    from bps_core.embeddings import load_embedding_set
+    from bps_core.projection import MapConfig, load_map
+
+    small = SynthConfig(n_per_cell=2)
+    project_dir = ensure_demo(tmp_path / "demo", small, train_seconds=2)
+    with Project.open(project_dir) as p:
+        emb = load_embedding_set(p)
+        assert emb is not None
+        assert emb.method == "simclr"
+        assert len(emb.keys) == 34
+        assert load_map(p, MapConfig()) is not None
+    ensure_demo(tmp_path / "demo", small, train_seconds=2)
+    with Project.open(project_dir) as p:
+        assert load_embedding_set(p).version == emb.version  # not retrained
 
 
 def test_export__without_embeddings_is_a_clear_error(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bps_core.errors import MetadataError
-from bps_core.labels import assign, import_labels_csv, read_labels_csv
+from bps_core.labels import (
+    assign,
+    import_labels_csv,
+    points_in_polygon,
+    read_labels_csv,
+    selected_keys,
+)
 from bps_core.project import Project
 
 keys = st.lists(st.text(min_size=1, max_size=5), max_size=20)
@@ -45,3 +52,88 @@ def test_import_labels_csv__matches_names_and_reports_the_rest(tiny_project: Pro
 def test_read_labels_csv__needs_a_label_column() -> None:
     with pytest.raises(MetadataError, match="filename,label"):
         read_labels_csv(b"filename,class\na.tif,x\n", "l.csv")
+
+
+def test_selected_keys__reads_customdata_in_order_without_repeats() -> None:
+    points = [
+        {"customdata": ["input:b.tif", "Fe"], "point_index": 7},
+        {"customdata": ["input:a.tif"]},
+        {"customdata": ["input:b.tif"]},
+        {"point_index": 3},  # no customdata: ignored, never mapped by position
+    ]
+    assert selected_keys(points) == ["input:b.tif", "input:a.tif"]
+
+
+def test_points_in_polygon__square_triangle_and_against_brute_force() -> None:
+    xy = np.array([[0.5, 0.5], [1.5, 0.5], [0.1, 0.9], [0.9, 0.05]])
+    square = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    assert points_in_polygon(xy, square).tolist() == [True, False, True, True]
+    triangle = [(0, 0), (1, 0), (0, 1)]
+    assert points_in_polygon(xy, triangle).tolist() == [False, False, False, True]
+
+
+@given(st.floats(0.01, 0.99), st.floats(0.01, 0.99))
+def test_points_in_polygon__convex_matches_half_planes(x: float, y: float) -> None:
+    poly = [(0.0, 0.0), (1.0, 0.2), (0.8, 1.0), (0.1, 0.7)]
+    inside = points_in_polygon(np.array([[x, y]]), poly)[0]
+    cross = [
+        (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+        for (ax, ay), (bx, by) in zip(poly, poly[1:] + poly[:1], strict=True)
+    ]
+    if min(abs(c) for c in cross) > 1e-9:
+        assert inside == all(c > 0 for c in cross)
+
+
+class TestUndoRedo:
+    def test_undo__restores_the_previous_labels_of_a_whole_lasso(
+        self, tiny_project: Project
+    ) -> None:
+        keys = tiny_project.samples().key.head(40).tolist()
+        tiny_project.add_labels(keys[:10], "track", user="ann", source="queue")
+        tiny_project.add_labels(keys, "debris", user="ann", source="lasso")  # one action
+        result = tiny_project.undo("ann")
+        assert result is not None
+        assert (result.n_changed, result.n_skipped) == (40, 0)
+        cur = tiny_project.current_labels()
+        assert sorted(cur.key) == sorted(keys[:10])
+        assert set(cur.label) == {"track"}
+        assert tiny_project.undo("ann").n_changed == 10  # then the first action
+        assert tiny_project.current_labels().empty
+        assert tiny_project.undo("ann") is None
+
+    def test_redo__reapplies_in_reverse_order_until_a_new_label(
+        self, tiny_project: Project
+    ) -> None:
+        keys = tiny_project.samples().key.head(6).tolist()
+        tiny_project.add_labels(keys[:3], "a", user="ann", source="lasso")
+        tiny_project.add_labels(keys[3:], "b", user="ann", source="lasso")
+        tiny_project.undo("ann")
+        tiny_project.undo("ann")
+        assert tiny_project.redo("ann").n_changed == 3
+        assert set(tiny_project.current_labels().label) == {"a"}
+        assert tiny_project.redo("ann").n_changed == 3
+        assert set(tiny_project.current_labels().label) == {"a", "b"}
+        assert tiny_project.redo("ann") is None
+        tiny_project.undo("ann")  # undoes the redo of "b"
+        assert set(tiny_project.current_labels().label) == {"a"}
+        tiny_project.add_labels(keys[5:], "c", user="ann", source="queue")
+        assert tiny_project.redo("ann") is None  # a new action clears the redo stack
+
+    def test_undo__never_overwrites_another_users_newer_label(self, tiny_project: Project) -> None:
+        keys = tiny_project.samples().key.head(4).tolist()
+        tiny_project.add_labels(keys, "ann-class", user="ann", source="lasso")
+        tiny_project.add_labels(keys[:1], "bob-class", user="bob", source="queue")
+        result = tiny_project.undo("ann")
+        assert (result.n_changed, result.n_skipped) == (3, 1)
+        cur = tiny_project.current_labels().set_index("key")
+        assert cur.label.to_dict() == {keys[0]: "bob-class"}
+        assert tiny_project.undo("bob").n_changed == 1  # bob's own undo is separate
+        assert tiny_project.current_labels().label.tolist() == ["ann-class"]
+
+    def test_undo__events_stay_append_only(self, tiny_project: Project) -> None:
+        keys = tiny_project.samples().key.head(2).tolist()
+        tiny_project.add_labels(keys, "x", user="ann", source="lasso")
+        tiny_project.undo("ann")
+        events = tiny_project.label_events()
+        assert events.source.tolist() == ["lasso", "lasso", "undo", "undo"]
+        assert events.label.isna().tolist() == [False, False, True, True]

@@ -117,8 +117,26 @@ CREATE TABLE maps (
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_V3 = """
+-- One row per user action on labels, for undo and redo. label_events stays append-only.
+CREATE TABLE label_actions (
+    action_id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'undo', 'redo')),
+    target_action_id TEXT,             -- undo/redo: the action undone or re-applied
+    undone INTEGER NOT NULL DEFAULT 0, -- label/redo actions: undone since
+    redone INTEGER NOT NULL DEFAULT 0, -- undo actions: redone since
+    n_events INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX label_actions_by_user ON label_actions (user);
+INSERT INTO label_actions (action_id, user, kind, n_events, created_at)
+    SELECT action_id, MIN(user), 'label', COUNT(*), MIN(created_at)
+    FROM label_events GROUP BY action_id ORDER BY MIN(id);
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -57,6 +57,17 @@ class LabelClass:
 
 
 @dataclass(frozen=True)
+class UndoResult:
+    """What an undo or redo wrote: its own action, the action it reversed or re-applied, how
+    many samples changed and how many were skipped because someone relabeled them since."""
+
+    action_id: str
+    target_action_id: str
+    n_changed: int
+    n_skipped: int
+
+
+@dataclass(frozen=True)
 class LabelAction:
     """One user action that wrote label events (a lasso of 5,000 samples is one action)."""
 
@@ -258,7 +269,7 @@ class Project:
         source: str,
         action_id: str | None = None,
     ) -> LabelAction:
-        """Appends (key, class or None) events as one action in one transaction."""
+        """Appends (key, class or None) events as one undoable action in one transaction."""
         user = _clean_name(user, "user name")
         if source not in LABEL_SOURCES:
             raise ValueError(f"source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
@@ -281,9 +292,113 @@ class Project:
                 "action_id) VALUES (?, ?, ?, ?, ?, ?)",
                 [(ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs],
             )
+            c.execute(
+                "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
+                "VALUES (?, ?, 'label', ?, ?) ON CONFLICT(action_id) DO UPDATE SET "
+                "n_events = n_events + excluded.n_events",
+                (action, user, len(pairs), now),
+            )
             return len(pairs)
 
         return LabelAction(action, db.write(self.conn, tx))
+
+    def undo(self, user: str) -> UndoResult | None:
+        """Undoes ``user``'s most recent label (or redo) action; None when there is none.
+
+        Each sample returns to its label before that action, unless someone relabeled it since:
+        such samples are kept as they are and counted in ``n_skipped``, so undo never
+        overwrites another person's newer label.
+        """
+        user = _clean_name(user, "user name")
+
+        def tx(c: sqlite3.Connection) -> UndoResult | None:
+            row = c.execute(
+                "SELECT action_id FROM label_actions WHERE user = ? AND kind IN ('label', 'redo') "
+                "AND undone = 0 ORDER BY rowid DESC LIMIT 1",
+                (user,),
+            ).fetchone()
+            if row is None:
+                return None
+            target = str(row[0])
+            # Per sample of the target: its current label, the label the target set, and the
+            # label before the target. Compared by value: an undo that restored the label the
+            # target set (undoing a later action) still counts as the target's state.
+            rows = c.execute(
+                "SELECT t.sample_id, "
+                "(SELECT class_id FROM label_events WHERE sample_id = t.sample_id "
+                " ORDER BY id DESC LIMIT 1), "
+                "(SELECT class_id FROM label_events WHERE id = t.last_id), "
+                "(SELECT class_id FROM label_events WHERE sample_id = t.sample_id "
+                " AND id < t.first_id ORDER BY id DESC LIMIT 1) "
+                "FROM (SELECT sample_id, MIN(id) AS first_id, MAX(id) AS last_id FROM label_events "
+                "      WHERE action_id = ? GROUP BY sample_id) AS t",
+                (target,),
+            ).fetchall()
+            restore = [(sid, prev) for sid, current, set_to, prev in rows if current == set_to]
+            action = uuid.uuid4().hex
+            now = utc_now()
+            c.executemany(
+                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                "action_id) VALUES (?, ?, ?, ?, 'undo', ?)",
+                [(sid, prev, user, now, action) for sid, prev in restore],
+            )
+            c.execute(
+                "INSERT INTO label_actions (action_id, user, kind, target_action_id, n_events, "
+                "created_at) VALUES (?, ?, 'undo', ?, ?, ?)",
+                (action, user, target, len(restore), now),
+            )
+            c.execute("UPDATE label_actions SET undone = 1 WHERE action_id = ?", (target,))
+            return UndoResult(action, target, len(restore), len(rows) - len(restore))
+
+        return db.write(self.conn, tx)
+
+    def redo(self, user: str) -> UndoResult | None:
+        """Re-applies the action ``user`` undid most recently, unless they labeled since.
+
+        Samples relabeled by anyone after the undo are kept and counted in ``n_skipped``.
+        """
+        user = _clean_name(user, "user name")
+
+        def tx(c: sqlite3.Connection) -> UndoResult | None:
+            last_label = c.execute(
+                "SELECT COALESCE(MAX(rowid), 0) FROM label_actions "
+                "WHERE user = ? AND kind = 'label'",
+                (user,),
+            ).fetchone()[0]
+            row = c.execute(
+                "SELECT action_id, target_action_id FROM label_actions WHERE user = ? "
+                "AND kind = 'undo' AND redone = 0 AND rowid > ? ORDER BY rowid DESC LIMIT 1",
+                (user, last_label),
+            ).fetchone()
+            if row is None:
+                return None
+            undo_id, target = str(row[0]), str(row[1])
+            rows = c.execute(
+                "SELECT u.sample_id, u.class_id, "
+                "(SELECT class_id FROM label_events WHERE sample_id = u.sample_id "
+                " ORDER BY id DESC LIMIT 1), "
+                "(SELECT class_id FROM label_events WHERE sample_id = u.sample_id "
+                " AND action_id = ? ORDER BY id DESC LIMIT 1) "
+                "FROM label_events u WHERE u.action_id = ?",
+                (target, undo_id),
+            ).fetchall()
+            reapply = [(sid, cls) for sid, undone_to, current, cls in rows if current == undone_to]
+            action = uuid.uuid4().hex
+            now = utc_now()
+            c.executemany(
+                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                "action_id) VALUES (?, ?, ?, ?, 'redo', ?)",
+                [(sid, cls, user, now, action) for sid, cls in reapply],
+            )
+            c.execute(
+                "INSERT INTO label_actions (action_id, user, kind, target_action_id, n_events, "
+                "created_at) VALUES (?, ?, 'redo', ?, ?, ?)",
+                (action, user, target, len(reapply), now),
+            )
+            c.execute("UPDATE label_actions SET redone = 1 WHERE action_id = ?", (undo_id,))
+            return UndoResult(action, target, len(reapply), len(rows) - len(reapply))
+
+        return db.write(self.conn, tx)
 
     def current_labels(self) -> pd.DataFrame:
         """Columns key, label, user, created_at, source: one row per labeled sample."""

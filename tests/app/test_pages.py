@@ -93,7 +93,8 @@ def test_embed_page__starts_a_job_and_shows_the_result(app: AppTest, tiny_projec
     app.get("form_submit_button")[0].click().run()
     assert not app.exception
     (job,) = jobs.list_jobs(tiny_project, "embed")
-    assert job.params["method"] == "pixels" and job.params["image_size"] == 32
+    assert job.params["method"] == "pixels"
+    assert job.params["image_size"] == 32
     deadline = time.monotonic() + 180
     while jobs.get_job(tiny_project, job.id).active:
         assert time.monotonic() < deadline

@@ -72,18 +72,18 @@ def test_train_simclr__rejects_a_single_image(images: np.ndarray) -> None:
 
 def test_embed_images__unit_vectors_and_checkpoint_roundtrip(images: np.ndarray, tmp_path) -> None:
     res = train_simclr(images, TrainConfig(arch="resnet10", epochs=1, batch_size=8))
-    emb = embed_images(res.backbone, images, batch_size=10, use_bf16=False)
+    emb = embed_images(res.backbone, images, batch_size=10, precision="fp32")
     assert emb.shape == (24, 512)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     sha = save_checkpoint(res.backbone, "resnet10", tmp_path, {"image_size": 32})
     loaded, meta = load_checkpoint(tmp_path, sha)
     assert meta == {"image_size": 32}
-    assert np.allclose(embed_images(loaded, images, use_bf16=False), emb, atol=1e-6)
+    assert np.allclose(embed_images(loaded, images, precision="fp32"), emb, atol=1e-6)
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bfloat16")
-def test_embed_images__bf16_matches_fp32(images: np.ndarray) -> None:
+def test_embed_images__mixed_precision_matches_fp32(images: np.ndarray) -> None:
     res = train_simclr(images, TrainConfig(arch="resnet10", epochs=1, batch_size=8))
-    fp32 = embed_images(res.backbone, images, use_bf16=False)
-    bf16 = embed_images(res.backbone, images, use_bf16=True)
-    assert float(np.min(np.sum(fp32 * bf16, axis=1))) > 0.99
+    fp32 = embed_images(res.backbone, images, precision="fp32")
+    mixed = embed_images(res.backbone, images, precision="mixed")
+    assert float(np.min(np.sum(fp32 * mixed, axis=1))) > 0.999

@@ -1,0 +1,78 @@
+"""Drag a real lasso over the map, label the selection, check the database, then undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bps_core.embeddings import EmbedConfig, compute_embeddings
+from bps_core.labels import points_in_polygon
+from bps_core.project import Project
+from bps_core.projection import get_or_compute_map
+
+pytestmark = pytest.mark.browser
+
+_AXES_JS = """
+() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const traces = gd._fullData.map(t => ({x: Array.from(t.x), y: Array.from(t.y),
+                                    keys: t.customdata.map(c => c[0])}));
+  return {left: box.left + xa._offset, top: box.top + ya._offset,
+          xr: xa.range, yr: ya.range, w: xa._length, h: ya._length, traces: traces};
+}
+"""
+
+
+def _to_px(ax: dict, x: float, y: float) -> tuple[float, float]:
+    (x0, x1), (y0, y1) = ax["xr"], ax["yr"]
+    return (ax["left"] + (x - x0) / (x1 - x0) * ax["w"], ax["top"] + (y1 - y) / (y1 - y0) * ax["h"])
+
+
+def test_lasso__labels_exactly_the_points_inside_then_undo(
+    tiny_project: Project, browser, serve
+) -> None:
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    get_or_compute_map(tiny_project)
+    server = serve(tiny_project.folder)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server.url)
+    name = page.get_by_role("textbox", name="Your name")
+    name.fill("lasso-tester")
+    name.press("Enter")
+    page.get_by_role("link", name="Explore and label").first.click()
+    page.wait_for_selector(".js-plotly-plot .gl-container canvas", timeout=60_000)
+    page.wait_for_timeout(1500)
+    ax = page.evaluate(_AXES_JS)
+    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
+    keys = [k for t in ax["traces"] for k in t["keys"]]
+    px = np.array([_to_px(ax, x, y) for x, y in xy])
+    # A hexagon in screen space around the densest third of the points.
+    cx, cy = np.median(px, axis=0)
+    r = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), 40))
+    hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]]
+    inside = points_in_polygon(px, hexagon)
+    assert 10 < inside.sum() < len(keys) - 10
+    page.mouse.move(*hexagon[0])
+    page.mouse.down()
+    for vx, vy in [*hexagon[1:], hexagon[0]]:
+        page.mouse.move(vx, vy, steps=12)
+    page.mouse.up()
+    expected = {k for k, ok in zip(keys, inside, strict=True) if ok}
+    page.get_by_text(f"{len(expected)} selected").wait_for(timeout=30_000)
+    page.get_by_role("textbox", name="New class name").fill("lasso-class")
+    page.get_by_role("button", name=f"Label {len(expected)} samples").click()
+    page.get_by_text(f"Labeled {len(expected)} samples as 'lasso-class'").wait_for(timeout=30_000)
+    with Project.open(tiny_project.folder) as p:
+        cur = p.current_labels()
+        assert set(cur.key) == expected
+        assert set(cur.label) == {"lasso-class"}
+        assert set(cur.user) == {"lasso-tester"}
+        assert set(cur.source) == {"lasso"}
+    undo = page.get_by_role("button", name="Undo")
+    undo.wait_for(state="visible", timeout=60_000)
+    undo.click(timeout=60_000)
+    page.get_by_text(f"Undid your last action: {len(expected)} samples").wait_for(timeout=30_000)
+    with Project.open(tiny_project.folder) as p:
+        assert p.current_labels().empty
