@@ -93,6 +93,29 @@ def _ensure_class(
     return LabelClass(name, col, key)
 
 
+def _append_reversal(
+    c: sqlite3.Connection,
+    user: str,
+    kind: str,
+    target: str,
+    events: list[tuple[int, int | None]],
+) -> str:
+    """Appends an undo or redo action: one event per (sample id, class id), and its record."""
+    action = uuid.uuid4().hex
+    now = utc_now()
+    c.executemany(
+        "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(sid, cls, user, now, kind, action) for sid, cls in events],
+    )
+    c.execute(
+        "INSERT INTO label_actions (action_id, user, kind, target_action_id, n_events, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (action, user, kind, target, len(events), now),
+    )
+    return action
+
+
 class Project:
     """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``."""
 
@@ -335,18 +358,7 @@ class Project:
                 (target,),
             ).fetchall()
             restore = [(sid, prev) for sid, current, set_to, prev in rows if current == set_to]
-            action = uuid.uuid4().hex
-            now = utc_now()
-            c.executemany(
-                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
-                "action_id) VALUES (?, ?, ?, ?, 'undo', ?)",
-                [(sid, prev, user, now, action) for sid, prev in restore],
-            )
-            c.execute(
-                "INSERT INTO label_actions (action_id, user, kind, target_action_id, n_events, "
-                "created_at) VALUES (?, ?, 'undo', ?, ?, ?)",
-                (action, user, target, len(restore), now),
-            )
+            action = _append_reversal(c, user, "undo", target, restore)
             c.execute("UPDATE label_actions SET undone = 1 WHERE action_id = ?", (target,))
             return UndoResult(action, target, len(restore), len(rows) - len(restore))
 
@@ -383,18 +395,7 @@ class Project:
                 (target, undo_id),
             ).fetchall()
             reapply = [(sid, cls) for sid, undone_to, current, cls in rows if current == undone_to]
-            action = uuid.uuid4().hex
-            now = utc_now()
-            c.executemany(
-                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
-                "action_id) VALUES (?, ?, ?, ?, 'redo', ?)",
-                [(sid, cls, user, now, action) for sid, cls in reapply],
-            )
-            c.execute(
-                "INSERT INTO label_actions (action_id, user, kind, target_action_id, n_events, "
-                "created_at) VALUES (?, ?, 'redo', ?, ?, ?)",
-                (action, user, target, len(reapply), now),
-            )
+            action = _append_reversal(c, user, "redo", target, reapply)
             c.execute("UPDATE label_actions SET redone = 1 WHERE action_id = ?", (undo_id,))
             return UndoResult(action, target, len(reapply), len(rows) - len(reapply))
 

@@ -156,3 +156,25 @@ def test_concurrent_processes__lose_no_label_events(tiny_project: Project) -> No
     cur = tiny_project.current_labels().set_index("key")
     assert (cur.label == last.loc[cur.index, "label"]).all()
     assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_migrate__v1_database_gains_jobs_embeddings_and_undoable_actions(tmp_path: Path) -> None:
+    conn = project_db.connect(tmp_path / "old.db")
+    for statement in project_db._split_sql(project_db.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO datasources VALUES ('input', 'local', 'file:///x', 'input', 't')")
+    conn.execute(
+        "INSERT INTO samples (key, datasource_id, relpath, added_at) "
+        "VALUES ('input:a', 'input', 'a', 't')"
+    )
+    conn.execute("INSERT INTO label_classes (name, color, created_at) VALUES ('x', '#000', 't')")
+    conn.execute(
+        "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
+        "VALUES (1, 1, 'ann', 't', 'lasso', 'act1')"
+    )
+    assert project_db.migrate(conn) == project_db.SCHEMA_VERSION
+    row = conn.execute("SELECT user, kind, n_events FROM label_actions WHERE action_id = 'act1'")
+    assert row.fetchone() == ("ann", "label", 1)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"jobs", "embeddings", "maps", "settings", "label_actions"} <= tables
