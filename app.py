@@ -34,5 +34,5 @@ navigation = st.navigation(
         ),
     ]
 )
-widgets.sidebar(state.project_dir().name)
+widgets.sidebar(state.project_name())
 navigation.run()

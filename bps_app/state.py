@@ -9,11 +9,11 @@ import streamlit as st
 
 from bps_core.errors import ProjectError
 from bps_core.project import Project
+from bps_core.project.config import CONFIG_NAME, ProjectConfig
 
 PROJECT_ENV = "BPS_PROJECT"
 DEFAULT_PROJECT = "demo/project"
 USER_NAME = "user_name"
-DISPLAY_WINDOW = "display_window"
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
@@ -42,14 +42,19 @@ def open_project() -> Project:
         raise  # unreachable: st.stop raises
 
 
+def project_name() -> str:
+    """The served project's name from its config, or the folder name when it cannot be read."""
+    folder = project_dir()
+    try:
+        return ProjectConfig.from_toml((folder / CONFIG_NAME).read_text(), str(folder)).name
+    except (OSError, ProjectError):
+        return folder.name
+
+
 def user_name() -> str:
     return str(st.session_state.get(USER_NAME, "")).strip()
 
 
-def selection() -> list[str]:
-    """Sample keys selected on the map (lasso or box), in selection order."""
-    return list(st.session_state.get(MAP_SELECTION, []))
-
-
 def set_selection(keys: list[str]) -> None:
+    """Remembers the sample keys selected on the map (lasso or box) for this session."""
     st.session_state[MAP_SELECTION] = list(keys)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 BUCKET = "nasa-bps-training-data"
 REGION = "us-west-2"
 TRAIN_PREFIX = "Microscopy/train/"
-DAPI_MASK_PREFIX = "Microscopy/DAPI_MASK_images/"
+DAPI_MASK_FOLDER = "DAPI_MASK_images"
+DAPI_MASK_PREFIX = f"Microscopy/{DAPI_MASK_FOLDER}/"
 META_CSV = "meta.csv"
 META_DAPI_MASK_CSV = "meta_DAPI_MASK.csv"
 META_COLUMNS = ("filename", "dose_Gy", "particle_type", "hr_post_exposure")

@@ -103,7 +103,7 @@ def mask_partner_source(config: DatasourceConfig) -> DataSource | None:
     if config.kind != "local":
         return None
     root = Path(config.path)
-    partner = root.parent / bps.DAPI_MASK_PREFIX.rsplit("/", 2)[-2]
+    partner = root.parent / bps.DAPI_MASK_FOLDER
     return LocalFolderSource(partner) if partner.is_dir() else None
 
 
