@@ -106,3 +106,37 @@ def test_embed_page__starts_a_job_and_shows_the_result(app: AppTest, tiny_projec
     assert any("version" in t.columns and (t.method == "pixels").any() for t in tables)
     assert any("balanced accuracy" in t.columns for t in tables)
     assert app.get("plotly_chart")  # the map preview
+
+
+def test_label_page__no_map_says_how_to_make_one(app: AppTest) -> None:
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert not app.exception
+    assert any("No map yet" in i.value for i in app.info)
+
+
+def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -> None:
+    import numpy as np
+
+    from bps_core.embeddings.store import save_embedding_set
+    from bps_core.projection import MapConfig, get_or_compute_map
+
+    keys = tiny_project.samples().key.tolist()
+    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
+    save_embedding_set(tiny_project, "pixels", {}, keys, vecs)
+    get_or_compute_map(tiny_project, MapConfig())
+    tiny_project.add_labels(keys[:5], "track", user="ann", source="lasso")
+    app.session_state["user_name"] = "ann"
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert not app.exception
+    spec = app.get("plotly_chart")[0].proto.spec
+    assert "track (5)" in spec
+    assert "(unlabeled) (165)" in spec
+    history = [d.value for d in app.dataframe if "how" in d.value.columns]
+    assert history
+    assert history[0].samples.tolist() == [5]
+    app.button(key="map_undo").click().run()
+    assert not app.exception
+    assert tiny_project.current_labels().empty
+    assert any("Undid your last action: 5 samples" in s.value for s in app.success)
