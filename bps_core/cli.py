@@ -16,6 +16,7 @@ from bps_core.synthetic.config import SynthConfig
 
 if TYPE_CHECKING:
     from bps_core.embeddings import EmbedConfig
+    from bps_core.project import IngestReport
 
 DEFAULT_PORT = 8501
 DEMO_SEED = 0
@@ -54,10 +55,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ingest(report: object) -> None:
-    from bps_core.project import IngestReport
-
-    assert isinstance(report, IngestReport)
+def _print_ingest(report: IngestReport) -> None:
     print(f"{report.n_samples} samples ({report.n_bad} bad files)")
     for what, items in (
         ("files without a metadata row", report.files_without_metadata),

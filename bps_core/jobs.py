@@ -20,6 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +137,11 @@ def reap_dead_jobs(project: Project) -> int:
         if pid is not None:
             if not _process_alive(int(pid), jid):
                 dead.append(jid)
-        elif state == "queued":
-            from datetime import datetime
-
-            if now - datetime.fromisoformat(created).timestamp() > _QUEUED_GRACE_S:
-                dead.append(jid)
+        elif (
+            state == "queued"
+            and now - datetime.fromisoformat(created).timestamp() > _QUEUED_GRACE_S
+        ):
+            dead.append(jid)
     for jid in dead:
         _finish(project, jid, "failed", error="the worker process exited unexpectedly")
     return len(dead)
