@@ -27,7 +27,13 @@ navigation = st.navigation(
             url_path="label",
         ),
         st.Page(
-            "pages/4_Select.py",
+            "pages/4_Queue.py",
+            title="Label queue",
+            icon=":material/keyboard:",
+            url_path="queue",
+        ),
+        st.Page(
+            "pages/5_Select.py",
             title="Selection rounds",
             icon=":material/checklist:",
             url_path="rounds",

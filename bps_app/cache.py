@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+from numpy.typing import NDArray
 
+from bps_core.embeddings.neighbours import nearest_neighbours
+from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
@@ -33,14 +37,19 @@ def load_samples(project: Project) -> pd.DataFrame:
 
 
 def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | None:
-    """The cached map of the current embedding joined to sample metadata, or None."""
+    """The map of the current embedding joined to sample metadata, or None.
+
+    Held once per server in ``st.cache_resource``, keyed by the map id and the samples
+    version (plain strings, never a hash of the arrays): every session shares one read-only
+    frame, and a rerun costs a dictionary lookup. Callers must not modify it.
+    """
     m = load_map(project, cfg or MapConfig())
     if m is None:
         return None
     return _map_frame(str(project.folder), m.id, samples_version(project))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _map_frame(project_dir: str, map_id: str, version: str) -> pd.DataFrame:
     with Project.open(project_dir) as project:
         row = project.conn.execute(
@@ -57,3 +66,29 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
     """PNG thumbnail of one sample; raises ImageDecodeError for bad files (not cached)."""
     data = open_source(source).read_bytes(relpath)
     return thumbnail_png(decode_image(data, relpath), size, window)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def embeddings(
+    project_dir: str, version: str
+) -> tuple[list[str], dict[str, int], NDArray[np.float32]]:
+    """Keys, row index per key and the read-only vectors of embedding ``version``."""
+    with Project.open(project_dir) as project:
+        emb = load_embedding_set(project, version)
+    if emb is None:
+        raise KeyError(f"embedding set {version} is not in the project")
+    vectors = np.ascontiguousarray(emb.vectors, dtype=np.float32)
+    vectors.setflags(write=False)
+    return emb.keys, {k: i for i, k in enumerate(emb.keys)}, vectors
+
+
+def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]]:
+    """The ``k`` samples nearest to ``key`` in the current embedding, with cosine similarity;
+    empty when there is no embedding or the sample is not in it."""
+    version = current_version(project)
+    if version is None:
+        return []
+    keys, index, vectors = embeddings(str(project.folder), version)
+    if key not in index:
+        return []
+    return [(keys[n.index], n.similarity) for n in nearest_neighbours(vectors, index[key], k)]

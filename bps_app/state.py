@@ -10,6 +10,7 @@ import streamlit as st
 from bps_core.errors import ProjectError
 from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
+from bps_core.queue import LabelQueue
 
 PROJECT_ENV = "BPS_PROJECT"
 DEFAULT_PROJECT = "demo/project"
@@ -17,6 +18,7 @@ USER_NAME = "user_name"
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
+QUEUE = "label_queue"
 
 
 def project_dir() -> Path:
@@ -58,3 +60,13 @@ def user_name() -> str:
 def set_selection(keys: list[str]) -> None:
     """Remembers the sample keys selected on the map (lasso or box) for this session."""
     st.session_state[MAP_SELECTION] = list(keys)
+
+
+def queue() -> LabelQueue | None:
+    """This session's labeling queue, if one was started."""
+    q = st.session_state.get(QUEUE)
+    return q if isinstance(q, LabelQueue) else None
+
+
+def set_queue(q: LabelQueue | None) -> None:
+    st.session_state[QUEUE] = q

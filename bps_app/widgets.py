@@ -9,12 +9,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from bps_app import state
+from bps_app import cache, figures, state
 from bps_core import jobs
+from bps_core.errors import ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
+from bps_core.storage import DatasourceConfig
 
-PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
+PARTICLE_COLORS = figures.PARTICLE_COLORS
 
 
 def sidebar(project_name: str) -> None:
@@ -138,44 +140,89 @@ def quality_frame(quality: dict[str, dict[str, float]]) -> pd.DataFrame:
     )  # fmt: skip
 
 
-UNLABELED = "(unlabeled)"
-UNLABELED_COLOR = "#BBBBBB"
-_QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
+UNLABELED = figures.UNLABELED
 
 
-def map_figure(
-    frame: pd.DataFrame, color_by: str, class_colors: dict[str, str], height: int = 640
-) -> go.Figure:
-    """A WebGL scatter, one trace per category (legend toggles); each point's customdata holds
-    its sample key, so selections map back to samples, never to row positions."""
-    fig = go.Figure()
-    values = frame[color_by].astype("string").fillna(UNLABELED if color_by == "label" else "(none)")
-    categories = sorted(values.unique(), key=lambda v: (v == UNLABELED, v))
-    for i, cat in enumerate(categories):
-        sel = (values == cat).to_numpy()
-        if color_by == "label":
-            color = class_colors.get(cat, UNLABELED_COLOR)
-        elif color_by == "particle_type" and cat in PARTICLE_COLORS:
-            color = PARTICLE_COLORS[cat]
-        else:
-            color = _QUALITATIVE[i % len(_QUALITATIVE)]
-        fig.add_trace(
-            go.Scattergl(
-                x=frame.x.to_numpy()[sel],
-                y=frame.y.to_numpy()[sel],
-                mode="markers",
-                name=f"{cat} ({int(sel.sum()):,})",
-                customdata=frame.key.to_numpy()[sel][:, None],
-                marker={"size": 5, "color": color, "opacity": 0.8},
-                hovertemplate="%{customdata[0]}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        height=height,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        dragmode="lasso",
-        legend={"itemsizing": "constant", "title": {"text": color_by}},
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
-    )
-    return fig
+def file_name(key: str) -> str:
+    """The file name part of a sample key (``datasource:path/to/name.tif`` -> ``name.tif``)."""
+    return key.split(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+def thumbnail_grid(
+    keys: list[str],
+    samples: pd.DataFrame,
+    source: DatasourceConfig,
+    window: DisplayWindow,
+    *,
+    columns: int = 6,
+    size: int = 160,
+    captions: dict[str, str] | None = None,
+    open_key: str | None = None,
+) -> list[str]:
+    """Draws thumbnails of ``keys``; returns the keys of files that could not be decoded (they
+    are marked bad in the project). With ``open_key``, each thumbnail gets a button that opens
+    the sample's detail dialog."""
+    rel = samples.set_index("key").relpath
+    bad = []
+    grid = st.columns(columns)
+    for i, key in enumerate(keys):
+        try:
+            png = cache.thumbnail(source, rel[key], size, window)
+        except ImageDecodeError as exc:
+            bad.append(key)
+            with state.open_project() as p:
+                p.mark_bad(key, exc.reason)
+            continue
+        cell = grid[i % columns]
+        cell.image(png, caption=(captions or {}).get(key, file_name(key)), width="stretch")
+        if open_key is not None and cell.button(
+            "Open", key=f"{open_key}_{key}", icon=":material/zoom_in:", type="tertiary"
+        ):
+            sample_dialog(key, window)
+    return bad
+
+
+META_HIDDEN = ("key", "status", "error")
+
+
+def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> None:
+    """One sample large: the image, its metadata, current label and label history, and its
+    nearest neighbours in embedding space."""
+    with state.open_project() as project:
+        samples = cache.load_samples(project)
+        row = samples.set_index("key").loc[key]
+        history = project.label_events(key)
+        near = cache.neighbours(project, key, n_neighbours)
+        labels = project.current_labels().set_index("key").label
+        source = project.config.datasource
+    left, right = st.columns([3, 2])
+    try:
+        left.image(cache.thumbnail(source, row.relpath, 480, window), caption=row.relpath)
+    except ImageDecodeError as exc:
+        left.error(str(exc))
+    current = labels.get(key)
+    right.metric("Current label", current if isinstance(current, str) else UNLABELED)
+    meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
+    right.dataframe(meta.astype(str).rename("value").to_frame(), width="stretch", key=f"meta_{key}")
+    st.markdown("**Label history**")
+    if history.empty:
+        st.caption("Never labeled.")
+    else:
+        shown = history[["created_at", "user", "source", "label"]].iloc[::-1].copy()
+        shown["label"] = shown.label.fillna("(cleared)")
+        st.dataframe(shown, hide_index=True, width="stretch", key=f"history_{key}")
+    st.markdown(f"**Nearest neighbours** ({len(near)}, cosine similarity in embedding space)")
+    if not near:
+        st.caption("No embedding contains this sample yet.")
+    else:
+        captions = {}
+        for k, sim in near:
+            lab = labels.get(k)
+            captions[k] = f"{sim:.3f} · {lab if isinstance(lab, str) else UNLABELED}"
+        thumbnail_grid([k for k, _ in near], samples, source, window, columns=4, size=128,
+                       captions=captions)  # fmt: skip
+
+
+@st.dialog("Sample", width="large")
+def sample_dialog(key: str, window: DisplayWindow) -> None:
+    sample_detail(key, window)

@@ -95,20 +95,21 @@ def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) ->
     return report
 
 
-def selected_keys(points: Iterable[Mapping[str, object]]) -> list[str]:
-    """Sample keys of the points in a plotly selection event, in order, without repeats.
+def selected_ids(points: Iterable[Mapping[str, object]]) -> list[int]:
+    """Sample ids of the points in a plotly selection event, in order, without repeats.
 
-    Every trace carries the sample key as the first ``customdata`` entry, so a selection maps
-    to samples whatever trace, order or point index the browser reports.
+    Every trace carries the sample id as its ``customdata`` (a number, or the first entry of a
+    list), so a selection maps to samples whatever trace, order or point index the browser
+    reports; points without customdata are ignored, never mapped by position.
     """
-    keys: dict[str, None] = {}
+    ids: dict[int, None] = {}
     for p in points:
         custom = p.get("customdata")
-        if isinstance(custom, (list, tuple)) and custom:
-            keys[str(custom[0])] = None
-        elif isinstance(custom, str):
-            keys[custom] = None
-    return list(keys)
+        if isinstance(custom, (list, tuple)):
+            custom = custom[0] if custom else None
+        if isinstance(custom, (int, float)) and not isinstance(custom, bool):
+            ids[int(custom)] = None
+    return list(ids)
 
 
 def points_in_polygon(

@@ -1,17 +1,19 @@
 """Explore and label: lasso a cluster on the map and label it; browse; undo; history."""
 
+import pandas as pd
 import streamlit as st
 
-from bps_app import cache, state, widgets
-from bps_core.errors import ImageDecodeError, UnknownSampleError
-from bps_core.images import DisplayWindow
-from bps_core.labels import selected_keys
+from bps_app import cache, figures, state, widgets
+from bps_core.errors import UnknownSampleError
+from bps_core.labels import selected_ids
 from bps_core.project.store import UndoResult
+from bps_core.queue import LabelQueue
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
 COLOR_COLUMNS = ("label", "particle_type", "dose_Gy", "hr_post_exposure", "plate", "well", "mouse")
 NEW_CLASS = "+ new class"
+QUEUE_PAGE = "pages/4_Queue.py"
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
@@ -26,21 +28,64 @@ st.title("Explore and label")
 map_tab, browse_tab, history_tab = st.tabs(["Map", "Browse", "History"])
 
 
-def _thumbnails(keys: list[str], window: DisplayWindow) -> list[str]:
-    """Draws thumbnails of ``keys``; returns the keys of files that could not be decoded."""
-    rel = samples.set_index("key").relpath
-    bad = []
-    grid = st.columns(6)
-    for i, key in enumerate(keys):
+@st.fragment
+def _selection_panel(chosen: pd.DataFrame) -> None:
+    """What is selected, thumbnails and the label form. A fragment: paging, excluding and
+    contrast changes rerun only this panel, never the map figure above it."""
+    keys = chosen.key.tolist()
+    st.subheader(f"{len(keys):,} selected")
+    window = widgets.display_controls(default_window, key="map_display")
+    if len(keys) == 1:
+        widgets.sample_detail(keys[0], window)
+    else:
+        cols = st.columns(3)
+        counts = chosen.label.fillna(widgets.UNLABELED).value_counts()
+        cols[0].dataframe(counts.rename("samples"), width="stretch")
+        for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
+            if name in chosen.columns:
+                col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
+    shown = chosen.sample(n=min(PAGE_SIZE, len(chosen)), random_state=0).key.tolist()
+    bad: list[str] = []
+    if len(keys) > 1:
+        bad = widgets.thumbnail_grid(shown, samples, source, window, open_key="map_open")
+    excluded = st.multiselect(
+        "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
+    )
+    target = [k for k in keys if k not in set(excluded) | set(bad)]
+    if st.button("Label these in the queue", icon=":material/keyboard:", key="map_to_queue"):
+        state.set_queue(LabelQueue.of(target))
+        st.switch_page(QUEUE_PAGE)
+    options = [c.name for c in classes] + [NEW_CLASS]
+    with st.form("map_label_form", clear_on_submit=True, border=False):
+        c1, c2 = st.columns(2)
+        choice = c1.selectbox("Class", options, key="map_class")
+        new_name = c2.text_input("New class name", key="map_new_class")
+        c3, c4 = st.columns(2)
+        do_label = c3.form_submit_button(
+            f"Label {len(target):,} samples", type="primary", disabled=not user
+        )
+        do_clear = c4.form_submit_button(f"Clear labels of {len(target):,}", disabled=not user)
+    if not user:
+        st.warning("Enter your name in the sidebar to label.")
+    if do_label or do_clear:
+        label = None if do_clear else (new_name.strip() if choice == NEW_CLASS else choice)
+        if do_label and not label:
+            st.error("Type a name for the new class.")
+            return
         try:
-            png = cache.thumbnail(source, rel[key], 160, window)
-        except ImageDecodeError as exc:
-            bad.append(key)
             with state.open_project() as p:
-                p.mark_bad(key, exc.reason)
-            continue
-        grid[i % 6].image(png, caption=rel[key].rsplit("/", 1)[-1], width="stretch")
-    return bad
+                action = p.add_labels(target, label, user=user, source="lasso")
+        except (UnknownSampleError, ValueError) as exc:
+            st.error(str(exc))
+            return
+        verb = (
+            f"Labeled {action.n_events:,} samples as {label!r}"
+            if label
+            else f"Cleared the labels of {action.n_events:,} samples"
+        )
+        st.session_state["map_flash"] = verb + "."
+        state.set_selection([])
+        st.rerun()  # the whole page: the map recolours
 
 
 def _undo_redo() -> None:
@@ -86,66 +131,23 @@ with map_tab:
             or "label"
         )
         class_colors = {c.name: c.color for c in classes}
-        fig = widgets.map_figure(frame, color_by, class_colors)
+        fig = figures.map_figure(frame, color_by, class_colors)
         event = st.plotly_chart(
-            fig, key=state.MAP_CHART, on_select="rerun", selection_mode=("lasso", "box")
+            fig,
+            key=state.MAP_CHART,
+            on_select="rerun",
+            selection_mode=("points", "lasso", "box"),
         )
-        keys = selected_keys(event.selection.points) if event and event.selection else []
+        ids = selected_ids(event.selection.points) if event and event.selection else []
+        keys = frame.key[frame.sample_id.isin(ids)].tolist()
         state.set_selection(keys)
         if not keys:
             st.caption(
-                f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select it."
+                f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select "
+                "it; click a point to open it."
             )
         else:
-            chosen = frame[frame.key.isin(keys)]
-            st.subheader(f"{len(keys):,} selected")
-            cols = st.columns(3)
-            counts = chosen.label.fillna(widgets.UNLABELED).value_counts()
-            cols[0].dataframe(counts.rename("samples"), width="stretch")
-            for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
-                if name in chosen.columns:
-                    col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
-            window = widgets.display_controls(default_window, key="map_display")
-            shown = chosen.sample(n=min(PAGE_SIZE, len(chosen)), random_state=0).key.tolist()
-            bad = _thumbnails(shown, window)
-            names = {k: k.split(":", 1)[1].rsplit("/", 1)[-1] for k in shown}
-            excluded = st.multiselect(
-                "Exclude from the label action", shown, format_func=names.get, key="map_exclude"
-            )
-            target = [k for k in keys if k not in set(excluded) | set(bad)]
-            options = [c.name for c in classes] + [NEW_CLASS]
-            with st.form("map_label_form", clear_on_submit=True, border=False):
-                c1, c2 = st.columns(2)
-                choice = c1.selectbox("Class", options, key="map_class")
-                new_name = c2.text_input("New class name", key="map_new_class")
-                c3, c4 = st.columns(2)
-                do_label = c3.form_submit_button(
-                    f"Label {len(target):,} samples", type="primary", disabled=not user
-                )
-                do_clear = c4.form_submit_button(
-                    f"Clear labels of {len(target):,}", disabled=not user
-                )
-            if not user:
-                st.warning("Enter your name in the sidebar to label.")
-            if do_label or do_clear:
-                label = None if do_clear else (new_name.strip() if choice == NEW_CLASS else choice)
-                if do_label and not label:
-                    st.error("Type a name for the new class.")
-                else:
-                    try:
-                        with state.open_project() as p:
-                            action = p.add_labels(target, label, user=user, source="lasso")
-                    except (UnknownSampleError, ValueError) as exc:
-                        st.error(str(exc))
-                    else:
-                        verb = (
-                            f"Labeled {action.n_events:,} samples as {label!r}"
-                            if label
-                            else (f"Cleared the labels of {action.n_events:,} samples")
-                        )
-                        st.session_state["map_flash"] = verb + "."
-                        state.set_selection([])
-                        st.rerun()
+            _selection_panel(frame[frame.key.isin(keys)])
     _undo_redo()
 
 with browse_tab:
@@ -162,7 +164,7 @@ with browse_tab:
     page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
     st.caption(f"{len(ok):,} samples match")
     page_keys = ok.key.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].tolist()
-    bad_keys = _thumbnails(page_keys, window)
+    bad_keys = widgets.thumbnail_grid(page_keys, samples, source, window, open_key="browse_open")
     if bad_keys:
         rel = samples.set_index("key").relpath
         st.warning(

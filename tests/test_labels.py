@@ -13,7 +13,7 @@ from bps_core.labels import (
     import_labels_csv,
     points_in_polygon,
     read_labels_csv,
-    selected_keys,
+    selected_ids,
 )
 from bps_core.project import Project
 
@@ -54,14 +54,15 @@ def test_read_labels_csv__needs_a_label_column() -> None:
         read_labels_csv(b"filename,class\na.tif,x\n", "l.csv")
 
 
-def test_selected_keys__reads_customdata_in_order_without_repeats() -> None:
+def test_selected_ids__reads_customdata_in_order_without_repeats() -> None:
     points = [
-        {"customdata": ["input:b.tif", "Fe"], "point_index": 7},
-        {"customdata": ["input:a.tif"]},
-        {"customdata": ["input:b.tif"]},
+        {"customdata": 7, "point_index": 0},
+        {"customdata": [3, "Fe"], "point_index": 7},
+        {"customdata": 7.0},
         {"point_index": 3},  # no customdata: ignored, never mapped by position
+        {"customdata": "input:a.tif"},  # not an id
     ]
-    assert selected_keys(points) == ["input:b.tif", "input:a.tif"]
+    assert selected_ids(points) == [7, 3]
 
 
 def test_points_in_polygon__square_triangle_and_against_brute_force() -> None:

@@ -206,11 +206,13 @@ class Project:
         return int(self.conn.execute(q, (status,)).fetchone()[0])
 
     def samples(self) -> pd.DataFrame:
-        """One row per sample: key, relpath, status, error, then one column per metadata key."""
+        """One row per sample: key, sample_id (stable, never reused), relpath, status, error,
+        then one column per metadata key."""
         rows = self.conn.execute(
-            "SELECT key, relpath, status, error, meta_json FROM samples ORDER BY id"
+            "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
-        base = pd.DataFrame(rows, columns=["key", "relpath", "status", "error", "meta_json"])
+        cols = ["key", "sample_id", "relpath", "status", "error", "meta_json"]
+        base = pd.DataFrame(rows, columns=cols)
         meta = pd.DataFrame([json.loads(m) for m in base.pop("meta_json")], index=base.index)
         return pd.concat([base, meta], axis=1)
 
@@ -410,12 +412,15 @@ class Project:
         ).fetchall()
         return pd.DataFrame(rows, columns=["key", "label", "user", "created_at", "source"])
 
-    def label_events(self) -> pd.DataFrame:
-        """The whole event log, oldest first (class None means the label was cleared)."""
+    def label_events(self, key: str | None = None) -> pd.DataFrame:
+        """The event log, oldest first, of every sample or of sample ``key`` only (class None
+        means the label was cleared)."""
+        where, args = ("WHERE s.key = ? ", (key,)) if key is not None else ("", ())
         rows = self.conn.execute(
             "SELECT e.id, s.key, k.name, e.user, e.created_at, e.source, e.action_id "
             "FROM label_events e JOIN samples s ON s.id = e.sample_id "
-            "LEFT JOIN label_classes k ON k.id = e.class_id ORDER BY e.id"
+            f"LEFT JOIN label_classes k ON k.id = e.class_id {where}ORDER BY e.id",
+            args,
         ).fetchall()
         cols = ["event_id", "key", "label", "user", "created_at", "source", "action_id"]
         return pd.DataFrame(rows, columns=cols)

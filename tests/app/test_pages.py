@@ -22,7 +22,7 @@ def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def test_pages__exist_for_every_navigation_entry() -> None:
-    assert len(PAGES) == 5
+    assert len(PAGES) == 6
     app_text = (ROOT / "app.py").read_text()
     assert all(p in app_text for p in PAGES)
 
@@ -140,3 +140,108 @@ def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -
     assert not app.exception
     assert tiny_project.current_labels().empty
     assert any("Undid your last action: 5 samples" in s.value for s in app.success)
+
+
+def _map_project(project: Project) -> list[str]:
+    import numpy as np
+
+    from bps_core.embeddings.store import save_embedding_set
+    from bps_core.projection import MapConfig, get_or_compute_map
+
+    keys = project.samples().key.tolist()
+    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
+    save_embedding_set(project, "pixels", {}, keys, vecs)
+    get_or_compute_map(project, MapConfig())
+    return keys
+
+
+def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(b for b in app.button if b.label == label)
+
+
+def test_queue__labels_with_class_buttons_moves_and_undoes(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.queue import unlabeled_keys
+
+    for name in ("track", "debris"):
+        tiny_project.ensure_class(name)
+    order = unlabeled_keys(tiny_project.samples(), [])
+    app.session_state["user_name"] = "qa"
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    assert any("Start" in i.value for i in app.info)
+    _button(app, "Start").click().run()
+    assert not app.exception
+    assert [b.proto.shortcut for b in app.button if b.key and "queue_class" in b.key] == ["1", "2"]
+    assert "0 of 170 done" in app.get("progress")[0].proto.text
+    app.button(key="queue_class_debris").click().run()
+    app.button(key="queue_class_track").click().run()
+    app.button(key="queue_next").click().run()  # skip the third
+    app.button(key="queue_class_track").click().run()
+    assert not app.exception
+    cur = tiny_project.current_labels().set_index("key")
+    assert cur.label.to_dict() == {order[0]: "debris", order[1]: "track", order[3]: "track"}
+    assert set(cur.source) == {"queue"}
+    assert set(cur.user) == {"qa"}
+    assert "4 of 170 done" in app.get("progress")[0].proto.text
+    app.button(key="queue_undo").click().run()  # undoes order[3] and shows it again
+    assert order[3] not in set(tiny_project.current_labels().key)
+    assert "3 of 170 done" in app.get("progress")[0].proto.text
+    app.button(key="queue_prev").click().run()
+    assert "2 of 170 done" in app.get("progress")[0].proto.text
+    assert {m.label: m.value for m in app.metric}["Current label"] == "(unlabeled)"
+
+
+def test_queue__grid_labels_a_page_and_new_classes_get_the_next_digit(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.queue import unlabeled_keys
+
+    order = unlabeled_keys(tiny_project.samples(), [])
+    app.session_state["user_name"] = "qa"
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    app.segmented_control(key="queue_view").set_value("Grid of 6")
+    _button(app, "Start").click().run()
+    assert len(app.image) == 6
+    app.text_input(key="queue_new_class").input("nucleus").run()
+    app.text_input(key="queue_new_class").input("debris").run()
+    assert not app.exception
+    assert [c.hotkey for c in tiny_project.classes()] == ["1", "2"]
+    app.button(key="queue_class_debris").click().run()
+    cur = tiny_project.current_labels()
+    assert set(cur.key) == set(order[:6])
+    assert set(cur.label) == {"debris"}
+    assert tiny_project.label_events().action_id.nunique() == 1  # one page = one action
+
+
+def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()[10:13]
+    app.session_state["user_name"] = "qa"
+    app.session_state["map_selection_keys"] = keys
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    app.selectbox(key="queue_origin").set_value("The map selection")
+    _button(app, "Start").click().run()
+    assert "0 of 3 done" in app.get("progress")[0].proto.text
+    assert any(m.label == "Current label" for m in app.metric)
+    name = keys[0].split(":", 1)[1]
+    assert [md.value for md in app.markdown] == [f"**{name}**"]
+
+
+def test_browse__open_shows_detail_with_history_and_neighbours(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = _map_project(tiny_project)
+    tiny_project.add_labels(keys[:1], "track", user="ann", source="lasso")
+    tiny_project.add_labels(keys[:1], "debris", user="bob", source="queue")
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    app.button(key=f"browse_open_{keys[0]}").click().run()
+    assert not app.exception
+    assert any(m.label == "Current label" and m.value == "debris" for m in app.metric)
+    history = [d.value for d in app.dataframe if "source" in d.value.columns]
+    assert history[0].label.tolist() == ["debris", "track"]  # newest first
+    captions = [i.proto.imgs[0].caption for i in app.image]
+    assert sum(" · " in c for c in captions) == 8  # eight neighbours: similarity · label

@@ -44,6 +44,15 @@ def browser():  # type: ignore[no-untyped-def]
         b.close()
 
 
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    """A fresh page in its own browser context, closed after the test (an open page of a
+    stopped server keeps reconnecting in the background)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    yield context.new_page()
+    context.close()
+
+
 class StreamlitServer:
     def __init__(self, project_dir: Path) -> None:
         self.port = _free_port()
@@ -85,3 +94,11 @@ def serve() -> Iterator[type[StreamlitServer]]:
     yield start  # type: ignore[misc]
     for s in servers:
         s.stop()
+
+
+def wait_idle(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """Waits until the script run has finished (Streamlit's own e2e tests watch the same
+    attribute), so every element on the page belongs to the latest run."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms
+    )

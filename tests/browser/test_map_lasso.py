@@ -18,7 +18,7 @@ _AXES_JS = """
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const box = gd.getBoundingClientRect();
   const traces = gd._fullData.map(t => ({x: Array.from(t.x), y: Array.from(t.y),
-                                    keys: t.customdata.map(c => c[0])}));
+                                    ids: Array.from(t.customdata)}));
   return {left: box.left + xa._offset, top: box.top + ya._offset,
           xr: xa.range, yr: ya.range, w: xa._length, h: ya._length, traces: traces};
 }
@@ -31,12 +31,11 @@ def _to_px(ax: dict, x: float, y: float) -> tuple[float, float]:
 
 
 def test_lasso__labels_exactly_the_points_inside_then_undo(
-    tiny_project: Project, browser, serve
+    tiny_project: Project, page, serve
 ) -> None:
     compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
     get_or_compute_map(tiny_project)
     server = serve(tiny_project.folder)
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server.url)
     name = page.get_by_role("textbox", name="Your name")
     name.fill("lasso-tester")
@@ -46,7 +45,9 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     page.wait_for_timeout(1500)
     ax = page.evaluate(_AXES_JS)
     xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
-    keys = [k for t in ax["traces"] for k in t["keys"]]
+    ids = [i for t in ax["traces"] for i in t["ids"]]
+    key_of = tiny_project.samples().set_index("sample_id").key
+    keys = [key_of[i] for i in ids]
     px = np.array([_to_px(ax, x, y) for x, y in xy])
     # A hexagon in screen space around the densest third of the points.
     cx, cy = np.median(px, axis=0)

@@ -77,6 +77,10 @@ class TestLabels:
         assert cur.loc[b, "label"] == "track"
         assert cur.loc[b, "source"] == "lasso"
         assert len(tiny_project.label_events()) == 3
+        history = tiny_project.label_events(a)
+        assert history.label.tolist() == ["track", "debris"]
+        assert history.user.tolist() == ["ann", "bob"]
+        assert set(history.key) == {a}
 
     def test_add_labels__none_clears_but_keeps_history(self, tiny_project: Project) -> None:
         (a,) = _keys(tiny_project, 1)

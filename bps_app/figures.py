@@ -1,0 +1,74 @@
+"""The map figure, built as a plain plotly spec so 100k points cost milliseconds, not seconds."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+from numpy.typing import NDArray
+
+UNLABELED = "(unlabeled)"
+UNLABELED_COLOR = "#BBBBBB"
+PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
+_QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
+
+
+def typed_array(values: NDArray[Any]) -> dict[str, str]:
+    """A numpy array as plotly's binary array spec (base64 of the little-endian bytes), which
+    plotly.js reads straight into a typed array: no JSON number per point."""
+    a = np.ascontiguousarray(values)
+    return {"dtype": a.dtype.newbyteorder("<").str[1:], "bdata": base64.b64encode(a).decode()}
+
+
+def map_figure(
+    frame: pd.DataFrame, color_by: str, class_colors: dict[str, str], height: int = 640
+) -> dict[str, Any]:
+    """A WebGL scatter of ``frame`` (columns x, y, sample_id and ``color_by``), one trace per
+    category so the legend toggles it.
+
+    Only what the chart needs travels: float32 coordinates and int32 sample ids (the
+    customdata a selection maps back through, never row positions) as binary arrays, no hover
+    strings and no colour arrays. It is a plain spec rather than ``go.Figure`` objects, whose
+    per-property validation costs more than everything else here at 100k points.
+    """
+    missing = UNLABELED if color_by == "label" else "(none)"
+    values = frame[color_by].astype(object).where(frame[color_by].notna(), missing).astype(str)
+    codes, categories = pd.factorize(values, sort=True)
+    order = sorted(range(len(categories)), key=lambda i: (categories[i] == UNLABELED, i))
+    x = frame.x.to_numpy(dtype=np.float32)
+    y = frame.y.to_numpy(dtype=np.float32)
+    ids = frame.sample_id.to_numpy(dtype=np.int32)
+    data = []
+    for n, i in enumerate(order):
+        cat = str(categories[i])
+        sel = codes == i
+        if color_by == "label":
+            color = class_colors.get(cat, UNLABELED_COLOR)
+        elif color_by == "particle_type" and cat in PARTICLE_COLORS:
+            color = PARTICLE_COLORS[cat]
+        else:
+            color = _QUALITATIVE[n % len(_QUALITATIVE)]
+        data.append(
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "name": f"{cat} ({int(sel.sum()):,})",
+                "x": typed_array(x[sel]),
+                "y": typed_array(y[sel]),
+                "customdata": typed_array(ids[sel]),
+                "marker": {"size": 5, "color": color, "opacity": 0.8},
+                "hovertemplate": "sample %{customdata}<extra></extra>",
+            }
+        )
+    layout = {
+        "height": height,
+        "margin": {"t": 10, "b": 10, "l": 10, "r": 10},
+        "dragmode": "lasso",
+        "legend": {"itemsizing": "constant", "title": {"text": color_by}},
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+    }
+    return {"data": data, "layout": layout}
