@@ -1,0 +1,53 @@
+"""Active-learning selection: strategies over a ``Pool`` and Lightly-style combinations.
+
+``make_strategy("hybrid", random_state=0).select(pool, 100)`` returns 100 pool rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bps_core.selection.combine import SelectionConfig
+from bps_core.selection.pool import Pool, SelectionError
+from bps_core.selection.strategies import (
+    Balance,
+    Diversity,
+    Hybrid,
+    RandomStrategy,
+    Similarity,
+    Strategy,
+    Threshold,
+    Typicality,
+    Uncertainty,
+)
+
+#: Named strategies for the CLI and the Rounds page. ``default`` is hybrid once a model exists
+#: (uncertainty needs one), else diversity; bench/bench_selection.py's simulation backs it.
+NAMED = ("random", "diversity", "uncertainty", "margin", "least_confidence", "hybrid",
+         "typicality", "default")  # fmt: skip
+
+
+def make_strategy(name: str, *, random_state: int | None = 0, has_model: bool = True) -> Strategy:
+    """A named strategy with its recommended parameters."""
+    if name == "default":
+        name = "hybrid" if has_model else "diversity"
+    makers: dict[str, Any] = {
+        "random": lambda: RandomStrategy(random_state),
+        "diversity": lambda: Diversity(random_state=random_state),
+        "uncertainty": lambda: Uncertainty("entropy", random_state),
+        "margin": lambda: Uncertainty("margin", random_state),
+        "least_confidence": lambda: Uncertainty("least_confidence", random_state),
+        "hybrid": lambda: Hybrid(random_state=random_state),
+        "typicality": lambda: Typicality(random_state=random_state),
+    }
+    if name not in makers:
+        raise SelectionError(f"unknown strategy {name!r}; choose one of {', '.join(NAMED)}")
+    strategy: Strategy = makers[name]()
+    return strategy
+
+
+__all__ = [
+    "NAMED", "Balance", "Diversity", "Hybrid", "Pool", "RandomStrategy", "SelectionConfig",
+    "SelectionError", "Similarity", "Strategy", "Threshold", "Typicality", "Uncertainty",
+    "make_strategy",
+]  # fmt: skip

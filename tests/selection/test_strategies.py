@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bps_core.embeddings.store import l2_normalise
+from bps_core.selection import (
+    Balance,
+    Diversity,
+    Hybrid,
+    Pool,
+    RandomStrategy,
+    SelectionError,
+    Similarity,
+    Threshold,
+    Typicality,
+    Uncertainty,
+)
+from bps_core.selection.kcenter import covering_radius, kcenter_greedy
+from bps_core.selection.scores import uncertainty
+from bps_core.selection.strategies import quotas
+from tests.selection.conftest import make_pool
+
+
+def naive_kcenter(x: np.ndarray, cand: np.ndarray, covered: np.ndarray, k: int) -> list[int]:
+    """The textbook loop: full distance recomputation from scratch at every pick."""
+    picked: list[int] = []
+    for _ in range(k):
+        centers = list(covered) + picked
+        best, best_d = -1, -1.0
+        for c in cand:
+            if c in picked:
+                continue
+            d = min(np.linalg.norm(x[c] - x[s]) for s in centers)
+            if d > best_d:
+                best, best_d = int(c), d
+        picked.append(best)
+    return picked
+
+
+def test_kcenter__matches_the_textbook_loop_and_beats_random_coverage() -> None:
+    pool = make_pool(n=150, n_labeled=5, seed=3)
+    cand = pool.candidates
+    covered = np.flatnonzero(pool.labeled)
+    got = kcenter_greedy(pool.embeddings, cand, covered, 12)
+    assert got.tolist() == naive_kcenter(pool.embeddings, cand, covered, 12)
+    rand = RandomStrategy(0).select(pool, 12)
+    all_rows = np.arange(len(pool))
+    r_kc = covering_radius(pool.embeddings, all_rows, np.concatenate([covered, got]))
+    r_rand = covering_radius(pool.embeddings, all_rows, np.concatenate([covered, rand]))
+    assert r_kc < r_rand
+
+
+def test_diversity__min_distance_stops_early(pool: Pool) -> None:
+    picks = Diversity(min_distance=0.5).select(pool, 200)
+    assert 0 < len(picks) < 200
+    all_rows = np.arange(len(pool))
+    assert covering_radius(pool.embeddings, all_rows,
+                           np.concatenate([np.flatnonzero(pool.labeled), picks])) < 0.5  # fmt: skip
+
+
+def test_uncertainty_measures__on_known_rows() -> None:
+    p = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(uncertainty(p, "least_confidence"), [0, 0.5, 2 / 3], atol=1e-6)
+    np.testing.assert_allclose(uncertainty(p, "margin"), [0, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(uncertainty(p, "entropy"), [0, np.log(2) / np.log(3), 1], atol=1e-6)
+    with pytest.raises(ValueError, match="measure"):
+        uncertainty(p, "nope")  # type: ignore[arg-type]
+
+
+def test_uncertainty__picks_the_least_confident(pool: Pool) -> None:
+    picks = Uncertainty("least_confidence").select(pool, 10)
+    scores = uncertainty(pool.probabilities, "least_confidence")
+    cand = pool.candidates
+    assert scores[picks].min() >= np.sort(scores[cand])[-10]
+
+
+def test_uncertainty__without_a_model_says_what_to_do(pool: Pool) -> None:
+    with pytest.raises(SelectionError, match="train a model"):
+        Uncertainty().select(replace(pool, probabilities=None), 5)
+
+
+def test_hybrid__uncertain_and_spread_out(pool: Pool) -> None:
+    picks = Hybrid(candidate_factor=4).select(pool, 20)
+    scores = uncertainty(pool.probabilities, "entropy")
+    cutoff = np.sort(scores[pool.candidates])[-80]
+    assert scores[picks].min() >= cutoff  # all from the 80 most uncertain
+    top = Uncertainty().select(pool, 20)
+    rows = pool.candidates
+    labeled = np.flatnonzero(pool.labeled)
+    r_h = covering_radius(pool.embeddings, rows, np.concatenate([labeled, picks]))
+    r_u = covering_radius(pool.embeddings, rows, np.concatenate([labeled, top]))
+    assert r_h <= r_u
+
+
+def test_quotas__follow_targets_and_move_shortfall() -> None:
+    assert quotas({"a": 50, "b": 50}, {"a": 0.5, "b": 0.5}, 10) == {"a": 5, "b": 5}
+    assert quotas({"a": 2, "b": 50}, {"a": 0.5, "b": 0.5}, 10) == {"a": 2, "b": 8}
+    assert sum(quotas({"a": 7, "b": 3, "c": 9}, {"a": 1, "b": 1, "c": 1}, 11).values()) == 11
+    assert quotas({"a": 5, "b": 5}, {"z": 1.0}, 4) == {"a": 2, "b": 2}  # no overlap: uniform
+
+
+def test_balance__meets_a_uniform_target_the_pool_does_not_have(pool: Pool) -> None:
+    picks = Balance(("particle_type",), RandomStrategy(0)).select(pool, 40)
+    counts = pool.metadata.particle_type.iloc[picks].value_counts().to_dict()
+    assert counts == {"Fe": 20, "X-ray": 20}  # the pool is 80% X-ray
+    target = Balance(("particle_type",), Diversity(), {"Fe": 0.25, "X-ray": 0.75})
+    counts = pool.metadata.particle_type.iloc[target.select(pool, 40)].value_counts().to_dict()
+    assert counts == {"Fe": 10, "X-ray": 30}
+
+
+def test_threshold__filters_before_selecting(pool: Pool) -> None:
+    picks = Threshold("dose_Gy", "BIGGER", 0.2, RandomStrategy(0)).select(pool, 30)
+    assert (pool.metadata.dose_Gy.iloc[picks] > 0.2).all()
+    with pytest.raises(SelectionError, match="operation"):
+        Threshold("dose_Gy", "EQUAL", 0.2).select(pool, 3)  # type: ignore[arg-type]
+    with pytest.raises(SelectionError, match="no metadata column 'nope'"):
+        Threshold("nope", "BIGGER", 0.0).select(pool, 3)
+
+
+def test_similarity__nearest_to_the_query() -> None:
+    x = l2_normalise(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.8, 0.3], [-1, 0]], dtype=float))
+    pool = Pool([f"k{i}" for i in range(5)], x, np.zeros(5, dtype=bool))
+    assert Similarity((0,)).select(pool, 2).tolist() == [1, 3]
+
+
+def test_typicality__prefers_dense_regions_over_outliers() -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(100, 8)) * 0.05 + np.eye(8)[0]
+    outliers = rng.normal(size=(10, 8))
+    x = l2_normalise(np.vstack([dense, outliers]))
+    pool = Pool([f"k{i}" for i in range(110)], x, np.zeros(110, dtype=bool))
+    assert Typicality(k=10).select(pool, 20).max() < 100
