@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bps_core.errors import BpsError
+from bps_core.selection import NAMED as NAMED_STRATEGIES
 from bps_core.synthetic.config import SynthConfig
 
 if TYPE_CHECKING:
@@ -168,6 +169,48 @@ def _cmd_map(args: argparse.Namespace) -> int:
     with Project.open(args.project_dir) as project:
         m = get_or_compute_map(project, cfg)
     print(f"map {m.id} ({cfg.method}) of embedding {m.embedding_version}: {len(m.keys)} points")
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.selection import SelectionConfig
+    from bps_core.selection.rounds import create_round
+
+    config = SelectionConfig.from_json(args.config.read_text()) if args.config else None
+    n = args.n if args.n is not None else (config.n_samples if config else None)
+    if n is None:
+        raise BpsError("give the number of samples to select with --n")
+    with Project.open(args.project_dir) as project:
+        r = create_round(project, n, strategy=args.strategy, config=config, seed=args.seed,
+                         user=args.user)  # fmt: skip
+    print(
+        f"round {r.id}: {len(r.keys)} samples selected with {r.config.get('strategy', r.strategy)}"
+    )
+    for key in r.keys[: args.show]:
+        print(f"  {key}")
+    if len(r.keys) > args.show:
+        print(f"  ... and {len(r.keys) - args.show} more (bps-labeler info lists rounds)")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.selection.model import ModelConfig
+    from bps_core.selection.rounds import train_model
+
+    with Project.open(args.project_dir) as project:
+        m = train_model(project, ModelConfig(kind=args.model), user=args.user,
+                        group_by=args.group_by)  # fmt: skip
+    q = m.metrics
+    grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
+    print(f"model {m.id} ({m.kind}) on {m.n_labeled} labels, classes: {', '.join(m.classes)}")
+    print(
+        f"  {q['n_folds']}-fold cross-validation ({grouped}): accuracy {q['accuracy']:.3f}, "
+        f"balanced accuracy {q['balanced_accuracy']:.3f}, macro-F1 {q['macro_f1']:.3f}"
+    )
+    for cls, pc in q["per_class"].items():
+        print(f"  {cls}: F1 {pc['f1']:.3f}, recall {pc['recall']:.3f}, {pc['support']} labels")
     return 0
 
 
@@ -344,6 +387,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["embeddings-csv"], default="embeddings-csv")
     p.add_argument("--dest", type=Path, required=True)
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("select", help="select the next samples to label (a selection round)")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--strategy", default="default", choices=NAMED_STRATEGIES)
+    p.add_argument("--n", type=int, help="how many samples (default: the config's n_samples)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", type=Path, help="a Lightly selection config JSON")
+    p.add_argument("--user", default="cli")
+    p.add_argument("--show", type=int, default=10, help="print this many selected keys")
+    p.set_defaults(func=_cmd_select)
+
+    p = sub.add_parser("train", help="train a model on the labels and predict every sample")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--model", choices=["logreg", "knn"], default="logreg")
+    p.add_argument("--group-by", help="metadata column for grouped cross-validation "
+                   "(default: well, when present)")  # fmt: skip
+    p.add_argument("--user", default="cli")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("demo", help="create the demo dataset and project if missing")
     p.add_argument("dir", type=Path, nargs="?", default=Path("demo"), metavar="DIR")

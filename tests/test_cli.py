@@ -170,3 +170,41 @@ def test_export__without_embeddings_is_a_clear_error(
 ) -> None:
     assert main(["export", str(tiny_project.folder), "--dest", str(tmp_path / "x.csv")]) == 2
     assert "no embeddings yet" in capsys.readouterr().err
+
+
+def test_select_train__rounds_from_the_command_line(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    folder = str(tiny_project.folder)
+    assert main(["select", folder, "--n", "5"]) == 2
+    assert "no embeddings" in capsys.readouterr().err
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    assert main(["select", folder, "--n", "6", "--seed", "1", "--show", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "round 1: 6 samples selected with diversity" in out
+    assert "and 4 more" in out
+    assert main(["train", folder]) == 2
+    assert "at least two classes" in capsys.readouterr().err
+    s = tiny_project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(10)
+        tiny_project.add_labels(keys, particle, user="ann", source="api")
+    assert main(["train", folder, "--model", "knn"]) == 0
+    out = capsys.readouterr().out
+    assert "on 20 labels" in out
+    assert "grouped by well" in out
+    assert "Fe: F1" in out
+    config = tmp_path / "selection.json"
+    config.write_text(json.dumps({
+        "n_samples": 4,
+        "strategies": [{"input": {"type": "SCORES", "task": "t", "score": "uncertainty_margin"},
+                        "strategy": {"type": "WEIGHTS"}}],
+    }))  # fmt: skip
+    assert main(["select", folder, "--config", str(config)]) == 0
+    assert "round 2: 4 samples selected with lightly-config" in capsys.readouterr().out
+    assert main(["select", folder, "--strategy", "uncertainty", "--n", "3"]) == 0
+    config.write_text('{"n_samples": 4, "strategies": [{"input": {"type": "X"}}]}')
+    assert main(["select", folder, "--config", str(config)]) == 2
+    assert "strategies[0]" in capsys.readouterr().err

@@ -135,8 +135,43 @@ INSERT INTO label_actions (action_id, user, kind, n_events, created_at)
     FROM label_events GROUP BY action_id ORDER BY MIN(id);
 """
 
+_V4 = """
+-- Models trained on the labels (predictions are arrays in the project folder), and selection
+-- rounds: what was picked, how, by whom, and the model before and after its labels.
+CREATE TABLE models (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    embedding_version TEXT NOT NULL REFERENCES embeddings(version),
+    classes_json TEXT NOT NULL,
+    n_labeled INTEGER NOT NULL,
+    metrics_json TEXT NOT NULL,
+    path TEXT NOT NULL,              -- probabilities, relative to the project folder
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE rounds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    strategy TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    seed INTEGER,
+    n_selected INTEGER NOT NULL,
+    embedding_version TEXT NOT NULL,
+    model_before TEXT REFERENCES models(id),
+    model_after TEXT REFERENCES models(id),
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE round_samples (
+    round_id INTEGER NOT NULL REFERENCES rounds(id),
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (round_id, sample_id)
+);
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,125 @@
+"""A classifier on the embeddings: grouped cross-validation, then predictions for every sample.
+
+Cross-validation is grouped by biological source (for BPS the well, which encodes the mouse),
+so images of one mouse never sit on both sides of a split and the figures are not inflated
+by near-identical neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+
+from bps_core.selection.pool import SelectionError
+
+ModelKind = Literal["logreg", "knn"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("logreg", "knn")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: ModelKind = "logreg"
+    C: float = 1.0  # logistic regression: inverse regularisation strength
+    k: int = 10  # kNN: neighbours (cosine on unit vectors)
+    folds: int = 5
+    random_state: int = 0
+
+
+@dataclass(frozen=True)
+class Metrics:
+    classes: list[str]
+    n_labeled: int
+    n_folds: int
+    grouped_by: str | None
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _estimator(cfg: ModelConfig, n_train: int) -> Any:
+    if cfg.kind == "logreg":
+        return LogisticRegression(C=cfg.C, max_iter=2000)
+    if cfg.kind == "knn":
+        return KNeighborsClassifier(n_neighbors=max(1, min(cfg.k, n_train)), weights="distance")
+    raise SelectionError(f"model kind must be one of {', '.join(MODEL_KINDS)}, got {cfg.kind!r}")
+
+
+def _check(y: NDArray[Any]) -> list[str]:
+    classes = sorted({str(v) for v in y})
+    if len(classes) < 2:
+        raise SelectionError(
+            f"a model needs labels of at least two classes; found {len(classes)} "
+            f"({', '.join(classes) or 'none'}) on {len(y)} samples"
+        )
+    return classes
+
+
+def fit_predict(
+    x_train: NDArray[np.float32], y: NDArray[Any], x_all: NDArray[np.float32], cfg: ModelConfig
+) -> tuple[list[str], NDArray[np.float32]]:
+    """Fits on the labeled rows and returns (classes, probabilities of shape (n_all, classes))."""
+    classes = _check(y)
+    model = _estimator(cfg, len(y)).fit(x_train, np.asarray(y, dtype=str))
+    probs = np.zeros((len(x_all), len(classes)), dtype=np.float32)
+    cols = [classes.index(str(c)) for c in model.classes_]
+    for start in range(0, len(x_all), 65536):
+        probs[start : start + 65536, cols] = model.predict_proba(x_all[start : start + 65536])
+    return classes, probs
+
+
+def cross_validate(
+    x: NDArray[np.float32],
+    y: NDArray[Any],
+    groups: NDArray[Any] | None,
+    cfg: ModelConfig,
+) -> Metrics:
+    """Out-of-fold predictions for every labeled row, grouped by ``groups`` when given."""
+    y = np.asarray(y, dtype=str)
+    classes = _check(y)
+    n_groups = len(set(groups.tolist())) if groups is not None else 0
+    if groups is not None and n_groups >= 2:
+        folds = min(cfg.folds, n_groups)
+        splits = list(GroupKFold(n_splits=folds).split(x, y, groups))
+        grouped = True
+    else:
+        folds = max(2, min(cfg.folds, int(np.bincount(np.unique(y, return_inverse=True)[1]).min())))
+        splits = list(
+            StratifiedKFold(folds, shuffle=True, random_state=cfg.random_state).split(x, y)
+        )
+        grouped = False
+    pred = np.empty(len(y), dtype=object)
+    for train, test in splits:
+        if len(set(y[train])) < 2:  # a fold with one class left: predict it
+            pred[test] = y[train][0]
+            continue
+        model = _estimator(cfg, len(train)).fit(x[train], y[train])
+        pred[test] = model.predict(x[test])
+    pred = pred.astype(str)
+    f1 = f1_score(y, pred, labels=classes, average=None, zero_division=0)
+    recall = [float(np.mean(pred[y == c] == c)) for c in classes]
+    return Metrics(
+        classes=classes,
+        n_labeled=len(y),
+        n_folds=len(splits),
+        grouped_by="groups" if grouped else None,
+        accuracy=float(accuracy_score(y, pred)),
+        balanced_accuracy=float(balanced_accuracy_score(y, pred)),
+        macro_f1=float(np.mean(f1)),
+        per_class={
+            c: {"f1": float(f), "recall": r, "support": int((y == c).sum())}
+            for c, f, r in zip(classes, f1, recall, strict=True)
+        },  # fmt: skip
+        confusion=confusion_matrix(y, pred, labels=classes).tolist(),
+    )

@@ -1,0 +1,223 @@
+"""Selection rounds in a project: train a model on the labels, select, record, compare.
+
+A round records its strategy and configuration, seed, the selected samples in order, who
+made it and when, and the model before it; the first model trained after its labels becomes
+its ``model_after``. Everything a round writes goes in one transaction: all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
+from bps_core.project import db
+from bps_core.project.store import Project, utc_now
+from bps_core.selection import SelectionConfig, make_strategy
+from bps_core.selection.model import ModelConfig, cross_validate, fit_predict
+from bps_core.selection.pool import Pool, SelectionError
+
+GROUP_COLUMNS = ("well",)  # BPS: the well encodes the mouse
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: str
+    kind: str
+    embedding_version: str
+    classes: list[str]
+    n_labeled: int
+    metrics: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Round:
+    id: int
+    strategy: str
+    config: dict[str, Any]
+    seed: int | None
+    keys: list[str]
+    user: str
+    created_at: str
+    model_before: str | None
+    model_after: str | None
+
+
+def _embeddings(project: Project) -> EmbeddingSet:
+    emb = load_embedding_set(project)
+    if emb is None:
+        raise SelectionError(
+            "the project has no embeddings yet: compute them first (bps-labeler embed)"
+        )
+    return emb
+
+
+def group_column(samples: pd.DataFrame, requested: str | None = None) -> str | None:
+    if requested is not None:
+        if requested not in samples.columns:
+            raise SelectionError(f"no metadata column {requested!r} to group by")
+        return requested
+    return next((c for c in GROUP_COLUMNS if c in samples.columns), None)
+
+
+def train_model(
+    project: Project,
+    cfg: ModelConfig | None = None,
+    *,
+    user: str = "cli",
+    group_by: str | None = None,
+) -> ModelRecord:
+    """Cross-validates on the current labels (grouped), fits on all of them, predicts every
+    sample of the current embedding and stores the probabilities; rounds waiting for a model
+    after their labels get this one."""
+    cfg = cfg or ModelConfig()
+    emb = _embeddings(project)
+    labels = project.current_labels()
+    row = {k: i for i, k in enumerate(emb.keys)}
+    labels = labels[labels.key.isin(row)]
+    samples = project.samples().set_index("key")
+    idx = np.array([row[k] for k in labels.key], dtype=np.int64)
+    x = np.asarray(emb.vectors, dtype=np.float32)
+    y = labels.label.to_numpy(dtype=str)
+    col = group_column(samples.reset_index(), group_by)
+    groups = samples.loc[labels.key, col].astype(str).to_numpy() if col else None
+    metrics = cross_validate(x[idx], y, groups, cfg).to_dict()
+    metrics["grouped_by"] = col if metrics["grouped_by"] else None
+    classes, probs = fit_predict(x[idx], y, x, cfg)
+    model_id = uuid.uuid4().hex[:16]
+    folder = project.arrays_dir / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{model_id}.tmp.npy"
+    np.save(tmp, probs)
+    tmp.replace(folder / f"{model_id}.npy")
+    now = utc_now()
+
+    def tx(c: sqlite3.Connection) -> None:
+        c.execute(
+            "INSERT INTO models (id, kind, params_json, embedding_version, classes_json, "
+            "n_labeled, metrics_json, path, user, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (model_id, cfg.kind, json.dumps(cfg.__dict__), emb.version, json.dumps(classes),
+             len(y), json.dumps(metrics), f"arrays/models/{model_id}.npy", user, now),
+        )  # fmt: skip
+        c.execute("UPDATE rounds SET model_after = ? WHERE model_after IS NULL", (model_id,))
+
+    db.write(project.conn, tx)
+    return ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, now)
+
+
+def list_models(project: Project) -> list[ModelRecord]:
+    rows = project.conn.execute(
+        "SELECT id, kind, embedding_version, classes_json, n_labeled, metrics_json, created_at "
+        "FROM models ORDER BY created_at, rowid"
+    ).fetchall()
+    return [
+        ModelRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], json.loads(r[5]), r[6]) for r in rows
+    ]
+
+
+def latest_model(project: Project) -> ModelRecord | None:
+    models = list_models(project)
+    return models[-1] if models else None
+
+
+def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
+    """The stored probabilities of ``model``, one row per sample of its embedding set."""
+    rel = project.conn.execute("SELECT path FROM models WHERE id = ?", (model.id,)).fetchone()[0]
+    probs: NDArray[np.float32] = np.load(project.folder / rel)
+    return probs
+
+
+def build_pool(project: Project) -> Pool:
+    """The current embedding, labels, bad files and metadata, and the latest model's
+    predictions when they belong to the current embedding."""
+    emb = _embeddings(project)
+    samples = project.samples().set_index("key").reindex(emb.keys)
+    labeled = np.isin(np.asarray(emb.keys), project.current_labels().key.to_numpy())
+    excluded = (samples.status != "ok").to_numpy()
+    model = latest_model(project)
+    probs: NDArray[np.float32] | None = None
+    classes: tuple[str, ...] = ()
+    if model is not None and model.embedding_version == emb.version:
+        probs, classes = predictions(project, model), tuple(model.classes)
+    meta = samples.drop(columns=["relpath", "status", "error"], errors="ignore").reset_index()
+    return Pool(emb.keys, np.asarray(emb.vectors, dtype=np.float32), labeled, probs, classes,
+                meta, excluded)  # fmt: skip
+
+
+def create_round(
+    project: Project,
+    n: int,
+    *,
+    strategy: str = "default",
+    config: SelectionConfig | None = None,
+    seed: int | None = 0,
+    user: str = "cli",
+) -> Round:
+    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``) and records
+    the round in one transaction."""
+    pool = build_pool(project)
+    if config is not None:
+        picks = config.select(pool, n, random_state=seed)
+        name, cfg_json = "lightly-config", config.to_dict()
+    else:
+        has_model = pool.probabilities is not None
+        picks = make_strategy(strategy, random_state=seed, has_model=has_model).select(pool, n)
+        resolved = strategy if strategy != "default" else ("hybrid" if has_model else "diversity")
+        name, cfg_json = strategy, {"strategy": resolved, "n": n}
+    keys = [pool.keys[i] for i in picks]
+    model = latest_model(project)
+    now = utc_now()
+    emb_version = _embeddings(project).version
+
+    def tx(c: sqlite3.Connection) -> int:
+        cur = c.execute(
+            "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
+            "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (name, json.dumps(cfg_json), seed, len(keys), emb_version,
+             model.id if model else None, user, now),
+        )  # fmt: skip
+        round_id = int(cur.lastrowid or 0)
+        ids = dict(c.execute(
+            f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(keys))})", keys
+        ).fetchall()) if keys else {}  # fmt: skip
+        c.executemany(
+            "INSERT INTO round_samples (round_id, sample_id, rank) VALUES (?, ?, ?)",
+            [(round_id, ids[k], rank) for rank, k in enumerate(keys)],
+        )
+        return round_id
+
+    round_id = db.write(project.conn, tx)
+    return Round(round_id, name, cfg_json, seed, keys, user, now, model.id if model else None, None)
+
+
+def list_rounds(project: Project) -> list[Round]:
+    rows = project.conn.execute(
+        "SELECT id, strategy, config_json, seed, user, created_at, model_before, model_after "
+        "FROM rounds ORDER BY id"
+    ).fetchall()
+    out = []
+    for r in rows:
+        keys = [k for (k,) in project.conn.execute(
+            "SELECT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
+            "WHERE rs.round_id = ? ORDER BY rs.rank", (r[0],)
+        )]  # fmt: skip
+        out.append(Round(r[0], r[1], json.loads(r[2]), r[3], keys, r[4], r[5], r[6], r[7]))
+    return out
+
+
+def learning_curve(project: Project) -> pd.DataFrame:
+    """One row per trained model: labels used and its cross-validated figures."""
+    return pd.DataFrame(
+        [{"model": m.id, "created_at": m.created_at, "n_labeled": m.n_labeled,
+          "accuracy": m.metrics["accuracy"], "balanced_accuracy": m.metrics["balanced_accuracy"],
+          "macro_f1": m.metrics["macro_f1"]} for m in list_models(project)],
+        columns=["model", "created_at", "n_labeled", "accuracy", "balanced_accuracy", "macro_f1"],
+    )  # fmt: skip

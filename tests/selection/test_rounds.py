@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bps_core.embeddings import EmbedConfig, compute_embeddings
+from bps_core.project import Project
+from bps_core.selection import SelectionConfig, SelectionError
+from bps_core.selection.rounds import (
+    build_pool,
+    create_round,
+    learning_curve,
+    list_rounds,
+    predictions,
+    train_model,
+)
+
+
+@pytest.fixture
+def project(tiny_project: Project) -> Project:
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    return tiny_project
+
+
+def _label_by_particle(project: Project, n: int) -> None:
+    s = project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(n).tolist()
+        project.add_labels(keys, particle, user="ann", source="api")
+
+
+def test_round__without_model_is_diverse_and_recorded(project: Project) -> None:
+    r = create_round(project, 12, seed=3, user="ann")
+    assert len(r.keys) == 12
+    assert r.config["strategy"] == "diversity"  # default without a model
+    rounds = list_rounds(project)
+    assert [x.keys for x in rounds] == [r.keys]  # stored in order
+    assert rounds[0].user == "ann"
+    assert create_round(project, 12, seed=3).keys == r.keys  # reproducible
+
+
+def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) -> None:
+    _label_by_particle(project, 15)
+    first = create_round(project, 10, strategy="random", seed=0)
+    model = train_model(project, user="ann")
+    assert model.classes == ["Fe", "X-ray"]
+    assert model.n_labeled == 30
+    assert model.metrics["grouped_by"] == "well"
+    probs = predictions(project, model)
+    assert probs.shape == (project.n_samples(), 2)
+    assert list_rounds(project)[0].model_after == model.id
+    pool = build_pool(project)
+    assert pool.probabilities is not None
+    second = create_round(project, 10, seed=0)
+    assert second.config["strategy"] == "hybrid"
+    assert second.model_before == model.id
+    labeled = set(project.current_labels().key)
+    assert not labeled & set(second.keys)
+    assert first.id < second.id
+    curve = learning_curve(project)
+    assert curve.n_labeled.tolist() == [30]
+
+
+def test_round__from_a_lightly_config(project: Project) -> None:
+    cfg = SelectionConfig.from_json(json.dumps({
+        "n_samples": 8,
+        "strategies": [
+            {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+            {"input": {"type": "METADATA", "key": "particle_type"},
+             "strategy": {"type": "BALANCE", "target": {"Fe": 0.5, "X-ray": 0.5}}},
+        ],
+    }))  # fmt: skip
+    r = create_round(project, 8, config=cfg)
+    s = project.samples().set_index("key")
+    assert s.loc[r.keys, "particle_type"].value_counts().to_dict() == {"Fe": 4, "X-ray": 4}
+    assert list_rounds(project)[0].config["strategies"][1]["strategy"]["type"] == "BALANCE"
+
+
+def test_errors__are_clear(tiny_project: Project) -> None:
+    with pytest.raises(SelectionError, match="no embeddings"):
+        create_round(tiny_project, 5)
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    with pytest.raises(SelectionError, match="at least two classes"):
+        train_model(tiny_project)
+    with pytest.raises(SelectionError, match="only .* unlabeled candidates"):
+        create_round(tiny_project, 10_000)
+    with pytest.raises(SelectionError, match="train a model"):
+        create_round(tiny_project, 5, strategy="uncertainty")
+    assert list_rounds(tiny_project) == []  # nothing half-written
