@@ -14,6 +14,8 @@ from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
+from bps_core.selection.rounds import latest_model, list_models, predictions
+from bps_core.selection.scores import uncertainty
 from bps_core.storage import DatasourceConfig, open_source
 
 
@@ -92,3 +94,42 @@ def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]
     if key not in index:
         return []
     return [(keys[n.index], n.similarity) for n in nearest_neighbours(vectors, index[key], k)]
+
+
+UNCERTAINTY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def prediction_frame(project_dir: str, model_id: str) -> pd.DataFrame:
+    """Key, predicted class and binned prediction entropy of every sample under a model."""
+    with Project.open(project_dir) as project:
+        model = next(m for m in list_models(project) if m.id == model_id)
+        emb = load_embedding_set(project, model.embedding_version)
+        probs = predictions(project, model)
+    assert emb is not None
+    unc = uncertainty(probs, "entropy")
+    labels = [
+        f"{a:.1f}-{b:.1f}" for a, b in zip(UNCERTAINTY_BINS, UNCERTAINTY_BINS[1:], strict=False)
+    ]
+    binned = pd.cut(unc, UNCERTAINTY_BINS, labels=labels, include_lowest=True)
+    return pd.DataFrame(
+        {"key": emb.keys, "prediction": np.asarray(model.classes)[probs.argmax(axis=1)],
+         "uncertainty": binned.astype(str)}
+    )  # fmt: skip
+
+
+def model_columns(project: Project) -> pd.DataFrame | None:
+    """Prediction and uncertainty per key from the latest model, or None without one."""
+    model = latest_model(project)
+    if model is None:
+        return None
+    return prediction_frame(str(project.folder), model.id)
+
+
+def round_column(project: Project) -> pd.DataFrame:
+    """The latest round each sample was selected in ("round 3"), keyed by sample."""
+    rows = project.conn.execute(
+        "SELECT s.key, MAX(rs.round_id) FROM round_samples rs JOIN samples s "
+        "ON s.id = rs.sample_id GROUP BY s.key"
+    ).fetchall()
+    return pd.DataFrame([(k, f"round {r}") for k, r in rows], columns=["key", "round"])

@@ -14,6 +14,7 @@ UNLABELED = "(unlabeled)"
 UNLABELED_COLOR = "#BBBBBB"
 PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
 _QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
+_SEQUENTIAL = ["#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725"]  # viridis, 5 steps
 
 
 def typed_array(values: NDArray[Any]) -> dict[str, str]:
@@ -45,8 +46,12 @@ def map_figure(
     for n, i in enumerate(order):
         cat = str(categories[i])
         sel = codes == i
-        if color_by == "label":
-            color = class_colors.get(cat, UNLABELED_COLOR)
+        if color_by in ("label", "prediction") and cat in class_colors:
+            color = class_colors[cat]
+        elif color_by == "label":
+            color = UNLABELED_COLOR
+        elif color_by == "uncertainty" and cat != missing:
+            color = _SEQUENTIAL[min(n, len(_SEQUENTIAL) - 1)]  # bins sort low to high
         elif color_by == "particle_type" and cat in PARTICLE_COLORS:
             color = PARTICLE_COLORS[cat]
         else:

@@ -11,7 +11,8 @@ from bps_core.queue import LabelQueue
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-COLOR_COLUMNS = ("label", "particle_type", "dose_Gy", "hr_post_exposure", "plate", "well", "mouse")
+COLOR_COLUMNS = ("label", "prediction", "uncertainty", "round", "particle_type", "dose_Gy",
+                 "hr_post_exposure", "plate", "well", "mouse")  # fmt: skip
 NEW_CLASS = "+ new class"
 QUEUE_PAGE = "pages/4_Queue.py"
 
@@ -22,6 +23,8 @@ with state.open_project() as project:
     frame = cache.map_frame(project)
     labels = project.current_labels()
     classes = project.classes()
+    model_cols = cache.model_columns(project)
+    round_col = cache.round_column(project)
 
 user = state.user_name()
 st.title("Explore and label")
@@ -123,6 +126,10 @@ with map_tab:
         )
     else:
         frame = frame.merge(labels[["key", "label"]], on="key", how="left")
+        if model_cols is not None:
+            frame = frame.merge(model_cols, on="key", how="left")
+        if not round_col.empty:
+            frame = frame.merge(round_col, on="key", how="left")
         color_options = [c for c in COLOR_COLUMNS if c in frame.columns]
         color_by = (
             st.segmented_control(

@@ -9,11 +9,13 @@ import streamlit as st
 from bps_app import cache, state, widgets
 from bps_core.errors import ImageDecodeError, UnknownSampleError
 from bps_core.queue import LabelQueue, unlabeled_keys
+from bps_core.selection.rounds import list_rounds
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"
 FROM_SELECTION = "The map selection"
 REVIEW = "Review class: "
+ROUND = "Selection round "
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
@@ -21,6 +23,7 @@ with state.open_project() as project:
     default_window = project.config.display
     labels = project.current_labels()
     classes = project.classes()
+    rounds = {r.id: r.keys for r in list_rounds(project)}
 
 user = state.user_name()
 current = labels.set_index("key").label
@@ -30,6 +33,8 @@ st.title("Label queue")
 def _start(origin: str, page_size: int) -> None:
     if origin == FROM_SELECTION:
         keys = st.session_state.get(state.MAP_SELECTION, [])
+    elif origin.startswith(ROUND):
+        keys = rounds[int(origin.removeprefix(ROUND))]
     elif origin.startswith(REVIEW):
         keys = labels[labels.label == origin.removeprefix(REVIEW)].key.tolist()
     else:
@@ -87,6 +92,7 @@ selection = st.session_state.get(state.MAP_SELECTION, [])
 origins = [FROM_UNLABELED]
 if selection:
     origins.append(FROM_SELECTION)
+origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
 origins += [REVIEW + c.name for c in classes if c.name in set(labels.label)]
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])

@@ -1,9 +1,172 @@
-"""Selection rounds: active learning (not built yet)."""
+"""Selection rounds: pick the next samples to label, train a model, watch it improve."""
 
+import json
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-st.title("Selection rounds")
-st.info(
-    "Not built yet: active-learning rounds that pick the next images to label (diversity, "
-    "uncertainty, metadata balance), a model trained on the labels, and learning curves."
+from bps_app import cache, state, widgets
+from bps_core.selection import NAMED, SelectionConfig, SelectionError
+from bps_core.selection.model import MODEL_KINDS, ModelConfig
+from bps_core.selection.rounds import (
+    create_round,
+    latest_model,
+    learning_curve,
+    list_models,
+    list_rounds,
+    train_model,
 )
+
+QUEUE_PAGE = "pages/4_Queue.py"
+LIGHTLY = "Lightly selection config (JSON)"
+HELP = {
+    "default": "Hybrid once a model exists (uncertain, then diverse), else diversity.",
+    "random": "A seeded random sample: the baseline every strategy must beat.",
+    "diversity": "k-center greedy: covers the embedding space, far from what is labeled.",
+    "uncertainty": "Highest prediction entropy under the current model.",
+    "margin": "Smallest gap between the two most likely classes.",
+    "least_confidence": "Lowest top-class probability.",
+    "hybrid": "The 5 x batch most uncertain, then k-center among them.",
+    "typicality": "Dense, representative samples first.",
+}
+
+with state.open_project() as project:
+    samples = cache.load_samples(project)
+    source = project.config.datasource
+    default_window = project.config.display
+    rounds = list_rounds(project)
+    models = list_models(project)
+    model = latest_model(project)
+    n_labeled = len(project.current_labels())
+
+user = state.user_name()
+st.title("Selection rounds")
+st.caption(
+    "Select the samples whose labels help most, label them in the queue, train, and repeat. "
+    f"{n_labeled:,} of {len(samples):,} samples are labeled."
+)
+
+if flash := st.session_state.pop("rounds_flash", None):
+    st.success(flash)
+
+new_tab, model_tab, history_tab = st.tabs(["New round", "Model", "Rounds"])
+
+with new_tab:
+    with st.form("round_form"):
+        c1, c2, c3 = st.columns([2, 1, 1])
+        choice = c1.selectbox(
+            "Strategy", [*NAMED, LIGHTLY], index=NAMED.index("default"), key="round_strategy",
+            help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()),
+        )  # fmt: skip
+        n = c2.number_input("Batch size", 1, 10_000, 50, key="round_n")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="round_seed")
+        config_text = st.text_area(
+            "Lightly selection config (used with the last strategy choice)",
+            key="round_config", height=140,
+            placeholder='{"n_samples": 50, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+            '"strategy": {"type": "DIVERSITY"}}]}',
+        )  # fmt: skip
+        go = st.form_submit_button("Select", type="primary", disabled=not user)
+    if not user:
+        st.warning("Enter your name in the sidebar to make a round.")
+    if go:
+        try:
+            config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
+            with state.open_project() as p, st.spinner("Selecting ..."):
+                r = create_round(p, int(n), strategy=choice if config is None else "default",
+                                 config=config, seed=int(seed), user=user)  # fmt: skip
+        except SelectionError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["rounds_flash"] = (
+                f"Round {r.id}: {len(r.keys)} samples selected with "
+                f"{r.config.get('strategy', r.strategy)}."
+            )
+            st.rerun()
+    if rounds:
+        last = rounds[-1]
+        st.subheader(f"Round {last.id}: {len(last.keys):,} samples")
+        c1, c2 = st.columns([1, 3])
+        if c1.button("Label them in the queue", type="primary", icon=":material/keyboard:",
+                     key="round_to_queue"):  # fmt: skip
+            from bps_core.queue import LabelQueue
+
+            state.set_queue(LabelQueue.of(last.keys))
+            st.switch_page(QUEUE_PAGE)
+        chosen = samples[samples.key.isin(last.keys)]
+        for col, name in zip(st.columns(2), ("particle_type", "hr_post_exposure"), strict=True):
+            if name in chosen.columns:
+                col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
+        window = widgets.display_controls(default_window, key="round_display")
+        widgets.thumbnail_grid(last.keys[:24], samples, source, window, open_key="round_open")
+
+with model_tab:
+    c1, c2 = st.columns([1, 3])
+    kind = c1.selectbox("Model", MODEL_KINDS, key="model_kind")
+    if c2.button("Train on the current labels", type="primary", key="model_train"):
+        try:
+            with state.open_project() as p, st.spinner("Training and predicting ..."):
+                m = train_model(p, ModelConfig(kind=kind), user=user or "anonymous")
+        except SelectionError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["rounds_flash"] = (
+                f"Model trained on {m.n_labeled:,} labels: balanced accuracy "
+                f"{m.metrics['balanced_accuracy']:.3f}."
+            )
+            st.rerun()
+    if model is None:
+        st.info("No model yet: label samples of at least two classes, then train.")
+    else:
+        q = model.metrics
+        cols = st.columns(4)
+        prev = models[-2].metrics if len(models) > 1 else None
+        for col, (label, name) in zip(cols, [("Accuracy", "accuracy"),
+                                             ("Balanced accuracy", "balanced_accuracy"),
+                                             ("Macro-F1", "macro_f1")], strict=False):  # fmt: skip
+            delta = f"{q[name] - prev[name]:+.3f}" if prev else None
+            col.metric(label, f"{q[name]:.3f}", delta)
+        cols[3].metric("Labels", f"{model.n_labeled:,}")
+        grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
+        st.caption(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}.")
+        c1, c2 = st.columns(2)
+        fig = px.imshow(
+            q["confusion"], x=q["classes"], y=q["classes"], text_auto=True,
+            labels={"x": "predicted", "y": "labeled", "color": "samples"},
+            color_continuous_scale="Blues",
+        )  # fmt: skip
+        fig.update_layout(height=320, margin={"t": 10, "b": 10})
+        c1.plotly_chart(fig, key="confusion")
+        c2.dataframe(pd.DataFrame(q["per_class"]).T.round(3), width="stretch")
+    with state.open_project() as p:
+        curve = learning_curve(p)
+    if len(curve) > 0:
+        fig = px.line(
+            curve, x="n_labeled", y=["balanced_accuracy", "accuracy", "macro_f1"], markers=True,
+            labels={"n_labeled": "labels", "value": "cross-validated", "variable": ""},
+        )  # fmt: skip
+        fig.update_layout(height=320, margin={"t": 10, "b": 10}, yaxis_range=[0, 1])
+        st.plotly_chart(fig, key="learning_curve")
+
+with history_tab:
+    if not rounds:
+        st.info("No rounds yet.")
+    else:
+        by_id = {m.id: m for m in models}
+
+        def _bal(model_id: str | None) -> float | None:
+            m = by_id.get(model_id or "")
+            return round(m.metrics["balanced_accuracy"], 3) if m else None
+
+        table = pd.DataFrame(
+            [{"round": r.id, "strategy": r.config.get("strategy", r.strategy),
+              "samples": len(r.keys), "seed": r.seed, "user": r.user,
+              "created": r.created_at[:19].replace("T", " "),
+              "balanced acc. before": _bal(r.model_before),
+              "balanced acc. after": _bal(r.model_after)} for r in reversed(rounds)]
+        )  # fmt: skip
+        st.dataframe(table, hide_index=True, width="stretch")
+        pick = st.selectbox("Configuration of round", [r.id for r in reversed(rounds)],
+                            key="round_show")  # fmt: skip
+        st.code(json.dumps(next(r.config for r in rounds if r.id == pick), indent=2), "json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,101 @@ def test_browse__open_shows_detail_with_history_and_neighbours(
     assert history[0].label.tolist() == ["debris", "track"]  # newest first
     captions = [i.proto.imgs[0].caption for i in app.image]
     assert sum(" · " in c for c in captions) == 8  # eight neighbours: similarity · label
+
+
+def test_rounds_page__select_train_and_the_learning_curve(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import list_rounds
+
+    _map_project(tiny_project)
+    app.session_state["user_name"] = "ann"
+    app.run()
+    app.switch_page("pages/5_Select.py").run()
+    assert not app.exception
+    assert any("No model yet" in i.value for i in app.info)
+    app.number_input(key="round_n").set_value(12)
+    _button(app, "Select").click().run()
+    assert not app.exception
+    rounds = list_rounds(tiny_project)
+    assert len(rounds) == 1
+    assert len(rounds[0].keys) == 12
+    assert rounds[0].user == "ann"
+    assert any("Round 1: 12 samples selected with diversity" in s.value for s in app.success)
+    assert len(app.image) == 12
+    # label two classes, then train from the page
+    s = tiny_project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(10)
+        tiny_project.add_labels(keys, particle, user="ann", source="api")
+    app.button(key="model_train").click().run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Labels"] == "20"
+    assert "Balanced accuracy" in metrics
+    assert len(app.get("plotly_chart")) == 2  # confusion matrix and learning curve
+    assert list_rounds(tiny_project)[0].model_after is not None
+    history = [d.value for d in app.dataframe if "strategy" in d.value.columns]
+    assert history[0]["balanced acc. after"].notna().all()
+
+
+def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _map_project(tiny_project)
+    app.session_state["user_name"] = "ann"
+    app.run()
+    app.switch_page("pages/5_Select.py").run()
+    app.selectbox(key="round_strategy").set_value("Lightly selection config (JSON)")
+    app.text_area(key="round_config").input('{"n_samples": 3, "strategies": []}')
+    _button(app, "Select").click().run()
+    assert not app.exception
+    assert "at least one strategy" in app.error[0].value
+
+
+def test_label_page__colour_by_prediction_uncertainty_and_round(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import create_round, train_model
+
+    keys = _map_project(tiny_project)
+    s = tiny_project.samples()
+    for particle in ("Fe", "X-ray"):
+        tiny_project.add_labels(s[s.particle_type == particle].key.head(10), particle,
+                                user="ann", source="api")  # fmt: skip
+    train_model(tiny_project)
+    create_round(tiny_project, 7)
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    control = app.segmented_control(key="map_color_by")
+    assert {"prediction", "uncertainty", "round"} <= set(control.options)
+
+    def legend() -> list[str]:
+        spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+        return [t["name"].split(" (")[0] for t in spec["data"]]
+
+    control.set_value("prediction").run()
+    assert legend() == ["Fe", "X-ray"]
+    control.set_value("round").run()
+    assert legend() == ["(none)", "round 1"]
+    assert "round 1 (7)" in app.get("plotly_chart")[0].proto.spec
+    control.set_value("uncertainty").run()
+    assert not app.exception
+    assert set(legend()) <= {"0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0"}
+    assert len(keys) == 170
+
+
+def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project: Project) -> None:
+    from bps_core.selection.rounds import create_round
+
+    _map_project(tiny_project)
+    r = create_round(tiny_project, 4, strategy="random", seed=5)
+    tiny_project.ensure_class("track")
+    app.session_state["user_name"] = "qa"
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    app.selectbox(key="queue_origin").set_value(f"Selection round {r.id}")
+    _button(app, "Start").click().run()
+    assert "0 of 4 done" in app.get("progress")[0].proto.text
+    app.button(key="queue_class_track").click().run()
+    assert tiny_project.current_labels().key.tolist() == [r.keys[0]]
