@@ -214,6 +214,49 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from bps_core.embeddings import load_embedding_set
+    from bps_core.project import Project
+    from bps_core.selection.model import ModelConfig
+    from bps_core.selection.simulate import (
+        SimulationConfig,
+        align_truth,
+        plot_curves,
+        read_truth,
+        simulate,
+    )
+
+    cfg = SimulationConfig(
+        strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
+        batch=args.batch, rounds=args.rounds, seeds=args.seeds, initial=args.initial,
+        test_fraction=args.test_fraction, model=ModelConfig(kind=args.model),
+    )  # fmt: skip
+    cfg.validate()
+    truth = read_truth(args.truth, args.label_column, args.group_column)
+    with Project.open(args.project_dir) as project:
+        emb = load_embedding_set(project)
+        if emb is None:
+            raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
+        meta = project.samples().set_index("key").reindex(emb.keys).reset_index()
+    rows, y, groups = align_truth(emb.keys, truth, args.label_column, args.group_column)
+    x = emb.vectors[rows]
+    print(f"{len(rows)} samples with truth, classes: {', '.join(sorted(set(y)))}")
+    with _progress_bar("simulate") as bar:
+        curve = simulate(x, y, groups, cfg, metadata=meta.iloc[rows].reset_index(drop=True),
+                         progress=bar)  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(args.out, index=False)
+    png = args.out.with_suffix(".png")
+    plot_curves(curve, png)
+    last = curve[curve["round"] == cfg.rounds].groupby("strategy", sort=False)
+    print(f"after {cfg.rounds} rounds of {cfg.batch} (mean over {cfg.seeds} seeds):")
+    for name, g in last:
+        print(f"  {name}: accuracy {g.accuracy.mean():.3f}, "
+              f"balanced accuracy {g.balanced_accuracy.mean():.3f}")  # fmt: skip
+    print(f"wrote {args.out} and {png}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from bps_core.embeddings import load_embedding_set
     from bps_core.embeddings.lightly_csv import export_embeddings_csv
@@ -405,6 +448,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: well, when present)")  # fmt: skip
     p.add_argument("--user", default="cli")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("simulate", help="compare strategies on data with known labels")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--truth", type=Path, required=True, help="CSV: filename plus label columns")
+    p.add_argument("--label-column", required=True)
+    p.add_argument("--group-column", help="biological source for the test split, e.g. well")
+    p.add_argument("--strategies", default="random,diversity,uncertainty,hybrid")
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--initial", type=int, help="labels to start from (default: one batch)")
+    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument("--model", choices=["logreg", "knn"], default="logreg")
+    p.add_argument("--out", type=Path, required=True, help="curve CSV; a PNG is written beside")
+    p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("demo", help="create the demo dataset and project if missing")
     p.add_argument("dir", type=Path, nargs="?", default=Path("demo"), metavar="DIR")

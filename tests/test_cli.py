@@ -208,3 +208,25 @@ def test_select_train__rounds_from_the_command_line(
     config.write_text('{"n_samples": 4, "strategies": [{"input": {"type": "X"}}]}')
     assert main(["select", folder, "--config", str(config)]) == 2
     assert "strategies[0]" in capsys.readouterr().err
+
+
+def test_simulate__writes_the_curve_and_the_plot(
+    tiny_project: Project, tiny_dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    truth = tiny_dataset.truth_csv
+    out = tmp_path / "curve.csv"
+    args = ["simulate", folder, "--truth", str(truth), "--label-column", "particle_type",
+            "--group-column", "well", "--strategies", "random,diversity", "--batch", "8",
+            "--rounds", "2", "--seeds", "2", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    curve = pd.read_csv(out)
+    assert len(curve) == 2 * 2 * 3
+    assert set(curve.strategy) == {"random", "diversity"}
+    assert out.with_suffix(".png").exists()
+    assert "after 2 rounds of 8" in capsys.readouterr().out
+    assert main([*args[:4], "--label-column", "nope", "--out", str(out)]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err

@@ -1,0 +1,187 @@
+"""Strategy simulation on data with known labels: the whole loop with an oracle.
+
+For each seed, a test split grouped by source is held out; the rest is the pool. Every
+strategy starts from the same seeded initial labels, then alternates: train the model on
+what is labeled, score it on the test split, select a batch, let the oracle label it. One
+row per (strategy, seed, round) says how good the model was with how many labels.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+from bps_core.errors import MetadataError
+from bps_core.selection import NAMED, Strategy, make_strategy
+from bps_core.selection.model import ModelConfig, fit_predict
+from bps_core.selection.pool import Pool, SelectionError
+
+CURVE_COLUMNS = (
+    "strategy", "seed", "round", "n_labeled", "accuracy", "balanced_accuracy", "macro_f1",
+)  # fmt: skip
+#: A strategy factory: (name, seed, has_model) -> Strategy. Benchmarks plug peers in here.
+StrategyFactory = Callable[[str, int, bool], Strategy]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    strategies: tuple[str, ...]
+    batch: int = 20
+    rounds: int = 10
+    seeds: int = 3
+    initial: int | None = None  # default: one batch
+    test_fraction: float = 0.25
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def validate(self, extra: Sequence[str] = ()) -> None:
+        unknown = [s for s in self.strategies if s not in NAMED and s not in extra]
+        if unknown or not self.strategies:
+            raise SelectionError(
+                f"unknown strategies {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join((*NAMED, *extra))}"
+            )
+        if self.batch < 1 or self.rounds < 1 or self.seeds < 1:
+            raise SelectionError("batch, rounds and seeds must each be at least 1")
+        if not 0 < self.test_fraction < 1:
+            raise SelectionError(f"test fraction must be in (0, 1), got {self.test_fraction}")
+
+
+def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.DataFrame:
+    """A truth CSV: ``filename`` plus label columns; errors name the file and column."""
+    try:
+        truth = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"{path}: cannot read the truth CSV ({exc})") from exc
+    for col in ("filename", label_column, *([group_column] if group_column else [])):
+        if col not in truth.columns:
+            raise MetadataError(f"{path}: no column {col!r}; it has {', '.join(truth.columns)}")
+    return truth
+
+
+def align_truth(
+    keys: Sequence[str], truth: pd.DataFrame, label_column: str, group_column: str | None
+) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
+    """Rows of ``keys`` that the truth file labels (matched by file name), their labels and
+    groups; empty labels are left out."""
+    by_name = truth.drop_duplicates("filename").set_index("filename")
+    names = [posixpath.basename(k.split(":", 1)[-1]) for k in keys]
+    rows = np.array([i for i, n in enumerate(names) if n in by_name.index
+                     and by_name.at[n, label_column] != ""], dtype=np.int64)  # fmt: skip
+    if len(rows) == 0:
+        raise MetadataError("no file name in the truth CSV matches a sample of the project")
+    matched = by_name.loc[[names[i] for i in rows]]
+    y = matched[label_column].to_numpy(dtype=str)
+    groups = matched[group_column].to_numpy(dtype=str) if group_column else None
+    return rows, y, groups
+
+
+def _score(y_true: NDArray[np.str_], y_pred: NDArray[np.str_]) -> dict[str, float]:
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def simulate(
+    x: NDArray[np.float32],
+    y: NDArray[np.str_],
+    groups: NDArray[np.str_] | None,
+    cfg: SimulationConfig,
+    *,
+    metadata: pd.DataFrame | None = None,
+    factory: StrategyFactory | None = None,
+    extra_strategies: Sequence[str] = (),
+    progress: Callable[[float], None] | None = None,
+) -> pd.DataFrame:
+    """Learning curves for every strategy and seed (columns ``CURVE_COLUMNS``)."""
+    cfg.validate(extra_strategies)
+    make = factory or (lambda name, seed, has_model: make_strategy(
+        name, random_state=seed, has_model=has_model))  # fmt: skip
+    y = np.asarray(y, dtype=str)
+    initial = cfg.initial or cfg.batch
+    rows: list[dict[str, object]] = []
+    total = len(cfg.strategies) * cfg.seeds * (cfg.rounds + 1)
+    done = 0
+    for seed in range(cfg.seeds):
+        if groups is not None and len(set(groups.tolist())) >= 2:
+            split = GroupShuffleSplit(1, test_size=cfg.test_fraction, random_state=seed)
+            train, test = next(split.split(x, y, groups))
+        else:
+            train, test = next(ShuffleSplit(1, test_size=cfg.test_fraction,
+                                            random_state=seed).split(x))  # fmt: skip
+        if initial + cfg.batch * cfg.rounds > len(train):
+            raise SelectionError(
+                f"the pool has {len(train)} samples after the test split; "
+                f"{initial} initial + {cfg.rounds} x {cfg.batch} labels do not fit"
+            )
+        start = np.random.default_rng(seed).choice(len(train), initial, replace=False)
+        meta = None if metadata is None else metadata.iloc[train].reset_index(drop=True)
+        for name in cfg.strategies:
+            labeled = np.zeros(len(train), dtype=bool)
+            labeled[start] = True
+            for rnd in range(cfg.rounds + 1):
+                lab = np.flatnonzero(labeled)
+                probs = None
+                if len(set(y[train][lab])) >= 2:
+                    classes, probs_all = fit_predict(
+                        x[train][lab], y[train][lab], np.vstack([x[train], x[test]]), cfg.model
+                    )
+                    probs = probs_all[: len(train)]
+                    pred = np.asarray(classes)[probs_all[len(train) :].argmax(axis=1)]
+                else:  # one class so far: the model can only predict it
+                    pred = np.full(len(test), y[train][lab][0])
+                    classes = sorted(set(y[train][lab]))
+                rows.append({"strategy": name, "seed": seed, "round": rnd,
+                             "n_labeled": int(labeled.sum()), **_score(y[test], pred)})  # fmt: skip
+                done += 1
+                if progress:
+                    progress(done / total)
+                if rnd == cfg.rounds:
+                    break
+                pool = Pool([str(i) for i in range(len(train))], x[train], labeled.copy(),
+                            probs, tuple(classes), meta)  # fmt: skip
+                strategy = make(name, seed, probs is not None)
+                labeled[strategy.select(pool, cfg.batch)] = True
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def labels_to_reach(curve: pd.DataFrame, target: float, metric: str = "accuracy") -> pd.Series:
+    """Per strategy: the mean over seeds of the fewest labels whose round reaches ``target``
+    (NaN for a seed that never does)."""
+    hit = curve[curve[metric] >= target].groupby(["strategy", "seed"]).n_labeled.min()
+    seeds = curve.groupby("strategy").seed.unique()
+    out = {}
+    for strategy, ss in seeds.items():
+        vals = [hit.get((strategy, s), np.nan) for s in ss]
+        out[strategy] = float(np.mean(vals)) if not np.isnan(vals).any() else np.nan
+    return pd.Series(out, name=f"labels to {metric} >= {target:.3f}")
+
+
+def plot_curves(curve: pd.DataFrame, path: Path, metric: str = "balanced_accuracy") -> None:
+    """Learning curves (mean over seeds, with a min-max band) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for name, g in curve.groupby("strategy", sort=False):
+        stats = g.groupby("n_labeled")[metric].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=str(name))
+        ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
+    ax.set_xlabel("labels")
+    ax.set_ylabel(f"{metric.replace('_', ' ')} on the held-out test split")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
