@@ -21,7 +21,7 @@ from bps_core.selection.rounds import (
 QUEUE_PAGE = "pages/4_Queue.py"
 LIGHTLY = "Lightly selection config (JSON)"
 HELP = {
-    "default": "Hybrid once a model exists (uncertain, then diverse), else diversity.",
+    "default": "Hybrid once a model exists (uncertain, then diverse), random before it.",
     "random": "A seeded random sample: the baseline every strategy must beat.",
     "diversity": "k-center greedy: covers the embedding space, far from what is labeled.",
     "uncertainty": "Highest prediction entropy under the current model.",

@@ -170,7 +170,7 @@ def create_round(
     else:
         has_model = pool.probabilities is not None
         picks = make_strategy(strategy, random_state=seed, has_model=has_model).select(pool, n)
-        resolved = strategy if strategy != "default" else ("hybrid" if has_model else "diversity")
+        resolved = strategy if strategy != "default" else ("hybrid" if has_model else "random")
         name, cfg_json = strategy, {"strategy": resolved, "n": n}
     keys = [pool.keys[i] for i in picks]
     model = latest_model(project)

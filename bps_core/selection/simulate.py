@@ -3,7 +3,9 @@
 For each seed, a test split grouped by source is held out; the rest is the pool. Every
 strategy starts from the same seeded initial labels, then alternates: train the model on
 what is labeled, score it on the test split, select a batch, let the oracle label it. One
-row per (strategy, seed, round) says how good the model was with how many labels.
+row per (strategy, seed, round) says how good the model was with how many labels. While the
+labels hold a single class there is no model yet: strategies that need one pick at random
+for that round, as a user would.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
 from bps_core.errors import MetadataError
-from bps_core.selection import NAMED, Strategy, make_strategy
+from bps_core.selection import NAMED, NEEDS_MODEL, RandomStrategy, Strategy, make_strategy
 from bps_core.selection.model import ModelConfig, fit_predict
 from bps_core.selection.pool import Pool, SelectionError
 
@@ -149,7 +151,10 @@ def simulate(
                     break
                 pool = Pool([str(i) for i in range(len(train))], x[train], labeled.copy(),
                             probs, tuple(classes), meta)  # fmt: skip
-                strategy = make(name, seed, probs is not None)
+                if probs is None and name in NEEDS_MODEL:
+                    strategy: Strategy = RandomStrategy(seed)
+                else:
+                    strategy = make(name, seed, probs is not None)
                 labeled[strategy.select(pool, cfg.batch)] = True
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 

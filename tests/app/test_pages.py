@@ -266,7 +266,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert len(rounds) == 1
     assert len(rounds[0].keys) == 12
     assert rounds[0].user == "ann"
-    assert any("Round 1: 12 samples selected with diversity" in s.value for s in app.success)
+    assert any("Round 1: 12 samples selected with random" in s.value for s in app.success)
     assert len(app.image) == 12
     # label two classes, then train from the page
     s = tiny_project.samples()

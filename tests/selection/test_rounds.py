@@ -30,10 +30,10 @@ def _label_by_particle(project: Project, n: int) -> None:
         project.add_labels(keys, particle, user="ann", source="api")
 
 
-def test_round__without_model_is_diverse_and_recorded(project: Project) -> None:
+def test_round__without_model_is_random_and_recorded(project: Project) -> None:
     r = create_round(project, 12, seed=3, user="ann")
     assert len(r.keys) == 12
-    assert r.config["strategy"] == "diversity"  # default without a model
+    assert r.config["strategy"] == "random"  # default without a model
     rounds = list_rounds(project)
     assert [x.keys for x in rounds] == [r.keys]  # stored in order
     assert rounds[0].user == "ann"
