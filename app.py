@@ -38,6 +38,9 @@ navigation = st.navigation(
             icon=":material/checklist:",
             url_path="rounds",
         ),
+        st.Page(
+            "pages/6_Export.py", title="Export", icon=":material/ios_share:", url_path="export"
+        ),
     ]
 )
 widgets.sidebar(state.project_name())

@@ -258,18 +258,31 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from bps_core.embeddings import load_embedding_set
-    from bps_core.embeddings.lightly_csv import export_embeddings_csv
     from bps_core.project import Project
 
+    if args.format == "embeddings-csv":
+        from bps_core.embeddings import load_embedding_set
+        from bps_core.embeddings.lightly_csv import export_embeddings_csv
+
+        with Project.open(args.project_dir) as project:
+            emb = load_embedding_set(project)
+            if emb is None:
+                raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
+            prefix = f"{project.config.datasource.id}:"
+            relpaths = [k.removeprefix(prefix) for k in emb.keys]
+        export_embeddings_csv(Path(args.dest), emb.vectors, relpaths)
+        print(f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims) to {args.dest}")
+        return 0
+    if args.dest.startswith("s3://"):
+        raise BpsError("exports to S3 come with S3 datasources; give a local path for now")
+    from bps_core.exports import export
+
     with Project.open(args.project_dir) as project:
-        emb = load_embedding_set(project)
-        if emb is None:
-            raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
-        prefix = f"{project.config.datasource.id}:"
-        relpaths = [k.removeprefix(prefix) for k in emb.keys]
-    export_embeddings_csv(args.dest, emb.vectors, relpaths)
-    print(f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims) to {args.dest}")
+        report = export(
+            project, args.format, Path(args.dest), overwrite=args.overwrite, task=args.task
+        )
+    skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
+    print(f"exported {report.n_written} items as {report.format} to {report.dest}{skipped}")
     return 0
 
 
@@ -425,10 +438,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_map)
 
-    p = sub.add_parser("export", help="export the current embeddings")
+    p = sub.add_parser("export", help="export labels, predictions or embeddings")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p.add_argument("--format", choices=["embeddings-csv"], default="embeddings-csv")
-    p.add_argument("--dest", type=Path, required=True)
+    p.add_argument(
+        "--format",
+        choices=["csv", "imagefolder", "label-studio", "lightly", "embeddings-csv"],
+        default="csv",
+        help="csv: labels; imagefolder: a folder per class; label-studio: import JSON; "
+        "lightly: .lightly/predictions of the latest model; embeddings-csv: Lightly's CSV",
+    )
+    p.add_argument("--dest", required=True, help="a file (csv, JSON) or a folder")
+    p.add_argument("--overwrite", action="store_true", help="imagefolder: replace files")
+    p.add_argument("--task", default="bps-classification", help="lightly: prediction task")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")

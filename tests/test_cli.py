@@ -168,7 +168,9 @@ def test_demo__trains_embeddings_and_map_once(tmp_path: Path) -> None:
 def test_export__without_embeddings_is_a_clear_error(
     tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["export", str(tiny_project.folder), "--dest", str(tmp_path / "x.csv")]) == 2
+    dest = str(tmp_path / "x.csv")
+    assert main(["export", str(tiny_project.folder), "--format", "embeddings-csv",
+                 "--dest", dest]) == 2  # fmt: skip
     assert "no embeddings yet" in capsys.readouterr().err
 
 

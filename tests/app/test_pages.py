@@ -23,7 +23,7 @@ def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def test_pages__exist_for_every_navigation_entry() -> None:
-    assert len(PAGES) == 6
+    assert len(PAGES) == 7
     app_text = (ROOT / "app.py").read_text()
     assert all(p in app_text for p in PAGES)
 
@@ -344,3 +344,21 @@ def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project:
     assert "0 of 4 done" in app.get("progress")[0].proto.text
     app.button(key="queue_class_track").click().run()
     assert tiny_project.current_labels().key.tolist() == [r.keys[0]]
+
+
+def test_export_page__downloads_and_a_folder(
+    app: AppTest, tiny_project: Project, tmp_path: Path
+) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.add_labels(keys[:3], "track", user="ann", source="api")
+    app.run()
+    app.switch_page("pages/6_Export.py").run()
+    assert not app.exception
+    app.text_input(key="export_dest").input(str(tmp_path))
+    _button(app, "Export").click().run()
+    assert not app.exception
+    assert "Exported 3 items" in app.success[0].value
+    assert len(list((tmp_path / "imagefolder" / "track").iterdir())) == 3
+    app.selectbox(key="export_format").set_value("lightly")
+    _button(app, "Export").click().run()
+    assert "no model yet" in app.error[0].value

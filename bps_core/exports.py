@@ -1,0 +1,180 @@
+"""Exports of labels and predictions, for teams that continue in other tools.
+
+- ``csv``: one row per labeled sample: filename, label, user, time.
+- ``imagefolder``: one folder per class holding copies of the images (torchvision's layout).
+- ``label-studio``: a Label Studio import JSON, one task per labeled image with its choice.
+- ``lightly``: the latest model's predictions in Lightly's ``.lightly/predictions`` layout.
+
+Every file goes under the destination folder: names derived from sample paths are validated
+and resolved, and a write that would land outside is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from bps_core.errors import BpsError
+from bps_core.project.store import Project
+from bps_core.storage import open_source
+from bps_core.storage.local import safe_relative_key
+
+FORMATS = ("csv", "imagefolder", "label-studio", "lightly")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ +=,@-]")
+
+
+class ExportError(BpsError):
+    """An export cannot be written as asked."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    format: str
+    dest: Path
+    n_written: int
+    n_skipped: int = 0
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """``root / rel`` after checking that it stays under ``root``."""
+    path = (root / safe_relative_key(rel)).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ExportError(f"refusing to write {rel!r}: it would leave {root}")
+    return path
+
+
+def folder_name(name: str) -> str:
+    """A class name as one safe folder name (no separators, no leading dots)."""
+    cleaned = _UNSAFE.sub("_", name).lstrip(".").strip() or "_"
+    return cleaned[:120]
+
+
+def _relpath(project: Project, key: str) -> str:
+    return key.split(":", 1)[1] if ":" in key else key
+
+
+def export_labels_csv(project: Project, dest: Path) -> ExportReport:
+    labels = project.current_labels()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["filename", "label", "user", "time"])
+        for key, label, user, time in zip(
+            labels.key, labels.label, labels.user, labels.created_at, strict=True
+        ):
+            w.writerow([_relpath(project, key), label, user, time])
+    return ExportReport("csv", dest, len(labels))
+
+
+def export_imagefolder(
+    project: Project,
+    dest: Path,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> ExportReport:
+    """Copies each labeled image to ``dest/<class>/<path with / as __>``; an existing file is
+    kept unless ``overwrite`` (re-running completes an interrupted export)."""
+    labels = project.current_labels()
+    source = open_source(project.config.datasource)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = skipped = 0
+    for i, (key, label) in enumerate(zip(labels.key, labels.label, strict=True)):
+        rel = _relpath(project, key)
+        flat = safe_relative_key(rel).replace("/", "__")
+        target = _inside(dest, f"{folder_name(label)}/{flat}")
+        if target.exists() and not overwrite:
+            skipped += 1
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".part")
+            tmp.write_bytes(source.read_bytes(rel))
+            tmp.replace(target)
+            written += 1
+        if progress:
+            progress((i + 1) / len(labels))
+    return ExportReport("imagefolder", dest, written, skipped)
+
+
+def export_label_studio(project: Project, dest: Path) -> ExportReport:
+    """Label Studio tasks with the current label as a ``choices`` annotation; images are
+    referenced by the datasource URI (configure matching local or cloud storage there)."""
+    labels = project.current_labels()
+    base = project.config.datasource.uri.rstrip("/")
+    tasks = [
+        {
+            "data": {"image": f"{base}/{_relpath(project, key)}"},
+            "annotations": [{
+                "completed_by": {"email": f"{user}@bps-labeler"},
+                "result": [{"from_name": "label", "to_name": "image", "type": "choices",
+                            "value": {"choices": [label]}}],
+            }],
+            "meta": {"labeled_by": user, "labeled_at": time},
+        }
+        for key, label, user, time in zip(
+            labels.key, labels.label, labels.user, labels.created_at, strict=True
+        )
+    ]  # fmt: skip
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(tasks, indent=1))
+    return ExportReport("label-studio", dest, len(tasks))
+
+
+def export_lightly_predictions(
+    project: Project, dest: Path, task: str = "bps-classification"
+) -> ExportReport:
+    """The latest model's classification predictions under ``dest/.lightly/predictions``."""
+    from bps_core.embeddings.store import load_embedding_set
+    from bps_core.selection.rounds import latest_model, predictions
+
+    if not re.fullmatch(r"[a-zA-Z0-9_+=,.@:/-]+", task) or ".." in task:
+        raise ExportError(f"task name {task!r} has characters Lightly refuses")
+    model = latest_model(project)
+    if model is None:
+        raise ExportError("no model yet: train one first (bps-labeler train)")
+    emb = load_embedding_set(project, model.embedding_version)
+    if emb is None:
+        raise ExportError(f"the model's embedding set {model.embedding_version} is gone")
+    probs = predictions(project, model)
+    root = dest / ".lightly" / "predictions"
+    root.mkdir(parents=True, exist_ok=True)
+    tasks_file = root / "tasks.json"
+    tasks = json.loads(tasks_file.read_text()) if tasks_file.exists() else []
+    if task not in tasks:
+        tasks.append(task)
+    tasks_file.write_text(json.dumps(tasks))
+    categories = [{"id": i, "name": c} for i, c in enumerate(model.classes)]
+    schema = {"task_type": "classification", "categories": categories}
+    _inside(root, f"{task}/schema.json").parent.mkdir(parents=True, exist_ok=True)
+    _inside(root, f"{task}/schema.json").write_text(json.dumps(schema))
+    for key, p in zip(emb.keys, probs, strict=True):
+        rel = _relpath(project, key)
+        stem = str(PurePosixPath(rel).with_suffix(""))
+        out = _inside(root, f"{task}/{stem}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        p = np.asarray(p, dtype=np.float64)
+        p = p / p.sum()
+        out.write_text(json.dumps({"file_name": rel, "predictions": [
+            {"category_id": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}
+        ]}))  # fmt: skip
+    return ExportReport("lightly", dest, len(emb.keys))
+
+
+def export(project: Project, fmt: str, dest: Path, **kwargs: object) -> ExportReport:
+    if fmt == "csv":
+        return export_labels_csv(project, dest)
+    if fmt == "imagefolder":
+        return export_imagefolder(project, dest, overwrite=bool(kwargs.get("overwrite")))
+    if fmt == "label-studio":
+        return export_label_studio(project, dest)
+    if fmt == "lightly":
+        return export_lightly_predictions(
+            project, dest, str(kwargs.get("task") or "bps-classification")
+        )
+    raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

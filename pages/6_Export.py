@@ -1,0 +1,53 @@
+"""Export labels and predictions: download a file, or write a folder on the server."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from bps_app import state
+from bps_core.exports import ExportError, export
+
+DOWNLOADS = {
+    "csv": ("labels.csv", "text/csv"),
+    "label-studio": ("label_studio.json", "application/json"),
+}
+FOLDERS = ("imagefolder", "lightly")
+
+with state.open_project() as project:
+    n_labeled = len(project.current_labels())
+    default_dest = str(project.folder / "exports")
+
+st.title("Export")
+st.caption(f"{n_labeled:,} labeled samples.")
+
+st.subheader("Download")
+c1, c2 = st.columns(2)
+for col, (fmt, (name, mime)) in zip((c1, c2), DOWNLOADS.items(), strict=True):
+    with tempfile.TemporaryDirectory() as tmp, state.open_project() as p:
+        export(p, fmt, Path(tmp) / name)
+        data = (Path(tmp) / name).read_bytes()
+    col.download_button(
+        f"{fmt} ({name})", data, file_name=name, mime=mime, key=f"download_{fmt}",
+        icon=":material/download:", disabled=n_labeled == 0,
+    )  # fmt: skip
+
+st.subheader("Write a folder on the server")
+with st.form("export_folder"):
+    fmt = st.selectbox(
+        "Format", FOLDERS, key="export_format",
+        format_func=lambda f: {"imagefolder": "ImageFolder (one folder per class)",
+                               "lightly": "Lightly predictions (.lightly/predictions)"}[f],
+    )  # fmt: skip
+    dest = st.text_input("Destination folder", default_dest, key="export_dest")
+    overwrite = st.checkbox("Replace files that exist", key="export_overwrite")
+    go = st.form_submit_button("Export", type="primary")
+if go:
+    try:
+        with state.open_project() as p, st.spinner("Exporting ..."):
+            report = export(p, fmt, Path(dest).expanduser() / fmt, overwrite=overwrite)
+    except (ExportError, OSError) as exc:
+        st.error(str(exc))
+    else:
+        skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
+        st.success(f"Exported {report.n_written:,} items to {report.dest}{skipped}.")
