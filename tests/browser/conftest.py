@@ -54,17 +54,19 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 class StreamlitServer:
-    def __init__(self, project_dir: Path) -> None:
+    """``streamlit run`` of ``script`` (the app by default) on a free loopback port."""
+
+    def __init__(self, project_dir: Path, script: Path = ROOT / "app.py") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BPS_PROJECT": str(project_dir)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            [sys.executable, "-m", "streamlit", "run", str(script),
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:

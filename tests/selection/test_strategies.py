@@ -53,6 +53,42 @@ def test_kcenter__matches_the_textbook_loop_and_beats_random_coverage() -> None:
     assert r_kc < r_rand
 
 
+def plain_kcenter(x, cand, covered, k, first=None, min_distance=None):  # type: ignore[no-untyped-def]
+    """The vectorised textbook loop: every pick updates every candidate's distance."""
+    d = np.full(len(cand), np.inf)
+    if len(covered):
+        d = np.linalg.norm(x[cand][:, None] - x[covered][None], axis=2).min(axis=1)
+    picks = []
+    if not len(covered):
+        picks.append(int(np.flatnonzero(cand == first)[0]))
+        d = np.minimum(d, np.linalg.norm(x[cand] - x[cand[picks[0]]], axis=1))
+        d[picks[0]] = -1
+    while len(picks) < k:
+        i = int(np.argmax(d))
+        if d[i] < 0 or (min_distance is not None and d[i] < min_distance):
+            break
+        picks.append(i)
+        d = np.minimum(d, np.linalg.norm(x[cand] - x[cand[i]], axis=1))
+        d[picks] = -1
+    return cand[picks].tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kcenter__lazy_greedy_is_exact(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(50, 400)), int(rng.choice([3, 16, 64]))
+    x = l2_normalise(rng.normal(size=(n, d)) + rng.normal(size=(1, d)) * rng.random())
+    covered = rng.choice(n, int(rng.integers(0, 10)), replace=False)
+    cand = np.setdiff1d(np.arange(n), covered)
+    first = int(rng.choice(cand))
+    k = int(rng.integers(1, len(cand)))
+    got = kcenter_greedy(x, cand, covered, k, first=first)
+    assert got.tolist() == plain_kcenter(x, cand, covered, k, first=first)
+    stop = float(rng.uniform(0.3, 1.2))
+    got = kcenter_greedy(x, cand, covered, k, first=first, min_distance=stop)
+    assert got.tolist() == plain_kcenter(x, cand, covered, k, first=first, min_distance=stop)
+
+
 def test_diversity__min_distance_stops_early(pool: Pool) -> None:
     picks = Diversity(min_distance=0.5).select(pool, 200)
     assert 0 < len(picks) < 200
