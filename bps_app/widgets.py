@@ -150,7 +150,7 @@ def file_name(key: str) -> str:
 
 def thumbnail_grid(
     keys: list[str],
-    samples: pd.DataFrame,
+    relpaths: pd.Series,
     source: DatasourceConfig,
     window: DisplayWindow,
     *,
@@ -162,19 +162,23 @@ def thumbnail_grid(
     """Draws thumbnails of ``keys``; returns the keys of files that could not be decoded (they
     are marked bad in the project). With ``open_key``, each thumbnail gets a button that opens
     the sample's detail dialog."""
-    rel = samples.set_index("key").relpath
     bad = []
     grid = st.columns(columns)
     for i, key in enumerate(keys):
         try:
-            png = cache.thumbnail(source, rel[key], size, window)
+            png = cache.thumbnail(source, relpaths[key], size, window)
         except ImageDecodeError as exc:
             bad.append(key)
             with state.open_project() as p:
                 p.mark_bad(key, exc.reason)
             continue
         cell = grid[i % columns]
-        cell.image(png, caption=(captions or {}).get(key, file_name(key)), width="stretch")
+        cell.image(
+            png,
+            caption=(captions or {}).get(key, file_name(key)),
+            width="stretch",
+            output_format="PNG",
+        )  # already PNG: Streamlit would re-encode "auto"
         if open_key is not None and cell.button(
             "Open", key=f"{open_key}_{key}", icon=":material/zoom_in:", type="tertiary"
         ):
@@ -195,9 +199,14 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
         near = cache.neighbours(project, key, n_neighbours)
         labels = project.current_labels().set_index("key").label
         source = project.config.datasource
+        rel = cache.relpaths(project)
     left, right = st.columns([3, 2])
     try:
-        left.image(cache.thumbnail(source, row.relpath, 480, window), caption=row.relpath)
+        left.image(
+            cache.thumbnail(source, row.relpath, 480, window),
+            caption=row.relpath,
+            output_format="PNG",
+        )
     except ImageDecodeError as exc:
         left.error(str(exc))
     current = labels.get(key)
@@ -219,7 +228,7 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
         for k, sim in near:
             lab = labels.get(k)
             captions[k] = f"{sim:.3f} · {lab if isinstance(lab, str) else UNLABELED}"
-        thumbnail_grid([k for k, _ in near], samples, source, window, columns=4, size=128,
+        thumbnail_grid([k for k, _ in near], rel, source, window, columns=4, size=128,
                        captions=captions)  # fmt: skip
 
 

@@ -18,6 +18,7 @@ QUEUE_PAGE = "pages/4_Queue.py"
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
+    rel_index = cache.relpaths(project)
     source = project.config.datasource
     default_window = project.config.display
     frame = cache.map_frame(project)
@@ -50,7 +51,8 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
     shown = chosen.sample(n=min(PAGE_SIZE, len(chosen)), random_state=0).key.tolist()
     bad: list[str] = []
     if len(keys) > 1:
-        bad = widgets.thumbnail_grid(shown, samples, source, window, open_key="map_open")
+        rel = chosen.set_index("key").relpath
+        bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open")
     excluded = st.multiselect(
         "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
     )
@@ -171,12 +173,11 @@ with browse_tab:
     page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
     st.caption(f"{len(ok):,} samples match")
     page_keys = ok.key.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].tolist()
-    bad_keys = widgets.thumbnail_grid(page_keys, samples, source, window, open_key="browse_open")
+    bad_keys = widgets.thumbnail_grid(page_keys, rel_index, source, window, open_key="browse_open")
     if bad_keys:
-        rel = samples.set_index("key").relpath
         st.warning(
             f"{len(bad_keys)} file(s) could not be decoded and were marked bad:\n\n- "
-            + "\n- ".join(rel[k] for k in bad_keys)
+            + "\n- ".join(rel_index[k] for k in bad_keys)
         )
 
 with history_tab:

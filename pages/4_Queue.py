@@ -19,6 +19,7 @@ ROUND = "Selection round "
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
+    rel_index = cache.relpaths(project)
     source = project.config.datasource
     default_window = project.config.display
     labels = project.current_labels()
@@ -147,14 +148,13 @@ if q.finished:
     st.stop()
 
 window = widgets.display_controls(default_window, key="queue_display")
-rel = samples.set_index("key").relpath
 meta = samples.set_index("key")
 if q.page_size == 1:
     key = q.current[0]
     row = meta.loc[key]
     left, right = st.columns([3, 2])
     try:
-        left.image(cache.thumbnail(source, rel[key], 512, window))
+        left.image(cache.thumbnail(source, rel_index[key], 512, window), output_format="PNG")
     except ImageDecodeError as exc:
         left.error(str(exc))
     right.markdown(f"**{widgets.file_name(key)}**")
@@ -169,5 +169,5 @@ else:
         label = current.get(k)
         captions[k] = f"{widgets.file_name(k)} · {label if isinstance(label, str) else '—'}"
     st.caption(f"Page {q.page} of {q.n_pages}: a class key labels all {len(q.current)} shown.")
-    widgets.thumbnail_grid(list(q.current), samples, source, window, columns=6, size=220,
+    widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
                            captions=captions, open_key="queue_open")  # fmt: skip

@@ -33,6 +33,7 @@ HELP = {
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
+    rel_index = cache.relpaths(project)
     source = project.config.datasource
     default_window = project.config.display
     rounds = list_rounds(project)
@@ -99,7 +100,7 @@ with new_tab:
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
         window = widgets.display_controls(default_window, key="round_display")
-        widgets.thumbnail_grid(last.keys[:24], samples, source, window, open_key="round_open")
+        widgets.thumbnail_grid(last.keys[:24], rel_index, source, window, open_key="round_open")
 
 with model_tab:
     c1, c2 = st.columns([1, 3])

@@ -47,4 +47,4 @@ if keys:
     st.subheader(f"{len(keys):,} selected")
     window = widgets.display_controls(window_default, key="map_display")
     shown = chosen.sample(n=min(24, len(chosen)), random_state=0).key.tolist()
-    widgets.thumbnail_grid(shown, samples, source, window)
+    widgets.thumbnail_grid(shown, samples.set_index("key").relpath, source, window)

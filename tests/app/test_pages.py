@@ -70,7 +70,7 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
 ) -> None:
     first = tiny_project.samples().relpath.iloc[0]
     (Path(tiny_project.config.datasource.path) / first).write_bytes(b"II*\x00garbage")
-    cache.thumbnail.clear()
+    cache.clear_thumbnails()
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     assert not app.exception
