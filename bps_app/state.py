@@ -53,8 +53,21 @@ def project_name() -> str:
         return folder.name
 
 
+def signed_in_user() -> str | None:
+    """The signed-in user's email (or name) when login is configured (``st.login``)."""
+    try:
+        if st.user.get("is_logged_in"):
+            who = st.user.get("email") or st.user.get("name")
+            return str(who) if who else None
+    except (AttributeError, KeyError):  # no auth configured
+        return None
+    return None
+
+
 def user_name() -> str:
-    return str(st.session_state.get(USER_NAME, "")).strip()
+    """Who labels: the signed-in user when login is configured, else the name typed once per
+    browser session in the sidebar."""
+    return signed_in_user() or str(st.session_state.get(USER_NAME, "")).strip()
 
 
 def set_selection(keys: list[str]) -> None:

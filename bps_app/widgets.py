@@ -23,6 +23,9 @@ def sidebar(project_name: str) -> None:
     """Project name and the labeler's name, shared by every page."""
     with st.sidebar:
         st.caption(f"Project: **{project_name}**")
+        if (who := state.signed_in_user()) is not None:
+            st.caption(f"Signed in as **{who}**")
+            return
         st.text_input(
             "Your name",
             key=state.USER_NAME,

@@ -362,3 +362,22 @@ def test_export_page__downloads_and_a_folder(
     app.selectbox(key="export_format").set_value("lightly")
     _button(app, "Export").click().run()
     assert "no model yet" in app.error[0].value
+
+
+def test_signed_in_user__is_the_labeler_and_replaces_the_name_box(
+    app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamlit as st
+
+    class _User(dict):  # what st.user looks like with OIDC login configured
+        pass
+
+    monkeypatch.setattr(st, "user", _User(is_logged_in=True, email="ada@lab.org"))
+    tiny_project.ensure_class("track")
+    app.run()
+    assert not app.text_input  # no name box
+    assert any("Signed in as **ada@lab.org**" in c.value for c in app.sidebar.caption)
+    app.switch_page("pages/4_Queue.py").run()
+    next(b for b in app.button if b.label == "Start").click().run()
+    app.button(key="queue_class_track").click().run()
+    assert set(tiny_project.current_labels().user) == {"ada@lab.org"}

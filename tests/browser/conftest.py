@@ -104,3 +104,12 @@ def wait_idle(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-untype
     page.wait_for_selector(
         '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms
     )
+
+
+def sign_in_and_open(page, url: str, user: str, link: str) -> None:  # type: ignore[no-untyped-def]
+    """Opens the app, types the labeler's name in the sidebar, and follows a page link."""
+    page.goto(url)
+    name = page.get_by_role("textbox", name="Your name")
+    name.fill(user)
+    name.press("Enter")
+    page.get_by_role("link", name=link).first.click()

@@ -9,6 +9,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.labels import points_in_polygon
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
+from tests.browser.conftest import sign_in_and_open
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +37,7 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
     get_or_compute_map(tiny_project)
     server = serve(tiny_project.folder)
-    page.goto(server.url)
-    name = page.get_by_role("textbox", name="Your name")
-    name.fill("lasso-tester")
-    name.press("Enter")
-    page.get_by_role("link", name="Explore and label").first.click()
+    sign_in_and_open(page, server.url, "lasso-tester", "Explore and label")
     page.wait_for_selector(".js-plotly-plot .gl-container canvas", timeout=60_000)
     page.wait_for_timeout(1500)
     ax = page.evaluate(_AXES_JS)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bps_core.project import Project
-from tests.browser.conftest import wait_idle
+from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +23,7 @@ def test_queue__digits_label_arrow_skips_z_undoes(tiny_project: Project, page, s
         tiny_project.ensure_class(name)  # digits 1 and 2
     n = tiny_project.n_samples()
     server = serve(tiny_project.folder)
-    page.goto(server.url)
-    name = page.get_by_role("textbox", name="Your name")
-    name.fill("keyboard-tester")
-    name.press("Enter")
-    page.get_by_role("link", name="Label queue").first.click()
+    sign_in_and_open(page, server.url, "keyboard-tester", "Label queue")
     page.get_by_role("button", name="Start").click()
     progress = page.get_by_text(re.compile(r"of [\d,]+ done"))
     file_name = page.locator("strong", has_text=re.compile(r"\.tif$"))
