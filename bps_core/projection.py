@@ -30,12 +30,18 @@ Progress = Callable[[float], None]
 
 @dataclass(frozen=True)
 class MapConfig:
-    """Map parameters. ``n_epochs`` None lets UMAP choose (200 above 10k points, else 500)."""
+    """Map parameters. ``n_epochs`` None lets UMAP choose (200 above 10k points, else 500).
+
+    The defaults (PCA initialisation, 150 epochs) come from bench/bench_umap.py: against
+    UMAP's spectral initialisation and 200 epochs they halve the time on 77k embeddings with
+    the same trustworthiness and 15-NN preservation.
+    """
 
     method: str = "umap"
     n_neighbors: int = 15
     min_dist: float = 0.1
-    n_epochs: int | None = None
+    n_epochs: int | None = 150
+    init: str = "pca"
     seed: int = 0
 
     def validate(self) -> None:
@@ -43,6 +49,8 @@ class MapConfig:
             raise ValueError(f"map method {self.method!r}: choose one of {', '.join(MAP_METHODS)}")
         if self.n_neighbors < 2 or not 0.0 <= self.min_dist <= 1.0:
             raise ValueError("n_neighbors must be >= 2 and min_dist in [0, 1]")
+        if self.init not in ("pca", "spectral", "random"):
+            raise ValueError(f"init must be pca, spectral or random, got {self.init!r}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ def fit_umap(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.f
         min_dist=cfg.min_dist,
         metric="cosine",
         n_epochs=cfg.n_epochs,
+        init=cfg.init,
         random_state=cfg.seed,
         n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
     )

@@ -21,7 +21,13 @@ def test_umap__seeded_and_equal_to_the_reference_call() -> None:
     assert a.shape == (120, 2)
     assert np.array_equal(a, b)
     ref = umap.UMAP(
-        n_neighbors=15, min_dist=0.1, metric="cosine", n_epochs=50, random_state=3, n_jobs=1
+        n_neighbors=15,
+        min_dist=0.1,
+        metric="cosine",
+        n_epochs=50,
+        init="pca",
+        random_state=3,
+        n_jobs=1,
     )
     assert np.allclose(ref.fit_transform(VECS), a, atol=1e-5)
 
@@ -32,6 +38,8 @@ def test_pca__and_invalid_configs() -> None:
         compute_map(VECS, MapConfig(method="tsne"))
     with pytest.raises(BpsError, match="more than 3"):
         compute_map(VECS[:3], MapConfig())
+    with pytest.raises(ValueError, match="init must be"):
+        compute_map(VECS, MapConfig(init="umap"))
 
 
 def test_get_or_compute_map__cached_until_embedding_or_params_change(
