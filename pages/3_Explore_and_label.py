@@ -48,7 +48,13 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
         for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
-    shown = chosen.sample(n=min(PAGE_SIZE, len(chosen)), random_state=0).key.tolist()
+    order = chosen.sample(frac=1.0, random_state=0).key.tolist()  # a seeded random order
+    n_pages = -(-len(order) // PAGE_SIZE)
+    page = 1
+    if n_pages > 1:
+        page = int(st.number_input(f"Thumbnail page (of {n_pages}, random order)", 1, n_pages,
+                                   1, key="map_thumb_page"))  # fmt: skip
+    shown = order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     bad: list[str] = []
     if len(keys) > 1:
         rel = chosen.set_index("key").relpath
@@ -56,7 +62,8 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
     excluded = st.multiselect(
         "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
     )
-    target = [k for k in keys if k not in set(excluded) | set(bad)]
+    skip = set(excluded) | set(bad)
+    target = [k for k in keys if k not in skip]
     if st.button("Label these in the queue", icon=":material/keyboard:", key="map_to_queue"):
         state.set_queue(LabelQueue.of(target))
         st.switch_page(QUEUE_PAGE)

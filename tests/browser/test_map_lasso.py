@@ -59,6 +59,9 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     page.mouse.up()
     expected = {k for k, ok in zip(keys, inside, strict=True) if ok}
     page.get_by_text(f"{len(expected)} selected").wait_for(timeout=30_000)
+    if len(expected) > 24:  # the thumbnails of a large selection come in pages of 24
+        n_pages = -(-len(expected) // 24)
+        page.get_by_text(f"Thumbnail page (of {n_pages}, random order)").wait_for()
     page.get_by_role("textbox", name="New class name").fill("lasso-class")
     page.get_by_role("button", name=f"Label {len(expected)} samples").click()
     page.get_by_text(f"Labeled {len(expected)} samples as 'lasso-class'").wait_for(timeout=30_000)
