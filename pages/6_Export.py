@@ -7,6 +7,7 @@ import streamlit as st
 
 from bps_app import state
 from bps_core.exports import ExportError, export
+from bps_core.project import Project
 
 DOWNLOADS = {
     "csv": ("labels.csv", "text/csv"),
@@ -14,9 +15,22 @@ DOWNLOADS = {
 }
 FOLDERS = ("imagefolder", "lightly")
 
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def download(project_dir: str, fmt: str, name: str, labels_version: int) -> bytes:
+    """The export file's bytes; ``labels_version`` (the last label event) invalidates it, so
+    reruns of this page do not rebuild the files."""
+    with tempfile.TemporaryDirectory() as tmp, Project.open(project_dir) as p:
+        export(p, fmt, Path(tmp) / name)
+        return (Path(tmp) / name).read_bytes()
+
+
 with state.open_project() as project:
     n_labeled = len(project.current_labels())
     default_dest = str(project.folder / "exports")
+    labels_version = int(
+        project.conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0
+    )
 
 st.title("Export")
 st.caption(f"{n_labeled:,} labeled samples.")
@@ -24,9 +38,7 @@ st.caption(f"{n_labeled:,} labeled samples.")
 st.subheader("Download")
 c1, c2 = st.columns(2)
 for col, (fmt, (name, mime)) in zip((c1, c2), DOWNLOADS.items(), strict=True):
-    with tempfile.TemporaryDirectory() as tmp, state.open_project() as p:
-        export(p, fmt, Path(tmp) / name)
-        data = (Path(tmp) / name).read_bytes()
+    data = download(str(project.folder), fmt, name, labels_version)
     col.download_button(
         f"{fmt} ({name})", data, file_name=name, mime=mime, key=f"download_{fmt}",
         icon=":material/download:", disabled=n_labeled == 0,

@@ -33,10 +33,16 @@ NAMED = ("random", "diversity", "uncertainty", "margin", "least_confidence", "hy
 NEEDS_MODEL = frozenset({"uncertainty", "margin", "least_confidence", "hybrid"})
 
 
+def resolve(name: str, *, has_model: bool) -> str:
+    """The strategy a name stands for: ``default`` is hybrid with a model, random before."""
+    if name == "default":
+        return "hybrid" if has_model else "random"
+    return name
+
+
 def make_strategy(name: str, *, random_state: int | None = 0, has_model: bool = True) -> Strategy:
     """A named strategy with its recommended parameters."""
-    if name == "default":
-        name = "hybrid" if has_model else "random"
+    name = resolve(name, has_model=has_model)
     makers: dict[str, Any] = {
         "random": lambda: RandomStrategy(random_state),
         "diversity": lambda: Diversity(random_state=random_state),
@@ -55,5 +61,5 @@ def make_strategy(name: str, *, random_state: int | None = 0, has_model: bool = 
 __all__ = [
     "NAMED", "NEEDS_MODEL", "Balance", "Diversity", "Hybrid", "Pool", "RandomStrategy",
     "SelectionConfig", "SelectionError", "Similarity", "Strategy", "Threshold", "Typicality",
-    "Uncertainty", "make_strategy",
+    "Uncertainty", "make_strategy", "resolve",
 ]  # fmt: skip

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
-from bps_core.selection import SelectionConfig, make_strategy
+from bps_core.selection import SelectionConfig, make_strategy, resolve
 from bps_core.selection.model import ModelConfig, cross_validate, fit_predict
 from bps_core.selection.pool import Pool, SelectionError
 
@@ -135,10 +135,10 @@ def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
     return probs
 
 
-def build_pool(project: Project) -> Pool:
-    """The current embedding, labels, bad files and metadata, and the latest model's
-    predictions when they belong to the current embedding."""
-    emb = _embeddings(project)
+def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
+    """The current embedding (or ``emb``), labels, bad files and metadata, and the latest
+    model's predictions when they belong to that embedding."""
+    emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
     labeled = np.isin(np.asarray(emb.keys), project.current_labels().key.to_numpy())
     excluded = (samples.status != "ok").to_numpy()
@@ -163,19 +163,19 @@ def create_round(
 ) -> Round:
     """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``) and records
     the round in one transaction."""
-    pool = build_pool(project)
+    emb = _embeddings(project)
+    pool = build_pool(project, emb)
     if config is not None:
         picks = config.select(pool, n, random_state=seed)
         name, cfg_json = "lightly-config", config.to_dict()
     else:
         has_model = pool.probabilities is not None
         picks = make_strategy(strategy, random_state=seed, has_model=has_model).select(pool, n)
-        resolved = strategy if strategy != "default" else ("hybrid" if has_model else "random")
-        name, cfg_json = strategy, {"strategy": resolved, "n": n}
+        name, cfg_json = strategy, {"strategy": resolve(strategy, has_model=has_model), "n": n}
     keys = [pool.keys[i] for i in picks]
     model = latest_model(project)
     now = utc_now()
-    emb_version = _embeddings(project).version
+    emb_version = emb.version
 
     def tx(c: sqlite3.Connection) -> int:
         cur = c.execute(

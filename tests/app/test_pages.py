@@ -156,6 +156,14 @@ def _map_project(project: Project) -> list[str]:
     return keys
 
 
+def _label_particles(project: Project, n: int = 10) -> None:
+    """Labels ``n`` Fe and ``n`` X-ray samples by their particle type (two classes)."""
+    s = project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(n)
+        project.add_labels(keys, particle, user="ann", source="api")
+
+
 def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
     return next(b for b in app.button if b.label == label)
 
@@ -269,10 +277,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert any("Round 1: 12 samples selected with random" in s.value for s in app.success)
     assert len(app.image) == 12
     # label two classes, then train from the page
-    s = tiny_project.samples()
-    for particle in ("Fe", "X-ray"):
-        keys = s[s.particle_type == particle].key.head(10)
-        tiny_project.add_labels(keys, particle, user="ann", source="api")
+    _label_particles(tiny_project)
     app.button(key="model_train").click().run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
@@ -304,10 +309,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
     from bps_core.selection.rounds import create_round, train_model
 
     keys = _map_project(tiny_project)
-    s = tiny_project.samples()
-    for particle in ("Fe", "X-ray"):
-        tiny_project.add_labels(s[s.particle_type == particle].key.head(10), particle,
-                                user="ann", source="api")  # fmt: skip
+    _label_particles(tiny_project)
     train_model(tiny_project)
     create_round(tiny_project, 7)
     app.run()
