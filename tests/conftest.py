@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bps_core.project import Project, create_project_from_folder
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
+from tests.s3_server import S3Server, isolate_aws_environment, start_server
 
 TINY_SEED = 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    isolate_aws_environment()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 (and IAM/STS) API over HTTP on 127.0.0.1, shared by the session's tests;
+    each test makes its own uniquely named buckets."""
+    yield from start_server()
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,70 @@
-"""Datasources behind one small interface: list keys, read bytes, name a key's URI."""
+"""Datasources behind one small interface: list keys, read bytes, name a key's URI; output
+datasources also write and delete. Local folders and S3 (or S3-compatible) buckets."""
 
-from bps_core.storage.base import DataSource, DatasourceConfig, SourceListing
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bps_core.errors import DatasourceError
+from bps_core.storage.base import (
+    AUTH_MODES,
+    PURPOSES,
+    DataSource,
+    DatasourceConfig,
+    SourceListing,
+    WritableSource,
+)
 from bps_core.storage.local import LocalFolderSource
 
-__all__ = ["DataSource", "DatasourceConfig", "LocalFolderSource", "SourceListing", "open_source"]
+__all__ = [
+    "AUTH_MODES",
+    "PURPOSES",
+    "DataSource",
+    "DatasourceConfig",
+    "LocalFolderSource",
+    "SourceListing",
+    "WritableSource",
+    "open_source",
+    "open_writable",
+]
+
+#: Default size limit of the local cache of fetched S3 objects, per project.
+DEFAULT_CACHE_BYTES = 2 * 1024**3
 
 
-def open_source(config: DatasourceConfig) -> DataSource:
-    """The datasource a configuration describes."""
+def open_source(
+    config: DatasourceConfig,
+    *,
+    cache_dir: str | Path | None = None,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    env: Mapping[str, str] | None = None,
+) -> DataSource:
+    """The datasource a configuration describes. Remote sources read through a bounded local
+    cache (least recently used objects evicted) when ``cache_dir`` is given."""
+    config = config.normalised()
     if config.kind == "local":
         return LocalFolderSource(config.path)
-    raise NotImplementedError(f"datasource kind {config.kind!r} is not supported yet")
+    from bps_core.storage.s3 import S3Source
+
+    source = S3Source(config, env)
+    if cache_dir is None:
+        return source
+    from bps_core.storage.cache import CachedSource
+
+    return CachedSource(source, Path(cache_dir), max_bytes=cache_bytes)
+
+
+def open_writable(config: DatasourceConfig, env: Mapping[str, str] | None = None) -> WritableSource:
+    """A datasource to write to; refuses an ``input``-only purpose (it may not be written)."""
+    config = config.normalised()
+    if not config.can_write:
+        raise DatasourceError(
+            f"datasource {config.id!r} has purpose 'input' (list and read only); "
+            "use an 'output' or 'input_output' datasource to write"
+        )
+    if config.kind == "local":
+        return LocalFolderSource(config.path, create=True)
+    from bps_core.storage.s3 import S3Source
+
+    return S3Source(config, env)

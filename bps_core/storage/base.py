@@ -1,69 +1,166 @@
-"""The datasource Protocol and its configuration record."""
+"""The datasource Protocols and the configuration record of one datasource."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bps_core.errors import DatasourceError
+from bps_core.storage import validation as v
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 PURPOSES = ("input", "output", "input_output")
+KINDS = ("local", "s3")
+#: How an S3 datasource authenticates (see ``DatasourceConfig``).
+AUTH_MODES = ("anonymous", "default", "assume-role", "keys")
 
 
 @dataclass(frozen=True)
 class DatasourceConfig:
-    """Where samples come from. Plain data: safe to store in a project file (never secrets).
+    """Where samples come from or results go. Plain data, safe to store in a project file: it
+    never holds secrets (``keys`` mode reads them from the environment or Streamlit secrets).
 
     Attributes:
         id: Short name used in sample keys (``input:relative/path.tif``).
-        kind: ``local`` (S3 arrives with the datasource issue).
+        kind: ``local`` or ``s3``.
         path: Root folder of a local source.
-        purpose: ``input`` (list + read), ``output`` or ``input_output``, as in Lightly.
+        purpose: ``input`` (list + read), ``output`` (list + read + write + delete; where
+            thumbnails, predictions, metadata and embeddings go) or ``input_output``.
+        bucket, prefix, region, endpoint_url: The S3 location; ``endpoint_url`` is for
+            S3-compatible stores (MinIO, Ceph, a local test server).
+        auth: ``anonymous`` (unsigned, public buckets), ``default`` (boto3's credential chain or
+            ``profile``), ``assume-role`` (``role_arn`` + ``external_id``, refreshed before
+            expiry) or ``keys`` (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment or
+            the ``[aws]`` table of Streamlit secrets).
+        allow_link_local_endpoint: Permit an endpoint on a link-local/metadata address.
     """
 
     id: str = "input"
     kind: str = "local"
     path: str = ""
     purpose: str = "input"
+    bucket: str = ""
+    prefix: str = ""
+    region: str = ""
+    endpoint_url: str = ""
+    auth: str = "default"
+    profile: str = ""
+    role_arn: str = ""
+    external_id: str = ""
+    session_name: str = "bps-labeler"
+    session_duration_s: int = 3600
+    allow_link_local_endpoint: bool = False
 
-    def validate(self) -> None:
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], where: str = "datasource") -> DatasourceConfig:
+        """Reads a stored configuration; unknown settings are refused with their names."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise DatasourceError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**doc)
+
+    @classmethod
+    def s3(cls, uri: str, **kwargs: Any) -> DatasourceConfig:
+        """An S3 datasource from ``s3://bucket/prefix`` plus settings; validated."""
+        bucket, prefix = v.split_s3_uri(uri)
+        cfg = cls(kind="s3", bucket=bucket, prefix=prefix, **kwargs)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> DatasourceConfig:
+        """Checks every field, before any network call; returns the normalised config."""
         if not _ID_RE.match(self.id):
             raise DatasourceError(
                 f"datasource id {self.id!r}: use 1-32 lower-case letters, digits, '-' or '_', "
                 "starting with a letter"
             )
-        if self.kind != "local":
-            raise DatasourceError(f"datasource kind {self.kind!r}: only 'local' is supported yet")
+        if self.kind not in KINDS:
+            raise DatasourceError(f"datasource kind {self.kind!r}: choose one of local, s3")
         if self.purpose not in PURPOSES:
             raise DatasourceError(f"purpose {self.purpose!r}: choose one of {', '.join(PURPOSES)}")
-        if not self.path:
-            raise DatasourceError("datasource path is empty: give the folder that holds the images")
+        if self.kind == "local":
+            if not self.path:
+                raise DatasourceError(
+                    "datasource path is empty: give the folder that holds the images"
+                )
+            return self
+        v.check_bucket(self.bucket)
+        v.check_prefix(self.prefix)
+        if self.region:
+            v.check_region(self.region)
+        if self.endpoint_url:
+            v.check_endpoint_url(self.endpoint_url, allow_link_local=self.allow_link_local_endpoint)
+        if self.auth not in AUTH_MODES:
+            raise DatasourceError(f"auth {self.auth!r}: choose one of {', '.join(AUTH_MODES)}")
+        if self.profile:
+            if self.auth not in ("default", "assume-role"):
+                raise DatasourceError(
+                    f"profile {self.profile!r} is only used with auth 'default' or 'assume-role'"
+                )
+            v.check_profile(self.profile)
+        if self.auth == "assume-role":
+            v.check_role_arn(self.role_arn)
+            v.check_external_id(self.external_id)
+            v.check_session_name(self.session_name)
+            v.check_session_duration(self.session_duration_s)
+        elif self.role_arn or self.external_id:
+            raise DatasourceError("role ARN and external ID are only used with auth 'assume-role'")
+        return self
+
+    def normalised(self) -> DatasourceConfig:
+        """The validated config with the prefix in its canonical ``a/b/`` form."""
+        self.validate()
+        return replace(self, prefix=v.check_prefix(self.prefix)) if self.kind == "s3" else self
+
+    @property
+    def can_write(self) -> bool:
+        return self.purpose in ("output", "input_output")
 
     @property
     def uri(self) -> str:
+        if self.kind == "s3":
+            return f"s3://{self.bucket}/{v.check_prefix(self.prefix)}"
         return Path(self.path).resolve().as_uri()
+
+    def describe(self) -> dict[str, str]:
+        """The settings a user sees (never secrets: the config holds none)."""
+        out = {"id": self.id, "kind": self.kind, "location": self.uri, "purpose": self.purpose}
+        if self.kind == "s3":
+            out.update(region=self.region or "(default)", auth=self.auth)
+            if self.endpoint_url:
+                out["endpoint URL"] = self.endpoint_url
+            if self.profile:
+                out["profile"] = self.profile
+            if self.auth == "assume-role":
+                out.update(role_arn=self.role_arn, external_id=self.external_id)
+        return out
 
 
 @dataclass(frozen=True)
 class SourceListing:
-    """One listed object: its key relative to the source root and its size in bytes."""
+    """One listed object: its key relative to the source root, its size in bytes and, where the
+    store has one, its entity tag (S3's ETag; '' for local files)."""
 
     key: str
     size: int
+    etag: str = ""
 
 
 Progress = Callable[[float], None]
+ListProgress = Callable[[int], None]
 
 
 class DataSource(Protocol):
     """Read access to a folder of images, local or remote. Keys are '/'-separated and relative."""
 
-    def list(self, prefix: str = "") -> Iterator[SourceListing]:
-        """Every object under ``prefix``, in a stable order."""
+    def list(
+        self, prefix: str = "", progress: ListProgress | None = None
+    ) -> Iterator[SourceListing]:
+        """Every object under ``prefix``, in a stable order; ``progress`` gets the count so far."""
         ...
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
@@ -74,4 +171,20 @@ class DataSource(Protocol):
 
     def uri(self, key: str = "") -> str:
         """A URI a user can recognise (``file:///...`` or ``s3://...``)."""
+        ...
+
+
+class WritableSource(DataSource, Protocol):
+    """A datasource that can also be written: an ``output`` or ``input_output`` purpose."""
+
+    def head(self, key: str) -> SourceListing | None:
+        """Size and entity tag of ``key``, or None when it does not exist."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
+        """Creates or replaces ``key`` with ``data`` (atomically: readers never see half)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Removes ``key``; removing a missing key is not an error."""
         ...

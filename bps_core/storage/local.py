@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from bps_core.errors import DatasourceError
-from bps_core.storage.base import SourceListing
+from bps_core.storage.base import ListProgress, SourceListing
 
 
 def safe_relative_key(key: str) -> str:
@@ -23,7 +24,9 @@ def safe_relative_key(key: str) -> str:
 class LocalFolderSource:
     """Files under ``root``. Symbolic links that point outside the root are never followed."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        if create:
+            Path(root).mkdir(parents=True, exist_ok=True)
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise DatasourceError(f"{self.root}: not a folder; give the folder holding the images")
@@ -34,8 +37,11 @@ class LocalFolderSource:
             raise DatasourceError(f"{key}: resolves outside the datasource root {self.root}")
         return p
 
-    def list(self, prefix: str = "") -> Iterator[SourceListing]:
+    def list(
+        self, prefix: str = "", progress: ListProgress | None = None
+    ) -> Iterator[SourceListing]:
         base = self._path(prefix) if prefix else self.root
+        n = 0
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
@@ -49,7 +55,12 @@ class LocalFolderSource:
                     size = real.stat().st_size
                 except OSError:
                     continue
+                n += 1
+                if progress is not None and n % 1000 == 0:
+                    progress(n)
                 yield SourceListing(full.relative_to(self.root).as_posix(), size)
+        if progress is not None:
+            progress(n)
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
         path = self._path(key)
@@ -67,3 +78,33 @@ class LocalFolderSource:
 
     def uri(self, key: str = "") -> str:
         return (self._path(key) if key else self.root).as_uri()
+
+    def head(self, key: str) -> SourceListing | None:
+        path = self._path(key)
+        try:
+            return (
+                SourceListing(safe_relative_key(key), path.stat().st_size)
+                if path.is_file()
+                else None
+            )
+        except OSError:
+            return None
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
+        """Writes through a temporary file and an atomic rename; readers never see half a file."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:
+            raise DatasourceError(
+                f"{key}: cannot write under {self.root} ({exc.strerror})"
+            ) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise DatasourceError(f"{key}: cannot delete ({exc.strerror})") from None

@@ -1,0 +1,213 @@
+"""Access checks and the IAM policies a datasource needs.
+
+``check_access`` probes exactly what the purpose needs, as Lightly's datasource verification
+does: list the prefix and read one object (every purpose); write, overwrite and delete a probe
+object under ``<prefix>.lightly/`` (output purposes). Each permission is reported ok or failed
+with the AWS error code and a hint. ``iam_policy`` and ``trust_policy`` give the JSON a bucket
+owner applies so the check passes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bps_core.errors import BpsError
+from bps_core.storage.base import DataSource, DatasourceConfig, WritableSource
+
+_PROBE_DIR = ".lightly"
+PERMISSIONS = ("list", "read", "write", "overwrite", "delete")
+_LIGHTLY_NAMES = {
+    "list": "canList", "read": "canRead", "write": "canWrite", "overwrite": "canOverwrite",
+    "delete": "canDelete",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PermissionCheck:
+    """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why)."""
+
+    permission: str
+    ok: bool | None
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    config: DatasourceConfig
+    checks: tuple[PermissionCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def check(self, permission: str) -> PermissionCheck:
+        return next(c for c in self.checks if c.permission == permission)
+
+    def as_lightly(self) -> dict[str, Any]:
+        """The verification result in Lightly's shape (``canRead``, ``errors`` ...)."""
+        out: dict[str, Any] = {_LIGHTLY_NAMES[c.permission]: bool(c.ok) for c in self.checks}
+        out["errors"] = {
+            _LIGHTLY_NAMES[c.permission]: c.message for c in self.checks if not c.ok and c.message
+        }
+        return out
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row per permission, for a table."""
+        state = {True: "ok", False: "failed", None: "not tried"}
+        return [
+            {"permission": c.permission, "result": state[c.ok], "code": c.code, "detail": c.message}
+            for c in self.checks
+        ]
+
+
+def _probe(fn: Callable[[], object]) -> tuple[bool, str, str]:
+    try:
+        fn()
+    except BpsError as exc:
+        return False, str(getattr(exc, "code", "") or type(exc).__name__), str(exc)
+    return True, "", ""
+
+
+def check_access(
+    config: DatasourceConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    source: DataSource | None = None,
+) -> AccessReport:
+    """Probes the permissions ``config.purpose`` needs. Raises only for invalid configuration
+    (caught before any network call); every network failure becomes a failed check."""
+    from bps_core.storage import open_source, open_writable
+
+    config = config.normalised()
+    try:
+        src = source or (
+            open_writable(config, env) if config.can_write else open_source(config, env=env)
+        )
+    except BpsError as exc:
+        fail = PermissionCheck("list", False, getattr(exc, "code", "") or "Config", str(exc))
+        rest = [PermissionCheck(p, None, "", "not tried: the datasource cannot be opened")
+                for p in PERMISSIONS[1 : 5 if config.can_write else 2]]  # fmt: skip
+        return AccessReport(config, (fail, *rest))
+    checks: list[PermissionCheck] = []
+
+    first: list[str] = []
+
+    def do_list() -> None:
+        for item in src.list():
+            first.append(item.key)
+            break
+
+    ok, code, msg = _probe(do_list)
+    checks.append(PermissionCheck("list", ok, code, msg))
+    if not ok:
+        checks.append(PermissionCheck("read", None, "", "not tried: listing failed"))
+    elif not first:
+        checks.append(PermissionCheck("read", None, "", "not tried: the prefix holds no objects"))
+    else:
+        ok, code, msg = _probe(lambda: src.read_bytes(first[0], 1))
+        checks.append(PermissionCheck("read", ok, code, msg or f"read {first[0]}"))
+    if config.can_write:
+        checks.extend(_probe_writes(src))  # type: ignore[arg-type]
+    return AccessReport(config, tuple(checks))
+
+
+def _probe_writes(dest: WritableSource) -> list[PermissionCheck]:
+    key = f"{_PROBE_DIR}/.bps-labeler-access-check-{uuid.uuid4().hex}.txt"
+    ok_w, code_w, msg_w = _probe(lambda: dest.write_bytes(key, b"probe 1", "text/plain"))
+    if not ok_w:
+        return [
+            PermissionCheck("write", False, code_w, msg_w),
+            PermissionCheck("overwrite", None, "", "not tried: write failed"),
+            PermissionCheck("delete", None, "", "not tried: write failed"),
+        ]
+    out = [PermissionCheck("write", True, "", f"wrote {key}")]
+
+    def overwrite() -> None:
+        dest.write_bytes(key, b"probe 2", "text/plain")
+        if dest.read_bytes(key) != b"probe 2":
+            raise BpsError("the object still holds its old content after an overwrite")
+
+    ok, code, msg = _probe(overwrite)
+    out.append(PermissionCheck("overwrite", ok, code, msg))
+
+    def delete() -> None:
+        dest.delete(key)
+        if dest.head(key) is not None:
+            raise BpsError("the object still exists after DeleteObject")
+
+    ok, code, msg = _probe(delete)
+    out.append(PermissionCheck("delete", ok, code, msg or "removed the probe object"))
+    return out
+
+
+def _partition(config: DatasourceConfig) -> str:
+    if config.role_arn.startswith("arn:aws-cn:"):
+        return "aws-cn"
+    if config.role_arn.startswith("arn:aws-us-gov:"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def iam_policy(config: DatasourceConfig) -> dict[str, Any]:
+    """The least-privilege IAM policy for this bucket, prefix and purpose."""
+    config = config.normalised()
+    arn = f"arn:{_partition(config)}:s3:::{config.bucket}"
+    objects = f"{arn}/{config.prefix}*"
+    actions = ["s3:GetObject"]
+    if config.can_write:
+        actions += ["s3:PutObject", "s3:DeleteObject"]
+    list_stmt: dict[str, Any] = {
+        "Sid": "ListThePrefix",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [arn],
+    }
+    if config.prefix:
+        list_stmt["Condition"] = {"StringLike": {"s3:prefix": [f"{config.prefix}*"]}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            list_stmt,
+            {"Sid": "ObjectAccess", "Effect": "Allow", "Action": actions, "Resource": [objects]},
+        ],
+    }
+
+
+def trust_policy(
+    config: DatasourceConfig, principal: str = "arn:aws:iam::<ACCOUNT-ID-RUNNING-THE-APP>:root"
+) -> dict[str, Any]:
+    """The role's trust policy: the app's account may assume it only with the external ID."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": principal},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"sts:ExternalId": config.external_id or "<EXTERNAL-ID>"}
+                },
+            }
+        ],
+    }
+
+
+def policy_json(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, indent=2)
+
+
+_EXTERNAL_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_external_id(length: int = 32) -> str:
+    """A random external ID (letters and digits) for a role's trust policy."""
+    if not 10 <= length <= 1224:
+        raise ValueError("an external ID has 10-1224 characters")
+    return "".join(secrets.choice(_EXTERNAL_ID_ALPHABET) for _ in range(length))

@@ -1,0 +1,139 @@
+"""A bounded local cache of fetched objects, so browsing and re-embedding do not refetch.
+
+Objects are stored as files named by a hash of their URI. Reads touch the file's modification
+time, which orders eviction: when the cache grows past ``max_bytes`` the least recently used
+files are removed until it is back under 90% of the limit (the margin keeps eviction rare).
+Several processes (the app server and job workers) may share one cache folder: writes are
+atomic renames and eviction re-scans the folder, so each sees the others' files.
+
+Objects are assumed immutable, as image crops in a dataset bucket are; clear the folder after
+replacing objects in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bps_core.storage.base import DataSource, ListProgress, SourceListing
+
+_LOW_WATER = 0.9
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+
+
+class CachedSource:
+    """Wraps a datasource; full reads go through the cache, partial reads (header sniffing)
+    pass straight through and never fill it."""
+
+    def __init__(self, inner: DataSource, folder: Path, *, max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        self.inner = inner
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.stats = CacheStats()
+        self._lock = threading.Lock()
+        self._index: OrderedDict[str, int] = OrderedDict()
+        self._total = 0
+        self._rescan()
+
+    # the DataSource protocol --------------------------------------------------------------
+    def list(
+        self, prefix: str = "", progress: ListProgress | None = None
+    ) -> Iterator[SourceListing]:
+        return self.inner.list(prefix, progress)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists() or self.inner.exists(key)
+
+    def uri(self, key: str = "") -> str:
+        return self.inner.uri(key)
+
+    def read_bytes(self, key: str, length: int | None = None) -> bytes:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            pass
+        else:
+            os.utime(path)
+            with self._lock:
+                self.stats.hits += 1
+                if path.name in self._index:
+                    self._index.move_to_end(path.name)
+            return data if length is None else data[:length]
+        if length is not None:
+            return self.inner.read_bytes(key, length)
+        data = self.inner.read_bytes(key)
+        with self._lock:
+            self.stats.misses += 1
+        if len(data) <= self.max_bytes // 2:  # one huge object must not flush the cache
+            self._store(path, data)
+        return data
+
+    # internals ------------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(self.inner.uri(key).encode()).hexdigest()
+        return self.folder / digest[:2] / digest
+
+    def _store(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        with self._lock:
+            old = self._index.pop(path.name, 0)
+            self._index[path.name] = len(data)
+            self._total += len(data) - old
+            over = self._total > self.max_bytes
+        if over:
+            self._evict()
+
+    def _rescan(self) -> None:
+        """Rebuilds the index from the folder, oldest first (includes other processes' files)."""
+        entries = []
+        for sub in self.folder.iterdir():
+            if not sub.is_dir():
+                continue
+            for f in sub.iterdir():
+                if f.name.startswith("."):
+                    continue
+                try:
+                    st = f.stat()
+                except FileNotFoundError:
+                    continue
+                entries.append((st.st_mtime_ns, f.name, st.st_size))
+        entries.sort()
+        with self._lock:
+            self._index = OrderedDict((name, size) for _, name, size in entries)
+            self._total = sum(size for _, _, size in entries)
+
+    def _evict(self) -> None:
+        self._rescan()
+        target = int(self.max_bytes * _LOW_WATER)
+        with self._lock:
+            while self._total > target and self._index:
+                name, size = self._index.popitem(last=False)
+                (self.folder / name[:2] / name).unlink(missing_ok=True)
+                self._total -= size
+                self.stats.evictions += 1
+
+    @property
+    def size_bytes(self) -> int:
+        return self._total
+
+    def __len__(self) -> int:
+        return len(self._index)

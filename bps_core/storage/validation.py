@@ -1,0 +1,203 @@
+"""Field checks for datasource settings, run before any network call.
+
+Each function returns the normalised value or raises ``DatasourceError`` naming the field, what
+is wrong and what to type instead. Rules follow AWS's documented limits:
+
+- bucket names: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+- role ARNs, external IDs, session names: the IAM and STS ``AssumeRole`` API references.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+from bps_core.errors import DatasourceError
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ROLE_ARN_RE = re.compile(
+    r"^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
+_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{10,1224}$")
+_SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+_PROFILE_RE = re.compile(r"^[\w+=,.@:/-]{1,64}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Host names of cloud instance-metadata services (the SSRF targets in labeling tools).
+_METADATA_HOSTS = frozenset(
+    {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2"}
+)
+MIN_SESSION_S, MAX_SESSION_S = 900, 43_200
+
+
+def _fail(field: str, value: object, why: str) -> DatasourceError:
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "...'"
+    return DatasourceError(f"{field} {shown}: {why}")
+
+
+def check_bucket(name: str) -> str:
+    """An S3 bucket name: 3-63 characters of a-z, 0-9, '.' and '-', not shaped like an IP."""
+    if not isinstance(name, str) or not name:
+        raise _fail("bucket", name, "is empty; give the bucket name, e.g. nasa-bps-training-data")
+    if name.startswith("s3://"):
+        raise _fail("bucket", name, "give the bucket name alone, without s3:// or a prefix")
+    if not 3 <= len(name) <= 63:
+        raise _fail("bucket", name, f"must be 3-63 characters long (it has {len(name)})")
+    if not _BUCKET_RE.match(name):
+        raise _fail(
+            "bucket",
+            name,
+            "use lower-case letters, digits, '.' and '-', starting and ending with a letter "
+            "or digit",
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        raise _fail("bucket", name, "must not hold '..', '.-' or '-.'")
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        pass
+    else:
+        raise _fail("bucket", name, "must not be formatted as an IP address")
+    if name.startswith(_BUCKET_BAD_PREFIXES) or name.endswith(_BUCKET_BAD_SUFFIXES):
+        raise _fail("bucket", name, "uses a prefix or suffix that AWS reserves")
+    return name
+
+
+def check_prefix(prefix: str) -> str:
+    """A key prefix (the folder inside the bucket), normalised to '' or ``a/b/``."""
+    if not isinstance(prefix, str):
+        raise _fail("prefix", prefix, "must be text")
+    if _CONTROL_RE.search(prefix) or "\\" in prefix:
+        raise _fail("prefix", prefix, "must not hold control characters, NUL or backslashes")
+    stripped = prefix.strip("/")
+    if not stripped:
+        return ""
+    if prefix.startswith("/"):
+        raise _fail("prefix", prefix, "must not start with '/'; write e.g. Microscopy/train/")
+    parts = stripped.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise _fail("prefix", prefix, "must not hold empty, '.' or '..' path segments")
+    if len(stripped.encode()) > 1000:
+        raise _fail("prefix", prefix, "is longer than 1000 bytes")
+    return stripped + "/"
+
+
+def check_region(region: str) -> str:
+    if not isinstance(region, str) or not _REGION_RE.match(region):
+        raise _fail("region", region, "is not an AWS region name such as us-west-2 or eu-central-1")
+    return region
+
+
+def check_role_arn(arn: str) -> str:
+    if not isinstance(arn, str) or not _ROLE_ARN_RE.match(arn):
+        raise _fail(
+            "role ARN",
+            arn,
+            "must look like arn:aws:iam::123456789012:role/RoleName (12-digit account id)",
+        )
+    return arn
+
+
+def check_external_id(external_id: str) -> str:
+    if not isinstance(external_id, str) or not _EXTERNAL_ID_RE.match(external_id):
+        raise _fail(
+            "external ID",
+            external_id,
+            "needs 10-1224 characters from letters, digits and _+=,.@:/- (use 'Generate')",
+        )
+    return external_id
+
+
+def check_session_name(name: str) -> str:
+    if not isinstance(name, str) or not _SESSION_RE.match(name):
+        raise _fail("session name", name, "needs 2-64 characters from letters, digits and _+=,.@-")
+    return name
+
+
+def check_session_duration(seconds: int) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise _fail("session duration", seconds, "must be a whole number of seconds")
+    if not MIN_SESSION_S <= seconds <= MAX_SESSION_S:
+        raise _fail(
+            "session duration",
+            seconds,
+            f"must be {MIN_SESSION_S}-{MAX_SESSION_S} s (15 min to 12 h; the role's maximum "
+            "session duration must allow it)",
+        )
+    return seconds
+
+
+def check_profile(profile: str) -> str:
+    if not isinstance(profile, str) or not _PROFILE_RE.match(profile):
+        raise _fail("profile", profile, "is not a profile name from ~/.aws/config")
+    return profile
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host literal denotes, including the short and numeric IPv4 spellings
+    (``2852039166``, ``0xa9fea9fe``, ``169.254.43518``) that URL parsers and resolvers accept."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))  # parses only: no lookup
+    except (OSError, ValueError):
+        return None
+
+
+def check_endpoint_url(url: str, *, allow_link_local: bool = False) -> str:
+    """An S3-compatible endpoint: http(s)://host[:port] with nothing that could leak or redirect.
+
+    Link-local and cloud-metadata addresses (169.254.169.254, fd00:ec2::254, metadata.google.
+    internal) are refused unless ``allow_link_local``: an endpoint pointing there would make the
+    server send signed requests to, and show responses from, its own instance credentials.
+    """
+    if not isinstance(url, str) or not url:
+        raise _fail("endpoint URL", url, "is empty")
+    if _CONTROL_RE.search(url) or " " in url or "\\" in url:
+        raise _fail("endpoint URL", url, "must not hold spaces, backslashes or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _fail("endpoint URL", url, f"cannot be parsed ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise _fail("endpoint URL", url, "must start with https:// (or http:// for a local store)")
+    if not parts.hostname:
+        raise _fail("endpoint URL", url, "has no host name")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise _fail("endpoint URL", url, "must not hold user names or passwords")
+    if parts.query or parts.fragment:
+        raise _fail("endpoint URL", url, "must not hold a query or fragment")
+    if port == 0:
+        raise _fail("endpoint URL", url, "port 0 is not a valid port")
+    host = parts.hostname.rstrip(".").lower()
+    ip = _literal_ip(host)
+    if not allow_link_local:
+        if host in _METADATA_HOSTS or host.endswith(".internal"):
+            raise _fail(
+                "endpoint URL", url, "points at a cloud metadata service; refused (SSRF risk)"
+            )
+        if ip is not None:
+            mapped = getattr(ip, "ipv4_mapped", None) or ip
+            if mapped.is_link_local or str(mapped) == "fd00:ec2::254" or mapped.is_unspecified:
+                raise _fail(
+                    "endpoint URL",
+                    url,
+                    "points at a link-local or metadata address; refused unless explicitly "
+                    "allowed (allow_link_local_endpoint)",
+                )
+    return url.rstrip("/")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, normalised prefix), both checked."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise _fail("S3 location", uri, "must start with s3://, e.g. s3://bucket/folder/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    return check_bucket(bucket), check_prefix(prefix)
