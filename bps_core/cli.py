@@ -18,6 +18,8 @@ from bps_core.synthetic.config import SynthConfig
 if TYPE_CHECKING:
     from bps_core.embeddings import EmbedConfig
     from bps_core.project import IngestReport
+    from bps_core.storage import DatasourceConfig
+    from bps_core.storage.access import AccessReport
 
 DEFAULT_PORT = 8501
 DEMO_SEED = 0
@@ -67,19 +69,58 @@ def _print_ingest(report: IngestReport) -> None:
             print(f"  {len(items)} {what}, e.g. {items[0]}")
 
 
-def _cmd_init(args: argparse.Namespace) -> int:
-    from bps_core.project import create_project_from_folder
+def _add_location_args(p: argparse.ArgumentParser, what: str) -> None:
+    """Flags that describe an S3 location's region, endpoint and auth mode."""
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--anonymous", action="store_true", help=f"{what}: unsigned (public bucket)")
+    auth.add_argument("--profile", default="", help=f"{what}: a profile from ~/.aws/config")
+    auth.add_argument("--role-arn", default="", help=f"{what}: assume this IAM role")
+    auth.add_argument("--keys", action="store_true",
+                      help=f"{what}: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment "
+                      "or [aws] in .streamlit/secrets.toml")  # fmt: skip
+    p.add_argument("--external-id", default="", help="external ID for --role-arn")
+    p.add_argument("--session-duration", type=int, default=3600, help="--role-arn session, s")
+    p.add_argument("--region", default="", help="bucket region, e.g. us-west-2")
+    p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint (MinIO, Ceph ...)")
 
-    if str(args.source).startswith("s3://"):
-        raise BpsError("S3 sources are not supported yet; give a local folder")
+
+def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) -> DatasourceConfig:
+    """A datasource config from ``s3://...`` plus auth flags, or a local folder."""
+    from bps_core.storage import DatasourceConfig
+
+    if not where:
+        raise BpsError("give a destination: --dest s3://BUCKET/PREFIX or a folder")
+    if where.startswith("s3://"):
+        if args.external_id and not args.role_arn:
+            raise BpsError("--external-id is only used with --role-arn")
+        auth = (
+            "anonymous" if args.anonymous else "assume-role" if args.role_arn
+            else "keys" if args.keys else "default"
+        )  # fmt: skip
+        return DatasourceConfig.s3(
+            where, id=id, purpose=purpose, auth=auth, profile=args.profile,
+            role_arn=args.role_arn, external_id=args.external_id,
+            session_duration_s=args.session_duration if args.role_arn else 3600,
+            region=args.region, endpoint_url=args.endpoint_url,
+        )  # fmt: skip
+    if any((args.anonymous, args.profile, args.role_arn, args.keys, args.endpoint_url)):
+        raise BpsError(f"{where}: S3 options need an s3://BUCKET/PREFIX location")
+    return DatasourceConfig(id=id, kind="local", path=str(Path(where).resolve()), purpose=purpose)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from bps_core.project import create_project
+
+    config = _location(args, str(args.source), id="input", purpose="input")
     with _progress_bar("ingest") as progress:
-        project, report = create_project_from_folder(
+        project, report = create_project(
             args.project_dir,
-            args.source,
+            config,
             name=args.name,
             meta_csv=args.meta,
             bps_channel=None if args.all_channels else "proj",
             progress=progress,
+            on_listed=lambda n: print(f"\rlisted {n:,} objects", end="", file=sys.stderr),
         )
     with project:
         print(f"created project {project.folder} over {project.config.datasource.uri}")
@@ -257,7 +298,95 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _print_access(report: AccessReport) -> bool:
+    print(f"{report.config.id} ({report.config.purpose}): {report.config.uri}")
+    for row in report.rows():
+        detail = f"  {row['detail']}" if row["detail"] else ""
+        code = f" [{row['code']}]" if row["code"] else ""
+        print(f"  {row['permission']:<9} {row['result']}{code}{detail}")
+    return report.ok
+
+
+def _cmd_datasource(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.storage.access import (
+        check_access,
+        generate_external_id,
+        iam_policy,
+        policy_json,
+        trust_policy,
+    )
+
+    if args.action == "external-id":
+        print(generate_external_id())
+        return 0
+    with Project.open(args.project_dir) as project:
+        if args.action == "set-output":
+            project.set_datasources(
+                output=_location(args, args.dest, id="output", purpose="output")
+            )
+        configs = [project.config.datasource]
+        if project.config.output is not None:
+            configs.append(project.config.output)
+        if args.action in ("show", "set-output"):
+            for cfg in configs:
+                print("  ".join(f"{k}={v}" for k, v in cfg.describe().items()))
+            return 0
+        ok = True
+        for cfg in configs:  # check
+            ok = _print_access(check_access(cfg)) and ok
+            if cfg.kind == "s3" and args.policy:
+                print("IAM policy for this bucket and prefix:")
+                print(policy_json(iam_policy(cfg)))
+                if cfg.auth == "assume-role":
+                    print("Trust policy for the role:")
+                    print(policy_json(trust_policy(cfg)))
+    return 0 if ok else 1
+
+
+def _cmd_writeback(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.writeback import write_lightly
+
+    with Project.open(args.project_dir) as project, _progress_bar("write-back") as progress:
+        parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+        report = write_lightly(project, parts=parts, task=args.task, progress=progress)
+    print(report.summary())
+    for part, why in report.skipped.items():
+        print(f"  skipped {part}: {why}")
+    for key, why in list(report.failed.items())[:5]:
+        print(f"  failed {key}: {why}")
+    return 1 if report.failed else 0
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    from bps_core.project import Project
+    from bps_core.transfers import CopySelection, copy_samples
+
+    if args.round is not None:
+        selection = CopySelection(kind="round", round=args.round)
+    elif args.classes:
+        classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+        selection = CopySelection(kind="classes", classes=classes)
+    elif args.keys_file:
+        keys = tuple(k.strip() for k in Path(args.keys_file).read_text().splitlines() if k.strip())
+        selection = CopySelection(kind="keys", keys=keys)
+    else:
+        selection = CopySelection(kind="all")
+    dest = _location(args, args.dest, id="copy-dest", purpose="output")
+    with Project.open(args.project_dir) as project, _progress_bar("copy") as progress:
+        report = copy_samples(project, dest, selection, overwrite=args.overwrite, progress=progress)
+    print(report.summary())
+    for key, why in list(report.failed.items())[:5]:
+        print(f"  failed {key}: {why}")
+    return 1 if report.failed else 0
+
+
+_SINGLE_FILE_FORMATS = ("csv", "label-studio", "embeddings-csv")
+
+
+def _export_local(args: argparse.Namespace, dest: Path) -> str:
+    """Runs one export to a local path; returns the line to print."""
     from bps_core.project import Project
 
     if args.format == "embeddings-csv":
@@ -270,20 +399,47 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
             prefix = f"{project.config.datasource.id}:"
             relpaths = [k.removeprefix(prefix) for k in emb.keys]
-        export_embeddings_csv(Path(args.dest), emb.vectors, relpaths)
-        print(f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims) to {args.dest}")
-        return 0
-    if args.dest.startswith("s3://"):
-        raise BpsError("exports to S3 come with S3 datasources; give a local path for now")
+        export_embeddings_csv(dest, emb.vectors, relpaths)
+        return f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims)"
     from bps_core.exports import export
 
     with Project.open(args.project_dir) as project:
-        report = export(
-            project, args.format, Path(args.dest), overwrite=args.overwrite, task=args.task
-        )
+        report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task)
     skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
-    print(f"exported {report.n_written} items as {report.format} to {report.dest}{skipped}")
-    return 0
+    return f"exported {report.n_written} items as {report.format}{skipped}"
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if not args.dest.startswith("s3://"):
+        print(f"{_export_local(args, Path(args.dest))} to {args.dest}")
+        return 0
+    # S3: export to a temporary folder, then upload it (uploads never leave the destination)
+    import tempfile
+
+    from bps_core.storage import LocalFolderSource, open_writable
+    from bps_core.storage.copy import copy_objects
+
+    single = args.format in _SINGLE_FILE_FORMATS
+    with tempfile.TemporaryDirectory() as tmp:
+        if single:
+            location, _, name = args.dest.rstrip("/").rpartition("/")
+            if location == "s3:/" or not name:
+                raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
+            message = _export_local(args, Path(tmp) / name)
+        else:
+            location = args.dest
+            message = _export_local(args, Path(tmp))
+        dest = open_writable(_location(args, location + "/", id="export", purpose="output"))
+        files = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).rglob("*") if p.is_file())
+        with _progress_bar("upload") as progress:
+            report = copy_objects(
+                LocalFolderSource(tmp), dest, files,
+                overwrite=args.overwrite or args.format != "imagefolder", progress=progress,
+            )  # fmt: skip
+    print(f"{message} to {args.dest}; upload: {report.summary()}")
+    for key, why in list(report.failed.items())[:5]:
+        print(f"  failed {key}: {why}")
+    return 1 if report.failed else 0
 
 
 def ensure_demo(
@@ -382,6 +538,7 @@ def _cmd_app(args: argparse.Namespace) -> NoReturn:
 
 def build_parser() -> argparse.ArgumentParser:
     from bps_core.synthetic import PRESETS
+    from bps_core.writeback import PARTS as WRITEBACK_PARTS
 
     parser = argparse.ArgumentParser(
         prog="bps-labeler", description="Curate and label 16-bit microscopy crops."
@@ -398,13 +555,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("init", help="create a project over a folder of images")
+    p = sub.add_parser("init", help="create a project over a folder or an S3 prefix of images")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p.add_argument("--source", required=True, help="folder of images (a BPS root works too)")
+    p.add_argument(
+        "--source", required=True, help="a folder of images (or a BPS root) or s3://BUCKET/PREFIX"
+    )
+    _add_location_args(p, "S3 source")
     p.add_argument("--meta", default=None, help="metadata CSV inside the source (default meta.csv)")
     p.add_argument("--name", default=None)
     p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
     p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("datasource", help="show, check or set a project's datasources")
+    p.add_argument(
+        "action",
+        choices=["show", "check", "set-output", "external-id"],
+        help="check: probe list/read (and write/overwrite/delete for outputs); "
+        "set-output: where .lightly/ write-back goes; external-id: generate one",
+    )
+    p.add_argument("project_dir", type=Path, nargs="?", metavar="PROJECT_DIR")
+    p.add_argument("--dest", default="", help="set-output: s3://BUCKET/PREFIX or a folder")
+    p.add_argument("--policy", action="store_true", help="check: print the IAM policy JSON")
+    _add_location_args(p, "output")
+    p.set_defaults(func=_cmd_datasource)
+
+    p = sub.add_parser("writeback", help="write results to the output in Lightly's .lightly/")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--parts", default=",".join(WRITEBACK_PARTS),
+                   help=f"comma-separated, from {','.join(WRITEBACK_PARTS)}")  # fmt: skip
+    p.add_argument("--task", default="bps-classification", help="prediction task name")
+    p.set_defaults(func=_cmd_writeback)
+
+    p = sub.add_parser("copy", help="copy samples' files to another bucket or folder")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--dest", required=True, help="s3://BUCKET/PREFIX or a folder")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--round", type=int, help="the samples of this selection round")
+    what.add_argument("--classes", default="", help="samples labeled with these classes (a,b)")
+    what.add_argument("--keys-file", default="", help="a file of sample keys, one per line")
+    p.add_argument("--overwrite", action="store_true", help="replace differing objects")
+    _add_location_args(p, "destination")
+    p.set_defaults(func=_cmd_copy)
 
     p = sub.add_parser("label", help="import labels from a filename,label CSV")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
@@ -447,9 +638,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="csv: labels; imagefolder: a folder per class; label-studio: import JSON; "
         "lightly: .lightly/predictions of the latest model; embeddings-csv: Lightly's CSV",
     )
-    p.add_argument("--dest", required=True, help="a file (csv, JSON) or a folder")
+    p.add_argument("--dest", required=True, help="a file (csv, JSON) or folder, local or s3://")
     p.add_argument("--overwrite", action="store_true", help="imagefolder: replace files")
     p.add_argument("--task", default="bps-classification", help="lightly: prediction task")
+    _add_location_args(p, "S3 destination")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")

@@ -16,13 +16,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-
-import numpy as np
+from pathlib import Path
 
 from bps_core.errors import BpsError
 from bps_core.project.store import Project
-from bps_core.storage import open_source
 from bps_core.storage.local import safe_relative_key
 
 FORMATS = ("csv", "imagefolder", "label-studio", "lightly")
@@ -82,7 +79,7 @@ def export_imagefolder(
     """Copies each labeled image to ``dest/<class>/<path with / as __>``; an existing file is
     kept unless ``overwrite`` (re-running completes an interrupted export)."""
     labels = project.current_labels()
-    source = open_source(project.config.datasource)
+    source = project.source()
     dest.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     for i, (key, label) in enumerate(zip(labels.key, labels.label, strict=True)):
@@ -129,41 +126,25 @@ def export_label_studio(project: Project, dest: Path) -> ExportReport:
 def export_lightly_predictions(
     project: Project, dest: Path, task: str = "bps-classification"
 ) -> ExportReport:
-    """The latest model's classification predictions under ``dest/.lightly/predictions``."""
-    from bps_core.embeddings.store import load_embedding_set
-    from bps_core.selection.rounds import latest_model, predictions
+    """The latest model's classification predictions under ``dest/.lightly/predictions``
+    (the same writer that writes back to an output datasource)."""
+    from bps_core.storage import LocalFolderSource
+    from bps_core.writeback import WritebackError, write_lightly
 
-    if not re.fullmatch(r"[a-zA-Z0-9_+=,.@:/-]+", task) or ".." in task:
+    if not re.fullmatch(r"[a-zA-Z0-9_+=,.@:-]+", task):
         raise ExportError(f"task name {task!r} has characters Lightly refuses")
-    model = latest_model(project)
-    if model is None:
-        raise ExportError("no model yet: train one first (bps-labeler train)")
-    emb = load_embedding_set(project, model.embedding_version)
-    if emb is None:
-        raise ExportError(f"the model's embedding set {model.embedding_version} is gone")
-    probs = predictions(project, model)
-    root = dest / ".lightly" / "predictions"
-    root.mkdir(parents=True, exist_ok=True)
-    tasks_file = root / "tasks.json"
-    tasks = json.loads(tasks_file.read_text()) if tasks_file.exists() else []
-    if task not in tasks:
-        tasks.append(task)
-    tasks_file.write_text(json.dumps(tasks))
-    categories = [{"id": i, "name": c} for i, c in enumerate(model.classes)]
-    schema = {"task_type": "classification", "categories": categories}
-    _inside(root, f"{task}/schema.json").parent.mkdir(parents=True, exist_ok=True)
-    _inside(root, f"{task}/schema.json").write_text(json.dumps(schema))
-    for key, p in zip(emb.keys, probs, strict=True):
-        rel = _relpath(project, key)
-        stem = str(PurePosixPath(rel).with_suffix(""))
-        out = _inside(root, f"{task}/{stem}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        p = np.asarray(p, dtype=np.float64)
-        p = p / p.sum()
-        out.write_text(json.dumps({"file_name": rel, "predictions": [
-            {"category_id": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}
-        ]}))  # fmt: skip
-    return ExportReport("lightly", dest, len(emb.keys))
+    try:
+        report = write_lightly(
+            project, LocalFolderSource(dest, create=True), parts=("predictions",), task=task
+        )
+    except WritebackError as exc:
+        raise ExportError(str(exc)) from None
+    if "predictions" in report.skipped:
+        raise ExportError(f"{report.skipped['predictions']}: train one first (bps-labeler train)")
+    if report.failed:
+        key, why = next(iter(report.failed.items()))
+        raise ExportError(f"{len(report.failed)} prediction files failed, e.g. {key}: {why}")
+    return ExportReport("lightly", dest, report.written["predictions"] - 2)  # minus the schemas
 
 
 def export(project: Project, fmt: str, dest: Path, **kwargs: object) -> ExportReport:

@@ -32,6 +32,9 @@ from bps_core.project.store import Project, utc_now
 JOB_KINDS: dict[str, str] = {
     "embed": "bps_core.embeddings.jobs:run_embed_job",
     "map": "bps_core.projection:run_map_job",
+    "copy": "bps_core.transfers:run_copy_job",
+    "writeback": "bps_core.writeback:run_writeback_job",
+    "ingest": "bps_core.project.ingest:run_ingest_job",
 }
 ACTIVE = ("queued", "running")
 _PROGRESS_INTERVAL_S = 0.5

@@ -27,6 +27,16 @@ def s3_server() -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
+def bps_bucket(s3_server: S3Server, tiny_dataset: SynthResult) -> str:
+    """A public bucket holding the tiny synthetic BPS tree (``Microscopy/train/...``), uploaded
+    with the AWS CLI, readable anonymously as the NASA bucket is."""
+    bucket = s3_server.new_bucket("bps")
+    s3_server.upload_folder(tiny_dataset.root, bucket, acl="public-read")
+    s3_server.make_public(bucket)
+    return bucket
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     """The ``tiny`` preset (10 images per condition cell), generated once per session."""
     return generate_dataset(tmp_path_factory.mktemp("tiny"), preset_config("tiny", seed=TINY_SEED))

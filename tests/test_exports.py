@@ -111,7 +111,7 @@ def test_lightly__predictions_layout_matches_lightlys_helpers(
         export(tiny_project, "lightly", tmp_path, task="../evil")
 
 
-def test_cli_export__formats_and_s3_is_not_yet(
+def test_cli_export__formats_and_a_bad_s3_destination(
     tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _label(tiny_project, 2)
@@ -121,5 +121,5 @@ def test_cli_export__formats_and_s3_is_not_yet(
     assert main(["export", folder, "--format", "imagefolder", "--dest", str(tmp_path / "f")]) == 0
     assert main(["export", folder, "--format", "imagefolder", "--dest", str(tmp_path / "f")]) == 0
     assert "4 already there" in capsys.readouterr().out
-    assert main(["export", folder, "--format", "csv", "--dest", "s3://bucket/x.csv"]) == 2
-    assert "local path" in capsys.readouterr().err
+    assert main(["export", folder, "--format", "csv", "--dest", "s3://Bad_Bucket/x.csv"]) == 2
+    assert "bucket 'Bad_Bucket'" in capsys.readouterr().err  # refused before any request

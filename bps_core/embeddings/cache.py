@@ -26,6 +26,7 @@ from bps_core import bps
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import decode_image
 from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
+from bps_core.storage.fetch import DEFAULT_WORKERS
 
 Progress = Callable[[float], None]
 LOW_PCT, HIGH_PCT = 1.0, 99.5
@@ -138,6 +139,7 @@ def _load_one(
 
 
 _CHUNK = 256
+_REMOTE_CHUNK = 16
 
 
 def _fill_chunk(
@@ -203,13 +205,16 @@ def build_cache(
     out.flush()
     ok = np.ones(len(keys), dtype=bool)
     bad: dict[str, str] = {}
-    chunks = [range(i, min(i + _CHUNK, len(keys))) for i in range(0, len(keys), _CHUNK)]
+    local = isinstance(source, LocalFolderSource)
+    # Local files decode in processes (decoding holds the GIL); remote reads wait on the network,
+    # so many threads keep requests in flight, each with a small chunk.
+    n_workers = workers or ((os.cpu_count() or 1) if local else DEFAULT_WORKERS)
+    step = _CHUNK if local else _REMOTE_CHUNK
+    chunks = [range(i, min(i + step, len(keys))) for i in range(0, len(keys), step)]
     tasks = [
         (tmp, c.start, list(relpaths[c.start : c.stop]), source, partners, spec) for c in chunks
     ]
-    n_workers = workers or (os.cpu_count() or 1)
-    # Local files decode in processes (decoding holds the GIL); remote reads in threads.
-    use_processes = n_workers > 1 and len(chunks) > 1 and isinstance(source, LocalFolderSource)
+    use_processes = n_workers > 1 and len(chunks) > 1 and local
     pool_cls = ProcessPoolExecutor if use_processes else ThreadPoolExecutor
     done = 0
     with pool_cls(max_workers=n_workers) as pool:
@@ -217,7 +222,7 @@ def build_cache(
             for i, err in errors:
                 ok[i] = False
                 bad[keys[i]] = err
-            done += _CHUNK
+            done += step
             if progress:
                 progress(min(done, len(keys)) / len(keys))
     out = np.load(tmp, mmap_mode="r+")

@@ -13,7 +13,6 @@ from bps_core.embeddings.quality import find_truth, knn_quality
 from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
 from bps_core.errors import BpsError
 from bps_core.project.store import Project
-from bps_core.storage import open_source
 
 METHODS = ("simclr", "pixels", "csv")
 Progress = Callable[[float], None]
@@ -93,7 +92,7 @@ def compute_embeddings(
         ds = project.config.datasource
         cache = build_cache(
             project.arrays_dir,
-            open_source(ds),
+            project.source(),
             relpaths,
             keys,
             CacheSpec(cfg.image_size, cfg.mask_neighbours),

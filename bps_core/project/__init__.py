@@ -1,6 +1,11 @@
 """Projects: a folder with a TOML config, a SQLite database and array files."""
 
-from bps_core.project.ingest import IngestReport, create_project_from_folder, ingest
+from bps_core.project.ingest import (
+    IngestReport,
+    create_project,
+    create_project_from_folder,
+    ingest,
+)
 from bps_core.project.store import LabelAction, LabelClass, Project
 
 __all__ = [
@@ -8,6 +13,7 @@ __all__ = [
     "LabelAction",
     "LabelClass",
     "Project",
+    "create_project",
     "create_project_from_folder",
     "ingest",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import tomli_w
 import tomllib
 
-from bps_core.errors import ProjectError
+from bps_core.errors import DatasourceError, ProjectError
 from bps_core.images import DisplayWindow
 from bps_core.storage import DatasourceConfig
 
@@ -19,11 +19,17 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ProjectConfig:
-    """Name, datasource, metadata file and display defaults of one project."""
+    """Name, datasources, metadata file and display defaults of one project.
+
+    ``datasource`` is the input (images are listed and read there); ``output`` is where
+    thumbnails, predictions, metadata and embeddings are written back in Lightly's ``.lightly/``
+    layout (None until configured; an ``input_output`` input serves as both).
+    """
 
     name: str
     created_at: str
     datasource: DatasourceConfig
+    output: DatasourceConfig | None = None
     meta_csv: str = ""
     display: DisplayWindow = field(default_factory=DisplayWindow)
     format_version: int = FORMAT_VERSION
@@ -39,7 +45,16 @@ class ProjectConfig:
             "datasource": asdict(self.datasource),
             "display": asdict(self.display),
         }
+        if self.output is not None:
+            doc["output"] = asdict(self.output)
         return tomli_w.dumps(doc)
+
+    @property
+    def output_datasource(self) -> DatasourceConfig | None:
+        """Where results are written: the output datasource, else an ``input_output`` input."""
+        if self.output is not None:
+            return self.output
+        return self.datasource if self.datasource.can_write else None
 
     @classmethod
     def from_toml(cls, text: str, where: str) -> ProjectConfig:
@@ -54,7 +69,12 @@ class ProjectConfig:
             return cls(
                 name=str(proj["name"]),
                 created_at=str(proj["created_at"]),
-                datasource=DatasourceConfig(**doc["datasource"]),
+                datasource=DatasourceConfig.from_dict(doc["datasource"], f"{where} [datasource]"),
+                output=(
+                    DatasourceConfig.from_dict(doc["output"], f"{where} [output]")
+                    if "output" in doc
+                    else None
+                ),
                 meta_csv=str(proj.get("meta_csv", "")),
                 display=DisplayWindow(**doc.get("display", {})),
                 format_version=version,
@@ -63,6 +83,8 @@ class ProjectConfig:
             raise ProjectError(f"{where}: not valid TOML ({exc})") from None
         except (KeyError, TypeError) as exc:
             raise ProjectError(f"{where}: missing or unexpected setting ({exc})") from None
+        except DatasourceError as exc:
+            raise ProjectError(str(exc)) from None
 
     def save(self, folder: Path) -> None:
         path = folder / CONFIG_NAME

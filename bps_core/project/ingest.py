@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from bps_core import bps
 from bps_core.errors import DatasourceError
@@ -14,7 +15,7 @@ from bps_core.images import format_for_name, is_image_name, sniff_format
 from bps_core.metadata import join_metadata, read_metadata_csv
 from bps_core.project import db
 from bps_core.project.store import Project, sample_key, utc_now
-from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
+from bps_core.storage import DataSource, DatasourceConfig, open_source
 
 Progress = Callable[[float], None]
 
@@ -66,6 +67,7 @@ def ingest(
     bps_channel: str | None = "proj",
     check_headers: bool = True,
     progress: Progress | None = None,
+    on_listed: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Lists ``source`` and upserts every image as a sample, keyed by its relative path.
 
@@ -76,12 +78,13 @@ def ingest(
         bps_channel: For BPS file names, keep only this channel (``proj`` = FITC); None keeps all.
         check_headers: Read each file's first bytes to flag empty or mislabeled files.
         progress: Called with the fraction done.
+        on_listed: Called with the number of keys listed so far (listing has no known total).
 
     Raises:
         MetadataError: the metadata CSV is malformed (the message names file, row, column).
     """
     listing = []
-    for item in source.list():
+    for item in source.list(progress=on_listed):
         if not is_image_name(item.key):
             continue
         parsed = bps.parse_filename(item.key)
@@ -141,6 +144,48 @@ def ingest(
     return report
 
 
+def create_project(
+    project_dir: str | Path,
+    datasource: DatasourceConfig,
+    *,
+    name: str | None = None,
+    meta_csv: str | None = None,
+    bps_channel: str | None = "proj",
+    check_headers: bool | None = None,
+    progress: Progress | None = None,
+    on_listed: Callable[[int], None] | None = None,
+) -> tuple[Project, IngestReport]:
+    """Creates a project over any datasource (local folder or S3 prefix) and ingests it.
+
+    ``meta_csv`` is a key inside the source; by default ``meta.csv`` at its root if present.
+    Header checks (a ranged read per file) default to on for local folders and off for remote
+    ones, where they would cost one request per image; bad remote files are flagged when first
+    decoded instead. Nothing is created when the source cannot be listed.
+    """
+    datasource = datasource.normalised()
+    if datasource.kind == "local":
+        datasource = replace(datasource, path=str(resolve_local_root(datasource.path)))
+    source = open_source(datasource)
+    key = meta_csv if meta_csv is not None else find_metadata_csv(source)
+    if key and not source.exists(key):
+        raise DatasourceError(f"metadata CSV {key!r} not found under {datasource.uri}")
+    project = Project.create(project_dir, datasource, name=name, meta_csv=key)
+    try:
+        report = ingest(
+            project,
+            project.source(),
+            meta_csv_key=key,
+            bps_channel=bps_channel,
+            check_headers=datasource.kind == "local" if check_headers is None else check_headers,
+            progress=progress,
+            on_listed=on_listed,
+        )
+    except BaseException:
+        project.close()
+        raise
+    return project, report
+
+
 def create_project_from_folder(
     project_dir: str | Path,
     source_path: str | Path,
@@ -155,11 +200,34 @@ def create_project_from_folder(
     ``meta_csv`` is a key inside the folder; by default ``meta.csv`` at its root is used if present.
     """
     root = resolve_local_root(source_path)
-    source = LocalFolderSource(root)
-    key = meta_csv if meta_csv is not None else find_metadata_csv(source)
-    if key and not source.exists(key):
-        raise DatasourceError(f"metadata CSV {key!r} not found under {root}")
+    if not root.is_dir():
+        raise DatasourceError(f"{root}: not a folder; give the folder holding the images")
     config = DatasourceConfig(id="input", kind="local", path=str(root), purpose="input")
-    project = Project.create(project_dir, config, name=name, meta_csv=key)
-    report = ingest(project, source, meta_csv_key=key, bps_channel=bps_channel, progress=progress)
-    return project, report
+    return create_project(
+        project_dir, config, name=name, meta_csv=meta_csv, bps_channel=bps_channel,
+        progress=progress,
+    )  # fmt: skip
+
+
+def run_ingest_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Background-job entry point (``jobs.JOB_KINDS['ingest']``): (re-)lists the input
+    datasource, e.g. after it moved from a local copy to its S3 bucket. Sample keys are
+    ``<input id>:<relative path>``, so labels of files found again are kept."""
+    source = project.source()
+    meta_key = project.config.meta_csv or find_metadata_csv(source)
+    remote = project.config.datasource.kind != "local"
+    report = ingest(
+        project,
+        source,
+        meta_csv_key=meta_key,
+        bps_channel=None if params.get("all_channels") else "proj",
+        check_headers=bool(params.get("check_headers", not remote)),
+        progress=ctx.callback("reading headers and metadata"),
+        on_listed=lambda n: ctx.progress(0.0, f"listed {n:,} objects"),
+    )
+    return {
+        "n_samples": report.n_samples,
+        "n_bad": report.n_bad,
+        "files_without_metadata": len(report.files_without_metadata),
+        "rows_without_files": len(report.rows_without_files),
+    }

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,10 +18,16 @@ from typing import Any
 
 import pandas as pd
 
-from bps_core.errors import ProjectError, UnknownSampleError
+from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
 from bps_core.project import db
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
-from bps_core.storage import DatasourceConfig
+from bps_core.storage import (
+    DataSource,
+    DatasourceConfig,
+    WritableSource,
+    open_source,
+    open_writable,
+)
 
 DB_NAME = "project.db"
 ARRAYS_DIR = "arrays"
@@ -197,6 +203,62 @@ class Project:
     @property
     def arrays_dir(self) -> Path:
         return self.folder / ARRAYS_DIR
+
+    # -- datasources -----------------------------------------------------------------------
+    @property
+    def object_cache_dir(self) -> Path:
+        """Where fetched remote objects are cached (bounded, least recently used evicted)."""
+        return self.folder / "cache" / "objects"
+
+    def source(self) -> DataSource:
+        """The input datasource; remote objects are read through the project's local cache."""
+        return open_source(self.config.datasource, cache_dir=self.object_cache_dir)
+
+    def output_source(self) -> WritableSource:
+        """The output datasource. Raises ``DatasourceError`` when none is configured."""
+        out = self.config.output_datasource
+        if out is None:
+            raise DatasourceError(
+                "no output datasource: add one on the Datasources page or with "
+                "'bps-labeler datasource set-output PROJECT_DIR --dest s3://BUCKET/PREFIX'"
+            )
+        return open_writable(out)
+
+    def set_datasources(
+        self, *, input: DatasourceConfig | None = None, output: DatasourceConfig | None = None
+    ) -> None:
+        """Replaces the input and/or output datasource (validated) and saves the config.
+
+        The input keeps its id, so sample keys (and every label) stay valid when the same
+        images move, e.g. from a local copy to the S3 bucket they came from; re-ingest after.
+        """
+        new_input = (input or self.config.datasource).normalised()
+        if new_input.id != self.config.datasource.id:
+            raise DatasourceError(
+                f"input id {new_input.id!r} differs from the project's "
+                f"{self.config.datasource.id!r}: sample keys would no longer match"
+            )
+        new_output = self.config.output
+        if output is not None:
+            new_output = output.normalised()
+            if not new_output.can_write:
+                raise DatasourceError(
+                    "the output datasource needs purpose 'output' or 'input_output'"
+                )
+            if new_output.id == new_input.id:
+                raise DatasourceError(f"output id {new_output.id!r} must differ from the input's")
+        config = replace(self.config, datasource=new_input, output=new_output)
+        rows = [config.datasource] + ([new_output] if new_output is not None else [])
+        db.write(
+            self.conn,
+            lambda c: c.executemany(
+                "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(d.id, d.kind, d.uri, d.purpose, utc_now()) for d in rows],
+            ),
+        )
+        config.save(self.folder)
+        self.config = config
 
     # -- samples ---------------------------------------------------------------------------
     def n_samples(self, status: str | None = None) -> int:

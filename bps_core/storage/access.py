@@ -106,28 +106,39 @@ def check_access(
 
     ok, code, msg = _probe(do_list)
     checks.append(PermissionCheck("list", ok, code, msg))
+    writes = _probe_writes(src) if config.can_write else []  # type: ignore[arg-type]
     if not ok:
         checks.append(PermissionCheck("read", None, "", "not tried: listing failed"))
-    elif not first:
-        checks.append(PermissionCheck("read", None, "", "not tried: the prefix holds no objects"))
-    else:
+    elif first:
         ok, code, msg = _probe(lambda: src.read_bytes(first[0], 1))
         checks.append(PermissionCheck("read", ok, code, msg or f"read {first[0]}"))
-    if config.can_write:
-        checks.extend(_probe_writes(src))  # type: ignore[arg-type]
+    elif writes and writes[0].read is not None:  # an empty output: the probe object was read
+        checks.append(writes[0].read)
+    else:
+        checks.append(PermissionCheck("read", None, "", "not tried: the prefix holds no objects"))
+    checks.extend(w.check for w in writes)
     return AccessReport(config, tuple(checks))
 
 
-def _probe_writes(dest: WritableSource) -> list[PermissionCheck]:
+@dataclass(frozen=True)
+class _WriteProbe:
+    check: PermissionCheck
+    read: PermissionCheck | None = None
+
+
+def _probe_writes(dest: WritableSource) -> list[_WriteProbe]:
+    """Write, overwrite (verified by reading back) and delete one probe object."""
     key = f"{_PROBE_DIR}/.bps-labeler-access-check-{uuid.uuid4().hex}.txt"
     ok_w, code_w, msg_w = _probe(lambda: dest.write_bytes(key, b"probe 1", "text/plain"))
     if not ok_w:
         return [
-            PermissionCheck("write", False, code_w, msg_w),
-            PermissionCheck("overwrite", None, "", "not tried: write failed"),
-            PermissionCheck("delete", None, "", "not tried: write failed"),
+            _WriteProbe(PermissionCheck("write", False, code_w, msg_w)),
+            _WriteProbe(PermissionCheck("overwrite", None, "", "not tried: write failed")),
+            _WriteProbe(PermissionCheck("delete", None, "", "not tried: write failed")),
         ]
-    out = [PermissionCheck("write", True, "", f"wrote {key}")]
+    ok_r, code_r, msg_r = _probe(lambda: dest.read_bytes(key))
+    read = PermissionCheck("read", ok_r, code_r, msg_r or f"read back {key}")
+    out = [_WriteProbe(PermissionCheck("write", True, "", f"wrote {key}"), read)]
 
     def overwrite() -> None:
         dest.write_bytes(key, b"probe 2", "text/plain")
@@ -135,7 +146,7 @@ def _probe_writes(dest: WritableSource) -> list[PermissionCheck]:
             raise BpsError("the object still holds its old content after an overwrite")
 
     ok, code, msg = _probe(overwrite)
-    out.append(PermissionCheck("overwrite", ok, code, msg))
+    out.append(_WriteProbe(PermissionCheck("overwrite", ok, code, msg)))
 
     def delete() -> None:
         dest.delete(key)
@@ -143,7 +154,7 @@ def _probe_writes(dest: WritableSource) -> list[PermissionCheck]:
             raise BpsError("the object still exists after DeleteObject")
 
     ok, code, msg = _probe(delete)
-    out.append(PermissionCheck("delete", ok, code, msg or "removed the probe object"))
+    out.append(_WriteProbe(PermissionCheck("delete", ok, code, msg or "removed the probe object")))
     return out
 
 

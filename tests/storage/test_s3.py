@@ -38,15 +38,6 @@ def _put_many(server: S3Server, bucket: str, keys: list[str], body: bytes = b"x"
         list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=body), keys))
 
 
-@pytest.fixture(scope="module")
-def bps_bucket(s3_server: S3Server, tiny_dataset: SynthResult) -> str:
-    """The tiny synthetic BPS tree (``Microscopy/train/...``), uploaded with the AWS CLI."""
-    bucket = s3_server.new_bucket("bps")
-    s3_server.upload_folder(tiny_dataset.root, bucket, acl="public-read")
-    s3_server.make_public(bucket)
-    return bucket
-
-
 def test_aws_cli_upload__listed_and_read_back_anonymously(
     s3_server: S3Server, bps_bucket: str, tiny_dataset: SynthResult
 ) -> None:

@@ -1,0 +1,134 @@
+"""Copy objects from one datasource to another (e.g. a selection into another team's bucket).
+
+Server-side ``CopyObject`` is used when both ends are S3 on one endpoint with one identity (the
+destination's credentials must also read the source; if S3 refuses, the copy falls back to
+streaming for the rest). Otherwise each object is downloaded and uploaded. An existing
+destination object is never replaced unless ``overwrite``: one with the same size and ETag
+counts as already copied (so a re-run resumes), one that differs is kept and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from bps_core.errors import BpsError
+from bps_core.storage.base import DataSource, SourceListing, WritableSource
+from bps_core.storage.cache import CachedSource
+from bps_core.storage.fetch import DEFAULT_WORKERS
+from bps_core.storage.s3 import S3Error, S3Source, same_identity
+
+
+@dataclass
+class CopyReport:
+    """What a copy did, key by key."""
+
+    mode: str = "stream"
+    copied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already there, identical
+    conflicts: list[str] = field(default_factory=list)  # already there, different: kept
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        out = (
+            f"copied {len(self.copied)} ({self.mode}), {len(self.skipped)} already there, "
+            f"{len(self.conflicts)} kept because they differ (use overwrite to replace), "
+            f"{len(self.failed)} failed"
+        )
+        return out
+
+    def as_dict(self, limit: int = 50) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "n_copied": len(self.copied),
+            "n_skipped": len(self.skipped),
+            "n_conflicts": len(self.conflicts),
+            "n_failed": len(self.failed),
+            "conflicts": self.conflicts[:limit],
+            "failed": dict(list(self.failed.items())[:limit]),
+        }
+
+
+def _s3(source: DataSource) -> S3Source | None:
+    inner = source.inner if isinstance(source, CachedSource) else source
+    return inner if isinstance(inner, S3Source) else None
+
+
+def _plain_etag(etag: str) -> str:
+    """An ETag that is the MD5 of the content ('' for multipart ETags, which are not)."""
+    return etag if etag and "-" not in etag else ""
+
+
+def _same(existing: SourceListing, size: int, etag: str) -> bool:
+    if existing.size != size:
+        return False
+    a, b = _plain_etag(existing.etag), _plain_etag(etag)
+    return not (a and b) or a == b
+
+
+def copy_objects(
+    source: DataSource,
+    dest: WritableSource,
+    keys: Sequence[str],
+    *,
+    overwrite: bool = False,
+    workers: int = DEFAULT_WORKERS,
+    progress: Callable[[float], None] | None = None,
+) -> CopyReport:
+    """Copies ``keys`` (relative to the source root) to the same relative keys under ``dest``."""
+    src_s3, dst_s3 = _s3(source), _s3(dest)
+    server_side = (
+        src_s3 is not None and dst_s3 is not None and same_identity(src_s3.config, dst_s3.config)
+    )
+    report = CopyReport(mode="server-side" if server_side else "stream")
+    lock = threading.Lock()
+    fallback = threading.Event()
+
+    def one(key: str) -> str:
+        """Returns 'copied', 'skipped' or 'conflict'; raises BpsError on failure."""
+        existing = dest.head(key)
+        data: bytes | None = None
+        if src_s3 is not None:
+            meta = src_s3.head(key)
+            if meta is None:
+                raise BpsError(f"{source.uri(key)}: not found in the source")
+            size, etag = meta.size, meta.etag
+        else:
+            data = source.read_bytes(key)
+            size, etag = len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if existing is not None and not overwrite:
+            return "skipped" if _same(existing, size, etag) else "conflict"
+        if server_side and src_s3 is not None and dst_s3 is not None and not fallback.is_set():
+            try:
+                dst_s3.copy_from(src_s3, key, key)
+                return "copied"
+            except S3Error as exc:
+                if exc.code not in ("AccessDenied", "403"):
+                    raise
+                fallback.set()  # the destination identity cannot read the source: stream
+                with lock:
+                    report.mode = "stream (server-side copy was refused)"
+        dest.write_bytes(key, data if data is not None else source.read_bytes(key))
+        return "copied"
+
+    unique = list(dict.fromkeys(keys))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique) or 1))) as pool:
+        futures = {pool.submit(one, k): k for k in unique}
+        for n, fut in enumerate(as_completed(futures), start=1):
+            key = futures[fut]
+            try:
+                outcome = fut.result()
+            except BpsError as exc:
+                report.failed[key] = str(exc)
+            else:
+                {"copied": report.copied, "skipped": report.skipped,
+                 "conflict": report.conflicts}[outcome].append(key)  # fmt: skip
+            if progress is not None:
+                progress(n / len(unique))
+    for bucket in (report.copied, report.skipped, report.conflicts):
+        bucket.sort()
+    return report

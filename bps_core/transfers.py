@@ -1,0 +1,129 @@
+"""Copy a chosen set of samples from the project's input to another bucket or folder.
+
+What to copy is plain data (``CopySelection``), so the app, the CLI and background jobs share
+it: explicit sample keys (a map selection), the samples of a selection round, the samples whose
+current label is one of some classes, or everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bps_core.errors import BpsError
+from bps_core.project.store import Project
+from bps_core.storage import DatasourceConfig, open_writable
+from bps_core.storage.copy import CopyReport, copy_objects
+
+SELECTION_KINDS = ("keys", "round", "classes", "all")
+
+
+@dataclass(frozen=True)
+class CopySelection:
+    kind: str = "all"
+    keys: tuple[str, ...] = ()
+    round: int = 0
+    classes: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if self.kind not in SELECTION_KINDS:
+            raise BpsError(
+                f"copy selection {self.kind!r}: choose one of {', '.join(SELECTION_KINDS)}"
+            )
+        if self.kind == "keys" and not self.keys:
+            raise BpsError("nothing selected to copy: select samples on the map first")
+        if self.kind == "classes" and not self.classes:
+            raise BpsError("choose at least one label class to copy")
+
+    def describe(self) -> str:
+        if self.kind == "keys":
+            return f"{len(self.keys)} selected samples"
+        if self.kind == "round":
+            return f"the samples of round {self.round}"
+        if self.kind == "classes":
+            return f"samples labeled {', '.join(self.classes)}"
+        return "all samples"
+
+
+def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
+    """Relative paths (in the input datasource) of the samples a selection names."""
+    selection.validate()
+    samples = project.samples()
+    relpath_of = dict(zip(samples.key, samples.relpath, strict=True))
+    if selection.kind == "all":
+        keys = samples.key.tolist()
+    elif selection.kind == "keys":
+        keys = list(selection.keys)
+    elif selection.kind == "round":
+        rows = project.conn.execute(
+            "SELECT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
+            "WHERE rs.round_id = ? ORDER BY rs.rank",
+            (selection.round,),
+        ).fetchall()
+        if not rows:
+            raise BpsError(f"round {selection.round} does not exist or selected nothing")
+        keys = [r[0] for r in rows]
+    else:
+        labels = project.current_labels()
+        unknown = sorted(set(selection.classes) - set(labels.label))
+        if unknown:
+            raise BpsError(f"no sample is labeled {', '.join(map(repr, unknown))}")
+        keys = labels[labels.label.isin(selection.classes)].key.tolist()
+    missing = [k for k in keys if k not in relpath_of]
+    if missing:
+        raise BpsError(f"{len(missing)} unknown sample keys, e.g. {missing[0]!r}")
+    return [relpath_of[k] for k in keys]
+
+
+def copy_samples(
+    project: Project,
+    dest: DatasourceConfig,
+    selection: CopySelection,
+    *,
+    overwrite: bool = False,
+    progress: Any = None,
+) -> CopyReport:
+    """Copies the selected samples' files to ``dest`` (same relative paths under its root)."""
+    relpaths = selected_relpaths(project, selection)
+    # read the input directly, not through the local cache: server-side copy needs the S3 source
+    from bps_core.storage import open_source
+
+    return copy_objects(
+        open_source(project.config.datasource),
+        open_writable(dest),
+        relpaths,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True)
+class CopyJobParams:
+    dest: dict[str, Any]
+    selection: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+
+    @classmethod
+    def make(
+        cls, dest: DatasourceConfig, selection: CopySelection, overwrite: bool = False
+    ) -> dict[str, Any]:
+        dest.validate()
+        selection.validate()
+        return asdict(cls(asdict(dest), asdict(selection), overwrite))
+
+
+def run_copy_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Background-job entry point (``jobs.JOB_KINDS['copy']``)."""
+    dest = DatasourceConfig.from_dict(params["dest"], "copy destination")
+    sel = params.get("selection") or {}
+    selection = CopySelection(
+        kind=sel.get("kind", "all"),
+        keys=tuple(sel.get("keys", ())),
+        round=int(sel.get("round", 0)),
+        classes=tuple(sel.get("classes", ())),
+    )
+    report = copy_samples(
+        project, dest, selection, overwrite=bool(params.get("overwrite")),
+        progress=ctx.callback(f"copying {selection.describe()} to {dest.uri}"),
+    )  # fmt: skip
+    return report.as_dict()
