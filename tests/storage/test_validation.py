@@ -1,0 +1,187 @@
+"""Datasource fields are checked before any network call, with messages that say what to fix."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bps_core.errors import DatasourceError
+from bps_core.storage import DatasourceConfig
+from bps_core.storage import validation as v
+
+GOOD_BUCKETS = ["nasa-bps-training-data", "abc", "my.bucket.1", "a" * 63, "0-0"]
+BAD_BUCKETS = {
+    "": "empty",
+    "ab": "3-63",
+    "a" * 64: "3-63",
+    "My-Bucket": "lower-case",
+    "under_score": "lower-case",
+    "-start": "lower-case",
+    "end-": "lower-case",
+    "a..b": "'..'",
+    "a.-b": "'..'",
+    "192.168.1.1": "IP address",
+    "xn--bucket": "reserves",
+    "bucket-s3alias": "reserves",
+    "s3://bucket": "without s3://",
+}
+
+
+@pytest.mark.parametrize("name", GOOD_BUCKETS)
+def test_bucket__valid_names_pass(name: str) -> None:
+    assert v.check_bucket(name) == name
+
+
+@pytest.mark.parametrize(("name", "why"), BAD_BUCKETS.items())
+def test_bucket__invalid_names_say_why(name: str, why: str) -> None:
+    with pytest.raises(DatasourceError, match=why):
+        v.check_bucket(name)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "normal"),
+    [("", ""), ("/", ""), ("Microscopy/train", "Microscopy/train/"), ("a/b/", "a/b/")],
+)
+def test_prefix__normalised(prefix: str, normal: str) -> None:
+    assert v.check_prefix(prefix) == normal
+
+
+@pytest.mark.parametrize("prefix", ["/abs/x", "a/../b", "a//b", "./a", "a\\b", "a\x00b", "a\nb"])
+def test_prefix__refused(prefix: str) -> None:
+    with pytest.raises(DatasourceError, match="prefix"):
+        v.check_prefix(prefix)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    ["arn:aws:iam::123456789012:role/Labeler-S3", "arn:aws:iam::123456789012:role/path/to/R_1",
+     "arn:aws-cn:iam::123456789012:role/x"],
+)  # fmt: skip
+def test_role_arn__valid(arn: str) -> None:
+    assert v.check_role_arn(arn) == arn
+
+
+@pytest.mark.parametrize(
+    "arn",
+    ["arn:aws:iam::12345678901:role/x", "arn:aws:iam::123456789012:user/x", "role/x",
+     "arn:aws:s3:::bucket", "arn:aws:iam::123456789012:role/",
+     "arn:aws:iam::123456789012:role/a b"],
+)  # fmt: skip
+def test_role_arn__invalid(arn: str) -> None:
+    with pytest.raises(DatasourceError, match="12-digit account"):
+        v.check_role_arn(arn)
+
+
+@pytest.mark.parametrize("ext", ["short", "has space in it", "x" * 1225, "semi;colon-123"])
+def test_external_id__invalid(ext: str) -> None:
+    with pytest.raises(DatasourceError, match="10-1224 characters"):
+        v.check_external_id(ext)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://s3.example.org", "http://127.0.0.1:9000", "https://[::1]:9000/"]
+)
+def test_endpoint__valid(url: str) -> None:
+    assert v.check_endpoint_url(url) == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://host", "https://"),
+        ("https://", "no host"),
+        ("https://user:pw@host", "user names or passwords"),
+        ("https://host/?x=1", "query"),
+        ("https://host:0", "port 0"),
+        ("https://ho st", "spaces"),
+        ("http://169.254.169.254", "link-local"),
+        ("http://169.254.170.2/", "link-local"),
+        ("http://2852039166/", "link-local"),  # 169.254.169.254 as one number
+        ("http://0xa9fea9fe/", "link-local"),
+        ("http://[fe80::1]/", "link-local"),
+        ("http://[fd00:ec2::254]/", "link-local"),
+        ("http://[::ffff:169.254.169.254]/", "link-local"),
+        ("http://metadata.google.internal/", "metadata"),
+        ("http://0.0.0.0:9000", "link-local"),
+    ],
+)
+def test_endpoint__refused_with_reason(url: str, why: str) -> None:
+    with pytest.raises(DatasourceError, match=why):
+        v.check_endpoint_url(url)
+
+
+def test_endpoint__link_local_only_when_explicitly_allowed() -> None:
+    assert v.check_endpoint_url("http://169.254.10.1:9000", allow_link_local=True)
+    cfg = DatasourceConfig.s3(
+        "s3://bucket-a/x", endpoint_url="http://169.254.10.1:9000", allow_link_local_endpoint=True
+    )
+    assert cfg.endpoint_url == "http://169.254.10.1:9000"
+
+
+def test_config__validation_covers_auth_modes_and_names_the_field() -> None:
+    with pytest.raises(DatasourceError, match="auth 'magic'"):
+        DatasourceConfig.s3("s3://bucket-a/x", auth="magic")
+    with pytest.raises(DatasourceError, match="role ARN"):
+        DatasourceConfig.s3("s3://bucket-a/x", auth="assume-role", external_id="e" * 12)
+    with pytest.raises(DatasourceError, match="external ID"):
+        DatasourceConfig.s3(
+            "s3://bucket-a/x", auth="assume-role", role_arn="arn:aws:iam::123456789012:role/R"
+        )
+    with pytest.raises(DatasourceError, match="only used with auth 'assume-role'"):
+        DatasourceConfig.s3("s3://bucket-a/x", role_arn="arn:aws:iam::123456789012:role/R")
+    with pytest.raises(DatasourceError, match="session duration"):
+        DatasourceConfig.s3(
+            "s3://bucket-a/x", auth="assume-role", external_id="e" * 12,
+            role_arn="arn:aws:iam::123456789012:role/R", session_duration_s=60,
+        )  # fmt: skip
+    with pytest.raises(DatasourceError, match="region"):
+        DatasourceConfig.s3("s3://bucket-a/x", region="moon-1")
+    with pytest.raises(DatasourceError, match="unknown setting.*secret_access_key"):
+        DatasourceConfig.from_dict({"id": "input", "secret_access_key": "x"})
+    cfg = DatasourceConfig.s3("s3://nasa-bps-training-data/Microscopy/train", auth="anonymous")
+    assert cfg.prefix == "Microscopy/train/"
+    assert cfg.uri == "s3://nasa-bps-training-data/Microscopy/train/"
+
+
+# ------------------------------------------------------------------ properties
+
+_BUCKET_CHARS = string.ascii_lowercase + string.digits + ".-"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=70))
+def test_bucket__any_text_is_accepted_only_if_it_follows_the_rules(name: str) -> None:
+    try:
+        v.check_bucket(name)
+    except DatasourceError as exc:
+        message = str(exc)
+        assert message.startswith("bucket"), message  # noqa: PT017 (a property over any text)
+        return
+    assert 3 <= len(name) <= 63
+    assert set(name) <= set(_BUCKET_CHARS)
+    assert name[0] not in ".-"
+    assert name[-1] not in ".-"
+    assert ".." not in name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_prefix__accepted_prefixes_never_escape_or_hold_control_characters(prefix: str) -> None:
+    try:
+        out = v.check_prefix(prefix)
+    except DatasourceError:
+        return
+    assert out == "" or out.endswith("/")
+    assert not out.startswith("/")
+    assert ".." not in out.split("/")
+    assert not any(ord(c) < 32 or c == "\\" for c in out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 255), st.integers(1, 65535))
+def test_endpoint__every_link_local_ipv4_is_refused(c: int, d: int, port: int) -> None:
+    with pytest.raises(DatasourceError, match="link-local"):
+        v.check_endpoint_url(f"http://169.254.{c}.{d}:{port}")
