@@ -13,7 +13,7 @@ navigation = st.navigation(
         # pages/ file names, or a fresh session would run the page without this entry point.
         st.Page(
             "pages/1_Datasource.py",
-            title="Datasource",
+            title="Datasources",
             icon=":material/cloud:",
             url_path="datasource",
         ),

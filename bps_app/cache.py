@@ -11,14 +11,18 @@ import pandas as pd
 import streamlit as st
 from numpy.typing import NDArray
 
+from bps_app import state
 from bps_core.embeddings.neighbours import nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
+from bps_core.project.store import OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, load_map
 from bps_core.selection.rounds import latest_model, list_models, predictions
 from bps_core.selection.scores import uncertainty
-from bps_core.storage import DatasourceConfig, open_source
+from bps_core.storage import DataSource, DatasourceConfig, open_source
+from bps_core.storage.cache import CachedSource
+from bps_core.storage.fetch import fetch_many
 
 
 def samples_version(project: Project) -> str:
@@ -77,8 +81,29 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
 
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _thumbnail(source_json: str, relpath: str, size: int, window: tuple[Any, ...]) -> bytes:
-    data = open_source(DatasourceConfig(**json.loads(source_json))).read_bytes(relpath)
+    data = _source(source_json, str(state.project_dir() / OBJECT_CACHE_DIR)).read_bytes(relpath)
     return thumbnail_png(decode_image(data, relpath), size, DisplayWindow(*window))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _source(source_json: str, cache_dir: str) -> DataSource:
+    """One reader per datasource per server: S3 clients, connection pools and the local object
+    cache are reused across reruns and sessions."""
+    config = DatasourceConfig.from_dict(json.loads(source_json))
+    return open_source(config, cache_dir=cache_dir)
+
+
+def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
+    """Fetches the remote objects behind a page of thumbnails concurrently (one request each,
+    16 in flight) into the local object cache; local sources need nothing."""
+    if source.kind == "local":
+        return
+    reader = _source(json.dumps(dataclasses.asdict(source), sort_keys=True),
+                     str(state.project_dir() / OBJECT_CACHE_DIR))  # fmt: skip
+    if isinstance(reader, CachedSource):
+        missing = [r for r in relpaths if not reader.contains(r)]
+        if missing:
+            fetch_many(reader, missing)
 
 
 def clear_thumbnails() -> None:

@@ -166,6 +166,7 @@ def thumbnail_grid(
     are marked bad in the project). With ``open_key``, each thumbnail gets a button that opens
     the sample's detail dialog."""
     bad = []
+    cache.prefetch(source, [relpaths[k] for k in keys])
     grid = st.columns(columns)
     for i, key in enumerate(keys):
         try:

@@ -1,21 +1,165 @@
-"""Datasource: what this project reads. Forms for S3 and access checks come later."""
+"""Datasources: where images come from and where results go; access checks, copy, write-back."""
 
 import streamlit as st
 
-from bps_app import state
+from bps_app import datasource_form as dsf
+from bps_app import state, widgets
+from bps_core import jobs
+from bps_core.storage.access import check_access
+from bps_core.transfers import CopyJobParams, CopySelection
+from bps_core.writeback import DEFAULT_TASK, PARTS
 
 with state.open_project() as project:
-    ds = project.config.datasource
-    meta_csv = project.config.meta_csv
+    input_cfg = project.config.datasource
+    output_cfg = project.config.output
+    active = {kind: jobs.active_job(project, kind) for kind in ("ingest", "copy", "writeback")}
+    last = {kind: next(iter(jobs.list_jobs(project, kind, limit=1)), None)
+            for kind in ("ingest", "copy", "writeback")}  # fmt: skip
+    class_names = sorted(project.label_counts())
+    round_ids = [r[0] for r in project.conn.execute("SELECT id FROM rounds ORDER BY id")]
+    n_samples = project.n_samples()
 
-st.title("Datasource")
-st.dataframe(
-    {"setting": ["id", "kind", "location", "purpose", "metadata CSV"],
-     "value": [ds.id, ds.kind, ds.uri, ds.purpose, meta_csv or "(none)"]},
-    hide_index=True,
-)  # fmt: skip
-st.info(
-    "Not built yet: S3 datasources configured in forms (anonymous, profile, role with external "
-    "ID), access checks and write-back in Lightly's `.lightly/` layout. Today a project reads a "
-    "local folder: `bps-labeler init PROJECT_DIR --source FOLDER`."
+st.title("Datasources")
+st.caption(
+    "The **input** is where images are listed and read (list + read). The **output** is where "
+    "thumbnails, predictions, metadata and embeddings are written back in Lightly's `.lightly/` "
+    "layout (list + read + write + delete). Secrets are never stored: use a profile, a role, "
+    "or keys from the environment / Streamlit secrets."
 )
+st.dataframe(
+    dsf.describe_frame([input_cfg] + ([output_cfg] if output_cfg else [])), hide_index=True
+)
+
+
+def _last_result(kind: str) -> None:
+    job = last[kind]
+    if job is None or job.active:
+        return
+    if job.state == "succeeded":
+        st.caption(f"Last {kind} job ({job.finished_at}): {job.result}")
+    else:
+        st.warning(f"Last {kind} job {job.state}: {job.error}")
+
+
+tab_in, tab_out, tab_copy, tab_wb = st.tabs(
+    ["Input", "Output", "Copy to a bucket", "Write-back (.lightly/)"]
+)
+
+with tab_in:
+    st.button(
+        "Use the NASA BPS public bucket",
+        icon=":material/public:",
+        key="nasa_preset",
+        on_click=dsf.apply_preset,
+        args=("input", dsf.NASA_BPS_PRESET),
+        help="s3://nasa-bps-training-data/Microscopy/train/ (us-west-2, anonymous)",
+    )
+    cfg, problem = dsf.datasource_form(
+        "input", ds_id=input_cfg.id, purpose=input_cfg.purpose, current=input_cfg
+    )
+    if problem:
+        st.error(problem)
+    c1, c2 = st.columns(2)
+    if c1.button("Check access", key="check_input", disabled=cfg is None) and cfg is not None:
+        with st.spinner("Probing list and read ..."):
+            dsf.access_report(check_access(cfg))
+    changed = cfg is not None and cfg != input_cfg
+    save = c2.button(
+        "Save and re-list the images",
+        key="save_input",
+        type="primary",
+        disabled=not changed or active["ingest"] is not None,
+        help="Keeps sample keys (and labels) for files found under the same relative paths, "
+        "e.g. after moving from a local copy to the S3 bucket.",
+    )
+    if save and cfg is not None:
+        with state.open_project() as project:
+            project.set_datasources(input=cfg)
+            widgets.submit_job(project, "ingest", {})
+        st.rerun()
+    if active["ingest"] is not None:
+        widgets.job_monitor(active["ingest"].id)
+    _last_result("ingest")
+    st.caption(f"{n_samples:,} samples in this project.")
+
+with tab_out:
+    cfg, problem = dsf.datasource_form("output", ds_id="output", purpose="output",
+                                       current=output_cfg)  # fmt: skip
+    if problem:
+        st.error(problem)
+    c1, c2 = st.columns(2)
+    if c1.button("Check access", key="check_output", disabled=cfg is None) and cfg is not None:
+        with st.spinner("Probing list, read, write, overwrite and delete ..."):
+            dsf.access_report(check_access(cfg))
+    if c2.button("Save as output", key="save_output", type="primary",
+                 disabled=cfg is None or cfg == output_cfg) and cfg:  # fmt: skip
+        with state.open_project() as project:
+            project.set_datasources(output=cfg)
+        st.toast(f"Output set to {cfg.uri}")
+        st.rerun()
+
+with tab_copy:
+    st.caption(
+        "Copy the images of a selection to another bucket or folder (e.g. another team's "
+        "account). Existing objects are never replaced unless you ask; a re-run skips what is "
+        "already there. One set of credentials for both buckets copies server-side."
+    )
+    selected = st.session_state.get(state.MAP_SELECTION, [])
+    choices = {"map": f"Map selection ({len(selected)})", "round": "A selection round",
+               "classes": "Label classes", "all": f"All samples ({n_samples:,})"}  # fmt: skip
+    what = st.radio("What", list(choices), format_func=choices.get, horizontal=True,
+                    key="copy_what")  # fmt: skip
+    selection: CopySelection | None = None
+    if what == "map":
+        selection = CopySelection(kind="keys", keys=tuple(selected)) if selected else None
+        if not selected:
+            st.info("Select samples with the lasso on the Explore and label page first.")
+    elif what == "round":
+        if round_ids:
+            rnd = st.selectbox("Round", round_ids, index=len(round_ids) - 1, key="copy_round")
+            selection = CopySelection(kind="round", round=int(rnd))
+        else:
+            st.info("No selection rounds yet.")
+    elif what == "classes":
+        chosen = st.multiselect("Classes", class_names, key="copy_classes")
+        selection = CopySelection(kind="classes", classes=tuple(chosen)) if chosen else None
+    else:
+        selection = CopySelection(kind="all")
+    st.markdown("**Destination**")
+    dest, problem = dsf.datasource_form("copy", ds_id="copy-dest", purpose="output")
+    if problem:
+        st.error(problem)
+    overwrite = st.checkbox("Replace destination objects that differ", key="copy_overwrite")
+    c1, c2 = st.columns(2)
+    if c1.button("Check destination access", key="check_copy", disabled=dest is None) and dest:
+        dsf.access_report(check_access(dest))
+    start = c2.button(
+        "Start copy",
+        key="start_copy",
+        type="primary",
+        disabled=dest is None or selection is None or active["copy"] is not None,
+    )
+    if start and dest is not None and selection is not None:
+        with state.open_project() as project:
+            widgets.submit_job(project, "copy", CopyJobParams.make(dest, selection, overwrite))
+        st.rerun()
+    if active["copy"] is not None:
+        widgets.job_monitor(active["copy"].id)
+    _last_result("copy")
+
+with tab_wb:
+    target = output_cfg or (input_cfg if input_cfg.can_write else None)
+    if target is None:
+        st.info("Set an output datasource first (Output tab).")
+    else:
+        st.caption(f"Writes under `{target.uri}.lightly/` in Lightly's layout.")
+        parts = st.multiselect("Parts", PARTS, default=list(PARTS), key="wb_parts")
+        task = st.text_input("Prediction task name", DEFAULT_TASK, key="wb_task")
+        if st.button("Write back", key="start_wb", type="primary",
+                     disabled=not parts or active["writeback"] is not None):  # fmt: skip
+            with state.open_project() as project:
+                widgets.submit_job(project, "writeback", {"parts": parts, "task": task})
+            st.rerun()
+        if active["writeback"] is not None:
+            widgets.job_monitor(active["writeback"].id)
+        _last_result("writeback")

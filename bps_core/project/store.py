@@ -31,6 +31,7 @@ from bps_core.storage import (
 
 DB_NAME = "project.db"
 ARRAYS_DIR = "arrays"
+OBJECT_CACHE_DIR = Path("cache") / "objects"
 LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api")
 # Colour-blind-safe palette (Okabe-Ito, then Tableau 10) for label classes, in creation order.
 CLASS_COLORS = (
@@ -208,7 +209,7 @@ class Project:
     @property
     def object_cache_dir(self) -> Path:
         """Where fetched remote objects are cached (bounded, least recently used evicted)."""
-        return self.folder / "cache" / "objects"
+        return self.folder / OBJECT_CACHE_DIR
 
     def source(self) -> DataSource:
         """The input datasource; remote objects are read through the project's local cache."""

@@ -56,6 +56,10 @@ class CachedSource:
     ) -> Iterator[SourceListing]:
         return self.inner.list(prefix, progress)
 
+    def contains(self, key: str) -> bool:
+        """Whether ``key`` is in the local cache (no request is made)."""
+        return self._path(key).exists()
+
     def exists(self, key: str) -> bool:
         return self._path(key).exists() or self.inner.exists(key)
 

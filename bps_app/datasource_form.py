@@ -1,0 +1,169 @@
+"""Datasource forms: the widgets for one local folder or S3 location, validated as you type.
+
+Each form keeps its values in session state under its own prefix, so presets (the public NASA
+BPS bucket) and the external-ID generator can fill fields through callbacks. Validation runs
+on every rerun without any network call; only "Check access" talks to the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from bps_core.errors import DatasourceError
+from bps_core.storage import AUTH_MODES, DatasourceConfig
+from bps_core.storage.access import (
+    AccessReport,
+    generate_external_id,
+    iam_policy,
+    policy_json,
+    trust_policy,
+)
+from bps_core.storage.s3 import static_keys
+
+NASA_BPS_PRESET: dict[str, Any] = {
+    "kind": "s3",
+    "location": "s3://nasa-bps-training-data/Microscopy/train/",
+    "region": "us-west-2",
+    "endpoint": "",
+    "auth": "anonymous",
+}
+AUTH_LABELS = {
+    "anonymous": "Anonymous (public bucket)",
+    "default": "AWS credentials / profile",
+    "assume-role": "IAM role + external ID",
+    "keys": "Access keys (env / secrets)",
+}
+_RESULT_ICONS = {"ok": "✅ ok", "failed": "❌ failed", "not tried": "➖ not tried"}
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"ds_{prefix}_{name}"
+
+
+def apply_preset(prefix: str, values: dict[str, Any]) -> None:
+    """Fills a form's fields (use as a button's ``on_click``)."""
+    for name, value in values.items():
+        st.session_state[_key(prefix, name)] = value
+
+
+def _new_external_id(prefix: str) -> None:
+    st.session_state[_key(prefix, "external_id")] = generate_external_id()
+
+
+def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
+    if current is None:
+        return {"kind": "s3", "location": "", "path": "", "region": "", "endpoint": "",
+                "auth": "default", "profile": "", "role_arn": "", "external_id": "",
+                "duration": 3600}  # fmt: skip
+    return {
+        "kind": current.kind,
+        "location": current.uri if current.kind == "s3" else "",
+        "path": current.path,
+        "region": current.region,
+        "endpoint": current.endpoint_url,
+        "auth": current.auth,
+        "profile": current.profile,
+        "role_arn": current.role_arn,
+        "external_id": current.external_id,
+        "duration": current.session_duration_s,
+    }
+
+
+def datasource_form(
+    prefix: str, *, ds_id: str, purpose: str, current: DatasourceConfig | None = None
+) -> tuple[DatasourceConfig | None, str]:
+    """Draws the fields; returns the validated config, or None and what to fix."""
+    for name, value in _defaults(current).items():
+        st.session_state.setdefault(_key(prefix, name), value)
+    kind = st.radio(
+        "Kind", ["s3", "local"], horizontal=True, key=_key(prefix, "kind"),
+        format_func={"s3": "S3 bucket", "local": "Local folder"}.get,
+    )  # fmt: skip
+    try:
+        if kind == "local":
+            path = st.text_input("Folder", key=_key(prefix, "path"), placeholder="/data/images")
+            if not path.strip():
+                return None, ""
+            return DatasourceConfig(
+                id=ds_id, kind="local", path=path.strip(), purpose=purpose
+            ).normalised(), ""
+        location = st.text_input(
+            "S3 location", key=_key(prefix, "location"), placeholder="s3://bucket/prefix/",
+            help="Bucket and prefix (the folder inside the bucket).",
+        )  # fmt: skip
+        c1, c2 = st.columns(2)
+        region = c1.text_input("Region", key=_key(prefix, "region"), placeholder="us-west-2")
+        endpoint = c2.text_input(
+            "Endpoint URL (S3-compatible stores only)", key=_key(prefix, "endpoint"),
+            placeholder="https://minio.example.org",
+        )  # fmt: skip
+        auth = st.radio(
+            "Authentication", AUTH_MODES, horizontal=True, key=_key(prefix, "auth"),
+            format_func=AUTH_LABELS.get,
+        )  # fmt: skip
+        extra: dict[str, Any] = {}
+        if auth in ("default", "assume-role"):
+            extra["profile"] = st.text_input(
+                "Profile (optional)", key=_key(prefix, "profile"),
+                help="A profile from ~/.aws/config; empty uses boto3's default credential chain.",
+            ).strip()  # fmt: skip
+        if auth == "assume-role":
+            extra["role_arn"] = st.text_input(
+                "Role ARN", key=_key(prefix, "role_arn"),
+                placeholder="arn:aws:iam::123456789012:role/Labeler-S3",
+            ).strip()  # fmt: skip
+            c3, c4 = st.columns([3, 1])
+            extra["external_id"] = c3.text_input(
+                "External ID", key=_key(prefix, "external_id"),
+                help="Put the same value in the role's trust policy (shown after 'Check access').",
+            ).strip()  # fmt: skip
+            c4.button("Generate", key=_key(prefix, "gen"), on_click=_new_external_id,
+                      args=(prefix,), help="A random 32-character external ID")  # fmt: skip
+            extra["session_duration_s"] = int(
+                st.number_input(
+                    "Session duration (s)", 900, 43_200, step=900, key=_key(prefix, "duration")
+                )  # fmt: skip
+            )
+        if auth == "keys":
+            try:
+                static_keys()
+                st.caption("Access keys found (environment or Streamlit secrets). They are used "
+                           "for requests only: never stored, logged or shown.")  # fmt: skip
+            except DatasourceError as exc:
+                st.warning(str(exc))
+        if not location.strip():
+            return None, ""  # nothing typed yet: no error, the placeholder shows the form
+        config = DatasourceConfig.s3(
+            location.strip(), id=ds_id, purpose=purpose, region=region.strip(),
+            endpoint_url=endpoint.strip(), auth=auth, **extra,
+        )  # fmt: skip
+    except DatasourceError as exc:
+        return None, str(exc)
+    return config, ""
+
+
+def access_report(report: AccessReport) -> None:
+    """Each permission as ok/failed with its AWS code, then the policies to apply."""
+    rows = pd.DataFrame(report.rows())
+    rows["result"] = rows["result"].map(_RESULT_ICONS)
+    if report.ok:
+        st.success(f"All {len(rows)} permissions work for {report.config.uri}")
+    else:
+        st.error(f"Some permissions are missing for {report.config.uri}")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if report.config.kind == "s3":
+        with st.expander("IAM policy for this bucket and prefix", expanded=not report.ok):
+            st.code(policy_json(iam_policy(report.config)), language="json")
+        if report.config.auth == "assume-role":
+            with st.expander("Trust policy for the role", expanded=not report.ok):
+                st.caption("Replace the principal with the AWS account that runs this app.")
+                st.code(policy_json(trust_policy(report.config)), language="json")
+
+
+def describe_frame(configs: list[DatasourceConfig]) -> pd.DataFrame:
+    rows = [{"setting": k, **{c.id: c.describe().get(k, "") for c in configs}}
+            for k in dict.fromkeys(k for c in configs for k in c.describe())]  # fmt: skip
+    return pd.DataFrame(rows)
