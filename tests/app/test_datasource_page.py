@@ -154,3 +154,27 @@ def test_keys_mode__the_secret_never_reaches_the_page(
     rendered = repr(app._tree)
     assert secret not in rendered
     assert "testing" not in [t.value for t in app.text_input]
+
+
+def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
+    s3_server: S3Server, bps_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_app import cache
+    from bps_core.project import create_project
+    from bps_core.storage import DatasourceConfig
+
+    clear_clients()
+    cfg = DatasourceConfig.s3(f"s3://{bps_bucket}/Microscopy/train", region=REGION,
+                              endpoint_url=s3_server.endpoint, auth="anonymous")  # fmt: skip
+    project, _ = create_project(tmp_path / "s3p", cfg)
+    monkeypatch.setenv("BPS_PROJECT", str(project.folder))
+    monkeypatch.chdir(ROOT)
+    cache.clear_thumbnails()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/3_Explore_and_label.py").run()
+    assert not at.exception
+    assert len(at.image) == 24
+    cached = [p for p in project.object_cache_dir.rglob("*") if p.is_file()]
+    assert len(cached) >= 24  # fetched concurrently, then decoded from the local cache
+    project.close()

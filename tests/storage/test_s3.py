@@ -245,3 +245,56 @@ def test_fetch_many__collects_failures_per_key(s3_server: S3Server) -> None:
     assert set(got.data) == {"a.tif", "b.tif"}
     assert list(got.errors) == ["gone.tif"]
     assert "NoSuchKey" in got.errors["gone.tif"]
+
+
+def test_access_denied_fails_at_once_without_retries(s3_server: S3Server) -> None:
+    import json
+
+    bucket = s3_server.new_bucket()
+    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+            "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}  # fmt: skip
+    s3_server.admin().put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny))
+    dest = S3Source(_config(s3_server, bucket, "out", purpose="output", id="output"))
+    counter = FaultInjector(rate=0.0)
+    _inject(dest, counter)
+    with pytest.raises(S3Error, match="access denied") as err:
+        dest.write_bytes("a.json", b"{}")
+    assert err.value.code in ("AccessDenied", "403")
+    assert counter.sent == 1
+    assert "s3://" in str(err.value)
+
+
+def _client_error(code: str, status: int, headers: dict[str, str] | None = None) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": "<raw body from the server>"},
+         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}}},
+        "GetObject",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "headers", "expected"),
+    [
+        ("PermanentRedirect", 301, {"x-amz-bucket-region": "eu-west-1"},
+         "set the region to eu-west-1"),
+        ("AuthorizationHeaderMalformed", 400, {}, "bucket's region"),
+        ("ExpiredToken", 400, {}, "credentials have expired"),
+        ("InvalidAccessKeyId", 403, {}, "access key is not known"),
+        ("SignatureDoesNotMatch", 403, {}, "secret key does not match"),
+        ("SlowDown", 503, {}, "after all retries"),
+        ("NoSuchBucket", 404, {}, "bucket does not exist"),
+    ],
+)  # fmt: skip
+def test_error_messages__say_what_to_do_and_never_echo_the_body(
+    code: str, status: int, headers: dict[str, str], expected: str
+) -> None:
+    """Responses moto cannot produce (wrong region, expired tokens) map to the same messages."""
+    from bps_core.storage.s3 import translate
+
+    cfg = DatasourceConfig.s3("s3://bucket-a/x", region="us-east-1")
+    err = translate(_client_error(code, status, headers), "s3:GetObject", "s3://bucket-a/x/k", cfg)
+    assert expected in str(err)
+    assert err.code == code
+    assert "raw body" not in str(err)
