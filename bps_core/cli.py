@@ -406,7 +406,8 @@ def _export_local(args: argparse.Namespace, dest: Path) -> str:
     with Project.open(args.project_dir) as project:
         report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task)
     skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
-    return f"exported {report.n_written} items as {report.format}{skipped}"
+    failed = f", {len(report.failed)} failed (e.g. {report.failed[0]})" if report.failed else ""
+    return f"exported {report.n_written} items as {report.format}{skipped}{failed}"
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -517,19 +518,34 @@ def app_script() -> Path:
     return path
 
 
+def app_command(
+    project_dir: Path, host: str, port: int, *, production: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run`` command line and environment for serving ``project_dir``.
+
+    ``production`` hides exception details from browsers (errors are still logged on the
+    server) and turns Streamlit's development mode off; XSRF protection stays on either way.
+    """
+    env = {**os.environ, "BPS_PROJECT": str(project_dir)}
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app_script()),
+        "--server.port", str(port), "--server.address", host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.enableXsrfProtection", "true",
+    ]  # fmt: skip
+    if production:
+        cmd += ["--client.showErrorDetails", "none", "--global.developmentMode", "false"]
+    return cmd, env
+
+
 def _cmd_app(args: argparse.Namespace) -> NoReturn:
     from bps_core.project import Project
 
     project_dir = Path(args.project_dir).resolve()
     Project.open(project_dir).close()  # fail early, with the store's message
-    env = {**os.environ, "BPS_PROJECT": str(project_dir)}
+    cmd, env = app_command(project_dir, args.host, args.port, production=args.production)
     url = f"http://{args.host}:{args.port}"
     print(f"BPS Labeler on {project_dir}\n  open {url}\n  (Ctrl+C stops it)", flush=True)
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app_script()),
-        "--server.port", str(args.port), "--server.address", args.host,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
     os.chdir(app_script().parent)
     # Replace this process with the server, so signals (Ctrl+C, terminate) reach it directly
     # and no orphaned server outlives its launcher.
@@ -689,6 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project_dir", nargs="?", default="demo/project", metavar="PROJECT_DIR")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--production", action="store_true",
+                   help="hide error details from browsers (shared deployments)")  # fmt: skip
     p.set_defaults(func=_cmd_app)
     return parser
 

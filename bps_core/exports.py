@@ -36,6 +36,7 @@ class ExportReport:
     dest: Path
     n_written: int
     n_skipped: int = 0
+    failed: tuple[str, ...] = ()  # "path: why" for files that could not be exported
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -82,21 +83,26 @@ def export_imagefolder(
     source = project.source()
     dest.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
+    failed: list[str] = []
     for i, (key, label) in enumerate(zip(labels.key, labels.label, strict=True)):
         rel = _relpath(project, key)
-        flat = safe_relative_key(rel).replace("/", "__")
-        target = _inside(dest, f"{folder_name(label)}/{flat}")
-        if target.exists() and not overwrite:
-            skipped += 1
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
-            tmp.write_bytes(source.read_bytes(rel))
-            tmp.replace(target)
-            written += 1
+        try:
+            flat = safe_relative_key(rel).replace("/", "__")
+            target = _inside(dest, f"{folder_name(label)}/{flat}")
+            if target.exists() and not overwrite:
+                skipped += 1
+            else:
+                data = source.read_bytes(rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".part")
+                tmp.write_bytes(data)
+                tmp.replace(target)
+                written += 1
+        except BpsError as exc:  # one unreadable or unsafe file does not stop the export
+            failed.append(f"{rel}: {exc}")
         if progress:
             progress((i + 1) / len(labels))
-    return ExportReport("imagefolder", dest, written, skipped)
+    return ExportReport("imagefolder", dest, written, skipped, tuple(failed))
 
 
 def export_label_studio(project: Project, dest: Path) -> ExportReport:

@@ -66,6 +66,14 @@ class WritebackReport:
         return f"wrote {parts or 'nothing'} under {self.dest}.lightly/{extra}"
 
 
+def _unsafe(relpath: str) -> str:
+    try:
+        safe_relative_key(relpath)
+    except BpsError as exc:
+        return str(exc)
+    return ""
+
+
 def stem(relpath: str) -> str:
     """The relative path without its extension, as Lightly names per-file JSONs."""
     return str(PurePosixPath(safe_relative_key(relpath)).with_suffix(""))
@@ -171,6 +179,9 @@ def write_lightly(
     report = WritebackReport(dest.uri())
     samples = project.samples()
     samples = samples[samples.status == "ok"]
+    unsafe = {rel: reason for rel in samples.relpath if (reason := _unsafe(rel))}
+    report.failed.update(unsafe)  # never written: their names would leave .lightly/
+    samples = samples[~samples.relpath.isin(unsafe)]
     relpath_of = dict(zip(samples.key, samples.relpath, strict=True))
     steps = [p for p in PARTS if p in parts]
     for i, part in enumerate(steps):
@@ -182,9 +193,9 @@ def write_lightly(
         elif part == "embeddings":
             _write_embeddings(project, dest, relpath_of, embeddings_name, report)
         elif part == "metadata":
-            rows = project.conn.execute(
+            rows = [r for r in project.conn.execute(
                 "SELECT relpath, meta_json FROM samples WHERE status = 'ok' ORDER BY id"
-            ).fetchall()
+            ).fetchall() if r[0] not in unsafe]  # fmt: skip
             metas = [json.loads(m) for _, m in rows]
             items = [(".lightly/metadata/schema.json", _json(metadata_schema(metas)), _JSON)]
             for (rel, _), meta in zip(rows, metas, strict=True):

@@ -63,3 +63,6 @@ if go:
     else:
         skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
         st.success(f"Exported {report.n_written:,} items to {report.dest}{skipped}.")
+        if report.failed:
+            st.warning(f"{len(report.failed)} files could not be exported: "
+                       + "; ".join(report.failed[:5]))  # fmt: skip

@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
 
 REGION = "us-west-2"
 
@@ -64,6 +68,16 @@ class S3Server:
             check=True, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 
+    def seed(self, bucket: str, objects: dict[str, bytes]) -> None:
+        """Writes objects straight into the in-process moto backend (fast bulk seeding; what
+        is under test is read back over HTTP)."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+        for key, body in objects.items():
+            backend.put_object(bucket, key, body)
+
     def make_public(self, bucket: str) -> None:
         """A public-read bucket policy, as the NASA BPS bucket has (anonymous GET and LIST)."""
         policy = {
@@ -95,3 +109,43 @@ def start_server() -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         server.stop()
+
+
+class FaultInjector:
+    """Fails a share of requests before they are sent, as a flaky network or S3 would:
+    HTTP 500 InternalError, 503 SlowDown, or a connection reset. botocore's ``before-send``
+    event replaces the response, so the client's own retry logic must cope."""
+
+    def __init__(self, rate: float, seed: int = 0) -> None:
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.injected = {"500": 0, "503": 0, "reset": 0}
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        with self._lock:
+            self.sent += 1
+            if self.rng.random() >= self.rate:
+                return None
+            kind = self.rng.choice(["500", "503", "reset"])
+            self.injected[kind] += 1
+        if kind == "reset":
+            raise ConnectionClosedError(endpoint_url=request.url)
+        code, status = ("InternalError", 500) if kind == "500" else ("SlowDown", 503)
+        body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+        raw = _Raw(body)
+        return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, raw)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def inject(source: Any, hook: Callable[..., Any]) -> None:
+    """Runs ``hook`` before every request the source's client sends (first in line)."""
+    source.client.meta.events.register_first("before-send.s3", hook)

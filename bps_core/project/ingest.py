@@ -16,6 +16,7 @@ from bps_core.metadata import join_metadata, read_metadata_csv
 from bps_core.project import db
 from bps_core.project.store import Project, sample_key, utc_now
 from bps_core.storage import DataSource, DatasourceConfig, open_source
+from bps_core.storage.local import safe_relative_key
 
 Progress = Callable[[float], None]
 
@@ -41,6 +42,15 @@ def resolve_local_root(path: str | Path) -> Path:
 def find_metadata_csv(source: DataSource) -> str:
     """The key of ``meta.csv`` at the source root, or '' when there is none."""
     return bps.META_CSV if source.exists(bps.META_CSV) else ""
+
+
+def _unsafe_key(key: str) -> str | None:
+    """Why a listed key cannot be a sample path (S3 keys may hold '..', '//' or backslashes)."""
+    try:
+        safe_relative_key(key)
+    except DatasourceError as exc:
+        return f"{exc}; rename the object"
+    return None
 
 
 def _header_problem(source: DataSource, key: str, size: int) -> str | None:
@@ -102,7 +112,9 @@ def ingest(
     ds_id = project.config.datasource.id
     rows = []
     for n, item in enumerate(listing, start=1):
-        problem = _header_problem(source, item.key, item.size) if check_headers else None
+        problem = _unsafe_key(item.key)
+        if problem is None and check_headers:
+            problem = _header_problem(source, item.key, item.size)
         if problem is None and item.size == 0:
             problem = "empty file (0 bytes); re-export or remove it"
         if problem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ def safe_relative_key(key: str) -> str:
     p = PurePosixPath(key)
     if p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
         raise DatasourceError(f"invalid key {key!r}: must be relative and stay inside the root")
+    if not p.parts or p.name in ("", ".", ".."):
+        raise DatasourceError(f"invalid key {key!r}: names no file")
     return p.as_posix()
 
 
@@ -32,7 +35,10 @@ class LocalFolderSource:
             raise DatasourceError(f"{self.root}: not a folder; give the folder holding the images")
 
     def _path(self, key: str) -> Path:
-        p = (self.root / safe_relative_key(key)).resolve()
+        try:
+            p = (self.root / safe_relative_key(key)).resolve()
+        except OSError as exc:  # e.g. a name too long for the file system
+            raise DatasourceError(f"invalid key {key[:80]!r}: {exc.strerror}") from None
         if not p.is_relative_to(self.root):
             raise DatasourceError(f"{key}: resolves outside the datasource root {self.root}")
         return p
@@ -93,12 +99,16 @@ class LocalFolderSource:
     def write_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
         """Writes through a temporary file and an atomic rename; readers never see half a file."""
         path = self._path(key)
+        if path == self.root:
+            raise DatasourceError(f"invalid key {key!r}: names the root folder, not a file")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
             tmp.write_bytes(data)
             tmp.replace(path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise DatasourceError(
                 f"{key}: cannot write under {self.root} ({exc.strerror})"
             ) from None

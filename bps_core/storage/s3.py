@@ -9,10 +9,14 @@ object, and what to do; raw response bodies and credentials never appear in it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +32,50 @@ MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 POOL_CONNECTIONS = 32
-_STREAM_RETRIES = 4  # re-reads of a body whose connection dropped mid-stream
 #: Attempts to open a connection to an endpoint that refuses or does not answer. Unlike a reset
 #: mid-request, an unreachable endpoint rarely recovers within seconds: fail in ~0.2 s, not 10.
 CONNECT_ATTEMPTS = 3
+#: Retries on top of botocore's for transient failures (5xx, throttling, resets): botocore
+#: stops retrying when its retry quota runs dry under a sustained error rate, then these go on.
+OUTER_RETRIES = 12
+_TRANSIENT_CODES = frozenset({
+    "InternalError", "SlowDown", "ServiceUnavailable", "500", "502", "503", "504",
+    "RequestTimeout", "RequestTimeoutException", "Throttling", "ThrottlingException",
+    "RequestLimitExceeded", "ConnectionClosedError", "ReadTimeout", "ResponseStreamingError",
+    "IncompleteReadError",
+})  # fmt: skip
 
 _KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _SECRET_TOML_KEYS = ("access_key_id", "secret_access_key", "session_token")
+
+
+_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        if _secrets and record.name.startswith(_LOGGERS):
+            message = record.getMessage()
+            if any(s in message for s in _secrets):
+                for s in list(_secrets):
+                    message = message.replace(s, "[redacted]")
+                record.msg, record.args = message, None
+        return record
+
+    return factory
+
+
+def remember_secrets(*values: str | None) -> None:
+    """Registers secret values (secret keys, session tokens) so that log records from boto3,
+    botocore and urllib3 never carry them, even at DEBUG level (botocore logs request headers,
+    including X-Amz-Security-Token)."""
+    with _secrets_lock:
+        if not _secrets:
+            logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+        _secrets.update(v for v in values if v and len(v) >= 8)
 
 
 class S3Error(DatasourceError):
@@ -124,6 +165,7 @@ def _assume_role_session(config: DatasourceConfig, base: Any) -> Any:
         except Exception as exc:
             raise translate(exc, "sts:AssumeRole", config.role_arn, config) from None
         creds = resp["Credentials"]
+        remember_secrets(creds["SecretAccessKey"], creds["SessionToken"])
         expiry = creds["Expiration"]
         if isinstance(expiry, datetime) and expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=timezone.utc)
@@ -148,6 +190,7 @@ def _session(config: DatasourceConfig, env: Mapping[str, str] | None) -> Any:
     try:
         if config.auth == "keys":
             key, secret, token = static_keys(env)
+            remember_secrets(secret, token)
             return boto3.session.Session(
                 aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token or None
             )
@@ -159,6 +202,10 @@ def _session(config: DatasourceConfig, env: Mapping[str, str] | None) -> Any:
         ) from None
     if config.auth == "assume-role":
         return _assume_role_session(config, base)
+    frozen = base.get_credentials() if config.auth == "default" else None
+    if frozen is not None:  # default chain or profile: keep its secret out of logs too
+        creds = frozen.get_frozen_credentials()
+        remember_secrets(creds.secret_key, creds.token)
     return base
 
 
@@ -334,10 +381,17 @@ class S3Source:
         return self.root + safe_relative_key(key)
 
     def _call(self, operation: str, where: str, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except Exception as exc:
-            raise translate(exc, operation, where, self.config) from None
+        """Runs one request; transient failures that outlast botocore's own retries (its retry
+        quota runs dry under a sustained error rate) are retried here with backoff."""
+        for attempt in range(OUTER_RETRIES + 1):
+            try:
+                return fn()
+            except Exception as exc:
+                err = translate(exc, operation, where, self.config)
+                if err.code not in _TRANSIENT_CODES or attempt == OUTER_RETRIES:
+                    raise err from None
+            time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+        raise AssertionError("unreachable")
 
     def list(
         self, prefix: str = "", progress: ListProgress | None = None
@@ -345,14 +399,15 @@ class S3Source:
         """Pages through ``ListObjectsV2`` (1,000 keys a page), in S3's lexicographic order."""
         full = self.root + check_prefix(prefix)
         where = f"s3://{self.bucket}/{full}"
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=full)
-        it = iter(pages)
         n = 0
-        while True:
-            page = self._call("s3:ListBucket", where, lambda: next(it, None))
-            if page is None:
-                break
+        token = ""
+        while True:  # explicit continuation tokens: a failed page is retried, never skipped
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(
+                "s3:ListBucket", where, partial(self.client.list_objects_v2, **kwargs)
+            )
             for obj in page.get("Contents", []):
                 rel = obj["Key"][len(self.root) :]
                 if not rel or rel.endswith("/") or any(p.startswith(".") for p in rel.split("/")):
@@ -361,51 +416,44 @@ class S3Source:
                 yield SourceListing(rel, int(obj["Size"]), str(obj.get("ETag", "")).strip('"'))
             if progress is not None:
                 progress(n)
+            token = page.get("NextContinuationToken", "") if page.get("IsTruncated") else ""
+            if not token:
+                break
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
-        from botocore.exceptions import (
-            ConnectionClosedError,
-            IncompleteReadError,
-            ReadTimeoutError,
-            ResponseStreamingError,
-        )
-
+        """The object's bytes (a ranged GET for the first ``length``). A body whose connection
+        drops mid-read is fetched again, like any other transient failure."""
         full = self._key(key)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         if length is not None:
             if length <= 0:
                 return b""
             kwargs["Range"] = f"bytes=0-{length - 1}"
-        where = f"s3://{self.bucket}/{full}"
-        for attempt in range(_STREAM_RETRIES + 1):
-            resp = self._call("s3:GetObject", where, lambda: self.client.get_object(**kwargs))
-            try:
-                data: bytes = resp["Body"].read()
-                return data
-            except (
-                ResponseStreamingError, IncompleteReadError, ReadTimeoutError,
-                ConnectionClosedError,
-            ) as exc:  # fmt: skip
-                if attempt == _STREAM_RETRIES:
-                    raise translate(exc, "s3:GetObject", where, self.config) from None
-        raise AssertionError("unreachable")
+
+        def get() -> bytes:
+            data: bytes = self.client.get_object(**kwargs)["Body"].read()
+            return data
+
+        result: bytes = self._call("s3:GetObject", f"s3://{self.bucket}/{full}", get)
+        return result
 
     def head(self, key: str) -> SourceListing | None:
         from botocore.exceptions import ClientError
 
         full = self._key(key)
-        try:
-            resp = self.client.head_object(Bucket=self.bucket, Key=full)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                return None
-            where = f"s3://{self.bucket}/{full}"
-            raise translate(exc, "s3:GetObject (head)", where, self.config) from None
-        except Exception as exc:
-            raise translate(
-                exc, "s3:GetObject (head)", f"s3://{self.bucket}/{full}", self.config
-            ) from None
+
+        def head() -> Any:
+            try:
+                return self.client.head_object(Bucket=self.bucket, Key=full)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code"))
+                if code in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+
+        resp = self._call("s3:GetObject (head)", f"s3://{self.bucket}/{full}", head)
+        if resp is None:
+            return None
         return SourceListing(
             safe_relative_key(key), int(resp["ContentLength"]), str(resp.get("ETag", "")).strip('"')
         )

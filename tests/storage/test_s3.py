@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import random
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError
 
 from bps_core.storage import DatasourceConfig, open_source, open_writable
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
 from bps_core.storage.s3 import CONNECT_ATTEMPTS, S3Error, S3Source, clear_clients
 from bps_core.synthetic import SynthResult
-from tests.s3_server import REGION, S3Server, free_port
+from tests.s3_server import REGION, FaultInjector, S3Server, free_port
+from tests.s3_server import inject as _inject
 
 
 @pytest.fixture(autouse=True)
@@ -117,45 +113,6 @@ def test_one_client_per_configuration_is_reused(s3_server: S3Server) -> None:
 
 
 # ------------------------------------------------------------------ faults and hard errors
-
-
-class FaultInjector:
-    """Fails a share of requests before they are sent, as a flaky network or S3 would:
-    HTTP 500 InternalError, 503 SlowDown, or a connection reset. botocore's ``before-send``
-    event replaces the response, so the client's own retry logic must cope."""
-
-    def __init__(self, rate: float, seed: int = 0) -> None:
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.injected = {"500": 0, "503": 0, "reset": 0}
-        self.sent = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        with self._lock:
-            self.sent += 1
-            if self.rng.random() >= self.rate:
-                return None
-            kind = self.rng.choice(["500", "503", "reset"])
-            self.injected[kind] += 1
-        if kind == "reset":
-            raise ConnectionClosedError(endpoint_url=request.url)
-        code, status = ("InternalError", 500) if kind == "500" else ("SlowDown", 503)
-        body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-        raw = _Raw(body)
-        return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, raw)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self.body
-
-
-def _inject(source: Any, hook: Callable[..., Any]) -> None:
-    source.client.meta.events.register_first("before-send.s3", hook)
 
 
 def test_transient_faults__listing_and_reading_survive_through_retries(
