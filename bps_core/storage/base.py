@@ -73,7 +73,7 @@ class DatasourceConfig:
 
     def validate(self) -> DatasourceConfig:
         """Checks every field, before any network call; returns the normalised config."""
-        if not _ID_RE.match(self.id):
+        if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
             raise DatasourceError(
                 f"datasource id {self.id!r}: use 1-32 lower-case letters, digits, '-' or '_', "
                 "starting with a letter"

@@ -19,13 +19,13 @@ from bps_core.errors import DatasourceError
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", re.ASCII)
 _ROLE_ARN_RE = re.compile(
-    r"^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+    r"^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$", re.ASCII
 )
-_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{10,1224}$")
-_SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-_PROFILE_RE = re.compile(r"^[\w+=,.@:/-]{1,64}$")
+_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{10,1224}$", re.ASCII)
+_SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+_PROFILE_RE = re.compile(r"^[\w+=,.@:/-]{1,64}$", re.ASCII)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: Host names of cloud instance-metadata services (the SSRF targets in labeling tools).
 _METADATA_HOSTS = frozenset(
@@ -47,7 +47,7 @@ def check_bucket(name: str) -> str:
         raise _fail("bucket", name, "give the bucket name alone, without s3:// or a prefix")
     if not 3 <= len(name) <= 63:
         raise _fail("bucket", name, f"must be 3-63 characters long (it has {len(name)})")
-    if not _BUCKET_RE.match(name):
+    if not _BUCKET_RE.fullmatch(name):
         raise _fail(
             "bucket",
             name,
@@ -87,13 +87,13 @@ def check_prefix(prefix: str) -> str:
 
 
 def check_region(region: str) -> str:
-    if not isinstance(region, str) or not _REGION_RE.match(region):
+    if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
         raise _fail("region", region, "is not an AWS region name such as us-west-2 or eu-central-1")
     return region
 
 
 def check_role_arn(arn: str) -> str:
-    if not isinstance(arn, str) or not _ROLE_ARN_RE.match(arn):
+    if not isinstance(arn, str) or not _ROLE_ARN_RE.fullmatch(arn):
         raise _fail(
             "role ARN",
             arn,
@@ -103,7 +103,7 @@ def check_role_arn(arn: str) -> str:
 
 
 def check_external_id(external_id: str) -> str:
-    if not isinstance(external_id, str) or not _EXTERNAL_ID_RE.match(external_id):
+    if not isinstance(external_id, str) or not _EXTERNAL_ID_RE.fullmatch(external_id):
         raise _fail(
             "external ID",
             external_id,
@@ -113,7 +113,7 @@ def check_external_id(external_id: str) -> str:
 
 
 def check_session_name(name: str) -> str:
-    if not isinstance(name, str) or not _SESSION_RE.match(name):
+    if not isinstance(name, str) or not _SESSION_RE.fullmatch(name):
         raise _fail("session name", name, "needs 2-64 characters from letters, digits and _+=,.@-")
     return name
 
@@ -132,7 +132,7 @@ def check_session_duration(seconds: int) -> int:
 
 
 def check_profile(profile: str) -> str:
-    if not isinstance(profile, str) or not _PROFILE_RE.match(profile):
+    if not isinstance(profile, str) or not _PROFILE_RE.fullmatch(profile):
         raise _fail("profile", profile, "is not a profile name from ~/.aws/config")
     return profile
 

@@ -185,3 +185,80 @@ def test_prefix__accepted_prefixes_never_escape_or_hold_control_characters(prefi
 def test_endpoint__every_link_local_ipv4_is_refused(c: int, d: int, port: int) -> None:
     with pytest.raises(DatasourceError, match="link-local"):
         v.check_endpoint_url(f"http://169.254.{c}.{d}:{port}")
+
+
+_EXT_CHARS = set(string.ascii_letters + string.digits + "_+=,.@:/-")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120) | st.builds(lambda s: f"arn:aws:iam::{s}", st.text(max_size=60)))
+def test_role_arn__accepted_values_have_the_arn_shape(arn: str) -> None:
+    try:
+        v.check_role_arn(arn)
+    except DatasourceError:
+        return
+    head, account, resource = arn.split(":", 5)[:2], arn.split(":")[4], arn.split(":", 5)[5]
+    assert head[0] == "arn"
+    assert account.isdigit()
+    assert len(account) == 12
+    assert resource.startswith("role/")
+    assert not any(c.isspace() for c in arn)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=1300) | st.text(alphabet=sorted(_EXT_CHARS), max_size=1300))
+def test_external_id__accepted_values_respect_length_and_charset(ext: str) -> None:
+    try:
+        v.check_external_id(ext)
+    except DatasourceError:
+        assert not (10 <= len(ext) <= 1224 and set(ext) <= _EXT_CHARS and ext.isascii())
+        return
+    assert 10 <= len(ext) <= 1224
+    assert set(ext) <= _EXT_CHARS
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["http", "https", "ftp", "file", "gopher", ""]),
+    st.text(max_size=30),
+    st.one_of(st.none(), st.integers(-1, 70000)),
+    st.text(max_size=20),
+)
+def test_endpoint__accepted_urls_are_plain_http_hosts(
+    scheme: str, host: str, port: int | None, tail: str
+) -> None:
+    from urllib.parse import urlsplit
+
+    url = f"{scheme}://{host}" + (f":{port}" if port is not None else "") + tail
+    try:
+        out = v.check_endpoint_url(url)
+    except DatasourceError:
+        return
+    parts = urlsplit(out)
+    assert parts.scheme in ("http", "https")
+    assert parts.hostname
+    assert parts.username is None
+    assert parts.password is None
+    assert not parts.query
+    assert not parts.fragment
+    ip = v._literal_ip(parts.hostname)
+    assert ip is None or not (getattr(ip, "ipv4_mapped", None) or ip).is_link_local
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (v.check_external_id, "ext-id-0123456789\n"),
+        (v.check_external_id, "ext-id-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"),
+        (v.check_role_arn, "arn:aws:iam::" + "\u0663" * 12 + ":role/R"),  # Arabic-Indic 3s
+        (v.check_role_arn, "arn:aws:iam::123456789012:role/R\n"),
+        (v.check_region, "us-west-2\n"),
+        (v.check_bucket, "bucket-a\n"),
+        (v.check_session_name, "session\n"),
+    ],
+)  # fmt: skip
+def test_trailing_newlines_and_non_ascii_look_alikes_are_refused(check, value) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DatasourceError):
+        check(value)
+    with pytest.raises(DatasourceError, match="datasource id"):
+        DatasourceConfig(id="input\n").validate()
