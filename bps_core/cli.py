@@ -417,26 +417,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     # S3: export to a temporary folder, then upload it (uploads never leave the destination)
     import tempfile
 
-    from bps_core.storage import LocalFolderSource, open_writable
-    from bps_core.storage.copy import copy_objects
+    from bps_core.storage import open_writable
+    from bps_core.storage.copy import upload_folder
 
     single = args.format in _SINGLE_FILE_FORMATS
+    location = args.dest.rstrip("/")
     with tempfile.TemporaryDirectory() as tmp:
         if single:
-            location, _, name = args.dest.rstrip("/").rpartition("/")
+            location, _, name = location.rpartition("/")
             if location == "s3:/" or not name:
                 raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
             message = _export_local(args, Path(tmp) / name)
         else:
-            location = args.dest
             message = _export_local(args, Path(tmp))
         dest = open_writable(_location(args, location + "/", id="export", purpose="output"))
-        files = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).rglob("*") if p.is_file())
         with _progress_bar("upload") as progress:
-            report = copy_objects(
-                LocalFolderSource(tmp), dest, files,
-                overwrite=args.overwrite or args.format != "imagefolder", progress=progress,
-            )  # fmt: skip
+            report = upload_folder(Path(tmp), dest, overwrite=args.overwrite or
+                                   args.format != "imagefolder", progress=progress)  # fmt: skip
     print(f"{message} to {args.dest}; upload: {report.summary()}")
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bps_core.errors import BpsError
 from bps_core.project.store import Project
+from bps_core.storage.copy import CopyReport
 from bps_core.storage.local import safe_relative_key
 
 FORMATS = ("csv", "imagefolder", "label-studio", "lightly")
@@ -165,3 +166,33 @@ def export(project: Project, fmt: str, dest: Path, **kwargs: object) -> ExportRe
             project, dest, str(kwargs.get("task") or "bps-classification")
         )
     raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+#: File names of the single-file formats when written to a datasource.
+FILE_NAMES = {"csv": "labels.csv", "label-studio": "label_studio.json"}
+
+
+def export_to_output(
+    project: Project,
+    fmt: str,
+    prefix: str = "exports",
+    *,
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[ExportReport, CopyReport]:
+    """Builds an export in a temporary folder and uploads it under ``<output>/<prefix>/``
+    (``labels.csv``, ``label_studio.json``, or ``imagefolder/`` and ``lightly/`` folders) on the
+    project's output datasource, an S3 prefix or a folder."""
+    import tempfile
+
+    from bps_core.storage.copy import upload_folder
+
+    dest = project.output_source()
+    name = FILE_NAMES.get(fmt)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        report = export(project, fmt, root / name if name else root, overwrite=overwrite)
+        target = prefix.strip("/") if name else f"{prefix.strip('/')}/{fmt}"
+        upload = upload_folder(root, dest, target, overwrite=overwrite or fmt != "imagefolder",
+                               progress=progress)  # fmt: skip
+    return report, upload

@@ -6,7 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 from bps_app import state
-from bps_core.exports import ExportError, export
+from bps_core.errors import BpsError
+from bps_core.exports import ExportError, export, export_to_output
 from bps_core.project import Project
 
 DOWNLOADS = {
@@ -27,6 +28,7 @@ def download(project_dir: str, fmt: str, name: str, labels_version: int) -> byte
 
 with state.open_project() as project:
     n_labeled = len(project.current_labels())
+    output = project.config.output_datasource
     default_dest = str(project.folder / "exports")
     labels_version = int(
         project.conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0
@@ -66,3 +68,24 @@ if go:
         if report.failed:
             st.warning(f"{len(report.failed)} files could not be exported: "
                        + "; ".join(report.failed[:5]))  # fmt: skip
+
+st.subheader("Write to the output datasource")
+if output is None:
+    st.info("Set an output datasource (an S3 prefix or a folder) on the Datasources page.")
+else:
+    with st.form("export_output"):
+        out_fmt = st.selectbox("Format", [*DOWNLOADS, *FOLDERS], key="export_out_format")
+        prefix = st.text_input(f"Under {output.uri}", "exports", key="export_out_prefix")
+        out_overwrite = st.checkbox("Replace ImageFolder files that exist", key="export_out_ow")
+        go_out = st.form_submit_button("Export to the output", type="primary")
+    if go_out:
+        try:
+            with state.open_project() as p, st.spinner(f"Exporting to {output.uri} ..."):
+                report, upload = export_to_output(p, out_fmt, prefix, overwrite=out_overwrite)
+        except (BpsError, OSError) as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Exported {report.n_written:,} items to {output.uri}{prefix.strip('/')}/: "
+                       f"{upload.summary()}.")  # fmt: skip
+            if upload.failed:
+                st.warning("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5]))

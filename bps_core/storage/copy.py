@@ -14,13 +14,16 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bps_core.errors import BpsError
 from bps_core.storage.base import DataSource, SourceListing, WritableSource
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import DEFAULT_WORKERS
+from bps_core.storage.local import LocalFolderSource
 from bps_core.storage.s3 import S3Error, S3Source, same_identity
+from bps_core.storage.validation import check_prefix
 
 
 @dataclass
@@ -76,10 +79,12 @@ def copy_objects(
     keys: Sequence[str],
     *,
     overwrite: bool = False,
+    dest_prefix: str = "",
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[float], None] | None = None,
 ) -> CopyReport:
-    """Copies ``keys`` (relative to the source root) to the same relative keys under ``dest``."""
+    """Copies ``keys`` (relative to the source root) to ``dest_prefix + key`` under ``dest``."""
+    dest_prefix = check_prefix(dest_prefix)
     src_s3, dst_s3 = _s3(source), _s3(dest)
     server_side = (
         src_s3 is not None and dst_s3 is not None and same_identity(src_s3.config, dst_s3.config)
@@ -90,7 +95,8 @@ def copy_objects(
 
     def one(key: str) -> str:
         """Returns 'copied', 'skipped' or 'conflict'; raises BpsError on failure."""
-        existing = dest.head(key)
+        target = dest_prefix + key
+        existing = dest.head(target)
         data: bytes | None = None
         if src_s3 is not None:
             meta = src_s3.head(key)
@@ -104,7 +110,7 @@ def copy_objects(
             return "skipped" if _same(existing, size, etag) else "conflict"
         if server_side and src_s3 is not None and dst_s3 is not None and not fallback.is_set():
             try:
-                dst_s3.copy_from(src_s3, key, key)
+                dst_s3.copy_from(src_s3, key, target)
                 return "copied"
             except S3Error as exc:
                 if exc.code not in ("AccessDenied", "403"):
@@ -112,7 +118,7 @@ def copy_objects(
                 fallback.set()  # the destination identity cannot read the source: stream
                 with lock:
                     report.mode = "stream (server-side copy was refused)"
-        dest.write_bytes(key, data if data is not None else source.read_bytes(key))
+        dest.write_bytes(target, data if data is not None else source.read_bytes(key))
         return "copied"
 
     unique = list(dict.fromkeys(keys))
@@ -132,3 +138,18 @@ def copy_objects(
     for bucket in (report.copied, report.skipped, report.conflicts):
         bucket.sort()
     return report
+
+
+def upload_folder(
+    folder: Path,
+    dest: WritableSource,
+    prefix: str = "",
+    *,
+    overwrite: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> CopyReport:
+    """Uploads every file under a local ``folder`` to ``dest`` under ``prefix`` (exports built
+    in a temporary folder go to S3 this way; keys can never leave the destination)."""
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return copy_objects(LocalFolderSource(folder), dest, files, overwrite=overwrite,
+                        dest_prefix=prefix, progress=progress)  # fmt: skip

@@ -178,3 +178,31 @@ def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
     cached = [p for p in project.object_cache_dir.rglob("*") if p.is_file()]
     assert len(cached) >= 24  # fetched concurrently, then decoded from the local cache
     project.close()
+
+
+def test_export_page__writes_to_the_s3_output(
+    app: AppTest, s3_server: S3Server, tiny_project: Project
+) -> None:
+    from bps_core.storage import DatasourceConfig
+
+    keys = tiny_project.samples().key.head(3).tolist()
+    tiny_project.add_labels(keys, "debris", user="ann", source="api")
+    bucket = s3_server.new_bucket("exports")
+    tiny_project.set_datasources(output=DatasourceConfig.s3(
+        f"s3://{bucket}/team", region=REGION, endpoint_url=s3_server.endpoint, purpose="output",
+        id="output"))  # fmt: skip
+    app.switch_page("pages/6_Export.py").run()
+    app.selectbox(key="export_out_format").set_value("csv")
+    next(b for b in app.button if b.label == "Export to the output").click().run()
+    assert not app.exception
+    assert "Exported 3 items" in app.success[-1].value
+    body = s3_server.admin().get_object(Bucket=bucket, Key="team/exports/labels.csv")["Body"]
+    assert body.read().decode().count("debris") == 3
+    app.selectbox(key="export_out_format").set_value("imagefolder")
+    app.text_input(key="export_out_prefix").input("../escape")
+    next(b for b in app.button if b.label == "Export to the output").click().run()
+    assert "prefix" in app.error[-1].value
+    app.text_input(key="export_out_prefix").input("exports")
+    next(b for b in app.button if b.label == "Export to the output").click().run()
+    listed = s3_server.admin().list_objects_v2(Bucket=bucket, Prefix="team/exports/imagefolder/")
+    assert listed["KeyCount"] == 3
