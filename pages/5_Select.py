@@ -6,19 +6,22 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bps_app import cache, state, widgets
+from bps_app import cache, figures, state, widgets
 from bps_core.selection import NAMED, SelectionConfig, SelectionError
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.rounds import (
-    create_round,
+    RoundPreview,
     latest_model,
     learning_curve,
     list_models,
     list_rounds,
+    record_round,
+    select_round,
     train_model,
 )
 
 QUEUE_PAGE = "pages/4_Queue.py"
+PREVIEW = "round_preview"
 LIGHTLY = "Lightly selection config (JSON)"
 HELP = {
     "default": "Hybrid once a model exists (uncertain, then diverse), random before it.",
@@ -33,6 +36,7 @@ HELP = {
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
+    frame = cache.map_frame(project)
     rel_index = cache.relpaths(project)
     source = project.config.datasource
     default_window = project.config.display
@@ -68,24 +72,59 @@ with new_tab:
             placeholder='{"n_samples": 50, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
             '"strategy": {"type": "DIVERSITY"}}]}',
         )  # fmt: skip
-        go = st.form_submit_button("Select", type="primary", disabled=not user)
-    if not user:
-        st.warning("Enter your name in the sidebar to make a round.")
+        go = st.form_submit_button("Preview the selection", type="primary")
     if go:
         try:
             config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
             with state.open_project() as p, st.spinner("Selecting ..."):
-                r = create_round(p, int(n), strategy=choice if config is None else "default",
-                                 config=config, seed=int(seed), user=user)  # fmt: skip
+                st.session_state[PREVIEW] = select_round(
+                    p, int(n), strategy=choice if config is None else "default",
+                    config=config, seed=int(seed),
+                )  # fmt: skip
         except SelectionError as exc:
             st.error(str(exc))
-        else:
-            st.session_state["rounds_flash"] = (
-                f"Round {r.id}: {len(r.keys)} samples selected with "
-                f"{r.config.get('strategy', r.strategy)}."
-            )
+    preview = st.session_state.get(PREVIEW)
+    if isinstance(preview, RoundPreview):
+        how = preview.config.get("strategy", preview.strategy)
+        st.subheader(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})")
+        st.caption("Nothing is recorded until you accept. Discard to try other settings.")
+        c1, c2, c3 = st.columns(3)
+        accept = c1.button("Accept and label in the queue", type="primary", key="round_accept",
+                           icon=":material/keyboard:", disabled=not user)  # fmt: skip
+        keep = c2.button("Accept", key="round_accept_only", disabled=not user)
+        if c3.button("Discard", key="round_discard", icon=":material/delete:"):
+            del st.session_state[PREVIEW]
             st.rerun()
-    if rounds:
+        if not user:
+            st.warning("Enter your name in the sidebar to record a round.")
+        if accept or keep:
+            with state.open_project() as p:
+                r = record_round(p, preview, user=user)
+            del st.session_state[PREVIEW]
+            st.session_state["rounds_flash"] = f"Round {r.id}: {len(r.keys)} samples recorded."
+            if accept:
+                from bps_core.queue import LabelQueue
+
+                state.set_queue(LabelQueue.of(r.keys))
+                st.switch_page(QUEUE_PAGE)
+            st.rerun()
+        chosen = samples[samples.key.isin(preview.keys)]
+        for col, name in zip(st.columns(2), ("particle_type", "hr_post_exposure"), strict=True):
+            if name in chosen.columns:
+                col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
+        if frame is not None:
+            shown = frame.assign(
+                selection=frame.key.isin(preview.keys).map({True: "selected", False: "other"})
+            ).sort_values("selection")  # selected points drawn last, on top
+            st.plotly_chart(
+                figures.map_figure(shown, "selection", {"selected": "#D55E00", "other": "#C8C8C8"},
+                                   height=420),
+                key="round_preview_map",
+            )  # fmt: skip
+        window = widgets.display_controls(default_window, key="preview_display")
+        widgets.thumbnail_grid(preview.keys[:24], rel_index, source, window,
+                               open_key="preview_open")  # fmt: skip
+    elif rounds:
         last = rounds[-1]
         st.subheader(f"Round {last.id}: {len(last.keys):,} samples")
         c1, c2 = st.columns([1, 3])

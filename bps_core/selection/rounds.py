@@ -152,17 +152,28 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
                 meta, excluded)  # fmt: skip
 
 
-def create_round(
+@dataclass(frozen=True)
+class RoundPreview:
+    """A selection computed but not recorded yet: shown for review, then recorded or dropped."""
+
+    strategy: str
+    config: dict[str, Any]
+    seed: int | None
+    keys: list[str]
+    embedding_version: str
+    model_before: str | None
+
+
+def select_round(
     project: Project,
     n: int,
     *,
     strategy: str = "default",
     config: SelectionConfig | None = None,
     seed: int | None = 0,
-    user: str = "cli",
-) -> Round:
-    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``) and records
-    the round in one transaction."""
+) -> RoundPreview:
+    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``); writes
+    nothing, so the selection can be previewed and discarded."""
     emb = _embeddings(project)
     pool = build_pool(project, emb)
     if config is not None:
@@ -172,22 +183,34 @@ def create_round(
         has_model = pool.probabilities is not None
         picks = make_strategy(strategy, random_state=seed, has_model=has_model).select(pool, n)
         name, cfg_json = strategy, {"strategy": resolve(strategy, has_model=has_model), "n": n}
-    keys = [pool.keys[i] for i in picks]
     model = latest_model(project)
+    return RoundPreview(name, cfg_json, seed, [pool.keys[i] for i in picks], emb.version,
+                        model.id if model else None)  # fmt: skip
+
+
+def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") -> Round:
+    """Records a previewed selection as the next round, in one transaction (all or nothing).
+
+    Raises:
+        SelectionError: a previewed sample is no longer in the project.
+    """
+    keys = preview.keys
     now = utc_now()
-    emb_version = emb.version
 
     def tx(c: sqlite3.Connection) -> int:
-        cur = c.execute(
-            "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
-            "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (name, json.dumps(cfg_json), seed, len(keys), emb_version,
-             model.id if model else None, user, now),
-        )  # fmt: skip
-        round_id = int(cur.lastrowid or 0)
         ids = dict(c.execute(
             f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(keys))})", keys
         ).fetchall()) if keys else {}  # fmt: skip
+        missing = [k for k in keys if k not in ids]
+        if missing:
+            raise SelectionError(f"{len(missing)} previewed samples are gone, e.g. {missing[0]}")
+        cur = c.execute(
+            "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
+            "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (preview.strategy, json.dumps(preview.config), preview.seed, len(keys),
+             preview.embedding_version, preview.model_before, user, now),
+        )  # fmt: skip
+        round_id = int(cur.lastrowid or 0)
         c.executemany(
             "INSERT INTO round_samples (round_id, sample_id, rank) VALUES (?, ?, ?)",
             [(round_id, ids[k], rank) for rank, k in enumerate(keys)],
@@ -195,7 +218,22 @@ def create_round(
         return round_id
 
     round_id = db.write(project.conn, tx)
-    return Round(round_id, name, cfg_json, seed, keys, user, now, model.id if model else None, None)
+    return Round(round_id, preview.strategy, preview.config, preview.seed, list(keys), user, now,
+                 preview.model_before, None)  # fmt: skip
+
+
+def create_round(
+    project: Project,
+    n: int,
+    *,
+    strategy: str = "default",
+    config: SelectionConfig | None = None,
+    seed: int | None = 0,
+    user: str = "cli",
+) -> Round:
+    """Selects ``n`` samples and records the round (``select_round`` then ``record_round``)."""
+    preview = select_round(project, n, strategy=strategy, config=config, seed=seed)
+    return record_round(project, preview, user=user)
 
 
 def list_rounds(project: Project) -> list[Round]:

@@ -268,13 +268,23 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert not app.exception
     assert any("No model yet" in i.value for i in app.info)
     app.number_input(key="round_n").set_value(12)
-    _button(app, "Select").click().run()
+    _button(app, "Preview the selection").click().run()
+    assert not app.exception
+    assert list_rounds(tiny_project) == []  # a preview records nothing
+    assert any("Preview: 12 samples (random, seed 0)" in h.value for h in app.subheader)
+    assert len(app.image) == 12
+    assert len(app.get("plotly_chart")) >= 1  # the map with the selection highlighted
+    app.button(key="round_discard").click().run()
+    assert list_rounds(tiny_project) == []
+    assert not any("Preview" in h.value for h in app.subheader)
+    _button(app, "Preview the selection").click().run()
+    app.button(key="round_accept_only").click().run()
     assert not app.exception
     rounds = list_rounds(tiny_project)
     assert len(rounds) == 1
     assert len(rounds[0].keys) == 12
     assert rounds[0].user == "ann"
-    assert any("Round 1: 12 samples selected with random" in s.value for s in app.success)
+    assert any("Round 1: 12 samples recorded" in s.value for s in app.success)
     assert len(app.image) == 12
     # label two classes, then train from the page
     _label_particles(tiny_project)
@@ -298,7 +308,7 @@ def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
     app.switch_page("pages/5_Select.py").run()
     app.selectbox(key="round_strategy").set_value("Lightly selection config (JSON)")
     app.text_area(key="round_config").input('{"n_samples": 3, "strategies": []}')
-    _button(app, "Select").click().run()
+    _button(app, "Preview the selection").click().run()
     assert not app.exception
     assert "at least one strategy" in app.error[0].value
 
@@ -383,3 +393,22 @@ def test_signed_in_user__is_the_labeler_and_replaces_the_name_box(
     next(b for b in app.button if b.label == "Start").click().run()
     app.button(key="queue_class_track").click().run()
     assert set(tiny_project.current_labels().user) == {"ada@lab.org"}
+
+
+def test_rounds_page__accept_into_the_queue_records_and_opens_it(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import list_rounds
+
+    _map_project(tiny_project)
+    app.session_state["user_name"] = "ann"
+    app.run()
+    app.switch_page("pages/5_Select.py").run()
+    app.number_input(key="round_n").set_value(5)
+    _button(app, "Preview the selection").click().run()
+    app.button(key="round_accept").click().run()
+    assert not app.exception
+    rounds = list_rounds(tiny_project)
+    assert len(rounds) == 1
+    queue = app.session_state["label_queue"]
+    assert list(queue.keys) == rounds[0].keys
