@@ -241,8 +241,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bps_core.selection.rounds import train_model
 
     with Project.open(args.project_dir) as project:
-        m = train_model(project, ModelConfig(kind=args.model), user=args.user,
-                        group_by=args.group_by)  # fmt: skip
+        cfg = ModelConfig(kind=args.model, finetune_epochs=args.epochs)
+        with _progress_bar("train") as progress:
+            m = train_model(project, cfg, user=args.user, group_by=args.group_by,
+                            progress=progress)  # fmt: skip
     q = m.metrics
     grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
     print(f"model {m.id} ({m.kind}) on {m.n_labeled} labels, classes: {', '.join(m.classes)}")
@@ -669,7 +671,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on the labels and predict every sample")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p.add_argument("--model", choices=["logreg", "knn"], default="logreg")
+    p.add_argument(
+        "--model",
+        choices=["logreg", "knn", "finetune"],
+        default="logreg",
+        help="finetune: train the SimCLR backbone with a linear head (slower)",
+    )
+    p.add_argument("--epochs", type=int, default=10, help="finetune: passes over the labels")
     p.add_argument("--group-by", help="metadata column for grouped cross-validation "
                    "(default: well, when present)")  # fmt: skip
     p.add_argument("--user", default="cli")

@@ -142,12 +142,21 @@ with new_tab:
         widgets.thumbnail_grid(last.keys[:24], rel_index, source, window, open_key="round_open")
 
 with model_tab:
-    c1, c2 = st.columns([1, 3])
-    kind = c1.selectbox("Model", MODEL_KINDS, key="model_kind")
-    if c2.button("Train on the current labels", type="primary", key="model_train"):
+    c1, c2, c3 = st.columns([1, 1, 2])
+    kind = c1.selectbox(
+        "Model", MODEL_KINDS, key="model_kind",
+        help="logreg / knn: on the frozen embeddings (seconds). finetune: trains the SimCLR "
+        "backbone with a linear head on the labeled images (minutes; needs SimCLR embeddings).",
+    )  # fmt: skip
+    epochs = c2.number_input("Fine-tune epochs", 1, 200, 10, key="model_ft_epochs",
+                             disabled=kind != "finetune")  # fmt: skip
+    if c3.button("Train on the current labels", type="primary", key="model_train"):
+        cfg = ModelConfig(kind=kind, finetune_epochs=int(epochs))
+        bar = st.progress(0.0, text=f"Training {kind} ...")
         try:
-            with state.open_project() as p, st.spinner("Training and predicting ..."):
-                m = train_model(p, ModelConfig(kind=kind), user=user or "anonymous")
+            with state.open_project() as p:
+                m = train_model(p, cfg, user=user or "anonymous",
+                                progress=lambda f: bar.progress(min(f, 1.0)))  # fmt: skip
         except SelectionError as exc:
             st.error(str(exc))
         else:

@@ -7,6 +7,7 @@ by near-identical neighbours.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -19,8 +20,10 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from bps_core.selection.pool import SelectionError
 
-ModelKind = Literal["logreg", "knn"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("logreg", "knn")
+ModelKind = Literal["logreg", "knn", "finetune"]
+#: ``finetune`` trains the SimCLR backbone with a linear head on the labeled images (slower).
+MODEL_KINDS: tuple[ModelKind, ...] = ("logreg", "knn", "finetune")
+FoldPredictor = Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ModelConfig:
     k: int = 10  # kNN: neighbours (cosine on unit vectors)
     folds: int = 5
     random_state: int = 0
+    finetune_epochs: int = 10  # finetune: passes over the labeled images
+    finetune_folds: int = 3  # finetune: each fold trains the network again
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ def _estimator(cfg: ModelConfig, n_train: int) -> Any:
     if cfg.kind == "knn":
         return KNeighborsClassifier(n_neighbors=max(1, min(cfg.k, n_train)), weights="distance",
                                     metric="cosine")  # fmt: skip
+    if cfg.kind == "finetune":
+        raise SelectionError("'finetune' trains on images: use rounds.train_model")
     raise SelectionError(f"model kind must be one of {', '.join(MODEL_KINDS)}, got {cfg.kind!r}")
 
 
@@ -92,26 +99,42 @@ def cross_validate(
     cfg: ModelConfig,
 ) -> Metrics:
     """Out-of-fold predictions for every labeled row, grouped by ``groups`` when given."""
+
+    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[Any]:
+        yt = np.asarray(y, dtype=str)
+        return np.asarray(_estimator(cfg, len(train)).fit(x[train], yt[train]).predict(x[test]))
+
+    return cross_validate_with(predict, y, groups, folds=cfg.folds, random_state=cfg.random_state)
+
+
+def cross_validate_with(
+    predict: FoldPredictor,
+    y: NDArray[Any],
+    groups: NDArray[Any] | None,
+    *,
+    folds: int = 5,
+    random_state: int = 0,
+) -> Metrics:
+    """Grouped (else stratified) K-fold with any model: ``predict(train_rows, test_rows)``
+    returns the predicted labels of the test rows."""
     y = np.asarray(y, dtype=str)
     classes = _check(y)
     n_groups = len(set(groups.tolist())) if groups is not None else 0
     if groups is not None and n_groups >= 2:
-        folds = min(cfg.folds, n_groups)
-        splits = list(GroupKFold(n_splits=folds).split(x, y, groups))
+        n_folds = min(folds, n_groups)
+        splits = list(GroupKFold(n_splits=n_folds).split(y, y, groups))
         grouped = True
     else:
-        folds = max(2, min(cfg.folds, int(np.bincount(np.unique(y, return_inverse=True)[1]).min())))
-        splits = list(
-            StratifiedKFold(folds, shuffle=True, random_state=cfg.random_state).split(x, y)
-        )
+        smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+        n_folds = max(2, min(folds, smallest))
+        splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(y, y))
         grouped = False
     pred = np.empty(len(y), dtype=object)
     for train, test in splits:
         if len(set(y[train])) < 2:  # a fold with one class left: predict it
             pred[test] = y[train][0]
             continue
-        model = _estimator(cfg, len(train)).fit(x[train], y[train])
-        pred[test] = model.predict(x[test])
+        pred[test] = predict(train, test)
     pred = pred.astype(str)
     f1 = f1_score(y, pred, labels=classes, average=None, zero_division=0)
     recall = [float(np.mean(pred[y == c] == c)) for c in classes]

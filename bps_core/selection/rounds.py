@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,14 @@ from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
 from bps_core.selection import SelectionConfig, make_strategy, resolve
-from bps_core.selection.model import ModelConfig, cross_validate, fit_predict
+from bps_core.selection.model import (
+    Metrics,
+    ModelConfig,
+    cross_validate,
+    cross_validate_with,
+    fit_predict,
+)
+from bps_core.selection.model import _check as _check_classes
 from bps_core.selection.pool import Pool, SelectionError
 
 GROUP_COLUMNS = ("well",)  # BPS: the well encodes the mouse
@@ -74,6 +82,7 @@ def train_model(
     *,
     user: str = "cli",
     group_by: str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ModelRecord:
     """Cross-validates on the current labels (grouped), fits on all of them, predicts every
     sample of the current embedding and stores the probabilities; rounds waiting for a model
@@ -89,9 +98,13 @@ def train_model(
     y = labels.label.to_numpy(dtype=str)
     col = group_column(samples.reset_index(), group_by)
     groups = samples.loc[labels.key, col].astype(str).to_numpy() if col else None
-    metrics = cross_validate(x[idx], y, groups, cfg).to_dict()
+    if cfg.kind == "finetune":
+        classes, probs, cv = _finetune(project, emb, idx, y, groups, cfg, progress)
+    else:
+        cv = cross_validate(x[idx], y, groups, cfg)
+        classes, probs = fit_predict(x[idx], y, x, cfg)
+    metrics = cv.to_dict()
     metrics["grouped_by"] = col if metrics["grouped_by"] else None
-    classes, probs = fit_predict(x[idx], y, x, cfg)
     model_id = uuid.uuid4().hex[:16]
     folder = project.arrays_dir / "models"
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,6 +124,68 @@ def train_model(
 
     db.write(project.conn, tx)
     return ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, now)
+
+
+def _finetune(
+    project: Project,
+    emb: EmbeddingSet,
+    idx: NDArray[np.int64],
+    y: NDArray[Any],
+    groups: NDArray[Any] | None,
+    cfg: ModelConfig,
+    progress: Callable[[float], None] | None,
+) -> tuple[list[str], NDArray[np.float32], Metrics]:
+    """Fine-tunes the embeddings' SimCLR backbone with a linear head: grouped K-fold for the
+    metrics (``finetune_folds``, each fold trains again), then once on all labels to predict
+    every sample of the embedding set."""
+    from bps_core.embeddings.cache import CacheSpec, build_cache, mask_partner_source
+    from bps_core.embeddings.finetune import FinetuneConfig, finetune_predict
+    from bps_core.embeddings.train import load_checkpoint
+
+    if not emb.checkpoint_sha:
+        raise SelectionError(
+            f"fine-tuning needs SimCLR embeddings with a saved backbone; the current ones are "
+            f"{emb.method!r}: compute SimCLR embeddings first, or use logreg or knn"
+        )
+    backbone, _ = load_checkpoint(project.arrays_dir / "checkpoints", emb.checkpoint_sha)
+    spec = CacheSpec(int(emb.params.get("image_size", 64)),
+                     bool(emb.params.get("mask_neighbours", False)))  # fmt: skip
+    samples = project.samples()
+    samples = samples[samples.status == "ok"]
+    ds = project.config.datasource
+    partners = mask_partner_source(ds) if spec.mask_neighbours else None
+    cache = build_cache(project.arrays_dir, project.source(), samples.relpath.tolist(),
+                        samples.key.tolist(), spec, partners=partners)  # fmt: skip
+    row_of = {k: i for i, k in enumerate(cache.keys)}
+    missing = [k for k in emb.keys if k not in row_of]
+    if missing:
+        raise SelectionError(f"{len(missing)} embedded samples have no cached image, e.g. "
+                             f"{missing[0]}; recompute the embeddings")  # fmt: skip
+    rows_all = np.array([row_of[k] for k in emb.keys], dtype=np.intp)
+    rows = rows_all[idx]
+    classes = _check_classes(y)
+    codes = np.array([classes.index(str(v)) for v in y], dtype=np.intp)
+    fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, seed=cfg.random_state)
+    n_steps = cfg.finetune_folds + 1
+    step = [0]
+
+    def stage(f: float) -> None:
+        if progress is not None:
+            progress((step[0] + f) / n_steps)
+
+    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[Any]:
+        p = finetune_predict(backbone, cache.images, rows[train], codes[train], len(classes),
+                             rows[test], fcfg, progress=stage)  # fmt: skip
+        step[0] += 1
+        labels: NDArray[Any] = np.asarray(classes, dtype=object)[p.argmax(axis=1)]
+        return labels
+
+    metrics = cross_validate_with(predict, y, groups, folds=cfg.finetune_folds,
+                                  random_state=cfg.random_state)  # fmt: skip
+    step[0] = cfg.finetune_folds
+    probs = finetune_predict(backbone, cache.images, rows, codes, len(classes), rows_all, fcfg,
+                             progress=stage)  # fmt: skip
+    return classes, probs, metrics
 
 
 def list_models(project: Project) -> list[ModelRecord]:

@@ -88,3 +88,46 @@ def test_errors__are_clear(tiny_project: Project) -> None:
     with pytest.raises(SelectionError, match="train a model"):
         create_round(tiny_project, 5, strategy="uncertainty")
     assert list_rounds(tiny_project) == []  # nothing half-written
+
+
+def test_finetune__trains_the_simclr_backbone_with_a_head_and_predicts_everything(
+    tiny_project: Project,
+) -> None:
+    import numpy as np
+
+    from bps_core.embeddings.finetune import FinetuneConfig, finetune_predict
+    from bps_core.embeddings.train import load_checkpoint
+    from bps_core.selection.model import ModelConfig
+
+    emb = compute_embeddings(tiny_project, EmbedConfig(method="simclr", arch="resnet10", epochs=1,
+                                                       image_size=32, batch_size=32))  # fmt: skip
+    _label_by_particle(tiny_project, 12)
+    progress: list[float] = []
+    cfg = ModelConfig(kind="finetune", finetune_epochs=2, finetune_folds=2)
+    model = train_model(tiny_project, cfg, progress=progress.append)
+    assert model.kind == "finetune"
+    assert model.classes == ["Fe", "X-ray"]
+    assert model.metrics["n_folds"] == 2
+    assert model.metrics["grouped_by"] == "well"
+    probs = predictions(tiny_project, model)
+    assert probs.shape == (len(emb.keys), 2)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert progress
+    assert progress[-1] == pytest.approx(1.0, abs=0.05)
+    # the head learns: on a task it can fit, training rows come out right
+    backbone, _ = load_checkpoint(tiny_project.arrays_dir / "checkpoints", emb.checkpoint_sha)
+    images = np.zeros((8, 32, 32), dtype=np.uint16)
+    images[4:, 8:24, 8:24] = 60000  # a bright square: class 1
+    rows = np.arange(8)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = finetune_predict(backbone, images, rows, y, 2, rows,
+                         FinetuneConfig(epochs=30, batch_size=8, augment=False))  # fmt: skip
+    assert (p.argmax(axis=1) == y).all()
+
+
+def test_finetune__needs_simclr_embeddings(project: Project) -> None:
+    from bps_core.selection.model import ModelConfig
+
+    _label_by_particle(project, 5)
+    with pytest.raises(SelectionError, match="fine-tuning needs SimCLR embeddings"):
+        train_model(project, ModelConfig(kind="finetune"))
