@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from bps_core.images import (
     thumbnail_png,
     to_display,
 )
+from tests.hostile_corpus import huge_tiff_header, png_bomb
 
 RNG = np.random.default_rng(0)
 U16 = RNG.integers(100, 4000, size=(37, 53)).astype(np.uint16)
@@ -39,31 +38,6 @@ def pil_bytes(im: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format=fmt)
     return buf.getvalue()
-
-
-def huge_tiff_header(width: int, height: int) -> bytes:
-    """A valid little-endian TIFF header whose only IFD declares width x height uint8 pixels."""
-    entries = [
-        (256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
-        (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, height), (279, 4, 1, 16),
-    ]  # fmt: skip
-    ifd = struct.pack("<H", len(entries))
-    for tag, typ, count, value in entries:
-        ifd += struct.pack("<HHII", tag, typ, count, value)
-    ifd += struct.pack("<I", 0)
-    return b"II*\x00" + struct.pack("<I", 8 + 16) + b"\x00" * 16 + ifd
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height; the data would inflate to gigabytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1_000_000, 9)  # the first megabyte of zeros
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 class TestDecode:
