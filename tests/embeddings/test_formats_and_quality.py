@@ -89,3 +89,7 @@ def test_knn_quality__separable_truth_scores_high_and_rare_class_is_found() -> N
     q = knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth)
     assert q["has_track"]["balanced_accuracy"] > 0.9  # a majority vote would sit at 0.5
     assert "particle_type" not in q  # a single class carries no information
+    capped = knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth, max_samples=200)
+    assert capped["has_track"]["n"] == 200  # large sets are scored on a seeded subsample
+    assert capped == knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth,
+                                 max_samples=200)  # fmt: skip
