@@ -322,6 +322,8 @@ def _cmd_datasource(args: argparse.Namespace) -> int:
     if args.action == "external-id":
         print(generate_external_id())
         return 0
+    if args.project_dir is None:
+        raise BpsError(f"datasource {args.action} needs PROJECT_DIR")
     with Project.open(args.project_dir) as project:
         if args.action == "set-output":
             project.set_datasources(

@@ -23,13 +23,13 @@ RNG = np.random.default_rng(7)
 U16 = RNG.integers(100, 4000, size=(40, 52)).astype(np.uint16)
 
 
-def _tiff(arr: np.ndarray, **kw: object) -> bytes:
+def tiff_bytes(arr: np.ndarray, **kw: object) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(buf, arr, **kw)
     return buf.getvalue()
 
 
-def _pil(im: Image.Image, fmt: str, **kw: object) -> bytes:
+def pil_bytes(im: Image.Image, fmt: str, **kw: object) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kw)
     return buf.getvalue()
@@ -61,7 +61,7 @@ def png_bomb(width: int, height: int) -> bytes:
 
 
 def _gif_huge_screen() -> bytes:
-    gif = bytearray(_pil(Image.new("P", (4, 4)), "GIF"))
+    gif = bytearray(pil_bytes(Image.new("P", (4, 4)), "GIF"))
     gif[6:10] = struct.pack("<HH", 65535, 65535)  # logical screen 65535 x 65535
     return bytes(gif)
 
@@ -71,32 +71,32 @@ def _cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
     nan_inf = U16.astype(np.float32)
     nan_inf[0, :5] = [np.nan, np.inf, -np.inf, np.nan, 1e38]
     good = {
-        "u16.tif": lambda: _tiff(U16),
-        "u8.tif": lambda: _tiff(gray8),
-        "float_nan_inf.tif": lambda: _tiff(nan_inf),
-        "big_endian.tif": lambda: _tiff(U16.astype(">u2"), byteorder=">"),
-        "stack_3d.tif": lambda: _tiff(np.stack([U16, U16 // 2, U16 // 3])),
-        "rgb.tif": lambda: _tiff(RNG.integers(0, 255, (20, 30, 3), dtype=np.uint8),
+        "u16.tif": lambda: tiff_bytes(U16),
+        "u8.tif": lambda: tiff_bytes(gray8),
+        "float_nan_inf.tif": lambda: tiff_bytes(nan_inf),
+        "big_endian.tif": lambda: tiff_bytes(U16.astype(">u2"), byteorder=">"),
+        "stack_3d.tif": lambda: tiff_bytes(np.stack([U16, U16 // 2, U16 // 3])),
+        "rgb.tif": lambda: tiff_bytes(RNG.integers(0, 255, (20, 30, 3), dtype=np.uint8),
                                  photometric="rgb"),
-        "zlib.tif": lambda: _tiff(U16, compression="zlib"),
-        "one_pixel.tif": lambda: _tiff(U16[:1, :1]),
-        "palette.gif": lambda: _pil(Image.fromarray(gray8).convert("P"), "GIF"),
-        "one_bit.png": lambda: _pil(Image.fromarray(gray8 > 100), "PNG"),
-        "one_bit.tif": lambda: _pil(Image.fromarray(gray8 > 100), "TIFF"),
-        "cmyk.jpg": lambda: _pil(Image.new("CMYK", (24, 16), (10, 20, 30, 40)), "JPEG"),
-        "gray.jpg": lambda: _pil(Image.fromarray(gray8), "JPEG"),
-        "rgba.png": lambda: _pil(Image.new("RGBA", (10, 8), (1, 2, 3, 4)), "PNG"),
-        "u16.png": lambda: _pil(Image.fromarray(U16), "PNG"),
-        "gray.bmp": lambda: _pil(Image.fromarray(gray8), "BMP"),
+        "zlib.tif": lambda: tiff_bytes(U16, compression="zlib"),
+        "one_pixel.tif": lambda: tiff_bytes(U16[:1, :1]),
+        "palette.gif": lambda: pil_bytes(Image.fromarray(gray8).convert("P"), "GIF"),
+        "one_bit.png": lambda: pil_bytes(Image.fromarray(gray8 > 100), "PNG"),
+        "one_bit.tif": lambda: pil_bytes(Image.fromarray(gray8 > 100), "TIFF"),
+        "cmyk.jpg": lambda: pil_bytes(Image.new("CMYK", (24, 16), (10, 20, 30, 40)), "JPEG"),
+        "gray.jpg": lambda: pil_bytes(Image.fromarray(gray8), "JPEG"),
+        "rgba.png": lambda: pil_bytes(Image.new("RGBA", (10, 8), (1, 2, 3, 4)), "PNG"),
+        "u16.png": lambda: pil_bytes(Image.fromarray(U16), "PNG"),
+        "gray.bmp": lambda: pil_bytes(Image.fromarray(gray8), "BMP"),
     }  # fmt: skip
     bad = {
         "empty.tif": lambda: b"",
         "empty.png": lambda: b"",
-        "truncated.tif": lambda: _tiff(U16)[:300],
-        "header_only.tif": lambda: _tiff(U16)[:12],
-        "zlib_cut.tif": lambda: _tiff(U16, compression="zlib")[:400],
-        "truncated.png": lambda: _pil(Image.fromarray(gray8), "PNG")[:120],
-        "truncated.jpg": lambda: _pil(Image.fromarray(gray8), "JPEG")[:200],
+        "truncated.tif": lambda: tiff_bytes(U16)[:300],
+        "header_only.tif": lambda: tiff_bytes(U16)[:12],
+        "zlib_cut.tif": lambda: tiff_bytes(U16, compression="zlib")[:400],
+        "truncated.png": lambda: pil_bytes(Image.fromarray(gray8), "PNG")[:120],
+        "truncated.jpg": lambda: pil_bytes(Image.fromarray(gray8), "JPEG")[:200],
         "random.tif": lambda: RNG.bytes(4096),
         "random.png": lambda: RNG.bytes(4096),
         "random.jpg": lambda: RNG.bytes(4096),
@@ -106,8 +106,8 @@ def _cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
         "html.png": lambda: b"<html><body>404 Not Found</body></html>",
         "zip.tif": lambda: b"PK\x03\x04" + RNG.bytes(500),
         "nul_bytes.tif": lambda: b"\x00" * 1024,
-        "png_named_tif.tif": lambda: _pil(Image.fromarray(gray8), "PNG"),
-        "jpeg_named_png.png": lambda: _pil(Image.fromarray(gray8), "JPEG"),
+        "png_named_tif.tif": lambda: pil_bytes(Image.fromarray(gray8), "PNG"),
+        "jpeg_named_png.png": lambda: pil_bytes(Image.fromarray(gray8), "JPEG"),
         "huge_header.tif": lambda: huge_tiff_header(100_000, 100_000),
         "wide_header.tif": lambda: huge_tiff_header(2_000_000_000, 1),
         "png_bomb.png": lambda: png_bomb(60_000, 60_000),
@@ -117,10 +117,11 @@ def _cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
         "bigtiff_header_only.tif": lambda: b"II+\x00\x08\x00\x00\x00" + b"\xff" * 8,
     }  # fmt: skip
     either = {
-        "stack_4d.tif": lambda: _tiff(RNG.integers(0, 4000, (2, 3, 16, 20), dtype=np.uint16)),
+        "stack_4d.tif": lambda: tiff_bytes(RNG.integers(0, 4000, (2, 3, 16, 20), dtype=np.uint16)),
         "gif_huge_screen.gif": _gif_huge_screen,
-        "jpeg_bad_marker.jpg": lambda: _pil(Image.fromarray(gray8), "JPEG")[:-60] + RNG.bytes(60),
-        "planar_rgb.tif": lambda: _tiff(RNG.integers(0, 4000, (3, 12, 14), dtype=np.uint16),
+        "jpeg_bad_marker.jpg": lambda: pil_bytes(Image.fromarray(gray8), "JPEG")[:-60]
+        + RNG.bytes(60),
+        "planar_rgb.tif": lambda: tiff_bytes(RNG.integers(0, 4000, (3, 12, 14), dtype=np.uint16),
                                         photometric="rgb", planarconfig="separate"),
     }  # fmt: skip
     cases: dict[str, tuple[str, Callable[[], bytes]]] = {}
@@ -137,7 +138,7 @@ def write_corpus(folder: Path) -> dict[str, str]:
         (folder / name).write_bytes(make())
         expected[name] = kind
     outside = folder.parent / "outside_secret.tif"
-    outside.write_bytes(_tiff(U16))
+    outside.write_bytes(tiff_bytes(U16))
     os.symlink(outside, folder / "link_outside.tif")
     expected["link_outside.tif"] = "link"
     return expected

@@ -232,3 +232,10 @@ def test_simulate__writes_the_curve_and_the_plot(
     assert "after 2 rounds of 8" in capsys.readouterr().out
     assert main([*args[:4], "--label-column", "nope", "--out", str(out)]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_datasource_without_a_project_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasource", "check"]) == 2
+    assert "datasource check needs PROJECT_DIR" in capsys.readouterr().err
+    assert main(["datasource", "external-id"]) == 0
+    assert len(capsys.readouterr().out.strip()) == 32

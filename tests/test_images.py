@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 import pytest
-import tifffile
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -22,22 +21,10 @@ from bps_core.images import (
     thumbnail_png,
     to_display,
 )
-from tests.hostile_corpus import huge_tiff_header, png_bomb
+from tests.hostile_corpus import huge_tiff_header, pil_bytes, png_bomb, tiff_bytes
 
 RNG = np.random.default_rng(0)
 U16 = RNG.integers(100, 4000, size=(37, 53)).astype(np.uint16)
-
-
-def tiff_bytes(arr: np.ndarray, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    tifffile.imwrite(buf, arr, **kw)
-    return buf.getvalue()
-
-
-def pil_bytes(im: Image.Image, fmt: str) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format=fmt)
-    return buf.getvalue()
 
 
 class TestDecode:

@@ -5,7 +5,6 @@ and can be restarted, and a copy resumes without duplicates or overwrites."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from bps_core.project.store import utc_now
 from bps_core.storage import DatasourceConfig, open_source, open_writable
 from bps_core.storage.copy import copy_objects
 from bps_core.storage.s3 import clear_clients
+from bps_core.transfers import CopyJobParams, CopySelection
 from tests.s3_server import REGION, S3Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_kill_a_copy_job__resumes_without_duplicates_or_overwrites(
     dst = s3_server.new_bucket("crash-dst")
     dest_cfg = DatasourceConfig.s3(f"s3://{dst}/out", region=REGION, purpose="output",
                                    id="output", endpoint_url=s3_server.endpoint)  # fmt: skip
-    params = {"dest": json.loads(json.dumps(dest_cfg.__dict__)), "selection": {"kind": "all"}}
+    params = CopyJobParams.make(dest_cfg, CopySelection(kind="all"))
     job_id = jobs.submit_job(project, "copy", params, user="ann")
     admin = s3_server.admin()
 

@@ -6,6 +6,7 @@ and a copy."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -76,12 +77,10 @@ def test_planted_secrets_never_leak(
         CopySelection(kind="all"),
     )
     job_id = jobs.submit_job(project, "copy", params, user="ann")  # a real detached worker
-    for _ in range(600):
+    for _ in range(600):  # poll until the detached worker finishes
         job = jobs.get_job(project, job_id)
         if not job.active:
             break
-        import time
-
         time.sleep(0.2)
     assert job.state == "succeeded", job.error
     project.close()
