@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from bps_app import state, widgets
+from bps_app import cache, state, widgets
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
+cache.warm_job_worker()
 
 navigation = st.navigation(
     [

@@ -12,17 +12,25 @@ import streamlit as st
 from numpy.typing import NDArray
 
 from bps_app import state
+from bps_core import jobs
 from bps_core.embeddings.neighbours import nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
-from bps_core.projection import MapConfig, load_map
+from bps_core.projection import MapConfig, latest_map, load_map, load_map_id
 from bps_core.selection.rounds import latest_model, list_models, predictions
 from bps_core.selection.scores import uncertainty
 from bps_core.storage import DataSource, DatasourceConfig, open_source
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
+
+
+@st.cache_resource(show_spinner=False)
+def warm_job_worker() -> None:
+    """Starts the server's warm job worker once per server process (``bps_core.jobs``), so
+    map and embedding jobs skip the 25-50 s of UMAP compilation a fresh process pays."""
+    jobs.start_warm_worker()
 
 
 def samples_version(project: Project) -> str:
@@ -45,13 +53,14 @@ def load_samples(project: Project) -> pd.DataFrame:
 
 
 def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | None:
-    """The map of the current embedding joined to sample metadata, or None.
+    """The map of the current embedding joined to sample metadata, or None: the one for
+    ``cfg``, else the most recently computed (the embedding job's, or one from the CLI).
 
     Held once per server in ``st.cache_resource``, keyed by the map id and the samples
     version (plain strings, never a hash of the arrays): every session shares one read-only
     frame, and a rerun costs a dictionary lookup. Callers must not modify it.
     """
-    m = load_map(project, cfg or MapConfig())
+    m = load_map(project, cfg) if cfg is not None else latest_map(project)
     if m is None:
         return None
     return _map_frame(str(project.folder), m.id, samples_version(project))
@@ -60,10 +69,7 @@ def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _map_frame(project_dir: str, map_id: str, version: str) -> pd.DataFrame:
     with Project.open(project_dir) as project:
-        row = project.conn.execute(
-            "SELECT embedding_version, params_json FROM maps WHERE id = ?", (map_id,)
-        ).fetchone()
-        m = load_map(project, MapConfig(**json.loads(row[1])), row[0])
+        m = load_map_id(project, map_id)
         assert m is not None
         xy = pd.DataFrame({"key": m.keys, "x": m.xy[:, 0], "y": m.xy[:, 1]})
         return xy.merge(project.samples(), on="key", how="left")

@@ -205,7 +205,12 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from bps_core.projection import MapConfig, get_or_compute_map
 
     cfg = MapConfig(
-        method=args.method, n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed
+        method=args.method,
+        n_neighbors=args.n_neighbors,
+        min_dist=args.min_dist,
+        n_epochs=args.epochs,
+        pca_dims=args.pca_dims,
+        seed=args.seed,
     )
     with Project.open(args.project_dir) as project:
         m = get_or_compute_map(project, cfg)
@@ -643,6 +648,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.add_argument("--n-neighbors", type=int, default=15)
     p.add_argument("--min-dist", type=float, default=0.1)
+    p.add_argument(
+        "--epochs", type=int, default=None, help="UMAP layout epochs (default: by map size)"
+    )
+    p.add_argument(
+        "--pca-dims",
+        type=int,
+        default=64,
+        help="PCA dimensions UMAP's neighbour search runs in (0: the full embeddings)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_map)
 

@@ -5,16 +5,26 @@ session (``python -m bps_core.jobs PROJECT_DIR JOB_ID``). It reports progress, a
 metrics (e.g. the loss curve) to the database, checks for cancellation, and ends as succeeded,
 failed (with its error) or cancelled. A job whose process died is marked failed when jobs are
 next listed, never left running. At most one job of a kind is active at a time.
+
+The app server keeps one **warm worker** (``start_warm_worker``): a job process started ahead
+of time that has imported torch and lightly and compiled UMAP's numba kernels, which costs
+25-50 s in every new process. Jobs are handed to it one at a time through its stdin; while it
+is busy, or if it died, a job gets a fresh process as before (and a dead worker is replaced).
+It runs jobs exactly as a fresh process would (same ``run_job``, its output to the job's log).
+It exits when the server does (its stdin closes), after finishing any job it is running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import select
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -39,6 +49,9 @@ JOB_KINDS: dict[str, str] = {
 ACTIVE = ("queued", "running")
 _PROGRESS_INTERVAL_S = 0.5
 _QUEUED_GRACE_S = 120.0
+#: Set to 0 to start no warm worker (tests do, so each test controls its own processes).
+WARM_WORKER_ENV = "BPS_LABELER_WARM_WORKER"
+_WARM_WORKER_FLAG = "--warm-worker"
 
 
 class JobAlreadyRunning(BpsError):
@@ -119,7 +132,7 @@ def _process_alive(pid: int, job_id: str) -> bool:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             return False
-        return state != "Z" and job_id in cmdline
+        return state != "Z" and (job_id in cmdline or _WARM_WORKER_FLAG in cmdline)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -200,21 +213,198 @@ def submit_job(
             f"a {kind} job is already running{who}; wait or cancel it"
         ) from None
     if spawn:
-        log_dir = project.folder / "logs"
-        log_dir.mkdir(exist_ok=True)
-        with (log_dir / f"job-{job_id}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bps_core.jobs", str(project.folder), job_id],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=project.folder,
-            )  # fmt: skip
+        pid = _hand_to_warm_worker(project.folder, job_id)
+        if pid is None:
+            pid = _spawn_worker(project.folder, job_id)
         db.write(
             project.conn,
             lambda c: c.execute(
-                "UPDATE jobs SET pid = ? WHERE id = ? AND pid IS NULL", (proc.pid, job_id)
+                "UPDATE jobs SET pid = ? WHERE id = ? AND pid IS NULL", (pid, job_id)
             ),
         )
     return job_id
+
+
+def _job_log(folder: Path, job_id: str) -> Path:
+    log_dir = folder / "logs"
+    log_dir.mkdir(exist_ok=True)
+    return log_dir / f"job-{job_id}.log"
+
+
+def _spawn_worker(folder: Path, job_id: str) -> int:
+    """Starts a fresh detached process for one job; returns its pid."""
+    with _job_log(folder, job_id).open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bps_core.jobs", str(folder), job_id],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=folder,
+        )  # fmt: skip
+    return proc.pid
+
+
+class WarmWorker:
+    """Handle on one warm worker process (see the module docstring).
+
+    Protocol on its pipes: the server writes ``FOLDER<TAB>JOB_ID`` lines; the worker answers
+    ``warm`` once its warm-up is done and ``idle`` after each job.
+    """
+
+    def __init__(self, *, warm_up: bool = True) -> None:
+        flags = [_WARM_WORKER_FLAG] if warm_up else [_WARM_WORKER_FLAG, "--no-warm-up"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bps_core.jobs", *flags],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self.warm = False
+        self._handed = 0
+        self._finished = 0
+        self._buffer = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _drain(self) -> None:
+        """Reads the worker's pending messages (raw reads: a buffered reader could hold back
+        a line that ``select`` no longer reports)."""
+        out = self.proc.stdout
+        assert out is not None
+        fd = out.fileno()
+        while select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:  # end of file: the worker exited
+                break
+            self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line == b"warm":
+                self.warm = True
+            elif line == b"idle":
+                self._finished += 1
+
+    def idle(self) -> bool:
+        """True when alive and not running a job."""
+        self._drain()
+        return self.alive() and self._finished >= self._handed
+
+    def wait_warm(self, timeout_s: float) -> bool:
+        """Blocks until the warm-up is done (or the timeout); returns whether it is."""
+        deadline = time.monotonic() + timeout_s
+        out = self.proc.stdout
+        assert out is not None
+        while not self.warm and self.alive() and time.monotonic() < deadline:
+            select.select([out.fileno()], [], [], min(0.5, max(deadline - time.monotonic(), 0)))
+            self._drain()
+        return self.warm
+
+    def hand(self, folder: Path, job_id: str) -> bool:
+        """Gives the worker a job; False if it could not take it (then it is stopped)."""
+        if not self.idle():
+            return False
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"{folder}\t{job_id}\n".encode())
+            self.proc.stdin.flush()
+        except OSError:
+            self.stop()
+            return False
+        self._handed += 1
+        return True
+
+    def stop(self) -> None:
+        """Closes its stdin: it exits after the job it is running, if any."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+
+_warm_lock = threading.Lock()
+_warm_worker: WarmWorker | None = None
+_warm_wanted = False
+_warm_up_on_start = True
+
+
+def warm_worker_enabled() -> bool:
+    return os.environ.get(WARM_WORKER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_warm_worker(*, warm_up: bool = True) -> WarmWorker | None:
+    """Starts this process's warm worker (the app server calls it once); None if disabled.
+
+    Returns the running one if there is one. Later jobs replace it if it dies. ``warm_up``
+    False skips the warm-up (tests of the handing protocol).
+    """
+    global _warm_worker, _warm_wanted, _warm_up_on_start
+    if not warm_worker_enabled():
+        return None
+    with _warm_lock:
+        _warm_wanted, _warm_up_on_start = True, warm_up
+        if _warm_worker is None or not _warm_worker.alive():
+            _warm_worker = WarmWorker(warm_up=warm_up)
+        return _warm_worker
+
+
+def stop_warm_worker() -> None:
+    """Stops this process's warm worker, if any (it finishes a running job first)."""
+    global _warm_worker, _warm_wanted
+    with _warm_lock:
+        _warm_wanted = False
+        if _warm_worker is not None:
+            _warm_worker.stop()
+            _warm_worker = None
+
+
+def _hand_to_warm_worker(folder: Path, job_id: str) -> int | None:
+    """The warm worker's pid if it took the job, else None (busy, dead or none wanted)."""
+    global _warm_worker
+    with _warm_lock:
+        if not _warm_wanted:
+            return None
+        if _warm_worker is None or not _warm_worker.alive():
+            # Replace a dead one for later jobs; this job gets a fresh process now.
+            _warm_worker = WarmWorker(warm_up=_warm_up_on_start)
+            return None
+        return _warm_worker.pid if _warm_worker.hand(folder, job_id) else None
+
+
+def _warm_up() -> None:
+    """What a fresh job process would pay on first use: heavy imports, UMAP's kernels."""
+    try:
+        import lightly  # noqa: F401
+        import torch  # noqa: F401
+
+        from bps_core.projection import warm_up_umap
+
+        warm_up_umap()
+    except Exception:  # a failed warm-up only costs speed: jobs compile on first use
+        traceback.print_exc()
+
+
+def _warm_worker_main(warm_up: bool = True) -> int:
+    """The warm worker: warm up, then run the jobs handed through stdin until it closes."""
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    if warm_up:
+        _warm_up()
+    protocol.write("warm\n")
+    for line in sys.stdin:
+        folder, _, job_id = line.rstrip("\n").partition("\t")
+        with _job_log(Path(folder), job_id).open("ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        os.chdir(folder)
+        print(f"job {job_id}: run by the warm worker (pid {os.getpid()})", flush=True)
+        try:
+            run_job(folder, job_id)
+        except Exception:  # run_job records job failures; this is the worker's own error
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        protocol.write("idle\n")
+    return 0
 
 
 def cancel_job(project: Project, job_id: str) -> None:
@@ -300,4 +490,6 @@ def run_job(project_dir: str | Path, job_id: str) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == [_WARM_WORKER_FLAG]:
+        sys.exit(_warm_worker_main(warm_up="--no-warm-up" not in sys.argv))
     sys.exit(run_job(sys.argv[1], sys.argv[2]))

@@ -9,7 +9,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,18 +30,24 @@ Progress = Callable[[float], None]
 
 @dataclass(frozen=True)
 class MapConfig:
-    """Map parameters. ``n_epochs`` None lets UMAP choose (200 above 10k points, else 500).
+    """Map parameters.
 
-    The defaults (PCA initialisation, 150 epochs) come from bench/bench_umap.py: against
-    UMAP's spectral initialisation and 200 epochs they halve the time on 77k embeddings with
-    the same trustworthiness and 15-NN preservation.
+    UMAP runs on the L2-normalised embeddings reduced by PCA to ``pca_dims`` (0 keeps them
+    whole), with Euclidean distances there (on unit vectors, the same order as cosine).
+    ``n_epochs`` None picks by size (``umap_epochs``). The defaults come from
+    bench/bench_umap.py on 77k SimCLR embeddings: once PCA makes the neighbour search cheap
+    (512-d cosine NN-descent about 15 s, 128-d PCA about 4 s) the layout's epochs are the time
+    (about 0.27 s each at 77k, single-threaded because seeded). Against ``umap.UMAP()``
+    they keep trustworthiness (k=15) at the peer's and 15-NN preservation above 0.9x of it;
+    64 PCA dimensions or 40 epochs at 77k fell just below that.
     """
 
     method: str = "umap"
     n_neighbors: int = 15
     min_dist: float = 0.1
-    n_epochs: int | None = 150
+    n_epochs: int | None = None
     init: str = "pca"
+    pca_dims: int = 128
     seed: int = 0
 
     def validate(self) -> None:
@@ -51,6 +57,30 @@ class MapConfig:
             raise ValueError("n_neighbors must be >= 2 and min_dist in [0, 1]")
         if self.init not in ("pca", "spectral", "random"):
             raise ValueError(f"init must be pca, spectral or random, got {self.init!r}")
+        if self.pca_dims < 0 or self.pca_dims == 1:
+            raise ValueError(f"pca_dims must be 0 (off) or at least 2, got {self.pca_dims}")
+        if self.n_epochs is not None and self.n_epochs < 1:
+            raise ValueError(f"n_epochs must be at least 1 (None: automatic), got {self.n_epochs}")
+
+
+def umap_epochs(n: int, cfg: MapConfig) -> int:
+    """Layout epochs: ``cfg.n_epochs``, else about 3.5 million point-epochs, within [40, 300].
+
+    Each epoch touches every edge of the k-NN graph, so big maps get fewer epochs (45 at
+    77k points, 40 from 88k) and small ones more (300 up to about 12k points).
+    """
+    if cfg.n_epochs is not None:
+        return cfg.n_epochs
+    return max(40, min(300, round(3_500_000 / max(n, 1))))
+
+
+def umap_input(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.float32]:
+    """What UMAP sees: unit vectors, PCA-reduced to ``cfg.pca_dims`` when that is smaller."""
+    x = np.asarray(vectors, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    if cfg.pca_dims and cfg.pca_dims < min(x.shape):
+        x = PCA(n_components=cfg.pca_dims, random_state=cfg.seed).fit_transform(x)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -72,7 +102,7 @@ def fit_pca(vectors: NDArray[np.floating[Any]], seed: int = 0) -> NDArray[np.flo
 
 
 def fit_umap(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.float32]:
-    """UMAP to 2-D with cosine distances, seeded by ``cfg.seed``."""
+    """UMAP to 2-D of ``umap_input(vectors)``, seeded by ``cfg.seed`` (so single-threaded)."""
     import umap  # numba compilation makes the first import slow; keep it off module import
 
     n = len(vectors)
@@ -82,14 +112,14 @@ def fit_umap(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.f
         n_components=2,
         n_neighbors=min(cfg.n_neighbors, n - 1),
         min_dist=cfg.min_dist,
-        metric="cosine",
-        n_epochs=cfg.n_epochs,
+        metric="euclidean",
+        n_epochs=umap_epochs(n, cfg),
         init=cfg.init,
         random_state=cfg.seed,
         n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
     )
     out: NDArray[np.float32] = np.asarray(
-        reducer.fit_transform(np.asarray(vectors, dtype=np.float32)), dtype=np.float32
+        reducer.fit_transform(umap_input(vectors, cfg)), dtype=np.float32
     )
     return out
 
@@ -110,13 +140,40 @@ def load_map(project: Project, cfg: MapConfig, embedding_version: str | None = N
     emb_version = embedding_version or _current(project)
     if emb_version is None:
         return None
-    mid = map_id(emb_version, cfg)
-    row = project.conn.execute("SELECT path FROM maps WHERE id = ?", (mid,)).fetchone()
-    if row is None or not (project.folder / row[0]).is_file():
+    return load_map_id(project, map_id(emb_version, cfg))
+
+
+def latest_map(project: Project) -> Map | None:
+    """The most recently computed map of the current embedding (any method), or None."""
+    emb_version = _current(project)
+    if emb_version is None:
         return None
-    emb = load_embedding_set(project, emb_version)
-    assert emb is not None
-    return Map(mid, emb_version, cfg, emb.keys, np.load(project.folder / row[0]))
+    row = project.conn.execute(
+        "SELECT id FROM maps WHERE embedding_version = ? ORDER BY created_at DESC, id LIMIT 1",
+        (emb_version,),
+    ).fetchone()
+    return load_map_id(project, row[0]) if row else None
+
+
+def load_map_id(project: Project, mid: str) -> Map | None:
+    """A stored map by id, or None when its row or array file is missing."""
+    row = project.conn.execute(
+        "SELECT embedding_version, params_json, path FROM maps WHERE id = ?", (mid,)
+    ).fetchone()
+    if row is None or not (project.folder / row[2]).is_file():
+        return None
+    emb = load_embedding_set(project, row[0])
+    if emb is None:
+        return None
+    return Map(
+        mid, row[0], _stored_config(json.loads(row[1])), emb.keys, np.load(project.folder / row[2])
+    )
+
+
+def _stored_config(params: dict[str, Any]) -> MapConfig:
+    """The config a map row was computed with; rows from before PCA reduction have none."""
+    known = {f.name for f in fields(MapConfig)}
+    return MapConfig(**{"pca_dims": 0, **{k: v for k, v in params.items() if k in known}})
 
 
 def _current(project: Project) -> str | None:
@@ -167,6 +224,10 @@ def run_map_job(project: Project, params: dict[str, Any], ctx: JobContext) -> di
 
 
 def warm_up_umap() -> None:
-    """Compiles UMAP's numba kernels (25-40 s in a new process) on a tiny random set."""
+    """Compiles UMAP's numba kernels (25-40 s in a new process) on a small random set.
+
+    4,500 points: above 4,096 UMAP switches from exact distances to NN-descent, whose kernels
+    are the slowest to compile, so the warm-up must take that path too.
+    """
     rng = np.random.default_rng(0)
-    fit_umap(rng.normal(size=(64, 8)).astype(np.float32), MapConfig(n_epochs=5))
+    fit_umap(rng.normal(size=(4_500, 8)).astype(np.float32), MapConfig(n_epochs=5, pca_dims=0))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bps_core.jobs import WARM_WORKER_ENV
 from bps_core.project import Project, create_project_from_folder
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
 from tests.s3_server import S3Server, isolate_aws_environment, start_server
@@ -17,6 +19,9 @@ TINY_SEED = 1
 
 def pytest_configure(config: pytest.Config) -> None:
     isolate_aws_environment()
+    # No warm job worker in app tests or the servers browser tests start (they inherit this):
+    # each test controls its own processes; tests/test_warm_worker.py starts one on purpose.
+    os.environ[WARM_WORKER_ENV] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 
 from bps_core.cli import ensure_demo, main
 from bps_core.project import Project
+from bps_core.projection import MapConfig, load_map
 from bps_core.synthetic import SynthConfig
 
 
@@ -139,6 +140,11 @@ def test_embed_map_export__pixels_pca_and_a_lightly_csv(
     assert "balanced accuracy" in out
     assert main(["map", folder, "--method", "pca"]) == 0
     assert "170 points" in capsys.readouterr().out
+    assert main(["map", folder, "--epochs", "20", "--pca-dims", "4"]) == 0
+    with Project.open(folder) as p:
+        assert load_map(p, MapConfig(n_epochs=20, pca_dims=4)) is not None
+    assert main(["map", folder, "--pca-dims", "1"]) == 2
+    assert "pca_dims must be 0 (off) or at least 2" in capsys.readouterr().err
     dest = tmp_path / "emb.csv"
     assert main(["export", folder, "--format", "embeddings-csv", "--dest", str(dest)]) == 0
     lightly_io.check_embeddings(str(dest))
@@ -150,7 +156,6 @@ def test_embed_map_export__pixels_pca_and_a_lightly_csv(
 
 def test_demo__trains_embeddings_and_map_once(tmp_path: Path) -> None:
     from bps_core.embeddings import load_embedding_set
-    from bps_core.projection import MapConfig, load_map
 
     small = SynthConfig(n_per_cell=2)
     project_dir = ensure_demo(tmp_path / "demo", small, train_seconds=2)

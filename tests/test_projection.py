@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import umap
+from sklearn.decomposition import PCA
 
 from bps_core import projection
 from bps_core.embeddings.store import save_embedding_set
@@ -23,13 +24,35 @@ def test_umap__seeded_and_equal_to_the_reference_call() -> None:
     ref = umap.UMAP(
         n_neighbors=15,
         min_dist=0.1,
-        metric="cosine",
+        metric="euclidean",
         n_epochs=50,
         init="pca",
         random_state=3,
         n_jobs=1,
     )
-    assert np.allclose(ref.fit_transform(VECS), a, atol=1e-5)
+    unit = VECS / np.linalg.norm(VECS, axis=1, keepdims=True)  # 16-d: below pca_dims, kept
+    assert np.allclose(ref.fit_transform(unit), a, atol=1e-5)
+
+
+def test_umap_input__unit_vectors_reduced_by_seeded_pca() -> None:
+    wide = np.random.default_rng(1).normal(size=(200, 100)).astype(np.float32) * 7.0
+    z = projection.umap_input(wide, MapConfig(pca_dims=8, seed=2))
+    assert z.shape == (200, 8)
+    assert z.dtype == np.float32
+    unit = wide / np.linalg.norm(wide, axis=1, keepdims=True)
+    expected = PCA(n_components=8, random_state=2).fit_transform(unit)
+    assert np.allclose(z, expected, atol=1e-4)
+    kept = projection.umap_input(wide, MapConfig(pca_dims=0))
+    assert np.allclose(kept, unit, atol=1e-6)  # 0: no reduction, cosine order kept
+
+
+def test_umap_epochs__fewer_for_big_maps_unless_given() -> None:
+    auto = MapConfig()
+    assert projection.umap_epochs(1_000, auto) == 300
+    assert projection.umap_epochs(35_000, auto) == 100
+    assert projection.umap_epochs(77_180, auto) == 45
+    assert projection.umap_epochs(1_000_000, auto) == 40
+    assert projection.umap_epochs(77_180, MapConfig(n_epochs=200)) == 200
 
 
 def test_pca__and_invalid_configs() -> None:
@@ -40,6 +63,10 @@ def test_pca__and_invalid_configs() -> None:
         compute_map(VECS[:3], MapConfig())
     with pytest.raises(ValueError, match="init must be"):
         compute_map(VECS, MapConfig(init="umap"))
+    with pytest.raises(ValueError, match="pca_dims"):
+        compute_map(VECS, MapConfig(pca_dims=1))
+    with pytest.raises(ValueError, match="n_epochs"):
+        compute_map(VECS, MapConfig(n_epochs=0))
 
 
 def test_get_or_compute_map__cached_until_embedding_or_params_change(
@@ -67,3 +94,32 @@ def test_get_or_compute_map__cached_until_embedding_or_params_change(
     )
     get_or_compute_map(tiny_project, MapConfig(method="pca"))
     assert len(calls) == 2
+
+
+def test_latest_map__the_most_recent_of_the_current_embedding_and_legacy_rows(
+    tiny_project: Project,
+) -> None:
+    assert projection.latest_map(tiny_project) is None
+    keys = tiny_project.samples().key.tolist()
+    save_embedding_set(
+        tiny_project, "pixels", {"v": 1}, keys, np.random.default_rng(3).normal(size=(170, 8))
+    )
+    umap_map = get_or_compute_map(tiny_project, MapConfig(n_epochs=10))
+    pca_map = get_or_compute_map(tiny_project, MapConfig(method="pca"))
+    tiny_project.conn.execute(
+        "UPDATE maps SET created_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", (umap_map.id,)
+    )
+    latest = projection.latest_map(tiny_project)
+    assert latest is not None
+    assert latest.id == pca_map.id
+    assert np.array_equal(latest.xy, pca_map.xy)
+    # A row written before maps had pca_dims (they ran on the full embeddings) says so.
+    tiny_project.conn.execute(
+        "UPDATE maps SET params_json = ? WHERE id = ?",
+        ('{"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "n_epochs": 150, '
+         '"init": "pca", "seed": 0}', umap_map.id),
+    )  # fmt: skip
+    legacy = projection.load_map_id(tiny_project, umap_map.id)
+    assert legacy is not None
+    assert legacy.config == MapConfig(n_epochs=150, pca_dims=0)
+    assert projection.load_map_id(tiny_project, "no-such-map") is None

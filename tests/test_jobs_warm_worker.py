@@ -1,0 +1,138 @@
+"""The warm job worker: started ahead of time, takes jobs while idle, replaced when it dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from bps_core import jobs
+from bps_core.embeddings.store import save_embedding_set
+from bps_core.project import Project
+from bps_core.projection import MapConfig, load_map
+from tests.test_jobs import _wait
+
+
+@pytest.fixture
+def warm_enabled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(jobs.WARM_WORKER_ENV, "1")
+    yield
+    jobs.stop_warm_worker()
+
+
+@pytest.fixture
+def embedded(tiny_project: Project) -> Project:
+    keys = tiny_project.samples().key.tolist()
+    vectors = np.random.default_rng(0).normal(size=(len(keys), 16))
+    save_embedding_set(tiny_project, "pixels", {}, keys, vectors)
+    return tiny_project
+
+
+def _exits(worker: jobs.WarmWorker, timeout: float = 60.0) -> bool:
+    try:
+        worker.proc.wait(timeout)
+    except Exception:
+        return False
+    return True
+
+
+def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
+    warm_enabled: None, embedded: Project
+) -> None:
+    worker = jobs.start_warm_worker()
+    assert worker is not None
+    assert jobs.start_warm_worker() is worker  # one per server process
+    assert worker.wait_warm(timeout_s=240), "the warm-up (imports, UMAP kernels) did not finish"
+    cfg = {"method": "umap", "n_epochs": 20}
+    job = _wait(embedded, jobs.submit_job(embedded, "map", cfg, user="ann"))
+    assert job.state == "succeeded", job.error
+    assert job.pid == worker.pid
+    assert load_map(embedded, MapConfig(**cfg)) is not None  # type: ignore[arg-type]
+    log = (embedded.folder / "logs" / f"job-{job.id}.log").read_text()
+    assert f"run by the warm worker (pid {worker.pid})" in log
+    _until(worker.idle)
+    second = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="bob"))
+    assert second.state == "succeeded", second.error
+    assert second.pid == worker.pid
+
+
+def _until(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
+
+
+def test_warm_worker__a_failing_job_is_recorded_and_the_worker_carries_on(
+    warm_enabled: None, embedded: Project
+) -> None:
+    worker = jobs.start_warm_worker(warm_up=False)
+    assert worker is not None
+    # A job that fails inside the worker is recorded as failed; the worker carries on.
+    bad = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "tsne"}, user="ann"))
+    assert bad.state == "failed"
+    assert "tsne" in (bad.error or "")
+    assert bad.pid == worker.pid
+    _until(worker.idle)
+    # A job id it cannot find (removed meanwhile) is the worker's own error: it survives.
+    assert worker.hand(embedded.folder, "no-such-job")
+    _until(worker.idle)
+    assert worker.alive()
+
+
+def test_warm_worker__a_busy_worker_does_not_take_a_second_job(
+    warm_enabled: None, embedded: Project
+) -> None:
+    worker = jobs.start_warm_worker(warm_up=False)
+    assert worker is not None
+    worker.proc.send_signal(signal.SIGSTOP)  # frozen: it cannot report idle
+    try:
+        assert worker.hand(embedded.folder, "placeholder")  # now it owes an idle
+        job = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"))
+        assert job.state == "succeeded", job.error
+        assert job.pid != worker.pid  # ran in a fresh process
+    finally:
+        worker.proc.send_signal(signal.SIGCONT)
+
+
+def test_warm_worker__killed_mid_job_the_job_fails_and_a_new_worker_replaces_it(
+    warm_enabled: None, embedded: Project
+) -> None:
+    worker = jobs.start_warm_worker(warm_up=False)
+    assert worker is not None
+    worker.proc.send_signal(signal.SIGSTOP)
+    assert worker.hand(embedded.folder, "placeholder")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.proc.wait(30)
+    # A job recorded as running in the dead worker is reaped as failed.
+    job_id = jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann", spawn=False)
+    embedded.conn.execute(
+        "UPDATE jobs SET pid = ?, state = 'running' WHERE id = ?", (worker.pid, job_id)
+    )
+    assert jobs.reap_dead_jobs(embedded) == 1
+    assert "exited unexpectedly" in (jobs.get_job(embedded, job_id).error or "")
+    # The next job runs in a fresh process and a new warm worker is started for later ones.
+    job = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"))
+    assert job.state == "succeeded", job.error
+    assert job.pid != worker.pid
+    replacement = jobs.start_warm_worker(warm_up=False)
+    assert replacement is not None
+    assert replacement is not worker
+    assert replacement.alive()
+
+
+def test_warm_worker__exits_when_the_server_closes_its_pipe(warm_enabled: None) -> None:
+    worker = jobs.start_warm_worker(warm_up=False)
+    assert worker is not None
+    assert worker.alive()
+    jobs.stop_warm_worker()
+    assert _exits(worker)
+
+
+def test_warm_worker__disabled_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(jobs.WARM_WORKER_ENV, "0")
+    assert jobs.start_warm_worker() is None
