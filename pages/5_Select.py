@@ -24,13 +24,14 @@ QUEUE_PAGE = "pages/4_Queue.py"
 PREVIEW = "round_preview"
 LIGHTLY = "Lightly selection config (JSON)"
 HELP = {
-    "default": "Hybrid once a model exists (uncertain, then diverse), random before it.",
+    "default": "Half hybrid, half random once a model exists; random before it.",
     "random": "A seeded random sample: the baseline every strategy must beat.",
     "diversity": "k-center greedy: covers the embedding space, far from what is labeled.",
     "uncertainty": "Highest prediction entropy under the current model.",
     "margin": "Smallest gap between the two most likely classes.",
     "least_confidence": "Lowest top-class probability.",
     "hybrid": "The 5 x batch most uncertain, then k-center among them.",
+    "hybrid_random": "Half the batch hybrid, half a random draw (keeps the labels representative).",
     "typicality": "Dense, representative samples first.",
 }
 

@@ -98,6 +98,36 @@ class Hybrid:
         return kcenter_greedy(pool.embeddings, shortlist, covered, budget, first=first)
 
 
+@dataclass(frozen=True)
+class Mixture:
+    """Splits each batch between strategies by share (largest remainder), in order; a later
+    part never repeats an earlier part's picks. ``Mixture(((Hybrid(), 1), (RandomStrategy(),
+    1)))`` spends half the batch on informative samples and half on a representative draw."""
+
+    parts: tuple[tuple[Strategy, float], ...]
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        check_budget(pool, budget)
+        weights = np.array([w for _, w in self.parts], dtype=np.float64)
+        if len(weights) == 0 or (weights < 0).any() or weights.sum() <= 0:
+            raise SelectionError("a mixture needs parts with non-negative shares summing above 0")
+        raw = budget * weights / weights.sum()
+        counts = np.floor(raw).astype(np.int64)
+        for i in np.argsort(-(raw - counts), kind="stable")[: budget - int(counts.sum())]:
+            counts[i] += 1
+        picks: list[Indices] = []
+        excluded = (
+            np.zeros(len(pool), dtype=bool) if pool.excluded is None else pool.excluded.copy()
+        )
+        for (strategy, _), n in zip(self.parts, counts, strict=True):
+            if n == 0:
+                continue
+            chosen = strategy.select(replace(pool, excluded=excluded.copy()), int(n))
+            excluded[chosen] = True
+            picks.append(chosen)
+        return np.concatenate(picks).astype(np.int64)
+
+
 PREDICTED = "prediction"
 
 

@@ -53,7 +53,7 @@ def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) ->
     pool = build_pool(project)
     assert pool.probabilities is not None
     second = create_round(project, 10, seed=0)
-    assert second.config["strategy"] == "hybrid"
+    assert second.config["strategy"] == "hybrid_random"
     assert second.model_before == model.id
     labeled = set(project.current_labels().key)
     assert not labeled & set(second.keys)

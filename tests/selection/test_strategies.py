@@ -10,6 +10,7 @@ from bps_core.selection import (
     Balance,
     Diversity,
     Hybrid,
+    Mixture,
     Pool,
     RandomStrategy,
     SelectionError,
@@ -17,6 +18,8 @@ from bps_core.selection import (
     Threshold,
     Typicality,
     Uncertainty,
+    make_strategy,
+    resolve,
 )
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
 from bps_core.selection.scores import uncertainty
@@ -169,3 +172,23 @@ def test_typicality__prefers_dense_regions_over_outliers() -> None:
     x = l2_normalise(np.vstack([dense, outliers]))
     pool = Pool([f"k{i}" for i in range(110)], x, np.zeros(110, dtype=bool))
     assert Typicality(k=10).select(pool, 20).max() < 100
+
+
+def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
+    first, second = Hybrid(random_state=0), RandomStrategy(0)
+    picks = Mixture(((first, 1.0), (second, 1.0))).select(pool, 9)
+    assert len(set(picks.tolist())) == 9
+    # largest remainder: 4.5 / 4.5 rounds the tie to the first part
+    assert np.array_equal(picks[:5], first.select(pool, 5))
+    assert not set(picks[5:].tolist()) & set(picks[:5].tolist())
+    only_random = Mixture(((first, 0.0), (second, 1.0))).select(pool, 6)
+    assert np.array_equal(np.sort(only_random), np.sort(second.select(pool, 6)))
+    with pytest.raises(SelectionError, match="shares"):
+        Mixture(((first, 0.0),)).select(pool, 3)
+
+
+def test_default__is_half_hybrid_half_random_once_a_model_exists(pool: Pool) -> None:
+    assert resolve("default", has_model=False) == "random"
+    assert resolve("default", has_model=True) == "hybrid_random"
+    picks = make_strategy("default", random_state=3).select(pool, 10)
+    assert np.array_equal(picks[:5], Hybrid(random_state=3).select(pool, 5))
