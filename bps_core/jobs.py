@@ -11,7 +11,7 @@ of time that has imported torch and lightly and compiled UMAP's numba kernels, w
 25-50 s in every new process. Jobs are handed to it one at a time through its stdin; while it
 is busy, or if it died, a job gets a fresh process as before (and a dead worker is replaced).
 It runs jobs exactly as a fresh process would (same ``run_job``, its output to the job's log).
-It exits when the server does (its stdin closes), after finishing any job it is running.
+It exits when the server does (its stdin closes), once its warm-up or current job is done.
 """
 
 from __future__ import annotations
