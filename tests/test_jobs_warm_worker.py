@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -35,9 +36,16 @@ def embedded(tiny_project: Project) -> Project:
 def _exits(worker: jobs.WarmWorker, timeout: float = 60.0) -> bool:
     try:
         worker.proc.wait(timeout)
-    except Exception:
+    except subprocess.TimeoutExpired:
         return False
     return True
+
+
+def _until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
 
 
 def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
@@ -58,13 +66,6 @@ def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
     second = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="bob"))
     assert second.state == "succeeded", second.error
     assert second.pid == worker.pid
-
-
-def _until(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
 
 
 def test_warm_worker__a_failing_job_is_recorded_and_the_worker_carries_on(
