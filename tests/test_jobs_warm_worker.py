@@ -94,7 +94,8 @@ def test_warm_worker__a_busy_worker_does_not_take_a_second_job(
     try:
         assert worker.hand(embedded.folder, "placeholder")  # now it owes an idle
         job = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"))
-        assert job.state == "succeeded", job.error
+        log = embedded.folder / "logs" / f"job-{job.id}.log"
+        assert job.state == "succeeded", (job.error, job.pid, worker.pid, log.read_text())
         assert job.pid != worker.pid  # ran in a fresh process
     finally:
         worker.proc.send_signal(signal.SIGCONT)
