@@ -123,16 +123,27 @@ def active_job(project: Project, kind: str) -> JobRecord | None:
     return jobs[0] if jobs else None
 
 
-def _process_alive(pid: int, job_id: str) -> bool:
-    """True when ``pid`` is a live (not zombie) worker of ``job_id``."""
-    proc = Path(f"/proc/{pid}")
+def _process_alive(pid: int, job_id: str, *, proc_root: Path = Path("/proc")) -> bool:
+    """True when ``pid`` is a live (not zombie) worker of ``job_id``.
+
+    A process just started may still be inside ``exec``: its command line reads empty for a
+    moment after ``Popen`` has returned (seen on a loaded machine). That is a live process we
+    cannot identify yet, so it counts as alive; only kernel threads (children of kthreadd,
+    pid 2) have an empty command line for good.
+    """
+    proc = proc_root / str(pid)
     if proc.exists():
         try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             return False
-        return state != "Z" and (job_id in cmdline or _WARM_WORKER_FLAG in cmdline)
+        state, ppid = stat[0], int(stat[1])
+        if state == "Z":
+            return False
+        if not cmdline:
+            return ppid != 2 and pid != 2
+        return job_id in cmdline or _WARM_WORKER_FLAG in cmdline
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,36 @@ def test_cancel__stops_a_running_training_job(tiny_project: Project) -> None:
     job = _wait(tiny_project, job_id)
     assert job.state == "cancelled"
     assert load_embedding_set(tiny_project) is None
+
+
+def _fake_proc(root: Path, pid: int, *, state: str, ppid: int, cmdline: bytes) -> None:
+    entry = root / str(pid)
+    entry.mkdir(parents=True)
+    (entry / "stat").write_text(f"{pid} (python) {state} {ppid} {pid} {pid} 0 -1\n")
+    (entry / "cmdline").write_bytes(cmdline)
+
+
+@pytest.mark.parametrize(
+    ("state", "ppid", "cmdline", "alive"),
+    [
+        ("R", 1, b"python\0-m\0bps_core.jobs\0/p\0abc123\0", True),  # our worker
+        ("S", 1, b"python\0-m\0bps_core.jobs\0--warm-worker\0", True),  # the warm worker
+        ("R", 1, b"", True),  # just started, still inside exec: not identifiable yet
+        ("R", 1, b"python\0other.py\0", False),  # pid reused by an unrelated process
+        ("Z", 1, b"", False),  # exited, not yet waited for
+        ("S", 2, b"", False),  # a kernel thread
+    ],
+)
+def test_process_alive__reads_state_and_command_line(
+    tmp_path: Path, state: str, ppid: int, cmdline: bytes, alive: bool
+) -> None:
+    _fake_proc(tmp_path, 4242, state=state, ppid=ppid, cmdline=cmdline)
+    assert jobs._process_alive(4242, "abc123", proc_root=tmp_path) is alive
+
+
+def test_reap__a_job_spawned_an_instant_ago_is_not_reaped(tiny_project: Project) -> None:
+    # Right after Popen returns, a loaded machine can show the child's command line empty.
+    job_id = jobs.submit_job(tiny_project, "map", {"method": "pca"}, user="ann")
+    assert jobs.reap_dead_jobs(tiny_project) == 0
+    job = _wait(tiny_project, job_id)
+    assert "no embeddings yet" in (job.error or "")  # the job's own outcome, not the reaper's
