@@ -31,6 +31,18 @@ def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+    """Median wall time of each of ``fns``, timed in turns (A, B, C, A, B, C, ...) so that a
+    slow spell of this shared machine falls on every contender alike, not on one of them."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),

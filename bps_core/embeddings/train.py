@@ -16,8 +16,8 @@ import torch
 from lightly.loss import NTXentLoss
 from numpy.typing import NDArray
 from torch import nn
-from torchvision.models.resnet import ResNet
 
+from bps_core.embeddings.inference import inference_model
 from bps_core.embeddings.model import SimCLR, build_backbone
 from bps_core.embeddings.transforms import AugmentConfig, augment
 
@@ -146,21 +146,6 @@ def bf16_supported() -> bool:
 PRECISIONS = ("auto", "mixed", "bf16", "fp32")
 
 
-def _forward(backbone: nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
-    """``mixed`` keeps the stem in fp32 (16-bit detail enters there) and runs the residual
-    stages in bfloat16; ``bf16`` autocasts everything; ``fp32`` nothing."""
-    if precision == "fp32":
-        out: torch.Tensor = backbone(x)
-        return out
-    if precision == "bf16" or not isinstance(backbone, ResNet):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return backbone(x).float()  # type: ignore[no-any-return]
-    h = backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        h = backbone.layer4(backbone.layer3(backbone.layer2(backbone.layer1(h))))
-    return torch.flatten(backbone.avgpool(h.float()), 1)
-
-
 @torch.inference_mode()
 def embed_images(
     backbone: nn.Module,
@@ -175,20 +160,20 @@ def embed_images(
     Runs in ``inference_mode`` with ``channels_last`` memory. ``precision``: ``auto`` is
     ``mixed`` where the CPU has native bfloat16 and ``fp32`` elsewhere; ``mixed`` (fp32 stem,
     bf16 residual stages) meets the fidelity gate against fp32 (cosine >= 0.999, 10-NN overlap
-    >= 0.95, see bench/bench_embed.py) where full ``bf16`` narrowly misses it.
+    >= 0.95, see bench/bench_embed.py) where full ``bf16`` narrowly misses it. The forward pass
+    runs on a copy with BatchNorm folded into the convolutions (``inference.inference_model``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         precision = "mixed" if bf16_supported() else "fp32"
     configure_threads()
-    backbone.eval()
-    backbone = backbone.to(memory_format=torch.channels_last)
+    model = inference_model(backbone, precision, image_size=images.shape[1:3])
     out = np.empty((len(images), 512), dtype=np.float32)
     for start in range(0, len(images), batch_size):
         idx = np.arange(start, min(start + batch_size, len(images)))
         x = _as_batch(images, idx).contiguous(memory_format=torch.channels_last)
-        out[idx] = _forward(backbone, x, precision).float().numpy()
+        out[idx] = model(x).numpy()
         if progress is not None:
             progress(idx[-1] / max(len(images) - 1, 1))
     norms = np.linalg.norm(out, axis=1, keepdims=True)
