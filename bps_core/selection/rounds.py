@@ -91,7 +91,7 @@ def train_model(
     emb = _embeddings(project)
     labels = project.current_labels()
     row = {k: i for i, k in enumerate(emb.keys)}
-    labels = labels[labels.key.isin(row)]
+    labels = labels.loc[np.fromiter((k in row for k in labels.key), dtype=bool, count=len(labels))]
     samples = project.samples().set_index("key")
     idx = np.array([row[k] for k in labels.key], dtype=np.int64)
     x = np.asarray(emb.vectors, dtype=np.float32)
@@ -215,7 +215,8 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
     model's predictions when they belong to that embedding."""
     emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
-    labeled = np.isin(np.asarray(emb.keys), project.current_labels().key.to_numpy())
+    done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
+    labeled = np.fromiter((k in done for k in emb.keys), dtype=bool, count=len(emb.keys))
     excluded = (samples.status != "ok").to_numpy()
     model = latest_model(project)
     probs: NDArray[np.float32] | None = None
