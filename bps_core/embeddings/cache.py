@@ -164,15 +164,22 @@ def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
 
 
 def load_cache(arrays_dir: Path, spec: CacheSpec, keys: Sequence[str]) -> ImageCache | None:
-    """The cache for exactly ``keys`` (same order), or None when absent or stale."""
+    """The cache for exactly ``keys`` (same order), or None when absent, stale or damaged
+    (a process killed mid-write, a truncated file): the caller then rebuilds it."""
     npy, meta = _paths(arrays_dir, spec)
     if not (npy.exists() and meta.exists()):
         return None
-    info = json.loads(meta.read_text())
-    if info.get("requested") != list(keys):
+    try:
+        info = json.loads(meta.read_text())
+        if info.get("requested") != list(keys):
+            return None
+        images = np.load(npy, mmap_mode="r")
+        kept, bad = list(info["keys"]), dict(info["bad"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    images = np.load(npy, mmap_mode="r")
-    return ImageCache(images, info["keys"], info["bad"], spec)
+    if images.shape != (len(kept), spec.size, spec.size):
+        return None
+    return ImageCache(images, kept, bad, spec)
 
 
 def build_cache(
@@ -243,7 +250,12 @@ def build_cache(
     else:
         out.flush()
         del out
-    os.replace(tmp, npy)
     kept = [keys[int(i)] for i in good]
-    meta.write_text(json.dumps({"requested": list(keys), "keys": kept, "bad": bad}))
+    meta_tmp = meta.with_suffix(".tmp.json")
+    meta_tmp.write_text(json.dumps({"requested": list(keys), "keys": kept, "bad": bad}))
+    # Commit order: a process killed between these steps leaves no meta file (rebuilt next
+    # time), never an old meta beside new rows or a half-written one.
+    meta.unlink(missing_ok=True)
+    os.replace(tmp, npy)
+    os.replace(meta_tmp, meta)
     return ImageCache(np.load(npy, mmap_mode="r"), kept, bad, spec)

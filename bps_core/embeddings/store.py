@@ -67,7 +67,9 @@ def save_embedding_set(
     tmp = folder / f"{version}.tmp.npy"
     np.save(tmp, vecs)
     tmp.replace(folder / f"{version}.npy")
-    (folder / f"{version}.keys.json").write_text(json.dumps(keys))
+    keys_tmp = folder / f"{version}.keys.tmp.json"
+    keys_tmp.write_text(json.dumps(keys))
+    keys_tmp.replace(folder / f"{version}.keys.json")  # atomic: a rewrite never leaves half a file
     rel = f"arrays/embeddings/{version}.npy"
 
     def tx(c: sqlite3.Connection) -> None:

@@ -103,3 +103,29 @@ def test_masked_cache__differs_where_neighbours_exist(tiny_project: Project) -> 
         i for i in range(len(plain)) if not np.array_equal(plain.images[i], masked.images[i])
     ]
     assert 0 < len(changed) < len(plain)  # only crops with neighbours or debris labels change
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["empty meta", "truncated meta", "meta of other rows", "truncated rows", "meta missing"],
+)
+def test_build_cache__a_damaged_cache_is_rebuilt(tiny_project: Project, damage: str) -> None:
+    # What a process killed while writing the cache can leave behind.
+    s = tiny_project.samples()
+    args = (tiny_project.arrays_dir, _source(tiny_project), s.relpath.tolist(), s.key.tolist())
+    good = np.array(build_cache(*args, CacheSpec(32)).images)
+    npy = tiny_project.arrays_dir / "cache" / "img32.npy"
+    meta = npy.with_suffix(".json")
+    if damage == "empty meta":
+        meta.write_text("")
+    elif damage == "truncated meta":
+        meta.write_text(meta.read_text()[:50])
+    elif damage == "meta of other rows":
+        np.save(npy, good[:10])
+    elif damage == "truncated rows":
+        npy.write_bytes(npy.read_bytes()[:1000])
+    else:
+        meta.unlink()
+    cache = build_cache(*args, CacheSpec(32))
+    assert cache.keys == s.key.tolist()
+    assert np.array_equal(cache.images, good)
