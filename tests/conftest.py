@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bps_core import jobs
 from bps_core.jobs import WARM_WORKER_ENV
 from bps_core.project import Project, create_project_from_folder
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
@@ -60,4 +63,17 @@ def tiny_project(tiny_copy: Path, tmp_path: Path) -> Project:
     """A fresh project over a private copy of the tiny dataset."""
     project, _ = create_project_from_folder(tmp_path / "project", tiny_copy)
     yield project
+    _stop_leftover_jobs(project)
     project.close()
+
+
+def _stop_leftover_jobs(project: Project) -> None:
+    """Kills job processes a failed test left running, so they do not slow every later test
+    (a 500-epoch training job outlives its test by many minutes)."""
+    rows = project.conn.execute(
+        "SELECT id, pid FROM jobs WHERE state IN ('queued', 'running') AND pid IS NOT NULL"
+    ).fetchall()
+    for job_id, pid in rows:
+        if jobs._process_alive(int(pid), job_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
