@@ -110,8 +110,7 @@ def main() -> None:
         f"{limit} images of the 77k synthetic set, ResNet-18 (1-channel stem) SimCLR-trained "
         f"{args.train_seconds:.0f} s; median of {args.repeats} runs after a one-batch warm-up, "
         "all paths in one run, timed in turns. Targets: >= 3x the peer; 77k images in <= 90 s; "
-        "gates: min "
-        "cosine vs fp32 >= 0.999 and 10-NN overlap >= 0.95. The 77k column extrapolates "
+        "gates: min cosine vs fp32 >= 0.999 and 10-NN overlap >= 0.95. The 77k column extrapolates "
         "linearly (the timed loop is a fixed-size batch loop)."
     )
     write_results("embed", rows, notes)

@@ -120,6 +120,8 @@ class _FoldedResNet(nn.Module):
         for stage in (net.layer1, net.layer2, net.layer3, net.layer4):
             for block in stage:
                 _fold_block(block)
+        # fp32 while the small convs are traced and converted (forward runs once there),
+        # then the dtypes asked for.
         self.stem_dtype = self.stage_dtype = torch.float32
         self.image_size = image_size
         if image_size is not None:
