@@ -22,13 +22,15 @@ from bps_core.selection.strategies import (
     Uncertainty,
 )
 
-#: Named strategies for the CLI and the Rounds page. ``default`` is ``hybrid_random`` once a
-#: model exists (uncertainty needs one), random before. In bench/bench_selection.py's simulation
-#: on the BPS demo, uncertainty-led picks alone (hybrid, modAL) found the rare has_track class
-#: 1.7x sooner than random but needed almost twice random's labels on particle_type, whose
-#: classes overlap: they keep sampling the overlap. Spending half of each batch on a random
-#: draw kept most of the has_track gain and beat random on particle_type too. Diversity and
-#: typicality as the cold start kept missing the rare class for most seeds.
+#: Named strategies for the CLI and the Rounds page. ``default`` is ``typicality`` until a model
+#: exists (fewer than two classes labeled) and ``random`` after. bench/bench_selection.py's
+#: simulation on the BPS demo (20 seeds) chose it: a typicality cold start finds the rare
+#: has_track class early (its tracks sit in dense parts of the embedding: every seed had one
+#: among the first 20 typical picks, where half of 40-label random draws have none), and
+#: after that no model-driven strategy beat a random draw on both tasks. Uncertainty-led picks
+#: (hybrid, modAL, the previous default half hybrid / half random) needed more labels than
+#: random on both tasks; diversity after the cold start was best on has_track and worst but one
+#: on particle_type.
 NAMED = ("random", "diversity", "uncertainty", "margin", "least_confidence", "hybrid",
          "hybrid_random", "typicality", "default")  # fmt: skip
 
@@ -38,9 +40,9 @@ NEEDS_MODEL = frozenset({"uncertainty", "margin", "least_confidence", "hybrid", 
 
 
 def resolve(name: str, *, has_model: bool) -> str:
-    """The strategy a name stands for: ``default`` is hybrid_random with a model, else random."""
+    """The strategy a name stands for: ``default`` is random with a model, else typicality."""
     if name == "default":
-        return "hybrid_random" if has_model else "random"
+        return "random" if has_model else "typicality"
     return name
 
 

@@ -128,6 +128,27 @@ class Mixture:
         return np.concatenate(picks).astype(np.int64)
 
 
+def _typicality(x: NDArray[np.float32], rows: Indices, ref: Indices, k: int) -> NDArray[np.float32]:
+    """1 / mean distance from each of ``rows`` to its ``k`` nearest ``ref`` rows (a row is not
+    its own neighbour). Top-k on similarities in torch (threaded; about 2x numpy's partition
+    over distances at 100k x 5,000), distances only for the k kept."""
+    import torch
+
+    ref_t = torch.from_numpy(np.ascontiguousarray(x[ref].T, dtype=np.float32))
+    ref_pos = np.full(len(x), -1, dtype=np.int64)
+    ref_pos[ref] = np.arange(len(ref))
+    out = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), 4096):
+        chunk = rows[start : start + 4096]
+        sim = torch.from_numpy(np.asarray(x[chunk], dtype=np.float32)) @ ref_t
+        own = np.flatnonzero(ref_pos[chunk] >= 0)
+        sim[torch.from_numpy(own), torch.from_numpy(ref_pos[chunk][own])] = -np.inf
+        top = sim.topk(k, dim=1, sorted=False).values.numpy()
+        dist = np.sqrt(np.maximum(2.0 - 2.0 * top, 0.0))
+        out[start : start + len(chunk)] = 1.0 / (dist.mean(axis=1) + 1e-6)
+    return out
+
+
 PREDICTED = "prediction"
 
 
@@ -290,14 +311,6 @@ class Typicality:
             else rng.choice(len(pool), self.n_reference, replace=False)
         )
         k = max(1, min(self.k, len(ref) - 1))
-        ref_pos = np.full(len(pool), -1, dtype=np.int64)
-        ref_pos[ref] = np.arange(len(ref))
         typ = np.zeros(len(pool), dtype=np.float32)
-        for start in range(0, len(cand), 2048):
-            rows = cand[start : start + 2048]
-            d = np.sqrt(np.maximum(2.0 - 2.0 * (x[rows] @ x[ref].T), 0.0))
-            own = ref_pos[rows] >= 0  # a row is not its own neighbour
-            d[np.flatnonzero(own), ref_pos[rows][own]] = np.inf
-            nearest = np.partition(d, k - 1, axis=1)[:, :k]
-            typ[rows] = 1.0 / (nearest.mean(axis=1) + 1e-6)
+        typ[cand] = _typicality(x, cand, ref, k)
         return top_k(typ, cand, budget, self.random_state)

@@ -13,6 +13,7 @@ from bps_core.selection.rounds import (
     learning_curve,
     list_rounds,
     predictions,
+    select_round,
     train_model,
 )
 
@@ -30,10 +31,10 @@ def _label_by_particle(project: Project, n: int) -> None:
         project.add_labels(keys, particle, user="ann", source="api")
 
 
-def test_round__without_model_is_random_and_recorded(project: Project) -> None:
+def test_round__without_model_is_typicality_and_recorded(project: Project) -> None:
     r = create_round(project, 12, seed=3, user="ann")
     assert len(r.keys) == 12
-    assert r.config["strategy"] == "random"  # default without a model
+    assert r.config["strategy"] == "typicality"  # default without a model
     rounds = list_rounds(project)
     assert [x.keys for x in rounds] == [r.keys]  # stored in order
     assert rounds[0].user == "ann"
@@ -52,8 +53,9 @@ def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) ->
     assert list_rounds(project)[0].model_after == model.id
     pool = build_pool(project)
     assert pool.probabilities is not None
-    second = create_round(project, 10, seed=0)
-    assert second.config["strategy"] == "hybrid_random"
+    assert select_round(project, 10, seed=0).config["strategy"] == "random"  # default
+    second = create_round(project, 10, strategy="hybrid", seed=0)
+    assert second.config["strategy"] == "hybrid"
     assert second.model_before == model.id
     labeled = set(project.current_labels().key)
     assert not labeled & set(second.keys)

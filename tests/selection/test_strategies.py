@@ -174,6 +174,22 @@ def test_typicality__prefers_dense_regions_over_outliers() -> None:
     assert Typicality(k=10).select(pool, 20).max() < 100
 
 
+@pytest.mark.parametrize("n_reference", [300, 120])
+def test_typicality__ranks_by_mean_distance_to_the_nearest_reference_rows(n_reference: int) -> None:
+    x = l2_normalise(np.random.default_rng(1).normal(size=(300, 16)))
+    labeled = np.zeros(300, dtype=bool)
+    labeled[:7] = True
+    pool = Pool([f"k{i}" for i in range(300)], x, labeled)
+    ref = (np.arange(300) if n_reference >= 300
+           else np.random.default_rng(5).choice(300, n_reference, replace=False))  # fmt: skip
+    d = np.sqrt(np.maximum(2.0 - 2.0 * x @ x[ref].T, 0.0))
+    d[ref, np.arange(len(ref))] = np.inf  # a row is not its own neighbour
+    typ = 1.0 / (np.sort(d, axis=1)[:, :10].mean(axis=1) + 1e-6)
+    typ[labeled] = -np.inf
+    picks = Typicality(k=10, n_reference=n_reference, random_state=5).select(pool, 25)
+    assert np.array_equal(picks, np.argsort(-typ, kind="stable")[:25])
+
+
 def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
     first, second = Hybrid(random_state=0), RandomStrategy(0)
     picks = Mixture(((first, 1.0), (second, 1.0))).select(pool, 9)
@@ -187,8 +203,10 @@ def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
         Mixture(((first, 0.0),)).select(pool, 3)
 
 
-def test_default__is_half_hybrid_half_random_once_a_model_exists(pool: Pool) -> None:
-    assert resolve("default", has_model=False) == "random"
-    assert resolve("default", has_model=True) == "hybrid_random"
-    picks = make_strategy("default", random_state=3).select(pool, 10)
-    assert np.array_equal(picks[:5], Hybrid(random_state=3).select(pool, 5))
+def test_default__typicality_before_a_model_random_after(pool: Pool) -> None:
+    assert resolve("default", has_model=False) == "typicality"
+    assert resolve("default", has_model=True) == "random"
+    cold = make_strategy("default", random_state=3, has_model=False).select(pool, 10)
+    assert np.array_equal(cold, Typicality(random_state=3).select(pool, 10))
+    warm = make_strategy("default", random_state=3).select(pool, 10)
+    assert np.array_equal(warm, RandomStrategy(3).select(pool, 10))
