@@ -34,11 +34,8 @@ def warm_job_worker() -> None:
 
 
 def samples_version(project: Project) -> str:
-    """Changes whenever ingest adds or updates samples."""
-    row = project.conn.execute(
-        "SELECT COUNT(*), MAX(added_at), SUM(status = 'bad') FROM samples"
-    ).fetchone()
-    return f"{row[0]}:{row[1]}:{row[2]}"
+    """Changes whenever a sample is added, updated or removed (a database trigger)."""
+    return project.samples_version()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -170,8 +170,26 @@ CREATE TABLE round_samples (
 );
 """
 
+_V5 = """
+-- A counter that every change to samples bumps (and a token unique to this database), so a
+-- process can tell whether its copy of the samples table is current: loading 100k rows of
+-- metadata JSON takes over a second, and selection rounds read it twice per round.
+CREATE TABLE samples_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    token TEXT NOT NULL
+);
+INSERT INTO samples_version (id, version, token) VALUES (1, 0, lower(hex(randomblob(8))));
+CREATE TRIGGER samples_version_on_insert AFTER INSERT ON samples
+BEGIN UPDATE samples_version SET version = version + 1; END;
+CREATE TRIGGER samples_version_on_update AFTER UPDATE ON samples
+BEGIN UPDATE samples_version SET version = version + 1; END;
+CREATE TRIGGER samples_version_on_delete AFTER DELETE ON samples
+BEGIN UPDATE samples_version SET version = version + 1; END;
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

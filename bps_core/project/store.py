@@ -130,6 +130,7 @@ class Project:
         self.folder = folder
         self.config = config
         self.conn = conn
+        self._samples: tuple[str, pd.DataFrame] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -268,9 +269,21 @@ class Project:
         q = "SELECT COUNT(*) FROM samples WHERE status = ?"
         return int(self.conn.execute(q, (status,)).fetchone()[0])
 
+    def samples_version(self) -> str:
+        """Changes with every insert, update or delete of a sample, by any process."""
+        version, token = self.conn.execute("SELECT version, token FROM samples_version").fetchone()
+        return f"{token}:{version}"
+
     def samples(self) -> pd.DataFrame:
         """One row per sample: key, sample_id (stable, never reused), relpath, status, error,
-        then one column per metadata key."""
+        then one column per metadata key. A copy of a frame kept while ``samples_version``
+        stays the same (read before the rows, so a change in between only costs a reload)."""
+        version = self.samples_version()
+        if self._samples is None or self._samples[0] != version:
+            self._samples = (version, self._load_samples())
+        return self._samples[1].copy()
+
+    def _load_samples(self) -> pd.DataFrame:
         rows = self.conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()

@@ -181,4 +181,42 @@ def test_migrate__v1_database_gains_jobs_embeddings_and_undoable_actions(tmp_pat
     row = conn.execute("SELECT user, kind, n_events FROM label_actions WHERE action_id = 'act1'")
     assert row.fetchone() == ("ann", "label", 1)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"jobs", "embeddings", "maps", "settings", "label_actions"} <= tables
+    assert {"jobs", "embeddings", "maps", "settings", "label_actions", "samples_version"} <= tables
+
+
+def test_samples__cached_copy_follows_changes_from_any_connection(tiny_project: Project) -> None:
+    first = tiny_project.samples()
+    version = tiny_project.samples_version()
+    statements: list[str] = []
+    tiny_project.conn.set_trace_callback(statements.append)
+    tiny_project.samples()
+    tiny_project.conn.set_trace_callback(None)
+    assert not [s for s in statements if "meta_json" in s]  # served from the cached frame
+    first.loc[:, "status"] = "changed by the caller"  # callers get a copy
+    again = tiny_project.samples()
+    assert (again.status == "ok").all()
+    assert tiny_project.samples_version() == version  # reads change nothing
+    key = again.key.iloc[3]
+    with Project.open(tiny_project.folder) as other:  # another connection, as a job would be
+        other.mark_bad(key, "truncated TIFF")
+    assert tiny_project.samples_version() != version
+    after = tiny_project.samples().set_index("key")
+    assert after.loc[key, "status"] == "bad"
+    assert after.loc[key, "error"] == "truncated TIFF"
+    # an insert bumps it as well (what ingest does)
+    before_insert = tiny_project.samples_version()
+    tiny_project.conn.execute(
+        "INSERT INTO samples (key, datasource_id, relpath, added_at) "
+        "SELECT 'input:new.tif', datasource_id, 'new.tif', 't' FROM samples LIMIT 1"
+    )
+    assert tiny_project.samples_version() != before_insert
+    assert "input:new.tif" in set(tiny_project.samples().key)
+
+
+def test_samples_version__differs_between_databases(tmp_path: Path) -> None:
+    tokens = set()
+    for name in ("a.db", "b.db"):
+        conn = project_db.connect(tmp_path / name)
+        project_db.migrate(conn)
+        tokens.add(conn.execute("SELECT token FROM samples_version").fetchone()[0])
+    assert len(tokens) == 2
