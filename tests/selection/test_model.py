@@ -55,3 +55,23 @@ def test_fit_predict__probabilities_for_every_row() -> None:
 def test_one_class__says_what_is_missing() -> None:
     with pytest.raises(SelectionError, match="at least two classes"):
         cross_validate(np.eye(3, dtype=np.float32), np.array(["a"] * 3), None, ModelConfig())
+
+
+def test_logreg_fits__use_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    seen: list[int] = []
+    fit = LogisticRegression.fit
+
+    def spy(self, x, y, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+        return fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, "a", "b")
+    fit_predict(x, y, x, ModelConfig())
+    cross_validate(x, y, np.arange(60) % 6, ModelConfig())
+    assert seen and set(seen) == {1}
