@@ -704,10 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, help="CSV: filename plus label columns")
     p.add_argument("--label-column", required=True)
     p.add_argument("--group-column", help="biological source for the test split, e.g. well")
-    p.add_argument("--strategies", default="random,diversity,uncertainty,hybrid")
+    p.add_argument("--strategies", default="default,random,diversity,uncertainty,hybrid")
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=10,
+                   help="repeats with other splits and starts; with few test samples of a class, "
+                   "a handful of seeds can rank strategies by luck")  # fmt: skip
     p.add_argument("--initial", type=int, help="labels to start from (default: one batch)")
     p.add_argument("--test-fraction", type=float, default=0.25)
     p.add_argument("--model", choices=["logreg", "knn"], default="logreg")
