@@ -24,7 +24,7 @@ QUEUE_PAGE = "pages/4_Queue.py"
 PREVIEW = "round_preview"
 LIGHTLY = "Lightly selection config (JSON)"
 HELP = {
-    "default": "Typical (dense) samples until a model exists, then a random draw.",
+    "default": "Random first, typical (dense) samples until a model exists, then random.",
     "random": "A seeded random sample: the baseline every strategy must beat.",
     "diversity": "k-center greedy: covers the embedding space, far from what is labeled.",
     "uncertainty": "Highest prediction entropy under the current model.",

@@ -190,7 +190,7 @@ def test_select_train__rounds_from_the_command_line(
     assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
     assert main(["select", folder, "--n", "6", "--seed", "1", "--show", "2"]) == 0
     out = capsys.readouterr().out
-    assert "round 1: 6 samples selected with typicality" in out  # default, no model yet
+    assert "round 1: 6 samples selected with random" in out  # default: no labels yet
     assert "and 4 more" in out
     assert main(["train", folder]) == 2
     assert "at least two classes" in capsys.readouterr().err

@@ -22,8 +22,10 @@ from bps_core.selection.strategies import (
     Uncertainty,
 )
 
-#: Named strategies for the CLI and the Rounds page. ``default`` is ``typicality`` until a model
-#: exists (fewer than two classes labeled) and ``random`` after. bench/bench_selection.py's
+#: Named strategies for the CLI and the Rounds page. ``default`` is a random draw for the first
+#: labels, ``typicality`` while there are labels but no model (fewer than two classes labeled),
+#: and ``random`` once a model exists: the protocol that was measured (every simulated run
+#: starts from 10 random labels). bench/bench_selection.py's
 #: simulation on the BPS demo (20 seeds) chose it: a typicality cold start finds the rare
 #: has_track class early (its tracks sit in dense parts of the embedding: every seed had one
 #: among the first 20 typical picks, where half of 40-label random draws have none), and
@@ -39,16 +41,19 @@ NAMED = ("random", "diversity", "uncertainty", "margin", "least_confidence", "hy
 NEEDS_MODEL = frozenset({"uncertainty", "margin", "least_confidence", "hybrid", "hybrid_random"})
 
 
-def resolve(name: str, *, has_model: bool) -> str:
-    """The strategy a name stands for: ``default`` is random with a model, else typicality."""
+def resolve(name: str, *, has_model: bool, has_labels: bool = True) -> str:
+    """The strategy a name stands for: ``default`` is random for the first labels, then
+    typicality until a model exists, then random."""
     if name == "default":
-        return "random" if has_model else "typicality"
+        return "typicality" if has_labels and not has_model else "random"
     return name
 
 
-def make_strategy(name: str, *, random_state: int | None = 0, has_model: bool = True) -> Strategy:
+def make_strategy(
+    name: str, *, random_state: int | None = 0, has_model: bool = True, has_labels: bool = True
+) -> Strategy:
     """A named strategy with its recommended parameters."""
-    name = resolve(name, has_model=has_model)
+    name = resolve(name, has_model=has_model, has_labels=has_labels)
     makers: dict[str, Any] = {
         "random": lambda: RandomStrategy(random_state),
         "diversity": lambda: Diversity(random_state=random_state),

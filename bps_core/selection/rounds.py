@@ -256,9 +256,12 @@ def select_round(
         picks = config.select(pool, n, random_state=seed)
         name, cfg_json = "lightly-config", config.to_dict()
     else:
-        has_model = pool.probabilities is not None
-        picks = make_strategy(strategy, random_state=seed, has_model=has_model).select(pool, n)
-        name, cfg_json = strategy, {"strategy": resolve(strategy, has_model=has_model), "n": n}
+        state = {
+            "has_model": pool.probabilities is not None,
+            "has_labels": bool(pool.labeled.any()),
+        }
+        picks = make_strategy(strategy, random_state=seed, **state).select(pool, n)
+        name, cfg_json = strategy, {"strategy": resolve(strategy, **state), "n": n}
     model = latest_model(project)
     return RoundPreview(name, cfg_json, seed, [pool.keys[i] for i in picks], emb.version,
                         model.id if model else None)  # fmt: skip

@@ -271,7 +271,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     _button(app, "Preview the selection").click().run()
     assert not app.exception
     assert list_rounds(tiny_project) == []  # a preview records nothing
-    assert any("Preview: 12 samples (typicality, seed 0)" in h.value for h in app.subheader)
+    assert any("Preview: 12 samples (random, seed 0)" in h.value for h in app.subheader)
     assert len(app.image) == 12
     assert len(app.get("plotly_chart")) >= 1  # the map with the selection highlighted
     app.button(key="round_discard").click().run()

@@ -31,14 +31,16 @@ def _label_by_particle(project: Project, n: int) -> None:
         project.add_labels(keys, particle, user="ann", source="api")
 
 
-def test_round__without_model_is_typicality_and_recorded(project: Project) -> None:
+def test_round__without_labels_is_random_and_recorded(project: Project) -> None:
     r = create_round(project, 12, seed=3, user="ann")
     assert len(r.keys) == 12
-    assert r.config["strategy"] == "typicality"  # default without a model
+    assert r.config["strategy"] == "random"  # default for the first labels
     rounds = list_rounds(project)
     assert [x.keys for x in rounds] == [r.keys]  # stored in order
     assert rounds[0].user == "ann"
     assert create_round(project, 12, seed=3).keys == r.keys  # reproducible
+    project.add_labels(r.keys, "Fe", user="ann", source="api")  # one class: no model yet
+    assert select_round(project, 5, seed=3).config["strategy"] == "typicality"
 
 
 def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) -> None:

@@ -203,9 +203,12 @@ def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
         Mixture(((first, 0.0),)).select(pool, 3)
 
 
-def test_default__typicality_before_a_model_random_after(pool: Pool) -> None:
+def test_default__random_first_then_typicality_until_a_model_then_random(pool: Pool) -> None:
+    assert resolve("default", has_model=False, has_labels=False) == "random"
     assert resolve("default", has_model=False) == "typicality"
     assert resolve("default", has_model=True) == "random"
+    first = make_strategy("default", random_state=3, has_model=False, has_labels=False)
+    assert np.array_equal(first.select(pool, 10), RandomStrategy(3).select(pool, 10))
     cold = make_strategy("default", random_state=3, has_model=False).select(pool, 10)
     assert np.array_equal(cold, Typicality(random_state=3).select(pool, 10))
     warm = make_strategy("default", random_state=3).select(pool, 10)
