@@ -27,13 +27,9 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 from modAL.uncertainty import uncertainty_sampling
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupShuffleSplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, WORK, write_results  # noqa: E402
@@ -42,9 +38,15 @@ from bps_core.embeddings import load_embedding_set  # noqa: E402
 from bps_core.embeddings.quality import find_truth  # noqa: E402
 from bps_core.project import Project  # noqa: E402
 from bps_core.selection import RandomStrategy, Strategy, make_strategy  # noqa: E402
-from bps_core.selection.model import ModelConfig, fit_predict  # noqa: E402
 from bps_core.selection.pool import Indices, Pool, check_budget  # noqa: E402
-from bps_core.selection.simulate import SimulationConfig, align_truth, plot_curves, simulate  # noqa: E402
+from bps_core.selection.simulate import (  # noqa: E402
+    SimulationConfig,
+    align_truth,
+    full_pool_scores,
+    labels_to_fraction,
+    plot_curves,
+    simulate,
+)
 
 STRATEGIES = ("default", "random", "diversity", "uncertainty", "hybrid", "hybrid_random",
               "typicality", "modal")  # fmt: skip
@@ -85,51 +87,6 @@ def factory(name: str, seed: int, has_model: bool) -> Strategy:
     return make_strategy(name, random_state=seed, has_model=has_model)
 
 
-def full_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seeds: int) -> list[float]:
-    """Test balanced accuracy of the model trained on the whole pool, per seed (same splits)."""
-    out = []
-    for seed in range(seeds):
-        train, test = next(GroupShuffleSplit(1, test_size=0.25, random_state=seed)
-                           .split(x, y, groups))  # fmt: skip
-        classes, probs = fit_predict(x[train], y[train], x[test], ModelConfig())
-        pred = np.asarray(classes)[probs.argmax(axis=1)]
-        out.append(float(balanced_accuracy_score(y[test], pred)))
-    return out
-
-
-def label_efficiency(
-    curve: pd.DataFrame, full: np.ndarray, budget: int, batch: int
-) -> dict[str, Any]:
-    """One strategy's curve (all seeds) against each seed's full-pool balanced accuracy."""
-    rel = curve.pivot(index="seed", columns="n_labeled", values="balanced_accuracy")
-    rel = rel.div(full[rel.index.to_numpy()], axis=0)
-    counts = rel.columns.to_numpy()
-    never = float(budget + batch)
-
-    def crossing(m: np.ndarray) -> float:
-        hit = np.flatnonzero(m.mean(axis=0) >= THRESHOLD)
-        return float(counts[hit[0]]) if len(hit) else never
-
-    rng = np.random.default_rng(0)
-    values = rel.to_numpy()
-    boot = [crossing(values[rng.integers(0, len(values), len(values))]) for _ in range(1000)]
-    first = [float(counts[np.flatnonzero(r >= THRESHOLD)[0]]) if (r >= THRESHOLD).any() else never
-             for r in values]  # fmt: skip
-    n_never = sum(v == never for v in first)
-    at_50 = rel[50].mean() if 50 in rel.columns else float("nan")
-    final = curve[curve.n_labeled == curve.n_labeled.max()].balanced_accuracy.mean()
-    return {
-        "mean_curve": crossing(values),
-        "low": float(np.percentile(boot, 5)),
-        "high": float(np.percentile(boot, 95)),
-        "per_seed": (">=" if n_never else "")
-        + f"{np.mean(first):.0f}"
-        + (f" ({n_never}/{len(first)} seeds never)" if n_never else ""),
-        "at_50": float(at_50),
-        "final": float(final),
-    }
-
-
 def _fmt(labels: float, budget: int) -> str:
     return f">{budget}" if labels > budget else f"{labels:.0f}"
 
@@ -156,21 +113,25 @@ def main() -> None:
         curve = simulate(x, y, groups, cfg, factory=factory, extra_strategies=("modal",))
         curve.to_csv(RESULTS / f"selection_curve_{task}.csv", index=False)
         plot_curves(curve, RESULTS / f"selection_curve_{task}.png")
-        full = np.asarray(full_accuracy(x, y, groups, args.seeds))
+        full = full_pool_scores(x, y, groups, cfg)
         budget = args.batch * (args.rounds + 1)
-        summary = {name: label_efficiency(curve[curve.strategy == name], full, budget, args.batch)
-                   for name in STRATEGIES}  # fmt: skip
-        base = summary["random"]["mean_curve"]
-        for name, r in summary.items():
+        table = labels_to_fraction(curve, full, THRESHOLD)
+        base = table.at["random", "mean_curve"]
+        for name, r in table.iterrows():
+            final = curve[(curve.strategy == name) & (curve.n_labeled == budget)]
+            at_50 = curve[(curve.strategy == name) & (curve.n_labeled == 50)]
+            rel_50 = (at_50.balanced_accuracy.to_numpy() / full[at_50.seed.to_numpy()]).mean()
+            never = int(r["never"])
             rows.append({
                 "task": task, "strategy": name,
                 "labels to 95% (mean curve, 90% interval)":
                     f"{_fmt(r['mean_curve'], budget)} ({_fmt(r['low'], budget)}-"
                     f"{_fmt(r['high'], budget)})",
                 "vs random": f"{base / r['mean_curve']:.2f}x",
-                "per-seed first crossing": r["per_seed"],
-                "rel. bal. acc. at 50 labels": f"{r['at_50']:.3f}",
-                f"bal. acc. at {budget} labels": f"{r['final']:.3f}",
+                "per-seed first crossing": (">=" if never else "") + f"{r['per_seed']:.0f}"
+                + (f" ({never}/{args.seeds} seeds never)" if never else ""),
+                "rel. bal. acc. at 50 labels": f"{rel_50:.3f}",
+                f"bal. acc. at {budget} labels": f"{final.balanced_accuracy.mean():.3f}",
                 "full-pool bal. acc.": f"{full.mean():.3f}",
             })  # fmt: skip
     write_results(

@@ -262,6 +262,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labels(value: float, beyond: float) -> str:
+    return "not reached" if value >= beyond else f"{value:.0f}"
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from bps_core.embeddings import load_embedding_set
     from bps_core.project import Project
@@ -269,6 +273,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from bps_core.selection.simulate import (
         SimulationConfig,
         align_truth,
+        full_pool_scores,
+        labels_to_fraction,
         plot_curves,
         read_truth,
         simulate,
@@ -301,6 +307,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for name, g in last:
         print(f"  {name}: accuracy {g.accuracy.mean():.3f}, "
               f"balanced accuracy {g.balanced_accuracy.mean():.3f}")  # fmt: skip
+    full = full_pool_scores(x, y, groups, cfg)
+    reach = labels_to_fraction(curve, full)
+    print(f"labels to 95% of the balanced accuracy of training on the whole pool "
+          f"({full.mean():.3f}), read off the mean curve over {cfg.seeds} seeds:")  # fmt: skip
+    for strategy, r in reach.iterrows():
+        low, mid, high = (_labels(r[c], r["beyond"]) for c in ("low", "mean_curve", "high"))
+        print(f"  {strategy}: {mid} (90% interval {low} to {high}; "
+              f"per seed {r['per_seed']:.0f}, {int(r['never'])} never)")  # fmt: skip
     print(f"wrote {args.out} and {png}")
     return 0
 

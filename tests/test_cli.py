@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -234,7 +235,10 @@ def test_simulate__writes_the_curve_and_the_plot(
     assert len(curve) == 2 * 2 * 3
     assert set(curve.strategy) == {"random", "diversity"}
     assert out.with_suffix(".png").exists()
-    assert "after 2 rounds of 8" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "after 2 rounds of 8" in printed
+    assert "labels to 95% of the balanced accuracy of training on the whole pool" in printed
+    assert re.search(r"  random: (\d+|not reached) \(90% interval", printed)
     assert main([*args[:4], "--label-column", "nope", "--out", str(out)]) == 2
     assert "no column 'nope'" in capsys.readouterr().err
 

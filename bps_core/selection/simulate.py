@@ -93,6 +93,83 @@ def _score(y_true: NDArray[np.str_], y_pred: NDArray[np.str_]) -> dict[str, floa
     }
 
 
+def _split(
+    x: NDArray[np.float32],
+    y: NDArray[np.str_],
+    groups: NDArray[np.str_] | None,
+    seed: int,
+    test_fraction: float,
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(pool rows, test rows) for one seed: grouped by source when there are groups."""
+    if groups is not None and len(set(groups.tolist())) >= 2:
+        split = GroupShuffleSplit(1, test_size=test_fraction, random_state=seed)
+        train, test = next(split.split(x, y, groups))
+    else:
+        train, test = next(ShuffleSplit(1, test_size=test_fraction, random_state=seed).split(x))
+    return train, test
+
+
+def full_pool_scores(
+    x: NDArray[np.float32],
+    y: NDArray[np.str_],
+    groups: NDArray[np.str_] | None,
+    cfg: SimulationConfig,
+    metric: str = "balanced_accuracy",
+) -> NDArray[np.float64]:
+    """Per seed, the test ``metric`` of the model trained on every pool label (the same
+    splits as ``simulate``): what labeling everything would reach."""
+    y = np.asarray(y, dtype=str)
+    out = []
+    for seed in range(cfg.seeds):
+        train, test = _split(x, y, groups, seed, cfg.test_fraction)
+        classes, probs = fit_predict(x[train], y[train], x[test], cfg.model)
+        out.append(_score(y[test], np.asarray(classes)[probs.argmax(axis=1)])[metric])
+    return np.asarray(out, dtype=np.float64)
+
+
+def labels_to_fraction(
+    curve: pd.DataFrame,
+    full: NDArray[np.float64],
+    fraction: float = 0.95,
+    metric: str = "balanced_accuracy",
+    n_boot: int = 1000,
+) -> pd.DataFrame:
+    """Per strategy, labels until the model reaches ``fraction`` of the full-pool figure.
+
+    ``mean_curve``: the first label count where the mean over seeds of ``metric / full[seed]``
+    reaches ``fraction``, with a 90% bootstrap interval over seeds (``low``, ``high``).
+    ``per_seed``: each seed's first such count, averaged; ``never`` seeds that do not get
+    there count as the last label count plus one batch (``beyond``). The mean curve is the
+    steadier figure: with few test samples of a class, one seed's curve crosses in a lucky
+    round and falls back.
+    """
+    rows = {}
+    for name, g in curve.groupby("strategy", sort=False):
+        rng = np.random.default_rng(0)  # the same resamples for every strategy
+        rel = g.pivot(index="seed", columns="n_labeled", values=metric)
+        counts = rel.columns.to_numpy(dtype=np.float64)
+        beyond = counts[-1] + (counts[-1] - counts[-2] if len(counts) > 1 else 1.0)
+        values = rel.to_numpy() / full[rel.index.to_numpy()][:, None]
+
+        def crossing(m: NDArray[np.float64], counts: NDArray[np.float64] = counts,
+                     beyond: float = beyond) -> float:  # fmt: skip
+            hit = np.flatnonzero(m.mean(axis=0) >= fraction)
+            return float(counts[hit[0]]) if len(hit) else beyond
+
+        boot = [crossing(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)]
+        first = [float(counts[np.argmax(r >= fraction)]) if (r >= fraction).any() else beyond
+                 for r in values]  # fmt: skip
+        rows[name] = {
+            "mean_curve": crossing(values),
+            "low": float(np.percentile(boot, 5)),
+            "high": float(np.percentile(boot, 95)),
+            "per_seed": float(np.mean(first)),
+            "never": int(sum(v == beyond for v in first)),
+            "beyond": float(beyond),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def simulate(
     x: NDArray[np.float32],
     y: NDArray[np.str_],
@@ -114,12 +191,7 @@ def simulate(
     total = len(cfg.strategies) * cfg.seeds * (cfg.rounds + 1)
     done = 0
     for seed in range(cfg.seeds):
-        if groups is not None and len(set(groups.tolist())) >= 2:
-            split = GroupShuffleSplit(1, test_size=cfg.test_fraction, random_state=seed)
-            train, test = next(split.split(x, y, groups))
-        else:
-            train, test = next(ShuffleSplit(1, test_size=cfg.test_fraction,
-                                            random_state=seed).split(x))  # fmt: skip
+        train, test = _split(x, y, groups, seed, cfg.test_fraction)
         if initial + cfg.batch * cfg.rounds > len(train):
             raise SelectionError(
                 f"the pool has {len(train)} samples after the test split; "

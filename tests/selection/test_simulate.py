@@ -12,6 +12,8 @@ from bps_core.selection.simulate import (
     CURVE_COLUMNS,
     SimulationConfig,
     align_truth,
+    full_pool_scores,
+    labels_to_fraction,
     labels_to_reach,
     plot_curves,
     read_truth,
@@ -62,6 +64,38 @@ def test_labels_to_reach__mean_over_seeds() -> None:
     got = labels_to_reach(curve, 0.85)
     assert got["a"] == 15.0
     assert np.isnan(got["b"])  # seed 0 never gets there
+
+
+def test_labels_to_fraction__mean_curve_is_not_fooled_by_one_lucky_round() -> None:
+    # seed 0 spikes to the full figure at 20 labels and falls back; seed 1 climbs steadily
+    acc = {"lucky": {0: [0.5, 1.0, 0.6, 0.6, 1.0], 1: [0.5, 0.6, 0.7, 0.8, 1.0]},
+           "steady": {0: [0.5, 0.7, 0.9, 1.0, 1.0], 1: [0.5, 0.7, 0.9, 1.0, 1.0]},
+           "never": {0: [0.5] * 5, 1: [0.5] * 5}}  # fmt: skip
+    curve = pd.DataFrame([
+        {"strategy": name, "seed": seed, "n_labeled": 10 * (i + 1), "balanced_accuracy": v}
+        for name, seeds in acc.items() for seed, vals in seeds.items() for i, v in enumerate(vals)
+    ])  # fmt: skip
+    full = np.array([1.0, 1.0])
+    got = labels_to_fraction(curve, full, fraction=0.95, n_boot=200)
+    assert got.loc["lucky", "per_seed"] == 35.0  # (20 + 50) / 2: the spike counts
+    assert got.loc["lucky", "mean_curve"] == 50.0  # the mean first reaches 0.95 at 50
+    assert got.loc["steady", "mean_curve"] == 40.0
+    assert got.loc["steady", "per_seed"] == 40.0
+    assert got.loc["steady", "low"] == got.loc["steady", "high"] == 40.0  # seeds agree
+    assert got.loc["lucky", "low"] <= got.loc["lucky", "mean_curve"] <= got.loc["lucky", "high"]
+    assert got.loc["never", "never"] == 2
+    assert got.loc["never", "mean_curve"] == got.loc["never", "beyond"] == 60.0
+    # relative to each seed's full-pool figure
+    half = labels_to_fraction(curve, np.array([0.5, 0.5]), fraction=0.95, n_boot=10)
+    assert half.loc["never", "mean_curve"] == 10.0
+
+
+def test_full_pool_scores__one_figure_per_seed_on_simulate_splits() -> None:
+    x, y, groups = _task(300)
+    cfg = SimulationConfig(("random",), seeds=3)
+    full = full_pool_scores(x, y, groups, cfg)
+    assert full.shape == (3,)
+    assert ((full > 0.8) & (full <= 1.0)).all()  # the task is nearly linear
 
 
 def test_truth_file__errors_name_the_file_and_column(tmp_path: Path) -> None:
