@@ -24,15 +24,14 @@ from bps_core.selection.strategies import (
 
 #: Named strategies for the CLI and the Rounds page. ``default`` is a random draw for the first
 #: labels, ``typicality`` while there are labels but no model (fewer than two classes labeled),
-#: and ``random`` once a model exists: the protocol that was measured (every simulated run
-#: starts from 10 random labels). bench/bench_selection.py's
-#: simulation on the BPS demo (20 seeds) chose it: a typicality cold start finds the rare
-#: has_track class early (its tracks sit in dense parts of the embedding: every seed had one
-#: among the first 20 typical picks, where half of 40-label random draws have none), and
-#: after that no model-driven strategy beat a random draw on both tasks. Uncertainty-led picks
+#: and ``random`` once a model exists: the protocol bench/bench_selection.py measured (every
+#: simulated run starts from 10 random labels) and chose on the BPS demo over 20 seeds. The
+#: demo's tracks sit in dense parts of the embedding, so typical picks find the rare has_track
+#: class early (one within the first 20 picks on every seed; half of 40-label random draws
+#: hold none). After that no model-driven strategy beat a random draw: uncertainty-led picks
 #: (hybrid, modAL, the previous default half hybrid / half random) needed more labels than
-#: random on both tasks; diversity after the cold start was best on has_track and worst but one
-#: on particle_type.
+#: random on both tasks, and diversity after the cold start, the best on has_track, needed
+#: twice random's labels on particle_type.
 NAMED = ("random", "diversity", "uncertainty", "margin", "least_confidence", "hybrid",
          "hybrid_random", "typicality", "default")  # fmt: skip
 
