@@ -12,7 +12,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from bps_app import state
 from bps_core.errors import DatasourceError
+from bps_core.paths import PathPolicyError
 from bps_core.storage import AUTH_MODES, DatasourceConfig
 from bps_core.storage.access import (
     AccessReport,
@@ -87,6 +89,8 @@ def datasource_form(
             path = st.text_input("Folder", key=_key(prefix, "path"), placeholder="/data/images")
             if not path.strip():
                 return None, ""
+            what = "Input folder" if purpose.startswith("input") else "Destination folder"
+            state.path_policy().check(path.strip(), what)  # before any listing or writing
             return DatasourceConfig(
                 id=ds_id, kind="local", path=path.strip(), purpose=purpose
             ).normalised(), ""
@@ -140,7 +144,7 @@ def datasource_form(
             location.strip(), id=ds_id, purpose=purpose, region=region.strip(),
             endpoint_url=endpoint.strip(), auth=auth, **extra,
         )  # fmt: skip
-    except DatasourceError as exc:
+    except (DatasourceError, PathPolicyError) as exc:
         return None, str(exc)
     return config, ""
 

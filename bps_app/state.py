@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from bps_core.errors import ProjectError
+from bps_core.paths import PathPolicy, load_policy
 from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.queue import LabelQueue
@@ -42,6 +43,19 @@ def open_project() -> Project:
         )
         st.stop()
         raise  # unreachable: st.stop raises
+
+
+def path_policy() -> PathPolicy:
+    """Which server folders the browser may use (``server.toml``, else the project's exports
+    and local datasource folders); read on every call, so an owner's edit applies at once."""
+    folder = project_dir()
+    try:
+        config = ProjectConfig.from_toml((folder / CONFIG_NAME).read_text(), str(folder))
+        local = tuple(d.path for d in (config.datasource, config.output)
+                      if d is not None and d.kind == "local")  # fmt: skip
+    except (OSError, ProjectError):
+        local = ()
+    return load_policy(folder, local)
 
 
 def project_name() -> str:

@@ -7,6 +7,7 @@ from bps_app import cache, state, widgets
 from bps_core import jobs
 from bps_core.embeddings import METHODS, list_embedding_sets
 from bps_core.embeddings.model import ARCHS
+from bps_core.errors import BpsError
 
 with state.open_project() as project:
     sets = list_embedding_sets(project)
@@ -43,11 +44,17 @@ if running is None:
             placeholder="/path/to/embeddings.csv",
         )
         submitted = st.form_submit_button("Start", type="primary")
+    if submitted and method == "csv":
+        try:  # the job reads the file: the browser may only name one inside the data roots
+            csv_path = str(state.path_policy().check(csv_path, "Embeddings CSV"))
+        except BpsError as exc:
+            st.error(str(exc))
+            submitted = False
     if submitted:
         params = {
             "method": method, "arch": arch, "image_size": int(image_size), "epochs": int(epochs),
             "max_seconds": float(minutes) * 60, "batch_size": int(batch),
-            "mask_neighbours": bool(mask), "csv": csv_path.strip(),
+            "mask_neighbours": bool(mask), "csv": csv_path if method == "csv" else "",
         }  # fmt: skip
         with state.open_project() as project:
             widgets.submit_job(project, "embed", params)

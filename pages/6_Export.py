@@ -7,7 +7,7 @@ import streamlit as st
 
 from bps_app import state
 from bps_core.errors import BpsError
-from bps_core.exports import ExportError, export, export_to_output
+from bps_core.exports import export, export_to_output
 from bps_core.project import Project
 
 DOWNLOADS = {
@@ -58,9 +58,10 @@ with st.form("export_folder"):
     go = st.form_submit_button("Export", type="primary")
 if go:
     try:
+        folder = state.path_policy().check(dest, "Destination folder")
         with state.open_project() as p, st.spinner("Exporting ..."):
-            report = export(p, fmt, Path(dest).expanduser() / fmt, overwrite=overwrite)
-    except (ExportError, OSError) as exc:
+            report = export(p, fmt, folder / fmt, overwrite=overwrite)
+    except (BpsError, OSError) as exc:
         st.error(str(exc))
     else:
         skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""

@@ -363,6 +363,8 @@ def test_export_page__downloads_and_a_folder(
 ) -> None:
     keys = tiny_project.samples().key.tolist()
     tiny_project.add_labels(keys[:3], "track", user="ann", source="api")
+    # A folder outside the project: allowed because the owner lists it in server.toml
+    (tiny_project.folder / "server.toml").write_text(f'[server]\ndata_roots = ["{tmp_path}"]\n')
     app.run()
     app.switch_page("pages/6_Export.py").run()
     assert not app.exception

@@ -1,0 +1,136 @@
+"""The server path policy: which folders a browser may make the app read or write.
+
+The app (never the CLI, which its owner runs with full access) takes server paths from the
+browser: a local datasource folder, an export destination, an embeddings CSV. Each goes through
+`PathPolicy.check` first, which resolves ``~``, ``..`` and symbolic links and refuses anything
+outside the allowed roots. The roots come from ``server.toml`` in the project folder, a file the
+app never writes::
+
+    [server]
+    data_roots = ["/data/microscopy", "/srv/exports"]  # relative paths: from the project folder
+
+Without it the roots are the project's ``exports`` folder and its local datasource folders.
+The project's own files (database, arrays, ``project.toml``, ``server.toml``) are never a
+browser's to touch, unless a root names a folder inside the project (as ``exports`` is).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+from bps_core.errors import BpsError
+
+SERVER_CONFIG_NAME = "server.toml"
+EXPORTS_DIR = "exports"
+
+
+class PathPolicyError(BpsError):
+    """A path from the browser lies outside the folders this server may use."""
+
+
+def _resolve(path: str | Path) -> Path:
+    # strict=False: a destination that does not exist yet resolves through its existing parents,
+    # so a symlink anywhere on the way is followed before the comparison.
+    return Path(os.path.expanduser(str(path))).resolve(strict=False)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    # Path semantics, not string prefixes: /data2 is not inside /data.
+    return path == folder or folder in path.parents
+
+
+@dataclass(frozen=True)
+class PathPolicy:
+    """Allowed roots, and protected folders inside which only a deeper root allows access.
+
+    The most specific rule wins: a path is allowed when the deepest root or protected folder
+    containing it is a root.
+    """
+
+    roots: tuple[Path, ...]
+    protected: tuple[Path, ...] = ()
+    config_file: str = SERVER_CONFIG_NAME
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roots", tuple(_resolve(r) for r in self.roots))
+        object.__setattr__(self, "protected", tuple(_resolve(p) for p in self.protected))
+
+    def allows(self, path: str | Path) -> bool:
+        resolved = _resolve(path)
+        rules = [(r, True) for r in self.roots] + [(p, False) for p in self.protected]
+        matching = [(len(r.parts), allowed) for r, allowed in rules if _within(resolved, r)]
+        if not matching:
+            return False
+        # Deepest rule first; at equal depth a protection beats a root.
+        return max(matching, key=lambda m: (m[0], not m[1]))[1]
+
+    def check(self, path: str | Path, purpose: str) -> Path:
+        """The resolved path when the policy allows it.
+
+        Args:
+            path: What the browser sent (may hold ``~``, ``..`` or symbolic links).
+            purpose: What the path is for, as the message should say it ("Export destination").
+
+        Raises:
+            PathPolicyError: Outside every root, or inside the project's own files.
+        """
+        text = str(path).strip()
+        if not text or "\x00" in text:
+            raise PathPolicyError(f"{purpose}: empty or invalid path; type a folder path")
+        resolved = _resolve(text)
+        if self.allows(resolved):
+            return resolved
+        shown = resolved if str(resolved) == text else f"{text} (resolves to {resolved})"
+        roots = ", ".join(str(r) for r in self.roots) or "(none)"
+        raise PathPolicyError(
+            f"{purpose} {shown} is outside the folders this server may use: {roots}. "
+            f"Choose a path inside one of them, or ask the server's owner to add a folder to "
+            f"[server] data_roots in {self.config_file}."
+        )
+
+
+def load_policy(project_folder: Path, datasource_paths: tuple[str, ...] = ()) -> PathPolicy:
+    """The policy for the app serving ``project_folder``.
+
+    Args:
+        project_folder: The served project.
+        datasource_paths: The project's local datasource folders (input, output): default
+            roots when ``server.toml`` names none.
+
+    Raises:
+        PathPolicyError: ``server.toml`` is unreadable or malformed (named in the message).
+    """
+    folder = _resolve(project_folder)
+    config = folder / SERVER_CONFIG_NAME
+    roots: list[Path] = [folder / EXPORTS_DIR]
+    configured = _read_roots(config)
+    if configured is None:
+        roots += [_resolve(p) for p in datasource_paths if p]
+    else:
+        roots += [_resolve(r if Path(r).expanduser().is_absolute() else folder / r)
+                  for r in configured]  # fmt: skip
+    return PathPolicy(roots=tuple(roots), protected=(folder,), config_file=str(config))
+
+
+def _read_roots(config: Path) -> list[str] | None:
+    try:
+        doc = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PathPolicyError(
+            f"{config}: cannot be read as TOML ({type(exc).__name__}); fix or remove the file"
+        ) from None
+    roots = doc.get("server", {}).get("data_roots")
+    if roots is None:
+        return None
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.strip() for r in roots):
+        raise PathPolicyError(
+            f"{config}: [server] data_roots must be a list of folder paths, "
+            'e.g. data_roots = ["/data/microscopy"]'
+        )
+    return [r.strip() for r in roots]
