@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from bps_app import cache, state, widgets
+from bps_app import cache, host_check, state, widgets
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
+host_check.require_allowed_host()  # DNS rebinding: nothing renders for a foreign Host
 cache.warm_job_worker()
 
 navigation = st.navigation(

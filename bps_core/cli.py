@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from bps_core.errors import BpsError
 from bps_core.selection import NAMED as NAMED_STRATEGIES
+from bps_core.server_config import allowed_hosts
 from bps_core.synthetic.config import SynthConfig
 
 if TYPE_CHECKING:
@@ -539,20 +540,29 @@ def app_script() -> Path:
 
 
 def app_command(
-    project_dir: Path, host: str, port: int, *, production: bool = False
+    project_dir: Path,
+    host: str,
+    port: int,
+    *,
+    production: bool = False,
+    allow_hosts: tuple[str, ...] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """The ``streamlit run`` command line and environment for serving ``project_dir``.
 
     ``production`` hides exception details from browsers (errors are still logged on the
     server) and turns Streamlit's development mode off; XSRF protection stays on either way.
+    Streamlit starts through ``bps_app.serve``, which refuses requests whose Host header is not
+    a local name, one in the project's ``server.toml`` or one of ``allow_hosts``.
     """
     env = {**os.environ, "BPS_PROJECT": str(project_dir)}
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app_script()),
+        sys.executable, "-m", "bps_app.serve", "run", str(app_script()),
         "--server.port", str(port), "--server.address", host,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--server.enableXsrfProtection", "true",
     ]  # fmt: skip
+    for name in allowed_hosts(project_dir, allow_hosts):
+        cmd += ["--server.allowedHosts", name]
     if production:
         cmd += ["--client.showErrorDetails", "none", "--global.developmentMode", "false"]
     return cmd, env
@@ -563,7 +573,10 @@ def _cmd_app(args: argparse.Namespace) -> NoReturn:
 
     project_dir = Path(args.project_dir).resolve()
     Project.open(project_dir).close()  # fail early, with the store's message
-    cmd, env = app_command(project_dir, args.host, args.port, production=args.production)
+    cmd, env = app_command(
+        project_dir, args.host, args.port, production=args.production,
+        allow_hosts=tuple(args.allow_host),
+    )  # fmt: skip
     url = f"http://{args.host}:{args.port}"
     print(f"BPS Labeler on {project_dir}\n  open {url}\n  (Ctrl+C stops it)", flush=True)
     os.chdir(app_script().parent)
@@ -744,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--production", action="store_true",
                    help="hide error details from browsers (shared deployments)")  # fmt: skip
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this Host name (e.g. behind a proxy); "
+                   "repeatable; see [server] allowed_hosts in server.toml")  # fmt: skip
     p.set_defaults(func=_cmd_app)
     return parser
 

@@ -20,11 +20,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
-
 from bps_core.errors import BpsError
+from bps_core.server_config import (
+    SERVER_CONFIG_NAME,
+    ServerConfigError,
+    read_server_table,
+    string_list,
+)
 
-SERVER_CONFIG_NAME = "server.toml"
 EXPORTS_DIR = "exports"
 
 
@@ -107,7 +110,7 @@ def load_policy(project_folder: Path, datasource_paths: tuple[str, ...] = ()) ->
     folder = _resolve(project_folder)
     config = folder / SERVER_CONFIG_NAME
     roots: list[Path] = [folder / EXPORTS_DIR]
-    configured = _read_roots(config)
+    configured = _read_roots(folder)
     if configured is None:
         roots += [_resolve(p) for p in datasource_paths if p]
     else:
@@ -116,21 +119,9 @@ def load_policy(project_folder: Path, datasource_paths: tuple[str, ...] = ()) ->
     return PathPolicy(roots=tuple(roots), protected=(folder,), config_file=str(config))
 
 
-def _read_roots(config: Path) -> list[str] | None:
+def _read_roots(project_folder: Path) -> list[str] | None:
     try:
-        doc = tomllib.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PathPolicyError(
-            f"{config}: cannot be read as TOML ({type(exc).__name__}); fix or remove the file"
-        ) from None
-    roots = doc.get("server", {}).get("data_roots")
-    if roots is None:
-        return None
-    if not isinstance(roots, list) or not all(isinstance(r, str) and r.strip() for r in roots):
-        raise PathPolicyError(
-            f"{config}: [server] data_roots must be a list of folder paths, "
-            'e.g. data_roots = ["/data/microscopy"]'
-        )
-    return [r.strip() for r in roots]
+        table = read_server_table(project_folder)
+        return string_list(table, "data_roots", project_folder)
+    except ServerConfigError as exc:
+        raise PathPolicyError(str(exc)) from None

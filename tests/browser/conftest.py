@@ -54,14 +54,18 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 class StreamlitServer:
-    """``streamlit run`` of ``script`` (the app by default) on a free loopback port."""
+    """``streamlit run`` of ``script`` (the app by default) on a free loopback port, started
+    through ``bps_app.serve`` (the Host check on) as ``bps-labeler app`` does, unless
+    ``module="streamlit"``."""
 
-    def __init__(self, project_dir: Path, script: Path = ROOT / "app.py") -> None:
+    def __init__(
+        self, project_dir: Path, script: Path = ROOT / "app.py", module: str = "bps_app.serve"
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BPS_PROJECT": str(project_dir)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script),
+            [sys.executable, "-m", module, "run", str(script),
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
