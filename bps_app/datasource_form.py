@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from bps_app import state
+from bps_app.safe_text import md
 from bps_core.errors import DatasourceError
 from bps_core.paths import PathPolicyError
 from bps_core.storage import AUTH_MODES, DatasourceConfig
@@ -154,9 +155,9 @@ def access_report(report: AccessReport) -> None:
     rows = pd.DataFrame(report.rows())
     rows["result"] = rows["result"].map(_RESULT_ICONS)
     if report.ok:
-        st.success(f"All {len(rows)} permissions work for {report.config.uri}")
+        st.success(f"All {len(rows)} permissions work for {md(report.config.uri)}")
     else:
-        st.error(f"Some permissions are missing for {report.config.uri}")
+        st.error(f"Some permissions are missing for {md(report.config.uri)}")
     st.dataframe(rows, hide_index=True, width="stretch")
     if report.config.kind == "s3":
         with st.expander("IAM policy for this bucket and prefix", expanded=not report.ok):

@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.express as px
 from numpy.typing import NDArray
 
+from bps_app.safe_text import plot_text
+
 UNLABELED = "(unlabeled)"
 UNLABELED_COLOR = "#BBBBBB"
 PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
@@ -60,7 +62,7 @@ def map_figure(
             {
                 "type": "scattergl",
                 "mode": "markers",
-                "name": f"{cat} ({int(sel.sum()):,})",
+                "name": f"{plot_text(cat)} ({int(sel.sum()):,})",  # Plotly renders HTML
                 "x": typed_array(x[sel]),
                 "y": typed_array(y[sel]),
                 "customdata": typed_array(ids[sel]),
@@ -72,7 +74,7 @@ def map_figure(
         "height": height,
         "margin": {"t": 10, "b": 10, "l": 10, "r": 10},
         "dragmode": "lasso",
-        "legend": {"itemsizing": "constant", "title": {"text": color_by}},
+        "legend": {"itemsizing": "constant", "title": {"text": plot_text(color_by)}},
         "xaxis": {"visible": False},
         "yaxis": {"visible": False, "scaleanchor": "x"},
     }

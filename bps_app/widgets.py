@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from bps_app import cache, figures, state
+from bps_app.safe_text import md, plot_text
 from bps_core import jobs
 from bps_core.errors import ImageDecodeError
 from bps_core.images import DisplayWindow
@@ -22,9 +23,9 @@ PARTICLE_COLORS = figures.PARTICLE_COLORS
 def sidebar(project_name: str) -> None:
     """Project name and the labeler's name, shared by every page."""
     with st.sidebar:
-        st.caption(f"Project: **{project_name}**")
+        st.caption(f"Project: **{md(project_name)}**")
         if (who := state.signed_in_user()) is not None:
-            st.caption(f"Signed in as **{who}**")
+            st.caption(f"Signed in as **{md(who)}**")
             return
         st.text_input(
             "Your name",
@@ -60,6 +61,7 @@ def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
     if not set(cols) <= set(samples.columns) or samples[cols].isna().all().all():
         return None
     counts = samples.dropna(subset=cols).groupby(cols).size().reset_index(name="samples")
+    counts["particle_type"] = counts.particle_type.map(plot_text)  # metadata: Plotly HTML
     counts["condition"] = [
         f"{p} {d:g} Gy {int(h)} h"
         for p, d, h in zip(
@@ -97,7 +99,7 @@ def job_monitor(job_id: str) -> None:
         job = jobs.get_job(project, job_id)
         if not job.active:
             st.rerun()
-        st.progress(job.progress, text=f"{job.kind} job: {job.message or job.state}")
+        st.progress(job.progress, text=md(f"{job.kind} job: {job.message or job.state}"))
         loss = job.metrics.get("loss") or []
         if loss:
             fig = px.line(
@@ -179,7 +181,7 @@ def thumbnail_grid(
         cell = grid[i % columns]
         cell.image(
             png,
-            caption=(captions or {}).get(key, file_name(key)),
+            caption=md((captions or {}).get(key, file_name(key))),
             width="stretch",
             output_format="PNG",
         )  # already PNG: Streamlit would re-encode "auto"
@@ -208,13 +210,13 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
     try:
         left.image(
             cache.thumbnail(source, row.relpath, 480, window),
-            caption=row.relpath,
+            caption=md(row.relpath),
             output_format="PNG",
         )
     except ImageDecodeError as exc:
-        left.error(str(exc))
+        left.error(md(exc))
     current = labels.get(key)
-    right.metric("Current label", current if isinstance(current, str) else UNLABELED)
+    right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
     right.dataframe(meta.astype(str).rename("value").to_frame(), width="stretch", key=f"meta_{key}")
     st.markdown("**Label history**")

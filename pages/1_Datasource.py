@@ -4,6 +4,7 @@ import streamlit as st
 
 from bps_app import datasource_form as dsf
 from bps_app import state, widgets
+from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.storage.access import check_access
 from bps_core.transfers import CopyJobParams, CopySelection
@@ -36,9 +37,9 @@ def _last_result(kind: str) -> None:
     if job is None or job.active:
         return
     if job.state == "succeeded":
-        st.caption(f"Last {kind} job ({job.finished_at}): {job.result}")
+        st.caption(md(f"Last {kind} job ({job.finished_at}): {job.result}"))
     else:
-        st.warning(f"Last {kind} job {job.state}: {job.error}")
+        st.warning(md(f"Last {kind} job {job.state}: {job.error}"))
 
 
 tab_in, tab_out, tab_copy, tab_wb = st.tabs(
@@ -95,7 +96,7 @@ with tab_out:
                  disabled=cfg is None or cfg == output_cfg) and cfg:  # fmt: skip
         with state.open_project() as project:
             project.set_datasources(output=cfg)
-        st.toast(f"Output set to {cfg.uri}")
+        st.toast(f"Output set to {md(cfg.uri)}")
         st.rerun()
 
 with tab_copy:
@@ -152,7 +153,7 @@ with tab_wb:
     if target is None:
         st.info("Set an output datasource first (Output tab).")
     else:
-        st.caption(f"Writes under `{target.uri}.lightly/` in Lightly's layout.")
+        st.caption(f"Writes under {md(target.uri + '.lightly/')} in Lightly's layout.")
         parts = st.multiselect("Parts", PARTS, default=list(PARTS), key="wb_parts")
         task = st.text_input("Prediction task name", DEFAULT_TASK, key="wb_task")
         if st.button("Write back", key="start_wb", type="primary",

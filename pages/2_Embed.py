@@ -4,6 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from bps_app import cache, state, widgets
+from bps_app.safe_text import md, plot_text
 from bps_core import jobs
 from bps_core.embeddings import METHODS, list_embedding_sets
 from bps_core.embeddings.model import ARCHS
@@ -48,7 +49,7 @@ if running is None:
         try:  # the job reads the file: the browser may only name one inside the data roots
             csv_path = str(state.path_policy().check(csv_path, "Embeddings CSV"))
         except BpsError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             submitted = False
     if submitted:
         params = {
@@ -73,6 +74,8 @@ if sets:
         preview = cache.map_frame(project)
     if preview is not None:
         color = "particle_type" if "particle_type" in preview.columns else None
+        if color:  # metadata values: Plotly renders HTML in legends and hover
+            preview = preview.assign(particle_type=preview.particle_type.map(plot_text))
         fig = px.scatter(
             preview, x="x", y="y", color=color, render_mode="webgl", height=420,
             color_discrete_map=widgets.PARTICLE_COLORS, opacity=0.7,

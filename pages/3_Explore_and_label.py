@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from bps_app import cache, figures, state, widgets
+from bps_app.safe_text import md
 from bps_core.errors import UnknownSampleError
 from bps_core.labels import selected_ids
 from bps_core.project.store import UndoResult
@@ -88,10 +89,10 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
             with state.open_project() as p:
                 action = p.add_labels(target, label, user=user, source="lasso")
         except (UnknownSampleError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         verb = (
-            f"Labeled {action.n_events:,} samples as {label!r}"
+            f"Labeled {action.n_events:,} samples as {md(repr(label))}"
             if label
             else f"Cleared the labels of {action.n_events:,} samples"
         )
@@ -184,7 +185,7 @@ with browse_tab:
     if bad_keys:
         st.warning(
             f"{len(bad_keys)} file(s) could not be decoded and were marked bad:\n\n- "
-            + "\n- ".join(rel_index[k] for k in bad_keys)
+            + "\n- ".join(md(rel_index[k]) for k in bad_keys)
         )
 
 with history_tab:

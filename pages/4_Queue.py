@@ -7,6 +7,7 @@ Z undoes your last action. Every label is saved the moment it is given.
 import streamlit as st
 
 from bps_app import cache, state, widgets
+from bps_app.safe_text import md
 from bps_core.errors import ImageDecodeError, UnknownSampleError
 from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.rounds import list_rounds
@@ -104,7 +105,7 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
         st.rerun()
 
 if error := st.session_state.pop("queue_error", None):
-    st.error(error)
+    st.error(md(error))
 if not user:
     st.warning("Enter your name in the sidebar to label.")
 q = state.queue()
@@ -121,7 +122,7 @@ st.progress(done / len(q.keys), text=f"{done:,} of {len(q.keys):,} done")
 buttons = st.columns(max(len(classes), 1) + 1)
 for col, c in zip(buttons, classes, strict=False):
     col.button(
-        c.name,
+        md(c.name),
         key=f"queue_class_{c.name}",
         on_click=_label,
         args=(c.name,),
@@ -156,10 +157,10 @@ if q.page_size == 1:
     try:
         left.image(cache.thumbnail(source, rel_index[key], 512, window), output_format="PNG")
     except ImageDecodeError as exc:
-        left.error(str(exc))
-    right.markdown(f"**{widgets.file_name(key)}**")
+        left.error(md(exc))
+    right.markdown(f"**{md(widgets.file_name(key))}**")
     label = current.get(key)
-    right.metric("Current label", label if isinstance(label, str) else widgets.UNLABELED)
+    right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
              if c in row.index]  # fmt: skip
     right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")

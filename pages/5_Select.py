@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from bps_app import cache, figures, state, widgets
+from bps_app.safe_text import md, plot_text
 from bps_core.selection import NAMED, SelectionConfig, SelectionError
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.rounds import (
@@ -83,7 +84,7 @@ with new_tab:
                     config=config, seed=int(seed),
                 )  # fmt: skip
         except SelectionError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
     preview = st.session_state.get(PREVIEW)
     if isinstance(preview, RoundPreview):
         how = preview.config.get("strategy", preview.strategy)
@@ -159,7 +160,7 @@ with model_tab:
                 m = train_model(p, cfg, user=user or "anonymous",
                                 progress=lambda f: bar.progress(min(f, 1.0)))  # fmt: skip
         except SelectionError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             st.session_state["rounds_flash"] = (
                 f"Model trained on {m.n_labeled:,} labels: balanced accuracy "
@@ -179,10 +180,11 @@ with model_tab:
             col.metric(label, f"{q[name]:.3f}", delta)
         cols[3].metric("Labels", f"{model.n_labeled:,}")
         grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
-        st.caption(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}.")
+        st.caption(md(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}."))
         c1, c2 = st.columns(2)
         fig = px.imshow(
-            q["confusion"], x=q["classes"], y=q["classes"], text_auto=True,
+            q["confusion"], x=[plot_text(c) for c in q["classes"]],
+            y=[plot_text(c) for c in q["classes"]], text_auto=True,
             labels={"x": "predicted", "y": "labeled", "color": "samples"},
             color_continuous_scale="Blues",
         )  # fmt: skip

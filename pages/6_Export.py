@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from bps_app import state
+from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.exports import export, export_to_output
 from bps_core.project import Project
@@ -62,13 +63,13 @@ if go:
         with state.open_project() as p, st.spinner("Exporting ..."):
             report = export(p, fmt, folder / fmt, overwrite=overwrite)
     except (BpsError, OSError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     else:
         skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
-        st.success(f"Exported {report.n_written:,} items to {report.dest}{skipped}.")
+        st.success(f"Exported {report.n_written:,} items to {md(report.dest)}{skipped}.")
         if report.failed:
             st.warning(f"{len(report.failed)} files could not be exported: "
-                       + "; ".join(report.failed[:5]))  # fmt: skip
+                       + md("; ".join(report.failed[:5])))  # fmt: skip
 
 st.subheader("Write to the output datasource")
 if output is None:
@@ -84,9 +85,10 @@ else:
             with state.open_project() as p, st.spinner(f"Exporting to {output.uri} ..."):
                 report, upload = export_to_output(p, out_fmt, prefix, overwrite=out_overwrite)
         except (BpsError, OSError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
-            st.success(f"Exported {report.n_written:,} items to {output.uri}{prefix.strip('/')}/: "
+            st.success(f"Exported {report.n_written:,} items to "
+                       f"{md(output.uri + prefix.strip('/'))}/: "
                        f"{upload.summary()}.")  # fmt: skip
             if upload.failed:
-                st.warning("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5]))
+                st.warning(md("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5])))

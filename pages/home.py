@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bps_app import cache, state, widgets
+from bps_app.safe_text import md
 
 with state.open_project() as project:
     summary = project.summary()
@@ -10,8 +11,8 @@ with state.open_project() as project:
     problems = project.problems()
     config = project.config
 
-st.title(config.name)
-st.caption(f"Datasource: `{config.datasource.uri}`  ·  project folder: `{project.folder}`")
+st.title(md(config.name))
+st.caption(f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}")
 
 n, labeled = summary["samples"], summary["labeled"]
 c1, c2, c3, c4 = st.columns(4)
