@@ -6,6 +6,7 @@ from bps_app import cache, host_check, state, widgets
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
 host_check.require_allowed_host()  # DNS rebinding: nothing renders for a foreign Host
+widgets.require_login()  # with [auth] in secrets.toml, nothing renders before st.login
 cache.warm_job_worker()
 
 navigation = st.navigation(

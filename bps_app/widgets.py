@@ -20,12 +20,27 @@ from bps_core.storage import DatasourceConfig
 PARTICLE_COLORS = figures.PARTICLE_COLORS
 
 
+def require_login() -> None:
+    """With OIDC login configured (``[auth]`` in ``.streamlit/secrets.toml``), nothing but a
+    "Log in" button (``st.login``) until the browser has signed in."""
+    try:
+        configured = "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml: login is not configured
+        return
+    if not configured or st.user.get("is_logged_in"):
+        return
+    st.title("BPS Labeler")
+    st.button("Log in", type="primary", icon=":material/login:", on_click=st.login)
+    st.stop()
+
+
 def sidebar(project_name: str) -> None:
     """Project name and the labeler's name, shared by every page."""
     with st.sidebar:
         st.caption(f"Project: **{md(project_name)}**")
         if (who := state.signed_in_user()) is not None:
             st.caption(f"Signed in as **{md(who)}**")
+            st.button("Log out", key="logout", icon=":material/logout:", on_click=st.logout)
             return
         st.text_input(
             "Your name",

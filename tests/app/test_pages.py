@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import cache
+from bps_app.safe_text import md
 from bps_core.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
     assert not app.exception
     assert len(app.image) == 23  # the first page of 24, less the bad file
     assert "could not be decoded" in app.warning[0].value
-    assert first in app.warning[0].value
+    assert md(first) in app.warning[0].value  # file names are shown escaped (safe_text)
     with Project.open(tiny_project.folder) as p:
         assert p.n_samples("bad") == 1
         assert first in p.problems().path.tolist()
@@ -236,7 +237,7 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
     assert "0 of 3 done" in app.get("progress")[0].proto.text
     assert any(m.label == "Current label" for m in app.metric)
     name = keys[0].split(":", 1)[1]
-    assert [md.value for md in app.markdown] == [f"**{name}**"]
+    assert [m.value for m in app.markdown] == [f"**{md(name)}**"]
 
 
 def test_browse__open_shows_detail_with_history_and_neighbours(
@@ -390,7 +391,7 @@ def test_signed_in_user__is_the_labeler_and_replaces_the_name_box(
     tiny_project.ensure_class("track")
     app.run()
     assert not app.text_input  # no name box
-    assert any("Signed in as **ada@lab.org**" in c.value for c in app.sidebar.caption)
+    assert any(f"Signed in as **{md('ada@lab.org')}**" in c.value for c in app.sidebar.caption)
     app.switch_page("pages/4_Queue.py").run()
     next(b for b in app.button if b.label == "Start").click().run()
     app.button(key="queue_class_track").click().run()
