@@ -30,18 +30,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def browser():  # type: ignore[no-untyped-def]
+_PLAYWRIGHT = None
+
+
+def playwright():  # type: ignore[no-untyped-def]
+    """One Playwright per test process: its sync API refuses a second one while one runs, and
+    conftests that import `browser` register it once each (tests/security needs another
+    browser, with other flags, too). The driver exits with the process."""
+    global _PLAYWRIGHT
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run installs it with apt-get install chromium")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    if _PLAYWRIGHT is None:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
+        _PLAYWRIGHT = sync_playwright().start()
+    return _PLAYWRIGHT
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    b = playwright().chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture

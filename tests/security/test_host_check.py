@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bps_app.host_check import DEFAULT_ALLOWED_HOSTS, is_allowed_host
+from bps_app.host_check import DEFAULT_ALLOWED_HOSTS, REFUSED, is_allowed_host
 from bps_core.cli import app_command
 from bps_core.project import Project
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, StreamlitServer, wait_idle
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    StreamlitServer,
+    playwright,
+    wait_idle,
+)
 
 ATTACKER = "attacker.example"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TestIsAllowedHost:
@@ -87,27 +94,21 @@ def test_server__raw_requests_with_a_bad_host_are_refused(server: StreamlitServe
 def test_browser__attacker_host_mapped_to_loopback_sees_nothing(
     server: StreamlitServer, tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     rules = f"--host-resolver-rules=MAP {ATTACKER} 127.0.0.1"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, rules])
-        try:
-            page = browser.new_page()
-            response = page.goto(f"http://{ATTACKER}:{server.port}/")
-            assert response is not None
-            assert response.status == 400
-            page.wait_for_timeout(1500)  # a served app would have connected by now
-            page.screenshot(path=str(tmp_path / "attacker.png"))
-            assert "Host not allowed" in page.content()
-            assert page.locator('[data-testid="stApp"]').count() == 0
-            page.goto(f"http://127.0.0.1:{server.port}/")
-            wait_idle(page)
-            page.get_by_role("link", name="Explore and label").first.wait_for()
-        finally:
-            browser.close()
+    browser = playwright().chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, rules])
+    try:
+        page = browser.new_page()
+        response = page.goto(f"http://{ATTACKER}:{server.port}/")
+        assert response is not None
+        assert response.status == 400
+        page.screenshot(path=str(tmp_path / "attacker.png"))
+        assert "Host not allowed" in page.content()
+        assert page.locator('[data-testid="stApp"]').count() == 0
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        wait_idle(page)
+        page.get_by_role("link", name="Explore and label").first.wait_for()
+    finally:
+        browser.close()
 
 
 def test_bare_streamlit_run__still_refuses_the_websocket(tiny_project: Project) -> None:
@@ -119,3 +120,25 @@ def test_bare_streamlit_run__still_refuses_the_websocket(tiny_project: Project) 
         assert status == 403
     finally:
         server.stop()
+
+
+def test_require_allowed_host__stops_the_script_before_anything_renders(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last layer: a session whose websocket came with a foreign Host renders nothing."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    class _Context:
+        headers = {"Host": f"{ATTACKER}:8501"}
+
+    monkeypatch.setattr(st, "context", _Context())
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [REFUSED.decode()]
+    assert not at.metric
+    assert not at.sidebar.text_input
+    assert not at.title

@@ -57,7 +57,7 @@ def test_hostile_names__render_as_text_and_fetch_nothing(page, serve, tmp_path: 
         for colour in ("particle_type", "plate", "well", "label"):
             page.get_by_role("radio", name=colour, exact=True).click()  # segmented control
             wait_idle(page)
-            page.wait_for_timeout(500)  # plotly draws the legend after the run
+            page.locator(".legend .traces").first.wait_for()  # plotly draws after the run
             _no_live_markup(page, host)
         _shot(page, "2_map")
         page.get_by_role("tab", name="Browse").click()
@@ -85,5 +85,5 @@ def test_hostile_names__render_as_text_and_fetch_nothing(page, serve, tmp_path: 
             page.get_by_role("link", name=name).first.click()
             wait_idle(page)
             _no_live_markup(page, host)
-        page.wait_for_timeout(500)  # any image fetch the last page started has landed
+        page.wait_for_load_state("networkidle")  # any fetch a page started has landed
         assert hits == []
