@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -126,6 +127,21 @@ def _cmd_init(args: argparse.Namespace) -> int:
     with project:
         print(f"created project {project.folder} over {project.config.datasource.uri}")
         _print_ingest(report)
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from bps_core.project import Project, reingest
+
+    with Project.open(args.project_dir) as project, _progress_bar("ingest") as progress:
+        report = reingest(
+            project,
+            all_channels=args.all_channels,
+            progress=progress,
+            on_listed=lambda n: print(f"\rlisted {n:,} objects", end="", file=sys.stderr),
+        )
+    print(f"ingested {project.config.datasource.uri}")
+    _print_ingest(report)
     return 0
 
 
@@ -615,6 +631,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
     p.set_defaults(func=_cmd_init)
 
+    p = sub.add_parser(
+        "ingest",
+        help="re-list a project's images and add what is missing (completes an interrupted init)",
+    )
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
+    p.set_defaults(func=_cmd_ingest)
+
     p = sub.add_parser("datasource", help="show, check or set a project's datasources")
     p.add_argument(
         "action",
@@ -771,6 +795,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (BpsError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"error: the project database is damaged ({exc}); restore project.db from a "
+              "backup", file=sys.stderr)  # fmt: skip
+        return 2
+    except OSError as exc:  # disk full, permission denied: one line, never a traceback
+        from bps_core.atomic import os_error_reason
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{os_error_reason(exc)}", file=sys.stderr)
         return 2
 
 

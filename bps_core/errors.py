@@ -39,3 +39,11 @@ class UnknownSampleError(BpsError):
         shown = ", ".join(repr(k) for k in keys[:5])
         more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
         super().__init__(f"{len(keys)} unknown sample key(s): {shown}{more}")
+
+
+class StorageWriteError(BpsError):
+    """A file could not be written (disk full, read-only folder); nothing partial was left."""
+
+
+class ReadOnlyProjectError(ProjectError):
+    """A write was attempted on a project opened read-only."""

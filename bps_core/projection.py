@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
+from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.errors import BpsError
 from bps_core.project import db
@@ -198,11 +199,8 @@ def get_or_compute_map(
         return cached
     xy = compute_map(emb.vectors, cfg)
     mid = map_id(emb.version, cfg)
-    folder = project.arrays_dir / "maps"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{mid}.tmp.npy"
-    np.save(tmp, xy)
-    tmp.replace(folder / f"{mid}.npy")
+    with atomic_path(project.arrays_dir / "maps" / f"{mid}.npy", suffix=".npy") as tmp:
+        np.save(tmp, xy)
 
     def tx(c: sqlite3.Connection) -> None:
         c.execute(

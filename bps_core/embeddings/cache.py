@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from bps_core import bps
+from bps_core.atomic import temp_path, write_error
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import decode_image
 from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
@@ -204,8 +205,35 @@ def build_cache(
             progress(1.0)
         return cached
     npy, meta = _paths(arrays_dir, spec)
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npy.with_suffix(".tmp.npy")
+    try:
+        npy.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(npy.parent, exc) from None
+    # Temp files are unique per process and call: two embedding runs at once each build their
+    # own (the last to finish wins the rename), and any failure removes them.
+    temps = [temp_path(npy, ".npy"), temp_path(npy, ".npy"), temp_path(meta)]
+    try:
+        return _build(npy, meta, temps, source, relpaths, keys, spec, partners, workers, progress)
+    except OSError as exc:
+        raise write_error(npy, exc) from None
+    finally:
+        for t in temps:
+            t.unlink(missing_ok=True)
+
+
+def _build(
+    npy: Path,
+    meta: Path,
+    temps: list[Path],
+    source: DataSource,
+    relpaths: Sequence[str],
+    keys: Sequence[str],
+    spec: CacheSpec,
+    partners: DataSource | None,
+    workers: int | None,
+    progress: Progress | None,
+) -> ImageCache:
+    tmp, tmp2, meta_tmp = temps
     out = np.lib.format.open_memmap(
         tmp, mode="w+", dtype=np.uint16, shape=(len(keys), spec.size, spec.size)
     )
@@ -235,23 +263,21 @@ def build_cache(
     out = np.load(tmp, mmap_mode="r+")
     good = np.flatnonzero(ok)
     if len(good) == 0:
-        tmp.unlink(missing_ok=True)
+        del out
         raise BpsError("no image could be decoded; check the datasource and the bad-file list")
     if len(good) < len(keys):  # compact: drop the rows of bad files
         final = np.lib.format.open_memmap(
-            npy.with_suffix(".tmp2.npy"), mode="w+", dtype=np.uint16,
-            shape=(len(good), spec.size, spec.size),
-        )  # fmt: skip
+            tmp2, mode="w+", dtype=np.uint16, shape=(len(good), spec.size, spec.size)
+        )
         final[:] = out[good]
         final.flush()
-        del out
+        del out, final
         tmp.unlink()
-        tmp = npy.with_suffix(".tmp2.npy")
+        tmp = tmp2
     else:
         out.flush()
         del out
     kept = [keys[int(i)] for i in good]
-    meta_tmp = meta.with_suffix(".tmp.json")
     meta_tmp.write_text(json.dumps({"requested": list(keys), "keys": kept, "bad": bad}))
     # Commit order: a process killed between these steps leaves no meta file (rebuilt next
     # time), never an old meta beside new rows or a half-written one.

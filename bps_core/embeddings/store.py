@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bps_core.atomic import atomic_path, atomic_write_text
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
 
@@ -63,13 +64,12 @@ def save_embedding_set(
     vecs = l2_normalise(vectors)
     version = embedding_version(method, params, checkpoint_sha, keys)
     folder = project.arrays_dir / "embeddings"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{version}.tmp.npy"
-    np.save(tmp, vecs)
-    tmp.replace(folder / f"{version}.npy")
-    keys_tmp = folder / f"{version}.keys.tmp.json"
-    keys_tmp.write_text(json.dumps(keys))
-    keys_tmp.replace(folder / f"{version}.keys.json")  # atomic: a rewrite never leaves half a file
+    # Keys first: vectors without their keys file would be unreadable; keys without vectors
+    # are simply rewritten next time. Each write is atomic and uniquely named (two processes
+    # computing the same version never share a temp file).
+    atomic_write_text(folder / f"{version}.keys.json", json.dumps(keys))
+    with atomic_path(folder / f"{version}.npy", suffix=".npy") as tmp:
+        np.save(tmp, vecs)
     rel = f"arrays/embeddings/{version}.npy"
 
     def tx(c: sqlite3.Connection) -> None:

@@ -17,6 +17,7 @@ from lightly.loss import NTXentLoss
 from numpy.typing import NDArray
 from torch import nn
 
+from bps_core.atomic import atomic_write_bytes
 from bps_core.embeddings.inference import inference_model
 from bps_core.embeddings.model import SimCLR, build_backbone
 from bps_core.embeddings.transforms import AugmentConfig, augment
@@ -187,11 +188,7 @@ def save_checkpoint(backbone: nn.Module, arch: str, folder: Path, meta: dict[str
     torch.save({"arch": arch, "state_dict": backbone.state_dict(), "meta": meta}, buf)
     data = buf.getvalue()
     sha = hashlib.sha256(data).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sha}.pt"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(folder / f"{sha}.pt", data)
     return sha
 
 

@@ -5,6 +5,7 @@ from bps_core.project.ingest import (
     create_project,
     create_project_from_folder,
     ingest,
+    reingest,
 )
 from bps_core.project.store import LabelAction, LabelClass, Project
 
@@ -16,4 +17,5 @@ __all__ = [
     "create_project",
     "create_project_from_folder",
     "ingest",
+    "reingest",
 ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 import tomllib
 
+from bps_core.atomic import atomic_write_text
 from bps_core.errors import DatasourceError, ProjectError
 from bps_core.images import DisplayWindow
 from bps_core.storage import DatasourceConfig
+from bps_core.storage.base import _ID_RE, KINDS, PURPOSES
 
 CONFIG_NAME = "project.toml"
 FORMAT_VERSION = 1
@@ -58,36 +61,111 @@ class ProjectConfig:
 
     @classmethod
     def from_toml(cls, text: str, where: str) -> ProjectConfig:
+        """Parses and validates the config; every problem is one ``ProjectError`` naming
+        ``where`` and the table and field, so a damaged file fails at load, not later."""
         try:
             doc = tomllib.loads(text)
-            proj = doc["project"]
-            version = int(proj.get("format_version", 1))
-            if version > FORMAT_VERSION:
-                raise ProjectError(
-                    f"{where}: format_version {version} is newer than this tool; upgrade it"
-                )
-            return cls(
-                name=str(proj["name"]),
-                created_at=str(proj["created_at"]),
-                datasource=DatasourceConfig.from_dict(doc["datasource"], f"{where} [datasource]"),
-                output=(
-                    DatasourceConfig.from_dict(doc["output"], f"{where} [output]")
-                    if "output" in doc
-                    else None
-                ),
-                meta_csv=str(proj.get("meta_csv", "")),
-                display=DisplayWindow(**doc.get("display", {})),
-                format_version=version,
-            )
         except tomllib.TOMLDecodeError as exc:
             raise ProjectError(f"{where}: not valid TOML ({exc})") from None
-        except (KeyError, TypeError) as exc:
-            raise ProjectError(f"{where}: missing or unexpected setting ({exc})") from None
-        except DatasourceError as exc:
-            raise ProjectError(str(exc)) from None
+        proj = _table(doc, "project", where)
+        version = _format_version(proj.get("format_version", FORMAT_VERSION), where)
+        for name in ("name", "created_at"):
+            if not isinstance(proj.get(name), str):
+                raise ProjectError(f"{where} [project] {name}: missing or not text")
+        meta_csv = proj.get("meta_csv", "")
+        if not isinstance(meta_csv, str):
+            raise ProjectError(f"{where} [project] meta_csv: expected text, got {_shown(meta_csv)}")
+        return cls(
+            name=proj["name"],
+            created_at=proj["created_at"],
+            datasource=_datasource(_table(doc, "datasource", where), f"{where} [datasource]"),
+            output=(
+                _datasource(_table(doc, "output", where), f"{where} [output]")
+                if "output" in doc
+                else None
+            ),
+            meta_csv=meta_csv,
+            display=_display(_table(doc, "display", where, required=False), where),
+            format_version=version,
+        )
 
     def save(self, folder: Path) -> None:
-        path = folder / CONFIG_NAME
-        tmp = path.with_suffix(".toml.tmp")
-        tmp.write_text(self.to_toml())
-        tmp.replace(path)  # atomic: a crash never leaves half a config
+        atomic_write_text(folder / CONFIG_NAME, self.to_toml())  # never half a config
+
+
+def _shown(value: Any) -> str:
+    """A stored value as quoted in an error, cut short (a config file is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _table(doc: dict[str, Any], name: str, where: str, *, required: bool = True) -> dict[str, Any]:
+    value = doc.get(name, None if required else {})
+    if not isinstance(value, dict):
+        what = "missing" if value is None else "not a table"
+        raise ProjectError(f"{where}: [{name}] is {what}")
+    return value
+
+
+def _format_version(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ProjectError(
+            f"{where} [project] format_version: expected a whole number >= 1, got {_shown(value)}"
+        )
+    if value > FORMAT_VERSION:
+        raise ProjectError(f"{where}: format_version {value} is newer than this tool; upgrade it")
+    return value
+
+
+def _datasource(doc: dict[str, Any], where: str) -> DatasourceConfig:
+    """The stored datasource, its fields type-checked and its id, kind and purpose valid.
+
+    Location and credential rules (bucket names, endpoints) are checked when the source is
+    opened, so a project whose bucket is unreachable still opens to show its labels."""
+    try:
+        config = DatasourceConfig.from_dict(doc, where)
+    except DatasourceError as exc:
+        raise ProjectError(str(exc)) from None
+    for f in fields(DatasourceConfig):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, str | int) and type(value) is not type(default):
+            what = type(default).__name__
+            raise ProjectError(f"{where} {f.name}: expected {what}, got {_shown(value)}")
+    if not _ID_RE.fullmatch(config.id):
+        raise ProjectError(f"{where} id: {_shown(config.id)} is not a datasource id")
+    if config.kind not in KINDS:
+        raise ProjectError(f"{where} kind: {_shown(config.kind)} is not supported; use local or s3")
+    if config.purpose not in PURPOSES:
+        raise ProjectError(
+            f"{where} purpose: {_shown(config.purpose)}; choose one of {', '.join(PURPOSES)}"
+        )
+    if config.kind == "local" and not config.path:
+        raise ProjectError(f"{where} path: empty; give the folder that holds the images")
+    return config
+
+
+def _display(doc: dict[str, Any], where: str) -> DisplayWindow:
+    known = {f.name: f.default for f in fields(DisplayWindow)}
+    unknown = sorted(set(doc) - set(known))
+    if unknown:
+        raise ProjectError(f"{where} [display]: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name == "mode":
+            if value not in ("auto", "manual"):
+                raise ProjectError(
+                    f"{where} [display] mode: 'auto' or 'manual', got {_shown(value)}"
+                )
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ProjectError(f"{where} [display] {name}: expected a number, got {_shown(value)}")
+        values[name] = value if name == "mode" else float(value)
+    window = DisplayWindow(**values)
+    try:
+        window.validate()
+    except ValueError as exc:
+        raise ProjectError(f"{where} [display]: {exc}") from None
+    return window

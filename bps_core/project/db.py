@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bps_core.errors import ProjectError
+from bps_core.errors import ProjectError, ReadOnlyProjectError
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
@@ -193,20 +193,81 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+SQLITE_HEADER = b"SQLite format 3\x00"
+_RESTORE = "restore it from a backup (labels live only in this file)"
+
+
+def check_file(path: Path) -> None:
+    """Refuses a database file that is missing, empty or not SQLite, before SQLite would
+    silently create an empty one in its place (every label gone from view).
+
+    Raises:
+        ProjectError: what is wrong with ``path`` and what to do.
+    """
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        raise ProjectError(
+            f"{path} is missing: the project's samples and labels live there; {_RESTORE}. "
+            "Only 'bps-labeler init' creates a new database"
+        ) from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not header:
+        raise ProjectError(f"{path} is empty (0 bytes): the database was lost; {_RESTORE}")
+    if header != SQLITE_HEADER:
+        raise ProjectError(f"{path} is not an SQLite database (damaged or overwritten); {_RESTORE}")
+
+
+def damaged(path: str | Path, exc: sqlite3.DatabaseError) -> ProjectError:
+    """One line for a database SQLite cannot read."""
+    return ProjectError(f"{path} is damaged ({exc}); {_RESTORE}")
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Opens the database with WAL, a busy timeout and foreign keys, in autocommit mode.
 
-    Writes go through ``write`` (explicit ``BEGIN IMMEDIATE`` transactions).
+    Writes go through ``write`` (explicit ``BEGIN IMMEDIATE`` transactions). ``read_only``
+    opens it for reading only (a project folder this user cannot write): writes then raise
+    ``ReadOnlyProjectError``.
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    if read_only:
+        conn = _connect_read_only(Path(path))
+    else:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; where the folder is not writable (WAL needs its -shm file), the
+    file is opened as immutable."""
+    uri = path.resolve().as_uri()
+    for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            uri + mode, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+    raise ProjectError(f"{path}: cannot be opened for reading; check its permissions")
+
+
+def read_only_error(what: str = "the project") -> ReadOnlyProjectError:
+    return ReadOnlyProjectError(
+        f"{what} is read-only for this user (its folder or project.db cannot be written): "
+        "reading works; to change it, ask for write access or work on a copy"
+    )
+
+
+def migrate(conn: sqlite3.Connection, *, read_only: bool = False) -> int:
     """Applies pending migrations in one transaction each; returns the schema version.
 
     Raises:
@@ -218,6 +279,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"database schema version {version} is newer than this tool supports "
             f"({SCHEMA_VERSION}); upgrade bps-labeler"
         )
+    if read_only and version < SCHEMA_VERSION:
+        raise read_only_error(f"the database needs an upgrade (schema {version}), but it")
     for number in range(version + 1, SCHEMA_VERSION + 1):
 
         def apply(c: sqlite3.Connection, number: int = number) -> None:
@@ -248,6 +311,10 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
+def _is_read_only(exc: sqlite3.OperationalError) -> bool:
+    return "readonly" in str(exc).lower()
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     msg = str(exc).lower()
     return "locked" in msg or "busy" in msg
@@ -263,6 +330,8 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if _is_read_only(exc):
+                raise read_only_error() from None
             if _is_busy(exc) and attempt < _WRITE_ATTEMPTS - 1:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
                 continue
@@ -271,6 +340,12 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
             result = fn(conn)
             conn.execute("COMMIT")
             return result
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_read_only(exc):
+                raise read_only_error() from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from bps_core.errors import DatasourceError
 from bps_core.images import format_for_name, is_image_name, sniff_format
 from bps_core.metadata import join_metadata, read_metadata_csv
 from bps_core.project import db
-from bps_core.project.store import Project, sample_key, utc_now
+from bps_core.project.store import Project, _set_ingest_state, sample_key, utc_now
 from bps_core.storage import DataSource, DatasourceConfig, open_source
 from bps_core.storage.local import safe_relative_key
 
@@ -44,8 +45,23 @@ def find_metadata_csv(source: DataSource) -> str:
     return bps.META_CSV if source.exists(bps.META_CSV) else ""
 
 
+def _control_character(key: str) -> str | None:
+    """Why a key holding a control or line-break character cannot be a sample: it would break
+    every line-based file (``.lightly/relevant_filenames.txt``, CSV exports, logs)."""
+    for i, ch in enumerate(key):
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            return (
+                f"the file name holds a control character (U+{ord(ch):04X}, position {i + 1}), "
+                "such as a newline; rename the file"
+            )
+    return None
+
+
 def _unsafe_key(key: str) -> str | None:
-    """Why a listed key cannot be a sample path (S3 keys may hold '..', '//' or backslashes)."""
+    """Why a listed key cannot be a sample path: control characters, or (S3 keys) '..', '//'
+    or backslashes."""
+    if problem := _control_character(key):
+        return problem
     try:
         safe_relative_key(key)
     except DatasourceError as exc:
@@ -93,6 +109,7 @@ def ingest(
     Raises:
         MetadataError: the metadata CSV is malformed (the message names file, row, column).
     """
+    project.set_ingest_state("running")
     listing = []
     for item in source.list(progress=on_listed):
         if not is_image_name(item.key):
@@ -147,6 +164,7 @@ def ingest(
             "INSERT INTO ingest_problems (kind, path, message, created_at) VALUES (?, ?, ?, ?)",
             problems,
         )
+        _set_ingest_state(c, "finished")
 
     db.write(project.conn, tx)
     report.n_samples = len(rows)
@@ -181,7 +199,7 @@ def create_project(
     key = meta_csv if meta_csv is not None else find_metadata_csv(source)
     if key and not source.exists(key):
         raise DatasourceError(f"metadata CSV {key!r} not found under {datasource.uri}")
-    project = Project.create(project_dir, datasource, name=name, meta_csv=key)
+    project = Project.create(project_dir, datasource, name=name, meta_csv=key, ingest_pending=True)
     try:
         report = ingest(
             project,
@@ -221,19 +239,41 @@ def create_project_from_folder(
     )  # fmt: skip
 
 
-def run_ingest_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Background-job entry point (``jobs.JOB_KINDS['ingest']``): (re-)lists the input
-    datasource, e.g. after it moved from a local copy to its S3 bucket. Sample keys are
-    ``<input id>:<relative path>``, so labels of files found again are kept."""
+def reingest(
+    project: Project,
+    *,
+    all_channels: bool = False,
+    check_headers: bool | None = None,
+    progress: Progress | None = None,
+    on_listed: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Re-lists the project's input datasource and adds or updates its samples (idempotent).
+
+    Completes an ingest that was killed (``bps-labeler ingest``), and picks up files added
+    since, or a datasource that moved (keys are ``<input id>:<relative path>``, so labels of
+    files found again are kept). Header checks default to on for local folders only.
+    """
     source = project.source()
     meta_key = project.config.meta_csv or find_metadata_csv(source)
     remote = project.config.datasource.kind != "local"
-    report = ingest(
+    return ingest(
         project,
         source,
         meta_csv_key=meta_key,
-        bps_channel=None if params.get("all_channels") else "proj",
-        check_headers=bool(params.get("check_headers", not remote)),
+        bps_channel=None if all_channels else "proj",
+        check_headers=not remote if check_headers is None else check_headers,
+        progress=progress,
+        on_listed=on_listed,
+    )
+
+
+def run_ingest_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Background-job entry point (``jobs.JOB_KINDS['ingest']``): see ``reingest``."""
+    check = params.get("check_headers")
+    report = reingest(
+        project,
+        all_channels=bool(params.get("all_channels")),
+        check_headers=None if check is None else bool(check),
         progress=ctx.callback("reading headers and metadata"),
         on_listed=lambda n: ctx.progress(0.0, f"listed {n:,} objects"),
     )

@@ -7,6 +7,7 @@ append-only event log; current labels are derived from the last event per sample
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from bps_core.storage import (
 )
 
 DB_NAME = "project.db"
+INGEST_STATE_KEY = "ingest_state"
 ARRAYS_DIR = "arrays"
 OBJECT_CACHE_DIR = Path("cache") / "objects"
 LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api")
@@ -39,6 +41,16 @@ CLASS_COLORS = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
 )  # fmt: skip
 _MAX_NAME = 64
+SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
+#: Column names the samples frame and the frames joined to it use (map coordinates, labels,
+#: predictions, rounds, label events). A metadata column with one of these names, or any name
+#: starting with ``META_PREFIX``, appears in ``Project.samples()`` as ``META_PREFIX + name``.
+RESERVED_COLUMNS = frozenset(
+    SAMPLE_COLUMNS
+    + ("x", "y", "label", "prediction", "uncertainty", "round", "user", "created_at", "source",
+       "action_id", "event_id", "filename", "index", "level_0", "meta_json")
+)  # fmt: skip
+META_PREFIX = "meta:"
 
 
 def utc_now() -> str:
@@ -47,6 +59,20 @@ def utc_now() -> str:
 
 def sample_key(datasource_id: str, relpath: str) -> str:
     return f"{datasource_id}:{relpath}"
+
+
+def metadata_column(name: str) -> str:
+    """The column of ``Project.samples()`` that holds metadata field ``name``.
+
+    User metadata keeps its own namespace: a field named like an internal column (``label``,
+    ``x``, ``status``, ...) is exposed as ``meta:label`` and so on, so every column name works
+    and never shadows or duplicates an internal one. The stored metadata (and Lightly
+    write-back) keeps the original names.
+    """
+    name = str(name)
+    if name in RESERVED_COLUMNS or name.startswith(META_PREFIX):
+        return f"{META_PREFIX}{name}"
+    return name
 
 
 def _clean_name(value: str, what: str) -> str:
@@ -100,6 +126,13 @@ def _ensure_class(
     return LabelClass(name, col, key)
 
 
+def _set_ingest_state(c: sqlite3.Connection, state: str) -> None:
+    c.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+        (INGEST_STATE_KEY, json.dumps({"state": state, "at": utc_now()})),
+    )
+
+
 def _append_reversal(
     c: sqlite3.Connection,
     user: str,
@@ -126,10 +159,20 @@ def _append_reversal(
 class Project:
     """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``."""
 
-    def __init__(self, folder: Path, config: ProjectConfig, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        config: ProjectConfig,
+        conn: sqlite3.Connection,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.folder = folder
         self.config = config
         self.conn = conn
+        #: Opened read-only (this user cannot write the folder or its database): reads work,
+        #: label and job writes raise ``ReadOnlyProjectError``.
+        self.read_only = read_only
         self._samples: tuple[str, pd.DataFrame] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -141,8 +184,13 @@ class Project:
         *,
         name: str | None = None,
         meta_csv: str = "",
+        ingest_pending: bool = False,
     ) -> Project:
         """Creates the folder, its config and an empty, migrated database.
+
+        ``ingest_pending`` records an unfinished ingest before the config is written, so a
+        process killed before its ingest finished leaves a project that says so (``info``,
+        the Project page) and that ``bps-labeler ingest`` completes.
 
         Raises:
             ProjectError: the folder already holds a project.
@@ -150,7 +198,10 @@ class Project:
         datasource.validate()
         folder = Path(folder).resolve()
         if (folder / CONFIG_NAME).exists():
-            raise ProjectError(f"{folder} already holds a project; open it or choose another")
+            raise ProjectError(
+                f"{folder} already holds a project; open it, re-list its images with "
+                f"'bps-labeler ingest {folder}', or choose another folder"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ARRAYS_DIR).mkdir(exist_ok=True)
         config = ProjectConfig(
@@ -162,20 +213,31 @@ class Project:
         conn = db.connect(folder / DB_NAME)
         db.migrate(conn)
         project = cls(folder, config, conn)
-        db.write(
-            conn,
-            lambda c: c.execute(
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (datasource.id, datasource.kind, datasource.uri, datasource.purpose, utc_now()),
-            ),
-        )
+            )
+            if ingest_pending:
+                _set_ingest_state(c, "pending")
+
+        db.write(conn, tx)
         config.save(folder)  # written last: a folder with project.toml is a complete project
         return project
 
     @classmethod
-    def open(cls, folder: str | Path) -> Project:
-        """Opens an existing project and applies pending schema migrations."""
+    def open(cls, folder: str | Path, *, read_only: bool | None = None) -> Project:
+        """Opens an existing project and applies pending schema migrations.
+
+        The config is validated and the database checked first: a missing, empty, foreign or
+        damaged ``project.db`` is refused (never silently recreated empty). ``read_only``
+        defaults to whether this user can write the folder and its database.
+
+        Raises:
+            ProjectError: one line naming the file (and field) that is wrong, and what to do.
+        """
         folder = Path(folder).resolve()
         cfg_path = folder / CONFIG_NAME
         if not cfg_path.is_file():
@@ -183,10 +245,33 @@ class Project:
                 f"{folder} is not a project (no {CONFIG_NAME}); create one with "
                 "'bps-labeler init PROJECT_DIR --source PATH'"
             )
-        config = ProjectConfig.from_toml(cfg_path.read_text(), str(cfg_path))
-        conn = db.connect(folder / DB_NAME)
-        db.migrate(conn)
-        return cls(folder, config, conn)
+        try:
+            text = cfg_path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProjectError(
+                f"{cfg_path}: not UTF-8 text (byte {exc.start}); fix its encoding or restore it"
+            ) from None
+        except OSError as exc:
+            raise ProjectError(f"{cfg_path}: cannot be read ({exc.strerror})") from None
+        config = ProjectConfig.from_toml(text, str(cfg_path))
+        db_path = folder / DB_NAME
+        db.check_file(db_path)
+        if read_only is None:
+            read_only = not all(os.access(p, os.W_OK) for p in (folder, db_path))
+        try:
+            conn = db.connect(db_path, read_only=read_only)
+        except sqlite3.DatabaseError as exc:
+            raise db.damaged(db_path, exc) from None
+        try:
+            db.migrate(conn, read_only=read_only)
+            conn.execute("SELECT COUNT(*) FROM samples_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise db.damaged(db_path, exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(folder, config, conn, read_only=read_only)
 
     def close(self) -> None:
         self.conn.close()
@@ -276,8 +361,10 @@ class Project:
 
     def samples(self) -> pd.DataFrame:
         """One row per sample: key, sample_id (stable, never reused), relpath, status, error,
-        then one column per metadata key. A copy of a frame kept while ``samples_version``
-        stays the same (read before the rows, so a change in between only costs a reload)."""
+        then one column per metadata key (named by ``metadata_column``: a key that collides
+        with an internal column gets the ``meta:`` prefix). A copy of a frame kept while
+        ``samples_version`` stays the same (read before the rows, so a change in between only
+        costs a reload)."""
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
             self._samples = (version, self._load_samples())
@@ -290,7 +377,30 @@ class Project:
         cols = ["key", "sample_id", "relpath", "status", "error", "meta_json"]
         base = pd.DataFrame(rows, columns=cols)
         meta = pd.DataFrame([json.loads(m) for m in base.pop("meta_json")], index=base.index)
+        meta.columns = [metadata_column(c) for c in meta.columns]
         return pd.concat([base, meta], axis=1)
+
+    def ingest_state(self) -> dict[str, str] | None:
+        """The last ingest's ``state`` (pending, running, finished) and ``at`` (UTC), or None
+        for projects from before it was recorded."""
+        row = self.conn.execute(
+            "SELECT value FROM settings WHERE key = ?", (INGEST_STATE_KEY,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def ingest_unfinished(self) -> bool:
+        """Whether an ingest was started and never finished (killed, or still running)."""
+        state = self.ingest_state()
+        return state is not None and state.get("state") != "finished"
+
+    def set_ingest_state(self, state: str) -> None:
+        db.write(self.conn, lambda c: _set_ingest_state(c, state))
 
     def mark_bad(self, key: str, error: str) -> None:
         """Records that a sample could not be decoded; it stays listed with its error."""
@@ -517,4 +627,14 @@ class Project:
             "bad_samples": self.n_samples("bad"),
             "labeled": n_labeled,
             "label_counts": self.label_counts(),
+            "ingest": self._ingest_summary(),
         }
+
+    def _ingest_summary(self) -> str:
+        state = self.ingest_state()
+        if state is None or state.get("state") == "finished":
+            return "complete"
+        return (
+            f"not finished (started {state.get('at', '?')}); unless one is running now, "
+            f"complete it with 'bps-labeler ingest {self.folder}'"
+        )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
@@ -106,11 +107,8 @@ def train_model(
     metrics = cv.to_dict()
     metrics["grouped_by"] = col if metrics["grouped_by"] else None
     model_id = uuid.uuid4().hex[:16]
-    folder = project.arrays_dir / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{model_id}.tmp.npy"
-    np.save(tmp, probs)
-    tmp.replace(folder / f"{model_id}.npy")
+    with atomic_path(project.arrays_dir / "models" / f"{model_id}.npy", suffix=".npy") as tmp:
+        np.save(tmp, probs)
     now = utc_now()
 
     def tx(c: sqlite3.Connection) -> None:
