@@ -47,3 +47,7 @@ class StorageWriteError(BpsError):
 
 class ReadOnlyProjectError(ProjectError):
     """A write was attempted on a project opened read-only."""
+
+
+class DamagedArrayError(ProjectError):
+    """An array file of the project (embeddings, map, predictions) is missing or damaged."""

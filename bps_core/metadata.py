@@ -88,6 +88,11 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
     if df.empty:
         raise MetadataError(f"{name}: has a header but no data rows")
     first = df.columns[0]
+    if "filename" in list(df.columns)[1:]:
+        raise MetadataError(
+            f"{name}: a column 'filename' that is not the first; the first column holds the "
+            "file names: move it first or rename it"
+        )
     if is_bps_header(df.columns):
         df = _validate_bps(df, name)
     df = df.rename(columns={first: "filename"})

@@ -16,9 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
+from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
-from bps_core.errors import BpsError
+from bps_core.errors import BpsError, DamagedArrayError
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from bps_core.jobs import JobContext
 
 MAP_METHODS = ("umap", "pca")
+_RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
 
 
@@ -166,9 +168,9 @@ def load_map_id(project: Project, mid: str) -> Map | None:
     emb = load_embedding_set(project, row[0])
     if emb is None:
         return None
-    return Map(
-        mid, row[0], _stored_config(json.loads(row[1])), emb.keys, np.load(project.folder / row[2])
-    )
+    xy = load_array(project.folder / row[2], fix=_RECOMPUTE_MAP, ndim=2, rows=len(emb.keys),
+                    cols=2, mmap=False)  # fmt: skip
+    return Map(mid, row[0], _stored_config(json.loads(row[1])), emb.keys, xy)
 
 
 def _stored_config(params: dict[str, Any]) -> MapConfig:
@@ -194,7 +196,10 @@ def get_or_compute_map(
     emb = embedding or load_embedding_set(project)
     if emb is None:
         raise BpsError("no embeddings yet: compute them first (bps-labeler embed PROJECT_DIR)")
-    cached = load_map(project, cfg, emb.version)
+    try:
+        cached = load_map(project, cfg, emb.version)
+    except DamagedArrayError:
+        cached = None  # recomputed below, replacing the damaged file
     if cached is not None:
         return cached
     xy = compute_map(emb.vectors, cfg)

@@ -4,15 +4,38 @@ import streamlit as st
 
 from bps_app import cache, state, widgets
 from bps_app.safe_text import md
+from bps_core import jobs
 
 with state.open_project() as project:
     summary = project.summary()
     samples = cache.load_samples(project)
     problems = project.problems()
     config = project.config
+    ingest_unfinished = project.ingest_unfinished()
+    ingest_job = jobs.active_job(project, "ingest") if ingest_unfinished else None
+    read_only = project.read_only
 
 st.title(md(config.name))
 st.caption(f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}")
+if ingest_job is not None:
+    st.info("Listing the images (an ingest job is running) ...", icon=":material/sync:")
+elif ingest_unfinished:
+    st.warning(
+        "The last ingest of this project did not finish (the process was stopped), so images "
+        "may be missing. Complete it with the button below, or run `bps-labeler ingest` on "
+        f"{md(project.folder)} (unless one is running from the command line now).",
+        icon=":material/warning:",
+    )
+    if not read_only and st.button("Complete the ingest", key="home_complete_ingest"):
+        with state.open_project() as project:
+            widgets.submit_job(project, "ingest", {})
+        st.rerun()
+if read_only:
+    st.info(
+        "This project is read-only for the server's user: you can browse it, but labels and "
+        "jobs cannot be saved.",
+        icon=":material/lock:",
+    )
 
 n, labeled = summary["samples"], summary["labeled"]
 c1, c2, c3, c4 = st.columns(4)

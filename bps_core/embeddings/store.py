@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bps_core.arrays import load_array, load_keys
 from bps_core.atomic import atomic_path, atomic_write_text
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
 
 CURRENT_KEY = "current_embedding"
+RECOMPUTE = "recompute the embeddings ('bps-labeler embed PROJECT_DIR' or the Embeddings page)"
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,8 @@ def load_embedding_set(project: Project, version: str | None = None) -> Embeddin
         return None
     method, params, sha, rel, quality = row
     path = project.folder / rel
-    keys = json.loads(path.with_name(f"{version}.keys.json").read_text())
-    vectors = np.load(path, mmap_mode="r")
+    vectors = load_array(path, fix=RECOMPUTE, ndim=2)
+    keys = load_keys(path.with_name(f"{version}.keys.json"), fix=RECOMPUTE, n=len(vectors))
     return EmbeddingSet(
         version, method, json.loads(params), keys, vectors, sha, json.loads(quality)
     )

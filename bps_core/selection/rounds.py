@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.project import db
@@ -204,7 +205,13 @@ def latest_model(project: Project) -> ModelRecord | None:
 def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
     """The stored probabilities of ``model``, one row per sample of its embedding set."""
     rel = project.conn.execute("SELECT path FROM models WHERE id = ?", (model.id,)).fetchone()[0]
-    probs: NDArray[np.float32] = np.load(project.folder / rel)
+    probs: NDArray[np.float32] = load_array(
+        project.folder / rel,
+        fix="retrain the model ('bps-labeler train PROJECT_DIR' or the Rounds page)",
+        ndim=2,
+        cols=len(model.classes),
+        mmap=False,
+    )
     return probs
 
 
