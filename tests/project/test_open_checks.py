@@ -30,7 +30,9 @@ def folder(tiny_copy: Path, tmp_path: Path) -> Path:
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("error: "), err
+    assert "\n" not in err, err
+    assert "Traceback" not in err, err
     return err
 
 
@@ -143,7 +145,12 @@ def test_from_toml__any_display_table_loads_valid_or_fails_clearly(
     try:
         config = ProjectConfig.from_toml(text, "p.toml")
     except ProjectError as exc:
-        assert str(exc).startswith("p.toml") and "\n" not in str(exc)
+        message = str(exc)
+    else:
+        message = ""
+    if message:
+        assert message.startswith("p.toml")
+        assert "\n" not in message
         return
     window = config.display
     window.validate()
