@@ -1,0 +1,95 @@
+"""``kill -9`` during ``init`` (issue 15, item 9): the project says its ingest did not finish
+(CLI ``info``, the Project page), ``init`` explains how to go on, and ``bps-labeler ingest``
+completes it; running it again changes nothing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_core.cli import main
+from bps_core.project import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Blocks the ingest after it listed the folder (in the per-file header check) and says so.
+_CHILD = """
+import importlib, pathlib, sys, time
+ing = importlib.import_module("bps_core.project.ingest")
+
+def blocked(source, key, size):
+    pathlib.Path(sys.argv[3]).touch()
+    time.sleep(3600)
+
+ing._header_problem = blocked
+from bps_core.cli import main
+main(["init", sys.argv[1], "--source", sys.argv[2]])
+"""
+
+
+def _killed_init(data: Path, folder: Path, marker: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_CHILD), str(folder), str(data), str(marker)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the child never reached the ingest"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_kill_during_init__ingest_command_completes_the_project(
+    tiny_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "project"
+    _killed_init(tiny_copy, folder, tmp_path / "ingesting")
+    with Project.open(folder) as project:
+        assert project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert project.n_samples() == 0
+        assert project.ingest_unfinished()
+    capsys.readouterr()
+    assert main(["info", str(folder)]) == 0
+    assert "ingest: not finished" in capsys.readouterr().out
+    assert main(["init", str(folder), "--source", str(tiny_copy)]) == 2
+    assert "bps-labeler ingest" in capsys.readouterr().err
+
+    assert main(["ingest", str(folder)]) == 0
+    assert "170 samples" in capsys.readouterr().out
+    with Project.open(folder) as project:
+        assert project.n_samples() == 170
+        assert not project.ingest_unfinished()
+        version = project.samples_version()
+        keys = project.samples().key.tolist()
+    assert main(["info", str(folder)]) == 0
+    assert "ingest: complete" in capsys.readouterr().out
+    assert main(["ingest", str(folder)]) == 0  # idempotent: the same samples, no duplicates
+    with Project.open(folder) as project:
+        assert project.samples().key.tolist() == keys
+        assert project.samples_version() != version  # re-listed (updated), not skipped
+
+
+def test_project_page__warns_of_an_unfinished_ingest(
+    tiny_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project"
+    _killed_init(tiny_copy, folder, tmp_path / "ingesting")
+    monkeypatch.setenv("BPS_PROJECT", str(folder))
+    monkeypatch.setenv("BPS_LABELER_WARM_WORKER", "0")
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("did not finish" in w.value and "bps-labeler ingest" in w.value for w in at.warning)
+    assert at.button(key="home_complete_ingest")
+    assert main(["ingest", str(folder)]) == 0
+    at.run()
+    assert not any("did not finish" in w.value for w in at.warning)
