@@ -284,6 +284,7 @@ def _labels(value: float, beyond: float) -> str:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from bps_core.atomic import atomic_write_text
     from bps_core.embeddings import load_embedding_set
     from bps_core.project import Project
     from bps_core.selection.model import ModelConfig
@@ -315,8 +316,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     with _progress_bar("simulate") as bar:
         curve = simulate(x, y, groups, cfg, metadata=meta.iloc[rows].reset_index(drop=True),
                          progress=bar)  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    curve.to_csv(args.out, index=False)
+    atomic_write_text(args.out, curve.to_csv(index=False))
     png = args.out.with_suffix(".png")
     plot_curves(curve, png)
     last = curve[curve["round"] == cfg.rounds].groupby("strategy", sort=False)

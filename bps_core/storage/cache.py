@@ -12,6 +12,7 @@ replacing objects in place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -94,10 +95,17 @@ class CachedSource:
         return self.folder / digest[:2] / digest
 
     def _store(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(exist_ok=True)
+        """Keeps ``data`` in the cache; a full or read-only disk only skips caching (the read
+        itself succeeded) and leaves no partial file."""
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            return
         with self._lock:
             old = self._index.pop(path.name, 0)
             self._index[path.name] = len(data)
