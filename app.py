@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bps_app import cache, host_check, state, widgets
+from bps_core.errors import DamagedArrayError, ReadOnlyProjectError, StorageWriteError
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
 host_check.require_allowed_host()  # DNS rebinding: nothing renders for a foreign Host
@@ -47,4 +48,8 @@ navigation = st.navigation(
     ]
 )
 widgets.sidebar(state.project_name())
-navigation.run()
+try:
+    navigation.run()
+except (DamagedArrayError, ReadOnlyProjectError, StorageWriteError) as exc:
+    # Damaged files, a read-only project and a full disk: one line saying what to do.
+    st.error(str(exc))

@@ -22,7 +22,7 @@ from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.project import db
-from bps_core.project.store import Project, utc_now
+from bps_core.project.store import Project, metadata_column, utc_now
 from bps_core.selection import SelectionConfig, make_strategy, resolve
 from bps_core.selection.model import (
     Metrics,
@@ -72,9 +72,11 @@ def _embeddings(project: Project) -> EmbeddingSet:
 
 def group_column(samples: pd.DataFrame, requested: str | None = None) -> str | None:
     if requested is not None:
-        if requested not in samples.columns:
-            raise SelectionError(f"no metadata column {requested!r} to group by")
-        return requested
+        # A metadata field named like an internal column is held as ``meta:NAME``.
+        for name in (metadata_column(requested), requested):
+            if name in samples.columns:
+                return name
+        raise SelectionError(f"no metadata column {requested!r} to group by")
     return next((c for c in GROUP_COLUMNS if c in samples.columns), None)
 
 

@@ -97,3 +97,20 @@ def test_map__damaged_map_file_is_reported_then_recomputed(
     again = get_or_compute_map(tiny_project, cfg)
     np.testing.assert_allclose(again.xy, first.xy)
     assert latest_map(tiny_project) is not None
+
+
+def test_app__damaged_embeddings_show_one_error_not_a_traceback(
+    tiny_project: Project, with_embeddings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[2]
+    get_or_compute_map(tiny_project, MapConfig(method="pca"))
+    _truncate(with_embeddings)
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.setenv("BPS_LABELER_WARM_WORKER", "0")
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/3_Explore_and_label.py").run()
+    assert not at.exception
+    assert any("recompute the embeddings" in e.value for e in at.error)

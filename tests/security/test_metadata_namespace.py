@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -108,3 +110,12 @@ def test_explore_page__renders_the_map_with_clashing_columns(
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
     assert at.switch_page("pages/3_Explore_and_label.py").run().get("plotly_chart")
+
+
+@given(names=st.lists(st.text(max_size=12), unique=True, max_size=12))
+def test_metadata_column__any_names_stay_distinct_and_never_shadow_internal_ones(
+    names: list[str],
+) -> None:
+    mapped = [metadata_column(n) for n in names]
+    assert len(set(mapped)) == len(names)
+    assert not set(mapped) & RESERVED_COLUMNS
