@@ -788,6 +788,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def db_error_message(exc: sqlite3.DatabaseError) -> str:
+    """One line for an SQLite error that reached the command line."""
+    msg = str(exc)
+    if "disk is full" in msg:
+        return "project.db: the disk is full; free space and retry"
+    if any(s in msg for s in ("malformed", "not a database", "disk image")):
+        return f"project.db is damaged ({msg}); restore it from a backup"
+    return f"project.db: {msg}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; user errors print one line to stderr and exit with status 2."""
     args = build_parser().parse_args(argv)
@@ -797,8 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:
-        print(f"error: the project database is damaged ({exc}); restore project.db from a "
-              "backup", file=sys.stderr)  # fmt: skip
+        print(f"error: {db_error_message(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permission denied: one line, never a traceback
         from bps_core.atomic import os_error_reason

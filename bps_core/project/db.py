@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bps_core.errors import ProjectError, ReadOnlyProjectError
+from bps_core.errors import ProjectError, ReadOnlyProjectError, StorageWriteError
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
@@ -345,6 +345,10 @@ def write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
                 conn.execute("ROLLBACK")
             if _is_read_only(exc):
                 raise read_only_error() from None
+            if "disk is full" in str(exc):
+                raise StorageWriteError(
+                    "could not write the project database: the disk is full; free space and retry"
+                ) from None
             raise
         except BaseException:
             if conn.in_transaction:

@@ -158,3 +158,20 @@ def test_build_cache__two_builds_at_once_use_their_own_temp_files(
     assert all(r.keys == keys for r in results)
     np.testing.assert_array_equal(results[0].images, results[1].images)
     assert sorted(_files(tiny_project.arrays_dir / "cache")) == ["img16.json", "img16.npy"]
+
+
+def test_database__disk_full_is_one_error_and_writes_nothing(tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = tiny_project.conn.execute("PRAGMA page_count").fetchone()[0]
+    tiny_project.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+
+    def label_until_full() -> None:
+        for n in range(50):  # each action appends rows until no page is left
+            tiny_project.add_labels(keys, f"class{n % 2}", user="u", source="api")
+
+    with pytest.raises(StorageWriteError, match="project database: the disk is full"):
+        label_until_full()
+    n_events = tiny_project.conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0]
+    assert n_events % len(keys) == 0  # whole actions only: the failed one wrote nothing
+    assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
