@@ -193,20 +193,22 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 _RESTORE = "restore it from a backup (labels live only in this file)"
 
 
 def check_file(path: Path) -> None:
-    """Refuses a database file that is missing, empty or not SQLite, before SQLite would
-    silently create an empty one in its place (every label gone from view).
+    """Refuses a database file that is missing or empty, before SQLite would silently treat
+    it as a new, empty database (every label gone from view). A file that is not SQLite
+    fails on the first query (see ``damaged``).
+
+    Only ``stat`` is used, never ``open``: closing another descriptor of a database file
+    drops the POSIX locks this process's connections hold on it, which corrupts databases.
 
     Raises:
         ProjectError: what is wrong with ``path`` and what to do.
     """
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
     except FileNotFoundError:
         raise ProjectError(
             f"{path} is missing: the project's samples and labels live there; {_RESTORE}. "
@@ -214,28 +216,37 @@ def check_file(path: Path) -> None:
         ) from None
     except OSError as exc:
         raise ProjectError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not header:
+    if size == 0:
         raise ProjectError(f"{path} is empty (0 bytes): the database was lost; {_RESTORE}")
-    if header != SQLITE_HEADER:
-        raise ProjectError(f"{path} is not an SQLite database (damaged or overwritten); {_RESTORE}")
 
 
 def damaged(path: str | Path, exc: sqlite3.DatabaseError) -> ProjectError:
     """One line for a database SQLite cannot read."""
+    if "not a database" in str(exc):
+        return ProjectError(
+            f"{path} is not an SQLite database (damaged or overwritten); {_RESTORE}"
+        )
     return ProjectError(f"{path} is damaged ({exc}); {_RESTORE}")
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str | Path, *, read_only: bool = False, must_exist: bool = False
+) -> sqlite3.Connection:
     """Opens the database with WAL, a busy timeout and foreign keys, in autocommit mode.
 
     Writes go through ``write`` (explicit ``BEGIN IMMEDIATE`` transactions). ``read_only``
     opens it for reading only (a project folder this user cannot write): writes then raise
-    ``ReadOnlyProjectError``.
+    ``ReadOnlyProjectError``. ``must_exist`` never creates the file.
     """
     if read_only:
         conn = _connect_read_only(Path(path))
     else:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        target, uri = (
+            (Path(path).resolve().as_uri() + "?mode=rw", True) if must_exist else (str(path), False)
+        )
+        conn = sqlite3.connect(
+            target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

@@ -259,7 +259,7 @@ class Project:
         if read_only is None:
             read_only = not all(os.access(p, os.W_OK) for p in (folder, db_path))
         try:
-            conn = db.connect(db_path, read_only=read_only)
+            conn = db.connect(db_path, read_only=read_only, must_exist=True)
         except sqlite3.DatabaseError as exc:
             raise db.damaged(db_path, exc) from None
         try:
