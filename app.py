@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bps_app import cache, host_check, state, widgets
+from bps_app.safe_text import md
 from bps_core.errors import DamagedArrayError, ReadOnlyProjectError, StorageWriteError
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
@@ -52,4 +53,4 @@ try:
     navigation.run()
 except (DamagedArrayError, ReadOnlyProjectError, StorageWriteError) as exc:
     # Damaged files, a read-only project and a full disk: one line saying what to do.
-    st.error(str(exc))
+    st.error(md(str(exc)))
