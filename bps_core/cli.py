@@ -131,10 +131,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from bps_core.labels import import_labels_csv
+    from bps_core.metadata import read_user_file
     from bps_core.project import Project
 
     with Project.open(args.project_dir) as project:
-        data = Path(args.csv).read_bytes()
+        data = read_user_file(args.csv, "labels CSV")
         report = import_labels_csv(project, data, str(args.csv), user=args.user)
     print(f"labeled {report.n_labeled} samples from {args.csv} as user {args.user!r}")
     for what, items in (
@@ -143,8 +144,22 @@ def _cmd_label(args: argparse.Namespace) -> int:
         ("rows with an empty label", report.empty_labels),
     ):
         if items:
-            print(f"  skipped {len(items)} {what}, e.g. {items[0]}")
+            print(f"  skipped {len(items)} {what}, e.g. {_clip(items[0])}")
+    if report.bad_rows:
+        lines = ", ".join(str(line) for line, _ in report.bad_rows[:10])
+        more = f" and {len(report.bad_rows) - 10} more" if len(report.bad_rows) > 10 else ""
+        first_line, first_reason = report.bad_rows[0]
+        print(
+            f"  skipped {len(report.bad_rows)} rows with a class name that cannot be stored "
+            f"(lines {lines}{more}); line {first_line}: {first_reason}"
+        )
     return 0
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """A value from a user's file, on one line and at most ``limit`` characters."""
+    flat = repr(text)[1:-1]
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
