@@ -83,6 +83,10 @@ def _add_location_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--session-duration", type=int, default=3600, help="--role-arn session, s")
     p.add_argument("--region", default="", help="bucket region, e.g. us-west-2")
     p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint (MinIO, Ceph ...)")
+    p.add_argument(
+        "--allow-private-endpoint", action="store_true",
+        help="let --endpoint-url be a loopback or private address (MinIO on this machine)",
+    )  # fmt: skip
 
 
 def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) -> DatasourceConfig:
@@ -103,6 +107,7 @@ def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) ->
             role_arn=args.role_arn, external_id=args.external_id,
             session_duration_s=args.session_duration if args.role_arn else 3600,
             region=args.region, endpoint_url=args.endpoint_url,
+            allow_private_endpoint=args.allow_private_endpoint,
         )  # fmt: skip
     if any((args.anonymous, args.profile, args.role_arn, args.keys, args.endpoint_url)):
         raise BpsError(f"{where}: S3 options need an s3://BUCKET/PREFIX location")

@@ -25,7 +25,7 @@ import tomllib
 from bps_core.errors import DatasourceError
 from bps_core.storage.base import DatasourceConfig, ListProgress, SourceListing
 from bps_core.storage.local import safe_relative_key
-from bps_core.storage.validation import check_prefix
+from bps_core.storage.validation import check_prefix, redact_url, resolved_address_problem
 
 #: Attempts per request (the first plus retries) in botocore's standard retry mode.
 MAX_ATTEMPTS = 10
@@ -153,6 +153,8 @@ def _assume_role_session(config: DatasourceConfig, base: Any) -> Any:
         endpoint_url=config.endpoint_url or None,
         config=_botocore_config(None),
     )
+    if config.endpoint_url:
+        sts.meta.events.register("before-send.sts", partial(_check_resolved, config))
 
     def refresh() -> dict[str, str]:
         try:
@@ -239,8 +241,33 @@ def s3_client(config: DatasourceConfig, env: Mapping[str, str] | None = None) ->
                 config=_botocore_config(config),
             )
             client.meta.events.register_first("needs-retry.s3", _stop_when_unreachable)
+            if config.endpoint_url:
+                client.meta.events.register("before-send.s3", partial(_check_resolved, config))
             _clients[key] = client
         return client
+
+
+def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> None:
+    """Runs before every request to a custom endpoint: the endpoint's host name is resolved
+    and each address checked, so a name that points at a metadata or internal address
+    (``169.254.169.254.nip.io``, a rebinding DNS server) is refused at connect time, not only
+    the literal addresses that validation sees."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(getattr(request, "url", "") or config.endpoint_url)
+    if not parts.hostname:
+        return
+    why = resolved_address_problem(
+        parts.hostname,
+        parts.port,
+        allow_link_local=config.allow_link_local_endpoint,
+        allow_private=config.allow_private_endpoint,
+    )
+    if why:
+        raise S3Error(
+            f"endpoint URL {redact_url(config.endpoint_url)}: {parts.hostname} {why}",
+            code="EndpointRefused",
+        )
 
 
 def _stop_when_unreachable(attempts: int, caught_exception: Any = None, **_: Any) -> None:
