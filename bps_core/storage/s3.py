@@ -45,6 +45,19 @@ _TRANSIENT_CODES = frozenset({
     "IncompleteReadError",
 })  # fmt: skip
 
+#: Largest object read whole: the image decoder's file-size cap (``images.DecodeLimits``).
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+
+
+def _too_large(where: str, size: int | None, cap: int) -> S3Error:
+    told = f"is {size:,} bytes, over" if size is not None else "is over"
+    return S3Error(
+        f"s3:GetObject on {where} refused: the object {told} the limit of {cap:,} bytes "
+        "for one image; crop or downscale it, or leave it out of the datasource",
+        code="TooLarge",
+    )
+
+
 _KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _SECRET_TOML_KEYS = ("access_key_id", "secret_access_key", "session_token")
 
@@ -449,8 +462,15 @@ class S3Source:
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
         """The object's bytes (a ranged GET for the first ``length``). A body whose connection
-        drops mid-read is fetched again, like any other transient failure."""
+        drops mid-read is fetched again, like any other transient failure.
+
+        A full read is capped at ``MAX_OBJECT_BYTES`` (the image decoder's file-size limit):
+        an object whose Content-Length is larger is refused before its body is read, and a body
+        that runs past the cap (a store that lies about the length) is cut off at the cap. So
+        a 600 MB object never reaches memory or the local cache.
+        """
         full = self._key(key)
+        where = f"s3://{self.bucket}/{full}"
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         if length is not None:
             if length <= 0:
@@ -458,10 +478,21 @@ class S3Source:
             kwargs["Range"] = f"bytes=0-{length - 1}"
 
         def get() -> bytes:
-            data: bytes = self.client.get_object(**kwargs)["Body"].read()
-            return data
+            cap = MAX_OBJECT_BYTES if length is None else length
+            resp = self.client.get_object(**kwargs)
+            body = resp["Body"]
+            try:
+                size = int(resp.get("ContentLength") or 0)
+                if size > cap:
+                    raise _too_large(where, size, cap)
+                data: bytes = body.read(cap + 1)
+                if len(data) > cap:
+                    raise _too_large(where, None, cap)
+                return data
+            finally:
+                body.close()
 
-        result: bytes = self._call("s3:GetObject", f"s3://{self.bucket}/{full}", get)
+        result: bytes = self._call("s3:GetObject", where, get)
         return result
 
     def head(self, key: str) -> SourceListing | None:
