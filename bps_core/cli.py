@@ -161,6 +161,16 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_text(path: str | Path, what: str) -> str:
+    """A small text file the user named, or one clear error (never its content)."""
+    from bps_core.metadata import read_user_file
+
+    try:
+        return read_user_file(path, what, max_bytes=64 * 1024 * 1024).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BpsError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
+
+
 def _clip(text: str, limit: int = 80) -> str:
     """A value from a user's file, on one line and at most ``limit`` characters."""
     flat = repr(text)[1:-1]
@@ -244,7 +254,11 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from bps_core.selection import SelectionConfig
     from bps_core.selection.rounds import create_round
 
-    config = SelectionConfig.from_json(args.config.read_text()) if args.config else None
+    config = (
+        SelectionConfig.from_json(_user_text(args.config, "selection config"))
+        if args.config
+        else None
+    )
     n = args.n if args.n is not None else (config.n_samples if config else None)
     if n is None:
         raise BpsError("give the number of samples to select with --n")
@@ -413,13 +427,24 @@ def _cmd_copy(args: argparse.Namespace) -> int:
         classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
         selection = CopySelection(kind="classes", classes=classes)
     elif args.keys_file:
-        keys = tuple(k.strip() for k in Path(args.keys_file).read_text().splitlines() if k.strip())
-        selection = CopySelection(kind="keys", keys=keys)
+        keys = _user_text(args.keys_file, "keys file").splitlines()
+        selection = CopySelection(kind="keys", keys=tuple(k.strip() for k in keys if k.strip()))
     else:
         selection = CopySelection(kind="all")
     dest = _location(args, args.dest, id="copy-dest", purpose="output")
-    with Project.open(args.project_dir) as project, _progress_bar("copy") as progress:
-        report = copy_samples(project, dest, selection, overwrite=args.overwrite, progress=progress)
+    with Project.open(args.project_dir) as project:
+        if args.keys_file:  # name the line, never echo it: the file may be any file
+            known = set(project.samples().key)
+            bad = [n for n, k in enumerate(keys, start=1) if k.strip() and k.strip() not in known]
+            if bad:
+                raise BpsError(
+                    f"{args.keys_file}: line {bad[0]} is not a sample key of this project "
+                    f"({len(bad)} such lines); write one key (datasource:relative/path) per line"
+                )
+        with _progress_bar("copy") as progress:
+            report = copy_samples(
+                project, dest, selection, overwrite=args.overwrite, progress=progress
+            )
     print(report.summary())
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")
