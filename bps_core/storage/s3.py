@@ -260,6 +260,11 @@ def s3_client(config: DatasourceConfig, env: Mapping[str, str] | None = None) ->
         return client
 
 
+#: Seconds a host name that resolved to allowed addresses is not looked up again.
+RESOLVE_TTL_S = 5.0
+_resolved_ok: dict[tuple[Any, ...], float] = {}
+
+
 def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> None:
     """Runs before every request to a custom endpoint: the endpoint's host name is resolved
     and each address checked, so a name that points at a metadata or internal address
@@ -270,6 +275,10 @@ def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> 
     parts = urlsplit(getattr(request, "url", "") or config.endpoint_url)
     if not parts.hostname:
         return
+    ok_key = (parts.hostname, parts.port, config.allow_link_local_endpoint,
+              config.allow_private_endpoint)  # fmt: skip
+    if time.monotonic() - _resolved_ok.get(ok_key, -RESOLVE_TTL_S) < RESOLVE_TTL_S:
+        return  # checked moments ago: thumbnails send hundreds of requests a second
     why = resolved_address_problem(
         parts.hostname,
         parts.port,
@@ -277,10 +286,12 @@ def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> 
         allow_private=config.allow_private_endpoint,
     )
     if why:
+        _resolved_ok.pop(ok_key, None)
         raise S3Error(
             f"endpoint URL {redact_url(config.endpoint_url)}: {parts.hostname} {why}",
             code="EndpointRefused",
         )
+    _resolved_ok[ok_key] = time.monotonic()
 
 
 def _stop_when_unreachable(attempts: int, caught_exception: Any = None, **_: Any) -> None:
@@ -299,6 +310,7 @@ def clear_clients() -> None:
     """Forgets cached clients (tests; after credentials change)."""
     with _clients_lock:
         _clients.clear()
+        _resolved_ok.clear()
 
 
 def same_identity(a: DatasourceConfig, b: DatasourceConfig) -> bool:

@@ -210,3 +210,20 @@ def test_export_page__writes_to_the_s3_output(
     next(b for b in app.button if b.label == "Export to the output").click().run()
     listed = s3_server.admin().list_objects_v2(Bucket=bucket, Prefix="team/exports/imagefolder/")
     assert listed["KeyCount"] == 3
+
+
+def test_output_form__private_endpoint_needs_the_checkbox_and_passwords_are_never_shown(
+    app: AppTest,
+) -> None:
+    app.radio(key="ds_output_kind").set_value("s3").run()
+    app.text_input(key="ds_output_location").input("s3://bucket-a/out")
+    app.text_input(key="ds_output_endpoint").input("http://admin:hunter2@127.0.0.1:9000").run()
+    assert "must not hold user names or passwords" in app.error[0].value
+    assert "hunter2" not in app.error[0].value
+    app.text_input(key="ds_output_endpoint").input("http://127.0.0.1:9000").run()
+    assert "private or loopback" in app.error[0].value
+    assert "Allow a private or loopback endpoint" in app.error[0].value
+    assert app.button(key="check_output").disabled
+    app.checkbox(key="ds_output_allow_private").check().run()
+    assert not app.error
+    assert not app.button(key="check_output").disabled
