@@ -330,3 +330,15 @@ def test_fuzz__project_config_values(
             toml.write_text(tomli_w.dumps(doc))
         _run(world, ["info", str(project)], [project, Path(tmp)])
         _integrity(project)
+
+
+def test_found_by_fuzz__copy_with_an_unknown_long_class_gives_a_short_error(
+    world: dict[str, Path],
+) -> None:
+    with tempfile.TemporaryDirectory(dir=world["root"]) as tmp:
+        argv = ["copy", str(world["project"]), "--dest", str(Path(tmp) / "out"),
+                "--classes", "x" * 5000 + ",y"]  # fmt: skip
+        code, _, err = _run(world, argv, [world["project"], Path(tmp)])
+    assert code == 2
+    assert "no sample is labeled 'xxxx" in err
+    assert len(err.splitlines()[-1]) < 200
