@@ -141,6 +141,8 @@ class DatasourceConfig:
             out.update(region=self.region or "(default)", auth=self.auth)
             if self.endpoint_url:
                 out["endpoint URL"] = self.endpoint_url
+            if self.allow_private_endpoint:
+                out["private endpoint"] = "allowed"
             if self.profile:
                 out["profile"] = self.profile
             if self.auth == "assume-role":

@@ -232,6 +232,7 @@ def _client_key(config: DatasourceConfig, env: Mapping[str, str] | None) -> tupl
     identity: tuple[Any, ...] = (
         config.auth, config.profile, config.role_arn, config.external_id, config.session_name,
         config.session_duration_s, config.region, config.endpoint_url,
+        config.allow_link_local_endpoint, config.allow_private_endpoint,  # the endpoint check
     )  # fmt: skip
     if config.auth == "keys":  # a rotated key must give a new client; hash, never keep it
         digest = hashlib.sha256("\0".join(static_keys(env)).encode()).hexdigest()

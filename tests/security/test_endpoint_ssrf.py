@@ -57,6 +57,9 @@ def test_connect__a_name_resolving_to_loopback_is_refused_unless_private_is_allo
     with pytest.raises(S3Error) as answered:  # moto reads the unknown Host as a bucket name,
         list(allowed.list())  # so it answers NoSuchBucket: what matters is that it answered
     assert answered.value.code == "NoSuchBucket"
+    with pytest.raises(S3Error, match="resolves to 127") as again:  # no client shared with the
+        list(S3Source(_config(endpoint, bucket)).list())  # opted-in config, no cached answer
+    assert again.value.code == "EndpointRefused"
 
 
 @pytest.mark.parametrize(
