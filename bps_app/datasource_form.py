@@ -60,7 +60,7 @@ def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
     if current is None:
         return {"kind": "s3", "location": "", "path": "", "region": "", "endpoint": "",
                 "auth": "default", "profile": "", "role_arn": "", "external_id": "",
-                "duration": 3600}  # fmt: skip
+                "duration": 3600, "allow_private": False}  # fmt: skip
     return {
         "kind": current.kind,
         "location": current.uri if current.kind == "s3" else "",
@@ -72,6 +72,7 @@ def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
         "role_arn": current.role_arn,
         "external_id": current.external_id,
         "duration": current.session_duration_s,
+        "allow_private": current.allow_private_endpoint,
     }
 
 
@@ -104,6 +105,12 @@ def datasource_form(
         endpoint = c2.text_input(
             "Endpoint URL (S3-compatible stores only)", key=_key(prefix, "endpoint"),
             placeholder="https://minio.example.org",
+        )  # fmt: skip
+        allow_private = st.checkbox(
+            "Allow a private or loopback endpoint", key=_key(prefix, "allow_private"),
+            help="Tick only for a store on this machine or your own network (MinIO on "
+            "localhost, 192.168.x.x, 10.x.x.x). Off, such endpoints are refused so that nobody "
+            "can point this server at its own internal services.",
         )  # fmt: skip
         auth = st.radio(
             "Authentication", AUTH_MODES, horizontal=True, key=_key(prefix, "auth"),
@@ -143,7 +150,8 @@ def datasource_form(
             return None, ""  # nothing typed yet: no error, the placeholder shows the form
         config = DatasourceConfig.s3(
             location.strip(), id=ds_id, purpose=purpose, region=region.strip(),
-            endpoint_url=endpoint.strip(), auth=auth, **extra,
+            endpoint_url=endpoint.strip(), auth=auth, allow_private_endpoint=allow_private,
+            **extra,
         )  # fmt: skip
     except (DatasourceError, PathPolicyError) as exc:
         return None, str(exc)

@@ -84,6 +84,10 @@ def _add_location_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--session-duration", type=int, default=3600, help="--role-arn session, s")
     p.add_argument("--region", default="", help="bucket region, e.g. us-west-2")
     p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint (MinIO, Ceph ...)")
+    p.add_argument(
+        "--allow-private-endpoint", action="store_true",
+        help="let --endpoint-url be a loopback or private address (MinIO on this machine)",
+    )  # fmt: skip
 
 
 def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) -> DatasourceConfig:
@@ -104,6 +108,7 @@ def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) ->
             role_arn=args.role_arn, external_id=args.external_id,
             session_duration_s=args.session_duration if args.role_arn else 3600,
             region=args.region, endpoint_url=args.endpoint_url,
+            allow_private_endpoint=args.allow_private_endpoint,
         )  # fmt: skip
     if any((args.anonymous, args.profile, args.role_arn, args.keys, args.endpoint_url)):
         raise BpsError(f"{where}: S3 options need an s3://BUCKET/PREFIX location")
@@ -147,10 +152,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from bps_core.labels import import_labels_csv
+    from bps_core.metadata import read_user_file
     from bps_core.project import Project
 
     with Project.open(args.project_dir) as project:
-        data = Path(args.csv).read_bytes()
+        data = read_user_file(args.csv, "labels CSV")
         report = import_labels_csv(project, data, str(args.csv), user=args.user)
     print(f"labeled {report.n_labeled} samples from {args.csv} as user {args.user!r}")
     for what, items in (
@@ -159,8 +165,32 @@ def _cmd_label(args: argparse.Namespace) -> int:
         ("rows with an empty label", report.empty_labels),
     ):
         if items:
-            print(f"  skipped {len(items)} {what}, e.g. {items[0]}")
+            print(f"  skipped {len(items)} {what}, e.g. {_clip(items[0])}")
+    if report.bad_rows:
+        lines = ", ".join(str(line) for line, _ in report.bad_rows[:10])
+        more = f" and {len(report.bad_rows) - 10} more" if len(report.bad_rows) > 10 else ""
+        first_line, first_reason = report.bad_rows[0]
+        print(
+            f"  skipped {len(report.bad_rows)} rows with a class name that cannot be stored "
+            f"(lines {lines}{more}); line {first_line}: {first_reason}"
+        )
     return 0
+
+
+def _user_text(path: str | Path, what: str) -> str:
+    """A small text file the user named, or one clear error (never its content)."""
+    from bps_core.metadata import read_user_file
+
+    try:
+        return read_user_file(path, what, max_bytes=64 * 1024 * 1024).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BpsError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """A value from a user's file, on one line and at most ``limit`` characters."""
+    flat = repr(text)[1:-1]
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -240,7 +270,11 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from bps_core.selection import SelectionConfig
     from bps_core.selection.rounds import create_round
 
-    config = SelectionConfig.from_json(args.config.read_text()) if args.config else None
+    config = (
+        SelectionConfig.from_json(_user_text(args.config, "selection config"))
+        if args.config
+        else None
+    )
     n = args.n if args.n is not None else (config.n_samples if config else None)
     if n is None:
         raise BpsError("give the number of samples to select with --n")
@@ -409,13 +443,24 @@ def _cmd_copy(args: argparse.Namespace) -> int:
         classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
         selection = CopySelection(kind="classes", classes=classes)
     elif args.keys_file:
-        keys = tuple(k.strip() for k in Path(args.keys_file).read_text().splitlines() if k.strip())
-        selection = CopySelection(kind="keys", keys=keys)
+        keys = _user_text(args.keys_file, "keys file").splitlines()
+        selection = CopySelection(kind="keys", keys=tuple(k.strip() for k in keys if k.strip()))
     else:
         selection = CopySelection(kind="all")
     dest = _location(args, args.dest, id="copy-dest", purpose="output")
-    with Project.open(args.project_dir) as project, _progress_bar("copy") as progress:
-        report = copy_samples(project, dest, selection, overwrite=args.overwrite, progress=progress)
+    with Project.open(args.project_dir) as project:
+        if args.keys_file:  # name the line, never echo it: the file may be any file
+            known = set(project.samples().key)
+            bad = [n for n, k in enumerate(keys, start=1) if k.strip() and k.strip() not in known]
+            if bad:
+                raise BpsError(
+                    f"{args.keys_file}: line {bad[0]} is not a sample key of this project "
+                    f"({len(bad)} such lines); write one key (datasource:relative/path) per line"
+                )
+        with _progress_bar("copy") as progress:
+            report = copy_samples(
+                project, dest, selection, overwrite=args.overwrite, progress=progress
+            )
     print(report.summary())
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import io
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +17,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bps_core.errors import MetadataError
-from bps_core.metadata import read_metadata_csv
-from bps_core.project.store import Project
+from bps_core.metadata import parser_error
+from bps_core.project.store import Project, clean_name
+
+_MAX_LABEL_CSV_BYTES = 200 * 1024 * 1024
 
 
 def assign(
@@ -34,38 +38,96 @@ def assign(
 
 @dataclass
 class LabelImportReport:
-    """What a label CSV import wrote and what it skipped."""
+    """What a label CSV import wrote and what it skipped.
+
+    The lists hold file names as written in the CSV; ``bad_rows`` holds (line number, reason)
+    for rows whose class name cannot be stored (too long, invisible characters), reasons cut to
+    about 80 characters. Every other row is imported.
+    """
 
     n_labeled: int = 0
     action_id: str = ""
     unknown_files: list[str] = field(default_factory=list)
     ambiguous_files: list[str] = field(default_factory=list)
     empty_labels: list[str] = field(default_factory=list)
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+
+
+_EXPECTED = "expected a header 'filename,label'"
+#: Header names echoed back in an error: short, plain column names. Anything else (a first line
+#: that is a secret, ``KEY=value``, a shadow entry) is described, never quoted.
+_PLAIN_COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9 _.-]{0,31}")
+_MAX_REASON = 80
+
+
+def _describe_columns(columns: Sequence[str]) -> str:
+    if len(columns) >= 2 and all(_PLAIN_COLUMN.fullmatch(c) for c in columns):
+        return "line 1 has the columns " + ", ".join(columns)
+    if len(columns) == 1:
+        return "line 1 has a single column"
+    return f"line 1 has {len(columns)} columns, not a header of column names"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
 def read_labels_csv(data: bytes, name: str) -> pd.DataFrame:
-    """Reads a ``filename,label`` CSV (extra columns are ignored).
+    """Reads a ``filename,label`` CSV as text (extra columns are ignored).
+
+    Every value stays text: a class ``nan``, ``NA`` or ``1`` is that class, never a missing or a
+    float value. The file-name column is ``filename``, else the first column. Returns a frame
+    with the columns ``line`` (the CSV line number), ``filename`` and ``label``.
 
     Raises:
-        MetadataError: the CSV is malformed or has no ``label`` column.
+        MetadataError: the CSV is malformed or has no ``label`` column; the message names the
+            line, never the file's content.
     """
-    df = read_metadata_csv(data, name)
-    if "label" not in df.columns:
+    if len(data) > _MAX_LABEL_CSV_BYTES:
+        raise MetadataError(f"{name}: {len(data):,} bytes is too large for a labels CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise MetadataError(
-            f"{name}: needs the columns 'filename,label'; found {', '.join(df.columns)}"
+            f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    if not text.strip():
+        raise MetadataError(f"{name}: the file is empty; {_EXPECTED} and one row per file")
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+            skipinitialspace=True, skip_blank_lines=False,
+        )  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"{name}: the file is empty; {_EXPECTED}") from None
+    except pd.errors.ParserError as exc:
+        raise parser_error(name, exc) from None
+    columns = [str(c).strip() for c in df.columns]
+    if "label" not in columns:
+        raise MetadataError(
+            f"{name}: {_describe_columns(columns)}; {_EXPECTED} (no 'label' column)"
         )
-    out = df[["filename", "label"]].copy()
-    out["label"] = out["label"].astype(str).str.strip()
-    return out
+    df.columns = columns
+    fcol = "filename" if "filename" in columns else columns[0]
+    if fcol == "label":
+        raise MetadataError(f"{name}: {_describe_columns(columns)}; {_EXPECTED}")
+    out = pd.DataFrame({
+        "line": np.arange(2, len(df) + 2),
+        "filename": df[fcol].astype(str).str.strip().str.replace("\\", "/", regex=False),
+        "label": df["label"].astype(str).str.strip(),
+    })  # fmt: skip
+    blank = (out.filename == "") & (out.label == "")
+    return out[~blank].reset_index(drop=True)
 
 
 def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) -> LabelImportReport:
     """Imports a ``filename,label`` CSV as label events (source ``import``), in one action.
 
     File names match a sample's relative path, or its basename when that is unique. Unknown or
-    ambiguous names and empty labels are reported and skipped; all matched rows are written in
-    one transaction.
+    ambiguous names, empty labels and class names that cannot be stored (reported by line
+    number) are skipped; all other rows are written in one transaction.
     """
+    user = clean_name(user, "user name")
     df = read_labels_csv(data, name)
     samples = project.samples()[["key", "relpath"]]
     by_path = dict(zip(samples.relpath, samples.key, strict=True))
@@ -74,9 +136,14 @@ def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) ->
         by_base.setdefault(posixpath.basename(rel), []).append(key)
     report = LabelImportReport()
     pairs: dict[str, str] = {}
-    for fname, label in zip(df.filename, df.label, strict=True):
-        if not label or label.lower() == "nan":
+    for line, fname, label in zip(df.line, df.filename, df.label, strict=True):
+        if not label:
             report.empty_labels.append(fname)
+            continue
+        try:
+            label = clean_name(label, "class name")
+        except ValueError as exc:
+            report.bad_rows.append((int(line), _short(str(exc))))
             continue
         key = by_path.get(fname)
         if key is None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import io
 import math
 import posixpath
+import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -28,9 +31,25 @@ def is_bps_header(columns: Iterable[str]) -> bool:
     return tuple(c.strip() for c in columns) == bps.META_COLUMNS
 
 
-def _fail(name: str, row: int, column: str, value: object, what: str) -> MetadataError:
-    # Row numbers are 1-based data rows (line = row + 1 with the header).
-    return MetadataError(f"{name}, row {row} (line {row + 1}), column {column!r}: {what} {value!r}")
+def _fail(name: str, row: int, column: str, what: str) -> MetadataError:
+    # Row numbers are 1-based data rows (line = row + 1 with the header). The cell's text is
+    # never quoted: a wrong file (a .env, a key file) must not have its content shown back.
+    return MetadataError(f"{name}, row {row} (line {row + 1}), column {column!r}: {what}")
+
+
+def parser_error(name: str, exc: Exception) -> MetadataError:
+    """A one-line message for a pandas parse failure: the line number, never the raw text."""
+    text = str(exc)
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        want, line, saw = m.groups()
+        return MetadataError(
+            f"{name}: line {line} has {saw} fields but the header has {want}; quote values "
+            "that hold commas, or fix that line"
+        )
+    m = re.search(r"line (\d+)", text)
+    where = f" near line {m.group(1)}" if m else ""
+    return MetadataError(f"{name}: not a valid CSV{where} (check quotes and commas)")
 
 
 def _validate_bps(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -40,20 +59,20 @@ def _validate_bps(df: pd.DataFrame, name: str) -> pd.DataFrame:
         zip(df["dose_Gy"], df["particle_type"], df["hr_post_exposure"], strict=True), start=1
     ):
         if particle not in _BPS_DOSES:
-            raise _fail(name, i, "particle_type", particle, "expected 'Fe' or 'X-ray', got")
+            raise _fail(name, i, "particle_type", "expected 'Fe' or 'X-ray'")
         try:
             d = float(dose)
         except ValueError:
-            raise _fail(name, i, "dose_Gy", dose, "not a number:") from None
+            raise _fail(name, i, "dose_Gy", "not a number") from None
         if not any(math.isclose(d, ok, abs_tol=1e-6) for ok in _BPS_DOSES[particle]):
             valid = ", ".join(f"{v:g}" for v in _BPS_DOSES[particle])
-            raise _fail(name, i, "dose_Gy", dose, f"{particle} doses are {valid}; got")
+            raise _fail(name, i, "dose_Gy", f"{particle} doses are {valid}")
         try:
             h = float(hr)
         except ValueError:
-            raise _fail(name, i, "hr_post_exposure", hr, "not a number:") from None
+            raise _fail(name, i, "hr_post_exposure", "not a number") from None
         if not h.is_integer() or int(h) not in _BPS_HOURS:
-            raise _fail(name, i, "hr_post_exposure", hr, "expected 4, 24 or 48, got")
+            raise _fail(name, i, "hr_post_exposure", "expected 4, 24 or 48")
         doses.append(min(_BPS_DOSES[particle], key=lambda ok: abs(ok - d)))  # noqa: B023
         hours.append(int(h))
     out = df.copy()
@@ -82,8 +101,12 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
         raise MetadataError(f"{name}: the file is empty; expected a header row and data rows")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise MetadataError(f"{name}: not a valid CSV ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise MetadataError(
+            f"{name}: the file is empty; expected a header row and data rows"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise parser_error(name, exc) from None
     df.columns = [str(c).strip() for c in df.columns]
     if df.empty:
         raise MetadataError(f"{name}: has a header but no data rows")
@@ -100,10 +123,13 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
     blank = df.index[df["filename"] == ""]
     if len(blank):
         raise MetadataError(f"{name}, row {blank[0] + 1}: empty file name in the first column")
-    dup = df["filename"][df["filename"].duplicated()]
+    dup = df.index[df["filename"].duplicated()]
     if len(dup):
+        again = int(dup[0])
+        seen = int(df.index[df["filename"] == df["filename"].iloc[again]][0])
         raise MetadataError(
-            f"{name}: file name {dup.iloc[0]!r} appears more than once; keep one row per file"
+            f"{name}, row {again + 1}: the file name of row {seen + 1} appears more than "
+            "once; keep one row per file"
         )
     if not is_bps_header(df.columns):
         df = df.apply(_infer_column)
@@ -183,3 +209,20 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
+
+
+def read_user_file(path: str | Path, what: str, max_bytes: int = _MAX_CSV_BYTES) -> bytes:
+    """The bytes of a file a user named (a CSV to import), or a one-line ``MetadataError``: not
+    found, a folder or device (never read: ``/dev/zero`` would not end), too large, unreadable.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise MetadataError(f"{path}: not a regular file; give the {what} file")
+        if st.st_size > max_bytes:
+            raise MetadataError(f"{path}: {st.st_size:,} bytes is too large for a {what}")
+        return p.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MetadataError(f"{path}: cannot read the {what} ({reason})") from None

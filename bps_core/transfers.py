@@ -45,6 +45,12 @@ class CopySelection:
         return "all samples"
 
 
+def _clip(name: str, limit: int = 40) -> str:
+    """A class name for a message: repr'd (one line) and cut, never 5,000 characters."""
+    text = repr(name)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
     """Relative paths (in the input datasource) of the samples a selection names."""
     selection.validate()
@@ -67,7 +73,9 @@ def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
         labels = project.current_labels()
         unknown = sorted(set(selection.classes) - set(labels.label))
         if unknown:
-            raise BpsError(f"no sample is labeled {', '.join(map(repr, unknown))}")
+            shown = ", ".join(_clip(c) for c in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise BpsError(f"no sample is labeled {shown}{more}")
         keys = labels[labels.label.isin(selection.classes)].key.tolist()
     missing = [k for k in keys if k not in relpath_of]
     if missing:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bps_core.cli import main
 from bps_core.errors import MetadataError
 from bps_core.labels import (
     assign,
@@ -52,6 +55,74 @@ def test_import_labels_csv__matches_names_and_reports_the_rest(tiny_project: Pro
 def test_read_labels_csv__needs_a_label_column() -> None:
     with pytest.raises(MetadataError, match="filename,label"):
         read_labels_csv(b"filename,class\na.tif,x\n", "l.csv")
+
+
+def test_read_labels_csv__missing_label_column_names_the_columns_found_as_written() -> None:
+    with pytest.raises(MetadataError) as err:
+        read_labels_csv(b"name,class\na.tif,x\n", "l.csv")
+    message = str(err.value)
+    assert "line 1 has the columns name, class" in message
+    assert "expected a header 'filename,label'" in message
+    assert "found filename" not in message
+
+
+def test_read_labels_csv__malformed_line_is_named_by_number_not_pandas() -> None:
+    data = b"filename,label\na.tif,x\nb.tif,y,extra\nc.tif,z\n"
+    with pytest.raises(MetadataError, match=r"^l\.csv: line 3 has 3 fields but the header has 2"):
+        read_labels_csv(data, "l.csv")
+    with pytest.raises(MetadataError) as err:
+        read_labels_csv(data, "l.csv")
+    assert "tokenizing" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "NA", "null", "None", "1", "0.5", "#N/A"])
+def test_read_labels_csv__every_class_stays_text(value: str) -> None:
+    df = read_labels_csv(f"filename,label\na.tif,{value}\n".encode(), "l.csv")
+    assert df.label.tolist() == [value]
+
+
+def test_import_labels_csv__nan_classes_are_imported_not_skipped(tiny_project: Project) -> None:
+    rel = tiny_project.samples().relpath.tolist()
+    csv = f"filename,label\n{rel[0]},nan\n{rel[1]},NaN\n{rel[2]},1\n"
+    report = import_labels_csv(tiny_project, csv.encode(), "l.csv", user="ann")
+    assert report.n_labeled == 3
+    assert report.empty_labels == []
+    cur = tiny_project.current_labels().set_index("key")
+    keys = tiny_project.samples().set_index("relpath").key
+    assert [cur.label[keys[r]] for r in rel[:3]] == ["nan", "NaN", "1"]
+
+
+def test_import_labels_csv__bad_classes_reported_by_line_and_the_rest_imported(
+    tiny_project: Project,
+) -> None:
+    rel = tiny_project.samples().relpath.tolist()
+    long = "x" * 5000
+    csv = (
+        f"filename,label\n{rel[0]},track\n{rel[1]},{long}\n{rel[2]},a\u200bb\n"
+        f"{rel[3]},\u202eevil\n{rel[4]},no_track\n{rel[5]},\ufefflead\n"
+    )
+    report = import_labels_csv(tiny_project, csv.encode(), "l.csv", user="ann")
+    assert report.n_labeled == 2
+    assert [line for line, _ in report.bad_rows] == [3, 4, 5, 7]
+    assert all(len(reason) <= 80 for _, reason in report.bad_rows)
+    assert "1-64 characters" in report.bad_rows[0][1]
+    assert "U+200B" in report.bad_rows[1][1]
+    assert "U+202E" in report.bad_rows[2][1]
+    assert set(tiny_project.current_labels().label) == {"track", "no_track"}
+
+
+def test_cli_label__bad_rows_by_number_one_short_line_each(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rel = tiny_project.samples().relpath.tolist()
+    path = tmp_path / "l.csv"
+    path.write_text(f"filename,label\n{rel[0]},{'y' * 5000}\n{rel[1]},ok\n")
+    assert main(["label", str(tiny_project.folder), "--csv", str(path), "--user", "ann"]) == 0
+    out = capsys.readouterr().out
+    assert "labeled 1 samples" in out
+    assert "(lines 2)" in out
+    assert "y" * 100 not in out
+    assert max(len(line) for line in out.splitlines()) < 240
 
 
 def test_selected_ids__reads_customdata_in_order_without_repeats() -> None:

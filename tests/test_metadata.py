@@ -32,7 +32,7 @@ class TestReadMetadataCsv:
     @pytest.mark.parametrize(
         ("row", "match"),
         [
-            (f"{F1},0.82,Gamma,4", "row 1 .*'particle_type'.*'Gamma'"),
+            (f"{F1},0.82,Gamma,4", "row 1 .*'particle_type'.*expected 'Fe' or 'X-ray'"),
             (f"{F1},abc,Fe,4", "row 1 .*'dose_Gy'.*not a number"),
             (f"{F1},1.0,Fe,4", "row 1 .*Fe doses are 0, 0.3, 0.82"),
             (f"{F1},0.82,Fe,12", "row 1 .*'hr_post_exposure'.*4, 24 or 48"),

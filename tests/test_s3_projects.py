@@ -33,13 +33,18 @@ def _fresh_clients() -> None:
 
 def _input(server: S3Server, bucket: str) -> DatasourceConfig:
     return DatasourceConfig.s3(
-        f"s3://{bucket}/{TRAIN}", region=REGION, endpoint_url=server.endpoint, auth="anonymous"
+        f"s3://{bucket}/{TRAIN}",
+        region=REGION,
+        endpoint_url=server.endpoint,
+        allow_private_endpoint=True,
+        auth="anonymous",
     )
 
 
 def _output(server: S3Server, bucket: str, prefix: str = "out", **kw: object) -> DatasourceConfig:
     return DatasourceConfig.s3(
         f"s3://{bucket}/{prefix}", region=REGION, endpoint_url=server.endpoint,
+        allow_private_endpoint=True,
         purpose="output", id="output", **kw,
     )  # fmt: skip
 
@@ -86,7 +91,7 @@ def test_cli_init_s3_and_datasource_check(
     s3_server: S3Server, bps_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     proj = str(tmp_path / "p")
-    common = ["--region", REGION, "--endpoint-url", s3_server.endpoint]
+    common = ["--region", REGION, "--endpoint-url", s3_server.endpoint, "--allow-private-endpoint"]
     assert main(["init", proj, "--source", f"s3://{bps_bucket}/{TRAIN}", "--anonymous",
                  *common]) == 0  # fmt: skip
     assert "170 samples" in capsys.readouterr().out
@@ -193,7 +198,8 @@ def test_copy__server_side_between_buckets_skips_on_rerun_and_never_overwrites(
     src_bucket = s3_server.new_bucket("src")
     s3_server.upload_folder(tiny_dataset.train_dir, src_bucket, "train/")
     cfg = DatasourceConfig.s3(f"s3://{src_bucket}/train", region=REGION,
-                              endpoint_url=s3_server.endpoint)  # fmt: skip
+                              endpoint_url=s3_server.endpoint,
+                              allow_private_endpoint=True)  # fmt: skip
     project, _ = create_project(tmp_path / "p", cfg)
     _label(project, 3)
     dest_bucket = s3_server.new_bucket("dest")
@@ -266,7 +272,7 @@ def test_cli_export_and_copy_to_s3(
 ) -> None:
     _label(s3_project, 2)
     bucket = s3_server.new_bucket("exports")
-    common = ["--region", REGION, "--endpoint-url", s3_server.endpoint]
+    common = ["--region", REGION, "--endpoint-url", s3_server.endpoint, "--allow-private-endpoint"]
     folder = str(s3_project.folder)
     assert main(["export", folder, "--format", "csv", "--dest", f"s3://{bucket}/x/labels.csv",
                  *common]) == 0  # fmt: skip

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import posixpath
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,17 +39,90 @@ class CsvImport:
     unknown_files: list[str] = field(default_factory=list)
 
 
+#: Largest embeddings CSV read (100,000 samples of 2,048 dims in text is about 4 GB).
+MAX_CSV_BYTES = 4 * 1024**3
+_HEADER_HINT = "expected filenames,embedding_0,...,embedding_N,labels"
+_EMBEDDING_COL = re.compile(r"embedding_\d+")
+
+
+def _not_lightly(path: str | Path, what: str) -> MetadataError:
+    """An error that names the file and the line, never the file's content (a wrong path, such
+    as a ``.env`` or ``/etc/shadow``, must not have its first line shown back)."""
+    return MetadataError(f"{path}: not a Lightly embeddings CSV: {what}")
+
+
+def read_embeddings_csv(path: str | Path) -> tuple[NDArray[np.float64], list[str]]:
+    """Vectors and file names of a Lightly embeddings CSV (``lightly.utils.io``'s format).
+
+    Checks what ``lightly.utils.io.check_embeddings`` checks (header ``filenames``, then
+    ``embedding_<i>``/``masked``/``selected`` columns, then ``labels``; no blank rows) and that
+    every value is a number. Errors give the line and column, never a cell's text.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise MetadataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MetadataError(f"{path}: not a regular file; give a Lightly embeddings CSV")
+    if st.st_size > MAX_CSV_BYTES:
+        raise MetadataError(f"{path}: {st.st_size:,} bytes is too large for an embeddings CSV")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise MetadataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError as exc:
+        raise _not_lightly(path, f"not UTF-8 text (byte {exc.start})") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(rows, None)
+        if not header or header[0] != "filenames" or "labels" not in header:
+            raise _not_lightly(path, f"line 1 is not a Lightly embeddings header ({_HEADER_HINT})")
+        label_at = header.index("labels")
+        between = header[1:label_at]
+        if any(c != c.strip() for c in header) or not all(
+            _EMBEDDING_COL.fullmatch(c) or c in ("masked", "selected") for c in between
+        ):
+            raise _not_lightly(path, f"line 1 is not a Lightly embeddings header ({_HEADER_HINT})")
+        dims = [i for i, c in enumerate(header) if _EMBEDDING_COL.fullmatch(c)]
+        if not dims:
+            raise _not_lightly(path, "line 1 names no embedding_<i> column")
+        names: list[str] = []
+        vectors: list[list[float]] = []
+        for line, row in enumerate(rows, start=2):
+            if not row:
+                raise _not_lightly(path, f"line {line} is empty")
+            if len(row) != len(header):
+                raise _not_lightly(
+                    path, f"line {line} has {len(row)} fields; the header has {len(header)}"
+                )
+            try:
+                vectors.append([float(row[i]) for i in dims])
+                int(row[label_at])
+            except ValueError:
+                raise _not_lightly(
+                    path, f"line {line}: an embedding value or the label is not a number"
+                ) from None
+            names.append(row[0])
+    except csv.Error:
+        raise _not_lightly(path, f"line {rows.line_num} is not valid CSV") from None
+    if not names:
+        raise _not_lightly(path, "it has a header but no rows")
+    arr = np.asarray(vectors, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0]) + 2
+        raise _not_lightly(path, f"line {bad} holds a NaN or infinite value")
+    return arr, names
+
+
 def import_embeddings_csv(path: str | Path, relpath_to_key: dict[str, str]) -> CsvImport:
     """Reads a Lightly embeddings CSV and maps its file names to sample keys.
 
     Names match a relative path, or a basename when that is unique. Unmatched names are
-    reported. Raises ``MetadataError`` when the CSV does not follow Lightly's format.
+    reported. Raises ``MetadataError`` when the CSV does not follow Lightly's format; the
+    message never quotes the file's content.
     """
-    try:
-        lightly_io.check_embeddings(str(path), remove_additional_columns=False)
-        vectors, _labels, filenames = lightly_io.load_embeddings(str(path))
-    except (RuntimeError, ValueError, KeyError, IndexError, OSError) as exc:
-        raise MetadataError(f"{path}: not a Lightly embeddings CSV ({exc})") from None
+    vectors, filenames = read_embeddings_csv(path)
     by_base: dict[str, list[str]] = {}
     for rel, sample in relpath_to_key.items():
         by_base.setdefault(posixpath.basename(rel), []).append(sample)

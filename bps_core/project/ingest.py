@@ -12,7 +12,7 @@ from typing import Any
 
 from bps_core import bps
 from bps_core.errors import DatasourceError
-from bps_core.images import format_for_name, is_image_name, sniff_format
+from bps_core.images import DEFAULT_LIMITS, format_for_name, is_image_name, sniff_format
 from bps_core.metadata import join_metadata, read_metadata_csv
 from bps_core.project import db
 from bps_core.project.store import Project, _set_ingest_state, sample_key, utc_now
@@ -130,6 +130,11 @@ def ingest(
     rows = []
     for n, item in enumerate(listing, start=1):
         problem = _unsafe_key(item.key)
+        if problem is None and item.size > DEFAULT_LIMITS.max_bytes:  # never fetched whole
+            problem = (
+                f"file is {item.size:,} bytes, over the limit of {DEFAULT_LIMITS.max_bytes:,}; "
+                "crop or downscale it"
+            )
         if problem is None and check_headers:
             problem = _header_problem(source, item.key, item.size)
         if problem is None and item.size == 0:

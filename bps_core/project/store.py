@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -75,11 +76,38 @@ def metadata_column(name: str) -> str:
     return name
 
 
+#: Unicode categories refused in class and user names: control (Cc), format (Cf: the bidi
+#: overrides U+202A-202E, isolates U+2066-2069, marks U+200E/F and U+061C, and the zero-width
+#: U+200B-200D, U+2060, U+FEFF) and surrogates (Cs). They make a name display reversed or two
+#: different names look identical.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``value`` for a message: repr'd, cut to ``limit`` characters (never 5,000)."""
+    text = repr(str(value))
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def _clean_name(value: str, what: str) -> str:
     name = " ".join(str(value).split())
     if not name or len(name) > _MAX_NAME:
-        raise ValueError(f"{what} must be 1-{_MAX_NAME} characters, got {value!r}")
+        raise ValueError(
+            f"{what} must be 1-{_MAX_NAME} characters, got {len(name)}: {_shown(value)}"
+        )
+    for i, ch in enumerate(name, start=1):
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            raise ValueError(
+                f"{what} holds an invisible or text-direction character (U+{ord(ch):04X} at "
+                f"character {i}); retype the name without it"
+            )
     return name
+
+
+def clean_name(value: str, what: str) -> str:
+    """A class or user name as stored: whitespace collapsed, 1-64 characters, no control,
+    zero-width or bidi-control characters. Raises ``ValueError`` with a short message."""
+    return _clean_name(value, what)
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,12 @@ class SelectionConfig:
     @classmethod
     def from_json(cls, text: str) -> SelectionConfig:
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise SelectionError(f"selection config is not valid JSON: {exc}") from exc
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:  # its message gives line and column, no content
+            raise SelectionError(f"selection config is not valid JSON: {exc}") from None
+        if not isinstance(doc, Mapping):
+            raise SelectionError("selection config must be a JSON object ({...})")
+        return cls.from_dict(doc)
 
     def to_dict(self) -> dict[str, Any]:
         """The docs' snake_case form, readable by the Lightly Worker's models."""

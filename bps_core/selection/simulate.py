@@ -10,6 +10,7 @@ for that round, as a user would.
 
 from __future__ import annotations
 
+import io
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
 from bps_core.errors import MetadataError
+from bps_core.metadata import parser_error, read_user_file
 from bps_core.selection import NAMED, NEEDS_MODEL, RandomStrategy, Strategy, make_strategy
 from bps_core.selection.model import ModelConfig, fit_predict
 from bps_core.selection.pool import Pool, SelectionError
@@ -57,14 +59,23 @@ class SimulationConfig:
 
 
 def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.DataFrame:
-    """A truth CSV: ``filename`` plus label columns; errors name the file and column."""
+    """A truth CSV: ``filename`` plus label columns; errors name the file and column, never
+    the file's content."""
+    data = read_user_file(path, "truth CSV")
     try:
-        truth = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"{path}: cannot read the truth CSV ({exc})") from exc
+        truth = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"{path}: the truth CSV is empty") from None
+    except pd.errors.ParserError as exc:
+        raise parser_error(str(path), exc) from None
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     for col in ("filename", label_column, *([group_column] if group_column else [])):
         if col not in truth.columns:
-            raise MetadataError(f"{path}: no column {col!r}; it has {', '.join(truth.columns)}")
+            raise MetadataError(
+                f"{path}: no column {col!r} in line 1 (the truth CSV needs filename and "
+                f"{label_column!r}{f' and {group_column!r}' if group_column else ''})"
+            )
     return truth
 
 

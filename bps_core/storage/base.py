@@ -36,6 +36,9 @@ class DatasourceConfig:
             expiry) or ``keys`` (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment or
             the ``[aws]`` table of Streamlit secrets).
         allow_link_local_endpoint: Permit an endpoint on a link-local/metadata address.
+        allow_private_endpoint: Permit an endpoint on a loopback or private address (a store on
+            this machine or the local network: MinIO on localhost, a test server). Off by
+            default, so a shared server cannot be pointed at its own internal services.
     """
 
     id: str = "input"
@@ -53,6 +56,7 @@ class DatasourceConfig:
     session_name: str = "bps-labeler"
     session_duration_s: int = 3600
     allow_link_local_endpoint: bool = False
+    allow_private_endpoint: bool = False
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], where: str = "datasource") -> DatasourceConfig:
@@ -93,7 +97,11 @@ class DatasourceConfig:
         if self.region:
             v.check_region(self.region)
         if self.endpoint_url:
-            v.check_endpoint_url(self.endpoint_url, allow_link_local=self.allow_link_local_endpoint)
+            v.check_endpoint_url(
+                self.endpoint_url,
+                allow_link_local=self.allow_link_local_endpoint,
+                allow_private=self.allow_private_endpoint,
+            )
         if self.auth not in AUTH_MODES:
             raise DatasourceError(f"auth {self.auth!r}: choose one of {', '.join(AUTH_MODES)}")
         if self.profile:
@@ -133,6 +141,8 @@ class DatasourceConfig:
             out.update(region=self.region or "(default)", auth=self.auth)
             if self.endpoint_url:
                 out["endpoint URL"] = self.endpoint_url
+            if self.allow_private_endpoint:
+                out["private endpoint"] = "allowed"
             if self.profile:
                 out["profile"] = self.profile
             if self.auth == "assume-role":

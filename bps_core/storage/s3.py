@@ -25,7 +25,7 @@ import tomllib
 from bps_core.errors import DatasourceError
 from bps_core.storage.base import DatasourceConfig, ListProgress, SourceListing
 from bps_core.storage.local import safe_relative_key
-from bps_core.storage.validation import check_prefix
+from bps_core.storage.validation import check_prefix, redact_url, resolved_address_problem
 
 #: Attempts per request (the first plus retries) in botocore's standard retry mode.
 MAX_ATTEMPTS = 10
@@ -44,6 +44,19 @@ _TRANSIENT_CODES = frozenset({
     "RequestLimitExceeded", "ConnectionClosedError", "ReadTimeout", "ResponseStreamingError",
     "IncompleteReadError",
 })  # fmt: skip
+
+#: Largest object read whole: the image decoder's file-size cap (``images.DecodeLimits``).
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+
+
+def _too_large(where: str, size: int | None, cap: int) -> S3Error:
+    told = f"is {size:,} bytes, over" if size is not None else "is over"
+    return S3Error(
+        f"s3:GetObject on {where} refused: the object {told} the limit of {cap:,} bytes "
+        "for one image; crop or downscale it, or leave it out of the datasource",
+        code="TooLarge",
+    )
+
 
 _KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _SECRET_TOML_KEYS = ("access_key_id", "secret_access_key", "session_token")
@@ -153,6 +166,8 @@ def _assume_role_session(config: DatasourceConfig, base: Any) -> Any:
         endpoint_url=config.endpoint_url or None,
         config=_botocore_config(None),
     )
+    if config.endpoint_url:
+        sts.meta.events.register("before-send.sts", partial(_check_resolved, config))
 
     def refresh() -> dict[str, str]:
         try:
@@ -217,6 +232,7 @@ def _client_key(config: DatasourceConfig, env: Mapping[str, str] | None) -> tupl
     identity: tuple[Any, ...] = (
         config.auth, config.profile, config.role_arn, config.external_id, config.session_name,
         config.session_duration_s, config.region, config.endpoint_url,
+        config.allow_link_local_endpoint, config.allow_private_endpoint,  # the endpoint check
     )  # fmt: skip
     if config.auth == "keys":  # a rotated key must give a new client; hash, never keep it
         digest = hashlib.sha256("\0".join(static_keys(env)).encode()).hexdigest()
@@ -239,8 +255,44 @@ def s3_client(config: DatasourceConfig, env: Mapping[str, str] | None = None) ->
                 config=_botocore_config(config),
             )
             client.meta.events.register_first("needs-retry.s3", _stop_when_unreachable)
+            if config.endpoint_url:
+                client.meta.events.register("before-send.s3", partial(_check_resolved, config))
             _clients[key] = client
         return client
+
+
+#: Seconds a host name that resolved to allowed addresses is not looked up again.
+RESOLVE_TTL_S = 5.0
+_resolved_ok: dict[tuple[Any, ...], float] = {}
+
+
+def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> None:
+    """Runs before every request to a custom endpoint: the endpoint's host name is resolved
+    and each address checked, so a name that points at a metadata or internal address
+    (``169.254.169.254.nip.io``, a rebinding DNS server) is refused at connect time, not only
+    the literal addresses that validation sees."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(getattr(request, "url", "") or config.endpoint_url)
+    if not parts.hostname:
+        return
+    ok_key = (parts.hostname, parts.port, config.allow_link_local_endpoint,
+              config.allow_private_endpoint)  # fmt: skip
+    if time.monotonic() - _resolved_ok.get(ok_key, -RESOLVE_TTL_S) < RESOLVE_TTL_S:
+        return  # checked moments ago: thumbnails send hundreds of requests a second
+    why = resolved_address_problem(
+        parts.hostname,
+        parts.port,
+        allow_link_local=config.allow_link_local_endpoint,
+        allow_private=config.allow_private_endpoint,
+    )
+    if why:
+        _resolved_ok.pop(ok_key, None)
+        raise S3Error(
+            f"endpoint URL {redact_url(config.endpoint_url)}: {parts.hostname} {why}",
+            code="EndpointRefused",
+        )
+    _resolved_ok[ok_key] = time.monotonic()
 
 
 def _stop_when_unreachable(attempts: int, caught_exception: Any = None, **_: Any) -> None:
@@ -259,6 +311,7 @@ def clear_clients() -> None:
     """Forgets cached clients (tests; after credentials change)."""
     with _clients_lock:
         _clients.clear()
+        _resolved_ok.clear()
 
 
 def same_identity(a: DatasourceConfig, b: DatasourceConfig) -> bool:
@@ -422,8 +475,15 @@ class S3Source:
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
         """The object's bytes (a ranged GET for the first ``length``). A body whose connection
-        drops mid-read is fetched again, like any other transient failure."""
+        drops mid-read is fetched again, like any other transient failure.
+
+        A full read is capped at ``MAX_OBJECT_BYTES`` (the image decoder's file-size limit):
+        an object whose Content-Length is larger is refused before its body is read, and a body
+        that runs past the cap (a store that lies about the length) is cut off at the cap. So
+        a 600 MB object never reaches memory or the local cache.
+        """
         full = self._key(key)
+        where = f"s3://{self.bucket}/{full}"
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         if length is not None:
             if length <= 0:
@@ -431,10 +491,21 @@ class S3Source:
             kwargs["Range"] = f"bytes=0-{length - 1}"
 
         def get() -> bytes:
-            data: bytes = self.client.get_object(**kwargs)["Body"].read()
-            return data
+            cap = MAX_OBJECT_BYTES if length is None else length
+            resp = self.client.get_object(**kwargs)
+            body = resp["Body"]
+            try:
+                size = int(resp.get("ContentLength") or 0)
+                if size > cap:
+                    raise _too_large(where, size, cap)
+                data: bytes = body.read(cap + 1)
+                if len(data) > cap:
+                    raise _too_large(where, None, cap)
+                return data
+            finally:
+                body.close()
 
-        result: bytes = self._call("s3:GetObject", f"s3://{self.bucket}/{full}", get)
+        result: bytes = self._call("s3:GetObject", where, get)
         return result
 
     def head(self, key: str) -> SourceListing | None:

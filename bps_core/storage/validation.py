@@ -141,7 +141,7 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     """The address a host literal denotes, including the short and numeric IPv4 spellings
     (``2852039166``, ``0xa9fea9fe``, ``169.254.43518``) that URL parsers and resolvers accept."""
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
         pass
     try:
@@ -150,49 +150,173 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
-def check_endpoint_url(url: str, *, allow_link_local: bool = False) -> str:
+#: Instance-metadata addresses: AWS (IPv4, IPv6, ECS task credentials), Alibaba Cloud, and the
+#: link-local ones every cloud uses. Refused unless ``allow_link_local_endpoint``.
+_METADATA_IPS = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (Alibaba's metadata lives here)
+#: A host name that spells an IPv4 address before a wildcard-DNS suffix (nip.io, sslip.io:
+#: ``169.254.169.254.nip.io``, ``169-254-169-254.sslip.io``, ``app.10.0.0.1.nip.io``).
+_EMBEDDED_V4 = re.compile(r"(?:^|[.-])((?:\d{1,3}[.-]){3}\d{1,3})(?=[.-]|$)")
+
+ALLOW_LINK_LOCAL_HINT = (
+    "give the store's own host name, or, only if the store really runs there, set "
+    "allow_link_local_endpoint = true under [datasource] in project.toml"
+)
+ALLOW_PRIVATE_HINT = (
+    "tick 'Allow a private or loopback endpoint' (allow_private_endpoint, CLI "
+    "--allow-private-endpoint) for a store on this machine or your own network"
+)
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries: mapped, NAT64, 6to4, Teredo or compatible."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if any(ip in net for net in _NAT64) or int(ip) >> 32 == 0:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def address_problem(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    *,
+    allow_link_local: bool = False,
+    allow_private: bool = False,
+) -> str | None:
+    """Why an endpoint at ``ip`` is refused, or None. Checks the address and any IPv4 address
+    it embeds (``::ffff:``, NAT64 ``64:ff9b::``, 6to4, Teredo): a request there would carry the
+    server's signed credentials to a metadata service or an internal host."""
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None:
+        candidates.insert(0, v4)  # the embedded address names the real target: check it first
+    for a in candidates:
+        if a.is_unspecified or a.is_multicast:
+            return "is not a unicast host address"
+        if a in _METADATA_IPS or a.is_link_local:
+            if not allow_link_local:
+                return (
+                    "is a link-local or cloud-metadata address; refused (SSRF risk) unless "
+                    f"allowed: {ALLOW_LINK_LOCAL_HINT}"
+                )
+            continue
+        private = a.is_loopback or a.is_private or a.is_reserved or a in _SHARED
+        if private and not allow_private:
+            return f"is a private or loopback address; refused unless allowed: {ALLOW_PRIVATE_HINT}"
+    return None
+
+
+def redact_url(url: object) -> str:
+    """``url`` for a message: scheme, host and port only. User names, passwords, queries and
+    fragments are never shown back (a refused endpoint must not echo its password)."""
+    if not isinstance(url, str):
+        return repr(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(an endpoint URL that cannot be parsed)"
+    if not parts.scheme and not host:
+        return "(an endpoint URL without a scheme and host)"
+    host = f"[{host}]" if ":" in host else host
+    shown = f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}"
+    shown = _CONTROL_RE.sub("?", shown)
+    return repr(shown if len(shown) <= 80 else shown[:77] + "...")
+
+
+def _url_fail(url: str, why: str) -> DatasourceError:
+    return DatasourceError(f"endpoint URL {redact_url(url)}: {why}")
+
+
+def check_endpoint_url(
+    url: str, *, allow_link_local: bool = False, allow_private: bool = False
+) -> str:
     """An S3-compatible endpoint: http(s)://host[:port] with nothing that could leak or redirect.
 
-    Link-local and cloud-metadata addresses (169.254.169.254, fd00:ec2::254, metadata.google.
-    internal) are refused unless ``allow_link_local``: an endpoint pointing there would make the
-    server send signed requests to, and show responses from, its own instance credentials.
+    Link-local and cloud-metadata addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200,
+    metadata.google.internal) are refused unless ``allow_link_local``; loopback and private
+    addresses (127.0.0.1, localhost, 10/8, 192.168/16, fc00::/7) unless ``allow_private``: an
+    endpoint pointing there would make the server send signed requests to, and show responses
+    from, its own instance credentials or internal services. Host names are checked here as
+    written (including IPv4 addresses spelled inside nip.io-style names); the addresses they
+    resolve to are checked again on every request (``resolved_address_problem``). Messages never
+    show the URL's user name, password, query or fragment.
     """
     if not isinstance(url, str) or not url:
         raise _fail("endpoint URL", url, "is empty")
     if _CONTROL_RE.search(url) or " " in url or "\\" in url:
-        raise _fail("endpoint URL", url, "must not hold spaces, backslashes or control characters")
+        raise _url_fail(url, "must not hold spaces, backslashes or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise _fail("endpoint URL", url, f"cannot be parsed ({exc})") from None
+    except ValueError:
+        raise _url_fail(
+            url, "cannot be parsed; write e.g. https://minio.example.org:9000"
+        ) from None
     if parts.scheme not in ("http", "https"):
-        raise _fail("endpoint URL", url, "must start with https:// (or http:// for a local store)")
-    if not parts.hostname:
-        raise _fail("endpoint URL", url, "has no host name")
+        raise _url_fail(url, "must start with https:// (or http:// for a local store)")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise _fail("endpoint URL", url, "must not hold user names or passwords")
+        raise _url_fail(
+            url, "must not hold user names or passwords; use the datasource's authentication"
+        )
+    if not parts.hostname:
+        raise _url_fail(url, "has no host name")
     if parts.query or parts.fragment:
-        raise _fail("endpoint URL", url, "must not hold a query or fragment")
+        raise _url_fail(url, "must not hold a query or fragment")
     if port == 0:
-        raise _fail("endpoint URL", url, "port 0 is not a valid port")
+        raise _url_fail(url, "port 0 is not a valid port")
     host = parts.hostname.rstrip(".").lower()
-    ip = _literal_ip(host)
-    if not allow_link_local:
-        if host in _METADATA_HOSTS or host.endswith(".internal"):
-            raise _fail(
-                "endpoint URL", url, "points at a cloud metadata service; refused (SSRF risk)"
-            )
-        if ip is not None:
-            mapped = getattr(ip, "ipv4_mapped", None) or ip
-            if mapped.is_link_local or str(mapped) == "fd00:ec2::254" or mapped.is_unspecified:
-                raise _fail(
-                    "endpoint URL",
-                    url,
-                    "points at a link-local or metadata address; refused unless explicitly "
-                    "allowed (allow_link_local_endpoint)",
-                )
+    if not allow_link_local and (host in _METADATA_HOSTS or host.endswith(".internal")):
+        raise _url_fail(
+            url, f"points at a cloud metadata service; refused (SSRF risk). {ALLOW_LINK_LOCAL_HINT}"
+        )
+    if not allow_private and (host == "localhost" or host.endswith(".localhost")):
+        raise _url_fail(
+            url, f"is this machine (loopback); refused unless allowed: {ALLOW_PRIVATE_HINT}"
+        )
+    ips = [ip] if (ip := _literal_ip(host)) is not None else []
+    ips += [ipaddress.IPv4Address(m.replace("-", ".")) for m in _embedded_names(host)]
+    for ip in ips:
+        why = address_problem(ip, allow_link_local=allow_link_local, allow_private=allow_private)
+        if why:
+            raise _url_fail(url, f"{ip} {why}")
     return url.rstrip("/")
+
+
+def _embedded_names(host: str) -> list[str]:
+    out = []
+    for m in _EMBEDDED_V4.finditer(host):
+        text = m.group(1)
+        if all(0 <= int(p) <= 255 for p in re.split(r"[.-]", text)):
+            out.append(text)
+    return out
+
+
+def resolved_address_problem(
+    host: str, port: int | None, *, allow_link_local: bool = False, allow_private: bool = False
+) -> str | None:
+    """Resolves ``host`` as the connection will and says why any of its addresses is refused
+    (a name such as ``169.254.169.254.nip.io`` or a rebinding DNS server), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None  # unresolvable: the connection itself fails with a clear message
+    for info in infos:
+        ip = _literal_ip(str(info[4][0]))
+        if ip is None:
+            continue
+        why = address_problem(ip, allow_link_local=allow_link_local, allow_private=allow_private)
+        if why:
+            return f"resolves to {ip}, which {why}"
+    return None
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

@@ -36,6 +36,7 @@ def _fill_s3(app: AppTest, prefix: str, server: S3Server, location: str, auth: s
     app.text_input(key=f"ds_{prefix}_location").input(location)
     app.text_input(key=f"ds_{prefix}_region").input(REGION)
     app.text_input(key=f"ds_{prefix}_endpoint").input(server.endpoint)
+    app.checkbox(key=f"ds_{prefix}_allow_private").check()
     app.radio(key=f"ds_{prefix}_auth").set_value(auth).run()
     assert not app.exception
 
@@ -130,7 +131,8 @@ def test_copy_and_writeback_tabs_run_jobs(
     assert listed == 4
     out = s3_server.new_bucket("out")
     tiny_project.set_datasources(output=DatasourceConfig.s3(
-        f"s3://{out}/", region=REGION, endpoint_url=s3_server.endpoint, purpose="output",
+        f"s3://{out}/", region=REGION, endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True, purpose="output",
         id="output"))  # fmt: skip
     app.run()
     app.multiselect(key="wb_parts").set_value(["metadata", "relevant_filenames"]).run()
@@ -165,7 +167,8 @@ def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
 
     clear_clients()
     cfg = DatasourceConfig.s3(f"s3://{bps_bucket}/Microscopy/train", region=REGION,
-                              endpoint_url=s3_server.endpoint, auth="anonymous")  # fmt: skip
+                              endpoint_url=s3_server.endpoint,
+                              allow_private_endpoint=True, auth="anonymous")  # fmt: skip
     project, _ = create_project(tmp_path / "s3p", cfg)
     monkeypatch.setenv("BPS_PROJECT", str(project.folder))
     monkeypatch.chdir(ROOT)
@@ -189,7 +192,8 @@ def test_export_page__writes_to_the_s3_output(
     tiny_project.add_labels(keys, "debris", user="ann", source="api")
     bucket = s3_server.new_bucket("exports")
     tiny_project.set_datasources(output=DatasourceConfig.s3(
-        f"s3://{bucket}/team", region=REGION, endpoint_url=s3_server.endpoint, purpose="output",
+        f"s3://{bucket}/team", region=REGION, endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True, purpose="output",
         id="output"))  # fmt: skip
     app.switch_page("pages/6_Export.py").run()
     app.selectbox(key="export_out_format").set_value("csv")
@@ -206,3 +210,20 @@ def test_export_page__writes_to_the_s3_output(
     next(b for b in app.button if b.label == "Export to the output").click().run()
     listed = s3_server.admin().list_objects_v2(Bucket=bucket, Prefix="team/exports/imagefolder/")
     assert listed["KeyCount"] == 3
+
+
+def test_output_form__private_endpoint_needs_the_checkbox_and_passwords_are_never_shown(
+    app: AppTest,
+) -> None:
+    app.radio(key="ds_output_kind").set_value("s3").run()
+    app.text_input(key="ds_output_location").input("s3://bucket-a/out")
+    app.text_input(key="ds_output_endpoint").input("http://admin:hunter2@127.0.0.1:9000").run()
+    assert "must not hold user names or passwords" in app.error[0].value
+    assert "hunter2" not in app.error[0].value
+    app.text_input(key="ds_output_endpoint").input("http://127.0.0.1:9000").run()
+    assert "private or loopback" in app.error[0].value
+    assert "Allow a private or loopback endpoint" in app.error[0].value
+    assert app.button(key="check_output").disabled
+    app.checkbox(key="ds_output_allow_private").check().run()
+    assert not app.error
+    assert not app.button(key="check_output").disabled

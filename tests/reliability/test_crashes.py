@@ -153,11 +153,17 @@ def test_kill_a_copy_job__resumes_without_duplicates_or_overwrites(
     clear_clients()
     src = s3_server.new_bucket("crash-src")
     s3_server.seed(src, {f"in/img_{i:04d}.tif": f"image {i}".encode() * 50 for i in range(1500)})
-    cfg = DatasourceConfig.s3(f"s3://{src}/in", region=REGION, endpoint_url=s3_server.endpoint)
+    cfg = DatasourceConfig.s3(
+        f"s3://{src}/in",
+        region=REGION,
+        endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True,
+    )
     project, _ = create_project(tmp_path / "project", cfg, check_headers=False)
     dst = s3_server.new_bucket("crash-dst")
     dest_cfg = DatasourceConfig.s3(f"s3://{dst}/out", region=REGION, purpose="output",
-                                   id="output", endpoint_url=s3_server.endpoint)  # fmt: skip
+                                   id="output", endpoint_url=s3_server.endpoint,
+                                   allow_private_endpoint=True)  # fmt: skip
     params = CopyJobParams.make(dest_cfg, CopySelection(kind="all"))
     job_id = jobs.submit_job(project, "copy", params, user="ann")
     admin = s3_server.admin()

@@ -24,7 +24,8 @@ def _fresh_clients() -> None:
 
 def _cfg(server: S3Server, bucket: str, prefix: str, **kw: object) -> DatasourceConfig:
     return DatasourceConfig.s3(f"s3://{bucket}/{prefix}", region=REGION,
-                               endpoint_url=server.endpoint, **kw)  # fmt: skip
+                               endpoint_url=server.endpoint,
+                               allow_private_endpoint=True, **kw)  # fmt: skip
 
 
 def test_thirty_percent_transient_faults__list_read_copy_1000_objects(

@@ -40,7 +40,9 @@ def test_planted_secrets_never_leak(
     monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
     clear_clients()
     caplog.set_level(logging.DEBUG)  # botocore logs request headers at DEBUG
-    common = dict(region=REGION, endpoint_url=s3_server.endpoint, auth="keys")
+    common = dict(
+        region=REGION, endpoint_url=s3_server.endpoint, allow_private_endpoint=True, auth="keys"
+    )
     messages: list[str] = []
 
     # a project over S3 read with the planted keys
@@ -68,7 +70,14 @@ def test_planted_secrets_never_leak(
 
     # an export to S3 and a copy, through the CLI and as a background job
     folder = str(project.folder)
-    flags = ["--keys", "--region", REGION, "--endpoint-url", s3_server.endpoint]
+    flags = [
+        "--keys",
+        "--region",
+        REGION,
+        "--endpoint-url",
+        s3_server.endpoint,
+        "--allow-private-endpoint",
+    ]
     assert main(["export", folder, "--format", "csv", "--dest", f"s3://{out}/e/labels.csv",
                  *flags]) == 0  # fmt: skip
     assert main(["copy", folder, "--classes", "track", "--dest", f"s3://{out}/c", *flags]) == 0
@@ -95,6 +104,7 @@ def test_planted_secrets_never_leak(
     at.text_input(key="ds_output_location").input(f"s3://{out}/app")
     at.text_input(key="ds_output_region").input(REGION)
     at.text_input(key="ds_output_endpoint").input(s3_server.endpoint)
+    at.checkbox(key="ds_output_allow_private").check()
     at.radio(key="ds_output_auth").set_value("keys").run()
     at.button(key="check_output").click().run()
     assert "All 5 permissions work" in at.success[0].value

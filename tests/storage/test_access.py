@@ -25,7 +25,8 @@ def _fresh_clients() -> None:
 
 def _cfg(server: S3Server, bucket: str, prefix: str, purpose: str) -> DatasourceConfig:
     return DatasourceConfig.s3(
-        f"s3://{bucket}/{prefix}", region=REGION, endpoint_url=server.endpoint, purpose=purpose,
+        f"s3://{bucket}/{prefix}", region=REGION, endpoint_url=server.endpoint,
+        allow_private_endpoint=True, purpose=purpose,
         id="out" if purpose != "input" else "input",
     )  # fmt: skip
 
@@ -99,7 +100,10 @@ def test_missing_bucket_and_empty_prefix_are_explained(s3_server: S3Server) -> N
 
 def test_unreachable_endpoint__a_failed_check_not_an_exception() -> None:
     cfg = DatasourceConfig.s3(
-        "s3://bucket-x/in/", region=REGION, endpoint_url=f"http://127.0.0.1:{free_port()}"
+        "s3://bucket-x/in/",
+        region=REGION,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        allow_private_endpoint=True,
     )
     report = check_access(cfg)
     assert report.check("list").code == "EndpointConnectionError"

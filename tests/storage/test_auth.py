@@ -33,14 +33,18 @@ def test_profile__credentials_come_from_the_named_profile(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     bucket = s3_server.new_bucket()
     cfg = DatasourceConfig.s3(
-        f"s3://{bucket}/", region=REGION, endpoint_url=s3_server.endpoint, profile="lab"
+        f"s3://{bucket}/",
+        region=REGION,
+        endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True,
+        profile="lab",
     )
     source = S3Source(cfg)
     assert list(source.list()) == []
     assert _credentials(source).access_key == "LABKEY"
     with pytest.raises(DatasourceError, match="profile 'nope' is not in"):
         S3Source(DatasourceConfig.s3(f"s3://{bucket}/", endpoint_url=s3_server.endpoint,
-                                     profile="nope"))  # fmt: skip
+                                     allow_private_endpoint=True, profile="nope"))  # fmt: skip
 
 
 def test_assume_role__uses_sts_with_the_external_id_and_refreshes_before_expiry(
@@ -52,6 +56,7 @@ def test_assume_role__uses_sts_with_the_external_id_and_refreshes_before_expiry(
     s3_server.admin().put_object(Bucket=bucket, Key="in/a.tif", Body=b"abc")
     cfg = DatasourceConfig.s3(
         f"s3://{bucket}/in", region=REGION, endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True,
         auth="assume-role", role_arn=ROLE, external_id="ext-id-0123456789", session_duration_s=3600,
     )  # fmt: skip
     source = S3Source(cfg)
@@ -86,7 +91,11 @@ def test_keys_mode__client_signs_with_the_given_keys(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "keys-mode-secret")
     bucket = s3_server.new_bucket()
     cfg = DatasourceConfig.s3(
-        f"s3://{bucket}/", region=REGION, endpoint_url=s3_server.endpoint, auth="keys"
+        f"s3://{bucket}/",
+        region=REGION,
+        endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True,
+        auth="keys",
     )
     source = S3Source(cfg)
     assert list(source.list()) == []

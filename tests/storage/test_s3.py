@@ -24,7 +24,11 @@ def _fresh_clients() -> None:
 
 def _config(server: S3Server, bucket: str, prefix: str = "", **kw: Any) -> DatasourceConfig:
     return DatasourceConfig.s3(
-        f"s3://{bucket}/{prefix}", region=REGION, endpoint_url=server.endpoint, **kw
+        f"s3://{bucket}/{prefix}",
+        region=REGION,
+        endpoint_url=server.endpoint,
+        allow_private_endpoint=True,
+        **kw,
     )
 
 
@@ -149,7 +153,10 @@ def test_hard_errors_fail_at_once_with_a_clear_message(s3_server: S3Server) -> N
 
 def test_unreachable_endpoint__named_in_the_message(tmp_path: Path) -> None:
     cfg = DatasourceConfig.s3(
-        "s3://some-bucket/x/", region=REGION, endpoint_url=f"http://127.0.0.1:{free_port()}"
+        "s3://some-bucket/x/",
+        region=REGION,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        allow_private_endpoint=True,
     )
     source = open_source(cfg)
     counter = FaultInjector(rate=0.0)

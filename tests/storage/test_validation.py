@@ -81,11 +81,60 @@ def test_external_id__invalid(ext: str) -> None:
         v.check_external_id(ext)
 
 
-@pytest.mark.parametrize(
-    "url", ["https://s3.example.org", "http://127.0.0.1:9000", "https://[::1]:9000/"]
-)
+@pytest.mark.parametrize("url", ["https://s3.example.org", "https://minio.lab.example:9000/"])
 def test_endpoint__valid(url: str) -> None:
     assert v.check_endpoint_url(url) == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9000", "https://[::1]:9000/", "http://localhost:9000",
+     "http://192.168.1.20:9000", "http://10.0.0.5", "http://[fd12::5]:9000"],
+)  # fmt: skip
+def test_endpoint__private_and_loopback_only_when_the_user_opts_in(url: str) -> None:
+    with pytest.raises(DatasourceError, match="private or loopback.*allow_private_endpoint"):
+        v.check_endpoint_url(url)
+    assert v.check_endpoint_url(url, allow_private=True) == url.rstrip("/")
+    with pytest.raises(DatasourceError, match="private or loopback"):
+        DatasourceConfig.s3("s3://bucket-a/x", endpoint_url=url)
+    cfg = DatasourceConfig.s3("s3://bucket-a/x", endpoint_url=url, allow_private_endpoint=True)
+    assert cfg.endpoint_url.rstrip("/") == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://100.100.100.200/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::169.254.169.254]/",
+     "http://[2002:a9fe:a9fe::1]/", "http://169.254.169.254.nip.io/",
+     "http://169-254-169-254.sslip.io:80", "http://app.169.254.169.254.nip.io"],
+)  # fmt: skip
+def test_endpoint__metadata_addresses_in_every_spelling_are_refused_even_with_private_allowed(
+    url: str,
+) -> None:
+    with pytest.raises(DatasourceError, match="link-local or cloud-metadata"):
+        v.check_endpoint_url(url, allow_private=True)
+
+
+def test_endpoint__private_addresses_in_nip_io_names_need_the_opt_in() -> None:
+    with pytest.raises(DatasourceError, match="private or loopback"):
+        v.check_endpoint_url("http://10.0.0.1.nip.io:9000")
+    assert v.check_endpoint_url("http://10.0.0.1.nip.io:9000", allow_private=True)
+    assert v.check_endpoint_url("https://s3.v4.example.org")  # a version label is no address
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://admin:hunter2-SECRET@s3.example.org", "https://admin:hunter2-SECRET@169.254.169.254",
+     "http://s3.example.org/?X-Amz-Credential=hunter2-SECRET", "http://h/#hunter2-SECRET",
+     "ftp://u:hunter2-SECRET@h", "https://u:hunter2-SECRET@h:99999"],
+)  # fmt: skip
+def test_endpoint__refusal_never_echoes_userinfo_or_query(url: str) -> None:
+    with pytest.raises(DatasourceError) as err:
+        v.check_endpoint_url(url)
+    assert "hunter2" not in str(err.value)
+    assert "admin" not in str(err.value)
+    with pytest.raises(DatasourceError) as err:
+        DatasourceConfig.s3("s3://bucket-a/x", endpoint_url=url)
+    assert "hunter2" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +154,7 @@ def test_endpoint__valid(url: str) -> None:
         ("http://[fd00:ec2::254]/", "link-local"),
         ("http://[::ffff:169.254.169.254]/", "link-local"),
         ("http://metadata.google.internal/", "metadata"),
-        ("http://0.0.0.0:9000", "link-local"),
+        ("http://0.0.0.0:9000", "not a unicast"),
     ],
 )
 def test_endpoint__refused_with_reason(url: str, why: str) -> None:
