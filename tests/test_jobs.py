@@ -130,7 +130,8 @@ def test_simulate_job__finishes_with_a_curve_and_the_95_table(tiny_project: Proj
 
     compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
     params = {"label_column": "particle_type", "group_column": "well",
-              "strategies": ["random", "diversity"], "batch": 8, "rounds": 2, "seeds": 2}  # fmt: skip
+              "strategies": ["random", "diversity"], "batch": 8, "rounds": 2,
+              "seeds": 2}  # fmt: skip
     job_id = jobs.submit_job(tiny_project, "simulate", params, user="ann")
     job = _wait(tiny_project, job_id)
     assert job.state == "succeeded", job.error

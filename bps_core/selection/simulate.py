@@ -351,7 +351,7 @@ def _job_truth(
     if job.truth_csv is not None:
         truth = read_truth(project.folder / job.truth_csv, job.label_column, job.group_column)
         return align_truth(keys, truth, job.label_column, job.group_column)
-    meta = project.samples().set_index("key").reindex(keys)
+    meta = project.samples().set_index("key").reindex(list(keys))
     values = meta[job.label_column]
     ok = values.notna() & (values.astype(str).str.strip() != "")
     rows = np.flatnonzero(ok.to_numpy()).astype(np.int64)
