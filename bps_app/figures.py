@@ -93,7 +93,8 @@ def simulation_figure(curve: pd.DataFrame, metric: str = "balanced_accuracy") ->
         x = stats.index.tolist()
         fig.add_trace(go.Scatter(
             x=x + x[::-1], y=(stats["mean"] + stats["sem"]).tolist()
-            + (stats["mean"] - stats["sem"]).tolist()[::-1], fill="toself", fillcolor=color,
+            + (stats["mean"] - stats["sem"]).tolist()[::-1], mode="lines", fill="toself",
+            fillcolor=color,
             opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False,
         ))  # fmt: skip
         fig.add_trace(go.Scatter(x=x, y=stats["mean"], mode="lines+markers", name=str(name),

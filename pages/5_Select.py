@@ -51,6 +51,20 @@ NO_SIMILARITY = "(none: use the strategy)"
 MAP_PICK = "the map selection"
 HIDDEN_COLUMNS = {"key", "sample_id", "relpath", "status", "error", "nucleus_key"}
 
+
+def describe(config: dict) -> list[str]:
+    """The round options of a round config, in words."""
+    out = []
+    if config.get("balance_by"):
+        out.append(f"balanced by {' x '.join(config['balance_by'])}")
+    if t := config.get("threshold"):
+        op = next(k for k, v in OPS.items() if v == t["operation"])
+        out.append(f"{t['column']} {op} {t['value']:g}")
+    if config.get("similar_to"):
+        out.append(f"similar to {len(config['similar_to'])} samples")
+    return out
+
+
 with state.open_project() as project:
     samples = cache.load_samples(project)
     frame = cache.map_frame(project)
@@ -175,7 +189,9 @@ with new_tab:
             st.error(str(exc))
     preview = st.session_state.get(state.ROUND_PREVIEW)
     if isinstance(preview, RoundPreview):
-        how = preview.config.get("strategy", preview.strategy)
+        how = ", ".join(
+            [preview.config.get("strategy", preview.strategy), *describe(preview.config)]
+        )
         st.subheader(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})")
         facts = preview.config.get("round", {})
         notes = ["Nothing is recorded until you accept. Discard to try other settings."]
@@ -325,7 +341,8 @@ with history_tab:
         for r in reversed(rounds):
             done, total = _labeled(r.keys)
             rows.append({
-                "round": r.id, "strategy": r.config.get("strategy", r.strategy),
+                "round": r.id,
+                "strategy": ", ".join([r.config.get("strategy", r.strategy), *describe(r.config)]),
                 "samples": len(r.keys), "labeled": f"{done} / {total}", "seed": r.seed,
                 "user": r.user, "created": r.created_at[:19].replace("T", " "),
                 "balanced acc. before": _bal(r.model_before),
@@ -378,7 +395,7 @@ with sim_tab:
             index=group_options.index(default_group) if default_group in group_options else 0,
             key="sim_group",
         )  # fmt: skip
-        strategies = st.multiselect("Strategies", NAMED, ["default", "random"],
+        strategies = st.multiselect("Strategies", NAMED, ["random", "diversity"],
                                     key="sim_strategies")  # fmt: skip
         c1, c2, c3 = st.columns(3)
         sim_seeds = c1.number_input("Seeds", 1, 50, 3, key="sim_seeds",

@@ -501,6 +501,8 @@ def test_rounds_page__a_balanced_round_over_particle_type_comes_out_balanced(
     assert s.particle_type.value_counts().to_dict() == {"Fe": 8, "X-ray": 8}
     assert (s.hr_post_exposure >= 24).all()
     assert preview.config["balance_by"] == ["particle_type"]
+    assert any("diversity, balanced by particle_type, hr_post_exposure ≥ 24" in h.value
+               for h in app.subheader)  # fmt: skip
 
 
 def test_rounds_page__similar_to_the_samples_of_a_class(
