@@ -390,10 +390,11 @@ with sim_tab:
         label_column = c1.selectbox("Truth column (the label to learn)", truth_cols,
                                     key="sim_label")  # fmt: skip
         group_options = ["(none)", *[c for c in truth_cols if c != label_column]]
+        # One key per truth source, so a new source gets its own default group.
         group_column = c2.selectbox(
             "Group for the test split (biological source)", group_options,
             index=group_options.index(default_group) if default_group in group_options else 0,
-            key="sim_group",
+            key=f"sim_group_{truth_from[:5]}_{upload.file_id if upload else ''}",
         )  # fmt: skip
         strategies = st.multiselect("Strategies", NAMED, ["random", "diversity"],
                                     key="sim_strategies")  # fmt: skip

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -232,21 +232,14 @@ def fresh_seed() -> int:
     return int(np.random.default_rng().integers(0, 2**31 - 1))
 
 
-def build_pool(
-    project: Project, emb: EmbeddingSet | None = None, *, exclude_selected: bool = False
-) -> Pool:
+def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
     """The current embedding (or ``emb``), labels, bad files and metadata, and the latest
-    model's predictions when they belong to that embedding. With ``exclude_selected``,
-    samples an earlier round picked are not candidates either (labeled or not)."""
+    model's predictions when they belong to that embedding."""
     emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
     done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
     labeled = np.fromiter((k in done for k in emb.keys), dtype=bool, count=len(emb.keys))
     excluded = (samples.status != "ok").to_numpy()
-    if exclude_selected:
-        picked = selected_keys(project)
-        excluded = excluded | np.fromiter((k in picked for k in emb.keys), dtype=bool,
-                                          count=len(emb.keys))  # fmt: skip
     model = latest_model(project)
     probs: NDArray[np.float32] | None = None
     classes: tuple[str, ...] = ()
@@ -286,17 +279,21 @@ def select_round(
     As in LightlyOne's datapool, samples an earlier round picked are not picked again, labeled
     or not, unless ``reinclude_selected``. ``seed`` None draws a fresh seed (recorded).
     """
+    if n is None and config is None:
+        raise SelectionError("give the number of samples to select")
     emb = _embeddings(project)
-    pool = build_pool(project, emb, exclude_selected=not reinclude_selected)
+    pool = build_pool(project, emb)
     drawn = seed is None
     seed = fresh_seed() if seed is None else int(seed)
     options = options or RoundOptions()
-    if n is None and config is None:
-        raise SelectionError("give the number of samples to select")
     n_held_back = 0
     if not reinclude_selected:
-        base = build_pool(project, emb)
-        n_held_back = len(base.candidates) - len(pool.candidates)
+        picked = selected_keys(project)
+        earlier = np.fromiter((k in picked for k in pool.keys), dtype=bool, count=len(pool))
+        before = len(pool.candidates)
+        assert pool.excluded is not None
+        pool = replace(pool, excluded=pool.excluded | earlier)
+        n_held_back = before - len(pool.candidates)
     try:
         if config is not None:
             n = n if n is not None else config.budget(pool)
