@@ -239,6 +239,10 @@ def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(
     assert "held back: label them, or re-include them" in capsys.readouterr().err
     assert main(["select", folder, "--n", "50", "--reinclude-selected", "--seed", "4"]) == 0
     assert "seed 4\n" in capsys.readouterr().out
+    assert main(["select", folder, "--n", "10", "--balance-by", "particle_type"]) == 0
+    last = list_rounds(tiny_project)[-1]
+    s = tiny_project.samples().set_index("key").loc[last.keys]
+    assert s.particle_type.value_counts().to_dict() == {"Fe": 5, "X-ray": 5}
 
 
 def test_train__a_class_with_one_label_warns_instead_of_a_library_error(

@@ -515,6 +515,12 @@ def test_rounds_page__similar_to_the_samples_of_a_class(
     _preview(app)
     preview = app.session_state["round_preview"]
     assert len(preview.config["similar_to"]) == 3
+    picked = tiny_project.samples().key[:2].tolist()
+    app.session_state["map_selection_keys"] = picked  # as the Explore page's lasso leaves it
+    app.run()
+    app.selectbox(key="round_similar").set_value("the map selection")
+    _preview(app)
+    assert app.session_state["round_preview"].config["similar_to"] == picked
 
 
 def test_rounds_page__says_what_default_picks_now_and_why(
