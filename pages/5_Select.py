@@ -133,10 +133,13 @@ with new_tab:
                 help="Equal shares of the batch per value (per combination) of these columns; "
                 "'prediction' is the model's predicted class.",
             )  # fmt: skip
-            sim_options = [NO_SIMILARITY, *([MAP_PICK] if state.map_selection() else []),
-                           *(f"samples labeled {c!r}" for c in classes)]  # fmt: skip
+            queries = {NO_SIMILARITY: ()}
+            if state.map_selection():
+                queries[MAP_PICK] = tuple(state.map_selection())
+            for c in classes:
+                queries[f"samples labeled {c!r}"] = tuple(labels_now.key[labels_now.label == c])
             similar = b2.selectbox(
-                "Rank by similarity to", sim_options, key="round_similar",
+                "Rank by similarity to", list(queries), key="round_similar",
                 help="Instead of the strategy's ranking: the unlabeled samples most similar "
                 "(cosine, in the embedding) to these.",
             )  # fmt: skip
@@ -158,17 +161,11 @@ with new_tab:
         go = st.form_submit_button("Preview the selection", type="primary")
     if go:
         st.session_state.pop(state.ROUND_PREVIEW, None)  # never a stale preview under an error
-        if similar == MAP_PICK:
-            query = tuple(state.map_selection())
-        elif similar != NO_SIMILARITY:
-            wanted = similar.removeprefix("samples labeled ")[1:-1]
-            query = tuple(labels_now.key[labels_now.label == wanted])
-        else:
-            query = ()
+        query = queries[similar]
         options = RoundOptions(
             balance_by=tuple(balance),
             threshold_column=None if t_col == "(no threshold)" else t_col,
-            threshold_operation=OPS[t_op],  # type: ignore[arg-type]
+            threshold_operation=OPS[t_op],
             threshold_value=float(t_value), similar_to=query,
         )  # fmt: skip
         try:
