@@ -234,7 +234,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
                          reinclude_selected=args.reinclude_selected, options=options,
                          user=args.user)  # fmt: skip
     how = r.config.get("strategy", r.strategy)
-    drawn = " (drawn; pass --seed to repeat it)" if r.config["round"]["seed_drawn"] else ""
+    drawn = (f" (drawn; --seed {r.seed} --reinclude-selected repeats it)"
+             if r.config["round"]["seed_drawn"] else "")  # fmt: skip
     print(f"round {r.id}: {len(r.keys)} samples selected with {how}, seed {r.seed}{drawn}")
     held = r.config["round"]["held_back"]
     if held:

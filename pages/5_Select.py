@@ -384,8 +384,10 @@ with sim_tab:
                 truth_cols = [c for c in header if c != "filename"]
                 default_group = "well" if "well" in truth_cols else None
         c1, c2 = st.columns(2)
-        label_column = c1.selectbox("Truth column (the label to learn)", truth_cols,
-                                    key="sim_label")  # fmt: skip
+        label_column = c1.selectbox(
+            "Truth column (the label to learn)", truth_cols, key="sim_label",
+            index=truth_cols.index("particle_type") if "particle_type" in truth_cols else 0,
+        )  # fmt: skip
         group_options = ["(none)", *[c for c in truth_cols if c != label_column]]
         # One key per truth source, so a new source gets its own default group.
         group_column = c2.selectbox(
