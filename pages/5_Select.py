@@ -8,6 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from bps_app import cache, figures, state, widgets
+from bps_app.safe_text import md, plot_text
 from bps_core import jobs
 from bps_core.embeddings.store import current_version
 from bps_core.selection import NAMED, SelectionConfig, SelectionError, resolve
@@ -183,13 +184,13 @@ with new_tab:
                     options=options,
                 )  # fmt: skip
         except SelectionError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
     preview = st.session_state.get(state.ROUND_PREVIEW)
     if isinstance(preview, RoundPreview):
         how = ", ".join(
             [preview.config.get("strategy", preview.strategy), *describe(preview.config)]
         )
-        st.subheader(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})")
+        st.subheader(md(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})"))
         facts = preview.config.get("round", {})
         notes = ["Nothing is recorded until you accept. Discard to try other settings."]
         if facts.get("seed_drawn"):
@@ -285,7 +286,7 @@ with model_tab:
     else:
         q = model.metrics
         if q.get("warning"):
-            st.warning(q["warning"])
+            st.warning(md(q["warning"]))
         cols = st.columns(4)
         prev = models[-2].metrics if len(models) > 1 else None
         for col, (label, name) in zip(cols, [("Accuracy", "accuracy"),
@@ -298,10 +299,11 @@ with model_tab:
         cols[3].metric("Labels", f"{model.n_labeled:,}")
         grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
         if q["n_folds"]:
-            st.caption(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}.")
+            st.caption(md(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}."))
             c1, c2 = st.columns(2)
             fig = px.imshow(
-                q["confusion"], x=q["classes"], y=q["classes"], text_auto=True,
+                q["confusion"], x=[plot_text(c) for c in q["classes"]],
+                y=[plot_text(c) for c in q["classes"]], text_auto=True,
                 labels={"x": "predicted", "y": "labeled", "color": "samples"},
                 color_continuous_scale="Blues",
             )  # fmt: skip
@@ -379,7 +381,7 @@ with sim_tab:
                 try:
                     header = pd.read_csv(upload, nrows=0, dtype=str).columns.tolist()
                 except (ValueError, UnicodeDecodeError) as exc:
-                    st.error(f"{upload.name}: cannot read the CSV ({exc})")
+                    st.error(md(f"{upload.name}: cannot read the CSV ({exc})"))
                     header = []
                 truth_cols = [c for c in header if c != "filename"]
                 default_group = "well" if "well" in truth_cols else None
@@ -425,7 +427,7 @@ with sim_tab:
         elif sim_jobs:
             last_job = sim_jobs[0]
             if last_job.state == "failed":
-                st.error(f"The last simulation failed: {last_job.error}")
+                st.error(md(f"The last simulation failed: {last_job.error}"))
             elif last_job.state == "succeeded" and last_job.result:
                 res = last_job.result
                 folder = state.project_dir()
@@ -433,12 +435,12 @@ with sim_tab:
                     sim_curve = pd.read_csv(folder / res["curve"])
                     reach = pd.read_csv(folder / res["labels_to_95"], index_col="strategy")
                 except OSError as exc:
-                    st.error(f"The last simulation's files are gone ({exc}); run it again.")
+                    st.error(md(f"The last simulation's files are gone ({exc}); run it again."))
                 else:
-                    st.subheader(
+                    st.subheader(md(
                         f"Simulated on {res['label_column']!r}: {res['n_samples']:,} samples, "
                         f"classes {', '.join(map(str, res['classes']))}"
-                    )
+                    ))  # fmt: skip
                     st.plotly_chart(figures.simulation_figure(sim_curve), key="sim_curves")
 
                     def _n(v: float, beyond: float) -> str:
@@ -456,4 +458,4 @@ with sim_tab:
                         f"pool ({full:.3f}), read off the mean curve over seeds"
                     )
                     st.dataframe(table, hide_index=True, width="stretch")
-                    st.caption(f"Curve CSV: {folder / res['curve']}")
+                    st.caption(md(f"Curve CSV: {folder / res['curve']}"))

@@ -274,7 +274,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     _button(app, "Preview the selection").click().run()
     assert not app.exception
     assert list_rounds(tiny_project) == []  # a preview records nothing
-    seeds = [re.search(r"Preview: 12 samples \(random, seed (\d+)\)", h.value)
+    seeds = [re.search(r"Preview: 12 samples \(random, seed (\d+)\)", _shown(h.value))
              for h in app.subheader]  # fmt: skip
     assert any(seeds)  # a fresh seed, shown
     assert len(app.image) == 12
@@ -422,6 +422,11 @@ def test_rounds_page__accept_into_the_queue_records_and_opens_it(
     assert list(queue.keys) == rounds[0].keys
 
 
+def _shown(markdown: str) -> str:
+    """Escaped Markdown (``safe_text.md``) as the browser shows it."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def _rounds_page(app: AppTest, project: Project) -> None:
     _map_project(project)
     app.session_state["user_name"] = "ann"
@@ -467,7 +472,7 @@ def test_rounds_page__a_lightly_configs_n_samples_decides_the_batch(
         "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
     }))  # fmt: skip
     _preview(app)  # the batch-size field still says 50
-    assert any(h.value.startswith("Preview: 20 samples") for h in app.subheader)
+    assert any(_shown(h.value).startswith("Preview: 20 samples") for h in app.subheader)
     assert any("The batch size is the config's." in c.value for c in app.caption)
 
 
@@ -477,7 +482,7 @@ def test_rounds_page__a_failed_preview_clears_the_previous_one(
     _rounds_page(app, tiny_project)
     app.number_input(key="round_n").set_value(5)
     _preview(app)
-    assert any(h.value.startswith("Preview: 5 samples") for h in app.subheader)
+    assert any(_shown(h.value).startswith("Preview: 5 samples") for h in app.subheader)
     app.number_input(key="round_n").set_value(10_000)
     _preview(app)
     assert "only" in app.error[0].value
@@ -501,7 +506,7 @@ def test_rounds_page__a_balanced_round_over_particle_type_comes_out_balanced(
     assert s.particle_type.value_counts().to_dict() == {"Fe": 8, "X-ray": 8}
     assert (s.hr_post_exposure >= 24).all()
     assert preview.config["balance_by"] == ["particle_type"]
-    assert any("diversity, balanced by particle_type, hr_post_exposure ≥ 24" in h.value
+    assert any("diversity, balanced by particle_type, hr_post_exposure ≥ 24" in _shown(h.value)
                for h in app.subheader)  # fmt: skip
 
 
@@ -568,7 +573,7 @@ def test_rounds_page__a_class_with_one_label_warns_and_shows_no_figures(
     app.run()
     app.button(key="model_train").click().run()
     assert not app.exception
-    assert any("no cross-validation: class 'X-ray' has a single label" in w.value
+    assert any("no cross-validation: class 'X-ray' has a single label" in _shown(w.value)
                for w in app.warning)  # fmt: skip
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Balanced accuracy"] == "n/a"
@@ -598,7 +603,7 @@ def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
     assert jobs.get_job(tiny_project, job.id).state == "succeeded"
     app.run()
     assert not app.exception
-    assert any("Simulated on 'particle_type'" in h.value for h in app.subheader)
+    assert any("Simulated on 'particle_type'" in _shown(h.value) for h in app.subheader)
     table = next(d.value for d in app.dataframe if "labels to 95%" in d.value.columns)
     assert set(table.strategy) == {"random", "diversity"}
     spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
