@@ -79,3 +79,30 @@ def map_figure(
         "yaxis": {"visible": False, "scaleanchor": "x"},
     }
     return {"data": data, "layout": layout}
+
+
+def simulation_figure(curve: pd.DataFrame, metric: str = "balanced_accuracy") -> Any:
+    """Simulated learning curves: the mean over seeds per strategy, a band of one standard
+    error of the mean (as the CLI's PNG), labels on x."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, g) in enumerate(curve.groupby("strategy", sort=False)):
+        stats = g.groupby("n_labeled")[metric].agg(["mean", "sem"]).fillna(0.0)
+        color = _QUALITATIVE[i % len(_QUALITATIVE)]
+        x = stats.index.tolist()
+        fig.add_trace(go.Scatter(
+            x=x + x[::-1], y=(stats["mean"] + stats["sem"]).tolist()
+            + (stats["mean"] - stats["sem"]).tolist()[::-1], mode="lines", fill="toself",
+            fillcolor=color,
+            opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False,
+        ))  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=stats["mean"], mode="lines+markers", name=str(name),
+                                 line={"color": color}))  # fmt: skip
+    fig.update_layout(
+        height=380, margin={"t": 30, "b": 10}, xaxis_title="labels",
+        yaxis_title=f"{metric.replace('_', ' ')} (held-out test split)",
+        title={"text": f"mean over {curve.seed.nunique()} seeds, band: one standard error",
+               "font": {"size": 12}},
+    )  # fmt: skip
+    return fig

@@ -20,6 +20,8 @@ MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
 QUEUE = "label_queue"
+ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
+ROUNDS_FLASH = "rounds_flash"  # a one-time success message on the Rounds page
 
 
 def project_dir() -> Path:
@@ -87,6 +89,11 @@ def user_name() -> str:
 def set_selection(keys: list[str]) -> None:
     """Remembers the sample keys selected on the map (lasso or box) for this session."""
     st.session_state[MAP_SELECTION] = list(keys)
+
+
+def map_selection() -> list[str]:
+    """The sample keys selected on the map in this session (empty when none)."""
+    return list(st.session_state.get(MAP_SELECTION) or [])
 
 
 def queue() -> LabelQueue | None:

@@ -268,6 +268,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
 def _cmd_select(args: argparse.Namespace) -> int:
     from bps_core.project import Project
     from bps_core.selection import SelectionConfig
+    from bps_core.selection.options import RoundOptions
     from bps_core.selection.rounds import create_round
 
     config = (
@@ -275,20 +276,30 @@ def _cmd_select(args: argparse.Namespace) -> int:
         if args.config
         else None
     )
-    n = args.n if args.n is not None else (config.n_samples if config else None)
-    if n is None:
+    if args.n is None and config is None:
         raise BpsError("give the number of samples to select with --n")
+    options = RoundOptions(balance_by=tuple(args.balance_by or ()))
     with Project.open(args.project_dir) as project:
-        r = create_round(project, n, strategy=args.strategy, config=config, seed=args.seed,
+        r = create_round(project, args.n, strategy=args.strategy, config=config, seed=args.seed,
+                         reinclude_selected=args.reinclude_selected, options=options,
                          user=args.user)  # fmt: skip
-    print(
-        f"round {r.id}: {len(r.keys)} samples selected with {r.config.get('strategy', r.strategy)}"
-    )
+    how = r.config.get("strategy", r.strategy)
+    drawn = (f" (drawn; --seed {r.seed} --reinclude-selected repeats it)"
+             if r.config["round"]["seed_drawn"] else "")  # fmt: skip
+    print(f"round {r.id}: {len(r.keys)} samples selected with {how}, seed {r.seed}{drawn}")
+    held = r.config["round"]["held_back"]
+    if held:
+        print(f"  {held} samples picked by earlier rounds were left out "
+              "(--reinclude-selected picks from them too)")  # fmt: skip
     for key in r.keys[: args.show]:
         print(f"  {key}")
     if len(r.keys) > args.show:
         print(f"  ... and {len(r.keys) - args.show} more (bps-labeler info lists rounds)")
     return 0
+
+
+def _fig(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -304,12 +315,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     q = m.metrics
     grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
     print(f"model {m.id} ({m.kind}) on {m.n_labeled} labels, classes: {', '.join(m.classes)}")
-    print(
-        f"  {q['n_folds']}-fold cross-validation ({grouped}): accuracy {q['accuracy']:.3f}, "
-        f"balanced accuracy {q['balanced_accuracy']:.3f}, macro-F1 {q['macro_f1']:.3f}"
-    )
+    if q.get("warning"):
+        print(f"  warning: {q['warning']}")
+    if q["n_folds"]:
+        print(
+            f"  {q['n_folds']}-fold cross-validation ({grouped}): accuracy "
+            f"{_fig(q['accuracy'])}, balanced accuracy {_fig(q['balanced_accuracy'])}, "
+            f"macro-F1 {_fig(q['macro_f1'])}"
+        )
     for cls, pc in q["per_class"].items():
-        print(f"  {cls}: F1 {pc['f1']:.3f}, recall {pc['recall']:.3f}, {pc['support']} labels")
+        print(f"  {cls}: F1 {_fig(pc['f1'])}, recall {_fig(pc['recall'])}, "
+              f"{pc['support']} labels")  # fmt: skip
     return 0
 
 
@@ -774,8 +790,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--strategy", default="default", choices=NAMED_STRATEGIES)
-    p.add_argument("--n", type=int, help="how many samples (default: the config's n_samples)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, help="how many samples (default: the config's n_samples "
+                   "or proportion_samples)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=None,
+                   help="default: a fresh seed per round, printed and recorded")  # fmt: skip
+    p.add_argument(
+        "--reinclude-selected",
+        action="store_true",
+        help="also pick samples that earlier rounds picked (default: left out)",
+    )
+    p.add_argument("--balance-by", action="append", metavar="COLUMN",
+                   help="equal shares per value of a metadata column ('prediction': the "
+                   "model's class); repeatable")  # fmt: skip
     p.add_argument("--config", type=Path, help="a Lightly selection config JSON")
     p.add_argument("--user", default="cli")
     p.add_argument("--show", type=int, default=10, help="print this many selected keys")

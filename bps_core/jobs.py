@@ -45,7 +45,10 @@ JOB_KINDS: dict[str, str] = {
     "copy": "bps_core.transfers:run_copy_job",
     "writeback": "bps_core.writeback:run_writeback_job",
     "ingest": "bps_core.project.ingest:run_ingest_job",
+    "simulate": "bps_core.selection.simulate:run_simulate_job",
 }
+#: Kinds whose params are checked before queuing: ``fn(project, params)`` raises ValueError.
+JOB_CHECKS: dict[str, str] = {"simulate": "bps_core.selection.simulate:check_simulate_job"}
 ACTIVE = ("queued", "running")
 _PROGRESS_INTERVAL_S = 0.5
 _QUEUED_GRACE_S = 120.0
@@ -201,10 +204,13 @@ def submit_job(
 
     Raises:
         JobAlreadyRunning: a job of this kind is already queued or running.
-        ValueError: unknown kind.
+        ValueError: unknown kind, or params its check refuses (``JOB_CHECKS``).
     """
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS)}")
+    if kind in JOB_CHECKS:
+        module, func = JOB_CHECKS[kind].split(":")
+        getattr(importlib.import_module(module), func)(project, params)
     reap_dead_jobs(project)
     job_id = uuid.uuid4().hex[:12]
 

@@ -1,5 +1,6 @@
 """Selection rounds: pick the next samples to label, train a model, watch it improve."""
 
+import hashlib
 import json
 
 import pandas as pd
@@ -8,8 +9,11 @@ import streamlit as st
 
 from bps_app import cache, figures, state, widgets
 from bps_app.safe_text import md, plot_text
-from bps_core.selection import NAMED, SelectionConfig, SelectionError
+from bps_core import jobs
+from bps_core.embeddings.store import current_version
+from bps_core.selection import NAMED, SelectionConfig, SelectionError, resolve
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
+from bps_core.selection.options import RoundOptions
 from bps_core.selection.rounds import (
     RoundPreview,
     latest_model,
@@ -18,11 +22,12 @@ from bps_core.selection.rounds import (
     list_rounds,
     record_round,
     select_round,
+    selected_keys,
     train_model,
 )
+from bps_core.selection.simulate import SIMULATIONS_DIR
 
 QUEUE_PAGE = "pages/4_Queue.py"
-PREVIEW = "round_preview"
 LIGHTLY = "Lightly selection config (JSON)"
 HELP = {
     "default": "Random first, typical (dense) samples until a model exists, then random.",
@@ -35,6 +40,31 @@ HELP = {
     "hybrid_random": "Half the batch hybrid, half a random draw (keeps the labels representative).",
     "typicality": "Dense, representative samples first.",
 }
+WHY_DEFAULT = {
+    "random": "no sample is labeled yet, and a random draw gives representative first labels",
+    "typicality": "there are labels but no model yet (train one once two classes are labeled); "
+    "typical, dense samples found the rare classes early in the simulations",
+    "random_model": "a model exists, and in the simulations no model-driven strategy beat a "
+    "random draw after the first labels",
+}
+OPS = {"≥": "BIGGER_EQUAL", ">": "BIGGER", "≤": "SMALLER_EQUAL", "<": "SMALLER"}
+NO_SIMILARITY = "(none: use the strategy)"
+MAP_PICK = "the map selection"
+HIDDEN_COLUMNS = {"key", "sample_id", "relpath", "status", "error", "nucleus_key"}
+
+
+def describe(config: dict) -> list[str]:
+    """The round options of a round config, in words."""
+    out = []
+    if config.get("balance_by"):
+        out.append(f"balanced by {' x '.join(config['balance_by'])}")
+    if t := config.get("threshold"):
+        op = next(k for k, v in OPS.items() if v == t["operation"])
+        out.append(f"{t['column']} {op} {t['value']:g}")
+    if config.get("similar_to"):
+        out.append(f"similar to {len(config['similar_to'])} samples")
+    return out
+
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
@@ -45,7 +75,18 @@ with state.open_project() as project:
     rounds = list_rounds(project)
     models = list_models(project)
     model = latest_model(project)
-    n_labeled = len(project.current_labels())
+    labels_now = project.current_labels()
+    n_labeled = len(labels_now)
+    emb_version = current_version(project)
+    picked_before = selected_keys(project)
+    sim_jobs = jobs.list_jobs(project, "simulate", limit=1)
+
+labeled_keys = set(labels_now.key)
+has_model = model is not None and model.embedding_version == emb_version
+meta_columns = [c for c in samples.columns if c not in HIDDEN_COLUMNS]
+group_columns = [c for c in meta_columns if 2 <= samples[c].nunique() <= 50]
+numeric_columns = [c for c in meta_columns if pd.api.types.is_numeric_dtype(samples[c])]
+classes = sorted(set(labels_now.label))
 
 user = state.user_name()
 st.title("Selection rounds")
@@ -54,20 +95,64 @@ st.caption(
     f"{n_labeled:,} of {len(samples):,} samples are labeled."
 )
 
-if flash := st.session_state.pop("rounds_flash", None):
+if flash := st.session_state.pop(state.ROUNDS_FLASH, None):
     st.success(flash)
 
-new_tab, model_tab, history_tab = st.tabs(["New round", "Model", "Rounds"])
+new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
 with new_tab:
+    now = resolve("default", has_model=has_model, has_labels=n_labeled > 0)
+    why = WHY_DEFAULT["random_model" if now == "random" and has_model else now]
+    st.caption(f"`default` picks **{now}** right now: {why}.")
+    waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):
         c1, c2, c3 = st.columns([2, 1, 1])
         choice = c1.selectbox(
             "Strategy", [*NAMED, LIGHTLY], index=NAMED.index("default"), key="round_strategy",
             help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()),
         )  # fmt: skip
-        n = c2.number_input("Batch size", 1, 10_000, 50, key="round_n")
-        seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="round_seed")
+        n = c2.number_input(
+            "Batch size", 1, 10_000, 50, key="round_n",
+            help="With a Lightly config, its n_samples (or proportion_samples) decides and "
+            "this field is not used.",
+        )  # fmt: skip
+        seed = c3.number_input(
+            "Seed", 0, 2**31 - 2, None, key="round_seed", placeholder="fresh",
+            help="Empty: a fresh seed for every round, shown and recorded with it. Enter the "
+            "seed of an earlier round to repeat it.",
+        )  # fmt: skip
+        reinclude = st.checkbox(
+            "Re-include samples picked by earlier rounds", key="round_reinclude",
+            help=f"By default a sample an earlier round picked is not picked again, labeled or "
+            f"not ({len(picked_before):,} picked so far, {waiting:,} of them not labeled yet).",
+        )  # fmt: skip
+        with st.expander("Balance, threshold, similarity (around the strategy)"):
+            b1, b2 = st.columns(2)
+            balance = b1.multiselect(
+                "Balance over", [*group_columns, *(["prediction"] if has_model else [])],
+                key="round_balance",
+                help="Equal shares of the batch per value (per combination) of these columns; "
+                "'prediction' is the model's predicted class.",
+            )  # fmt: skip
+            queries = {NO_SIMILARITY: ()}
+            if state.map_selection():
+                queries[MAP_PICK] = tuple(state.map_selection())
+            for c in classes:
+                queries[f"samples labeled {c!r}"] = tuple(labels_now.key[labels_now.label == c])
+            similar = b2.selectbox(
+                "Rank by similarity to", list(queries), key="round_similar",
+                help="Instead of the strategy's ranking: the unlabeled samples most similar "
+                "(cosine, in the embedding) to these.",
+            )  # fmt: skip
+            t1, t2, t3 = st.columns([2, 1, 1])
+            uncertainty_cols = (["uncertainty_entropy", "uncertainty_margin"] if has_model
+                                else [])  # fmt: skip
+            t_col = t1.selectbox(
+                "Only samples whose", ["(no threshold)", *numeric_columns, *uncertainty_cols],
+                key="round_threshold_column",
+            )  # fmt: skip
+            t_op = t2.selectbox("is", list(OPS), key="round_threshold_op")
+            t_value = t3.number_input("value", value=0.0, key="round_threshold_value")
         config_text = st.text_area(
             "Lightly selection config (used with the last strategy choice)",
             key="round_config", height=140,
@@ -76,34 +161,61 @@ with new_tab:
         )  # fmt: skip
         go = st.form_submit_button("Preview the selection", type="primary")
     if go:
+        st.session_state.pop(state.ROUND_PREVIEW, None)  # never a stale preview under an error
+        query = queries[similar]
+        options = RoundOptions(
+            balance_by=tuple(balance),
+            threshold_column=None if t_col == "(no threshold)" else t_col,
+            threshold_operation=OPS[t_op],
+            threshold_value=float(t_value), similar_to=query,
+        )  # fmt: skip
         try:
             config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
+            if config is not None and not options.empty:
+                raise SelectionError(
+                    "balance, threshold and similarity apply to a named strategy; with a "
+                    "Lightly config, add BALANCE, THRESHOLD or SIMILARITY entries to it"
+                )
             with state.open_project() as p, st.spinner("Selecting ..."):
-                st.session_state[PREVIEW] = select_round(
-                    p, int(n), strategy=choice if config is None else "default",
-                    config=config, seed=int(seed),
+                st.session_state[state.ROUND_PREVIEW] = select_round(
+                    p, None if config is not None else int(n),
+                    strategy=choice if config is None else "default", config=config,
+                    seed=None if seed is None else int(seed), reinclude_selected=reinclude,
+                    options=options,
                 )  # fmt: skip
         except SelectionError as exc:
             st.error(md(exc))
-    preview = st.session_state.get(PREVIEW)
+    preview = st.session_state.get(state.ROUND_PREVIEW)
     if isinstance(preview, RoundPreview):
-        how = preview.config.get("strategy", preview.strategy)
-        st.subheader(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})")
-        st.caption("Nothing is recorded until you accept. Discard to try other settings.")
+        how = ", ".join(
+            [preview.config.get("strategy", preview.strategy), *describe(preview.config)]
+        )
+        st.subheader(md(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})"))
+        facts = preview.config.get("round", {})
+        notes = ["Nothing is recorded until you accept. Discard to try other settings."]
+        if facts.get("seed_drawn"):
+            notes.append(f"Seed {preview.seed} was drawn for this round; it is recorded.")
+        if preview.strategy == "lightly-config":
+            notes.append("The batch size is the config's.")
+        if facts.get("held_back"):
+            notes.append(f"{facts['held_back']:,} samples picked by earlier rounds were left out.")
+        st.caption(" ".join(notes))
         c1, c2, c3 = st.columns(3)
         accept = c1.button("Accept and label in the queue", type="primary", key="round_accept",
                            icon=":material/keyboard:", disabled=not user)  # fmt: skip
         keep = c2.button("Accept", key="round_accept_only", disabled=not user)
         if c3.button("Discard", key="round_discard", icon=":material/delete:"):
-            del st.session_state[PREVIEW]
+            del st.session_state[state.ROUND_PREVIEW]
             st.rerun()
         if not user:
             st.warning("Enter your name in the sidebar to record a round.")
         if accept or keep:
             with state.open_project() as p:
                 r = record_round(p, preview, user=user)
-            del st.session_state[PREVIEW]
-            st.session_state["rounds_flash"] = f"Round {r.id}: {len(r.keys)} samples recorded."
+            del st.session_state[state.ROUND_PREVIEW]
+            st.session_state[state.ROUNDS_FLASH] = (
+                f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
+            )
             if accept:
                 from bps_core.queue import LabelQueue
 
@@ -111,7 +223,9 @@ with new_tab:
                 st.switch_page(QUEUE_PAGE)
             st.rerun()
         chosen = samples[samples.key.isin(preview.keys)]
-        for col, name in zip(st.columns(2), ("particle_type", "hr_post_exposure"), strict=True):
+        shown_cols = list(dict.fromkeys([*[b for b in balance if b in chosen.columns],
+                                         "particle_type", "hr_post_exposure"]))[:2]  # fmt: skip
+        for col, name in zip(st.columns(2), shown_cols, strict=False):
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
         if frame is not None:
@@ -162,37 +276,42 @@ with model_tab:
         except SelectionError as exc:
             st.error(md(exc))
         else:
-            st.session_state["rounds_flash"] = (
-                f"Model trained on {m.n_labeled:,} labels: balanced accuracy "
-                f"{m.metrics['balanced_accuracy']:.3f}."
+            bal = m.metrics["balanced_accuracy"]
+            st.session_state[state.ROUNDS_FLASH] = f"Model trained on {m.n_labeled:,} labels" + (
+                f": balanced accuracy {bal:.3f}." if bal is not None else "."
             )
             st.rerun()
     if model is None:
         st.info("No model yet: label samples of at least two classes, then train.")
     else:
         q = model.metrics
+        if q.get("warning"):
+            st.warning(md(q["warning"]))
         cols = st.columns(4)
         prev = models[-2].metrics if len(models) > 1 else None
         for col, (label, name) in zip(cols, [("Accuracy", "accuracy"),
                                              ("Balanced accuracy", "balanced_accuracy"),
                                              ("Macro-F1", "macro_f1")], strict=False):  # fmt: skip
-            delta = f"{q[name] - prev[name]:+.3f}" if prev else None
-            col.metric(label, f"{q[name]:.3f}", delta)
+            value = q[name]
+            before = prev[name] if prev else None
+            delta = f"{value - before:+.3f}" if value is not None and before is not None else None
+            col.metric(label, "n/a" if value is None else f"{value:.3f}", delta)
         cols[3].metric("Labels", f"{model.n_labeled:,}")
         grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
-        st.caption(md(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}."))
-        c1, c2 = st.columns(2)
-        fig = px.imshow(
-            q["confusion"], x=[plot_text(c) for c in q["classes"]],
-            y=[plot_text(c) for c in q["classes"]], text_auto=True,
-            labels={"x": "predicted", "y": "labeled", "color": "samples"},
-            color_continuous_scale="Blues",
-        )  # fmt: skip
-        fig.update_layout(height=320, margin={"t": 10, "b": 10})
-        c1.plotly_chart(fig, key="confusion")
-        c2.dataframe(pd.DataFrame(q["per_class"]).T.round(3), width="stretch")
+        if q["n_folds"]:
+            st.caption(md(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}."))
+            c1, c2 = st.columns(2)
+            fig = px.imshow(
+                q["confusion"], x=[plot_text(c) for c in q["classes"]],
+                y=[plot_text(c) for c in q["classes"]], text_auto=True,
+                labels={"x": "predicted", "y": "labeled", "color": "samples"},
+                color_continuous_scale="Blues",
+            )  # fmt: skip
+            fig.update_layout(height=320, margin={"t": 10, "b": 10})
+            c1.plotly_chart(fig, key="confusion")
+            c2.dataframe(pd.DataFrame(q["per_class"]).T.round(3), width="stretch")
     with state.open_project() as p:
-        curve = learning_curve(p)
+        curve = learning_curve(p).dropna(subset=["balanced_accuracy"])
     if len(curve) > 0:
         fig = px.line(
             curve, x="n_labeled", y=["balanced_accuracy", "accuracy", "macro_f1"], markers=True,
@@ -206,19 +325,137 @@ with history_tab:
         st.info("No rounds yet.")
     else:
         by_id = {m.id: m for m in models}
+        ok_keys = set(samples.key[samples.status == "ok"])
 
         def _bal(model_id: str | None) -> float | None:
             m = by_id.get(model_id or "")
-            return round(m.metrics["balanced_accuracy"], 3) if m else None
+            value = m.metrics["balanced_accuracy"] if m else None
+            return None if value is None else round(value, 3)
 
-        table = pd.DataFrame(
-            [{"round": r.id, "strategy": r.config.get("strategy", r.strategy),
-              "samples": len(r.keys), "seed": r.seed, "user": r.user,
-              "created": r.created_at[:19].replace("T", " "),
-              "balanced acc. before": _bal(r.model_before),
-              "balanced acc. after": _bal(r.model_after)} for r in reversed(rounds)]
-        )  # fmt: skip
-        st.dataframe(table, hide_index=True, width="stretch")
+        def _labeled(keys: list[str]) -> tuple[int, int]:
+            good = [k for k in keys if k in ok_keys]
+            return sum(k in labeled_keys for k in good), len(good)
+
+        rows = []
+        for r in reversed(rounds):
+            done, total = _labeled(r.keys)
+            rows.append({
+                "round": r.id,
+                "strategy": ", ".join([r.config.get("strategy", r.strategy), *describe(r.config)]),
+                "samples": len(r.keys), "labeled": f"{done} / {total}", "seed": r.seed,
+                "user": r.user, "created": r.created_at[:19].replace("T", " "),
+                "balanced acc. before": _bal(r.model_before),
+                # "after" means a model trained on this round's labels: only once they exist
+                "balanced acc. after": _bal(r.model_after) if done == total else None,
+            })  # fmt: skip
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.caption(
+            "Balanced accuracy after a round: the first model trained once all its samples "
+            "were labeled (empty until then)."
+        )
         pick = st.selectbox("Configuration of round", [r.id for r in reversed(rounds)],
                             key="round_show")  # fmt: skip
         st.code(json.dumps(next(r.config for r in rounds if r.id == pick), indent=2), "json")
+
+with sim_tab:
+    st.caption(
+        "Compare strategies on data whose labels are known: the whole loop with an oracle "
+        "(held-out test split, same start for every strategy). Nothing here touches the "
+        "project's labels."
+    )
+    if emb_version is None:
+        st.info("Compute embeddings first (Embeddings page).")
+    else:
+        truth_from = st.radio("Truth", ["A metadata column", "A truth CSV (upload)"],
+                              key="sim_truth_from", horizontal=True)  # fmt: skip
+        upload = None
+        if truth_from == "A metadata column":
+            truth_cols, default_group = group_columns, "well" if "well" in group_columns else None
+        else:
+            upload = st.file_uploader(
+                "Truth CSV: a filename column plus label columns", type=["csv"],
+                key="sim_truth_csv",
+            )  # fmt: skip
+            truth_cols, default_group = [], None
+            if upload is not None:
+                try:
+                    header = pd.read_csv(upload, nrows=0, dtype=str).columns.tolist()
+                except (ValueError, UnicodeDecodeError) as exc:
+                    st.error(md(f"{upload.name}: cannot read the CSV ({exc})"))
+                    header = []
+                truth_cols = [c for c in header if c != "filename"]
+                default_group = "well" if "well" in truth_cols else None
+        c1, c2 = st.columns(2)
+        label_column = c1.selectbox(
+            "Truth column (the label to learn)", truth_cols, key="sim_label",
+            index=truth_cols.index("particle_type") if "particle_type" in truth_cols else 0,
+        )  # fmt: skip
+        group_options = ["(none)", *[c for c in truth_cols if c != label_column]]
+        # One key per truth source, so a new source gets its own default group.
+        group_column = c2.selectbox(
+            "Group for the test split (biological source)", group_options,
+            index=group_options.index(default_group) if default_group in group_options else 0,
+            key=f"sim_group_{truth_from[:5]}_{upload.file_id if upload else ''}",
+        )  # fmt: skip
+        strategies = st.multiselect("Strategies", NAMED, ["random", "diversity"],
+                                    key="sim_strategies")  # fmt: skip
+        c1, c2, c3 = st.columns(3)
+        sim_seeds = c1.number_input("Seeds", 1, 50, 3, key="sim_seeds",
+                                    help="Repeats with other splits and starts. A handful of "
+                                    "seeds can rank strategies by luck.")  # fmt: skip
+        sim_batch = c2.number_input("Batch", 1, 1000, 20, key="sim_batch")
+        sim_rounds = c3.number_input("Rounds", 1, 100, 5, key="sim_rounds")
+        running = next((j for j in sim_jobs if j.active), None)
+        if st.button("Run the simulation", type="primary", key="sim_run",
+                     disabled=running is not None or label_column is None):  # fmt: skip
+            group = None if group_column == "(none)" else group_column
+            params = {"label_column": label_column, "strategies": list(strategies),
+                      "seeds": int(sim_seeds), "batch": int(sim_batch),
+                      "rounds": int(sim_rounds), "group_column": group}  # fmt: skip
+            if upload is not None:
+                data = upload.getvalue()
+                rel = f"{SIMULATIONS_DIR}/uploads/{hashlib.sha256(data).hexdigest()[:16]}.csv"
+                target = state.project_dir() / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                params["truth_csv"] = rel
+            with state.open_project() as p:
+                widgets.submit_job(p, "simulate", params)
+            st.rerun()
+        if running is not None:
+            widgets.job_monitor(running.id)
+        elif sim_jobs:
+            last_job = sim_jobs[0]
+            if last_job.state == "failed":
+                st.error(md(f"The last simulation failed: {last_job.error}"))
+            elif last_job.state == "succeeded" and last_job.result:
+                res = last_job.result
+                folder = state.project_dir()
+                try:
+                    sim_curve = pd.read_csv(folder / res["curve"])
+                    reach = pd.read_csv(folder / res["labels_to_95"], index_col="strategy")
+                except OSError as exc:
+                    st.error(md(f"The last simulation's files are gone ({exc}); run it again."))
+                else:
+                    st.subheader(md(
+                        f"Simulated on {res['label_column']!r}: {res['n_samples']:,} samples, "
+                        f"classes {', '.join(map(str, res['classes']))}"
+                    ))  # fmt: skip
+                    st.plotly_chart(figures.simulation_figure(sim_curve), key="sim_curves")
+
+                    def _n(v: float, beyond: float) -> str:
+                        return "not reached" if v >= beyond else f"{v:.0f}"
+
+                    table = pd.DataFrame([{
+                        "strategy": name, "labels to 95%": _n(r.mean_curve, r.beyond),
+                        "90% interval": f"{_n(r.low, r.beyond)} to {_n(r.high, r.beyond)}",
+                        "per seed (mean)": round(float(r.per_seed)),
+                        "seeds never reaching": int(r.never),
+                    } for name, r in reach.iterrows()])  # fmt: skip
+                    full = res["full_pool_balanced_accuracy"]
+                    st.markdown(
+                        f"**Labels to 95%** of the balanced accuracy of training on the whole "
+                        f"pool ({full:.3f}), read off the mean curve over seeds"
+                    )
+                    st.dataframe(table, hide_index=True, width="stretch")
+                    st.caption(md(f"Curve CSV: {folder / res['curve']}"))

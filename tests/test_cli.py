@@ -218,6 +218,48 @@ def test_select_train__rounds_from_the_command_line(
     assert "strategies[0]" in capsys.readouterr().err
 
 
+def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bps_core.selection.rounds import list_rounds
+
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    for _ in range(3):
+        assert main(["select", folder, "--n", "50", "--show", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"round 1: 50 samples selected with random, seed \d+ \(drawn", out)
+    assert "50 samples picked by earlier rounds were left out" in out
+    rounds = list_rounds(tiny_project)
+    picked = [set(r.keys) for r in rounds]
+    assert not picked[0] & picked[1]
+    assert not (picked[0] | picked[1]) & picked[2]
+    assert len({r.seed for r in rounds}) == 3
+    assert main(["select", folder, "--n", "50"]) == 2  # 170 samples, 150 held back
+    assert "held back: label them, or re-include them" in capsys.readouterr().err
+    assert main(["select", folder, "--n", "50", "--reinclude-selected", "--seed", "4"]) == 0
+    assert "seed 4\n" in capsys.readouterr().out
+    assert main(["select", folder, "--n", "10", "--balance-by", "particle_type"]) == 0
+    last = list_rounds(tiny_project)[-1]
+    s = tiny_project.samples().set_index("key").loc[last.keys]
+    assert s.particle_type.value_counts().to_dict() == {"Fe": 5, "X-ray": 5}
+
+
+def test_train__a_class_with_one_label_warns_instead_of_a_library_error(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    s = tiny_project.samples()
+    tiny_project.add_labels(s[s.particle_type == "Fe"].key.head(10), "Fe", user="a", source="api")
+    tiny_project.add_labels(s[s.particle_type == "X-ray"].key.head(1), "X-ray", user="a",
+                            source="api")  # fmt: skip
+    assert main(["train", folder]) == 0
+    captured = capsys.readouterr()
+    assert "n_splits" not in captured.err + captured.out
+    assert "warning: no cross-validation: class 'X-ray' has a single label" in captured.out
+
+
 def test_simulate__writes_the_curve_and_the_plot(
     tiny_project: Project, tiny_dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,3 +121,47 @@ def test_reap__a_job_spawned_an_instant_ago_is_not_reaped(tiny_project: Project)
     assert jobs.reap_dead_jobs(tiny_project) == 0
     job = _wait(tiny_project, job_id)
     assert "no embeddings yet" in (job.error or "")  # the job's own outcome, not the reaper's
+
+
+def test_simulate_job__finishes_with_a_curve_and_the_95_table(tiny_project: Project) -> None:
+    import pandas as pd
+
+    from bps_core.embeddings import EmbedConfig, compute_embeddings
+
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    params = {"label_column": "particle_type", "group_column": "well",
+              "strategies": ["random", "diversity"], "batch": 8, "rounds": 2,
+              "seeds": 2}  # fmt: skip
+    job_id = jobs.submit_job(tiny_project, "simulate", params, user="ann")
+    job = _wait(tiny_project, job_id)
+    assert job.state == "succeeded", job.error
+    assert job.result is not None
+    curve = pd.read_csv(tiny_project.folder / job.result["curve"])
+    assert set(curve.strategy) == {"random", "diversity"}
+    assert len(curve) == 2 * 2 * 3
+    reach = pd.read_csv(tiny_project.folder / job.result["labels_to_95"], index_col="strategy")
+    assert set(reach.index) == {"random", "diversity"}
+    assert job.result["curve"].startswith(f"simulations/{job_id}/")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"label_column": "nope", "strategies": ["random"]}, "no metadata column 'nope'"),
+        ({"label_column": "particle_type", "strategies": ["magic"]}, "unknown strategies magic"),
+        ({"label_column": "particle_type", "strategies": ["random"], "seeds": 0},
+         "at least 1"),
+        ({"label_column": "particle_type", "strategies": ["random"],
+          "truth_csv": "/etc/passwd"}, "must be a file under"),
+        ({"label_column": "particle_type", "strategies": ["random"],
+          "truth_csv": "simulations/../project.db"}, "must be a file under"),
+        ({"label_column": "particle_type", "strategies": ["random"], "path": "x"},
+         "unknown simulate parameter"),
+    ],
+)  # fmt: skip
+def test_simulate_job__params_are_checked_at_submission(
+    tiny_project: Project, params: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        jobs.submit_job(tiny_project, "simulate", params, user="ann", spawn=False)
+    assert jobs.list_jobs(tiny_project, "simulate") == []  # nothing queued

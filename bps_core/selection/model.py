@@ -44,15 +44,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class Metrics:
+    """Cross-validated figures; with ``n_folds`` 0 (a class with a single label) there was no
+    cross-validation and the figures are None. ``warning`` says what limited the validation."""
+
     classes: list[str]
     n_labeled: int
     n_folds: int
     grouped_by: str | None
-    accuracy: float
-    balanced_accuracy: float
-    macro_f1: float
-    per_class: dict[str, dict[str, float]]
+    accuracy: float | None
+    balanced_accuracy: float | None
+    macro_f1: float | None
+    per_class: dict[str, dict[str, float | None]]
     confusion: list[list[int]]
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +106,44 @@ def fit_predict(
     return classes, probs
 
 
+@dataclass(frozen=True)
+class FoldPlan:
+    """How many folds the labels allow, whether grouped, and why fewer than asked."""
+
+    n_folds: int
+    grouped: bool
+    warning: str | None = None
+
+
+def plan_folds(y: NDArray[Any], groups: NDArray[Any] | None, folds: int) -> FoldPlan:
+    """``folds`` folds when every class has at least that many labels (and, grouped, there are
+    that many groups); fewer, with a warning, when not; none when a class has one label (a
+    fold could not hold it out and keep it in training), so nothing raises inside sklearn."""
+    y = np.asarray(y, dtype=str)
+    names, counts = np.unique(y, return_counts=True)
+    small = int(np.argmin(counts))
+    name, m = str(names[small]), int(counts[small])
+    if m < 2:
+        return FoldPlan(0, False, (
+            f"no cross-validation: class {name!r} has a single label (each class needs at "
+            f"least 2); the model is trained on all {len(y)} labels but its accuracy is "
+            f"unknown: label more {name!r} samples"
+        ))  # fmt: skip
+    n_groups = len(set(groups.tolist())) if groups is not None else 0
+    grouped = groups is not None and n_groups >= 2
+    n = min(folds, m, n_groups) if grouped else min(folds, m)
+    reasons = []
+    if m < folds:
+        reasons.append(f"class {name!r} has only {m} labels")
+    if grouped and n_groups < folds:
+        reasons.append(f"the labels come from only {n_groups} groups")
+    warning = None
+    if n < folds:
+        warning = (f"{n}-fold cross-validation instead of {folds}-fold: {' and '.join(reasons)}; "
+                   f"the figures are rough until every class has {folds} labels")  # fmt: skip
+    return FoldPlan(n, grouped, warning)
+
+
 def cross_validate(
     x: NDArray[np.float32],
     y: NDArray[Any],
@@ -129,16 +171,20 @@ def cross_validate_with(
     returns the predicted labels of the test rows."""
     y = np.asarray(y, dtype=str)
     classes = _check(y)
-    n_groups = len(set(groups.tolist())) if groups is not None else 0
-    if groups is not None and n_groups >= 2:
-        n_folds = min(folds, n_groups)
-        splits = list(GroupKFold(n_splits=n_folds).split(y, y, groups))
-        grouped = True
+    plan = plan_folds(y, groups, folds)
+    if plan.n_folds == 0:
+        return Metrics(classes=classes, n_labeled=len(y), n_folds=0, grouped_by=None,
+                       accuracy=None, balanced_accuracy=None, macro_f1=None,
+                       per_class={c: {"f1": None, "recall": None, "support": int((y == c).sum())}
+                                  for c in classes},
+                       confusion=[], warning=plan.warning)  # fmt: skip
+    if plan.grouped:
+        assert groups is not None
+        splits = list(GroupKFold(n_splits=plan.n_folds).split(y, y, groups))
     else:
-        smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
-        n_folds = max(2, min(folds, smallest))
-        splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(y, y))
-        grouped = False
+        splitter = StratifiedKFold(plan.n_folds, shuffle=True, random_state=random_state)
+        splits = list(splitter.split(y, y))
+    grouped = plan.grouped
     pred = np.empty(len(y), dtype=object)
     for train, test in splits:
         if len(set(y[train])) < 2:  # a fold with one class left: predict it
@@ -161,4 +207,5 @@ def cross_validate_with(
             for c, f, r in zip(classes, f1, recall, strict=True)
         },  # fmt: skip
         confusion=confusion_matrix(y, pred, labels=classes).tolist(),
+        warning=plan.warning,
     )

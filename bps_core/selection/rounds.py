@@ -11,7 +11,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from bps_core.selection.model import (
     fit_predict,
 )
 from bps_core.selection.model import _check as _check_classes
+from bps_core.selection.options import RoundOptions, wrap
 from bps_core.selection.pool import Pool, SelectionError
 
 GROUP_COLUMNS = ("well",)  # BPS: the well encodes the mouse
@@ -121,7 +122,15 @@ def train_model(
             (model_id, cfg.kind, json.dumps(cfg.__dict__), emb.version, json.dumps(classes),
              len(y), json.dumps(metrics), f"arrays/models/{model_id}.npy", user, now),
         )  # fmt: skip
-        c.execute("UPDATE rounds SET model_after = ? WHERE model_after IS NULL", (model_id,))
+        # A round's "after" model is the first one trained once all its samples (the good
+        # ones) are labeled: a model trained before then says nothing about the round's labels.
+        c.execute(
+            "UPDATE rounds SET model_after = ? WHERE model_after IS NULL AND NOT EXISTS ("
+            "SELECT 1 FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
+            "WHERE rs.round_id = rounds.id AND s.status = 'ok' AND rs.sample_id NOT IN "
+            "(SELECT sample_id FROM current_labels))",
+            (model_id,),
+        )
 
     db.write(project.conn, tx)
     return ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, now)
@@ -217,6 +226,19 @@ def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
     return probs
 
 
+def selected_keys(project: Project) -> set[str]:
+    """Every sample that any recorded round picked."""
+    rows = project.conn.execute(
+        "SELECT DISTINCT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id"
+    ).fetchall()
+    return {k for (k,) in rows}
+
+
+def fresh_seed() -> int:
+    """A new seed for a round (recorded with it, so the round stays reproducible)."""
+    return int(np.random.default_rng().integers(0, 2**31 - 1))
+
+
 def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
     """The current embedding (or ``emb``), labels, bad files and metadata, and the latest
     model's predictions when they belong to that embedding."""
@@ -249,26 +271,60 @@ class RoundPreview:
 
 def select_round(
     project: Project,
-    n: int,
+    n: int | None = None,
     *,
     strategy: str = "default",
     config: SelectionConfig | None = None,
-    seed: int | None = 0,
+    seed: int | None = None,
+    reinclude_selected: bool = False,
+    options: RoundOptions | None = None,
 ) -> RoundPreview:
-    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``); writes
-    nothing, so the selection can be previewed and discarded."""
+    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``, whose
+    ``n_samples`` or ``proportion_samples`` decides when ``n`` is None); writes nothing, so
+    the selection can be previewed and discarded.
+
+    As in LightlyOne's datapool, samples an earlier round picked are not picked again, labeled
+    or not, unless ``reinclude_selected``. ``seed`` None draws a fresh seed (recorded).
+    """
+    if n is None and config is None:
+        raise SelectionError("give the number of samples to select")
     emb = _embeddings(project)
     pool = build_pool(project, emb)
-    if config is not None:
-        picks = config.select(pool, n, random_state=seed)
-        name, cfg_json = "lightly-config", config.to_dict()
-    else:
-        state = {
-            "has_model": pool.probabilities is not None,
-            "has_labels": bool(pool.labeled.any()),
-        }
-        picks = make_strategy(strategy, random_state=seed, **state).select(pool, n)
-        name, cfg_json = strategy, {"strategy": resolve(strategy, **state), "n": n}
+    drawn = seed is None
+    seed = fresh_seed() if seed is None else int(seed)
+    options = options or RoundOptions()
+    n_held_back = 0
+    if not reinclude_selected:
+        picked = selected_keys(project)
+        earlier = np.fromiter((k in picked for k in pool.keys), dtype=bool, count=len(pool))
+        before = len(pool.candidates)
+        assert pool.excluded is not None
+        pool = replace(pool, excluded=pool.excluded | earlier)
+        n_held_back = before - len(pool.candidates)
+    try:
+        if config is not None:
+            n = n if n is not None else config.budget(pool)
+            picks = config.select(pool, n, random_state=seed)
+            name, cfg_json = "lightly-config", config.to_dict()
+        else:
+            assert n is not None
+            state = {
+                "has_model": pool.probabilities is not None,
+                "has_labels": bool(pool.labeled.any()),
+            }
+            base_strategy = make_strategy(strategy, random_state=seed, **state)
+            picks = wrap(base_strategy, options, pool, seed).select(pool, n)
+            name = strategy
+            cfg_json = {"strategy": resolve(strategy, **state), "n": n, **options.to_dict()}
+    except SelectionError as exc:
+        if n_held_back and "candidates are left" in str(exc):
+            raise SelectionError(
+                f"{exc}; {n_held_back} samples picked by earlier rounds are held back: "
+                "label them, or re-include them"
+            ) from exc
+        raise
+    cfg_json["round"] = {"seed_drawn": drawn, "reinclude_selected": reinclude_selected,
+                         "held_back": n_held_back}  # fmt: skip
     model = latest_model(project)
     return RoundPreview(name, cfg_json, seed, [pool.keys[i] for i in picks], emb.version,
                         model.id if model else None)  # fmt: skip
@@ -310,15 +366,18 @@ def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") 
 
 def create_round(
     project: Project,
-    n: int,
+    n: int | None = None,
     *,
     strategy: str = "default",
     config: SelectionConfig | None = None,
-    seed: int | None = 0,
+    seed: int | None = None,
+    reinclude_selected: bool = False,
+    options: RoundOptions | None = None,
     user: str = "cli",
 ) -> Round:
     """Selects ``n`` samples and records the round (``select_round`` then ``record_round``)."""
-    preview = select_round(project, n, strategy=strategy, config=config, seed=seed)
+    preview = select_round(project, n, strategy=strategy, config=config, seed=seed,
+                           reinclude_selected=reinclude_selected, options=options)  # fmt: skip
     return record_round(project, preview, user=user)
 
 

@@ -60,8 +60,9 @@ class Diversity:
 def _probabilities(pool: Pool) -> NDArray[np.float32]:
     if pool.probabilities is None:
         raise SelectionError(
-            "uncertainty needs model predictions: label a few samples of at least two classes "
-            "and train a model first (bps-labeler train)"
+            "this needs model predictions (uncertainty, or balance/threshold on predictions): "
+            "label a few samples of at least two classes and train a model first "
+            "(bps-labeler train)"
         )
     return pool.probabilities
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -272,7 +274,9 @@ def test_rounds_page__select_train_and_the_learning_curve(
     _button(app, "Preview the selection").click().run()
     assert not app.exception
     assert list_rounds(tiny_project) == []  # a preview records nothing
-    assert any("Preview: 12 samples (random, seed 0)" in h.value for h in app.subheader)
+    seeds = [re.search(r"Preview: 12 samples \(random, seed (\d+)\)", _shown(h.value))
+             for h in app.subheader]  # fmt: skip
+    assert any(seeds)  # a fresh seed, shown
     assert len(app.image) == 12
     assert len(app.get("plotly_chart")) >= 1  # the map with the selection highlighted
     app.button(key="round_discard").click().run()
@@ -287,12 +291,13 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert rounds[0].user == "ann"
     assert any("Round 1: 12 samples recorded" in s.value for s in app.success)
     assert len(app.image) == 12
-    # label two classes, then train from the page
+    # label two classes and the round's samples, then train from the page
     _label_particles(tiny_project)
+    tiny_project.add_labels(rounds[0].keys, "Fe", user="ann", source="api")
     app.button(key="model_train").click().run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Labels"] == "20"
+    assert metrics["Labels"] == str(len(tiny_project.current_labels()))
     assert "Balanced accuracy" in metrics
     assert len(app.get("plotly_chart")) == 2  # confusion matrix and learning curve
     assert list_rounds(tiny_project)[0].model_after is not None
@@ -415,3 +420,191 @@ def test_rounds_page__accept_into_the_queue_records_and_opens_it(
     assert len(rounds) == 1
     queue = app.session_state["label_queue"]
     assert list(queue.keys) == rounds[0].keys
+
+
+def _shown(markdown: str) -> str:
+    """Escaped Markdown (``safe_text.md``) as the browser shows it."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
+def _rounds_page(app: AppTest, project: Project) -> None:
+    _map_project(project)
+    app.session_state["user_name"] = "ann"
+    app.run()
+    app.switch_page("pages/5_Select.py").run()
+
+
+def _preview(app: AppTest) -> None:
+    _button(app, "Preview the selection").click().run()
+    assert not app.exception
+
+
+def test_rounds_page__a_second_round_shares_nothing_with_the_first(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import list_rounds
+
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(50)
+    for _ in range(2):
+        _preview(app)
+        app.button(key="round_accept_only").click().run()
+    first, second = list_rounds(tiny_project)
+    assert not set(first.keys) & set(second.keys)
+    assert first.seed != second.seed
+    _preview(app)
+    assert any("100 samples picked by earlier rounds were left out" in c.value
+               for c in app.caption)  # fmt: skip
+    app.checkbox(key="round_reinclude").check()
+    app.number_input(key="round_seed").set_value(first.seed)
+    _preview(app)
+    preview = app.session_state["round_preview"]
+    assert preview.keys == first.keys  # re-included, same seed: the first round again
+
+
+def test_rounds_page__a_lightly_configs_n_samples_decides_the_batch(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    app.selectbox(key="round_strategy").set_value("Lightly selection config (JSON)")
+    app.text_area(key="round_config").input(json.dumps({
+        "n_samples": 20,
+        "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+    }))  # fmt: skip
+    _preview(app)  # the batch-size field still says 50
+    assert any(_shown(h.value).startswith("Preview: 20 samples") for h in app.subheader)
+    assert any("The batch size is the config's." in c.value for c in app.caption)
+
+
+def test_rounds_page__a_failed_preview_clears_the_previous_one(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(5)
+    _preview(app)
+    assert any(_shown(h.value).startswith("Preview: 5 samples") for h in app.subheader)
+    app.number_input(key="round_n").set_value(10_000)
+    _preview(app)
+    assert "only" in app.error[0].value
+    assert not any("Preview" in h.value for h in app.subheader)
+    assert "round_preview" not in app.session_state
+
+
+def test_rounds_page__a_balanced_round_over_particle_type_comes_out_balanced(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(16)
+    app.selectbox(key="round_strategy").set_value("diversity")
+    app.multiselect(key="round_balance").set_value(["particle_type"])
+    app.selectbox(key="round_threshold_column").set_value("hr_post_exposure")
+    app.selectbox(key="round_threshold_op").set_value("≥")
+    app.number_input(key="round_threshold_value").set_value(24.0)
+    _preview(app)
+    preview = app.session_state["round_preview"]
+    s = tiny_project.samples().set_index("key").loc[preview.keys]
+    assert s.particle_type.value_counts().to_dict() == {"Fe": 8, "X-ray": 8}
+    assert (s.hr_post_exposure >= 24).all()
+    assert preview.config["balance_by"] == ["particle_type"]
+    assert any("diversity, balanced by particle_type, hr_post_exposure ≥ 24" in _shown(h.value)
+               for h in app.subheader)  # fmt: skip
+
+
+def test_rounds_page__similar_to_the_samples_of_a_class(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _label_particles(tiny_project, 3)
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(4)
+    app.selectbox(key="round_similar").set_value("samples labeled 'Fe'")
+    _preview(app)
+    preview = app.session_state["round_preview"]
+    assert len(preview.config["similar_to"]) == 3
+    picked = tiny_project.samples().key[:2].tolist()
+    app.session_state["map_selection_keys"] = picked  # as the Explore page's lasso leaves it
+    app.run()
+    app.selectbox(key="round_similar").set_value("the map selection")
+    _preview(app)
+    assert app.session_state["round_preview"].config["similar_to"] == picked
+
+
+def test_rounds_page__says_what_default_picks_now_and_why(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    assert any("`default` picks **random** right now: no sample is labeled" in c.value
+               for c in app.caption)  # fmt: skip
+    _label_particles(tiny_project, 3)
+    app.run()
+    assert any("`default` picks **typicality** right now" in c.value for c in app.caption)
+
+
+def test_rounds_page__after_is_empty_until_the_rounds_samples_are_labeled(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import create_round, train_model
+
+    _rounds_page(app, tiny_project)
+    _label_particles(tiny_project)
+    r = create_round(tiny_project, 6, strategy="random")
+    train_model(tiny_project)
+    app.run()
+
+    def history() -> pd.DataFrame:
+        return next(d.value for d in app.dataframe if "labeled" in d.value.columns)
+
+    assert history()["balanced acc. after"].isna().all()
+    assert history()["labeled"].tolist() == ["0 / 6"]
+    tiny_project.add_labels(r.keys, "Fe", user="ann", source="api")
+    train_model(tiny_project)
+    app.run()
+    assert history()["balanced acc. after"].notna().all()
+    assert history()["labeled"].tolist() == ["6 / 6"]
+
+
+def test_rounds_page__a_class_with_one_label_warns_and_shows_no_figures(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    s = tiny_project.samples()
+    tiny_project.add_labels(s[s.particle_type == "Fe"].key.head(10), "Fe", user="a", source="api")
+    tiny_project.add_labels(s[s.particle_type == "X-ray"].key.head(1), "X-ray", user="a",
+                            source="api")  # fmt: skip
+    app.run()
+    app.button(key="model_train").click().run()
+    assert not app.exception
+    assert any("no cross-validation: class 'X-ray' has a single label" in _shown(w.value)
+               for w in app.warning)  # fmt: skip
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Balanced accuracy"] == "n/a"
+
+
+def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
+    app: AppTest, tiny_project: Project
+) -> None:
+    import time
+
+    from bps_core import jobs
+
+    _rounds_page(app, tiny_project)
+    app.selectbox(key="sim_label").set_value("particle_type")
+    app.multiselect(key="sim_strategies").set_value(["random", "diversity"])
+    app.number_input(key="sim_seeds").set_value(2)
+    app.number_input(key="sim_batch").set_value(8)
+    app.number_input(key="sim_rounds").set_value(2)
+    app.button(key="sim_run").click().run()
+    assert not app.exception
+    (job,) = jobs.list_jobs(tiny_project, "simulate")
+    assert job.params["group_column"] == "well"  # the default group, when there is one
+    deadline = time.monotonic() + 180
+    while jobs.get_job(tiny_project, job.id).active:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert jobs.get_job(tiny_project, job.id).state == "succeeded"
+    app.run()
+    assert not app.exception
+    assert any("Simulated on 'particle_type'" in _shown(h.value) for h in app.subheader)
+    table = next(d.value for d in app.dataframe if "labels to 95%" in d.value.columns)
+    assert set(table.strategy) == {"random", "diversity"}
+    spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
+    assert {t.get("name") for t in spec["data"]} >= {"random", "diversity"}

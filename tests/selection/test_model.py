@@ -76,3 +76,33 @@ def test_logreg_fits__use_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> No
     cross_validate(x, y, np.arange(60) % 6, ModelConfig())
     assert len(seen) == 6  # five folds and the final fit
     assert set(seen) == {1}
+
+
+def test_cross_validate__a_class_with_two_labels_gives_two_folds_and_a_warning() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(22, 4)).astype(np.float32)
+    y = np.array(["a"] * 20 + ["b"] * 2)
+    m = cross_validate(x, y, None, ModelConfig())
+    assert m.n_folds == 2
+    assert m.warning is not None
+    assert "2-fold cross-validation instead of 5-fold: class 'b' has only 2 labels" in m.warning
+    grouped = cross_validate(x, y, np.arange(22) % 11, ModelConfig())
+    assert grouped.n_folds == 2
+    assert "class 'b' has only 2 labels" in (grouped.warning or "")
+
+
+def test_cross_validate__a_class_with_one_label_gives_no_figures_and_says_why() -> None:
+    x = np.random.default_rng(3).normal(size=(11, 4)).astype(np.float32)
+    y = np.array(["a"] * 10 + ["b"])
+    for groups in (None, np.arange(11) % 4):
+        m = cross_validate(x, y, groups, ModelConfig())
+        assert m.n_folds == 0
+        assert m.accuracy is None
+        assert m.balanced_accuracy is None
+        assert "no cross-validation: class 'b' has a single label" in (m.warning or "")
+        assert m.per_class["b"]["support"] == 1
+
+
+def test_cross_validate__enough_labels_no_warning() -> None:
+    x, y, groups = _leaky()
+    assert cross_validate(x, y, groups, ModelConfig()).warning is None

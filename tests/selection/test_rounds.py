@@ -38,7 +38,9 @@ def test_round__without_labels_is_random_and_recorded(project: Project) -> None:
     rounds = list_rounds(project)
     assert [x.keys for x in rounds] == [r.keys]  # stored in order
     assert rounds[0].user == "ann"
-    assert create_round(project, 12, seed=3).keys == r.keys  # reproducible
+    # reproducible: the same seed over the same pool picks the same samples (re-including
+    # the round's own picks; by default they are held back, see the next tests)
+    assert select_round(project, 12, seed=3, reinclude_selected=True).keys == r.keys
     project.add_labels(r.keys, "Fe", user="ann", source="api")  # one class: no model yet
     assert select_round(project, 5, seed=3).config["strategy"] == "typicality"
 
@@ -46,9 +48,10 @@ def test_round__without_labels_is_random_and_recorded(project: Project) -> None:
 def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) -> None:
     _label_by_particle(project, 15)
     first = create_round(project, 10, strategy="random", seed=0)
+    project.add_labels(first.keys, "Fe", user="ann", source="api")  # the round is labeled
     model = train_model(project, user="ann")
     assert model.classes == ["Fe", "X-ray"]
-    assert model.n_labeled == 30
+    assert model.n_labeled == 40
     assert model.metrics["grouped_by"] == "well"
     probs = predictions(project, model)
     assert probs.shape == (project.n_samples(), 2)
@@ -63,7 +66,7 @@ def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) ->
     assert not labeled & set(second.keys)
     assert first.id < second.id
     curve = learning_curve(project)
-    assert curve.n_labeled.tolist() == [30]
+    assert curve.n_labeled.tolist() == [40]
 
 
 def test_round__from_a_lightly_config(project: Project) -> None:
@@ -135,3 +138,85 @@ def test_finetune__needs_simclr_embeddings(project: Project) -> None:
     _label_by_particle(project, 5)
     with pytest.raises(SelectionError, match="fine-tuning needs SimCLR embeddings"):
         train_model(project, ModelConfig(kind="finetune"))
+
+
+def test_rounds__consecutive_rounds_share_no_sample(project: Project) -> None:
+    first = create_round(project, 40, seed=0)
+    second = create_round(project, 40, seed=0)  # even with the same seed
+    assert not set(first.keys) & set(second.keys)
+    assert second.config["round"]["held_back"] == 40
+    third = create_round(project, 40, strategy="diversity")
+    assert not set(third.keys) & (set(first.keys) | set(second.keys))
+
+
+def test_rounds__a_fresh_seed_is_drawn_and_recorded(project: Project) -> None:
+    a = create_round(project, 5)
+    b = create_round(project, 5)
+    assert a.seed is not None
+    assert b.seed is not None
+    assert a.seed != b.seed  # 1 in 2**31 to collide
+    assert a.config["round"]["seed_drawn"] is True
+    assert [r.seed for r in list_rounds(project)] == [a.seed, b.seed]
+    given = create_round(project, 5, seed=7)
+    assert given.seed == 7
+    assert given.config["round"]["seed_drawn"] is False
+    # the recorded seed reproduces the round over the same pool
+    assert select_round(project, 5, seed=a.seed, reinclude_selected=True).keys == a.keys
+
+
+def test_rounds__reinclude_selected_picks_earlier_picks_again(project: Project) -> None:
+    n = len(build_pool(project).candidates)
+    first = create_round(project, n - 10, seed=1)
+    with pytest.raises(SelectionError, match="held back: label them, or re-include them"):
+        select_round(project, 20)
+    again = select_round(project, 20, reinclude_selected=True, seed=1)
+    assert set(again.keys) & set(first.keys)
+    assert again.config["round"]["reinclude_selected"] is True
+
+
+def test_train__a_round_gets_its_after_model_only_once_its_samples_are_labeled(
+    project: Project,
+) -> None:
+    _label_by_particle(project, 10)
+    r = create_round(project, 6, strategy="random")
+    early = train_model(project)
+    assert list_rounds(project)[0].model_after is None  # none of its samples labeled
+    project.add_labels(r.keys[:3], "Fe", user="ann", source="api")
+    train_model(project)
+    assert list_rounds(project)[0].model_after is None  # half labeled
+    project.add_labels(r.keys[3:], "X-ray", user="ann", source="api")
+    late = train_model(project)
+    assert list_rounds(project)[0].model_after == late.id != early.id
+
+
+def test_round__a_lightly_config_decides_the_batch_size(project: Project) -> None:
+    cfg = SelectionConfig.from_json(json.dumps({
+        "n_samples": 7,
+        "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+    }))  # fmt: skip
+    assert len(select_round(project, config=cfg).keys) == 7
+    prop = SelectionConfig.from_json(json.dumps({
+        "proportion_samples": 0.1,
+        "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+    }))  # fmt: skip
+    assert len(select_round(project, config=prop).keys) == round(0.1 * project.n_samples())
+
+
+def test_round__balance_threshold_and_similarity_options(project: Project) -> None:
+    from bps_core.selection.options import RoundOptions
+
+    s = project.samples().set_index("key")
+    balanced = select_round(project, 10, strategy="diversity",
+                            options=RoundOptions(balance_by=("particle_type",)))  # fmt: skip
+    assert s.loc[balanced.keys, "particle_type"].value_counts().to_dict() == {"Fe": 5, "X-ray": 5}
+    assert balanced.config["balance_by"] == ["particle_type"]
+    late = select_round(project, 10, options=RoundOptions(
+        threshold_column="hr_post_exposure", threshold_operation="BIGGER_EQUAL",
+        threshold_value=24))  # fmt: skip
+    assert (s.loc[late.keys, "hr_post_exposure"].astype(float) >= 24).all()
+    query = s.index[:2].tolist()
+    similar = select_round(project, 5, options=RoundOptions(similar_to=tuple(query)))
+    assert not set(similar.keys) & set(query)
+    assert similar.config["similar_to"] == query
+    with pytest.raises(SelectionError, match="no metadata column 'nope'"):
+        select_round(project, 5, options=RoundOptions(balance_by=("nope",)))

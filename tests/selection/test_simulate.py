@@ -118,3 +118,37 @@ def test_plot_curves__writes_a_png(tmp_path: Path) -> None:
     curve = simulate(x, y, groups, SimulationConfig(("random",), batch=10, rounds=2, seeds=2))
     plot_curves(curve, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate__a_pick_is_labeled_at_once_and_never_picked_again() -> None:
+    from bps_core.selection import make_strategy
+
+    x, y, groups = _task(300)
+    seen: list[set[int]] = []
+
+    class Spy:
+        def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+            self.inner = inner
+
+        def select(self, pool, budget):  # type: ignore[no-untyped-def]
+            # every earlier pick is labeled by now (the oracle labels at once)
+            assert set().union(*seen) <= set(np.flatnonzero(pool.labeled).tolist())
+            picks = self.inner.select(pool, budget)
+            assert not pool.labeled[picks].any()
+            seen.append({int(i) for i in picks})
+            return picks
+
+    def factory(name, seed, has_model):  # type: ignore[no-untyped-def]
+        return Spy(make_strategy(name, random_state=seed, has_model=has_model))
+
+    cfg = SimulationConfig(("random",), batch=10, rounds=4, seeds=1)
+    simulate(x, y, groups, cfg, factory=factory)
+    assert len(seen) == 4
+    assert len(set().union(*seen)) == 40  # four rounds, no sample twice
+
+    class Repeats:
+        def select(self, pool, budget):  # type: ignore[no-untyped-def]
+            return np.flatnonzero(pool.labeled)[:budget]
+
+    with pytest.raises(SelectionError, match="picked a sample an earlier round picked"):
+        simulate(x, y, groups, cfg, factory=lambda *a: Repeats())

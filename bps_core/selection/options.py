@@ -1,0 +1,88 @@
+"""Round options around a base strategy: a threshold filter, balance over groups, similarity.
+
+The Rounds form and the CLI build one ``RoundOptions``; ``wrap`` turns it into strategies
+that compose (``Threshold(Balance(Similarity or base))``), so every option works with every
+base strategy, as in Lightly's selection configs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bps_core.selection.pool import Pool, SelectionError
+from bps_core.selection.strategies import (
+    Balance,
+    Operation,
+    Similarity,
+    Strategy,
+    Threshold,
+)
+
+OPERATIONS: tuple[Operation, ...] = ("BIGGER", "BIGGER_EQUAL", "SMALLER", "SMALLER_EQUAL")
+
+
+@dataclass(frozen=True)
+class RoundOptions:
+    """``balance_by``: metadata columns (or ``prediction``) whose groups get equal shares.
+    ``threshold_column``: keep candidates whose value passes ``operation value`` (a numeric
+    metadata column, or ``uncertainty_entropy`` and friends with a model). ``similar_to``:
+    sample keys; the round then ranks by cosine similarity to them instead of the base."""
+
+    balance_by: tuple[str, ...] = ()
+    threshold_column: str | None = None
+    threshold_operation: Operation = "BIGGER_EQUAL"
+    threshold_value: float = 0.0
+    similar_to: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.balance_by or self.threshold_column or self.similar_to)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options that are set, for the round record."""
+        out: dict[str, Any] = {}
+        if self.balance_by:
+            out["balance_by"] = list(self.balance_by)
+        if self.threshold_column:
+            out["threshold"] = {"column": self.threshold_column,
+                                "operation": self.threshold_operation,
+                                "value": self.threshold_value}  # fmt: skip
+        if self.similar_to:
+            out["similar_to"] = list(self.similar_to)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RoundOptions:
+        t = raw.get("threshold") or {}
+        return cls(tuple(raw.get("balance_by", ())), t.get("column"),
+                   t.get("operation", "BIGGER_EQUAL"), float(t.get("value", 0.0)),
+                   tuple(raw.get("similar_to", ())))  # fmt: skip
+
+
+def wrap(base: Strategy, options: RoundOptions, pool: Pool, random_state: int | None) -> Strategy:
+    """``base`` with ``options`` applied (similarity replaces the base's ranking)."""
+    inner = base
+    if options.similar_to:
+        row = {k: i for i, k in enumerate(pool.keys)}
+        query = tuple(row[k] for k in options.similar_to if k in row)
+        if not query:
+            raise SelectionError(
+                f"none of the {len(options.similar_to)} samples to be similar to is in the "
+                "current embedding set: pick them again on the map"
+            )
+        inner = Similarity(query, random_state)
+    if options.balance_by:
+        inner = Balance(tuple(options.balance_by), inner=inner)
+    if options.threshold_column:
+        if options.threshold_operation not in OPERATIONS:
+            raise SelectionError(
+                f"threshold operation must be one of {', '.join(OPERATIONS)}, "
+                f"got {options.threshold_operation!r}"
+            )
+        inner = Threshold(options.threshold_column, options.threshold_operation,
+                          float(options.threshold_value), inner=inner)  # fmt: skip
+    return inner
+
+
+__all__ = ["OPERATIONS", "RoundOptions", "wrap"]
