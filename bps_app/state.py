@@ -26,6 +26,8 @@ MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
 QUEUE = "label_queue"
+QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
+QUEUE_ERROR = "queue_error"
 
 
 def project_dir() -> Path:
@@ -132,4 +134,20 @@ def queue() -> LabelQueue | None:
 
 
 def set_queue(q: LabelQueue | None) -> None:
+    """Keeps ``q`` as this session's queue; a queue of other samples forgets the label actions
+    recorded for the old one (undo then no longer moves the queue)."""
+    old = queue()
+    if q is None or old is None or old.keys != q.keys:
+        st.session_state.pop(QUEUE_ACTIONS, None)
     st.session_state[QUEUE] = q
+
+
+def queue_tile_key(key: str) -> str:
+    """The widget key of a queue tile's "chosen" box."""
+    return f"queue_tile_{key}"
+
+
+def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Label actions given in this queue: action id -> (queue position, labeled keys)."""
+    actions = st.session_state.setdefault(QUEUE_ACTIONS, {})
+    return actions if isinstance(actions, dict) else {}
