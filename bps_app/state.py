@@ -28,6 +28,7 @@ MAP_COLOR_BY = "map_color_by"
 QUEUE = "label_queue"
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
 QUEUE_ERROR = "queue_error"
+ACCESS_CHECKS = "ds_access_checks"  # datasource form prefix -> its last AccessReport
 
 
 def project_dir() -> Path:

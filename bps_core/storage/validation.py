@@ -181,7 +181,11 @@ def check_endpoint_url(url: str, *, allow_link_local: bool = False) -> str:
     if not allow_link_local:
         if host in _METADATA_HOSTS or host.endswith(".internal"):
             raise _fail(
-                "endpoint URL", url, "points at a cloud metadata service; refused (SSRF risk)"
+                "endpoint URL",
+                url,
+                "points at a cloud metadata service, which is refused: it could expose this "
+                "server's own credentials. Use the bucket's public endpoint, or leave the "
+                "endpoint empty for AWS S3",
             )
         if ip is not None:
             mapped = getattr(ip, "ipv4_mapped", None) or ip
@@ -189,8 +193,9 @@ def check_endpoint_url(url: str, *, allow_link_local: bool = False) -> str:
                 raise _fail(
                     "endpoint URL",
                     url,
-                    "points at a link-local or metadata address; refused unless explicitly "
-                    "allowed (allow_link_local_endpoint)",
+                    "points at a link-local or cloud-metadata address, which is refused: it "
+                    "could expose this server's own credentials. Use the bucket's public "
+                    "endpoint, or leave the endpoint empty for AWS S3",
                 )
     return url.rstrip("/")
 
