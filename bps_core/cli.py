@@ -337,6 +337,7 @@ def _print_access(report: AccessReport) -> bool:
         detail = f"  {row['detail']}" if row["detail"] else ""
         code = f" [{row['code']}]" if row["code"] else ""
         print(f"  {row['permission']:<9} {row['result']}{code}{detail}")
+    print(f"  => {report.headline()}")
     return report.ok
 
 

@@ -42,8 +42,7 @@ class PermissionCheck:
 
 
 _HEADLINES = {
-    "unreachable": "The endpoint cannot be reached: nothing was checked. Check the endpoint "
-    "URL, the network and any proxy.",
+    "unreachable": "The endpoint cannot be reached, so no permission could be checked.",
     "no_such_bucket": "The bucket does not exist at this endpoint: check the bucket name "
     "(and the endpoint).",
     "wrong_region": "The bucket is in another region: set the region the cause names.",
