@@ -19,6 +19,7 @@ from bps_core.paths import PathPolicyError
 from bps_core.storage import AUTH_MODES, DatasourceConfig
 from bps_core.storage.access import (
     AccessReport,
+    check_access,
     generate_external_id,
     iam_policy,
     policy_json,
@@ -39,7 +40,6 @@ AUTH_LABELS = {
     "assume-role": "IAM role + external ID",
     "keys": "Access keys (env / secrets)",
 }
-_RESULT_ICONS = {"ok": "✅ ok", "failed": "❌ failed", "not tried": "➖ not tried"}
 
 
 def _key(prefix: str, name: str) -> str:
@@ -159,21 +159,93 @@ def datasource_form(
 
 
 def access_report(report: AccessReport) -> None:
-    """Each permission as ok/failed with its AWS code, then the policies to apply."""
+    """The outcome and its cause in full, each permission as a table row, and the IAM policy
+    only when access was denied (a policy cannot fix an unreachable endpoint or a typo)."""
     rows = pd.DataFrame(report.rows())
-    rows["result"] = rows["result"].map(_RESULT_ICONS)
-    if report.ok:
-        st.success(f"All {len(rows)} permissions work for {md(report.config.uri)}")
+    if report.usable:
+        st.success(md(report.headline()), icon=":material/check_circle:")
     else:
-        st.error(f"Some permissions are missing for {md(report.config.uri)}")
-    st.dataframe(rows, hide_index=True, width="stretch")
-    if report.config.kind == "s3":
-        with st.expander("IAM policy for this bucket and prefix", expanded=not report.ok):
+        failure = report.failure
+        cause = failure.message if failure is not None else "listing returned nothing"
+        st.error(f"**{md(report.headline())}**\n\n{md(cause)}", icon=":material/error:")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={"detail": st.column_config.TextColumn("detail", width="large")},
+    )
+    if report.config.kind == "s3" and report.kind == "denied":
+        with st.expander("IAM policy for this bucket and prefix", expanded=True):
             st.code(policy_json(iam_policy(report.config)), language="json")
         if report.config.auth == "assume-role":
-            with st.expander("Trust policy for the role", expanded=not report.ok):
+            with st.expander("Trust policy for the role", expanded=True):
                 st.caption("Replace the principal with the AWS account that runs this app.")
                 st.code(policy_json(trust_policy(report.config)), language="json")
+
+
+def remember_check(prefix: str, report: AccessReport) -> None:
+    """Keeps a form's last access check, so saving knows whether this config was checked."""
+    st.session_state.setdefault(state.ACCESS_CHECKS, {})[prefix] = report
+
+
+def last_check(prefix: str, config: DatasourceConfig | None) -> AccessReport | None:
+    """The form's last access check, if it was made for exactly ``config``."""
+    report = st.session_state.get(state.ACCESS_CHECKS, {}).get(prefix)
+    if report is None or config is None or report.config != config.normalised():
+        return None
+    return report if isinstance(report, AccessReport) else None
+
+
+def job_result_frame(result: dict[str, Any] | None) -> pd.DataFrame:
+    """A finished job's result as a two-column table (not a Python dict in a caption)."""
+    items = (result or {}).items()
+    return pd.DataFrame(
+        {
+            "result": [str(k).replace("n_", "", 1).replace("_", " ") for k, _ in items],
+            "value": [_cell(v) for _, v in items],
+        }  # fmt: skip
+    )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def check_and_save_buttons(
+    prefix: str, cfg: DatasourceConfig | None, *, changed: bool, busy: bool, save_label: str
+) -> bool:
+    """Draws "Check access" and a form's save button; True when saving may go ahead: the
+    config was checked (or is checked now) and the source is usable. A failed check disables
+    saving until the settings change; a refused save shows the cause."""
+    c1, c2 = st.columns(2)
+    check = c1.button("Check access", key=f"check_{prefix}", disabled=cfg is None)
+    if check and cfg is not None:
+        with st.spinner("Probing the permissions this purpose needs ..."):
+            remember_check(prefix, check_access(cfg))
+    report = last_check(prefix, cfg)
+    failed = report is not None and not report.usable
+    save = c2.button(
+        save_label,
+        key=f"save_{prefix}",
+        type="primary",
+        disabled=not changed or busy or failed,
+        help="Needs a usable source: it is checked first if you have not checked it.",
+    )
+    if save and cfg is not None and report is None:
+        with st.spinner("Checking access before saving ..."):
+            report = check_access(cfg)
+            remember_check(prefix, report)
+    if report is not None:
+        access_report(report)
+        if failed:
+            c2.caption("Fix the problem below, then check again.")
+        elif save and not report.usable:
+            st.error("Not saved: the datasource cannot be used (cause above).")
+    return bool(save and report is not None and report.usable)
 
 
 def describe_frame(configs: list[DatasourceConfig]) -> pd.DataFrame:

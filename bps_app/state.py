@@ -15,13 +15,22 @@ from bps_core.queue import LabelQueue
 
 PROJECT_ENV = "BPS_PROJECT"
 DEFAULT_PROJECT = "demo/project"
+# The labeler's name lives in a plain session key, not in the sidebar widget's key: Streamlit
+# drops a widget's state when a page is switched from code (st.switch_page sends no widget
+# states), so a name read from the widget key was gone on the queue page (issue 14, item 6).
 USER_NAME = "user_name"
+USER_NAME_INPUT = "sidebar_user_name"  # the sidebar text box; copied to USER_NAME on change
+USER_PARAM = "user"  # ?user=NAME in the URL keeps the name across reloads and bookmarks
+USER_NAME_MAX = 80
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
 QUEUE = "label_queue"
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 ROUNDS_FLASH = "rounds_flash"  # a one-time success message on the Rounds page
+QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
+QUEUE_ERROR = "queue_error"
+ACCESS_CHECKS = "ds_access_checks"  # datasource form prefix -> its last AccessReport
 
 
 def project_dir() -> Path:
@@ -81,9 +90,39 @@ def signed_in_user() -> str | None:
 
 
 def user_name() -> str:
-    """Who labels: the signed-in user when login is configured, else the name typed once per
-    browser session in the sidebar."""
+    """Who labels: the signed-in user when login is configured, else the name typed in the
+    sidebar (kept across page switches, and across reloads through ``?user=`` in the URL)."""
     return signed_in_user() or str(st.session_state.get(USER_NAME, "")).strip()
+
+
+def _clean_name(value: object) -> str:
+    return " ".join(str(value or "").split())[:USER_NAME_MAX]
+
+
+def restore_user_name() -> None:
+    """Call before drawing the sidebar's name box: fills it from the session's name, or on a
+    new session (a reload) from ``?user=`` in the URL, and keeps ``?user=`` in the URL, which a
+    page switch clears."""
+    if USER_NAME not in st.session_state:
+        st.session_state[USER_NAME] = _clean_name(st.query_params.get(USER_PARAM, ""))
+    # Missing after a page switch (widget state dropped); different when set from code.
+    if st.session_state.get(USER_NAME_INPUT) != st.session_state[USER_NAME]:
+        st.session_state[USER_NAME_INPUT] = st.session_state[USER_NAME]
+    _sync_url(str(st.session_state[USER_NAME]))
+
+
+def store_user_name() -> None:
+    """The name box's ``on_change``: copies the typed name to the session key and the URL."""
+    name = _clean_name(st.session_state.get(USER_NAME_INPUT, ""))
+    st.session_state[USER_NAME] = name
+    _sync_url(name)
+
+
+def _sync_url(name: str) -> None:
+    if name and st.query_params.get(USER_PARAM) != name:
+        st.query_params[USER_PARAM] = name
+    elif not name and USER_PARAM in st.query_params:
+        del st.query_params[USER_PARAM]
 
 
 def set_selection(keys: list[str]) -> None:
@@ -103,4 +142,20 @@ def queue() -> LabelQueue | None:
 
 
 def set_queue(q: LabelQueue | None) -> None:
+    """Keeps ``q`` as this session's queue; a queue of other samples forgets the label actions
+    recorded for the old one (undo then no longer moves the queue)."""
+    old = queue()
+    if q is None or old is None or old.keys != q.keys:
+        st.session_state.pop(QUEUE_ACTIONS, None)
     st.session_state[QUEUE] = q
+
+
+def queue_tile_key(key: str) -> str:
+    """The widget key of a queue tile's "chosen" box."""
+    return f"queue_tile_{key}"
+
+
+def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Label actions given in this queue: action id -> (queue position, labeled keys)."""
+    actions = st.session_state.setdefault(QUEUE_ACTIONS, {})
+    return actions if isinstance(actions, dict) else {}

@@ -42,11 +42,15 @@ def sidebar(project_name: str) -> None:
             st.caption(f"Signed in as **{md(who)}**")
             st.button("Log out", key="logout", icon=":material/logout:", on_click=st.logout)
             return
+        state.restore_user_name()
         st.text_input(
             "Your name",
-            key=state.USER_NAME,
+            key=state.USER_NAME_INPUT,
+            on_change=state.store_user_name,
+            max_chars=state.USER_NAME_MAX,
             placeholder="e.g. ada",
-            help="Stored with every label you make.",
+            help="Stored with every label you make. It stays in the address (?user=), so a "
+            "reload or a bookmark keeps it.",
         )
 
 

@@ -115,6 +115,15 @@ def _location(args: argparse.Namespace, where: str, *, id: str, purpose: str) ->
     return DatasourceConfig(id=id, kind="local", path=str(Path(where).resolve()), purpose=purpose)
 
 
+def _meta_csv_ref(meta: str | None) -> str | None:
+    """``--meta``: a file on this machine (absolute, or relative to the working directory)
+    becomes its absolute path; anything else is a name inside the source."""
+    if meta is None:
+        return None
+    path = Path(meta).expanduser()
+    return str(path.resolve()) if path.is_file() else meta
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from bps_core.project import create_project
 
@@ -124,13 +133,15 @@ def _cmd_init(args: argparse.Namespace) -> int:
             args.project_dir,
             config,
             name=args.name,
-            meta_csv=args.meta,
+            meta_csv=_meta_csv_ref(args.meta),
             bps_channel=None if args.all_channels else "proj",
             progress=progress,
             on_listed=lambda n: print(f"\rlisted {n:,} objects", end="", file=sys.stderr),
         )
     with project:
         print(f"created project {project.folder} over {project.config.datasource.uri}")
+        if project.config.meta_csv:
+            print(f"metadata from {project.config.meta_csv}")
         _print_ingest(report)
     return 0
 
@@ -392,6 +403,7 @@ def _print_access(report: AccessReport) -> bool:
         detail = f"  {row['detail']}" if row["detail"] else ""
         code = f" [{row['code']}]" if row["code"] else ""
         print(f"  {row['permission']:<9} {row['result']}{code}{detail}")
+    print(f"  => {report.headline()}")
     return report.ok
 
 
@@ -687,7 +699,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", required=True, help="a folder of images (or a BPS root) or s3://BUCKET/PREFIX"
     )
     _add_location_args(p, "S3 source")
-    p.add_argument("--meta", default=None, help="metadata CSV inside the source (default meta.csv)")
+    p.add_argument(
+        "--meta",
+        default=None,
+        help="metadata CSV: a file on this machine (absolute, or relative to the working "
+        "directory) or a name inside the source (default: meta.csv at the source root)",
+    )
     p.add_argument("--name", default=None)
     p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
     p.set_defaults(func=_cmd_init)

@@ -24,7 +24,7 @@ from bps_core.errors import MetadataError
 
 _BPS_DOSES = {"Fe": (0.0, 0.3, 0.82), "X-ray": (0.0, 0.1, 1.0)}
 _BPS_HOURS = (4, 24, 48)
-_MAX_CSV_BYTES = 200 * 1024 * 1024
+MAX_CSV_BYTES = 200 * 1024 * 1024
 
 
 def is_bps_header(columns: Iterable[str]) -> bool:
@@ -89,7 +89,7 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
             BPS ``meta.csv``) holds a value outside the dataset's value sets. The message names
             the file, row and column.
     """
-    if len(data) > _MAX_CSV_BYTES:
+    if len(data) > MAX_CSV_BYTES:
         raise MetadataError(f"{name}: {len(data):,} bytes is too large for a metadata CSV")
     try:
         text = data.decode("utf-8-sig")
@@ -211,7 +211,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def read_user_file(path: str | Path, what: str, max_bytes: int = _MAX_CSV_BYTES) -> bytes:
+def read_user_file(path: str | Path, what: str, max_bytes: int = MAX_CSV_BYTES) -> bytes:
     """The bytes of a file a user named (a CSV to import), or a one-line ``MetadataError``: not
     found, a folder or device (never read: ``/dev/zero`` would not end), too large, unreadable.
     """

@@ -2,7 +2,8 @@
 
 The queue is a value: moving or labeling returns a new queue, so the UI keeps it in session
 state and tests drive it without a browser. Labels themselves are written by the project store
-at once; the queue only decides what to show next.
+at once; the queue only decides what to show next and which tiles of a page a class key labels.
+Progress counts the queue's samples that carry a label, not the position: skipping is not done.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ import pandas as pd
 @dataclass(frozen=True)
 class LabelQueue:
     """``keys`` in order; ``position`` is the first key of the current page and equals
-    ``len(keys)`` once the queue is finished."""
+    ``len(keys)`` once the queue is finished.
+
+    On a page of several tiles, ``unchosen`` holds the tiles a class key leaves alone (all are
+    chosen when a page opens) and ``labeled_here`` the tiles labeled since the page opened.
+    """
 
     keys: tuple[str, ...]
     position: int = 0
     page_size: int = 1
+    unchosen: frozenset[str] = frozenset()
+    labeled_here: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, keys: Iterable[str], page_size: int = 1) -> LabelQueue:
@@ -33,6 +40,11 @@ class LabelQueue:
     def current(self) -> tuple[str, ...]:
         """The keys on the current page (empty once finished)."""
         return self.keys[self.position : self.position + self.page_size]
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        """The tiles of the current page that a class key labels."""
+        return tuple(k for k in self.current if k not in self.unchosen)
 
     @property
     def finished(self) -> bool:
@@ -54,14 +66,58 @@ class LabelQueue:
         pos = self.position + pages * self.page_size
         if pos > last_start:
             pos = len(self.keys) if pages > 0 else last_start
-        return replace(self, position=max(0, pos))
+        return self._open(max(0, pos))
+
+    def _open(self, position: int) -> LabelQueue:
+        """The page starting at ``position``, every tile chosen."""
+        return replace(self, position=position, unchosen=frozenset(), labeled_here=frozenset())
 
     def with_page_size(self, page_size: int) -> LabelQueue:
         """The same queue shown ``page_size`` at a time, keeping the current key on screen."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         pos = min(self.position, len(self.keys))
-        return replace(self, page_size=page_size, position=pos - pos % page_size)
+        return replace(self, page_size=page_size)._open(pos - pos % page_size)
+
+    def toggle(self, key: str) -> LabelQueue:
+        """Chooses or unchooses one tile of the current page (other keys are ignored)."""
+        if key not in self.current:
+            return self
+        return replace(self, unchosen=self.unchosen ^ {key})
+
+    def choose(self, keys: Iterable[str]) -> LabelQueue:
+        """Chooses exactly ``keys`` among the current page's tiles."""
+        wanted = set(keys)
+        return replace(self, unchosen=frozenset(k for k in self.current if k not in wanted))
+
+    def after_labeling(self, keys: Iterable[str]) -> LabelQueue:
+        """The queue once ``keys`` of the current page got a label: the next page when every
+        tile here has one, else this page with the tiles still to label chosen."""
+        here = self.labeled_here | (set(keys) & set(self.current))
+        if set(self.current) <= here:
+            return self.move(1)
+        return replace(self, labeled_here=frozenset(here)).choose(
+            k for k in self.current if k not in here
+        )
+
+    def after_undo(self, position: int, keys: Iterable[str]) -> LabelQueue:
+        """The queue once a label given on the page at ``position`` to ``keys`` was undone:
+        that page again, with those tiles chosen (an earlier page's other tiles count as done:
+        the queue had moved past them)."""
+        undone = set(keys)
+        if position == self.position:
+            return replace(self, labeled_here=self.labeled_here - undone).choose(undone)
+        q = self._open(position)
+        return replace(q, labeled_here=frozenset(set(q.current) - undone)).choose(undone)
+
+    def n_labeled(self, labeled: Iterable[str]) -> int:
+        """How many of the queue's samples are in ``labeled`` (the keys that carry a label)."""
+        return len(set(self.keys).intersection(labeled))
+
+    def unlabeled(self, labeled: Iterable[str]) -> list[str]:
+        """The queue's samples not in ``labeled``, in queue order (what skipping left over)."""
+        done = set(labeled)
+        return [k for k in self.keys if k not in done]
 
 
 def unlabeled_keys(samples: pd.DataFrame, labeled: Iterable[str], seed: int = 0) -> list[str]:

@@ -37,7 +37,8 @@ def _last_result(kind: str) -> None:
     if job is None or job.active:
         return
     if job.state == "succeeded":
-        st.caption(md(f"Last {kind} job ({job.finished_at}): {job.result}"))
+        st.caption(f"Last {kind} job, finished {job.finished_at}:")
+        st.dataframe(dsf.job_result_frame(job.result), hide_index=True)
     else:
         st.warning(md(f"Last {kind} job {job.state}: {job.error}"))
 
@@ -60,19 +61,14 @@ with tab_in:
     )
     if problem:
         st.error(problem)
-    c1, c2 = st.columns(2)
-    if c1.button("Check access", key="check_input", disabled=cfg is None) and cfg is not None:
-        with st.spinner("Probing list and read ..."):
-            dsf.access_report(check_access(cfg))
-    changed = cfg is not None and cfg != input_cfg
-    save = c2.button(
-        "Save and re-list the images",
-        key="save_input",
-        type="primary",
-        disabled=not changed or active["ingest"] is not None,
-        help="Keeps sample keys (and labels) for files found under the same relative paths, "
-        "e.g. after moving from a local copy to the S3 bucket.",
+    st.caption(
+        "Saving re-lists the images and keeps sample keys (and labels) for files found under "
+        "the same relative paths, e.g. after moving from a local copy to the S3 bucket."
     )
+    save = dsf.check_and_save_buttons(
+        "input", cfg, changed=cfg is not None and cfg != input_cfg,
+        busy=active["ingest"] is not None, save_label="Save and re-list the images",
+    )  # fmt: skip
     if save and cfg is not None:
         with state.open_project() as project:
             project.set_datasources(input=cfg)
@@ -88,12 +84,11 @@ with tab_out:
                                        current=output_cfg)  # fmt: skip
     if problem:
         st.error(problem)
-    c1, c2 = st.columns(2)
-    if c1.button("Check access", key="check_output", disabled=cfg is None) and cfg is not None:
-        with st.spinner("Probing list, read, write, overwrite and delete ..."):
-            dsf.access_report(check_access(cfg))
-    if c2.button("Save as output", key="save_output", type="primary",
-                 disabled=cfg is None or cfg == output_cfg) and cfg:  # fmt: skip
+    save = dsf.check_and_save_buttons(
+        "output", cfg, changed=cfg is not None and cfg != output_cfg, busy=False,
+        save_label="Save as output",
+    )  # fmt: skip
+    if save and cfg is not None:
         with state.open_project() as project:
             project.set_datasources(output=cfg)
         st.toast(f"Output set to {md(cfg.uri)}")

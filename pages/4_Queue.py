@@ -42,26 +42,43 @@ def _start(origin: str, page_size: int) -> None:
     else:
         keys = unlabeled_keys(samples, labels.key)
     state.set_queue(LabelQueue.of(keys, page_size))
-    st.session_state.pop("queue_actions", None)
 
 
 def _label(name: str) -> None:
     q = state.queue()
     if q is None or q.finished or not user:
         return
+    if not q.chosen:
+        st.session_state[state.QUEUE_ERROR] = "Choose at least one tile to label."
+        return
     try:
         with state.open_project() as p:
-            action = p.add_labels(q.current, name, user=user, source="queue")
+            action = p.add_labels(q.chosen, name, user=user, source="queue")
     except (UnknownSampleError, ValueError) as exc:
-        st.session_state["queue_error"] = str(exc)
+        st.session_state[state.QUEUE_ERROR] = str(exc)
         return
-    st.session_state.setdefault("queue_actions", []).append(action.action_id)
-    state.set_queue(q.move(1))
+    state.queue_actions()[action.action_id] = (q.position, q.chosen)
+    state.set_queue(q.after_labeling(q.chosen))
 
 
 def _move(pages: int) -> None:
     if (q := state.queue()) is not None:
         state.set_queue(q.move(pages))
+
+
+def _toggle(key: str) -> None:
+    if (q := state.queue()) is not None:
+        state.set_queue(q.toggle(key))
+
+
+def _choose_all(chosen: bool) -> None:
+    if (q := state.queue()) is not None:
+        state.set_queue(q.choose(q.current if chosen else ()))
+
+
+def _restart_with(keys: list[str]) -> None:
+    if (q := state.queue()) is not None:
+        state.set_queue(LabelQueue.of(keys, q.page_size))
 
 
 def _undo() -> None:
@@ -70,12 +87,12 @@ def _undo() -> None:
     with state.open_project() as p:
         result = p.undo(user)
     if result is None:
-        st.session_state["queue_error"] = "Nothing to undo."
+        st.session_state[state.QUEUE_ERROR] = "Nothing to undo."
         return
-    ours = st.session_state.get("queue_actions", [])
-    if result.target_action_id in ours:  # a label given here: show that page again
-        ours.remove(result.target_action_id)
-        _move(-1)
+    ours = state.queue_actions()
+    if (q := state.queue()) is not None and result.target_action_id in ours:
+        position, keys = ours.pop(result.target_action_id)  # show that page again
+        state.set_queue(q.after_undo(position, keys))
 
 
 def _add_class() -> None:
@@ -85,7 +102,7 @@ def _add_class() -> None:
             with state.open_project() as p:
                 p.ensure_class(name)
         except ValueError as exc:
-            st.session_state["queue_error"] = str(exc)
+            st.session_state[state.QUEUE_ERROR] = str(exc)
     st.session_state["queue_new_class"] = ""
 
 
@@ -104,7 +121,7 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
         _start(origin, VIEWS.get(view or "One image", 1))
         st.rerun()
 
-if error := st.session_state.pop("queue_error", None):
+if error := st.session_state.pop(state.QUEUE_ERROR, None):
     st.error(md(error))
 if not user:
     st.warning("Enter your name in the sidebar to label.")
@@ -116,8 +133,17 @@ if not q.keys:
     st.info("This queue is empty: nothing matches. Choose other samples above.")
     st.stop()
 
-done = min(q.position, len(q.keys))
-st.progress(done / len(q.keys), text=f"{done:,} of {len(q.keys):,} done")
+# Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
+# without counting.
+n_labeled = q.n_labeled(labels.key)
+where = (
+    "finished"
+    if q.finished
+    else f"image {q.position + 1:,} of {len(q.keys):,}"
+    if q.page_size == 1
+    else f"page {q.page:,} of {q.n_pages:,}"
+)
+st.progress(n_labeled / len(q.keys), text=f"{n_labeled:,} of {len(q.keys):,} labeled · {where}")
 
 buttons = st.columns(max(len(classes), 1) + 1)
 for col, c in zip(buttons, classes, strict=False):
@@ -127,7 +153,7 @@ for col, c in zip(buttons, classes, strict=False):
         on_click=_label,
         args=(c.name,),
         shortcut=c.hotkey,
-        disabled=not user or q.finished,
+        disabled=not user or q.finished or not q.chosen,
         width="stretch",
     )
 with buttons[-1].popover("New class", icon=":material/add:"):
@@ -139,13 +165,21 @@ nav = st.columns(4)
 nav[0].button("Previous", key="queue_prev", on_click=_move, args=(-1,), shortcut="Left",
               icon=":material/arrow_back:", width="stretch")  # fmt: skip
 nav[1].button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Right",
-              icon=":material/arrow_forward:", width="stretch")  # fmt: skip
+              icon=":material/arrow_forward:", width="stretch",
+              help="Skip: moves on without labeling")  # fmt: skip
 nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
               icon=":material/undo:", width="stretch")  # fmt: skip
-nav[3].caption("Keys: digits label, ← → move, Z undoes.")
+nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes.")
 
 if q.finished:
-    st.success(f"Queue finished: all {len(q.keys):,} samples seen. Start another above.")
+    rest = q.unlabeled(labels.key)
+    if not rest:
+        st.success(f"Queue finished: all {len(q.keys):,} samples are labeled. Start another above.")
+        st.stop()
+    st.info(f"End of the queue: {n_labeled:,} of {len(q.keys):,} labeled, {len(rest):,} still "
+            "unlabeled (skipped).")  # fmt: skip
+    st.button(f"Walk the {len(rest):,} unlabeled again", key="queue_walk_left", type="primary",
+              on_click=_restart_with, args=(rest,), icon=":material/replay:")  # fmt: skip
     st.stop()
 
 window = widgets.display_controls(default_window, key="queue_display")
@@ -169,6 +203,19 @@ else:
     for k in q.current:
         label = current.get(k)
         captions[k] = f"{widgets.file_name(k)} · {label if isinstance(label, str) else '—'}"
-    st.caption(f"Page {q.page} of {q.n_pages}: a class key labels all {len(q.current)} shown.")
+    head = st.columns([4, 1, 1])
+    head[0].caption(
+        f"A class key labels the {len(q.chosen)} chosen of {len(q.current)} tiles; untick a "
+        "tile to leave it for another class."
+    )
+    head[1].button("Choose all", key="queue_choose_all", on_click=_choose_all, args=(True,),
+                   type="tertiary", icon=":material/select_all:")  # fmt: skip
+    head[2].button("Choose none", key="queue_choose_none", on_click=_choose_all, args=(False,),
+                   type="tertiary", icon=":material/deselect:")  # fmt: skip
+    ticks = st.columns(6)
+    for i, k in enumerate(q.current):
+        tick = state.queue_tile_key(k)
+        st.session_state[tick] = k in q.chosen  # the queue decides; the box mirrors it
+        ticks[i % 6].checkbox(f"Tile {i + 1}", key=tick, on_change=_toggle, args=(k,))
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
                            captions=captions, open_key="queue_open")  # fmt: skip

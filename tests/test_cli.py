@@ -239,7 +239,10 @@ def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(
     assert "held back: label them, or re-include them" in capsys.readouterr().err
     assert main(["select", folder, "--n", "50", "--reinclude-selected", "--seed", "4"]) == 0
     assert "seed 4\n" in capsys.readouterr().out
-    assert main(["select", folder, "--n", "10", "--balance-by", "particle_type"]) == 0
+    # Re-included: the 20 samples no round picked yet hold both types in random proportions
+    # (the seeds are drawn), so balancing over them alone could not always come out 5 / 5.
+    balanced = ["--n", "10", "--balance-by", "particle_type", "--reinclude-selected"]
+    assert main(["select", folder, *balanced]) == 0
     last = list_rounds(tiny_project)[-1]
     s = tiny_project.samples().set_index("key").loc[last.keys]
     assert s.particle_type.value_counts().to_dict() == {"Fe": 5, "X-ray": 5}
@@ -290,3 +293,36 @@ def test_datasource_without_a_project_is_a_clear_error(capsys: pytest.CaptureFix
     assert "datasource check needs PROJECT_DIR" in capsys.readouterr().err
     assert main(["datasource", "external-id"]) == 0
     assert len(capsys.readouterr().out.strip()) == 32
+
+
+def test_init__meta_csv_by_absolute_path_relative_path_or_source_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14, item 10: ``--meta /abs/meta.csv`` was refused as "not found under file://"."""
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for name in ("x.png", "y.png"):
+        Image.new("L", (8, 8)).save(data / name)
+    (tmp_path / "meta.csv").write_text("filename,stain\nx.png,dapi\ny.png,fitc\n")
+    (data / "inside.csv").write_text("filename,stain\nx.png,cy5\ny.png,cy5\n")
+    monkeypatch.chdir(tmp_path)
+    runs = {
+        "abs": str(tmp_path / "meta.csv"),  # absolute, outside the source
+        "rel": "meta.csv",  # relative to the working directory
+        "src": "inside.csv",  # a name inside the source
+    }
+    for name, meta in runs.items():
+        assert main(["init", str(tmp_path / name), "--source", str(data), "--meta", meta]) == 0
+        out = capsys.readouterr().out
+        with Project.open(tmp_path / name) as p:
+            stain = p.samples().set_index("relpath").stain.to_dict()
+            assert p.config.meta_csv == (meta if name == "src" else str(tmp_path / "meta.csv"))
+        assert stain == ({"x.png": "cy5", "y.png": "cy5"} if name == "src"
+                         else {"x.png": "dapi", "y.png": "fitc"})  # fmt: skip
+        assert f"metadata from {p.config.meta_csv}" in out
+    assert main(["init", str(tmp_path / "bad"), "--source", str(data), "--meta", "nope.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "metadata CSV 'nope.csv' not found under file://" in err
+    assert "relative to the working directory" in err

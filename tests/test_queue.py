@@ -45,3 +45,53 @@ def test_unlabeled_keys__skips_labeled_and_bad_in_a_seeded_order() -> None:
     assert sorted(got) == ["k0", "k3", "k4", "k5"]
     assert got == unlabeled_keys(samples, ["k1", "k2"], seed=3)
     assert {tuple(unlabeled_keys(samples, [], seed=s)) for s in range(5)} != {tuple(KEYS[:6])}
+
+
+class TestLabelQueueProgress:
+    def test_n_labeled__counts_labels_not_the_position(self) -> None:
+        q = LabelQueue.of(KEYS).move(3)  # three skipped, none labeled
+        assert q.n_labeled([]) == 0
+        assert q.n_labeled(["k0", "k5", "elsewhere"]) == 2
+        assert q.unlabeled(["k0", "k5"]) == ["k1", "k2", "k3", "k4", "k6"]
+
+    def test_finished__after_skipping_everything_leaves_all_unlabeled(self) -> None:
+        q = LabelQueue.of(KEYS[:3]).move(3)
+        assert q.finished
+        assert q.n_labeled([]) == 0
+        assert q.unlabeled([]) == KEYS[:3]
+
+
+class TestLabelQueueChosenTiles:
+    def test_chosen__all_tiles_of_a_new_page(self) -> None:
+        q = LabelQueue.of(KEYS, page_size=3)
+        assert q.chosen == ("k0", "k1", "k2")
+        assert q.toggle("k1").chosen == ("k0", "k2")
+        assert q.toggle("k1").toggle("k1").chosen == ("k0", "k1", "k2")
+        assert q.toggle("k5").chosen == q.chosen  # not on this page: ignored
+        assert q.choose(["k2"]).chosen == ("k2",)
+        assert q.toggle("k1").move(1).chosen == ("k3", "k4", "k5")  # a new page: all chosen
+
+    def test_after_labeling__part_of_a_page_stays_and_chooses_the_rest(self) -> None:
+        q = LabelQueue.of(KEYS, page_size=3).toggle("k1")
+        q = q.after_labeling(q.chosen)  # k0, k2 labeled
+        assert q.position == 0
+        assert q.chosen == ("k1",)
+        q = q.after_labeling(q.chosen)  # the last tile: next page
+        assert q.position == 3
+        assert q.chosen == ("k3", "k4", "k5")
+
+    def test_after_labeling__single_image_moves_on(self) -> None:
+        q = LabelQueue.of(KEYS).after_labeling(["k0"])
+        assert q.current == ("k1",)
+
+    def test_after_undo__shows_the_page_with_the_undone_tiles_chosen(self) -> None:
+        q = LabelQueue.of(KEYS, page_size=3).toggle("k1")
+        labeled = q.chosen
+        q = q.after_labeling(labeled)
+        back = q.after_undo(0, labeled)  # same page
+        assert back.chosen == ("k0", "k2")
+        assert back.labeled_here == frozenset()
+        q = q.after_labeling(q.chosen)  # k1: on to page 2
+        back = q.after_undo(0, ["k1"])
+        assert (back.position, back.chosen) == (0, ("k1",))
+        assert back.after_labeling(["k1"]).position == 3  # the rest of that page was done

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bps_core import bps
-from bps_core.errors import DatasourceError
+from bps_core.errors import DatasourceError, MetadataError
 from bps_core.images import DEFAULT_LIMITS, format_for_name, is_image_name, sniff_format
-from bps_core.metadata import join_metadata, read_metadata_csv
+from bps_core.metadata import MAX_CSV_BYTES, join_metadata, read_metadata_csv
 from bps_core.project import db
 from bps_core.project.store import Project, _set_ingest_state, sample_key, utc_now
 from bps_core.storage import DataSource, DatasourceConfig, open_source
@@ -55,6 +57,51 @@ def _control_character(key: str) -> str | None:
                 "such as a newline; rename the file"
             )
     return None
+
+
+def is_disk_path(meta_csv: str) -> bool:
+    """Whether a metadata CSV reference is a file on this machine (an absolute path) rather
+    than a key inside the source (keys are relative)."""
+    return Path(meta_csv).is_absolute()
+
+
+def check_metadata_csv(source: DataSource, meta_csv: str, uri: str) -> None:
+    """Fails with what to do when the metadata CSV ``meta_csv`` cannot be found.
+
+    Raises:
+        DatasourceError: no such file on this machine, or no such key under the source.
+    """
+    if is_disk_path(meta_csv):
+        if not Path(meta_csv).is_file():
+            raise DatasourceError(f"metadata CSV {meta_csv}: no such file")
+    elif not source.exists(meta_csv):
+        raise DatasourceError(
+            f"metadata CSV {meta_csv!r} not found under {uri} nor on this machine; give its "
+            "path (absolute, or relative to the working directory) or a name inside the source"
+        )
+
+
+def read_metadata(source: DataSource, meta_csv: str) -> pd.DataFrame:
+    """Reads and checks the metadata CSV: a file on this machine (absolute path) or a key
+    inside ``source``.
+
+    Raises:
+        DatasourceError: the file cannot be read.
+        MetadataError: the CSV is malformed (the message names file, row, column).
+    """
+    if not is_disk_path(meta_csv):
+        return read_metadata_csv(source.read_bytes(meta_csv), meta_csv)
+    path = Path(meta_csv)
+    try:
+        if path.stat().st_size > MAX_CSV_BYTES:
+            raise MetadataError(f"{path}: {path.stat().st_size:,} bytes is too large for a "
+                                "metadata CSV")  # fmt: skip
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasourceError(
+            f"metadata CSV {path}: cannot read it ({exc.strerror or type(exc).__name__})"
+        ) from None
+    return read_metadata_csv(data, str(path))
 
 
 def _unsafe_key(key: str) -> str | None:
@@ -100,7 +147,8 @@ def ingest(
     Args:
         project: The open project.
         source: The datasource to list.
-        meta_csv_key: Key of a metadata CSV in the source ('' for none).
+        meta_csv_key: Key of a metadata CSV in the source, or its absolute path on this
+            machine ('' for none).
         bps_channel: For BPS file names, keep only this channel (``proj`` = FITC); None keeps all.
         check_headers: Read each file's first bytes to flag empty or mislabeled files.
         progress: Called with the fraction done.
@@ -118,9 +166,7 @@ def ingest(
         if bps_channel and parsed is not None and parsed.channel != bps_channel:
             continue
         listing.append(item)
-    meta = (
-        read_metadata_csv(source.read_bytes(meta_csv_key), meta_csv_key) if meta_csv_key else None
-    )
+    meta = read_metadata(source, meta_csv_key) if meta_csv_key else None
     joined = join_metadata((i.key for i in listing), meta)
     report = IngestReport(
         files_without_metadata=joined.files_without_metadata,
@@ -192,18 +238,19 @@ def create_project(
 ) -> tuple[Project, IngestReport]:
     """Creates a project over any datasource (local folder or S3 prefix) and ingests it.
 
-    ``meta_csv`` is a key inside the source; by default ``meta.csv`` at its root if present.
-    Header checks (a ranged read per file) default to on for local folders and off for remote
-    ones, where they would cost one request per image; bad remote files are flagged when first
-    decoded instead. Nothing is created when the source cannot be listed.
+    ``meta_csv`` is a key inside the source or an absolute path on this machine (kept in the
+    project's config, so a re-list reads it again); by default ``meta.csv`` at the source root
+    if present. Header checks (a ranged read per file) default to on for local folders and off
+    for remote ones, where they would cost one request per image; bad remote files are flagged
+    when first decoded instead. Nothing is created when the source cannot be listed.
     """
     datasource = datasource.normalised()
     if datasource.kind == "local":
         datasource = replace(datasource, path=str(resolve_local_root(datasource.path)))
     source = open_source(datasource)
     key = meta_csv if meta_csv is not None else find_metadata_csv(source)
-    if key and not source.exists(key):
-        raise DatasourceError(f"metadata CSV {key!r} not found under {datasource.uri}")
+    if key:
+        check_metadata_csv(source, key, datasource.uri)
     project = Project.create(project_dir, datasource, name=name, meta_csv=key, ingest_pending=True)
     try:
         report = ingest(
@@ -232,7 +279,8 @@ def create_project_from_folder(
 ) -> tuple[Project, IngestReport]:
     """Creates a project over a local folder and ingests it (``bps-labeler init``).
 
-    ``meta_csv`` is a key inside the folder; by default ``meta.csv`` at its root is used if present.
+    ``meta_csv`` is a key inside the folder or an absolute path on this machine; by default
+    ``meta.csv`` at the folder's root is used if present.
     """
     root = resolve_local_root(source_path)
     if not root.is_dir():

@@ -14,7 +14,7 @@ import secrets
 import string
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bps_core.errors import BpsError
@@ -30,12 +30,28 @@ _LIGHTLY_NAMES = {
 
 @dataclass(frozen=True)
 class PermissionCheck:
-    """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why)."""
+    """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why).
+    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.ERROR_KINDS``;
+    "config" when the datasource could not even be opened)."""
 
     permission: str
     ok: bool | None
     code: str = ""
     message: str = ""
+    kind: str = ""
+
+
+_HEADLINES = {
+    "unreachable": "The endpoint cannot be reached, so no permission could be checked.",
+    "no_such_bucket": "The bucket does not exist at this endpoint: check the bucket name "
+    "(and the endpoint).",
+    "wrong_region": "The bucket is in another region: set the region the cause names.",
+    "denied": "Access denied: the credentials lack a permission. Apply the IAM policy below "
+    "to the role or user.",
+    "credentials": "The credentials were not accepted: check the access key, profile or role.",
+    "config": "The datasource cannot be opened with these settings.",
+    "other": "The check failed.",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,34 @@ class AccessReport:
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    @property
+    def failure(self) -> PermissionCheck | None:
+        """The first failed check: the one that names the cause."""
+        return next((c for c in self.checks if c.ok is False), None)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the source can be used: listing works and no probe failed (an empty prefix
+        leaves reading untried)."""
+        return self.failure is None and bool(self.check("list").ok)
+
+    @property
+    def kind(self) -> str:
+        """ "ok", or what went wrong: unreachable, no_such_bucket, wrong_region, denied,
+        credentials, config or other."""
+        failure = self.failure
+        return "ok" if failure is None else failure.kind or "other"
+
+    def headline(self) -> str:
+        """One line on the outcome; the failed check's message holds the full cause."""
+        if self.ok:
+            return f"All {len(self.checks)} permissions work for {self.config.uri}"
+        if self.failure is None:
+            n = sum(bool(c.ok) for c in self.checks)
+            return (f"{n} of {len(self.checks)} permissions work for {self.config.uri}; the "
+                    "others were not tried (see the table)")  # fmt: skip
+        return _HEADLINES.get(self.kind, _HEADLINES["other"])
 
     def check(self, permission: str) -> PermissionCheck:
         return next(c for c in self.checks if c.permission == permission)
@@ -67,12 +111,17 @@ class AccessReport:
         ]
 
 
-def _probe(fn: Callable[[], object]) -> tuple[bool, str, str]:
+def _probe(fn: Callable[[], object], permission: str) -> PermissionCheck:
     try:
         fn()
     except BpsError as exc:
-        return False, str(getattr(exc, "code", "") or type(exc).__name__), str(exc)
-    return True, "", ""
+        code = str(getattr(exc, "code", "") or type(exc).__name__)
+        return PermissionCheck(permission, False, code, str(exc), _kind(exc))
+    return PermissionCheck(permission, True)
+
+
+def _kind(exc: BpsError) -> str:
+    return str(getattr(exc, "kind", "") or "other")
 
 
 def check_access(
@@ -91,7 +140,8 @@ def check_access(
             open_writable(config, env) if config.can_write else open_source(config, env=env)
         )
     except BpsError as exc:
-        fail = PermissionCheck("list", False, getattr(exc, "code", "") or "Config", str(exc))
+        kind = _kind(exc) if hasattr(exc, "kind") else "config"
+        fail = PermissionCheck("list", False, getattr(exc, "code", "") or "Config", str(exc), kind)
         rest = [PermissionCheck(p, None, "", "not tried: the datasource cannot be opened")
                 for p in PERMISSIONS[1 : 5 if config.can_write else 2]]  # fmt: skip
         return AccessReport(config, (fail, *rest))
@@ -104,14 +154,19 @@ def check_access(
             first.append(item.key)
             break
 
-    ok, code, msg = _probe(do_list)
-    checks.append(PermissionCheck("list", ok, code, msg))
-    writes = _probe_writes(src) if config.can_write else []  # type: ignore[arg-type]
-    if not ok:
+    listed = _probe(do_list, "list")
+    checks.append(listed)
+    # An endpoint that cannot be reached fails every probe the same way: try nothing more.
+    unreachable = listed.kind == "unreachable"
+    writes = _probe_writes(src) if config.can_write and not unreachable else []  # type: ignore[arg-type]
+    if not listed.ok:
         checks.append(PermissionCheck("read", None, "", "not tried: listing failed"))
+        if unreachable and config.can_write:
+            checks.extend(PermissionCheck(p, None, "", "not tried: the endpoint cannot be "
+                                          "reached") for p in PERMISSIONS[2:])  # fmt: skip
     elif first:
-        ok, code, msg = _probe(lambda: src.read_bytes(first[0], 1))
-        checks.append(PermissionCheck("read", ok, code, msg or f"read {first[0]}"))
+        read = _probe(lambda: src.read_bytes(first[0], 1), "read")
+        checks.append(replace(read, message=read.message or f"read {first[0]}"))
     elif writes and writes[0].read is not None:  # an empty output: the probe object was read
         checks.append(writes[0].read)
     else:
@@ -129,15 +184,15 @@ class _WriteProbe:
 def _probe_writes(dest: WritableSource) -> list[_WriteProbe]:
     """Write, overwrite (verified by reading back) and delete one probe object."""
     key = f"{_PROBE_DIR}/.bps-labeler-access-check-{uuid.uuid4().hex}.txt"
-    ok_w, code_w, msg_w = _probe(lambda: dest.write_bytes(key, b"probe 1", "text/plain"))
-    if not ok_w:
+    write = _probe(lambda: dest.write_bytes(key, b"probe 1", "text/plain"), "write")
+    if not write.ok:
         return [
-            _WriteProbe(PermissionCheck("write", False, code_w, msg_w)),
+            _WriteProbe(write),
             _WriteProbe(PermissionCheck("overwrite", None, "", "not tried: write failed")),
             _WriteProbe(PermissionCheck("delete", None, "", "not tried: write failed")),
         ]
-    ok_r, code_r, msg_r = _probe(lambda: dest.read_bytes(key))
-    read = PermissionCheck("read", ok_r, code_r, msg_r or f"read back {key}")
+    read = _probe(lambda: dest.read_bytes(key), "read")
+    read = replace(read, message=read.message or f"read back {key}")
     out = [_WriteProbe(PermissionCheck("write", True, "", f"wrote {key}"), read)]
 
     def overwrite() -> None:
@@ -145,16 +200,15 @@ def _probe_writes(dest: WritableSource) -> list[_WriteProbe]:
         if dest.read_bytes(key) != b"probe 2":
             raise BpsError("the object still holds its old content after an overwrite")
 
-    ok, code, msg = _probe(overwrite)
-    out.append(_WriteProbe(PermissionCheck("overwrite", ok, code, msg)))
+    out.append(_WriteProbe(_probe(overwrite, "overwrite")))
 
     def delete() -> None:
         dest.delete(key)
         if dest.head(key) is not None:
             raise BpsError("the object still exists after DeleteObject")
 
-    ok, code, msg = _probe(delete)
-    out.append(_WriteProbe(PermissionCheck("delete", ok, code, msg or "removed the probe object")))
+    deleted = _probe(delete, "delete")
+    out.append(_WriteProbe(replace(deleted, message=deleted.message or "removed the probe object")))
     return out
 
 

@@ -91,13 +91,46 @@ def remember_secrets(*values: str | None) -> None:
         _secrets.update(v for v in values if v and len(v) >= 8)
 
 
+UNREACHABLE_CODES = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeout"})
+NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
+REGION_CODES = frozenset({
+    "PermanentRedirect", "301", "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException", "IncorrectEndpoint",
+})  # fmt: skip
+DENIED_CODES = frozenset({"AccessDenied", "403", "AllAccessDisabled"})
+CREDENTIAL_CODES = frozenset({
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+    "ExpiredTokenException", "NoCredentials", "RequestExpired", "RequestTimeTooSkewed",
+})  # fmt: skip
+# What went wrong, by AWS error code: the access check names the cause from this, and shows the
+# IAM policy only for "denied" (a policy cannot fix an unreachable endpoint).
+ERROR_KINDS: dict[str, frozenset[str]] = {
+    "unreachable": UNREACHABLE_CODES,
+    "no_such_bucket": NO_BUCKET_CODES,
+    "wrong_region": REGION_CODES,
+    "denied": DENIED_CODES,
+    "credentials": CREDENTIAL_CODES,
+}
+
+
+def error_kind(code: str) -> str:
+    """The kind of failure an AWS error code means (a key of ``ERROR_KINDS``, else "other")."""
+    return next((kind for kind, codes in ERROR_KINDS.items() if code in codes), "other")
+
+
 class S3Error(DatasourceError):
-    """An S3 request failed. ``code`` is the AWS error code (or a network error name)."""
+    """An S3 request failed. ``code`` is the AWS error code (or a network error name); ``kind``
+    says what that means: unreachable, no_such_bucket, wrong_region, denied, credentials or
+    other."""
 
     def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
         self.code = code
         self.status = status
         super().__init__(message)
+
+    @property
+    def kind(self) -> str:
+        return error_kind(self.code)
 
 
 # ------------------------------------------------------------------ credentials and clients
@@ -352,10 +385,6 @@ _HINTS: dict[str, str] = {
     "InvalidObjectState": "the object is archived (Glacier): restore it before reading",
     "InvalidRange": "the object is empty",
 }
-_REGION_CODES = (
-    "PermanentRedirect", "301", "AuthorizationHeaderMalformed",
-    "IllegalLocationConstraintException", "IncorrectEndpoint",
-)  # fmt: skip
 
 
 def translate(exc: BaseException, operation: str, where: str, config: DatasourceConfig) -> S3Error:
@@ -378,7 +407,7 @@ def translate(exc: BaseException, operation: str, where: str, config: Datasource
         meta = exc.response.get("ResponseMetadata", {})
         code = str(err.get("Code") or meta.get("HTTPStatusCode") or "Unknown")
         status = meta.get("HTTPStatusCode")
-        if code in _REGION_CODES:
+        if code in REGION_CODES:
             headers = meta.get("HTTPHeaders", {}) or {}
             region = headers.get("x-amz-bucket-region") or err.get("Region") or ""
             hint = (

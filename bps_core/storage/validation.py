@@ -163,8 +163,8 @@ _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (Alibaba's 
 _EMBEDDED_V4 = re.compile(r"(?:^|[.-])((?:\d{1,3}[.-]){3}\d{1,3})(?=[.-]|$)")
 
 ALLOW_LINK_LOCAL_HINT = (
-    "give the store's own host name, or, only if the store really runs there, set "
-    "allow_link_local_endpoint = true under [datasource] in project.toml"
+    "use the bucket's public endpoint, or leave the endpoint empty for AWS S3 (only the "
+    "server's own project configuration can allow such an endpoint)"
 )
 ALLOW_PRIVATE_HINT = (
     "tick 'Allow a private or loopback endpoint' (allow_private_endpoint, CLI "

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from bps_core import jobs
 from bps_core.project import Project
 from bps_core.storage.s3 import clear_clients
-from tests.s3_server import REGION, S3Server
+from tests.s3_server import REGION, S3Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/1_Datasource.py"
@@ -64,7 +64,8 @@ def test_output_form__validates_checks_access_shows_policy_and_saves(
     assert "All 5 permissions work" in app.success[0].value
     table = app.dataframe[-1].value
     assert list(table.permission) == ["list", "read", "write", "overwrite", "delete"]
-    assert any(f"arn:aws:s3:::{bucket}/results/*" in c.value for c in app.code)
+    # The IAM policy is shown only when access is denied (issue 14, item 9).
+    assert not any(f"arn:aws:s3:::{bucket}/results/*" in c.value for c in app.code)
     app.button(key="save_output").click().run()
     assert not app.exception
     reopened = Project.open(tiny_project.folder)
@@ -227,3 +228,84 @@ def test_output_form__private_endpoint_needs_the_checkbox_and_passwords_are_neve
     app.checkbox(key="ds_output_allow_private").check().run()
     assert not app.error
     assert not app.button(key="check_output").disabled
+
+
+def test_check_access__unreachable_endpoint_names_the_cause_and_save_is_refused(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Issue 14, item 9: without a network the page said "Some permissions are missing",
+    showed an IAM policy, cut off the cause and left "Save and re-list" enabled."""
+    app.radio(key="ds_input_kind").set_value("s3").run()
+    app.text_input(key="ds_input_location").input("s3://some-bucket/images/")
+    app.text_input(key="ds_input_endpoint").input(f"http://127.0.0.1:{free_port()}")
+    app.checkbox(key="ds_input_allow_private").check()
+    app.radio(key="ds_input_auth").set_value("anonymous").run()
+    assert not app.button(key="save_input").disabled
+    app.button(key="check_input").click().run()
+    assert not app.exception
+    error = app.error[0].value
+    assert "endpoint cannot be reached" in error
+    assert "Some permissions are missing" not in error
+    assert "cannot reach http" in error  # the cause, in full
+    assert "any proxy" in error
+    assert not app.code  # no IAM policy: it cannot fix a network problem
+    assert app.button(key="save_input").disabled
+    table = app.dataframe[-1].value
+    assert list(table.result) == ["failed", "not tried"]
+    assert not any(ch in "".join(table.result) for ch in "\u2705\u274c\u2796")  # no emoji
+    before = Project.open(tiny_project.folder)
+    assert before.config.datasource.kind == "local"
+    before.close()
+
+
+def test_save__without_a_check_checks_first_and_refuses_an_unusable_source(
+    app: AppTest, s3_server: S3Server, tiny_project: Project
+) -> None:
+    _fill_s3(app, "output", s3_server, "s3://no-such-bucket-" + "x" * 8 + "/out")
+    app.button(key="save_output").click().run()  # no check yet: saving checks first
+    assert not app.exception
+    assert "bucket does not exist" in app.error[0].value
+    assert "NoSuchBucket" in app.error[0].value
+    assert any("Not saved" in e.value for e in app.error)
+    assert not app.code
+    reopened = Project.open(tiny_project.folder)
+    assert reopened.config.output is None
+    reopened.close()
+
+
+def test_check_access__denied_shows_the_iam_policy(app: AppTest, s3_server: S3Server) -> None:
+    import json
+
+    bucket = s3_server.new_bucket("denied")
+    s3_server.admin().put_object(Bucket=bucket, Key="in/a.tif", Body=b"II*\x00")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject"],
+        "Resource": [f"arn:aws:s3:::{bucket}/*"]}]}  # fmt: skip
+    s3_server.admin().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    _fill_s3(app, "input", s3_server, f"s3://{bucket}/in")
+    app.button(key="check_input").click().run()
+    assert "Access denied" in app.error[0].value
+    assert any(f"arn:aws:s3:::{bucket}/in/*" in c.value for c in app.code)
+    assert app.button(key="save_input").disabled
+
+
+def test_endpoint_on_a_metadata_address__says_what_to_do_in_the_form(app: AppTest) -> None:
+    app.radio(key="ds_input_kind").set_value("s3").run()
+    app.text_input(key="ds_input_location").input("s3://some-bucket/images/")
+    app.text_input(key="ds_input_endpoint").input("http://169.254.169.254").run()
+    error = app.error[0].value
+    assert "leave the endpoint empty" in error
+    assert "allow_link_local" not in error
+
+
+def test_last_ingest_job__result_is_a_table_not_a_dict(app: AppTest, tiny_project: Project) -> None:
+    from bps_app import datasource_form as dsf
+
+    job_id = jobs.submit_job(tiny_project, "ingest", {}, user="qa", spawn=False)
+    assert jobs.run_job(tiny_project.folder, job_id) == 0
+    app.run()
+    assert not any("{" in c.value for c in app.caption)
+    frame = dsf.job_result_frame({"n_samples": 1234, "files_without_metadata": 0})
+    assert frame.to_dict("list") == {"result": ["samples", "files without metadata"],
+                                     "value": ["1,234", "0"]}  # fmt: skip
+    assert any(list(d.value.columns) == ["result", "value"] for d in app.dataframe)

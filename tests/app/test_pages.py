@@ -186,7 +186,7 @@ def test_queue__labels_with_class_buttons_moves_and_undoes(
     _button(app, "Start").click().run()
     assert not app.exception
     assert [b.proto.shortcut for b in app.button if b.key and "queue_class" in b.key] == ["1", "2"]
-    assert "0 of 170 done" in app.get("progress")[0].proto.text
+    assert "0 of 170 labeled · image 1 of 170" in app.get("progress")[0].proto.text
     app.button(key="queue_class_debris").click().run()
     app.button(key="queue_class_track").click().run()
     app.button(key="queue_next").click().run()  # skip the third
@@ -196,12 +196,13 @@ def test_queue__labels_with_class_buttons_moves_and_undoes(
     assert cur.label.to_dict() == {order[0]: "debris", order[1]: "track", order[3]: "track"}
     assert set(cur.source) == {"queue"}
     assert set(cur.user) == {"qa"}
-    assert "4 of 170 done" in app.get("progress")[0].proto.text
+    # the skipped third image does not count (issue 14: skipping is not done)
+    assert "3 of 170 labeled · image 5 of 170" in app.get("progress")[0].proto.text
     app.button(key="queue_undo").click().run()  # undoes order[3] and shows it again
     assert order[3] not in set(tiny_project.current_labels().key)
-    assert "3 of 170 done" in app.get("progress")[0].proto.text
+    assert "2 of 170 labeled · image 4 of 170" in app.get("progress")[0].proto.text
     app.button(key="queue_prev").click().run()
-    assert "2 of 170 done" in app.get("progress")[0].proto.text
+    assert "2 of 170 labeled · image 3 of 170" in app.get("progress")[0].proto.text
     assert {m.label: m.value for m in app.metric}["Current label"] == "(unlabeled)"
 
 
@@ -236,7 +237,7 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
     app.switch_page("pages/4_Queue.py").run()
     app.selectbox(key="queue_origin").set_value("The map selection")
     _button(app, "Start").click().run()
-    assert "0 of 3 done" in app.get("progress")[0].proto.text
+    assert "0 of 3 labeled" in app.get("progress")[0].proto.text
     assert any(m.label == "Current label" for m in app.metric)
     name = keys[0].split(":", 1)[1]
     assert [m.value for m in app.markdown] == [f"**{md(name)}**"]
@@ -359,7 +360,7 @@ def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project:
     app.switch_page("pages/4_Queue.py").run()
     app.selectbox(key="queue_origin").set_value(f"Selection round {r.id}")
     _button(app, "Start").click().run()
-    assert "0 of 4 done" in app.get("progress")[0].proto.text
+    assert "0 of 4 labeled" in app.get("progress")[0].proto.text
     app.button(key="queue_class_track").click().run()
     assert tiny_project.current_labels().key.tolist() == [r.keys[0]]
 

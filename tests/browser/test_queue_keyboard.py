@@ -7,7 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project
+from bps_core.projection import get_or_compute_map
 from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -25,12 +27,12 @@ def test_queue__digits_label_arrow_skips_z_undoes(tiny_project: Project, page, s
     server = serve(tiny_project.folder)
     sign_in_and_open(page, server.url, "keyboard-tester", "Label queue")
     page.get_by_role("button", name="Start").click()
-    progress = page.get_by_text(re.compile(r"of [\d,]+ done"))
+    progress = page.get_by_text(re.compile(r"of [\d,]+ labeled"))
     file_name = page.locator("strong", has_text=re.compile(r"\.tif$"))
 
     # The file name is drawn after the progress bar and the class buttons, so once it shows
     # the expected state, that rerun has finished drawing everything a key press needs.
-    expect(progress).to_have_text(f"0 of {n} done", timeout=30_000)
+    expect(progress).to_have_text(f"0 of {n} labeled · image 1 of {n}", timeout=30_000)
     expect(file_name).to_have_count(1, timeout=30_000)
     page.locator("h1").first.click()  # focus the page, not a text box
     expected: dict[str, str] = {}
@@ -49,7 +51,9 @@ def test_queue__digits_label_arrow_skips_z_undoes(tiny_project: Project, page, s
                 assert _n_events(tiny_project) == len(expected), "a press half-happened"
         if label is not None:
             expected[current] = label
-        expect(progress).to_have_text(f"{i + 1} of {n} done", timeout=30_000)
+        # Progress counts labels: the skip (arrow key) moves on without counting.
+        expect(progress).to_have_text(f"{len(expected)} of {n} labeled · image {i + 2} of {n}",
+                                      timeout=30_000)  # fmt: skip
         assert _n_events(tiny_project) == len(expected)
     with Project.open(tiny_project.folder) as p:
         cur = p.current_labels()
@@ -62,7 +66,37 @@ def test_queue__digits_label_arrow_skips_z_undoes(tiny_project: Project, page, s
     wait_idle(page)
     page.keyboard.press("z")  # undo the last label; the queue shows that image again
     expect(file_name).to_have_text(last, timeout=30_000)
-    expect(progress).to_have_text(f"3 of {n} done", timeout=30_000)
+    expect(progress).to_have_text(f"2 of {n} labeled · image 4 of {n}", timeout=30_000)
     with Project.open(tiny_project.folder) as p:
         assert last not in {k.split(":", 1)[1] for k in p.current_labels().key}
         assert len(p.current_labels()) == 2
+
+
+def test_queue__name_survives_accept_into_the_queue_and_a_reload(
+    tiny_project: Project, page, serve
+) -> None:
+    """Issue 14, item 6: "Accept and label in the queue" (st.switch_page) used to open a queue
+    whose class buttons were disabled, and a reload lost the name."""
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    get_or_compute_map(tiny_project)
+    tiny_project.ensure_class("track")
+    server = serve(tiny_project.folder)
+    sign_in_and_open(page, server.url, "ada", "Selection rounds")
+    wait_idle(page)
+    page.get_by_role("button", name="Preview the selection").click()
+    page.get_by_role("button", name="Accept and label in the queue").click()
+    page.wait_for_url(re.compile(r"/queue\?user=ada$"), timeout=60_000)
+    track = page.get_by_role("button", name="track")
+    expect(track).to_be_enabled(timeout=30_000)
+    expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
+    expect(page.get_by_role("textbox", name="Your name")).to_have_value("ada")
+
+    page.reload()  # a new session: the name comes back from ?user= in the address
+    wait_idle(page)
+    expect(page.get_by_role("textbox", name="Your name")).to_have_value("ada", timeout=30_000)
+    page.get_by_role("button", name="Start").click()
+    expect(track).to_be_enabled(timeout=30_000)
+    track.click()
+    expect(page.get_by_text(re.compile(r"^1 of \d+ labeled"))).to_have_count(1, timeout=30_000)
+    with Project.open(tiny_project.folder) as p:
+        assert set(p.current_labels().user) == {"ada"}

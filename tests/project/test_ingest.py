@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bps_core import bps
-from bps_core.errors import MetadataError
+from bps_core.errors import DatasourceError, MetadataError
 from bps_core.project import Project, create_project_from_folder
 from bps_core.project.ingest import ingest
 from bps_core.storage import LocalFolderSource
@@ -95,3 +95,46 @@ def test_ingest__any_folder_with_a_generic_csv(tmp_path: Path) -> None:
         assert df.loc["y.jpg", "stain"] == "fitc"
         assert report.n_bad == 0
         assert not report.files_without_metadata
+
+
+def _images(folder: Path) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for name in ("x.png", "y.png"):
+        Image.new("L", (8, 8)).save(folder / name)
+    return folder
+
+
+def test_create_project__metadata_csv_anywhere_on_disk_is_read_and_kept(tmp_path: Path) -> None:
+    from bps_core.project.ingest import run_ingest_job
+
+    data = _images(tmp_path / "imgs")
+    meta = tmp_path / "elsewhere" / "meta.csv"  # outside the source
+    meta.parent.mkdir()
+    meta.write_text("filename,stain\nx.png,dapi\ny.png,fitc\n")
+    project, report = create_project_from_folder(tmp_path / "p", data, meta_csv=str(meta))
+    with project:
+        assert project.config.meta_csv == str(meta)
+        assert project.samples().set_index("relpath").loc["x.png", "stain"] == "dapi"
+        assert not report.files_without_metadata
+        meta.write_text("filename,stain\nx.png,cy5\ny.png,fitc\n")
+
+        class _Ctx:
+            def callback(self, _label: str):  # type: ignore[no-untyped-def]
+                return lambda _f: None
+
+            def progress(self, _f: float, _msg: str = "") -> None:
+                pass
+
+        run_ingest_job(project, {}, _Ctx())  # a re-list reads the same file again
+        assert project.samples().set_index("relpath").loc["x.png", "stain"] == "cy5"
+
+
+def test_create_project__missing_metadata_csv_says_where_it_looked(tmp_path: Path) -> None:
+    data = _images(tmp_path / "imgs")
+    with pytest.raises(DatasourceError, match=r"metadata CSV /.*/gone\.csv: no such file"):
+        create_project_from_folder(tmp_path / "p", data, meta_csv=str(tmp_path / "gone.csv"))
+    with pytest.raises(DatasourceError, match="nor on this machine; give its path"):
+        create_project_from_folder(tmp_path / "p2", data, meta_csv="gone.csv")
+    assert not (tmp_path / "p").exists()

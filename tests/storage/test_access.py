@@ -145,3 +145,88 @@ def test_trust_policy_and_external_id() -> None:
     assert stmt["Action"] == "sts:AssumeRole"
     assert stmt["Principal"] == {"AWS": "arn:aws:iam::210987654321:root"}
     assert stmt["Condition"] == {"StringEquals": {"sts:ExternalId": ext}}
+
+
+class _FailingSource:
+    """A source whose listing fails with a real botocore error, as AWS answers it."""
+
+    def __init__(self, exc: BaseException, config: DatasourceConfig) -> None:
+        self.exc, self.config = exc, config
+
+    def list(self, prefix: str = "", progress=None):  # type: ignore[no-untyped-def]
+        from bps_core.storage.s3 import translate
+
+        raise translate(self.exc, "s3:ListBucket", self.config.uri, self.config)
+        yield  # pragma: no cover
+
+
+def _client_error(code: str, status: int, region: str = "") -> BaseException:
+    from botocore.exceptions import ClientError
+
+    headers = {"x-amz-bucket-region": region} if region else {}
+    return ClientError(
+        {"Error": {"Code": code, "Message": "..."},
+         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers}},
+        "ListObjectsV2",
+    )  # fmt: skip
+
+
+class TestAccessReportKind:
+    """Issue 14, item 9: an unreachable endpoint, a missing bucket, a wrong region and a denied
+    request are told apart; only "denied" calls for the IAM policy."""
+
+    def test_kind__unreachable_endpoint_stops_after_listing(self) -> None:
+        endpoint = f"http://127.0.0.1:{free_port()}"  # a closed loopback port
+        cfg = DatasourceConfig.s3("s3://bucket-x/out/", region=REGION, purpose="output",
+                                  id="out", endpoint_url=endpoint,
+                                  allow_private_endpoint=True)  # fmt: skip
+        report = check_access(cfg)
+        assert report.kind == "unreachable"
+        assert not report.usable
+        assert "cannot be reached" in report.headline()
+        assert "cannot reach http://127.0.0.1" in report.failure.message  # type: ignore[union-attr]
+        assert [c.ok for c in report.checks] == [False, None, None, None, None]
+
+    def test_kind__missing_bucket(self, s3_server: S3Server) -> None:
+        report = check_access(_cfg(s3_server, "absent-" + "c" * 10, "in", "input"))
+        assert report.kind == "no_such_bucket"
+        assert "does not exist" in report.headline()
+
+    def test_kind__denied(self, s3_server: S3Server) -> None:
+        bucket = s3_server.new_bucket()
+        s3_server.admin().put_object(Bucket=bucket, Key="out/a.tif", Body=b"II*\x00")
+        _deny_writes(s3_server, bucket)
+        report = check_access(_cfg(s3_server, bucket, "out", "output"))
+        assert report.kind == "denied"
+        assert "IAM policy" in report.headline()
+
+    @pytest.mark.parametrize(
+        ("code", "status", "kind"),
+        [
+            ("PermanentRedirect", 301, "wrong_region"),
+            ("AuthorizationHeaderMalformed", 400, "wrong_region"),
+            ("AccessDenied", 403, "denied"),
+            ("NoSuchBucket", 404, "no_such_bucket"),
+            ("InvalidAccessKeyId", 403, "credentials"),
+            ("InternalError", 500, "other"),
+        ],
+    )  # fmt: skip
+    def test_kind__from_the_aws_error_code(self, code: str, status: int, kind: str) -> None:
+        cfg = DatasourceConfig.s3("s3://bucket-y/in/", region="us-east-1")
+        report = check_access(
+            cfg, source=_FailingSource(_client_error(code, status, "eu-west-1"), cfg)
+        )  # type: ignore[arg-type]
+        assert report.kind == kind
+        assert not report.usable
+        if kind == "wrong_region":
+            assert "set the region to eu-west-1" in report.failure.message  # type: ignore[union-attr]
+
+    def test_usable__an_empty_input_prefix_lists_but_reads_nothing(
+        self, s3_server: S3Server
+    ) -> None:
+        bucket = s3_server.new_bucket()
+        report = check_access(_cfg(s3_server, bucket, "nothing-here", "input"))
+        assert report.usable
+        assert not report.ok
+        assert report.kind == "ok"
+        assert "not tried" in report.headline()

@@ -1,0 +1,152 @@
+"""AppTest of the label queue: the labeler's name across page switches and reloads, progress
+that counts labels (not skips), and the grid's chosen tiles (issue 14, item 6 and the queue's
+rough edges)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_app import state
+from bps_core.project import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUE_PAGE = "pages/4_Queue.py"
+
+
+@pytest.fixture
+def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def _start(app: AppTest, keys: list[str], view: str = "One image") -> None:
+    app.session_state[state.MAP_SELECTION] = keys
+    app.switch_page(QUEUE_PAGE).run()
+    app.selectbox(key="queue_origin").set_value("The map selection")
+    app.segmented_control(key="queue_view").set_value(view)
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert not app.exception
+
+
+def _progress(app: AppTest) -> str:
+    return str(app.get("progress")[0].proto.text)
+
+
+class TestQueueUserName:
+    def test_user_name__survives_accept_and_label_in_the_queue(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        from tests.app.test_pages import _map_project
+
+        _map_project(tiny_project)
+        tiny_project.ensure_class("track")
+        app.run()
+        app.sidebar.text_input(key=state.USER_NAME_INPUT).input("ada").run()
+        assert app.session_state[state.USER_NAME] == "ada"
+        assert app.query_params[state.USER_PARAM] == "ada"
+        app.switch_page("pages/5_Select.py").run()
+        app.number_input(key="round_n").set_value(3)
+        next(b for b in app.button if b.label == "Preview the selection").click().run()
+        # st.switch_page to the queue: Streamlit drops the name box's widget state (AppTest runs
+        # the page alone here; tests/browser/test_queue_keyboard.py checks the sidebar and URL).
+        app.button(key="round_accept").click().run()
+        assert not app.exception
+        assert app.title[0].value == "Label queue"
+        assert not app.warning
+        assert not app.button(key="queue_class_track").disabled
+        app.button(key="queue_class_track").click().run()
+        assert set(tiny_project.current_labels().user) == {"ada"}
+
+    def test_user_name__a_new_session_reads_it_from_the_url(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        app.query_params[state.USER_PARAM] = "  grace   hopper "
+        app.run()
+        assert app.sidebar.text_input(key=state.USER_NAME_INPUT).value == "grace hopper"
+        _start(app, tiny_project.samples().key.tolist()[:3])
+        assert not app.button(key="queue_class_track").disabled
+
+    def test_user_name__cleared_box_disables_labeling_and_leaves_the_url(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        app.query_params[state.USER_PARAM] = "ada"
+        app.run()
+        app.sidebar.text_input(key=state.USER_NAME_INPUT).input("").run()
+        assert state.USER_PARAM not in app.query_params
+        _start(app, tiny_project.samples().key.tolist()[:3])
+        assert app.button(key="queue_class_track").disabled
+        assert "Enter your name" in app.warning[0].value
+
+
+class TestQueueProgress:
+    def test_progress__counts_labels_and_skipping_to_the_end_offers_the_rest(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        keys = tiny_project.samples().key.tolist()[:4]
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, keys)
+        app.button(key="queue_class_track").click().run()
+        for _ in range(3):
+            app.button(key="queue_next").click().run()
+        assert "1 of 4 labeled · finished" in _progress(app)
+        assert "3 still unlabeled (skipped)" in app.info[0].value
+        assert not app.success  # not "finished: all seen" as if everything were done
+        app.button(key="queue_walk_left").click().run()
+        assert "0 of 3 labeled · image 1 of 3" in _progress(app)  # a queue of the skipped
+        for _ in range(3):
+            app.button(key="queue_class_track").click().run()
+        assert "3 of 3 labeled · finished" in _progress(app)
+        assert "all 3 samples are labeled" in app.success[0].value
+        assert set(tiny_project.current_labels().key) == set(keys)
+
+
+class TestQueueGridChosenTiles:
+    def test_grid__a_class_key_labels_only_the_chosen_tiles(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        for name in ("track", "debris"):
+            tiny_project.ensure_class(name)
+        keys = tiny_project.samples().key.tolist()[:8]
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, keys, view="Grid of 6")
+        boxes = [app.checkbox(key=state.queue_tile_key(k)) for k in keys[:6]]
+        assert all(b.value for b in boxes)  # every tile chosen on a new page
+        app.checkbox(key=state.queue_tile_key(keys[1])).uncheck().run()
+        app.checkbox(key=state.queue_tile_key(keys[4])).uncheck().run()
+        app.button(key="queue_class_track").click().run()
+        cur = tiny_project.current_labels().set_index("key").label.to_dict()
+        assert cur == {k: "track" for k in (keys[0], keys[2], keys[3], keys[5])}
+        # the page stays, with the two tiles still to label chosen
+        assert "page 1 of 2" in _progress(app)
+        chosen = [k for k in keys[:6] if app.checkbox(key=state.queue_tile_key(k)).value]
+        assert chosen == [keys[1], keys[4]]
+        app.button(key="queue_class_debris").click().run()
+        cur = tiny_project.current_labels().set_index("key").label.to_dict()
+        assert cur[keys[1]] == cur[keys[4]] == "debris"
+        assert "6 of 8 labeled · page 2 of 2" in _progress(app)
+        # undo the debris tiles: page 1 again with exactly those chosen
+        app.button(key="queue_undo").click().run()
+        assert "4 of 8 labeled · page 1 of 2" in _progress(app)
+        chosen = [k for k in keys[:6] if app.checkbox(key=state.queue_tile_key(k)).value]
+        assert chosen == [keys[1], keys[4]]
+
+    def test_grid__no_tile_chosen_disables_the_class_buttons(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, tiny_project.samples().key.tolist()[:6], view="Grid of 6")
+        app.button(key="queue_choose_none").click().run()
+        assert app.button(key="queue_class_track").disabled
+        app.button(key="queue_choose_all").click().run()
+        assert not app.button(key="queue_class_track").disabled
