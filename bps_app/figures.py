@@ -63,7 +63,10 @@ def map_figure(
     costs more than everything else here at 100k points.
     """
     missing = UNLABELED if color_by == "label" else "(none)"
-    values = frame[color_by].astype(object).where(frame[color_by].notna(), missing).astype(str)
+    column = frame[color_by]
+    if pd.api.types.is_numeric_dtype(column):  # 4 h, not 4.0 h
+        column = column.map(lambda v: f"{v:g}", na_action="ignore")
+    values = column.astype(object).where(column.notna(), missing).astype(str)
     codes, categories = pd.factorize(values)
     order = sorted(
         range(len(categories)),
