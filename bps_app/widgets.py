@@ -258,7 +258,10 @@ _CLICK_TO_SELECT = """<script>
       gd.on("plotly_click", (ev) => {
         const mode = gd._fullLayout && gd._fullLayout.dragmode;
         if ((mode === "lasso" || mode === "select") && ev && ev.points && ev.points.length) {
-          gd.emit("plotly_selected", {points: [ev.points[0]]});
+          const p = ev.points[0];  // a click's point holds the axes (cyclic): pass plain fields
+          gd.emit("plotly_selected", {points: [{curveNumber: p.curveNumber,
+            pointNumber: p.pointNumber, pointIndex: p.pointIndex, x: p.x, y: p.y,
+            customdata: p.customdata}]});
         }
       });
     });
