@@ -338,7 +338,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
     control.set_value("prediction").run()
     assert legend() == ["Fe", "X-ray"]
     control.set_value("round").run()
-    assert legend() == ["(none)", "round 1"]
+    assert legend() == ["round 1", "(none)"]  # missing values last, like "(unlabeled)"
     assert "round 1 (7)" in app.get("plotly_chart")[0].proto.spec
     control.set_value("uncertainty").run()
     assert not app.exception
