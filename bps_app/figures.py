@@ -33,11 +33,11 @@ def natural_key(text: str) -> tuple[tuple[int, float | str], ...]:
 def hover_lines(frame: pd.DataFrame) -> NDArray[np.object_]:
     """One hover line per row: the file name, its label and, when present, the prediction."""
     names = frame.key.astype(str).str.split(":", n=1).str[-1].str.rsplit("/", n=1).str[-1]
-    text = names
+    text = names.map(plot_text)  # user-controlled: Plotly renders HTML in hover text
     if "label" in frame.columns:
-        text = text + "<br>label: " + frame.label.fillna(UNLABELED).astype(str)
+        text = text + "<br>label: " + frame.label.fillna(UNLABELED).map(plot_text)
     if "prediction" in frame.columns:
-        text = text + "<br>prediction: " + frame.prediction.fillna("(none)").astype(str)
+        text = text + "<br>prediction: " + frame.prediction.fillna("(none)").map(plot_text)
     return text.to_numpy(dtype=object)
 
 
@@ -93,7 +93,7 @@ def map_figure(
         trace: dict[str, Any] = {
             "type": "scattergl",
             "mode": "markers",
-            "name": f"{cat} ({int(sel.sum()):,})",
+            "name": f"{plot_text(cat)} ({int(sel.sum()):,})",  # Plotly renders HTML
             "x": typed_array(x[sel]),
             "y": typed_array(y[sel]),
             "customdata": typed_array(ids[sel]),
@@ -103,7 +103,8 @@ def map_figure(
             trace["hovertext"] = text[sel].tolist()
             trace["hovertemplate"] = "%{hovertext}<extra></extra>"
         else:  # one string per trace, not per point
-            trace["hovertemplate"] = f"sample %{{customdata}}<br>{color_by}: {cat}<extra></extra>"
+            what = f"{plot_text(color_by)}: {plot_text(cat)}".replace("%", "&#37;")
+            trace["hovertemplate"] = f"sample %{{customdata}}<br>{what}<extra></extra>"
         data.append(trace)
     layout = {
         "height": height,
@@ -112,7 +113,7 @@ def map_figure(
         "dragmode": "lasso",
         "legend": {
             "itemsizing": "constant",
-            "title": {"text": color_by},
+            "title": {"text": plot_text(color_by)},
             "y": 1.0,
             "yanchor": "top",
         },

@@ -208,9 +208,9 @@ def thumbnail_grid(
         if png is None:
             if marked_bad:
                 bad.append(key)
-            cell.info(f"{caption}\n\nCannot show: {reason}", icon=":material/broken_image:")
+            cell.info(f"{md(caption)}\n\nCannot show: {md(reason)}", icon=":material/broken_image:")
             continue
-        cell.image(png, caption=caption, width="stretch", output_format="PNG")
+        cell.image(png, caption=md(caption), width="stretch", output_format="PNG")
         # already PNG: Streamlit would re-encode "auto"
         if open_key is not None and cell.button(
             "Open", key=f"{open_key}_{key}", icon=":material/zoom_in:", type="tertiary"
@@ -287,10 +287,12 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
     left, right = st.columns([3, 2])
     png, reason, marked_bad = thumbnail_or_reason(key, row.relpath, source, 480, window)
     if png is not None:
-        left.image(png, caption=row.relpath, output_format="PNG")
+        left.image(png, caption=md(row.relpath), output_format="PNG")
     else:
         note = " It is now marked bad." if marked_bad else ""
-        left.info(f"{row.relpath}\n\nCannot show: {reason}.{note}", icon=":material/broken_image:")
+        left.info(
+            f"{md(row.relpath)}\n\nCannot show: {md(reason)}.{note}", icon=":material/broken_image:"
+        )
     current = labels.get(key)
     right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()

@@ -131,7 +131,7 @@ def _label_form(target: list[str]) -> None:
     n = len(target)
     c3, c4 = st.columns(2)
     do_label = c3.button(
-        f"Label {n:,} as {label!r}" if label else f"Label {n:,} as …",
+        f"Label {n:,} as {md(repr(label))}" if label else f"Label {n:,} as …",
         type="primary",
         disabled=not user or not label or not n,
         key="map_label",
@@ -148,10 +148,10 @@ def _label_form(target: list[str]) -> None:
         with state.open_project() as p:
             action = p.add_labels(target, applied, user=user, source="lasso")
     except (UnknownSampleError, ValueError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     if applied:
-        verb = f"Labeled {action.n_events:,} samples as {applied!r}"
+        verb = f"Labeled {action.n_events:,} samples as {md(repr(applied))}"
         state.set_last_class(applied)
         for key in ("map_class", "map_new_class"):  # the form starts over on that class
             st.session_state.pop(key, None)
@@ -257,7 +257,7 @@ with browse_tab:
     if bad_keys:
         st.warning(
             f"{len(bad_keys)} file(s) could not be decoded or are missing and were marked bad:"
-            "\n\n- " + "\n- ".join(rel_index[k] for k in bad_keys)
+            "\n\n- " + "\n- ".join(md(rel_index[k]) for k in bad_keys)
         )
 
 with history_tab:

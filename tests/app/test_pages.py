@@ -256,7 +256,7 @@ def test_browse__open_shows_detail_with_history_and_neighbours(
     history = [d.value for d in app.dataframe if "source" in d.value.columns]
     assert history[0].label.tolist() == ["debris", "track"]  # newest first
     captions = [i.proto.imgs[0].caption for i in app.image]
-    neighbour = re.compile(r"^-?\d\.\d{3} · ")  # eight neighbours: similarity · label
+    neighbour = re.compile(r"^\\?-?\d\\?\.\d{3} · ")  # eight neighbours: "0\.912 · label"
     assert sum(bool(neighbour.match(c)) for c in captions) == 8
 
 
@@ -439,21 +439,21 @@ def test_label_page__the_button_names_the_class_and_a_new_name_is_what_lands(
     _explore_with_selection(app, chosen)
     assert any(s.value == "5 selected" for s in app.subheader)
     assert app.selectbox(key="map_class").value == "track"
-    assert app.button(key="map_label").label == "Label 5 as 'track'"
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('track'))}"
     assert not [t for t in app.text_input if t.key == "map_new_class"]  # no ambiguous name box
     app.selectbox(key="map_class").set_value("+ new class").run()
     assert app.button(key="map_label").label == "Label 5 as …"
     assert app.button(key="map_label").disabled  # no name yet: nothing to apply
     app.text_input(key="map_new_class").input("normal").run()
-    assert app.button(key="map_label").label == "Label 5 as 'normal'"
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('normal'))}"
     app.button(key="map_label").click().run()
     assert not app.exception
     cur = tiny_project.current_labels()
     assert set(cur.key) == set(chosen)
     assert set(cur.label) == {"normal"}
-    assert any("Labeled 5 samples as 'normal'" in s.value for s in app.success)
+    assert any(f"Labeled 5 samples as {md(repr('normal'))}" in s.value for s in app.success)
     assert app.selectbox(key="map_class").value == "normal"  # the next default
-    assert app.button(key="map_label").label == "Label 5 as 'normal'"
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('normal'))}"
 
 
 def test_explore__a_deleted_file_shows_a_placeholder_and_the_sample_turns_bad(
@@ -468,8 +468,8 @@ def test_explore__a_deleted_file_shows_a_placeholder_and_the_sample_turns_bad(
     _explore_with_selection(app, [keys[21]])
     assert not app.exception
     reasons = [i.value for i in app.info if "Cannot show" in i.value]
-    assert any(rel[keys[21]] in r and "missing from the datasource" in r for r in reasons)
-    assert any(rel[keys[0]] in r or "file is missing" in r for r in reasons)
+    assert any(md(rel[keys[21]]) in r and "missing from the datasource" in r for r in reasons)
+    assert any(md(rel[keys[0]]) in r and "file is missing" in r for r in reasons)
     assert "could not be decoded or are missing" in app.warning[0].value
     with Project.open(tiny_project.folder) as p:
         bad = p.samples().set_index("key")
