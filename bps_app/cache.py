@@ -13,8 +13,9 @@ from numpy.typing import NDArray
 
 from bps_app import state
 from bps_core import jobs
-from bps_core.embeddings.neighbours import nearest_neighbours
+from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
+from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
@@ -73,7 +74,12 @@ def _map_frame(project_dir: str, map_id: str, version: str) -> pd.DataFrame:
 
 
 def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: DisplayWindow) -> bytes:
-    """PNG thumbnail of one sample; raises ImageDecodeError for bad files (not cached).
+    """PNG thumbnail of one sample (not cached when it fails).
+
+    Raises:
+        ImageDecodeError: The file cannot be decoded, or is gone from the datasource (deleted
+            or moved after ingest): the sample is bad.
+        DatasourceError: The file exists but could not be read now (e.g. S3 unreachable).
 
     The cache is keyed by plain strings and tuples: hashing the config dataclasses on every
     lookup cost more than the lookup itself (24 thumbnails took 130 ms at 77k samples).
@@ -84,8 +90,23 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
 
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _thumbnail(source_json: str, relpath: str, size: int, window: tuple[Any, ...]) -> bytes:
-    data = _source(source_json, str(state.project_dir() / OBJECT_CACHE_DIR)).read_bytes(relpath)
+    reader = _source(source_json, str(state.project_dir() / OBJECT_CACHE_DIR))
+    try:
+        data = reader.read_bytes(relpath)
+    except DatasourceError as exc:
+        if _still_there(reader, relpath):
+            raise  # a passing failure (network, permissions): not the file's fault
+        raise ImageDecodeError(
+            relpath, "file is missing from the datasource (deleted or moved after ingest)"
+        ) from exc
     return thumbnail_png(decode_image(data, relpath), size, DisplayWindow(*window))
+
+
+def _still_there(reader: DataSource, relpath: str) -> bool:
+    try:
+        return reader.exists(relpath)
+    except DatasourceError:
+        return True  # cannot tell: do not mark the sample bad for it
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -147,6 +168,26 @@ def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]
     if key not in index:
         return []
     return [(keys[n.index], n.similarity) for n in nearest_neighbours(vectors, index[key], k)]
+
+
+def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) -> list[str]:
+    """The ``n`` samples most similar to any of ``keys`` in the current embedding (query by
+    example), most similar first; never one of ``keys``, nor a labeled or bad sample when
+    ``unlabeled_only``. Empty without an embedding."""
+    version = current_version(project)
+    if version is None:
+        return []
+    all_keys, index, vectors = embeddings(str(project.folder), version)
+    query = [index[k] for k in keys if k in index]
+    exclude = np.zeros(len(all_keys), dtype=bool)
+    samples = load_samples(project)
+    blocked = set(samples.key[samples.status != "ok"])
+    if unlabeled_only:
+        blocked |= set(project.current_labels().key)
+    for k in blocked:
+        if k in index:
+            exclude[index[k]] = True
+    return [all_keys[m.index] for m in most_similar(vectors, query, n, exclude=exclude)]
 
 
 UNCERTAINTY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,27 @@ UNLABELED_COLOR = "#BBBBBB"
 PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
 _QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
 _SEQUENTIAL = ["#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725"]  # viridis, 5 steps
+HOVER_TEXT_MAX_POINTS = 20_000
+"""Up to this many points, each carries a hover line (file name, label, prediction); above
+it the hover names only the sample id and its category, so 100k points stay light."""
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+
+
+def natural_key(text: str) -> tuple[tuple[int, float | str], ...]:
+    """Sort key that orders the numbers inside text by value: 4 h, 24 h, 48 h; round 2 before
+    round 10; 0.82 Gy before 1 Gy."""
+    return tuple((0, float(p)) if i % 2 else (1, p) for i, p in enumerate(_NUMBER.split(text)))
+
+
+def hover_lines(frame: pd.DataFrame) -> NDArray[np.object_]:
+    """One hover line per row: the file name, its label and, when present, the prediction."""
+    names = frame.key.astype(str).str.split(":", n=1).str[-1].str.rsplit("/", n=1).str[-1]
+    text = names.map(plot_text)  # user-controlled: Plotly renders HTML in hover text
+    if "label" in frame.columns:
+        text = text + "<br>label: " + frame.label.fillna(UNLABELED).map(plot_text)
+    if "prediction" in frame.columns:
+        text = text + "<br>prediction: " + frame.prediction.fillna("(none)").map(plot_text)
+    return text.to_numpy(dtype=object)
 
 
 def typed_array(values: NDArray[Any]) -> dict[str, str]:
@@ -33,17 +55,27 @@ def map_figure(
     category so the legend toggles it.
 
     Only what the chart needs travels: float32 coordinates and int32 sample ids (the
-    customdata a selection maps back through, never row positions) as binary arrays, no hover
-    strings and no colour arrays. It is a plain spec rather than ``go.Figure`` objects, whose
-    per-property validation costs more than everything else here at 100k points.
+    customdata a selection maps back through, never row positions) as binary arrays, and no
+    colour arrays. Hover lines (file name, label, prediction) travel only up to
+    ``HOVER_TEXT_MAX_POINTS`` points; above, each trace's hover names the sample id and the
+    category. Categories sort naturally (4, 24, 48 h), the unlabeled last.
+    It is a plain spec rather than ``go.Figure`` objects, whose per-property validation
+    costs more than everything else here at 100k points.
     """
     missing = UNLABELED if color_by == "label" else "(none)"
-    values = frame[color_by].astype(object).where(frame[color_by].notna(), missing).astype(str)
-    codes, categories = pd.factorize(values, sort=True)
-    order = sorted(range(len(categories)), key=lambda i: (categories[i] == UNLABELED, i))
+    column = frame[color_by]
+    if pd.api.types.is_numeric_dtype(column):  # 4 h, not 4.0 h
+        column = column.map(lambda v: f"{v:g}", na_action="ignore")
+    values = column.astype(object).where(column.notna(), missing).astype(str)
+    codes, categories = pd.factorize(values)
+    order = sorted(
+        range(len(categories)),
+        key=lambda i: (categories[i] in (UNLABELED, "(none)"), natural_key(str(categories[i]))),
+    )
     x = frame.x.to_numpy(dtype=np.float32)
     y = frame.y.to_numpy(dtype=np.float32)
     ids = frame.sample_id.to_numpy(dtype=np.int32)
+    text = hover_lines(frame) if len(frame) <= HOVER_TEXT_MAX_POINTS else None
     data = []
     for n, i in enumerate(order):
         cat = str(categories[i])
@@ -58,23 +90,33 @@ def map_figure(
             color = PARTICLE_COLORS[cat]
         else:
             color = _QUALITATIVE[n % len(_QUALITATIVE)]
-        data.append(
-            {
-                "type": "scattergl",
-                "mode": "markers",
-                "name": f"{plot_text(cat)} ({int(sel.sum()):,})",  # Plotly renders HTML
-                "x": typed_array(x[sel]),
-                "y": typed_array(y[sel]),
-                "customdata": typed_array(ids[sel]),
-                "marker": {"size": 5, "color": color, "opacity": 0.8},
-                "hovertemplate": "sample %{customdata}<extra></extra>",
-            }
-        )
+        trace: dict[str, Any] = {
+            "type": "scattergl",
+            "mode": "markers",
+            "name": f"{plot_text(cat)} ({int(sel.sum()):,})",  # Plotly renders HTML
+            "x": typed_array(x[sel]),
+            "y": typed_array(y[sel]),
+            "customdata": typed_array(ids[sel]),
+            "marker": {"size": 5, "color": color, "opacity": 0.8},
+        }
+        if text is not None:
+            trace["hovertext"] = text[sel].tolist()
+            trace["hovertemplate"] = "%{hovertext}<extra></extra>"
+        else:  # one string per trace, not per point
+            what = f"{plot_text(color_by)}: {plot_text(cat)}".replace("%", "&#37;")
+            trace["hovertemplate"] = f"sample %{{customdata}}<br>{what}<extra></extra>"
+        data.append(trace)
     layout = {
         "height": height,
-        "margin": {"t": 10, "b": 10, "l": 10, "r": 10},
+        # The top margin holds the toolbar (modebar), so the legend below it never covers it.
+        "margin": {"t": 40, "b": 10, "l": 10, "r": 10},
         "dragmode": "lasso",
-        "legend": {"itemsizing": "constant", "title": {"text": plot_text(color_by)}},
+        "legend": {
+            "itemsizing": "constant",
+            "title": {"text": plot_text(color_by)},
+            "y": 1.0,
+            "yanchor": "top",
+        },
         "xaxis": {"visible": False},
         "yaxis": {"visible": False, "scaleanchor": "x"},
     }

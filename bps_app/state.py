@@ -25,6 +25,9 @@ USER_NAME_MAX = 80
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
+MAP_CHART_SEEN = "map_chart_selection_seen"
+MAP_LAST_CLASS = "map_last_class"
+MAP_SELECTION_ORIGIN = "map_selection_origin"
 QUEUE = "label_queue"
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 ROUNDS_FLASH = "rounds_flash"  # a one-time success message on the Rounds page
@@ -125,9 +128,47 @@ def _sync_url(name: str) -> None:
         del st.query_params[USER_PARAM]
 
 
-def set_selection(keys: list[str]) -> None:
-    """Remembers the sample keys selected on the map (lasso or box) for this session."""
+def set_selection(keys: list[str], *, origin: str = "") -> None:
+    """Remembers the sample keys selected on the map (lasso, box, click or "Find similar")
+    for this session, with how they were chosen when not on the chart."""
     st.session_state[MAP_SELECTION] = list(keys)
+    st.session_state[MAP_SELECTION_ORIGIN] = origin
+
+
+def selection() -> list[str]:
+    """The sample keys selected on the map in this session (empty when none)."""
+    keys = st.session_state.get(MAP_SELECTION)
+    return list(keys) if isinstance(keys, list) else []
+
+
+def sync_selection_with_chart(chart_selection: str, keys: list[str]) -> list[str]:
+    """Takes the chart's selection (``keys``, and its signature ``chart_selection``, "" when
+    empty) when it changed since the last rerun, else keeps the remembered one; returns the
+    current selection.
+
+    The chart reports its last lasso on every rerun; comparing with what it reported before
+    lets a selection made elsewhere ("Find similar") survive reruns until the user lassoes,
+    clicks or clears on the chart again.
+    """
+    if st.session_state.get(MAP_CHART_SEEN, "") != chart_selection:
+        st.session_state[MAP_CHART_SEEN] = chart_selection
+        set_selection(keys, origin="")
+    return selection()
+
+
+def selection_origin() -> str:
+    """How the current selection was made when not on the chart ("12 similar to ...")."""
+    return str(st.session_state.get(MAP_SELECTION_ORIGIN, ""))
+
+
+def last_class() -> str | None:
+    """The class this session labeled with last on the map (the form's next default)."""
+    value = st.session_state.get(MAP_LAST_CLASS)
+    return value if isinstance(value, str) else None
+
+
+def set_last_class(name: str | None) -> None:
+    st.session_state[MAP_LAST_CLASS] = name
 
 
 def map_selection() -> list[str]:

@@ -12,7 +12,7 @@ import streamlit as st
 from bps_app import cache, figures, state
 from bps_app.safe_text import md, plot_text
 from bps_core import jobs
-from bps_core.errors import ImageDecodeError
+from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.storage import DatasourceConfig
@@ -172,6 +172,21 @@ def file_name(key: str) -> str:
     return key.split(":", 1)[-1].rsplit("/", 1)[-1]
 
 
+def thumbnail_or_reason(
+    key: str, relpath: str, source: DatasourceConfig, size: int, window: DisplayWindow
+) -> tuple[bytes | None, str, bool]:
+    """The PNG thumbnail of one sample, or None with the reason it cannot be shown, and
+    whether the sample was marked bad for it (undecodable, or its file is gone)."""
+    try:
+        return cache.thumbnail(source, relpath, size, window), "", False
+    except ImageDecodeError as exc:
+        with state.open_project() as p:
+            p.mark_bad(key, exc.reason)
+        return None, exc.reason, True
+    except DatasourceError as exc:
+        return None, str(exc), False
+
+
 def thumbnail_grid(
     keys: list[str],
     relpaths: pd.Series,
@@ -183,32 +198,80 @@ def thumbnail_grid(
     captions: dict[str, str] | None = None,
     open_key: str | None = None,
 ) -> list[str]:
-    """Draws thumbnails of ``keys``; returns the keys of files that could not be decoded (they
-    are marked bad in the project). With ``open_key``, each thumbnail gets a button that opens
-    the sample's detail dialog."""
+    """Draws thumbnails of ``keys``; a file that cannot be shown gets a placeholder with the
+    reason. Returns the keys of files that cannot be decoded or are gone (they are marked bad
+    in the project). With ``open_key``, each thumbnail gets a button that opens the sample's
+    detail dialog."""
     bad = []
     cache.prefetch(source, [relpaths[k] for k in keys])
     grid = st.columns(columns)
     for i, key in enumerate(keys):
-        try:
-            png = cache.thumbnail(source, relpaths[key], size, window)
-        except ImageDecodeError as exc:
-            bad.append(key)
-            with state.open_project() as p:
-                p.mark_bad(key, exc.reason)
-            continue
+        png, reason, marked_bad = thumbnail_or_reason(key, relpaths[key], source, size, window)
         cell = grid[i % columns]
-        cell.image(
-            png,
-            caption=md((captions or {}).get(key, file_name(key))),
-            width="stretch",
-            output_format="PNG",
-        )  # already PNG: Streamlit would re-encode "auto"
+        caption = (captions or {}).get(key, file_name(key))
+        if png is None:
+            if marked_bad:
+                bad.append(key)
+            cell.info(f"{md(caption)}\n\nCannot show: {md(reason)}", icon=":material/broken_image:")
+            continue
+        cell.image(png, caption=md(caption), width="stretch", output_format="PNG")
+        # already PNG: Streamlit would re-encode "auto"
         if open_key is not None and cell.button(
             "Open", key=f"{open_key}_{key}", icon=":material/zoom_in:", type="tertiary"
         ):
             sample_dialog(key, window)
     return bad
+
+
+def local_times(iso_utc: pd.Series) -> tuple[pd.Series, str]:
+    """ISO UTC timestamps as local times to the second, in the browser's time zone when
+    Streamlit reports it (else UTC), and the zone's name for the column header."""
+    tz = None
+    try:
+        tz = st.context.timezone
+    except (AttributeError, RuntimeError):  # no browser (AppTest, bare mode)
+        tz = None
+    times = pd.to_datetime(iso_utc, utc=True, format="ISO8601")
+    if tz:
+        try:
+            times = times.dt.tz_convert(tz)
+        except (KeyError, ValueError):  # an unknown zone name
+            tz = None
+    return times.dt.strftime("%Y-%m-%d %H:%M:%S"), tz or "UTC"
+
+
+def map_clicks_open_points() -> None:
+    """Makes a click on a map point select it (and so open it) in lasso and box mode too.
+
+    Streamlit's chart turns plotly's click-to-select off in lasso and box drag mode, and it
+    forwards plotly's click events only for sunburst-like charts (streamlit/streamlit#8824),
+    so in the default lasso mode a click reached nobody. This fixed script (no user data)
+    re-emits a click on a point as a one-point selection, which Streamlit reports like any
+    other; in pan or zoom mode plotly's own click-to-select already does that.
+    """
+    st.html(_CLICK_TO_SELECT, unsafe_allow_javascript=True)
+
+
+_CLICK_TO_SELECT = """<script>
+(() => {
+  if (window.__bpsClickToSelect) return;
+  window.__bpsClickToSelect = setInterval(() => {
+    document.querySelectorAll(".stPlotlyChart .js-plotly-plot").forEach((gd) => {
+      if (gd.__bpsClickToSelect || typeof gd.on !== "function") return;
+      gd.__bpsClickToSelect = true;
+      gd.on("plotly_click", (ev) => {
+        const mode = gd._fullLayout && gd._fullLayout.dragmode;
+        if ((mode === "lasso" || mode === "select") && ev && ev.points && ev.points.length) {
+          const p = ev.points[0];  // a click's point holds the axes (cyclic): pass plain fields
+          gd.emit("plotly_selected", {points: [{curveNumber: p.curveNumber,
+            pointNumber: p.pointNumber, pointIndex: p.pointIndex, x: p.x, y: p.y,
+            customdata: p.customdata}]});
+        }
+      });
+    });
+  }, 400);
+})();
+</script>"""
 
 
 META_HIDDEN = ("key", "status", "error")
@@ -226,14 +289,14 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
         source = project.config.datasource
         rel = cache.relpaths(project)
     left, right = st.columns([3, 2])
-    try:
-        left.image(
-            cache.thumbnail(source, row.relpath, 480, window),
-            caption=md(row.relpath),
-            output_format="PNG",
+    png, reason, marked_bad = thumbnail_or_reason(key, row.relpath, source, 480, window)
+    if png is not None:
+        left.image(png, caption=md(row.relpath), output_format="PNG")
+    else:
+        note = " It is now marked bad." if marked_bad else ""
+        left.info(
+            f"{md(row.relpath)}\n\nCannot show: {md(reason)}.{note}", icon=":material/broken_image:"
         )
-    except ImageDecodeError as exc:
-        left.error(md(exc))
     current = labels.get(key)
     right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
@@ -243,6 +306,8 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
         st.caption("Never labeled.")
     else:
         shown = history[["created_at", "user", "source", "label"]].iloc[::-1].copy()
+        shown["created_at"], tz = local_times(shown.created_at)
+        shown = shown.rename(columns={"created_at": f"time ({tz})"})
         shown["label"] = shown.label.fillna("(cleared)")
         st.dataframe(shown, hide_index=True, width="stretch", key=f"history_{key}")
     st.markdown(f"**Nearest neighbours** ({len(near)}, cosine similarity in embedding space)")

@@ -1,5 +1,7 @@
 """Explore and label: lasso a cluster on the map and label it; browse; undo; history."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -39,6 +41,8 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
     contrast changes rerun only this panel, never the map figure above it."""
     keys = chosen.key.tolist()
     st.subheader(f"{len(keys):,} selected")
+    if origin := state.selection_origin():
+        st.caption(origin)
     window = widgets.display_controls(default_window, key="map_display")
     if len(keys) == 1:
         widgets.sample_detail(keys[0], window)
@@ -49,56 +53,112 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
         for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
-    order = chosen.sample(frac=1.0, random_state=0).key.tolist()  # a seeded random order
+    if origin:  # found by similarity: most similar first
+        order, how = keys, "most similar first"
+    else:  # a seeded random order
+        order, how = chosen.sample(frac=1.0, random_state=0).key.tolist(), "random order"
     n_pages = -(-len(order) // PAGE_SIZE)
     page = 1
     if n_pages > 1:
-        page = int(st.number_input(f"Thumbnail page (of {n_pages}, random order)", 1, n_pages,
+        page = int(st.number_input(f"Thumbnail page (of {n_pages}, {how})", 1, n_pages,
                                    1, key="map_thumb_page"))  # fmt: skip
     shown = order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     bad: list[str] = []
     if len(keys) > 1:
         rel = chosen.set_index("key").relpath
-        bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open")
+        bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
+                                     captions=_captions(chosen, shown))  # fmt: skip
     excluded = st.multiselect(
         "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
     )
     skip = set(excluded) | set(bad)
     target = [k for k in keys if k not in skip]
+    _find_similar(keys)
     if st.button("Label these in the queue", icon=":material/keyboard:", key="map_to_queue"):
         state.set_queue(LabelQueue.of(target))
         st.switch_page(QUEUE_PAGE)
-    options = [c.name for c in classes] + [NEW_CLASS]
-    with st.form("map_label_form", clear_on_submit=True, border=False):
-        c1, c2 = st.columns(2)
-        choice = c1.selectbox("Class", options, key="map_class")
-        new_name = c2.text_input("New class name", key="map_new_class")
-        c3, c4 = st.columns(2)
-        do_label = c3.form_submit_button(
-            f"Label {len(target):,} samples", type="primary", disabled=not user
-        )
-        do_clear = c4.form_submit_button(f"Clear labels of {len(target):,}", disabled=not user)
+    _label_form(target)
+
+
+def _captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
+    """File name and current label (and prediction, when a model exists) per thumbnail."""
+    rows = chosen.set_index("key").loc[keys]
+    out = {}
+    for key, row in rows.iterrows():
+        label = row.label if isinstance(row.label, str) else widgets.UNLABELED
+        text = f"{widgets.file_name(str(key))} · {label}"
+        if isinstance(row.get("prediction"), str):
+            text += f" · predicted {row.prediction}"
+        out[str(key)] = text
+    return out
+
+
+def _find_similar(keys: list[str]) -> None:
+    """Query by example: the N samples most similar to the selection become the selection."""
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    n = int(c1.number_input("How many", 1, 1000, 48, key="map_similar_n"))
+    unlabeled_only = c2.toggle("Unlabeled only", value=True, key="map_similar_unlabeled")
+    if c3.button("Find similar images", icon=":material/image_search:", key="map_similar"):
+        with state.open_project() as p:
+            found = cache.similar(p, keys, n, unlabeled_only=unlabeled_only)
+        if not found:
+            st.info("No similar samples: no embedding holds the selection, or none is left.")
+            return
+        what = "unlabeled samples" if unlabeled_only else "samples"
+        state.set_selection(
+            found, origin=f"The {len(found):,} {what} most similar to the previous selection "
+            f"of {len(keys):,} (cosine similarity in embedding space, most similar first)."
+        )  # fmt: skip
+        st.rerun()
+
+
+def _label_form(target: list[str]) -> None:
+    """Class choice, the new-class name only when "+ new class" is chosen, and buttons that
+    name what they will do. No st.form: the button must show the class it applies before it
+    is pressed."""
+    names = [c.name for c in classes]
+    options = [*names, NEW_CLASS]
+    last = state.last_class()
+    c1, c2 = st.columns(2)
+    choice = c1.selectbox(
+        "Class", options, index=options.index(last) if last in names else 0, key="map_class"
+    )
+    label = choice
+    if choice == NEW_CLASS:
+        label = c2.text_input(
+            "New class name", key="map_new_class", placeholder="type it, then press Enter"
+        ).strip()
+    n = len(target)
+    c3, c4 = st.columns(2)
+    do_label = c3.button(
+        f"Label {n:,} as {md(repr(label))}" if label else f"Label {n:,} as …",
+        type="primary",
+        disabled=not user or not label or not n,
+        key="map_label",
+    )
+    do_clear = c4.button(f"Clear labels of {n:,}", disabled=not user or not n, key="map_clear")
     if not user:
         st.warning("Enter your name in the sidebar to label.")
-    if do_label or do_clear:
-        label = None if do_clear else (new_name.strip() if choice == NEW_CLASS else choice)
-        if do_label and not label:
-            st.error("Type a name for the new class.")
-            return
-        try:
-            with state.open_project() as p:
-                action = p.add_labels(target, label, user=user, source="lasso")
-        except (UnknownSampleError, ValueError) as exc:
-            st.error(md(exc))
-            return
-        verb = (
-            f"Labeled {action.n_events:,} samples as {md(repr(label))}"
-            if label
-            else f"Cleared the labels of {action.n_events:,} samples"
-        )
-        st.session_state["map_flash"] = verb + "."
-        state.set_selection([])
-        st.rerun()  # the whole page: the map recolours
+    elif not label:
+        st.caption("Type the new class name and press Enter: the button then names it.")
+    if not (do_label or do_clear):
+        return
+    applied = label if do_label else None
+    try:
+        with state.open_project() as p:
+            action = p.add_labels(target, applied, user=user, source="lasso")
+    except (UnknownSampleError, ValueError) as exc:
+        st.error(md(exc))
+        return
+    if applied:
+        verb = f"Labeled {action.n_events:,} samples as {md(repr(applied))}"
+        state.set_last_class(applied)
+        for key in ("map_class", "map_new_class"):  # the form starts over on that class
+            st.session_state.pop(key, None)
+    else:
+        verb = f"Cleared the labels of {action.n_events:,} samples"
+    st.session_state["map_flash"] = verb + "."
+    st.rerun()  # the whole page: the map recolours
 
 
 def _undo_redo() -> None:
@@ -155,37 +215,49 @@ with map_tab:
             on_select="rerun",
             selection_mode=("points", "lasso", "box"),
         )
-        ids = selected_ids(event.selection.points) if event and event.selection else []
-        keys = frame.key[frame.sample_id.isin(ids)].tolist()
-        state.set_selection(keys)
-        if not keys:
+        widgets.map_clicks_open_points()
+        selection = event.selection if event and event.selection else {}
+        ids = selected_ids(selection.get("points", []))
+        made = any(selection.get(k) for k in ("points", "box", "lasso"))
+        keys = state.sync_selection_with_chart(
+            json.dumps(selection, sort_keys=True, default=str) if made else "",
+            frame.key[frame.sample_id.isin(ids)].tolist(),
+        )
+        by_key = frame.set_index("key")
+        chosen = by_key.loc[[k for k in keys if k in by_key.index]].reset_index()
+        if chosen.empty:
             st.caption(
                 f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select "
                 "it; click a point to open it."
             )
         else:
-            _selection_panel(frame[frame.key.isin(keys)])
+            _selection_panel(chosen)
     _undo_redo()
 
 with browse_tab:
-    ok = samples[samples.status == "ok"]
-    filters = st.columns(len(FILTER_COLUMNS))
-    for col, name in zip(filters, FILTER_COLUMNS, strict=True):
-        if name in ok.columns:
-            values = sorted(ok[name].dropna().unique().tolist())
-            chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
-            if chosen_values:
-                ok = ok[ok[name].isin(chosen_values)]
+    ok = samples[samples.status == "ok"].merge(labels[["key", "label"]], on="key", how="left")
+    if model_cols is not None:
+        ok = ok.merge(model_cols[["key", "prediction"]], on="key", how="left")
+    ok["label"] = ok.label.fillna(widgets.UNLABELED)
+    browse_columns = [c for c in ("label", "prediction", *FILTER_COLUMNS) if c in ok.columns]
+    filters = st.columns(len(browse_columns))
+    for col, name in zip(filters, browse_columns, strict=True):
+        values = sorted(map(str, ok[name].dropna().unique()), key=figures.natural_key)
+        chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
+        if chosen_values:
+            ok = ok[ok[name].astype(str).isin(chosen_values)]
     window = widgets.display_controls(default_window, key="explore_display")
     n_pages = max(1, -(-len(ok) // PAGE_SIZE))
     page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
     st.caption(f"{len(ok):,} samples match")
-    page_keys = ok.key.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].tolist()
-    bad_keys = widgets.thumbnail_grid(page_keys, rel_index, source, window, open_key="browse_open")
+    page_rows = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    page_keys = page_rows.key.tolist()
+    bad_keys = widgets.thumbnail_grid(page_keys, rel_index, source, window, open_key="browse_open",
+                                      captions=_captions(page_rows, page_keys))  # fmt: skip
     if bad_keys:
         st.warning(
-            f"{len(bad_keys)} file(s) could not be decoded and were marked bad:\n\n- "
-            + "\n- ".join(md(rel_index[k]) for k in bad_keys)
+            f"{len(bad_keys)} file(s) could not be decoded or are missing and were marked bad:"
+            "\n\n- " + "\n- ".join(md(rel_index[k]) for k in bad_keys)
         )
 
 with history_tab:
@@ -211,5 +283,7 @@ with history_tab:
             .sort_values("time", ascending=False)
         )  # fmt: skip
         per_action["label"] = per_action.label.fillna("(cleared)")
+        per_action["time"], tz = widgets.local_times(per_action.time)
+        per_action = per_action.rename(columns={"time": f"time ({tz})"})
         st.dataframe(per_action.reset_index(drop=True), hide_index=True)
         st.caption(f"{len(shown_events):,} events in {len(per_action):,} actions")

@@ -63,3 +63,33 @@ def test_map_figure__what_streamlit_sends_is_small_and_has_no_keys() -> None:
     assert "proj.tif" not in spec
     trace = json.loads(spec)["data"][0]
     assert set(trace["x"]) == {"dtype", "bdata"}  # still binary after plotly's validation
+
+
+def test_map_figure__numeric_categories_sort_by_value_missing_last() -> None:
+    df = _frame(40).assign(hr_post_exposure=[4.0, 24.0, 48.0, None] * 10)
+    names = [t["name"].split(" (")[0] for t in map_figure(df, "hr_post_exposure", {})["data"]]
+    assert names == ["4", "24", "48", "(none)"]
+    rounds = _frame(3).assign(round=["round 10", "round 2", "round 1"])
+    names = [t["name"].split(" (")[0] for t in map_figure(rounds, "round", {})["data"]]
+    assert names == ["round 1", "round 2", "round 10"]
+
+
+def test_map_figure__hover_names_file_label_and_prediction() -> None:
+    df = _frame(50).assign(prediction="debris")
+    fig = map_figure(df, "label", {})
+    trace = fig["data"][0]
+    assert trace["hovertemplate"] == "%{hovertext}<extra></extra>"
+    ids = _decode(trace["customdata"])
+    row = df.set_index("sample_id").loc[ids[0]]
+    name = row.key.split(":", 1)[1]
+    assert trace["hovertext"][0] == f"{name}<br>label: {row.label}<br>prediction: debris"
+    big = map_figure(_frame(30_000), "label", {})["data"][0]
+    assert "hovertext" not in big
+    assert big["hovertemplate"] == "sample %{customdata}<br>label: debris<extra></extra>"
+
+
+def test_map_figure__the_legend_starts_below_the_toolbar() -> None:
+    layout = map_figure(_frame(10), "label", {})["layout"]
+    assert layout["margin"]["t"] >= 30  # plotly's modebar lives in the top margin
+    assert layout["legend"]["y"] == 1.0
+    assert layout["legend"]["yanchor"] == "top"

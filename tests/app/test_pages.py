@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -257,7 +258,8 @@ def test_browse__open_shows_detail_with_history_and_neighbours(
     history = [d.value for d in app.dataframe if "source" in d.value.columns]
     assert history[0].label.tolist() == ["debris", "track"]  # newest first
     captions = [i.proto.imgs[0].caption for i in app.image]
-    assert sum(" · " in c for c in captions) == 8  # eight neighbours: similarity · label
+    neighbour = re.compile(r"^\\?-?\d\\?\.\d{3} · ")  # eight neighbours: "0\.912 · label"
+    assert sum(bool(neighbour.match(c)) for c in captions) == 8
 
 
 def test_rounds_page__select_train_and_the_learning_curve(
@@ -341,7 +343,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
     control.set_value("prediction").run()
     assert legend() == ["Fe", "X-ray"]
     control.set_value("round").run()
-    assert legend() == ["(none)", "round 1"]
+    assert legend() == ["round 1", "(none)"]  # missing values last, like "(unlabeled)"
     assert "round 1 (7)" in app.get("plotly_chart")[0].proto.spec
     control.set_value("uncertainty").run()
     assert not app.exception
@@ -609,3 +611,110 @@ def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
     assert set(table.strategy) == {"random", "diversity"}
     spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
     assert {t.get("name") for t in spec["data"]} >= {"random", "diversity"}
+
+
+def _explore_with_selection(app: AppTest, keys: list[str], user: str = "ann") -> AppTest:
+    """Opens Explore with ``keys`` preset as the map selection (AppTest cannot lasso)."""
+    app.session_state["user_name"] = user
+    app.session_state["map_selection_keys"] = keys
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert not app.exception
+    return app
+
+
+def test_label_page__the_button_names_the_class_and_a_new_name_is_what_lands(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = _map_project(tiny_project)
+    tiny_project.ensure_class("track")
+    chosen = keys[20:25]
+    _explore_with_selection(app, chosen)
+    assert any(s.value == "5 selected" for s in app.subheader)
+    assert app.selectbox(key="map_class").value == "track"
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('track'))}"
+    assert not [t for t in app.text_input if t.key == "map_new_class"]  # no ambiguous name box
+    app.selectbox(key="map_class").set_value("+ new class").run()
+    assert app.button(key="map_label").label == "Label 5 as …"
+    assert app.button(key="map_label").disabled  # no name yet: nothing to apply
+    app.text_input(key="map_new_class").input("normal").run()
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('normal'))}"
+    app.button(key="map_label").click().run()
+    assert not app.exception
+    cur = tiny_project.current_labels()
+    assert set(cur.key) == set(chosen)
+    assert set(cur.label) == {"normal"}
+    assert any(f"Labeled 5 samples as {md(repr('normal'))}" in s.value for s in app.success)
+    assert app.selectbox(key="map_class").value == "normal"  # the next default
+    assert app.button(key="map_label").label == f"Label 5 as {md(repr('normal'))}"
+
+
+def test_explore__a_deleted_file_shows_a_placeholder_and_the_sample_turns_bad(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = _map_project(tiny_project)
+    rel = tiny_project.samples().set_index("key").relpath
+    gone = [keys[0], keys[21]]  # one on the first Browse page, one opened in the detail view
+    for k in gone:
+        (Path(tiny_project.config.datasource.path) / rel[k]).unlink()
+    cache.clear_thumbnails()
+    _explore_with_selection(app, [keys[21]])
+    assert not app.exception
+    reasons = [i.value for i in app.info if "Cannot show" in i.value]
+    assert any(md(rel[keys[21]]) in r and "missing from the datasource" in r for r in reasons)
+    assert any(md(rel[keys[0]]) in r and "file is missing" in r for r in reasons)
+    assert "could not be decoded or are missing" in app.warning[0].value
+    with Project.open(tiny_project.folder) as p:
+        bad = p.samples().set_index("key")
+        assert set(bad.index[bad.status == "bad"]) == set(gone)
+        assert "deleted or moved after ingest" in bad.error[keys[21]]
+
+
+def test_label_page__find_similar_makes_the_nearest_unlabeled_the_selection(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.embeddings.neighbours import most_similar
+    from bps_core.embeddings.store import load_embedding_set
+
+    keys = _map_project(tiny_project)
+    tiny_project.add_labels(keys[30:40], "track", user="ann", source="api")
+    _explore_with_selection(app, keys[:3])
+    app.number_input(key="map_similar_n").set_value(6).run()
+    app.button(key="map_similar").click().run()
+    assert not app.exception
+    emb = load_embedding_set(tiny_project, None)
+    assert emb is not None
+    index = {k: i for i, k in enumerate(emb.keys)}
+    labeled = np.zeros(len(emb.keys), dtype=bool)
+    labeled[[index[k] for k in keys[30:40]]] = True
+    want = [emb.keys[n.index] for n in most_similar(emb.vectors, [0, 1, 2], 6, exclude=labeled)]
+    assert app.session_state["map_selection_keys"] == want
+    assert any(s.value == "6 selected" for s in app.subheader)
+    assert any("most similar to the previous selection of 3" in c.value for c in app.caption)
+    assert app.button(key="map_label").label.startswith("Label 6 as")
+
+
+def test_browse__filters_by_label_and_captions_show_it(app: AppTest, tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.add_labels(keys[:4], "track", user="ann", source="api")
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    app.multiselect(key="explore_filter_label").set_value(["track"]).run()
+    assert not app.exception
+    assert any(c.value == "4 samples match" for c in app.caption)
+    captions = [i.proto.imgs[0].caption for i in app.image]
+    assert len(captions) == 4
+    assert all(c.endswith(" · track") for c in captions)
+
+
+def test_label_page__history_shows_times_to_the_second_with_the_zone(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = _map_project(tiny_project)
+    tiny_project.add_labels(keys[:2], "track", user="ann", source="lasso")
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    (history,) = [d.value for d in app.dataframe if "how" in d.value.columns]
+    (col,) = [c for c in history.columns if c.startswith("time (")]
+    assert col == "time (UTC)"  # AppTest has no browser time zone
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", history[col].iloc[0])

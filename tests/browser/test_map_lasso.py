@@ -9,7 +9,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.labels import points_in_polygon
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
-from tests.browser.conftest import sign_in_and_open
+from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -62,8 +62,10 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     if len(expected) > 24:  # the thumbnails of a large selection come in pages of 24
         n_pages = -(-len(expected) // 24)
         page.get_by_text(f"Thumbnail page (of {n_pages}, random order)").wait_for()
-    page.get_by_role("textbox", name="New class name").fill("lasso-class")
-    page.get_by_role("button", name=f"Label {len(expected)} samples").click()
+    name = page.get_by_role("textbox", name="New class name")  # no class yet: "+ new class"
+    name.fill("lasso-class")
+    name.press("Enter")  # the button names the class only once the name is in
+    page.get_by_role("button", name=f"Label {len(expected)} as 'lasso-class'").click()
     page.get_by_text(f"Labeled {len(expected)} samples as 'lasso-class'").wait_for(timeout=30_000)
     with Project.open(tiny_project.folder) as p:
         cur = p.current_labels()
@@ -77,3 +79,31 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     page.get_by_text(f"Undid your last action: {len(expected)} samples").wait_for(timeout=30_000)
     with Project.open(tiny_project.folder) as p:
         assert p.current_labels().empty
+
+
+def test_click__opens_a_point_in_the_default_lasso_mode(tiny_project: Project, page, serve) -> None:
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    get_or_compute_map(tiny_project)
+    server = serve(tiny_project.folder)
+    sign_in_and_open(page, server.url, "click-tester", "Explore and label")
+    page.wait_for_selector(".js-plotly-plot .gl-container canvas", timeout=60_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    assert page.evaluate(
+        "() => document.querySelector('.js-plotly-plot')._fullLayout.dragmode"
+    ) == ("lasso")
+    ax = page.evaluate(_AXES_JS)
+    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
+    ids = [i for t in ax["traces"] for i in t["ids"]]
+    px = np.array([_to_px(ax, x, y) for x, y in xy])
+    # The point farthest from its nearest neighbour: a click there can hit no other point.
+    d = np.hypot(*(px[:, None, :] - px[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    i = int(np.argmax(d.min(axis=1)))
+    rel = tiny_project.samples().set_index("sample_id").relpath[ids[i]]
+    page.mouse.move(*px[i])
+    page.wait_for_timeout(300)
+    page.mouse.click(*px[i])
+    page.get_by_text("1 selected").wait_for(timeout=30_000)
+    page.get_by_text(rel).first.wait_for(timeout=30_000)  # the detail view's image caption
+    page.get_by_text("Current label").wait_for()
