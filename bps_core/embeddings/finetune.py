@@ -85,11 +85,13 @@ def finetune_predict(
             if len(pick) < 2:  # batch norm needs two samples
                 continue
             rows = train_rows[pick]
-            order = np.argsort(rows, kind="stable")  # _as_batch reads rows in sorted order
+            # _as_batch reads rows in sorted order. Its own name: reusing ``order`` here made
+            # every batch after an epoch's first one re-read the first batch's rows.
+            in_batch = np.argsort(rows, kind="stable")
             x = _as_batch(images, rows)
             if cfg.augment:
                 x = augment(x, gen, AugmentConfig())
-            loss = loss_fn(head(_features(net, x)), targets_all[pick[order]])
+            loss = loss_fn(head(_features(net, x)), targets_all[pick[in_batch]])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -121,14 +121,16 @@ def test_finetune__trains_the_simclr_backbone_with_a_head_and_predicts_everythin
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
     assert progress
     assert progress[-1] == pytest.approx(1.0, abs=0.05)
-    # the head learns: on a task it can fit, training rows come out right
+    # the head learns: on a task it can fit, training rows come out right (60 epochs: at 30 the
+    # batch-norm running statistics of the 8-image batches were still too far from the
+    # batch statistics on some CPUs, and every row came out class 0)
     backbone, _ = load_checkpoint(tiny_project.arrays_dir / "checkpoints", emb.checkpoint_sha)
     images = np.zeros((8, 32, 32), dtype=np.uint16)
     images[4:, 8:24, 8:24] = 60000  # a bright square: class 1
     rows = np.arange(8)
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     p = finetune_predict(backbone, images, rows, y, 2, rows,
-                         FinetuneConfig(epochs=30, batch_size=8, augment=False))  # fmt: skip
+                         FinetuneConfig(epochs=60, batch_size=8, augment=False))  # fmt: skip
     assert (p.argmax(axis=1) == y).all()
 
 
