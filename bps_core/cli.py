@@ -28,17 +28,72 @@ DEMO_SEED = 0
 DEMO_TRAIN_SECONDS = 100.0
 
 
+class _Console:
+    """Keeps stderr lines apart: a counter written with ``\r`` (no newline) is ended before
+    the next line, bar or error starts."""
+
+    open_line = False
+
+    @classmethod
+    def status(cls, text: str) -> None:
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        cls.open_line = True
+
+    @classmethod
+    def end_line(cls) -> None:
+        if cls.open_line:
+            print(file=sys.stderr, flush=True)
+            cls.open_line = False
+
+
 @contextmanager
 def _progress_bar(desc: str) -> Iterator[Callable[[float], None]]:
-    """A tqdm bar driven by a core progress callback (fractions in [0, 1])."""
+    """A tqdm bar driven by a core progress callback (fractions in [0, 1]).
+
+    The bar appears at the first progress report, so a command that fails its checks first
+    prints its error alone, not under an empty bar.
+    """
     from tqdm import tqdm
 
-    with tqdm(total=100, desc=desc, unit="%", bar_format="{l_bar}{bar}| {elapsed}") as bar:
+    bar: tqdm | None = None
 
-        def update(fraction: float) -> None:
-            bar.update(max(0, round(fraction * 100) - bar.n))
+    def update(fraction: float) -> None:
+        nonlocal bar
+        if bar is None:
+            _Console.end_line()
+            bar = tqdm(total=100, desc=desc, unit="%", bar_format="{l_bar}{bar}| {elapsed}")
+        bar.update(max(0, round(fraction * 100) - bar.n))
 
+    try:
         yield update
+    finally:
+        if bar is not None:
+            bar.close()
+        _Console.end_line()
+
+
+def _number(kind: type, low: float, what: str, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a ``kind`` number of at least ``low`` (and at most ``high``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (value >= low and (high is None or value <= high)):  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value  # type: ignore[no-any-return]
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+_POSITIVE_INT = _number(int, 1, "a whole number of at least 1")
+_NON_NEGATIVE_INT = _number(int, 0, "a whole number of at least 0")
+_POSITIVE_FLOAT = _number(float, 1e-9, "a number above 0")
+_NON_NEGATIVE_FLOAT = _number(float, 0.0, "a number of at least 0")
+_FRACTION = _number(float, 1e-9, "a number between 0 and 1 (exclusive)", high=1 - 1e-9)
+_PORT = _number(int, 1, "a port number from 1 to 65535", high=65535)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -49,6 +104,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, compression=args.compression)
+    for sub in ("Microscopy", "_synthetic"):
+        if (args.out_dir / sub).exists() and not args.overwrite:
+            raise BpsError(
+                f"{args.out_dir / sub} exists; choose an empty folder or pass --overwrite "
+                "to replace the dataset"
+            )
     with _progress_bar("synth") as progress:
         result = generate_dataset(
             args.out_dir, cfg, workers=args.workers, overwrite=args.overwrite, progress=progress
@@ -81,7 +142,9 @@ def _add_location_args(p: argparse.ArgumentParser, what: str) -> None:
                       help=f"{what}: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment "
                       "or [aws] in .streamlit/secrets.toml")  # fmt: skip
     p.add_argument("--external-id", default="", help="external ID for --role-arn")
-    p.add_argument("--session-duration", type=int, default=3600, help="--role-arn session, s")
+    p.add_argument(
+        "--session-duration", type=_POSITIVE_INT, default=3600, help="--role-arn session, s"
+    )
     p.add_argument("--region", default="", help="bucket region, e.g. us-west-2")
     p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint (MinIO, Ceph ...)")
     p.add_argument(
@@ -125,18 +188,37 @@ def _meta_csv_ref(meta: str | None) -> str | None:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    import shutil
+
+    from bps_core.images import IMAGE_EXTENSIONS
     from bps_core.project import create_project
 
     config = _location(args, str(args.source), id="input", purpose="input")
+    project_dir = Path(args.project_dir)
+    before = set(os.listdir(project_dir)) if project_dir.is_dir() else None
     with _progress_bar("ingest") as progress:
         project, report = create_project(
-            args.project_dir,
+            project_dir,
             config,
             name=args.name,
             meta_csv=_meta_csv_ref(args.meta),
             bps_channel=None if args.all_channels else "proj",
             progress=progress,
-            on_listed=lambda n: print(f"\rlisted {n:,} objects", end="", file=sys.stderr),
+            on_listed=lambda n: _Console.status(f"listed {n:,} objects"),
+        )
+    if report.n_samples == 0:  # a project of nothing is no use: remove what init created
+        project.close()
+        if before is None:
+            shutil.rmtree(project_dir, ignore_errors=True)
+        for name in set(os.listdir(project_dir) if before is not None else ()) - (before or set()):
+            target = project_dir / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise BpsError(
+            f"no images found under {config.uri} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
+            "no project was created; give the folder or prefix that holds the images"
         )
     with project:
         print(f"created project {project.folder} over {project.config.datasource.uri}")
@@ -346,6 +428,7 @@ def _labels(value: float, beyond: float) -> str:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from bps_core.atomic import atomic_write_text
+    from bps_core.csvsafe import safe_frame
     from bps_core.embeddings import load_embedding_set
     from bps_core.project import Project
     from bps_core.selection.model import ModelConfig
@@ -377,7 +460,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     with _progress_bar("simulate") as bar:
         curve = simulate(x, y, groups, cfg, metadata=meta.iloc[rows].reset_index(drop=True),
                          progress=bar)  # fmt: skip
-    atomic_write_text(args.out, curve.to_csv(index=False))
+    atomic_write_text(args.out, safe_frame(curve).to_csv(index=False))
     png = args.out.with_suffix(".png")
     plot_curves(curve, png)
     last = curve[curve["round"] == cfg.rounds].groupby("strategy", sort=False)
@@ -492,62 +575,100 @@ def _cmd_copy(args: argparse.Namespace) -> int:
     print(report.summary())
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")
-    return 1 if report.failed else 0
+    for key, other in list(report.collisions.items())[:5]:
+        print(f"  not copied {key!r}: it names the same file as {other!r} in {args.dest}")
+    return 1 if report.failed or report.collisions else 0
 
 
-_SINGLE_FILE_FORMATS = ("csv", "label-studio", "embeddings-csv")
+_SINGLE_FILE_FORMATS = ("csv", "embeddings-csv")
 
 
-def _export_local(args: argparse.Namespace, dest: Path) -> str:
-    """Runs one export to a local path; returns the line to print."""
+def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") -> str:
+    """Runs one export to a local path; returns the lines to print."""
+    from bps_core.exports import check_file_dest, write_file
     from bps_core.project import Project
 
     if args.format == "embeddings-csv":
         from bps_core.embeddings import load_embedding_set
         from bps_core.embeddings.lightly_csv import export_embeddings_csv
 
+        check_file_dest(dest, overwrite=args.overwrite, example="embeddings.csv")
         with Project.open(args.project_dir) as project:
             emb = load_embedding_set(project)
             if emb is None:
                 raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
             prefix = f"{project.config.datasource.id}:"
             relpaths = [k.removeprefix(prefix) for k in emb.keys]
-        export_embeddings_csv(dest, emb.vectors, relpaths)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # written whole, then moved into place
+            export_embeddings_csv(Path(tmp) / "e.csv", emb.vectors, relpaths)
+            write_file(dest, (Path(tmp) / "e.csv").read_bytes(), overwrite=args.overwrite)
         return f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims)"
     from bps_core.exports import export
 
-    with Project.open(args.project_dir) as project:
-        report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task)
+    document_root = Path(args.document_root).resolve() if args.document_root else None
+    with Project.open(args.project_dir) as project, _progress_bar("export") as progress:
+        report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task,
+                        document_root=document_root, url_prefix=url_prefix,
+                        progress=progress)  # fmt: skip
     skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
     failed = f", {len(report.failed)} failed (e.g. {report.failed[0]})" if report.failed else ""
-    return f"exported {report.n_written} items as {report.format}{skipped}{failed}"
+    lines = [f"exported {report.n_written} items as {report.format}{skipped}{failed}"]
+    if report.renamed:
+        lines.append(f"  {len(report.renamed)} names made unique because they would collide:")
+        lines += [f"    {r}" for r in report.renamed[:10]]
+        if len(report.renamed) > 10:
+            lines.append(f"    ... and {len(report.renamed) - 10} more")
+    if args.format == "label-studio" and not url_prefix:
+        root = document_root or dest.resolve()
+        lines.append(
+            f"  Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true and "
+            f"LOCAL_FILES_DOCUMENT_ROOT={root}, add a Local Storage with the absolute path "
+            f"{dest.resolve()} (no sync needed), then import {dest.resolve() / 'label_studio.json'}"
+        )
+    return "\n".join(lines)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.document_root and (args.format != "label-studio" or args.dest.startswith("s3://")):
+        raise BpsError("--document-root is for --format label-studio to a local folder")
     if not args.dest.startswith("s3://"):
-        print(f"{_export_local(args, Path(args.dest))} to {args.dest}")
+        # like any command line tool, a relative --dest is taken from the working folder
+        dest = Path(args.dest).expanduser().absolute()
+        message = _export_local(args, dest)
+        first, _, rest = message.partition("\n")
+        print(f"{first} to {dest}" + (f"\n{rest}" if rest else ""))
         return 0
     # S3: export to a temporary folder, then upload it (uploads never leave the destination)
     import tempfile
 
+    from bps_core.exports import MARKER_FILES
     from bps_core.storage import open_writable
+    from bps_core.storage.base import join_uri
     from bps_core.storage.copy import upload_folder
 
     single = args.format in _SINGLE_FILE_FORMATS
     location = args.dest.rstrip("/")
+    name = ""
+    if single:
+        location, _, name = location.rpartition("/")
+        if location == "s3:/" or not name:
+            raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
+    out = open_writable(_location(args, location + "/", id="export", purpose="output"))
+    marker = name or MARKER_FILES.get(args.format, "")
+    if marker and not args.overwrite and out.head(marker) is not None:
+        raise BpsError(f"{join_uri(out.uri(), marker)} already exists; pass --overwrite to "
+                       "replace it")  # fmt: skip
+    url_prefix = join_uri(out.uri(), "") if args.format == "label-studio" else ""
     with tempfile.TemporaryDirectory() as tmp:
-        if single:
-            location, _, name = location.rpartition("/")
-            if location == "s3:/" or not name:
-                raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
-            message = _export_local(args, Path(tmp) / name)
-        else:
-            message = _export_local(args, Path(tmp))
-        dest = open_writable(_location(args, location + "/", id="export", purpose="output"))
+        root = Path(tmp) / "export"
+        message = _export_local(args, root / name if single else root, url_prefix=url_prefix)
         with _progress_bar("upload") as progress:
-            report = upload_folder(Path(tmp), dest, overwrite=args.overwrite or
+            report = upload_folder(root, out, overwrite=args.overwrite or
                                    args.format != "imagefolder", progress=progress)  # fmt: skip
-    print(f"{message} to {args.dest}; upload: {report.summary()}")
+    first, _, rest = message.partition("\n")
+    print(f"{first} to {args.dest}; upload: {report.summary()}" + (f"\n{rest}" if rest else ""))
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")
     return 1 if report.failed else 0
@@ -686,9 +807,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="generate a synthetic BPS-like dataset")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     p.add_argument("--preset", choices=PRESETS, default="tiny")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-per-cell", type=int, default=None, help="images per condition cell")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0)
+    p.add_argument(
+        "--n-per-cell", type=_POSITIVE_INT, default=None, help="images per condition cell"
+    )
+    p.add_argument("--workers", type=_POSITIVE_INT, default=os.cpu_count() or 1)
     p.add_argument("--compression", choices=["zlib"], default=None)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.set_defaults(func=_cmd_synth)
@@ -741,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--dest", required=True, help="s3://BUCKET/PREFIX or a folder")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--round", type=int, help="the samples of this selection round")
+    what.add_argument("--round", type=_POSITIVE_INT, help="the samples of this selection round")
     what.add_argument("--classes", default="", help="samples labeled with these classes (a,b)")
     what.add_argument("--keys-file", default="", help="a file of sample keys, one per line")
     p.add_argument("--overwrite", action="store_true", help="replace differing objects")
@@ -761,32 +884,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="compute embeddings (self-supervised, pixels, or a CSV)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--method", choices=["simclr", "pixels", "csv"], default="simclr")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=_POSITIVE_INT, default=20)
+    p.add_argument("--image-size", type=_POSITIVE_INT, default=64)
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=128)
     p.add_argument("--arch", choices=["resnet10", "resnet18", "resnet34"], default="resnet18")
-    p.add_argument("--max-seconds", type=float, default=None, help="bound on training time")
+    p.add_argument(
+        "--max-seconds", type=_POSITIVE_FLOAT, default=None, help="bound on training time"
+    )
     p.add_argument("--mask-neighbours", action="store_true", help="blank other nuclei (MASK)")
     p.add_argument("--checkpoint", default=None, help="reuse a saved backbone (its sha)")
     p.add_argument("--csv", type=Path, default=None, help="Lightly embeddings CSV (--method csv)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("map", help="compute the 2-D map of the current embeddings")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
-    p.add_argument("--n-neighbors", type=int, default=15)
-    p.add_argument("--min-dist", type=float, default=0.1)
+    p.add_argument("--n-neighbors", type=_POSITIVE_INT, default=15)
+    p.add_argument("--min-dist", type=_NON_NEGATIVE_FLOAT, default=0.1)
     p.add_argument(
-        "--epochs", type=int, default=None, help="UMAP layout epochs (default: by map size)"
+        "--epochs",
+        type=_POSITIVE_INT,
+        default=None,
+        help="UMAP layout epochs (default: by map size)",
     )
     p.add_argument(
         "--pca-dims",
-        type=int,
+        type=_NON_NEGATIVE_INT,
         default=64,
         help="PCA dimensions UMAP's neighbour search runs in (0: the full embeddings)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0)
     p.set_defaults(func=_cmd_map)
 
     p = sub.add_parser("export", help="export labels, predictions or embeddings")
@@ -795,11 +923,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=["csv", "imagefolder", "label-studio", "lightly", "embeddings-csv"],
         default="csv",
-        help="csv: labels; imagefolder: a folder per class; label-studio: import JSON; "
+        help="csv: labels; imagefolder: a folder per class; label-studio: tasks JSON and PNG "
+        "previews to import into Label Studio; "
         "lightly: .lightly/predictions of the latest model; embeddings-csv: Lightly's CSV",
     )
-    p.add_argument("--dest", required=True, help="a file (csv, JSON) or folder, local or s3://")
-    p.add_argument("--overwrite", action="store_true", help="imagefolder: replace files")
+    p.add_argument("--dest", required=True,
+                   help="a file (csv, embeddings-csv) or a folder (the other formats), local or "
+                   "s3://; a relative path is taken from the working folder")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file (csv, embeddings-csv, the Label Studio tasks) "
+                   "or existing ImageFolder copies")  # fmt: skip
+    p.add_argument("--document-root", default="",
+                   help="label-studio: Label Studio's LOCAL_FILES_DOCUMENT_ROOT, which must hold "
+                   "--dest (default: --dest itself)")  # fmt: skip
     p.add_argument("--task", default="bps-classification", help="lightly: prediction task")
     _add_location_args(p, "S3 destination")
     p.set_defaults(func=_cmd_export)
@@ -807,9 +943,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--strategy", default="default", choices=NAMED_STRATEGIES)
-    p.add_argument("--n", type=int, help="how many samples (default: the config's n_samples "
+    p.add_argument("--n", type=_POSITIVE_INT, help="how many samples (default: the config's n_samples "
                    "or proportion_samples)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=None,
                    help="default: a fresh seed per round, printed and recorded")  # fmt: skip
     p.add_argument(
         "--reinclude-selected",
@@ -821,7 +957,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "model's class); repeatable")  # fmt: skip
     p.add_argument("--config", type=Path, help="a Lightly selection config JSON")
     p.add_argument("--user", default="cli")
-    p.add_argument("--show", type=int, default=10, help="print this many selected keys")
+    p.add_argument(
+        "--show", type=_NON_NEGATIVE_INT, default=10, help="print this many selected keys"
+    )
     p.set_defaults(func=_cmd_select)
 
     p = sub.add_parser("train", help="train a model on the labels and predict every sample")
@@ -832,7 +970,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="logreg",
         help="finetune: train the SimCLR backbone with a linear head (slower)",
     )
-    p.add_argument("--epochs", type=int, default=10, help="finetune: passes over the labels")
+    p.add_argument(
+        "--epochs", type=_POSITIVE_INT, default=10, help="finetune: passes over the labels"
+    )
     p.add_argument("--group-by", help="metadata column for grouped cross-validation "
                    "(default: well, when present)")  # fmt: skip
     p.add_argument("--user", default="cli")
@@ -844,13 +984,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", required=True)
     p.add_argument("--group-column", help="biological source for the test split, e.g. well")
     p.add_argument("--strategies", default="default,random,diversity,uncertainty,hybrid")
-    p.add_argument("--batch", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=10,
+    p.add_argument("--batch", type=_POSITIVE_INT, default=20)
+    p.add_argument("--rounds", type=_POSITIVE_INT, default=10)
+    p.add_argument("--seeds", type=_POSITIVE_INT, default=10,
                    help="repeats with other splits and starts; with few test samples of a class, "
                    "a handful of seeds can rank strategies by luck")  # fmt: skip
-    p.add_argument("--initial", type=int, help="labels to start from (default: one batch)")
-    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument(
+        "--initial", type=_POSITIVE_INT, help="labels to start from (default: one batch)"
+    )
+    p.add_argument("--test-fraction", type=_FRACTION, default=0.25)
     p.add_argument("--model", choices=["logreg", "knn"], default="logreg")
     p.add_argument("--out", type=Path, required=True, help="curve CSV; a PNG is written beside")
     p.set_defaults(func=_cmd_simulate)
@@ -858,14 +1000,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="create the demo dataset and project if missing")
     p.add_argument("dir", type=Path, nargs="?", default=Path("demo"), metavar="DIR")
     p.add_argument(
-        "--train-seconds", type=float, default=DEMO_TRAIN_SECONDS, help="SimCLR time budget"
+        "--train-seconds",
+        type=_POSITIVE_FLOAT,
+        default=DEMO_TRAIN_SECONDS,
+        help="SimCLR time budget",
     )
     p.add_argument("--no-embeddings", action="store_true", help="skip embeddings and the map")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("app", help="start the web app on a project")
     p.add_argument("project_dir", nargs="?", default="demo/project", metavar="PROJECT_DIR")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=_PORT, default=DEFAULT_PORT)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--production", action="store_true",
                    help="hide error details from browsers (shared deployments)")  # fmt: skip
@@ -888,10 +1033,17 @@ def db_error_message(exc: sqlite3.DatabaseError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; user errors print one line to stderr and exit with status 2."""
+    from bps_core.exports import ExportExistsError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except ExportExistsError as exc:
+        _Console.end_line()
+        print(f"error: {exc.path} already exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
     except (BpsError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        _Console.end_line()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:

@@ -36,6 +36,7 @@ from bps_core.errors import BpsError, ImageDecodeError
 from bps_core.images import BPS_WINDOW, DisplayWindow, decode_image, thumbnail
 from bps_core.project.store import Project
 from bps_core.storage import DataSource, WritableSource
+from bps_core.storage.base import join_uri
 from bps_core.storage.fetch import DEFAULT_WORKERS
 from bps_core.storage.local import safe_relative_key
 
@@ -63,7 +64,7 @@ class WritebackReport:
     def summary(self) -> str:
         parts = ", ".join(f"{n} {part}" for part, n in self.written.items())
         extra = f"; {len(self.failed)} failed" if self.failed else ""
-        return f"wrote {parts or 'nothing'} under {self.dest}.lightly/{extra}"
+        return f"wrote {parts or 'nothing'} under {join_uri(self.dest, '.lightly/')}{extra}"
 
 
 def _unsafe(relpath: str) -> str:

@@ -7,6 +7,7 @@ from bps_app import state, widgets
 from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.storage.access import check_access
+from bps_core.storage.base import join_uri
 from bps_core.transfers import CopyJobParams, CopySelection
 from bps_core.writeback import DEFAULT_TASK, PARTS
 
@@ -148,7 +149,7 @@ with tab_wb:
     if target is None:
         st.info("Set an output datasource first (Output tab).")
     else:
-        st.caption(f"Writes under {md(target.uri + '.lightly/')} in Lightly's layout.")
+        st.caption(f"Writes under {md(join_uri(target.uri, '.lightly/'))} in Lightly's layout.")
         parts = st.multiselect("Parts", PARTS, default=list(PARTS), key="wb_parts")
         task = st.text_input("Prediction task name", DEFAULT_TASK, key="wb_task")
         if st.button("Write back", key="start_wb", type="primary",

@@ -1,36 +1,55 @@
 """Export labels and predictions: download a file, or write a folder on the server."""
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 from bps_app import state
-from bps_app.safe_text import md
 from bps_core.errors import BpsError
-from bps_core.exports import export, export_to_output
+from bps_core.exports import (
+    ExportExistsError,
+    ExportReport,
+    export,
+    export_to_output,
+    labels_csv_bytes,
+    resolve_dest,
+)
 from bps_core.project import Project
+from bps_core.storage.base import join_uri
 
-DOWNLOADS = {
-    "csv": ("labels.csv", "text/csv"),
-    "label-studio": ("label_studio.json", "application/json"),
+FOLDERS = {
+    "imagefolder": "ImageFolder (one folder per class)",
+    "label-studio": "Label Studio (tasks JSON and PNG previews)",
+    "lightly": "Lightly predictions (.lightly/predictions)",
 }
-FOLDERS = ("imagefolder", "lightly")
+OUTPUT_FORMATS = {"csv": "Labels CSV (labels.csv)", **FOLDERS}
+REPLACE = "Replace files that exist"
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def download(project_dir: str, fmt: str, name: str, labels_version: int) -> bytes:
-    """The export file's bytes; ``labels_version`` (the last label event) invalidates it, so
-    reruns of this page do not rebuild the files."""
-    with tempfile.TemporaryDirectory() as tmp, Project.open(project_dir) as p:
-        export(p, fmt, Path(tmp) / name)
-        return (Path(tmp) / name).read_bytes()
+def labels_csv(project_dir: str, labels_version: int) -> bytes:
+    """The labels CSV; ``labels_version`` (the last label event) invalidates it, so reruns of
+    this page do not rebuild it."""
+    with Project.open(project_dir) as p:
+        return labels_csv_bytes(p)
+
+
+def show_report(report: ExportReport, where: str, extra: str = "") -> None:
+    skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
+    st.success(f"Exported {report.n_written:,} items to {where}{skipped}{extra}.")
+    if report.renamed:
+        st.warning(
+            f"{len(report.renamed)} names would have collided and were made unique: "
+            + "; ".join(report.renamed[:5])
+            + (" ..." if len(report.renamed) > 5 else "")
+        )
+    if report.failed:
+        st.warning(f"{len(report.failed)} files could not be exported: "
+                   + "; ".join(report.failed[:5]))  # fmt: skip
 
 
 with state.open_project() as project:
     n_labeled = len(project.current_labels())
     output = project.config.output_datasource
-    default_dest = str(project.folder / "exports")
+    project_dir = project.folder
     labels_version = int(
         project.conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0
     )
@@ -39,56 +58,72 @@ st.title("Export")
 st.caption(f"{n_labeled:,} labeled samples.")
 
 st.subheader("Download")
-c1, c2 = st.columns(2)
-for col, (fmt, (name, mime)) in zip((c1, c2), DOWNLOADS.items(), strict=True):
-    data = download(str(project.folder), fmt, name, labels_version)
-    col.download_button(
-        f"{fmt} ({name})", data, file_name=name, mime=mime, key=f"download_{fmt}",
-        icon=":material/download:", disabled=n_labeled == 0,
-    )  # fmt: skip
+st.download_button(
+    "Labels CSV (labels.csv)", labels_csv(str(project_dir), labels_version),
+    file_name="labels.csv", mime="text/csv", key="download_csv",
+    icon=":material/download:", disabled=n_labeled == 0,
+    help="Text cells that a spreadsheet would run as a formula (=, +, -, @) start with '.",
+)  # fmt: skip
 
 st.subheader("Write a folder on the server")
 with st.form("export_folder"):
-    fmt = st.selectbox(
-        "Format", FOLDERS, key="export_format",
-        format_func=lambda f: {"imagefolder": "ImageFolder (one folder per class)",
-                               "lightly": "Lightly predictions (.lightly/predictions)"}[f],
+    fmt = st.selectbox("Format", list(FOLDERS), key="export_format", format_func=FOLDERS.get)
+    dest = st.text_input(
+        "Destination folder", "exports", key="export_dest",
+        help=f"A relative folder is taken under the project folder, {project_dir}. "
+        "The export goes into a subfolder named after the format.",
     )  # fmt: skip
-    dest = st.text_input("Destination folder", default_dest, key="export_dest")
-    overwrite = st.checkbox("Replace files that exist", key="export_overwrite")
+    doc_root = st.text_input(
+        "Label Studio document root (optional)", "", key="export_ls_root",
+        help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, a folder holding the destination. "
+        "Empty: the export folder itself.",
+    )  # fmt: skip
+    overwrite = st.checkbox(REPLACE, key="export_overwrite")
     go = st.form_submit_button("Export", type="primary")
 if go:
     try:
-        folder = state.path_policy().check(dest, "Destination folder")
         with state.open_project() as p, st.spinner("Exporting ..."):
-            report = export(p, fmt, folder / fmt, overwrite=overwrite)
-    except (BpsError, OSError) as exc:
-        st.error(md(exc))
+            folder = resolve_dest(p, dest) / fmt
+            root = resolve_dest(p, doc_root) if doc_root.strip() and fmt == "label-studio" else None
+            report = export(p, fmt, folder, overwrite=overwrite, document_root=root)
+    except ExportExistsError as exc:
+        st.error(f"{exc.path} already exists: tick '{REPLACE}' to replace it.")
+    except BpsError as exc:
+        st.error(str(exc))
     else:
-        skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
-        st.success(f"Exported {report.n_written:,} items to {md(report.dest)}{skipped}.")
-        if report.failed:
-            st.warning(f"{len(report.failed)} files could not be exported: "
-                       + md("; ".join(report.failed[:5])))  # fmt: skip
+        show_report(report, str(report.dest))
+        if fmt == "label-studio":
+            st.info(
+                "In Label Studio: start it with `LOCAL_FILES_SERVING_ENABLED=true` and "
+                f"`LOCAL_FILES_DOCUMENT_ROOT={root or report.dest}`, add a Local Storage with "
+                f"the absolute path `{report.dest}` (no sync needed), create a project with "
+                f"the labeling config in `{report.dest / 'labeling_config.xml'}`, then import "
+                f"`{report.dest / 'label_studio.json'}`."
+            )
 
 st.subheader("Write to the output datasource")
 if output is None:
     st.info("Set an output datasource (an S3 prefix or a folder) on the Datasources page.")
 else:
     with st.form("export_output"):
-        out_fmt = st.selectbox("Format", [*DOWNLOADS, *FOLDERS], key="export_out_format")
+        out_fmt = st.selectbox(
+            "Format", list(OUTPUT_FORMATS), key="export_out_format", format_func=OUTPUT_FORMATS.get
+        )
         prefix = st.text_input(f"Under {output.uri}", "exports", key="export_out_prefix")
-        out_overwrite = st.checkbox("Replace ImageFolder files that exist", key="export_out_ow")
+        out_overwrite = st.checkbox(REPLACE, key="export_out_ow")
         go_out = st.form_submit_button("Export to the output", type="primary")
     if go_out:
         try:
             with state.open_project() as p, st.spinner(f"Exporting to {output.uri} ..."):
                 report, upload = export_to_output(p, out_fmt, prefix, overwrite=out_overwrite)
+        except ExportExistsError as exc:
+            st.error(f"{exc.path} already exists: tick '{REPLACE}' to replace it.")
         except (BpsError, OSError) as exc:
-            st.error(md(exc))
+            st.error(str(exc))
         else:
-            st.success(f"Exported {report.n_written:,} items to "
-                       f"{md(output.uri + prefix.strip('/'))}/: "
-                       f"{upload.summary()}.")  # fmt: skip
+            where = join_uri(output.uri, prefix.strip("/") + "/")
+            if out_fmt != "csv":
+                where = join_uri(where, f"{out_fmt}/")
+            show_report(report, where, f": {upload.summary()}")
             if upload.failed:
-                st.warning(md("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5])))
+                st.warning("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5]))

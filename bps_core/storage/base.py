@@ -150,6 +150,12 @@ class DatasourceConfig:
         return out
 
 
+def join_uri(base: str, rel: str) -> str:
+    """``rel`` under the folder URI ``base``, with exactly one ``/`` between them
+    (``file:///data/out`` + ``.lightly/`` is ``file:///data/out/.lightly/``)."""
+    return (base if base.endswith("/") else base + "/") + rel.lstrip("/")
+
+
 @dataclass(frozen=True)
 class SourceListing:
     """One listed object: its key relative to the source root, its size in bytes and, where the

@@ -5,16 +5,22 @@ destination's credentials must also read the source; if S3 refuses, the copy fal
 streaming for the rest). Otherwise each object is downloaded and uploaded. An existing
 destination object is never replaced unless ``overwrite``: one with the same size and ETag
 counts as already copied (so a re-run resumes), one that differs is kept and reported.
+
+Keys that name one file in a folder destination (``double//slash.tif`` and ``double/slash.tif``;
+``A.tif`` and ``a.tif``, which macOS and Windows treat as one) collide: the first in sorted
+order is copied, the others are not, and each is reported in ``collisions``. S3 keys are exact,
+so an S3 destination has no such collisions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bps_core.errors import BpsError
@@ -35,6 +41,7 @@ class CopyReport:
     skipped: list[str] = field(default_factory=list)  # already there, identical
     conflicts: list[str] = field(default_factory=list)  # already there, different: kept
     failed: dict[str, str] = field(default_factory=dict)
+    collisions: dict[str, str] = field(default_factory=dict)  # key -> the key it collides with
 
     def summary(self) -> str:
         out = (
@@ -42,6 +49,12 @@ class CopyReport:
             f"{len(self.conflicts)} kept because they differ (use overwrite to replace), "
             f"{len(self.failed)} failed"
         )
+        if self.collisions:
+            key, other = next(iter(self.collisions.items()))
+            out += (
+                f", {len(self.collisions)} not copied because they name the same file as "
+                f"another key (e.g. {key!r} and {other!r})"
+            )
         return out
 
     def as_dict(self, limit: int = 50) -> dict[str, Any]:
@@ -53,12 +66,32 @@ class CopyReport:
             "n_failed": len(self.failed),
             "conflicts": self.conflicts[:limit],
             "failed": dict(list(self.failed.items())[:limit]),
+            "n_collisions": len(self.collisions),
+            "collisions": dict(list(self.collisions.items())[:limit]),
         }
 
 
 def _s3(source: DataSource) -> S3Source | None:
     inner = source.inner if isinstance(source, CachedSource) else source
     return inner if isinstance(inner, S3Source) else None
+
+
+def file_key(key: str) -> str:
+    """The file a key names in a folder: ``//`` and ``./`` collapsed, Unicode-normalised and
+    case-folded (as on macOS and Windows)."""
+    return unicodedata.normalize("NFC", PurePosixPath(key).as_posix()).casefold()
+
+
+def folder_collisions(keys: Sequence[str]) -> dict[str, str]:
+    """``{key: the key it collides with}`` for keys that name the same file in a folder as an
+    earlier key in sorted order (that one is copied; these are not)."""
+    first: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for key in sorted(keys):
+        other = first.setdefault(file_key(key), key)
+        if other != key:
+            out[key] = other
+    return out
 
 
 def _plain_etag(etag: str) -> str:
@@ -122,6 +155,11 @@ def copy_objects(
         return "copied"
 
     unique = list(dict.fromkeys(keys))
+    if dst_s3 is None:  # a folder: keys that name one file would overwrite each other
+        report.collisions = folder_collisions([dest_prefix + k for k in unique])
+        report.collisions = {k.removeprefix(dest_prefix): v.removeprefix(dest_prefix)
+                             for k, v in report.collisions.items()}  # fmt: skip
+        unique = [k for k in unique if k not in report.collisions]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique) or 1))) as pool:
         futures = {pool.submit(one, k): k for k in unique}
         for n, fut in enumerate(as_completed(futures), start=1):
