@@ -605,7 +605,7 @@ def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") ->
             export_embeddings_csv(Path(tmp) / "e.csv", emb.vectors, relpaths)
             write_file(dest, (Path(tmp) / "e.csv").read_bytes(), overwrite=args.overwrite)
         return f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims)"
-    from bps_core.exports import export
+    from bps_core.exports import LS_CONFIG, LS_IMAGES, LS_TASKS, export
 
     document_root = Path(args.document_root).resolve() if args.document_root else None
     with Project.open(args.project_dir) as project, _progress_bar("export") as progress:
@@ -625,7 +625,9 @@ def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") ->
         lines.append(
             f"  Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true and "
             f"LOCAL_FILES_DOCUMENT_ROOT={root}, add a Local Storage with the absolute path "
-            f"{dest.resolve()} (no sync needed), then import {dest.resolve() / 'label_studio.json'}"
+            f"{dest.resolve() / LS_IMAGES} (no sync needed), create the project with the "
+            f"labeling config {dest.resolve() / LS_CONFIG}, then import "
+            f"{dest.resolve() / LS_TASKS}"
         )
     return "\n".join(lines)
 

@@ -96,8 +96,9 @@ if go:
             st.info(
                 "In Label Studio: start it with `LOCAL_FILES_SERVING_ENABLED=true` and "
                 f"`LOCAL_FILES_DOCUMENT_ROOT={root or report.dest}`, add a Local Storage with "
-                f"the absolute path `{report.dest}` (no sync needed), create a project with "
-                f"the labeling config in `{report.dest / 'labeling_config.xml'}`, then import "
+                f"the absolute path `{report.dest / 'images'}` (no sync needed), create a "
+                f"project with the labeling config in `{report.dest / 'labeling_config.xml'}`, "
+                "then import "
                 f"`{report.dest / 'label_studio.json'}`."
             )
 

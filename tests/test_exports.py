@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
+from urllib.parse import unquote
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from bps_core.cli import main
 from bps_core.embeddings import EmbedConfig, compute_embeddings
-from bps_core.exports import ExportError, export, folder_name
+from bps_core.exports import ExportError, ExportExistsError, export, folder_name
 from bps_core.project import Project
 from bps_core.selection.rounds import train_model
+from tests.label_studio import LabelStudioServer, LabelStudioUnavailable, ensure_installed
 
 
 def _label(project: Project, n: int = 6) -> dict[str, str]:
@@ -63,17 +68,121 @@ def test_folder_name__never_a_path(name: str, expected: str) -> None:
     assert folder_name(name) == expected
 
 
-def test_label_studio__tasks_with_choices(tiny_project: Project, tmp_path: Path) -> None:
+def _png_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        assert im.mode == "L"  # 8-bit: Label Studio cannot show 16-bit TIFFs
+        return np.asarray(im)
+
+
+def test_label_studio__png_previews_as_local_files_and_no_unknown_users(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    from bps_core.images import decode_image, to_display
+
     labels = _label(tiny_project, 2)
-    export(tiny_project, "label-studio", tmp_path / "ls.json")
-    tasks = json.loads((tmp_path / "ls.json").read_text())
-    assert len(tasks) == len(labels)
-    t = tasks[0]
-    assert t["data"]["image"].startswith("file:///")
-    assert t["data"]["image"].endswith(".tif")
-    result = t["annotations"][0]["result"][0]
-    assert result["type"] == "choices"
-    assert result["value"]["choices"][0] in {"Fe track", "../x-ray"}
+    dest = tmp_path / "ls"
+    report = export(tiny_project, "label-studio", dest)
+    tasks = json.loads((dest / "label_studio.json").read_text())
+    assert report.n_written == len(tasks) == len(labels)
+    src = Path(tiny_project.config.datasource.path)
+    for t in tasks:
+        url = t["data"]["image"]
+        assert url.startswith("/data/local-files/?d=images/")
+        png = dest / unquote(url.split("?d=", 1)[1])
+        rel = t["data"]["filename"]
+        raw = decode_image((src / rel).read_bytes(), rel)
+        expected = to_display(raw, tiny_project.config.display)  # windowed like the app
+        assert np.array_equal(_png_pixels(png), expected)
+        annotation = t["annotations"][0]
+        assert "completed_by" not in annotation  # an unknown user makes LS refuse the import
+        result = annotation["result"][0]
+        assert (result["from_name"], result["to_name"], result["type"]) == (
+            "label", "image", "choices"
+        )  # fmt: skip
+        assert result["value"]["choices"] == [labels[t["meta"]["source_key"]]]
+        assert t["meta"]["labeled_by"] == "ann"
+    config = (dest / "labeling_config.xml").read_text()
+    assert '<Choice value="Fe track"/>' in config
+    assert '<Choice value="../x-ray"/>' in config
+
+
+def test_label_studio__document_root_and_a_destination_outside_it(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    _label(tiny_project, 1)
+    dest = tmp_path / "root" / "team a" / "ls"
+    export(tiny_project, "label-studio", dest, document_root=tmp_path / "root")
+    url = json.loads((dest / "label_studio.json").read_text())[0]["data"]["image"]
+    assert url.startswith("/data/local-files/?d=team%20a/ls/images/")
+    with pytest.raises(ExportError, match="not under the document root"):
+        export(tiny_project, "label-studio", tmp_path / "elsewhere",
+               document_root=tmp_path / "root")  # fmt: skip
+    with pytest.raises(ExportError, match="is a folder"):
+        export(tiny_project, "label-studio", tmp_path / "x.json")
+    with pytest.raises(ExportExistsError):
+        export(tiny_project, "label-studio", dest, document_root=tmp_path / "root")
+
+
+def test_label_studio__s3_output_references_object_urls(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    _label(tiny_project, 1)
+    export(tiny_project, "label-studio", tmp_path / "ls", url_prefix="s3://team/exports/ls/")
+    tasks = json.loads((tmp_path / "ls" / "label_studio.json").read_text())
+    assert all(t["data"]["image"].startswith("s3://team/exports/ls/images/") for t in tasks)
+    assert all(t["data"]["image"].endswith(".png") for t in tasks)
+
+
+@pytest.fixture(scope="session")
+def label_studio_exe() -> Path:
+    """Label Studio in its own virtualenv (installed once, then reused). CI must run it."""
+    try:
+        return ensure_installed()
+    except LabelStudioUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Label Studio is required in CI: {exc}")
+        pytest.skip(f"Label Studio is not available here: {exc}")
+
+
+@pytest.mark.label_studio
+def test_label_studio__imports_into_a_real_server_and_serves_every_image(
+    label_studio_exe: Path, tiny_project: Project, tmp_path: Path
+) -> None:
+    labels = _label(tiny_project, 3)
+    dest = tmp_path / "export"
+    assert main(["export", str(tiny_project.folder), "--format", "label-studio",
+                 "--dest", str(dest)]) == 0  # fmt: skip
+    (tmp_path / "ls-data").mkdir()
+    try:
+        server = LabelStudioServer(label_studio_exe, tmp_path / "ls-data", document_root=dest)
+    except LabelStudioUnavailable as exc:
+        pytest.fail(str(exc))
+    try:
+        config = (dest / "labeling_config.xml").read_text()
+        project = server.api("POST", "/api/projects",
+                             {"title": "BPS export", "label_config": config})  # fmt: skip
+        pid = project["id"]
+        # a Local Storage over the previews (LS refuses one equal to the document root)
+        storage = {"project": pid, "path": str(dest / "images"), "use_blob_urls": True}
+        server.api("POST", "/api/storages/localfiles", storage)
+        tasks = json.loads((dest / "label_studio.json").read_text())
+        imported = server.api("POST", f"/api/projects/{pid}/import", tasks)
+        assert imported["task_count"] == imported["annotation_count"] == len(labels)
+        listed = server.api("GET", f"/api/tasks?project={pid}&page_size=100&fields=all")["tasks"]
+        assert len(listed) == len(labels)
+        for task in listed:
+            assert task["meta"]["labeled_by"] == "ann"
+            assert task["total_annotations"] == 1
+            status, body, content_type = server.request("GET", task["data"]["image"])
+            assert status == 200, task["data"]["image"]
+            assert content_type == "image/png"
+            assert body.startswith(b"\x89PNG\r\n\x1a\n")
+        annotations = server.api("GET", f"/api/tasks/{listed[0]['id']}/annotations")
+        choice = annotations[0]["result"][0]["value"]["choices"][0]
+        assert choice == labels[listed[0]["meta"]["source_key"]]
+    finally:
+        server.stop()
 
 
 def test_lightly__predictions_layout_matches_lightlys_helpers(
