@@ -46,8 +46,12 @@ def test_synth__existing_output_is_an_error_with_a_hint(
 ) -> None:
     args = ["synth", str(tmp_path), "--n-per-cell", "1", "--workers", "1"]
     assert main(args) == 0
+    capsys.readouterr()
     assert main(args) == 2
-    assert "overwrite" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "pass --overwrite" in captured.err
+    assert "overwrite=True" not in captured.err  # the flag, not the Python argument
+    assert captured.err.startswith("error: ")  # no progress bar before the error
     assert main([*args, "--overwrite"]) == 0
 
 
@@ -326,3 +330,85 @@ def test_init__meta_csv_by_absolute_path_relative_path_or_source_name(
     err = capsys.readouterr().err
     assert "metadata CSV 'nope.csv' not found under file://" in err
     assert "relative to the working directory" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["embed", "P", "--epochs", "0"], ["embed", "P", "--epochs", "-3"],
+     ["embed", "P", "--batch-size", "0"], ["embed", "P", "--image-size", "x"],
+     ["embed", "P", "--max-seconds", "0"], ["embed", "P", "--max-seconds", "nan"],
+     ["map", "P", "--n-neighbors", "0"], ["map", "P", "--min-dist", "-0.1"],
+     ["select", "P", "--n", "0"], ["train", "P", "--epochs", "0"],
+     ["simulate", "P", "--truth", "t", "--label-column", "c", "--out", "o", "--rounds", "0"],
+     ["simulate", "P", "--truth", "t", "--label-column", "c", "--out", "o",
+      "--test-fraction", "1"],
+     ["synth", "O", "--n-per-cell", "0"], ["app", "P", "--port", "70000"]],
+)  # fmt: skip
+def test_numeric_flags__out_of_range_values_are_an_argparse_error(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    flag = args[-2]
+    assert f"argument {flag}: " in err
+    assert "is not a" in err
+
+
+def test_init__a_folder_without_images_exits_2_and_leaves_no_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    assert main(["init", str(tmp_path / "p"), "--source", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "no images found under" in err
+    assert "no project was created" in err
+    assert not (tmp_path / "p").exists()
+    kept = tmp_path / "existing"  # a folder the user made: only what init added goes
+    kept.mkdir()
+    (kept / "mine.txt").write_text("keep")
+    assert main(["init", str(kept), "--source", str(empty)]) == 2
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
+
+
+def test_progress__no_bar_before_a_failed_check_and_the_listed_counter_ends_its_line(
+    tiny_dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", str(tmp_path / "p"), "--source", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")  # no empty "ingest" bar above it
+    assert "ingest" not in err
+    assert main(["init", str(tmp_path / "q"), "--source", str(tiny_dataset.root)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"listed \d+ objects\n", err)
+    assert "objectsingest" not in err
+
+
+def test_export__lightly_without_a_model_gives_its_hint_once(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(tiny_project.folder), "--format", "lightly", "--dest",
+                 str(tmp_path / "l")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("train one") == 1
+    assert "bps-labeler train" in err
+
+
+def test_export__a_relative_dest_is_taken_from_the_working_folder_and_printed_in_full(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    tiny_project.add_labels(tiny_project.samples().key.head(2), "track", user="ann", source="api")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(tiny_project.folder), "--dest", "out/labels.csv"]) == 0
+    assert (tmp_path / "out" / "labels.csv").is_file()
+    assert f"to {tmp_path / 'out' / 'labels.csv'}" in capsys.readouterr().out
+    (tmp_path / "afile").write_text("x")
+    assert main(["export", str(tiny_project.folder), "--format", "imagefolder",
+                 "--dest", "afile/sub"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err
+    assert "Errno" not in err

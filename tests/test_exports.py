@@ -14,9 +14,10 @@ from PIL import Image
 
 from bps_core.cli import main
 from bps_core.embeddings import EmbedConfig, compute_embeddings
-from bps_core.exports import ExportError, ExportExistsError, export, folder_name
+from bps_core.exports import ExportError, ExportExistsError, export, folder_name, resolve_dest
 from bps_core.project import Project
 from bps_core.selection.rounds import train_model
+from bps_core.storage.base import join_uri
 from tests.label_studio import LabelStudioServer, LabelStudioUnavailable, ensure_installed
 
 
@@ -232,3 +233,70 @@ def test_cli_export__formats_and_a_bad_s3_destination(
     assert "4 already there" in capsys.readouterr().out
     assert main(["export", folder, "--format", "csv", "--dest", "s3://Bad_Bucket/x.csv"]) == 2
     assert "bucket 'Bad_Bucket'" in capsys.readouterr().err  # refused before any request
+
+
+def test_resolve_dest__relative_is_under_the_project_never_the_working_folder(
+    tiny_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_dest(tiny_project, "exports") == tiny_project.folder / "exports"
+    assert resolve_dest(tiny_project, "a/../b") == tiny_project.folder / "b"
+    assert resolve_dest(tiny_project, str(tmp_path / "abs")) == tmp_path / "abs"
+    assert resolve_dest(tiny_project, "~/x") == Path.home() / "x"
+    with pytest.raises(ExportError, match="give a destination"):
+        resolve_dest(tiny_project, "  ")
+
+
+@pytest.mark.parametrize(
+    ("base", "rel", "expected"),
+    [("file:///data/out", ".lightly/", "file:///data/out/.lightly/"),
+     ("file:///data/out", "exports/", "file:///data/out/exports/"),
+     ("s3://b/team/", "exports/", "s3://b/team/exports/"), ("s3://b/", "x", "s3://b/x"),
+     ("file:///", "x", "file:///x")],
+)  # fmt: skip
+def test_join_uri__exactly_one_slash(base: str, rel: str, expected: str) -> None:
+    assert join_uri(base, rel) == expected
+
+
+def test_writeback_summary__names_the_full_lightly_folder() -> None:
+    from bps_core.writeback import WritebackReport
+
+    assert "under file:///data/out/.lightly/" in WritebackReport("file:///data/out").summary()
+
+
+def test_imagefolder__a_bad_destination_is_one_clear_error(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    _label(tiny_project, 1)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="is a file; give a folder") as exc:
+        export(tiny_project, "imagefolder", tmp_path / "file")
+    with pytest.raises(ExportError, match="cannot create the folder .*Not a directory") as exc:
+        export(tiny_project, "imagefolder", tmp_path / "file" / "sub")
+    assert "Errno" not in str(exc.value)
+
+
+def test_export_page__a_relative_folder_goes_under_the_project(
+    tiny_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    _label(tiny_project, 1)
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.chdir(root)  # the server's working folder: nothing may land here
+    app = AppTest.from_file(str(root / "app.py"), default_timeout=60)
+    app.run()
+    app.switch_page("pages/6_Export.py").run()
+    app.selectbox(key="export_format").set_value("label-studio")
+    app.text_input(key="export_dest").input("out")
+    next(b for b in app.button if b.label == "Export").click().run()
+    assert not app.exception
+    dest = tiny_project.folder / "out" / "label-studio"
+    assert f"Exported 2 items to {dest}" in app.success[0].value
+    assert (dest / "label_studio.json").is_file()
+    assert not (root / "out").exists()
+    assert f"LOCAL_FILES_DOCUMENT_ROOT={dest}" in app.info[0].value
+    app.text_input(key="export_dest").input(str(tmp_path / "f" / "\x00"))
+    next(b for b in app.button if b.label == "Export").click().run()
+    assert "NUL" in app.error[0].value
