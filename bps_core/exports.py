@@ -120,7 +120,7 @@ def unique_names(
             taken.add(key(name))
             out[original] = name
             renamed.append(
-                f"{what} {original!r} -> {name!r} ({wanted[original]!r} is {members[0]!r}'s)"
+                f"{what} {original!r} -> {name!r} ({wanted[original]!r} is taken by {members[0]!r})"
             )
     return out, renamed
 

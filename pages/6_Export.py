@@ -37,7 +37,7 @@ def show_report(report: ExportReport, where: str, extra: str = "") -> None:
     st.success(f"Exported {report.n_written:,} items to {where}{skipped}{extra}.")
     if report.renamed:
         st.warning(
-            f"{len(report.renamed)} names would have collided and were made unique: "
+            f"{len(report.renamed)} name(s) would have collided and were made unique: "
             + "; ".join(report.renamed[:5])
             + (" ..." if len(report.renamed) > 5 else "")
         )
