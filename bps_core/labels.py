@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bps_core.csvsafe import unsafe_cell
 from bps_core.errors import MetadataError
 from bps_core.metadata import parser_error
 from bps_core.project.store import Project, clean_name
@@ -136,7 +137,9 @@ def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) ->
         by_base.setdefault(posixpath.basename(rel), []).append(key)
     report = LabelImportReport()
     pairs: dict[str, str] = {}
-    for line, fname, label in zip(df.line, df.filename, df.label, strict=True):
+    for line, raw_fname, raw_label in zip(df.line, df.filename, df.label, strict=True):
+        # our own CSV exports quote formula-like cells ('=x): read them back as written
+        fname, label = unsafe_cell(raw_fname), unsafe_cell(raw_label)
         if not label:
             report.empty_labels.append(fname)
             continue

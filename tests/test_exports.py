@@ -147,6 +147,7 @@ def label_studio_exe() -> Path:
 
 
 @pytest.mark.label_studio
+@pytest.mark.timeout(1800)  # the first run installs Label Studio (minutes) in its fixture
 def test_label_studio__imports_into_a_real_server_and_serves_every_image(
     label_studio_exe: Path, tiny_project: Project, tmp_path: Path
 ) -> None:

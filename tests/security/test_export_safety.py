@@ -182,3 +182,18 @@ def test_export_page__existing_output_file_needs_the_replace_checkbox(
     go().click().run()
     assert not app.exception
     assert "track" in (out / "exports" / "labels.csv").read_text()
+
+
+def test_labels_csv__a_neutralised_export_imports_back_unchanged(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    from bps_core.labels import import_labels_csv
+
+    keys = tiny_project.samples().key.head(2).tolist()
+    tiny_project.add_labels(keys, "=SUM(A1)", user="ann", source="api")
+    export(tiny_project, "csv", tmp_path / "labels.csv")
+    tiny_project.add_labels(keys, "other", user="ann", source="api")
+    report = import_labels_csv(tiny_project, (tmp_path / "labels.csv").read_bytes(), "labels.csv",
+                               user="bob")  # fmt: skip
+    assert report.n_labeled == 2
+    assert set(tiny_project.current_labels().label) == {"=SUM(A1)"}
