@@ -27,7 +27,7 @@ from bps_core.errors import BpsError
 from bps_core.storage.base import DataSource, SourceListing, WritableSource
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import DEFAULT_WORKERS
-from bps_core.storage.local import LocalFolderSource
+from bps_core.storage.local import LocalFolderSource, safe_relative_key
 from bps_core.storage.s3 import S3Error, S3Source, same_identity
 from bps_core.storage.validation import check_prefix
 
@@ -88,6 +88,10 @@ def folder_collisions(keys: Sequence[str]) -> dict[str, str]:
     first: dict[str, str] = {}
     out: dict[str, str] = {}
     for key in sorted(keys):
+        try:
+            safe_relative_key(key)
+        except BpsError:
+            continue  # refused with its own reason when copied
         other = first.setdefault(file_key(key), key)
         if other != key:
             out[key] = other
