@@ -148,7 +148,14 @@ def write_file(dest: Path, data: bytes, *, overwrite: bool = False) -> None:
         if overwrite:
             tmp.replace(dest)
         else:  # a link fails if another writer created ``dest`` meanwhile: never replace
-            os.link(tmp, dest)
+            try:
+                os.link(tmp, dest)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system: check, then rename
+                if dest.exists():
+                    raise FileExistsError(dest) from None
+                tmp.replace(dest)
     except FileExistsError:
         raise ExportExistsError(dest) from None
     except OSError as exc:

@@ -19,6 +19,7 @@ from bps_core.project import Project
 from bps_core.selection.rounds import train_model
 from bps_core.storage.base import join_uri
 from tests.label_studio import LabelStudioServer, LabelStudioUnavailable, ensure_installed
+from tests.s3_server import REGION, S3Server
 
 
 def _label(project: Project, n: int = 6) -> dict[str, str]:
@@ -301,3 +302,29 @@ def test_export_page__a_relative_folder_goes_under_the_project(
     app.text_input(key="export_dest").input(str(tmp_path / "f" / "\x00"))
     next(b for b in app.button if b.label == "Export").click().run()
     assert "NUL" in app.error[0].value
+
+
+def test_export_to_output__label_studio_on_s3_references_object_urls_that_exist(
+    tiny_project: Project, s3_server: S3Server
+) -> None:
+    from bps_core.exports import export_to_output
+    from bps_core.storage import DatasourceConfig
+
+    _label(tiny_project, 1)
+    bucket = s3_server.new_bucket("ls")
+    tiny_project.set_datasources(output=DatasourceConfig.s3(
+        f"s3://{bucket}/team", region=REGION, endpoint_url=s3_server.endpoint, purpose="output",
+        id="output"))  # fmt: skip
+    report, upload = export_to_output(tiny_project, "label-studio")
+    assert not upload.failed
+    s3 = s3_server.admin()
+    body = s3.get_object(Bucket=bucket, Key="team/exports/label-studio/label_studio.json")["Body"]
+    tasks = json.loads(body.read())
+    assert len(tasks) == report.n_written == 2
+    for t in tasks:
+        url = t["data"]["image"]
+        assert url.startswith(f"s3://{bucket}/team/exports/label-studio/images/")
+        key = url.removeprefix(f"s3://{bucket}/")
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read().startswith(b"\x89PNG")
+    with pytest.raises(ExportExistsError, match="label_studio.json"):
+        export_to_output(tiny_project, "label-studio")
