@@ -4,13 +4,16 @@ Label Studio (PyPI ``label-studio``) pins Django and many other packages, so it 
 virtualenv, never in ours: ``.cache/label-studio-venv`` under the repository (git-ignored),
 created on first use and reused after (``BPS_LABEL_STUDIO_VENV`` names another folder). The
 server runs on a free loopback port with a temporary data folder, local-file serving on and a
-user created non-interactively with a known API token.
+user created non-interactively with a known API token. Migrating a fresh Label Studio database
+takes minutes, so ``label-studio init`` (migrations and the user) runs once into a template data
+folder beside the virtualenv, and each server starts from a copy of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -58,6 +61,44 @@ def ensure_installed(venv: Path = VENV) -> Path:
     return _exe(venv)
 
 
+def _env(data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LATEST_VERSION_CHECK": "false",
+        "COLLECT_ANALYTICS": "false",
+    }
+
+
+def ensure_template(exe: Path) -> Path:
+    """A migrated Label Studio data folder holding the test user, made once and reused."""
+    template = exe.parent.parent.parent / f"label-studio-data-{LABEL_STUDIO_VERSION}"
+    if (template / ".ready").exists():
+        return template
+    tmp = template.with_name(f"{template.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        subprocess.run(
+            [str(exe), "init", "--username", USER, "--password", PASSWORD, "--user-token", TOKEN,
+             "--enable-legacy-api-token", "--quiet"],
+            cwd=tmp, env=_env(tmp), stdin=subprocess.DEVNULL, capture_output=True, check=True,
+            timeout=1200,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        out = getattr(exc, "stdout", b"") or b""
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LabelStudioUnavailable(
+            f"label-studio init failed: {exc}\n{out.decode(errors='replace')[-1500:]}"
+        ) from None
+    (tmp / ".ready").touch()
+    try:
+        tmp.rename(template)
+    except OSError:  # another session made it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return template
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,20 +111,17 @@ class LabelStudioServer:
     def __init__(self, exe: Path, data_dir: Path, document_root: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        shutil.copytree(ensure_template(exe), data_dir, dirs_exist_ok=True)
         env = {
-            **os.environ,
-            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            **_env(data_dir),
             "LOCAL_FILES_SERVING_ENABLED": "true",
             "LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-            "LATEST_VERSION_CHECK": "false",
-            "COLLECT_ANALYTICS": "false",
         }
         self.log = data_dir / "server.log"
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
             [str(exe), "start", "--no-browser", "--port", str(self.port),
-             "--internal-host", "127.0.0.1", "--username", USER, "--password", PASSWORD,
-             "--user-token", TOKEN, "--enable-legacy-api-token"],
+             "--internal-host", "127.0.0.1"],
             cwd=data_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip

@@ -18,7 +18,12 @@ from bps_core.exports import ExportError, ExportExistsError, export, folder_name
 from bps_core.project import Project
 from bps_core.selection.rounds import train_model
 from bps_core.storage.base import join_uri
-from tests.label_studio import LabelStudioServer, LabelStudioUnavailable, ensure_installed
+from tests.label_studio import (
+    LabelStudioServer,
+    LabelStudioUnavailable,
+    ensure_installed,
+    ensure_template,
+)
 from tests.s3_server import REGION, S3Server
 
 
@@ -140,7 +145,9 @@ def test_label_studio__s3_output_references_object_urls(
 def label_studio_exe() -> Path:
     """Label Studio in its own virtualenv (installed once, then reused). CI must run it."""
     try:
-        return ensure_installed()
+        exe = ensure_installed()
+        ensure_template(exe)  # a migrated data folder with the test user, copied per server
+        return exe
     except LabelStudioUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"Label Studio is required in CI: {exc}")
