@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bps_app import state
+from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.exports import (
     ExportExistsError,
@@ -34,16 +35,16 @@ def labels_csv(project_dir: str, labels_version: int) -> bytes:
 
 def show_report(report: ExportReport, where: str, extra: str = "") -> None:
     skipped = f" ({report.n_skipped:,} already there)" if report.n_skipped else ""
-    st.success(f"Exported {report.n_written:,} items to {where}{skipped}{extra}.")
+    st.success(f"Exported {report.n_written:,} items to {md(where)}{skipped}{md(extra)}.")
     if report.renamed:
         st.warning(
             f"{len(report.renamed)} name(s) would have collided and were made unique: "
-            + "; ".join(report.renamed[:5])
+            + md("; ".join(report.renamed[:5]))
             + (" ..." if len(report.renamed) > 5 else "")
         )
     if report.failed:
         st.warning(f"{len(report.failed)} files could not be exported: "
-                   + "; ".join(report.failed[:5]))  # fmt: skip
+                   + md("; ".join(report.failed[:5])))  # fmt: skip
 
 
 with state.open_project() as project:
@@ -70,8 +71,9 @@ with st.form("export_folder"):
     fmt = st.selectbox("Format", list(FOLDERS), key="export_format", format_func=FOLDERS.get)
     dest = st.text_input(
         "Destination folder", "exports", key="export_dest",
-        help=f"A relative folder is taken under the project folder, {project_dir}. "
-        "The export goes into a subfolder named after the format.",
+        help=f"A relative folder is taken under the project folder, {md(project_dir)}. "
+        "The export goes into a subfolder named after the format. The server writes only "
+        "inside its data roots (the project's exports folder unless server.toml names others).",
     )  # fmt: skip
     doc_root = st.text_input(
         "Label Studio document root (optional)", "", key="export_ls_root",
@@ -83,23 +85,24 @@ with st.form("export_folder"):
 if go:
     try:
         with state.open_project() as p, st.spinner("Exporting ..."):
-            folder = resolve_dest(p, dest) / fmt
+            # relative: under the project, never the server's working folder; then the policy
+            folder = state.path_policy().check(resolve_dest(p, dest), "Destination folder") / fmt
             root = resolve_dest(p, doc_root) if doc_root.strip() and fmt == "label-studio" else None
             report = export(p, fmt, folder, overwrite=overwrite, document_root=root)
     except ExportExistsError as exc:
-        st.error(f"{exc.path} already exists: tick '{REPLACE}' to replace it.")
-    except BpsError as exc:
-        st.error(str(exc))
+        st.error(f"{md(exc.path)} already exists: tick '{REPLACE}' to replace it.")
+    except (BpsError, OSError) as exc:
+        st.error(md(exc))
     else:
         show_report(report, str(report.dest))
         if fmt == "label-studio":
             st.info(
                 "In Label Studio: start it with `LOCAL_FILES_SERVING_ENABLED=true` and "
-                f"`LOCAL_FILES_DOCUMENT_ROOT={root or report.dest}`, add a Local Storage with "
-                f"the absolute path `{report.dest / 'images'}` (no sync needed), create a "
-                f"project with the labeling config in `{report.dest / 'labeling_config.xml'}`, "
-                "then import "
-                f"`{report.dest / 'label_studio.json'}`."
+                f"`LOCAL_FILES_DOCUMENT_ROOT` set to {md(root or report.dest)}, add a Local "
+                f"Storage with the absolute path {md(report.dest / 'images')} (no sync needed), "
+                "create a project with the labeling config in "
+                f"{md(report.dest / 'labeling_config.xml')}, then import "
+                f"{md(report.dest / 'label_studio.json')}."
             )
 
 st.subheader("Write to the output datasource")
@@ -110,21 +113,21 @@ else:
         out_fmt = st.selectbox(
             "Format", list(OUTPUT_FORMATS), key="export_out_format", format_func=OUTPUT_FORMATS.get
         )
-        prefix = st.text_input(f"Under {output.uri}", "exports", key="export_out_prefix")
+        prefix = st.text_input(f"Under {md(output.uri)}", "exports", key="export_out_prefix")
         out_overwrite = st.checkbox(REPLACE, key="export_out_ow")
         go_out = st.form_submit_button("Export to the output", type="primary")
     if go_out:
         try:
-            with state.open_project() as p, st.spinner(f"Exporting to {output.uri} ..."):
+            with state.open_project() as p, st.spinner(f"Exporting to {md(output.uri)} ..."):
                 report, upload = export_to_output(p, out_fmt, prefix, overwrite=out_overwrite)
         except ExportExistsError as exc:
-            st.error(f"{exc.path} already exists: tick '{REPLACE}' to replace it.")
+            st.error(f"{md(exc.path)} already exists: tick '{REPLACE}' to replace it.")
         except (BpsError, OSError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             where = join_uri(output.uri, prefix.strip("/") + "/")
             if out_fmt != "csv":
                 where = join_uri(where, f"{out_fmt}/")
             show_report(report, where, f": {upload.summary()}")
             if upload.failed:
-                st.warning("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5]))
+                st.warning(md("; ".join(f"{k}: {v}" for k, v in list(upload.failed.items())[:5])))

@@ -290,6 +290,8 @@ def test_export_page__a_relative_folder_goes_under_the_project(
 ) -> None:
     from streamlit.testing.v1 import AppTest
 
+    from bps_app.safe_text import md
+
     root = Path(__file__).resolve().parents[1]
     _label(tiny_project, 1)
     monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
@@ -298,14 +300,17 @@ def test_export_page__a_relative_folder_goes_under_the_project(
     app.run()
     app.switch_page("pages/6_Export.py").run()
     app.selectbox(key="export_format").set_value("label-studio")
-    app.text_input(key="export_dest").input("out")
+    app.text_input(key="export_dest").input("exports/team")
     next(b for b in app.button if b.label == "Export").click().run()
     assert not app.exception
-    dest = tiny_project.folder / "out" / "label-studio"
-    assert f"Exported 2 items to {dest}" in app.success[0].value
+    dest = tiny_project.folder / "exports" / "team" / "label-studio"
+    assert f"Exported 2 items to {md(dest)}" in app.success[0].value
     assert (dest / "label_studio.json").is_file()
-    assert not (root / "out").exists()
-    assert f"LOCAL_FILES_DOCUMENT_ROOT={dest}" in app.info[0].value
+    assert not (root / "exports" / "team").exists()
+    assert f"`LOCAL_FILES_DOCUMENT_ROOT` set to {md(dest)}" in app.info[0].value
+    app.text_input(key="export_dest").input("team")  # under the project, outside its exports
+    next(b for b in app.button if b.label == "Export").click().run()
+    assert "outside the folders this server may use" in app.error[0].value
     app.text_input(key="export_dest").input(str(tmp_path / "f" / "\x00"))
     next(b for b in app.button if b.label == "Export").click().run()
     assert "NUL" in app.error[0].value

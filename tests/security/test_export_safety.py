@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from streamlit.testing.v1 import AppTest
 
+from bps_app.safe_text import md
 from bps_core.cli import main
 from bps_core.csvsafe import safe_cell, safe_frame, unsafe_cell
 from bps_core.exports import ExportExistsError, export, export_to_output
@@ -173,7 +174,7 @@ def test_export_page__existing_output_file_needs_the_replace_checkbox(
     app.selectbox(key="export_out_format").set_value("csv")
     go = lambda: next(b for b in app.button if b.label == "Export to the output")  # noqa: E731
     go().click().run()
-    assert f"to {out.as_uri()}/exports/" in app.success[-1].value  # one slash, full path
+    assert f"to {md(out.as_uri() + '/exports/')}" in app.success[-1].value  # one slash
     (out / "exports" / "labels.csv").write_text("edited by hand")
     go().click().run()
     assert "already exists: tick 'Replace files that exist'" in app.error[-1].value
