@@ -1,5 +1,7 @@
 """Export labels and predictions: download a file, or write a folder on the server."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from bps_app import state
@@ -86,7 +88,10 @@ if go:
     try:
         with state.open_project() as p, st.spinner("Exporting ..."):
             # relative: under the project, never the server's working folder; then the policy
-            folder = state.path_policy().check(resolve_dest(p, dest), "Destination folder") / fmt
+            # (given the typed text when absolute, so its message quotes what was typed)
+            typed = Path(dest.strip()).expanduser().is_absolute()
+            target = dest.strip() if typed else resolve_dest(p, dest)
+            folder = state.path_policy().check(target, "Destination folder") / fmt
             root = resolve_dest(p, doc_root) if doc_root.strip() and fmt == "label-studio" else None
             report = export(p, fmt, folder, overwrite=overwrite, document_root=root)
     except ExportExistsError as exc:
