@@ -945,8 +945,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
     p.add_argument("--strategy", default="default", choices=NAMED_STRATEGIES)
-    p.add_argument("--n", type=_POSITIVE_INT, help="how many samples (default: the config's n_samples "
-                   "or proportion_samples)")  # fmt: skip
+    p.add_argument("--n", type=_POSITIVE_INT, help="how many samples (default: the config's "
+                   "n_samples or proportion_samples)")  # fmt: skip
     p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=None,
                    help="default: a fresh seed per round, printed and recorded")  # fmt: skip
     p.add_argument(
