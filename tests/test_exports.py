@@ -326,7 +326,7 @@ def test_export_to_output__label_studio_on_s3_references_object_urls_that_exist(
     bucket = s3_server.new_bucket("ls")
     tiny_project.set_datasources(output=DatasourceConfig.s3(
         f"s3://{bucket}/team", region=REGION, endpoint_url=s3_server.endpoint, purpose="output",
-        id="output"))  # fmt: skip
+        id="output", allow_private_endpoint=True))  # fmt: skip
     report, upload = export_to_output(tiny_project, "label-studio")
     assert not upload.failed
     s3 = s3_server.admin()
