@@ -236,7 +236,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             project,
             all_channels=args.all_channels,
             progress=progress,
-            on_listed=lambda n: print(f"\rlisted {n:,} objects", end="", file=sys.stderr),
+            on_listed=lambda n: _Console.status(f"listed {n:,} objects"),
         )
     print(f"ingested {project.config.datasource.uri}")
     _print_ingest(report)
