@@ -65,7 +65,8 @@ def test_kill_while_creating_rounds__no_half_written_round(tiny_project: Project
             from bps_core.selection.rounds import create_round
             with Project.open({str(tiny_project.folder)!r}) as p:
                 for i in range(10_000):
-                    create_round(p, 60, strategy="diversity", seed=i, user="crash")
+                    create_round(p, 60, strategy="diversity", seed=i, user="crash",
+                                 reinclude_selected=True)  # 170 samples: rounds may repeat
         """)
         _wait_for(lambda b=before: count() >= b + 2)
         time.sleep(0.05 * _attempt)
