@@ -20,6 +20,7 @@ with state.open_project() as project:
     sets = list_embedding_sets(project)
     shown_map = current_map(project)
     model = cache.current_model(project)
+    stale = cache.stale_model(project)
     n_rounds = int(project.conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
 
 st.title(md(config.name))
@@ -109,8 +110,14 @@ elif labeled == 0:
     st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
     st.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
 elif model is None:
-    st.markdown("Label at least two classes, then train a model: its predictions and "
-                "uncertainty then guide the next selection round.")  # fmt: skip
+    if stale is not None:
+        st.markdown(
+            "The latest model was trained on another embedding set: its predictions are stale. "
+            "Train again on this set (or switch back on Embeddings)."
+        )
+    else:
+        st.markdown("Label at least two classes, then train a model: its predictions and "
+                    "uncertainty then guide the next selection round.")  # fmt: skip
     st.page_link(ROUNDS, label="Selection rounds: train a model", icon=":material/checklist:")
     st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
 else:
