@@ -19,8 +19,8 @@ from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
-from bps_core.projection import MapConfig, latest_map, load_map, load_map_id
-from bps_core.selection.rounds import latest_model, list_models, predictions
+from bps_core.projection import MapConfig, current_map, load_map, load_map_id
+from bps_core.selection.rounds import ModelRecord, latest_model, list_models, predictions
 from bps_core.selection.scores import uncertainty
 from bps_core.storage import DataSource, DatasourceConfig, open_source
 from bps_core.storage.cache import CachedSource
@@ -52,13 +52,14 @@ def load_samples(project: Project) -> pd.DataFrame:
 
 def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | None:
     """The map of the current embedding joined to sample metadata, or None: the one for
-    ``cfg``, else the most recently computed (the embedding job's, or one from the CLI).
+    ``cfg``, else the current map (the one chosen for the current embedding set, else its most
+    recently computed one).
 
     Held once per server in ``st.cache_resource``, keyed by the map id and the samples
     version (plain strings, never a hash of the arrays): every session shares one read-only
     frame, and a rerun costs a dictionary lookup. Callers must not modify it.
     """
-    m = load_map(project, cfg) if cfg is not None else latest_map(project)
+    m = load_map(project, cfg) if cfg is not None else current_map(project)
     if m is None:
         return None
     return _map_frame(str(project.folder), m.id, samples_version(project))
@@ -212,9 +213,25 @@ def prediction_frame(project_dir: str, model_id: str) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def model_columns(project: Project) -> pd.DataFrame | None:
-    """Prediction and uncertainty per key from the latest model, or None without one."""
+def current_model(project: Project) -> ModelRecord | None:
+    """The latest model trained on the current embedding set, or None. A model trained on
+    another set is stale: its predictions belong to other vectors and are never shown."""
+    version = current_version(project)
+    return latest_model(project, version) if version is not None else None
+
+
+def stale_model(project: Project) -> ModelRecord | None:
+    """The latest model when it was trained on another embedding set than the current one."""
     model = latest_model(project)
+    if model is None or model.embedding_version == current_version(project):
+        return None
+    return model
+
+
+def model_columns(project: Project) -> pd.DataFrame | None:
+    """Prediction and uncertainty per key from the latest model of the current embedding set,
+    or None without one (models of other sets are stale and never coloured as current)."""
+    model = current_model(project)
     if model is None:
         return None
     return prediction_frame(str(project.folder), model.id)

@@ -200,3 +200,24 @@ def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:
     """Label actions given in this queue: action id -> (queue position, labeled keys)."""
     actions = st.session_state.setdefault(QUEUE_ACTIONS, {})
     return actions if isinstance(actions, dict) else {}
+
+
+JOBS_WATCHED = "jobs_watched"
+EMBED_FLASH = "embed_flash"
+
+
+def watch_job(job_id: str) -> None:
+    """Remembers a job this session started or watched, to announce how it ended (once)."""
+    watched = st.session_state.setdefault(JOBS_WATCHED, [])
+    if job_id not in watched:
+        watched.append(job_id)
+
+
+def watched_jobs() -> list[str]:
+    return list(st.session_state.get(JOBS_WATCHED, []))
+
+
+def unwatch_job(job_id: str) -> None:
+    watched = st.session_state.get(JOBS_WATCHED, [])
+    if job_id in watched:
+        watched.remove(job_id)

@@ -12,7 +12,7 @@ import streamlit as st
 from bps_app import cache, figures, state
 from bps_app.safe_text import md, plot_text
 from bps_core import jobs
-from bps_core.errors import DatasourceError, ImageDecodeError
+from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.storage import DatasourceConfig
@@ -100,10 +100,27 @@ def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
+def label_counts_chart(counts: dict[str, int], colors: dict[str, str]) -> go.Figure | None:
+    """Horizontal bars of samples per label class, each in its class colour; None when empty."""
+    if not counts:
+        return None
+    names = [plot_text(c) for c in counts]  # class names: Plotly renders HTML in tick labels
+    frame = pd.DataFrame({"class": names, "samples": list(counts.values())})
+    fig = px.bar(
+        frame, x="samples", y="class", color="class", orientation="h", text="samples",
+        color_discrete_map={plot_text(c): v for c, v in colors.items()}, labels={"class": ""},
+    )  # fmt: skip
+    order = {"categoryorder": "array", "categoryarray": names[::-1]}  # first on top
+    fig.update_layout(height=60 + 36 * len(frame), margin={"t": 10, "b": 10}, showlegend=False,
+                      yaxis=order)  # fmt: skip
+    return fig
+
+
 def submit_job(project: Project, kind: str, params: dict[str, Any]) -> None:
     """Starts a background job; a job of the same kind already running is an info, not an error."""
     try:
-        jobs.submit_job(project, kind, params, user=state.user_name() or "anonymous")
+        job_id = jobs.submit_job(project, kind, params, user=state.user_name() or "anonymous")
+        state.watch_job(job_id)
     except jobs.JobAlreadyRunning as exc:
         st.info(str(exc))
     except ValueError as exc:
@@ -112,7 +129,9 @@ def submit_job(project: Project, kind: str, params: dict[str, Any]) -> None:
 
 @st.fragment(run_every=1.0)
 def job_monitor(job_id: str) -> None:
-    """Live progress, message, loss curve and a cancel button; reruns the page when done."""
+    """Live progress, message, loss curve and a cancel button; reruns the page when done,
+    where ``job_outcome`` then says how it ended."""
+    state.watch_job(job_id)
     with state.open_project() as project:
         jobs.reap_dead_jobs(project)
         job = jobs.get_job(project, job_id)
@@ -132,6 +151,46 @@ def job_monitor(job_id: str) -> None:
             st.toast("Cancelling: the job stops at its next progress report.")
 
 
+def job_outcome(*kinds: str) -> list[str]:
+    """Says how this session's watched jobs of ``kinds`` ended, once each: a success with what
+    they made, or an error with the whole message. Returns the ids it announced."""
+    announced = []
+    with state.open_project() as project:
+        for job_id in state.watched_jobs():
+            try:
+                job = jobs.get_job(project, job_id)
+            except BpsError:  # gone (another project, a reset database): nothing to say
+                state.unwatch_job(job_id)
+                continue
+            if job.kind not in kinds or job.active:
+                continue
+            state.unwatch_job(job_id)
+            announced.append(job_id)
+            if job.state == "succeeded":
+                st.success(md(f"The {job.kind} job finished: {_describe_result(job)}"),
+                           icon=":material/check_circle:")  # fmt: skip
+            elif job.state == "cancelled":
+                st.info(f"The {job.kind} job was cancelled.", icon=":material/stop_circle:")
+            else:
+                st.error(md(f"The {job.kind} job failed: {job.error or 'no reason recorded'}"),
+                         icon=":material/error:")  # fmt: skip
+    return announced
+
+
+def _describe_result(job: jobs.JobRecord) -> str:
+    r = job.result or {}
+    n = f"{r['n']:,}" if isinstance(r.get("n"), int) else "?"
+    if job.kind == "embed" and "version" in r:
+        return (f"embedding set {r['version']} of {n} samples is now current, "
+                f"shown with its UMAP map {r.get('map_id', '')}.")  # fmt: skip
+    if job.kind == "map" and "map_id" in r:
+        method = str(r.get("method", "")).upper()
+        return (f"{method} map {r['map_id']} of embedding set {r.get('embedding_version', '')} "
+                f"({n} points) is now shown.")  # fmt: skip
+    shown = ", ".join(f"{k}: {v}" for k, v in r.items() if not isinstance(v, dict | list))
+    return shown or "done."
+
+
 def jobs_frame(records: list[jobs.JobRecord]) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -149,6 +208,27 @@ def embedding_sets_frame(sets: list[dict[str, Any]]) -> pd.DataFrame:
              "method": s["method"], "samples": s["samples"], "dims": s["dim"],
              "created": s["created_at"][:19].replace("T", " ")}
             for s in sets
+        ]
+    )  # fmt: skip
+
+
+def map_label(m: dict[str, Any]) -> str:
+    """One line for a stored map (``projection.list_maps`` row)."""
+    p = m["params"]
+    how = (f"n_neighbors {p.get('n_neighbors')}, min_dist {p.get('min_dist')}"
+           if m["method"] == "umap" else "2 principal components")  # fmt: skip
+    shown = " (shown)" if m["current"] else ""
+    return f"{m['id']} · {m['method'].upper()} · {how} · seed {p.get('seed', 0)}{shown}"
+
+
+def maps_frame(maps: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"shown": "yes" if m["current"] else "", "map": m["id"],
+             "method": m["method"].upper(), "n_neighbors": m["params"].get("n_neighbors"),
+             "min_dist": m["params"].get("min_dist"), "seed": m["params"].get("seed", 0),
+             "created": m["created_at"][:19].replace("T", " ")}
+            for m in maps
         ]
     )  # fmt: skip
 

@@ -19,7 +19,8 @@ from bps_core.synthetic.config import SynthConfig
 
 if TYPE_CHECKING:
     from bps_core.embeddings import EmbedConfig
-    from bps_core.project import IngestReport
+    from bps_core.project import IngestReport, Project
+    from bps_core.projection import Map, MapConfig
     from bps_core.storage import DatasourceConfig
     from bps_core.storage.access import AccessReport
 
@@ -321,15 +322,27 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
 
 
 def _run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
+    import time
+
     from bps_core.embeddings import compute_embeddings
+    from bps_core.embeddings.store import current_version
     from bps_core.project import Project
 
-    with Project.open(project_dir) as project, _progress_bar(f"embed ({cfg.method})") as bar:
-        losses: list[float] = []
-        emb = compute_embeddings(
-            project, cfg, progress=bar, on_epoch=lambda e, loss: losses.append(loss)
-        )
-    print(f"embedding {emb.version}: {len(emb.keys)} samples x {emb.vectors.shape[1]} dims")
+    with Project.open(project_dir) as project:
+        before = current_version(project)
+        t0 = time.monotonic()
+        with _progress_bar(f"embed ({cfg.method})") as bar:
+            losses: list[float] = []
+            emb = compute_embeddings(
+                project, cfg, progress=bar, on_epoch=lambda e, loss: losses.append(loss)
+            )
+        seconds = time.monotonic() - t0
+    print(
+        f"embedding {emb.version}: {len(emb.keys)} samples x {emb.vectors.shape[1]} dims "
+        f"in {seconds:.0f} s; now the current set"
+    )
+    if before is not None and before != emb.version:
+        print(f"  switch back with: bps-labeler embeddings use {project_dir} {before}")
     if losses:
         print(f"  SimCLR loss by epoch: {', '.join(f'{x:.3f}' for x in losses)}")
     _print_quality(emb.quality)
@@ -342,8 +355,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _cmd_map(args: argparse.Namespace) -> int:
     from bps_core.project import Project
-    from bps_core.projection import MapConfig, get_or_compute_map
+    from bps_core.projection import MapConfig, use_map
 
+    if args.use:
+        with Project.open(args.project_dir) as project:
+            m = use_map(project, args.use)
+        print(
+            f"map {m.id} ({m.config.method}) of embedding {m.embedding_version} is now shown; "
+            "that embedding set is current"
+        )
+        return 0
     cfg = MapConfig(
         method=args.method,
         n_neighbors=args.n_neighbors,
@@ -353,8 +374,58 @@ def _cmd_map(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     with Project.open(args.project_dir) as project:
-        m = get_or_compute_map(project, cfg)
-    print(f"map {m.id} ({cfg.method}) of embedding {m.embedding_version}: {len(m.keys)} points")
+        m = _compute_map(project, cfg)
+    print(
+        f"map {m.id} ({cfg.method}) of embedding {m.embedding_version}: {len(m.keys)} points; "
+        "now shown"
+    )
+    return 0
+
+
+def _compute_map(project: Project, cfg: MapConfig | None = None) -> Map:
+    """The map for ``cfg`` (cached, or computed under a progress bar), made the shown one."""
+    from bps_core.projection import MapConfig, get_or_compute_map
+
+    cfg = cfg or MapConfig()
+    label = f"map ({cfg.method})"
+    if cfg.method == "umap":
+        print("computing the UMAP map (the first one in a process compiles numba kernels) ...")
+    with _progress_bar(label) as bar:
+        return get_or_compute_map(project, cfg, progress=bar)
+
+
+def _cmd_embeddings(args: argparse.Namespace) -> int:
+    from bps_core.embeddings.store import list_embedding_sets, set_current_version
+    from bps_core.project import Project
+    from bps_core.projection import current_map, list_maps
+
+    with Project.open(args.project_dir) as project:
+        if args.action == "use":
+            if not args.version:
+                raise BpsError("give the embedding set: bps-labeler embeddings use PROJECT_DIR "
+                               "VERSION (bps-labeler embeddings list shows them)")  # fmt: skip
+            version = set_current_version(project, args.version)
+            m = current_map(project)
+            shown = f"map {m.id} ({m.config.method})" if m else "no map yet (bps-labeler map)"
+            print(f"embedding set {version} is now current; shown: {shown}")
+            return 0
+        sets, maps = list_embedding_sets(project), list_maps(project)
+        if not sets:
+            print("no embedding sets yet: bps-labeler embed PROJECT_DIR")
+            return 0
+        for s in sets:
+            flag = "*" if s["current"] else " "
+            print(f"{flag} {s['version']}  {s['method']:<7} {s['samples']:>7,} x {s['dim']:<4} "
+                  f"{s['created_at'][:19].replace('T', ' ')}")  # fmt: skip
+            for mp in (x for x in maps if x["embedding_version"] == s["version"]):
+                p = mp["params"]
+                how = (f"n_neighbors {p.get('n_neighbors')}, min_dist {p.get('min_dist')}"
+                       if mp["method"] == "umap" else "PCA")  # fmt: skip
+                mark = "shown" if mp["current"] else ("chosen" if mp["chosen"] else "")
+                print(f"      map {mp['id']}  {mp['method']:<4} {how}, seed {p.get('seed', 0)}"
+                      f"  {mark}".rstrip())  # fmt: skip
+        print("* current set. Switch: bps-labeler embeddings use PROJECT_DIR VERSION; "
+              "show a map: bps-labeler map PROJECT_DIR --use MAP_ID")  # fmt: skip
     return 0
 
 
@@ -715,21 +786,22 @@ def ensure_demo(
 
 
 def _ensure_demo_embeddings(project_dir: Path, train_seconds: float) -> None:
-    """Trains SimCLR (bounded by ``train_seconds``) and computes the UMAP map, once."""
+    """Trains SimCLR (``train_seconds`` bounds the whole step: decoding, training and
+    embedding) and computes the UMAP map, once; a map the user chose since is kept."""
     from bps_core.embeddings import EmbedConfig, load_embedding_set
     from bps_core.project import Project
-    from bps_core.projection import get_or_compute_map
+    from bps_core.projection import current_map
 
     with Project.open(project_dir) as project:
         has_embedding = load_embedding_set(project) is not None
     if not has_embedding:
         print(
-            f"training self-supervised embeddings on the demo data (at most {train_seconds:.0f} s)"
+            "training self-supervised embeddings on the demo data "
+            f"(at most {train_seconds:.0f} s, decoding and embedding included)"
         )
         _run_embed(project_dir, EmbedConfig(epochs=200, max_seconds=train_seconds))
     with Project.open(project_dir) as project:
-        print("computing the UMAP map (the first one in a process compiles numba kernels) ...")
-        m = get_or_compute_map(project)
+        m = current_map(project) or _compute_map(project)
     print(f"map ready: {len(m.keys)} points")
 
 
@@ -798,6 +870,7 @@ def _cmd_app(args: argparse.Namespace) -> NoReturn:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bps_core.projection import MapConfig
     from bps_core.synthetic import PRESETS
     from bps_core.writeback import PARTS as WRITEBACK_PARTS
 
@@ -899,8 +972,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0)
     p.set_defaults(func=_cmd_embed)
 
-    p = sub.add_parser("map", help="compute the 2-D map of the current embeddings")
+    p = sub.add_parser("embeddings", help="list the embedding sets and maps, or pick the current")
+    p.add_argument("action", choices=["list", "use"])
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("version", nargs="?", default="", metavar="VERSION",
+                   help="use: the set's version (or a unique prefix of it)")  # fmt: skip
+    p.set_defaults(func=_cmd_embeddings)
+
+    p = sub.add_parser("map", help="compute the 2-D map of the current embeddings (or pick one)")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--use", default="", metavar="MAP_ID",
+                   help="show this stored map (its embedding set becomes current); computes "
+                   "nothing")  # fmt: skip
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.add_argument("--n-neighbors", type=_POSITIVE_INT, default=15)
     p.add_argument("--min-dist", type=_NON_NEGATIVE_FLOAT, default=0.1)
@@ -913,7 +996,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pca-dims",
         type=_NON_NEGATIVE_INT,
-        default=64,
+        default=MapConfig.pca_dims,
         help="PCA dimensions UMAP's neighbour search runs in (0: the full embeddings)",
     )
     p.add_argument("--seed", type=_NON_NEGATIVE_INT, default=0)

@@ -469,6 +469,14 @@ class JobContext:
         return lambda f: self.progress(f, message)
 
 
+def failure_message(exc: BaseException) -> str:
+    """What a failed job records: our own errors (``BpsError``, bad parameters) as their one
+    line, anything else with its type so the unexpected stays recognisable."""
+    if isinstance(exc, BpsError | ValueError | FileNotFoundError) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _resolve(kind: str) -> Callable[[Project, dict[str, Any], JobContext], dict[str, Any]]:
     module, func = JOB_KINDS[kind].split(":")
     fn: Callable[[Project, dict[str, Any], JobContext], dict[str, Any]] = getattr(
@@ -499,7 +507,7 @@ def run_job(project_dir: str | Path, job_id: str) -> int:
             return 0
         except BaseException as exc:  # the job failed: record why, whatever it was
             traceback.print_exc()
-            _finish(project, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            _finish(project, job_id, "failed", error=failure_message(exc))
             return 1
         ctx.progress(1.0, "done", force=True)
         _finish(project, job_id, "succeeded", result=result)

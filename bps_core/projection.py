@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -18,7 +19,7 @@ from sklearn.decomposition import PCA
 
 from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
-from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
+from bps_core.embeddings.store import CURRENT_KEY, EmbeddingSet, load_embedding_set
 from bps_core.errors import BpsError, DamagedArrayError
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 MAP_METHODS = ("umap", "pca")
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
+#: settings key prefix: ``current_map:<embedding version>`` holds the chosen map of that set.
+CURRENT_MAP_PREFIX = "current_map:"
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,45 @@ def fit_pca(vectors: NDArray[np.floating[Any]], seed: int = 0) -> NDArray[np.flo
     return out
 
 
-def fit_umap(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.float32]:
-    """UMAP to 2-D of ``umap_input(vectors)``, seeded by ``cfg.seed`` (so single-threaded)."""
+class _EpochWriter:
+    """A file for UMAP's tqdm bar over layout epochs: turns each ``n/total`` it writes into a
+    progress fraction between ``lo`` and ``hi`` (UMAP has no callback of its own)."""
+
+    _COUNT = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, progress: Progress, lo: float, hi: float) -> None:
+        self.progress, self.lo, self.hi = progress, lo, hi
+
+    def write(self, text: str) -> int:
+        found = self._COUNT.findall(text)
+        if found:
+            done, total = (int(v) for v in found[-1])
+            self.progress(self.lo + (self.hi - self.lo) * done / max(total, 1))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def fit_umap(
+    vectors: NDArray[np.floating[Any]], cfg: MapConfig, progress: Progress | None = None
+) -> NDArray[np.float32]:
+    """UMAP to 2-D of ``umap_input(vectors)``, seeded by ``cfg.seed`` (so single-threaded).
+
+    ``progress`` gets 0.05 after the PCA input, then moves from 0.25 to 1.0 over the layout
+    epochs (the neighbour graph in between, and numba's first compile, report nothing).
+    """
     import umap  # numba compilation makes the first import slow; keep it off module import
 
     n = len(vectors)
     if n <= 3:
         raise BpsError(f"UMAP needs more than 3 samples, got {n}; use the PCA map")
+    x = umap_input(vectors, cfg)
+    tqdm_kwds: dict[str, Any] | None = None
+    if progress is not None:
+        progress(0.05)
+        tqdm_kwds = {"disable": False, "file": _EpochWriter(progress, 0.25, 1.0),
+                     "bar_format": "{n}/{total}", "mininterval": 0.25, "ascii": True}  # fmt: skip
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(cfg.n_neighbors, n - 1),
@@ -120,17 +155,25 @@ def fit_umap(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.f
         init=cfg.init,
         random_state=cfg.seed,
         n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
+        tqdm_kwds=tqdm_kwds,
     )
-    out: NDArray[np.float32] = np.asarray(
-        reducer.fit_transform(umap_input(vectors, cfg)), dtype=np.float32
-    )
+    out: NDArray[np.float32] = np.asarray(reducer.fit_transform(x), dtype=np.float32)
+    if progress is not None:
+        progress(1.0)
     return out
 
 
-def compute_map(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.float32]:
+def compute_map(
+    vectors: NDArray[np.floating[Any]], cfg: MapConfig, progress: Progress | None = None
+) -> NDArray[np.float32]:
     """2-D coordinates of ``vectors`` with the configured method."""
     cfg.validate()
-    return fit_umap(vectors, cfg) if cfg.method == "umap" else fit_pca(vectors, cfg.seed)
+    if cfg.method == "umap":
+        return fit_umap(vectors, cfg, progress)
+    xy = fit_pca(vectors, cfg.seed)
+    if progress is not None:
+        progress(1.0)
+    return xy
 
 
 def map_id(embedding_version: str, cfg: MapConfig) -> str:
@@ -146,9 +189,9 @@ def load_map(project: Project, cfg: MapConfig, embedding_version: str | None = N
     return load_map_id(project, map_id(emb_version, cfg))
 
 
-def latest_map(project: Project) -> Map | None:
-    """The most recently computed map of the current embedding (any method), or None."""
-    emb_version = _current(project)
+def latest_map(project: Project, embedding_version: str | None = None) -> Map | None:
+    """The most recently computed map of the current (or given) embedding, or None."""
+    emb_version = embedding_version or _current(project)
     if emb_version is None:
         return None
     row = project.conn.execute(
@@ -156,6 +199,74 @@ def latest_map(project: Project) -> Map | None:
         (emb_version,),
     ).fetchone()
     return load_map_id(project, row[0]) if row else None
+
+
+def _chosen_map_id(project: Project, embedding_version: str) -> str | None:
+    row = project.conn.execute(
+        "SELECT value FROM settings WHERE key = ?", (CURRENT_MAP_PREFIX + embedding_version,)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def current_map(project: Project) -> Map | None:
+    """The map the app shows: the one chosen for the current embedding set (``use_map``, or
+    the last computed through ``get_or_compute_map``), else its most recent map, else None."""
+    emb_version = _current(project)
+    if emb_version is None:
+        return None
+    chosen = _chosen_map_id(project, emb_version)
+    m = load_map_id(project, chosen) if chosen else None
+    if m is not None and m.embedding_version == emb_version:
+        return m
+    return latest_map(project, emb_version)
+
+
+def list_maps(project: Project) -> list[dict[str, Any]]:
+    """Every stored map, newest first: id, embedding version, method, params, created_at, and
+    ``current`` (the one the app shows) and ``chosen`` (the chosen one of its embedding set)."""
+    shown = current_map(project)
+    rows = project.conn.execute(
+        "SELECT id, embedding_version, method, params_json, created_at FROM maps "
+        "ORDER BY created_at DESC, id"
+    ).fetchall()
+    chosen: dict[str, str | None] = {}
+    out = []
+    for mid, version, method, params, created in rows:
+        if version not in chosen:
+            chosen[version] = _chosen_map_id(project, version)
+        out.append(
+            {"id": mid, "embedding_version": version, "method": method,
+             "params": json.loads(params), "created_at": created,
+             "current": shown is not None and shown.id == mid, "chosen": chosen[version] == mid}
+        )  # fmt: skip
+    return out
+
+
+def use_map(project: Project, map_id: str) -> Map:
+    """Makes the stored map ``map_id`` (or a unique prefix) the one the app shows, and its
+    embedding set the current one; kept in the project database.
+
+    Raises:
+        BpsError: no stored map (or more than one) matches, or its files are gone.
+    """
+    ids = [str(i) for (i,) in project.conn.execute("SELECT id FROM maps ORDER BY id")]
+    found = [i for i in ids if map_id.strip() and i.startswith(map_id.strip())]
+    if len(found) != 1:
+        what = "no map" if not found else f"{len(found)} maps match"
+        listed = ", ".join(found or ids) or "none yet"
+        raise BpsError(f"{what} {map_id!r} in this project (maps: {listed})")
+    m = load_map_id(project, found[0])
+    if m is None:
+        raise BpsError(f"map {found[0]}: its array or embedding set is missing; compute it again")
+
+    def tx(c: sqlite3.Connection) -> None:
+        c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                  (CURRENT_KEY, m.embedding_version))  # fmt: skip
+        c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                  (CURRENT_MAP_PREFIX + m.embedding_version, m.id))  # fmt: skip
+
+    db.write(project.conn, tx)
+    return m
 
 
 def load_map_id(project: Project, mid: str) -> Map | None:
@@ -186,9 +297,17 @@ def _current(project: Project) -> str | None:
 
 
 def get_or_compute_map(
-    project: Project, cfg: MapConfig = MapConfig(), embedding: EmbeddingSet | None = None
+    project: Project,
+    cfg: MapConfig = MapConfig(),
+    embedding: EmbeddingSet | None = None,
+    *,
+    progress: Progress | None = None,
+    make_current: bool = True,
 ) -> Map:
-    """The map of the current embedding for ``cfg``; computed only when not cached.
+    """The map of the current (or given) embedding for ``cfg``; computed only when not cached.
+
+    With ``make_current`` it becomes the chosen map of its embedding set (the one the app
+    shows while that set is current).
 
     Raises:
         BpsError: the project has no embeddings yet.
@@ -201,8 +320,12 @@ def get_or_compute_map(
     except DamagedArrayError:
         cached = None  # recomputed below, replacing the damaged file
     if cached is not None:
+        if make_current:
+            _choose(project, cached)
+        if progress is not None:
+            progress(1.0)
         return cached
-    xy = compute_map(emb.vectors, cfg)
+    xy = compute_map(emb.vectors, cfg, progress)
     mid = map_id(emb.version, cfg)
     with atomic_path(project.arrays_dir / "maps" / f"{mid}.npy", suffix=".npy") as tmp:
         np.save(tmp, xy)
@@ -214,16 +337,30 @@ def get_or_compute_map(
             (mid, emb.version, cfg.method, json.dumps(asdict(cfg), sort_keys=True),
              f"arrays/maps/{mid}.npy", utc_now()),
         )  # fmt: skip
+        if make_current:
+            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                      (CURRENT_MAP_PREFIX + emb.version, mid))  # fmt: skip
 
     db.write(project.conn, tx)
     return Map(mid, emb.version, cfg, emb.keys, xy)
 
 
+def _choose(project: Project, m: Map) -> None:
+    db.write(
+        project.conn,
+        lambda c: c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                            (CURRENT_MAP_PREFIX + m.embedding_version, m.id)),
+    )  # fmt: skip
+
+
 def run_map_job(project: Project, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Job entry point: compute (or reuse) the map for ``params``."""
-    ctx.progress(0.05, "computing the map", force=True)
-    m = get_or_compute_map(project, MapConfig(**params))
-    return {"map_id": m.id, "embedding_version": m.embedding_version, "n": len(m.keys)}
+    """Job entry point: compute (or reuse) the map for ``params`` and show it."""
+    cfg = MapConfig(**params)
+    message = f"computing the {cfg.method.upper()} map"
+    ctx.progress(0.01, message, force=True)
+    m = get_or_compute_map(project, cfg, progress=ctx.callback(message))
+    return {"map_id": m.id, "embedding_version": m.embedding_version, "n": len(m.keys),
+            "method": cfg.method}  # fmt: skip
 
 
 def warm_up_umap() -> None:

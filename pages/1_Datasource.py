@@ -34,6 +34,8 @@ st.dataframe(
 
 
 def _last_result(kind: str) -> None:
+    if widgets.job_outcome(kind):  # a job this session watched just ended: said in full
+        return
     job = last[kind]
     if job is None or job.active:
         return

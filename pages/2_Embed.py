@@ -1,4 +1,4 @@
-"""Embeddings: train or import embeddings as a background job, watch it, see the result."""
+"""Embeddings: compute sets and maps as background jobs, pick the current ones, see the result."""
 
 import plotly.express as px
 import streamlit as st
@@ -8,12 +8,17 @@ from bps_app.safe_text import md, plot_text
 from bps_core import jobs
 from bps_core.embeddings import METHODS, list_embedding_sets
 from bps_core.embeddings.model import ARCHS
+from bps_core.embeddings.store import set_current_version
 from bps_core.errors import BpsError
+from bps_core.projection import MAP_METHODS, MapConfig, list_maps, use_map
 
 with state.open_project() as project:
     sets = list_embedding_sets(project)
+    maps = list_maps(project)
     running = jobs.active_job(project, "embed")
-    recent = jobs.list_jobs(project, "embed", limit=5)
+    running_map = jobs.active_job(project, "map")
+    recent = jobs.list_jobs(project, "embed", limit=5) + jobs.list_jobs(project, "map", limit=5)
+    stale = cache.stale_model(project)
 
 st.title("Embeddings")
 st.caption(
@@ -21,6 +26,9 @@ st.caption(
     "pixel baseline, or a Lightly embeddings CSV. Work runs as a background job: it keeps going "
     "when you change pages or close the tab."
 )
+widgets.job_outcome("embed", "map")
+if flash := st.session_state.pop(state.EMBED_FLASH, None):
+    st.success(flash, icon=":material/check_circle:")
 
 if running is None:
     with st.form("embed_form"):
@@ -33,8 +41,10 @@ if running is None:
         c4, c5, c6 = st.columns(3)
         epochs = c4.number_input("Epochs (at most)", 1, 500, 30, key="embed_epochs")
         minutes = c5.number_input(
-            "Time budget (minutes)", 0.5, 240.0, 2.0, 0.5, key="embed_minutes"
-        )
+            "Time budget (minutes)", 0.5, 240.0, 2.0, 0.5, key="embed_minutes",
+            help="Wall-clock bound on the whole step: decoding, training and embedding. "
+            "The UMAP map follows.",
+        )  # fmt: skip
         batch = c6.select_slider("Batch size", [32, 64, 128, 256], 128, key="embed_batch")
         mask = st.checkbox(
             "Mask out neighbouring nuclei (uses the BPS MASK partners)", key="embed_mask"
@@ -43,7 +53,10 @@ if running is None:
             "Lightly embeddings CSV (method csv)",
             key="embed_csv",
             placeholder="/path/to/embeddings.csv",
+            help="A file on this server, inside the folders it may read (by default the "
+            "project's exports/ folder and its local datasource).",
         )
+        st.caption("The new set becomes the current one; earlier sets stay, to switch back.")
         submitted = st.form_submit_button("Start", type="primary")
     if submitted and method == "csv":
         try:  # the job reads the file: the browser may only name one inside the data roots
@@ -55,7 +68,7 @@ if running is None:
         params = {
             "method": method, "arch": arch, "image_size": int(image_size), "epochs": int(epochs),
             "max_seconds": float(minutes) * 60, "batch_size": int(batch),
-            "mask_neighbours": bool(mask), "csv": csv_path if method == "csv" else "",
+            "mask_neighbours": bool(mask), "csv": csv_path.strip(),
         }  # fmt: skip
         with state.open_project() as project:
             widgets.submit_job(project, "embed", params)
@@ -63,27 +76,124 @@ if running is None:
 else:
     widgets.job_monitor(running.id)
 
+
+def _label(version: str) -> str:
+    s = next(s for s in sets if s["version"] == version)
+    flag = " (current)" if s["current"] else ""
+    return f"{version} · {s['method']} · {s['created_at'][:16].replace('T', ' ')}{flag}"
+
+
 if sets:
     st.subheader("Embedding sets")
-    current = next(s for s in sets if s["current"]) if any(s["current"] for s in sets) else sets[0]
-    st.dataframe(widgets.embedding_sets_frame(sets), hide_index=True)
-    if current["quality"]:
-        st.markdown("**Quality** (k-NN on synthetic ground truth, 5 folds grouped by well)")
-        st.dataframe(widgets.quality_frame(current["quality"]), hide_index=True)
-    with state.open_project() as project:
-        preview = cache.map_frame(project)
-    if preview is not None:
-        color = "particle_type" if "particle_type" in preview.columns else None
+    st.caption(
+        "The current set drives the map, nearest neighbours, selection and models. Models "
+        "trained on another set are stale: their predictions are hidden until you train again "
+        "or switch back."
+    )
+    if stale is not None:
+        st.warning(
+            f"The latest model was trained on embedding set {stale.embedding_version}, not the "
+            "current one: its predictions are stale and hidden.",
+            icon=":material/history:",
+        )
+    frame = widgets.embedding_sets_frame(sets)
+    frame["maps"] = [sum(m["embedding_version"] == s["version"] for m in maps) for s in sets]
+    st.dataframe(frame, hide_index=True)
+    current = next((s for s in sets if s["current"]), None)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    versions = [s["version"] for s in sets]
+    # Keyed by the current set: after a switch (here, a finished job, another user) the picker
+    # starts again from the current set instead of keeping a stale pick.
+    pick = c1.selectbox(
+        "Embedding set", versions, format_func=_label,
+        key=f"embed_pick_{current['version'] if current else ''}",
+        index=versions.index(current["version"]) if current else 0,
+    )  # fmt: skip
+    if c2.button("Use this set", key="embed_use", icon=":material/swap_horiz:",
+                 disabled=current is not None and pick == current["version"]):  # fmt: skip
+        with state.open_project() as project:
+            set_current_version(project, pick)
+        st.session_state[state.EMBED_FLASH] = (
+            f"Embedding set {pick} is now current; the map shows its chosen map."
+        )
+        st.rerun()
+    if current is None:
+        st.info("No embedding set is current: choose one above.")
+    else:
+        st.subheader(f"Maps of set {current['version']}")
+        own = [m for m in maps if m["embedding_version"] == current["version"]]
+        if not own:
+            st.info("This set has no map yet: compute one below.")
+        else:
+            st.dataframe(widgets.maps_frame(own), hide_index=True)
+            ids = [m["id"] for m in own]
+            shown = next((m["id"] for m in own if m["current"]), ids[0])
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            pick_map = c1.selectbox(
+                "Map", ids, index=ids.index(shown), key=f"embed_map_pick_{shown}",
+                format_func=lambda i: widgets.map_label(next(m for m in own if m["id"] == i)),
+            )  # fmt: skip
+            if c2.button("Show this map", key="embed_map_use", icon=":material/map:",
+                         disabled=pick_map == shown):  # fmt: skip
+                try:
+                    with state.open_project() as project:
+                        m = use_map(project, pick_map)
+                except BpsError as exc:
+                    st.error(md(exc))
+                else:
+                    st.session_state[state.EMBED_FLASH] = (
+                        f"Map {m.id} ({m.config.method.upper()}) is now shown."
+                    )
+                    st.rerun()
+        if running_map is not None:
+            widgets.job_monitor(running_map.id)
+        else:
+            with st.form("map_form"):
+                st.markdown("**New map of the current set**")
+                c1, c2, c3, c4 = st.columns(4)
+                map_method = c1.selectbox(
+                    "Method", MAP_METHODS, key="map_method",
+                    format_func=str.upper, help="UMAP keeps neighbourhoods; PCA is instant.",
+                )  # fmt: skip
+                n_neighbors = c2.number_input(
+                    "Neighbours (UMAP)", 2, 200, MapConfig.n_neighbors, key="map_neighbors",
+                    help="Small: local detail; large: global structure.",
+                )  # fmt: skip
+                min_dist = c3.number_input(
+                    "min_dist (UMAP)", 0.0, 1.0, MapConfig.min_dist, 0.05, key="map_min_dist",
+                    help="How tightly UMAP packs similar points.",
+                )  # fmt: skip
+                seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="map_seed")
+                go_map = st.form_submit_button("Compute the map", type="primary")
+            if go_map:
+                map_params = {"method": map_method, "n_neighbors": int(n_neighbors),
+                              "min_dist": float(min_dist), "seed": int(seed)}  # fmt: skip
+                try:
+                    MapConfig(**map_params).validate()
+                except ValueError as exc:
+                    st.error(str(exc))
+                else:
+                    with state.open_project() as project:
+                        widgets.submit_job(project, "map", map_params)
+                    st.rerun()
+        if current["quality"]:
+            st.markdown("**Quality** (k-NN on synthetic ground truth, 5 folds grouped by well)")
+            st.dataframe(widgets.quality_frame(current["quality"]), hide_index=True)
+        with state.open_project() as project:
+            preview = cache.map_frame(project)
+        if preview is not None:
+            color = "particle_type" if "particle_type" in preview.columns else None
         if color:  # metadata values: Plotly renders HTML in legends and hover
             preview = preview.assign(particle_type=preview.particle_type.map(plot_text))
-        fig = px.scatter(
-            preview, x="x", y="y", color=color, render_mode="webgl", height=420,
-            color_discrete_map=widgets.PARTICLE_COLORS, opacity=0.7,
-        )  # fmt: skip
-        fig.update_traces(marker={"size": 4})
-        fig.update_layout(margin={"t": 10, "b": 10}, xaxis_visible=False, yaxis_visible=False)
-        st.plotly_chart(fig, key="embed_map_preview")
+            fig = px.scatter(
+                preview, x="x", y="y", color=color, render_mode="webgl", height=420,
+                color_discrete_map=widgets.PARTICLE_COLORS, opacity=0.7,
+            )  # fmt: skip
+            fig.update_traces(marker={"size": 4})
+            fig.update_layout(margin={"t": 10, "b": 10}, xaxis_visible=False, yaxis_visible=False)
+            st.plotly_chart(fig, key="embed_map_preview")
 
 if recent:
+    recent.sort(key=lambda j: j.created_at, reverse=True)
     with st.expander("Recent jobs"):
         st.dataframe(widgets.jobs_frame(recent), hide_index=True)

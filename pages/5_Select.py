@@ -16,7 +16,6 @@ from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import RoundOptions
 from bps_core.selection.rounds import (
     RoundPreview,
-    latest_model,
     learning_curve,
     list_models,
     list_rounds,
@@ -74,7 +73,8 @@ with state.open_project() as project:
     default_window = project.config.display
     rounds = list_rounds(project)
     models = list_models(project)
-    model = latest_model(project)
+    model = cache.current_model(project)  # models of another embedding set are stale
+    stale = cache.stale_model(project)
     labels_now = project.current_labels()
     n_labeled = len(labels_now)
     emb_version = current_version(project)
@@ -82,7 +82,7 @@ with state.open_project() as project:
     sim_jobs = jobs.list_jobs(project, "simulate", limit=1)
 
 labeled_keys = set(labels_now.key)
-has_model = model is not None and model.embedding_version == emb_version
+has_model = model is not None  # trained on the current embedding set
 meta_columns = [c for c in samples.columns if c not in HIDDEN_COLUMNS]
 group_columns = [c for c in meta_columns if 2 <= samples[c].nunique() <= 50]
 numeric_columns = [c for c in meta_columns if pd.api.types.is_numeric_dtype(samples[c])]
@@ -281,8 +281,17 @@ with model_tab:
                 f": balanced accuracy {bal:.3f}." if bal is not None else "."
             )
             st.rerun()
+    if stale is not None:
+        st.warning(
+            f"The latest model ({stale.kind}, {stale.created_at[:19].replace('T', ' ')}) belongs "
+            f"to embedding set {stale.embedding_version}, not the current one: its predictions "
+            "are stale and not used. Train again on the current labels, or switch back to that "
+            "set on the Embeddings page.",
+            icon=":material/history:",
+        )
     if model is None:
-        st.info("No model yet: label samples of at least two classes, then train.")
+        if stale is None:
+            st.info("No model yet: label samples of at least two classes, then train.")
     else:
         q = model.metrics
         if q.get("warning"):

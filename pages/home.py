@@ -5,6 +5,8 @@ import streamlit as st
 from bps_app import cache, state, widgets
 from bps_app.safe_text import md
 from bps_core import jobs
+from bps_core.embeddings import list_embedding_sets
+from bps_core.projection import current_map
 
 with state.open_project() as project:
     summary = project.summary()
@@ -14,6 +16,12 @@ with state.open_project() as project:
     ingest_unfinished = project.ingest_unfinished()
     ingest_job = jobs.active_job(project, "ingest") if ingest_unfinished else None
     read_only = project.read_only
+    classes = project.classes()
+    sets = list_embedding_sets(project)
+    shown_map = current_map(project)
+    model = cache.current_model(project)
+    stale = cache.stale_model(project)
+    n_rounds = int(project.conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
 
 st.title(md(config.name))
 st.caption(f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}")
@@ -59,20 +67,62 @@ else:
     st.caption(f"{n_conditions} conditions")
     st.plotly_chart(fig, key="home_conditions_chart")
 
+st.subheader("Embeddings and map")
+current = next((s for s in sets if s["current"]), None)
+c1, c2 = st.columns(2)
+if current is None:
+    c1.warning("No embeddings yet: the map, neighbours and selection need them.",
+               icon=":material/hub:")  # fmt: skip
+else:
+    others = f" ({len(sets) - 1} other set{'s' * (len(sets) != 2)} stored)" if len(sets) > 1 else ""
+    c1.success(f"Embedding set `{current['version']}`: {current['method']}, "
+               f"{current['samples']:,} samples{others}.", icon=":material/hub:")  # fmt: skip
+if shown_map is None:
+    c2.warning("No map of the current embeddings yet.", icon=":material/scatter_plot:")
+else:
+    c2.success(f"{shown_map.config.method.upper()} map `{shown_map.id}` of "
+               f"{len(shown_map.keys):,} points.", icon=":material/scatter_plot:")  # fmt: skip
+
 st.subheader("Label progress")
 st.progress(labeled / n if n else 0.0, text=f"{labeled:,} of {n:,} samples labeled")
-if summary["label_counts"]:
-    st.bar_chart(summary["label_counts"], horizontal=True, height=200)
+fig = widgets.label_counts_chart(summary["label_counts"], {c.name: c.color for c in classes})
+if fig is not None:
+    st.plotly_chart(fig, key="home_label_chart")
 
 if len(problems):
     with st.expander(f"{len(problems):,} problems found at ingest", icon=":material/warning:"):
         st.dataframe(problems, hide_index=True)
 
 st.subheader("Next")
-if labeled == 0:
+EMBED, LABEL, ROUNDS = "pages/2_Embed.py", "pages/3_Explore_and_label.py", "pages/5_Select.py"
+if current is None:
+    st.markdown("Compute embeddings (the pixel baseline takes seconds, SimCLR minutes): they "
+                "place every image on the map.")  # fmt: skip
+    st.page_link(EMBED, label="Embeddings: compute a set", icon=":material/hub:")
+elif shown_map is None:
+    st.markdown("Compute a map of the current embeddings (UMAP or PCA).")
+    st.page_link(EMBED, label="Embeddings: compute a map", icon=":material/hub:")
+elif labeled == 0:
     st.markdown(
-        "- Browse the images on **Explore and label**.\n"
-        "- Import existing labels: `bps-labeler label PROJECT_DIR --csv labels.csv` "
-        "(columns `filename,label`)."
+        "Lasso a cluster on the map and label it, or start a selection round. Existing labels "
+        "import with `bps-labeler label PROJECT_DIR --csv labels.csv` (columns `filename,label`)."
     )
-st.page_link("pages/3_Explore_and_label.py", label="Explore and label", icon=":material/draw:")
+    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+    st.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
+elif model is None:
+    if stale is not None:
+        st.markdown(
+            "The latest model was trained on another embedding set: its predictions are stale. "
+            "Train again on this set (or switch back on Embeddings)."
+        )
+    else:
+        st.markdown("Label at least two classes, then train a model: its predictions and "
+                    "uncertainty then guide the next selection round.")  # fmt: skip
+    st.page_link(ROUNDS, label="Selection rounds: train a model", icon=":material/checklist:")
+    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+else:
+    what = "the next" if n_rounds else "a first"
+    st.markdown(f"Select {what} round of samples the model is least sure of, label them in "
+                "the queue, and train again.")  # fmt: skip
+    st.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
+    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")

@@ -165,3 +165,43 @@ def test_simulate_job__params_are_checked_at_submission(
     with pytest.raises(ValueError, match=message):
         jobs.submit_job(tiny_project, "simulate", params, user="ann", spawn=False)
     assert jobs.list_jobs(tiny_project, "simulate") == []  # nothing queued
+
+
+def test_failure_message__our_errors_as_one_line_others_with_their_type() -> None:
+    from bps_core.errors import MetadataError
+
+    assert jobs.failure_message(MetadataError("x.csv not found: give a path")) == (
+        "x.csv not found: give a path"
+    )
+    assert jobs.failure_message(RuntimeError("boom")) == "RuntimeError: boom"
+    assert jobs.failure_message(KeyboardInterrupt()) == "KeyboardInterrupt"
+
+
+def test_map_job__reports_umap_progress_and_shows_its_map(tiny_project: Project) -> None:
+    import numpy as np
+
+    from bps_core.embeddings.store import save_embedding_set
+    from bps_core.projection import MapConfig, current_map, get_or_compute_map
+
+    keys = tiny_project.samples().key.tolist()
+    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
+    save_embedding_set(tiny_project, "pixels", {}, keys, vecs)
+    pca = get_or_compute_map(tiny_project, MapConfig(method="pca"))
+    seen: list[tuple[float, str]] = []
+
+    class _Ctx:
+        def progress(self, f: float, message: str = "", *, force: bool = False) -> None:
+            seen.append((f, message))
+
+        def callback(self, message: str = ""):  # type: ignore[no-untyped-def]
+            return lambda f: self.progress(f, message)
+
+    from bps_core.projection import run_map_job
+
+    result = run_map_job(tiny_project, {"method": "umap", "n_epochs": 30}, _Ctx())  # type: ignore[arg-type]
+    assert result["method"] == "umap"
+    assert current_map(tiny_project).id == result["map_id"] != pca.id
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert any(0.25 <= f < 1.0 for f in fractions)  # the layout epochs, not only start and end
+    assert {m for _, m in seen} == {"computing the UMAP map"}

@@ -81,7 +81,7 @@ def test_get_or_compute_map__cached_until_embedding_or_params_change(
     first = get_or_compute_map(tiny_project, MapConfig(method="pca"))
     calls = []
     monkeypatch.setattr(
-        projection, "compute_map", lambda v, c: calls.append(c) or np.zeros((len(v), 2))
+        projection, "compute_map", lambda v, c, p=None: calls.append(c) or np.zeros((len(v), 2))
     )
     again = get_or_compute_map(tiny_project, MapConfig(method="pca"))
     assert calls == []
@@ -123,3 +123,55 @@ def test_latest_map__the_most_recent_of_the_current_embedding_and_legacy_rows(
     assert legacy is not None
     assert legacy.config == MapConfig(n_epochs=150, pca_dims=0)
     assert projection.load_map_id(tiny_project, "no-such-map") is None
+
+
+def _sets(project: Project) -> tuple[str, str]:
+    keys = project.samples().key.tolist()
+    rng = np.random.default_rng(5)
+    a = save_embedding_set(project, "pixels", {"v": 1}, keys, rng.normal(size=(170, 8)))
+    b = save_embedding_set(project, "pixels", {"v": 2}, keys, rng.normal(size=(170, 8)))
+    return a.version, b.version
+
+
+def test_current_map__follows_the_current_set_and_the_users_choice(
+    tiny_project: Project,
+) -> None:
+    from bps_core.embeddings.store import current_version, set_current_version
+
+    a, b = _sets(tiny_project)
+    set_current_version(tiny_project, a)
+    a_umap = get_or_compute_map(tiny_project, MapConfig(n_epochs=10))
+    a_pca = get_or_compute_map(tiny_project, MapConfig(method="pca"))
+    current = projection.current_map(tiny_project)
+    assert current is not None
+    assert current.id == a_pca.id  # the last computed is shown
+    assert projection.use_map(tiny_project, a_umap.id[:5]).id == a_umap.id
+    set_current_version(tiny_project, b)
+    assert projection.current_map(tiny_project) is None  # b has no map: nothing of a's shown
+    b_pca = get_or_compute_map(tiny_project, MapConfig(method="pca"))
+    assert projection.current_map(tiny_project).id == b_pca.id
+    set_current_version(tiny_project, a)  # back: a's chosen map again, not its latest
+    assert projection.current_map(tiny_project).id == a_umap.id
+    # Choosing a map of another set switches the set too, and both survive a reopen.
+    projection.use_map(tiny_project, b_pca.id)
+    folder = tiny_project.folder  # a second connection reads what the first one wrote
+    with Project.open(folder) as again:
+        assert current_version(again) == b
+        assert projection.current_map(again).id == b_pca.id
+        rows = {m["id"]: m for m in projection.list_maps(again)}
+        assert [i for i, m in rows.items() if m["current"]] == [b_pca.id]
+        assert rows[a_umap.id]["chosen"]
+        assert not rows[a_pca.id]["chosen"]
+        with pytest.raises(BpsError, match="no map 'nope'"):
+            projection.use_map(again, "nope")
+
+
+def test_fit_umap__reports_layout_progress_without_changing_the_map() -> None:
+    cfg = MapConfig(n_epochs=50, seed=3)
+    seen: list[float] = []
+    with_progress = projection.fit_umap(VECS, cfg, progress=seen.append)
+    assert np.array_equal(with_progress, projection.fit_umap(VECS, cfg))
+    assert seen[0] == 0.05
+    assert seen[-1] == 1.0
+    assert seen == sorted(seen)
+    assert any(0.25 <= f < 1.0 for f in seen)  # from the layout epochs, not only the ends

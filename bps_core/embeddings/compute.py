@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,7 +30,9 @@ class EmbedConfig:
         image_size: Side of the square model input, in pixels.
         batch_size: SimCLR batch size.
         arch: Backbone: resnet10, resnet18 (default) or resnet34.
-        max_seconds: Bound on training wall time; None for no bound.
+        max_seconds: Bound on the wall time of the whole step (decoding, SimCLR training and
+            embedding every image): training gets what decoding left, less the measured
+            embedding time. None for no bound.
         mask_neighbours: Blank other nuclei using the BPS MASK partners, where they exist.
         checkpoint: Reuse a saved backbone (its sha) instead of training.
         csv: Path of a Lightly embeddings CSV (method ``csv``).
@@ -77,6 +80,7 @@ def compute_embeddings(
     ground truth exists, the set carries its grouped k-NN quality.
     """
     cfg.validate()
+    deadline = time.monotonic() + cfg.max_seconds if cfg.max_seconds else None
     samples = project.samples()
     samples = samples[samples.status == "ok"]
     keys, relpaths = samples.key.tolist(), samples.relpath.tolist()
@@ -106,7 +110,9 @@ def compute_embeddings(
             vectors = pixel_embeddings(cache.images)
             params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
         else:
-            vectors, checkpoint_sha = _simclr(project, cfg, cache.images, progress, on_epoch)
+            vectors, checkpoint_sha = _simclr(
+                project, cfg, cache.images, progress, on_epoch, deadline
+            )
     truth = find_truth(project.config.datasource.path)
     quality = knn_quality(vectors, keys, truth) if truth is not None else {}
     result = save_embedding_set(
@@ -117,12 +123,49 @@ def compute_embeddings(
     return result
 
 
+#: Seconds kept back from training for the k-NN quality figures and saving the set.
+_RESERVE_S = 2.0
+#: Margin on the measured embedding time: a loaded machine varies between two measurements.
+_EMBED_MARGIN = 1.25
+
+
+def _estimate_embed_seconds(arch: str, images: Any, sample: int = 256) -> float:
+    """Seconds ``embed_images`` will take on all ``images``, from two timed calls (8 images,
+    then ``sample``) with an untrained backbone of the same architecture: a fixed set-up cost
+    per call (building the inference copy) plus a cost per image, fitted as a line."""
+    import numpy as np
+
+    from bps_core.embeddings.model import build_backbone
+    from bps_core.embeddings.train import embed_images
+
+    n = len(images)
+    small, take = min(8, n), min(sample, n)
+    if take <= small:
+        return 0.0
+    backbone = build_backbone(arch).eval()
+    t0 = time.monotonic()
+    embed_images(backbone, np.asarray(images[:small]))
+    t1 = time.monotonic()
+    embed_images(backbone, np.asarray(images[:take]))
+    t2 = time.monotonic()
+    per_image = max((t2 - t1) - (t1 - t0), 0.0) / (take - small)
+    setup = max((t1 - t0) - small * per_image, 0.0)
+    return setup + n * per_image
+
+
+def training_seconds(deadline: float, embed_seconds: float) -> float:
+    """What a SimCLR step may spend training so that embedding still ends by ``deadline``."""
+    left = deadline - time.monotonic() - _EMBED_MARGIN * embed_seconds - _RESERVE_S
+    return max(left, 1e-3)  # 0 would mean "no bound"; the first step always runs
+
+
 def _simclr(
     project: Project,
     cfg: EmbedConfig,
     images: Any,
     progress: Progress | None,
     on_epoch: EpochCallback | None,
+    deadline: float | None = None,
 ) -> tuple[Any, str]:
     from bps_core.embeddings.train import (
         TrainConfig,
@@ -143,11 +186,14 @@ def _simclr(
             )
         sha = cfg.checkpoint
     else:
+        budget = None
+        if deadline is not None:
+            budget = training_seconds(deadline, _estimate_embed_seconds(cfg.arch, images))
         tcfg = TrainConfig(
             arch=cfg.arch,
             epochs=cfg.epochs,
             batch_size=cfg.batch_size,
-            max_seconds=cfg.max_seconds,
+            max_seconds=budget,
             seed=cfg.seed,
         )
         trained = train_simclr(

@@ -29,5 +29,7 @@ def run_embed_job(project: Project, params: dict[str, Any], ctx: JobContext) -> 
 
     emb = compute_embeddings(project, cfg, progress=progress, on_epoch=on_epoch)
     ctx.progress(0.92, "computing the UMAP map", force=True)
-    m = get_or_compute_map(project, MapConfig(), emb)
+    m = get_or_compute_map(
+        project, MapConfig(), emb, progress=lambda f: ctx.progress(0.92 + 0.08 * f, "UMAP map")
+    )
     return {"version": emb.version, "quality": emb.quality, "map_id": m.id, "n": len(emb.keys)}

@@ -122,6 +122,11 @@ def import_embeddings_csv(path: str | Path, relpath_to_key: dict[str, str]) -> C
     reported. Raises ``MetadataError`` when the CSV does not follow Lightly's format; the
     message never quotes the file's content.
     """
+    if not Path(path).is_file():
+        where = Path(path).resolve()
+        raise MetadataError(
+            f"Lightly embeddings CSV {where} not found: give the path of an existing file"
+        )
     vectors, filenames = read_embeddings_csv(path)
     by_base: dict[str, list[str]] = {}
     for rel, sample in relpath_to_key.items():

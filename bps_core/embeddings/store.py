@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from bps_core.arrays import load_array, load_keys
 from bps_core.atomic import atomic_path, atomic_write_text
+from bps_core.errors import BpsError
 from bps_core.project import db
 from bps_core.project.store import Project, utc_now
 
@@ -91,9 +92,43 @@ def save_embedding_set(
 
 
 def current_version(project: Project) -> str | None:
+    """The version of the current embedding set (the user's choice, persisted), or None."""
     row = project.conn.execute("SELECT value FROM settings WHERE key = ?", (CURRENT_KEY,))
     found = row.fetchone()
     return str(found[0]) if found else None
+
+
+def resolve_version(project: Project, version: str) -> str:
+    """The full version of a stored embedding set named by its version or a unique prefix.
+
+    Raises:
+        BpsError: no set, or more than one, starts with ``version``.
+    """
+    version = version.strip()
+    stored = [str(v) for (v,) in project.conn.execute("SELECT version FROM embeddings")]
+    found = sorted(v for v in stored if version and v.startswith(version))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        listed = ", ".join(sorted(stored)) or "none yet"
+        raise BpsError(f"no embedding set {version!r} in this project (stored: {listed})")
+    raise BpsError(f"{version!r} names {len(found)} embedding sets ({', '.join(found)}): give more")
+
+
+def set_current_version(project: Project, version: str) -> str:
+    """Makes the stored embedding set ``version`` (or a unique prefix) the current one.
+
+    Maps, neighbours, selection and models then use it; the choice is kept in the project
+    database, so it survives restarts. Returns the full version.
+    """
+    full = resolve_version(project, version)
+    db.write(
+        project.conn,
+        lambda c: c.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (CURRENT_KEY, full)
+        ),
+    )
+    return full
 
 
 def load_embedding_set(project: Project, version: str | None = None) -> EmbeddingSet | None:
@@ -118,13 +153,14 @@ def load_embedding_set(project: Project, version: str | None = None) -> Embeddin
 
 
 def list_embedding_sets(project: Project) -> list[dict[str, Any]]:
+    """Every stored set, newest first, with ``current`` True for the current one."""
     rows = project.conn.execute(
-        "SELECT version, method, n_samples, dim, created_at, quality_json FROM embeddings "
-        "ORDER BY created_at DESC"
+        "SELECT version, method, n_samples, dim, created_at, quality_json, params_json "
+        "FROM embeddings ORDER BY created_at DESC, version"
     ).fetchall()
     current = current_version(project)
     return [
         {"version": v, "method": m, "samples": n, "dim": d, "created_at": t,
-         "quality": json.loads(q), "current": v == current}
-        for v, m, n, d, t, q in rows
+         "quality": json.loads(q), "params": json.loads(p), "current": v == current}
+        for v, m, n, d, t, q, p in rows
     ]  # fmt: skip

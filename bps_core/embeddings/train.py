@@ -28,7 +28,8 @@ EpochCallback = Callable[[int, float], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """SimCLR training parameters. ``max_seconds`` bounds the wall time (None: no bound)."""
+    """SimCLR training parameters. ``max_seconds`` bounds the training wall time (None: no
+    bound): no step starts that the mean step time so far says would end past it."""
 
     arch: str = "resnet18"
     epochs: int = 20
@@ -122,7 +123,9 @@ def train_simclr(
                 if cfg.max_seconds:
                     frac = max(frac, elapsed / cfg.max_seconds)
                 progress(min(frac, 0.999))
-            if cfg.max_seconds and elapsed > cfg.max_seconds:
+            # Stop before a step that would end past the bound, not after it: the mean step
+            # so far predicts the next one.
+            if cfg.max_seconds and elapsed + elapsed / step > cfg.max_seconds:
                 stopped = True
                 break
         history.append(float(np.mean(losses)))

@@ -208,8 +208,11 @@ def list_models(project: Project) -> list[ModelRecord]:
     ]
 
 
-def latest_model(project: Project) -> ModelRecord | None:
+def latest_model(project: Project, embedding_version: str | None = None) -> ModelRecord | None:
+    """The most recent model, or the most recent trained on ``embedding_version``."""
     models = list_models(project)
+    if embedding_version is not None:
+        models = [m for m in models if m.embedding_version == embedding_version]
     return models[-1] if models else None
 
 
@@ -240,17 +243,17 @@ def fresh_seed() -> int:
 
 
 def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
-    """The current embedding (or ``emb``), labels, bad files and metadata, and the latest
-    model's predictions when they belong to that embedding."""
+    """The current embedding (or ``emb``), labels, bad files and metadata, and the predictions
+    of the latest model trained on that embedding (a model of another set is stale here)."""
     emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
     done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
     labeled = np.fromiter((k in done for k in emb.keys), dtype=bool, count=len(emb.keys))
     excluded = (samples.status != "ok").to_numpy()
-    model = latest_model(project)
+    model = latest_model(project, emb.version)
     probs: NDArray[np.float32] | None = None
     classes: tuple[str, ...] = ()
-    if model is not None and model.embedding_version == emb.version:
+    if model is not None:
         probs, classes = predictions(project, model), tuple(model.classes)
     meta = samples.drop(columns=["relpath", "status", "error"], errors="ignore").reset_index()
     return Pool(emb.keys, np.asarray(emb.vectors, dtype=np.float32), labeled, probs, classes,
@@ -325,7 +328,7 @@ def select_round(
         raise
     cfg_json["round"] = {"seed_drawn": drawn, "reinclude_selected": reinclude_selected,
                          "held_back": n_held_back}  # fmt: skip
-    model = latest_model(project)
+    model = latest_model(project, emb.version)  # the one whose predictions the pool used
     return RoundPreview(name, cfg_json, seed, [pool.keys[i] for i in picks], emb.version,
                         model.id if model else None)  # fmt: skip
 

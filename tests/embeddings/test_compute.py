@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bps_core.embeddings import EmbedConfig, compute_embeddings, load_embedding_set
 from bps_core.embeddings.lightly_csv import export_embeddings_csv
@@ -48,3 +50,65 @@ def test_compute__csv_import_roundtrip(tiny_project: Project, tmp_path: Path) ->
     imported = compute_embeddings(tiny_project, EmbedConfig(method="csv", csv=str(csv)))
     assert imported.keys == emb.keys
     assert np.allclose(imported.vectors, emb.vectors, atol=1e-5)
+
+
+def test_compute__time_budget_covers_decoding_and_embedding(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_seconds bounds the whole step: training gets the budget less what decoding took and
+    what embedding every image will take (measured), not the whole budget."""
+    from bps_core.embeddings import compute, train
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(compute.time, "monotonic", lambda: clock["now"])
+    real_cache = compute.build_cache
+
+    def slow_decode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_cache(*args, **kwargs)
+        clock["now"] += 20.0  # decoding "took" 20 s
+        return out
+
+    monkeypatch.setattr(compute, "build_cache", slow_decode)
+    monkeypatch.setattr(compute, "_estimate_embed_seconds", lambda arch, images: 30.0)
+    budgets: list[float | None] = []
+    real_train = train.train_simclr
+
+    def spy(images, cfg, **kwargs):  # type: ignore[no-untyped-def]
+        budgets.append(cfg.max_seconds)
+        return real_train(images, replace(cfg, epochs=1, max_seconds=None), **kwargs)
+
+    monkeypatch.setattr(train, "train_simclr", spy)
+    cfg = EmbedConfig(arch="resnet10", epochs=5, image_size=32, batch_size=32, max_seconds=100)
+    emb = compute_embeddings(tiny_project, cfg)
+    assert emb.vectors.shape == (170, 512)
+    # 100 s - 20 s decoding - 1.25 x 30 s embedding - 2 s for quality and saving
+    assert budgets == [pytest.approx(100 - 20 - 37.5 - 2.0)]
+
+
+def test_compute__csv_naming_a_missing_file_says_which(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    from bps_core.errors import MetadataError
+
+    missing = tmp_path / "nope" / "embeddings.csv"
+    with pytest.raises(MetadataError, match=f"{missing} not found"):
+        compute_embeddings(tiny_project, EmbedConfig(method="csv", csv=str(missing)))
+
+
+def test_estimate_embed_seconds__fits_set_up_plus_per_image_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building the inference copy costs as much as hundreds of images on a CPU: scaling one
+    timed call by the image count overestimated a 1 s embedding as 7 s."""
+    from bps_core.embeddings import compute, train
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(compute.time, "monotonic", lambda: clock["now"])
+
+    def fake_embed(backbone, images, **kwargs):  # type: ignore[no-untyped-def]
+        clock["now"] += 1.5 + 0.002 * len(images)  # 1.5 s set-up, 2 ms per image
+        return np.zeros((len(images), 512), dtype=np.float32)
+
+    monkeypatch.setattr(train, "embed_images", fake_embed)
+    images = np.zeros((1020, 16, 16), dtype=np.uint16)
+    assert compute._estimate_embed_seconds("resnet10", images) == pytest.approx(1.5 + 2.04)

@@ -87,3 +87,28 @@ def test_embed_images__mixed_precision_matches_fp32(images: np.ndarray) -> None:
     fp32 = embed_images(res.backbone, images, precision="fp32")
     mixed = embed_images(res.backbone, images, precision="mixed")
     assert float(np.min(np.sum(fp32 * mixed, axis=1))) > 0.999
+
+
+class _Clock:
+    """A fake ``time`` module whose clock advances ``step`` seconds at every reading."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_train_simclr__no_step_starts_that_would_end_past_the_budget(
+    images: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_core.embeddings import train
+
+    monkeypatch.setattr(train, "time", _Clock(step=10.0))  # every training step "takes" 10 s
+    res = train_simclr(
+        images, TrainConfig(arch="resnet10", epochs=50, batch_size=24, max_seconds=25.0)
+    )
+    # One step per epoch: after 2 steps (20 s) a third would end at 30 s > 25 s.
+    assert res.stopped_by_time
+    assert res.epochs_done == 2

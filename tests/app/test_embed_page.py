@@ -1,0 +1,175 @@
+"""AppTest: the Embeddings page picks the current set and map, starts map jobs, and says how
+jobs ended; stale predictions are never offered as current."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_app import state
+from bps_app.safe_text import md
+from bps_core import jobs
+from bps_core.embeddings.store import current_version, save_embedding_set
+from bps_core.project import Project
+from bps_core.projection import MapConfig, current_map, get_or_compute_map
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBED_PAGE = "pages/2_Embed.py"
+
+
+@pytest.fixture
+def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def _set_with_map(project: Project, seed: int) -> str:
+    keys = project.samples().key.tolist()
+    vecs = np.random.default_rng(seed).normal(size=(len(keys), 8))
+    emb = save_embedding_set(project, "pixels", {"seed": seed}, keys, vecs)
+    get_or_compute_map(project, MapConfig(method="pca"))
+    return emb.version
+
+
+def _wait(project: Project, job_id: str) -> jobs.JobRecord:
+    deadline = time.monotonic() + 180
+    while (job := jobs.get_job(project, job_id)).active:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    return job
+
+
+def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(b for b in app.button if b.label == label)
+
+
+def test_embed_page__use_this_switches_sets_and_stale_predictions_are_not_current(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.selection.rounds import train_model
+
+    old = _set_with_map(tiny_project, seed=0)
+    s = tiny_project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(10)
+        tiny_project.add_labels(keys, particle, user="ann", source="api")
+    train_model(tiny_project)  # its predictions belong to the old set
+    new = _set_with_map(tiny_project, seed=1)
+    assert current_version(tiny_project) == new
+
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    options = set(app.segmented_control(key="map_color_by").options)
+    assert "prediction" not in options
+    assert "uncertainty" not in options
+    app.switch_page("pages/5_Select.py").run()
+    assert any(old in w.value and "stale" in w.value for w in app.warning)
+
+    app.switch_page(EMBED_PAGE).run()
+    assert any("stale" in w.value for w in app.warning)
+    table = next(d.value for d in app.dataframe if "version" in d.value.columns)
+    assert table.set_index("version").current.to_dict() == {new: "yes", old: ""}
+    app.selectbox(key=f"embed_pick_{new}").set_value(old).run()
+    _button(app, "Use this set").click().run()
+    assert not app.exception
+    assert current_version(tiny_project) == old
+    assert any(f"{old} is now current" in m.value for m in app.success)
+    assert not any("stale" in w.value for w in app.warning)
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert {"prediction", "uncertainty"} <= set(app.segmented_control(key="map_color_by").options)
+
+
+def test_embed_page__map_form_starts_a_map_job_and_shows_it(
+    app: AppTest, tiny_project: Project
+) -> None:
+    version = _set_with_map(tiny_project, seed=0)
+    first = current_map(tiny_project)
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    app.selectbox(key="map_method").set_value("umap")
+    app.number_input(key="map_neighbors").set_value(7)
+    app.number_input(key="map_min_dist").set_value(0.3)
+    _button(app, "Compute the map").click().run()
+    assert not app.exception
+    (job,) = jobs.list_jobs(tiny_project, "map")
+    assert job.params == {"method": "umap", "n_neighbors": 7, "min_dist": 0.3, "seed": 0}
+    assert _wait(tiny_project, job.id).state == "succeeded"
+    app.run()
+    shown = current_map(tiny_project)
+    assert shown is not None
+    assert shown.embedding_version == version
+    assert (shown.config.method, shown.config.n_neighbors, shown.config.min_dist) == (
+        "umap",
+        7,
+        0.3,
+    )
+    assert any("UMAP map" in m.value and "now shown" in m.value for m in app.success)
+    # Back to the first map, from the maps table's control.
+    app.selectbox(key=f"embed_map_pick_{shown.id}").set_value(first.id).run()
+    _button(app, "Show this map").click().run()
+    assert current_map(tiny_project).id == first.id
+
+
+def test_embed_page__failed_job_shows_its_whole_error_once(
+    app: AppTest, tiny_project: Project
+) -> None:
+    missing = tiny_project.folder / "exports" / "no-such-embeddings.csv"  # a readable root
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    app.selectbox(key="embed_method").set_value("csv")
+    app.text_input(key="embed_csv").input(str(missing))
+    app.get("form_submit_button")[0].click().run()
+    (job,) = jobs.list_jobs(tiny_project, "embed")
+    assert _wait(tiny_project, job.id).state == "failed"
+    app.run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1
+    assert md(f"{missing} not found") in errors[0]
+    assert errors[0].startswith(md("The embed job failed: Lightly embeddings CSV"))
+    app.run()
+    assert not app.error  # said once, not on every rerun
+
+
+def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.run()
+    links = [p.proto.label for p in app.get("page_link")]
+    assert links == ["Embeddings: compute a set"]
+    assert any("No embeddings yet" in w.value for w in app.warning)
+
+    version = _set_with_map(tiny_project, seed=0)
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.ensure_class("track", color="#AA0000")
+    tiny_project.ensure_class("normal", color="#00BB00")
+    tiny_project.add_labels(keys[:3], "track", user="u", source="api")
+    tiny_project.add_labels(keys[3:10], "normal", user="u", source="api")
+    app.run()
+    assert not app.exception
+    assert any(version in s.value and "pixels" in s.value for s in app.success)
+    assert any("PCA map" in s.value for s in app.success)
+    assert [p.proto.label for p in app.get("page_link")][0] == "Selection rounds: train a model"
+    chart = next(c.proto.spec for c in app.get("plotly_chart") if "#AA0000" in c.proto.spec)
+    assert "#00BB00" in chart
+
+
+def test_datasource_page__a_watched_job_that_failed_is_said_in_full_once(
+    app: AppTest, tiny_project: Project
+) -> None:
+    job_id = jobs.submit_job(tiny_project, "copy", {}, user="ann", spawn=False)
+    error = "destination s3://other-bucket/out/ refused the write: " + "x" * 300
+    jobs._finish(tiny_project, job_id, "failed", error=error)
+    app.session_state[state.JOBS_WATCHED] = [job_id]
+    app.run()
+    app.switch_page("pages/1_Datasource.py").run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [md(f"The copy job failed: {error}")]
+    app.run()
+    assert not app.error
+    assert any(md(error) in w.value for w in app.warning)  # the last-job line stays

@@ -1,0 +1,51 @@
+"""The command line's embedding sets and maps: list them, pick the current set and map."""
+
+from __future__ import annotations
+
+import pytest
+
+from bps_core.cli import main
+from bps_core.embeddings.store import current_version
+from bps_core.project import Project
+from bps_core.projection import current_map
+
+
+def test_embeddings_use_and_map_use__switch_back_and_forth(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    assert main(["map", folder, "--method", "pca"]) == 0
+    first = current_version(tiny_project)
+    first_map = current_map(tiny_project).id
+    capsys.readouterr()
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "48"]) == 0
+    out = capsys.readouterr().out
+    second = current_version(tiny_project)
+    assert second != first
+    assert f"switch back with: bps-labeler embeddings use {folder} {first}" in out
+    assert current_map(tiny_project) is None  # the old set's map is not shown for the new one
+
+    assert main(["embeddings", "list", folder]) == 0
+    listing = capsys.readouterr().out
+    assert f"* {second}" in listing
+    assert f"  {first}" in listing
+    assert f"map {first_map}" in listing
+
+    assert main(["embeddings", "use", folder, first[:5]]) == 0
+    assert f"embedding set {first} is now current" in capsys.readouterr().out
+    with Project.open(folder) as p:  # a fresh connection: the choice is in the database
+        assert current_version(p) == first
+        assert current_map(p).id == first_map
+
+    assert main(["map", folder, "--method", "umap", "--epochs", "20"]) == 0
+    assert "now shown" in capsys.readouterr().out
+    assert current_map(tiny_project).id != first_map
+    assert main(["map", folder, "--use", first_map]) == 0
+    assert current_map(tiny_project).id == first_map
+
+    assert main(["embeddings", "use", folder, "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no embedding set 'nope' in this project")
+    assert main(["map", folder, "--use", "nope"]) == 2
+    assert "no map 'nope'" in capsys.readouterr().err
