@@ -11,7 +11,7 @@ from bps_app import cache, figures, state, widgets
 from bps_app.safe_text import md, plot_text
 from bps_core import jobs
 from bps_core.embeddings.store import current_version
-from bps_core.selection import NAMED, SelectionConfig, SelectionError, resolve
+from bps_core.selection import HELP, NAMED, SelectionConfig, SelectionError, resolve
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import RoundOptions
 from bps_core.selection.rounds import (
@@ -28,17 +28,6 @@ from bps_core.selection.simulate import SIMULATIONS_DIR
 
 QUEUE_PAGE = "pages/4_Queue.py"
 LIGHTLY = "Lightly selection config (JSON)"
-HELP = {
-    "default": "Random first, typical (dense) samples until a model exists, then random.",
-    "random": "A seeded random sample: the baseline every strategy must beat.",
-    "diversity": "k-center greedy: covers the embedding space, far from what is labeled.",
-    "uncertainty": "Highest prediction entropy under the current model.",
-    "margin": "Smallest gap between the two most likely classes.",
-    "least_confidence": "Lowest top-class probability.",
-    "hybrid": "The 5 x batch most uncertain, then k-center among them.",
-    "hybrid_random": "Half the batch hybrid, half a random draw (keeps the labels representative).",
-    "typicality": "Dense, representative samples first.",
-}
 WHY_DEFAULT = {
     "random": "no sample is labeled yet, and a random draw gives representative first labels",
     "typicality": "there are labels but no model yet (train one once two classes are labeled); "

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bps_core.selection import (
+    REGISTRY,
     Balance,
     Diversity,
     Hybrid,
@@ -62,7 +63,7 @@ FACTORIES: dict[str, Callable[[int], Strategy]] = {
     "similarity": lambda s: Similarity((0, 1, 2), random_state=s),
     "combined": lambda s: _Config(s),
     "default": lambda s: make_strategy("default", random_state=s),
-}
+} | {f"named:{name}": (lambda s, spec=spec: spec.make(s)) for name, spec in REGISTRY.items()}
 
 
 @pytest.mark.parametrize("name", FACTORIES)
@@ -101,3 +102,15 @@ def test_contract__excluded_samples_are_never_picked(pool: Pool) -> None:
     for name, make in FACTORIES.items():
         picks = make(0).select(p, 20)
         assert not excluded[picks].any(), name
+
+
+def test_registry__every_named_strategy_is_in_the_contract_suite() -> None:
+    """The page, the CLI and the simulation read their names from the registry; the contract
+    suite parametrises over it, so no named strategy (``hybrid_random`` was one) escapes it."""
+    from bps_core.selection import HELP, NAMED, NEEDS_MODEL
+
+    assert {f"named:{n}" for n in REGISTRY} <= set(FACTORIES)
+    assert set(NAMED) == {*REGISTRY, "default"}
+    assert set(HELP) == set(NAMED)
+    assert {n for n, s in REGISTRY.items() if s.needs_model} == NEEDS_MODEL
+    assert "hybrid_random" in NEEDS_MODEL
