@@ -122,7 +122,7 @@ def import_embeddings_csv(path: str | Path, relpath_to_key: dict[str, str]) -> C
     reported. Raises ``MetadataError`` when the CSV does not follow Lightly's format; the
     message never quotes the file's content.
     """
-    if not Path(path).is_file():
+    if not Path(path).exists():  # a folder or a device: read_embeddings_csv says so
         where = Path(path).resolve()
         raise MetadataError(
             f"Lightly embeddings CSV {where} not found: give the path of an existing file"
