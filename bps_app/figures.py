@@ -148,3 +148,31 @@ def simulation_figure(curve: pd.DataFrame, metric: str = "balanced_accuracy") ->
                "font": {"size": 12}},
     )  # fmt: skip
     return fig
+
+
+def short_label(name: str, limit: int = 18) -> str:
+    """A class name cut to ``limit`` characters for an axis tick (the hover keeps it whole)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def confusion_figure(confusion: list[list[int]], classes: list[str]) -> Any:
+    """The cross-validated confusion matrix: ticks cut short so long class names cannot
+    squeeze the matrix, the whole names in the hover, one colour bar that keeps its ticks apart."""
+    ticks = [plot_text(short_label(c)) for c in classes]
+    if len(set(ticks)) < len(ticks):  # two long names cut alike: number them
+        ticks = [f"{i + 1}. {t}" for i, t in enumerate(ticks)]
+    full = np.array([[f"labeled {plot_text(a)}<br>predicted {plot_text(b)}" for b in classes]
+                     for a in classes], dtype=object)  # fmt: skip
+    fig = px.imshow(
+        np.asarray(confusion), x=ticks, y=ticks, text_auto=True,
+        labels={"x": "predicted", "y": "labeled", "color": "samples"},
+        color_continuous_scale="Blues",
+    )  # fmt: skip
+    fig.update_traces(customdata=full, hovertemplate="%{customdata}<br>%{z} samples<extra></extra>")
+    fig.update_layout(
+        height=max(320, 60 * len(classes) + 140), margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        coloraxis_colorbar={"thickness": 12, "nticks": 4},
+    )  # fmt: skip
+    fig.update_xaxes(tickangle=-30, automargin=True)
+    fig.update_yaxes(automargin=True)
+    return fig

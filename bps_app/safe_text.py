@@ -38,4 +38,6 @@ def md(text: object) -> str:
 def plot_text(text: object) -> str:
     """``text`` for a Plotly label (legend, hover, axis, title): HTML-escaped, which Plotly
     shows as the original characters."""
-    return html.escape(_LINE_BREAKS.sub(" ", str(text)), quote=True)
+    # quote=False: Plotly decodes &lt; &gt; &amp; but shows &quot; as it stands, and a quote
+    # outside a tag does no harm.
+    return html.escape(_LINE_BREAKS.sub(" ", str(text)), quote=False)

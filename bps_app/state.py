@@ -11,6 +11,7 @@ from bps_core.errors import ProjectError
 from bps_core.paths import PathPolicy, load_policy
 from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
+from bps_core.project.store import clean_name
 from bps_core.queue import LabelQueue
 
 PROJECT_ENV = "BPS_PROJECT"
@@ -22,6 +23,7 @@ USER_NAME = "user_name"
 USER_NAME_INPUT = "sidebar_user_name"  # the sidebar text box; copied to USER_NAME on change
 USER_PARAM = "user"  # ?user=NAME in the URL keeps the name across reloads and bookmarks
 USER_NAME_MAX = 80
+USER_NAME_ERROR = "user_name_error"  # why the typed name was refused
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"
 MAP_COLOR_BY = "map_color_by"
@@ -99,7 +101,24 @@ def user_name() -> str:
 
 
 def _clean_name(value: object) -> str:
-    return " ".join(str(value or "").split())[:USER_NAME_MAX]
+    """The typed name as stored, or "" when the store would refuse it (the reason is kept in
+    ``USER_NAME_ERROR`` for the sidebar): a name with a text-direction override must be refused
+    where it is typed, not at the first label."""
+    name = " ".join(str(value or "").split())[:USER_NAME_MAX]
+    st.session_state.pop(USER_NAME_ERROR, None)
+    if not name:
+        return ""
+    try:
+        return clean_name(name, "your name")
+    except ValueError as exc:
+        st.session_state[USER_NAME_ERROR] = str(exc)
+        return ""
+
+
+def user_name_error() -> str | None:
+    """Why the name typed in the sidebar was refused, if it was."""
+    error = st.session_state.get(USER_NAME_ERROR)
+    return str(error) if error else None
 
 
 def restore_user_name() -> None:

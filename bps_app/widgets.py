@@ -52,6 +52,8 @@ def sidebar(project_name: str) -> None:
             help="Stored with every label you make. It stays in the address (?user=), so a "
             "reload or a bookmark keeps it.",
         )
+        if (why := state.user_name_error()) is not None:
+            st.error(md(why))
 
 
 def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:

@@ -63,7 +63,7 @@ with tab_in:
         "input", ds_id=input_cfg.id, purpose=input_cfg.purpose, current=input_cfg
     )
     if problem:
-        st.error(problem)
+        st.error(md(problem))
     st.caption(
         "Saving re-lists the images and keeps sample keys (and labels) for files found under "
         "the same relative paths, e.g. after moving from a local copy to the S3 bucket."
@@ -86,7 +86,7 @@ with tab_out:
     cfg, problem = dsf.datasource_form("output", ds_id="output", purpose="output",
                                        current=output_cfg)  # fmt: skip
     if problem:
-        st.error(problem)
+        st.error(md(problem))
     save = dsf.check_and_save_buttons(
         "output", cfg, changed=cfg is not None and cfg != output_cfg, busy=False,
         save_label="Save as output",
@@ -127,7 +127,7 @@ with tab_copy:
     st.markdown("**Destination**")
     dest, problem = dsf.datasource_form("copy", ds_id="copy-dest", purpose="output")
     if problem:
-        st.error(problem)
+        st.error(md(problem))
     overwrite = st.checkbox("Replace destination objects that differ", key="copy_overwrite")
     c1, c2 = st.columns(2)
     if c1.button("Check destination access", key="check_copy", disabled=dest is None) and dest:

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from bps_app import cache, figures, state, widgets
-from bps_app.safe_text import md, plot_text
+from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.embeddings.store import current_version
 from bps_core.selection import HELP, NAMED, SelectionConfig, SelectionError, resolve
@@ -159,6 +159,11 @@ with new_tab:
             threshold_value=float(t_value), similar_to=query,
         )  # fmt: skip
         try:
+            if choice != LIGHTLY and config_text.strip():
+                raise SelectionError(
+                    f"a Lightly config is pasted but the strategy is {choice!r}, so it would "
+                    f"not be used: choose '{LIGHTLY}' to run it, or clear the config field"
+                )
             config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
             if config is not None and not options.empty:
                 raise SelectionError(
@@ -299,13 +304,7 @@ with model_tab:
         if q["n_folds"]:
             st.caption(md(f"{q['n_folds']}-fold cross-validation, {grouped}; model {model.kind}."))
             c1, c2 = st.columns(2)
-            fig = px.imshow(
-                q["confusion"], x=[plot_text(c) for c in q["classes"]],
-                y=[plot_text(c) for c in q["classes"]], text_auto=True,
-                labels={"x": "predicted", "y": "labeled", "color": "samples"},
-                color_continuous_scale="Blues",
-            )  # fmt: skip
-            fig.update_layout(height=320, margin={"t": 10, "b": 10})
+            fig = figures.confusion_figure(q["confusion"], q["classes"])
             c1.plotly_chart(fig, key="confusion")
             c2.dataframe(pd.DataFrame(q["per_class"]).T.round(3), width="stretch")
     with state.open_project() as p:

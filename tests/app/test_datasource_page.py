@@ -309,3 +309,18 @@ def test_last_ingest_job__result_is_a_table_not_a_dict(app: AppTest, tiny_projec
     assert frame.to_dict("list") == {"result": ["samples", "files without metadata"],
                                      "value": ["1,234", "0"]}  # fmt: skip
     assert any(list(d.value.columns) == ["result", "value"] for d in app.dataframe)
+
+
+def test_form_errors__quote_user_text_as_plain_text(app: AppTest) -> None:
+    """A prefix or endpoint typed into the form comes back in the error as text: Markdown in it
+    (an image fetching a beacon, a link) must not render."""
+    app.radio(key="ds_input_kind").set_value("s3").run()
+    app.text_input(key="ds_input_location").input(
+        "s3://ok-bucket/a![x](http://127.0.0.1:18999/beacon.png)/"
+    ).run()
+    error = app.error[0].value
+    assert "![x](" not in error
+    assert "\\!\\[x\\]" in error  # backslash-escaped Markdown: shown as typed
+    app.text_input(key="ds_input_location").input("s3://ok-bucket/in/")
+    app.text_input(key="ds_input_endpoint").input("http://169.254.169.254").run()
+    assert "http://169" not in app.error[0].value  # no bare URL for Markdown to link

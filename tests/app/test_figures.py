@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.io as pio
 import plotly.tools
 
+from bps_app import figures
 from bps_app.figures import UNLABELED, map_figure, typed_array
 
 
@@ -93,3 +94,19 @@ def test_map_figure__the_legend_starts_below_the_toolbar() -> None:
     assert layout["margin"]["t"] >= 30  # plotly's modebar lives in the top margin
     assert layout["legend"]["y"] == 1.0
     assert layout["legend"]["yanchor"] == "top"
+
+
+def test_confusion_figure__long_class_names_are_cut_on_the_axes_and_whole_in_the_hover() -> None:
+    long = '<b style="font-size:90px">a very long class name indeed</b>'
+    fig = figures.confusion_figure([[3, 1], [0, 5]], [long, "track"])
+    ticks = list(fig.data[0].x)
+    assert all(len(t) <= 40 for t in ticks)  # cut (and HTML-escaped), never the whole name
+    assert "track" in ticks
+    assert "a very long class name indeed" in fig.data[0].customdata[0][0]
+    assert "&quot;" not in str(fig.data[0].customdata[0][0])
+
+
+def test_confusion_figure__names_cut_alike_stay_apart() -> None:
+    a, b = "x" * 30 + "1", "x" * 30 + "2"
+    fig = figures.confusion_figure([[1, 0], [0, 1]], [a, b])
+    assert len(set(fig.data[0].x)) == 2

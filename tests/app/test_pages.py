@@ -718,3 +718,19 @@ def test_label_page__history_shows_times_to_the_second_with_the_zone(
     (col,) = [c for c in history.columns if c.startswith("time (")]
     assert col == "time (UTC)"  # AppTest has no browser time zone
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", history[col].iloc[0])
+
+
+def test_rounds_page__a_pasted_config_with_another_strategy_is_refused_not_ignored(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Found trying the page as a user: with the strategy left at ``default``, a pasted
+    config (n_samples 20) previewed 50 samples of typicality without a word."""
+    _rounds_page(app, tiny_project)
+    app.text_area(key="round_config").input(
+        '{"n_samples": 20, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+        '"strategy": {"type": "DIVERSITY"}}]}'
+    )
+    _preview(app)
+    assert "would not be used" in _shown(app.error[0].value)
+    assert "round_preview" not in app.session_state
+    assert not any(_shown(h.value).startswith("Preview:") for h in app.subheader)

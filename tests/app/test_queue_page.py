@@ -71,6 +71,21 @@ class TestQueueUserName:
         _start(app, tiny_project.samples().key.tolist()[:3])
         assert not app.button(key="queue_class_track").disabled
 
+    def test_user_name__a_text_direction_override_is_refused_where_it_is_typed(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        """Issue 15, item 4: the sidebar accepted a right-to-left override and the name was
+        refused only at the first label."""
+        tiny_project.ensure_class("track")
+        app.run()
+        app.sidebar.text_input(key=state.USER_NAME_INPUT).input("ali\u202ecebob").run()
+        # (AppTest drops the entry point's sidebar on reruns, so the reason is read from the
+        # state the sidebar draws it from)
+        assert "U+202E" in str(app.session_state[state.USER_NAME_ERROR])
+        assert state.USER_PARAM not in app.query_params
+        _start(app, tiny_project.samples().key.tolist()[:3])
+        assert app.button(key="queue_class_track").disabled
+
     def test_user_name__cleared_box_disables_labeling_and_leaves_the_url(
         self, app: AppTest, tiny_project: Project
     ) -> None:
