@@ -64,7 +64,7 @@ def test_hostile_names__render_as_text_and_fetch_nothing(page, serve, tmp_path: 
         wait_idle(page)
         _shot(page, "3_browse")
         _no_live_markup(page, host)
-        page.locator("button", has_text="Open").first.click()
+        page.locator("button:visible", has_text="Open").first.click()  # not a hidden tab's
         page.get_by_role("dialog").wait_for()
         wait_idle(page)
         _shot(page, "4_detail")
