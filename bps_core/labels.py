@@ -24,19 +24,6 @@ from bps_core.project.store import Project, clean_name
 _MAX_LABEL_CSV_BYTES = 200 * 1024 * 1024
 
 
-def assign(
-    labels: Mapping[str, str | None], keys: Iterable[str], label: str | None
-) -> dict[str, str | None]:
-    """A copy of ``labels`` in which every key in ``keys`` maps to ``label`` (None clears)."""
-    out = dict(labels)
-    for k in keys:
-        if label is None:
-            out.pop(k, None)
-        else:
-            out[k] = label
-    return out
-
-
 @dataclass
 class LabelImportReport:
     """What a label CSV import wrote and what it skipped.

@@ -1,4 +1,4 @@
-"""Pure label assignment and label CSV import."""
+"""Label CSV import, selection ids and point-in-polygon."""
 
 from __future__ import annotations
 
@@ -12,30 +12,12 @@ from hypothesis import strategies as st
 from bps_core.cli import main
 from bps_core.errors import MetadataError
 from bps_core.labels import (
-    assign,
     import_labels_csv,
     points_in_polygon,
     read_labels_csv,
     selected_ids,
 )
 from bps_core.project import Project
-
-keys = st.lists(st.text(min_size=1, max_size=5), max_size=20)
-label_maps = st.dictionaries(
-    st.text(min_size=1, max_size=5), st.sampled_from(["a", "b"]), max_size=20
-)
-
-
-@given(label_maps, keys, st.sampled_from(["a", "b", None]))
-def test_assign__is_idempotent_and_touches_only_selected_keys(
-    labels: dict[str, str], selected: list[str], label: str | None
-) -> None:
-    once = assign(labels, selected, label)
-    assert assign(once, selected, label) == once
-    for k in set(labels) - set(selected):
-        assert once[k] == labels[k]
-    for k in selected:
-        assert once.get(k) == label
 
 
 def test_import_labels_csv__matches_names_and_reports_the_rest(tiny_project: Project) -> None:

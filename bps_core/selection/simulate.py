@@ -255,18 +255,6 @@ def simulate(
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
-def labels_to_reach(curve: pd.DataFrame, target: float, metric: str = "accuracy") -> pd.Series:
-    """Per strategy: the mean over seeds of the fewest labels whose round reaches ``target``
-    (NaN for a seed that never does)."""
-    hit = curve[curve[metric] >= target].groupby(["strategy", "seed"]).n_labeled.min()
-    seeds = curve.groupby("strategy").seed.unique()
-    out = {}
-    for strategy, ss in seeds.items():
-        vals = [hit.get((strategy, s), np.nan) for s in ss]
-        out[strategy] = float(np.mean(vals)) if not np.isnan(vals).any() else np.nan
-    return pd.Series(out, name=f"labels to {metric} >= {target:.3f}")
-
-
 def plot_curves(curve: pd.DataFrame, path: Path, metric: str = "balanced_accuracy") -> None:
     """Learning curves as a PNG: the mean over seeds with a band of one standard error of the
     mean (a min-max band over 20 seeds covers nearly the whole plot and hides the ranking)."""

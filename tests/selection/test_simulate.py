@@ -14,7 +14,6 @@ from bps_core.selection.simulate import (
     align_truth,
     full_pool_scores,
     labels_to_fraction,
-    labels_to_reach,
     plot_curves,
     read_truth,
     simulate,
@@ -54,16 +53,6 @@ def test_simulate__bad_configs_are_clear() -> None:
         simulate(x, y, groups, SimulationConfig(("nope",)))
     with pytest.raises(SelectionError, match="do not fit"):
         simulate(x, y, groups, SimulationConfig(("random",), batch=50, rounds=5))
-
-
-def test_labels_to_reach__mean_over_seeds() -> None:
-    curve = pd.DataFrame(
-        {"strategy": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2,
-         "n_labeled": [10, 20] * 4, "accuracy": [0.5, 0.9, 0.9, 0.95, 0.5, 0.6, 0.9, 0.9]}
-    )  # fmt: skip
-    got = labels_to_reach(curve, 0.85)
-    assert got["a"] == 15.0
-    assert np.isnan(got["b"])  # seed 0 never gets there
 
 
 def test_labels_to_fraction__mean_curve_is_not_fooled_by_one_lucky_round() -> None:
