@@ -23,7 +23,7 @@ from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
 from bps_core.selection.rounds import list_models, list_rounds
 from tests.browser.conftest import sign_in_and_open, wait_idle
-from tests.browser.test_map_lasso import _AXES_JS, _to_px
+from tests.browser.test_map_lasso import _AXES_JS, _to_px, click_a_lonely_point
 
 pytestmark = pytest.mark.browser
 
@@ -65,23 +65,6 @@ def _lasso_the_middle(page, project: Project) -> set[str]:  # type: ignore[no-un
         page.mouse.move(vx, vy, steps=10)
     page.mouse.up()
     return {key_of[i] for i, ok in zip(ids, inside, strict=True) if ok}
-
-
-def _click_a_lonely_point(page, project: Project) -> str:  # type: ignore[no-untyped-def]
-    """Clicks the point farthest from its nearest neighbour; returns its relative path."""
-    wait_idle(page)
-    page.wait_for_timeout(1000)
-    ax = page.evaluate(_AXES_JS)
-    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
-    ids = [i for t in ax["traces"] for i in t["ids"]]
-    px = np.array([_to_px(ax, x, y) for x, y in xy])
-    d = np.hypot(*(px[:, None, :] - px[None, :, :]).transpose(2, 0, 1))
-    np.fill_diagonal(d, np.inf)
-    i = int(np.argmax(d.min(axis=1)))
-    page.mouse.move(*px[i])
-    page.wait_for_timeout(300)
-    page.mouse.click(*px[i])
-    return str(project.samples().set_index("sample_id").relpath[ids[i]])
 
 
 def _press_until_labeled(page, project: Project, key: str, n_before: int) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +116,9 @@ def test_journey__first_use_from_lasso_to_label_studio(tiny_project: Project, pa
     assert page.evaluate(
         "() => document.querySelector('.js-plotly-plot')._fullLayout.dragmode"
     ) == ("lasso")
-    rel = _click_a_lonely_point(page, tiny_project)
+    wait_idle(page)
+    page.wait_for_timeout(1000)
+    rel = click_a_lonely_point(page, tiny_project)
     page.get_by_text("1 selected").wait_for(timeout=30_000)
     page.get_by_text(rel).first.wait_for(timeout=30_000)
     page.get_by_text("Current label").first.wait_for()

@@ -31,6 +31,22 @@ def _to_px(ax: dict, x: float, y: float) -> tuple[float, float]:
     return (ax["left"] + (x - x0) / (x1 - x0) * ax["w"], ax["top"] + (y1 - y) / (y1 - y0) * ax["h"])
 
 
+def click_a_lonely_point(page, project: Project) -> str:  # type: ignore[no-untyped-def]
+    """Clicks the map point farthest from its nearest neighbour (a click there can hit no
+    other point); returns its relative path."""
+    ax = page.evaluate(_AXES_JS)
+    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
+    ids = [i for t in ax["traces"] for i in t["ids"]]
+    px = np.array([_to_px(ax, x, y) for x, y in xy])
+    d = np.hypot(*(px[:, None, :] - px[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    i = int(np.argmax(d.min(axis=1)))
+    page.mouse.move(*px[i])
+    page.wait_for_timeout(300)
+    page.mouse.click(*px[i])
+    return str(project.samples().set_index("sample_id").relpath[ids[i]])
+
+
 def test_lasso__labels_exactly_the_points_inside_then_undo(
     tiny_project: Project, page, serve
 ) -> None:
@@ -92,18 +108,7 @@ def test_click__opens_a_point_in_the_default_lasso_mode(tiny_project: Project, p
     assert page.evaluate(
         "() => document.querySelector('.js-plotly-plot')._fullLayout.dragmode"
     ) == ("lasso")
-    ax = page.evaluate(_AXES_JS)
-    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
-    ids = [i for t in ax["traces"] for i in t["ids"]]
-    px = np.array([_to_px(ax, x, y) for x, y in xy])
-    # The point farthest from its nearest neighbour: a click there can hit no other point.
-    d = np.hypot(*(px[:, None, :] - px[None, :, :]).transpose(2, 0, 1))
-    np.fill_diagonal(d, np.inf)
-    i = int(np.argmax(d.min(axis=1)))
-    rel = tiny_project.samples().set_index("sample_id").relpath[ids[i]]
-    page.mouse.move(*px[i])
-    page.wait_for_timeout(300)
-    page.mouse.click(*px[i])
+    rel = click_a_lonely_point(page, tiny_project)
     page.get_by_text("1 selected").wait_for(timeout=30_000)
     page.get_by_text(rel).first.wait_for(timeout=30_000)  # the detail view's image caption
     page.get_by_text("Current label").wait_for()
