@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from bps_core.csvsafe import unsafe_cell
 from bps_core.errors import MetadataError
-from bps_core.metadata import parser_error
+from bps_core.metadata import csv_text, parser_error
 from bps_core.project.store import Project, clean_name
 
 _MAX_LABEL_CSV_BYTES = 200 * 1024 * 1024
@@ -71,14 +71,7 @@ def read_labels_csv(data: bytes, name: str) -> pd.DataFrame:
         MetadataError: the CSV is malformed or has no ``label`` column; the message names the
             line, never the file's content.
     """
-    if len(data) > _MAX_LABEL_CSV_BYTES:
-        raise MetadataError(f"{name}: {len(data):,} bytes is too large for a labels CSV")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MetadataError(
-            f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from None
+    text = csv_text(data, name, "labels CSV", _MAX_LABEL_CSV_BYTES)
     if not text.strip():
         raise MetadataError(f"{name}: the file is empty; {_EXPECTED} and one row per file")
     try:

@@ -81,6 +81,19 @@ def _validate_bps(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
+def csv_text(data: bytes, name: str, what: str, max_bytes: int) -> str:
+    """The text of a user's CSV ``data`` (a BOM dropped), or a one-line ``MetadataError``: too
+    large, or not UTF-8 (naming the byte, never the content)."""
+    if len(data) > max_bytes:
+        raise MetadataError(f"{name}: {len(data):,} bytes is too large for a {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(
+            f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+
+
 def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
     """Parses a metadata CSV into a frame whose first column is ``filename``.
 
@@ -89,14 +102,7 @@ def read_metadata_csv(data: bytes, name: str) -> pd.DataFrame:
             BPS ``meta.csv``) holds a value outside the dataset's value sets. The message names
             the file, row and column.
     """
-    if len(data) > MAX_CSV_BYTES:
-        raise MetadataError(f"{name}: {len(data):,} bytes is too large for a metadata CSV")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MetadataError(
-            f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from None
+    text = csv_text(data, name, "metadata CSV", MAX_CSV_BYTES)
     if not text.strip():
         raise MetadataError(f"{name}: the file is empty; expected a header row and data rows")
     try:
