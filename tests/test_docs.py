@@ -113,3 +113,25 @@ def test_sync_docs__rewrites_a_stale_block_from_its_results_file(tmp_path: Path)
     assert sync_docs(docs=docs, results=results) == [page]
     assert page.read_text() == head + "| a |\n|---|\n| 2 |\n\nnotes\n" + tail
     assert sync_docs(docs=docs, results=results) == []  # nothing left to change
+
+
+def test_cli_docs__name_every_command_and_option() -> None:
+    import argparse
+
+    from bps_core.cli import build_parser
+
+    text = (DOCS / "cli.md").read_text()
+    auth = text.split("**Auth flags**", 1)[1].split("\n## ", 1)[0]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in sub.choices.items():
+        if f"### `{name}" not in text:
+            missing.append(name)
+            continue
+        section = text.split(f"### `{name}", 1)[1].split("\n### ", 1)[0]
+        for action in parser._actions:
+            for flag in action.option_strings:
+                named = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", section + auth)
+                if flag not in ("-h", "--help") and not named:
+                    missing.append(f"{name} {flag}")
+    assert not missing, f"docs/cli.md does not describe: {missing}"
