@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _docs import sync_docs
+
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(__file__).resolve().parent / "_work"
 
@@ -67,6 +69,7 @@ def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> str
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     table = "\n".join(lines)
     (RESULTS / f"{name}.md").write_text(table + ("\n\n" + notes if notes else "") + "\n")
+    sync_docs({name})  # the docs show this table; bench/results stays its source
     print(table)
     if notes:
         print(notes)

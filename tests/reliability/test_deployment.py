@@ -41,9 +41,8 @@ def test_app_command__production_hides_error_details(tmp_path: Path) -> None:
     assert args.host == "127.0.0.1"
 
 
-def test_readme_explains_login_and_shared_deployments() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Deployment", 1)[1]
+def test_deployment_docs_explain_login_and_shared_deployments() -> None:
+    section = (ROOT / "docs" / "deployment.md").read_text()
     assert "st.login" in section
     assert "--production" in section
     assert "secrets.toml" in section
