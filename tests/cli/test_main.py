@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bps_cli.data import ensure_demo
-from bps_cli.main import main
+from bps_cli.main import build_parser, main
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
 from bps_core.synthetic import SynthConfig
@@ -92,6 +92,14 @@ def test_python_dash_m__runs_the_same_cli() -> None:
     )
     assert "synth" in out.stdout
     assert "init" in out.stdout
+
+
+def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == [
+        "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info", "embed",
+        "embeddings", "map", "export", "select", "train", "simulate", "demo", "app",
+    ]  # fmt: skip
 
 
 def _free_port() -> int:
