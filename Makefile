@@ -38,7 +38,7 @@ test: install lint type-check
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest -x -q --deselect tests/test_cli.py::test_demo_and_app__serve_the_demo_project
+	$(PY) -m pytest -x -q --deselect tests/cli/test_main.py::test_demo_and_app__serve_the_demo_project
 
 bench: install
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done

@@ -29,23 +29,21 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from modAL.uncertainty import uncertainty_sampling
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, WORK, write_results  # noqa: E402
 
-from bps_core.embeddings import load_embedding_set  # noqa: E402
 from bps_core.embeddings.quality import find_truth  # noqa: E402
+from bps_core.embeddings.store import list_embedding_sets  # noqa: E402
 from bps_core.project import Project  # noqa: E402
 from bps_core.selection import RandomStrategy, Strategy, make_strategy  # noqa: E402
 from bps_core.selection.pool import Indices, Pool, check_budget  # noqa: E402
 from bps_core.selection.simulate import (  # noqa: E402
+    ProjectSimulation,
     SimulationConfig,
-    align_truth,
-    full_pool_scores,
-    labels_to_fraction,
-    plot_curves,
-    simulate,
+    simulate_project,
 )
 
 STRATEGIES = ("default", "random", "diversity", "uncertainty", "hybrid", "hybrid_random",
@@ -91,49 +89,55 @@ def _fmt(labels: float, budget: int) -> str:
     return f">{budget}" if labels > budget else f"{labels:.0f}"
 
 
+def _rows(
+    task: str, curve: pd.DataFrame, full: np.ndarray, table: pd.DataFrame,
+    args: argparse.Namespace,
+) -> list[dict[str, str]]:  # fmt: skip
+    """The results table's rows for one task."""
+    out: list[dict[str, str]] = []
+    budget = args.batch * (args.rounds + 1)
+    base = table.at["random", "mean_curve"]
+    for name, r in table.iterrows():
+        final = curve[(curve.strategy == name) & (curve.n_labeled == budget)]
+        at_50 = curve[(curve.strategy == name) & (curve.n_labeled == 50)]
+        rel_50 = (at_50.balanced_accuracy.to_numpy() / full[at_50.seed.to_numpy()]).mean()
+        never = int(r["never"])
+        out.append({
+            "task": task, "strategy": name,
+            "labels to 95% (mean curve, 90% interval)":
+                f"{_fmt(r['mean_curve'], budget)} ({_fmt(r['low'], budget)}-"
+                f"{_fmt(r['high'], budget)})",
+            "vs random": f"{base / r['mean_curve']:.2f}x",
+            "per-seed first crossing": (">=" if never else "") + f"{r['per_seed']:.0f}"
+            + (f" ({never}/{args.seeds} seeds never)" if never else ""),
+            "rel. bal. acc. at 50 labels": f"{rel_50:.3f}",
+            f"bal. acc. at {budget} labels": f"{final.balanced_accuracy.mean():.3f}",
+            "full-pool bal. acc.": f"{full.mean():.3f}",
+        })  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args()
-    with Project.open(WORK / "demo_quality_project") as project:
-        emb = load_embedding_set(project)
-        truth = find_truth(project.config.datasource.path)
-    assert emb is not None, "run bench_quality.py first"
-    assert emb.method == "simclr", "run bench_quality.py first"
-    assert truth is not None
     rows = []
-    for task in TASKS:
-        idx, y, groups = align_truth(emb.keys, truth.astype(str), task, "well")
-        assert groups is not None
-        x = np.asarray(emb.vectors, dtype=np.float32)[idx]
-        cfg = SimulationConfig(STRATEGIES, batch=args.batch, rounds=args.rounds,
-                               seeds=args.seeds, initial=args.batch)  # fmt: skip
-        curve = simulate(x, y, groups, cfg, factory=factory, extra_strategies=("modal",))
-        curve.to_csv(RESULTS / f"selection_curve_{task}.csv", index=False)
-        plot_curves(curve, RESULTS / f"selection_curve_{task}.png")
-        full = full_pool_scores(x, y, groups, cfg)
-        budget = args.batch * (args.rounds + 1)
-        table = labels_to_fraction(curve, full, THRESHOLD)
-        base = table.at["random", "mean_curve"]
-        for name, r in table.iterrows():
-            final = curve[(curve.strategy == name) & (curve.n_labeled == budget)]
-            at_50 = curve[(curve.strategy == name) & (curve.n_labeled == 50)]
-            rel_50 = (at_50.balanced_accuracy.to_numpy() / full[at_50.seed.to_numpy()]).mean()
-            never = int(r["never"])
-            rows.append({
-                "task": task, "strategy": name,
-                "labels to 95% (mean curve, 90% interval)":
-                    f"{_fmt(r['mean_curve'], budget)} ({_fmt(r['low'], budget)}-"
-                    f"{_fmt(r['high'], budget)})",
-                "vs random": f"{base / r['mean_curve']:.2f}x",
-                "per-seed first crossing": (">=" if never else "") + f"{r['per_seed']:.0f}"
-                + (f" ({never}/{args.seeds} seeds never)" if never else ""),
-                "rel. bal. acc. at 50 labels": f"{rel_50:.3f}",
-                f"bal. acc. at {budget} labels": f"{final.balanced_accuracy.mean():.3f}",
-                "full-pool bal. acc.": f"{full.mean():.3f}",
-            })  # fmt: skip
+    with Project.open(WORK / "demo_quality_project") as project:
+        current = [s for s in list_embedding_sets(project) if s["current"]]
+        assert current, "run bench_quality.py first"
+        assert current[0]["method"] == "simclr", "run bench_quality.py first"
+        truth = find_truth(project.config.datasource.path)
+        assert truth is not None
+        for task in TASKS:
+            cfg = SimulationConfig(STRATEGIES, batch=args.batch, rounds=args.rounds,
+                                   seeds=args.seeds, initial=args.batch)  # fmt: skip
+            settings = ProjectSimulation(task, cfg, "well", THRESHOLD,
+                                         out=RESULTS / f"selection_curve_{task}.csv")  # fmt: skip
+            result = simulate_project(project, truth.astype(str), settings, factory=factory,
+                                      extra_strategies=("modal",))  # fmt: skip
+            rows += _rows(task, result.curve, result.full_pool, result.reach, args)
     write_results(
         "selection",
         rows,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from bps_app.serve import PROJECT_ENV
 from bps_core.errors import ProjectError
 from bps_core.paths import PathPolicy, load_policy
 from bps_core.project import Project
@@ -14,7 +15,6 @@ from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.store import clean_name
 from bps_core.queue import LabelQueue
 
-PROJECT_ENV = "BPS_PROJECT"
 DEFAULT_PROJECT = "demo/project"
 # The labeler's name lives in a plain session key, not in the sidebar widget's key: Streamlit
 # drops a widget's state when a page is switched from code (st.switch_page sends no widget

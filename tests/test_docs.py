@@ -118,7 +118,7 @@ def test_sync_docs__rewrites_a_stale_block_from_its_results_file(tmp_path: Path)
 def test_cli_docs__name_every_command_and_option() -> None:
     import argparse
 
-    from bps_core.cli import build_parser
+    from bps_cli.main import build_parser
 
     text = (DOCS / "cli.md").read_text()
     auth = text.split("**Auth flags**", 1)[1].split("\n## ", 1)[0]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.exports import ExportError, ExportExistsError, export, folder_name, resolve_dest
 from bps_core.project import Project

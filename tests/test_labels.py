@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.errors import MetadataError
 from bps_core.labels import (
     import_labels_csv,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bps_cli.main import main
 from bps_core import jobs
-from bps_core.cli import main
 from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project, create_project
 from bps_core.selection.rounds import train_model

@@ -78,8 +78,13 @@ class SelectionConfig:
             )
         if n is not None and (not isinstance(n, int) or n < 1):
             raise SelectionError(f"n_samples must be a positive integer, got {n!r}")
-        if prop is not None and not (0 < float(prop) <= 1):
-            raise SelectionError(f"proportion_samples must be in (0, 1], got {prop!r}")
+        if prop is not None:
+            try:
+                in_range = 0 < float(prop) <= 1
+            except (TypeError, ValueError):  # a list, an object or words: not a number
+                in_range = False
+            if not in_range:
+                raise SelectionError(f"proportion_samples must be in (0, 1], got {prop!r}")
         entries = []
         for i, e in enumerate(top.pop("strategies", None) or []):
             where = f"strategies[{i}]"

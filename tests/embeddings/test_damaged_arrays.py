@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.embeddings.store import load_embedding_set, save_embedding_set
 from bps_core.errors import DamagedArrayError
 from bps_core.project import Project

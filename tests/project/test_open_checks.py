@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.errors import ProjectError, ReadOnlyProjectError
 from bps_core.project import Project, create_project_from_folder
 from bps_core.project.config import CONFIG_NAME, ProjectConfig

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import tomllib
 
-from bps_core.cli import app_command, build_parser
+from bps_app.serve import app_command
+from bps_cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 

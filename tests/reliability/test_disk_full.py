@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bps_cli.main import main
 from bps_core.atomic import atomic_path, atomic_write_text, temp_path
-from bps_core.cli import main
 from bps_core.embeddings.cache import CacheSpec, build_cache
 from bps_core.embeddings.store import save_embedding_set
 from bps_core.errors import StorageWriteError

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def blocked(source, key, size):
     time.sleep(3600)
 
 ing._header_problem = blocked
-from bps_core.cli import main
+from bps_cli.main import main
 main(["init", sys.argv[1], "--source", sys.argv[2]])
 """
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bps_cli.main import main
 from bps_core import jobs
-from bps_core.cli import main
 from bps_core.project import create_project
 from bps_core.storage import DatasourceConfig
 from bps_core.storage.access import check_access

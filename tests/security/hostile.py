@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from bps_core.cli import main as cli
+from bps_cli.main import main as cli
 from bps_core.project import Project, create_project_from_folder
 
 

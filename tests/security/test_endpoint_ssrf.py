@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.storage import DatasourceConfig
 from bps_core.storage.s3 import S3Error, S3Source, clear_clients
 from tests.s3_server import REGION, S3Server

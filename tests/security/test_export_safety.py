@@ -14,7 +14,7 @@ import tifffile
 from streamlit.testing.v1 import AppTest
 
 from bps_app.safe_text import md
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.csvsafe import safe_cell, safe_frame, unsafe_cell
 from bps_core.exports import ExportExistsError, export, export_to_output
 from bps_core.project import Project, create_project_from_folder

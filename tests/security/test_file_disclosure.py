@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.embeddings.lightly_csv import import_embeddings_csv
 from bps_core.errors import BpsError
 from bps_core.labels import read_labels_csv

@@ -1,5 +1,5 @@
 """Fuzzing the CLI's inputs (issue 15): class names, file names, metadata values and column
-names, config values and label CSVs, fed to ``bps_core.cli.main`` in-process.
+names, config values and label CSVs, fed to ``bps_cli.main.main`` in-process.
 
 Every run must end with status 0 or 2; an error is one ``error: ...`` line on stderr and no
 traceback; nothing is written outside the test's own folders (an audit hook records every file
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.synthetic import SynthResult
 
 #: Examples per test; BPS_FUZZ_EXAMPLES=500 searches longer (make test keeps the default).

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bps_app.host_check import DEFAULT_ALLOWED_HOSTS, REFUSED, is_allowed_host
-from bps_core.cli import app_command
+from bps_app.serve import app_command
 from bps_core.project import Project
 from tests.browser.conftest import (
     CHROMIUM,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.project import Project
 from bps_core.project.store import RESERVED_COLUMNS, metadata_column
 from bps_core.storage import LocalFolderSource

@@ -51,6 +51,8 @@ def test_config__reads_camel_case_and_writes_snake_case() -> None:
         ({"strategies": []}, "exactly one of n_samples"),
         ({"n_samples": 5, "proportion_samples": 0.1, "strategies": []}, "exactly one"),
         ({"n_samples": 0, "strategies": []}, "positive integer"),
+        ({"proportion_samples": [], "strategies": []}, "proportion_samples must be in"),
+        ({"proportion_samples": "half", "strategies": []}, "proportion_samples must be in"),
         ({"n_samples": 5, "strategies": []}, "at least one strategy"),
         ({"n_samples": 5, "strategies": [{"input": {"type": "EMBEDDINGS"}}]}, "strategies\\[0\\]"),
         ({"n_samples": 5, "strategies": [{"input": {"type": "PIXELS"},

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bps_core.cli import ensure_demo, main
+from bps_cli.data import ensure_demo
+from bps_cli.main import build_parser, main
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
 from bps_core.synthetic import SynthConfig
@@ -87,10 +88,18 @@ def test_errors__print_one_line_and_exit_2(
 
 def test_python_dash_m__runs_the_same_cli() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "bps_core", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bps_cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "synth" in out.stdout
     assert "init" in out.stdout
+
+
+def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == [
+        "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info", "embed",
+        "embeddings", "map", "export", "select", "train", "simulate", "demo", "app",
+    ]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -109,7 +118,7 @@ def test_demo_and_app__serve_the_demo_project(tmp_path: Path) -> None:
         assert p.summary()["labeled"] == 1
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bps_core", "app", str(project_dir), "--port", str(port)],
+        [sys.executable, "-m", "bps_cli", "app", str(project_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     try:

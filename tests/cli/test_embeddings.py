@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bps_core.cli import main
+from bps_cli.main import main
 from bps_core.embeddings.store import current_version
 from bps_core.project import Project
 from bps_core.projection import current_map

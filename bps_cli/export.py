@@ -1,0 +1,135 @@
+"""``export``: labels, predictions or embeddings to a file, a folder or S3."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bps_cli._common import add_location_args, location_config, progress_bar
+from bps_core.errors import BpsError
+
+if TYPE_CHECKING:
+    from bps_cli._common import Commands
+
+
+_SINGLE_FILE_FORMATS = ("csv", "embeddings-csv")
+
+
+def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") -> str:
+    """Runs one export to a local path; returns the lines to print."""
+    from bps_core.exports import check_file_dest, write_file
+    from bps_core.project import Project
+
+    if args.format == "embeddings-csv":
+        from bps_core.embeddings import load_embedding_set
+        from bps_core.embeddings.lightly_csv import export_embeddings_csv
+
+        check_file_dest(dest, overwrite=args.overwrite, example="embeddings.csv")
+        with Project.open(args.project_dir) as project:
+            emb = load_embedding_set(project)
+            if emb is None:
+                raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
+            prefix = f"{project.config.datasource.id}:"
+            relpaths = [k.removeprefix(prefix) for k in emb.keys]
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # written whole, then moved into place
+            export_embeddings_csv(Path(tmp) / "e.csv", emb.vectors, relpaths)
+            write_file(dest, (Path(tmp) / "e.csv").read_bytes(), overwrite=args.overwrite)
+        return f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims)"
+    from bps_core.exports import LS_CONFIG, LS_IMAGES, LS_TASKS, export
+
+    document_root = Path(args.document_root).resolve() if args.document_root else None
+    with Project.open(args.project_dir) as project, progress_bar("export") as progress:
+        report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task,
+                        document_root=document_root, url_prefix=url_prefix,
+                        progress=progress)  # fmt: skip
+    skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
+    failed = f", {len(report.failed)} failed (e.g. {report.failed[0]})" if report.failed else ""
+    lines = [f"exported {report.n_written} items as {report.format}{skipped}{failed}"]
+    if report.renamed:
+        lines.append(f"  {len(report.renamed)} names made unique because they would collide:")
+        lines += [f"    {r}" for r in report.renamed[:10]]
+        if len(report.renamed) > 10:
+            lines.append(f"    ... and {len(report.renamed) - 10} more")
+    if args.format == "label-studio" and not url_prefix:
+        root = document_root or dest.resolve()
+        lines.append(
+            f"  Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true and "
+            f"LOCAL_FILES_DOCUMENT_ROOT={root}, add a Local Storage with the absolute path "
+            f"{dest.resolve() / LS_IMAGES} (no sync needed), create the project with the "
+            f"labeling config {dest.resolve() / LS_CONFIG}, then import "
+            f"{dest.resolve() / LS_TASKS}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if args.document_root and (args.format != "label-studio" or args.dest.startswith("s3://")):
+        raise BpsError("--document-root is for --format label-studio to a local folder")
+    if not args.dest.startswith("s3://"):
+        # like any command line tool, a relative --dest is taken from the working folder
+        dest = Path(args.dest).expanduser().absolute()
+        message = _export_local(args, dest)
+        first, _, rest = message.partition("\n")
+        print(f"{first} to {dest}" + (f"\n{rest}" if rest else ""))
+        return 0
+    # S3: export to a temporary folder, then upload it (uploads never leave the destination)
+    import tempfile
+
+    from bps_core.exports import MARKER_FILES
+    from bps_core.storage import open_writable
+    from bps_core.storage.base import join_uri
+    from bps_core.storage.copy import upload_folder
+
+    single = args.format in _SINGLE_FILE_FORMATS
+    location = args.dest.rstrip("/")
+    name = ""
+    if single:
+        location, _, name = location.rpartition("/")
+        if location == "s3:/" or not name:
+            raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
+    out = open_writable(location_config(args, location + "/", id="export", purpose="output"))
+    marker = name or MARKER_FILES.get(args.format, "")
+    if marker and not args.overwrite and out.head(marker) is not None:
+        raise BpsError(f"{join_uri(out.uri(), marker)} already exists; pass --overwrite to "
+                       "replace it")  # fmt: skip
+    url_prefix = join_uri(out.uri(), "") if args.format == "label-studio" else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "export"
+        message = _export_local(args, root / name if single else root, url_prefix=url_prefix)
+        with progress_bar("upload") as progress:
+            report = upload_folder(root, out, overwrite=args.overwrite or
+                                   args.format != "imagefolder", progress=progress)  # fmt: skip
+    first, _, rest = message.partition("\n")
+    print(f"{first} to {args.dest}; upload: {report.summary()}" + (f"\n{rest}" if rest else ""))
+    for key, why in list(report.failed.items())[:5]:
+        print(f"  failed {key}: {why}")
+    return 1 if report.failed else 0
+
+
+def add_export(sub: Commands) -> None:
+    """Registers ``export``."""
+    p = sub.add_parser("export", help="export labels, predictions or embeddings")
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument(
+        "--format",
+        choices=["csv", "imagefolder", "label-studio", "lightly", "embeddings-csv"],
+        default="csv",
+        help="csv: labels; imagefolder: a folder per class; label-studio: tasks JSON and PNG "
+        "previews to import into Label Studio; "
+        "lightly: .lightly/predictions of the latest model; embeddings-csv: Lightly's CSV",
+    )
+    p.add_argument("--dest", required=True,
+                   help="a file (csv, embeddings-csv) or a folder (the other formats), local or "
+                   "s3://; a relative path is taken from the working folder")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file (csv, embeddings-csv, the Label Studio tasks) "
+                   "or existing ImageFolder copies")  # fmt: skip
+    p.add_argument("--document-root", default="",
+                   help="label-studio: Label Studio's LOCAL_FILES_DOCUMENT_ROOT, which must hold "
+                   "--dest (default: --dest itself)")  # fmt: skip
+    p.add_argument("--task", default="bps-classification", help="lightly: prediction task")
+    add_location_args(p, "S3 destination")
+    p.set_defaults(func=_cmd_export)
