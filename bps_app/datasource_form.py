@@ -25,7 +25,7 @@ from bps_core.storage.access import (
     policy_json,
     trust_policy,
 )
-from bps_core.storage.s3 import static_keys
+from bps_core.storage.s3.credentials import static_keys
 
 NASA_BPS_PRESET: dict[str, Any] = {
     "kind": "s3",

@@ -45,7 +45,7 @@ def open_source(
     config = config.normalised()
     if config.kind == "local":
         return LocalFolderSource(config.path)
-    from bps_core.storage.s3 import S3Source
+    from bps_core.storage.s3.source import S3Source
 
     source = S3Source(config, env)
     if cache_dir is None:
@@ -65,6 +65,6 @@ def open_writable(config: DatasourceConfig, env: Mapping[str, str] | None = None
         )
     if config.kind == "local":
         return LocalFolderSource(config.path, create=True)
-    from bps_core.storage.s3 import S3Source
+    from bps_core.storage.s3.source import S3Source
 
     return S3Source(config, env)

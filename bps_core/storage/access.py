@@ -31,7 +31,7 @@ _LIGHTLY_NAMES = {
 @dataclass(frozen=True)
 class PermissionCheck:
     """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why).
-    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.ERROR_KINDS``;
+    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.errors.ERROR_KINDS``;
     "config" when the datasource could not even be opened)."""
 
     permission: str
