@@ -42,7 +42,6 @@ def open_source(
 ) -> DataSource:
     """The datasource a configuration describes. Remote sources read through a bounded local
     cache (least recently used objects evicted) when ``cache_dir`` is given."""
-    config = config.normalised()
     if config.kind == "local":
         return LocalFolderSource(config.path)
     from bps_core.storage.s3.source import S3Source
@@ -57,7 +56,6 @@ def open_source(
 
 def open_writable(config: DatasourceConfig, env: Mapping[str, str] | None = None) -> WritableSource:
     """A datasource to write to; refuses an ``input``-only purpose (it may not be written)."""
-    config = config.normalised()
     if not config.can_write:
         raise DatasourceError(
             f"datasource {config.id!r} has purpose 'input' (list and read only); "

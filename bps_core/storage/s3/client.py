@@ -105,7 +105,6 @@ def s3_client(config: DatasourceConfig, env: Mapping[str, str] | None = None) ->
         DatasourceError: the credentials cannot be found (keys, profile).
         S3Error: STS refused to assume the role.
     """
-    config.validate()
     key = _client_key(config, env)
     with _clients_lock:
         client = _clients.get(key)

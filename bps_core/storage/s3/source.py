@@ -30,7 +30,7 @@ class S3Source:
     """
 
     def __init__(self, config: DatasourceConfig, env: Mapping[str, str] | None = None) -> None:
-        self.config = config.normalised()
+        self.config = config
         if self.config.kind != "s3":
             raise DatasourceError(f"S3Source needs an s3 datasource, got {config.kind!r}")
         self.bucket = self.config.bucket
