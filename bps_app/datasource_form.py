@@ -25,7 +25,7 @@ from bps_core.storage.access import (
     policy_json,
     trust_policy,
 )
-from bps_core.storage.s3 import static_keys
+from bps_core.storage.s3.credentials import static_keys
 
 NASA_BPS_PRESET: dict[str, Any] = {
     "kind": "s3",
@@ -93,9 +93,7 @@ def datasource_form(
                 return None, ""
             what = "Input folder" if purpose.startswith("input") else "Destination folder"
             state.path_policy().check(path.strip(), what)  # before any listing or writing
-            return DatasourceConfig(
-                id=ds_id, kind="local", path=path.strip(), purpose=purpose
-            ).normalised(), ""
+            return DatasourceConfig(id=ds_id, kind="local", path=path.strip(), purpose=purpose), ""
         location = st.text_input(
             "S3 location", key=_key(prefix, "location"), placeholder="s3://bucket/prefix/",
             help="Bucket and prefix (the folder inside the bucket).",
@@ -191,7 +189,7 @@ def remember_check(prefix: str, report: AccessReport) -> None:
 def last_check(prefix: str, config: DatasourceConfig | None) -> AccessReport | None:
     """The form's last access check, if it was made for exactly ``config``."""
     report = st.session_state.get(state.ACCESS_CHECKS, {}).get(prefix)
-    if report is None or config is None or report.config != config.normalised():
+    if report is None or config is None or report.config != config:
         return None
     return report if isinstance(report, AccessReport) else None
 

@@ -115,7 +115,6 @@ class CopyJobParams:
     def make(
         cls, dest: DatasourceConfig, selection: CopySelection, overwrite: bool = False
     ) -> dict[str, Any]:
-        dest.validate()
         selection.validate()
         return asdict(cls(asdict(dest), asdict(selection), overwrite))
 

@@ -118,30 +118,37 @@ def _format_version(value: Any, where: str) -> int:
 
 
 def _datasource(doc: dict[str, Any], where: str) -> DatasourceConfig:
-    """The stored datasource, its fields type-checked and its id, kind and purpose valid.
+    """The stored datasource: its fields type-checked, then validated as every datasource
+    config is when it is made; each problem is one error naming ``where`` and the field.
 
-    Location and credential rules (bucket names, endpoints) are checked when the source is
-    opened, so a project whose bucket is unreachable still opens to show its labels."""
-    try:
-        config = DatasourceConfig.from_dict(doc, where)
-    except DatasourceError as exc:
-        raise ProjectError(str(exc)) from None
-    for f in fields(DatasourceConfig):
-        value, default = getattr(config, f.name), f.default
+    No network call is made, so a project whose bucket is unreachable still opens to show
+    its labels."""
+    defaults = {f.name: f.default for f in fields(DatasourceConfig)}
+    unknown = sorted(set(doc) - set(defaults))
+    if unknown:
+        raise ProjectError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    for name, default in defaults.items():
+        value = doc.get(name, default)
         if isinstance(default, str | int) and type(value) is not type(default):
             what = type(default).__name__
-            raise ProjectError(f"{where} {f.name}: expected {what}, got {_shown(value)}")
-    if not _ID_RE.fullmatch(config.id):
-        raise ProjectError(f"{where} id: {_shown(config.id)} is not a datasource id")
-    if config.kind not in KINDS:
-        raise ProjectError(f"{where} kind: {_shown(config.kind)} is not supported; use local or s3")
-    if config.purpose not in PURPOSES:
+            raise ProjectError(f"{where} {name}: expected {what}, got {_shown(value)}")
+    stored = {**defaults, **doc}
+    if not _ID_RE.fullmatch(stored["id"]):
+        raise ProjectError(f"{where} id: {_shown(stored['id'])} is not a datasource id")
+    if stored["kind"] not in KINDS:
         raise ProjectError(
-            f"{where} purpose: {_shown(config.purpose)}; choose one of {', '.join(PURPOSES)}"
+            f"{where} kind: {_shown(stored['kind'])} is not supported; use local or s3"
         )
-    if config.kind == "local" and not config.path:
+    if stored["purpose"] not in PURPOSES:
+        raise ProjectError(
+            f"{where} purpose: {_shown(stored['purpose'])}; choose one of {', '.join(PURPOSES)}"
+        )
+    if stored["kind"] == "local" and not stored["path"]:
         raise ProjectError(f"{where} path: empty; give the folder that holds the images")
-    return config
+    try:
+        return DatasourceConfig.from_dict(doc, where)
+    except DatasourceError as exc:
+        raise ProjectError(f"{where} {exc}") from None
 
 
 def _display(doc: dict[str, Any], where: str) -> DisplayWindow:

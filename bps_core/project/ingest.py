@@ -244,7 +244,6 @@ def create_project(
     for remote ones, where they would cost one request per image; bad remote files are flagged
     when first decoded instead. Nothing is created when the source cannot be listed.
     """
-    datasource = datasource.normalised()
     if datasource.kind == "local":
         datasource = replace(datasource, path=str(resolve_local_root(datasource.path)))
     source = open_source(datasource)

@@ -223,7 +223,6 @@ class Project:
         Raises:
             ProjectError: the folder already holds a project.
         """
-        datasource.validate()
         folder = Path(folder).resolve()
         if (folder / CONFIG_NAME).exists():
             raise ProjectError(
@@ -347,7 +346,7 @@ class Project:
         The input keeps its id, so sample keys (and every label) stay valid when the same
         images move, e.g. from a local copy to the S3 bucket they came from; re-ingest after.
         """
-        new_input = (input or self.config.datasource).normalised()
+        new_input = input or self.config.datasource
         if new_input.id != self.config.datasource.id:
             raise DatasourceError(
                 f"input id {new_input.id!r} differs from the project's "
@@ -355,7 +354,7 @@ class Project:
             )
         new_output = self.config.output
         if output is not None:
-            new_output = output.normalised()
+            new_output = output
             if not new_output.can_write:
                 raise DatasourceError(
                     "the output datasource needs purpose 'output' or 'input_output'"

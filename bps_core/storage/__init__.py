@@ -42,10 +42,9 @@ def open_source(
 ) -> DataSource:
     """The datasource a configuration describes. Remote sources read through a bounded local
     cache (least recently used objects evicted) when ``cache_dir`` is given."""
-    config = config.normalised()
     if config.kind == "local":
         return LocalFolderSource(config.path)
-    from bps_core.storage.s3 import S3Source
+    from bps_core.storage.s3.source import S3Source
 
     source = S3Source(config, env)
     if cache_dir is None:
@@ -57,7 +56,6 @@ def open_source(
 
 def open_writable(config: DatasourceConfig, env: Mapping[str, str] | None = None) -> WritableSource:
     """A datasource to write to; refuses an ``input``-only purpose (it may not be written)."""
-    config = config.normalised()
     if not config.can_write:
         raise DatasourceError(
             f"datasource {config.id!r} has purpose 'input' (list and read only); "
@@ -65,6 +63,6 @@ def open_writable(config: DatasourceConfig, env: Mapping[str, str] | None = None
         )
     if config.kind == "local":
         return LocalFolderSource(config.path, create=True)
-    from bps_core.storage.s3 import S3Source
+    from bps_core.storage.s3.source import S3Source
 
     return S3Source(config, env)

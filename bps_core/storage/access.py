@@ -31,7 +31,7 @@ _LIGHTLY_NAMES = {
 @dataclass(frozen=True)
 class PermissionCheck:
     """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why).
-    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.ERROR_KINDS``;
+    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.errors.ERROR_KINDS``;
     "config" when the datasource could not even be opened)."""
 
     permission: str
@@ -134,7 +134,6 @@ def check_access(
     (caught before any network call); every network failure becomes a failed check."""
     from bps_core.storage import open_source, open_writable
 
-    config = config.normalised()
     try:
         src = source or (
             open_writable(config, env) if config.can_write else open_source(config, env=env)
@@ -222,7 +221,6 @@ def _partition(config: DatasourceConfig) -> str:
 
 def iam_policy(config: DatasourceConfig) -> dict[str, Any]:
     """The least-privilege IAM policy for this bucket, prefix and purpose."""
-    config = config.normalised()
     arn = f"arn:{_partition(config)}:s3:::{config.bucket}"
     objects = f"{arn}/{config.prefix}*"
     actions = ["s3:GetObject"]

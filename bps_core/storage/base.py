@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +39,14 @@ class DatasourceConfig:
         allow_private_endpoint: Permit an endpoint on a loopback or private address (a store on
             this machine or the local network: MinIO on localhost, a test server). Off by
             default, so a shared server cannot be pointed at its own internal services.
+
+    Every field is checked when the config is made (``__post_init__``, before any network
+    call) and an S3 prefix is stored in its canonical ``a/b/`` form, so a config that exists
+    is valid: nothing downstream (the form, the project file, the access check, the client)
+    checks it again.
+
+    Raises:
+        DatasourceError: a field is invalid; the message names the field and what to type.
     """
 
     id: str = "input"
@@ -58,9 +66,18 @@ class DatasourceConfig:
     allow_link_local_endpoint: bool = False
     allow_private_endpoint: bool = False
 
+    def __post_init__(self) -> None:
+        self._check()
+        if self.kind == "s3":
+            object.__setattr__(self, "prefix", v.check_prefix(self.prefix))
+
     @classmethod
     def from_dict(cls, doc: dict[str, Any], where: str = "datasource") -> DatasourceConfig:
-        """Reads a stored configuration; unknown settings are refused with their names."""
+        """Reads a stored configuration; unknown settings are refused with their names.
+
+        Raises:
+            DatasourceError: an unknown setting, or an invalid field.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(doc) - known)
         if unknown:
@@ -69,14 +86,16 @@ class DatasourceConfig:
 
     @classmethod
     def s3(cls, uri: str, **kwargs: Any) -> DatasourceConfig:
-        """An S3 datasource from ``s3://bucket/prefix`` plus settings; validated."""
-        bucket, prefix = v.split_s3_uri(uri)
-        cfg = cls(kind="s3", bucket=bucket, prefix=prefix, **kwargs)
-        cfg.validate()
-        return cfg
+        """An S3 datasource from ``s3://bucket/prefix`` plus settings.
 
-    def validate(self) -> DatasourceConfig:
-        """Checks every field, before any network call; returns the normalised config."""
+        Raises:
+            DatasourceError: the location or a setting is invalid.
+        """
+        bucket, prefix = v.split_s3_uri(uri)
+        return cls(kind="s3", bucket=bucket, prefix=prefix, **kwargs)
+
+    def _check(self) -> None:
+        """Checks every field (the one place a datasource config is validated)."""
         if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
             raise DatasourceError(
                 f"datasource id {self.id!r}: use 1-32 lower-case letters, digits, '-' or '_', "
@@ -91,7 +110,7 @@ class DatasourceConfig:
                 raise DatasourceError(
                     "datasource path is empty: give the folder that holds the images"
                 )
-            return self
+            return
         v.check_bucket(self.bucket)
         v.check_prefix(self.prefix)
         if self.region:
@@ -117,12 +136,6 @@ class DatasourceConfig:
             v.check_session_duration(self.session_duration_s)
         elif self.role_arn or self.external_id:
             raise DatasourceError("role ARN and external ID are only used with auth 'assume-role'")
-        return self
-
-    def normalised(self) -> DatasourceConfig:
-        """The validated config with the prefix in its canonical ``a/b/`` form."""
-        self.validate()
-        return replace(self, prefix=v.check_prefix(self.prefix)) if self.kind == "s3" else self
 
     @property
     def can_write(self) -> bool:
@@ -131,7 +144,7 @@ class DatasourceConfig:
     @property
     def uri(self) -> str:
         if self.kind == "s3":
-            return f"s3://{self.bucket}/{v.check_prefix(self.prefix)}"
+            return f"s3://{self.bucket}/{self.prefix}"
         return Path(self.path).resolve().as_uri()
 
     def describe(self) -> dict[str, str]:

@@ -28,7 +28,9 @@ from bps_core.storage.base import DataSource, SourceListing, WritableSource
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import DEFAULT_WORKERS
 from bps_core.storage.local import LocalFolderSource, safe_relative_key
-from bps_core.storage.s3 import S3Error, S3Source, same_identity
+from bps_core.storage.s3.client import same_identity
+from bps_core.storage.s3.errors import S3Error
+from bps_core.storage.s3.source import S3Source
 from bps_core.storage.validation import check_prefix
 
 

@@ -118,6 +118,21 @@ def test_open__non_utf8_config_is_one_clear_error(folder: Path) -> None:
         Project.open(folder)
 
 
+def test_from_toml__invalid_s3_setting_names_file_and_field() -> None:
+    import tomli_w
+
+    doc = {
+        "project": {"name": "p", "created_at": "now", "format_version": 1},
+        "datasource": {"id": "input", "kind": "s3", "bucket": "Bad_Bucket", "purpose": "input"},
+    }
+    with pytest.raises(ProjectError) as err:
+        ProjectConfig.from_toml(tomli_w.dumps(doc), "p.toml")
+    assert str(err.value).startswith("p.toml [datasource] bucket 'Bad_Bucket': use lower-case")
+    doc["datasource"]["bucket"] = "bucket-a"
+    doc["datasource"]["prefix"] = "in"
+    assert ProjectConfig.from_toml(tomli_w.dumps(doc), "p.toml").datasource.prefix == "in/"
+
+
 _VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True),
     st.text(max_size=8), st.lists(st.integers(), max_size=2),

@@ -15,21 +15,21 @@ from botocore.response import StreamingBody
 from bps_core.images import DEFAULT_LIMITS, DecodeLimits
 from bps_core.project import create_project_from_folder
 from bps_core.storage import DatasourceConfig
-from bps_core.storage import s3 as s3_module
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
 from bps_core.storage.s3 import S3Error, S3Source, clear_clients
+from bps_core.storage.s3 import source as s3_source
 from bps_core.synthetic import SynthResult
 from tests.s3_server import REGION, S3Server, inject
 
 CAP = 4096
-UNPATCHED_CAP = s3_module.MAX_OBJECT_BYTES
+UNPATCHED_CAP = s3_source.MAX_OBJECT_BYTES
 
 
 @pytest.fixture(autouse=True)
 def _small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_clients()
-    monkeypatch.setattr(s3_module, "MAX_OBJECT_BYTES", CAP)
+    monkeypatch.setattr(s3_source, "MAX_OBJECT_BYTES", CAP)
 
 
 @pytest.fixture

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from bps_core.errors import DatasourceError
 from bps_core.storage import DatasourceConfig
-from bps_core.storage.s3 import S3Source, clear_clients, static_keys
+from bps_core.storage.s3 import S3Error, S3Source, clear_clients, static_keys
+from bps_core.storage.s3.credentials import assume_role_session
 from tests.s3_server import REGION, S3Server
 
 ROLE = "arn:aws:iam::123456789012:role/Labeler-S3"
@@ -102,3 +107,74 @@ def test_keys_mode__client_signs_with_the_given_keys(
     assert _credentials(source).access_key == "AKIAKEYSMODE"
     assert "keys-mode-secret" not in repr(asdict(cfg))
     assert "AKIAKEYSMODE" not in repr(asdict(cfg))
+
+
+def _role_config(s3_server: S3Server, bucket: str = "bucket-a", **kw: Any) -> DatasourceConfig:
+    return DatasourceConfig.s3(
+        f"s3://{bucket}/", region=REGION, endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True, auth="assume-role", role_arn=ROLE,
+        external_id="ext-id-0123456789", **kw,
+    )  # fmt: skip
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def _sts_refusing(request: Any, **_: Any) -> AWSResponse:
+    """STS's answer when the role's trust policy no longer lets this caller in."""
+    body = (
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+        b"<Message>not trusted</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+    )
+    return AWSResponse(request.url, 403, {"Content-Type": "text/xml"}, _Body(body))
+
+
+def test_assume_role__credentials_reach_the_session_through_its_public_provider_chain(
+    s3_server: S3Server,
+) -> None:
+    sts = s3_server.admin("sts")
+    session = assume_role_session(_role_config(s3_server), sts)
+    creds = session.get_credentials()
+    assert creds.method == "sts-assume-role"
+    assert creds.get_frozen_credentials().access_key != "testing"  # not the base credentials
+    resolver = session._session.get_component("credential_provider")  # boto3 -> botocore
+    assert [p.METHOD for p in resolver.providers] == ["sts-assume-role"]  # nothing else tried
+    assert resolver.load_credentials() is creds
+
+
+def test_assume_role__a_refused_refresh_says_sts_assume_role_and_denied(
+    s3_server: S3Server,
+) -> None:
+    sts = s3_server.admin("sts")
+    creds = assume_role_session(_role_config(s3_server), sts).get_credentials()
+    sts.meta.events.register_first("before-send.sts", _sts_refusing)  # the role's trust changes
+    creds._expiry_time = datetime.now(timezone.utc) + timedelta(seconds=30)  # refresh is due
+    with pytest.raises(S3Error, match=rf"sts:AssumeRole on {ROLE} failed \(AccessDenied, HTTP 403"):
+        creds.get_frozen_credentials()
+    with pytest.raises(S3Error) as err:
+        creds.get_frozen_credentials()
+    assert err.value.kind == "denied"
+    assert "not trusted" not in str(err.value)  # no raw response text
+
+
+def test_assume_role__sts_call_goes_through_the_endpoint_check(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = urlsplit(s3_server.endpoint).port
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket, "getaddrinfo",
+        lambda host, *a, **k: real("127.0.0.1" if host == "sts.rebind.test" else host, *a, **k),
+    )  # fmt: skip
+    cfg = DatasourceConfig.s3(
+        "s3://bucket-a/", region=REGION, endpoint_url=f"http://sts.rebind.test:{port}",
+        auth="assume-role", role_arn=ROLE, external_id="ext-id-0123456789",
+    )  # fmt: skip
+    with pytest.raises(S3Error, match="resolves to 127.0.0.1") as err:
+        S3Source(cfg)  # the role is assumed when the source opens: STS is refused first
+    assert err.value.code == "EndpointRefused"

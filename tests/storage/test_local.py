@@ -71,8 +71,8 @@ def test_safe_relative_key__normalises_plain_keys() -> None:
 
 def test_datasource_config__validation_names_the_field() -> None:
     with pytest.raises(DatasourceError, match="datasource id"):
-        DatasourceConfig(id="Bad Id", path="/x").validate()
+        DatasourceConfig(id="Bad Id", path="/x")
     with pytest.raises(DatasourceError, match="purpose"):
-        DatasourceConfig(path="/x", purpose="write").validate()
+        DatasourceConfig(path="/x", purpose="write")
     with pytest.raises(DatasourceError, match="path is empty"):
-        DatasourceConfig().validate()
+        DatasourceConfig()

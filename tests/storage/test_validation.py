@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import string
+from dataclasses import asdict
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bps_core.errors import DatasourceError
-from bps_core.storage import DatasourceConfig
+from bps_core.storage import DatasourceConfig, open_writable
 from bps_core.storage import validation as v
+from bps_core.storage.access import check_access, iam_policy
+from bps_core.storage.s3 import clear_clients
+from tests.s3_server import REGION, S3Server
 
 GOOD_BUCKETS = ["nasa-bps-training-data", "abc", "my.bucket.1", "a" * 63, "0-0"]
 BAD_BUCKETS = {
@@ -310,4 +314,46 @@ def test_trailing_newlines_and_non_ascii_look_alikes_are_refused(check, value) -
     with pytest.raises(DatasourceError):
         check(value)
     with pytest.raises(DatasourceError, match="datasource id"):
-        DatasourceConfig(id="input\n").validate()
+        DatasourceConfig(id="input\n")
+
+
+# ------------------------------------------------------------------ validated once
+
+
+def test_config__an_invalid_one_cannot_be_made() -> None:
+    with pytest.raises(DatasourceError, match="bucket 'Bad_Bucket'"):
+        DatasourceConfig(kind="s3", bucket="Bad_Bucket")
+    with pytest.raises(DatasourceError, match="endpoint URL"):
+        DatasourceConfig(kind="s3", bucket="bucket-a", endpoint_url="http://169.254.169.254")
+
+
+def test_config__prefix_is_canonical_from_the_start() -> None:
+    cfg = DatasourceConfig(kind="s3", bucket="bucket-a", prefix="Microscopy/train")
+    assert cfg.prefix == "Microscopy/train/"
+    assert cfg == DatasourceConfig.s3("s3://bucket-a/Microscopy/train/")
+
+
+def test_config__checked_once_when_made_never_again_on_the_way_to_the_client(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_clients()
+    bucket = s3_server.new_bucket("once")
+    cfg = DatasourceConfig.s3(
+        f"s3://{bucket}/in", id="output", purpose="input_output", region=REGION,
+        endpoint_url=s3_server.endpoint, allow_private_endpoint=True,
+    )  # fmt: skip
+    checks: list[str] = []
+    real = v.check_endpoint_url
+
+    def counted(url: str, **kwargs: bool) -> str:
+        checks.append(url)
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(v, "check_endpoint_url", counted)
+    report = check_access(cfg)  # what the form's "Check access" runs
+    assert report.usable, report.rows()
+    assert iam_policy(cfg)["Statement"]
+    assert list(open_writable(cfg).list()) == []
+    assert checks == []  # access check, policy, source and client trust the made config
+    assert DatasourceConfig.from_dict(asdict(cfg)) == cfg  # made again (a stored config) ...
+    assert checks == [s3_server.endpoint]  # ... checked again, once
