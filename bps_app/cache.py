@@ -16,6 +16,7 @@ from bps_core import jobs
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
+from bps_core.exports import labels_csv_bytes
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
@@ -244,3 +245,11 @@ def round_column(project: Project) -> pd.DataFrame:
         "ON s.id = rs.sample_id GROUP BY s.key"
     ).fetchall()
     return pd.DataFrame([(k, f"round {r}") for k, r in rows], columns=["key", "round"])
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def labels_csv(project_dir: str, labels_version: int) -> bytes:
+    """The labels CSV; ``labels_version`` (the last label event) invalidates it, so reruns of
+    the Export page do not rebuild it."""
+    with Project.open(project_dir) as p:
+        return labels_csv_bytes(p)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 from numpy.typing import NDArray
 
 from bps_app.safe_text import plot_text
@@ -45,7 +46,10 @@ def typed_array(values: NDArray[Any]) -> dict[str, str]:
     """A numpy array as plotly's binary array spec (base64 of the little-endian bytes), which
     plotly.js reads straight into a typed array: no JSON number per point."""
     a = np.ascontiguousarray(values)
-    return {"dtype": a.dtype.newbyteorder("<").str[1:], "bdata": base64.b64encode(a).decode()}
+    return {
+        "dtype": a.dtype.newbyteorder("<").str[1:],
+        "bdata": base64.b64encode(a.tobytes()).decode(),
+    }
 
 
 def map_figure(
@@ -123,11 +127,97 @@ def map_figure(
     return {"data": data, "layout": layout}
 
 
-def simulation_figure(curve: pd.DataFrame, metric: str = "balanced_accuracy") -> Any:
+def selection_map_figure(frame: pd.DataFrame, keys: list[str], height: int = 420) -> dict[str, Any]:
+    """The map with the samples ``keys`` in orange over the others in grey (a round preview):
+    the selected points are drawn last, on top."""
+    shown = frame.assign(
+        selection=frame.key.isin(keys).map({True: "selected", False: "other"})
+    ).sort_values("selection")
+    return map_figure(shown, "selection", {"selected": "#D55E00", "other": "#C8C8C8"}, height)
+
+
+def embedding_preview_figure(frame: pd.DataFrame) -> go.Figure | None:
+    """A small map of the current embedding coloured by particle type (the Embeddings page's
+    preview), or None when the samples carry no particle type."""
+    if "particle_type" not in frame.columns:
+        return None
+    # metadata values: Plotly renders HTML in legends and hover
+    shown = frame.assign(particle_type=frame.particle_type.map(plot_text))
+    fig = px.scatter(
+        shown, x="x", y="y", color="particle_type", render_mode="webgl", height=420,
+        color_discrete_map=PARTICLE_COLORS, opacity=0.7,
+    )  # fmt: skip
+    fig.update_traces(marker={"size": 4})
+    fig.update_layout(margin={"t": 10, "b": 10}, xaxis_visible=False, yaxis_visible=False)
+    return fig
+
+
+def learning_curve_figure(curve: pd.DataFrame) -> go.Figure:
+    """Cross-validated balanced accuracy, accuracy and macro-F1 of each trained model against
+    the number of labels it was trained on (``rounds.learning_curve``)."""
+    fig = px.line(
+        curve, x="n_labeled", y=["balanced_accuracy", "accuracy", "macro_f1"], markers=True,
+        labels={"n_labeled": "labels", "value": "cross-validated", "variable": ""},
+    )  # fmt: skip
+    fig.update_layout(height=320, margin={"t": 10, "b": 10}, yaxis_range=[0, 1])
+    return fig
+
+
+def condition_counts_figure(samples: pd.DataFrame) -> go.Figure | None:
+    """Bar chart of samples per BPS condition, or None when the metadata has no conditions."""
+    cols = ["particle_type", "dose_Gy", "hr_post_exposure"]
+    if not set(cols) <= set(samples.columns) or samples[cols].isna().all().all():
+        return None
+    counts = samples.dropna(subset=cols).groupby(cols).size().reset_index(name="samples")
+    counts["particle_type"] = counts.particle_type.map(plot_text)  # metadata: Plotly HTML
+    counts["condition"] = [
+        f"{p} {d:g} Gy {int(h)} h"
+        for p, d, h in zip(
+            counts.particle_type, counts.dose_Gy, counts.hr_post_exposure, strict=True
+        )
+    ]
+    fig = px.bar(
+        counts,
+        x="condition",
+        y="samples",
+        color="particle_type",
+        color_discrete_map=PARTICLE_COLORS,
+        text="samples",
+        labels={"condition": "", "particle_type": "Particle"},
+    )
+    fig.update_layout(height=360, margin={"t": 10, "b": 10}, xaxis_tickangle=-45)
+    return fig
+
+
+def label_counts_figure(counts: dict[str, int], colors: dict[str, str]) -> go.Figure | None:
+    """Horizontal bars of samples per label class, each in its class colour; None when empty."""
+    if not counts:
+        return None
+    names = [plot_text(c) for c in counts]  # class names: Plotly renders HTML in tick labels
+    frame = pd.DataFrame({"class": names, "samples": list(counts.values())})
+    fig = px.bar(
+        frame, x="samples", y="class", color="class", orientation="h", text="samples",
+        color_discrete_map={plot_text(c): v for c, v in colors.items()}, labels={"class": ""},
+    )  # fmt: skip
+    order = {"categoryorder": "array", "categoryarray": names[::-1]}  # first on top
+    fig.update_layout(height=60 + 36 * len(frame), margin={"t": 10, "b": 10}, showlegend=False,
+                      yaxis=order)  # fmt: skip
+    return fig
+
+
+def loss_figure(loss: list[float]) -> go.Figure:
+    """A training job's loss per epoch (the NT-Xent loss of SimCLR), as it runs."""
+    fig = px.line(
+        x=list(range(1, len(loss) + 1)), y=loss, markers=True, height=260,
+        labels={"x": "epoch", "y": "NT-Xent loss"},
+    )  # fmt: skip
+    fig.update_layout(margin={"t": 10, "b": 10})
+    return fig
+
+
+def simulation_figure(curve: pd.DataFrame, metric: str = "balanced_accuracy") -> go.Figure:
     """Simulated learning curves: the mean over seeds per strategy, a band of one standard
     error of the mean (as the CLI's PNG), labels on x."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for i, (name, g) in enumerate(curve.groupby("strategy", sort=False)):
         stats = g.groupby("n_labeled")[metric].agg(["mean", "sem"]).fillna(0.0)
@@ -155,7 +245,7 @@ def short_label(name: str, limit: int = 18) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def confusion_figure(confusion: list[list[int]], classes: list[str]) -> Any:
+def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figure:
     """The cross-validated confusion matrix: ticks cut short so long class names cannot
     squeeze the matrix, the whole names in the hover, one colour bar that keeps its ticks apart."""
     ticks = [plot_text(short_label(c)) for c in classes]

@@ -128,7 +128,7 @@ def install() -> None:
         return [Middleware(HostCheckMiddleware), *original()]
 
     with_host_check._bps_host_check = True  # type: ignore[attr-defined]
-    starlette_app.create_streamlit_middleware = with_host_check  # type: ignore[assignment]
+    starlette_app.create_streamlit_middleware = with_host_check
 
 
 def require_allowed_host() -> None:

@@ -14,6 +14,7 @@ from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.store import clean_name
 from bps_core.queue import LabelQueue
+from bps_core.selection.rounds import RoundPreview
 
 DEFAULT_PROJECT = "demo/project"
 # The labeler's name lives in a plain session key, not in the sidebar widget's key: Streamlit
@@ -30,11 +31,13 @@ MAP_COLOR_BY = "map_color_by"
 MAP_CHART_SEEN = "map_chart_selection_seen"
 MAP_LAST_CLASS = "map_last_class"
 MAP_SELECTION_ORIGIN = "map_selection_origin"
+MAP_CLASS = "map_class"  # the label form's class box on the map
+MAP_NEW_CLASS = "map_new_class"  # its "new class name" box
 QUEUE = "label_queue"
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
-ROUNDS_FLASH = "rounds_flash"  # a one-time success message on the Rounds page
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
 QUEUE_ERROR = "queue_error"
+QUEUE_NEW_CLASS = "queue_new_class"  # the queue's "New class" name box
 ACCESS_CHECKS = "ds_access_checks"  # datasource form prefix -> its last AccessReport
 
 
@@ -195,6 +198,13 @@ def map_selection() -> list[str]:
     return list(st.session_state.get(MAP_SELECTION) or [])
 
 
+def reset_label_form() -> None:
+    """Forgets the map's class and new-class boxes, so the label form starts over on the
+    class just applied (``last_class``)."""
+    for key in (MAP_CLASS, MAP_NEW_CLASS):
+        st.session_state.pop(key, None)
+
+
 def queue() -> LabelQueue | None:
     """This session's labeling queue, if one was started."""
     q = st.session_state.get(QUEUE)
@@ -215,6 +225,29 @@ def queue_tile_key(key: str) -> str:
     return f"queue_tile_{key}"
 
 
+def mirror_queue_tile(key: str, chosen: bool) -> None:
+    """Sets a queue tile's "chosen" box to what the queue decided, before it is drawn."""
+    st.session_state[queue_tile_key(key)] = chosen
+
+
+def set_queue_error(message: str) -> None:
+    """A message for the queue page to show once, on its next run."""
+    st.session_state[QUEUE_ERROR] = message
+
+
+def pop_queue_error() -> str | None:
+    """The queue page's pending error message, once."""
+    error = st.session_state.pop(QUEUE_ERROR, None)
+    return str(error) if error else None
+
+
+def take_queue_new_class() -> str:
+    """The name typed in the queue's "New class" box, emptying the box."""
+    name = str(st.session_state.get(QUEUE_NEW_CLASS, "")).strip()
+    st.session_state[QUEUE_NEW_CLASS] = ""
+    return name
+
+
 def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:
     """Label actions given in this queue: action id -> (queue position, labeled keys)."""
     actions = st.session_state.setdefault(QUEUE_ACTIONS, {})
@@ -222,7 +255,6 @@ def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:
 
 
 JOBS_WATCHED = "jobs_watched"
-EMBED_FLASH = "embed_flash"
 
 
 def watch_job(job_id: str) -> None:
@@ -240,3 +272,34 @@ def unwatch_job(job_id: str) -> None:
     watched = st.session_state.get(JOBS_WATCHED, [])
     if job_id in watched:
         watched.remove(job_id)
+
+
+def round_preview() -> RoundPreview | None:
+    """The selection shown for review on the Rounds page, not recorded yet."""
+    preview = st.session_state.get(ROUND_PREVIEW)
+    return preview if isinstance(preview, RoundPreview) else None
+
+
+def set_round_preview(preview: RoundPreview | None) -> None:
+    """Shows ``preview`` for review on the Rounds page; None discards the one shown."""
+    if preview is None:
+        st.session_state.pop(ROUND_PREVIEW, None)
+    else:
+        st.session_state[ROUND_PREVIEW] = preview
+
+
+# One-time success messages: a page sets one before st.rerun() and shows it on the next run.
+EMBED_FLASH = "embed_flash"  # Embeddings page
+MAP_FLASH = "map_flash"  # Explore and label page, the Map tab
+ROUNDS_FLASH = "rounds_flash"  # Selection rounds page
+
+
+def flash(where: str, message: str) -> None:
+    """Keeps ``message`` for the page whose flash key is ``where`` (``EMBED_FLASH``, ...)."""
+    st.session_state[where] = message
+
+
+def pop_flash(where: str) -> str | None:
+    """The message kept for ``where``, once (None when there is none)."""
+    message = st.session_state.pop(where, None)
+    return str(message) if message else None

@@ -1,23 +1,20 @@
-"""Reusable widgets: the sidebar, display controls, charts."""
+"""Reusable widgets: the sidebar, display controls, job monitors, thumbnails."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from bps_app import cache, figures, state
-from bps_app.safe_text import md, plot_text
+from bps_app.safe_text import md
+from bps_app.tables import file_name, sample_row
 from bps_core import jobs
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.storage import DatasourceConfig
-
-PARTICLE_COLORS = figures.PARTICLE_COLORS
 
 
 def require_login() -> None:
@@ -76,48 +73,6 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
     )
 
 
-def condition_counts_chart(samples: pd.DataFrame) -> go.Figure | None:
-    """Bar chart of samples per BPS condition, or None when the metadata has no conditions."""
-    cols = ["particle_type", "dose_Gy", "hr_post_exposure"]
-    if not set(cols) <= set(samples.columns) or samples[cols].isna().all().all():
-        return None
-    counts = samples.dropna(subset=cols).groupby(cols).size().reset_index(name="samples")
-    counts["particle_type"] = counts.particle_type.map(plot_text)  # metadata: Plotly HTML
-    counts["condition"] = [
-        f"{p} {d:g} Gy {int(h)} h"
-        for p, d, h in zip(
-            counts.particle_type, counts.dose_Gy, counts.hr_post_exposure, strict=True
-        )
-    ]
-    fig = px.bar(
-        counts,
-        x="condition",
-        y="samples",
-        color="particle_type",
-        color_discrete_map=PARTICLE_COLORS,
-        text="samples",
-        labels={"condition": "", "particle_type": "Particle"},
-    )
-    fig.update_layout(height=360, margin={"t": 10, "b": 10}, xaxis_tickangle=-45)
-    return fig
-
-
-def label_counts_chart(counts: dict[str, int], colors: dict[str, str]) -> go.Figure | None:
-    """Horizontal bars of samples per label class, each in its class colour; None when empty."""
-    if not counts:
-        return None
-    names = [plot_text(c) for c in counts]  # class names: Plotly renders HTML in tick labels
-    frame = pd.DataFrame({"class": names, "samples": list(counts.values())})
-    fig = px.bar(
-        frame, x="samples", y="class", color="class", orientation="h", text="samples",
-        color_discrete_map={plot_text(c): v for c, v in colors.items()}, labels={"class": ""},
-    )  # fmt: skip
-    order = {"categoryorder": "array", "categoryarray": names[::-1]}  # first on top
-    fig.update_layout(height=60 + 36 * len(frame), margin={"t": 10, "b": 10}, showlegend=False,
-                      yaxis=order)  # fmt: skip
-    return fig
-
-
 def submit_job(project: Project, kind: str, params: dict[str, Any]) -> None:
     """Starts a background job; a job of the same kind already running is an info, not an error."""
     try:
@@ -142,12 +97,7 @@ def job_monitor(job_id: str) -> None:
         st.progress(job.progress, text=md(f"{job.kind} job: {job.message or job.state}"))
         loss = job.metrics.get("loss") or []
         if loss:
-            fig = px.line(
-                x=list(range(1, len(loss) + 1)), y=loss, markers=True, height=260,
-                labels={"x": "epoch", "y": "NT-Xent loss"},
-            )  # fmt: skip
-            fig.update_layout(margin={"t": 10, "b": 10})
-            st.plotly_chart(fig, key=f"loss_{job_id}")
+            st.plotly_chart(figures.loss_figure(loss), key=f"loss_{job_id}")
         if st.button("Cancel", key=f"cancel_{job_id}", icon=":material/stop:"):
             jobs.cancel_job(project, job_id)
             st.toast("Cancelling: the job stops at its next progress report.")
@@ -203,12 +153,15 @@ def jobs_frame(records: list[jobs.JobRecord]) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def embedding_sets_frame(sets: list[dict[str, Any]]) -> pd.DataFrame:
+def embedding_sets_frame(sets: list[dict[str, Any]], maps: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per embedding set (``list_embedding_sets``), with how many ``maps``
+    (``list_maps``) are stored for it."""
     return pd.DataFrame(
         [
             {"current": "yes" if s["current"] else "", "version": s["version"],
              "method": s["method"], "samples": s["samples"], "dims": s["dim"],
-             "created": s["created_at"][:19].replace("T", " ")}
+             "created": s["created_at"][:19].replace("T", " "),
+             "maps": sum(m["embedding_version"] == s["version"] for m in maps)}
             for s in sets
         ]
     )  # fmt: skip
@@ -247,11 +200,6 @@ def quality_frame(quality: dict[str, dict[str, float]]) -> pd.DataFrame:
 
 
 UNLABELED = figures.UNLABELED
-
-
-def file_name(key: str) -> str:
-    """The file name part of a sample key (``datasource:path/to/name.tif`` -> ``name.tif``)."""
-    return key.split(":", 1)[-1].rsplit("/", 1)[-1]
 
 
 def thumbnail_or_reason(
@@ -364,7 +312,7 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
     nearest neighbours in embedding space."""
     with state.open_project() as project:
         samples = cache.load_samples(project)
-        row = samples.set_index("key").loc[key]
+        row = sample_row(samples, key)
         history = project.label_events(key)
         near = cache.neighbours(project, key, n_neighbours)
         labels = project.current_labels().set_index("key").label

@@ -103,7 +103,7 @@ with tab_copy:
         "account). Existing objects are never replaced unless you ask; a re-run skips what is "
         "already there. One set of credentials for both buckets copies server-side."
     )
-    selected = st.session_state.get(state.MAP_SELECTION, [])
+    selected = state.map_selection()
     choices = {"map": f"Map selection ({len(selected)})", "round": "A selection round",
                "classes": "Label classes", "all": f"All samples ({n_samples:,})"}  # fmt: skip
     what = st.radio("What", list(choices), format_func=choices.get, horizontal=True,

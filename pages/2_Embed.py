@@ -1,10 +1,11 @@
 """Embeddings: compute sets and maps as background jobs, pick the current ones, see the result."""
 
-import plotly.express as px
+from typing import Any
+
 import streamlit as st
 
-from bps_app import cache, state, widgets
-from bps_app.safe_text import md, plot_text
+from bps_app import cache, figures, state, widgets
+from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.embeddings import METHODS, list_embedding_sets
 from bps_core.embeddings.model import ARCHS
@@ -27,7 +28,7 @@ st.caption(
     "when you change pages or close the tab."
 )
 widgets.job_outcome("embed", "map")
-if flash := st.session_state.pop(state.EMBED_FLASH, None):
+if flash := state.pop_flash(state.EMBED_FLASH):
     st.success(flash, icon=":material/check_circle:")
 
 if running is None:
@@ -96,9 +97,7 @@ if sets:
             "current one: its predictions are stale and hidden.",
             icon=":material/history:",
         )
-    frame = widgets.embedding_sets_frame(sets)
-    frame["maps"] = [sum(m["embedding_version"] == s["version"] for m in maps) for s in sets]
-    st.dataframe(frame, hide_index=True)
+    st.dataframe(widgets.embedding_sets_frame(sets, maps), hide_index=True)
     current = next((s for s in sets if s["current"]), None)
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     versions = [s["version"] for s in sets]
@@ -113,8 +112,8 @@ if sets:
                  disabled=current is not None and pick == current["version"]):  # fmt: skip
         with state.open_project() as project:
             set_current_version(project, pick)
-        st.session_state[state.EMBED_FLASH] = (
-            f"Embedding set {pick} is now current; the map shows its chosen map."
+        state.flash(
+            state.EMBED_FLASH, f"Embedding set {pick} is now current; the map shows its chosen map."
         )
         st.rerun()
     if current is None:
@@ -141,8 +140,8 @@ if sets:
                 except BpsError as exc:
                     st.error(md(exc))
                 else:
-                    st.session_state[state.EMBED_FLASH] = (
-                        f"Map {m.id} ({m.config.method.upper()}) is now shown."
+                    state.flash(
+                        state.EMBED_FLASH, f"Map {m.id} ({m.config.method.upper()}) is now shown."
                     )
                     st.rerun()
         if running_map is not None:
@@ -166,7 +165,7 @@ if sets:
                 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="map_seed")
                 go_map = st.form_submit_button("Compute the map", type="primary")
             if go_map:
-                map_params = {"method": map_method, "n_neighbors": int(n_neighbors),
+                map_params: dict[str, Any] = {"method": map_method, "n_neighbors": int(n_neighbors),
                               "min_dist": float(min_dist), "seed": int(seed)}  # fmt: skip
                 try:
                     MapConfig(**map_params).validate()
@@ -181,16 +180,8 @@ if sets:
             st.dataframe(widgets.quality_frame(current["quality"]), hide_index=True)
         with state.open_project() as project:
             preview = cache.map_frame(project)
-        if preview is not None:
-            color = "particle_type" if "particle_type" in preview.columns else None
-        if color:  # metadata values: Plotly renders HTML in legends and hover
-            preview = preview.assign(particle_type=preview.particle_type.map(plot_text))
-            fig = px.scatter(
-                preview, x="x", y="y", color=color, render_mode="webgl", height=420,
-                color_discrete_map=widgets.PARTICLE_COLORS, opacity=0.7,
-            )  # fmt: skip
-            fig.update_traces(marker={"size": 4})
-            fig.update_layout(margin={"t": 10, "b": 10}, xaxis_visible=False, yaxis_visible=False)
+        fig = figures.embedding_preview_figure(preview) if preview is not None else None
+        if fig is not None:
             st.plotly_chart(fig, key="embed_map_preview")
 
 if recent:

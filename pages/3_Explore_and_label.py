@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from bps_app import cache, figures, state, widgets
+from bps_app import cache, figures, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.errors import UnknownSampleError
 from bps_core.labels import selected_ids
@@ -67,7 +67,7 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
     if len(keys) > 1:
         rel = chosen.set_index("key").relpath
         bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
-                                     captions=_captions(chosen, shown))  # fmt: skip
+                                     captions=tables.thumbnail_captions(chosen, shown))  # fmt: skip
     excluded = st.multiselect(
         "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
     )
@@ -78,19 +78,6 @@ def _selection_panel(chosen: pd.DataFrame) -> None:
         state.set_queue(LabelQueue.of(target))
         st.switch_page(QUEUE_PAGE)
     _label_form(target)
-
-
-def _captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
-    """File name and current label (and prediction, when a model exists) per thumbnail."""
-    rows = chosen.set_index("key").loc[keys]
-    out = {}
-    for key, row in rows.iterrows():
-        label = row.label if isinstance(row.label, str) else widgets.UNLABELED
-        text = f"{widgets.file_name(str(key))} · {label}"
-        if isinstance(row.get("prediction"), str):
-            text += f" · predicted {row.prediction}"
-        out[str(key)] = text
-    return out
 
 
 def _find_similar(keys: list[str]) -> None:
@@ -121,12 +108,12 @@ def _label_form(target: list[str]) -> None:
     last = state.last_class()
     c1, c2 = st.columns(2)
     choice = c1.selectbox(
-        "Class", options, index=options.index(last) if last in names else 0, key="map_class"
+        "Class", options, index=options.index(last) if last in names else 0, key=state.MAP_CLASS
     )
     label = choice
     if choice == NEW_CLASS:
         label = c2.text_input(
-            "New class name", key="map_new_class", placeholder="type it, then press Enter"
+            "New class name", key=state.MAP_NEW_CLASS, placeholder="type it, then press Enter"
         ).strip()
     n = len(target)
     c3, c4 = st.columns(2)
@@ -153,11 +140,10 @@ def _label_form(target: list[str]) -> None:
     if applied:
         verb = f"Labeled {action.n_events:,} samples as {md(repr(applied))}"
         state.set_last_class(applied)
-        for key in ("map_class", "map_new_class"):  # the form starts over on that class
-            st.session_state.pop(key, None)
+        state.reset_label_form()  # the form starts over on that class
     else:
         verb = f"Cleared the labels of {action.n_events:,} samples"
-    st.session_state["map_flash"] = verb + "."
+    state.flash(state.MAP_FLASH, verb + ".")
     st.rerun()  # the whole page: the map recolours
 
 
@@ -182,12 +168,12 @@ def _report(result: UndoResult | None, verb: str) -> None:
         if result.n_skipped
         else ""
     )
-    st.session_state["map_flash"] = f"{verb} your last action: {result.n_changed} samples{skipped}."
+    state.flash(state.MAP_FLASH, f"{verb} your last action: {result.n_changed} samples{skipped}.")
     st.rerun()
 
 
 with map_tab:
-    if flash := st.session_state.pop("map_flash", None):
+    if flash := state.pop_flash(state.MAP_FLASH):
         st.success(flash)
     if frame is None:
         st.info(
@@ -195,11 +181,7 @@ with map_tab:
             "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
         )
     else:
-        frame = frame.merge(labels[["key", "label"]], on="key", how="left")
-        if model_cols is not None:
-            frame = frame.merge(model_cols, on="key", how="left")
-        if not round_col.empty:
-            frame = frame.merge(round_col, on="key", how="left")
+        frame = tables.map_table(frame, labels, model_cols, round_col)
         color_options = [c for c in COLOR_COLUMNS if c in frame.columns]
         color_by = (
             st.segmented_control(
@@ -235,10 +217,7 @@ with map_tab:
     _undo_redo()
 
 with browse_tab:
-    ok = samples[samples.status == "ok"].merge(labels[["key", "label"]], on="key", how="left")
-    if model_cols is not None:
-        ok = ok.merge(model_cols[["key", "prediction"]], on="key", how="left")
-    ok["label"] = ok.label.fillna(widgets.UNLABELED)
+    ok = tables.browse_table(samples, labels, model_cols)
     browse_columns = [c for c in ("label", "prediction", *FILTER_COLUMNS) if c in ok.columns]
     filters = st.columns(len(browse_columns))
     for col, name in zip(filters, browse_columns, strict=True):
@@ -252,8 +231,9 @@ with browse_tab:
     st.caption(f"{len(ok):,} samples match")
     page_rows = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     page_keys = page_rows.key.tolist()
+    captions = tables.thumbnail_captions(page_rows, page_keys)
     bad_keys = widgets.thumbnail_grid(page_keys, rel_index, source, window, open_key="browse_open",
-                                      captions=_captions(page_rows, page_keys))  # fmt: skip
+                                      captions=captions)  # fmt: skip
     if bad_keys:
         st.warning(
             f"{len(bad_keys)} file(s) could not be decoded or are missing and were marked bad:"
@@ -276,13 +256,7 @@ with history_tab:
             shown_events = shown_events[shown_events.user.isin(users)]
         if classes_f:
             shown_events = shown_events[shown_events.label.isin(classes_f)]
-        per_action = (
-            shown_events.groupby("action_id", sort=False)
-            .agg(time=("created_at", "first"), user=("user", "first"), how=("source", "first"),
-                 label=("label", "first"), samples=("key", "size"))
-            .sort_values("time", ascending=False)
-        )  # fmt: skip
-        per_action["label"] = per_action.label.fillna("(cleared)")
+        per_action = tables.label_actions(shown_events)
         per_action["time"], tz = widgets.local_times(per_action.time)
         per_action = per_action.rename(columns={"time": f"time ({tz})"})
         st.dataframe(per_action.reset_index(drop=True), hide_index=True)

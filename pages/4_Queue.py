@@ -6,7 +6,7 @@ Z undoes your last action. Every label is saved the moment it is given.
 
 import streamlit as st
 
-from bps_app import cache, state, widgets
+from bps_app import cache, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.errors import ImageDecodeError, UnknownSampleError
 from bps_core.queue import LabelQueue, unlabeled_keys
@@ -34,7 +34,7 @@ st.title("Label queue")
 
 def _start(origin: str, page_size: int) -> None:
     if origin == FROM_SELECTION:
-        keys = st.session_state.get(state.MAP_SELECTION, [])
+        keys = state.map_selection()
     elif origin.startswith(ROUND):
         keys = rounds[int(origin.removeprefix(ROUND))]
     elif origin.startswith(REVIEW):
@@ -49,13 +49,13 @@ def _label(name: str) -> None:
     if q is None or q.finished or not user:
         return
     if not q.chosen:
-        st.session_state[state.QUEUE_ERROR] = "Choose at least one tile to label."
+        state.set_queue_error("Choose at least one tile to label.")
         return
     try:
         with state.open_project() as p:
             action = p.add_labels(q.chosen, name, user=user, source="queue")
     except (UnknownSampleError, ValueError) as exc:
-        st.session_state[state.QUEUE_ERROR] = str(exc)
+        state.set_queue_error(str(exc))
         return
     state.queue_actions()[action.action_id] = (q.position, q.chosen)
     state.set_queue(q.after_labeling(q.chosen))
@@ -87,7 +87,7 @@ def _undo() -> None:
     with state.open_project() as p:
         result = p.undo(user)
     if result is None:
-        st.session_state[state.QUEUE_ERROR] = "Nothing to undo."
+        state.set_queue_error("Nothing to undo.")
         return
     ours = state.queue_actions()
     if (q := state.queue()) is not None and result.target_action_id in ours:
@@ -96,18 +96,17 @@ def _undo() -> None:
 
 
 def _add_class() -> None:
-    name = str(st.session_state.get("queue_new_class", "")).strip()
+    name = state.take_queue_new_class()
     if name:
         try:
             with state.open_project() as p:
                 p.ensure_class(name)
         except ValueError as exc:
-            st.session_state[state.QUEUE_ERROR] = str(exc)
-    st.session_state["queue_new_class"] = ""
+            state.set_queue_error(str(exc))
 
 
 q = state.queue()
-selection = st.session_state.get(state.MAP_SELECTION, [])
+selection = state.map_selection()
 origins = [FROM_UNLABELED]
 if selection:
     origins.append(FROM_SELECTION)
@@ -121,7 +120,7 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
         _start(origin, VIEWS.get(view or "One image", 1))
         st.rerun()
 
-if error := st.session_state.pop(state.QUEUE_ERROR, None):
+if error := state.pop_queue_error():
     st.error(md(error))
 if not user:
     st.warning("Enter your name in the sidebar to label.")
@@ -157,7 +156,7 @@ for col, c in zip(buttons, classes, strict=False):
         width="stretch",
     )
 with buttons[-1].popover("New class", icon=":material/add:"):
-    st.text_input("Class name", key="queue_new_class", on_change=_add_class)
+    st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class)
 if not classes:
     st.caption("Create a class first (New class); it gets the digit key 1, the next 2, and so on.")
 
@@ -183,10 +182,9 @@ if q.finished:
     st.stop()
 
 window = widgets.display_controls(default_window, key="queue_display")
-meta = samples.set_index("key")
 if q.page_size == 1:
     key = q.current[0]
-    row = meta.loc[key]
+    row = tables.sample_row(samples, key)
     left, right = st.columns([3, 2])
     try:
         left.image(cache.thumbnail(source, rel_index[key], 512, window), output_format="PNG")
@@ -214,8 +212,8 @@ else:
                    type="tertiary", icon=":material/deselect:")  # fmt: skip
     ticks = st.columns(6)
     for i, k in enumerate(q.current):
-        tick = state.queue_tile_key(k)
-        st.session_state[tick] = k in q.chosen  # the queue decides; the box mirrors it
-        ticks[i % 6].checkbox(f"Tile {i + 1}", key=tick, on_change=_toggle, args=(k,))
+        state.mirror_queue_tile(k, k in q.chosen)  # the queue decides; the box mirrors it
+        ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
+                              args=(k,))  # fmt: skip
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
                            captions=captions, open_key="queue_open")  # fmt: skip

@@ -3,11 +3,9 @@
 import hashlib
 import json
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from bps_app import cache, figures, state, widgets
+from bps_app import cache, figures, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.embeddings.store import current_version
@@ -15,7 +13,6 @@ from bps_core.selection import HELP, NAMED, SelectionConfig, SelectionError, res
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import RoundOptions
 from bps_core.selection.rounds import (
-    RoundPreview,
     learning_curve,
     list_models,
     list_rounds,
@@ -35,23 +32,8 @@ WHY_DEFAULT = {
     "random_model": "a model exists, and in the simulations no model-driven strategy beat a "
     "random draw after the first labels",
 }
-OPS = {"≥": "BIGGER_EQUAL", ">": "BIGGER", "≤": "SMALLER_EQUAL", "<": "SMALLER"}
 NO_SIMILARITY = "(none: use the strategy)"
 MAP_PICK = "the map selection"
-HIDDEN_COLUMNS = {"key", "sample_id", "relpath", "status", "error", "nucleus_key"}
-
-
-def describe(config: dict) -> list[str]:
-    """The round options of a round config, in words."""
-    out = []
-    if config.get("balance_by"):
-        out.append(f"balanced by {' x '.join(config['balance_by'])}")
-    if t := config.get("threshold"):
-        op = next(k for k, v in OPS.items() if v == t["operation"])
-        out.append(f"{t['column']} {op} {t['value']:g}")
-    if config.get("similar_to"):
-        out.append(f"similar to {len(config['similar_to'])} samples")
-    return out
 
 
 with state.open_project() as project:
@@ -72,9 +54,7 @@ with state.open_project() as project:
 
 labeled_keys = set(labels_now.key)
 has_model = model is not None  # trained on the current embedding set
-meta_columns = [c for c in samples.columns if c not in HIDDEN_COLUMNS]
-group_columns = [c for c in meta_columns if 2 <= samples[c].nunique() <= 50]
-numeric_columns = [c for c in meta_columns if pd.api.types.is_numeric_dtype(samples[c])]
+group_columns, numeric_columns = tables.metadata_columns(samples)
 classes = sorted(set(labels_now.label))
 
 user = state.user_name()
@@ -84,7 +64,7 @@ st.caption(
     f"{n_labeled:,} of {len(samples):,} samples are labeled."
 )
 
-if flash := st.session_state.pop(state.ROUNDS_FLASH, None):
+if flash := state.pop_flash(state.ROUNDS_FLASH):
     st.success(flash)
 
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
@@ -123,7 +103,7 @@ with new_tab:
                 help="Equal shares of the batch per value (per combination) of these columns; "
                 "'prediction' is the model's predicted class.",
             )  # fmt: skip
-            queries = {NO_SIMILARITY: ()}
+            queries: dict[str, tuple[str, ...]] = {NO_SIMILARITY: ()}
             if state.map_selection():
                 queries[MAP_PICK] = tuple(state.map_selection())
             for c in classes:
@@ -140,7 +120,7 @@ with new_tab:
                 "Only samples whose", ["(no threshold)", *numeric_columns, *uncertainty_cols],
                 key="round_threshold_column",
             )  # fmt: skip
-            t_op = t2.selectbox("is", list(OPS), key="round_threshold_op")
+            t_op = t2.selectbox("is", list(tables.THRESHOLD_OPS), key="round_threshold_op")
             t_value = t3.number_input("value", value=0.0, key="round_threshold_value")
         config_text = st.text_area(
             "Lightly selection config (used with the last strategy choice)",
@@ -150,12 +130,12 @@ with new_tab:
         )  # fmt: skip
         go = st.form_submit_button("Preview the selection", type="primary")
     if go:
-        st.session_state.pop(state.ROUND_PREVIEW, None)  # never a stale preview under an error
+        state.set_round_preview(None)  # never a stale preview under an error
         query = queries[similar]
         options = RoundOptions(
             balance_by=tuple(balance),
             threshold_column=None if t_col == "(no threshold)" else t_col,
-            threshold_operation=OPS[t_op],
+            threshold_operation=tables.THRESHOLD_OPS[t_op],
             threshold_value=float(t_value), similar_to=query,
         )  # fmt: skip
         try:
@@ -171,18 +151,21 @@ with new_tab:
                     "Lightly config, add BALANCE, THRESHOLD or SIMILARITY entries to it"
                 )
             with state.open_project() as p, st.spinner("Selecting ..."):
-                st.session_state[state.ROUND_PREVIEW] = select_round(
+                state.set_round_preview(select_round(
                     p, None if config is not None else int(n),
                     strategy=choice if config is None else "default", config=config,
                     seed=None if seed is None else int(seed), reinclude_selected=reinclude,
                     options=options,
-                )  # fmt: skip
+                ))  # fmt: skip
         except SelectionError as exc:
             st.error(md(exc))
-    preview = st.session_state.get(state.ROUND_PREVIEW)
-    if isinstance(preview, RoundPreview):
+    preview = state.round_preview()
+    if preview is not None:
         how = ", ".join(
-            [preview.config.get("strategy", preview.strategy), *describe(preview.config)]
+            [
+                preview.config.get("strategy", preview.strategy),
+                *tables.describe_round(preview.config),
+            ]
         )
         st.subheader(md(f"Preview: {len(preview.keys):,} samples ({how}, seed {preview.seed})"))
         facts = preview.config.get("round", {})
@@ -199,16 +182,16 @@ with new_tab:
                            icon=":material/keyboard:", disabled=not user)  # fmt: skip
         keep = c2.button("Accept", key="round_accept_only", disabled=not user)
         if c3.button("Discard", key="round_discard", icon=":material/delete:"):
-            del st.session_state[state.ROUND_PREVIEW]
+            state.set_round_preview(None)
             st.rerun()
         if not user:
             st.warning("Enter your name in the sidebar to record a round.")
         if accept or keep:
             with state.open_project() as p:
                 r = record_round(p, preview, user=user)
-            del st.session_state[state.ROUND_PREVIEW]
-            st.session_state[state.ROUNDS_FLASH] = (
-                f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
+            state.set_round_preview(None)
+            state.flash(
+                state.ROUNDS_FLASH, f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
             )
             if accept:
                 from bps_core.queue import LabelQueue
@@ -223,14 +206,9 @@ with new_tab:
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
         if frame is not None:
-            shown = frame.assign(
-                selection=frame.key.isin(preview.keys).map({True: "selected", False: "other"})
-            ).sort_values("selection")  # selected points drawn last, on top
             st.plotly_chart(
-                figures.map_figure(shown, "selection", {"selected": "#D55E00", "other": "#C8C8C8"},
-                                   height=420),
-                key="round_preview_map",
-            )  # fmt: skip
+                figures.selection_map_figure(frame, preview.keys), key="round_preview_map"
+            )
         window = widgets.display_controls(default_window, key="preview_display")
         widgets.thumbnail_grid(preview.keys[:24], rel_index, source, window,
                                open_key="preview_open")  # fmt: skip
@@ -263,17 +241,20 @@ with model_tab:
     if c3.button("Train on the current labels", type="primary", key="model_train"):
         cfg = ModelConfig(kind=kind, finetune_epochs=int(epochs))
         bar = st.progress(0.0, text=f"Training {kind} ...")
+
+        def _show_progress(fraction: float) -> None:
+            bar.progress(min(fraction, 1.0))
+
         try:
             with state.open_project() as p:
-                m = train_model(p, cfg, user=user or "anonymous",
-                                progress=lambda f: bar.progress(min(f, 1.0)))  # fmt: skip
+                m = train_model(p, cfg, user=user or "anonymous", progress=_show_progress)
         except SelectionError as exc:
             st.error(md(exc))
         else:
             bal = m.metrics["balanced_accuracy"]
-            st.session_state[state.ROUNDS_FLASH] = f"Model trained on {m.n_labeled:,} labels" + (
+            state.flash(state.ROUNDS_FLASH, f"Model trained on {m.n_labeled:,} labels" + (
                 f": balanced accuracy {bal:.3f}." if bal is not None else "."
-            )
+            ))  # fmt: skip
             st.rerun()
     if stale is not None:
         st.warning(
@@ -306,46 +287,18 @@ with model_tab:
             c1, c2 = st.columns(2)
             fig = figures.confusion_figure(q["confusion"], q["classes"])
             c1.plotly_chart(fig, key="confusion")
-            c2.dataframe(pd.DataFrame(q["per_class"]).T.round(3), width="stretch")
+            c2.dataframe(tables.per_class_table(q["per_class"]), width="stretch")
     with state.open_project() as p:
         curve = learning_curve(p).dropna(subset=["balanced_accuracy"])
     if len(curve) > 0:
-        fig = px.line(
-            curve, x="n_labeled", y=["balanced_accuracy", "accuracy", "macro_f1"], markers=True,
-            labels={"n_labeled": "labels", "value": "cross-validated", "variable": ""},
-        )  # fmt: skip
-        fig.update_layout(height=320, margin={"t": 10, "b": 10}, yaxis_range=[0, 1])
-        st.plotly_chart(fig, key="learning_curve")
+        st.plotly_chart(figures.learning_curve_figure(curve), key="learning_curve")
 
 with history_tab:
     if not rounds:
         st.info("No rounds yet.")
     else:
-        by_id = {m.id: m for m in models}
-        ok_keys = set(samples.key[samples.status == "ok"])
-
-        def _bal(model_id: str | None) -> float | None:
-            m = by_id.get(model_id or "")
-            value = m.metrics["balanced_accuracy"] if m else None
-            return None if value is None else round(value, 3)
-
-        def _labeled(keys: list[str]) -> tuple[int, int]:
-            good = [k for k in keys if k in ok_keys]
-            return sum(k in labeled_keys for k in good), len(good)
-
-        rows = []
-        for r in reversed(rounds):
-            done, total = _labeled(r.keys)
-            rows.append({
-                "round": r.id,
-                "strategy": ", ".join([r.config.get("strategy", r.strategy), *describe(r.config)]),
-                "samples": len(r.keys), "labeled": f"{done} / {total}", "seed": r.seed,
-                "user": r.user, "created": r.created_at[:19].replace("T", " "),
-                "balanced acc. before": _bal(r.model_before),
-                # "after" means a model trained on this round's labels: only once they exist
-                "balanced acc. after": _bal(r.model_after) if done == total else None,
-            })  # fmt: skip
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(tables.rounds_table(rounds, models, samples, labeled_keys), hide_index=True,
+                     width="stretch")  # fmt: skip
         st.caption(
             "Balanced accuracy after a round: the first model trained once all its samples "
             "were labeled (empty until then)."
@@ -376,7 +329,7 @@ with sim_tab:
             truth_cols, default_group = [], None
             if upload is not None:
                 try:
-                    header = pd.read_csv(upload, nrows=0, dtype=str).columns.tolist()
+                    header = tables.csv_header(upload)
                 except (ValueError, UnicodeDecodeError) as exc:
                     st.error(md(f"{upload.name}: cannot read the CSV ({exc})"))
                     header = []
@@ -429,8 +382,7 @@ with sim_tab:
                 res = last_job.result
                 folder = state.project_dir()
                 try:
-                    sim_curve = pd.read_csv(folder / res["curve"])
-                    reach = pd.read_csv(folder / res["labels_to_95"], index_col="strategy")
+                    sim_curve, reach = tables.simulation_tables(folder, res)
                 except OSError as exc:
                     st.error(md(f"The last simulation's files are gone ({exc}); run it again."))
                 else:
@@ -439,20 +391,11 @@ with sim_tab:
                         f"classes {', '.join(map(str, res['classes']))}"
                     ))  # fmt: skip
                     st.plotly_chart(figures.simulation_figure(sim_curve), key="sim_curves")
-
-                    def _n(v: float, beyond: float) -> str:
-                        return "not reached" if v >= beyond else f"{v:.0f}"
-
-                    table = pd.DataFrame([{
-                        "strategy": name, "labels to 95%": _n(r.mean_curve, r.beyond),
-                        "90% interval": f"{_n(r.low, r.beyond)} to {_n(r.high, r.beyond)}",
-                        "per seed (mean)": round(float(r.per_seed)),
-                        "seeds never reaching": int(r.never),
-                    } for name, r in reach.iterrows()])  # fmt: skip
                     full = res["full_pool_balanced_accuracy"]
                     st.markdown(
                         f"**Labels to 95%** of the balanced accuracy of training on the whole "
                         f"pool ({full:.3f}), read off the mean curve over seeds"
                     )
-                    st.dataframe(table, hide_index=True, width="stretch")
+                    st.dataframe(tables.labels_to_reach_table(reach), hide_index=True,
+                                 width="stretch")  # fmt: skip
                     st.caption(md(f"Curve CSV: {folder / res['curve']}"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from bps_app import state
+from bps_app import cache, state
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.exports import (
@@ -12,10 +12,8 @@ from bps_core.exports import (
     ExportReport,
     export,
     export_to_output,
-    labels_csv_bytes,
     resolve_dest,
 )
-from bps_core.project import Project
 from bps_core.storage.base import join_uri
 
 FOLDERS = {
@@ -25,14 +23,6 @@ FOLDERS = {
 }
 OUTPUT_FORMATS = {"csv": "Labels CSV (labels.csv)", **FOLDERS}
 REPLACE = "Replace files that exist"
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def labels_csv(project_dir: str, labels_version: int) -> bytes:
-    """The labels CSV; ``labels_version`` (the last label event) invalidates it, so reruns of
-    this page do not rebuild it."""
-    with Project.open(project_dir) as p:
-        return labels_csv_bytes(p)
 
 
 def show_report(report: ExportReport, where: str, extra: str = "") -> None:
@@ -62,7 +52,7 @@ st.caption(f"{n_labeled:,} labeled samples.")
 
 st.subheader("Download")
 st.download_button(
-    "Labels CSV (labels.csv)", labels_csv(str(project_dir), labels_version),
+    "Labels CSV (labels.csv)", cache.labels_csv(str(project_dir), labels_version),
     file_name="labels.csv", mime="text/csv", key="download_csv",
     icon=":material/download:", disabled=n_labeled == 0,
     help="Text cells that a spreadsheet would run as a formula (=, +, -, @) start with '.",
@@ -70,7 +60,9 @@ st.download_button(
 
 st.subheader("Write a folder on the server")
 with st.form("export_folder"):
-    fmt = st.selectbox("Format", list(FOLDERS), key="export_format", format_func=FOLDERS.get)
+    fmt = st.selectbox(
+        "Format", list(FOLDERS), key="export_format", format_func=FOLDERS.__getitem__
+    )
     dest = st.text_input(
         "Destination folder", "exports", key="export_dest",
         help=f"A relative folder is taken under the project folder, {md(project_dir)}. "
@@ -116,7 +108,10 @@ if output is None:
 else:
     with st.form("export_output"):
         out_fmt = st.selectbox(
-            "Format", list(OUTPUT_FORMATS), key="export_out_format", format_func=OUTPUT_FORMATS.get
+            "Format",
+            list(OUTPUT_FORMATS),
+            key="export_out_format",
+            format_func=OUTPUT_FORMATS.__getitem__,
         )
         prefix = st.text_input(f"Under {md(output.uri)}", "exports", key="export_out_prefix")
         out_overwrite = st.checkbox(REPLACE, key="export_out_ow")

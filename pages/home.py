@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import cache, state, widgets
+from bps_app import cache, figures, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.embeddings import list_embedding_sets
@@ -53,18 +53,13 @@ c3.metric("Label classes", len(summary["label_counts"]))
 c4.metric("Problems", f"{len(problems):,}")
 
 st.subheader("Samples by condition")
-fig = widgets.condition_counts_chart(samples)
+fig = figures.condition_counts_figure(samples)
 if fig is None:
     st.info(
         "This dataset has no BPS condition metadata (particle_type, dose_Gy, hr_post_exposure)."
     )
 else:
-    n_conditions = (
-        samples.dropna(subset=["particle_type"])
-        .groupby(["particle_type", "dose_Gy", "hr_post_exposure"])
-        .ngroups
-    )
-    st.caption(f"{n_conditions} conditions")
+    st.caption(f"{tables.n_conditions(samples)} conditions")
     st.plotly_chart(fig, key="home_conditions_chart")
 
 st.subheader("Embeddings and map")
@@ -85,7 +80,7 @@ else:
 
 st.subheader("Label progress")
 st.progress(labeled / n if n else 0.0, text=f"{labeled:,} of {n:,} samples labeled")
-fig = widgets.label_counts_chart(summary["label_counts"], {c.name: c.color for c in classes})
+fig = figures.label_counts_figure(summary["label_counts"], {c.name: c.color for c in classes})
 if fig is not None:
     st.plotly_chart(fig, key="home_label_chart")
 

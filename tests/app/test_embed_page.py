@@ -173,3 +173,17 @@ def test_datasource_page__a_watched_job_that_failed_is_said_in_full_once(
     app.run()
     assert not app.error
     assert any(md(error) in w.value for w in app.warning)  # the last-job line stays
+
+
+def test_embed_page__a_current_set_without_a_map_says_so_and_draws_no_preview(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = tiny_project.samples().key.tolist()
+    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
+    save_embedding_set(tiny_project, "pixels", {"seed": 0}, keys, vecs)
+    assert current_map(tiny_project) is None
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    assert not app.exception  # the preview read a variable only a map had set
+    assert any("no map yet" in i.value for i in app.info)
+    assert not [c for c in app.get("plotly_chart") if c.proto.id and "preview" in c.proto.id]

@@ -110,3 +110,58 @@ def test_confusion_figure__names_cut_alike_stay_apart() -> None:
     a, b = "x" * 30 + "1", "x" * 30 + "2"
     fig = figures.confusion_figure([[1, 0], [0, 1]], [a, b])
     assert len(set(fig.data[0].x)) == 2
+
+
+def test_selection_map_figure__selected_points_orange_and_drawn_last() -> None:
+    df = _frame(50)
+    fig = figures.selection_map_figure(df, df.key.head(5).tolist())
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["other (45)", "selected (5)"]  # the selection drawn last, on top
+    assert [len(_decode(t["customdata"])) for t in fig["data"]] == [45, 5]
+    assert fig["layout"]["height"] == 420
+
+
+def test_embedding_preview_figure__colours_by_particle_type_escaped_or_none_without_it() -> None:
+    df = _frame(20).assign(particle_type=["Fe", "<b>X</b>"] * 10)
+    fig = figures.embedding_preview_figure(df)
+    assert fig is not None
+    names = sorted(t.name for t in fig.data)
+    assert names == ["&lt;b&gt;X&lt;/b&gt;", "Fe"]
+    assert next(t for t in fig.data if t.name == "Fe").marker.color == figures.PARTICLE_COLORS["Fe"]
+    assert figures.embedding_preview_figure(_frame(20)) is None
+
+
+def test_learning_curve_figure__three_metrics_on_a_zero_to_one_axis() -> None:
+    curve = pd.DataFrame(
+        {"n_labeled": [10, 20], "balanced_accuracy": [0.5, 0.7], "accuracy": [0.6, 0.8],
+         "macro_f1": [0.4, 0.6]}
+    )  # fmt: skip
+    fig = figures.learning_curve_figure(curve)
+    assert [t.name for t in fig.data] == ["balanced_accuracy", "accuracy", "macro_f1"]
+    assert tuple(fig.layout.yaxis.range) == (0, 1)
+
+
+def test_condition_counts_figure__one_bar_per_condition_none_without_metadata() -> None:
+    samples = pd.DataFrame(
+        {"particle_type": ["Fe", "Fe", "X-ray", None], "dose_Gy": [0.82, 0.82, 1.0, 1.0],
+         "hr_post_exposure": [4, 4, 24, 24]}
+    )  # fmt: skip
+    fig = figures.condition_counts_figure(samples)
+    assert fig is not None
+    bars = {x: int(y) for t in fig.data for x, y in zip(t.x, t.y, strict=True)}
+    assert bars == {"Fe 0.82 Gy 4 h": 2, "X-ray 1 Gy 24 h": 1}
+    assert figures.condition_counts_figure(samples[["dose_Gy"]]) is None
+
+
+def test_label_counts_figure__class_colours_first_class_on_top_none_when_empty() -> None:
+    fig = figures.label_counts_figure({"track": 3, "<i>x</i>": 1}, {"track": "#123456"})
+    assert fig is not None
+    assert next(t for t in fig.data if t.name == "track").marker.color == "#123456"
+    assert list(fig.layout.yaxis.categoryarray) == ["&lt;i&gt;x&lt;/i&gt;", "track"]
+    assert figures.label_counts_figure({}, {}) is None
+
+
+def test_loss_figure__one_point_per_epoch() -> None:
+    fig = figures.loss_figure([3.0, 2.5, 2.2])
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert fig.layout.yaxis.title.text == "NT-Xent loss"

@@ -1,0 +1,194 @@
+"""The tables pages show, built with pandas from the project's frames: joins, groupings and
+one-line descriptions. Plain functions of plain values (no Streamlit), so tests call them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from bps_app.figures import UNLABELED
+from bps_core.selection.rounds import ModelRecord, Round
+from bps_core.selection.strategies import Operation
+
+CONDITION_COLUMNS = ["particle_type", "dose_Gy", "hr_post_exposure"]
+THRESHOLD_OPS: dict[str, Operation] = {
+    "≥": "BIGGER_EQUAL", ">": "BIGGER", "≤": "SMALLER_EQUAL", "<": "SMALLER",
+}  # fmt: skip
+"""The Rounds form's threshold operators, as shown -> as in a Lightly config."""
+HIDDEN_COLUMNS = {"key", "sample_id", "relpath", "status", "error", "nucleus_key"}
+"""Sample columns that are not metadata to balance or threshold on."""
+
+
+def n_conditions(samples: pd.DataFrame) -> int:
+    """How many BPS conditions (particle type x dose x time after exposure) the samples hold."""
+    return int(samples.dropna(subset=["particle_type"]).groupby(CONDITION_COLUMNS).ngroups)
+
+
+def map_table(
+    frame: pd.DataFrame,
+    labels: pd.DataFrame,
+    model_columns: pd.DataFrame | None,
+    round_column: pd.DataFrame,
+) -> pd.DataFrame:
+    """The map's points with what the map can be coloured by: the current label, the model's
+    prediction and uncertainty (when a model of the current embedding exists) and the latest
+    round each sample was selected in."""
+    out = frame.merge(labels[["key", "label"]], on="key", how="left")
+    if model_columns is not None:
+        out = out.merge(model_columns, on="key", how="left")
+    if not round_column.empty:
+        out = out.merge(round_column, on="key", how="left")
+    return out
+
+
+def browse_table(
+    samples: pd.DataFrame, labels: pd.DataFrame, model_columns: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The decodable samples with their label (``UNLABELED`` when none) and, with a model, the
+    predicted class: what the Browse tab filters."""
+    ok = samples[samples.status == "ok"].merge(labels[["key", "label"]], on="key", how="left")
+    if model_columns is not None:
+        ok = ok.merge(model_columns[["key", "prediction"]], on="key", how="left")
+    ok["label"] = ok.label.fillna(UNLABELED)
+    return ok
+
+
+def sample_row(samples: pd.DataFrame, key: str) -> pd.Series:
+    """The row of sample ``key`` in the samples table.
+
+    Raises:
+        KeyError: No sample has that key.
+    """
+    rows = samples[samples.key == key]
+    if rows.empty:
+        raise KeyError(key)
+    return rows.iloc[0]
+
+
+def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
+    """File name and current label (and prediction, when a model exists) per thumbnail of
+    ``keys``, rows of ``chosen``."""
+    rows = chosen.set_index("key").loc[keys]
+    out = {}
+    for key, row in rows.iterrows():
+        label = row.label if isinstance(row.label, str) else UNLABELED
+        text = f"{file_name(str(key))} · {label}"
+        if isinstance(row.get("prediction"), str):
+            text += f" · predicted {row.prediction}"
+        out[str(key)] = text
+    return out
+
+
+def file_name(key: str) -> str:
+    """The file name part of a sample key (``datasource:path/to/name.tif`` -> ``name.tif``)."""
+    return key.split(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+def label_actions(events: pd.DataFrame) -> pd.DataFrame:
+    """Label events (``Project.label_events``) grouped per action, newest first: when, who,
+    how, which class ("(cleared)" for a clear) and how many samples."""
+    per_action = (
+        events.groupby("action_id", sort=False)
+        .agg(time=("created_at", "first"), user=("user", "first"), how=("source", "first"),
+             label=("label", "first"), samples=("key", "size"))
+        .sort_values("time", ascending=False)
+    )  # fmt: skip
+    per_action["label"] = per_action.label.fillna("(cleared)")
+    return per_action
+
+
+def metadata_columns(samples: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The sample metadata columns a round can balance over (2 to 50 values) and those it can
+    threshold on (numeric)."""
+    meta = [c for c in samples.columns if c not in HIDDEN_COLUMNS]
+    groups = [c for c in meta if 2 <= samples[c].nunique() <= 50]
+    numeric = [c for c in meta if pd.api.types.is_numeric_dtype(samples[c])]
+    return groups, numeric
+
+
+def describe_round(config: dict[str, Any]) -> list[str]:
+    """The round options of a round config, in words."""
+    out = []
+    if config.get("balance_by"):
+        out.append(f"balanced by {' x '.join(config['balance_by'])}")
+    if t := config.get("threshold"):
+        op = next(k for k, v in THRESHOLD_OPS.items() if v == t["operation"])
+        out.append(f"{t['column']} {op} {t['value']:g}")
+    if config.get("similar_to"):
+        out.append(f"similar to {len(config['similar_to'])} samples")
+    return out
+
+
+def rounds_table(
+    rounds: list[Round], models: list[ModelRecord], samples: pd.DataFrame, labeled: set[str]
+) -> pd.DataFrame:
+    """One row per round, newest first: its strategy and options, how many of its decodable
+    samples are labeled, and the balanced accuracy of the models before and after it."""
+    by_id = {m.id: m for m in models}
+    ok_keys = set(samples.key[samples.status == "ok"])
+
+    def _bal(model_id: str | None) -> float | None:
+        m = by_id.get(model_id or "")
+        value = m.metrics["balanced_accuracy"] if m else None
+        return None if value is None else round(value, 3)
+
+    rows = []
+    for r in reversed(rounds):
+        good = [k for k in r.keys if k in ok_keys]
+        done, total = sum(k in labeled for k in good), len(good)
+        rows.append({
+            "round": r.id,
+            "strategy": ", ".join([r.config.get("strategy", r.strategy),
+                                   *describe_round(r.config)]),
+            "samples": len(r.keys), "labeled": f"{done} / {total}", "seed": r.seed,
+            "user": r.user, "created": r.created_at[:19].replace("T", " "),
+            "balanced acc. before": _bal(r.model_before),
+            # "after" means a model trained on this round's labels: only once they exist
+            "balanced acc. after": _bal(r.model_after) if done == total else None,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def per_class_table(per_class: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """A model's cross-validated metrics per class (``metrics["per_class"]``): one row per
+    class, rounded to three places."""
+    return pd.DataFrame(per_class).T.round(3)
+
+
+def csv_header(data: IO[bytes]) -> list[str]:
+    """The column names of an uploaded CSV (its first line), every one as text.
+
+    Raises:
+        ValueError: Not a CSV pandas can read.
+        UnicodeDecodeError: Not UTF-8.
+    """
+    return pd.read_csv(data, nrows=0, dtype=str).columns.tolist()
+
+
+def simulation_tables(folder: Path, result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A finished simulation job's learning curve and labels-to-95% table, read from the CSVs
+    its ``result`` names under the project ``folder``.
+
+    Raises:
+        OSError: A file is gone.
+    """
+    curve = pd.read_csv(folder / result["curve"])
+    reach = pd.read_csv(folder / result["labels_to_95"], index_col="strategy")
+    return curve, reach
+
+
+def labels_to_reach_table(reach: pd.DataFrame) -> pd.DataFrame:
+    """A simulation's labels-to-95% table (its ``labels_to_95`` CSV, indexed by strategy) in
+    words: "not reached" where a curve never got there within the simulated labels."""
+
+    def _n(v: float, beyond: float) -> str:
+        return "not reached" if v >= beyond else f"{v:.0f}"
+
+    return pd.DataFrame([{
+        "strategy": name, "labels to 95%": _n(r.mean_curve, r.beyond),
+        "90% interval": f"{_n(r.low, r.beyond)} to {_n(r.high, r.beyond)}",
+        "per seed (mean)": round(float(r.per_seed)),
+        "seeds never reaching": int(r.never),
+    } for name, r in reach.iterrows()])  # fmt: skip

@@ -1,0 +1,158 @@
+"""The tables pages show (bps_app/tables.py): plain pandas, tested without Streamlit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bps_app import tables
+from bps_app.figures import UNLABELED
+from bps_core.selection.rounds import ModelRecord, Round
+
+
+def _samples() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"key": ["in:a/1.tif", "in:a/2.tif", "in:b/3.tif", "in:b/4.tif"],
+         "sample_id": [1, 2, 3, 4], "relpath": ["a/1.tif", "a/2.tif", "b/3.tif", "b/4.tif"],
+         "status": ["ok", "ok", "ok", "bad"], "error": [None, None, None, "truncated"],
+         "particle_type": ["Fe", "Fe", "X-ray", "X-ray"], "dose_Gy": [0.82, 0.82, 1.0, 1.0],
+         "hr_post_exposure": [4, 24, 4, 4], "well": ["A1", "A1", "B2", "B2"]}
+    )  # fmt: skip
+
+
+def _labels() -> pd.DataFrame:
+    return pd.DataFrame({"key": ["in:a/1.tif", "in:b/3.tif"], "label": ["track", "debris"]})
+
+
+def test_n_conditions__counts_particle_dose_time_combinations() -> None:
+    assert tables.n_conditions(_samples()) == 3
+
+
+def test_map_table__joins_label_model_and_round_columns_when_present() -> None:
+    frame = pd.DataFrame({"key": ["in:a/1.tif", "in:a/2.tif"], "x": [0.0, 1.0]})
+    model = pd.DataFrame({"key": ["in:a/2.tif"], "prediction": ["track"], "uncertainty": ["0.2"]})
+    rounds = pd.DataFrame({"key": ["in:a/1.tif"], "round": ["round 2"]})
+    out = tables.map_table(frame, _labels(), model, rounds)
+    assert out.label.tolist()[0] == "track"
+    assert pd.isna(out.label[1])
+    assert out.prediction.tolist()[1] == "track"
+    assert out["round"].tolist()[0] == "round 2"
+    bare = tables.map_table(frame, _labels(), None, pd.DataFrame(columns=["key", "round"]))
+    assert list(bare.columns) == ["key", "x", "label"]
+
+
+def test_browse_table__decodable_samples_unlabeled_filled_prediction_joined() -> None:
+    model = pd.DataFrame({"key": ["in:a/2.tif"], "prediction": ["track"], "uncertainty": ["x"]})
+    out = tables.browse_table(_samples(), _labels(), model)
+    assert out.key.tolist() == ["in:a/1.tif", "in:a/2.tif", "in:b/3.tif"]  # not the bad one
+    assert out.label.tolist() == ["track", UNLABELED, "debris"]
+    assert "uncertainty" not in out.columns
+    assert out.prediction.tolist()[1] == "track"
+
+
+def test_thumbnail_captions__file_label_and_prediction() -> None:
+    chosen = tables.browse_table(_samples(), _labels(), None).assign(
+        prediction=["debris", None, None]
+    )
+    out = tables.thumbnail_captions(chosen, ["in:a/1.tif", "in:a/2.tif"])
+    assert out == {"in:a/1.tif": "1.tif · track · predicted debris",
+                   "in:a/2.tif": f"2.tif · {UNLABELED}"}  # fmt: skip
+
+
+def test_sample_row__one_row_or_key_error() -> None:
+    row = tables.sample_row(_samples(), "in:b/3.tif")
+    assert isinstance(row, pd.Series)
+    assert row.relpath == "b/3.tif"
+    with pytest.raises(KeyError):
+        tables.sample_row(_samples(), "in:nope.tif")
+
+
+def test_label_actions__one_row_per_action_newest_first_clears_named() -> None:
+    events = pd.DataFrame(
+        {"action_id": ["a", "a", "b"], "created_at": ["2026-01-01", "2026-01-01", "2026-01-02"],
+         "user": ["ann", "ann", "bob"], "source": ["lasso", "lasso", "queue"],
+         "label": ["track", "track", None], "key": ["k1", "k2", "k1"]}
+    )  # fmt: skip
+    out = tables.label_actions(events)
+    assert out.user.tolist() == ["bob", "ann"]
+    assert out.label.tolist() == ["(cleared)", "track"]
+    assert out.samples.tolist() == [1, 2]
+
+
+def test_metadata_columns__groups_have_two_to_fifty_values_numeric_ones_threshold() -> None:
+    groups, numeric = tables.metadata_columns(_samples())
+    assert groups == ["particle_type", "dose_Gy", "hr_post_exposure", "well"]
+    assert numeric == ["dose_Gy", "hr_post_exposure"]  # never sample_id
+
+
+def test_describe_round__balance_threshold_and_similarity_in_words() -> None:
+    config = {"balance_by": ["well", "particle_type"],
+              "threshold": {"column": "dose_Gy", "operation": "SMALLER", "value": 0.5},
+              "similar_to": ["k1", "k2"]}  # fmt: skip
+    assert tables.describe_round(config) == [
+        "balanced by well x particle_type",
+        "dose_Gy < 0.5",
+        "similar to 2 samples",
+    ]
+    assert tables.describe_round({}) == []
+
+
+def _round(rid: int, keys: list[str], before: str | None, after: str | None) -> Round:
+    return Round(id=rid, strategy="random", config={"strategy": "random"}, seed=rid, keys=keys,
+                 user="ann", created_at=f"2026-01-0{rid}T10:00:00.123",
+                 model_before=before, model_after=after)  # fmt: skip
+
+
+def _model(mid: str, bal: float | None) -> ModelRecord:
+    return ModelRecord(id=mid, kind="logreg", embedding_version="v1", classes=["a", "b"],
+                       n_labeled=4, metrics={"balanced_accuracy": bal}, created_at="")  # fmt: skip
+
+
+def test_rounds_table__newest_first_after_only_once_every_good_sample_is_labeled() -> None:
+    rounds = [
+        _round(1, ["in:a/1.tif", "in:b/4.tif"], None, "m1"),  # the bad sample does not count
+        _round(2, ["in:a/2.tif", "in:b/3.tif"], "m1", "m2"),  # 2.tif is not labeled yet
+    ]
+    models = [_model("m1", 0.61234), _model("m2", 0.9)]
+    out = tables.rounds_table(rounds, models, _samples(), {"in:a/1.tif", "in:b/3.tif"})
+    assert out["round"].tolist() == [2, 1]
+    assert out.labeled.tolist() == ["1 / 2", "1 / 1"]
+    assert out["balanced acc. before"].tolist()[0] == 0.612
+    assert pd.isna(out["balanced acc. after"][0])
+    assert out["balanced acc. after"].tolist()[1] == 0.612
+    assert out.created.tolist()[1] == "2026-01-01 10:00:00"
+
+
+def test_labels_to_reach_table__not_reached_beyond_the_simulated_labels() -> None:
+    reach = pd.DataFrame(
+        {"mean_curve": [40.0, 200.0], "low": [30.0, 150.0], "high": [60.0, 200.0],
+         "beyond": [200.0, 200.0], "per_seed": [41.6, 180.0], "never": [0, 2]},
+        index=pd.Index(["diversity", "random"], name="strategy"),
+    )  # fmt: skip
+    out = tables.labels_to_reach_table(reach)
+    assert out.to_dict("records") == [
+        {"strategy": "diversity", "labels to 95%": "40", "90% interval": "30 to 60",
+         "per seed (mean)": 42, "seeds never reaching": 0},
+        {"strategy": "random", "labels to 95%": "not reached",
+         "90% interval": "150 to not reached", "per seed (mean)": 180, "seeds never reaching": 2},
+    ]  # fmt: skip
+
+
+def test_simulation_tables__reads_the_result_csvs_or_raises_oserror(tmp_path: Path) -> None:
+    (tmp_path / "curve.csv").write_text("strategy,n_labeled,balanced_accuracy\nrandom,10,0.5\n")
+    (tmp_path / "reach.csv").write_text("strategy,mean_curve\nrandom,40\n")
+    curve, reach = tables.simulation_tables(
+        tmp_path, {"curve": "curve.csv", "labels_to_95": "reach.csv"}
+    )
+    assert len(curve) == 1
+    assert reach.index.tolist() == ["random"]
+    with pytest.raises(FileNotFoundError):
+        tables.simulation_tables(tmp_path, {"curve": "gone.csv", "labels_to_95": "reach.csv"})
+
+
+def test_per_class_table__one_row_per_class_rounded() -> None:
+    out = tables.per_class_table({"a": {"precision": 0.12345}, "b": {"precision": 1.0}})
+    assert out.index.tolist() == ["a", "b"]
+    assert out.loc["a", "precision"] == 0.123
