@@ -35,7 +35,8 @@ def load_array(
         path: The ``.npy`` file.
         fix: What the user should do when it is damaged, e.g. "recompute the embeddings".
         ndim: Expected number of dimensions.
-        rows, cols: Expected first and second dimension, when known.
+        rows: Expected first dimension (number of rows), when known.
+        cols: Expected second dimension (number of columns), when known.
         mmap: Memory-map the file (read-only) rather than reading it.
 
     Raises:

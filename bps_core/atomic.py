@@ -39,9 +39,11 @@ def write_error(path: str | Path, exc: OSError) -> StorageWriteError:
 
 
 def temp_path(path: str | Path, suffix: str = "") -> Path:
-    """A fresh temp file name beside ``path``, unique per process and call (not created, so
-    the file gets the usual permissions). ``suffix`` is appended (``.npy`` keeps numpy from
-    adding its own)."""
+    """A fresh temp file name beside ``path``, unique per process and call.
+
+    The file is not created, so it gets the usual permissions when the caller writes it.
+    ``suffix`` is appended (``.npy`` keeps numpy from adding its own).
+    """
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
 

@@ -36,10 +36,12 @@ class Condition:
 
     @property
     def is_sham(self) -> bool:
+        """True for the unirradiated control (dose 0 Gy)."""
         return self.dose_Gy == 0.0
 
     @property
     def label(self) -> str:
+        """A short human label such as ``Fe 0.3 Gy 24 h``."""
         return f"{self.particle_type} {self.dose_Gy:g} Gy {self.hr_post_exposure} h"
 
 
@@ -113,6 +115,18 @@ def mice_for_branch(particle_type: str) -> tuple[Mouse, ...]:
 
 
 def well_of(mouse: Mouse, particle_type: str) -> str:
+    """The well that holds ``mouse`` on plates of one particle branch.
+
+    Args:
+        mouse: One of ``MICE``.
+        particle_type: ``Fe`` or ``X-ray``; anything else counts as ``X-ray``.
+
+    Returns:
+        The well name, e.g. ``A6``.
+
+    Raises:
+        ValueError: The mouse was not imaged on plates of that branch.
+    """
     well = mouse.fe_well if particle_type == "Fe" else mouse.xray_well
     if well is None:
         raise ValueError(f"mouse {mouse.name} has no well on {particle_type} plates")
@@ -147,6 +161,7 @@ class BpsName:
 
     @property
     def stem(self) -> str:
+        """The file name without channel and extension, e.g. ``P242_73665006707-A6_003_013``."""
         return f"{self.plate}_{self.acquisition}-{self.well}_{self.field:03d}_{self.object:03d}"
 
     @property
@@ -155,6 +170,7 @@ class BpsName:
         return self.stem
 
     def filename(self, channel: str | None = None) -> str:
+        """The file name of this nucleus in ``channel`` (default: the parsed one's channel)."""
         return f"{self.stem}_{channel or self.channel}.tif"
 
 

@@ -61,6 +61,17 @@ class ExportExistsError(ExportError):
 
 @dataclass(frozen=True)
 class ExportReport:
+    """What one export wrote.
+
+    Attributes:
+        format: The export format (``csv``, ``imagefolder``, ``label-studio``, ``lightly``).
+        dest: The file or folder written.
+        n_written: Labels, images or predictions written.
+        n_skipped: Files left as they were (already there and not to be replaced).
+        failed: ``"path: why"`` for each file that could not be exported.
+        renamed: ``"what -> name (why)"`` for each name made unique.
+    """
+
     format: str
     dest: Path
     n_written: int
@@ -84,8 +95,10 @@ def folder_name(name: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """What a file system may treat as the same name: Unicode-normalised and case-folded
-    (macOS and Windows folders are case-insensitive; macOS also normalises Unicode)."""
+    """What a file system may treat as the same name: Unicode-normalised and case-folded.
+
+    macOS and Windows folders are case-insensitive; macOS also normalises Unicode.
+    """
     return unicodedata.normalize("NFC", name).casefold()
 
 
@@ -138,8 +151,16 @@ def check_file_dest(dest: Path, *, overwrite: bool = False, example: str = "labe
 
 
 def write_file(dest: Path, data: bytes, *, overwrite: bool = False) -> None:
-    """Writes ``data`` to ``dest`` through a temporary file and a rename (a reader never sees
-    half a file, and a failed write leaves the previous file whole)."""
+    """Writes ``data`` to ``dest`` through a temporary file and a rename.
+
+    A reader never sees half a file, and a failed write leaves the previous file whole.
+    Without ``overwrite`` an existing ``dest`` is never replaced, even one another writer
+    creates meanwhile.
+
+    Raises:
+        ExportExistsError: ``dest`` exists and ``overwrite`` is False.
+        ExportError: ``dest`` is a folder, or the write failed.
+    """
     check_file_dest(dest, overwrite=overwrite, example=dest.name or "export")
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     try:
@@ -176,6 +197,12 @@ def labels_csv_bytes(project: Project) -> bytes:
 
 
 def export_labels_csv(project: Project, dest: Path, *, overwrite: bool = False) -> ExportReport:
+    """Writes the project's current labels to the CSV file ``dest`` (see ``labels_csv_bytes``).
+
+    Raises:
+        ExportExistsError: ``dest`` exists and ``overwrite`` is False.
+        ExportError: ``dest`` is a folder, or the write failed.
+    """
     data = labels_csv_bytes(project)
     write_file(dest, data, overwrite=overwrite)
     return ExportReport("csv", dest, len(project.current_labels()))
@@ -209,8 +236,11 @@ def export_imagefolder(
     overwrite: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> ExportReport:
-    """Copies each labeled image to ``dest/<class>/<path with / as __>``; an existing file is
-    kept unless ``overwrite`` (re-running completes an interrupted export)."""
+    """Copies each labeled image to ``dest/<class>/<path with / as __>``.
+
+    An existing file is kept unless ``overwrite``, so re-running completes an interrupted
+    export. Clashing class or file names are made unique (see ``imagefolder_names``).
+    """
     labels = project.current_labels()
     source = project.source()
     _make_folder(dest)
@@ -356,8 +386,14 @@ def export_label_studio(
 def export_lightly_predictions(
     project: Project, dest: Path, task: str = "bps-classification"
 ) -> ExportReport:
-    """The latest model's classification predictions under ``dest/.lightly/predictions``
-    (the same writer that writes back to an output datasource)."""
+    """Writes the latest model's classification predictions under ``dest/.lightly/predictions``.
+
+    It uses the same writer that writes back to an output datasource.
+
+    Raises:
+        ExportError: ``task`` has characters Lightly refuses, there is no model yet, or
+            writing failed.
+    """
     from bps_core.selection.rounds import latest_model
     from bps_core.storage import LocalFolderSource
     from bps_core.writeback import WritebackError, write_lightly
@@ -417,8 +453,14 @@ MARKER_FILES = {"csv": "labels.csv", "label-studio": LS_TASKS}
 
 
 def resolve_dest(project: Project, dest: str | os.PathLike[str]) -> Path:
-    """A destination typed in the app: ``~`` expanded, a relative path taken under the project
-    folder (never the server's working folder), and the result absolute."""
+    """The absolute path for a destination typed in the app.
+
+    ``~`` is expanded, and a relative path is taken under the project folder (never the
+    server's working folder).
+
+    Raises:
+        ExportError: The text is empty or holds a NUL character.
+    """
     text = os.fspath(dest).strip()
     if not text:
         raise ExportError("give a destination folder")
@@ -438,11 +480,14 @@ def export_to_output(
     overwrite: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[ExportReport, CopyReport]:
-    """Builds an export in a temporary folder and uploads it under ``<output>/<prefix>/``
-    (``labels.csv``, or ``imagefolder/``, ``label-studio/`` and ``lightly/`` folders) on the
-    project's output datasource, an S3 prefix or a folder. Label Studio tasks on S3 reference
+    """Builds an export in a temporary folder and uploads it to the project's output datasource.
+
+    It lands under ``<output>/<prefix>/`` (``labels.csv``, or ``imagefolder/``,
+    ``label-studio/`` and ``lightly/`` folders) on the output datasource, an S3 prefix or a
+    folder. Label Studio tasks on S3 reference
     their previews as ``s3://`` object URLs (connect that bucket as cloud storage in Label
-    Studio); in a folder, as local files relative to the ``label-studio/`` folder."""
+    Studio); in a folder, as local files relative to the ``label-studio/`` folder.
+    """
     import tempfile
 
     from bps_core.storage.base import join_uri

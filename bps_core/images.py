@@ -253,6 +253,12 @@ class DisplayWindow:
     gamma: float = 1.0
 
     def validate(self) -> None:
+        """Checks the settings are usable (the constructor does not).
+
+        Raises:
+            ValueError: An unknown mode, percentiles out of order or outside 0-100, a manual
+                ``vmin`` not below ``vmax``, or a gamma that is not positive.
+        """
         if self.mode not in ("auto", "manual"):
             raise ValueError(f"mode must be 'auto' or 'manual', got {self.mode!r}")
         if not 0 <= self.low_pct < self.high_pct <= 100:

@@ -28,6 +28,7 @@ MAX_CSV_BYTES = 200 * 1024 * 1024
 
 
 def is_bps_header(columns: Iterable[str]) -> bool:
+    """True when ``columns`` are exactly the BPS ``meta.csv`` columns, in order (spaces trimmed)."""
     return tuple(c.strip() for c in columns) == bps.META_COLUMNS
 
 
@@ -82,8 +83,12 @@ def _validate_bps(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def csv_text(data: bytes, name: str, what: str, max_bytes: int) -> str:
-    """The text of a user's CSV ``data`` (a BOM dropped), or a one-line ``MetadataError``: too
-    large, or not UTF-8 (naming the byte, never the content)."""
+    """The text of a user's CSV ``data``, a UTF-8 byte order mark dropped.
+
+    Raises:
+        MetadataError: One line: ``data`` is over ``max_bytes``, or not UTF-8 (naming the
+            byte offset, never the content).
+    """
     if len(data) > max_bytes:
         raise MetadataError(f"{name}: {len(data):,} bytes is too large for a {what}")
     try:
@@ -218,8 +223,11 @@ def _plain(v: Any) -> Any:
 
 
 def read_user_file(path: str | Path, what: str, max_bytes: int = MAX_CSV_BYTES) -> bytes:
-    """The bytes of a file a user named (a CSV to import), or a one-line ``MetadataError``: not
-    found, a folder or device (never read: ``/dev/zero`` would not end), too large, unreadable.
+    """The bytes of a file a user named (a CSV to import).
+
+    Raises:
+        MetadataError: One line: the file is not found, is a folder or device (never read:
+            ``/dev/zero`` would not end), is over ``max_bytes``, or is unreadable.
     """
     p = Path(path)
     try:

@@ -63,6 +63,11 @@ class PathPolicy:
         object.__setattr__(self, "protected", tuple(_resolve(p) for p in self.protected))
 
     def allows(self, path: str | Path) -> bool:
+        """True when the deepest root or protected folder containing ``path`` is a root.
+
+        ``path`` is resolved first (symlinks followed), so a link cannot lead out of a root.
+        At equal depth a protected folder beats a root; a path under no rule is refused.
+        """
         resolved = _resolve(path)
         rules = [(r, True) for r in self.roots] + [(p, False) for p in self.protected]
         matching = [(len(r.parts), allowed) for r, allowed in rules if _within(resolved, r)]

@@ -17,8 +17,10 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class LabelQueue:
-    """``keys`` in order; ``position`` is the first key of the current page and equals
-    ``len(keys)`` once the queue is finished.
+    """A labeling queue: ``keys`` in order, shown one page of ``page_size`` tiles at a time.
+
+    ``position`` is the index of the first key of the current page and equals ``len(keys)``
+    once the queue is finished.
 
     On a page of several tiles, ``unchosen`` holds the tiles a class key leaves alone (all are
     chosen when a page opens) and ``labeled_here`` the tiles labeled since the page opened.
@@ -32,6 +34,11 @@ class LabelQueue:
 
     @classmethod
     def of(cls, keys: Iterable[str], page_size: int = 1) -> LabelQueue:
+        """A new queue on its first page; repeated keys are kept once, at their first place.
+
+        Raises:
+            ValueError: ``page_size`` is below 1.
+        """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         return cls(tuple(dict.fromkeys(keys)), 0, page_size)
@@ -48,6 +55,7 @@ class LabelQueue:
 
     @property
     def finished(self) -> bool:
+        """True once the queue moved past its last page."""
         return self.position >= len(self.keys)
 
     @property
@@ -57,11 +65,14 @@ class LabelQueue:
 
     @property
     def n_pages(self) -> int:
+        """The number of pages (at least 1, even for an empty queue)."""
         return max(1, -(-len(self.keys) // self.page_size))
 
     def move(self, pages: int) -> LabelQueue:
-        """Moves ``pages`` forward (negative: back), clamped to the first page and to the
-        finished state after the last one."""
+        """The queue ``pages`` pages further on (negative: back), every tile chosen.
+
+        The move is clamped to the first page, and to the finished state after the last one.
+        """
         last_start = (self.n_pages - 1) * self.page_size
         pos = self.position + pages * self.page_size
         if pos > last_start:
@@ -91,8 +102,11 @@ class LabelQueue:
         return replace(self, unchosen=frozenset(k for k in self.current if k not in wanted))
 
     def after_labeling(self, keys: Iterable[str]) -> LabelQueue:
-        """The queue once ``keys`` of the current page got a label: the next page when every
-        tile here has one, else this page with the tiles still to label chosen."""
+        """The queue once ``keys`` of the current page got a label.
+
+        It is the next page when every tile here has one, else this page with the tiles still
+        to label chosen.
+        """
         here = self.labeled_here | (set(keys) & set(self.current))
         if set(self.current) <= here:
             return self.move(1)
@@ -101,9 +115,11 @@ class LabelQueue:
         )
 
     def after_undo(self, position: int, keys: Iterable[str]) -> LabelQueue:
-        """The queue once a label given on the page at ``position`` to ``keys`` was undone:
-        that page again, with those tiles chosen (an earlier page's other tiles count as done:
-        the queue had moved past them)."""
+        """The queue once a label given on the page at ``position`` to ``keys`` was undone.
+
+        It shows that page again, with those tiles chosen (an earlier page's other tiles count
+        as done: the queue had moved past them).
+        """
         undone = set(keys)
         if position == self.position:
             return replace(self, labeled_here=self.labeled_here - undone).choose(undone)
@@ -121,8 +137,10 @@ class LabelQueue:
 
 
 def unlabeled_keys(samples: pd.DataFrame, labeled: Iterable[str], seed: int = 0) -> list[str]:
-    """Keys of usable samples without a label, in a seeded random order (a plate-ordered
-    queue would show one condition for hours)."""
+    """Keys of usable samples (status ``ok``) without a label, in a seeded random order.
+
+    A plate-ordered queue would show one condition for hours.
+    """
     done = set(labeled)
     ok = samples[(samples.status == "ok") & ~samples.key.isin(done)].key.to_numpy()
     return [str(k) for k in np.random.default_rng(seed).permutation(ok)]

@@ -1,5 +1,7 @@
-"""Datasources behind one small interface: list keys, read bytes, name a key's URI; output
-datasources also write and delete. Local folders and S3 (or S3-compatible) buckets."""
+"""Datasources behind one small interface: list keys, read bytes, name a key's URI.
+
+Output datasources also write and delete. Local folders and S3 (or S3-compatible) buckets.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +42,11 @@ def open_source(
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     env: Mapping[str, str] | None = None,
 ) -> DataSource:
-    """The datasource a configuration describes. Remote sources read through a bounded local
-    cache (least recently used objects evicted) when ``cache_dir`` is given."""
+    """The datasource a configuration describes, opened for reading.
+
+    Remote sources read through a bounded local cache (least recently used objects evicted)
+    when ``cache_dir`` is given; a local folder is always read directly.
+    """
     if config.kind == "local":
         return LocalFolderSource(config.path)
     from bps_core.storage.s3.source import S3Source

@@ -30,9 +30,12 @@ _LIGHTLY_NAMES = {
 
 @dataclass(frozen=True)
 class PermissionCheck:
-    """One probed permission: ``ok`` is None when it was not tried (and ``message`` says why).
-    A failed check's ``kind`` says what went wrong (see ``bps_core.storage.s3.errors.ERROR_KINDS``;
-    "config" when the datasource could not even be opened)."""
+    """One probed permission and its outcome.
+
+    ``ok`` is None when it was not tried (and ``message`` says why). A failed check's
+    ``kind`` says what went wrong (see ``bps_core.storage.s3.errors.ERROR_KINDS``; "config"
+    when the datasource could not even be opened).
+    """
 
     permission: str
     ok: bool | None
@@ -56,11 +59,19 @@ _HEADLINES = {
 
 @dataclass(frozen=True)
 class AccessReport:
+    """The outcome of ``check_access``: one check per permission probed, in ``PERMISSIONS`` order.
+
+    Attributes:
+        config: The datasource that was checked.
+        checks: Each permission's result, failed or untried ones included.
+    """
+
     config: DatasourceConfig
     checks: tuple[PermissionCheck, ...]
 
     @property
     def ok(self) -> bool:
+        """True when every check passed (an untried one counts as not passed)."""
         return all(c.ok for c in self.checks)
 
     @property
@@ -70,14 +81,19 @@ class AccessReport:
 
     @property
     def usable(self) -> bool:
-        """Whether the source can be used: listing works and no probe failed (an empty prefix
-        leaves reading untried)."""
+        """Whether the source can be used: listing works and no probe failed.
+
+        An empty prefix leaves reading untried, which still counts as usable.
+        """
         return self.failure is None and bool(self.check("list").ok)
 
     @property
     def kind(self) -> str:
-        """ "ok", or what went wrong: unreachable, no_such_bucket, wrong_region, denied,
-        credentials, config or other."""
+        """``ok``, or the kind of the first failure.
+
+        The kinds are ``unreachable``, ``no_such_bucket``, ``wrong_region``, ``denied``,
+        ``credentials``, ``config`` or ``other``.
+        """
         failure = self.failure
         return "ok" if failure is None else failure.kind or "other"
 
@@ -92,6 +108,12 @@ class AccessReport:
         return _HEADLINES.get(self.kind, _HEADLINES["other"])
 
     def check(self, permission: str) -> PermissionCheck:
+        """The check of one permission (one of ``PERMISSIONS``).
+
+        Raises:
+            StopIteration: No check of that permission is in the report (an input datasource
+                has no write checks).
+        """
         return next(c for c in self.checks if c.permission == permission)
 
     def as_lightly(self) -> dict[str, Any]:
@@ -130,8 +152,22 @@ def check_access(
     env: Mapping[str, str] | None = None,
     source: DataSource | None = None,
 ) -> AccessReport:
-    """Probes the permissions ``config.purpose`` needs. Raises only for invalid configuration
-    (caught before any network call); every network failure becomes a failed check."""
+    """Probes the permissions ``config.purpose`` needs and reports each one.
+
+    A datasource that cannot be opened (invalid settings, caught before any network call)
+    becomes a failed ``list`` check of kind ``config``; every network failure becomes a failed
+    check, and an unreachable endpoint stops further probes. The write probes write, overwrite
+    and delete one object under ``<prefix>.lightly/``.
+
+    Args:
+        config: The datasource to check.
+        env: Environment for credentials (default: the process environment).
+        source: An already opened source to probe instead of opening ``config``.
+
+    Returns:
+        The report: list and read for every purpose, plus write, overwrite and delete for
+        output purposes.
+    """
     from bps_core.storage import open_source, open_writable
 
     try:
@@ -263,6 +299,7 @@ def trust_policy(
 
 
 def policy_json(policy: dict[str, Any]) -> str:
+    """A policy as indented JSON, ready to paste into the AWS console."""
     return json.dumps(policy, indent=2)
 
 

@@ -20,8 +20,10 @@ AUTH_MODES = ("anonymous", "default", "assume-role", "keys")
 
 @dataclass(frozen=True)
 class DatasourceConfig:
-    """Where samples come from or results go. Plain data, safe to store in a project file: it
-    never holds secrets (``keys`` mode reads them from the environment or Streamlit secrets).
+    """Where samples come from or results go.
+
+    Plain data, safe to store in a project file: it never holds secrets (``keys`` mode reads
+    them from the environment or Streamlit secrets).
 
     Attributes:
         id: Short name used in sample keys (``input:relative/path.tif``).
@@ -139,10 +141,15 @@ class DatasourceConfig:
 
     @property
     def can_write(self) -> bool:
+        """True for the ``output`` and ``input_output`` purposes."""
         return self.purpose in ("output", "input_output")
 
     @property
     def uri(self) -> str:
+        """The root as a URI: ``s3://bucket/prefix`` or the local folder's ``file://`` URI.
+
+        A local path is resolved (made absolute, symlinks followed) first.
+        """
         if self.kind == "s3":
             return f"s3://{self.bucket}/{self.prefix}"
         return Path(self.path).resolve().as_uri()
@@ -164,15 +171,20 @@ class DatasourceConfig:
 
 
 def join_uri(base: str, rel: str) -> str:
-    """``rel`` under the folder URI ``base``, with exactly one ``/`` between them
-    (``file:///data/out`` + ``.lightly/`` is ``file:///data/out/.lightly/``)."""
+    """``rel`` under the folder URI ``base``, with exactly one ``/`` between them.
+
+    For example, ``file:///data/out`` + ``.lightly/`` is ``file:///data/out/.lightly/``.
+    """
     return (base if base.endswith("/") else base + "/") + rel.lstrip("/")
 
 
 @dataclass(frozen=True)
 class SourceListing:
-    """One listed object: its key relative to the source root, its size in bytes and, where the
-    store has one, its entity tag (S3's ETag; '' for local files)."""
+    """One listed object: its key relative to the source root, its size and its entity tag.
+
+    ``size`` is in bytes; ``etag`` is the store's entity tag where it has one (S3's ETag; ''
+    for local files).
+    """
 
     key: str
     size: int
@@ -196,7 +208,9 @@ class DataSource(Protocol):
         """The object's bytes, or its first ``length`` bytes."""
         ...
 
-    def exists(self, key: str) -> bool: ...
+    def exists(self, key: str) -> bool:
+        """Whether an object ``key`` exists (a folder of a local source does not count)."""
+        ...
 
     def uri(self, key: str = "") -> str:
         """A URI a user can recognise (``file:///...`` or ``s3://...``)."""

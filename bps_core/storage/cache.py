@@ -29,14 +29,34 @@ _LOW_WATER = 0.9
 
 @dataclass
 class CacheStats:
+    """Counters of one ``CachedSource`` since it was opened (this process only).
+
+    Attributes:
+        hits: Full reads served from the cache folder.
+        misses: Full reads fetched from the wrapped source.
+        evictions: Files removed to bring the cache back under its limit.
+    """
+
     hits: int = 0
     misses: int = 0
     evictions: int = 0
 
 
 class CachedSource:
-    """Wraps a datasource; full reads go through the cache, partial reads (header sniffing)
-    pass straight through and never fill it."""
+    """A datasource wrapper whose full reads go through a bounded local cache folder.
+
+    Partial reads (header sniffing) are answered from a cached file when there is one, else
+    pass straight through and never fill the cache. Objects larger than half of ``max_bytes``
+    are never cached, so one huge object cannot flush the rest.
+
+    Args:
+        inner: The datasource to read from on a miss.
+        folder: The cache folder (created if missing); other processes may share it.
+        max_bytes: The size limit; past it, least recently used files are evicted.
+
+    Raises:
+        ValueError: ``max_bytes`` is not positive.
+    """
 
     def __init__(self, inner: DataSource, folder: Path, *, max_bytes: int) -> None:
         if max_bytes <= 0:
@@ -55,6 +75,7 @@ class CachedSource:
     def list(
         self, prefix: str = "", progress: ListProgress | None = None
     ) -> Iterator[SourceListing]:
+        """The wrapped source's listing (never cached)."""
         return self.inner.list(prefix, progress)
 
     def contains(self, key: str) -> bool:
@@ -62,12 +83,19 @@ class CachedSource:
         return self._path(key).exists()
 
     def exists(self, key: str) -> bool:
+        """Whether ``key`` exists: true at once when cached, else asks the wrapped source."""
         return self._path(key).exists() or self.inner.exists(key)
 
     def uri(self, key: str = "") -> str:
+        """The wrapped source's URI for ``key`` (the cache is invisible to users)."""
         return self.inner.uri(key)
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
+        """The object's bytes (or its first ``length``), from the cache when it holds them.
+
+        A full read on a miss fetches the object and keeps it (unless it is over half the
+        limit, or the disk refuses: caching is then skipped, the read still succeeds).
+        """
         path = self._path(key)
         try:
             data = path.read_bytes()
@@ -95,8 +123,11 @@ class CachedSource:
         return self.folder / digest[:2] / digest
 
     def _store(self, path: Path, data: bytes) -> None:
-        """Keeps ``data`` in the cache; a full or read-only disk only skips caching (the read
-        itself succeeded) and leaves no partial file."""
+        """Keeps ``data`` in the cache, evicting old files when it grows past the limit.
+
+        A full or read-only disk only skips caching (the read itself succeeded) and leaves no
+        partial file.
+        """
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             path.parent.mkdir(exist_ok=True)
@@ -145,6 +176,7 @@ class CachedSource:
 
     @property
     def size_bytes(self) -> int:
+        """The bytes this cache last counted in its folder (other processes' writes included)."""
         return self._total
 
     def __len__(self) -> int:

@@ -46,6 +46,7 @@ class CopyReport:
     collisions: dict[str, str] = field(default_factory=dict)  # key -> the key it collides with
 
     def summary(self) -> str:
+        """One line for the user: how many were copied, already there, kept, failed, colliding."""
         out = (
             f"copied {len(self.copied)} ({self.mode}), {len(self.skipped)} already there, "
             f"{len(self.conflicts)} kept because they differ (use overwrite to replace), "
@@ -60,6 +61,10 @@ class CopyReport:
         return out
 
     def as_dict(self, limit: int = 50) -> dict[str, Any]:
+        """The report as JSON-ready counts plus up to ``limit`` examples of each problem.
+
+        The copied and skipped keys are only counted, never listed.
+        """
         return {
             "mode": self.mode,
             "n_copied": len(self.copied),
@@ -79,14 +84,21 @@ def _s3(source: DataSource) -> S3Source | None:
 
 
 def file_key(key: str) -> str:
-    """The file a key names in a folder: ``//`` and ``./`` collapsed, Unicode-normalised and
-    case-folded (as on macOS and Windows)."""
+    """The file a key names in a folder, as a file system may compare it.
+
+    ``//`` and ``./`` are collapsed, and the result Unicode-normalised and case-folded (as on
+    macOS and Windows).
+    """
     return unicodedata.normalize("NFC", PurePosixPath(key).as_posix()).casefold()
 
 
 def folder_collisions(keys: Sequence[str]) -> dict[str, str]:
-    """``{key: the key it collides with}`` for keys that name the same file in a folder as an
-    earlier key in sorted order (that one is copied; these are not)."""
+    """``{key: the key it collides with}`` for keys naming the same file as an earlier key.
+
+    "Earlier" is in sorted order: that key is copied, the colliding ones are not. Two keys
+    collide when ``file_key`` makes them equal; unsafe keys are left out (the copy refuses
+    them with their own reason).
+    """
     first: dict[str, str] = {}
     out: dict[str, str] = {}
     for key in sorted(keys):
@@ -192,8 +204,11 @@ def upload_folder(
     overwrite: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> CopyReport:
-    """Uploads every file under a local ``folder`` to ``dest`` under ``prefix`` (exports built
-    in a temporary folder go to S3 this way; keys can never leave the destination)."""
+    """Uploads every file under a local ``folder`` to ``dest`` under ``prefix``.
+
+    Exports built in a temporary folder go to S3 this way; keys can never leave the
+    destination.
+    """
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     return copy_objects(LocalFolderSource(folder), dest, files, overwrite=overwrite,
                         dest_prefix=prefix, progress=progress)  # fmt: skip

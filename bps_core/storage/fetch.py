@@ -1,5 +1,8 @@
-"""Concurrent reads: S3 latency, not bandwidth, bounds small-object fetches, so a thread pool
-of in-flight requests is what makes thumbnails and embedding fast on remote data."""
+"""Concurrent reads from a datasource through a thread pool.
+
+S3 latency, not bandwidth, bounds small-object fetches, so a thread pool of in-flight requests
+is what makes thumbnails and embedding fast on remote data.
+"""
 
 from __future__ import annotations
 

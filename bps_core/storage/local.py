@@ -46,6 +46,11 @@ class LocalFolderSource:
     def list(
         self, prefix: str = "", progress: ListProgress | None = None
     ) -> Iterator[SourceListing]:
+        """Every file under ``prefix``, sorted by folder then name; ``progress`` gets the count.
+
+        Hidden files and folders (a leading dot) are skipped, and so are links that leave the
+        root or point nowhere. ``progress`` is called every 1000 files and once at the end.
+        """
         base = self._path(prefix) if prefix else self.root
         n = 0
         for dirpath, dirnames, filenames in os.walk(base):
@@ -69,6 +74,11 @@ class LocalFolderSource:
             progress(n)
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
+        """The file's bytes, or its first ``length`` bytes.
+
+        Raises:
+            DatasourceError: The key is invalid or leaves the root, or the file cannot be read.
+        """
         path = self._path(key)
         try:
             with path.open("rb") as fh:
@@ -77,15 +87,18 @@ class LocalFolderSource:
             raise DatasourceError(f"{key}: cannot read ({exc.strerror})") from None
 
     def exists(self, key: str) -> bool:
+        """Whether ``key`` is a file inside the root (False for an invalid key or a folder)."""
         try:
             return self._path(key).is_file()
         except DatasourceError:
             return False
 
     def uri(self, key: str = "") -> str:
+        """The ``file://`` URI of ``key`` (resolved), or of the root when ``key`` is empty."""
         return (self._path(key) if key else self.root).as_uri()
 
     def head(self, key: str) -> SourceListing | None:
+        """Size of the file ``key`` (no entity tag), or None when it is not a readable file."""
         path = self._path(key)
         try:
             return (
@@ -114,6 +127,11 @@ class LocalFolderSource:
             ) from None
 
     def delete(self, key: str) -> None:
+        """Removes the file ``key``; a missing file is not an error.
+
+        Raises:
+            DatasourceError: The key is invalid, or the file cannot be removed.
+        """
         try:
             self._path(key).unlink(missing_ok=True)
         except OSError as exc:

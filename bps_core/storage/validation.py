@@ -87,12 +87,26 @@ def check_prefix(prefix: str) -> str:
 
 
 def check_region(region: str) -> str:
+    """An AWS region name such as ``us-west-2`` or ``us-gov-east-1``, returned unchanged.
+
+    Only the shape is checked (two letters, words, a number), not that the region exists.
+
+    Raises:
+        DatasourceError: ``region`` is not text of that shape.
+    """
     if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
         raise _fail("region", region, "is not an AWS region name such as us-west-2 or eu-central-1")
     return region
 
 
 def check_role_arn(arn: str) -> str:
+    """An IAM role ARN (``arn:aws:iam::123456789012:role/Name``, paths allowed), unchanged.
+
+    The ``aws``, ``aws-cn`` and ``aws-us-gov`` partitions are accepted.
+
+    Raises:
+        DatasourceError: ``arn`` is not text of that shape.
+    """
     if not isinstance(arn, str) or not _ROLE_ARN_RE.fullmatch(arn):
         raise _fail(
             "role ARN",
@@ -103,6 +117,11 @@ def check_role_arn(arn: str) -> str:
 
 
 def check_external_id(external_id: str) -> str:
+    """An STS external ID: 10-1224 characters of letters, digits and ``_+=,.@:/-``, unchanged.
+
+    Raises:
+        DatasourceError: ``external_id`` is not text of that shape.
+    """
     if not isinstance(external_id, str) or not _EXTERNAL_ID_RE.fullmatch(external_id):
         raise _fail(
             "external ID",
@@ -113,12 +132,24 @@ def check_external_id(external_id: str) -> str:
 
 
 def check_session_name(name: str) -> str:
+    """An STS role session name: 2-64 characters of letters, digits and ``_+=,.@-``, unchanged.
+
+    Raises:
+        DatasourceError: ``name`` is not text of that shape.
+    """
     if not isinstance(name, str) or not _SESSION_RE.fullmatch(name):
         raise _fail("session name", name, "needs 2-64 characters from letters, digits and _+=,.@-")
     return name
 
 
 def check_session_duration(seconds: int) -> int:
+    """An assumed role's session duration in whole seconds, 900 (15 min) to 43200 (12 h).
+
+    The role's own maximum session duration must allow it too; that is only known to AWS.
+
+    Raises:
+        DatasourceError: ``seconds`` is not an int (a bool is refused) or is out of range.
+    """
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         raise _fail("session duration", seconds, "must be a whole number of seconds")
     if not MIN_SESSION_S <= seconds <= MAX_SESSION_S:
@@ -132,14 +163,24 @@ def check_session_duration(seconds: int) -> int:
 
 
 def check_profile(profile: str) -> str:
+    """A profile name from ``~/.aws/config`` (1-64 plain characters), unchanged.
+
+    Only the shape is checked; whether the profile exists is found out when it is used.
+
+    Raises:
+        DatasourceError: ``profile`` is not text of that shape.
+    """
     if not isinstance(profile, str) or not _PROFILE_RE.fullmatch(profile):
         raise _fail("profile", profile, "is not a profile name from ~/.aws/config")
     return profile
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host literal denotes, including the short and numeric IPv4 spellings
-    (``2852039166``, ``0xa9fea9fe``, ``169.254.43518``) that URL parsers and resolvers accept."""
+    """The address a host literal denotes, or None when it is a name.
+
+    The short and numeric IPv4 spellings that URL parsers and resolvers accept count too
+    (``2852039166``, ``0xa9fea9fe``, ``169.254.43518``).
+    """
     try:
         return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -191,9 +232,12 @@ def address_problem(
     allow_link_local: bool = False,
     allow_private: bool = False,
 ) -> str | None:
-    """Why an endpoint at ``ip`` is refused, or None. Checks the address and any IPv4 address
-    it embeds (``::ffff:``, NAT64 ``64:ff9b::``, 6to4, Teredo): a request there would carry the
-    server's signed credentials to a metadata service or an internal host."""
+    """Why an endpoint at ``ip`` is refused, or None when it is allowed.
+
+    Checks the address and any IPv4 address it embeds (``::ffff:``, NAT64 ``64:ff9b::``,
+    6to4, Teredo): a request there would carry the server's signed credentials to a metadata
+    service or an internal host.
+    """
     candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
     if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None:
         candidates.insert(0, v4)  # the embedded address names the real target: check it first
@@ -214,8 +258,11 @@ def address_problem(
 
 
 def redact_url(url: object) -> str:
-    """``url`` for a message: scheme, host and port only. User names, passwords, queries and
-    fragments are never shown back (a refused endpoint must not echo its password)."""
+    """``url`` for a message: scheme, host and port only.
+
+    User names, passwords, paths, queries and fragments are never shown back (a refused
+    endpoint must not echo its password).
+    """
     if not isinstance(url, str):
         return repr(url)
     try:
@@ -303,8 +350,12 @@ def _embedded_names(host: str) -> list[str]:
 def resolved_address_problem(
     host: str, port: int | None, *, allow_link_local: bool = False, allow_private: bool = False
 ) -> str | None:
-    """Resolves ``host`` as the connection will and says why any of its addresses is refused
-    (a name such as ``169.254.169.254.nip.io`` or a rebinding DNS server), or None."""
+    """Why any address ``host`` resolves to is refused, or None.
+
+    ``host`` is resolved as the connection will resolve it, which catches a name such as
+    ``169.254.169.254.nip.io`` or a rebinding DNS server. A name that does not resolve gives
+    None: the connection itself then fails with a clear message.
+    """
     try:
         infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):

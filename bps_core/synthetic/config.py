@@ -86,6 +86,10 @@ class SynthConfig:
         return tuple(p for p in PLATES if p.in_benchmark or self.include_missing_cell)
 
     def count_for(self, cond: Condition) -> int:
+        """How many images to draw for one condition cell.
+
+        With ``cell_counts`` set, a cell it does not list gets ``n_per_cell``.
+        """
         counts = dict(self.cell_counts)
         key = (cond.particle_type, cond.dose_Gy, cond.hr_post_exposure)
         return counts.get(key, self.n_per_cell) if counts else self.n_per_cell

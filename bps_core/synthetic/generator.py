@@ -65,10 +65,12 @@ class SynthResult:
 
     @property
     def train_dir(self) -> Path:
+        """The folder holding the image crops (``<root>/Microscopy/train``)."""
         return self.root / TRAIN_PREFIX
 
     @property
     def truth_csv(self) -> Path:
+        """The ground-truth table written beside the crops (``<root>/_synthetic/truth.csv``)."""
         return self.root / "_synthetic" / "truth.csv"
 
 
@@ -84,8 +86,11 @@ def _lognormal_factor(seed: int, kind: str, name: str, sigma: float = 0.1) -> fl
 
 
 def _objects_in_fields(rng: np.random.Generator, n: int) -> Iterator[tuple[int, int]]:
-    """(field, object) pairs for ``n`` nuclei of one well: spread over up to 40 fields,
-    objects increasing within a field with small gaps (filtered nuclei)."""
+    """(field, object) pairs for ``n`` nuclei of one well.
+
+    They spread over up to 40 fields, objects increasing within a field with small gaps (as
+    left by filtered nuclei).
+    """
     per_field = max(1, math.ceil(n / (_MAX_FIELDS - 4)))
     max_gap = max(1, min(3, (_MAX_OBJECTS - 1) // per_field))
     if n > _MAX_FIELDS * _MAX_OBJECTS:

@@ -62,8 +62,10 @@ def _camera(
     read_noise: float,
     clip_max: int,
 ) -> NDArray[np.uint16]:
-    """Shot noise Poisson(photo/g)*g on the signal above the camera offset, Gaussian read
-    noise, then quantisation and clipping.
+    """The camera's reading of ``signal``: shot noise, read noise, quantisation and clipping.
+
+    Shot noise Poisson(photo/g)*g applies to the signal above the camera offset, then Gaussian
+    read noise, then quantisation and clipping.
 
     The offset (bias) carries no shot noise. Section 8.4 applies shot noise to the total, but
     that puts the image minimum near 100 ADU, below the section's own 120-250 target; a bias
@@ -84,9 +86,12 @@ def _camera(
 
 
 def _edge(distance_px: NDArray[np.floating[Any]], sigma: float) -> _F32:
-    """A mask edge blurred by a Gaussian of width ``sigma``, from the signed distance to the
-    boundary (positive inside): the logistic approximation of the normal CDF. Replaces a
-    binary-mask convolution at a fraction of the cost."""
+    """A mask edge blurred by a Gaussian of width ``sigma``.
+
+    It is computed from the signed distance to the boundary (positive inside) with the
+    logistic approximation of the normal CDF, and replaces a binary-mask convolution at a
+    fraction of the cost.
+    """
     z = np.clip(distance_px * np.float32(-1.702 / sigma), -60.0, 60.0)
     out: _F32 = (1.0 / (1.0 + np.exp(z))).astype(np.float32, copy=False)
     return out

@@ -52,14 +52,20 @@ class NucleusShape:
 
     @property
     def r_eff(self) -> float:
+        """The effective radius sqrt(a * b): a circle of the same area as the plain ellipse."""
         return math.sqrt(self.a * self.b)
 
     def moved(self, cy: float, cx: float) -> NucleusShape:
+        """The same shape centred at (cy, cx)."""
         return NucleusShape(
             cy, cx, self.a, self.b, self.theta, self.harm_k, self.harm_amp, self.harm_phase
         )
 
     def boundary(self, phi: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The boundary radius at angles ``phi``, relative to the plain ellipse (1 = on it).
+
+        It is 1 + sum_k amp_k cos(k phi + phase_k) over the shape's harmonics.
+        """
         return self._boundary_from_unit(np.exp(1j * phi))
 
     def _boundary_from_unit(self, z: NDArray[np.complex128]) -> NDArray[np.float64]:
@@ -91,6 +97,11 @@ class NucleusShape:
     def contains(
         self, y: NDArray[np.float64], x: NDArray[np.float64], margin_px: float = 0.0
     ) -> NDArray[np.bool_]:
+        """Whether each point (y, x) lies inside the boundary, about ``margin_px`` in from it.
+
+        The margin is converted to normalised units with ``r_eff``, so it is approximate on
+        an elongated shape.
+        """
         rho, bnd = self.polar(y, x)
         return rho <= bnd - margin_px / self.r_eff
 
@@ -106,8 +117,11 @@ class NucleusShape:
     def sample_points(
         self, rng: np.random.Generator, n: int, margin_px: float = 3.0, min_dist: float = 0.0
     ) -> NDArray[np.float64]:
-        """Up to ``n`` uniform points (y, x) inside, ``margin_px`` from the edge, optionally
-        at least ``min_dist`` apart (hard-core exclusion)."""
+        """Up to ``n`` uniform random points (y, x) inside, ``margin_px`` from the edge.
+
+        With ``min_dist`` > 0 the points are also at least ``min_dist`` apart (hard-core
+        exclusion), so fewer than ``n`` may come back when they do not fit.
+        """
         if n <= 0:
             return np.zeros((0, 2))
         r = max(self.a, self.b) * 1.15
@@ -358,6 +372,11 @@ class Neighbour:
 
 @dataclass(frozen=True)
 class Nucleolus:
+    """A nucleolus: an axis-aligned ellipse centred at (cy, cx) with radii (ry, rx) in pixels.
+
+    Rendering dims the nucleus's FITC and DAPI signal inside it.
+    """
+
     cy: float
     cx: float
     ry: float

@@ -63,8 +63,10 @@ def _botocore_config(config: DatasourceConfig | None) -> Any:
 
 
 def _session(config: DatasourceConfig, env: Mapping[str, str] | None) -> Any:
-    """The boto3 session for the configuration's auth mode; for ``assume-role``, its STS
-    client goes through the same endpoint check as the S3 client."""
+    """The boto3 session for the configuration's auth mode.
+
+    For ``assume-role``, its STS client goes through the same endpoint check as the S3 client.
+    """
     base = base_session(config, env)
     if config.auth != "assume-role":
         return base
@@ -124,10 +126,12 @@ def s3_client(config: DatasourceConfig, env: Mapping[str, str] | None = None) ->
 
 
 def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> None:
-    """Runs before every request to a custom endpoint: the endpoint's host name is resolved
-    and each address checked, so a name that points at a metadata or internal address
-    (``169.254.169.254.nip.io``, a rebinding DNS server) is refused at connect time, not only
-    the literal addresses that validation sees."""
+    """Checks the addresses a custom endpoint's host name resolves to, before every request.
+
+    The endpoint's host name is resolved and each address checked, so a name that points at a
+    metadata or internal address (``169.254.169.254.nip.io``, a rebinding DNS server) is
+    refused at connect time, not only the literal addresses that validation sees.
+    """
     from urllib.parse import urlsplit
 
     parts = urlsplit(getattr(request, "url", "") or config.endpoint_url)
@@ -153,8 +157,11 @@ def _check_resolved(config: DatasourceConfig, request: Any = None, **_: Any) -> 
 
 
 def _stop_when_unreachable(attempts: int, caught_exception: Any = None, **_: Any) -> None:
-    """Runs before botocore's retry handler: gives up on an endpoint that cannot be reached
-    after ``CONNECT_ATTEMPTS`` tries instead of backing off for all ``MAX_ATTEMPTS``."""
+    """Gives up on an unreachable endpoint after ``CONNECT_ATTEMPTS`` tries.
+
+    It runs before botocore's retry handler, so an endpoint that cannot be reached fails fast
+    instead of backing off for all ``MAX_ATTEMPTS``.
+    """
     from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 
     if (
@@ -167,8 +174,10 @@ def _stop_when_unreachable(attempts: int, caught_exception: Any = None, **_: Any
 def call_with_retries(
     config: DatasourceConfig, operation: str, where: str, fn: Callable[[], T]
 ) -> T:
-    """Runs one request; transient failures that outlast botocore's own retries (its retry
-    quota runs dry under a sustained error rate) are retried here with backoff.
+    """Runs one request, retrying with backoff the transient failures botocore gives up on.
+
+    Transient failures that outlast botocore's own retries (its retry quota runs dry under a
+    sustained error rate) are retried here with backoff.
 
     Args:
         config: The datasource the request goes to (for error messages).
@@ -201,8 +210,10 @@ def clear_clients() -> None:
 
 
 def same_identity(a: DatasourceConfig, b: DatasourceConfig) -> bool:
-    """Whether two S3 configurations use one set of credentials on one endpoint, so one client
-    may copy server-side between them."""
+    """Whether two S3 configurations use one set of credentials on one endpoint.
+
+    When they do, one client may copy server-side between them.
+    """
     return (
         a.kind == b.kind == "s3"
         and a.endpoint_url == b.endpoint_url

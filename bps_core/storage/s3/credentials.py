@@ -74,8 +74,9 @@ def static_keys(
 
 
 def base_session(config: DatasourceConfig, env: Mapping[str, str] | None = None) -> Any:
-    """The boto3 session for ``keys``, ``default`` and ``anonymous`` auth, and the session
-    that calls STS for ``assume-role``.
+    """The boto3 session for ``keys``, ``default`` and ``anonymous`` auth.
+
+    For ``assume-role`` it is the session that calls STS to get the role's credentials.
 
     Args:
         config: An S3 datasource.

@@ -51,9 +51,11 @@ def error_kind(code: str) -> str:
 
 
 class S3Error(DatasourceError):
-    """An S3 request failed. ``code`` is the AWS error code (or a network error name); ``kind``
-    says what that means: unreachable, no_such_bucket, wrong_region, denied, credentials or
-    other."""
+    """An S3 request failed.
+
+    ``code`` is the AWS error code (or a network error name); ``kind`` says what that means:
+    unreachable, no_such_bucket, wrong_region, denied, credentials or other.
+    """
 
     def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
         self.code = code

@@ -31,8 +31,9 @@ def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., 
 
 
 def remember_secrets(*values: str | None) -> None:
-    """Registers secret values so that log records from boto3, botocore and urllib3 never
-    carry them, even at DEBUG level.
+    """Registers secret values that log records must never carry.
+
+    Records from boto3, botocore and urllib3 have them replaced, even at DEBUG level.
 
     Args:
         *values: Secret keys and session tokens; empty values and ones under 8 characters

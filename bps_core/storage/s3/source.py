@@ -71,8 +71,10 @@ class S3Source:
                 break
 
     def read_bytes(self, key: str, length: int | None = None) -> bytes:
-        """The object's bytes (a ranged GET for the first ``length``). A body whose connection
-        drops mid-read is fetched again, like any other transient failure.
+        """The object's bytes, or its first ``length`` bytes (a ranged GET).
+
+        A body whose connection drops mid-read is fetched again, like any other transient
+        failure.
 
         A full read is capped at ``MAX_OBJECT_BYTES`` (the image decoder's file-size limit):
         an object whose Content-Length is larger is refused before its body is read, and a body
@@ -151,8 +153,10 @@ class S3Source:
         )
 
     def copy_from(self, source: S3Source, source_key: str, key: str) -> None:
-        """Server-side ``CopyObject`` from another S3 source (this source's credentials must be
-        able to read the source object)."""
+        """Copies ``source_key`` of another S3 source to ``key`` here, server-side (``CopyObject``).
+
+        This source's credentials must be able to read the source object.
+        """
         src = {"Bucket": source.bucket, "Key": source._key(source_key)}
         full = self._key(key)
         self._call(
