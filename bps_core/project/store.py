@@ -186,7 +186,17 @@ def _append_reversal(
 
 
 class Project:
-    """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``."""
+    """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``.
+
+    Every database access goes through its methods and these typed stores (the connection
+    is private: SQL runs only in ``bps_core.project``).
+
+    Attributes:
+        embedding_sets: The records of the stored embedding sets and the current one.
+        maps: The records of the stored maps and each embedding set's chosen map.
+        models: The records of the trained models.
+        rounds: The recorded selection rounds and their samples.
+    """
 
     def __init__(
         self,
