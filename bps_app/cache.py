@@ -240,11 +240,8 @@ def model_columns(project: Project) -> pd.DataFrame | None:
 
 def round_column(project: Project) -> pd.DataFrame:
     """The latest round each sample was selected in ("round 3"), keyed by sample."""
-    rows = project.conn.execute(
-        "SELECT s.key, MAX(rs.round_id) FROM round_samples rs JOIN samples s "
-        "ON s.id = rs.sample_id GROUP BY s.key"
-    ).fetchall()
-    return pd.DataFrame([(k, f"round {r}") for k, r in rows], columns=["key", "round"])
+    latest = project.rounds.latest_round_of()
+    return pd.DataFrame([(k, f"round {r}") for k, r in latest.items()], columns=["key", "round"])
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

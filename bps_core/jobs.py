@@ -103,7 +103,7 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
 
 
 def get_job(project: Project, job_id: str) -> JobRecord:
-    row = project.conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row = project._conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
         raise BpsError(f"no job {job_id!r} in this project")
     return _record(row)
@@ -118,7 +118,7 @@ def list_jobs(project: Project, kind: str | None = None, limit: int = 50) -> lis
         q += " WHERE kind = ?"
         args = (kind,)
     q += " ORDER BY created_at DESC LIMIT ?"
-    return [_record(r) for r in project.conn.execute(q, (*args, limit)).fetchall()]
+    return [_record(r) for r in project._conn.execute(q, (*args, limit)).fetchall()]
 
 
 def active_job(project: Project, kind: str) -> JobRecord | None:
@@ -158,7 +158,7 @@ def _process_alive(pid: int, job_id: str, *, proc_root: Path = Path("/proc")) ->
 
 def reap_dead_jobs(project: Project) -> int:
     """Marks active jobs whose worker process is gone as failed; returns how many."""
-    rows = project.conn.execute(
+    rows = project._conn.execute(
         "SELECT id, pid, state, created_at FROM jobs WHERE state IN ('queued', 'running')"
     ).fetchall()
     dead = []
@@ -186,7 +186,7 @@ def _finish(
     error: str | None = None,
 ) -> None:
     db.write(
-        project.conn,
+        project._conn,
         lambda c: c.execute(
             "UPDATE jobs SET state = ?, result_json = ?, error = ?, finished_at = ?, "
             "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END "
@@ -222,7 +222,7 @@ def submit_job(
         )
 
     try:
-        db.write(project.conn, tx)
+        db.write(project._conn, tx)
     except sqlite3.IntegrityError:
         running = active_job(project, kind)
         who = f" (started by {running.user}, job {running.id})" if running else ""
@@ -234,7 +234,7 @@ def submit_job(
         if pid is None:
             pid = _spawn_worker(project.folder, job_id)
         db.write(
-            project.conn,
+            project._conn,
             lambda c: c.execute(
                 "UPDATE jobs SET pid = ? WHERE id = ? AND pid IS NULL", (pid, job_id)
             ),
@@ -427,7 +427,7 @@ def _warm_worker_main(warm_up: bool = True) -> int:
 def cancel_job(project: Project, job_id: str) -> None:
     """Asks a job to stop; it ends as cancelled at its next progress report."""
     db.write(
-        project.conn,
+        project._conn,
         lambda c: c.execute(
             "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",
             (job_id,),
@@ -461,7 +461,7 @@ class JobContext:
             row = c.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (self.job_id,))
             return int(row.fetchone()[0])
 
-        if db.write(self.project.conn, tx):
+        if db.write(self.project._conn, tx):
             raise JobCancelled("cancelled by a user")
 
     def callback(self, message: str = "") -> Callable[[float], None]:
@@ -492,7 +492,7 @@ def run_job(project_dir: str | Path, job_id: str) -> int:
         if job.state != "queued":
             return 0
         db.write(
-            project.conn,
+            project._conn,
             lambda c: c.execute(
                 "UPDATE jobs SET state = 'running', pid = ?, started_at = ?, heartbeat_at = ? "
                 "WHERE id = ?",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -19,9 +18,9 @@ from sklearn.decomposition import PCA
 
 from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
-from bps_core.embeddings.store import CURRENT_KEY, EmbeddingSet, load_embedding_set
+from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
 from bps_core.errors import BpsError, DamagedArrayError
-from bps_core.project import db
+from bps_core.project.maps import MapRecord
 from bps_core.project.store import Project, utc_now
 
 if TYPE_CHECKING:
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 MAP_METHODS = ("umap", "pca")
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
-#: settings key prefix: ``current_map:<embedding version>`` holds the chosen map of that set.
-CURRENT_MAP_PREFIX = "current_map:"
 
 
 @dataclass(frozen=True)
@@ -194,18 +191,8 @@ def latest_map(project: Project, embedding_version: str | None = None) -> Map | 
     emb_version = embedding_version or _current(project)
     if emb_version is None:
         return None
-    row = project.conn.execute(
-        "SELECT id FROM maps WHERE embedding_version = ? ORDER BY created_at DESC, id LIMIT 1",
-        (emb_version,),
-    ).fetchone()
-    return load_map_id(project, row[0]) if row else None
-
-
-def _chosen_map_id(project: Project, embedding_version: str) -> str | None:
-    row = project.conn.execute(
-        "SELECT value FROM settings WHERE key = ?", (CURRENT_MAP_PREFIX + embedding_version,)
-    ).fetchone()
-    return str(row[0]) if row else None
+    mid = project.maps.latest_id(emb_version)
+    return load_map_id(project, mid) if mid else None
 
 
 def current_map(project: Project) -> Map | None:
@@ -214,7 +201,7 @@ def current_map(project: Project) -> Map | None:
     emb_version = _current(project)
     if emb_version is None:
         return None
-    chosen = _chosen_map_id(project, emb_version)
+    chosen = project.maps.chosen_id(emb_version)
     m = load_map_id(project, chosen) if chosen else None
     if m is not None and m.embedding_version == emb_version:
         return m
@@ -225,19 +212,16 @@ def list_maps(project: Project) -> list[dict[str, Any]]:
     """Every stored map, newest first: id, embedding version, method, params, created_at, and
     ``current`` (the one the app shows) and ``chosen`` (the chosen one of its embedding set)."""
     shown = current_map(project)
-    rows = project.conn.execute(
-        "SELECT id, embedding_version, method, params_json, created_at FROM maps "
-        "ORDER BY created_at DESC, id"
-    ).fetchall()
     chosen: dict[str, str | None] = {}
     out = []
-    for mid, version, method, params, created in rows:
-        if version not in chosen:
-            chosen[version] = _chosen_map_id(project, version)
+    for r in project.maps.all():
+        if r.embedding_version not in chosen:
+            chosen[r.embedding_version] = project.maps.chosen_id(r.embedding_version)
         out.append(
-            {"id": mid, "embedding_version": version, "method": method,
-             "params": json.loads(params), "created_at": created,
-             "current": shown is not None and shown.id == mid, "chosen": chosen[version] == mid}
+            {"id": r.id, "embedding_version": r.embedding_version, "method": r.method,
+             "params": r.params, "created_at": r.created_at,
+             "current": shown is not None and shown.id == r.id,
+             "chosen": chosen[r.embedding_version] == r.id}
         )  # fmt: skip
     return out
 
@@ -249,7 +233,7 @@ def use_map(project: Project, map_id: str) -> Map:
     Raises:
         BpsError: no stored map (or more than one) matches, or its files are gone.
     """
-    ids = [str(i) for (i,) in project.conn.execute("SELECT id FROM maps ORDER BY id")]
+    ids = project.maps.ids()
     found = [i for i in ids if map_id.strip() and i.startswith(map_id.strip())]
     if len(found) != 1:
         what = "no map" if not found else f"{len(found)} maps match"
@@ -258,30 +242,21 @@ def use_map(project: Project, map_id: str) -> Map:
     m = load_map_id(project, found[0])
     if m is None:
         raise BpsError(f"map {found[0]}: its array or embedding set is missing; compute it again")
-
-    def tx(c: sqlite3.Connection) -> None:
-        c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                  (CURRENT_KEY, m.embedding_version))  # fmt: skip
-        c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                  (CURRENT_MAP_PREFIX + m.embedding_version, m.id))  # fmt: skip
-
-    db.write(project.conn, tx)
+    project.maps.show(m.embedding_version, m.id)
     return m
 
 
 def load_map_id(project: Project, mid: str) -> Map | None:
     """A stored map by id, or None when its row or array file is missing."""
-    row = project.conn.execute(
-        "SELECT embedding_version, params_json, path FROM maps WHERE id = ?", (mid,)
-    ).fetchone()
-    if row is None or not (project.folder / row[2]).is_file():
+    record = project.maps.get(mid)
+    if record is None or not (project.folder / record.path).is_file():
         return None
-    emb = load_embedding_set(project, row[0])
+    emb = load_embedding_set(project, record.embedding_version)
     if emb is None:
         return None
-    xy = load_array(project.folder / row[2], fix=_RECOMPUTE_MAP, ndim=2, rows=len(emb.keys),
-                    cols=2, mmap=False)  # fmt: skip
-    return Map(mid, row[0], _stored_config(json.loads(row[1])), emb.keys, xy)
+    xy = load_array(project.folder / record.path, fix=_RECOMPUTE_MAP, ndim=2,
+                    rows=len(emb.keys), cols=2, mmap=False)  # fmt: skip
+    return Map(mid, record.embedding_version, _stored_config(record.params), emb.keys, xy)
 
 
 def _stored_config(params: dict[str, Any]) -> MapConfig:
@@ -329,28 +304,14 @@ def get_or_compute_map(
     mid = map_id(emb.version, cfg)
     with atomic_path(project.arrays_dir / "maps" / f"{mid}.npy", suffix=".npy") as tmp:
         np.save(tmp, xy)
-
-    def tx(c: sqlite3.Connection) -> None:
-        c.execute(
-            "INSERT OR REPLACE INTO maps (id, embedding_version, method, params_json, path, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (mid, emb.version, cfg.method, json.dumps(asdict(cfg), sort_keys=True),
-             f"arrays/maps/{mid}.npy", utc_now()),
-        )  # fmt: skip
-        if make_current:
-            c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                      (CURRENT_MAP_PREFIX + emb.version, mid))  # fmt: skip
-
-    db.write(project.conn, tx)
+    record = MapRecord(mid, emb.version, cfg.method, asdict(cfg), f"arrays/maps/{mid}.npy",
+                       utc_now())  # fmt: skip
+    project.maps.add(record, make_chosen=make_current)
     return Map(mid, emb.version, cfg, emb.keys, xy)
 
 
 def _choose(project: Project, m: Map) -> None:
-    db.write(
-        project.conn,
-        lambda c: c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                            (CURRENT_MAP_PREFIX + m.embedding_version, m.id)),
-    )  # fmt: skip
+    project.maps.choose(m.embedding_version, m.id)
 
 
 def run_map_job(project: Project, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -61,14 +61,9 @@ def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
     elif selection.kind == "keys":
         keys = list(selection.keys)
     elif selection.kind == "round":
-        rows = project.conn.execute(
-            "SELECT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
-            "WHERE rs.round_id = ? ORDER BY rs.rank",
-            (selection.round,),
-        ).fetchall()
-        if not rows:
+        keys = project.rounds.keys(selection.round)
+        if not keys:
             raise BpsError(f"round {selection.round} does not exist or selected nothing")
-        keys = [r[0] for r in rows]
     else:
         labels = project.current_labels()
         unknown = sorted(set(selection.classes) - set(labels.label))

@@ -194,10 +194,8 @@ def write_lightly(
         elif part == "embeddings":
             _write_embeddings(project, dest, relpath_of, embeddings_name, report)
         elif part == "metadata":
-            rows = [r for r in project.conn.execute(
-                "SELECT relpath, meta_json FROM samples WHERE status = 'ok' ORDER BY id"
-            ).fetchall() if r[0] not in unsafe]  # fmt: skip
-            metas = [json.loads(m) for _, m in rows]
+            rows = [r for r in project.stored_metadata() if r[0] not in unsafe]
+            metas = [m for _, m in rows]
             items = [(".lightly/metadata/schema.json", _json(metadata_schema(metas)), _JSON)]
             for (rel, _), meta in zip(rows, metas, strict=True):
                 doc = {"file_name": rel, "type": "image", "metadata": meta}

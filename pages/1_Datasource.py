@@ -18,7 +18,7 @@ with state.open_project() as project:
     last = {kind: next(iter(jobs.list_jobs(project, kind, limit=1)), None)
             for kind in ("ingest", "copy", "writeback")}  # fmt: skip
     class_names = sorted(project.label_counts())
-    round_ids = [r[0] for r in project.conn.execute("SELECT id FROM rounds ORDER BY id")]
+    round_ids = project.rounds.ids()
     n_samples = project.n_samples()
 
 st.title("Datasources")

@@ -43,9 +43,7 @@ with state.open_project() as project:
     n_labeled = len(project.current_labels())
     output = project.config.output_datasource
     project_dir = project.folder
-    labels_version = int(
-        project.conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0
-    )
+    labels_version = project.labels_version()
 
 st.title("Export")
 st.caption(f"{n_labeled:,} labeled samples.")

@@ -21,7 +21,7 @@ with state.open_project() as project:
     shown_map = current_map(project)
     model = cache.current_model(project)
     stale = cache.stale_model(project)
-    n_rounds = int(project.conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+    n_rounds = project.rounds.count()
 
 st.title(md(config.name))
 st.caption(f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}")

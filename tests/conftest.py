@@ -70,7 +70,7 @@ def tiny_project(tiny_copy: Path, tmp_path: Path) -> Project:
 def _stop_leftover_jobs(project: Project) -> None:
     """Kills job processes a failed test left running, so they do not slow every later test
     (a 500-epoch training job outlives its test by many minutes)."""
-    rows = project.conn.execute(
+    rows = project._conn.execute(
         "SELECT id, pid FROM jobs WHERE state IN ('queued', 'running') AND pid IS NOT NULL"
     ).fetchall()
     for job_id, pid in rows:

@@ -1,9 +1,10 @@
-"""Layering rules: the core never imports the UI or the command line, and the app never
-imports the command line."""
+"""Layering rules: the core never imports the UI or the command line, the app never imports
+the command line, and only ``bps_core/project/`` runs SQL."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import bps_app
@@ -11,6 +12,21 @@ import bps_core
 
 CORE = Path(bps_core.__file__).parent
 APP = Path(bps_app.__file__).parent
+REPO = CORE.parent
+#: The one package allowed to run SQL, hold the connection and take the write lock.
+SQL_HOME = CORE / "project"
+#: Code outside ``SQL_HOME`` that still runs SQL, relative to the repository.
+#: bps_core/jobs.py: removed when jobs/ moves its SQL into project/jobs.py (issue 16).
+SQL_ALLOW_LIST = frozenset({"bps_core/jobs.py"})
+#: SQL statements in string literals (upper case, as this code base writes them).
+_SQL_TEXT = re.compile(
+    r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
+    r"|\bDELETE\s+FROM\b|\b(?:CREATE|DROP|ALTER)\s+(?:TABLE|INDEX|VIEW|TRIGGER)\b|\bPRAGMA\b"
+)
+#: Attributes that reach the database: the connection and a cursor's or connection's verbs.
+_SQL_ATTRS = frozenset({"conn", "_conn", "execute", "executemany", "executescript"})
+#: Modules only ``SQL_HOME`` imports: the transactions and locking rules.
+_SQL_MODULES = frozenset({"bps_core.project.db"})
 
 
 def _imports(path: Path) -> set[str]:
@@ -49,3 +65,66 @@ def test_core__knows_neither_the_cli_module_nor_the_apps_environment_variable() 
     assert not (CORE / "__main__.py").exists()  # `python -m bps_cli` runs the command line
     offenders = [str(f) for f in sorted(CORE.rglob("*.py")) if "BPS_PROJECT" in f.read_text()]
     assert offenders == []
+
+
+def _sql_uses(path: Path) -> list[str]:
+    """Where ``path`` runs SQL: 'line N: what' for each SQL string, connection or cursor use,
+    and import of the transaction module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and node.attr in _SQL_ATTRS:
+            found.append(f"line {line}: .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _SQL_TEXT.search(node.value)
+            if match:
+                found.append(f"line {line}: SQL {match.group(0)[:30]!r}")
+        elif isinstance(node, ast.Import):
+            found += [f"line {line}: import {a.name}" for a in node.names
+                      if a.name in _SQL_MODULES]  # fmt: skip
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            found += [f"line {line}: import {m}" for m in sorted(modules & _SQL_MODULES)]
+    return found
+
+
+def _outside_sql_home() -> list[Path]:
+    """Every Python file of the core (but ``SQL_HOME``), the app, the pages, the CLI and the
+    benchmarks."""
+    core = [f for f in CORE.rglob("*.py") if not f.is_relative_to(SQL_HOME)]
+    others = [f for d in ("bps_app", "bps_cli", "pages", "bench") for f in (REPO / d).rglob("*.py")]
+    return sorted(core + others + [REPO / "app.py"])
+
+
+def test_sql__runs_only_in_the_project_package() -> None:
+    files = _outside_sql_home()
+    assert len(files) > 40
+    offenders = {
+        rel: uses
+        for f in files
+        if (rel := f.relative_to(REPO).as_posix()) not in SQL_ALLOW_LIST and (uses := _sql_uses(f))
+    }
+    assert offenders == {}, "SQL outside bps_core/project/; add a typed method there instead"
+
+
+def test_sql__the_check_sees_sql_strings_connections_and_transactions(tmp_path: Path) -> None:
+    sample = tmp_path / "page.py"
+    sample.write_text(
+        "from bps_core.project import db\n"
+        "n = project._conn.execute('SELECT COUNT(*) FROM rounds').fetchone()\n"
+        "q = f'INSERT OR REPLACE INTO settings (key) VALUES ({k})'\n"
+        "label = 'Select from the map'  # prose, not SQL\n"
+    )
+    assert sorted(_sql_uses(sample)) == [
+        "line 1: import bps_core.project.db",
+        "line 2: ._conn",
+        "line 2: .execute",
+        "line 2: SQL 'SELECT COUNT(*) FROM'",
+        "line 3: SQL 'INSERT OR REPLACE INTO'",
+    ]  # and not the prose of line 4
+
+
+def test_sql__allow_list_names_only_files_that_exist() -> None:
+    scanned = {f.relative_to(REPO).as_posix() for f in _outside_sql_home()}
+    assert SQL_ALLOW_LIST - scanned == set(), "a file moved: drop it from SQL_ALLOW_LIST"

@@ -51,7 +51,7 @@ def test_reap__a_job_whose_process_died_is_marked_failed(tiny_project: Project) 
     job_id = jobs.submit_job(tiny_project, "map", {}, user="ann", spawn=False)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    tiny_project.conn.execute(
+    tiny_project._conn.execute(
         "UPDATE jobs SET pid = ?, state = 'running' WHERE id = ?", (dead.pid, job_id)
     )
     assert jobs.reap_dead_jobs(tiny_project) == 1

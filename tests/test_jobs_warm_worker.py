@@ -112,7 +112,7 @@ def test_warm_worker__killed_mid_job_the_job_fails_and_a_new_worker_replaces_it(
     worker.proc.wait(30)
     # A job recorded as running in the dead worker is reaped as failed.
     job_id = jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann", spawn=False)
-    embedded.conn.execute(
+    embedded._conn.execute(
         "UPDATE jobs SET pid = ?, state = 'running' WHERE id = ?", (worker.pid, job_id)
     )
     assert jobs.reap_dead_jobs(embedded) == 1

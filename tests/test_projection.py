@@ -106,7 +106,7 @@ def test_latest_map__the_most_recent_of_the_current_embedding_and_legacy_rows(
     )
     umap_map = get_or_compute_map(tiny_project, MapConfig(n_epochs=10))
     pca_map = get_or_compute_map(tiny_project, MapConfig(method="pca"))
-    tiny_project.conn.execute(
+    tiny_project._conn.execute(
         "UPDATE maps SET created_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", (umap_map.id,)
     )
     latest = projection.latest_map(tiny_project)
@@ -114,7 +114,7 @@ def test_latest_map__the_most_recent_of_the_current_embedding_and_legacy_rows(
     assert latest.id == pca_map.id
     assert np.array_equal(latest.xy, pca_map.xy)
     # A row written before maps had pca_dims (they ran on the full embeddings) says so.
-    tiny_project.conn.execute(
+    tiny_project._conn.execute(
         "UPDATE maps SET params_json = ? WHERE id = ?",
         ('{"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "n_epochs": 150, '
          '"init": "pca", "seed": 0}', umap_map.id),

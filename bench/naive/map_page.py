@@ -3,8 +3,6 @@ controls as pages/3_Explore_and_label.py, written the common way: the map frame 
 ``st.cache_data`` (copied out of the cache on every rerun) and nothing is a fragment, so every
 click in the panel reruns the whole page and resends the figure."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
@@ -19,10 +17,9 @@ st.set_page_config(layout="wide")
 @st.cache_data(show_spinner=False)
 def map_data(project_dir: str, map_id: str) -> pd.DataFrame:
     with Project.open(project_dir) as project:
-        row = project.conn.execute(
-            "SELECT embedding_version, params_json FROM maps WHERE id = ?", (map_id,)
-        ).fetchone()
-        m = load_map(project, MapConfig(**json.loads(row[1])), row[0])
+        record = project.maps.get(map_id)
+        assert record is not None
+        m = load_map(project, MapConfig(**record.params), record.embedding_version)
         xy = pd.DataFrame({"key": m.keys, "x": m.xy[:, 0], "y": m.xy[:, 1]})
         return xy.merge(project.samples(), on="key", how="left")
 

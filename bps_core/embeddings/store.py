@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +13,9 @@ from numpy.typing import NDArray
 from bps_core.arrays import load_array, load_keys
 from bps_core.atomic import atomic_path, atomic_write_text
 from bps_core.errors import BpsError
-from bps_core.project import db
+from bps_core.project.embedding_sets import EmbeddingSetRecord
 from bps_core.project.store import Project, utc_now
 
-CURRENT_KEY = "current_embedding"
 RECOMPUTE = "recompute the embeddings ('bps-labeler embed PROJECT_DIR' or the Embeddings page)"
 
 
@@ -74,28 +72,15 @@ def save_embedding_set(
     with atomic_path(folder / f"{version}.npy", suffix=".npy") as tmp:
         np.save(tmp, vecs)
     rel = f"arrays/embeddings/{version}.npy"
-
-    def tx(c: sqlite3.Connection) -> None:
-        c.execute(
-            "INSERT OR REPLACE INTO embeddings (version, method, params_json, checkpoint_sha, "
-            "n_samples, dim, path, quality_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (version, method, json.dumps(params, sort_keys=True), checkpoint_sha, len(keys),
-             vecs.shape[1], rel, json.dumps(quality or {}), utc_now()),
-        )  # fmt: skip
-        if make_current:
-            c.execute(
-                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (CURRENT_KEY, version)
-            )
-
-    db.write(project.conn, tx)
+    record = EmbeddingSetRecord(version, method, params, checkpoint_sha, len(keys),
+                                int(vecs.shape[1]), rel, utc_now(), quality or {})  # fmt: skip
+    project.embedding_sets.add(record, make_current=make_current)
     return EmbeddingSet(version, method, params, keys, vecs, checkpoint_sha, quality or {})
 
 
 def current_version(project: Project) -> str | None:
     """The version of the current embedding set (the user's choice, persisted), or None."""
-    row = project.conn.execute("SELECT value FROM settings WHERE key = ?", (CURRENT_KEY,))
-    found = row.fetchone()
-    return str(found[0]) if found else None
+    return project.embedding_sets.current_version()
 
 
 def resolve_version(project: Project, version: str) -> str:
@@ -105,7 +90,7 @@ def resolve_version(project: Project, version: str) -> str:
         BpsError: no set, or more than one, starts with ``version``.
     """
     version = version.strip()
-    stored = [str(v) for (v,) in project.conn.execute("SELECT version FROM embeddings")]
+    stored = project.embedding_sets.versions()
     found = sorted(v for v in stored if version and v.startswith(version))
     if len(found) == 1:
         return found[0]
@@ -122,12 +107,7 @@ def set_current_version(project: Project, version: str) -> str:
     database, so it survives restarts. Returns the full version.
     """
     full = resolve_version(project, version)
-    db.write(
-        project.conn,
-        lambda c: c.execute(
-            "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (CURRENT_KEY, full)
-        ),
-    )
+    project.embedding_sets.set_current(full)
     return full
 
 
@@ -136,31 +116,22 @@ def load_embedding_set(project: Project, version: str | None = None) -> Embeddin
     version = version or current_version(project)
     if version is None:
         return None
-    row = project.conn.execute(
-        "SELECT method, params_json, checkpoint_sha, path, quality_json FROM embeddings "
-        "WHERE version = ?",
-        (version,),
-    ).fetchone()
-    if row is None:
+    record = project.embedding_sets.get(version)
+    if record is None:
         return None
-    method, params, sha, rel, quality = row
-    path = project.folder / rel
+    path = project.folder / record.path
     vectors = load_array(path, fix=RECOMPUTE, ndim=2)
     keys = load_keys(path.with_name(f"{version}.keys.json"), fix=RECOMPUTE, n=len(vectors))
-    return EmbeddingSet(
-        version, method, json.loads(params), keys, vectors, sha, json.loads(quality)
-    )
+    return EmbeddingSet(version, record.method, record.params, keys, vectors,
+                        record.checkpoint_sha, record.quality)  # fmt: skip
 
 
 def list_embedding_sets(project: Project) -> list[dict[str, Any]]:
     """Every stored set, newest first, with ``current`` True for the current one."""
-    rows = project.conn.execute(
-        "SELECT version, method, n_samples, dim, created_at, quality_json, params_json "
-        "FROM embeddings ORDER BY created_at DESC, version"
-    ).fetchall()
     current = current_version(project)
     return [
-        {"version": v, "method": m, "samples": n, "dim": d, "created_at": t,
-         "quality": json.loads(q), "params": json.loads(p), "current": v == current}
-        for v, m, n, d, t, q, p in rows
+        {"version": r.version, "method": r.method, "samples": r.n_samples, "dim": r.dim,
+         "created_at": r.created_at, "quality": r.quality, "params": r.params,
+         "current": r.version == current}
+        for r in project.embedding_sets.all()
     ]  # fmt: skip

@@ -217,7 +217,7 @@ def ingest(
         )
         _set_ingest_state(c, "finished")
 
-    db.write(project.conn, tx)
+    db.write(project._conn, tx)
     report.n_samples = len(rows)
     report.n_bad = len(report.bad_files)
     if progress is not None:

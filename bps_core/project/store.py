@@ -23,6 +23,11 @@ import pandas as pd
 from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
 from bps_core.project import db
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
+from bps_core.project.embedding_sets import EmbeddingSets
+from bps_core.project.keys import sample_ids
+from bps_core.project.maps import Maps
+from bps_core.project.rounds import Models, Rounds
+from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
 from bps_core.storage import (
     DataSource,
     DatasourceConfig,
@@ -32,7 +37,6 @@ from bps_core.storage import (
 )
 
 DB_NAME = "project.db"
-INGEST_STATE_KEY = "ingest_state"
 ARRAYS_DIR = "arrays"
 OBJECT_CACHE_DIR = Path("cache") / "objects"
 LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api")
@@ -155,10 +159,7 @@ def _ensure_class(
 
 
 def _set_ingest_state(c: sqlite3.Connection, state: str) -> None:
-    c.execute(
-        "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-        (INGEST_STATE_KEY, json.dumps({"state": state, "at": utc_now()})),
-    )
+    put_setting(c, INGEST_STATE_KEY, json.dumps({"state": state, "at": utc_now()}))
 
 
 def _append_reversal(
@@ -185,7 +186,17 @@ def _append_reversal(
 
 
 class Project:
-    """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``."""
+    """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``.
+
+    Every database access goes through its methods and these typed stores (the connection
+    is private: SQL runs only in ``bps_core.project``).
+
+    Attributes:
+        embedding_sets: The records of the stored embedding sets and the current one.
+        maps: The records of the stored maps and each embedding set's chosen map.
+        models: The records of the trained models.
+        rounds: The recorded selection rounds and their samples.
+    """
 
     def __init__(
         self,
@@ -197,7 +208,12 @@ class Project:
     ) -> None:
         self.folder = folder
         self.config = config
-        self.conn = conn
+        #: The only database connection; private: SQL runs only in ``bps_core.project``.
+        self._conn = conn
+        self.embedding_sets = EmbeddingSets(conn)
+        self.maps = Maps(conn)
+        self.models = Models(conn)
+        self.rounds = Rounds(conn)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
@@ -301,7 +317,7 @@ class Project:
         return cls(folder, config, conn, read_only=read_only)
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self) -> Project:
         return self
@@ -364,7 +380,7 @@ class Project:
         config = replace(self.config, datasource=new_input, output=new_output)
         rows = [config.datasource] + ([new_output] if new_output is not None else [])
         db.write(
-            self.conn,
+            self._conn,
             lambda c: c.executemany(
                 "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -377,13 +393,13 @@ class Project:
     # -- samples ---------------------------------------------------------------------------
     def n_samples(self, status: str | None = None) -> int:
         if status is None:
-            return int(self.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+            return int(self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
         q = "SELECT COUNT(*) FROM samples WHERE status = ?"
-        return int(self.conn.execute(q, (status,)).fetchone()[0])
+        return int(self._conn.execute(q, (status,)).fetchone()[0])
 
     def samples_version(self) -> str:
         """Changes with every insert, update or delete of a sample, by any process."""
-        version, token = self.conn.execute("SELECT version, token FROM samples_version").fetchone()
+        version, token = self._conn.execute("SELECT version, token FROM samples_version").fetchone()
         return f"{token}:{version}"
 
     def samples(self) -> pd.DataFrame:
@@ -398,7 +414,7 @@ class Project:
         return self._samples[1].copy()
 
     def _load_samples(self) -> pd.DataFrame:
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
         cols = ["key", "sample_id", "relpath", "status", "error", "meta_json"]
@@ -407,16 +423,22 @@ class Project:
         meta.columns = [metadata_column(c) for c in meta.columns]
         return pd.concat([base, meta], axis=1)
 
+    def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
+        """(relpath, metadata) of every good sample in id order, with the metadata's original
+        field names (not ``metadata_column``'s): what write-back exports."""
+        rows = self._conn.execute(
+            "SELECT relpath, meta_json FROM samples WHERE status = 'ok' ORDER BY id"
+        ).fetchall()
+        return [(str(rel), json.loads(meta)) for rel, meta in rows]
+
     def ingest_state(self) -> dict[str, str] | None:
         """The last ingest's ``state`` (pending, running, finished) and ``at`` (UTC), or None
         for projects from before it was recorded."""
-        row = self.conn.execute(
-            "SELECT value FROM settings WHERE key = ?", (INGEST_STATE_KEY,)
-        ).fetchone()
-        if row is None:
+        stored = get_setting(self._conn, INGEST_STATE_KEY)
+        if stored is None:
             return None
         try:
-            value = json.loads(row[0])
+            value = json.loads(stored)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
@@ -427,12 +449,12 @@ class Project:
         return state is not None and state.get("state") != "finished"
 
     def set_ingest_state(self, state: str) -> None:
-        db.write(self.conn, lambda c: _set_ingest_state(c, state))
+        db.write(self._conn, lambda c: _set_ingest_state(c, state))
 
     def mark_bad(self, key: str, error: str) -> None:
         """Records that a sample could not be decoded; it stays listed with its error."""
         db.write(
-            self.conn,
+            self._conn,
             lambda c: c.execute(
                 "UPDATE samples SET status = 'bad', error = ? WHERE key = ?", (error, key)
             ),
@@ -440,17 +462,17 @@ class Project:
 
     def problems(self) -> pd.DataFrame:
         """Files without metadata, metadata rows without files, and bad files."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT kind, path, message FROM ingest_problems ORDER BY kind, path"
         ).fetchall()
-        bad = self.conn.execute(
+        bad = self._conn.execute(
             "SELECT 'bad_file', relpath, error FROM samples WHERE status = 'bad' ORDER BY relpath"
         ).fetchall()
         return pd.DataFrame(rows + bad, columns=["kind", "path", "message"]).drop_duplicates()
 
     # -- label classes ---------------------------------------------------------------------
     def classes(self) -> list[LabelClass]:
-        rows = self.conn.execute("SELECT name, color, hotkey FROM label_classes ORDER BY id")
+        rows = self._conn.execute("SELECT name, color, hotkey FROM label_classes ORDER BY id")
         return [LabelClass(*r) for r in rows.fetchall()]
 
     def ensure_class(
@@ -458,17 +480,12 @@ class Project:
     ) -> LabelClass:
         """Returns the class called ``name``, creating it with the next free colour and digit."""
         name = _clean_name(name, "class name")
-        return db.write(self.conn, lambda c: _ensure_class(c, name, color, hotkey))
+        return db.write(self._conn, lambda c: _ensure_class(c, name, color, hotkey))
 
     # -- labels ----------------------------------------------------------------------------
     def _sample_ids(self, c: sqlite3.Connection, keys: Sequence[str]) -> list[int]:
-        ids: dict[str, int] = {}
         unique = list(dict.fromkeys(keys))
-        for i in range(0, len(unique), 900):  # stay under SQLite's bound-parameter limit
-            chunk = unique[i : i + 900]
-            marks = ",".join("?" * len(chunk))
-            q = f"SELECT key, id FROM samples WHERE key IN ({marks})"  # noqa: S608
-            ids.update(c.execute(q, chunk).fetchall())
+        ids = sample_ids(c, unique)
         missing = [k for k in unique if k not in ids]
         if missing:
             raise UnknownSampleError(missing)
@@ -538,7 +555,7 @@ class Project:
             )
             return len(pairs)
 
-        return LabelAction(action, db.write(self.conn, tx))
+        return LabelAction(action, db.write(self._conn, tx))
 
     def undo(self, user: str) -> UndoResult | None:
         """Undoes ``user``'s most recent label (or redo) action; None when there is none.
@@ -577,7 +594,7 @@ class Project:
             c.execute("UPDATE label_actions SET undone = 1 WHERE action_id = ?", (target,))
             return UndoResult(action, target, len(restore), len(rows) - len(restore))
 
-        return db.write(self.conn, tx)
+        return db.write(self._conn, tx)
 
     def redo(self, user: str) -> UndoResult | None:
         """Re-applies the action ``user`` undid most recently, unless they labeled since.
@@ -614,11 +631,11 @@ class Project:
             c.execute("UPDATE label_actions SET redone = 1 WHERE action_id = ?", (undo_id,))
             return UndoResult(action, target, len(reapply), len(rows) - len(reapply))
 
-        return db.write(self.conn, tx)
+        return db.write(self._conn, tx)
 
     def current_labels(self) -> pd.DataFrame:
         """Columns key, label, user, created_at, source: one row per labeled sample."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT s.key, k.name, cl.user, cl.created_at, cl.source FROM current_labels cl "
             "JOIN samples s ON s.id = cl.sample_id JOIN label_classes k ON k.id = cl.class_id "
             "ORDER BY s.id"
@@ -629,7 +646,7 @@ class Project:
         """The event log, oldest first, of every sample or of sample ``key`` only (class None
         means the label was cleared)."""
         where, args = ("WHERE s.key = ? ", (key,)) if key is not None else ("", ())
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT e.id, s.key, k.name, e.user, e.created_at, e.source, e.action_id "
             "FROM label_events e JOIN samples s ON s.id = e.sample_id "
             f"LEFT JOIN label_classes k ON k.id = e.class_id {where}ORDER BY e.id",
@@ -639,14 +656,19 @@ class Project:
         return pd.DataFrame(rows, columns=cols)
 
     def label_counts(self) -> dict[str, int]:
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT k.name, COUNT(*) FROM current_labels cl "
             "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.name ORDER BY k.id"
         ).fetchall()
         return {str(name): int(n) for name, n in rows}
 
+    def labels_version(self) -> int:
+        """The id of the newest label event (0 before the first): changes with every label
+        written, by any process."""
+        return int(self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0)
+
     def summary(self) -> dict[str, Any]:
-        n_labeled = int(self.conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
+        n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
         return {
             "name": self.config.name,
             "datasource": self.config.datasource.uri,

@@ -7,8 +7,6 @@ its ``model_after``. Everything a round writes goes in one transaction: all or n
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,7 +19,8 @@ from numpy.typing import NDArray
 from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
-from bps_core.project import db
+from bps_core.errors import BpsError, UnknownSampleError
+from bps_core.project.rounds import ModelRecord, Round
 from bps_core.project.store import Project, metadata_column, utc_now
 from bps_core.selection import SelectionConfig, make_strategy, resolve
 from bps_core.selection.model import (
@@ -36,30 +35,6 @@ from bps_core.selection.options import RoundOptions, wrap
 from bps_core.selection.pool import Pool, SelectionError
 
 GROUP_COLUMNS = ("well",)  # BPS: the well encodes the mouse
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    id: str
-    kind: str
-    embedding_version: str
-    classes: list[str]
-    n_labeled: int
-    metrics: dict[str, Any]
-    created_at: str
-
-
-@dataclass(frozen=True)
-class Round:
-    id: int
-    strategy: str
-    config: dict[str, Any]
-    seed: int | None
-    keys: list[str]
-    user: str
-    created_at: str
-    model_before: str | None
-    model_after: str | None
 
 
 def _embeddings(project: Project) -> EmbeddingSet:
@@ -113,27 +88,10 @@ def train_model(
     model_id = uuid.uuid4().hex[:16]
     with atomic_path(project.arrays_dir / "models" / f"{model_id}.npy", suffix=".npy") as tmp:
         np.save(tmp, probs)
-    now = utc_now()
-
-    def tx(c: sqlite3.Connection) -> None:
-        c.execute(
-            "INSERT INTO models (id, kind, params_json, embedding_version, classes_json, "
-            "n_labeled, metrics_json, path, user, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (model_id, cfg.kind, json.dumps(cfg.__dict__), emb.version, json.dumps(classes),
-             len(y), json.dumps(metrics), f"arrays/models/{model_id}.npy", user, now),
-        )  # fmt: skip
-        # A round's "after" model is the first one trained once all its samples (the good
-        # ones) are labeled: a model trained before then says nothing about the round's labels.
-        c.execute(
-            "UPDATE rounds SET model_after = ? WHERE model_after IS NULL AND NOT EXISTS ("
-            "SELECT 1 FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
-            "WHERE rs.round_id = rounds.id AND s.status = 'ok' AND rs.sample_id NOT IN "
-            "(SELECT sample_id FROM current_labels))",
-            (model_id,),
-        )
-
-    db.write(project.conn, tx)
-    return ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, now)
+    record = ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, utc_now())
+    project.models.add(record, params=cfg.__dict__, path=f"arrays/models/{model_id}.npy",
+                       user=user)  # fmt: skip
+    return record
 
 
 def _finetune(
@@ -199,13 +157,8 @@ def _finetune(
 
 
 def list_models(project: Project) -> list[ModelRecord]:
-    rows = project.conn.execute(
-        "SELECT id, kind, embedding_version, classes_json, n_labeled, metrics_json, created_at "
-        "FROM models ORDER BY created_at, rowid"
-    ).fetchall()
-    return [
-        ModelRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], json.loads(r[5]), r[6]) for r in rows
-    ]
+    """Every trained model, oldest first."""
+    return project.models.all()
 
 
 def latest_model(project: Project, embedding_version: str | None = None) -> ModelRecord | None:
@@ -218,7 +171,9 @@ def latest_model(project: Project, embedding_version: str | None = None) -> Mode
 
 def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
     """The stored probabilities of ``model``, one row per sample of its embedding set."""
-    rel = project.conn.execute("SELECT path FROM models WHERE id = ?", (model.id,)).fetchone()[0]
+    rel = project.models.path(model.id)
+    if rel is None:
+        raise BpsError(f"model {model.id} is not in this project")
     probs: NDArray[np.float32] = load_array(
         project.folder / rel,
         fix="retrain the model ('bps-labeler train PROJECT_DIR' or the Rounds page)",
@@ -231,10 +186,7 @@ def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
 
 def selected_keys(project: Project) -> set[str]:
     """Every sample that any recorded round picked."""
-    rows = project.conn.execute(
-        "SELECT DISTINCT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id"
-    ).fetchall()
-    return {k for (k,) in rows}
+    return project.rounds.selected_keys()
 
 
 def fresh_seed() -> int:
@@ -341,28 +293,16 @@ def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") 
     """
     keys = preview.keys
     now = utc_now()
-
-    def tx(c: sqlite3.Connection) -> int:
-        ids = dict(c.execute(
-            f"SELECT key, id FROM samples WHERE key IN ({','.join('?' * len(keys))})", keys
-        ).fetchall()) if keys else {}  # fmt: skip
-        missing = [k for k in keys if k not in ids]
-        if missing:
-            raise SelectionError(f"{len(missing)} previewed samples are gone, e.g. {missing[0]}")
-        cur = c.execute(
-            "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
-            "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (preview.strategy, json.dumps(preview.config), preview.seed, len(keys),
-             preview.embedding_version, preview.model_before, user, now),
+    try:
+        round_id = project.rounds.add(
+            strategy=preview.strategy, config=preview.config, seed=preview.seed, keys=keys,
+            embedding_version=preview.embedding_version, model_before=preview.model_before,
+            user=user, created_at=now,
         )  # fmt: skip
-        round_id = int(cur.lastrowid or 0)
-        c.executemany(
-            "INSERT INTO round_samples (round_id, sample_id, rank) VALUES (?, ?, ?)",
-            [(round_id, ids[k], rank) for rank, k in enumerate(keys)],
-        )
-        return round_id
-
-    round_id = db.write(project.conn, tx)
+    except UnknownSampleError as exc:
+        raise SelectionError(
+            f"{len(exc.keys)} previewed samples are gone, e.g. {exc.keys[0]}"
+        ) from None
     return Round(round_id, preview.strategy, preview.config, preview.seed, list(keys), user, now,
                  preview.model_before, None)  # fmt: skip
 
@@ -385,18 +325,8 @@ def create_round(
 
 
 def list_rounds(project: Project) -> list[Round]:
-    rows = project.conn.execute(
-        "SELECT id, strategy, config_json, seed, user, created_at, model_before, model_after "
-        "FROM rounds ORDER BY id"
-    ).fetchall()
-    out = []
-    for r in rows:
-        keys = [k for (k,) in project.conn.execute(
-            "SELECT s.key FROM round_samples rs JOIN samples s ON s.id = rs.sample_id "
-            "WHERE rs.round_id = ? ORDER BY rs.rank", (r[0],)
-        )]  # fmt: skip
-        out.append(Round(r[0], r[1], json.loads(r[2]), r[3], keys, r[4], r[5], r[6], r[7]))
-    return out
+    """Every recorded round with its samples, oldest first."""
+    return project.rounds.all()
 
 
 def learning_curve(project: Project) -> pd.DataFrame:

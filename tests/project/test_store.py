@@ -49,14 +49,14 @@ class TestLayout:
             Project.open(tiny_project.folder)
 
     def test_db__wal_busy_timeout_and_foreign_keys(self, tiny_project: Project) -> None:
-        c = tiny_project.conn
+        c = tiny_project._conn
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert c.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
         assert c.execute("PRAGMA user_version").fetchone()[0] == project_db.SCHEMA_VERSION
 
     def test_db__newer_schema_is_refused(self, tiny_project: Project) -> None:
-        tiny_project.conn.execute(f"PRAGMA user_version = {project_db.SCHEMA_VERSION + 1}")
+        tiny_project._conn.execute(f"PRAGMA user_version = {project_db.SCHEMA_VERSION + 1}")
         with pytest.raises(ProjectError, match="newer"):
             Project.open(tiny_project.folder)
 
@@ -108,7 +108,7 @@ class TestLabels:
         tiny_project.add_labels(_keys(tiny_project, 1), "x", user="u", source="api")
         for sql in ("UPDATE label_events SET user = 'mallory'", "DELETE FROM label_events"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                tiny_project.conn.execute(sql)
+                tiny_project._conn.execute(sql)
 
     def test_classes__get_distinct_colours_and_digit_hotkeys(self, tiny_project: Project) -> None:
         for name in ("a", "b", "c"):
@@ -159,7 +159,7 @@ def test_concurrent_processes__lose_no_label_events(tiny_project: Project) -> No
     last = events.groupby("key").last()
     cur = tiny_project.current_labels().set_index("key")
     assert (cur.label == last.loc[cur.index, "label"]).all()
-    assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert tiny_project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_migrate__v1_database_gains_jobs_embeddings_and_undoable_actions(tmp_path: Path) -> None:
@@ -188,9 +188,9 @@ def test_samples__cached_copy_follows_changes_from_any_connection(tiny_project: 
     first = tiny_project.samples()
     version = tiny_project.samples_version()
     statements: list[str] = []
-    tiny_project.conn.set_trace_callback(statements.append)
+    tiny_project._conn.set_trace_callback(statements.append)
     tiny_project.samples()
-    tiny_project.conn.set_trace_callback(None)
+    tiny_project._conn.set_trace_callback(None)
     assert not [s for s in statements if "meta_json" in s]  # served from the cached frame
     first.loc[:, "status"] = "changed by the caller"  # callers get a copy
     again = tiny_project.samples()
@@ -205,7 +205,7 @@ def test_samples__cached_copy_follows_changes_from_any_connection(tiny_project: 
     assert after.loc[key, "error"] == "truncated TIFF"
     # an insert bumps it as well (what ingest does)
     before_insert = tiny_project.samples_version()
-    tiny_project.conn.execute(
+    tiny_project._conn.execute(
         "INSERT INTO samples (key, datasource_id, relpath, added_at) "
         "SELECT 'input:new.tif', datasource_id, 'new.tif', 't' FROM samples LIMIT 1"
     )

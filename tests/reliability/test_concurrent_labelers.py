@@ -43,4 +43,4 @@ def test_eight_processes_250_events_each__nothing_lost(tiny_project: Project) ->
     current = tiny_project.current_labels().set_index("key")
     assert set(current.index) == set(keys)
     assert (current.label == last.loc[current.index, "label"]).all()
-    assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert tiny_project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -48,7 +48,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 def _healthy(folder: Path) -> Project:
     project = Project.open(folder)
-    assert project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     return project
 
 
@@ -56,7 +56,7 @@ def test_kill_while_creating_rounds__no_half_written_round(tiny_project: Project
     compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
 
     def count() -> int:
-        return int(tiny_project.conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0])
+        return tiny_project.rounds.count()
 
     for _attempt in range(3):
         before = count()
@@ -72,13 +72,13 @@ def test_kill_while_creating_rounds__no_half_written_round(tiny_project: Project
         time.sleep(0.05 * _attempt)
         _kill(proc)
     project = _healthy(tiny_project.folder)
-    rows = project.conn.execute(
+    rows = project._conn.execute(
         "SELECT r.id, r.n_selected, COUNT(rs.sample_id) FROM rounds r "
         "LEFT JOIN round_samples rs ON rs.round_id = r.id GROUP BY r.id"
     ).fetchall()
     assert rows
     assert all(n == got for _, n, got in rows)  # every round complete, none partial
-    orphans = project.conn.execute(
+    orphans = project._conn.execute(
         "SELECT COUNT(*) FROM round_samples WHERE round_id NOT IN (SELECT id FROM rounds)"
     ).fetchone()[0]
     assert orphans == 0
@@ -90,22 +90,22 @@ def test_kill_while_writing_a_10000_sample_lasso_label__all_or_nothing(
 ) -> None:
     rows = [(f"input:fake/{i:05d}.tif", "input", f"fake/{i:05d}.tif", 1, "ok", None, "{}",
              utc_now()) for i in range(10_000)]  # fmt: skip
-    tiny_project.conn.executemany(
+    tiny_project._conn.executemany(
         "INSERT INTO samples (key, datasource_id, relpath, size_bytes, status, error, meta_json, "
         "added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    tiny_project.conn.commit()
+    tiny_project._conn.commit()
 
     def n_actions() -> int:
-        return int(tiny_project.conn.execute("SELECT COUNT(*) FROM label_actions").fetchone()[0])
+        return int(tiny_project._conn.execute("SELECT COUNT(*) FROM label_actions").fetchone()[0])
 
     for attempt in range(3):
         before = n_actions()
         proc = _child(f"""
             from bps_core.project import Project
             with Project.open({str(tiny_project.folder)!r}) as p:
-                keys = [k for (k,) in p.conn.execute("SELECT key FROM samples WHERE key LIKE 'input:fake/%'")]
+                keys = [k for k in p.samples().key if k.startswith("input:fake/")]
                 for i in range(1000):
                     p.add_labels(keys, f"lasso{{i % 3}}", user="crash", source="lasso")
         """)  # noqa: E501
@@ -113,13 +113,13 @@ def test_kill_while_writing_a_10000_sample_lasso_label__all_or_nothing(
         time.sleep(0.03 * (attempt + 1))  # land inside a later transaction
         _kill(proc)
     project = _healthy(tiny_project.folder)
-    per_action = project.conn.execute(
+    per_action = project._conn.execute(
         "SELECT a.action_id, a.n_events, COUNT(e.id) FROM label_actions a "
         "LEFT JOIN label_events e ON e.action_id = a.action_id GROUP BY a.action_id"
     ).fetchall()
     assert len(per_action) >= 3
     assert all(n == 10_000 and got == 10_000 for _, n, got in per_action)
-    stray = project.conn.execute(
+    stray = project._conn.execute(
         "SELECT COUNT(*) FROM label_events WHERE action_id NOT IN "
         "(SELECT action_id FROM label_actions)"
     ).fetchone()[0]
@@ -133,7 +133,7 @@ def test_kill_a_running_embedding_job__failed_then_restartable(tiny_project: Pro
     job_id = jobs.submit_job(tiny_project, "embed", params, user="ann")
     _wait_for(lambda: jobs.get_job(tiny_project, job_id).state == "running")
     _wait_for(lambda: jobs.get_job(tiny_project, job_id).progress > 0.0)
-    pid = tiny_project.conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+    pid = tiny_project._conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: jobs.reap_dead_jobs(tiny_project) > 0 or not jobs.get_job(
         tiny_project, job_id).active)  # fmt: skip
@@ -173,7 +173,7 @@ def test_kill_a_copy_job__resumes_without_duplicates_or_overwrites(
         return int(admin.list_objects_v2(Bucket=dst).get("KeyCount", 0))
 
     _wait_for(lambda: n_dest() >= 100)
-    pid = project.conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+    pid = project._conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
     os.kill(pid, signal.SIGKILL)
     partial = n_dest()
     assert 0 < partial < 1500  # killed mid-way

@@ -163,9 +163,9 @@ def test_build_cache__two_builds_at_once_use_their_own_temp_files(
 
 def test_database__disk_full_is_one_error_and_writes_nothing(tiny_project: Project) -> None:
     keys = tiny_project.samples().key.tolist()
-    tiny_project.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    pages = tiny_project.conn.execute("PRAGMA page_count").fetchone()[0]
-    tiny_project.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+    tiny_project._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = tiny_project._conn.execute("PRAGMA page_count").fetchone()[0]
+    tiny_project._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
 
     def label_until_full() -> None:
         for n in range(50):  # each action appends rows until no page is left
@@ -173,6 +173,6 @@ def test_database__disk_full_is_one_error_and_writes_nothing(tiny_project: Proje
 
     with pytest.raises(StorageWriteError, match="project database: the disk is full"):
         label_until_full()
-    n_events = tiny_project.conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0]
+    n_events = len(tiny_project.label_events())
     assert n_events % len(keys) == 0  # whole actions only: the failed one wrote nothing
-    assert tiny_project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert tiny_project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

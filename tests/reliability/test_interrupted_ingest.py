@@ -54,7 +54,7 @@ def test_kill_during_init__ingest_command_completes_the_project(
     folder = tmp_path / "project"
     _killed_init(tiny_copy, folder, tmp_path / "ingesting")
     with Project.open(folder) as project:
-        assert project.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert project.n_samples() == 0
         assert project.ingest_unfinished()
     capsys.readouterr()

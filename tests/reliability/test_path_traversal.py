@@ -117,12 +117,12 @@ def test_copy_of_hostile_keys__refused_one_by_one_never_outside(tmp_path: Path) 
 def _hostile_samples(project: Project) -> None:
     rows = [(f"input:{k}", "input", k, 1, "ok", None, json.dumps({}), utc_now())
             for k in PAYLOADS if k]  # fmt: skip
-    project.conn.executemany(
+    project._conn.executemany(
         "INSERT OR IGNORE INTO samples (key, datasource_id, relpath, size_bytes, status, error, "
         "meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    project.conn.commit()
+    project._conn.commit()
 
 
 def test_exports_and_writeback_with_hostile_paths_and_class_names(

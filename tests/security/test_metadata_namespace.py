@@ -62,9 +62,7 @@ def test_samples__clashing_metadata_columns_get_their_own_namespace(clash_projec
         assert df.key.str.startswith("input:").all()
         for name in CLASHING:
             assert df[metadata_column(name)].str.endswith(("-0", "-1", "-2")).all(), name
-        stored = json.loads(
-            project.conn.execute("SELECT meta_json FROM samples LIMIT 1").fetchone()[0]
-        )
+        stored = project.stored_metadata()[0][1]
         assert set(CLASHING) <= set(stored)  # the database keeps the original names
 
 
