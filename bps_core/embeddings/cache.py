@@ -166,7 +166,8 @@ def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
 
 def load_cache(arrays_dir: Path, spec: CacheSpec, keys: Sequence[str]) -> ImageCache | None:
     """The cache for exactly ``keys`` (same order), or None when absent, stale or damaged
-    (a process killed mid-write, a truncated file): the caller then rebuilds it."""
+    (a process killed mid-write, a truncated file): the caller then rebuilds it.
+    """
     npy, meta = _paths(arrays_dir, spec)
     if not (npy.exists() and meta.exists()):
         return None

@@ -132,7 +132,8 @@ _EMBED_MARGIN = 1.25
 def _estimate_embed_seconds(arch: str, images: Any, sample: int = 256) -> float:
     """Seconds ``embed_images`` will take on all ``images``, from two timed calls (8 images,
     then ``sample``) with an untrained backbone of the same architecture: a fixed set-up cost
-    per call (building the inference copy) plus a cost per image, fitted as a line."""
+    per call (building the inference copy) plus a cost per image, fitted as a line.
+    """
     import numpy as np
 
     from bps_core.embeddings.model import build_backbone

@@ -55,7 +55,8 @@ def finetune_predict(
     progress: Progress | None = None,
 ) -> NDArray[np.float32]:
     """Trains a copy of ``backbone`` plus a linear head on ``images[train_rows]`` with class
-    codes ``y``; returns softmax probabilities for ``images[predict_rows]``."""
+    codes ``y``; returns softmax probabilities for ``images[predict_rows]``.
+    """
     cfg.validate()
     configure_threads()
     torch.manual_seed(cfg.seed)

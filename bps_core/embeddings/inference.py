@@ -79,7 +79,8 @@ class _DenseConv(nn.Module):
 
 def _densify_small_convs(model: nn.Module, image_size: tuple[int, int]) -> None:
     """Replaces, in place, each convolution whose input map has fewer positions than its
-    kernel has taps by the equivalent ``_DenseConv`` (fp32 model; cast afterwards)."""
+    kernel has taps by the equivalent ``_DenseConv`` (fp32 model; cast afterwards).
+    """
     inputs: dict[str, torch.Size] = {}
     hooks = [
         module.register_forward_hook(

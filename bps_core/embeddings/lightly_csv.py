@@ -47,7 +47,8 @@ _EMBEDDING_COL = re.compile(r"embedding_\d+")
 
 def _not_lightly(path: str | Path, what: str) -> MetadataError:
     """An error that names the file and the line, never the file's content (a wrong path, such
-    as a ``.env`` or ``/etc/shadow``, must not have its first line shown back)."""
+    as a ``.env`` or ``/etc/shadow``, must not have its first line shown back).
+    """
     return MetadataError(f"{path}: not a Lightly embeddings CSV: {what}")
 
 

@@ -29,7 +29,8 @@ EpochCallback = Callable[[int, float], None]
 @dataclass(frozen=True)
 class TrainConfig:
     """SimCLR training parameters. ``max_seconds`` bounds the training wall time (None: no
-    bound): no step starts that the mean step time so far says would end past it."""
+    bound): no step starts that the mean step time so far says would end past it.
+    """
 
     arch: str = "resnet18"
     epochs: int = 20

@@ -62,7 +62,8 @@ class ProjectConfig:
     @classmethod
     def from_toml(cls, text: str, where: str) -> ProjectConfig:
         """Parses and validates the config; every problem is one ``ProjectError`` naming
-        ``where`` and the table and field, so a damaged file fails at load, not later."""
+        ``where`` and the table and field, so a damaged file fails at load, not later.
+        """
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -122,7 +123,8 @@ def _datasource(doc: dict[str, Any], where: str) -> DatasourceConfig:
     config is when it is made; each problem is one error naming ``where`` and the field.
 
     No network call is made, so a project whose bucket is unreachable still opens to show
-    its labels."""
+    its labels.
+    """
     defaults = {f.name: f.default for f in fields(DatasourceConfig)}
     unknown = sorted(set(doc) - set(defaults))
     if unknown:

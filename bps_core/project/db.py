@@ -256,7 +256,8 @@ def connect(
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection; where the folder is not writable (WAL needs its -shm file), the
-    file is opened as immutable."""
+    file is opened as immutable.
+    """
     uri = path.resolve().as_uri()
     for mode in ("?mode=ro", "?mode=ro&immutable=1"):
         conn = sqlite3.connect(

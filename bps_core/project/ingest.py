@@ -49,7 +49,8 @@ def find_metadata_csv(source: DataSource) -> str:
 
 def _control_character(key: str) -> str | None:
     """Why a key holding a control or line-break character cannot be a sample: it would break
-    every line-based file (``.lightly/relevant_filenames.txt``, CSV exports, logs)."""
+    every line-based file (``.lightly/relevant_filenames.txt``, CSV exports, logs).
+    """
     for i, ch in enumerate(key):
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             return (
@@ -61,7 +62,8 @@ def _control_character(key: str) -> str | None:
 
 def is_disk_path(meta_csv: str) -> bool:
     """Whether a metadata CSV reference is a file on this machine (an absolute path) rather
-    than a key inside the source (keys are relative)."""
+    than a key inside the source (keys are relative).
+    """
     return Path(meta_csv).is_absolute()
 
 
@@ -106,7 +108,8 @@ def read_metadata(source: DataSource, meta_csv: str) -> pd.DataFrame:
 
 def _unsafe_key(key: str) -> str | None:
     """Why a listed key cannot be a sample path: control characters, or (S3 keys) '..', '//'
-    or backslashes."""
+    or backslashes.
+    """
     if problem := _control_character(key):
         return problem
     try:

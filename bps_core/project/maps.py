@@ -54,7 +54,8 @@ class Maps:
 
     def add(self, record: MapRecord, *, make_chosen: bool) -> None:
         """Records (or replaces) a map; with ``make_chosen`` it becomes the chosen map of its
-        embedding set, in the same transaction."""
+        embedding set, in the same transaction.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(
@@ -105,7 +106,8 @@ class Maps:
 
     def show(self, embedding_version: str, map_id: str) -> None:
         """Makes ``embedding_version`` the current embedding set and ``map_id`` its chosen map,
-        in one transaction: the map the app shows."""
+        in one transaction: the map the app shows.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             put_setting(c, CURRENT_EMBEDDING_KEY, embedding_version)

@@ -110,7 +110,8 @@ def _clean_name(value: str, what: str) -> str:
 
 def clean_name(value: str, what: str) -> str:
     """A class or user name as stored: whitespace collapsed, 1-64 characters, no control,
-    zero-width or bidi-control characters. Raises ``ValueError`` with a short message."""
+    zero-width or bidi-control characters. Raises ``ValueError`` with a short message.
+    """
     return _clean_name(value, what)
 
 
@@ -124,7 +125,8 @@ class LabelClass:
 @dataclass(frozen=True)
 class UndoResult:
     """What an undo or redo wrote: its own action, the action it reversed or re-applied, how
-    many samples changed and how many were skipped because someone relabeled them since."""
+    many samples changed and how many were skipped because someone relabeled them since.
+    """
 
     action_id: str
     target_action_id: str
@@ -407,7 +409,8 @@ class Project:
         then one column per metadata key (named by ``metadata_column``: a key that collides
         with an internal column gets the ``meta:`` prefix). A copy of a frame kept while
         ``samples_version`` stays the same (read before the rows, so a change in between only
-        costs a reload)."""
+        costs a reload).
+        """
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
             self._samples = (version, self._load_samples())
@@ -425,7 +428,8 @@ class Project:
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
         """(relpath, metadata) of every good sample in id order, with the metadata's original
-        field names (not ``metadata_column``'s): what write-back exports."""
+        field names (not ``metadata_column``'s): what write-back exports.
+        """
         rows = self._conn.execute(
             "SELECT relpath, meta_json FROM samples WHERE status = 'ok' ORDER BY id"
         ).fetchall()
@@ -433,7 +437,8 @@ class Project:
 
     def ingest_state(self) -> dict[str, str] | None:
         """The last ingest's ``state`` (pending, running, finished) and ``at`` (UTC), or None
-        for projects from before it was recorded."""
+        for projects from before it was recorded.
+        """
         stored = get_setting(self._conn, INGEST_STATE_KEY)
         if stored is None:
             return None
@@ -644,7 +649,8 @@ class Project:
 
     def label_events(self, key: str | None = None) -> pd.DataFrame:
         """The event log, oldest first, of every sample or of sample ``key`` only (class None
-        means the label was cleared)."""
+        means the label was cleared).
+        """
         where, args = ("WHERE s.key = ? ", (key,)) if key is not None else ("", ())
         rows = self._conn.execute(
             "SELECT e.id, s.key, k.name, e.user, e.created_at, e.source, e.action_id "
@@ -664,7 +670,8 @@ class Project:
 
     def labels_version(self) -> int:
         """The id of the newest label event (0 before the first): changes with every label
-        written, by any process."""
+        written, by any process.
+        """
         return int(self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0)
 
     def summary(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """k-center greedy on L2-normalised embeddings: each pick is the candidate farthest from
-everything already covered (labeled samples and earlier picks)."""
+everything already covered (labeled samples and earlier picks).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def distances_to_set(
     x: NDArray[np.float32], rows: Indices, centers: Indices
 ) -> NDArray[np.float32]:
     """Euclidean distance from each of ``x[rows]`` to its nearest row in ``x[centers]``
-    (inf when there are no centers). Uses ||a - b||^2 = 2 - 2 a.b for unit vectors."""
+    (inf when there are no centers). Uses ||a - b||^2 = 2 - 2 a.b for unit vectors.
+    """
     out = np.full(len(rows), np.inf, dtype=np.float32)
     if len(centers) == 0:
         return out

@@ -45,7 +45,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class Metrics:
     """Cross-validated figures; with ``n_folds`` 0 (a class with a single label) there was no
-    cross-validation and the figures are None. ``warning`` says what limited the validation."""
+    cross-validation and the figures are None. ``warning`` says what limited the validation.
+    """
 
     classes: list[str]
     n_labeled: int
@@ -78,7 +79,8 @@ def _fit(estimator: Any, x: NDArray[np.float32], y: NDArray[Any]) -> Any:
     """Fits with one BLAS thread: the solver's products are small (labels x dims), and on a
     2-core machine two BLAS threads per product made a logistic regression on 1,300 x 512
     embeddings take 0.22 s instead of 0.035 s (measured; the threads mostly wait on each other).
-    Predicting every sample afterwards is one large product and keeps the threads."""
+    Predicting every sample afterwards is one large product and keeps the threads.
+    """
     with threadpool_limits(limits=1, user_api="blas"):
         return estimator.fit(x, y)
 
@@ -118,7 +120,8 @@ class FoldPlan:
 def plan_folds(y: NDArray[Any], groups: NDArray[Any] | None, folds: int) -> FoldPlan:
     """``folds`` folds when every class has at least that many labels (and, grouped, there are
     that many groups); fewer, with a warning, when not; none when a class has one label (a
-    fold could not hold it out and keep it in training), so nothing raises inside sklearn."""
+    fold could not hold it out and keep it in training), so nothing raises inside sklearn.
+    """
     y = np.asarray(y, dtype=str)
     names, counts = np.unique(y, return_counts=True)
     small = int(np.argmin(counts))
@@ -168,7 +171,8 @@ def cross_validate_with(
     random_state: int = 0,
 ) -> Metrics:
     """Grouped (else stratified) K-fold with any model: ``predict(train_rows, test_rows)``
-    returns the predicted labels of the test rows."""
+    returns the predicted labels of the test rows.
+    """
     y = np.asarray(y, dtype=str)
     classes = _check(y)
     plan = plan_folds(y, groups, folds)

@@ -27,7 +27,8 @@ class RoundOptions:
     """``balance_by``: metadata columns (or ``prediction``) whose groups get equal shares.
     ``threshold_column``: keep candidates whose value passes ``operation value`` (a numeric
     metadata column, or ``uncertainty_entropy`` and friends with a model). ``similar_to``:
-    sample keys; the round then ranks by cosine similarity to them instead of the base."""
+    sample keys; the round then ranks by cosine similarity to them instead of the base.
+    """
 
     balance_by: tuple[str, ...] = ()
     threshold_column: str | None = None

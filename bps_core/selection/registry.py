@@ -1,6 +1,7 @@
 """The named selection strategies: one entry per name, with its maker, whether it needs a
 model's predictions and the help text, read by the core, the CLI, the app and the contract
-tests alike."""
+tests alike.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 # has_track, needed twice random's labels on particle_type.
 def resolve(name: str, *, has_model: bool, has_labels: bool = True) -> str:
     """The strategy a name stands for: ``default`` is random for the first labels, then
-    typicality until a model exists, then random."""
+    typicality until a model exists, then random.
+    """
     if name == "default":
         return "typicality" if has_labels and not has_model else "random"
     return name

@@ -66,7 +66,8 @@ def train_model(
 ) -> ModelRecord:
     """Cross-validates on the current labels (grouped), fits on all of them, predicts every
     sample of the current embedding and stores the probabilities; rounds waiting for a model
-    after their labels get this one."""
+    after their labels get this one.
+    """
     cfg = cfg or ModelConfig()
     emb = _embeddings(project)
     labels = project.current_labels()
@@ -105,7 +106,8 @@ def _finetune(
 ) -> tuple[list[str], NDArray[np.float32], Metrics]:
     """Fine-tunes the embeddings' SimCLR backbone with a linear head: grouped K-fold for the
     metrics (``finetune_folds``, each fold trains again), then once on all labels to predict
-    every sample of the embedding set."""
+    every sample of the embedding set.
+    """
     from bps_core.embeddings.cache import CacheSpec, build_cache, mask_partner_source
     from bps_core.embeddings.finetune import FinetuneConfig, finetune_predict
     from bps_core.embeddings.train import load_checkpoint
@@ -196,7 +198,8 @@ def fresh_seed() -> int:
 
 def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
     """The current embedding (or ``emb``), labels, bad files and metadata, and the predictions
-    of the latest model trained on that embedding (a model of another set is stale here)."""
+    of the latest model trained on that embedding (a model of another set is stale here).
+    """
     emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
     done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s

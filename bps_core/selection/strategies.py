@@ -1,6 +1,7 @@
 """Selection strategies. Each is a thin frozen config whose ``select(pool, budget)`` returns
 row indices of the pool: exactly ``budget`` of them (unless a stopping condition says
-otherwise), unique, never a labeled or excluded sample, the same for the same seed."""
+otherwise), unique, never a labeled or excluded sample, the same for the same seed.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class RandomStrategy:
 @dataclass(frozen=True)
 class Diversity:
     """k-center greedy, seeded by the labeled samples; ``min_distance`` (on unit vectors, so
-    in [0, 2]) stops early when every candidate is that close to the selected set."""
+    in [0, 2]) stops early when every candidate is that close to the selected set.
+    """
 
     min_distance: float | None = None
     random_state: int | None = 0
@@ -83,7 +85,8 @@ class Uncertainty:
 @dataclass(frozen=True)
 class Hybrid:
     """Uncertain and diverse: the ``candidate_factor`` x budget most uncertain candidates,
-    then k-center among them, so a batch is informative without near-duplicates."""
+    then k-center among them, so a batch is informative without near-duplicates.
+    """
 
     measure: Measure = "entropy"
     candidate_factor: float = 5.0
@@ -103,7 +106,8 @@ class Hybrid:
 class Mixture:
     """Splits each batch between strategies by share (largest remainder), in order; a later
     part never repeats an earlier part's picks. ``Mixture(((Hybrid(), 1), (RandomStrategy(),
-    1)))`` spends half the batch on informative samples and half on a representative draw."""
+    1)))`` spends half the batch on informative samples and half on a representative draw.
+    """
 
     parts: tuple[tuple[Strategy, float], ...]
 
@@ -132,7 +136,8 @@ class Mixture:
 def _typicality(x: NDArray[np.float32], rows: Indices, ref: Indices, k: int) -> NDArray[np.float32]:
     """1 / mean distance from each of ``rows`` to its ``k`` nearest ``ref`` rows (a row is not
     its own neighbour). Top-k on similarities in torch (threaded; about 2x numpy's partition
-    over distances at 100k x 5,000), distances only for the k kept."""
+    over distances at 100k x 5,000), distances only for the k kept.
+    """
     import torch
 
     ref_t = torch.from_numpy(np.ascontiguousarray(x[ref].T, dtype=np.float32))
@@ -155,7 +160,8 @@ PREDICTED = "prediction"
 
 def group_labels(pool: Pool, keys: Sequence[str]) -> pd.Series:
     """One group name per pool row: the joined values of metadata ``keys`` (``prediction``
-    means the model's predicted class)."""
+    means the model's predicted class).
+    """
     parts = []
     for key in keys:
         if key == PREDICTED:
@@ -174,7 +180,8 @@ def quotas(
     available: Mapping[str, int], target: Mapping[str, float], budget: int
 ) -> dict[str, int]:
     """Integer quotas summing to ``budget`` that follow ``target`` proportions as closely as the
-    available counts allow (largest remainder; a short group's remainder moves to others)."""
+    available counts allow (largest remainder; a short group's remainder moves to others).
+    """
     if budget > sum(available.values()):
         raise SelectionError(f"cannot select {budget}: only {sum(available.values())} available")
     out = {g: 0 for g in available}
@@ -207,7 +214,8 @@ def quotas(
 @dataclass(frozen=True)
 class Balance:
     """Makes ``inner`` meet a target distribution over metadata ``keys`` (or ``prediction``):
-    ``target`` maps group names (values joined with " | ") to proportions; None is uniform."""
+    ``target`` maps group names (values joined with " | ") to proportions; None is uniform.
+    """
 
     keys: tuple[str, ...]
     inner: Strategy = Diversity()
@@ -296,7 +304,8 @@ class Similarity:
 @dataclass(frozen=True)
 class Typicality:
     """Dense, representative samples: typicality = 1 / mean distance to the ``k`` nearest of a
-    seeded reference sample of ``n_reference`` rows (exact when the pool is smaller)."""
+    seeded reference sample of ``n_reference`` rows (exact when the pool is smaller).
+    """
 
     k: int = 20
     n_reference: int = 5000
