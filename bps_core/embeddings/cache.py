@@ -42,6 +42,7 @@ class CacheSpec:
 
     @property
     def name(self) -> str:
+        """File stem of this cache, e.g. ``img64`` or ``img64_masked``."""
         return f"img{self.size}{'_masked' if self.mask_neighbours else ''}"
 
 
@@ -165,8 +166,11 @@ def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
 
 
 def load_cache(arrays_dir: Path, spec: CacheSpec, keys: Sequence[str]) -> ImageCache | None:
-    """The cache for exactly ``keys`` (same order), or None when absent, stale or damaged
-    (a process killed mid-write, a truncated file): the caller then rebuilds it."""
+    """Loads the cache built for exactly ``keys`` (same order), or returns None.
+
+    None means absent, stale (built for other keys) or damaged (a process killed mid-write, a
+    truncated file): the caller then rebuilds it.
+    """
     npy, meta = _paths(arrays_dir, spec)
     if not (npy.exists() and meta.exists()):
         return None

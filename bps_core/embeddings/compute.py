@@ -51,6 +51,12 @@ class EmbedConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Checks the settings before any work starts.
+
+        Raises:
+            ValueError: An unknown method, ``csv`` without a CSV path, an image size that is not
+                a multiple of 16 in 16..256, negative epochs or a batch size below 2.
+        """
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.method == "csv" and not self.csv:
@@ -130,9 +136,12 @@ _EMBED_MARGIN = 1.25
 
 
 def _estimate_embed_seconds(arch: str, images: Any, sample: int = 256) -> float:
-    """Seconds ``embed_images`` will take on all ``images``, from two timed calls (8 images,
-    then ``sample``) with an untrained backbone of the same architecture: a fixed set-up cost
-    per call (building the inference copy) plus a cost per image, fitted as a line."""
+    """Estimates the seconds ``embed_images`` will take on all ``images``.
+
+    Two timed calls (8 images, then ``sample``) with an untrained backbone of the same
+    architecture fit a line: a fixed set-up cost per call (building the inference copy) plus a
+    cost per image.
+    """
     import numpy as np
 
     from bps_core.embeddings.model import build_backbone

@@ -26,6 +26,13 @@ Progress = Callable[[float], None]
 
 @dataclass(frozen=True)
 class FinetuneConfig:
+    """Settings of a supervised fine-tune: a copy of the backbone plus a linear head.
+
+    The backbone and the head get their own learning rates (``lr_backbone`` small, so the
+    self-supervised features are adjusted rather than overwritten); ``augment`` applies the
+    training augmentations to each batch; ``seed`` fixes initialisation and batch order.
+    """
+
     epochs: int = 10
     batch_size: int = 64
     lr_backbone: float = 1e-4
@@ -35,6 +42,11 @@ class FinetuneConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Checks the settings.
+
+        Raises:
+            ValueError: Fewer than one epoch or a batch size below 2.
+        """
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("fine-tuning needs epochs >= 1 and batch_size >= 2")
 
@@ -54,8 +66,15 @@ def finetune_predict(
     cfg: FinetuneConfig = FinetuneConfig(),
     progress: Progress | None = None,
 ) -> NDArray[np.float32]:
-    """Trains a copy of ``backbone`` plus a linear head on ``images[train_rows]`` with class
-    codes ``y``; returns softmax probabilities for ``images[predict_rows]``."""
+    """Fine-tunes a copy of ``backbone`` with a linear head, then predicts class probabilities.
+
+    The copy and the head are trained on ``images[train_rows]`` with class codes ``y`` (the
+    loss weights classes by inverse frequency); ``backbone`` itself is left untouched.
+
+    Returns:
+        Softmax probabilities of shape (len(predict_rows), n_classes) for
+        ``images[predict_rows]``.
+    """
     cfg.validate()
     configure_threads()
     torch.manual_seed(cfg.seed)

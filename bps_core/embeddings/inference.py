@@ -78,8 +78,11 @@ class _DenseConv(nn.Module):
 
 
 def _densify_small_convs(model: nn.Module, image_size: tuple[int, int]) -> None:
-    """Replaces, in place, each convolution whose input map has fewer positions than its
-    kernel has taps by the equivalent ``_DenseConv`` (fp32 model; cast afterwards)."""
+    """Replaces, in place, convolutions on tiny input maps by the equivalent ``_DenseConv``.
+
+    A convolution qualifies when its input map has fewer positions than its kernel has taps.
+    Works on the fp32 model; cast afterwards.
+    """
     inputs: dict[str, torch.Size] = {}
     hooks = [
         module.register_forward_hook(
@@ -160,8 +163,10 @@ class _Autocast(nn.Module):
 def inference_model(
     backbone: nn.Module, precision: str, image_size: tuple[int, int] | None = None
 ) -> nn.Module:
-    """An eval-mode, ``channels_last`` copy of ``backbone`` for ``precision`` (the backbone
-    itself is left untouched). Input: fp32 (B, 1, H, W); output: fp32 (B, features).
+    """Builds an eval-mode, ``channels_last`` copy of ``backbone`` for ``precision``.
+
+    The backbone itself is left untouched. Input: fp32 (B, 1, H, W); output: fp32
+    (B, features).
 
     With ``image_size`` (H, W) the copy is specialised to inputs of that size (see the module
     docstring); it then refuses other sizes.

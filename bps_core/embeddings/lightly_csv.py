@@ -34,6 +34,12 @@ def export_embeddings_csv(
 
 @dataclass
 class CsvImport:
+    """Embeddings read from a Lightly CSV, matched to the project's samples.
+
+    ``vectors[i]`` belongs to the sample ``keys[i]``; ``unknown_files`` lists the CSV's file
+    names that match no sample of the project (they are left out, not an error).
+    """
+
     keys: list[str]
     vectors: NDArray[np.float32]
     unknown_files: list[str] = field(default_factory=list)
@@ -46,8 +52,11 @@ _EMBEDDING_COL = re.compile(r"embedding_\d+")
 
 
 def _not_lightly(path: str | Path, what: str) -> MetadataError:
-    """An error that names the file and the line, never the file's content (a wrong path, such
-    as a ``.env`` or ``/etc/shadow``, must not have its first line shown back)."""
+    """Builds an error that names the file and the problem, never the file's content.
+
+    A wrong path, such as a ``.env`` or ``/etc/shadow``, must not have its first line shown
+    back.
+    """
     return MetadataError(f"{path}: not a Lightly embeddings CSV: {what}")
 
 

@@ -44,5 +44,6 @@ class SimCLR(nn.Module):
         self.head = SimCLRProjectionHead(NUM_FEATURES, NUM_FEATURES, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Projects images (B, 1, H, W) to the contrastive space (B, out_dim) via backbone+head."""
         out: torch.Tensor = self.head(self.backbone(x))
         return out

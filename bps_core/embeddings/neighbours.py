@@ -11,6 +11,8 @@ from numpy.typing import NDArray
 
 @dataclass(frozen=True)
 class Neighbour:
+    """One neighbour: its row ``index`` in the vectors and its cosine ``similarity``."""
+
     index: int
     similarity: float
 
@@ -46,8 +48,9 @@ def most_similar(
     random_state: int | None = 0,
     chunk: int = 16384,
 ) -> list[Neighbour]:
-    """The ``k`` rows most similar to any of the ``query`` rows (query by example), most
-    similar first; query rows and rows where ``exclude`` is True are never returned.
+    """Finds the ``k`` rows most similar to any of the ``query`` rows (query by example).
+
+    Most similar first; query rows and rows where ``exclude`` is True are never returned.
 
     A row's similarity is its largest cosine similarity to a query row (as the Similarity
     strategy scores), so a selection spanning two clusters finds neighbours of both. A query

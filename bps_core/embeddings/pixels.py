@@ -14,9 +14,15 @@ def pixel_embeddings(
 
     Args:
         images: Cached square crops of shape (n, s, s) with s divisible by ``grid``.
+        grid: Blocks per side; each image becomes grid x grid block means.
+        dim: Number of PCA components kept (capped by the sample and feature counts).
+        random_state: Seed of the PCA solver.
 
     Returns:
         Array of shape (n, min(dim, n, grid * grid)).
+
+    Raises:
+        ValueError: The image side is not divisible by ``grid``.
     """
     n, s, _ = images.shape
     if s % grid:

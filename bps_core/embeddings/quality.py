@@ -48,7 +48,8 @@ def knn_quality(
     """Cross-validated k-NN (cosine) accuracy and balanced accuracy per truth column.
 
     Above ``max_samples`` a seeded random subsample is scored: the figures are estimates
-    either way, and brute-force k-NN over 100k x 80k pairs per fold took minutes."""
+    either way, and brute-force k-NN over 100k x 80k pairs per fold took minutes.
+    """
     by_name = truth.set_index("filename")
     names = [posixpath.basename(key.split(":", 1)[1]) for key in keys]
     present = [i for i, n in enumerate(names) if n in by_name.index]

@@ -33,6 +33,7 @@ class EmbeddingSet:
 
 
 def l2_normalise(x: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """Returns ``x`` as float32 with every row scaled to unit length (all-zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     out: NDArray[np.float32] = x / np.maximum(norms, 1e-12)

@@ -28,8 +28,11 @@ EpochCallback = Callable[[int, float], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """SimCLR training parameters. ``max_seconds`` bounds the training wall time (None: no
-    bound): no step starts that the mean step time so far says would end past it."""
+    """SimCLR training parameters.
+
+    ``max_seconds`` bounds the training wall time (None: no bound): no step starts that the
+    mean step time so far says would end past it.
+    """
 
     arch: str = "resnet18"
     epochs: int = 20
@@ -45,6 +48,12 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """The outcome of ``train_simclr``.
+
+    ``loss_history`` holds the mean loss of each completed epoch; ``stopped_by_time`` is True
+    when ``max_seconds`` ended training before ``epochs`` (then ``epochs_done`` is smaller).
+    """
+
     backbone: nn.Module
     loss_history: list[float]
     epochs_done: int
@@ -58,6 +67,7 @@ def _as_batch(images: NDArray[np.uint16], idx: NDArray[np.intp]) -> torch.Tensor
 
 
 def configure_threads() -> None:
+    """Lets torch use every CPU core of this machine (at least one thread)."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
@@ -208,6 +218,7 @@ def load_checkpoint(folder: Path, sha: str) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Returns ``cfg`` as a plain JSON-ready dict, its augmentation settings nested as a dict."""
     d = asdict(cfg)
     d["augment"] = asdict(cfg.augment)
     return d

@@ -38,6 +38,7 @@ class ProjectConfig:
     format_version: int = FORMAT_VERSION
 
     def to_toml(self) -> str:
+        """Renders the config as the text of ``project.toml`` (``from_toml`` reads it back)."""
         doc: dict[str, Any] = {
             "project": {
                 "name": self.name,
@@ -61,8 +62,15 @@ class ProjectConfig:
 
     @classmethod
     def from_toml(cls, text: str, where: str) -> ProjectConfig:
-        """Parses and validates the config; every problem is one ``ProjectError`` naming
-        ``where`` and the table and field, so a damaged file fails at load, not later."""
+        """Parses and validates the text of ``project.toml``.
+
+        Every problem is one ``ProjectError`` naming ``where`` and the table and field, so a
+        damaged file fails at load, not later.
+
+        Raises:
+            ProjectError: Invalid TOML, a missing table or field, a value of the wrong type, or
+                a ``format_version`` newer than this tool.
+        """
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -90,6 +98,7 @@ class ProjectConfig:
         )
 
     def save(self, folder: Path) -> None:
+        """Writes ``project.toml`` into ``folder`` atomically: never half a config on disk."""
         atomic_write_text(folder / CONFIG_NAME, self.to_toml())  # never half a config
 
 
@@ -118,11 +127,14 @@ def _format_version(value: Any, where: str) -> int:
 
 
 def _datasource(doc: dict[str, Any], where: str) -> DatasourceConfig:
-    """The stored datasource: its fields type-checked, then validated as every datasource
-    config is when it is made; each problem is one error naming ``where`` and the field.
+    """Rebuilds the stored datasource config, type-checking its fields, then validating it.
+
+    It is validated as every datasource config is when it is made; each problem is one error
+    naming ``where`` and the field.
 
     No network call is made, so a project whose bucket is unreachable still opens to show
-    its labels."""
+    its labels.
+    """
     defaults = {f.name: f.default for f in fields(DatasourceConfig)}
     unknown = sorted(set(doc) - set(defaults))
     if unknown:

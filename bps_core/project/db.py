@@ -197,9 +197,11 @@ _RESTORE = "restore it from a backup (labels live only in this file)"
 
 
 def check_file(path: Path) -> None:
-    """Refuses a database file that is missing or empty, before SQLite would silently treat
-    it as a new, empty database (every label gone from view). A file that is not SQLite
-    fails on the first query (see ``damaged``).
+    """Refuses a database file that is missing or empty.
+
+    Checked before SQLite would silently treat such a file as a new, empty database (every
+    label gone from view). A file that is not SQLite fails on the first query (see
+    ``damaged``).
 
     Only ``stat`` is used, never ``open``: closing another descriptor of a database file
     drops the POSIX locks this process's connections hold on it, which corrupts databases.
@@ -255,8 +257,11 @@ def connect(
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection; where the folder is not writable (WAL needs its -shm file), the
-    file is opened as immutable."""
+    """Opens a read-only connection to the database at ``path``.
+
+    Where the folder is not writable (WAL needs its -shm file), the file is opened as
+    immutable.
+    """
     uri = path.resolve().as_uri()
     for mode in ("?mode=ro", "?mode=ro&immutable=1"):
         conn = sqlite3.connect(
@@ -272,6 +277,11 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def read_only_error(what: str = "the project") -> ReadOnlyProjectError:
+    """Builds the one-line error for a write refused on a read-only project.
+
+    Args:
+        what: What could not be written, as the message's subject.
+    """
     return ReadOnlyProjectError(
         f"{what} is read-only for this user (its folder or project.db cannot be written): "
         "reading works; to change it, ask for write access or work on a copy"

@@ -50,15 +50,19 @@ def _record(row: tuple[Any, ...]) -> EmbeddingSetRecord:
 
 
 class EmbeddingSets:
-    """The ``embeddings`` table and the current-set setting; reached as
-    ``Project.embedding_sets``."""
+    """The ``embeddings`` table and the current-set setting.
+
+    Reached as ``Project.embedding_sets``.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     def add(self, record: EmbeddingSetRecord, *, make_current: bool) -> None:
-        """Records (or replaces) a set; with ``make_current`` it becomes the current one, in
-        the same transaction."""
+        """Records (or replaces) an embedding set.
+
+        With ``make_current`` it also becomes the current set, in the same transaction.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(

@@ -48,8 +48,11 @@ def find_metadata_csv(source: DataSource) -> str:
 
 
 def _control_character(key: str) -> str | None:
-    """Why a key holding a control or line-break character cannot be a sample: it would break
-    every line-based file (``.lightly/relevant_filenames.txt``, CSV exports, logs)."""
+    """Says why a key holding a control or line-break character cannot be a sample, else None.
+
+    Such a key would break every line-based file (``.lightly/relevant_filenames.txt``, CSV
+    exports, logs).
+    """
     for i, ch in enumerate(key):
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             return (
@@ -60,8 +63,10 @@ def _control_character(key: str) -> str | None:
 
 
 def is_disk_path(meta_csv: str) -> bool:
-    """Whether a metadata CSV reference is a file on this machine (an absolute path) rather
-    than a key inside the source (keys are relative)."""
+    """Tells whether a metadata CSV reference is a file on this machine (an absolute path).
+
+    Otherwise it is a key inside the source (keys are relative).
+    """
     return Path(meta_csv).is_absolute()
 
 
@@ -82,8 +87,9 @@ def check_metadata_csv(source: DataSource, meta_csv: str, uri: str) -> None:
 
 
 def read_metadata(source: DataSource, meta_csv: str) -> pd.DataFrame:
-    """Reads and checks the metadata CSV: a file on this machine (absolute path) or a key
-    inside ``source``.
+    """Reads and checks the metadata CSV.
+
+    ``meta_csv`` is a file on this machine (absolute path) or a key inside ``source``.
 
     Raises:
         DatasourceError: the file cannot be read.
@@ -105,8 +111,10 @@ def read_metadata(source: DataSource, meta_csv: str) -> pd.DataFrame:
 
 
 def _unsafe_key(key: str) -> str | None:
-    """Why a listed key cannot be a sample path: control characters, or (S3 keys) '..', '//'
-    or backslashes."""
+    """Says why a listed key cannot be a sample path, or None when it can.
+
+    Refused: control characters, or (S3 keys) '..', '//' or backslashes.
+    """
     if problem := _control_character(key):
         return problem
     try:

@@ -53,8 +53,11 @@ class Maps:
         self._conn = conn
 
     def add(self, record: MapRecord, *, make_chosen: bool) -> None:
-        """Records (or replaces) a map; with ``make_chosen`` it becomes the chosen map of its
-        embedding set, in the same transaction."""
+        """Records (or replaces) a map.
+
+        With ``make_chosen`` it also becomes the chosen map of its embedding set, in the same
+        transaction.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(
@@ -104,8 +107,11 @@ class Maps:
                                                    map_id))  # fmt: skip
 
     def show(self, embedding_version: str, map_id: str) -> None:
-        """Makes ``embedding_version`` the current embedding set and ``map_id`` its chosen map,
-        in one transaction: the map the app shows."""
+        """Makes ``map_id`` of ``embedding_version`` the map the app shows.
+
+        In one transaction, ``embedding_version`` becomes the current embedding set and
+        ``map_id`` its chosen map.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             put_setting(c, CURRENT_EMBEDDING_KEY, embedding_version)

@@ -70,9 +70,11 @@ class Models:
         self._conn = conn
 
     def add(self, record: ModelRecord, *, params: dict[str, Any], path: str, user: str) -> None:
-        """Records a trained model (``path`` relative to the project folder); in the same
-        transaction it becomes the ``model_after`` of every round still waiting for one whose
-        good samples are all labeled now."""
+        """Records a trained model, ``path`` relative to the project folder.
+
+        In the same transaction it becomes the ``model_after`` of every round still waiting for
+        one whose good samples are all labeled now.
+        """
 
         def tx(c: sqlite3.Connection) -> None:
             c.execute(

@@ -59,10 +59,12 @@ META_PREFIX = "meta:"
 
 
 def utc_now() -> str:
+    """Returns the current UTC time as ISO 8601 text with microseconds (how times are stored)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def sample_key(datasource_id: str, relpath: str) -> str:
+    """Returns a sample's key: ``<datasource_id>:<relpath>``."""
     return f"{datasource_id}:{relpath}"
 
 
@@ -109,13 +111,26 @@ def _clean_name(value: str, what: str) -> str:
 
 
 def clean_name(value: str, what: str) -> str:
-    """A class or user name as stored: whitespace collapsed, 1-64 characters, no control,
-    zero-width or bidi-control characters. Raises ``ValueError`` with a short message."""
+    """Returns a class or user name as stored, or refuses it.
+
+    Whitespace is collapsed; the result must be 1-64 characters without control, zero-width
+    or bidi-control characters.
+
+    Args:
+        value: The name as typed.
+        what: What the name is (e.g. ``"class name"``), the subject of the error message.
+
+    Raises:
+        ValueError: The name is empty, too long or holds an invisible character (short
+            message).
+    """
     return _clean_name(value, what)
 
 
 @dataclass(frozen=True)
 class LabelClass:
+    """A label class: its unique ``name``, display ``color`` and keyboard ``hotkey`` (or None)."""
+
     name: str
     color: str
     hotkey: str | None
@@ -123,8 +138,11 @@ class LabelClass:
 
 @dataclass(frozen=True)
 class UndoResult:
-    """What an undo or redo wrote: its own action, the action it reversed or re-applied, how
-    many samples changed and how many were skipped because someone relabeled them since."""
+    """What an undo or redo wrote.
+
+    Its own action, the action it reversed or re-applied, how many samples changed and how
+    many were skipped because someone relabeled them since.
+    """
 
     action_id: str
     target_action_id: str
@@ -317,6 +335,7 @@ class Project:
         return cls(folder, config, conn, read_only=read_only)
 
     def close(self) -> None:
+        """Closes the database connection; the project cannot be used afterwards."""
         self._conn.close()
 
     def __enter__(self) -> Project:
@@ -332,6 +351,7 @@ class Project:
 
     @property
     def arrays_dir(self) -> Path:
+        """The folder of array files: embeddings, maps, image caches, checkpoints, models."""
         return self.folder / ARRAYS_DIR
 
     # -- datasources -----------------------------------------------------------------------
@@ -392,6 +412,7 @@ class Project:
 
     # -- samples ---------------------------------------------------------------------------
     def n_samples(self, status: str | None = None) -> int:
+        """Counts the samples, all of them or only those with ``status`` (``ok`` or ``bad``)."""
         if status is None:
             return int(self._conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
         q = "SELECT COUNT(*) FROM samples WHERE status = ?"
@@ -403,11 +424,14 @@ class Project:
         return f"{token}:{version}"
 
     def samples(self) -> pd.DataFrame:
-        """One row per sample: key, sample_id (stable, never reused), relpath, status, error,
-        then one column per metadata key (named by ``metadata_column``: a key that collides
-        with an internal column gets the ``meta:`` prefix). A copy of a frame kept while
+        """Returns one row per sample, in id order, with its metadata as columns.
+
+        Columns: key, sample_id (stable, never reused), relpath, status, error, then one column
+        per metadata key (named by ``metadata_column``: a key that collides with an internal
+        column gets the ``meta:`` prefix). The frame is a copy of one kept while
         ``samples_version`` stays the same (read before the rows, so a change in between only
-        costs a reload)."""
+        costs a reload).
+        """
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
             self._samples = (version, self._load_samples())
@@ -424,16 +448,20 @@ class Project:
         return pd.concat([base, meta], axis=1)
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
-        """(relpath, metadata) of every good sample in id order, with the metadata's original
-        field names (not ``metadata_column``'s): what write-back exports."""
+        """Returns (relpath, metadata) of every good sample in id order: what write-back exports.
+
+        The metadata keeps its original field names (not ``metadata_column``'s).
+        """
         rows = self._conn.execute(
             "SELECT relpath, meta_json FROM samples WHERE status = 'ok' ORDER BY id"
         ).fetchall()
         return [(str(rel), json.loads(meta)) for rel, meta in rows]
 
     def ingest_state(self) -> dict[str, str] | None:
-        """The last ingest's ``state`` (pending, running, finished) and ``at`` (UTC), or None
-        for projects from before it was recorded."""
+        """Returns the last ingest's ``state`` (pending, running, finished) and ``at`` (UTC).
+
+        None for projects from before it was recorded (or when the stored value is unreadable).
+        """
         stored = get_setting(self._conn, INGEST_STATE_KEY)
         if stored is None:
             return None
@@ -449,6 +477,7 @@ class Project:
         return state is not None and state.get("state") != "finished"
 
     def set_ingest_state(self, state: str) -> None:
+        """Records the ingest's ``state`` (pending, running, finished), stamped with the time."""
         db.write(self._conn, lambda c: _set_ingest_state(c, state))
 
     def mark_bad(self, key: str, error: str) -> None:
@@ -472,6 +501,7 @@ class Project:
 
     # -- label classes ---------------------------------------------------------------------
     def classes(self) -> list[LabelClass]:
+        """Returns the label classes in the order they were created."""
         rows = self._conn.execute("SELECT name, color, hotkey FROM label_classes ORDER BY id")
         return [LabelClass(*r) for r in rows.fetchall()]
 
@@ -643,8 +673,10 @@ class Project:
         return pd.DataFrame(rows, columns=["key", "label", "user", "created_at", "source"])
 
     def label_events(self, key: str | None = None) -> pd.DataFrame:
-        """The event log, oldest first, of every sample or of sample ``key`` only (class None
-        means the label was cleared)."""
+        """Returns the label event log, oldest first, of every sample or of sample ``key`` only.
+
+        A ``label`` of None means the label was cleared.
+        """
         where, args = ("WHERE s.key = ? ", (key,)) if key is not None else ("", ())
         rows = self._conn.execute(
             "SELECT e.id, s.key, k.name, e.user, e.created_at, e.source, e.action_id "
@@ -656,6 +688,7 @@ class Project:
         return pd.DataFrame(rows, columns=cols)
 
     def label_counts(self) -> dict[str, int]:
+        """Counts the current labels per class name; classes with no sample are left out."""
         rows = self._conn.execute(
             "SELECT k.name, COUNT(*) FROM current_labels cl "
             "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.name ORDER BY k.id"
@@ -663,11 +696,18 @@ class Project:
         return {str(name): int(n) for name, n in rows}
 
     def labels_version(self) -> int:
-        """The id of the newest label event (0 before the first): changes with every label
-        written, by any process."""
+        """Returns the id of the newest label event (0 before the first).
+
+        It changes with every label written, by any process.
+        """
         return int(self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] or 0)
 
     def summary(self) -> dict[str, Any]:
+        """Returns the project's overview as plain data: name, datasource, counts, ingest state.
+
+        Keys: ``name``, ``datasource`` (its URI), ``samples``, ``bad_samples``, ``labeled``,
+        ``label_counts`` (per class) and ``ingest`` (``complete`` or what to do to finish it).
+        """
         n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
         return {
             "name": self.config.name,

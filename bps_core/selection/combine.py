@@ -50,11 +50,14 @@ def _normalise(obj: Mapping[str, Any], allowed: set[str], where: str) -> dict[st
 
 @dataclass(frozen=True)
 class Entry:
+    """One {input, strategy} pair of a selection config, as normalised snake_case dicts."""
+
     input: dict[str, Any]
     strategy: dict[str, Any]
 
     @property
     def strength(self) -> float:
+        """The entry's exponent in the product of objectives (1.0 when not given)."""
         return float(self.strategy.get("strength", 1.0))
 
 
@@ -111,6 +114,12 @@ class SelectionConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SelectionConfig:
+        """Parses a selection config from JSON text, then checks it as ``from_dict`` does.
+
+        Raises:
+            SelectionError: Invalid JSON (line and column, never content), not a JSON object,
+                or any problem ``from_dict`` finds.
+        """
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:  # its message gives line and column, no content
@@ -130,6 +139,11 @@ class SelectionConfig:
         return out | self.extra
 
     def budget(self, pool: Pool) -> int:
+        """Returns how many samples to pick from ``pool``.
+
+        ``n_samples`` when set; else ``proportion_samples`` of the pool's candidates, rounded,
+        and at least one.
+        """
         if self.n_samples is not None:
             return self.n_samples
         return max(1, round(float(self.proportion_samples or 0) * len(pool.candidates)))
@@ -137,6 +151,12 @@ class SelectionConfig:
     def select(
         self, pool: Pool, budget: int | None = None, random_state: int | None = 0
     ) -> Indices:
+        """Runs the config on ``pool``; ``budget`` (when given) overrides the config's own.
+
+        Returns:
+            The picked pool row indices, in the order the greedy picked them (fewer than
+            the budget when a stopping distance is reached).
+        """
         return run_config(self, pool, budget or self.budget(pool), random_state)
 
 

@@ -1,5 +1,8 @@
-"""k-center greedy on L2-normalised embeddings: each pick is the candidate farthest from
-everything already covered (labeled samples and earlier picks)."""
+"""k-center greedy on L2-normalised embeddings.
+
+Each pick is the candidate farthest from everything already covered (labeled samples and
+earlier picks).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,11 @@ _CHUNK = 4096
 def distances_to_set(
     x: NDArray[np.float32], rows: Indices, centers: Indices
 ) -> NDArray[np.float32]:
-    """Euclidean distance from each of ``x[rows]`` to its nearest row in ``x[centers]``
-    (inf when there are no centers). Uses ||a - b||^2 = 2 - 2 a.b for unit vectors."""
+    """Returns the Euclidean distance from each of ``x[rows]`` to its nearest center row.
+
+    Centers are ``x[centers]``; all inf when there are no centers. Uses
+    ||a - b||^2 = 2 - 2 a.b for unit vectors.
+    """
     out = np.full(len(rows), np.inf, dtype=np.float32)
     if len(centers) == 0:
         return out

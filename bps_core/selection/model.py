@@ -29,6 +29,13 @@ FoldPredictor = Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[Any]]
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Settings of the model trained on the labels: its ``kind`` and that kind's parameters.
+
+    ``C`` and ``balanced`` apply to ``logreg``, ``k`` to ``knn``, ``finetune_*`` to
+    ``finetune``; ``folds`` is the cross-validation's fold count (``finetune_folds`` for
+    ``finetune``, whose every fold trains the network again).
+    """
+
     kind: ModelKind = "logreg"
     # Logistic regression on unit-length embeddings: their coordinates are small, so the usual
     # C = 1 over-regularises into predicting the majority class; balanced class weights keep
@@ -44,8 +51,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Cross-validated figures; with ``n_folds`` 0 (a class with a single label) there was no
-    cross-validation and the figures are None. ``warning`` says what limited the validation."""
+    """Cross-validated figures of a model.
+
+    With ``n_folds`` 0 (a class with a single label) there was no cross-validation and the
+    figures are None. ``warning`` says what limited the validation.
+    """
 
     classes: list[str]
     n_labeled: int
@@ -59,6 +69,7 @@ class Metrics:
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Returns the metrics as a plain JSON-ready dict (how they are stored with the model)."""
         return asdict(self)
 
 
@@ -75,10 +86,13 @@ def _estimator(cfg: ModelConfig, n_train: int) -> Any:
 
 
 def _fit(estimator: Any, x: NDArray[np.float32], y: NDArray[Any]) -> Any:
-    """Fits with one BLAS thread: the solver's products are small (labels x dims), and on a
-    2-core machine two BLAS threads per product made a logistic regression on 1,300 x 512
-    embeddings take 0.22 s instead of 0.035 s (measured; the threads mostly wait on each other).
-    Predicting every sample afterwards is one large product and keeps the threads."""
+    """Fits ``estimator`` with one BLAS thread.
+
+    The solver's products are small (labels x dims), and on a 2-core machine two BLAS threads
+    per product made a logistic regression on 1,300 x 512 embeddings take 0.22 s instead of
+    0.035 s (measured; the threads mostly wait on each other).
+    Predicting every sample afterwards is one large product and keeps the threads.
+    """
     with threadpool_limits(limits=1, user_api="blas"):
         return estimator.fit(x, y)
 
@@ -116,9 +130,12 @@ class FoldPlan:
 
 
 def plan_folds(y: NDArray[Any], groups: NDArray[Any] | None, folds: int) -> FoldPlan:
-    """``folds`` folds when every class has at least that many labels (and, grouped, there are
+    """Decides how many cross-validation folds the labels allow, so nothing raises in sklearn.
+
+    ``folds`` folds when every class has at least that many labels (and, grouped, there are
     that many groups); fewer, with a warning, when not; none when a class has one label (a
-    fold could not hold it out and keep it in training), so nothing raises inside sklearn."""
+    fold could not hold it out and keep it in training).
+    """
     y = np.asarray(y, dtype=str)
     names, counts = np.unique(y, return_counts=True)
     small = int(np.argmin(counts))
@@ -167,8 +184,11 @@ def cross_validate_with(
     folds: int = 5,
     random_state: int = 0,
 ) -> Metrics:
-    """Grouped (else stratified) K-fold with any model: ``predict(train_rows, test_rows)``
-    returns the predicted labels of the test rows."""
+    """Cross-validates any model with grouped (else stratified) K-fold.
+
+    ``predict(train_rows, test_rows)`` trains on the train rows and returns the predicted labels
+    of the test rows.
+    """
     y = np.asarray(y, dtype=str)
     classes = _check(y)
     plan = plan_folds(y, groups, folds)

@@ -24,10 +24,13 @@ OPERATIONS: tuple[Operation, ...] = ("BIGGER", "BIGGER_EQUAL", "SMALLER", "SMALL
 
 @dataclass(frozen=True)
 class RoundOptions:
-    """``balance_by``: metadata columns (or ``prediction``) whose groups get equal shares.
+    """Optional refinements of a round, applied around its base strategy.
+
+    ``balance_by``: metadata columns (or ``prediction``) whose groups get equal shares.
     ``threshold_column``: keep candidates whose value passes ``operation value`` (a numeric
     metadata column, or ``uncertainty_entropy`` and friends with a model). ``similar_to``:
-    sample keys; the round then ranks by cosine similarity to them instead of the base."""
+    sample keys; the round then ranks by cosine similarity to them instead of the base.
+    """
 
     balance_by: tuple[str, ...] = ()
     threshold_column: str | None = None
@@ -37,6 +40,7 @@ class RoundOptions:
 
     @property
     def empty(self) -> bool:
+        """True when no option is set: the round runs its base strategy unchanged."""
         return not (self.balance_by or self.threshold_column or self.similar_to)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class RoundOptions:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RoundOptions:
+        """Reads options back from ``to_dict``'s form (a round record); absent ones are unset."""
         t = raw.get("threshold") or {}
         return cls(tuple(raw.get("balance_by", ())), t.get("column"),
                    t.get("operation", "BIGGER_EQUAL"), float(t.get("value", 0.0)),

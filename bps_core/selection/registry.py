@@ -1,6 +1,8 @@
-"""The named selection strategies: one entry per name, with its maker, whether it needs a
-model's predictions and the help text, read by the core, the CLI, the app and the contract
-tests alike."""
+"""The named selection strategies, one registry read by the core, the CLI, the app and tests.
+
+One entry per name, with its maker, whether it needs a model's predictions and the help text;
+the contract tests read the same list.
+"""
 
 from __future__ import annotations
 
@@ -79,8 +81,11 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 # more labels than random on both tasks, and diversity after the cold start, the best on
 # has_track, needed twice random's labels on particle_type.
 def resolve(name: str, *, has_model: bool, has_labels: bool = True) -> str:
-    """The strategy a name stands for: ``default`` is random for the first labels, then
-    typicality until a model exists, then random."""
+    """Returns the strategy name that ``name`` stands for.
+
+    ``default`` is random for the first labels, then typicality until a model exists, then
+    random; every other name stands for itself.
+    """
     if name == "default":
         return "typicality" if has_labels and not has_model else "random"
     return name

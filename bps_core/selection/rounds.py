@@ -47,6 +47,16 @@ def _embeddings(project: Project) -> EmbeddingSet:
 
 
 def group_column(samples: pd.DataFrame, requested: str | None = None) -> str | None:
+    """Returns the metadata column that groups the samples for cross-validation, or None.
+
+    Args:
+        samples: The frame of ``Project.samples()``.
+        requested: A metadata field to group by (found even when held as ``meta:NAME``);
+            None picks the first of ``GROUP_COLUMNS`` present (BPS: ``well``, the mouse).
+
+    Raises:
+        SelectionError: ``requested`` is not a column of ``samples``.
+    """
     if requested is not None:
         # A metadata field named like an internal column is held as ``meta:NAME``.
         for name in (metadata_column(requested), requested):
@@ -64,9 +74,12 @@ def train_model(
     group_by: str | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> ModelRecord:
-    """Cross-validates on the current labels (grouped), fits on all of them, predicts every
-    sample of the current embedding and stores the probabilities; rounds waiting for a model
-    after their labels get this one."""
+    """Trains a model on the current labels, predicts every sample and records it.
+
+    Cross-validates on the current labels (grouped), fits on all of them, predicts every sample
+    of the current embedding and stores the probabilities; rounds waiting for a model after
+    their labels get this one.
+    """
     cfg = cfg or ModelConfig()
     emb = _embeddings(project)
     labels = project.current_labels()
@@ -103,9 +116,11 @@ def _finetune(
     cfg: ModelConfig,
     progress: Callable[[float], None] | None,
 ) -> tuple[list[str], NDArray[np.float32], Metrics]:
-    """Fine-tunes the embeddings' SimCLR backbone with a linear head: grouped K-fold for the
-    metrics (``finetune_folds``, each fold trains again), then once on all labels to predict
-    every sample of the embedding set."""
+    """Fine-tunes the embeddings' SimCLR backbone with a linear head, then predicts.
+
+    Grouped K-fold for the metrics (``finetune_folds``, each fold trains again), then once on
+    all labels to predict every sample of the embedding set.
+    """
     from bps_core.embeddings.cache import CacheSpec, build_cache, mask_partner_source
     from bps_core.embeddings.finetune import FinetuneConfig, finetune_predict
     from bps_core.embeddings.train import load_checkpoint
@@ -195,8 +210,11 @@ def fresh_seed() -> int:
 
 
 def build_pool(project: Project, emb: EmbeddingSet | None = None) -> Pool:
-    """The current embedding (or ``emb``), labels, bad files and metadata, and the predictions
-    of the latest model trained on that embedding (a model of another set is stale here)."""
+    """Assembles the selection pool of the current embedding set (or ``emb``).
+
+    It holds the embeddings, labels, bad files and metadata, and the predictions of the latest
+    model trained on that embedding set (a model of another set is stale here).
+    """
     emb = emb or _embeddings(project)
     samples = project.samples().set_index("key").reindex(emb.keys)
     done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
@@ -234,9 +252,10 @@ def select_round(
     reinclude_selected: bool = False,
     options: RoundOptions | None = None,
 ) -> RoundPreview:
-    """Selects ``n`` samples with a named ``strategy`` (or a Lightly ``config``, whose
-    ``n_samples`` or ``proportion_samples`` decides when ``n`` is None); writes nothing, so
-    the selection can be previewed and discarded.
+    """Selects ``n`` samples without recording anything, so the selection can be discarded.
+
+    The samples are picked with a named ``strategy`` or a Lightly ``config`` (whose
+    ``n_samples`` or ``proportion_samples`` decides when ``n`` is None).
 
     As in LightlyOne's datapool, samples an earlier round picked are not picked again, labeled
     or not, unless ``reinclude_selected``. ``seed`` None draws a fresh seed (recorded).

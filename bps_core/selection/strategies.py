@@ -1,6 +1,9 @@
-"""Selection strategies. Each is a thin frozen config whose ``select(pool, budget)`` returns
-row indices of the pool: exactly ``budget`` of them (unless a stopping condition says
-otherwise), unique, never a labeled or excluded sample, the same for the same seed."""
+"""Selection strategies, each a thin frozen config with a ``select(pool, budget)`` method.
+
+``select`` returns row indices of the pool: exactly ``budget`` of them (unless a stopping
+condition says otherwise), unique, never a labeled or excluded sample, the same for the same
+seed.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,11 @@ from bps_core.selection.scores import Measure, uncertainty
 
 
 class Strategy(Protocol):
-    def select(self, pool: Pool, budget: int) -> Indices: ...
+    """What every selection strategy offers: ``select`` (see the module docstring's contract)."""
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks ``budget`` rows of ``pool``: unique, never labeled or excluded, seeded."""
+        ...
 
 
 def top_k(
@@ -33,22 +40,43 @@ def top_k(
 
 @dataclass(frozen=True)
 class RandomStrategy:
+    """A uniform random draw from the candidates, seeded by ``random_state``."""
+
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Draws ``budget`` candidates without replacement; returned in ascending row order.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
         cand = check_budget(pool, budget)
         return np.sort(rng_for(self.random_state).choice(cand, budget, replace=False))
 
 
 @dataclass(frozen=True)
 class Diversity:
-    """k-center greedy, seeded by the labeled samples; ``min_distance`` (on unit vectors, so
-    in [0, 2]) stops early when every candidate is that close to the selected set."""
+    """k-center greedy, seeded by the labeled samples.
+
+    ``min_distance`` (on unit vectors, so in [0, 2]) stops early when every candidate is that
+    close to the selected set.
+    """
 
     min_distance: float | None = None
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks farthest-first from the labeled samples and earlier picks.
+
+        With no labeled samples the first pick is a seeded random candidate. Fewer than
+        ``budget`` rows come back when ``min_distance`` stops the greedy early.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
         cand = check_budget(pool, budget)
         first = int(rng_for(self.random_state).choice(cand))
         covered = np.flatnonzero(pool.labeled).astype(np.int64)
@@ -75,6 +103,15 @@ class Uncertainty:
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks the ``budget`` candidates with the highest uncertainty (seeded tie-break).
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the pool holds no
+                model predictions.
+        """
         cand = check_budget(pool, budget)
         scores = uncertainty(_probabilities(pool), self.measure)
         return top_k(scores, cand, budget, self.random_state)
@@ -82,14 +119,28 @@ class Uncertainty:
 
 @dataclass(frozen=True)
 class Hybrid:
-    """Uncertain and diverse: the ``candidate_factor`` x budget most uncertain candidates,
-    then k-center among them, so a batch is informative without near-duplicates."""
+    """Uncertain and diverse: k-center among the most uncertain candidates.
+
+    The shortlist is the ``candidate_factor`` x budget most uncertain candidates, so a batch is
+    informative without near-duplicates.
+    """
 
     measure: Measure = "entropy"
     candidate_factor: float = 5.0
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Shortlists the most uncertain candidates, then picks farthest-first among them.
+
+        With no labeled samples, the greedy starts from the most uncertain candidate.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the pool holds no
+                model predictions.
+        """
         cand = check_budget(pool, budget)
         scores = uncertainty(_probabilities(pool), self.measure)
         n_short = min(len(cand), max(budget, int(np.ceil(self.candidate_factor * budget))))
@@ -101,13 +152,25 @@ class Hybrid:
 
 @dataclass(frozen=True)
 class Mixture:
-    """Splits each batch between strategies by share (largest remainder), in order; a later
-    part never repeats an earlier part's picks. ``Mixture(((Hybrid(), 1), (RandomStrategy(),
-    1)))`` spends half the batch on informative samples and half on a representative draw."""
+    """Splits each batch between strategies by share (largest remainder), in order.
+
+    A later part never repeats an earlier part's picks.
+    ``Mixture(((Hybrid(), 1), (RandomStrategy(), 1)))`` spends half the batch on informative
+    samples and half on a representative draw.
+    """
 
     parts: tuple[tuple[Strategy, float], ...]
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Runs each part on its share of ``budget``; the picks come back part by part.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the shares are
+                negative or sum to 0.
+        """
         check_budget(pool, budget)
         weights = np.array([w for _, w in self.parts], dtype=np.float64)
         if len(weights) == 0 or (weights < 0).any() or weights.sum() <= 0:
@@ -130,9 +193,11 @@ class Mixture:
 
 
 def _typicality(x: NDArray[np.float32], rows: Indices, ref: Indices, k: int) -> NDArray[np.float32]:
-    """1 / mean distance from each of ``rows`` to its ``k`` nearest ``ref`` rows (a row is not
-    its own neighbour). Top-k on similarities in torch (threaded; about 2x numpy's partition
-    over distances at 100k x 5,000), distances only for the k kept."""
+    """Scores each of ``rows`` by 1 / mean distance to its ``k`` nearest ``ref`` rows.
+
+    A row is not its own neighbour. Top-k on similarities in torch (threaded; about 2x numpy's
+    partition over distances at 100k x 5,000), distances only for the k kept.
+    """
     import torch
 
     ref_t = torch.from_numpy(np.ascontiguousarray(x[ref].T, dtype=np.float32))
@@ -154,8 +219,10 @@ PREDICTED = "prediction"
 
 
 def group_labels(pool: Pool, keys: Sequence[str]) -> pd.Series:
-    """One group name per pool row: the joined values of metadata ``keys`` (``prediction``
-    means the model's predicted class)."""
+    """Returns one group name per pool row: its values of metadata ``keys``, joined.
+
+    Values are joined by " | "; the key ``prediction`` stands for the model's predicted class.
+    """
     parts = []
     for key in keys:
         if key == PREDICTED:
@@ -173,8 +240,15 @@ def group_labels(pool: Pool, keys: Sequence[str]) -> pd.Series:
 def quotas(
     available: Mapping[str, int], target: Mapping[str, float], budget: int
 ) -> dict[str, int]:
-    """Integer quotas summing to ``budget`` that follow ``target`` proportions as closely as the
-    available counts allow (largest remainder; a short group's remainder moves to others)."""
+    """Splits ``budget`` into integer quotas per group that follow ``target`` proportions.
+
+    The quotas follow the proportions as closely as the available counts allow (largest
+    remainder; a short group's remainder moves to others). When no target group is available
+    the split falls back to uniform.
+
+    Raises:
+        SelectionError: ``budget`` exceeds the total available.
+    """
     if budget > sum(available.values()):
         raise SelectionError(f"cannot select {budget}: only {sum(available.values())} available")
     out = {g: 0 for g in available}
@@ -206,14 +280,24 @@ def quotas(
 
 @dataclass(frozen=True)
 class Balance:
-    """Makes ``inner`` meet a target distribution over metadata ``keys`` (or ``prediction``):
-    ``target`` maps group names (values joined with " | ") to proportions; None is uniform."""
+    """Makes ``inner`` meet a target distribution over metadata ``keys`` (or ``prediction``).
+
+    ``target`` maps group names (values joined with " | ") to proportions; None is uniform.
+    """
 
     keys: tuple[str, ...]
     inner: Strategy = Diversity()
     target: Mapping[str, float] | None = None
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Runs ``inner`` once per group on that group's quota; the picks come back by group.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
         cand = check_budget(pool, budget)
         groups = group_labels(pool, self.keys).to_numpy()
         names = sorted(set(groups[cand]))
@@ -256,6 +340,11 @@ class Threshold:
     inner: Strategy = RandomStrategy()
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Excludes the rows that fail the threshold, then lets ``inner`` pick.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates pass, or an unknown operation.
+        """
         ok = passes(pool, self.column, self.operation, self.value)
         excluded = ~ok if pool.excluded is None else pool.excluded | ~ok
         return self.inner.select(replace(pool, excluded=excluded), budget)
@@ -277,6 +366,14 @@ class Similarity:
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks the candidates with the highest cosine similarity to a query row.
+
+        Query rows themselves are never picked; ties are broken by a seeded shuffle.
+
+        Raises:
+            SelectionError: No query rows, a query row outside the pool, or fewer than
+                ``budget`` candidates left.
+        """
         if not self.query:
             raise SelectionError("similarity needs at least one query sample")
         q = np.asarray(self.query, dtype=np.int64)
@@ -295,14 +392,25 @@ class Similarity:
 
 @dataclass(frozen=True)
 class Typicality:
-    """Dense, representative samples: typicality = 1 / mean distance to the ``k`` nearest of a
-    seeded reference sample of ``n_reference`` rows (exact when the pool is smaller)."""
+    """Dense, representative samples: the candidates of highest typicality.
+
+    Typicality = 1 / mean distance to the ``k`` nearest of a seeded reference sample of
+    ``n_reference`` rows (exact when the pool is smaller).
+    """
 
     k: int = 20
     n_reference: int = 5000
     random_state: int | None = 0
 
     def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks the ``budget`` most typical candidates (seeded tie-break).
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
         cand = check_budget(pool, budget)
         x = pool.embeddings
         rng = rng_for(self.random_state)
