@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +86,3 @@ def check_budget(pool: Pool, budget: int, candidates: Indices | None = None) -> 
 
 def rng_for(random_state: int | None) -> np.random.Generator:
     return np.random.default_rng(random_state)
-
-
-def as_float_matrix(x: Any) -> NDArray[np.float32]:
-    return np.ascontiguousarray(x, dtype=np.float32)
