@@ -15,7 +15,6 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -216,25 +215,6 @@ def decode_image(
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise ImageDecodeError(name, f"unsupported image shape {arr.shape}")
     return arr
-
-
-def read_image(
-    path: str | os.PathLike[str],
-    *,
-    limits: DecodeLimits = DEFAULT_LIMITS,
-    pages: Pages = "first",
-) -> NDArray[Any]:
-    """Reads and decodes a local file; the size cap is checked before reading it."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise ImageDecodeError(str(p), f"cannot read file ({exc.strerror})") from None
-    if size > limits.max_bytes:
-        raise ImageDecodeError(
-            str(p), f"file is {size:,} bytes, over the limit of {limits.max_bytes:,}"
-        )
-    return decode_image(p.read_bytes(), str(p), limits=limits, pages=pages)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from bps_core.csvsafe import unsafe_cell
 from bps_core.errors import MetadataError
@@ -160,19 +158,3 @@ def selected_ids(points: Iterable[Mapping[str, object]]) -> list[int]:
         if isinstance(custom, (int, float)) and not isinstance(custom, bool):
             ids[int(custom)] = None
     return list(ids)
-
-
-def points_in_polygon(
-    xy: NDArray[np.floating[Any]], polygon: Sequence[tuple[float, float]]
-) -> NDArray[np.bool_]:
-    """Which points of shape (n, 2) lie inside ``polygon`` (even-odd ray casting)."""
-    x, y = xy[:, 0], xy[:, 1]
-    inside = np.zeros(len(xy), dtype=bool)
-    n = len(polygon)
-    for i in range(n):
-        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % n]
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (x < x_at)
-    return inside

@@ -83,13 +83,6 @@ class LabelQueue:
         """The page starting at ``position``, every tile chosen."""
         return replace(self, position=position, unchosen=frozenset(), labeled_here=frozenset())
 
-    def with_page_size(self, page_size: int) -> LabelQueue:
-        """The same queue shown ``page_size`` at a time, keeping the current key on screen."""
-        if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
-        pos = min(self.position, len(self.keys))
-        return replace(self, page_size=page_size)._open(pos - pos % page_size)
-
     def toggle(self, key: str) -> LabelQueue:
         """Chooses or unchooses one tile of the current page (other keys are ignored)."""
         if key not in self.current:

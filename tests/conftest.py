@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny synthetic dataset per session, fresh projects per test."""
+"""Shared fixtures: one tiny synthetic dataset per session, fresh projects per test, the app
+under AppTest."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,7 +17,11 @@ from bps_core import jobs
 from bps_core.jobs import WARM_WORKER_ENV
 from bps_core.project import Project, create_project_from_folder
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
+from tests.helpers import open_app
 from tests.s3_server import S3Server, isolate_aws_environment, start_server
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 TINY_SEED = 1
 
@@ -56,6 +62,12 @@ def tiny_copy(tiny_dataset: SynthResult, tmp_path: Path) -> Path:
     dest = tmp_path / "data"
     shutil.copytree(tiny_dataset.root, dest)
     return dest
+
+
+@pytest.fixture
+def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """``app.py`` under AppTest over ``tiny_project``, not yet run."""
+    return open_app(monkeypatch, tiny_project.folder)
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LABEL_STUDIO_VERSION = "1.23.2"
@@ -99,17 +99,11 @@ def ensure_template(exe: Path) -> Path:
     return template
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class LabelStudioServer:
     """``label-studio start`` serving local files from ``document_root``."""
 
     def __init__(self, exe: Path, data_dir: Path, document_root: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         shutil.copytree(ensure_template(exe), data_dir, dirs_exist_ok=True)
         env = {
@@ -125,20 +119,12 @@ class LabelStudioServer:
             cwd=data_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 300  # the first start migrates a fresh database
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise LabelStudioUnavailable(
-                    "label-studio did not start:\n" + self.log.read_text(errors="replace")[-3000:]
-                )
-            time.sleep(0.5)
+        # The first start migrates a fresh database: generous.
+        if not wait_for_http(f"{self.url}/health", self.proc, timeout=300, interval=0.5):
+            self.stop()
+            raise LabelStudioUnavailable(
+                "label-studio did not start:\n" + self.log.read_text(errors="replace")[-3000:]
+            )
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, str]:
         """Status, body and content type of an API call with the test user's token."""

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -21,13 +20,9 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
+from tests.helpers import free_port
+
 REGION = "us-west-2"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def isolate_aws_environment() -> None:

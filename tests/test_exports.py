@@ -18,6 +18,7 @@ from bps_core.exports import ExportError, ExportExistsError, export, folder_name
 from bps_core.project import Project
 from bps_core.selection.rounds import train_model
 from bps_core.storage.base import join_uri
+from tests.helpers import ROOT, open_app
 from tests.label_studio import (
     LabelStudioServer,
     LabelStudioUnavailable,
@@ -288,15 +289,11 @@ def test_imagefolder__a_bad_destination_is_one_clear_error(
 def test_export_page__a_relative_folder_goes_under_the_project(
     tiny_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamlit.testing.v1 import AppTest
-
     from bps_app.safe_text import md
 
-    root = Path(__file__).resolve().parents[1]
     _label(tiny_project, 1)
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(root)  # the server's working folder: nothing may land here
-    app = AppTest.from_file(str(root / "app.py"), default_timeout=60)
+    # The app works from the repository root, the server's working folder: nothing may land there.
+    app = open_app(monkeypatch, tiny_project.folder)
     app.run()
     app.switch_page("pages/6_Export.py").run()
     app.selectbox(key="export_format").set_value("label-studio")
@@ -306,7 +303,7 @@ def test_export_page__a_relative_folder_goes_under_the_project(
     dest = tiny_project.folder / "exports" / "team" / "label-studio"
     assert f"Exported 2 items to {md(dest)}" in app.success[0].value
     assert (dest / "label_studio.json").is_file()
-    assert not (root / "exports" / "team").exists()
+    assert not (ROOT / "exports" / "team").exists()
     assert f"`LOCAL_FILES_DOCUMENT_ROOT` set to {md(dest)}" in app.info[0].value
     app.text_input(key="export_dest").input("team")  # under the project, outside its exports
     next(b for b in app.button if b.label == "Export").click().run()

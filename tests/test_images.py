@@ -16,7 +16,6 @@ from bps_core.images import (
     DecodeLimits,
     DisplayWindow,
     decode_image,
-    read_image,
     thumbnail,
     thumbnail_png,
     to_display,
@@ -146,15 +145,6 @@ class TestBadFiles:
     def test_decode_image__file_size_cap(self) -> None:
         with pytest.raises(ImageDecodeError, match="over the limit"):
             decode_image(tiff_bytes(U16), "a.tif", limits=DecodeLimits(max_bytes=100))
-
-    def test_read_image__missing_file_and_size_cap_before_reading(self, tmp_path) -> None:
-        with pytest.raises(ImageDecodeError, match="cannot read"):
-            read_image(tmp_path / "missing.tif")
-        p = tmp_path / "a.tif"
-        p.write_bytes(tiff_bytes(U16))
-        with pytest.raises(ImageDecodeError, match="over the limit"):
-            read_image(p, limits=DecodeLimits(max_bytes=10))
-        assert np.array_equal(read_image(p), U16)
 
 
 class TestDisplay:

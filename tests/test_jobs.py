@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,14 @@ import pytest
 from bps_core import jobs
 from bps_core.embeddings.store import load_embedding_set
 from bps_core.project import Project
-
-
-def _wait(project: Project, job_id: str, timeout: float = 180.0) -> jobs.JobRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs.reap_dead_jobs(project)
-        job = jobs.get_job(project, job_id)
-        if not job.active:
-            return job
-        assert time.monotonic() < deadline, f"job still {job.state} after {timeout} s"
-        time.sleep(0.3)
+from tests.helpers import save_random_embeddings, wait_for_job, wait_until
 
 
 def test_embed_job__runs_detached_and_records_result(tiny_project: Project) -> None:
     job_id = jobs.submit_job(
         tiny_project, "embed", {"method": "pixels", "image_size": 32}, user="ann"
     )
-    job = _wait(tiny_project, job_id)
+    job = wait_for_job(tiny_project, job_id, reap=True)
     assert job.state == "succeeded", job.error
     assert job.progress == 1.0
     assert job.result is not None
@@ -65,7 +54,7 @@ def test_failing_job__is_failed_with_its_error(tiny_project: Project) -> None:
     job_id = jobs.submit_job(
         tiny_project, "map", {"method": "pca"}, user="ann"
     )  # no embeddings yet
-    job = _wait(tiny_project, job_id)
+    job = wait_for_job(tiny_project, job_id, reap=True)
     assert job.state == "failed"
     assert "no embeddings yet" in job.error
 
@@ -79,13 +68,18 @@ def test_cancel__stops_a_running_training_job(tiny_project: Project) -> None:
         "batch_size": 16,
     }
     job_id = jobs.submit_job(tiny_project, "embed", params, user="ann")
-    deadline = time.monotonic() + 600  # generous: a loaded shared machine is slow, not wrong
-    while (job := jobs.get_job(tiny_project, job_id)).progress <= 0.15:  # past the decode cache
+
+    def past_decode_cache() -> bool:
+        job = jobs.get_job(tiny_project, job_id)
+        if job.progress > 0.15:
+            return True
         assert job.active, (job.state, job.error)
-        assert time.monotonic() < deadline, "training never got past the decode cache"
-        time.sleep(0.3)
+        return False
+
+    # generous: a loaded shared machine is slow, not wrong
+    wait_until(past_decode_cache, timeout=600, what="training past the decode cache")
     jobs.cancel_job(tiny_project, job_id)
-    job = _wait(tiny_project, job_id)
+    job = wait_for_job(tiny_project, job_id, reap=True)
     assert job.state == "cancelled"
     assert load_embedding_set(tiny_project) is None
 
@@ -119,7 +113,7 @@ def test_reap__a_job_spawned_an_instant_ago_is_not_reaped(tiny_project: Project)
     # Right after Popen returns, a loaded machine can show the child's command line empty.
     job_id = jobs.submit_job(tiny_project, "map", {"method": "pca"}, user="ann")
     assert jobs.reap_dead_jobs(tiny_project) == 0
-    job = _wait(tiny_project, job_id)
+    job = wait_for_job(tiny_project, job_id, reap=True)
     assert "no embeddings yet" in (job.error or "")  # the job's own outcome, not the reaper's
 
 
@@ -133,7 +127,7 @@ def test_simulate_job__finishes_with_a_curve_and_the_95_table(tiny_project: Proj
               "strategies": ["random", "diversity"], "batch": 8, "rounds": 2,
               "seeds": 2}  # fmt: skip
     job_id = jobs.submit_job(tiny_project, "simulate", params, user="ann")
-    job = _wait(tiny_project, job_id)
+    job = wait_for_job(tiny_project, job_id, reap=True)
     assert job.state == "succeeded", job.error
     assert job.result is not None
     curve = pd.read_csv(tiny_project.folder / job.result["curve"])
@@ -178,14 +172,10 @@ def test_failure_message__our_errors_as_one_line_others_with_their_type() -> Non
 
 
 def test_map_job__reports_umap_progress_and_shows_its_map(tiny_project: Project) -> None:
-    import numpy as np
 
-    from bps_core.embeddings.store import save_embedding_set
     from bps_core.projection import MapConfig, current_map, get_or_compute_map
 
-    keys = tiny_project.samples().key.tolist()
-    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
-    save_embedding_set(tiny_project, "pixels", {}, keys, vecs)
+    save_random_embeddings(tiny_project)
     pca = get_or_compute_map(tiny_project, MapConfig(method="pca"))
     seen: list[tuple[float, str]] = []
 

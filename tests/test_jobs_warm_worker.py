@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from bps_core import jobs
-from bps_core.embeddings.store import save_embedding_set
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
-from tests.test_jobs import _wait
+from tests.helpers import save_random_embeddings, wait_for_job, wait_until
 
 
 @pytest.fixture
@@ -27,9 +24,7 @@ def warm_enabled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def embedded(tiny_project: Project) -> Project:
-    keys = tiny_project.samples().key.tolist()
-    vectors = np.random.default_rng(0).normal(size=(len(keys), 16))
-    save_embedding_set(tiny_project, "pixels", {}, keys, vectors)
+    save_random_embeddings(tiny_project, dim=16)
     return tiny_project
 
 
@@ -41,13 +36,6 @@ def _exits(worker: jobs.WarmWorker, timeout: float = 60.0) -> bool:
     return True
 
 
-def _until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
-
-
 def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
     warm_enabled: None, embedded: Project
 ) -> None:
@@ -56,14 +44,16 @@ def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
     assert jobs.start_warm_worker() is worker  # one per server process
     assert worker.wait_warm(timeout_s=240), "the warm-up (imports, UMAP kernels) did not finish"
     cfg = {"method": "umap", "n_epochs": 20}
-    job = _wait(embedded, jobs.submit_job(embedded, "map", cfg, user="ann"))
+    job = wait_for_job(embedded, jobs.submit_job(embedded, "map", cfg, user="ann"), reap=True)
     assert job.state == "succeeded", job.error
     assert job.pid == worker.pid
     assert load_map(embedded, MapConfig(**cfg)) is not None  # type: ignore[arg-type]
     log = (embedded.folder / "logs" / f"job-{job.id}.log").read_text()
     assert f"run by the warm worker (pid {worker.pid})" in log
-    _until(worker.idle)
-    second = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="bob"))
+    wait_until(worker.idle, timeout=60, interval=0.1, what="an idle warm worker")
+    second = wait_for_job(
+        embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="bob"), reap=True
+    )
     assert second.state == "succeeded", second.error
     assert second.pid == worker.pid
 
@@ -74,14 +64,16 @@ def test_warm_worker__a_failing_job_is_recorded_and_the_worker_carries_on(
     worker = jobs.start_warm_worker(warm_up=False)
     assert worker is not None
     # A job that fails inside the worker is recorded as failed; the worker carries on.
-    bad = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "tsne"}, user="ann"))
+    bad = wait_for_job(
+        embedded, jobs.submit_job(embedded, "map", {"method": "tsne"}, user="ann"), reap=True
+    )
     assert bad.state == "failed"
     assert "tsne" in (bad.error or "")
     assert bad.pid == worker.pid
-    _until(worker.idle)
+    wait_until(worker.idle, timeout=60, interval=0.1, what="an idle warm worker")
     # A job id it cannot find (removed meanwhile) is the worker's own error: it survives.
     assert worker.hand(embedded.folder, "no-such-job")
-    _until(worker.idle)
+    wait_until(worker.idle, timeout=60, interval=0.1, what="an idle warm worker")
     assert worker.alive()
 
 
@@ -93,7 +85,9 @@ def test_warm_worker__a_busy_worker_does_not_take_a_second_job(
     worker.proc.send_signal(signal.SIGSTOP)  # frozen: it cannot report idle
     try:
         assert worker.hand(embedded.folder, "placeholder")  # now it owes an idle
-        job = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"))
+        job = wait_for_job(
+            embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"), reap=True
+        )
         log = embedded.folder / "logs" / f"job-{job.id}.log"
         assert job.state == "succeeded", (job.error, job.pid, worker.pid, log.read_text())
         assert job.pid != worker.pid  # ran in a fresh process
@@ -118,7 +112,9 @@ def test_warm_worker__killed_mid_job_the_job_fails_and_a_new_worker_replaces_it(
     assert jobs.reap_dead_jobs(embedded) == 1
     assert "exited unexpectedly" in (jobs.get_job(embedded, job_id).error or "")
     # The next job runs in a fresh process and a new warm worker is started for later ones.
-    job = _wait(embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"))
+    job = wait_for_job(
+        embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"), reap=True
+    )
     assert job.state == "succeeded", job.error
     assert job.pid != worker.pid
     replacement = jobs.start_warm_worker(warm_up=False)

@@ -1,19 +1,15 @@
-"""Label CSV import, selection ids and point-in-polygon."""
+"""Label CSV import and selection ids."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from bps_cli.main import main
 from bps_core.errors import MetadataError
 from bps_core.labels import (
     import_labels_csv,
-    points_in_polygon,
     read_labels_csv,
     selected_ids,
 )
@@ -116,26 +112,6 @@ def test_selected_ids__reads_customdata_in_order_without_repeats() -> None:
         {"customdata": "input:a.tif"},  # not an id
     ]
     assert selected_ids(points) == [7, 3]
-
-
-def test_points_in_polygon__square_triangle_and_against_brute_force() -> None:
-    xy = np.array([[0.5, 0.5], [1.5, 0.5], [0.1, 0.9], [0.9, 0.05]])
-    square = [(0, 0), (1, 0), (1, 1), (0, 1)]
-    assert points_in_polygon(xy, square).tolist() == [True, False, True, True]
-    triangle = [(0, 0), (1, 0), (0, 1)]
-    assert points_in_polygon(xy, triangle).tolist() == [False, False, False, True]
-
-
-@given(st.floats(0.01, 0.99), st.floats(0.01, 0.99))
-def test_points_in_polygon__convex_matches_half_planes(x: float, y: float) -> None:
-    poly = [(0.0, 0.0), (1.0, 0.2), (0.8, 1.0), (0.1, 0.7)]
-    inside = points_in_polygon(np.array([[x, y]]), poly)[0]
-    cross = [
-        (bx - ax) * (y - ay) - (by - ay) * (x - ax)
-        for (ax, ay), (bx, by) in zip(poly, poly[1:] + poly[:1], strict=True)
-    ]
-    if min(abs(c) for c in cross) > 1e-9:
-        assert inside == all(c > 0 for c in cross)
 
 
 class TestUndoRedo:

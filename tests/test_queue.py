@@ -30,9 +30,6 @@ def test_queue__pages_of_a_grid() -> None:
     assert (q.page, q.n_pages) == (1, 3)
     assert q.move(2).current == ("k6",)
     assert q.move(3).finished
-    single = q.move(1).with_page_size(1)
-    assert single.current == ("k3",)
-    assert single.move(1).with_page_size(3).current == ("k3", "k4", "k5")
     with pytest.raises(ValueError, match="page_size"):
         LabelQueue.of(KEYS, page_size=0)
 

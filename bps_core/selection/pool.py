@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,8 +87,3 @@ def check_budget(pool: Pool, budget: int, candidates: Indices | None = None) -> 
 def rng_for(random_state: int | None) -> np.random.Generator:
     """Returns a numpy generator seeded with ``random_state`` (None: fresh OS entropy)."""
     return np.random.default_rng(random_state)
-
-
-def as_float_matrix(x: Any) -> NDArray[np.float32]:
-    """Returns ``x`` as a C-contiguous float32 array (no copy when it already is one)."""
-    return np.ascontiguousarray(x, dtype=np.float32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,20 @@ from streamlit.testing.v1 import AppTest
 from bps_core import jobs
 from bps_core.project import Project
 from bps_core.storage.s3 import clear_clients
-from tests.s3_server import REGION, S3Server, free_port
+from tests.helpers import free_port, open_app, wait_until
+from tests.s3_server import REGION, S3Server
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/1_Datasource.py"
 
 
 @pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def app(app: AppTest) -> AppTest:
+    """The app opened on the Datasources page, no S3 client cached from an earlier test."""
     clear_clients()
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    return app
 
 
 def _fill_s3(app: AppTest, prefix: str, server: S3Server, location: str, auth: str = "default"):  # type: ignore[no-untyped-def]
@@ -43,13 +40,12 @@ def _fill_s3(app: AppTest, prefix: str, server: S3Server, location: str, auth: s
 
 
 def _wait(project: Project, kind: str, timeout: float = 120.0) -> jobs.JobRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = [j for j in jobs.list_jobs(project, kind) if not j.active]
-        if done:
-            return done[0]
-        time.sleep(0.3)
-    raise AssertionError(f"the {kind} job did not finish")
+    """The latest finished job of ``kind``, once there is one."""
+
+    def finished() -> jobs.JobRecord | None:
+        return next((j for j in jobs.list_jobs(project, kind) if not j.active), None)
+
+    return wait_until(finished, timeout=timeout, what=f"the end of the {kind} job")
 
 
 def test_output_form__validates_checks_access_shows_policy_and_saves(
@@ -173,10 +169,8 @@ def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
                               endpoint_url=s3_server.endpoint,
                               allow_private_endpoint=True, auth="anonymous")  # fmt: skip
     project, _ = create_project(tmp_path / "s3p", cfg)
-    monkeypatch.setenv("BPS_PROJECT", str(project.folder))
-    monkeypatch.chdir(ROOT)
     cache.clear_thumbnails()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = open_app(monkeypatch, project.folder)
     at.run()
     at.switch_page("pages/3_Explore_and_label.py").run()
     assert not at.exception

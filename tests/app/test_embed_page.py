@@ -3,45 +3,23 @@ jobs ended; stale predictions are never offered as current."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
-import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import state
 from bps_app.safe_text import md
 from bps_core import jobs
-from bps_core.embeddings.store import current_version, save_embedding_set
+from bps_core.embeddings.store import current_version
 from bps_core.project import Project
 from bps_core.projection import MapConfig, current_map, get_or_compute_map
+from tests.helpers import save_random_embeddings, wait_for_job
 
-ROOT = Path(__file__).resolve().parents[2]
 EMBED_PAGE = "pages/2_Embed.py"
 
 
-@pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-
-
 def _set_with_map(project: Project, seed: int) -> str:
-    keys = project.samples().key.tolist()
-    vecs = np.random.default_rng(seed).normal(size=(len(keys), 8))
-    emb = save_embedding_set(project, "pixels", {"seed": seed}, keys, vecs)
+    emb = save_random_embeddings(project, seed=seed, params={"seed": seed})
     get_or_compute_map(project, MapConfig(method="pca"))
     return emb.version
-
-
-def _wait(project: Project, job_id: str) -> jobs.JobRecord:
-    deadline = time.monotonic() + 180
-    while (job := jobs.get_job(project, job_id)).active:
-        assert time.monotonic() < deadline, job
-        time.sleep(0.3)
-    return job
 
 
 def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
@@ -98,7 +76,7 @@ def test_embed_page__map_form_starts_a_map_job_and_shows_it(
     assert not app.exception
     (job,) = jobs.list_jobs(tiny_project, "map")
     assert job.params == {"method": "umap", "n_neighbors": 7, "min_dist": 0.3, "seed": 0}
-    assert _wait(tiny_project, job.id).state == "succeeded"
+    assert wait_for_job(tiny_project, job.id).state == "succeeded"
     app.run()
     shown = current_map(tiny_project)
     assert shown is not None
@@ -125,7 +103,7 @@ def test_embed_page__failed_job_shows_its_whole_error_once(
     app.text_input(key="embed_csv").input(str(missing))
     app.get("form_submit_button")[0].click().run()
     (job,) = jobs.list_jobs(tiny_project, "embed")
-    assert _wait(tiny_project, job.id).state == "failed"
+    assert wait_for_job(tiny_project, job.id).state == "failed"
     app.run()
     assert not app.exception
     errors = [e.value for e in app.error]
@@ -178,9 +156,7 @@ def test_datasource_page__a_watched_job_that_failed_is_said_in_full_once(
 def test_embed_page__a_current_set_without_a_map_says_so_and_draws_no_preview(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = tiny_project.samples().key.tolist()
-    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
-    save_embedding_set(tiny_project, "pixels", {"seed": 0}, keys, vecs)
+    save_random_embeddings(tiny_project, params={"seed": 0})
     assert current_map(tiny_project) is None
     app.run()
     app.switch_page(EMBED_PAGE).run()

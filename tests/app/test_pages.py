@@ -14,16 +14,9 @@ from streamlit.testing.v1 import AppTest
 from bps_app import cache
 from bps_app.safe_text import md
 from bps_core.project import Project
+from tests.helpers import ROOT, map_project, open_app, wait_for_job
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
-
-
-@pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
 
 
 def test_pages__exist_for_every_navigation_entry() -> None:
@@ -62,8 +55,7 @@ def test_home__label_progress_reflects_the_store(app: AppTest, tiny_project: Pro
 def test_home__missing_project_shows_instructions_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("BPS_PROJECT", str(tmp_path / "nope"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_app(monkeypatch, tmp_path / "nope").run()
     assert not at.exception
     assert "not a project" in at.error[0].value
     assert "make run" in at.info[0].value
@@ -87,7 +79,6 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
 
 
 def test_embed_page__starts_a_job_and_shows_the_result(app: AppTest, tiny_project: Project) -> None:
-    import time
 
     from bps_core import jobs
 
@@ -100,11 +91,7 @@ def test_embed_page__starts_a_job_and_shows_the_result(app: AppTest, tiny_projec
     (job,) = jobs.list_jobs(tiny_project, "embed")
     assert job.params["method"] == "pixels"
     assert job.params["image_size"] == 32
-    deadline = time.monotonic() + 180
-    while jobs.get_job(tiny_project, job.id).active:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert jobs.get_job(tiny_project, job.id).state == "succeeded"
+    assert wait_for_job(tiny_project, job.id).state == "succeeded"
     app.run()
     assert not app.exception
     tables = [d.value for d in app.dataframe]
@@ -121,15 +108,8 @@ def test_label_page__no_map_says_how_to_make_one(app: AppTest) -> None:
 
 
 def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -> None:
-    import numpy as np
 
-    from bps_core.embeddings.store import save_embedding_set
-    from bps_core.projection import MapConfig, get_or_compute_map
-
-    keys = tiny_project.samples().key.tolist()
-    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
-    save_embedding_set(tiny_project, "pixels", {}, keys, vecs)
-    get_or_compute_map(tiny_project, MapConfig())
+    keys = map_project(tiny_project)
     tiny_project.add_labels(keys[:5], "track", user="ann", source="lasso")
     app.session_state["user_name"] = "ann"
     app.run()
@@ -145,19 +125,6 @@ def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -
     assert not app.exception
     assert tiny_project.current_labels().empty
     assert any("Undid your last action: 5 samples" in s.value for s in app.success)
-
-
-def _map_project(project: Project) -> list[str]:
-    import numpy as np
-
-    from bps_core.embeddings.store import save_embedding_set
-    from bps_core.projection import MapConfig, get_or_compute_map
-
-    keys = project.samples().key.tolist()
-    vecs = np.random.default_rng(0).normal(size=(len(keys), 8))
-    save_embedding_set(project, "pixels", {}, keys, vecs)
-    get_or_compute_map(project, MapConfig())
-    return keys
 
 
 def _label_particles(project: Project, n: int = 10) -> None:
@@ -247,7 +214,7 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
 def test_browse__open_shows_detail_with_history_and_neighbours(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     tiny_project.add_labels(keys[:1], "track", user="ann", source="lasso")
     tiny_project.add_labels(keys[:1], "debris", user="bob", source="queue")
     app.run()
@@ -267,7 +234,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
 ) -> None:
     from bps_core.selection.rounds import list_rounds
 
-    _map_project(tiny_project)
+    map_project(tiny_project)
     app.session_state["user_name"] = "ann"
     app.run()
     app.switch_page("pages/5_Select.py").run()
@@ -311,7 +278,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
 def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
     app: AppTest, tiny_project: Project
 ) -> None:
-    _map_project(tiny_project)
+    map_project(tiny_project)
     app.session_state["user_name"] = "ann"
     app.run()
     app.switch_page("pages/5_Select.py").run()
@@ -327,7 +294,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
 ) -> None:
     from bps_core.selection.rounds import create_round, train_model
 
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     _label_particles(tiny_project)
     train_model(tiny_project)
     create_round(tiny_project, 7)
@@ -354,7 +321,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
 def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project: Project) -> None:
     from bps_core.selection.rounds import create_round
 
-    _map_project(tiny_project)
+    map_project(tiny_project)
     r = create_round(tiny_project, 4, strategy="random", seed=5)
     tiny_project.ensure_class("track")
     app.session_state["user_name"] = "qa"
@@ -411,7 +378,7 @@ def test_rounds_page__accept_into_the_queue_records_and_opens_it(
 ) -> None:
     from bps_core.selection.rounds import list_rounds
 
-    _map_project(tiny_project)
+    map_project(tiny_project)
     app.session_state["user_name"] = "ann"
     app.run()
     app.switch_page("pages/5_Select.py").run()
@@ -431,7 +398,7 @@ def _shown(markdown: str) -> str:
 
 
 def _rounds_page(app: AppTest, project: Project) -> None:
-    _map_project(project)
+    map_project(project)
     app.session_state["user_name"] = "ann"
     app.run()
     app.switch_page("pages/5_Select.py").run()
@@ -585,7 +552,6 @@ def test_rounds_page__a_class_with_one_label_warns_and_shows_no_figures(
 def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
     app: AppTest, tiny_project: Project
 ) -> None:
-    import time
 
     from bps_core import jobs
 
@@ -599,11 +565,7 @@ def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
     assert not app.exception
     (job,) = jobs.list_jobs(tiny_project, "simulate")
     assert job.params["group_column"] == "well"  # the default group, when there is one
-    deadline = time.monotonic() + 180
-    while jobs.get_job(tiny_project, job.id).active:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert jobs.get_job(tiny_project, job.id).state == "succeeded"
+    assert wait_for_job(tiny_project, job.id).state == "succeeded"
     app.run()
     assert not app.exception
     assert any("Simulated on 'particle_type'" in _shown(h.value) for h in app.subheader)
@@ -626,7 +588,7 @@ def _explore_with_selection(app: AppTest, keys: list[str], user: str = "ann") ->
 def test_label_page__the_button_names_the_class_and_a_new_name_is_what_lands(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     tiny_project.ensure_class("track")
     chosen = keys[20:25]
     _explore_with_selection(app, chosen)
@@ -652,7 +614,7 @@ def test_label_page__the_button_names_the_class_and_a_new_name_is_what_lands(
 def test_explore__a_deleted_file_shows_a_placeholder_and_the_sample_turns_bad(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     rel = tiny_project.samples().set_index("key").relpath
     gone = [keys[0], keys[21]]  # one on the first Browse page, one opened in the detail view
     for k in gone:
@@ -676,7 +638,7 @@ def test_label_page__find_similar_makes_the_nearest_unlabeled_the_selection(
     from bps_core.embeddings.neighbours import most_similar
     from bps_core.embeddings.store import load_embedding_set
 
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     tiny_project.add_labels(keys[30:40], "track", user="ann", source="api")
     _explore_with_selection(app, keys[:3])
     app.number_input(key="map_similar_n").set_value(6).run()
@@ -710,7 +672,7 @@ def test_browse__filters_by_label_and_captions_show_it(app: AppTest, tiny_projec
 def test_label_page__history_shows_times_to_the_second_with_the_zone(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = _map_project(tiny_project)
+    keys = map_project(tiny_project)
     tiny_project.add_labels(keys[:2], "track", user="ann", source="lasso")
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()

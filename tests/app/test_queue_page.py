@@ -4,23 +4,13 @@ rough edges)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import state
 from bps_core.project import Project
+from tests.helpers import map_project
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE_PAGE = "pages/4_Queue.py"
-
-
-@pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
 
 
 def _start(app: AppTest, keys: list[str], view: str = "One image") -> None:
@@ -40,9 +30,7 @@ class TestQueueUserName:
     def test_user_name__survives_accept_and_label_in_the_queue(
         self, app: AppTest, tiny_project: Project
     ) -> None:
-        from tests.app.test_pages import _map_project
-
-        _map_project(tiny_project)
+        map_project(tiny_project)
         tiny_project.ensure_class("track")
         app.run()
         app.sidebar.text_input(key=state.USER_NAME_INPUT).input("ada").run()

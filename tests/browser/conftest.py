@@ -5,29 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, free_port, wait_for_http
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--enable-unsafe-swiftshader",  # software WebGL for plotly's scattergl
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _PLAYWRIGHT = None
@@ -73,7 +65,7 @@ class StreamlitServer:
     def __init__(
         self, project_dir: Path, script: Path = ROOT / "app.py", module: str = "bps_app.serve"
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BPS_PROJECT": str(project_dir)}
         self.proc = subprocess.Popen(
@@ -82,18 +74,10 @@ class StreamlitServer:
              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"streamlit did not start:\n{out}")
-            time.sleep(0.3)
+        if not wait_for_http(f"{self.url}/_stcore/health", self.proc, timeout=180, expect=b"ok"):
+            self.proc.kill()  # still starting after the deadline: its output ends with the kill
+            out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+            raise RuntimeError(f"streamlit did not start:\n{out}")
 
     def stop(self) -> None:
         self.proc.terminate()

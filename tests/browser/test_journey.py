@@ -18,12 +18,12 @@ import pytest
 from playwright.sync_api import expect
 
 from bps_core.embeddings import EmbedConfig, compute_embeddings
-from bps_core.labels import points_in_polygon
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
 from bps_core.selection.rounds import list_models, list_rounds
 from tests.browser.conftest import sign_in_and_open, wait_idle
 from tests.browser.test_map_lasso import _AXES_JS, _to_px, click_a_lonely_point
+from tests.helpers import points_in_polygon
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bps_core.embeddings import EmbedConfig, compute_embeddings
-from bps_core.labels import points_in_polygon
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
 from tests.browser.conftest import sign_in_and_open, wait_idle
+from tests.helpers import points_in_polygon
 
 pytestmark = pytest.mark.browser
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from bps_cli.main import build_parser, main
 from bps_core.project import Project
 from bps_core.projection import MapConfig, load_map
 from bps_core.synthetic import SynthConfig
+from tests.helpers import free_port, wait_for_http
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -102,12 +101,6 @@ def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_demo_and_app__serve_the_demo_project(tmp_path: Path) -> None:
     small = SynthConfig(n_per_cell=2)  # the demo's layout, fewer images
     project_dir = ensure_demo(tmp_path / "demo", small)
@@ -116,24 +109,16 @@ def test_demo_and_app__serve_the_demo_project(tmp_path: Path) -> None:
     assert ensure_demo(tmp_path / "demo", small) == project_dir  # idempotent, labels kept
     with Project.open(project_dir) as p:
         assert p.summary()["labeled"] == 1
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bps_cli", "app", str(project_dir), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
-                ) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                assert time.monotonic() < deadline, "app did not start within 120 s"
-                time.sleep(0.5)
+        health = f"http://127.0.0.1:{port}/_stcore/health"
+        if not wait_for_http(health, proc, timeout=120, interval=0.5, expect=b"ok"):
+            out = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
+            raise AssertionError(f"app did not start within 120 s\n{out}")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert b"<title>" in r.read()
     finally:

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from bps_cli.main import main
-from bps_core.embeddings.store import load_embedding_set, save_embedding_set
+from bps_core.embeddings.store import load_embedding_set
 from bps_core.errors import DamagedArrayError
 from bps_core.project import Project
 from bps_core.projection import MapConfig, get_or_compute_map, latest_map
+from tests.helpers import open_app, save_random_embeddings
 
 
 def _truncate(path: Path) -> None:
@@ -58,9 +59,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 @pytest.fixture
 def with_embeddings(tiny_project: Project) -> Path:
-    keys = tiny_project.samples().key.tolist()
-    vectors = np.random.default_rng(0).normal(size=(len(keys), 8))
-    emb = save_embedding_set(tiny_project, "pixels", {}, keys, vectors)
+    emb = save_random_embeddings(tiny_project)
     return tiny_project.folder / "arrays" / "embeddings" / f"{emb.version}.npy"
 
 
@@ -102,15 +101,11 @@ def test_map__damaged_map_file_is_reported_then_recomputed(
 def test_app__damaged_embeddings_show_one_error_not_a_traceback(
     tiny_project: Project, with_embeddings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[2]
     get_or_compute_map(tiny_project, MapConfig(method="pca"))
     _truncate(with_embeddings)
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
     monkeypatch.setenv("BPS_LABELER_WARM_WORKER", "0")
-    monkeypatch.chdir(root)
-    at = AppTest.from_file(str(root / "app.py"), default_timeout=60).run()
+    at = open_app(monkeypatch, tiny_project.folder).run()
     at.switch_page("pages/3_Explore_and_label.py").run()
     assert not at.exception
     assert any("recompute the embeddings" in e.value for e in at.error)

@@ -22,9 +22,8 @@ from bps_core.storage import DatasourceConfig, open_source, open_writable
 from bps_core.storage.copy import copy_objects
 from bps_core.storage.s3 import clear_clients
 from bps_core.transfers import CopyJobParams, CopySelection
+from tests.helpers import ROOT, wait_until
 from tests.s3_server import REGION, S3Server
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _child(code: str) -> subprocess.Popen[bytes]:
@@ -32,12 +31,9 @@ def _child(code: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
+def _wait_for(condition: Callable[[], bool]) -> None:
+    """Polls fast: the kill must land while the child is inside the step it waits for."""
+    wait_until(condition, interval=0.02)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

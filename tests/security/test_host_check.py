@@ -19,9 +19,9 @@ from tests.browser.conftest import (
     playwright,
     wait_idle,
 )
+from tests.helpers import open_app
 
 ATTACKER = "attacker.example"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class TestIsAllowedHost:
@@ -127,15 +127,12 @@ def test_require_allowed_host__stops_the_script_before_anything_renders(
 ) -> None:
     """The last layer: a session whose websocket came with a foreign Host renders nothing."""
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     class _Context:
         headers = {"Host": f"{ATTACKER}:8501"}
 
     monkeypatch.setattr(st, "context", _Context())
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = open_app(monkeypatch, tiny_project.folder)
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == [REFUSED.decode()]

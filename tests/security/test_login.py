@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_core.project import Project
-
-ROOT = Path(__file__).resolve().parents[2]
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "s" * 32,
@@ -17,13 +12,6 @@ AUTH = {
     "client_secret": "secret",
     "server_metadata_url": "https://id.example.org/.well-known/openid-configuration",
 }
-
-
-@pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
 
 
 def test_require_login__configured_and_signed_out_shows_only_the_login_button(

@@ -11,15 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from bps_cli.main import main
 from bps_core.project import Project
 from bps_core.project.store import RESERVED_COLUMNS, metadata_column
 from bps_core.storage import LocalFolderSource
 from bps_core.writeback import write_lightly
+from tests.helpers import open_app
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Every internal name a page, the CLI or the core puts beside metadata, plus a prefixed one.
 CLASHING = ["label", "x", "y", "status", "key", "relpath", "sample_id", "error", "prediction",
             "uncertainty", "round", "user", "created_at", "source", "meta:label"]  # fmt: skip
@@ -100,10 +99,8 @@ def test_explore_page__renders_the_map_with_clashing_columns(
     with Project.open(clash_project) as project:
         keys = project.samples().key.head(4).tolist()
         project.add_labels(keys, "nucleus", user="u", source="api")
-    monkeypatch.setenv("BPS_PROJECT", str(clash_project))
     monkeypatch.setenv("BPS_LABELER_WARM_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_app(monkeypatch, clash_project).run()
     for page in ("pages/home.py", "pages/3_Explore_and_label.py", "pages/5_Select.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)

@@ -11,16 +11,11 @@ from streamlit.testing.v1 import AppTest
 from bps_core import jobs
 from bps_core.project import Project
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("BPS_PROJECT", str(tiny_project.folder))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    return at
+def app(app: AppTest) -> AppTest:
+    """The shared app fixture, run once."""
+    return app.run()
 
 
 def _hostile(tmp_path: Path) -> list[str]:

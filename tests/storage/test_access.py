@@ -15,7 +15,8 @@ from bps_core.storage.access import (
     trust_policy,
 )
 from bps_core.storage.s3 import clear_clients
-from tests.s3_server import REGION, S3Server, free_port
+from tests.helpers import free_port
+from tests.s3_server import REGION, S3Server
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,8 @@ from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
 from bps_core.storage.s3 import CONNECT_ATTEMPTS, S3Error, S3Source, clear_clients
 from bps_core.synthetic import SynthResult
-from tests.s3_server import REGION, FaultInjector, S3Server, free_port
+from tests.helpers import free_port
+from tests.s3_server import REGION, FaultInjector, S3Server
 from tests.s3_server import inject as _inject
 
 

@@ -14,7 +14,6 @@ import pytest
 import tifffile
 
 from bps_core import bps
-from bps_core.splits import split_by_group
 from bps_core.synthetic import SynthConfig, SynthResult, generate_dataset, plan_dataset
 from bps_core.synthetic.generator import TRUTH_COLUMNS, fe_calibrations, scene_for
 
@@ -220,18 +219,3 @@ class TestOptions:
         plan = plan_dataset(SynthConfig(n_per_cell=20, dapi_mask_fraction=0.5, extra_dapi_only=0.0))
         share = np.mean([p.has_partners for p in plan])
         assert 0.35 < share < 0.65
-
-
-def test_split_by_group__no_mouse_in_two_splits(tiny_dataset: SynthResult) -> None:
-    truth = pd.read_csv(tiny_dataset.truth_csv)
-    splits = split_by_group(truth.mouse, random_state=0)
-    assert set(splits) == {"train", "val", "test"}
-    per_mouse = (
-        pd.DataFrame({"mouse": truth.mouse, "split": splits}).groupby("mouse").split.nunique()
-    )
-    assert (per_mouse == 1).all()
-
-
-def test_split_by_group__rejects_too_few_groups() -> None:
-    with pytest.raises(ValueError, match="groups"):
-        split_by_group(["a", "a", "b"])

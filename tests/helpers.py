@@ -1,0 +1,181 @@
+"""Helpers shared by tests: polling with a deadline, waiting for jobs and servers, free ports,
+the app under AppTest, and the lasso geometry browser tests check selections against."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from bps_core import jobs
+from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
+from bps_core.project import Project
+from bps_core.projection import MapConfig, get_or_compute_map
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+
+
+def poll_until(condition: Callable[[], T], *, timeout: float, interval: float = 0.3) -> T | None:
+    """Calls ``condition`` every ``interval`` seconds until it returns a truthy value.
+
+    It is called at least once, and the deadline is checked after each call, so a condition
+    met in the last interval still counts.
+
+    Returns:
+        The first truthy value, or None when ``timeout`` seconds passed without one.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float = 120.0,
+    interval: float = 0.3,
+    what: str | Callable[[], object] = "the condition",
+) -> T:
+    """Like :func:`poll_until`, but fails the test when the deadline passes.
+
+    Args:
+        what: what was awaited, for the failure message; a callable is asked at the time of
+            failure (for the state the test was stuck in).
+
+    Returns:
+        The first truthy value of ``condition``.
+
+    Raises:
+        AssertionError: ``timeout`` seconds passed without a truthy value.
+    """
+    value = poll_until(condition, timeout=timeout, interval=interval)
+    if not value:
+        said = what() if callable(what) else what
+        raise AssertionError(f"{said} not reached within {timeout:g} s")
+    return value
+
+
+def wait_for_job(
+    project: Project, job_id: str, *, timeout: float = 180.0, reap: bool = False
+) -> jobs.JobRecord:
+    """Waits until job ``job_id`` is no longer active and returns its final record.
+
+    Args:
+        reap: mark jobs whose worker process died as failed while waiting (else a dead worker
+            shows as a timeout).
+    """
+
+    def finished() -> jobs.JobRecord | None:
+        if reap:
+            jobs.reap_dead_jobs(project)
+        job = jobs.get_job(project, job_id)
+        return None if job.active else job
+
+    return wait_until(
+        finished,
+        timeout=timeout,
+        what=lambda: f"the end of job {jobs.get_job(project, job_id)}",
+    )
+
+
+def save_random_embeddings(
+    project: Project, *, dim: int = 8, seed: int = 0, params: dict[str, Any] | None = None
+) -> EmbeddingSet:
+    """Saves seeded random vectors of ``dim`` values for every sample as the current
+    ``pixels`` embedding set (no image is decoded), and returns it."""
+    keys = project.samples().key.tolist()
+    vectors = np.random.default_rng(seed).normal(size=(len(keys), dim))
+    return save_embedding_set(project, "pixels", params or {}, keys, vectors)
+
+
+def map_project(project: Project, config: MapConfig | None = None) -> list[str]:
+    """Gives ``project`` random embeddings and their map (UMAP unless ``config`` says other);
+    returns the sample keys."""
+    save_random_embeddings(project)
+    get_or_compute_map(project, config or MapConfig())
+    return project.samples().key.tolist()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on at the moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str, expect: bytes | None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return expect is None or r.read() == expect
+    except OSError:
+        return False
+
+
+def wait_for_http(
+    url: str,
+    proc: subprocess.Popen[Any],
+    *,
+    timeout: float,
+    interval: float = 0.3,
+    expect: bytes | None = None,
+) -> bool:
+    """Waits until ``url`` answers with a success (and the body ``expect``, when given).
+
+    Returns:
+        True once it does; False when ``proc`` (the server) exits first or ``timeout`` seconds
+        pass, for the caller to fail with the server's output.
+    """
+
+    def up_or_gone() -> str | None:
+        if _answers(url, expect):
+            return "up"
+        return "exited" if proc.poll() is not None else None
+
+    return poll_until(up_or_gone, timeout=timeout, interval=interval) == "up"
+
+
+def open_app(monkeypatch: pytest.MonkeyPatch, project: str | os.PathLike[str]) -> AppTest:
+    """The app (``app.py``) under Streamlit's AppTest over the project folder ``project``,
+    working from the repository root as ``bps-labeler app`` does; not yet run."""
+    from streamlit.testing.v1 import AppTest  # here: helpers for servers need no Streamlit
+
+    monkeypatch.setenv("BPS_PROJECT", os.fspath(project))
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def points_in_polygon(
+    xy: NDArray[np.floating[Any]], polygon: Sequence[tuple[float, float]]
+) -> NDArray[np.bool_]:
+    """Which points of shape (n, 2) lie inside ``polygon`` (even-odd ray casting): the points a
+    lasso along ``polygon`` should select."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    n = len(polygon)
+    for i in range(n):
+        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % n]
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < x_at)
+    return inside
