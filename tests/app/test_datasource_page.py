@@ -296,8 +296,9 @@ def test_endpoint_on_a_metadata_address__says_what_to_do_in_the_form(app: AppTes
 
 def test_last_ingest_job__result_is_a_table_not_a_dict(app: AppTest, tiny_project: Project) -> None:
     from bps_app import datasource_form as dsf
+    from bps_core.verbs import IngestSettings
 
-    job_id = jobs.submit_job(tiny_project, "ingest", {}, user="qa", spawn=False)
+    job_id = jobs.submit(tiny_project, IngestSettings(), user="qa", spawn=False)
     assert jobs.run_job(tiny_project.folder, job_id) == 0
     app.run()
     assert not any("{" in c.value for c in app.caption)

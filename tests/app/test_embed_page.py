@@ -140,9 +140,13 @@ def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(
 def test_datasource_page__a_watched_job_that_failed_is_said_in_full_once(
     app: AppTest, tiny_project: Project
 ) -> None:
-    job_id = jobs.submit_job(tiny_project, "copy", {}, user="ann", spawn=False)
+    from bps_core.project.jobs import finish_job
+    from bps_core.verbs import CopySettings, DatasourceConfig
+
+    dest = DatasourceConfig(id="output", path=str(tiny_project.folder / "out"), purpose="output")
+    job_id = jobs.submit(tiny_project, CopySettings(dest), user="ann", spawn=False)
     error = "destination s3://other-bucket/out/ refused the write: " + "x" * 300
-    jobs._finish(tiny_project, job_id, "failed", error=error)
+    finish_job(tiny_project, job_id, "failed", error=error)
     app.session_state[state.JOBS_WATCHED] = [job_id]
     app.run()
     app.switch_page("pages/1_Datasource.py").run()
