@@ -122,7 +122,7 @@ def train_model(
     Args:
         project: The project, opened writable.
         settings: The model and the grouping of cross-validation; the defaults when None.
-        progress: Called with the fraction done.
+        progress: Called with the fraction done (at least 1.0 at the end).
         user: Who trained it.
 
     Returns:
@@ -132,5 +132,8 @@ def train_model(
         SelectionError: no embeddings, or too few labels.
     """
     settings = settings or TrainSettings()
-    return _train_model(project, settings.model, user=user, group_by=settings.group_by,
-                        progress=progress)  # fmt: skip
+    model = _train_model(project, settings.model, user=user, group_by=settings.group_by,
+                         progress=progress)  # fmt: skip
+    if progress is not None:
+        progress(1.0)  # a logistic or k-NN model reports nothing along the way
+    return model
