@@ -59,7 +59,8 @@ class MapConfig(Settings):
         check_choice("map method", self.method, MAP_METHODS)
         check_range("n_neighbors", self.n_neighbors, 2)
         check_range("min_dist", self.min_dist, 0.0, 1.0)
-        check_choice("init", self.init, ("pca", "spectral", "random"))
+        if self.init not in ("pca", "spectral", "random"):
+            raise SettingsError(f"init must be pca, spectral or random, got {self.init!r}")
         if self.pca_dims < 0 or self.pca_dims == 1:
             raise SettingsError(f"pca_dims must be 0 (off) or at least 2, got {self.pca_dims}")
         if self.n_epochs is not None and self.n_epochs < 1:
