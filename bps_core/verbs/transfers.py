@@ -30,10 +30,8 @@ class CopySettings(Settings):
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        try:
-            self.dest.validate()
-        except BpsError as exc:
-            raise SettingsError(f"dest: {exc}") from None
+        if not isinstance(self.dest, DatasourceConfig):  # a config validates itself when made
+            raise SettingsError(f"dest must be a datasource config, got {self.dest!r}")
         try:
             self.selection.validate()
         except BpsError as exc:

@@ -48,7 +48,7 @@ def test_copy_settings__round_trip_through_job_params(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "field"),
     [
-        (lambda d: verbs.CopySettings(verbs.DatasourceConfig(kind="ftp")), "dest"),
+        (lambda d: verbs.CopySettings("s3://bucket/out"), "dest"),
         (lambda d: verbs.CopySettings(d, verbs.CopySelection(kind="keys")), "selection"),
         (lambda d: verbs.CopySettings(d, overwrite="yes"), "overwrite"),
         (lambda d: verbs.WritebackSettings(parts=()), "parts"),
