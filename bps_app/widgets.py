@@ -14,6 +14,7 @@ from bps_core import jobs
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
+from bps_core.settings import Settings
 from bps_core.storage import DatasourceConfig
 
 
@@ -73,15 +74,21 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
     )
 
 
-def submit_job(project: Project, kind: str, params: dict[str, Any]) -> None:
-    """Starts a background job; a job of the same kind already running is an info, not an error."""
+def submit_job(project: Project, settings_type: type[Settings], **settings: Any) -> bool:
+    """Builds the job's settings and starts the background job; a job of the same kind
+    already running is an info. False when a setting was refused: the error is shown on the
+    page and nothing is queued (so do not rerun the page then, or the error is gone)."""
     try:
-        job_id = jobs.submit_job(project, kind, params, user=state.user_name() or "anonymous")
+        job_id = jobs.submit(
+            project, settings_type(**settings), user=state.user_name() or "anonymous"
+        )
         state.watch_job(job_id)
     except jobs.JobAlreadyRunning as exc:
         st.info(str(exc))
-    except ValueError as exc:
+    except (BpsError, ValueError) as exc:
         st.error(str(exc))
+        return False
+    return True
 
 
 @st.fragment(run_every=1.0)

@@ -51,3 +51,11 @@ class ReadOnlyProjectError(ProjectError):
 
 class DamagedArrayError(ProjectError):
     """An array file of the project (embeddings, map, predictions) is missing or damaged."""
+
+
+class SettingsError(BpsError, ValueError):
+    """A setting of a workflow (a job's or a verb's) is missing, unknown or out of range.
+
+    Raised when the settings object is built, so a bad value never reaches a job's row. The
+    message names the field.
+    """

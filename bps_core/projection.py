@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,12 +19,10 @@ from sklearn.decomposition import PCA
 from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
-from bps_core.errors import BpsError, DamagedArrayError
+from bps_core.errors import BpsError, DamagedArrayError, SettingsError
 from bps_core.project.maps import MapRecord
 from bps_core.project.store import Project, utc_now
-
-if TYPE_CHECKING:
-    from bps_core.jobs import JobContext
+from bps_core.settings import Settings, check_choice, check_range
 
 MAP_METHODS = ("umap", "pca")
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
@@ -32,8 +30,8 @@ Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
-class MapConfig:
-    """Map parameters.
+class MapConfig(Settings):
+    """Map parameters (the settings of a ``map`` job); validated when built.
 
     UMAP runs on the L2-normalised embeddings reduced by PCA to ``pca_dims`` (0 keeps them
     whole), with Euclidean distances there (on unit vectors, the same order as cosine).
@@ -53,17 +51,22 @@ class MapConfig:
     pca_dims: int = 128
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        if self.method not in MAP_METHODS:
-            raise ValueError(f"map method {self.method!r}: choose one of {', '.join(MAP_METHODS)}")
-        if self.n_neighbors < 2 or not 0.0 <= self.min_dist <= 1.0:
-            raise ValueError("n_neighbors must be >= 2 and min_dist in [0, 1]")
+        """Checks every field; raises ``SettingsError`` naming the first bad one."""
+        check_choice("map method", self.method, MAP_METHODS)
+        check_range("n_neighbors", self.n_neighbors, 2)
+        check_range("min_dist", self.min_dist, 0.0, 1.0)
         if self.init not in ("pca", "spectral", "random"):
-            raise ValueError(f"init must be pca, spectral or random, got {self.init!r}")
+            raise SettingsError(f"init must be pca, spectral or random, got {self.init!r}")
         if self.pca_dims < 0 or self.pca_dims == 1:
-            raise ValueError(f"pca_dims must be 0 (off) or at least 2, got {self.pca_dims}")
+            raise SettingsError(f"pca_dims must be 0 (off) or at least 2, got {self.pca_dims}")
         if self.n_epochs is not None and self.n_epochs < 1:
-            raise ValueError(f"n_epochs must be at least 1 (None: automatic), got {self.n_epochs}")
+            raise SettingsError(
+                f"n_epochs must be at least 1 (None: automatic), got {self.n_epochs}"
+            )
 
 
 def umap_epochs(n: int, cfg: MapConfig) -> int:
@@ -312,16 +315,6 @@ def get_or_compute_map(
 
 def _choose(project: Project, m: Map) -> None:
     project.maps.choose(m.embedding_version, m.id)
-
-
-def run_map_job(project: Project, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Job entry point: compute (or reuse) the map for ``params`` and show it."""
-    cfg = MapConfig(**params)
-    message = f"computing the {cfg.method.upper()} map"
-    ctx.progress(0.01, message, force=True)
-    m = get_or_compute_map(project, cfg, progress=ctx.callback(message))
-    return {"map_id": m.id, "embedding_version": m.embedding_version, "n": len(m.keys),
-            "method": cfg.method}  # fmt: skip
 
 
 def warm_up_umap() -> None:

@@ -7,7 +7,7 @@ current label is one of some classes, or everything.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bps_core.errors import BpsError
@@ -98,34 +98,3 @@ def copy_samples(
         overwrite=overwrite,
         progress=progress,
     )
-
-
-@dataclass(frozen=True)
-class CopyJobParams:
-    dest: dict[str, Any]
-    selection: dict[str, Any] = field(default_factory=dict)
-    overwrite: bool = False
-
-    @classmethod
-    def make(
-        cls, dest: DatasourceConfig, selection: CopySelection, overwrite: bool = False
-    ) -> dict[str, Any]:
-        selection.validate()
-        return asdict(cls(asdict(dest), asdict(selection), overwrite))
-
-
-def run_copy_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Background-job entry point (``jobs.JOB_KINDS['copy']``)."""
-    dest = DatasourceConfig.from_dict(params["dest"], "copy destination")
-    sel = params.get("selection") or {}
-    selection = CopySelection(
-        kind=sel.get("kind", "all"),
-        keys=tuple(sel.get("keys", ())),
-        round=int(sel.get("round", 0)),
-        classes=tuple(sel.get("classes", ())),
-    )
-    report = copy_samples(
-        project, dest, selection, overwrite=bool(params.get("overwrite")),
-        progress=ctx.callback(f"copying {selection.describe()} to {dest.uri}"),
-    )  # fmt: skip
-    return report.as_dict()

@@ -42,7 +42,7 @@ from bps_core.storage.local import safe_relative_key
 
 PARTS = ("relevant_filenames", "embeddings", "metadata", "predictions", "thumbnails")
 DEFAULT_TASK = "bps-classification"
-_TASK_RE = re.compile(r"^[a-zA-Z0-9_+=,.@:-]+$")
+TASK_RE = re.compile(r"^[a-zA-Z0-9_+=,.@:-]+$")
 _THUMB_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG",
                   ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF"}  # fmt: skip
 Progress = Callable[[float], None]
@@ -172,7 +172,7 @@ def write_lightly(
         raise WritebackError(
             f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}"
         )
-    if not _TASK_RE.match(task):
+    if not TASK_RE.match(task):
         raise WritebackError(f"task name {task!r}: use letters, digits and _+=,.@:- only")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", embeddings_name):
         raise WritebackError(f"embeddings name {embeddings_name!r}: letters, digits, _ . - only")
@@ -296,20 +296,3 @@ def _write_predictions(
         ]}  # fmt: skip
         items.append((f".lightly/predictions/{task}/{stem(rel)}.json", _json(doc), _JSON))
     _write_all(dest, items, report, "predictions", progress, workers)
-
-
-def run_writeback_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Background-job entry point (``jobs.JOB_KINDS['writeback']``)."""
-    report = write_lightly(
-        project,
-        parts=params.get("parts") or PARTS,
-        task=str(params.get("task") or DEFAULT_TASK),
-        progress=ctx.callback("writing .lightly/"),
-    )
-    return {
-        "dest": report.dest,
-        "written": report.written,
-        "skipped": report.skipped,
-        "failed": dict(list(report.failed.items())[:50]),
-        "n_failed": len(report.failed),
-    }

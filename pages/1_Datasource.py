@@ -8,7 +8,8 @@ from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.storage.access import check_access
 from bps_core.storage.base import join_uri
-from bps_core.transfers import CopyJobParams, CopySelection
+from bps_core.transfers import CopySelection
+from bps_core.verbs import CopySettings, IngestSettings, WritebackSettings
 from bps_core.writeback import DEFAULT_TASK, PARTS
 
 with state.open_project() as project:
@@ -75,8 +76,9 @@ with tab_in:
     if save and cfg is not None:
         with state.open_project() as project:
             project.set_datasources(input=cfg)
-            widgets.submit_job(project, "ingest", {})
-        st.rerun()
+            submitted = widgets.submit_job(project, IngestSettings)
+        if submitted:
+            st.rerun()
     if active["ingest"] is not None:
         widgets.job_monitor(active["ingest"].id)
     _last_result("ingest")
@@ -140,8 +142,10 @@ with tab_copy:
     )
     if start and dest is not None and selection is not None:
         with state.open_project() as project:
-            widgets.submit_job(project, "copy", CopyJobParams.make(dest, selection, overwrite))
-        st.rerun()
+            submitted = widgets.submit_job(project, CopySettings, dest=dest, selection=selection,
+                                           overwrite=overwrite)  # fmt: skip
+        if submitted:
+            st.rerun()
     if active["copy"] is not None:
         widgets.job_monitor(active["copy"].id)
     _last_result("copy")
@@ -157,8 +161,11 @@ with tab_wb:
         if st.button("Write back", key="start_wb", type="primary",
                      disabled=not parts or active["writeback"] is not None):  # fmt: skip
             with state.open_project() as project:
-                widgets.submit_job(project, "writeback", {"parts": parts, "task": task})
-            st.rerun()
+                submitted = widgets.submit_job(
+                    project, WritebackSettings, parts=tuple(parts), task=task
+                )
+            if submitted:
+                st.rerun()
         if active["writeback"] is not None:
             widgets.job_monitor(active["writeback"].id)
         _last_result("writeback")

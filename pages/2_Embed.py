@@ -12,6 +12,7 @@ from bps_core.embeddings.model import ARCHS
 from bps_core.embeddings.store import set_current_version
 from bps_core.errors import BpsError
 from bps_core.projection import MAP_METHODS, MapConfig, list_maps, use_map
+from bps_core.verbs import EmbedConfig
 
 with state.open_project() as project:
     sets = list_embedding_sets(project)
@@ -72,8 +73,9 @@ if running is None:
             "mask_neighbours": bool(mask), "csv": csv_path.strip(),
         }  # fmt: skip
         with state.open_project() as project:
-            widgets.submit_job(project, "embed", params)
-        st.rerun()
+            submitted = widgets.submit_job(project, EmbedConfig, **params)
+        if submitted:
+            st.rerun()
 else:
     widgets.job_monitor(running.id)
 
@@ -167,13 +169,9 @@ if sets:
             if go_map:
                 map_params: dict[str, Any] = {"method": map_method, "n_neighbors": int(n_neighbors),
                               "min_dist": float(min_dist), "seed": int(seed)}  # fmt: skip
-                try:
-                    MapConfig(**map_params).validate()
-                except ValueError as exc:
-                    st.error(str(exc))
-                else:
-                    with state.open_project() as project:
-                        widgets.submit_job(project, "map", map_params)
+                with state.open_project() as project:
+                    submitted = widgets.submit_job(project, MapConfig, **map_params)
+                if submitted:
                     st.rerun()
         if current["quality"]:
             st.markdown("**Quality** (k-NN on synthetic ground truth, 5 folds grouped by well)")

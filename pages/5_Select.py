@@ -22,6 +22,7 @@ from bps_core.selection.rounds import (
     train_model,
 )
 from bps_core.selection.simulate import SIMULATIONS_DIR
+from bps_core.verbs import SimulateSettings
 
 QUEUE_PAGE = "pages/4_Queue.py"
 LIGHTLY = "Lightly selection config (JSON)"
@@ -370,8 +371,9 @@ with sim_tab:
                 target.write_bytes(data)
                 params["truth_csv"] = rel
             with state.open_project() as p:
-                widgets.submit_job(p, "simulate", params)
-            st.rerun()
+                submitted = widgets.submit_job(p, SimulateSettings, **params)
+            if submitted:
+                st.rerun()
         if running is not None:
             widgets.job_monitor(running.id)
         elif sim_jobs:

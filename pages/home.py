@@ -7,6 +7,7 @@ from bps_app.safe_text import md
 from bps_core import jobs
 from bps_core.embeddings import list_embedding_sets
 from bps_core.projection import current_map
+from bps_core.verbs import IngestSettings
 
 with state.open_project() as project:
     summary = project.summary()
@@ -36,8 +37,9 @@ elif ingest_unfinished:
     )
     if not read_only and st.button("Complete the ingest", key="home_complete_ingest"):
         with state.open_project() as project:
-            widgets.submit_job(project, "ingest", {})
-        st.rerun()
+            submitted = widgets.submit_job(project, IngestSettings)
+        if submitted:
+            st.rerun()
 if read_only:
     st.info(
         "This project is read-only for the server's user: you can browse it, but labels and "

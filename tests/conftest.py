@@ -86,6 +86,6 @@ def _stop_leftover_jobs(project: Project) -> None:
         "SELECT id, pid FROM jobs WHERE state IN ('queued', 'running') AND pid IS NOT NULL"
     ).fetchall()
     for job_id, pid in rows:
-        if jobs._process_alive(int(pid), job_id):
+        if jobs.process_alive(int(pid), job_id):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid), signal.SIGKILL)

@@ -15,9 +15,9 @@ APP = Path(bps_app.__file__).parent
 REPO = CORE.parent
 #: The one package allowed to run SQL, hold the connection and take the write lock.
 SQL_HOME = CORE / "project"
-#: Code outside ``SQL_HOME`` that still runs SQL, relative to the repository.
-#: bps_core/jobs.py: removed when jobs/ moves its SQL into project/jobs.py (issue 16).
-SQL_ALLOW_LIST = frozenset({"bps_core/jobs.py"})
+#: Code outside ``SQL_HOME`` that still runs SQL, relative to the repository (none now: the
+#: job table's SQL moved to bps_core/project/jobs.py).
+SQL_ALLOW_LIST: frozenset[str] = frozenset()
 #: SQL statements in string literals (upper case, as this code base writes them).
 _SQL_TEXT = re.compile(
     r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
@@ -128,3 +128,111 @@ def test_sql__the_check_sees_sql_strings_connections_and_transactions(tmp_path: 
 def test_sql__allow_list_names_only_files_that_exist() -> None:
     scanned = {f.relative_to(REPO).as_posix() for f in _outside_sql_home()}
     assert SQL_ALLOW_LIST - scanned == set(), "a file moved: drop it from SQL_ALLOW_LIST"
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = CORE) -> dict[str, set[str]]:
+    """Module -> the ``bps_core`` modules it imports, from the source (no import is run).
+
+    Every import counts: module-level, inside functions (deferred, but still a dependency:
+    it runs whenever that function does) and under ``TYPE_CHECKING`` (mypy follows it, and a
+    deferred import is the usual way a cycle is hidden rather than removed). ``from pkg
+    import name`` points at ``pkg.name`` where that is a module, else at ``pkg``. Importing a
+    submodule also runs its package's ``__init__``, but that edge is left out: a package's
+    ``__init__`` re-exporting its own submodules is the ordinary layout, not a cycle.
+    """
+    files = {_module_name(f, root): f for f in sorted(root.rglob("*.py"))}
+    packages = {m for m, f in files.items() if f.name == "__init__.py"}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        package = module if module in packages else module.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: resolve against this module's package
+                    up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*up, *([base] if base else [])])
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
+                           for a in node.names]  # fmt: skip
+            for target in targets:
+                while target and target not in files:  # a name inside a module: the module
+                    target = target.rpartition(".")[0]
+                if target and target != module:
+                    edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected component of more than one module, as one cycle through it."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    cycles = []
+    for component in components:  # a shortest path back to the start, to name the cycle
+        start = min(component)
+        paths = {start: [start]}
+        frontier = [start]
+        while frontier and start not in {w for v in frontier for w in graph[v]}:
+            nxt = []
+            for v in frontier:
+                for w in sorted(graph[v] & component):
+                    if w not in paths:
+                        paths[w] = [*paths[v], w]
+                        nxt.append(w)
+            frontier = nxt
+        last = next(v for v in frontier if start in graph[v])
+        cycles.append([*paths[last], start])
+    return cycles
+
+
+def test_core__has_no_import_cycle() -> None:
+    graph = import_graph()
+    assert "bps_core.project.store" in graph["bps_core.project.ingest"]  # the graph sees imports
+    cycles = find_cycles(graph)
+    assert cycles == [], "import cycles in bps_core: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_find_cycles__names_a_cycle_through_a_deferred_import(tmp_path: Path) -> None:
+    pkg = tmp_path / "bps_core"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from bps_core.b import f\n")
+    (pkg / "b.py").write_text("def f():\n    from bps_core import a\n")
+    (pkg / "c.py").write_text("import bps_core.a\n")
+    assert find_cycles(import_graph(pkg)) == [["bps_core.a", "bps_core.b", "bps_core.a"]]

@@ -43,16 +43,16 @@ def test_warm_worker__warms_up_then_runs_a_map_job_and_stays_for_the_next(
     assert worker is not None
     assert jobs.start_warm_worker() is worker  # one per server process
     assert worker.wait_warm(timeout_s=240), "the warm-up (imports, UMAP kernels) did not finish"
-    cfg = {"method": "umap", "n_epochs": 20}
-    job = wait_for_job(embedded, jobs.submit_job(embedded, "map", cfg, user="ann"), reap=True)
+    cfg = MapConfig(method="umap", n_epochs=20)
+    job = wait_for_job(embedded, jobs.submit(embedded, cfg, user="ann"), reap=True)
     assert job.state == "succeeded", job.error
     assert job.pid == worker.pid
-    assert load_map(embedded, MapConfig(**cfg)) is not None  # type: ignore[arg-type]
+    assert load_map(embedded, cfg) is not None
     log = (embedded.folder / "logs" / f"job-{job.id}.log").read_text()
     assert f"run by the warm worker (pid {worker.pid})" in log
     wait_until(worker.idle, timeout=60, interval=0.1, what="an idle warm worker")
     second = wait_for_job(
-        embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="bob"), reap=True
+        embedded, jobs.submit(embedded, MapConfig(method="pca"), user="bob"), reap=True
     )
     assert second.state == "succeeded", second.error
     assert second.pid == worker.pid
@@ -63,10 +63,14 @@ def test_warm_worker__a_failing_job_is_recorded_and_the_worker_carries_on(
 ) -> None:
     worker = jobs.start_warm_worker(warm_up=False)
     assert worker is not None
-    # A job that fails inside the worker is recorded as failed; the worker carries on.
-    bad = wait_for_job(
-        embedded, jobs.submit_job(embedded, "map", {"method": "tsne"}, user="ann"), reap=True
+    # A job that fails inside the worker is recorded as failed; the worker carries on. Bad
+    # settings are refused at submission now, so the row is spoiled after it was recorded.
+    job_id = jobs.submit(embedded, MapConfig(method="pca"), user="ann", spawn=False)
+    embedded._conn.execute(
+        "UPDATE jobs SET params_json = ? WHERE id = ?", ('{"method": "tsne"}', job_id)
     )
+    assert worker.hand(embedded.folder, job_id)
+    bad = wait_for_job(embedded, job_id, reap=True)
     assert bad.state == "failed"
     assert "tsne" in (bad.error or "")
     assert bad.pid == worker.pid
@@ -86,7 +90,7 @@ def test_warm_worker__a_busy_worker_does_not_take_a_second_job(
     try:
         assert worker.hand(embedded.folder, "placeholder")  # now it owes an idle
         job = wait_for_job(
-            embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"), reap=True
+            embedded, jobs.submit(embedded, MapConfig(method="pca"), user="ann"), reap=True
         )
         log = embedded.folder / "logs" / f"job-{job.id}.log"
         assert job.state == "succeeded", (job.error, job.pid, worker.pid, log.read_text())
@@ -105,7 +109,7 @@ def test_warm_worker__killed_mid_job_the_job_fails_and_a_new_worker_replaces_it(
     os.kill(worker.pid, signal.SIGKILL)
     worker.proc.wait(30)
     # A job recorded as running in the dead worker is reaped as failed.
-    job_id = jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann", spawn=False)
+    job_id = jobs.submit(embedded, MapConfig(method="pca"), user="ann", spawn=False)
     embedded._conn.execute(
         "UPDATE jobs SET pid = ?, state = 'running' WHERE id = ?", (worker.pid, job_id)
     )
@@ -113,7 +117,7 @@ def test_warm_worker__killed_mid_job_the_job_fails_and_a_new_worker_replaces_it(
     assert "exited unexpectedly" in (jobs.get_job(embedded, job_id).error or "")
     # The next job runs in a fresh process and a new warm worker is started for later ones.
     job = wait_for_job(
-        embedded, jobs.submit_job(embedded, "map", {"method": "pca"}, user="ann"), reap=True
+        embedded, jobs.submit(embedded, MapConfig(method="pca"), user="ann"), reap=True
     )
     assert job.state == "succeeded", job.error
     assert job.pid != worker.pid

@@ -19,7 +19,8 @@ from bps_core.project import Project, create_project
 from bps_core.selection.rounds import train_model
 from bps_core.storage import DatasourceConfig, LocalFolderSource, open_writable
 from bps_core.storage.s3 import S3Source, clear_clients
-from bps_core.transfers import CopyJobParams, CopySelection, copy_samples
+from bps_core.transfers import CopySelection, copy_samples
+from bps_core.verbs import CopySettings
 from bps_core.writeback import PARTS, thumbnail_key, write_lightly
 from tests.s3_server import REGION, S3Server
 
@@ -239,11 +240,12 @@ def test_copy__streams_when_identities_differ_and_runs_as_a_job(
                           CopySelection(kind="keys", keys=keys))  # fmt: skip
     assert report.mode == "stream"  # anonymous input, signed destination: download then upload
     assert len(report.copied) == 5
-    params = CopyJobParams.make(
+    settings = CopySettings(
         _output(s3_server, dest_bucket, "all"), CopySelection(kind="all"), overwrite=False
     )
-    assert "secret" not in json.dumps(params).lower()
-    job_id = jobs.submit_job(s3_project, "copy", params, user="ann", spawn=False)
+    assert "secret" not in json.dumps(settings.to_params()).lower()
+    job_id = jobs.submit(s3_project, settings, user="ann", spawn=False)
+    assert "secret" not in json.dumps(jobs.get_job(s3_project, job_id).params).lower()
     assert jobs.run_job(s3_project.folder, job_id) == 0
     job = jobs.get_job(s3_project, job_id)
     assert job.state == "succeeded"

@@ -12,8 +12,9 @@ from bps_core.embeddings.lightly_csv import import_embeddings_csv
 from bps_core.embeddings.pixels import pixel_embeddings
 from bps_core.embeddings.quality import find_truth, knn_quality
 from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
-from bps_core.errors import BpsError
+from bps_core.errors import BpsError, SettingsError
 from bps_core.project.store import Project
+from bps_core.settings import Settings, check_choice, check_range
 
 METHODS = ("simclr", "pixels", "csv")
 Progress = Callable[[float], None]
@@ -21,8 +22,8 @@ EpochCallback = Callable[[int, float], None]
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
-    """How to embed a project's samples.
+class EmbedConfig(Settings):
+    """How to embed a project's samples (the settings of an ``embed`` job); validated when built.
 
     Attributes:
         method: ``simclr`` (train, then embed), ``pixels`` (instant baseline) or ``csv``.
@@ -37,6 +38,9 @@ class EmbedConfig:
         checkpoint: Reuse a saved backbone (its sha) instead of training.
         csv: Path of a Lightly embeddings CSV (method ``csv``).
         seed: Seed of initialisation, shuffling and augmentation.
+
+    Raises:
+        SettingsError: a field is out of range (the message names it).
     """
 
     method: str = "simclr"
@@ -50,21 +54,27 @@ class EmbedConfig:
     csv: str = ""
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Checks the settings before any work starts.
+        """Checks every field before any work starts (``__post_init__`` calls it).
 
         Raises:
-            ValueError: An unknown method, ``csv`` without a CSV path, an image size that is not
-                a multiple of 16 in 16..256, negative epochs or a batch size below 2.
+            SettingsError: An unknown method, ``csv`` without a CSV path, an image size that is
+                not a multiple of 16 in 16..256, negative epochs or a batch size below 2; the
+                message names the field.
         """
-        if self.method not in METHODS:
-            raise ValueError(f"method {self.method!r}: choose one of {', '.join(METHODS)}")
+        check_choice("method", self.method, METHODS)
         if self.method == "csv" and not self.csv:
-            raise ValueError("method 'csv' needs csv=PATH of a Lightly embeddings CSV")
-        if not 16 <= self.image_size <= 256 or self.image_size % 16:
-            raise ValueError(f"image_size {self.image_size}: use a multiple of 16 in 16..256")
-        if self.epochs < 0 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 0 and batch_size >= 2")
+            raise SettingsError("method 'csv' needs csv=PATH of a Lightly embeddings CSV")
+        check_range("image_size", self.image_size, 16, 256)
+        if self.image_size % 16:
+            raise SettingsError(f"image_size {self.image_size}: use a multiple of 16 in 16..256")
+        check_range("epochs", self.epochs, 0)
+        check_range("batch_size", self.batch_size, 2)
+        if self.max_seconds is not None:
+            check_range("max_seconds", self.max_seconds, 0)
 
 
 def _stage(progress: Progress | None, lo: float, hi: float) -> Progress | None:

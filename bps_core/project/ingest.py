@@ -8,7 +8,6 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -325,21 +324,3 @@ def reingest(
         progress=progress,
         on_listed=on_listed,
     )
-
-
-def run_ingest_job(project: Project, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Background-job entry point (``jobs.JOB_KINDS['ingest']``): see ``reingest``."""
-    check = params.get("check_headers")
-    report = reingest(
-        project,
-        all_channels=bool(params.get("all_channels")),
-        check_headers=None if check is None else bool(check),
-        progress=ctx.callback("reading headers and metadata"),
-        on_listed=lambda n: ctx.progress(0.0, f"listed {n:,} objects"),
-    )
-    return {
-        "n_samples": report.n_samples,
-        "n_bad": report.n_bad,
-        "files_without_metadata": len(report.files_without_metadata),
-        "rows_without_files": len(report.rows_without_files),
-    }

@@ -20,7 +20,7 @@ import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,6 @@ from bps_core.selection.model import ModelConfig, fit_predict
 from bps_core.selection.pool import Pool, SelectionError
 
 if TYPE_CHECKING:
-    from bps_core.jobs import JobContext
     from bps_core.project.store import Project
 
 CURVE_COLUMNS = (
@@ -400,119 +399,5 @@ def simulate_project(
     return SimulationResult(curve, full, reach, len(rows), classes, csv, png)
 
 
-# --- the simulation as a background job (bps_core.jobs kind "simulate") -------------------
-
+#: Folder of a project where simulations write their tables (``bps_core.verbs.simulation``).
 SIMULATIONS_DIR = "simulations"
-_JOB_KEYS = {"label_column", "group_column", "truth_csv", "strategies", "batch", "rounds",
-             "seeds", "model"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SimulateJob:
-    """A simulate job's validated parameters. The truth is a metadata column of the project
-    (``truth_csv`` None) or a CSV stored under the project's ``simulations/`` folder (the app
-    saves an upload there; a path outside it is refused)."""
-
-    label_column: str
-    config: SimulationConfig
-    group_column: str | None = None
-    truth_csv: str | None = None
-
-
-def check_simulate_job(project: Project, params: dict[str, Any]) -> SimulateJob:
-    """Validates a simulate job's ``params`` before it is queued.
-
-    Raises:
-        SelectionError: a parameter is missing, unknown or out of range, or the truth file
-            is outside the project's simulations folder.
-    """
-    unknown = set(params) - _JOB_KEYS
-    if unknown:
-        raise SelectionError(f"unknown simulate parameter(s): {', '.join(sorted(unknown))}")
-    label = params.get("label_column")
-    if not isinstance(label, str) or not label:
-        raise SelectionError("choose the truth column (the label to simulate)")
-    try:
-        cfg = SimulationConfig(
-            strategies=tuple(params.get("strategies") or ()),
-            batch=int(params.get("batch", 20)), rounds=int(params.get("rounds", 5)),
-            seeds=int(params.get("seeds", 3)),
-            model=ModelConfig(kind=str(params.get("model", "logreg"))),  # type: ignore[arg-type]
-        )  # fmt: skip
-    except (TypeError, ValueError) as exc:
-        raise SelectionError(f"batch, rounds and seeds must be whole numbers ({exc})") from None
-    cfg.validate()
-    if cfg.model.kind not in ("logreg", "knn"):
-        raise SelectionError(f"the simulation's model must be logreg or knn, not {cfg.model.kind}")
-    if cfg.seeds > 50 or cfg.rounds > 100:
-        raise SelectionError("at most 50 seeds and 100 rounds")
-    truth = params.get("truth_csv")
-    group = params.get("group_column") or None
-    if truth is not None:
-        root = (project.folder / SIMULATIONS_DIR).resolve()
-        path = (project.folder / str(truth)).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise SelectionError(f"the truth CSV must be a file under {root}; got {truth!r}")
-        try:
-            read_truth(path, label, group)
-        except MetadataError as exc:
-            raise SelectionError(str(exc)) from None
-    else:
-        columns = set(project.samples().columns)
-        for col in (label, *([group] if group else [])):
-            if col not in columns:
-                raise SelectionError(f"no metadata column {col!r} in the project")
-    return SimulateJob(label, cfg, group, None if truth is None else str(truth))
-
-
-def _job_truth(
-    project: Project, job: SimulateJob, keys: Sequence[str]
-) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
-    if job.truth_csv is not None:
-        truth = read_truth(project.folder / job.truth_csv, job.label_column, job.group_column)
-        return align_truth(keys, truth, job.label_column, job.group_column)
-    meta = project.samples().set_index("key").reindex(list(keys))
-    values = meta[job.label_column]
-    ok = values.notna() & (values.astype(str).str.strip() != "")
-    rows = np.flatnonzero(ok.to_numpy()).astype(np.int64)
-    if len(rows) == 0:
-        raise SelectionError(f"metadata column {job.label_column!r} is empty for every sample")
-    y = values.iloc[rows].astype(str).to_numpy(dtype=str)
-    groups = None
-    if job.group_column:
-        groups = meta[job.group_column].iloc[rows].astype(str).to_numpy(dtype=str)
-    return rows, y, groups
-
-
-def run_simulate_job(project: Project, params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Job entry point: simulate on the current embedding set; writes the curve CSV under
-    ``simulations/<job id>/`` and returns its path with the labels-to-95% table."""
-    from bps_core.embeddings.store import load_embedding_set
-
-    job = check_simulate_job(project, params)
-    emb = load_embedding_set(project)
-    if emb is None:
-        raise SelectionError("the project has no embeddings yet: compute them first")
-    rows, y, groups = _job_truth(project, job, emb.keys)
-    if len(set(y.tolist())) < 2:
-        raise SelectionError(f"the truth column {job.label_column!r} has a single class")
-    x = np.asarray(emb.vectors, dtype=np.float32)[rows]
-    meta = project.samples().set_index("key").reindex(emb.keys).reset_index()
-    ctx.progress(0.0, "simulating", force=True)
-    curve = simulate(x, y, groups, job.config, metadata=meta.iloc[rows].reset_index(drop=True),
-                     progress=lambda f: ctx.progress(0.9 * f, "simulating"))  # fmt: skip
-    ctx.progress(0.9, "training on the whole pool for the 95% reference", force=True)
-    full = full_pool_scores(x, y, groups, job.config)
-    reach = labels_to_fraction(curve, full)
-    folder = project.folder / SIMULATIONS_DIR / ctx.job_id
-    folder.mkdir(parents=True, exist_ok=True)
-    curve.to_csv(folder / "curve.csv", index=False)
-    reach.to_csv(folder / "labels_to_95.csv", index_label="strategy")
-    return {
-        "curve": f"{SIMULATIONS_DIR}/{ctx.job_id}/curve.csv",
-        "labels_to_95": f"{SIMULATIONS_DIR}/{ctx.job_id}/labels_to_95.csv",
-        "full_pool_balanced_accuracy": float(full.mean()),
-        "n_samples": len(rows),
-        "classes": sorted(set(y.tolist())),
-        "label_column": job.label_column,
-    }

@@ -296,8 +296,9 @@ def test_endpoint_on_a_metadata_address__says_what_to_do_in_the_form(app: AppTes
 
 def test_last_ingest_job__result_is_a_table_not_a_dict(app: AppTest, tiny_project: Project) -> None:
     from bps_app import datasource_form as dsf
+    from bps_core.verbs import IngestSettings
 
-    job_id = jobs.submit_job(tiny_project, "ingest", {}, user="qa", spawn=False)
+    job_id = jobs.submit(tiny_project, IngestSettings(), user="qa", spawn=False)
     assert jobs.run_job(tiny_project.folder, job_id) == 0
     app.run()
     assert not any("{" in c.value for c in app.caption)
@@ -320,3 +321,23 @@ def test_form_errors__quote_user_text_as_plain_text(app: AppTest) -> None:
     app.text_input(key="ds_input_location").input("s3://ok-bucket/in/")
     app.text_input(key="ds_input_endpoint").input("http://169.254.169.254").run()
     assert "http://169" not in app.error[0].value  # no bare URL for Markdown to link
+
+
+def test_writeback_tab__a_bad_task_name_is_refused_on_the_page_and_nothing_is_queued(
+    app: AppTest, tiny_project: Project, tmp_path: Path
+) -> None:
+    from bps_core.storage import DatasourceConfig
+
+    out = tmp_path / "out"
+    out.mkdir()
+    tiny_project.set_datasources(
+        output=DatasourceConfig(id="output", path=str(out), purpose="output")
+    )
+    app.run()
+    app.text_input(key="wb_task").input("a task")
+    app.button(key="start_wb").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "task name 'a task': use letters, digits and _+=,.@:- only"
+    ]
+    assert jobs.list_jobs(tiny_project, "writeback") == []  # refused before a row was written

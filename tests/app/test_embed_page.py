@@ -75,7 +75,10 @@ def test_embed_page__map_form_starts_a_map_job_and_shows_it(
     _button(app, "Compute the map").click().run()
     assert not app.exception
     (job,) = jobs.list_jobs(tiny_project, "map")
-    assert job.params == {"method": "umap", "n_neighbors": 7, "min_dist": 0.3, "seed": 0}
+    # the row holds every setting of the map (MapConfig.to_params), the form's among them
+    assert MapConfig.from_params(job.params) == MapConfig(
+        method="umap", n_neighbors=7, min_dist=0.3, seed=0
+    )
     assert wait_for_job(tiny_project, job.id).state == "succeeded"
     app.run()
     shown = current_map(tiny_project)
@@ -140,9 +143,13 @@ def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(
 def test_datasource_page__a_watched_job_that_failed_is_said_in_full_once(
     app: AppTest, tiny_project: Project
 ) -> None:
-    job_id = jobs.submit_job(tiny_project, "copy", {}, user="ann", spawn=False)
+    from bps_core.project.jobs import finish_job
+    from bps_core.verbs import CopySettings, DatasourceConfig
+
+    dest = DatasourceConfig(id="output", path=str(tiny_project.folder / "out"), purpose="output")
+    job_id = jobs.submit(tiny_project, CopySettings(dest), user="ann", spawn=False)
     error = "destination s3://other-bucket/out/ refused the write: " + "x" * 300
-    jobs._finish(tiny_project, job_id, "failed", error=error)
+    finish_job(tiny_project, job_id, "failed", error=error)
     app.session_state[state.JOBS_WATCHED] = [job_id]
     app.run()
     app.switch_page("pages/1_Datasource.py").run()

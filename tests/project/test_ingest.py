@@ -107,7 +107,8 @@ def _images(folder: Path) -> Path:
 
 
 def test_create_project__metadata_csv_anywhere_on_disk_is_read_and_kept(tmp_path: Path) -> None:
-    from bps_core.project.ingest import run_ingest_job
+    from bps_core.jobs import JOB_KINDS
+    from bps_core.verbs import IngestSettings
 
     data = _images(tmp_path / "imgs")
     meta = tmp_path / "elsewhere" / "meta.csv"  # outside the source
@@ -127,7 +128,7 @@ def test_create_project__metadata_csv_anywhere_on_disk_is_read_and_kept(tmp_path
             def progress(self, _f: float, _msg: str = "") -> None:
                 pass
 
-        run_ingest_job(project, {}, _Ctx())  # a re-list reads the same file again
+        JOB_KINDS["ingest"].run(project, IngestSettings(), _Ctx())  # type: ignore[arg-type]  # a re-list reads the same file again
         assert project.samples().set_index("relpath").loc["x.png", "stain"] == "cy5"
 
 

@@ -21,7 +21,8 @@ from bps_core.project.store import utc_now
 from bps_core.storage import DatasourceConfig, open_source, open_writable
 from bps_core.storage.copy import copy_objects
 from bps_core.storage.s3 import clear_clients
-from bps_core.transfers import CopyJobParams, CopySelection
+from bps_core.transfers import CopySelection
+from bps_core.verbs import CopySettings
 from tests.helpers import ROOT, wait_until
 from tests.s3_server import REGION, S3Server
 
@@ -124,9 +125,9 @@ def test_kill_while_writing_a_10000_sample_lasso_label__all_or_nothing(
 
 
 def test_kill_a_running_embedding_job__failed_then_restartable(tiny_project: Project) -> None:
-    params = {"method": "simclr", "epochs": 500, "max_seconds": 600, "image_size": 32,
-              "batch_size": 32, "arch": "resnet10"}  # fmt: skip
-    job_id = jobs.submit_job(tiny_project, "embed", params, user="ann")
+    settings = EmbedConfig(method="simclr", epochs=500, max_seconds=600, image_size=32,
+                           batch_size=32, arch="resnet10")  # fmt: skip
+    job_id = jobs.submit(tiny_project, settings, user="ann")
     _wait_for(lambda: jobs.get_job(tiny_project, job_id).state == "running")
     _wait_for(lambda: jobs.get_job(tiny_project, job_id).progress > 0.0)
     pid = tiny_project._conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
@@ -137,8 +138,8 @@ def test_kill_a_running_embedding_job__failed_then_restartable(tiny_project: Pro
     assert job.state == "failed"
     assert "exited unexpectedly" in (job.error or "")
     project = _healthy(tiny_project.folder)
-    again = jobs.submit_job(project, "embed", {"method": "pixels", "image_size": 32},
-                            user="ann", spawn=False)  # fmt: skip
+    again = jobs.submit(project, EmbedConfig(method="pixels", image_size=32),
+                        user="ann", spawn=False)  # fmt: skip
     assert jobs.run_job(project.folder, again) == 0
     assert jobs.get_job(project, again).state == "succeeded"
     project.close()
@@ -161,8 +162,7 @@ def test_kill_a_copy_job__resumes_without_duplicates_or_overwrites(
     dest_cfg = DatasourceConfig.s3(f"s3://{dst}/out", region=REGION, purpose="output",
                                    id="output", endpoint_url=s3_server.endpoint,
                                    allow_private_endpoint=True)  # fmt: skip
-    params = CopyJobParams.make(dest_cfg, CopySelection(kind="all"))
-    job_id = jobs.submit_job(project, "copy", params, user="ann")
+    job_id = jobs.submit(project, CopySettings(dest_cfg, CopySelection(kind="all")), user="ann")
     admin = s3_server.admin()
 
     def n_dest() -> int:

@@ -17,7 +17,8 @@ from bps_core.project import create_project
 from bps_core.storage import DatasourceConfig
 from bps_core.storage.access import check_access
 from bps_core.storage.s3 import S3Error, S3Source, clear_clients
-from bps_core.transfers import CopyJobParams, CopySelection
+from bps_core.transfers import CopySelection
+from bps_core.verbs import CopySettings
 from tests.helpers import open_app
 from tests.s3_server import REGION, S3Server
 
@@ -80,11 +81,11 @@ def test_planted_secrets_never_leak(
     assert main(["export", folder, "--format", "csv", "--dest", f"s3://{out}/e/labels.csv",
                  *flags]) == 0  # fmt: skip
     assert main(["copy", folder, "--classes", "track", "--dest", f"s3://{out}/c", *flags]) == 0
-    params = CopyJobParams.make(
+    settings = CopySettings(
         DatasourceConfig.s3(f"s3://{out}/job", purpose="output", id="output", **common),
         CopySelection(kind="all"),
     )
-    job_id = jobs.submit_job(project, "copy", params, user="ann")  # a real detached worker
+    job_id = jobs.submit(project, settings, user="ann")  # a real detached worker
     for _ in range(600):  # poll until the detached worker finishes
         job = jobs.get_job(project, job_id)
         if not job.active:

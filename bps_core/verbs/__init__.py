@@ -1,0 +1,99 @@
+"""Verbs: one function per workflow, the door that pages, the CLI, jobs and bench/ go through.
+
+Each verb takes a ``Project``, a frozen settings object (validated when it is built, so a bad
+value fails before any work starts, with a message naming the field) and an optional plain
+``progress(fraction)`` callback, and returns a record (a dataclass). Verbs are thin: they call
+the core's functions and add no algorithm of their own.
+
+- ``ingest(project, IngestSettings, progress, *, on_listed)`` -> ``IngestReport``
+- ``compute_embeddings(project, EmbedConfig, progress, *, on_epoch)`` -> ``EmbeddingSet``
+- ``compute_map(project, MapConfig, progress)`` -> ``Map``
+- ``select_round(project, SelectSettings, progress)`` -> ``RoundPreview``
+- ``record_round(project, RoundPreview, *, user)`` -> ``Round``
+- ``train_model(project, TrainSettings, progress, *, user)`` -> ``ModelRecord``
+- ``run_simulation(project, SimulateSettings, progress, *, run_id)`` -> ``SimulationRecord``
+- ``export(project, ExportSettings, progress)`` -> ``ExportReport``
+- ``export_to_output(project, OutputExportSettings, progress)`` -> ``OutputExportRecord``
+- ``export_embeddings(project, EmbeddingsExportSettings, progress)`` ->
+  ``EmbeddingsExportRecord``
+- ``copy(project, CopySettings, progress)`` -> ``CopyReport``
+- ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
+
+Background jobs run the same verbs (``bps_core.jobs.JOB_KINDS``); a job is submitted with its
+settings: ``jobs.submit(project, MapConfig(method="pca"), user=...)``. This package never
+imports ``bps_core.jobs`` (the jobs sit above the verbs).
+"""
+
+from __future__ import annotations
+
+from bps_core.embeddings.compute import METHODS, EmbedConfig
+from bps_core.embeddings.model import ARCHS
+from bps_core.embeddings.store import EmbeddingSet
+from bps_core.errors import (
+    BpsError,
+    DatasourceError,
+    MetadataError,
+    ProjectError,
+    ReadOnlyProjectError,
+    SettingsError,
+)
+from bps_core.exports import FORMATS, ExportError, ExportExistsError, ExportReport
+from bps_core.project.ingest import IngestReport
+from bps_core.project.store import Project
+from bps_core.projection import MAP_METHODS, Map, MapConfig
+from bps_core.selection.combine import SelectionConfig
+from bps_core.selection.model import MODEL_KINDS, ModelConfig
+from bps_core.selection.options import OPERATIONS, RoundOptions
+from bps_core.selection.pool import SelectionError
+from bps_core.selection.registry import HELP as STRATEGY_HELP
+from bps_core.selection.registry import NAMED as STRATEGIES
+from bps_core.selection.registry import NEEDS_MODEL
+from bps_core.selection.rounds import ModelRecord, Round, RoundPreview
+from bps_core.selection.simulate import SIMULATIONS_DIR
+from bps_core.storage.base import DatasourceConfig
+from bps_core.storage.copy import CopyReport
+from bps_core.transfers import SELECTION_KINDS, CopySelection
+from bps_core.verbs.datasource import IngestSettings, ingest
+from bps_core.verbs.embeddings import compute_embeddings, compute_map
+from bps_core.verbs.exports import (
+    EmbeddingsExportRecord,
+    EmbeddingsExportSettings,
+    ExportSettings,
+    OutputExportRecord,
+    OutputExportSettings,
+    export,
+    export_embeddings,
+    export_to_output,
+)
+from bps_core.verbs.rounds import (
+    SelectSettings,
+    TrainSettings,
+    record_round,
+    select_round,
+    train_model,
+)
+from bps_core.verbs.simulation import (
+    SIMULATION_MODELS,
+    SimulateSettings,
+    SimulationRecord,
+    run_simulation,
+)
+from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
+from bps_core.writeback import DEFAULT_TASK, PARTS, WritebackError, WritebackReport
+
+__all__ = [
+    "ARCHS", "DEFAULT_TASK", "FORMATS", "MAP_METHODS", "METHODS", "MODEL_KINDS", "NEEDS_MODEL",
+    "OPERATIONS", "PARTS", "SELECTION_KINDS", "SIMULATIONS_DIR", "SIMULATION_MODELS",
+    "STRATEGIES", "STRATEGY_HELP",
+    "BpsError", "DatasourceError", "ExportError", "ExportExistsError", "MetadataError",
+    "ProjectError", "ReadOnlyProjectError", "SelectionError", "SettingsError", "WritebackError",
+    "CopyReport", "CopySelection", "CopySettings", "DatasourceConfig", "EmbedConfig",
+    "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
+    "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "ModelConfig",
+    "ModelRecord", "OutputExportRecord", "OutputExportSettings", "Project", "Round",
+    "RoundOptions", "RoundPreview", "SelectSettings", "SelectionConfig", "SimulateSettings",
+    "SimulationRecord", "TrainSettings", "WritebackReport", "WritebackSettings",
+    "compute_embeddings", "compute_map", "copy", "export", "export_embeddings",
+    "export_to_output", "ingest", "record_round", "run_simulation", "select_round",
+    "train_model", "writeback",
+]  # fmt: skip

@@ -1,0 +1,53 @@
+"""Verbs: compute an embedding set, compute (or reuse) a map of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bps_core.embeddings.compute import EmbedConfig
+from bps_core.embeddings.compute import compute_embeddings as _compute_embeddings
+from bps_core.embeddings.store import EmbeddingSet
+from bps_core.project.store import Project
+from bps_core.projection import Map, MapConfig, get_or_compute_map
+
+
+def compute_embeddings(
+    project: Project,
+    settings: EmbedConfig,
+    progress: Callable[[float], None] | None = None,
+    *,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> EmbeddingSet:
+    """Embeds every good sample and stores the set as the current one.
+
+    Args:
+        project: The project, opened writable.
+        settings: How to embed (method, epochs, image size, ...).
+        progress: Called with the fraction done.
+        on_epoch: Called with (epoch, loss) after each SimCLR epoch.
+
+    Returns:
+        The new embedding set (version, keys, vectors, quality).
+    """
+    return _compute_embeddings(project, settings, progress=progress, on_epoch=on_epoch)
+
+
+def compute_map(
+    project: Project,
+    settings: MapConfig | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Map:
+    """The 2-D map of the current embedding set for ``settings`` (cached or computed), shown.
+
+    Args:
+        project: The project, opened writable.
+        settings: The map's method and parameters; the defaults (UMAP) when None.
+        progress: Called with the fraction done.
+
+    Returns:
+        The map, now the one shown for its embedding set.
+
+    Raises:
+        BpsError: the project has no embeddings yet.
+    """
+    return get_or_compute_map(project, settings or MapConfig(), progress=progress)

@@ -1,0 +1,178 @@
+"""Verbs: export labels or predictions (csv, ImageFolder, Label Studio, Lightly) and
+embeddings (a Lightly embeddings CSV), to a local path or the project's output datasource."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bps_core.embeddings.lightly_csv import export_embeddings_csv
+from bps_core.embeddings.store import load_embedding_set
+from bps_core.errors import BpsError, SettingsError
+from bps_core.exports import FORMATS, ExportReport, check_file_dest, write_file
+from bps_core.exports import export as _export
+from bps_core.exports import export_to_output as _export_to_output
+from bps_core.project.store import Project
+from bps_core.settings import check_choice
+from bps_core.storage.copy import CopyReport
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """One export of labels or predictions to a local path.
+
+    Attributes:
+        format: One of ``FORMATS``: ``csv`` (a file), ``imagefolder``, ``label-studio`` or
+            ``lightly`` (folders).
+        dest: The file (``csv``) or folder to write.
+        overwrite: Replace existing files.
+        task: The Lightly prediction task's name (``lightly``).
+        document_root: Label Studio's LOCAL_FILES_DOCUMENT_ROOT (``label-studio``).
+        url_prefix: Label Studio image URLs under this prefix instead of local files.
+    """
+
+    format: str
+    dest: Path
+    overwrite: bool = False
+    task: str = "bps-classification"
+    document_root: Path | None = None
+    url_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        check_choice("format", self.format, FORMATS)
+        if not str(self.dest).strip():
+            raise SettingsError("dest: give a destination file or folder")
+        if self.document_root is not None and self.format != "label-studio":
+            raise SettingsError("document_root is for format 'label-studio' only")
+
+
+def export(
+    project: Project, settings: ExportSettings, progress: Callable[[float], None] | None = None
+) -> ExportReport:
+    """Writes one export to ``settings.dest``.
+
+    Args:
+        project: The project.
+        settings: Format, destination and options.
+        progress: Called with the fraction done.
+
+    Returns:
+        The export report (written, skipped, failed, renamed).
+
+    Raises:
+        ExportExistsError: a single-file export's file exists and ``overwrite`` is off.
+    """
+    return _export(project, settings.format, Path(settings.dest), overwrite=settings.overwrite,
+                   task=settings.task, document_root=settings.document_root,
+                   url_prefix=settings.url_prefix, progress=progress)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OutputExportSettings:
+    """One export uploaded under ``<output datasource>/<prefix>/``.
+
+    Attributes:
+        format: One of ``FORMATS``.
+        prefix: The folder under the output datasource.
+        overwrite: Replace existing files.
+    """
+
+    format: str
+    prefix: str = "exports"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("format", self.format, FORMATS)
+
+
+@dataclass(frozen=True)
+class OutputExportRecord:
+    """What an export to the output datasource did: the export, then its upload."""
+
+    export: ExportReport
+    upload: CopyReport
+
+
+def export_to_output(
+    project: Project,
+    settings: OutputExportSettings,
+    progress: Callable[[float], None] | None = None,
+) -> OutputExportRecord:
+    """Builds an export in a temporary folder and uploads it to the output datasource.
+
+    Args:
+        project: The project (with an output datasource, or a writable input).
+        settings: Format, prefix and whether to overwrite.
+        progress: Called with the upload's fraction done.
+
+    Returns:
+        The export's and the upload's reports.
+
+    Raises:
+        ExportExistsError: the export is there already and ``overwrite`` is off.
+    """
+    report, upload = _export_to_output(project, settings.format, settings.prefix,
+                                       overwrite=settings.overwrite,
+                                       progress=progress)  # fmt: skip
+    return OutputExportRecord(report, upload)
+
+
+@dataclass(frozen=True)
+class EmbeddingsExportSettings:
+    """The current embedding set as a Lightly embeddings CSV.
+
+    Attributes:
+        dest: The CSV file to write.
+        overwrite: Replace an existing file.
+    """
+
+    dest: Path
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not str(self.dest).strip():
+            raise SettingsError("dest: give the CSV file to write")
+
+
+@dataclass(frozen=True)
+class EmbeddingsExportRecord:
+    """What an embeddings export wrote."""
+
+    dest: Path
+    n: int
+    dims: int
+
+
+def export_embeddings(
+    project: Project,
+    settings: EmbeddingsExportSettings,
+    progress: Callable[[float], None] | None = None,
+) -> EmbeddingsExportRecord:
+    """Writes the current embedding set as a Lightly embeddings CSV (whole, then moved).
+
+    Args:
+        project: The project.
+        settings: The file and whether to overwrite it.
+        progress: Called with 1.0 when written.
+
+    Returns:
+        The file and how many embeddings of how many dimensions it holds.
+
+    Raises:
+        BpsError: no embeddings yet, or the file exists and ``overwrite`` is off.
+    """
+    dest = Path(settings.dest)
+    check_file_dest(dest, overwrite=settings.overwrite, example="embeddings.csv")
+    emb = load_embedding_set(project)
+    if emb is None:
+        raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
+    prefix = f"{project.config.datasource.id}:"
+    relpaths = [k.removeprefix(prefix) for k in emb.keys]
+    with tempfile.TemporaryDirectory() as tmp:
+        export_embeddings_csv(Path(tmp) / "e.csv", emb.vectors, relpaths)
+        write_file(dest, (Path(tmp) / "e.csv").read_bytes(), overwrite=settings.overwrite)
+    if progress is not None:
+        progress(1.0)
+    return EmbeddingsExportRecord(dest, len(relpaths), int(emb.vectors.shape[1]))

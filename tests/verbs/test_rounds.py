@@ -1,0 +1,67 @@
+"""Verbs ``select_round``, ``record_round`` and ``train_model``."""
+
+from __future__ import annotations
+
+import pytest
+
+from bps_core import verbs
+from bps_core.project import Project
+from bps_core.selection.rounds import list_rounds
+from tests.verbs.conftest import label_by_particle
+
+
+def test_select_round__previews_without_writing_then_record_round_records(
+    embedded: Project,
+) -> None:
+    seen: list[float] = []
+    settings = verbs.SelectSettings(n=8, strategy="random", seed=4)
+    preview = verbs.select_round(embedded, settings, seen.append)
+    assert isinstance(preview, verbs.RoundPreview)
+    assert len(preview.keys) == 8
+    assert list_rounds(embedded) == []  # a preview writes nothing
+    assert verbs.select_round(embedded, settings).keys == preview.keys  # seeded
+    assert seen == [1.0]
+    recorded = verbs.record_round(embedded, preview, user="ann")
+    assert isinstance(recorded, verbs.Round)
+    assert [r.keys for r in list_rounds(embedded)] == [preview.keys]
+    assert recorded.user == "ann"
+
+
+def test_train_model__cross_validates_and_predicts(embedded: Project) -> None:
+    label_by_particle(embedded, 10)
+    seen: list[float] = []
+    model = verbs.train_model(embedded, verbs.TrainSettings(), seen.append, user="ann")
+    assert isinstance(model, verbs.ModelRecord)
+    assert model.classes == ["Fe", "X-ray"]
+    assert model.n_labeled == 20
+    assert seen[-1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({}, "n"),
+        ({"n": 0}, "n"),
+        ({"n": 5, "strategy": "magic"}, "strategy"),
+    ],
+)
+def test_select_settings__a_bad_value_is_refused_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(verbs.SettingsError, match=f"^{field}"):
+        verbs.SelectSettings(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (verbs.ModelConfig(kind="forest"), "model kind"),  # type: ignore[arg-type]
+        (verbs.ModelConfig(folds=1), "folds"),
+        (verbs.ModelConfig(k=0), "k"),
+    ],
+)
+def test_train_settings__a_bad_value_is_refused_naming_the_field(
+    model: verbs.ModelConfig, field: str
+) -> None:
+    with pytest.raises(verbs.SettingsError, match=f"^{field}"):
+        verbs.TrainSettings(model=model)

@@ -1,0 +1,58 @@
+"""Verb ``run_simulation``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bps_core import verbs
+from bps_core.project import Project
+
+
+def test_run_simulation__writes_the_curve_and_the_95_table(embedded: Project) -> None:
+    settings = verbs.SimulateSettings(label_column="particle_type", group_column="well",
+                                      strategies=("random",), batch=8, rounds=2,
+                                      seeds=1)  # fmt: skip
+    seen: list[float] = []
+    record = verbs.run_simulation(embedded, settings, seen.append, run_id="r1")
+    assert isinstance(record, verbs.SimulationRecord)
+    assert record.curve == f"{verbs.SIMULATIONS_DIR}/r1/curve.csv"
+    curve = pd.read_csv(embedded.folder / record.curve)
+    assert set(curve.strategy) == {"random"}
+    assert (embedded.folder / record.labels_to_95).is_file()
+    assert record.label_column == "particle_type"
+    assert len(record.classes) >= 2
+    assert seen[-1] == 1.0
+    assert seen == sorted(seen)
+
+
+def test_run_simulation__refuses_a_column_the_project_lacks(embedded: Project) -> None:
+    settings = verbs.SimulateSettings(label_column="nope", strategies=("random",))
+    with pytest.raises(verbs.SelectionError, match="no metadata column 'nope'"):
+        verbs.run_simulation(embedded, settings)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"label_column": ""}, "label_column"),
+        ({"label_column": "x", "strategies": ("random",), "batch": "8"}, "batch"),
+        ({"label_column": "x", "strategies": ("random",), "seeds": 2.5}, "seeds"),
+        ({"label_column": "x", "strategies": ("magic",)}, "strategies magic"),
+        ({"label_column": "x", "strategies": ("random",), "model": "finetune"}, "model"),
+        ({"label_column": "x", "strategies": ("random",), "rounds": 101}, "rounds"),
+    ],
+)
+def test_simulate_settings__a_bad_value_is_refused_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        verbs.SimulateSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_simulate_settings__round_trip_through_job_params() -> None:
+    settings = verbs.SimulateSettings(label_column="particle_type", strategies=("random",),
+                                      group_column="well")  # fmt: skip
+    params = settings.to_params()
+    assert params["strategies"] == ["random"]
+    assert verbs.SimulateSettings.from_params(params) == settings
