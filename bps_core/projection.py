@@ -101,6 +101,7 @@ class Map:
 
 
 def fit_pca(vectors: NDArray[np.floating[Any]], seed: int = 0) -> NDArray[np.float32]:
+    """Projects ``vectors`` onto their first two principal components (float32, one row each)."""
     out: NDArray[np.float32] = (
         PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
     )
@@ -108,8 +109,11 @@ def fit_pca(vectors: NDArray[np.floating[Any]], seed: int = 0) -> NDArray[np.flo
 
 
 class _EpochWriter:
-    """A file for UMAP's tqdm bar over layout epochs: turns each ``n/total`` it writes into a
-    progress fraction between ``lo`` and ``hi`` (UMAP has no callback of its own)."""
+    """A file for UMAP's tqdm bar over layout epochs, turned into progress.
+
+    Each ``n/total`` UMAP writes becomes a progress fraction between ``lo`` and ``hi``
+    (UMAP has no callback of its own).
+    """
 
     _COUNT = re.compile(r"(\d+)/(\d+)")
 
@@ -177,6 +181,7 @@ def compute_map(
 
 
 def map_id(embedding_version: str, cfg: MapConfig) -> str:
+    """The map's id: a short hash of its embedding version and settings, so equal maps share one."""
     payload = json.dumps([embedding_version, asdict(cfg)], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:12]
 
@@ -199,8 +204,11 @@ def latest_map(project: Project, embedding_version: str | None = None) -> Map | 
 
 
 def current_map(project: Project) -> Map | None:
-    """The map the app shows: the one chosen for the current embedding set (``use_map``, or
-    the last computed through ``get_or_compute_map``), else its most recent map, else None."""
+    """The map the app shows, or None when the current embedding set has none.
+
+    That is the map chosen for the current embedding set (``use_map``, or the last computed
+    through ``get_or_compute_map``), else its most recent map.
+    """
     emb_version = _current(project)
     if emb_version is None:
         return None
@@ -212,8 +220,11 @@ def current_map(project: Project) -> Map | None:
 
 
 def list_maps(project: Project) -> list[dict[str, Any]]:
-    """Every stored map, newest first: id, embedding version, method, params, created_at, and
-    ``current`` (the one the app shows) and ``chosen`` (the chosen one of its embedding set)."""
+    """Every stored map, newest first, as a dict per map.
+
+    Each has id, embedding version, method, params, created_at, and ``current`` (the one the
+    app shows) and ``chosen`` (the chosen one of its embedding set).
+    """
     shown = current_map(project)
     chosen: dict[str, str | None] = {}
     out = []
@@ -230,8 +241,9 @@ def list_maps(project: Project) -> list[dict[str, Any]]:
 
 
 def use_map(project: Project, map_id: str) -> Map:
-    """Makes the stored map ``map_id`` (or a unique prefix) the one the app shows, and its
-    embedding set the current one; kept in the project database.
+    """Makes the stored map ``map_id`` (or a unique prefix) the one the app shows.
+
+    Its embedding set becomes the current one too; both are kept in the project database.
 
     Raises:
         BpsError: no stored map (or more than one) matches, or its files are gone.

@@ -20,12 +20,15 @@ SELECTION_KINDS = ("keys", "round", "classes", "all")
 
 @dataclass(frozen=True)
 class CopySelection:
+    """Which samples a copy takes: picked keys, a round's picks, label classes, or all."""
+
     kind: str = "all"
     keys: tuple[str, ...] = ()
     round: int = 0
     classes: tuple[str, ...] = ()
 
     def validate(self) -> None:
+        """Raises ``BpsError`` naming what is missing when the selection cannot be copied."""
         if self.kind not in SELECTION_KINDS:
             raise BpsError(
                 f"copy selection {self.kind!r}: choose one of {', '.join(SELECTION_KINDS)}"
@@ -36,6 +39,7 @@ class CopySelection:
             raise BpsError("choose at least one label class to copy")
 
     def describe(self) -> str:
+        """The selection in words, for progress and result messages ("12 selected samples")."""
         if self.kind == "keys":
             return f"{len(self.keys)} selected samples"
         if self.kind == "round":

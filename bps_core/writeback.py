@@ -62,6 +62,7 @@ class WritebackReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """One line: what was written per part, and how many files failed."""
         parts = ", ".join(f"{n} {part}" for part, n in self.written.items())
         extra = f"; {len(self.failed)} failed" if self.failed else ""
         return f"wrote {parts or 'nothing'} under {join_uri(self.dest, '.lightly/')}{extra}"
@@ -103,6 +104,7 @@ def _value_type(values: Sequence[Any]) -> tuple[str, Any]:
 
 
 def metadata_schema(metas: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``.lightly/metadata/schema.json`` entries: one per column, with its inferred type."""
     columns = sorted({k for m in metas for k in m})
     schema = []
     for col in columns:

@@ -1,0 +1,1 @@
+"""Data files shipped with the core package (the BPS condition priors CSV)."""

@@ -1,5 +1,8 @@
-"""``python -m bps_core.jobs PROJECT_DIR JOB_ID`` runs one job; ``--warm-worker`` runs the
-warm worker (``[--no-warm-up]``), which takes jobs on its stdin."""
+"""The job worker's command line: ``python -m bps_core.jobs PROJECT_DIR JOB_ID``.
+
+It runs one job; ``--warm-worker`` runs the warm worker (``[--no-warm-up]``), which takes
+jobs on its stdin.
+"""
 
 from __future__ import annotations
 

@@ -42,8 +42,11 @@ class RecordingContext:
 
 
 def failure_message(exc: BaseException) -> str:
-    """What a failed job records: our own errors (``BpsError``, bad parameters) as their one
-    line, anything else with its type so the unexpected stays recognisable."""
+    """The one line a failed job records as its error.
+
+    Our own errors (``BpsError``, bad parameters) are recorded as their one line, anything
+    else with its type so the unexpected stays recognisable.
+    """
     if isinstance(exc, BpsError | ValueError | FileNotFoundError) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

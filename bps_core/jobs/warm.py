@@ -53,8 +53,10 @@ class WarmWorker:
         return self.proc.poll() is None
 
     def _drain(self) -> None:
-        """Reads the worker's pending messages (raw reads: a buffered reader could hold back
-        a line that ``select`` no longer reports)."""
+        """Reads the worker's pending messages.
+
+        Raw reads: a buffered reader could hold back a line that ``select`` no longer reports.
+        """
         out = self.proc.stdout
         assert out is not None
         fd = out.fileno()
