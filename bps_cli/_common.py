@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from bps_core.storage import DatasourceConfig
+    from bps_core.verbs import DatasourceConfig
 
     #: What ``parser.add_subparsers()`` returns: each command group adds its commands to it.
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -114,7 +114,7 @@ def location_config(
     args: argparse.Namespace, where: str, *, id: str, purpose: str
 ) -> DatasourceConfig:
     """A datasource config from ``s3://...`` plus auth flags, or a local folder."""
-    from bps_core.storage import DatasourceConfig
+    from bps_core.verbs import DatasourceConfig
 
     if not where:
         raise BpsError("give a destination: --dest s3://BUCKET/PREFIX or a folder")
@@ -139,7 +139,7 @@ def location_config(
 
 def user_text(path: str | Path, what: str) -> str:
     """A small text file the user named, or one clear error (never its content)."""
-    from bps_core.metadata import read_user_file
+    from bps_core.verbs import read_user_file
 
     try:
         return read_user_file(path, what, max_bytes=64 * 1024 * 1024).decode("utf-8-sig")
