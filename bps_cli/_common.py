@@ -1,5 +1,8 @@
-"""What the command groups share: stderr lines and progress bars, number types for argparse,
-S3 location flags, and small readers of the user's files."""
+"""What the command groups share.
+
+Stderr lines and progress bars, number types for argparse, S3 location flags, and small
+readers of the user's files.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ if TYPE_CHECKING:
 
 
 class Console:
-    """Keeps stderr lines apart: a counter written with ``\\r`` (no newline) is ended before
-    the next line, bar or error starts."""
+    """Keeps stderr lines apart.
+
+    A counter written with a carriage return (no newline) is ended before the next line, bar
+    or error starts.
+    """
 
     open_line = False
 

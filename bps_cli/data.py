@@ -65,8 +65,11 @@ def _print_ingest(report: IngestReport) -> None:
 
 
 def _meta_csv_ref(meta: str | None) -> str | None:
-    """``--meta``: a file on this machine (absolute, or relative to the working directory)
-    becomes its absolute path; anything else is a name inside the source."""
+    """The project's reference to ``--meta``.
+
+    A file on this machine (absolute, or relative to the working directory) becomes its
+    absolute path; anything else is a name inside the source.
+    """
     if meta is None:
         return None
     path = Path(meta).expanduser()
@@ -167,11 +170,18 @@ def ensure_demo(
     *,
     train_seconds: float | None = None,
 ) -> Path:
-    """Creates the demo dataset and project under ``folder`` unless they exist; returns the
-    project folder. Idempotent: an existing project is kept with its labels.
+    """Creates the demo dataset and project under ``folder`` unless they exist.
 
-    ``config`` overrides the ``demo`` preset (tests use a smaller one). With ``train_seconds``,
-    also trains embeddings (bounded by that time) and computes the UMAP map, unless present.
+    Idempotent: an existing project is kept with its labels.
+
+    Args:
+        folder: Where ``data/`` and ``project/`` go.
+        config: Overrides the ``demo`` preset (tests use a smaller one).
+        train_seconds: Also trains embeddings (bounded by that time) and computes the UMAP
+            map, unless present; None skips both.
+
+    Returns:
+        The project folder.
     """
     from bps_core.verbs import (
         CONFIG_NAME,
@@ -203,8 +213,10 @@ def ensure_demo(
 
 
 def _ensure_demo_embeddings(project_dir: Path, train_seconds: float) -> None:
-    """Trains SimCLR (``train_seconds`` bounds the whole step: decoding, training and
-    embedding) and computes the UMAP map, once; a map the user chose since is kept."""
+    """Trains SimCLR and computes the UMAP map, once; a map the user chose since is kept.
+
+    ``train_seconds`` bounds the whole step: decoding, training and embedding.
+    """
     from bps_cli.embeddings import compute_map, run_embed
     from bps_core.verbs import EmbedConfig, Project, current_map, load_embedding_set
 

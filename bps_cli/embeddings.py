@@ -46,6 +46,12 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
 
 
 def run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
+    """Computes embeddings under a progress bar and prints what they are and how good.
+
+    Args:
+        project_dir: The project folder.
+        cfg: How to embed.
+    """
     import time
 
     from bps_core import verbs

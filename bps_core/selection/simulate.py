@@ -44,6 +44,18 @@ SIMULATIONS_DIR = "simulations"
 
 @dataclass(frozen=True)
 class SimulationConfig:
+    """How to simulate: the strategies, the rounds, the seeds, the split and the model.
+
+    Attributes:
+        strategies: The strategies to compare (named ones, or peers a factory makes).
+        batch: Samples labeled per round.
+        rounds: Rounds per run.
+        seeds: Runs per strategy, each with its own split and initial labels.
+        initial: Labels every strategy starts from; None: one batch.
+        test_fraction: The share of the samples held out to score the model, in (0, 1).
+        model: The model trained after every round.
+    """
+
     strategies: tuple[str, ...]
     batch: int = 20
     rounds: int = 10
@@ -53,6 +65,14 @@ class SimulationConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def validate(self, extra: Sequence[str] = ()) -> None:
+        """Checks the strategies and numbers.
+
+        Args:
+            extra: Strategy names a factory knows beyond the named strategies.
+
+        Raises:
+            SelectionError: an unknown strategy, none at all, or a number out of range.
+        """
         unknown = [s for s in self.strategies if s not in NAMED and s not in extra]
         if unknown or not self.strategies:
             raise SelectionError(
@@ -66,8 +86,20 @@ class SimulationConfig:
 
 
 def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.DataFrame:
-    """A truth CSV: ``filename`` plus label columns; errors name the file and column, never
-    the file's content."""
+    """Reads a truth CSV: ``filename`` plus label columns, every cell as text.
+
+    Args:
+        path: The CSV.
+        label_column: The column that must hold the labels.
+        group_column: A column that must hold the groups, or None.
+
+    Returns:
+        The table.
+
+    Raises:
+        MetadataError: the file is unreadable, empty, not CSV or lacks a column (the message
+            names the file and the column, never the file's content).
+    """
     data = read_user_file(path, "truth CSV")
     try:
         truth = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
@@ -89,8 +121,20 @@ def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.Da
 def align_truth(
     keys: Sequence[str], truth: pd.DataFrame, label_column: str, group_column: str | None
 ) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
-    """Rows of ``keys`` that the truth file labels (matched by file name), their labels and
-    groups; empty labels are left out."""
+    """Matches a truth table to sample keys by file name; empty labels are left out.
+
+    Args:
+        keys: The samples' keys (``datasource:relative/path``).
+        truth: The truth table (``read_truth``).
+        label_column: The labels' column.
+        group_column: The groups' column, or None.
+
+    Returns:
+        The rows of ``keys`` the truth labels, their labels, and their groups (or None).
+
+    Raises:
+        MetadataError: no file name in the truth matches a sample.
+    """
     by_name = truth.drop_duplicates("filename").set_index("filename")
     names = [posixpath.basename(k.split(":", 1)[-1]) for k in keys]
     rows = np.array([i for i, n in enumerate(names) if n in by_name.index
@@ -134,8 +178,10 @@ def full_pool_scores(
     cfg: SimulationConfig,
     metric: str = "balanced_accuracy",
 ) -> NDArray[np.float64]:
-    """Per seed, the test ``metric`` of the model trained on every pool label (the same
-    splits as ``simulate``): what labeling everything would reach."""
+    """Per seed, the test ``metric`` of the model trained on every pool label.
+
+    The same splits as ``simulate``: what labeling everything would reach.
+    """
     y = np.asarray(y, dtype=str)
     out = []
     for seed in range(cfg.seeds):
@@ -253,8 +299,10 @@ def simulate(
 
 
 def plot_curves(curve: pd.DataFrame, path: Path, metric: str = "balanced_accuracy") -> None:
-    """Learning curves as a PNG: the mean over seeds with a band of one standard error of the
-    mean (a min-max band over 20 seeds covers nearly the whole plot and hides the ranking)."""
+    """Plots the learning curves as a PNG: the mean over seeds, a band of one standard error.
+
+    A min-max band over 20 seeds would cover nearly the whole plot and hide the ranking.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
