@@ -30,10 +30,8 @@ from _common import WORK, write_results  # noqa: E402
 from _data import full_dataset  # noqa: E402
 
 from bps_app.figures import map_figure  # noqa: E402
-from bps_core.embeddings import EmbedConfig, compute_embeddings  # noqa: E402
-from bps_core.project import create_project_from_folder  # noqa: E402
-from bps_core.projection import MapConfig, get_or_compute_map  # noqa: E402
-from bps_core.selection.rounds import create_round, train_model  # noqa: E402
+from bps_core import verbs  # noqa: E402
+from bps_core.verbs import EmbedConfig, MapConfig, create_project_from_folder  # noqa: E402
 
 TARGET_S = 120.0
 
@@ -66,11 +64,13 @@ def main() -> None:
     ckpt.mkdir(parents=True, exist_ok=True)
     shutil.copy(WORK / "checkpoints" / f"{sha}.pt", ckpt / f"{sha}.pt")  # the trained backbone
     t0 = time.perf_counter()
-    emb = compute_embeddings(project, EmbedConfig(method="simclr", checkpoint=sha, image_size=64))
+    emb = verbs.compute_embeddings(
+        project, EmbedConfig(method="simclr", checkpoint=sha, image_size=64)
+    )
     times["embed with the trained checkpoint (decode + inference)"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    m = get_or_compute_map(project, MapConfig())
+    m = verbs.compute_map(project, MapConfig())
     times["UMAP map"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -83,7 +83,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for r in range(args.rounds):
-        rnd = create_round(project, args.batch, strategy="default", seed=r, user="bench")
+        settings = verbs.SelectSettings(n=args.batch, strategy="default", seed=r)
+        rnd = verbs.record_round(project, verbs.select_round(project, settings), user="bench")
         by_label: dict[str, list[str]] = {}
         for key in rnd.keys:
             name = key.split(":", 1)[1].rsplit("/", 1)[-1]
@@ -91,7 +92,7 @@ def main() -> None:
         for label, keys in by_label.items():
             project.add_labels(keys, label, user="oracle", source="api")
         if len(project.label_counts()) >= 2:
-            train_model(project, user="bench")
+            verbs.train_model(project, user="bench")
     times[f"{args.rounds} rounds of {args.batch}: select, label, train, predict all"] = (
         time.perf_counter() - t0
     )

@@ -15,9 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import WORK, write_results  # noqa: E402
 
-from bps_core.embeddings import EmbedConfig, compute_embeddings  # noqa: E402
-from bps_core.project import create_project_from_folder  # noqa: E402
-from bps_core.synthetic import generate_dataset, preset_config  # noqa: E402
+from bps_core.verbs import (  # noqa: E402
+    EmbedConfig,
+    compute_embeddings,
+    create_project_from_folder,
+    generate_dataset,
+    preset_config,
+)
 
 
 def main() -> None:

@@ -27,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 from _common import WORK, write_results  # noqa: E402
 from _data import full_project  # noqa: E402
 
-from bps_core.embeddings.store import current_version, save_embedding_set  # noqa: E402
-from bps_core.project import Project  # noqa: E402
-from bps_core.projection import get_or_compute_map  # noqa: E402
+from bps_core.embeddings.store import save_embedding_set  # noqa: E402
+from bps_core.verbs import Project, compute_map, current_version  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, StreamlitServer  # noqa: E402
 
 N_CLICKS = 20
@@ -77,7 +76,7 @@ def project_with_map() -> Path:
             keys = project.samples().key.tolist()
             save_embedding_set(project, "simclr", {"bench": "embeddings_77180"}, keys, vecs)
         print("map (UMAP, computed once) ...", flush=True)
-        get_or_compute_map(project)
+        compute_map(project)
         return project.folder
 
 

@@ -35,16 +35,9 @@ from modAL.uncertainty import uncertainty_sampling
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, WORK, write_results  # noqa: E402
 
-from bps_core.embeddings.quality import find_truth  # noqa: E402
-from bps_core.embeddings.store import list_embedding_sets  # noqa: E402
-from bps_core.project import Project  # noqa: E402
+from bps_core import verbs  # noqa: E402
 from bps_core.selection import RandomStrategy, Strategy, make_strategy  # noqa: E402
 from bps_core.selection.pool import Indices, Pool, check_budget  # noqa: E402
-from bps_core.selection.simulate import (  # noqa: E402
-    ProjectSimulation,
-    SimulationConfig,
-    simulate_project,
-)
 
 STRATEGIES = ("default", "random", "diversity", "uncertainty", "hybrid", "hybrid_random",
               "typicality", "modal")  # fmt: skip
@@ -117,6 +110,14 @@ def _rows(
     return out
 
 
+def _truth_csv(datasource: Path) -> Path:
+    """The synthetic ``_synthetic/truth.csv`` beside the demo's ``Microscopy/train`` folder."""
+    for candidate in (datasource / "_synthetic", datasource.parent.parent / "_synthetic"):
+        if (candidate / "truth.csv").is_file():
+            return candidate / "truth.csv"
+    raise SystemExit(f"no _synthetic/truth.csv near {datasource}: run bench_quality.py first")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
@@ -124,20 +125,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     args = ap.parse_args()
     rows = []
-    with Project.open(WORK / "demo_quality_project") as project:
-        current = [s for s in list_embedding_sets(project) if s["current"]]
+    with verbs.Project.open(WORK / "demo_quality_project") as project:
+        current = [s for s in verbs.list_embedding_sets(project) if s["current"]]
         assert current, "run bench_quality.py first"
         assert current[0]["method"] == "simclr", "run bench_quality.py first"
-        truth = find_truth(project.config.datasource.path)
-        assert truth is not None
+        truth = _truth_csv(Path(project.config.datasource.path))
         for task in TASKS:
-            cfg = SimulationConfig(STRATEGIES, batch=args.batch, rounds=args.rounds,
-                                   seeds=args.seeds, initial=args.batch)  # fmt: skip
-            settings = ProjectSimulation(task, cfg, "well", THRESHOLD,
-                                         out=RESULTS / f"selection_curve_{task}.csv")  # fmt: skip
-            result = simulate_project(project, truth.astype(str), settings, factory=factory,
-                                      extra_strategies=("modal",))  # fmt: skip
-            rows += _rows(task, result.curve, result.full_pool, result.reach, args)
+            settings = verbs.SimulateSettings(
+                task, STRATEGIES, batch=args.batch, rounds=args.rounds, seeds=args.seeds,
+                initial=args.batch, group_column="well", threshold=THRESHOLD,
+                truth_file=str(truth), extra_strategies=("modal",),
+            )  # fmt: skip
+            result = verbs.run_simulation(project, settings, factory=factory,
+                                          out=RESULTS / f"selection_curve_{task}.csv")  # fmt: skip
+            rows += _rows(task, result.table, result.full_pool, result.reach, args)
     write_results(
         "selection",
         rows,

@@ -1,5 +1,8 @@
-"""What the command groups share: stderr lines and progress bars, number types for argparse,
-S3 location flags, and small readers of the user's files."""
+"""What the command groups share.
+
+Stderr lines and progress bars, number types for argparse, S3 location flags, and small
+readers of the user's files.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from bps_core.storage import DatasourceConfig
+    from bps_core.verbs import DatasourceConfig
 
     #: What ``parser.add_subparsers()`` returns: each command group adds its commands to it.
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 class Console:
-    """Keeps stderr lines apart: a counter written with ``\\r`` (no newline) is ended before
-    the next line, bar or error starts."""
+    """Keeps stderr lines apart.
+
+    A counter written with a carriage return (no newline) is ended before the next line, bar
+    or error starts.
+    """
 
     open_line = False
 
@@ -114,7 +120,7 @@ def location_config(
     args: argparse.Namespace, where: str, *, id: str, purpose: str
 ) -> DatasourceConfig:
     """A datasource config from ``s3://...`` plus auth flags, or a local folder."""
-    from bps_core.storage import DatasourceConfig
+    from bps_core.verbs import DatasourceConfig
 
     if not where:
         raise BpsError("give a destination: --dest s3://BUCKET/PREFIX or a folder")
@@ -139,7 +145,7 @@ def location_config(
 
 def user_text(path: str | Path, what: str) -> str:
     """A small text file the user named, or one clear error (never its content)."""
-    from bps_core.metadata import read_user_file
+    from bps_core.verbs import read_user_file
 
     try:
         return read_user_file(path, what, max_bytes=64 * 1024 * 1024).decode("utf-8-sig")

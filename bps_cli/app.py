@@ -18,7 +18,7 @@ DEFAULT_PORT = 8501
 
 def _cmd_app(args: argparse.Namespace) -> NoReturn:
     from bps_app.serve import app_command, app_script
-    from bps_core.project import Project
+    from bps_core.verbs import Project
 
     project_dir = Path(args.project_dir).resolve()
     Project.open(project_dir).close()  # fail early, with the store's message

@@ -18,19 +18,18 @@ from bps_cli._common import (
     location_config,
     progress_bar,
 )
-from bps_core.errors import BpsError
-from bps_core.synthetic.config import SynthConfig
+from bps_core.verbs import BpsError, SynthConfig
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
-    from bps_core.project import IngestReport
+    from bps_core.verbs import IngestReport
 
 DEMO_SEED = 0
 DEMO_TRAIN_SECONDS = 100.0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from bps_core.synthetic import generate_dataset, preset_config
+    from bps_core.verbs import generate_dataset, preset_config
 
     cfg = preset_config(args.preset, seed=args.seed, n_per_cell=args.n_per_cell)
     if args.compression:
@@ -66,8 +65,11 @@ def _print_ingest(report: IngestReport) -> None:
 
 
 def _meta_csv_ref(meta: str | None) -> str | None:
-    """``--meta``: a file on this machine (absolute, or relative to the working directory)
-    becomes its absolute path; anything else is a name inside the source."""
+    """The project's reference to ``--meta``.
+
+    A file on this machine (absolute, or relative to the working directory) becomes its
+    absolute path; anything else is a name inside the source.
+    """
     if meta is None:
         return None
     path = Path(meta).expanduser()
@@ -77,8 +79,7 @@ def _meta_csv_ref(meta: str | None) -> str | None:
 def _cmd_init(args: argparse.Namespace) -> int:
     import shutil
 
-    from bps_core.images import IMAGE_EXTENSIONS
-    from bps_core.project import create_project
+    from bps_core.verbs import IMAGE_EXTENSIONS, create_project
 
     config = location_config(args, str(args.source), id="input", purpose="input")
     project_dir = Path(args.project_dir)
@@ -116,24 +117,21 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from bps_core.project import Project, reingest
+    from bps_core import verbs
 
-    with Project.open(args.project_dir) as project, progress_bar("ingest") as progress:
-        report = reingest(
-            project,
-            all_channels=args.all_channels,
-            progress=progress,
+    settings = verbs.IngestSettings(all_channels=args.all_channels)
+    with verbs.Project.open(args.project_dir) as project, progress_bar("ingest") as progress:
+        report = verbs.ingest(
+            project, settings, progress,
             on_listed=lambda n: Console.status(f"listed {n:,} objects"),
-        )
+        )  # fmt: skip
     print(f"ingested {project.config.datasource.uri}")
     _print_ingest(report)
     return 0
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from bps_core.labels import import_labels_csv
-    from bps_core.metadata import read_user_file
-    from bps_core.project import Project
+    from bps_core.verbs import Project, import_labels_csv, read_user_file
 
     with Project.open(args.project_dir) as project:
         data = read_user_file(args.csv, "labels CSV")
@@ -158,7 +156,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
+    from bps_core.verbs import Project
 
     with Project.open(args.project_dir) as project:
         for k, v in project.summary().items():
@@ -172,15 +170,25 @@ def ensure_demo(
     *,
     train_seconds: float | None = None,
 ) -> Path:
-    """Creates the demo dataset and project under ``folder`` unless they exist; returns the
-    project folder. Idempotent: an existing project is kept with its labels.
+    """Creates the demo dataset and project under ``folder`` unless they exist.
 
-    ``config`` overrides the ``demo`` preset (tests use a smaller one). With ``train_seconds``,
-    also trains embeddings (bounded by that time) and computes the UMAP map, unless present.
+    Idempotent: an existing project is kept with its labels.
+
+    Args:
+        folder: Where ``data/`` and ``project/`` go.
+        config: Overrides the ``demo`` preset (tests use a smaller one).
+        train_seconds: Also trains embeddings (bounded by that time) and computes the UMAP
+            map, unless present; None skips both.
+
+    Returns:
+        The project folder.
     """
-    from bps_core.project import create_project_from_folder
-    from bps_core.project.config import CONFIG_NAME
-    from bps_core.synthetic import generate_dataset, preset_config
+    from bps_core.verbs import (
+        CONFIG_NAME,
+        create_project_from_folder,
+        generate_dataset,
+        preset_config,
+    )
 
     config = config or preset_config("demo", seed=DEMO_SEED)
     folder = Path(folder)
@@ -205,12 +213,12 @@ def ensure_demo(
 
 
 def _ensure_demo_embeddings(project_dir: Path, train_seconds: float) -> None:
-    """Trains SimCLR (``train_seconds`` bounds the whole step: decoding, training and
-    embedding) and computes the UMAP map, once; a map the user chose since is kept."""
+    """Trains SimCLR and computes the UMAP map, once; a map the user chose since is kept.
+
+    ``train_seconds`` bounds the whole step: decoding, training and embedding.
+    """
     from bps_cli.embeddings import compute_map, run_embed
-    from bps_core.embeddings import EmbedConfig, load_embedding_set
-    from bps_core.project import Project
-    from bps_core.projection import current_map
+    from bps_core.verbs import EmbedConfig, Project, current_map, load_embedding_set
 
     with Project.open(project_dir) as project:
         has_embedding = load_embedding_set(project) is not None
@@ -234,7 +242,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def add_synth(sub: Commands) -> None:
     """Registers ``synth``."""
-    from bps_core.synthetic import PRESETS
+    from bps_core.verbs import PRESETS
 
     p = sub.add_parser("synth", help="generate a synthetic BPS-like dataset")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")

@@ -13,11 +13,11 @@ from bps_cli._common import (
     progress_bar,
     user_text,
 )
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
-    from bps_core.storage.access import AccessReport
+    from bps_core.verbs import AccessReport
 
 
 def _print_access(report: AccessReport) -> bool:
@@ -31,8 +31,8 @@ def _print_access(report: AccessReport) -> bool:
 
 
 def _cmd_datasource(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.storage.access import (
+    from bps_core.verbs import (
+        Project,
         check_access,
         generate_external_id,
         iam_policy,
@@ -70,12 +70,12 @@ def _cmd_datasource(args: argparse.Namespace) -> int:
 
 
 def _cmd_writeback(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.writeback import write_lightly
+    from bps_core import verbs
 
-    with Project.open(args.project_dir) as project, progress_bar("write-back") as progress:
-        parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-        report = write_lightly(project, parts=parts, task=args.task, progress=progress)
+    with verbs.Project.open(args.project_dir) as project, progress_bar("write-back") as progress:
+        parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+        settings = verbs.WritebackSettings(parts=parts, task=args.task)
+        report = verbs.writeback(project, settings, progress)
     print(report.summary())
     for part, why in report.skipped.items():
         print(f"  skipped {part}: {why}")
@@ -85,8 +85,7 @@ def _cmd_writeback(args: argparse.Namespace) -> int:
 
 
 def _cmd_copy(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.transfers import CopySelection, copy_samples
+    from bps_core.verbs import CopySelection, CopySettings, Project, copy
 
     if args.round is not None:
         selection = CopySelection(kind="round", round=args.round)
@@ -109,9 +108,8 @@ def _cmd_copy(args: argparse.Namespace) -> int:
                     f"({len(bad)} such lines); write one key (datasource:relative/path) per line"
                 )
         with progress_bar("copy") as progress:
-            report = copy_samples(
-                project, dest, selection, overwrite=args.overwrite, progress=progress
-            )
+            settings = CopySettings(dest=dest, selection=selection, overwrite=args.overwrite)
+            report = copy(project, settings, progress)
     print(report.summary())
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")
@@ -138,7 +136,7 @@ def add_datasource(sub: Commands) -> None:
 
 def add_writeback(sub: Commands) -> None:
     """Registers ``writeback``."""
-    from bps_core.writeback import PARTS as WRITEBACK_PARTS
+    from bps_core.verbs import PARTS as WRITEBACK_PARTS
 
     p = sub.add_parser("writeback", help="write results to the output in Lightly's .lightly/")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")

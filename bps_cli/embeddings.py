@@ -13,13 +13,11 @@ from bps_cli._common import (
     POSITIVE_INT,
     progress_bar,
 )
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
-    from bps_core.embeddings import EmbedConfig
-    from bps_core.project import Project
-    from bps_core.projection import Map, MapConfig
+    from bps_core.verbs import EmbedConfig, Map, MapConfig, Project
 
 
 def _print_quality(quality: dict[str, dict[str, float]]) -> None:
@@ -31,7 +29,7 @@ def _print_quality(quality: dict[str, dict[str, float]]) -> None:
 
 
 def _embed_config(args: argparse.Namespace) -> EmbedConfig:
-    from bps_core.embeddings import EmbedConfig
+    from bps_core.verbs import EmbedConfig
 
     return EmbedConfig(
         method=args.method,
@@ -48,19 +46,23 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
 
 
 def run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
+    """Computes embeddings under a progress bar and prints what they are and how good.
+
+    Args:
+        project_dir: The project folder.
+        cfg: How to embed.
+    """
     import time
 
-    from bps_core.embeddings import compute_embeddings
-    from bps_core.embeddings.store import current_version
-    from bps_core.project import Project
+    from bps_core import verbs
 
-    with Project.open(project_dir) as project:
-        before = current_version(project)
+    with verbs.Project.open(project_dir) as project:
+        before = verbs.current_version(project)
         t0 = time.monotonic()
         with progress_bar(f"embed ({cfg.method})") as bar:
             losses: list[float] = []
-            emb = compute_embeddings(
-                project, cfg, progress=bar, on_epoch=lambda e, loss: losses.append(loss)
+            emb = verbs.compute_embeddings(
+                project, cfg, bar, on_epoch=lambda e, loss: losses.append(loss)
             )
         seconds = time.monotonic() - t0
     print(
@@ -80,8 +82,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.projection import MapConfig, use_map
+    from bps_core.verbs import MapConfig, Project, use_map
 
     if args.use:
         with Project.open(args.project_dir) as project:
@@ -110,20 +111,24 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 def compute_map(project: Project, cfg: MapConfig | None = None) -> Map:
     """The map for ``cfg`` (cached, or computed under a progress bar), made the shown one."""
-    from bps_core.projection import MapConfig, get_or_compute_map
+    from bps_core import verbs
 
-    cfg = cfg or MapConfig()
+    cfg = cfg or verbs.MapConfig()
     label = f"map ({cfg.method})"
     if cfg.method == "umap":
         print("computing the UMAP map (the first one in a process compiles numba kernels) ...")
     with progress_bar(label) as bar:
-        return get_or_compute_map(project, cfg, progress=bar)
+        return verbs.compute_map(project, cfg, bar)
 
 
 def _cmd_embeddings(args: argparse.Namespace) -> int:
-    from bps_core.embeddings.store import list_embedding_sets, set_current_version
-    from bps_core.project import Project
-    from bps_core.projection import current_map, list_maps
+    from bps_core.verbs import (
+        Project,
+        current_map,
+        list_embedding_sets,
+        list_maps,
+        set_current_version,
+    )
 
     with Project.open(args.project_dir) as project:
         if args.action == "use":
@@ -186,7 +191,7 @@ def add_embeddings(sub: Commands) -> None:
 
 def add_map(sub: Commands) -> None:
     """Registers ``map``."""
-    from bps_core.projection import MapConfig
+    from bps_core.verbs import MapConfig
 
     p = sub.add_parser("map", help="compute the 2-D map of the current embeddings (or pick one)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bps_cli._common import add_location_args, location_config, progress_bar
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
@@ -18,33 +18,21 @@ _SINGLE_FILE_FORMATS = ("csv", "embeddings-csv")
 
 def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") -> str:
     """Runs one export to a local path; returns the lines to print."""
-    from bps_core.exports import check_file_dest, write_file
-    from bps_core.project import Project
+    from bps_core import verbs
 
     if args.format == "embeddings-csv":
-        from bps_core.embeddings import load_embedding_set
-        from bps_core.embeddings.lightly_csv import export_embeddings_csv
-
-        check_file_dest(dest, overwrite=args.overwrite, example="embeddings.csv")
-        with Project.open(args.project_dir) as project:
-            emb = load_embedding_set(project)
-            if emb is None:
-                raise BpsError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
-            prefix = f"{project.config.datasource.id}:"
-            relpaths = [k.removeprefix(prefix) for k in emb.keys]
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:  # written whole, then moved into place
-            export_embeddings_csv(Path(tmp) / "e.csv", emb.vectors, relpaths)
-            write_file(dest, (Path(tmp) / "e.csv").read_bytes(), overwrite=args.overwrite)
-        return f"wrote {len(relpaths)} embeddings ({emb.vectors.shape[1]} dims)"
-    from bps_core.exports import LS_CONFIG, LS_IMAGES, LS_TASKS, export
+        settings = verbs.EmbeddingsExportSettings(dest=dest, overwrite=args.overwrite)
+        with verbs.Project.open(args.project_dir) as project:
+            record = verbs.export_embeddings(project, settings)
+        return f"wrote {record.n} embeddings ({record.dims} dims)"
+    from bps_core.verbs import LS_CONFIG, LS_IMAGES, LS_TASKS
 
     document_root = Path(args.document_root).resolve() if args.document_root else None
-    with Project.open(args.project_dir) as project, progress_bar("export") as progress:
-        report = export(project, args.format, dest, overwrite=args.overwrite, task=args.task,
-                        document_root=document_root, url_prefix=url_prefix,
-                        progress=progress)  # fmt: skip
+    export = verbs.ExportSettings(format=args.format, dest=dest, overwrite=args.overwrite,
+                                  task=args.task, document_root=document_root,
+                                  url_prefix=url_prefix)  # fmt: skip
+    with verbs.Project.open(args.project_dir) as project, progress_bar("export") as progress:
+        report = verbs.export(project, export, progress)
     skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
     failed = f", {len(report.failed)} failed (e.g. {report.failed[0]})" if report.failed else ""
     lines = [f"exported {report.n_written} items as {report.format}{skipped}{failed}"]
@@ -78,10 +66,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     # S3: export to a temporary folder, then upload it (uploads never leave the destination)
     import tempfile
 
-    from bps_core.exports import MARKER_FILES
-    from bps_core.storage import open_writable
-    from bps_core.storage.base import join_uri
-    from bps_core.storage.copy import upload_folder
+    from bps_core.verbs import MARKER_FILES, join_uri, open_writable, upload_folder
 
     single = args.format in _SINGLE_FILE_FORMATS
     location = args.dest.rstrip("/")

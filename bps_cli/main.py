@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bps_cli import app, data, datasources, embeddings, export, selection
 from bps_cli._common import Console
-from bps_core.errors import BpsError
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
@@ -51,7 +51,7 @@ def db_error_message(exc: sqlite3.DatabaseError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; user errors print one line to stderr and exit with status 2."""
-    from bps_core.exports import ExportExistsError
+    from bps_core.verbs import ExportExistsError
 
     args = build_parser().parse_args(argv)
     try:
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {db_error_message(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permission denied: one line, never a traceback
-        from bps_core.atomic import os_error_reason
+        from bps_core.verbs import os_error_reason
 
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{os_error_reason(exc)}", file=sys.stderr)

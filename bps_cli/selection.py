@@ -7,30 +7,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bps_cli._common import FRACTION, NON_NEGATIVE_INT, POSITIVE_INT, progress_bar, user_text
-from bps_core.errors import BpsError
+from bps_core import verbs
+from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.selection import SelectionConfig
-    from bps_core.selection.options import RoundOptions
-    from bps_core.selection.rounds import create_round
-
     config = (
-        SelectionConfig.from_json(user_text(args.config, "selection config"))
+        verbs.SelectionConfig.from_json(user_text(args.config, "selection config"))
         if args.config
         else None
     )
     if args.n is None and config is None:
         raise BpsError("give the number of samples to select with --n")
-    options = RoundOptions(balance_by=tuple(args.balance_by or ()))
-    with Project.open(args.project_dir) as project:
-        r = create_round(project, args.n, strategy=args.strategy, config=config, seed=args.seed,
-                         reinclude_selected=args.reinclude_selected, options=options,
-                         user=args.user)  # fmt: skip
+    settings = verbs.SelectSettings(
+        n=args.n, strategy=args.strategy, config=config, seed=args.seed,
+        reinclude_selected=args.reinclude_selected,
+        options=verbs.RoundOptions(balance_by=tuple(args.balance_by or ())),
+    )  # fmt: skip
+    with verbs.Project.open(args.project_dir) as project:
+        r = verbs.record_round(project, verbs.select_round(project, settings), user=args.user)
     how = r.config.get("strategy", r.strategy)
     drawn = (f" (drawn; --seed {r.seed} --reinclude-selected repeats it)"
              if r.config["round"]["seed_drawn"] else "")  # fmt: skip
@@ -51,15 +49,11 @@ def _fig(value: float | None) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.selection.model import ModelConfig
-    from bps_core.selection.rounds import train_model
-
-    with Project.open(args.project_dir) as project:
-        cfg = ModelConfig(kind=args.model, finetune_epochs=args.epochs)
+    with verbs.Project.open(args.project_dir) as project:
+        cfg = verbs.ModelConfig(kind=args.model, finetune_epochs=args.epochs)
+        settings = verbs.TrainSettings(model=cfg, group_by=args.group_by)
         with progress_bar("train") as progress:
-            m = train_model(project, cfg, user=args.user, group_by=args.group_by,
-                            progress=progress)  # fmt: skip
+            m = verbs.train_model(project, settings, progress, user=args.user)
     q = m.metrics
     grouped = f"grouped by {q['grouped_by']}" if q["grouped_by"] else "not grouped"
     print(f"model {m.id} ({m.kind}) on {m.n_labeled} labels, classes: {', '.join(m.classes)}")
@@ -82,52 +76,41 @@ def _labels(value: float, beyond: float) -> str:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from bps_core.project import Project
-    from bps_core.selection.model import ModelConfig
-    from bps_core.selection.simulate import (
-        ProjectSimulation,
-        SimulationConfig,
-        read_truth,
-        simulate_project,
-    )
-
-    cfg = SimulationConfig(
+    settings = verbs.SimulateSettings(
+        label_column=args.label_column,
         strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
         batch=args.batch, rounds=args.rounds, seeds=args.seeds, initial=args.initial,
-        test_fraction=args.test_fraction, model=ModelConfig(kind=args.model),
+        test_fraction=args.test_fraction, model=args.model, group_column=args.group_column,
+        truth_file=str(args.truth),
     )  # fmt: skip
-    cfg.validate()
-    truth = read_truth(args.truth, args.label_column, args.group_column)
-    settings = ProjectSimulation(args.label_column, cfg, args.group_column, out=args.out)
+    cfg = settings.config
 
     def on_truth(n: int, classes: tuple[str, ...]) -> None:
         print(f"{n} samples with truth, classes: {', '.join(classes)}")
 
-    with Project.open(args.project_dir) as project, progress_bar("simulate") as bar:
-        result = simulate_project(project, truth, settings, progress=bar, on_truth=on_truth)
-    last = result.curve[result.curve["round"] == cfg.rounds].groupby("strategy", sort=False)
+    with verbs.Project.open(args.project_dir) as project, progress_bar("simulate") as bar:
+        result = verbs.run_simulation(project, settings, bar, out=args.out, on_truth=on_truth)
+    last = result.table[result.table["round"] == cfg.rounds].groupby("strategy", sort=False)
     print(f"after {cfg.rounds} rounds of {cfg.batch} (mean over {cfg.seeds} seeds):")
     for name, g in last:
         print(f"  {name}: accuracy {g.accuracy.mean():.3f}, "
               f"balanced accuracy {g.balanced_accuracy.mean():.3f}")  # fmt: skip
     print(f"labels to 95% of the balanced accuracy of training on the whole pool "
-          f"({result.full_pool.mean():.3f}), read off the mean curve over {cfg.seeds} "
+          f"({result.full_pool_balanced_accuracy:.3f}), read off the mean curve over {cfg.seeds} "
           "seeds:")  # fmt: skip
     for strategy, r in result.reach.iterrows():
         low, mid, high = (_labels(r[c], r["beyond"]) for c in ("low", "mean_curve", "high"))
         print(f"  {strategy}: {mid} (90% interval {low} to {high}; "
               f"per seed {r['per_seed']:.0f}, {int(r['never'])} never)")  # fmt: skip
-    print(f"wrote {result.csv} and {result.png}")
+    print(f"wrote {result.curve} and {result.png}")
     return 0
 
 
 def add_select(sub: Commands) -> None:
     """Registers ``select``."""
-    from bps_core.selection import NAMED as NAMED_STRATEGIES
-
     p = sub.add_parser("select", help="select the next samples to label (a selection round)")
     p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
-    p.add_argument("--strategy", default="default", choices=NAMED_STRATEGIES)
+    p.add_argument("--strategy", default="default", choices=verbs.STRATEGIES)
     p.add_argument("--n", type=POSITIVE_INT, help="how many samples (default: the config's "
                    "n_samples or proportion_samples)")  # fmt: skip
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=None,

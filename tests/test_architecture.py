@@ -236,3 +236,46 @@ def test_find_cycles__names_a_cycle_through_a_deferred_import(tmp_path: Path) ->
     (pkg / "b.py").write_text("def f():\n    from bps_core import a\n")
     (pkg / "c.py").write_text("import bps_core.a\n")
     assert find_cycles(import_graph(pkg)) == [["bps_core.a", "bps_core.b", "bps_core.a"]]
+
+
+CLI = REPO / "bps_cli"
+#: What the CLI may import beyond the standard library and itself: the verbs, and the app's
+#: launcher for ``app``.
+_CLI_ALLOWED = frozenset({"bps_core.verbs", "bps_app.serve"})
+
+
+def _cli_offenders(folder: Path) -> list[str]:
+    """``file: module`` for each import in ``folder`` of a module the CLI may not use."""
+    import sys
+
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+                if node.module == "bps_core":  # ``from bps_core import verbs``
+                    modules = [f"bps_core.{a.name}" for a in node.names]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("bps_cli", "tqdm"):
+                    continue
+                if module not in _CLI_ALLOWED:
+                    offenders.append(f"{path.name}: {module}")
+    return offenders
+
+
+def test_cli__imports_the_core_only_through_the_verbs() -> None:
+    assert len(list(CLI.glob("*.py"))) > 5
+    assert _cli_offenders(CLI) == []
+
+
+def test_cli_offenders__names_a_core_module_imported_past_the_verbs(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(
+        "import os\nfrom bps_core import verbs\nfrom bps_core.verbs import Project\n"
+        "def f():\n    from bps_core.projection import use_map\n    import numpy\n"
+    )
+    assert _cli_offenders(tmp_path) == ["a.py: bps_core.projection", "a.py: numpy"]

@@ -10,12 +10,8 @@ from lightly.models.modules import SimCLRProjectionHead
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-#: Backbone sizes: blocks per stage of a BasicBlock ResNet. resnet18 is the default.
-ARCHS: dict[str, list[int]] = {
-    "resnet10": [1, 1, 1, 1],
-    "resnet18": [2, 2, 2, 2],
-    "resnet34": [3, 4, 6, 3],
-}
+from bps_core.embeddings.archs import ARCHS
+
 NUM_FEATURES = 512
 
 

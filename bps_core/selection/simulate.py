@@ -20,7 +20,6 @@ import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,18 +33,29 @@ from bps_core.selection import NAMED, NEEDS_MODEL, RandomStrategy, Strategy, mak
 from bps_core.selection.model import ModelConfig, fit_predict
 from bps_core.selection.pool import Pool, SelectionError
 
-if TYPE_CHECKING:
-    from bps_core.project.store import Project
-
 CURVE_COLUMNS = (
     "strategy", "seed", "round", "n_labeled", "accuracy", "balanced_accuracy", "macro_f1",
 )  # fmt: skip
 #: A strategy factory: (name, seed, has_model) -> Strategy. Benchmarks plug peers in here.
 StrategyFactory = Callable[[str, int, bool], Strategy]
+#: The project folder's subfolder that holds uploaded truth CSVs and simulation runs.
+SIMULATIONS_DIR = "simulations"
 
 
 @dataclass(frozen=True)
 class SimulationConfig:
+    """How to simulate: the strategies, the rounds, the seeds, the split and the model.
+
+    Attributes:
+        strategies: The strategies to compare (named ones, or peers a factory makes).
+        batch: Samples labeled per round.
+        rounds: Rounds per run.
+        seeds: Runs per strategy, each with its own split and initial labels.
+        initial: Labels every strategy starts from; None: one batch.
+        test_fraction: The share of the samples held out to score the model, in (0, 1).
+        model: The model trained after every round.
+    """
+
     strategies: tuple[str, ...]
     batch: int = 20
     rounds: int = 10
@@ -55,6 +65,14 @@ class SimulationConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def validate(self, extra: Sequence[str] = ()) -> None:
+        """Checks the strategies and numbers.
+
+        Args:
+            extra: Strategy names a factory knows beyond the named strategies.
+
+        Raises:
+            SelectionError: an unknown strategy, none at all, or a number out of range.
+        """
         unknown = [s for s in self.strategies if s not in NAMED and s not in extra]
         if unknown or not self.strategies:
             raise SelectionError(
@@ -68,8 +86,20 @@ class SimulationConfig:
 
 
 def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.DataFrame:
-    """A truth CSV: ``filename`` plus label columns; errors name the file and column, never
-    the file's content."""
+    """Reads a truth CSV: ``filename`` plus label columns, every cell as text.
+
+    Args:
+        path: The CSV.
+        label_column: The column that must hold the labels.
+        group_column: A column that must hold the groups, or None.
+
+    Returns:
+        The table.
+
+    Raises:
+        MetadataError: the file is unreadable, empty, not CSV or lacks a column (the message
+            names the file and the column, never the file's content).
+    """
     data = read_user_file(path, "truth CSV")
     try:
         truth = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
@@ -91,8 +121,20 @@ def read_truth(path: Path, label_column: str, group_column: str | None) -> pd.Da
 def align_truth(
     keys: Sequence[str], truth: pd.DataFrame, label_column: str, group_column: str | None
 ) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
-    """Rows of ``keys`` that the truth file labels (matched by file name), their labels and
-    groups; empty labels are left out."""
+    """Matches a truth table to sample keys by file name; empty labels are left out.
+
+    Args:
+        keys: The samples' keys (``datasource:relative/path``).
+        truth: The truth table (``read_truth``).
+        label_column: The labels' column.
+        group_column: The groups' column, or None.
+
+    Returns:
+        The rows of ``keys`` the truth labels, their labels, and their groups (or None).
+
+    Raises:
+        MetadataError: no file name in the truth matches a sample.
+    """
     by_name = truth.drop_duplicates("filename").set_index("filename")
     names = [posixpath.basename(k.split(":", 1)[-1]) for k in keys]
     rows = np.array([i for i, n in enumerate(names) if n in by_name.index
@@ -136,8 +178,10 @@ def full_pool_scores(
     cfg: SimulationConfig,
     metric: str = "balanced_accuracy",
 ) -> NDArray[np.float64]:
-    """Per seed, the test ``metric`` of the model trained on every pool label (the same
-    splits as ``simulate``): what labeling everything would reach."""
+    """Per seed, the test ``metric`` of the model trained on every pool label.
+
+    The same splits as ``simulate``: what labeling everything would reach.
+    """
     y = np.asarray(y, dtype=str)
     out = []
     for seed in range(cfg.seeds):
@@ -255,8 +299,10 @@ def simulate(
 
 
 def plot_curves(curve: pd.DataFrame, path: Path, metric: str = "balanced_accuracy") -> None:
-    """Learning curves as a PNG: the mean over seeds with a band of one standard error of the
-    mean (a min-max band over 20 seeds covers nearly the whole plot and hides the ranking)."""
+    """Plots the learning curves as a PNG: the mean over seeds, a band of one standard error.
+
+    A min-max band over 20 seeds would cover nearly the whole plot and hide the ranking.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -276,128 +322,3 @@ def plot_curves(curve: pd.DataFrame, path: Path, metric: str = "balanced_accurac
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-# --- the whole workflow on a project: the CLI's ``simulate`` and bench_selection.py ----------
-
-
-@dataclass(frozen=True)
-class ProjectSimulation:
-    """What to simulate on a project's current embedding set.
-
-    Attributes:
-        label_column: the truth column that holds each sample's class.
-        config: strategies, batch, rounds, seeds, split and model.
-        group_column: the truth column the test split is grouped by (e.g. ``well``), or None.
-        threshold: the fraction of the full-pool figure ``reach`` counts labels to.
-        out: where the curve CSV goes (a PNG of the curves is written beside it), or None to
-            write nothing.
-
-    Raises:
-        SelectionError: the label column is empty or the threshold is not in (0, 1).
-    """
-
-    label_column: str
-    config: SimulationConfig
-    group_column: str | None = None
-    threshold: float = 0.95
-    out: Path | None = None
-
-    def __post_init__(self) -> None:
-        if not self.label_column:
-            raise SelectionError("choose the truth column (the label to simulate)")
-        if not 0 < self.threshold < 1:
-            raise SelectionError(f"the threshold must be in (0, 1), got {self.threshold}")
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """What ``simulate_project`` measured.
-
-    Attributes:
-        curve: one row per (strategy, seed, round), columns ``CURVE_COLUMNS``.
-        full_pool: per seed, the balanced accuracy of the model trained on every pool label.
-        reach: per strategy, labels to ``threshold`` of ``full_pool`` (``labels_to_fraction``).
-        n_samples: the samples with a truth label.
-        classes: the truth classes, sorted.
-        csv: the curve CSV written, or None.
-        png: the curve plot written, or None.
-    """
-
-    curve: pd.DataFrame
-    full_pool: NDArray[np.float64]
-    reach: pd.DataFrame
-    n_samples: int
-    classes: tuple[str, ...]
-    csv: Path | None = None
-    png: Path | None = None
-
-
-def simulate_project(
-    project: Project,
-    truth: pd.DataFrame,
-    settings: ProjectSimulation,
-    *,
-    factory: StrategyFactory | None = None,
-    extra_strategies: Sequence[str] = (),
-    progress: Callable[[float], None] | None = None,
-    on_truth: Callable[[int, tuple[str, ...]], None] | None = None,
-) -> SimulationResult:
-    """Simulates labeling with known labels on the project's current embedding set.
-
-    Matches ``truth`` (``filename`` plus label columns, text cells) to the embedded samples,
-    runs every strategy and seed (``simulate``), trains on the whole pool for the reference
-    figure and counts the labels each strategy needs to reach ``settings.threshold`` of it.
-
-    Args:
-        project: an open project with embeddings.
-        truth: the truth table, e.g. from ``read_truth``.
-        settings: what to simulate and where to write the curve.
-        factory: makes the strategies (default ``make_strategy``); benchmarks plug peers in.
-        extra_strategies: names ``factory`` knows beyond the named strategies.
-        progress: called with the fraction done, in [0, 1].
-        on_truth: called once the truth is matched, before the simulation starts, with the
-            number of samples and the classes.
-
-    Returns:
-        The curves, the full-pool figures, the labels-to-threshold table and the files written.
-
-    Raises:
-        SelectionError: a setting is invalid, the project has no embeddings, or the pool is
-            too small for the rounds asked.
-        MetadataError: no file name in the truth matches a sample.
-    """
-    from bps_core.atomic import atomic_write_text
-    from bps_core.csvsafe import safe_frame
-    from bps_core.embeddings.store import load_embedding_set
-
-    cfg = settings.config
-    cfg.validate(extra_strategies)
-    emb = load_embedding_set(project)
-    if emb is None:
-        raise SelectionError("no embeddings yet: run 'bps-labeler embed PROJECT_DIR' first")
-    meta = project.samples().set_index("key").reindex(emb.keys).reset_index()
-    rows, y, groups = align_truth(emb.keys, truth, settings.label_column, settings.group_column)
-    x = np.asarray(emb.vectors, dtype=np.float32)[rows]
-    classes = tuple(sorted(set(y.tolist())))
-    if on_truth is not None:
-        on_truth(len(rows), classes)
-    curve = simulate(
-        x, y, groups, cfg, metadata=meta.iloc[rows].reset_index(drop=True), factory=factory,
-        extra_strategies=extra_strategies,
-        progress=None if progress is None else (lambda f: progress(0.95 * f)),
-    )  # fmt: skip
-    csv = png = None
-    if settings.out is not None:
-        csv, png = settings.out, settings.out.with_suffix(".png")
-        atomic_write_text(csv, safe_frame(curve).to_csv(index=False))
-        plot_curves(curve, png)
-    full = full_pool_scores(x, y, groups, cfg)
-    reach = labels_to_fraction(curve, full, settings.threshold)
-    if progress is not None:
-        progress(1.0)
-    return SimulationResult(curve, full, reach, len(rows), classes, csv, png)
-
-
-#: Folder of a project where simulations write their tables (``bps_core.verbs.simulation``).
-SIMULATIONS_DIR = "simulations"

@@ -26,8 +26,8 @@ imports ``bps_core.jobs`` (the jobs sit above the verbs).
 
 from __future__ import annotations
 
+from bps_core.embeddings.archs import ARCHS
 from bps_core.embeddings.compute import METHODS, EmbedConfig
-from bps_core.embeddings.model import ARCHS
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.errors import (
     BpsError,
@@ -97,3 +97,44 @@ __all__ = [
     "export_to_output", "ingest", "record_round", "run_simulation", "select_round",
     "train_model", "writeback",
 ]  # fmt: skip
+
+# --- reads and helpers the CLI needs that no verb covers (bps_cli imports the core only
+# through this package; issue 16) -----------------------------------------------------------
+from bps_core.atomic import os_error_reason  # noqa: E402
+from bps_core.embeddings.store import (  # noqa: E402
+    current_version,
+    list_embedding_sets,
+    load_embedding_set,
+    set_current_version,
+)
+from bps_core.exports import LS_CONFIG, LS_IMAGES, LS_TASKS, MARKER_FILES  # noqa: E402
+from bps_core.images import IMAGE_EXTENSIONS  # noqa: E402
+from bps_core.labels import import_labels_csv  # noqa: E402
+from bps_core.metadata import read_user_file  # noqa: E402
+from bps_core.project import create_project, create_project_from_folder  # noqa: E402
+from bps_core.project.config import CONFIG_NAME  # noqa: E402
+from bps_core.projection import current_map, list_maps, use_map  # noqa: E402
+from bps_core.storage import open_writable  # noqa: E402
+from bps_core.storage.access import (  # noqa: E402
+    AccessReport,
+    check_access,
+    generate_external_id,
+    iam_policy,
+    policy_json,
+    trust_policy,
+)
+from bps_core.storage.base import join_uri  # noqa: E402
+from bps_core.storage.copy import upload_folder  # noqa: E402
+from bps_core.synthetic import PRESETS, generate_dataset, preset_config  # noqa: E402
+from bps_core.synthetic.config import SynthConfig  # noqa: E402
+
+__all__ += [
+    "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS", "MARKER_FILES",
+    "PRESETS", "AccessReport", "SynthConfig", "check_access", "create_project",
+    "create_project_from_folder", "current_map", "current_version", "generate_dataset",
+    "generate_external_id", "iam_policy", "import_labels_csv", "join_uri",
+    "list_embedding_sets", "list_maps", "load_embedding_set", "open_writable",
+    "os_error_reason", "policy_json", "preset_config", "read_user_file",
+    "set_current_version", "trust_policy", "upload_folder", "use_map",
+]  # fmt: skip
+# --- end of the CLI's reads -----------------------------------------------------------------

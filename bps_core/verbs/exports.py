@@ -1,5 +1,8 @@
-"""Verbs: export labels or predictions (csv, ImageFolder, Label Studio, Lightly) and
-embeddings (a Lightly embeddings CSV), to a local path or the project's output datasource."""
+"""Verbs: exports to a local path or the project's output datasource.
+
+Labels or predictions (csv, ImageFolder, Label Studio, Lightly) and embeddings (a Lightly
+embeddings CSV).
+"""
 
 from __future__ import annotations
 

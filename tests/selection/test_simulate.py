@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bps_core import verbs
 from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.errors import MetadataError
 from bps_core.project import Project
 from bps_core.selection import RandomStrategy, SelectionError, Strategy, make_strategy
 from bps_core.selection.simulate import (
     CURVE_COLUMNS,
-    ProjectSimulation,
     SimulationConfig,
     align_truth,
     full_pool_scores,
@@ -20,7 +20,6 @@ from bps_core.selection.simulate import (
     plot_curves,
     read_truth,
     simulate,
-    simulate_project,
 )
 from bps_core.synthetic import SynthResult
 from tests.selection.conftest import make_pool
@@ -154,46 +153,68 @@ def _peer_factory(name: str, seed: int, has_model: bool) -> Strategy:
     return make_strategy(name, random_state=seed, has_model=has_model)
 
 
-def test_simulate_project__matches_truth_runs_a_peer_writes_files_and_reports_progress(
+def test_run_simulation__truth_file_runs_a_peer_writes_files_and_reports_progress(
     tiny_project: Project, tiny_dataset: SynthResult, tmp_path: Path
 ) -> None:
     compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
-    truth = pd.read_csv(tiny_dataset.truth_csv, dtype=str, keep_default_na=False)
-    cfg = SimulationConfig(("random", "peer"), batch=8, rounds=2, seeds=2)
-    settings = ProjectSimulation("particle_type", cfg, "well", out=tmp_path / "curve.csv")
+    settings = verbs.SimulateSettings("particle_type", ("random", "peer"), batch=8, rounds=2,
+                                      seeds=2, group_column="well",
+                                      truth_file=str(tiny_dataset.truth_csv),
+                                      extra_strategies=("peer",))  # fmt: skip
     fractions: list[float] = []
     told: list[tuple[int, tuple[str, ...]]] = []
-    result = simulate_project(
-        tiny_project, truth, settings, factory=_peer_factory, extra_strategies=("peer",),
-        progress=fractions.append, on_truth=lambda n, classes: told.append((n, classes)),
+    result = verbs.run_simulation(
+        tiny_project, settings, fractions.append, out=tmp_path / "curve.csv",
+        factory=_peer_factory, on_truth=lambda n, classes: told.append((n, classes)),
     )  # fmt: skip
-    assert told == [(result.n_samples, result.classes)]
+    assert told == [(result.n_samples, tuple(result.classes))]
     assert result.n_samples == len(tiny_project.samples())
     assert len(result.classes) >= 2
-    assert len(result.curve) == 2 * 2 * 3
-    assert set(result.curve.strategy) == {"random", "peer"}
+    assert len(result.table) == 2 * 2 * 3
+    assert set(result.table.strategy) == {"random", "peer"}
     assert len(result.full_pool) == 2
     assert set(result.reach.index) == {"random", "peer"}
-    assert result.csv == tmp_path / "curve.csv"
-    assert result.png == tmp_path / "curve.png"
-    assert len(pd.read_csv(result.csv)) == len(result.curve)
-    assert result.png.stat().st_size > 0
+    assert result.curve == str(tmp_path / "curve.csv")
+    assert result.png == str(tmp_path / "curve.png")
+    assert result.labels_to_95 is None
+    assert len(pd.read_csv(result.curve)) == len(result.table)
+    assert Path(result.png).stat().st_size > 0
     assert fractions == sorted(fractions)
     assert fractions[-1] == 1.0
 
 
-def test_simulate_project__without_embeddings_is_a_clear_error(
+def test_run_simulation__without_embeddings_is_a_clear_error(
     tiny_project: Project, tiny_dataset: SynthResult
 ) -> None:
-    truth = pd.read_csv(tiny_dataset.truth_csv, dtype=str, keep_default_na=False)
-    settings = ProjectSimulation("particle_type", SimulationConfig(("random",)))
+    settings = verbs.SimulateSettings("particle_type", ("random",),
+                                      truth_file=str(tiny_dataset.truth_csv))  # fmt: skip
     with pytest.raises(SelectionError, match="no embeddings yet"):
-        simulate_project(tiny_project, truth, settings)
+        verbs.run_simulation(tiny_project, settings)
 
 
-def test_project_simulation__refuses_an_empty_label_column_or_a_bad_threshold() -> None:
-    cfg = SimulationConfig(("random",))
-    with pytest.raises(SelectionError, match="truth column"):
-        ProjectSimulation("", cfg)
+def test_run_simulation__peer_strategies_need_a_factory(
+    tiny_project: Project, tiny_dataset: SynthResult
+) -> None:
+    settings = verbs.SimulateSettings("particle_type", ("peer",), extra_strategies=("peer",),
+                                      truth_file=str(tiny_dataset.truth_csv))  # fmt: skip
+    with pytest.raises(SelectionError, match="need a factory"):
+        verbs.run_simulation(tiny_project, settings)
+
+
+def test_simulate_settings__refuses_an_empty_label_column_a_bad_threshold_or_two_truths() -> None:
+    with pytest.raises(ValueError, match="truth column"):
+        verbs.SimulateSettings("", ("random",))
     with pytest.raises(SelectionError, match="threshold"):
-        ProjectSimulation("particle_type", cfg, threshold=1.0)
+        verbs.SimulateSettings("particle_type", ("random",), threshold=1.0)
+    with pytest.raises(ValueError, match="not both"):
+        verbs.SimulateSettings("particle_type", ("random",), truth_csv="simulations/t.csv",
+                               truth_file="/t.csv")  # fmt: skip
+
+
+def test_simulate_settings__a_job_refuses_a_truth_file_outside_the_project(
+    tiny_project: Project, tiny_dataset: SynthResult
+) -> None:
+    settings = verbs.SimulateSettings("particle_type", ("random",), seeds=60,
+                                      truth_file=str(tiny_dataset.truth_csv))  # fmt: skip
+    with pytest.raises(SelectionError, match="a simulation job reads its truth"):
+        settings.check(tiny_project)
