@@ -4,7 +4,7 @@ import streamlit as st
 
 from bps_app import cache, host_check, state, widgets
 from bps_app.safe_text import md
-from bps_core.errors import DamagedArrayError, ReadOnlyProjectError, StorageWriteError
+from bps_core.verbs import DamagedArrayError, ReadOnlyProjectError, StorageWriteError
 
 st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="wide")
 host_check.require_allowed_host()  # DNS rebinding: nothing renders for a foreign Host

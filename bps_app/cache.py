@@ -11,8 +11,7 @@ import pandas as pd
 import streamlit as st
 from numpy.typing import NDArray
 
-from bps_app import state
-from bps_core import jobs
+from bps_app import jobs, state
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError

@@ -53,10 +53,19 @@ def typed_array(values: NDArray[Any]) -> dict[str, str]:
 
 
 def map_figure(
-    frame: pd.DataFrame, color_by: str, class_colors: dict[str, str], height: int = 640
+    frame: pd.DataFrame,
+    color_by: str,
+    class_colors: dict[str, str],
+    height: int = 640,
+    *,
+    colors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A WebGL scatter of ``frame`` (columns x, y, sample_id and ``color_by``), one trace per
     category so the legend toggles it.
+
+    ``class_colors`` (the label classes' colours) colour the categories of ``label`` and
+    ``prediction`` only; ``colors`` fix the colour of categories of any column (a round
+    preview's "selected" and "other"), over the palette.
 
     Only what the chart needs travels: float32 coordinates and int32 sample ids (the
     customdata a selection maps back through, never row positions) as binary arrays, and no
@@ -84,7 +93,9 @@ def map_figure(
     for n, i in enumerate(order):
         cat = str(categories[i])
         sel = codes == i
-        if color_by in ("label", "prediction") and cat in class_colors:
+        if colors and cat in colors:
+            color = colors[cat]
+        elif color_by in ("label", "prediction") and cat in class_colors:
             color = class_colors[cat]
         elif color_by == "label":
             color = UNLABELED_COLOR
@@ -133,7 +144,9 @@ def selection_map_figure(frame: pd.DataFrame, keys: list[str], height: int = 420
     shown = frame.assign(
         selection=frame.key.isin(keys).map({True: "selected", False: "other"})
     ).sort_values("selection")
-    return map_figure(shown, "selection", {"selected": "#D55E00", "other": "#C8C8C8"}, height)
+    return map_figure(
+        shown, "selection", {}, height, colors={"selected": "#D55E00", "other": "#C8C8C8"}
+    )
 
 
 def embedding_preview_figure(frame: pd.DataFrame) -> go.Figure | None:

@@ -4,7 +4,7 @@ one-line descriptions. Plain functions of plain values (no Streamlit), so tests 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import pandas as pd
 
@@ -19,6 +19,8 @@ THRESHOLD_OPS: dict[str, Operation] = {
 """The Rounds form's threshold operators, as shown -> as in a Lightly config."""
 HIDDEN_COLUMNS = {"key", "sample_id", "relpath", "status", "error", "nucleus_key"}
 """Sample columns that are not metadata to balance or threshold on."""
+Frame: TypeAlias = pd.DataFrame
+"""A table as pages pass it around (so a page names the type without importing pandas)."""
 
 
 def n_conditions(samples: pd.DataFrame) -> int:

@@ -7,10 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bps_app import cache, figures, state
+from bps_app import cache, figures, jobs, state
 from bps_app.safe_text import md
 from bps_app.tables import file_name, sample_row
-from bps_core import jobs
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project

@@ -3,14 +3,18 @@
 import streamlit as st
 
 from bps_app import datasource_form as dsf
-from bps_app import state, widgets
+from bps_app import jobs, state, widgets
 from bps_app.safe_text import md
-from bps_core import jobs
-from bps_core.storage.access import check_access
-from bps_core.storage.base import join_uri
-from bps_core.transfers import CopySelection
-from bps_core.verbs import CopySettings, IngestSettings, WritebackSettings
-from bps_core.writeback import DEFAULT_TASK, PARTS
+from bps_core.verbs import (
+    DEFAULT_TASK,
+    PARTS,
+    CopySelection,
+    CopySettings,
+    IngestSettings,
+    WritebackSettings,
+    check_access,
+    join_uri,
+)
 
 with state.open_project() as project:
     input_cfg = project.config.datasource

@@ -4,15 +4,20 @@ from typing import Any
 
 import streamlit as st
 
-from bps_app import cache, figures, state, widgets
+from bps_app import cache, figures, jobs, state, widgets
 from bps_app.safe_text import md
-from bps_core import jobs
-from bps_core.embeddings import METHODS, list_embedding_sets
-from bps_core.embeddings.model import ARCHS
-from bps_core.embeddings.store import set_current_version
-from bps_core.errors import BpsError
-from bps_core.projection import MAP_METHODS, MapConfig, list_maps, use_map
-from bps_core.verbs import EmbedConfig
+from bps_core.verbs import (
+    ARCHS,
+    MAP_METHODS,
+    METHODS,
+    BpsError,
+    EmbedConfig,
+    MapConfig,
+    list_embedding_sets,
+    list_maps,
+    set_current_version,
+    use_map,
+)
 
 with state.open_project() as project:
     sets = list_embedding_sets(project)

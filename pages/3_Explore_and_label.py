@@ -2,15 +2,11 @@
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from bps_app import cache, figures, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.errors import UnknownSampleError
-from bps_core.labels import selected_ids
-from bps_core.project.store import UndoResult
-from bps_core.queue import LabelQueue
+from bps_core.verbs import LabelQueue, UndoResult, UnknownSampleError, selected_ids
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
@@ -36,7 +32,7 @@ map_tab, browse_tab, history_tab = st.tabs(["Map", "Browse", "History"])
 
 
 @st.fragment
-def _selection_panel(chosen: pd.DataFrame) -> None:
+def _selection_panel(chosen: tables.Frame) -> None:
     """What is selected, thumbnails and the label form. A fragment: paging, excluding and
     contrast changes rerun only this panel, never the map figure above it."""
     keys = chosen.key.tolist()

@@ -8,9 +8,13 @@ import streamlit as st
 
 from bps_app import cache, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.errors import ImageDecodeError, UnknownSampleError
-from bps_core.queue import LabelQueue, unlabeled_keys
-from bps_core.selection.rounds import list_rounds
+from bps_core.verbs import (
+    ImageDecodeError,
+    LabelQueue,
+    UnknownSampleError,
+    list_rounds,
+    unlabeled_keys,
+)
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"

@@ -1,28 +1,35 @@
 """Selection rounds: pick the next samples to label, train a model, watch it improve."""
 
-import hashlib
 import json
 
 import streamlit as st
 
-from bps_app import cache, figures, state, tables, widgets
+from bps_app import cache, figures, jobs, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core import jobs
-from bps_core.embeddings.store import current_version
-from bps_core.selection import HELP, NAMED, SelectionConfig, SelectionError, resolve
-from bps_core.selection.model import MODEL_KINDS, ModelConfig
-from bps_core.selection.options import RoundOptions
-from bps_core.selection.rounds import (
+from bps_core.verbs import (
+    MODEL_KINDS,
+    STRATEGIES,
+    STRATEGY_HELP,
+    LabelQueue,
+    ModelConfig,
+    RoundOptions,
+    SelectionConfig,
+    SelectionError,
+    SelectSettings,
+    SettingsError,
+    SimulateSettings,
+    TrainSettings,
+    current_version,
     learning_curve,
     list_models,
     list_rounds,
     record_round,
+    resolve_strategy,
     select_round,
     selected_keys,
+    store_truth_upload,
     train_model,
 )
-from bps_core.selection.simulate import SIMULATIONS_DIR
-from bps_core.verbs import SimulateSettings
 
 QUEUE_PAGE = "pages/4_Queue.py"
 LIGHTLY = "Lightly selection config (JSON)"
@@ -71,15 +78,16 @@ if flash := state.pop_flash(state.ROUNDS_FLASH):
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
 with new_tab:
-    now = resolve("default", has_model=has_model, has_labels=n_labeled > 0)
+    now = resolve_strategy("default", has_model=has_model, has_labels=n_labeled > 0)
     why = WHY_DEFAULT["random_model" if now == "random" and has_model else now]
     st.caption(f"`default` picks **{now}** right now: {why}.")
     waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):
         c1, c2, c3 = st.columns([2, 1, 1])
         choice = c1.selectbox(
-            "Strategy", [*NAMED, LIGHTLY], index=NAMED.index("default"), key="round_strategy",
-            help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()),
+            "Strategy", [*STRATEGIES, LIGHTLY], index=STRATEGIES.index("default"),
+            key="round_strategy",
+            help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()),
         )  # fmt: skip
         n = c2.number_input(
             "Batch size", 1, 10_000, 50, key="round_n",
@@ -151,14 +159,15 @@ with new_tab:
                     "balance, threshold and similarity apply to a named strategy; with a "
                     "Lightly config, add BALANCE, THRESHOLD or SIMILARITY entries to it"
                 )
+            select_settings = SelectSettings(
+                n=None if config is not None else int(n),
+                strategy=choice if config is None else "default", config=config,
+                seed=None if seed is None else int(seed), reinclude_selected=reinclude,
+                options=options,
+            )  # fmt: skip
             with state.open_project() as p, st.spinner("Selecting ..."):
-                state.set_round_preview(select_round(
-                    p, None if config is not None else int(n),
-                    strategy=choice if config is None else "default", config=config,
-                    seed=None if seed is None else int(seed), reinclude_selected=reinclude,
-                    options=options,
-                ))  # fmt: skip
-        except SelectionError as exc:
+                state.set_round_preview(select_round(p, select_settings))
+        except (SelectionError, SettingsError) as exc:
             st.error(md(exc))
     preview = state.round_preview()
     if preview is not None:
@@ -195,8 +204,6 @@ with new_tab:
                 state.ROUNDS_FLASH, f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
             )
             if accept:
-                from bps_core.queue import LabelQueue
-
                 state.set_queue(LabelQueue.of(r.keys))
                 st.switch_page(QUEUE_PAGE)
             st.rerun()
@@ -219,8 +226,6 @@ with new_tab:
         c1, c2 = st.columns([1, 3])
         if c1.button("Label them in the queue", type="primary", icon=":material/keyboard:",
                      key="round_to_queue"):  # fmt: skip
-            from bps_core.queue import LabelQueue
-
             state.set_queue(LabelQueue.of(last.keys))
             st.switch_page(QUEUE_PAGE)
         chosen = samples[samples.key.isin(last.keys)]
@@ -240,16 +245,18 @@ with model_tab:
     epochs = c2.number_input("Fine-tune epochs", 1, 200, 10, key="model_ft_epochs",
                              disabled=kind != "finetune")  # fmt: skip
     if c3.button("Train on the current labels", type="primary", key="model_train"):
-        cfg = ModelConfig(kind=kind, finetune_epochs=int(epochs))
         bar = st.progress(0.0, text=f"Training {kind} ...")
 
         def _show_progress(fraction: float) -> None:
             bar.progress(min(fraction, 1.0))
 
         try:
+            train_settings = TrainSettings(
+                model=ModelConfig(kind=kind, finetune_epochs=int(epochs))
+            )
             with state.open_project() as p:
-                m = train_model(p, cfg, user=user or "anonymous", progress=_show_progress)
-        except SelectionError as exc:
+                m = train_model(p, train_settings, _show_progress, user=user or "anonymous")
+        except (SelectionError, SettingsError) as exc:
             st.error(md(exc))
         else:
             bal = m.metrics["balanced_accuracy"]
@@ -348,7 +355,7 @@ with sim_tab:
             index=group_options.index(default_group) if default_group in group_options else 0,
             key=f"sim_group_{truth_from[:5]}_{upload.file_id if upload else ''}",
         )  # fmt: skip
-        strategies = st.multiselect("Strategies", NAMED, ["random", "diversity"],
+        strategies = st.multiselect("Strategies", STRATEGIES, ["random", "diversity"],
                                     key="sim_strategies")  # fmt: skip
         c1, c2, c3 = st.columns(3)
         sim_seeds = c1.number_input("Seeds", 1, 50, 3, key="sim_seeds",
@@ -363,14 +370,9 @@ with sim_tab:
             params = {"label_column": label_column, "strategies": list(strategies),
                       "seeds": int(sim_seeds), "batch": int(sim_batch),
                       "rounds": int(sim_rounds), "group_column": group}  # fmt: skip
-            if upload is not None:
-                data = upload.getvalue()
-                rel = f"{SIMULATIONS_DIR}/uploads/{hashlib.sha256(data).hexdigest()[:16]}.csv"
-                target = state.project_dir() / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                params["truth_csv"] = rel
             with state.open_project() as p:
+                if upload is not None:
+                    params["truth_csv"] = store_truth_upload(p, upload.getvalue())
                 submitted = widgets.submit_job(p, SimulateSettings, **params)
             if submitted:
                 st.rerun()

@@ -6,15 +6,17 @@ import streamlit as st
 
 from bps_app import cache, state
 from bps_app.safe_text import md
-from bps_core.errors import BpsError
-from bps_core.exports import (
+from bps_core.verbs import (
+    BpsError,
     ExportExistsError,
     ExportReport,
+    ExportSettings,
+    OutputExportSettings,
     export,
     export_to_output,
+    join_uri,
     resolve_dest,
 )
-from bps_core.storage.base import join_uri
 
 FOLDERS = {
     "imagefolder": "ImageFolder (one folder per class)",
@@ -83,7 +85,9 @@ if go:
             target = dest.strip() if typed else resolve_dest(p, dest)
             folder = state.path_policy().check(target, "Destination folder") / fmt
             root = resolve_dest(p, doc_root) if doc_root.strip() and fmt == "label-studio" else None
-            report = export(p, fmt, folder, overwrite=overwrite, document_root=root)
+            settings = ExportSettings(format=fmt, dest=folder, overwrite=overwrite,
+                                      document_root=root)  # fmt: skip
+            report = export(p, settings)
     except ExportExistsError as exc:
         st.error(f"{md(exc.path)} already exists: tick '{REPLACE}' to replace it.")
     except (BpsError, OSError) as exc:
@@ -117,7 +121,10 @@ else:
     if go_out:
         try:
             with state.open_project() as p, st.spinner(f"Exporting to {md(output.uri)} ..."):
-                report, upload = export_to_output(p, out_fmt, prefix, overwrite=out_overwrite)
+                out_settings = OutputExportSettings(format=out_fmt, prefix=prefix,
+                                                    overwrite=out_overwrite)  # fmt: skip
+                done = export_to_output(p, out_settings)
+            report, upload = done.export, done.upload
         except ExportExistsError as exc:
             st.error(f"{md(exc.path)} already exists: tick '{REPLACE}' to replace it.")
         except (BpsError, OSError) as exc:

@@ -2,12 +2,9 @@
 
 import streamlit as st
 
-from bps_app import cache, figures, state, tables, widgets
+from bps_app import cache, figures, jobs, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core import jobs
-from bps_core.embeddings import list_embedding_sets
-from bps_core.projection import current_map
-from bps_core.verbs import IngestSettings
+from bps_core.verbs import IngestSettings, current_map, list_embedding_sets
 
 with state.open_project() as project:
     summary = project.summary()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import bps_app
@@ -279,3 +280,58 @@ def test_cli_offenders__names_a_core_module_imported_past_the_verbs(tmp_path: Pa
         "def f():\n    from bps_core.projection import use_map\n    import numpy\n"
     )
     assert _cli_offenders(tmp_path) == ["a.py: bps_core.projection", "a.py: numpy"]
+
+
+#: What a page (and the entry point) may import: Streamlit, the standard library, the app's
+#: own glue and the verbs. Jobs come through ``bps_app.jobs`` (the jobs sit above the verbs).
+PAGE_FILES = sorted((REPO / "pages").glob("*.py")) + [REPO / "app.py"]
+_PAGE_OK_TOP = frozenset({"streamlit", "bps_app"}) | sys.stdlib_module_names
+_VERBS = "bps_core.verbs"
+
+
+def _page_import_problems(path: Path) -> list[str]:
+    """'line N: module' for each import of ``path`` outside Streamlit, the standard library,
+    ``bps_app`` and ``bps_core.verbs`` (imports inside functions count too)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        modules: set[str] = set()
+        if isinstance(node, ast.Import):
+            modules = {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            modules = {f"{base}.{a.name}" if base == "bps_core" else base for a in node.names}
+        for m in sorted(modules):
+            ok = m.split(".")[0] in _PAGE_OK_TOP or m == _VERBS or m.startswith(_VERBS + ".")
+            if not ok:
+                found.append(f"line {node.lineno}: {m}")
+    return found
+
+
+def test_pages__import_only_bps_app_and_the_verbs() -> None:
+    assert len(PAGE_FILES) > 5
+    offenders = {
+        f.relative_to(REPO).as_posix(): problems
+        for f in PAGE_FILES
+        if (problems := _page_import_problems(f))
+    }
+    assert offenders == {}, "a page imports past the verbs; re-export it from bps_core.verbs"
+
+
+def test_pages__the_import_check_sees_core_modules_third_parties_and_deferred_imports(
+    tmp_path: Path,
+) -> None:
+    sample = tmp_path / "page.py"
+    sample.write_text(
+        "import json\nimport streamlit as st\nfrom bps_app import state\n"
+        "from bps_core import verbs\nfrom bps_core.verbs import select_round\n"
+        "import bps_core.verbs\n"
+        "from bps_core import jobs, verbs\nimport pandas as pd\n"
+        "from bps_core.queue import LabelQueue\n"
+        "def f():\n    from bps_core.errors import BpsError\n"
+    )
+    assert _page_import_problems(sample) == [
+        "line 7: bps_core.jobs",
+        "line 8: pandas",
+        "line 9: bps_core.queue",
+        "line 11: bps_core.errors",
+    ]

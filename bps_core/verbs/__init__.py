@@ -19,6 +19,12 @@ the core's functions and add no algorithm of their own.
 - ``copy(project, CopySettings, progress)`` -> ``CopyReport``
 - ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
 
+Pages import nothing of the core but this package, so it also hands out what they read and
+show: the reads (``list_embedding_sets``, ``current_map``, ``list_rounds``, ...), the small
+choices a user makes (``set_current_version``, ``use_map``), the label queue, the errors they
+catch, and helpers such as ``join_uri``. Job state (submit, list, cancel) is not here: the
+jobs sit above the verbs; the app reaches them through ``bps_app.jobs``.
+
 Background jobs run the same verbs (``bps_core.jobs.JOB_KINDS``); a job is submitted with its
 settings: ``jobs.submit(project, MapConfig(method="pca"), user=...)``. This package never
 imports ``bps_core.jobs`` (the jobs sit above the verbs).
@@ -31,11 +37,15 @@ from bps_core.embeddings.compute import METHODS, EmbedConfig
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.errors import (
     BpsError,
+    DamagedArrayError,
     DatasourceError,
+    ImageDecodeError,
     MetadataError,
     ProjectError,
     ReadOnlyProjectError,
     SettingsError,
+    StorageWriteError,
+    UnknownSampleError,
 )
 from bps_core.exports import FORMATS, ExportError, ExportExistsError, ExportReport
 from bps_core.project.ingest import IngestReport
@@ -85,8 +95,10 @@ __all__ = [
     "ARCHS", "DEFAULT_TASK", "FORMATS", "MAP_METHODS", "METHODS", "MODEL_KINDS", "NEEDS_MODEL",
     "OPERATIONS", "PARTS", "SELECTION_KINDS", "SIMULATIONS_DIR", "SIMULATION_MODELS",
     "STRATEGIES", "STRATEGY_HELP",
-    "BpsError", "DatasourceError", "ExportError", "ExportExistsError", "MetadataError",
-    "ProjectError", "ReadOnlyProjectError", "SelectionError", "SettingsError", "WritebackError",
+    "BpsError", "DamagedArrayError", "DatasourceError", "ExportError", "ExportExistsError",
+    "ImageDecodeError", "MetadataError", "ProjectError", "ReadOnlyProjectError",
+    "SelectionError", "SettingsError", "StorageWriteError", "UnknownSampleError",
+    "WritebackError",
     "CopyReport", "CopySelection", "CopySettings", "DatasourceConfig", "EmbedConfig",
     "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
     "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "ModelConfig",
@@ -138,3 +150,24 @@ __all__ += [
     "set_current_version", "trust_policy", "upload_folder", "use_map",
 ]  # fmt: skip
 # --- end of the CLI's reads -----------------------------------------------------------------
+
+# --- reads and helpers the pages need beyond the CLI's above (current_map, use_map,
+# check_access, join_uri, ...): pages import the core only through this package ------------
+from bps_core.exports import resolve_dest  # noqa: E402
+from bps_core.labels import selected_ids  # noqa: E402
+from bps_core.project.store import UndoResult  # noqa: E402
+from bps_core.queue import LabelQueue, unlabeled_keys  # noqa: E402
+from bps_core.selection.registry import resolve as resolve_strategy  # noqa: E402
+from bps_core.selection.rounds import (  # noqa: E402
+    learning_curve,
+    list_models,
+    list_rounds,
+    selected_keys,
+)
+from bps_core.verbs.simulation import store_truth_upload  # noqa: E402
+
+__all__ += [
+    "LabelQueue", "UndoResult", "learning_curve", "list_models", "list_rounds", "resolve_dest",
+    "resolve_strategy", "selected_ids", "selected_keys", "store_truth_upload", "unlabeled_keys",
+]  # fmt: skip
+# --- end of the pages' reads ----------------------------------------------------------------

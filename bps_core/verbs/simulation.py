@@ -7,6 +7,7 @@ uploaded under the project's ``simulations/`` folder), the CLI's ``simulate`` an
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,26 @@ class SimulateSettings(Settings):
             for col in (label, *([group] if group else [])):
                 if col not in columns:
                     raise SelectionError(f"no metadata column {col!r} in the project")
+
+
+def store_truth_upload(project: Project, data: bytes) -> str:
+    """Stores an uploaded truth CSV under the project's simulations folder.
+
+    The file is named by a hash of its content (the same upload twice is one file); its path
+    goes into ``SimulateSettings.truth_csv``.
+
+    Args:
+        project: The project.
+        data: The CSV file's bytes.
+
+    Returns:
+        The file's path relative to the project folder.
+    """
+    rel = f"{SIMULATIONS_DIR}/uploads/{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    target = project.folder / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return rel
 
 
 @dataclass(frozen=True)

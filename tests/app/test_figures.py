@@ -121,6 +121,19 @@ def test_selection_map_figure__selected_points_orange_and_drawn_last() -> None:
     assert fig["layout"]["height"] == 420
 
 
+def test_selection_map_figure__uses_its_orange_and_grey_not_the_palette() -> None:
+    df = _frame(50)
+    fig = figures.selection_map_figure(df, df.key.head(5).tolist())
+    colors = {t["name"]: t["marker"]["color"] for t in fig["data"]}
+    assert colors == {"other (45)": "#C8C8C8", "selected (5)": "#D55E00"}
+
+
+def test_map_figure__class_colours_only_colour_labels_and_predictions() -> None:
+    df = _frame(40).assign(well=["track", "debris"] * 20)  # a well named like a class
+    fig = map_figure(df, "well", {"track": "#123456"})
+    assert "#123456" not in {t["marker"]["color"] for t in fig["data"]}
+
+
 def test_embedding_preview_figure__colours_by_particle_type_escaped_or_none_without_it() -> None:
     df = _frame(20).assign(particle_type=["Fe", "<b>X</b>"] * 10)
     fig = figures.embedding_preview_figure(df)

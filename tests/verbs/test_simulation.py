@@ -56,3 +56,20 @@ def test_simulate_settings__round_trip_through_job_params() -> None:
     params = settings.to_params()
     assert params["strategies"] == ["random"]
     assert verbs.SimulateSettings.from_params(params) == settings
+
+
+def test_store_truth_upload__keeps_the_csv_under_simulations_where_the_settings_accept_it(
+    tiny_project: Project,
+) -> None:
+    s = tiny_project.samples()
+    names = s.key.str.split(":", n=1).str[-1]
+    data = pd.DataFrame({"filename": names, "truth": s.particle_type, "well": s.well})
+    raw = data.to_csv(index=False).encode()
+    rel = verbs.store_truth_upload(tiny_project, raw)
+    assert rel.startswith(f"{verbs.SIMULATIONS_DIR}/uploads/")
+    assert rel.endswith(".csv")
+    assert (tiny_project.folder / rel).read_bytes() == raw
+    assert verbs.store_truth_upload(tiny_project, raw) == rel  # the same upload: one file
+    settings = verbs.SimulateSettings(label_column="truth", strategies=("random",),
+                                      group_column="well", truth_csv=rel)  # fmt: skip
+    settings.check(tiny_project)  # no error: a readable truth file under simulations/
