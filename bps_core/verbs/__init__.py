@@ -32,9 +32,16 @@ imports ``bps_core.jobs`` (the jobs sit above the verbs).
 
 from __future__ import annotations
 
+from bps_core.atomic import os_error_reason
 from bps_core.embeddings.archs import ARCHS
 from bps_core.embeddings.compute import METHODS, EmbedConfig
-from bps_core.embeddings.store import EmbeddingSet
+from bps_core.embeddings.store import (
+    EmbeddingSet,
+    current_version,
+    list_embedding_sets,
+    load_embedding_set,
+    set_current_version,
+)
 from bps_core.errors import (
     BpsError,
     DamagedArrayError,
@@ -47,10 +54,26 @@ from bps_core.errors import (
     StorageWriteError,
     UnknownSampleError,
 )
-from bps_core.exports import FORMATS, ExportError, ExportExistsError, ExportReport
+from bps_core.exports import (
+    FORMATS,
+    LS_CONFIG,
+    LS_IMAGES,
+    LS_TASKS,
+    MARKER_FILES,
+    ExportError,
+    ExportExistsError,
+    ExportReport,
+    resolve_dest,
+)
+from bps_core.images import IMAGE_EXTENSIONS
+from bps_core.labels import import_labels_csv, selected_ids
+from bps_core.metadata import read_user_file
+from bps_core.project import create_project, create_project_from_folder
+from bps_core.project.config import CONFIG_NAME
 from bps_core.project.ingest import IngestReport
-from bps_core.project.store import Project
-from bps_core.projection import MAP_METHODS, Map, MapConfig
+from bps_core.project.store import Project, UndoResult
+from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
+from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import OPERATIONS, RoundOptions
@@ -58,10 +81,30 @@ from bps_core.selection.pool import SelectionError
 from bps_core.selection.registry import HELP as STRATEGY_HELP
 from bps_core.selection.registry import NAMED as STRATEGIES
 from bps_core.selection.registry import NEEDS_MODEL
-from bps_core.selection.rounds import ModelRecord, Round, RoundPreview
+from bps_core.selection.registry import resolve as resolve_strategy
+from bps_core.selection.rounds import (
+    ModelRecord,
+    Round,
+    RoundPreview,
+    learning_curve,
+    list_models,
+    list_rounds,
+    selected_keys,
+)
 from bps_core.selection.simulate import SIMULATIONS_DIR
-from bps_core.storage.base import DatasourceConfig
-from bps_core.storage.copy import CopyReport
+from bps_core.storage import open_writable
+from bps_core.storage.access import (
+    AccessReport,
+    check_access,
+    generate_external_id,
+    iam_policy,
+    policy_json,
+    trust_policy,
+)
+from bps_core.storage.base import DatasourceConfig, join_uri
+from bps_core.storage.copy import CopyReport, upload_folder
+from bps_core.synthetic import PRESETS, generate_dataset, preset_config
+from bps_core.synthetic.config import SynthConfig
 from bps_core.transfers import SELECTION_KINDS, CopySelection
 from bps_core.verbs.datasource import IngestSettings, ingest
 from bps_core.verbs.embeddings import compute_embeddings, compute_map
@@ -87,6 +130,7 @@ from bps_core.verbs.simulation import (
     SimulateSettings,
     SimulationRecord,
     run_simulation,
+    store_truth_upload,
 )
 from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
 from bps_core.writeback import DEFAULT_TASK, PARTS, WritebackError, WritebackReport
@@ -108,66 +152,15 @@ __all__ = [
     "compute_embeddings", "compute_map", "copy", "export", "export_embeddings",
     "export_to_output", "ingest", "record_round", "run_simulation", "select_round",
     "train_model", "writeback",
-]  # fmt: skip
-
-# --- reads and helpers the CLI needs that no verb covers (bps_cli imports the core only
-# through this package; issue 16) -----------------------------------------------------------
-from bps_core.atomic import os_error_reason  # noqa: E402
-from bps_core.embeddings.store import (  # noqa: E402
-    current_version,
-    list_embedding_sets,
-    load_embedding_set,
-    set_current_version,
-)
-from bps_core.exports import LS_CONFIG, LS_IMAGES, LS_TASKS, MARKER_FILES  # noqa: E402
-from bps_core.images import IMAGE_EXTENSIONS  # noqa: E402
-from bps_core.labels import import_labels_csv  # noqa: E402
-from bps_core.metadata import read_user_file  # noqa: E402
-from bps_core.project import create_project, create_project_from_folder  # noqa: E402
-from bps_core.project.config import CONFIG_NAME  # noqa: E402
-from bps_core.projection import current_map, list_maps, use_map  # noqa: E402
-from bps_core.storage import open_writable  # noqa: E402
-from bps_core.storage.access import (  # noqa: E402
-    AccessReport,
-    check_access,
-    generate_external_id,
-    iam_policy,
-    policy_json,
-    trust_policy,
-)
-from bps_core.storage.base import join_uri  # noqa: E402
-from bps_core.storage.copy import upload_folder  # noqa: E402
-from bps_core.synthetic import PRESETS, generate_dataset, preset_config  # noqa: E402
-from bps_core.synthetic.config import SynthConfig  # noqa: E402
-
-__all__ += [
+    # reads and helpers front ends need that no verb covers (pages and the CLI import the core
+    # only through this package)
     "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS", "MARKER_FILES",
-    "PRESETS", "AccessReport", "SynthConfig", "check_access", "create_project",
-    "create_project_from_folder", "current_map", "current_version", "generate_dataset",
-    "generate_external_id", "iam_policy", "import_labels_csv", "join_uri",
-    "list_embedding_sets", "list_maps", "load_embedding_set", "open_writable",
-    "os_error_reason", "policy_json", "preset_config", "read_user_file",
-    "set_current_version", "trust_policy", "upload_folder", "use_map",
+    "PRESETS", "AccessReport", "check_access", "create_project", "create_project_from_folder",
+    "current_map", "current_version", "generate_dataset", "generate_external_id", "iam_policy",
+    "import_labels_csv", "join_uri", "LabelQueue", "learning_curve", "list_embedding_sets",
+    "list_maps", "list_models", "list_rounds", "load_embedding_set", "open_writable",
+    "os_error_reason", "policy_json", "preset_config", "read_user_file", "resolve_dest",
+    "resolve_strategy", "selected_ids", "selected_keys", "set_current_version",
+    "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
+    "upload_folder", "use_map",
 ]  # fmt: skip
-# --- end of the CLI's reads -----------------------------------------------------------------
-
-# --- reads and helpers the pages need beyond the CLI's above (current_map, use_map,
-# check_access, join_uri, ...): pages import the core only through this package ------------
-from bps_core.exports import resolve_dest  # noqa: E402
-from bps_core.labels import selected_ids  # noqa: E402
-from bps_core.project.store import UndoResult  # noqa: E402
-from bps_core.queue import LabelQueue, unlabeled_keys  # noqa: E402
-from bps_core.selection.registry import resolve as resolve_strategy  # noqa: E402
-from bps_core.selection.rounds import (  # noqa: E402
-    learning_curve,
-    list_models,
-    list_rounds,
-    selected_keys,
-)
-from bps_core.verbs.simulation import store_truth_upload  # noqa: E402
-
-__all__ += [
-    "LabelQueue", "UndoResult", "learning_curve", "list_models", "list_rounds", "resolve_dest",
-    "resolve_strategy", "selected_ids", "selected_keys", "store_truth_upload", "unlabeled_keys",
-]  # fmt: skip
-# --- end of the pages' reads ----------------------------------------------------------------
