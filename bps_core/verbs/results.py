@@ -90,13 +90,13 @@ class ReportRecord:
         atomic_write_text(path, safe_frame(self.table).to_csv(index=False))
 
 
-def _column(samples: pd.DataFrame, name: str) -> str:
+def _column(samples: pd.DataFrame, name: str, purpose: str = "to group by") -> str:
     for col in (metadata_column(name), name):
         if col in samples.columns:
             return col
     internal = {"key", "sample_id", "relpath", "status", "error"}
     known = sorted(str(c) for c in samples.columns if c not in internal)
-    raise BpsError(f"no metadata column {name!r} to group by; the project has: "
+    raise BpsError(f"no metadata column {name!r} {purpose}; the project has: "
                    f"{', '.join(known) or 'none'}")  # fmt: skip
 
 
@@ -141,7 +141,8 @@ def report(
         raise BpsError(f"the embeddings model {model.id} predicted on are gone; train again")
     samples = project.samples()
     cols = [_column(samples, c) for c in settings.by]
-    cluster = _column(samples, settings.cluster) if settings.cluster else None
+    cluster = (_column(samples, settings.cluster, "to cluster by") if settings.cluster
+               else None)  # fmt: skip
     probs = predictions(project, model)
     c = model.classes.index(settings.class_name)
     frame = pd.DataFrame({"key": emb.keys, "prob": probs[:, c],
