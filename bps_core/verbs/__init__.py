@@ -17,6 +17,7 @@ the core's functions and add no algorithm of their own.
 - ``export_embeddings(project, EmbeddingsExportSettings, progress)`` ->
   ``EmbeddingsExportRecord``
 - ``copy(project, CopySettings, progress)`` -> ``CopyReport``
+- ``report(project, ReportSettings, progress)`` -> ``ReportRecord`` (per-group class shares)
 - ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
 
 Pages import nothing of the core but this package, so it also hands out what they read and
@@ -118,6 +119,9 @@ from bps_core.verbs.exports import (
     export_embeddings,
     export_to_output,
 )
+from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
+from bps_core.verbs.results import LABELED as REPORT_LABELED
+from bps_core.verbs.results import ReportRecord, ReportSettings, report
 from bps_core.verbs.rounds import (
     SelectSettings,
     TrainSettings,
@@ -137,7 +141,8 @@ from bps_core.writeback import DEFAULT_TASK, PARTS, WritebackError, WritebackRep
 
 __all__ = [
     "ARCHS", "DEFAULT_TASK", "FORMATS", "MAP_METHODS", "METHODS", "MODEL_KINDS", "NEEDS_MODEL",
-    "OPERATIONS", "PARTS", "SELECTION_KINDS", "SIMULATIONS_DIR", "SIMULATION_MODELS",
+    "OPERATIONS", "PARTS", "REPORT_CLUSTERS", "REPORT_LABELED", "SELECTION_KINDS",
+    "SIMULATIONS_DIR", "SIMULATION_MODELS",
     "STRATEGIES", "STRATEGY_HELP",
     "BpsError", "DamagedArrayError", "DatasourceError", "ExportError", "ExportExistsError",
     "ImageDecodeError", "MetadataError", "ProjectError", "ReadOnlyProjectError",
@@ -147,10 +152,11 @@ __all__ = [
     "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
     "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "ModelConfig",
     "ModelRecord", "OutputExportRecord", "OutputExportSettings", "Project", "Round",
-    "RoundOptions", "RoundPreview", "SelectSettings", "SelectionConfig", "SimulateSettings",
+    "ReportRecord", "ReportSettings", "RoundOptions", "RoundPreview", "SelectSettings",
+    "SelectionConfig", "SimulateSettings",
     "SimulationRecord", "TrainSettings", "WritebackReport", "WritebackSettings",
     "compute_embeddings", "compute_map", "copy", "export", "export_embeddings",
-    "export_to_output", "ingest", "record_round", "run_simulation", "select_round",
+    "export_to_output", "ingest", "record_round", "report", "run_simulation", "select_round",
     "train_model", "writeback",
     # reads and helpers front ends need that no verb covers (pages and the CLI import the core
     # only through this package)

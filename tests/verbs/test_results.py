@@ -1,0 +1,130 @@
+"""Verb ``report``: per-group shares from the project's model and labels."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bps_core import verbs
+from bps_core.project import Project
+from bps_core.results import RESULT_COLUMNS
+
+
+def _label_from_truth(project: Project, data: Path, every: int = 2) -> pd.DataFrame:
+    """Labels every ``every``-th sample ``many`` (n_foci >= 3) or ``few`` from the truth."""
+    truth = pd.read_csv(data / "_synthetic" / "truth.csv")
+    samples = project.samples().merge(truth, left_on="relpath", right_on="filename")
+    picked = samples.iloc[::every]
+    for name, g in picked.groupby(picked.n_foci >= 3):
+        project.add_labels(g.key, "many" if name else "few", user="ann", source="api")
+    return samples
+
+
+@pytest.fixture
+def trained(embedded: Project, tiny_copy: Path) -> Project:
+    _label_from_truth(embedded, tiny_copy)
+    verbs.train_model(embedded, verbs.TrainSettings())
+    return embedded
+
+
+def test_report__one_row_per_group_with_counts_and_corrected_shares(trained: Project) -> None:
+    seen: list[float] = []
+    settings = verbs.ReportSettings(class_name="many", by=("particle_type", "dose_Gy"))
+    record = verbs.report(trained, settings, seen.append)
+    t = record.table
+    assert list(t.columns) == ["particle_type", "dose_Gy", *RESULT_COLUMNS]
+    assert len(t) == 6  # 2 particles x 3 doses in the tiny preset
+    assert t.n_images.sum() == trained.n_samples("ok")
+    assert t.n_labeled.sum() == len(trained.current_labels())
+    assert (t.interval == "clt").all()
+    assert ((t.ci_low <= t.corrected_fraction) & (t.corrected_fraction <= t.ci_high)).all()
+    shares = t[["raw_fraction", "corrected_fraction", "ci_low", "ci_high"]]
+    assert shares.stack().between(0, 1).all()
+    assert record.model_id == verbs.list_models(trained)[-1].id
+    assert seen == [1.0]
+
+
+def test_report__by_mouse_clusters_bootstraps_when_a_group_has_enough_mice(
+    trained: Project,
+) -> None:
+    settings = verbs.ReportSettings(class_name="many", by=("particle_type",), cluster="mouse",
+                                    n_boot=200)  # fmt: skip
+    t = verbs.report(trained, settings).table
+    assert (t.interval == "cluster-bootstrap").all()  # 8 mice per particle branch
+    assert (t.n_clusters == 8).all()
+
+
+def test_report__random_only_keeps_the_labels_of_random_rounds(embedded: Project) -> None:
+    preview = verbs.select_round(embedded, verbs.SelectSettings(n=30, strategy="random", seed=1))
+    verbs.record_round(embedded, preview)
+    samples = embedded.samples()
+    embedded.add_labels(preview.keys[:15], "many", user="ann", source="queue")
+    embedded.add_labels(preview.keys[15:], "few", user="ann", source="queue")
+    others = [k for k in samples.key if k not in set(preview.keys)][:20]
+    embedded.add_labels(others, "few", user="ann", source="lasso")
+    verbs.train_model(embedded, verbs.TrainSettings())
+    by = ("particle_type",)
+    every = verbs.report(embedded, verbs.ReportSettings(class_name="many", by=by)).table
+    random_only = verbs.report(
+        embedded, verbs.ReportSettings(class_name="many", by=by, labeled="random-only")
+    ).table
+    assert every.n_labeled.sum() == 50
+    assert random_only.n_labeled.sum() == 30
+
+
+def test_report__a_group_without_labels_gets_nan_and_a_note(embedded: Project) -> None:
+    s = embedded.samples()
+    fe = s[s.particle_type == "Fe"].key
+    embedded.add_labels(fe.iloc[:10], "many", user="ann", source="api")
+    embedded.add_labels(fe.iloc[10:20], "few", user="ann", source="api")
+    verbs.train_model(embedded, verbs.TrainSettings())
+    t = verbs.report(embedded, verbs.ReportSettings(class_name="many", by=("particle_type",)))
+    xray = t.table.set_index("particle_type").loc["X-ray"]
+    assert xray.n_labeled == 0
+    assert math.isnan(xray.corrected_fraction)
+    assert xray.note == "no labeled images: no correction"
+
+
+def test_report__csv_is_written_whole_with_safe_cells(trained: Project, tmp_path: Path) -> None:
+    record = verbs.report(trained, verbs.ReportSettings(class_name="many", by=("well",)))
+    out = tmp_path / "r.csv"
+    record.write_csv(out)
+    back = pd.read_csv(out)
+    assert list(back.columns) == ["well", *RESULT_COLUMNS]
+    assert len(back) == trained.samples().well.nunique()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(class_name="nope", by=("dose_Gy",)), "class 'nope' is not one model"),
+        (dict(class_name="many", by=("nope",)), "no metadata column 'nope' to group by"),
+        (dict(class_name="many", by=("dose_Gy",), model_id="abc"), "no model 'abc'"),
+    ],
+)
+def test_report__unknown_class_column_or_model_is_one_clear_error(
+    trained: Project, settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(verbs.BpsError, match=message):
+        verbs.report(trained, verbs.ReportSettings(**settings))  # type: ignore[arg-type]
+
+
+def test_report__before_any_model_says_to_train_first(embedded: Project) -> None:
+    with pytest.raises(verbs.BpsError, match="train one first"):
+        verbs.report(embedded, verbs.ReportSettings(class_name="many", by=("dose_Gy",)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"by": ()}, "by"), ({"level": 1.0}, "level"), ({"cluster": "plate"}, "cluster"),
+     ({"n_boot": 10}, "n_boot"), ({"labeled": "some"}, "labeled"), ({"class_name": ""}, "class")],
+)  # fmt: skip
+def test_report_settings__a_bad_value_is_refused_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    base: dict[str, object] = {"class_name": "many", "by": ("dose_Gy",)}
+    with pytest.raises(verbs.SettingsError, match=field):
+        verbs.ReportSettings(**(base | kwargs))  # type: ignore[arg-type]
