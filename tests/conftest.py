@@ -29,7 +29,7 @@ TINY_SEED = 1
 def pytest_configure(config: pytest.Config) -> None:
     isolate_aws_environment()
     # No warm job worker in app tests or the servers browser tests start (they inherit this):
-    # each test controls its own processes; tests/test_warm_worker.py starts one on purpose.
+    # each test controls its own processes; tests/test_jobs_warm_worker.py starts one on purpose.
     os.environ[WARM_WORKER_ENV] = "0"
 
 
