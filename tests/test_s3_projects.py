@@ -254,7 +254,7 @@ def test_copy__streams_when_identities_differ_and_runs_as_a_job(
 
 
 def test_copy__a_round_to_a_local_folder(s3_project: Project, tmp_path: Path) -> None:
-    from bps_core.selection.rounds import create_round
+    from tests.helpers import create_round
 
     compute_embeddings(s3_project, EmbedConfig(method="pixels", image_size=32))
     rnd = create_round(s3_project, 4, strategy="random", seed=1, user="ann")

@@ -292,7 +292,8 @@ def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
 def test_label_page__colour_by_prediction_uncertainty_and_round(
     app: AppTest, tiny_project: Project
 ) -> None:
-    from bps_core.selection.rounds import create_round, train_model
+    from bps_core.selection.rounds import train_model
+    from tests.helpers import create_round
 
     keys = map_project(tiny_project)
     _label_particles(tiny_project)
@@ -319,7 +320,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
 
 
 def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project: Project) -> None:
-    from bps_core.selection.rounds import create_round
+    from tests.helpers import create_round
 
     map_project(tiny_project)
     r = create_round(tiny_project, 4, strategy="random", seed=5)
@@ -512,7 +513,8 @@ def test_rounds_page__says_what_default_picks_now_and_why(
 def test_rounds_page__after_is_empty_until_the_rounds_samples_are_labeled(
     app: AppTest, tiny_project: Project
 ) -> None:
-    from bps_core.selection.rounds import create_round, train_model
+    from bps_core.selection.rounds import train_model
+    from tests.helpers import create_round
 
     _rounds_page(app, tiny_project)
     _label_particles(tiny_project)
