@@ -136,6 +136,29 @@ def create_round(
     return record_round(project, preview, user=user)
 
 
+def button(app: AppTest, label: str) -> Any:
+    """The AppTest button labeled ``label`` (StopIteration when the page shows none)."""
+    return next(b for b in app.button if b.label == label)
+
+
+def client_error(
+    code: str,
+    status: int,
+    *,
+    headers: dict[str, str] | None = None,
+    operation: str = "GetObject",
+) -> Exception:
+    """A botocore ``ClientError`` as S3 answers it, for responses moto cannot produce (wrong
+    region, expired tokens); its message is a raw server body no user should ever see."""
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": "<raw body from the server>"},
+         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}}},
+        operation,
+    )  # fmt: skip
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on at the moment."""
     with socket.socket() as s:

@@ -18,7 +18,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project, create_project
 from bps_core.selection.rounds import train_model
 from bps_core.storage import DatasourceConfig, LocalFolderSource, open_writable
-from bps_core.storage.s3 import S3Source, clear_clients
+from bps_core.storage.s3 import S3Source
 from bps_core.transfers import CopySelection, copy_samples
 from bps_core.verbs import CopySettings
 from bps_core.writeback import PARTS, thumbnail_key, write_lightly
@@ -27,9 +27,8 @@ from tests.s3_server import REGION, S3Server
 TRAIN = "Microscopy/train"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _input(server: S3Server, bucket: str) -> DatasourceConfig:
