@@ -367,13 +367,12 @@ with sim_tab:
         if st.button("Run the simulation", type="primary", key="sim_run",
                      disabled=running is not None or label_column is None):  # fmt: skip
             group = None if group_column == "(none)" else group_column
-            params = {"label_column": label_column, "strategies": list(strategies),
-                      "seeds": int(sim_seeds), "batch": int(sim_batch),
-                      "rounds": int(sim_rounds), "group_column": group}  # fmt: skip
             with state.open_project() as p:
-                if upload is not None:
-                    params["truth_csv"] = store_truth_upload(p, upload.getvalue())
-                submitted = widgets.submit_job(p, SimulateSettings, **params)
+                truth = store_truth_upload(p, upload.getvalue()) if upload is not None else None
+                submitted = widgets.submit_job(p, lambda: SimulateSettings(
+                    label_column=label_column or "", strategies=tuple(strategies),
+                    seeds=int(sim_seeds), batch=int(sim_batch), rounds=int(sim_rounds),
+                    group_column=group, truth_csv=truth))  # fmt: skip
             if submitted:
                 st.rerun()
         if running is not None:
