@@ -367,6 +367,10 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     "bench_reliability.py": frozenset(
         {"bps_core.images", "bps_core.storage.fetch", "bps_core.storage.s3"}
     ),
+    # the PPI estimators' coverage against the generator's scene truth (no project involved)
+    "bench_report.py": frozenset(
+        {"bps_core.results", "bps_core.synthetic.config", "bps_core.synthetic.generator"}
+    ),
     # stores precomputed vectors as an embedding set (no verb imports a raw array)
     "bench_rerun.py": frozenset({"bps_core.embeddings.store"}),
 }
