@@ -8,9 +8,13 @@ from pathlib import Path
 
 from _common import WORK
 
-from bps_core.project import Project, create_project_from_folder
-from bps_core.project.config import CONFIG_NAME
-from bps_core.synthetic import generate_dataset, preset_config
+from bps_core.verbs import (
+    CONFIG_NAME,
+    Project,
+    create_project_from_folder,
+    generate_dataset,
+    preset_config,
+)
 
 
 def full_dataset(n_total: int | None = None) -> Path:

@@ -29,7 +29,7 @@ from _common import median_time, write_results  # noqa: E402
 from _data import full_project  # noqa: E402
 
 from bps_app.figures import map_figure  # noqa: E402
-from bps_core.project import Project  # noqa: E402
+from bps_core.verbs import Project  # noqa: E402
 
 N_POINTS = 100_000
 CLASSES = ["track", "no track", "debris", "mitotic", "out of focus"]

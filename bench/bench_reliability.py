@@ -36,8 +36,8 @@ from tests.s3_server import (  # noqa: E402
 
 
 def hostile(tmp: Path) -> list[dict[str, object]]:
-    from bps_core.errors import ImageDecodeError
     from bps_core.images import decode_image
+    from bps_core.verbs import ImageDecodeError
     from tests.hostile_corpus import write_corpus
 
     expected = write_corpus(tmp / "corpus")
@@ -65,7 +65,7 @@ def hostile(tmp: Path) -> list[dict[str, object]]:
 
 
 def _labeler(folder: str, keys: list[str], worker: int, n: int) -> None:
-    from bps_core.project import Project
+    from bps_core.verbs import Project
 
     with Project.open(folder) as project:
         for i in range(n):
@@ -74,8 +74,7 @@ def _labeler(folder: str, keys: list[str], worker: int, n: int) -> None:
 
 
 def labelers(tmp: Path) -> list[dict[str, object]]:
-    from bps_core.project import create_project_from_folder
-    from bps_core.synthetic import generate_dataset, preset_config
+    from bps_core.verbs import create_project_from_folder, generate_dataset, preset_config
 
     data = generate_dataset(tmp / "tiny", preset_config("tiny", seed=1))
     project, _ = create_project_from_folder(tmp / "project", data.root)
@@ -100,9 +99,8 @@ def labelers(tmp: Path) -> list[dict[str, object]]:
     }]  # fmt: skip
 
 
-def faults() -> list[dict[str, object]]:
-    from bps_core.storage import DatasourceConfig
-    from bps_core.storage.copy import copy_objects
+def faults(tmp: Path) -> list[dict[str, object]]:
+    from bps_core import verbs
     from bps_core.storage.fetch import fetch_many
     from bps_core.storage.s3 import S3Source, clear_clients
 
@@ -114,17 +112,26 @@ def faults() -> list[dict[str, object]]:
             clear_clients()
             src, dst = server.new_bucket("src"), server.new_bucket("dst")
             server.seed(src, {f"in/{i:04d}.tif": b"x" * 2000 for i in range(1000)})
-            common = {"region": REGION, "endpoint_url": server.endpoint}
-            source = S3Source(DatasourceConfig.s3(f"s3://{src}/in", **common))
-            dest = S3Source(
-                DatasourceConfig.s3(f"s3://{dst}/out", id="output", purpose="output", **common)
+            common = {
+                "region": REGION,
+                "endpoint_url": server.endpoint,
+                "allow_private_endpoint": True,
+            }  # moto on 127.0.0.1
+            input_cfg = verbs.DatasourceConfig.s3(f"s3://{src}/in", **common)
+            dest = verbs.DatasourceConfig.s3(
+                f"s3://{dst}/out", id="output", purpose="output", **common
             )
+            # The project over the bucket (listed once before the clock, with no faults yet):
+            # the copy goes through the copy verb, as the app's and the CLI's copies do.
+            project, _ = verbs.create_project(tmp / f"faults_{rate}", input_cfg)
+            source = S3Source(input_cfg)  # the cached client the project's source shares too
             injector = FaultInjector(rate=rate, seed=3)
             inject(source, injector)
             t0 = time.perf_counter()
             keys = [i.key for i in source.list()]
             got = fetch_many(source, keys)
-            report = copy_objects(source, dest, keys)
+            with project:
+                report = verbs.copy(project, verbs.CopySettings(dest))
             wall = time.perf_counter() - t0
             failures = len(got.errors) + len(report.failed) + (1000 - len(keys))
             rows.append({
@@ -141,7 +148,7 @@ def faults() -> list[dict[str, object]]:
 def main() -> None:
     isolate_aws_environment()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = hostile(Path(tmp)) + labelers(Path(tmp)) + faults()
+        rows = hostile(Path(tmp)) + labelers(Path(tmp)) + faults(Path(tmp))
     write_results("reliability", rows, notes="2-core machine; moto's S3 server in-process.")
 
 

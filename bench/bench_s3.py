@@ -66,7 +66,9 @@ def main() -> None:
     print(f"seeded {args.keys:,} keys and {args.tiffs:,} TIFFs in {time.perf_counter() - t0:.0f} s")
     rows = []
     try:
-        cfg = DatasourceConfig.s3("s3://listing/train/", region=REGION, endpoint_url=endpoint)
+        cfg = DatasourceConfig.s3(
+            "s3://listing/train/", region=REGION, endpoint_url=endpoint, allow_private_endpoint=True
+        )
         ours = S3Source(cfg)
         raw = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
 
@@ -99,7 +101,9 @@ def main() -> None:
                          "seconds": round(t, 2), "rate": f"{args.keys / t:,.0f} keys/s",
                          "vs ours": f"{t / t_ours:.2f}x"})  # fmt: skip
 
-        tiff_cfg = DatasourceConfig.s3("s3://tiffs/train/", region=REGION, endpoint_url=endpoint)
+        tiff_cfg = DatasourceConfig.s3(
+            "s3://tiffs/train/", region=REGION, endpoint_url=endpoint, allow_private_endpoint=True
+        )
         keys = [f"nucleus_{i:04d}_proj.tif" for i in range(args.tiffs)]
         for rtt in (0.0, RTT_S):
             clear_clients()

@@ -36,11 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, WORK, write_results  # noqa: E402
 
 from bps_core import verbs  # noqa: E402
-from bps_core.selection import RandomStrategy, Strategy, make_strategy  # noqa: E402
-from bps_core.selection.pool import Indices, Pool, check_budget  # noqa: E402
+from bps_core.verbs import Pool, Strategy, check_budget, make_strategy  # noqa: E402
 
-STRATEGIES = ("default", "random", "diversity", "uncertainty", "hybrid", "hybrid_random",
-              "typicality", "modal")  # fmt: skip
+#: Every named strategy of the registry, and the modAL peer (``factory`` makes it).
+STRATEGIES = (*verbs.STRATEGIES, "modal")
 THRESHOLD = 0.95
 TASKS = ("has_track", "particle_type")
 
@@ -63,10 +62,10 @@ class ModalUncertainty:
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def select(self, pool: Pool, budget: int) -> Indices:
+    def select(self, pool: Pool, budget: int) -> np.ndarray:
         cand = check_budget(pool, budget)
         if pool.probabilities is None:  # one class so far: modAL users start at random
-            return RandomStrategy(self.seed).select(pool, budget)
+            return make_strategy("random", random_state=self.seed).select(pool, budget)
         model = _SameModel(pool.probabilities[cand])
         idx, _ = uncertainty_sampling(model, pool.embeddings[cand], n_instances=budget)
         return cand[np.asarray(idx, dtype=np.int64)]

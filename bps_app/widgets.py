@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -73,14 +74,14 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
     )
 
 
-def submit_job(project: Project, settings_type: type[Settings], **settings: Any) -> bool:
-    """Builds the job's settings and starts the background job; a job of the same kind
-    already running is an info. False when a setting was refused: the error is shown on the
-    page and nothing is queued (so do not rerun the page then, or the error is gone)."""
+def submit_job(project: Project, make_settings: Callable[[], Settings]) -> bool:
+    """Builds the job's settings (``make_settings()``, e.g. ``lambda: MapConfig(method=m)``)
+    and starts the background job; a job of the same kind already running is an info. False
+    when a setting was refused (the settings validate when built, inside this call): the error
+    is shown on the page and nothing is queued (so do not rerun the page then, or the error is
+    gone)."""
     try:
-        job_id = jobs.submit(
-            project, settings_type(**settings), user=state.user_name() or "anonymous"
-        )
+        job_id = jobs.submit(project, make_settings(), user=state.user_name() or "anonymous")
         state.watch_job(job_id)
     except jobs.JobAlreadyRunning as exc:
         st.info(str(exc))

@@ -9,15 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-BUCKET = "nasa-bps-training-data"
 REGION = "us-west-2"
 TRAIN_PREFIX = "Microscopy/train/"
 DAPI_MASK_FOLDER = "DAPI_MASK_images"
 DAPI_MASK_PREFIX = f"Microscopy/{DAPI_MASK_FOLDER}/"
 META_CSV = "meta.csv"
+#: The DAPI/MASK partner files' table (``DAPI_MASK_PREFIX``): the real layout, kept for them.
 META_DAPI_MASK_CSV = "meta_DAPI_MASK.csv"
 META_COLUMNS = ("filename", "dose_Gy", "particle_type", "hr_post_exposure")
-DISPLAY_WINDOW = (400.0, 4000.0)
 
 FILENAME_RE = re.compile(
     r"^(?P<plate>P\d+)_(?P<acquisition>\d+)-(?P<well>[A-Z]+\d+)_(?P<field>\d{3})_(?P<object>\d{3})"

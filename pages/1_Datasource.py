@@ -145,9 +145,10 @@ with tab_copy:
         disabled=dest is None or selection is None or active["copy"] is not None,
     )
     if start and dest is not None and selection is not None:
+        to, picked = dest, selection  # narrowed to not-None, for the lambda
         with state.open_project() as project:
-            submitted = widgets.submit_job(project, CopySettings, dest=dest, selection=selection,
-                                           overwrite=overwrite)  # fmt: skip
+            submitted = widgets.submit_job(project, lambda: CopySettings(
+                dest=to, selection=picked, overwrite=overwrite))  # fmt: skip
         if submitted:
             st.rerun()
     if active["copy"] is not None:
@@ -166,7 +167,7 @@ with tab_wb:
                      disabled=not parts or active["writeback"] is not None):  # fmt: skip
             with state.open_project() as project:
                 submitted = widgets.submit_job(
-                    project, WritebackSettings, parts=tuple(parts), task=task
+                    project, lambda: WritebackSettings(parts=tuple(parts), task=task)
                 )
             if submitted:
                 st.rerun()

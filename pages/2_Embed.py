@@ -1,7 +1,5 @@
 """Embeddings: compute sets and maps as background jobs, pick the current ones, see the result."""
 
-from typing import Any
-
 import streamlit as st
 
 from bps_app import cache, figures, jobs, state, widgets
@@ -72,13 +70,12 @@ if running is None:
             st.error(md(exc))
             submitted = False
     if submitted:
-        params = {
-            "method": method, "arch": arch, "image_size": int(image_size), "epochs": int(epochs),
-            "max_seconds": float(minutes) * 60, "batch_size": int(batch),
-            "mask_neighbours": bool(mask), "csv": csv_path.strip(),
-        }  # fmt: skip
         with state.open_project() as project:
-            submitted = widgets.submit_job(project, EmbedConfig, **params)
+            submitted = widgets.submit_job(project, lambda: EmbedConfig(
+                method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
+                max_seconds=float(minutes) * 60, batch_size=int(batch),
+                mask_neighbours=bool(mask), csv=csv_path.strip(),
+            ))  # fmt: skip
         if submitted:
             st.rerun()
 else:
@@ -172,10 +169,10 @@ if sets:
                 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="map_seed")
                 go_map = st.form_submit_button("Compute the map", type="primary")
             if go_map:
-                map_params: dict[str, Any] = {"method": map_method, "n_neighbors": int(n_neighbors),
-                              "min_dist": float(min_dist), "seed": int(seed)}  # fmt: skip
                 with state.open_project() as project:
-                    submitted = widgets.submit_job(project, MapConfig, **map_params)
+                    submitted = widgets.submit_job(project, lambda: MapConfig(
+                        method=map_method, n_neighbors=int(n_neighbors),
+                        min_dist=float(min_dist), seed=int(seed)))  # fmt: skip
                 if submitted:
                     st.rerun()
         if current["quality"]:

@@ -20,11 +20,11 @@ from bps_core.verbs import (
     SimulateSettings,
     TrainSettings,
     current_version,
+    default_strategy_choice,
     learning_curve,
     list_models,
     list_rounds,
     record_round,
-    resolve_strategy,
     select_round,
     selected_keys,
     store_truth_upload,
@@ -33,13 +33,6 @@ from bps_core.verbs import (
 
 QUEUE_PAGE = "pages/4_Queue.py"
 LIGHTLY = "Lightly selection config (JSON)"
-WHY_DEFAULT = {
-    "random": "no sample is labeled yet, and a random draw gives representative first labels",
-    "typicality": "there are labels but no model yet (train one once two classes are labeled); "
-    "typical, dense samples found the rare classes early in the simulations",
-    "random_model": "a model exists, and in the simulations no model-driven strategy beat a "
-    "random draw after the first labels",
-}
 NO_SIMILARITY = "(none: use the strategy)"
 MAP_PICK = "the map selection"
 
@@ -78,8 +71,7 @@ if flash := state.pop_flash(state.ROUNDS_FLASH):
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
 with new_tab:
-    now = resolve_strategy("default", has_model=has_model, has_labels=n_labeled > 0)
-    why = WHY_DEFAULT["random_model" if now == "random" and has_model else now]
+    now, why = default_strategy_choice(has_model=has_model, has_labels=n_labeled > 0)
     st.caption(f"`default` picks **{now}** right now: {why}.")
     waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):
@@ -367,13 +359,12 @@ with sim_tab:
         if st.button("Run the simulation", type="primary", key="sim_run",
                      disabled=running is not None or label_column is None):  # fmt: skip
             group = None if group_column == "(none)" else group_column
-            params = {"label_column": label_column, "strategies": list(strategies),
-                      "seeds": int(sim_seeds), "batch": int(sim_batch),
-                      "rounds": int(sim_rounds), "group_column": group}  # fmt: skip
             with state.open_project() as p:
-                if upload is not None:
-                    params["truth_csv"] = store_truth_upload(p, upload.getvalue())
-                submitted = widgets.submit_job(p, SimulateSettings, **params)
+                truth = store_truth_upload(p, upload.getvalue()) if upload is not None else None
+                submitted = widgets.submit_job(p, lambda: SimulateSettings(
+                    label_column=label_column or "", strategies=tuple(strategies),
+                    seeds=int(sim_seeds), batch=int(sim_batch), rounds=int(sim_rounds),
+                    group_column=group, truth_csv=truth))  # fmt: skip
             if submitted:
                 st.rerun()
         if running is not None:

@@ -16,6 +16,7 @@ import pytest
 from bps_core import jobs
 from bps_core.jobs import WARM_WORKER_ENV
 from bps_core.project import Project, create_project_from_folder
+from bps_core.storage.s3 import clear_clients
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
 from tests.helpers import open_app
 from tests.s3_server import S3Server, isolate_aws_environment, start_server
@@ -29,8 +30,16 @@ TINY_SEED = 1
 def pytest_configure(config: pytest.Config) -> None:
     isolate_aws_environment()
     # No warm job worker in app tests or the servers browser tests start (they inherit this):
-    # each test controls its own processes; tests/test_warm_worker.py starts one on purpose.
+    # each test controls its own processes; tests/test_jobs_warm_worker.py starts one on purpose.
     os.environ[WARM_WORKER_ENV] = "0"
+
+
+@pytest.fixture
+def fresh_s3_clients() -> None:
+    """Drops the process-wide S3 client cache, so no client (nor a fault hook a test registered
+    on one) leaks from one test into the next; S3 test modules use it for every test
+    (``pytestmark = pytest.mark.usefixtures("fresh_s3_clients")``)."""
+    clear_clients()
 
 
 @pytest.fixture(scope="session")

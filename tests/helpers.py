@@ -20,6 +20,9 @@ from bps_core import jobs
 from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
 from bps_core.project import Project
 from bps_core.projection import MapConfig, get_or_compute_map
+from bps_core.selection.combine import SelectionConfig
+from bps_core.selection.options import RoundOptions
+from bps_core.selection.rounds import Round, record_round, select_round
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
@@ -114,6 +117,46 @@ def map_project(project: Project, config: MapConfig | None = None) -> list[str]:
     save_random_embeddings(project)
     get_or_compute_map(project, config or MapConfig())
     return project.samples().key.tolist()
+
+
+def create_round(
+    project: Project,
+    n: int | None = None,
+    *,
+    strategy: str = "default",
+    config: SelectionConfig | None = None,
+    seed: int | None = None,
+    reinclude_selected: bool = False,
+    options: RoundOptions | None = None,
+    user: str = "cli",
+) -> Round:
+    """Selects ``n`` samples and records the round (``select_round`` then ``record_round``)."""
+    preview = select_round(project, n, strategy=strategy, config=config, seed=seed,
+                           reinclude_selected=reinclude_selected, options=options)  # fmt: skip
+    return record_round(project, preview, user=user)
+
+
+def button(app: AppTest, label: str) -> Any:
+    """The AppTest button labeled ``label`` (StopIteration when the page shows none)."""
+    return next(b for b in app.button if b.label == label)
+
+
+def client_error(
+    code: str,
+    status: int,
+    *,
+    headers: dict[str, str] | None = None,
+    operation: str = "GetObject",
+) -> Exception:
+    """A botocore ``ClientError`` as S3 answers it, for responses moto cannot produce (wrong
+    region, expired tokens); its message is a raw server body no user should ever see."""
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": "<raw body from the server>"},
+         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}}},
+        operation,
+    )  # fmt: skip
 
 
 def free_port() -> int:

@@ -335,3 +335,94 @@ def test_pages__the_import_check_sees_core_modules_third_parties_and_deferred_im
         "line 9: bps_core.queue",
         "line 11: bps_core.errors",
     ]
+
+
+BENCH = REPO / "bench"
+#: Benchmarks of primitives below any workflow, which may import the core module they time
+#: (file -> modules); every other core import in bench/ goes through ``bps_core.verbs``, as the
+#: app's and the CLI's do, so a workflow bench times what a user runs.
+BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
+    # decoding and the decoded-tensor cache, against PIL and a naive loader
+    "bench_decode.py": frozenset({"bps_core.embeddings.cache", "bps_core.storage"}),
+    # the embed cache and the SimCLR training loop, against a plain PyTorch loop
+    "bench_embed.py": frozenset(
+        {"bps_core.embeddings.cache", "bps_core.embeddings.train", "bps_core.storage"}
+    ),
+    # k-center greedy and the hybrid strategy's pieces, against scikit-learn
+    "bench_kcenter.py": frozenset(
+        {
+            "bps_core.embeddings.store",
+            "bps_core.selection",
+            "bps_core.selection.kcenter",
+            "bps_core.selection.model",
+        }
+    ),  # fmt: skip
+    # UMAP fitting and its warm-up
+    "bench_umap.py": frozenset({"bps_core.projection"}),
+    # the synthetic generator's planning and scene drawing
+    "bench_synth.py": frozenset({"bps_core.synthetic", "bps_core.synthetic.generator"}),
+    # S3 listing and reads, against boto3 and the AWS CLI
+    "bench_s3.py": frozenset({"bps_core.storage", "bps_core.storage.fetch", "bps_core.storage.s3"}),
+    # decoding hostile files, and S3 reads under injected faults (the copy uses the verb)
+    "bench_reliability.py": frozenset(
+        {"bps_core.images", "bps_core.storage.fetch", "bps_core.storage.s3"}
+    ),
+    # the PPI estimators' coverage against the generator's scene truth (no project involved)
+    "bench_report.py": frozenset(
+        {"bps_core.results", "bps_core.synthetic.config", "bps_core.synthetic.generator"}
+    ),
+    # stores precomputed vectors as an embedding set (no verb imports a raw array)
+    "bench_rerun.py": frozenset({"bps_core.embeddings.store"}),
+}
+
+
+def _bench_offenders(folder: Path, allowed: dict[str, frozenset[str]]) -> list[str]:
+    """'file: module' for each core module a bench script imports past the verbs and outside
+    its entry in ``allowed`` (imports inside functions count too)."""
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+                if node.module == "bps_core":  # ``from bps_core import verbs``
+                    modules = [f"bps_core.{a.name}" for a in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] != "bps_core" or module == _VERBS:
+                    continue
+                if module.startswith(_VERBS + ".") or module in allowed.get(path.name, ()):
+                    continue
+                offenders.append(f"{path.name}: {module}")
+    return offenders
+
+
+def test_bench__workflows_go_through_the_verbs() -> None:
+    assert len(list(BENCH.glob("bench_*.py"))) > 10
+    offenders = _bench_offenders(BENCH, BENCH_PRIMITIVES)
+    assert offenders == [], "a benchmark imports the core past bps_core.verbs; use the verbs"
+
+
+def test_bench__primitive_allow_list_names_only_files_and_imports_that_exist() -> None:
+    unused = {
+        name: sorted(modules - {m.split(": ")[1] for m in _bench_offenders(BENCH, {})
+                                if m.startswith(name + ":")})
+        for name, modules in BENCH_PRIMITIVES.items()
+    }  # fmt: skip
+    assert {n: m for n, m in unused.items() if m} == {}, "drop stale BENCH_PRIMITIVES entries"
+
+
+def test_bench_offenders__names_a_workflow_module_imported_past_the_verbs(tmp_path: Path) -> None:
+    (tmp_path / "bench_new.py").write_text(
+        "import numpy\nfrom bps_core import verbs\nfrom bps_core.verbs import Project\n"
+        "from bps_app.figures import map_figure\nfrom bps_core.projection import fit_umap\n"
+        "def f():\n    from bps_core.storage.copy import copy_objects\n"
+    )
+    assert _bench_offenders(tmp_path, {}) == [
+        "bench_new.py: bps_core.projection",
+        "bench_new.py: bps_core.storage.copy",
+    ]
+    allowed = {"bench_new.py": frozenset({"bps_core.projection"})}
+    assert _bench_offenders(tmp_path, allowed) == ["bench_new.py: bps_core.storage.copy"]

@@ -135,3 +135,12 @@ def test_cli_docs__name_every_command_and_option() -> None:
                 if flag not in ("-h", "--help") and not named:
                     missing.append(f"{name} {flag}")
     assert not missing, f"docs/cli.md does not describe: {missing}"
+
+
+def test_cli_docs__the_strategy_list_is_the_registrys() -> None:
+    from bps_core.verbs import STRATEGIES
+
+    text = (DOCS / "cli.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `--strategy NAME`"))
+    listed = re.findall(r"`([a-z_]+)`", row.split("one of", 1)[1])
+    assert listed == list(STRATEGIES), "docs/cli.md's --strategy list differs from the registry"

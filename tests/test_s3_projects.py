@@ -18,7 +18,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project, create_project
 from bps_core.selection.rounds import train_model
 from bps_core.storage import DatasourceConfig, LocalFolderSource, open_writable
-from bps_core.storage.s3 import S3Source, clear_clients
+from bps_core.storage.s3 import S3Source
 from bps_core.transfers import CopySelection, copy_samples
 from bps_core.verbs import CopySettings
 from bps_core.writeback import PARTS, thumbnail_key, write_lightly
@@ -27,9 +27,8 @@ from tests.s3_server import REGION, S3Server
 TRAIN = "Microscopy/train"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _input(server: S3Server, bucket: str) -> DatasourceConfig:
@@ -254,7 +253,7 @@ def test_copy__streams_when_identities_differ_and_runs_as_a_job(
 
 
 def test_copy__a_round_to_a_local_folder(s3_project: Project, tmp_path: Path) -> None:
-    from bps_core.selection.rounds import create_round
+    from tests.helpers import create_round
 
     compute_embeddings(s3_project, EmbedConfig(method="pixels", image_size=32))
     rnd = create_round(s3_project, 4, strategy="random", seed=1, user="ann")

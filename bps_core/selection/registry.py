@@ -80,14 +80,37 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 # uncertainty-led picks (hybrid, modAL, the previous default half hybrid / half random) needed
 # more labels than random on both tasks, and diversity after the cold start, the best on
 # has_track, needed twice random's labels on particle_type.
+def default_choice(*, has_model: bool, has_labels: bool = True) -> tuple[str, str]:
+    """What ``default`` stands for in this situation, and why (one line for the page).
+
+    Args:
+        has_model: A model trained on the current embedding set exists.
+        has_labels: At least one sample is labeled.
+
+    Returns:
+        The strategy name and the reason it is the default now.
+    """
+    if has_model:
+        return "random", (
+            "a model exists, and in the simulations no model-driven strategy beat a random "
+            "draw after the first labels"
+        )
+    if has_labels:
+        return "typicality", (
+            "there are labels but no model yet (train one once two classes are labeled); "
+            "typical, dense samples found the rare classes early in the simulations"
+        )
+    return "random", "no sample is labeled yet, and a random draw gives representative first labels"
+
+
 def resolve(name: str, *, has_model: bool, has_labels: bool = True) -> str:
     """Returns the strategy name that ``name`` stands for.
 
     ``default`` is random for the first labels, then typicality until a model exists, then
-    random; every other name stands for itself.
+    random (`default_choice`); every other name stands for itself.
     """
     if name == "default":
-        return "typicality" if has_labels and not has_model else "random"
+        return default_choice(has_model=has_model, has_labels=has_labels)[0]
     return name
 
 

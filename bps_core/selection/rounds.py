@@ -326,23 +326,6 @@ def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") 
                  preview.model_before, None)  # fmt: skip
 
 
-def create_round(
-    project: Project,
-    n: int | None = None,
-    *,
-    strategy: str = "default",
-    config: SelectionConfig | None = None,
-    seed: int | None = None,
-    reinclude_selected: bool = False,
-    options: RoundOptions | None = None,
-    user: str = "cli",
-) -> Round:
-    """Selects ``n`` samples and records the round (``select_round`` then ``record_round``)."""
-    preview = select_round(project, n, strategy=strategy, config=config, seed=seed,
-                           reinclude_selected=reinclude_selected, options=options)  # fmt: skip
-    return record_round(project, preview, user=user)
-
-
 def list_rounds(project: Project) -> list[Round]:
     """Every recorded round with its samples, oldest first."""
     return project.rounds.all()

@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 from bps_core.bps import Condition
 from bps_core.synthetic.config import ARTIFACT_SHARES, ConditionPrior, SynthConfig
 
-FOCUS_KINDS = ("bg", "xray", "fe_cluster", "fe_streak", "delta")
 _LET_KEV_PER_UM = 170.0  # 600 MeV/n Fe
 _CALIBRATION_NUCLEI = 2000
 _CALIBRATION_SEED = 20161009

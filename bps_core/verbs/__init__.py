@@ -78,10 +78,11 @@ from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import OPERATIONS, RoundOptions
-from bps_core.selection.pool import SelectionError
+from bps_core.selection.pool import Pool, SelectionError, check_budget
 from bps_core.selection.registry import HELP as STRATEGY_HELP
 from bps_core.selection.registry import NAMED as STRATEGIES
-from bps_core.selection.registry import NEEDS_MODEL
+from bps_core.selection.registry import NEEDS_MODEL, make_strategy
+from bps_core.selection.registry import default_choice as default_strategy_choice
 from bps_core.selection.registry import resolve as resolve_strategy
 from bps_core.selection.rounds import (
     ModelRecord,
@@ -93,6 +94,7 @@ from bps_core.selection.rounds import (
     selected_keys,
 )
 from bps_core.selection.simulate import SIMULATIONS_DIR
+from bps_core.selection.strategies import Strategy
 from bps_core.storage import open_writable
 from bps_core.storage.access import (
     AccessReport,
@@ -166,7 +168,10 @@ __all__ = [
     "import_labels_csv", "join_uri", "LabelQueue", "learning_curve", "list_embedding_sets",
     "list_maps", "list_models", "list_rounds", "load_embedding_set", "open_writable",
     "os_error_reason", "policy_json", "preset_config", "read_user_file", "resolve_dest",
-    "resolve_strategy", "selected_ids", "selected_keys", "set_current_version",
+    "default_strategy_choice", "resolve_strategy", "selected_ids", "selected_keys",
+    "set_current_version",
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "upload_folder", "use_map",
+    # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
+    "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from bps_core import jobs
 from bps_core.embeddings.store import current_version
 from bps_core.project import Project
 from bps_core.projection import MapConfig, current_map, get_or_compute_map
-from tests.helpers import save_random_embeddings, wait_for_job
+from tests.helpers import button, save_random_embeddings, wait_for_job
 
 EMBED_PAGE = "pages/2_Embed.py"
 
@@ -20,10 +20,6 @@ def _set_with_map(project: Project, seed: int) -> str:
     emb = save_random_embeddings(project, seed=seed, params={"seed": seed})
     get_or_compute_map(project, MapConfig(method="pca"))
     return emb.version
-
-
-def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
-    return next(b for b in app.button if b.label == label)
 
 
 def test_embed_page__use_this_switches_sets_and_stale_predictions_are_not_current(
@@ -53,7 +49,7 @@ def test_embed_page__use_this_switches_sets_and_stale_predictions_are_not_curren
     table = next(d.value for d in app.dataframe if "version" in d.value.columns)
     assert table.set_index("version").current.to_dict() == {new: "yes", old: ""}
     app.selectbox(key=f"embed_pick_{new}").set_value(old).run()
-    _button(app, "Use this set").click().run()
+    button(app, "Use this set").click().run()
     assert not app.exception
     assert current_version(tiny_project) == old
     assert any(f"{old} is now current" in m.value for m in app.success)
@@ -72,7 +68,7 @@ def test_embed_page__map_form_starts_a_map_job_and_shows_it(
     app.selectbox(key="map_method").set_value("umap")
     app.number_input(key="map_neighbors").set_value(7)
     app.number_input(key="map_min_dist").set_value(0.3)
-    _button(app, "Compute the map").click().run()
+    button(app, "Compute the map").click().run()
     assert not app.exception
     (job,) = jobs.list_jobs(tiny_project, "map")
     # the row holds every setting of the map (MapConfig.to_params), the form's among them
@@ -92,7 +88,7 @@ def test_embed_page__map_form_starts_a_map_job_and_shows_it(
     assert any("UMAP map" in m.value and "now shown" in m.value for m in app.success)
     # Back to the first map, from the maps table's control.
     app.selectbox(key=f"embed_map_pick_{shown.id}").set_value(first.id).run()
-    _button(app, "Show this map").click().run()
+    button(app, "Show this map").click().run()
     assert current_map(tiny_project).id == first.id
 
 

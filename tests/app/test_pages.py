@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from bps_app import cache
 from bps_app.safe_text import md
 from bps_core.project import Project
-from tests.helpers import ROOT, map_project, open_app, wait_for_job
+from tests.helpers import ROOT, button, map_project, open_app, wait_for_job
 
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
@@ -135,10 +135,6 @@ def _label_particles(project: Project, n: int = 10) -> None:
         project.add_labels(keys, particle, user="ann", source="api")
 
 
-def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
-    return next(b for b in app.button if b.label == label)
-
-
 def test_queue__labels_with_class_buttons_moves_and_undoes(
     app: AppTest, tiny_project: Project
 ) -> None:
@@ -151,7 +147,7 @@ def test_queue__labels_with_class_buttons_moves_and_undoes(
     app.run()
     app.switch_page("pages/4_Queue.py").run()
     assert any("Start" in i.value for i in app.info)
-    _button(app, "Start").click().run()
+    button(app, "Start").click().run()
     assert not app.exception
     assert [b.proto.shortcut for b in app.button if b.key and "queue_class" in b.key] == ["1", "2"]
     assert "0 of 170 labeled · image 1 of 170" in app.get("progress")[0].proto.text
@@ -184,7 +180,7 @@ def test_queue__grid_labels_a_page_and_new_classes_get_the_next_digit(
     app.run()
     app.switch_page("pages/4_Queue.py").run()
     app.segmented_control(key="queue_view").set_value("Grid of 6")
-    _button(app, "Start").click().run()
+    button(app, "Start").click().run()
     assert len(app.image) == 6
     app.text_input(key="queue_new_class").input("nucleus").run()
     app.text_input(key="queue_new_class").input("debris").run()
@@ -204,7 +200,7 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
     app.run()
     app.switch_page("pages/4_Queue.py").run()
     app.selectbox(key="queue_origin").set_value("The map selection")
-    _button(app, "Start").click().run()
+    button(app, "Start").click().run()
     assert "0 of 3 labeled" in app.get("progress")[0].proto.text
     assert any(m.label == "Current label" for m in app.metric)
     name = keys[0].split(":", 1)[1]
@@ -241,7 +237,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert not app.exception
     assert any("No model yet" in i.value for i in app.info)
     app.number_input(key="round_n").set_value(12)
-    _button(app, "Preview the selection").click().run()
+    button(app, "Preview the selection").click().run()
     assert not app.exception
     assert list_rounds(tiny_project) == []  # a preview records nothing
     seeds = [re.search(r"Preview: 12 samples \(random, seed (\d+)\)", _shown(h.value))
@@ -252,7 +248,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     app.button(key="round_discard").click().run()
     assert list_rounds(tiny_project) == []
     assert not any("Preview" in h.value for h in app.subheader)
-    _button(app, "Preview the selection").click().run()
+    button(app, "Preview the selection").click().run()
     app.button(key="round_accept_only").click().run()
     assert not app.exception
     rounds = list_rounds(tiny_project)
@@ -284,7 +280,7 @@ def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
     app.switch_page("pages/5_Select.py").run()
     app.selectbox(key="round_strategy").set_value("Lightly selection config (JSON)")
     app.text_area(key="round_config").input('{"n_samples": 3, "strategies": []}')
-    _button(app, "Preview the selection").click().run()
+    button(app, "Preview the selection").click().run()
     assert not app.exception
     assert "at least one strategy" in app.error[0].value
 
@@ -292,7 +288,8 @@ def test_rounds_page__bad_lightly_config_is_an_error_not_a_crash(
 def test_label_page__colour_by_prediction_uncertainty_and_round(
     app: AppTest, tiny_project: Project
 ) -> None:
-    from bps_core.selection.rounds import create_round, train_model
+    from bps_core.selection.rounds import train_model
+    from tests.helpers import create_round
 
     keys = map_project(tiny_project)
     _label_particles(tiny_project)
@@ -319,7 +316,7 @@ def test_label_page__colour_by_prediction_uncertainty_and_round(
 
 
 def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project: Project) -> None:
-    from bps_core.selection.rounds import create_round
+    from tests.helpers import create_round
 
     map_project(tiny_project)
     r = create_round(tiny_project, 4, strategy="random", seed=5)
@@ -328,7 +325,7 @@ def test_queue__walks_a_selection_round_in_its_order(app: AppTest, tiny_project:
     app.run()
     app.switch_page("pages/4_Queue.py").run()
     app.selectbox(key="queue_origin").set_value(f"Selection round {r.id}")
-    _button(app, "Start").click().run()
+    button(app, "Start").click().run()
     assert "0 of 4 labeled" in app.get("progress")[0].proto.text
     app.button(key="queue_class_track").click().run()
     assert tiny_project.current_labels().key.tolist() == [r.keys[0]]
@@ -345,12 +342,12 @@ def test_export_page__downloads_and_a_folder(
     app.switch_page("pages/6_Export.py").run()
     assert not app.exception
     app.text_input(key="export_dest").input(str(tmp_path))
-    _button(app, "Export").click().run()
+    button(app, "Export").click().run()
     assert not app.exception
     assert "Exported 3 items" in app.success[0].value
     assert len(list((tmp_path / "imagefolder" / "track").iterdir())) == 3
     app.selectbox(key="export_format").set_value("lightly")
-    _button(app, "Export").click().run()
+    button(app, "Export").click().run()
     assert "no model yet" in app.error[0].value
 
 
@@ -383,7 +380,7 @@ def test_rounds_page__accept_into_the_queue_records_and_opens_it(
     app.run()
     app.switch_page("pages/5_Select.py").run()
     app.number_input(key="round_n").set_value(5)
-    _button(app, "Preview the selection").click().run()
+    button(app, "Preview the selection").click().run()
     app.button(key="round_accept").click().run()
     assert not app.exception
     rounds = list_rounds(tiny_project)
@@ -405,7 +402,7 @@ def _rounds_page(app: AppTest, project: Project) -> None:
 
 
 def _preview(app: AppTest) -> None:
-    _button(app, "Preview the selection").click().run()
+    button(app, "Preview the selection").click().run()
     assert not app.exception
 
 
@@ -512,7 +509,8 @@ def test_rounds_page__says_what_default_picks_now_and_why(
 def test_rounds_page__after_is_empty_until_the_rounds_samples_are_labeled(
     app: AppTest, tiny_project: Project
 ) -> None:
-    from bps_core.selection.rounds import create_round, train_model
+    from bps_core.selection.rounds import train_model
+    from tests.helpers import create_round
 
     _rounds_page(app, tiny_project)
     _label_particles(tiny_project)

@@ -59,7 +59,7 @@ def test_kill_while_creating_rounds__no_half_written_round(tiny_project: Project
         before = count()
         proc = _child(f"""
             from bps_core.project import Project
-            from bps_core.selection.rounds import create_round
+            from tests.helpers import create_round
             with Project.open({str(tiny_project.folder)!r}) as p:
                 for i in range(10_000):
                     create_round(p, 60, strategy="diversity", seed=i, user="crash",

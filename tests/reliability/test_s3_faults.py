@@ -11,15 +11,14 @@ import pytest
 from bps_core.storage import DatasourceConfig
 from bps_core.storage.copy import copy_objects
 from bps_core.storage.fetch import fetch_many
-from bps_core.storage.s3 import S3Error, S3Source, clear_clients
+from bps_core.storage.s3 import S3Error, S3Source
 from tests.s3_server import REGION, FaultInjector, S3Server, inject
 
 N = 1_000
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _cfg(server: S3Server, bucket: str, prefix: str, **kw: object) -> DatasourceConfig:

@@ -18,9 +18,8 @@ from tests.s3_server import REGION, S3Server
 _real_getaddrinfo = socket.getaddrinfo
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _resolve(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> list[str]:

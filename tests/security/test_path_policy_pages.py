@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from bps_core import jobs
 from bps_core.project import Project
+from tests.helpers import button
 
 
 @pytest.fixture
@@ -21,10 +22,6 @@ def app(app: AppTest) -> AppTest:
 def _hostile(tmp_path: Path) -> list[str]:
     # /srv/a/../b, made concrete: a traversal out of a folder that exists
     return ["/", f"{tmp_path}/srv/a/../b", "/etc/passwd"]
-
-
-def _button(app: AppTest, label: str):  # type: ignore[no-untyped-def]
-    return next(b for b in app.button if b.label == label)
 
 
 def _assert_refused(app: AppTest, path: str) -> None:
@@ -43,7 +40,7 @@ def test_export_page__refuses_a_destination_outside_the_roots(
     app.switch_page("pages/6_Export.py").run()
     for path in _hostile(tmp_path):
         app.text_input(key="export_dest").input(path)
-        _button(app, "Export").click().run()
+        button(app, "Export").click().run()
         _assert_refused(app, path)
     assert not (tmp_path / "srv" / "b").exists()
     assert not Path("/imagefolder").exists()
@@ -53,7 +50,7 @@ def test_export_page__writes_inside_the_exports_folder(app: AppTest, tiny_projec
     keys = tiny_project.samples().key.tolist()[:3]
     tiny_project.add_labels(keys, "track", user="a", source="api")
     app.switch_page("pages/6_Export.py").run()  # the default destination is the exports folder
-    _button(app, "Export").click().run()
+    button(app, "Export").click().run()
     assert "Exported 3 items" in app.success[0].value
     assert len(list((tiny_project.folder / "exports" / "imagefolder" / "track").iterdir())) == 3
 
@@ -93,6 +90,6 @@ def test_embed_page__refuses_a_csv_outside_the_roots(
     app.selectbox(key="embed_method").set_value("csv")
     for path in _hostile(tmp_path):
         app.text_input(key="embed_csv").input(path)
-        _button(app, "Start").click().run()
+        button(app, "Start").click().run()
         _assert_refused(app, path)
     assert not jobs.list_jobs(tiny_project, "embed")  # nothing was read: no job ran

@@ -9,13 +9,13 @@ from bps_core.project import Project
 from bps_core.selection import SelectionConfig, SelectionError
 from bps_core.selection.rounds import (
     build_pool,
-    create_round,
     learning_curve,
     list_rounds,
     predictions,
     select_round,
     train_model,
 )
+from tests.helpers import create_round
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from bps_core.selection import (
     resolve,
 )
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
+from bps_core.selection.registry import default_choice
 from bps_core.selection.scores import uncertainty
 from bps_core.selection.strategies import quotas
 from tests.selection.conftest import make_pool
@@ -201,6 +202,19 @@ def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
     assert np.array_equal(np.sort(only_random), np.sort(second.select(pool, 6)))
     with pytest.raises(SelectionError, match="shares"):
         Mixture(((first, 0.0),)).select(pool, 3)
+
+
+def test_default_choice__names_what_resolve_picks_and_a_reason_for_each_situation() -> None:
+    reasons = set()
+    for has_model in (False, True):
+        for has_labels in (False, True):
+            name, why = default_choice(has_model=has_model, has_labels=has_labels)
+            assert name == resolve("default", has_model=has_model, has_labels=has_labels)
+            reasons.add(why)
+    assert default_choice(has_model=False, has_labels=False)[1].startswith("no sample is labeled")
+    assert "no model yet" in default_choice(has_model=False)[1]
+    assert "a model exists" in default_choice(has_model=True)[1]
+    assert len(reasons) == 3
 
 
 def test_default__random_first_then_typicality_until_a_model_then_random(pool: Pool) -> None:

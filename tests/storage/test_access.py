@@ -14,14 +14,11 @@ from bps_core.storage.access import (
     iam_policy,
     trust_policy,
 )
-from bps_core.storage.s3 import clear_clients
-from tests.helpers import free_port
+from tests.helpers import client_error, free_port
 from tests.s3_server import REGION, S3Server
 
-
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _cfg(server: S3Server, bucket: str, prefix: str, purpose: str) -> DatasourceConfig:
@@ -161,17 +158,6 @@ class _FailingSource:
         yield  # pragma: no cover
 
 
-def _client_error(code: str, status: int, region: str = "") -> BaseException:
-    from botocore.exceptions import ClientError
-
-    headers = {"x-amz-bucket-region": region} if region else {}
-    return ClientError(
-        {"Error": {"Code": code, "Message": "..."},
-         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers}},
-        "ListObjectsV2",
-    )  # fmt: skip
-
-
 class TestAccessReportKind:
     """Issue 14, item 9: an unreachable endpoint, a missing bucket, a wrong region and a denied
     request are told apart; only "denied" calls for the IAM policy."""
@@ -214,9 +200,10 @@ class TestAccessReportKind:
     )  # fmt: skip
     def test_kind__from_the_aws_error_code(self, code: str, status: int, kind: str) -> None:
         cfg = DatasourceConfig.s3("s3://bucket-y/in/", region="us-east-1")
-        report = check_access(
-            cfg, source=_FailingSource(_client_error(code, status, "eu-west-1"), cfg)
-        )  # type: ignore[arg-type]
+        raw = client_error(
+            code, status, headers={"x-amz-bucket-region": "eu-west-1"}, operation="ListObjectsV2"
+        )
+        report = check_access(cfg, source=_FailingSource(raw, cfg))  # type: ignore[arg-type]
         assert report.kind == kind
         assert not report.usable
         if kind == "wrong_region":

@@ -14,16 +14,15 @@ from botocore.awsrequest import AWSResponse
 
 from bps_core.errors import DatasourceError
 from bps_core.storage import DatasourceConfig
-from bps_core.storage.s3 import S3Error, S3Source, clear_clients, static_keys
+from bps_core.storage.s3 import S3Error, S3Source, static_keys
 from bps_core.storage.s3.credentials import assume_role_session
 from tests.s3_server import REGION, S3Server
 
 ROLE = "arn:aws:iam::123456789012:role/Labeler-S3"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _credentials(source: S3Source):  # type: ignore[no-untyped-def]

@@ -11,16 +11,14 @@ import pytest
 from bps_core.storage import DatasourceConfig, open_source, open_writable
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
-from bps_core.storage.s3 import CONNECT_ATTEMPTS, S3Error, S3Source, clear_clients
+from bps_core.storage.s3 import CONNECT_ATTEMPTS, S3Error, S3Source
 from bps_core.synthetic import SynthResult
-from tests.helpers import free_port
+from tests.helpers import client_error, free_port
 from tests.s3_server import REGION, FaultInjector, S3Server
 from tests.s3_server import inject as _inject
 
-
-@pytest.fixture(autouse=True)
-def _fresh_clients() -> None:
-    clear_clients()  # fault hooks registered on one test's client must not leak into another
+#: A fresh S3 client per test (the process-wide cache is dropped first).
+pytestmark = pytest.mark.usefixtures("fresh_s3_clients")
 
 
 def _config(server: S3Server, bucket: str, prefix: str = "", **kw: Any) -> DatasourceConfig:
@@ -229,16 +227,6 @@ def test_access_denied_fails_at_once_without_retries(s3_server: S3Server) -> Non
     assert "s3://" in str(err.value)
 
 
-def _client_error(code: str, status: int, headers: dict[str, str] | None = None) -> Exception:
-    from botocore.exceptions import ClientError
-
-    return ClientError(
-        {"Error": {"Code": code, "Message": "<raw body from the server>"},
-         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}}},
-        "GetObject",
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("code", "status", "headers", "expected"),
     [
@@ -259,7 +247,9 @@ def test_error_messages__say_what_to_do_and_never_echo_the_body(
     from bps_core.storage.s3 import translate
 
     cfg = DatasourceConfig.s3("s3://bucket-a/x", region="us-east-1")
-    err = translate(_client_error(code, status, headers), "s3:GetObject", "s3://bucket-a/x/k", cfg)
+    err = translate(
+        client_error(code, status, headers=headers), "s3:GetObject", "s3://bucket-a/x/k", cfg
+    )
     assert expected in str(err)
     assert err.code == code
     assert "raw body" not in str(err)
