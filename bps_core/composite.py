@@ -227,12 +227,13 @@ def compose(
     np.clip(acc, 0.0, 1.0, out=acc)
     out = (acc * 255.0 + 0.5).astype(np.uint8)
     if mask is not None and target is not None and style.outline.show:
-        region = (np.asarray(mask) == target).astype(np.uint8)
-        if region.shape != hw:
-            region = np.asarray(
-                Image.fromarray(region).resize((hw[1], hw[0]), Image.Resampling.NEAREST)
+        region = np.asarray(mask) == target
+        if region.shape != hw:  # resampled smoothly, then cut at half: no pixel staircase
+            scaled = Image.fromarray(region.astype(np.uint8) * 255).resize(
+                (hw[1], hw[0]), Image.Resampling.BILINEAR
             )
-        out[outline(region.astype(bool), style.outline.width)] = hex_rgb(style.outline.color)
+            region = np.asarray(scaled) >= 128
+        out[outline(region, style.outline.width)] = hex_rgb(style.outline.color)
     return out
 
 
