@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_app import state
+from bps_app import cache, state
 from bps_app.safe_text import md
-from bps_core.composite import ChannelStyle, CompositeStyle, OutlineStyle
+from bps_app.serve import PROJECT_ENV
+from bps_core.composite import ChannelStyle, CompositeStyle, NucleusView, OutlineStyle
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.projection import MapConfig
@@ -134,3 +136,25 @@ def test_map_detail__one_selected_sample_gets_its_own_controls(
     style = app.session_state[f"{state.VIEW_PANEL}_style"]
     assert (style.fitc.show, style.dapi.show, style.outline.show) == (False, True, False)
     assert f"{state.VIEW_DIALOG}_style" not in app.session_state  # each place its own
+
+
+def test_cache__a_view_whose_partner_could_not_be_read_now_is_drawn_again(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passing failure (S3 unreachable) must not stick in the cache until a restart."""
+    monkeypatch.setenv(PROJECT_ENV, str(tiny_project.folder))
+    drawn: list[bool] = []
+
+    def fake(*args: object, **kwargs: object) -> NucleusView:
+        drawn.append(True)
+        return NucleusView(b"png", ("No DAPI: could not be read now.",) if len(drawn) == 1
+                           else (), passing=len(drawn) == 1)  # fmt: skip
+
+    monkeypatch.setattr(cache, "composite_view", fake)
+    cache.clear_thumbnails()
+    source, rel = tiny_project.config.datasource, tiny_project.samples().relpath.iloc[0]
+    assert cache.nucleus_view(source, rel, 64, CompositeStyle()).passing
+    assert not cache.nucleus_view(source, rel, 64, CompositeStyle()).passing  # drawn again
+    assert cache.nucleus_view(source, rel, 64, CompositeStyle()).notes == ()  # now kept
+    assert len(drawn) == 2
+    cache.clear_thumbnails()
