@@ -12,11 +12,14 @@ import streamlit as st
 from numpy.typing import NDArray
 
 from bps_app import jobs, state
+from bps_core.composite import CompositeStyle, NucleusView
+from bps_core.composite import nucleus_view as composite_view
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
+from bps_core.partners import sibling_config
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
@@ -92,6 +95,11 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
 @st.cache_data(show_spinner=False, max_entries=4096)
 def _thumbnail(source_json: str, relpath: str, size: int, window: tuple[Any, ...]) -> bytes:
     reader = _source(source_json, str(state.project_dir() / OBJECT_CACHE_DIR))
+    return thumbnail_png(_read_sample(reader, relpath), size, DisplayWindow(*window))
+
+
+def _read_sample(reader: DataSource, relpath: str) -> NDArray[Any]:
+    """The decoded sample; a file gone from the datasource is an ``ImageDecodeError``."""
     try:
         data = reader.read_bytes(relpath)
     except DatasourceError as exc:
@@ -100,7 +108,54 @@ def _thumbnail(source_json: str, relpath: str, size: int, window: tuple[Any, ...
         raise ImageDecodeError(
             relpath, "file is missing from the datasource (deleted or moved after ingest)"
         ) from exc
-    return thumbnail_png(decode_image(data, relpath), size, DisplayWindow(*window))
+    return decode_image(data, relpath)
+
+
+def nucleus_view(
+    source: DatasourceConfig, relpath: str, size: int, style: CompositeStyle
+) -> NucleusView:
+    """The composite of one sample with its DAPI and MASK partners (``composite``), cached.
+
+    A view whose partner could not be read now (network, permissions) is not kept, so the
+    next rerun tries again.
+
+    Raises:
+        ImageDecodeError: The sample's own file cannot be decoded, or is gone.
+        DatasourceError: The sample's own file could not be read now.
+    """
+    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
+    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    try:
+        return _nucleus_view(source_json, relpath, size, style_json)
+    except _NotKept as passing:
+        return passing.view
+
+
+class _NotKept(Exception):  # noqa: N818 (a carrier, not an error)
+    """Carries a view out of the cached function without the cache keeping it."""
+
+    def __init__(self, view: NucleusView) -> None:
+        super().__init__("not cached")
+        self.view = view
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _nucleus_view(source_json: str, relpath: str, size: int, style_json: str) -> NucleusView:
+    cache_dir = str(state.project_dir() / OBJECT_CACHE_DIR)
+    reader = _source(source_json, cache_dir)
+    fitc = _read_sample(reader, relpath)
+    sibling = sibling_config(DatasourceConfig.from_dict(json.loads(source_json)))
+    partners: DataSource | None = None
+    if sibling is not None:
+        try:
+            partners = _source(json.dumps(dataclasses.asdict(sibling), sort_keys=True), cache_dir)
+        except DatasourceError:  # the sibling folder went away: partners are absent
+            partners = None
+    view = composite_view(fitc, relpath, reader, sibling=partners, size=size,
+                          style=CompositeStyle.from_dict(json.loads(style_json)))  # fmt: skip
+    if view.passing:
+        raise _NotKept(view)
+    return view
 
 
 def _still_there(reader: DataSource, relpath: str) -> bool:
@@ -133,6 +188,7 @@ def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
 
 def clear_thumbnails() -> None:
     _thumbnail.clear()
+    _nucleus_view.clear()
 
 
 def relpaths(project: Project) -> pd.Series:

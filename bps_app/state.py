@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from bps_app.serve import PROJECT_ENV
+from bps_core.composite import CompositeStyle
 from bps_core.errors import ProjectError
 from bps_core.paths import PathPolicy, load_policy
 from bps_core.project import Project
@@ -303,3 +304,31 @@ def pop_flash(where: str) -> str | None:
     """The message kept for ``where``, once (None when there is none)."""
     message = st.session_state.pop(where, None)
     return str(message) if message else None
+
+
+# The nucleus view (FITC + DAPI + the MASK outline of the target): one style per place, kept in
+# a plain session key, so a dialog closed and opened again (its widgets' state is dropped when
+# it closes) starts from the layers, colours and windows chosen last.
+VIEW_DIALOG = "view_dialog"  # the sample dialog opened from a thumbnail
+VIEW_PANEL = "view_panel"  # the detail of a one-sample selection on the map
+VIEW_QUEUE = "view_queue"  # the label queue
+VIEW_PLACES = (VIEW_DIALOG, VIEW_PANEL, VIEW_QUEUE)
+VIEW_PARTS = ("layers", "fitc_color", "dapi_color", "dapi_pct", "outline_color", "outline_width")
+
+
+def view_widget_key(place: str, part: str) -> str:
+    """The widget key of one nucleus-view control (``part`` of ``VIEW_PARTS``) at ``place``."""
+    if place not in VIEW_PLACES or part not in VIEW_PARTS:
+        raise KeyError(f"unknown nucleus-view control {place!r}/{part!r}")
+    return f"{place}_{part}"
+
+
+def view_style(place: str) -> CompositeStyle:
+    """The nucleus-view style last chosen at ``place`` (the default style at first)."""
+    style = st.session_state.get(f"{place}_style")
+    return style if isinstance(style, CompositeStyle) else CompositeStyle()
+
+
+def set_view_style(place: str, style: CompositeStyle) -> None:
+    """Remembers the nucleus-view style chosen at ``place`` for this session."""
+    st.session_state[f"{place}_style"] = style

@@ -11,6 +11,13 @@ import streamlit as st
 from bps_app import cache, figures, jobs, state
 from bps_app.safe_text import md
 from bps_app.tables import file_name, sample_row
+from bps_core.composite import (
+    MAX_OUTLINE_WIDTH,
+    ChannelStyle,
+    CompositeStyle,
+    NucleusView,
+    OutlineStyle,
+)
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
@@ -224,6 +231,89 @@ def thumbnail_or_reason(
         return None, str(exc), False
 
 
+def view_or_reason(
+    key: str, relpath: str, source: DatasourceConfig, size: int, style: CompositeStyle
+) -> tuple[NucleusView | None, str, bool]:
+    """The nucleus view of one sample (FITC, DAPI, MASK outline), or None with the reason it
+    cannot be shown, and whether the sample was marked bad for it (undecodable, or gone). A
+    missing or unreadable partner is no reason: the view then says what it lacks."""
+    try:
+        return cache.nucleus_view(source, relpath, size, style), "", False
+    except ImageDecodeError as exc:
+        with state.open_project() as p:
+            p.mark_bad(key, exc.reason)
+        return None, exc.reason, True
+    except DatasourceError as exc:
+        return None, str(exc), False
+
+
+VIEW_LAYERS = ("FITC", "DAPI", "Outline")
+
+
+def view_controls(place: str, window: DisplayWindow) -> CompositeStyle:
+    """The nucleus view's compact controls at ``place`` (``state.VIEW_*``): one pill per layer
+    (FITC, DAPI, the target's MASK outline) and a popover with each layer's colour, the DAPI
+    window and the outline's width. FITC keeps the page's display ``window``. The choice is
+    remembered per place for the session (``state.view_style``)."""
+    old = state.view_style(place)
+
+    def key(part: str) -> str:
+        return state.view_widget_key(place, part)
+
+    shown = (old.fitc.show, old.dapi.show, old.outline.show)
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    layers = left.pills(
+        "Layers", VIEW_LAYERS, selection_mode="multi", key=key("layers"),
+        default=[name for name, on in zip(VIEW_LAYERS, shown, strict=True) if on],
+        label_visibility="collapsed",
+        help="FITC (53BP1), DAPI (the nuclear stain) and the outline of this crop's nucleus "
+        "from its MASK: foci outside the line belong to a neighbour or to debris.",
+    )  # fmt: skip
+    with right.popover("Colours", icon=":material/palette:", width="stretch"):
+        c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+        fitc_color = c1.color_picker("FITC", old.fitc.color, key=key("fitc_color"))
+        c2.caption("FITC contrast: the page's display controls.")
+        c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+        dapi_color = c1.color_picker("DAPI", old.dapi.color, key=key("dapi_color"))
+        low, high = c2.slider(
+            "DAPI percentiles", 0.0, 100.0, (old.dapi.window.low_pct, old.dapi.window.high_pct),
+            0.1, key=key("dapi_pct"), help="The DAPI window: these percentiles of the crop map "
+            "to black and to full colour.",
+        )  # fmt: skip
+        c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+        outline_color = c1.color_picker("Outline", old.outline.color, key=key("outline_color"))
+        width = c2.slider("Outline width (px)", 1, MAX_OUTLINE_WIDTH, old.outline.width,
+                          key=key("outline_width"))  # fmt: skip
+    dapi_window = old.dapi.window
+    if low < high:
+        dapi_window = DisplayWindow("auto", low, high, gamma=old.dapi.window.gamma)
+    style = CompositeStyle(
+        ChannelStyle("FITC" in layers, fitc_color, window),
+        ChannelStyle("DAPI" in layers, dapi_color, dapi_window),
+        OutlineStyle("Outline" in layers, outline_color, int(width)),
+    )
+    state.set_view_style(place, style)
+    return style
+
+
+def nucleus_image(
+    key: str, relpath: str, source: DatasourceConfig, style: CompositeStyle, *, size: int = 512
+) -> None:
+    """One sample large as a nucleus view (``view_controls`` gives ``style``), with a caption
+    per partner that is absent; a sample that cannot be shown gets a placeholder (and is
+    marked bad when its file is undecodable or gone)."""
+    view, reason, marked_bad = view_or_reason(key, relpath, source, size, style)
+    if view is None:
+        note = " It is now marked bad." if marked_bad else ""
+        st.info(
+            f"{md(relpath)}\n\nCannot show: {md(reason)}.{note}", icon=":material/broken_image:"
+        )
+        return
+    st.image(view.png, caption=md(relpath), output_format="PNG")
+    for line in view.notes:
+        st.caption(md(line))
+
+
 def thumbnail_grid(
     keys: list[str],
     relpaths: pd.Series,
@@ -234,16 +324,22 @@ def thumbnail_grid(
     size: int = 160,
     captions: dict[str, str] | None = None,
     open_key: str | None = None,
+    style: CompositeStyle | None = None,
 ) -> list[str]:
     """Draws thumbnails of ``keys``; a file that cannot be shown gets a placeholder with the
     reason. Returns the keys of files that cannot be decoded or are gone (they are marked bad
     in the project). With ``open_key``, each thumbnail gets a button that opens the sample's
-    detail dialog."""
+    detail dialog. With ``style``, each is a nucleus view (FITC, DAPI, MASK outline) drawn
+    in it, its FITC window being ``window``."""
     bad = []
     cache.prefetch(source, [relpaths[k] for k in keys])
     grid = st.columns(columns)
     for i, key in enumerate(keys):
-        png, reason, marked_bad = thumbnail_or_reason(key, relpaths[key], source, size, window)
+        if style is None:
+            png, reason, marked_bad = thumbnail_or_reason(key, relpaths[key], source, size, window)
+        else:
+            view, reason, marked_bad = view_or_reason(key, relpaths[key], source, size, style)
+            png = view.png if view is not None else None
         cell = grid[i % columns]
         caption = (captions or {}).get(key, file_name(key))
         if png is None:
@@ -314,9 +410,12 @@ _CLICK_TO_SELECT = """<script>
 META_HIDDEN = ("key", "status", "error")
 
 
-def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> None:
-    """One sample large: the image, its metadata, current label and label history, and its
-    nearest neighbours in embedding space."""
+def sample_detail(
+    key: str, window: DisplayWindow, *, n_neighbours: int = 8, place: str = state.VIEW_PANEL
+) -> None:
+    """One sample large: the nucleus view (FITC, DAPI and its MASK outline, with controls
+    keyed by ``place``), its metadata, current label and label history, and its nearest
+    neighbours in embedding space."""
     with state.open_project() as project:
         samples = cache.load_samples(project)
         row = sample_row(samples, key)
@@ -326,14 +425,8 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
         source = project.config.datasource
         rel = cache.relpaths(project)
     left, right = st.columns([3, 2])
-    png, reason, marked_bad = thumbnail_or_reason(key, row.relpath, source, 480, window)
-    if png is not None:
-        left.image(png, caption=md(row.relpath), output_format="PNG")
-    else:
-        note = " It is now marked bad." if marked_bad else ""
-        left.info(
-            f"{md(row.relpath)}\n\nCannot show: {md(reason)}.{note}", icon=":material/broken_image:"
-        )
+    with left:
+        nucleus_image(key, row.relpath, source, view_controls(place, window), size=480)
     current = labels.get(key)
     right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
@@ -361,4 +454,4 @@ def sample_detail(key: str, window: DisplayWindow, *, n_neighbours: int = 8) -> 
 
 @st.dialog("Sample", width="large")
 def sample_dialog(key: str, window: DisplayWindow) -> None:
-    sample_detail(key, window)
+    sample_detail(key, window, place=state.VIEW_DIALOG)

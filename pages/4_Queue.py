@@ -8,13 +8,7 @@ import streamlit as st
 
 from bps_app import cache, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import (
-    ImageDecodeError,
-    LabelQueue,
-    UnknownSampleError,
-    list_rounds,
-    unlabeled_keys,
-)
+from bps_core.verbs import LabelQueue, UnknownSampleError, list_rounds, unlabeled_keys
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"
@@ -186,14 +180,13 @@ if q.finished:
     st.stop()
 
 window = widgets.display_controls(default_window, key="queue_display")
+style = widgets.view_controls(state.VIEW_QUEUE, window)  # FITC, DAPI and the MASK outline
 if q.page_size == 1:
     key = q.current[0]
     row = tables.sample_row(samples, key)
     left, right = st.columns([3, 2])
-    try:
-        left.image(cache.thumbnail(source, rel_index[key], 512, window), output_format="PNG")
-    except ImageDecodeError as exc:
-        left.error(md(exc))
+    with left:
+        widgets.nucleus_image(key, rel_index[key], source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     label = current.get(key)
     right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
@@ -220,4 +213,4 @@ else:
         ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
                               args=(k,))  # fmt: skip
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
-                           captions=captions, open_key="queue_open")  # fmt: skip
+                           captions=captions, open_key="queue_open", style=style)  # fmt: skip

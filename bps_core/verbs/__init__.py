@@ -19,6 +19,7 @@ the core's functions and add no algorithm of their own.
 - ``copy(project, CopySettings, progress)`` -> ``CopyReport``
 - ``report(project, ReportSettings, progress)`` -> ``ReportRecord`` (per-group class shares)
 - ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
+- ``view_nucleus(project, ViewSettings, progress)`` -> ``NucleusView``
 
 Pages import nothing of the core but this package, so it also hands out what they read and
 show: the reads (``list_embedding_sets``, ``current_map``, ``list_rounds``, ...), the small
@@ -34,6 +35,7 @@ imports ``bps_core.jobs`` (the jobs sit above the verbs).
 from __future__ import annotations
 
 from bps_core.atomic import os_error_reason
+from bps_core.composite import ChannelStyle, CompositeStyle, NucleusView, OutlineStyle
 from bps_core.embeddings.archs import ARCHS
 from bps_core.embeddings.compute import METHODS, EmbedConfig
 from bps_core.embeddings.store import (
@@ -139,6 +141,7 @@ from bps_core.verbs.simulation import (
     store_truth_upload,
 )
 from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
+from bps_core.verbs.views import ViewSettings, view_nucleus
 from bps_core.writeback import DEFAULT_TASK, PARTS, WritebackError, WritebackReport
 
 __all__ = [
@@ -159,7 +162,8 @@ __all__ = [
     "SimulationRecord", "TrainSettings", "WritebackReport", "WritebackSettings",
     "compute_embeddings", "compute_map", "copy", "export", "export_embeddings",
     "export_to_output", "ingest", "record_round", "report", "run_simulation", "select_round",
-    "train_model", "writeback",
+    "train_model", "writeback", "view_nucleus", "ViewSettings", "NucleusView", "ChannelStyle",
+    "CompositeStyle", "OutlineStyle",
     # reads and helpers front ends need that no verb covers (pages and the CLI import the core
     # only through this package)
     "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS", "MARKER_FILES",
