@@ -216,6 +216,27 @@ def test_select_train__rounds_from_the_command_line(
     assert "strategies[0]" in capsys.readouterr().err
 
 
+def test_select__balance_by_with_a_config_exits_2_instead_of_being_ignored(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    config = tmp_path / "selection.json"
+    config.write_text('{"n_samples": 4, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+                      '"strategy": {"type": "DIVERSITY"}}]}')  # fmt: skip
+    capsys.readouterr()
+    assert main(["select", folder, "--config", str(config), "--balance-by", "particle_type"]) == 2
+    assert capsys.readouterr().err == (
+        "error: balance, threshold and similarity apply to a named strategy; with a Lightly "
+        "config, add BALANCE, THRESHOLD or SIMILARITY entries to it\n"
+    )
+    assert main(["select", folder, "--config", str(config), "--strategy", "diversity"]) == 2
+    assert "would not be used" in capsys.readouterr().err
+    from bps_core.selection.rounds import list_rounds
+
+    assert list_rounds(tiny_project) == []  # nothing recorded
+
+
 def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(
     tiny_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
