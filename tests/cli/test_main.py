@@ -85,6 +85,25 @@ def test_errors__print_one_line_and_exit_2(
     assert "not a folder" in capsys.readouterr().err
 
 
+def test_errors__an_sqlite_error_in_a_command_is_one_line_without_sqlite3_in_the_cli(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import bps_cli.main
+
+    def malformed(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(Project, "summary", malformed)
+    assert main(["info", str(tiny_project.folder)]) == 2
+    assert capsys.readouterr().err == (
+        "error: project.db is damaged (database disk image is malformed); restore it from a "
+        "backup\n"
+    )
+    assert "sqlite3" not in vars(bps_cli.main)
+
+
 def test_python_dash_m__runs_the_same_cli() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bps_cli", "--help"], capture_output=True, text=True, check=True
