@@ -11,28 +11,14 @@ from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
+    from bps_core.verbs import EmbeddingsExportRecord, ExportReport
 
 
 _SINGLE_FILE_FORMATS = ("csv", "embeddings-csv")
 
 
-def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") -> str:
-    """Runs one export to a local path; returns the lines to print."""
-    from bps_core import verbs
-
-    if args.format == "embeddings-csv":
-        settings = verbs.EmbeddingsExportSettings(dest=dest, overwrite=args.overwrite)
-        with verbs.Project.open(args.project_dir) as project:
-            record = verbs.export_embeddings(project, settings)
-        return f"wrote {record.n} embeddings ({record.dims} dims)"
-    from bps_core.verbs import LS_CONFIG, LS_IMAGES, LS_TASKS
-
-    document_root = Path(args.document_root).resolve() if args.document_root else None
-    export = verbs.ExportSettings(format=args.format, dest=dest, overwrite=args.overwrite,
-                                  task=args.task, document_root=document_root,
-                                  url_prefix=url_prefix)  # fmt: skip
-    with verbs.Project.open(args.project_dir) as project, progress_bar("export") as progress:
-        report = verbs.export(project, export, progress)
+def _report_lines(report: ExportReport) -> list[str]:
+    """What an export of labels or predictions wrote, as printed lines."""
     skipped = f", {report.n_skipped} already there" if report.n_skipped else ""
     failed = f", {len(report.failed)} failed (e.g. {report.failed[0]})" if report.failed else ""
     lines = [f"exported {report.n_written} items as {report.format}{skipped}{failed}"]
@@ -41,7 +27,30 @@ def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") ->
         lines += [f"    {r}" for r in report.renamed[:10]]
         if len(report.renamed) > 10:
             lines.append(f"    ... and {len(report.renamed) - 10} more")
-    if args.format == "label-studio" and not url_prefix:
+    return lines
+
+
+def _embeddings_line(record: EmbeddingsExportRecord) -> str:
+    return f"wrote {record.n} embeddings ({record.dims} dims)"
+
+
+def _export_local(args: argparse.Namespace, dest: Path) -> str:
+    """Runs one export to a local path; returns the lines to print."""
+    from bps_core import verbs
+
+    if args.format == "embeddings-csv":
+        settings = verbs.EmbeddingsExportSettings(dest=dest, overwrite=args.overwrite)
+        with verbs.Project.open(args.project_dir) as project:
+            return _embeddings_line(verbs.export_embeddings(project, settings))
+    from bps_core.verbs import LS_CONFIG, LS_IMAGES, LS_TASKS
+
+    document_root = Path(args.document_root).resolve() if args.document_root else None
+    export = verbs.ExportSettings(format=args.format, dest=dest, overwrite=args.overwrite,
+                                  task=args.task, document_root=document_root)  # fmt: skip
+    with verbs.Project.open(args.project_dir) as project, progress_bar("export") as progress:
+        report = verbs.export(project, export, progress)
+    lines = _report_lines(report)
+    if args.format == "label-studio":
         root = document_root or dest.resolve()
         lines.append(
             f"  Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true and "
@@ -53,45 +62,43 @@ def _export_local(args: argparse.Namespace, dest: Path, url_prefix: str = "") ->
     return "\n".join(lines)
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    if args.document_root and (args.format != "label-studio" or args.dest.startswith("s3://")):
-        raise BpsError("--document-root is for --format label-studio to a local folder")
-    if not args.dest.startswith("s3://"):
-        # like any command line tool, a relative --dest is taken from the working folder
-        dest = Path(args.dest).expanduser().absolute()
-        message = _export_local(args, dest)
-        first, _, rest = message.partition("\n")
-        print(f"{first} to {dest}" + (f"\n{rest}" if rest else ""))
-        return 0
-    # S3: export to a temporary folder, then upload it (uploads never leave the destination)
-    import tempfile
+def _export_s3(args: argparse.Namespace) -> int:
+    """Exports to S3 (the verb builds it in a temporary folder, then uploads it)."""
+    from bps_core import verbs
 
-    from bps_core.verbs import MARKER_FILES, join_uri, open_writable, upload_folder
-
-    single = args.format in _SINGLE_FILE_FORMATS
-    location = args.dest.rstrip("/")
-    name = ""
-    if single:
+    location, name = args.dest.rstrip("/"), ""
+    if args.format in _SINGLE_FILE_FORMATS:
         location, _, name = location.rpartition("/")
         if location == "s3:/" or not name:
             raise BpsError(f"{args.dest}: give a file name, e.g. s3://BUCKET/labels.csv")
-    out = open_writable(location_config(args, location + "/", id="export", purpose="output"))
-    marker = name or MARKER_FILES.get(args.format, "")
-    if marker and not args.overwrite and out.head(marker) is not None:
-        raise BpsError(f"{join_uri(out.uri(), marker)} already exists; pass --overwrite to "
-                       "replace it")  # fmt: skip
-    url_prefix = join_uri(out.uri(), "") if args.format == "label-studio" else ""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "export"
-        message = _export_local(args, root / name if single else root, url_prefix=url_prefix)
-        with progress_bar("upload") as progress:
-            report = upload_folder(root, out, overwrite=args.overwrite or
-                                   args.format != "imagefolder", progress=progress)  # fmt: skip
-    first, _, rest = message.partition("\n")
-    print(f"{first} to {args.dest}; upload: {report.summary()}" + (f"\n{rest}" if rest else ""))
+    settings = verbs.OutputExportSettings(
+        format=args.format, prefix="", overwrite=args.overwrite, task=args.task,
+        destination=location_config(args, location + "/", id="export", purpose="output"),
+        file_name=name,
+    )  # fmt: skip
+    with verbs.Project.open(args.project_dir) as project, progress_bar("export") as progress:
+        record = verbs.export_to_output(project, settings, progress)
+    report = record.upload
+    lines = ([_embeddings_line(record.embeddings)] if record.embeddings is not None
+             else _report_lines(record.export))  # fmt: skip
+    first, rest = lines[0], lines[1:]
+    print("\n".join([f"{first} to {args.dest}; upload: {report.summary()}", *rest]))
     for key, why in list(report.failed.items())[:5]:
         print(f"  failed {key}: {why}")
     return 1 if report.failed else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if args.document_root and (args.format != "label-studio" or args.dest.startswith("s3://")):
+        raise BpsError("--document-root is for --format label-studio to a local folder")
+    if args.dest.startswith("s3://"):
+        return _export_s3(args)
+    # like any command line tool, a relative --dest is taken from the working folder
+    dest = Path(args.dest).expanduser().absolute()
+    message = _export_local(args, dest)
+    first, _, rest = message.partition("\n")
+    print(f"{first} to {dest}" + (f"\n{rest}" if rest else ""))
+    return 0
 
 
 def add_export(sub: Commands) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bps_cli import app, data, datasources, embeddings, export, results, selection
 from bps_cli._common import Console
-from bps_core.verbs import BpsError
+from bps_core.verbs import BpsError, database_errors
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
@@ -40,23 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def db_error_message(exc: sqlite3.DatabaseError) -> str:
-    """One line for an SQLite error that reached the command line."""
-    msg = str(exc)
-    if "disk is full" in msg:
-        return "project.db: the disk is full; free space and retry"
-    if any(s in msg for s in ("malformed", "not a database", "disk image")):
-        return f"project.db is damaged ({msg}); restore it from a backup"
-    return f"project.db: {msg}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; user errors print one line to stderr and exit with status 2."""
     from bps_core.verbs import ExportExistsError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with database_errors():  # an SQLite error: one line (damaged, disk full), as ProjectError
+            return int(args.func(args))
     except ExportExistsError as exc:
         Console.end_line()
         print(f"error: {exc.path} already exists; pass --overwrite to replace it", file=sys.stderr)
@@ -64,9 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BpsError, FileExistsError, FileNotFoundError, ValueError) as exc:
         Console.end_line()
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except sqlite3.DatabaseError as exc:
-        print(f"error: {db_error_message(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permission denied: one line, never a traceback
         from bps_core.verbs import os_error_reason

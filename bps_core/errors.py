@@ -49,6 +49,14 @@ class ReadOnlyProjectError(ProjectError):
     """A write was attempted on a project opened read-only."""
 
 
+class ProjectDatabaseError(ProjectError):
+    """The project database failed under a command: damaged, or its disk full.
+
+    Raised in place of the database driver's own error (``bps_core.project.database_errors``),
+    so front ends catch a ``BpsError`` and never import the driver.
+    """
+
+
 class DamagedArrayError(ProjectError):
     """An array file of the project (embeddings, map, predictions) is missing or damaged."""
 

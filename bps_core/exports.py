@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
@@ -36,6 +37,11 @@ from bps_core.errors import BpsError
 from bps_core.project.store import Project
 from bps_core.storage.copy import CopyReport
 from bps_core.storage.local import safe_relative_key
+
+if TYPE_CHECKING:
+    from bps_core.storage.base import WritableSource
+
+_R = TypeVar("_R")
 
 FORMATS = ("csv", "imagefolder", "label-studio", "lightly")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ +=,@-]")
@@ -447,7 +453,7 @@ def export(
 
 
 #: File names of the single-file formats when written to a datasource.
-FILE_NAMES = {"csv": "labels.csv"}
+FILE_NAMES = {"csv": "labels.csv", "embeddings-csv": "embeddings.csv"}
 #: The file whose presence means an export is already there (refused without overwrite).
 MARKER_FILES = {"csv": "labels.csv", "label-studio": LS_TASKS}
 
@@ -472,13 +478,78 @@ def resolve_dest(project: Project, dest: str | os.PathLike[str]) -> Path:
     return Path(os.path.normpath(path.absolute()))
 
 
+def upload_export(
+    build: Callable[[Path, str], _R],
+    dest: WritableSource,
+    fmt: str,
+    prefix: str = "exports",
+    *,
+    own_folder: bool = True,
+    file_name: str = "",
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[_R, CopyReport]:
+    """Builds an export in a temporary folder and uploads it to ``dest`` under ``prefix``.
+
+    A single-file format (``FILE_NAMES``) lands as ``<prefix>/<file_name>``; a folder format in
+    ``<prefix>/<fmt>/`` (``own_folder``, so formats sit side by side) or in ``<prefix>/``
+    itself. An export whose file (or marker file, ``MARKER_FILES``) is already there is
+    refused before anything is built, unless ``overwrite``.
+
+    Args:
+        build: Writes the export to the path it is given (the file, or the folder) and returns
+            its report; its second argument is the destination's ``s3://`` URL of that folder
+            (for Label Studio's image references), or "" for a local destination.
+        dest: The writable datasource.
+        fmt: The format's name.
+        prefix: The folder under ``dest``.
+        own_folder: Put a folder format in a subfolder named for it.
+        file_name: A single-file format's name (default: ``FILE_NAMES[fmt]``).
+        overwrite: Replace existing files.
+        progress: Called with the upload's fraction done.
+
+    Returns:
+        What ``build`` returned, and the upload's report.
+
+    Raises:
+        ExportExistsError: the export's file is there already and ``overwrite`` is off.
+    """
+    import tempfile
+
+    from bps_core.storage.base import join_uri
+    from bps_core.storage.copy import upload_folder
+    from bps_core.storage.validation import check_prefix
+
+    name = file_name or FILE_NAMES.get(fmt, "")
+    if name or not own_folder:
+        target = check_prefix(prefix)
+    else:
+        target = check_prefix(f"{prefix.strip('/')}/{fmt}")
+    marker = name or MARKER_FILES.get(fmt)
+    if marker and not overwrite and dest.head(target + marker) is not None:
+        raise ExportExistsError(join_uri(dest.uri(), target + marker))
+    url_prefix = join_uri(dest.uri(), target) if dest.uri().startswith("s3://") else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "export"
+        result = build(root / name if name else root, url_prefix)
+        # every file was checked above (or is regenerated each time, as Lightly's are)
+        upload = upload_folder(root, dest, target, overwrite=overwrite or fmt != "imagefolder",
+                               progress=progress)  # fmt: skip
+    return result, upload
+
+
 def export_to_output(
     project: Project,
     fmt: str,
     prefix: str = "exports",
     *,
     overwrite: bool = False,
+    task: str = "bps-classification",
+    dest: WritableSource | None = None,
+    own_folder: bool = True,
+    file_name: str = "",
     progress: Callable[[float], None] | None = None,
+    export_progress: Callable[[float], None] | None = None,
 ) -> tuple[ExportReport, CopyReport]:
     """Builds an export in a temporary folder and uploads it to the project's output datasource.
 
@@ -487,27 +558,15 @@ def export_to_output(
     folder. Label Studio tasks on S3 reference
     their previews as ``s3://`` object URLs (connect that bucket as cloud storage in Label
     Studio); in a folder, as local files relative to the ``label-studio/`` folder.
+
+    ``dest`` uploads to another writable datasource instead; ``own_folder``, ``file_name`` and
+    ``progress`` are as for ``upload_export``; ``export_progress`` follows the export's build.
     """
-    import tempfile
 
-    from bps_core.storage.base import join_uri
-    from bps_core.storage.copy import upload_folder
-    from bps_core.storage.validation import check_prefix
+    def build(path: Path, url_prefix: str) -> ExportReport:
+        return export(project, fmt, path, overwrite=True, task=task, progress=export_progress,
+                      url_prefix=url_prefix if fmt == "label-studio" else "")  # fmt: skip
 
-    dest = project.output_source()
-    name = FILE_NAMES.get(fmt)
-    target = check_prefix(prefix) if name else check_prefix(f"{prefix.strip('/')}/{fmt}")
-    marker = MARKER_FILES.get(fmt)
-    if marker and not overwrite and dest.head(target + marker) is not None:
-        raise ExportExistsError(Path(join_uri(dest.uri(), target + marker)))
-    url_prefix = ""
-    if fmt == "label-studio" and join_uri(dest.uri(), "").startswith("s3://"):
-        url_prefix = join_uri(dest.uri(), target)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "export"
-        report = export(project, fmt, root / name if name else root, overwrite=True,
-                        url_prefix=url_prefix)  # fmt: skip
-        # every file was checked above (or is regenerated each time, as Lightly's are)
-        upload = upload_folder(root, dest, target, overwrite=overwrite or fmt != "imagefolder",
-                               progress=progress)  # fmt: skip
-    return report, upload
+    return upload_export(build, project.output_source() if dest is None else dest, fmt, prefix,
+                         own_folder=own_folder, file_name=file_name, overwrite=overwrite,
+                         progress=progress)  # fmt: skip

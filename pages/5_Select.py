@@ -146,11 +146,7 @@ with new_tab:
                     f"not be used: choose '{LIGHTLY}' to run it, or clear the config field"
                 )
             config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
-            if config is not None and not options.empty:
-                raise SelectionError(
-                    "balance, threshold and similarity apply to a named strategy; with a "
-                    "Lightly config, add BALANCE, THRESHOLD or SIMILARITY entries to it"
-                )
+            # SelectSettings refuses balance, threshold or similarity options with a config
             select_settings = SelectSettings(
                 n=None if config is not None else int(n),
                 strategy=choice if config is None else "default", config=config,

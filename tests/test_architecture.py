@@ -24,10 +24,31 @@ _SQL_TEXT = re.compile(
     r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
     r"|\bDELETE\s+FROM\b|\b(?:CREATE|DROP|ALTER)\s+(?:TABLE|INDEX|VIEW|TRIGGER)\b|\bPRAGMA\b"
 )
-#: Attributes that reach the database: the connection and a cursor's or connection's verbs.
+#: SQL in any case: stricter shapes, so prose ("select samples from the map") is not SQL.
+_SQL_TEXT_ANY_CASE = re.compile(
+    r"\bselect\s+(?:distinct\s+)?(?:\*|(?:count|sum|min|max|avg|group_concat)\s*\([^)]*\)"
+    r"|[\w.]+(?:\s*,\s*[\w.]+)+)\s+(?:as\s+\w+\s+)?from\s+\w+"
+    r"|\bselect\s+[\w.]+\s+from\s+\w+\s+(?:where|join|order\s+by|group\s+by|limit)\b"
+    r"|\binsert\s+(?:or\s+\w+\s+)?into\s+\w+\s*(?:\(|values\b|select\b)"
+    r"|\bupdate\s+\w+\s+set\s+\w+\s*="
+    r"|\bdelete\s+from\s+\w+\s*(?:where\b|;|$)"
+    r"|\b(?:create|drop|alter)\s+(?:table|view|trigger|(?:unique\s+)?index)\s+"
+    r"(?:if\s+(?:not\s+)?exists\s+)?\w+\s*(?:\(|;|$|on\s+\w+\s*\(|add\b|rename\b)"
+    r"|(?<!#)\bpragma\s+\w+\s*(?:=|\()",
+    re.IGNORECASE,
+)
+#: Attributes that reach the database: the connection, a cursor's or connection's verbs, and
+#: pandas' SQL readers.
 _SQL_ATTRS = frozenset({"conn", "_conn", "execute", "executemany", "executescript"})
+_SQL_FUNCTIONS = frozenset({"read_sql", "read_sql_query", "read_sql_table"})
 #: Modules only ``SQL_HOME`` imports: the transactions and locking rules.
 _SQL_MODULES = frozenset({"bps_core.project.db"})
+#: Database drivers (any of their submodules) only ``SQL_HOME`` imports.
+_SQL_DRIVERS = frozenset({"sqlite3", "sqlalchemy", "psycopg", "psycopg2", "duckdb"})
+
+
+def _sql_module(name: str) -> bool:
+    return name in _SQL_MODULES or name.split(".")[0] in _SQL_DRIVERS
 
 
 def _imports(path: Path) -> set[str]:
@@ -75,18 +96,23 @@ def _sql_uses(path: Path) -> list[str]:
     found: list[str] = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
-        if isinstance(node, ast.Attribute) and node.attr in _SQL_ATTRS:
+        if isinstance(node, ast.Attribute) and node.attr in _SQL_ATTRS | _SQL_FUNCTIONS:
             found.append(f"line {line}: .{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in _SQL_FUNCTIONS:
+            found.append(f"line {line}: {node.id}")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            match = _SQL_TEXT.search(node.value)
+            match = _SQL_TEXT.search(node.value) or _SQL_TEXT_ANY_CASE.search(node.value)
             if match:
                 found.append(f"line {line}: SQL {match.group(0)[:30]!r}")
         elif isinstance(node, ast.Import):
             found += [f"line {line}: import {a.name}" for a in node.names
-                      if a.name in _SQL_MODULES]  # fmt: skip
+                      if _sql_module(a.name)]  # fmt: skip
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-            found += [f"line {line}: import {m}" for m in sorted(modules & _SQL_MODULES)]
+            modules = ({node.module} if _sql_module(node.module)
+                       else {f"{node.module}.{a.name}" for a in node.names})  # fmt: skip
+            found += [f"line {line}: import {m}" for m in sorted(modules) if _sql_module(m)]
+            found += [f"line {line}: import {a.name}" for a in node.names
+                      if a.name in _SQL_FUNCTIONS]  # fmt: skip
     return found
 
 
@@ -116,14 +142,38 @@ def test_sql__the_check_sees_sql_strings_connections_and_transactions(tmp_path: 
         "n = project._conn.execute('SELECT COUNT(*) FROM rounds').fetchone()\n"
         "q = f'INSERT OR REPLACE INTO settings (key) VALUES ({k})'\n"
         "label = 'Select from the map'  # prose, not SQL\n"
+        "import sqlite3\n"
+        "from sqlite3 import DatabaseError\n"
+        "import sqlalchemy.orm\n"
+        "frame = pd.read_sql('select key, label from labels', c)\n"
+        "from pandas import read_sql_query\n"
+        "rows = read_sql_query(sql, c)\n"
+        "d = 'delete from labels where key = ?'\n"
+        "u = 'update rounds set n = 1'\n"
+        "t = 'create table if not exists x (a)'\n"
+        "p = 'pragma user_version = 3'\n"
+        "s = 'select * from samples'\n"
+        "help = 'select samples from the map, or delete from the queue; insert into a round'\n"
     )
-    assert sorted(_sql_uses(sample)) == [
+    assert sorted(_sql_uses(sample)) == sorted([
         "line 1: import bps_core.project.db",
         "line 2: ._conn",
         "line 2: .execute",
         "line 2: SQL 'SELECT COUNT(*) FROM'",
         "line 3: SQL 'INSERT OR REPLACE INTO'",
-    ]  # and not the prose of line 4
+        "line 5: import sqlite3",
+        "line 6: import sqlite3",
+        "line 7: import sqlalchemy.orm",
+        "line 8: .read_sql",
+        "line 8: SQL 'select key, label from labels'",
+        "line 9: import read_sql_query",
+        "line 10: read_sql_query",
+        "line 11: SQL 'delete from labels where'",
+        "line 12: SQL 'update rounds set n ='",
+        "line 13: SQL 'create table if not exists x ('",
+        "line 14: SQL 'pragma user_version ='",
+        "line 15: SQL 'select * from samples'",
+    ])  # fmt: skip  # and not the prose of lines 4 and 16
 
 
 def test_sql__allow_list_names_only_files_that_exist() -> None:

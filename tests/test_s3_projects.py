@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,40 @@ def test_copy__a_round_to_a_local_folder(s3_project: Project, tmp_path: Path) ->
     )
     with pytest.raises(Exception, match="round 99 does not exist"):
         copy_samples(s3_project, dest, CopySelection(kind="round", round=99))
+
+
+def test_cli_export_to_s3__embeddings_label_studio_and_an_existing_file(
+    s3_server: S3Server, tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _label(tiny_project, 2)
+    bucket = s3_server.new_bucket("exports")
+    common = ["--region", REGION, "--endpoint-url", s3_server.endpoint, "--allow-private-endpoint"]
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "16"]) == 0
+    capsys.readouterr()
+    emb = ["export", folder, "--format", "embeddings-csv", "--dest", f"s3://{bucket}/e/emb.csv"]
+    assert main([*emb, *common]) == 0
+    out = capsys.readouterr().out
+    assert re.match(rf"wrote {tiny_project.n_samples()} embeddings \(\d+ dims\) to "
+                    rf"s3://{bucket}/e/emb.csv; upload: ", out)  # fmt: skip
+    assert list(_keys(s3_server, bucket, "e/")) == ["e/emb.csv"]
+    assert main([*emb, *common]) == 2
+    assert capsys.readouterr().err == (
+        f"error: s3://{bucket}/e/emb.csv already exists; pass --overwrite to replace it\n"
+    )
+    assert main([*emb, *common, "--overwrite"]) == 0
+    assert main(["export", folder, "--format", "csv", "--dest", f"s3://{bucket}/", *common]) == 2
+    assert "give a file name, e.g. s3://BUCKET/labels.csv" in capsys.readouterr().err
+    ls = ["export", folder, "--format", "label-studio", "--dest", f"s3://{bucket}/ls", *common]
+    assert main(ls) == 0
+    assert capsys.readouterr().out.startswith(
+        f"exported 4 items as label-studio to s3://{bucket}/ls"
+    )
+    body = s3_server.admin().get_object(Bucket=bucket, Key="ls/label_studio.json")["Body"]
+    urls = [t["data"]["image"] for t in json.loads(body.read())]
+    assert all(u.startswith(f"s3://{bucket}/ls/images/") for u in urls)
+    assert main(ls) == 2
+    assert "ls/label_studio.json already exists; pass --overwrite" in capsys.readouterr().err
 
 
 def test_cli_export_and_copy_to_s3(

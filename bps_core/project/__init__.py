@@ -1,5 +1,6 @@
 """Projects: a folder with a TOML config, a SQLite database and array files."""
 
+from bps_core.project.db import database_errors
 from bps_core.project.ingest import (
     IngestReport,
     create_project,
@@ -16,6 +17,7 @@ __all__ = [
     "Project",
     "create_project",
     "create_project_from_folder",
+    "database_errors",
     "ingest",
     "reingest",
 ]

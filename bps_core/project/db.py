@@ -5,11 +5,17 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from bps_core.errors import ProjectError, ReadOnlyProjectError, StorageWriteError
+from bps_core.errors import (
+    ProjectDatabaseError,
+    ProjectError,
+    ReadOnlyProjectError,
+    StorageWriteError,
+)
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 15_000
@@ -229,6 +235,29 @@ def damaged(path: str | Path, exc: sqlite3.DatabaseError) -> ProjectError:
             f"{path} is not an SQLite database (damaged or overwritten); {_RESTORE}"
         )
     return ProjectError(f"{path} is damaged ({exc}); {_RESTORE}")
+
+
+def database_error_message(exc: sqlite3.DatabaseError) -> str:
+    """One line for an SQLite error that escaped a project's methods."""
+    msg = str(exc)
+    if "disk is full" in msg:
+        return "project.db: the disk is full; free space and retry"
+    if any(s in msg for s in ("malformed", "not a database", "disk image")):
+        return f"project.db is damaged ({msg}); restore it from a backup"
+    return f"project.db: {msg}"
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turns an SQLite error raised in its block into a one-line ``ProjectDatabaseError``.
+
+    Raises:
+        ProjectDatabaseError: the database failed (damaged, disk full, ...).
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise ProjectDatabaseError(database_error_message(exc)) from exc
 
 
 def connect(

@@ -7,9 +7,11 @@ base strategy, as in Lightly's selection configs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from bps_core.errors import SettingsError
 from bps_core.selection.pool import Pool, SelectionError
 from bps_core.selection.strategies import (
     Balance,
@@ -18,6 +20,7 @@ from bps_core.selection.strategies import (
     Strategy,
     Threshold,
 )
+from bps_core.settings import check_choice, check_range
 
 OPERATIONS: tuple[Operation, ...] = ("BIGGER", "BIGGER_EQUAL", "SMALLER", "SMALLER_EQUAL")
 
@@ -30,6 +33,11 @@ class RoundOptions:
     ``threshold_column``: keep candidates whose value passes ``operation value`` (a numeric
     metadata column, or ``uncertainty_entropy`` and friends with a model). ``similar_to``:
     sample keys; the round then ranks by cosine similarity to them instead of the base.
+
+    Raises:
+        SettingsError: when built with an unknown ``threshold_operation``, a threshold value
+            that is not a finite number, or column names or keys that are not a tuple of
+            strings.
     """
 
     balance_by: tuple[str, ...] = ()
@@ -37,6 +45,22 @@ class RoundOptions:
     threshold_operation: Operation = "BIGGER_EQUAL"
     threshold_value: float = 0.0
     similar_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("balance_by", "similar_to"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise SettingsError(f"{name} must be a tuple of non-empty names, got {value!r}")
+        if self.threshold_column is not None and not isinstance(self.threshold_column, str):
+            raise SettingsError(
+                f"threshold_column must be a column name, got {self.threshold_column!r}"
+            )
+        check_choice("threshold_operation", self.threshold_operation, OPERATIONS)
+        check_range("threshold_value", self.threshold_value)
+        if not math.isfinite(self.threshold_value):
+            raise SettingsError(
+                f"threshold_value must be a finite number, got {self.threshold_value}"
+            )
 
     @property
     def empty(self) -> bool:
@@ -80,11 +104,6 @@ def wrap(base: Strategy, options: RoundOptions, pool: Pool, random_state: int | 
     if options.balance_by:
         inner = Balance(tuple(options.balance_by), inner=inner)
     if options.threshold_column:
-        if options.threshold_operation not in OPERATIONS:
-            raise SelectionError(
-                f"threshold operation must be one of {', '.join(OPERATIONS)}, "
-                f"got {options.threshold_operation!r}"
-            )
         inner = Threshold(options.threshold_column, options.threshold_operation,
                           float(options.threshold_value), inner=inner)  # fmt: skip
     return inner

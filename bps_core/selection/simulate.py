@@ -15,6 +15,7 @@ candidates. ``simulate`` checks this after every batch.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from numpy.typing import NDArray
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 
+from bps_core.atomic import atomic_write_bytes, atomic_write_text
+from bps_core.csvsafe import safe_frame
 from bps_core.errors import MetadataError
 from bps_core.metadata import parser_error, read_user_file
 from bps_core.selection import NAMED, NEEDS_MODEL, RandomStrategy, Strategy, make_strategy
@@ -145,6 +148,106 @@ def align_truth(
     y = matched[label_column].to_numpy(dtype=str)
     groups = matched[group_column].to_numpy(dtype=str) if group_column else None
     return rows, y, groups
+
+
+def truth_rows(
+    keys: Sequence[str],
+    label_column: str,
+    group_column: str | None,
+    *,
+    truth_path: Path | None = None,
+    metadata: pd.DataFrame | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
+    """The samples with a truth, their labels and groups: from a truth CSV or the metadata.
+
+    Args:
+        keys: The samples' keys, in the order of the embeddings.
+        label_column: The labels' column.
+        group_column: The groups' column, or None.
+        truth_path: A truth CSV (``read_truth``); None reads the truth from ``metadata``.
+        metadata: The samples' metadata indexed by key, in the order of ``keys`` (used when
+            ``truth_path`` is None).
+
+    Returns:
+        The rows of ``keys`` with a (non-empty) label, their labels, and their groups (or None).
+
+    Raises:
+        MetadataError: the truth CSV is unreadable or matches no sample.
+        SelectionError: the metadata column is empty for every sample.
+    """
+    if truth_path is not None:
+        truth = read_truth(truth_path, label_column, group_column)
+        return align_truth(keys, truth, label_column, group_column)
+    assert metadata is not None, "give truth_path or metadata"
+    values = metadata[label_column]
+    ok = values.notna() & (values.astype(str).str.strip() != "")
+    rows = np.flatnonzero(ok.to_numpy()).astype(np.int64)
+    if len(rows) == 0:
+        raise SelectionError(f"metadata column {label_column!r} is empty for every sample")
+    y = values.iloc[rows].astype(str).to_numpy(dtype=str)
+    groups = None
+    if group_column:
+        groups = metadata[group_column].iloc[rows].astype(str).to_numpy(dtype=str)
+    return rows, y, groups
+
+
+def store_truth_csv(project_folder: Path, data: bytes) -> str:
+    """Stores a truth CSV under ``simulations/uploads/``, whole or not at all.
+
+    The file is named by a hash of its content (the same upload twice is one file).
+
+    Args:
+        project_folder: The project's folder.
+        data: The CSV file's bytes.
+
+    Returns:
+        The file's path relative to the project folder.
+
+    Raises:
+        StorageWriteError: the file could not be written (nothing partial is left).
+    """
+    rel = f"{SIMULATIONS_DIR}/uploads/{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    target = project_folder / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, data)
+    return rel
+
+
+def write_run(
+    project_folder: Path, run_id: str, curve: pd.DataFrame, reach: pd.DataFrame
+) -> tuple[str, str]:
+    """Writes a run's tables to ``simulations/<run_id>/`` (a job's layout).
+
+    Args:
+        project_folder: The project's folder.
+        run_id: The run's folder name.
+        curve: The learning curves (``simulate``).
+        reach: Labels to the threshold per strategy (``labels_to_fraction``).
+
+    Returns:
+        The paths of ``curve.csv`` and ``labels_to_95.csv``, relative to the project folder.
+    """
+    folder = project_folder / SIMULATIONS_DIR / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "curve.csv", curve.to_csv(index=False))
+    atomic_write_text(folder / "labels_to_95.csv", reach.to_csv(index_label="strategy"))
+    return f"{SIMULATIONS_DIR}/{run_id}/curve.csv", f"{SIMULATIONS_DIR}/{run_id}/labels_to_95.csv"
+
+
+def write_curve(out: Path, curve: pd.DataFrame) -> Path:
+    """Writes the curves' CSV to ``out`` (cells made safe for spreadsheets) and a PNG beside it.
+
+    Args:
+        out: The CSV file.
+        curve: The learning curves (``simulate``).
+
+    Returns:
+        The PNG's path (``out`` with the suffix ``.png``).
+    """
+    atomic_write_text(out, safe_frame(curve).to_csv(index=False))
+    png = out.with_suffix(".png")
+    plot_curves(curve, png)
+    return png
 
 
 def _score(y_true: NDArray[np.str_], y_pred: NDArray[np.str_]) -> dict[str, float]:

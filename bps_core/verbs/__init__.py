@@ -51,6 +51,7 @@ from bps_core.errors import (
     DatasourceError,
     ImageDecodeError,
     MetadataError,
+    ProjectDatabaseError,
     ProjectError,
     ReadOnlyProjectError,
     SettingsError,
@@ -62,7 +63,6 @@ from bps_core.exports import (
     LS_CONFIG,
     LS_IMAGES,
     LS_TASKS,
-    MARKER_FILES,
     ExportError,
     ExportExistsError,
     ExportReport,
@@ -71,7 +71,7 @@ from bps_core.exports import (
 from bps_core.images import IMAGE_EXTENSIONS
 from bps_core.labels import import_labels_csv, selected_ids
 from bps_core.metadata import read_user_file
-from bps_core.project import create_project, create_project_from_folder
+from bps_core.project import create_project, create_project_from_folder, database_errors
 from bps_core.project.config import CONFIG_NAME
 from bps_core.project.ingest import IngestReport
 from bps_core.project.store import Project, UndoResult
@@ -97,7 +97,6 @@ from bps_core.selection.rounds import (
 )
 from bps_core.selection.simulate import SIMULATIONS_DIR
 from bps_core.selection.strategies import Strategy
-from bps_core.storage import open_writable
 from bps_core.storage.access import (
     AccessReport,
     check_access,
@@ -107,7 +106,7 @@ from bps_core.storage.access import (
     trust_policy,
 )
 from bps_core.storage.base import DatasourceConfig, join_uri
-from bps_core.storage.copy import CopyReport, upload_folder
+from bps_core.storage.copy import CopyReport
 from bps_core.synthetic import PRESETS, generate_dataset, preset_config
 from bps_core.synthetic.config import SynthConfig
 from bps_core.transfers import SELECTION_KINDS, CopySelection
@@ -150,9 +149,9 @@ __all__ = [
     "SIMULATIONS_DIR", "SIMULATION_MODELS",
     "STRATEGIES", "STRATEGY_HELP",
     "BpsError", "DamagedArrayError", "DatasourceError", "ExportError", "ExportExistsError",
-    "ImageDecodeError", "MetadataError", "ProjectError", "ReadOnlyProjectError",
-    "SelectionError", "SettingsError", "StorageWriteError", "UnknownSampleError",
-    "WritebackError",
+    "ImageDecodeError", "MetadataError", "ProjectDatabaseError", "ProjectError",
+    "ReadOnlyProjectError", "SelectionError", "SettingsError", "StorageWriteError",
+    "UnknownSampleError", "WritebackError",
     "CopyReport", "CopySelection", "CopySettings", "DatasourceConfig", "EmbedConfig",
     "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
     "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "ModelConfig",
@@ -166,16 +165,16 @@ __all__ = [
     "CompositeStyle", "OutlineStyle",
     # reads and helpers front ends need that no verb covers (pages and the CLI import the core
     # only through this package)
-    "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS", "MARKER_FILES",
+    "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS",
     "PRESETS", "AccessReport", "check_access", "create_project", "create_project_from_folder",
-    "current_map", "current_version", "generate_dataset", "generate_external_id", "iam_policy",
-    "import_labels_csv", "join_uri", "LabelQueue", "learning_curve", "list_embedding_sets",
-    "list_maps", "list_models", "list_rounds", "load_embedding_set", "open_writable",
-    "os_error_reason", "policy_json", "preset_config", "read_user_file", "resolve_dest",
-    "default_strategy_choice", "resolve_strategy", "selected_ids", "selected_keys",
-    "set_current_version",
+    "current_map", "current_version", "database_errors", "generate_dataset",
+    "generate_external_id", "iam_policy", "import_labels_csv", "join_uri", "LabelQueue",
+    "learning_curve", "list_embedding_sets", "list_maps", "list_models", "list_rounds",
+    "load_embedding_set", "os_error_reason", "policy_json", "preset_config", "read_user_file",
+    "resolve_dest", "default_strategy_choice", "resolve_strategy", "selected_ids",
+    "selected_keys", "set_current_version",
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
-    "upload_folder", "use_map",
+    "use_map",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip

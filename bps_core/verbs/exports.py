@@ -14,11 +14,20 @@ from pathlib import Path
 from bps_core.embeddings.lightly_csv import export_embeddings_csv
 from bps_core.embeddings.store import load_embedding_set
 from bps_core.errors import BpsError, SettingsError
-from bps_core.exports import FORMATS, ExportReport, check_file_dest, write_file
+from bps_core.exports import (
+    FILE_NAMES,
+    FORMATS,
+    ExportReport,
+    check_file_dest,
+    upload_export,
+    write_file,
+)
 from bps_core.exports import export as _export
 from bps_core.exports import export_to_output as _export_to_output
 from bps_core.project.store import Project
 from bps_core.settings import check_choice
+from bps_core.storage import open_writable
+from bps_core.storage.base import DatasourceConfig
 from bps_core.storage.copy import CopyReport
 
 
@@ -72,30 +81,57 @@ def export(
                    url_prefix=settings.url_prefix, progress=progress)  # fmt: skip
 
 
+#: What ``export_to_output`` writes: the export formats and a Lightly embeddings CSV.
+_OUTPUT_FORMATS = (*FORMATS, "embeddings-csv")
+
+
 @dataclass(frozen=True)
 class OutputExportSettings:
-    """One export uploaded under ``<output datasource>/<prefix>/``.
+    """One export uploaded under ``<output datasource>/<prefix>/``, or to another destination.
 
     Attributes:
-        format: One of ``FORMATS``.
-        prefix: The folder under the output datasource.
+        format: One of ``FORMATS`` or ``embeddings-csv``.
+        prefix: The folder under the datasource. On the project's output datasource a folder
+            format gets a subfolder named for it (``exports/imagefolder/``); on a
+            ``destination`` it lands in ``prefix`` itself.
         overwrite: Replace existing files.
+        task: The Lightly prediction task's name (``lightly``).
+        destination: A writable datasource (an S3 prefix or a folder) to upload to instead of
+            the project's output datasource.
+        file_name: A single-file format's name (default ``labels.csv``, ``embeddings.csv``).
     """
 
     format: str
     prefix: str = "exports"
     overwrite: bool = False
+    task: str = "bps-classification"
+    destination: DatasourceConfig | None = None
+    file_name: str = ""
 
     def __post_init__(self) -> None:
-        check_choice("format", self.format, FORMATS)
+        check_choice("format", self.format, _OUTPUT_FORMATS)
+        if self.file_name and self.format not in FILE_NAMES:
+            raise SettingsError(
+                f"file_name is for the single-file formats ({', '.join(FILE_NAMES)}); "
+                f"format {self.format!r} writes a folder"
+            )
+        if "/" in self.file_name or self.file_name in (".", ".."):
+            raise SettingsError(f"file_name {self.file_name!r}: give a name without '/'")
 
 
 @dataclass(frozen=True)
 class OutputExportRecord:
-    """What an export to the output datasource did: the export, then its upload."""
+    """What an export to the output datasource (or a destination) did: the export, its upload.
+
+    Attributes:
+        export: The export's report (for ``embeddings-csv``: the embeddings written).
+        upload: The upload's report.
+        embeddings: The embeddings CSV's record, for ``embeddings-csv``; else None.
+    """
 
     export: ExportReport
     upload: CopyReport
+    embeddings: EmbeddingsExportRecord | None = None
 
 
 def export_to_output(
@@ -105,20 +141,50 @@ def export_to_output(
 ) -> OutputExportRecord:
     """Builds an export in a temporary folder and uploads it to the output datasource.
 
+    Or to ``settings.destination`` when one is given.
+
     Args:
-        project: The project (with an output datasource, or a writable input).
-        settings: Format, prefix and whether to overwrite.
-        progress: Called with the upload's fraction done.
+        project: The project (with an output datasource, or a writable input, unless a
+            destination is given).
+        settings: Format, where, and whether to overwrite.
+        progress: Called with the fraction done (the export's build, then its upload).
 
     Returns:
         The export's and the upload's reports.
 
     Raises:
         ExportExistsError: the export is there already and ``overwrite`` is off.
+        DatasourceError: no output datasource, or the destination cannot be written.
     """
+    dest = (project.output_source() if settings.destination is None
+            else open_writable(settings.destination))  # fmt: skip
+    build_progress = upload_progress = None
+    if progress is not None:
+        report_to = progress
+
+        def build_progress(f: float) -> None:
+            report_to(f / 2)
+
+        def upload_progress(f: float) -> None:
+            report_to(0.5 + f / 2)
+
+    own_folder = settings.destination is None
+    if settings.format == "embeddings-csv":
+
+        def build(path: Path, _url_prefix: str) -> EmbeddingsExportRecord:
+            return export_embeddings(project, EmbeddingsExportSettings(path, overwrite=True),
+                                     build_progress)  # fmt: skip
+
+        emb, upload = upload_export(build, dest, settings.format, settings.prefix,
+                                    own_folder=own_folder, file_name=settings.file_name,
+                                    overwrite=settings.overwrite,
+                                    progress=upload_progress)  # fmt: skip
+        return OutputExportRecord(ExportReport(settings.format, emb.dest, emb.n), upload, emb)
     report, upload = _export_to_output(project, settings.format, settings.prefix,
-                                       overwrite=settings.overwrite,
-                                       progress=progress)  # fmt: skip
+                                       overwrite=settings.overwrite, task=settings.task,
+                                       dest=dest, own_folder=own_folder,
+                                       file_name=settings.file_name, progress=upload_progress,
+                                       export_progress=build_progress)  # fmt: skip
     return OutputExportRecord(report, upload)
 
 

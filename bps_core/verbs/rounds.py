@@ -28,7 +28,13 @@ class SelectSettings:
         config: A Lightly-style selection config, instead of a named strategy.
         seed: The seed; None draws a fresh one (recorded with the round).
         reinclude_selected: Also pick samples that earlier rounds picked.
-        options: Balance, threshold and similarity options on top of the strategy.
+        options: Balance, threshold and similarity options on top of the strategy; a
+            ``config`` carries its own (BALANCE, THRESHOLD or SIMILARITY entries), so they
+            cannot be given with one.
+
+    Raises:
+        SettingsError: a value out of range, an unknown strategy, or ``strategy`` or
+            ``options`` given together with ``config`` (which would ignore them).
     """
 
     n: int | None = None
@@ -45,6 +51,17 @@ class SelectSettings:
             check_range("n", self.n, 1)
         if self.config is None:
             check_choice("strategy", self.strategy, NAMED)
+            return
+        if self.strategy != "default":
+            raise SettingsError(
+                f"strategy {self.strategy!r} and config: a Lightly config names its own "
+                "strategies, so the strategy would not be used; give one or the other"
+            )
+        if not self.options.empty:
+            raise SettingsError(
+                "balance, threshold and similarity apply to a named strategy; with a Lightly "
+                "config, add BALANCE, THRESHOLD or SIMILARITY entries to it"
+            )
 
 
 def select_round(

@@ -7,9 +7,8 @@ uploaded under the project's ``simulations/`` folder), the CLI's ``simulate`` an
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +16,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from bps_core.atomic import atomic_write_text
-from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.store import load_embedding_set
 from bps_core.errors import MetadataError, SettingsError
 from bps_core.project.store import Project
@@ -28,12 +25,14 @@ from bps_core.selection.simulate import (
     SIMULATIONS_DIR,
     SimulationConfig,
     StrategyFactory,
-    align_truth,
     full_pool_scores,
     labels_to_fraction,
-    plot_curves,
     read_truth,
     simulate,
+    store_truth_csv,
+    truth_rows,
+    write_curve,
+    write_run,
 )
 from bps_core.settings import Settings
 
@@ -68,8 +67,8 @@ class SimulateSettings(Settings):
             makes (benchmarks plug peers in); a job has none.
 
     Raises:
-        SettingsError: a field is missing or not a whole number (the message names it).
-        SelectionError: a field is unknown or out of range (the message names it).
+        SettingsError: a field is missing, not a whole number, unknown or out of range (the
+            message names it).
     """
 
     label_column: str
@@ -103,13 +102,16 @@ class SimulateSettings(Settings):
                 raise SettingsError(f"{name} must be a whole number, got {value!r}")
         if self.truth_csv is not None and self.truth_file is not None:
             raise SettingsError("truth_csv, truth_file: give one truth CSV, not both")
-        self.config.validate(self.extra_strategies)
+        try:
+            self.config.validate(self.extra_strategies)
+        except SelectionError as exc:  # the core's check of the numbers and strategy names
+            raise SettingsError(str(exc)) from None
         if self.model not in SIMULATION_MODELS:
-            raise SelectionError(f"the simulation's model must be logreg or knn, not {self.model}")
+            raise SettingsError(f"the simulation's model must be logreg or knn, not {self.model}")
         if self.truth_file is None and (self.seeds > 50 or self.rounds > 100):
-            raise SelectionError("at most 50 seeds and 100 rounds")
+            raise SettingsError("at most 50 seeds and 100 rounds")
         if not 0 < self.threshold < 1:
-            raise SelectionError(f"the threshold must be in (0, 1), got {self.threshold}")
+            raise SettingsError(f"the threshold must be in (0, 1), got {self.threshold}")
 
     @property
     def config(self) -> SimulationConfig:
@@ -182,12 +184,11 @@ def store_truth_upload(project: Project, data: bytes) -> str:
 
     Returns:
         The file's path relative to the project folder.
+
+    Raises:
+        StorageWriteError: the file could not be written (nothing partial is left).
     """
-    rel = f"{SIMULATIONS_DIR}/uploads/{hashlib.sha256(data).hexdigest()[:16]}.csv"
-    target = project.folder / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return rel
+    return store_truth_csv(project.folder, data)
 
 
 @dataclass(frozen=True)
@@ -222,28 +223,6 @@ class SimulationRecord:
         default_factory=lambda: np.zeros(0), repr=False, compare=False
     )
     reach: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
-
-
-def _truth(
-    project: Project, settings: SimulateSettings, keys: Sequence[str]
-) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_] | None]:
-    label, group = settings.label_column, settings.group_column
-    if settings.truth_file is not None:
-        return align_truth(keys, read_truth(Path(settings.truth_file), label, group), label, group)
-    if settings.truth_csv is not None:
-        truth = read_truth(project.folder / settings.truth_csv, label, group)
-        return align_truth(keys, truth, label, group)
-    meta = project.samples().set_index("key").reindex(list(keys))
-    values = meta[label]
-    ok = values.notna() & (values.astype(str).str.strip() != "")
-    rows = np.flatnonzero(ok.to_numpy()).astype(np.int64)
-    if len(rows) == 0:
-        raise SelectionError(f"metadata column {label!r} is empty for every sample")
-    y = values.iloc[rows].astype(str).to_numpy(dtype=str)
-    groups = None
-    if group:
-        groups = meta[group].iloc[rows].astype(str).to_numpy(dtype=str)
-    return rows, y, groups
 
 
 def run_simulation(
@@ -294,18 +273,23 @@ def run_simulation(
             "no embeddings yet: compute them first (the Embed page, or bps-labeler embed "
             "PROJECT_DIR)"
         )
-    rows, y, groups = _truth(project, settings, emb.keys)
+    meta = project.samples().set_index("key").reindex(emb.keys)
+    truth_path = (Path(settings.truth_file) if settings.truth_file is not None
+                  else None if settings.truth_csv is None
+                  else project.folder / settings.truth_csv)  # fmt: skip
+    rows, y, groups = truth_rows(emb.keys, settings.label_column, settings.group_column,
+                                 truth_path=truth_path, metadata=meta)  # fmt: skip
     classes = tuple(sorted(set(y.tolist())))
     if len(classes) < 2:
         raise SelectionError(f"the truth column {settings.label_column!r} has a single class")
     if on_truth is not None:
         on_truth(len(rows), classes)
     x = np.asarray(emb.vectors, dtype=np.float32)[rows]
-    meta = project.samples().set_index("key").reindex(emb.keys).reset_index()
     cfg = settings.config
     stage = progress or (lambda f: None)
     stage(0.0)
-    curve = simulate(x, y, groups, cfg, metadata=meta.iloc[rows].reset_index(drop=True),
+    pool_meta = meta.reset_index().iloc[rows].reset_index(drop=True)
+    curve = simulate(x, y, groups, cfg, metadata=pool_meta,
                      factory=factory, extra_strategies=settings.extra_strategies,
                      progress=lambda f: stage(0.9 * f))  # fmt: skip
     stage(0.9)
@@ -313,17 +297,10 @@ def run_simulation(
     reach = labels_to_fraction(curve, full, settings.threshold)
     labels_to_95 = png = None
     if out is None:
-        run_id = run_id or uuid.uuid4().hex[:12]
-        folder = project.folder / SIMULATIONS_DIR / run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        curve.to_csv(folder / "curve.csv", index=False)
-        reach.to_csv(folder / "labels_to_95.csv", index_label="strategy")
-        curve_at = f"{SIMULATIONS_DIR}/{run_id}/curve.csv"
-        labels_to_95 = f"{SIMULATIONS_DIR}/{run_id}/labels_to_95.csv"
+        curve_at, labels_to_95 = write_run(project.folder, run_id or uuid.uuid4().hex[:12],
+                                           curve, reach)  # fmt: skip
     else:
-        atomic_write_text(out, safe_frame(curve).to_csv(index=False))
-        plot_curves(curve, out.with_suffix(".png"))
-        curve_at, png = str(out), str(out.with_suffix(".png"))
+        curve_at, png = str(out), str(write_curve(out, curve))
     stage(1.0)
     return SimulationRecord(
         curve=curve_at,

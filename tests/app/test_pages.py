@@ -680,6 +680,25 @@ def test_label_page__history_shows_times_to_the_second_with_the_zone(
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", history[col].iloc[0])
 
 
+def test_rounds_page__balance_with_a_lightly_config_is_refused_by_the_settings(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """The page has no check of its own: ``SelectSettings`` refuses it (as for the CLI)."""
+    _rounds_page(app, tiny_project)
+    app.selectbox(key="round_strategy").set_value("Lightly selection config (JSON)")
+    app.multiselect(key="round_balance").set_value(["particle_type"])
+    app.text_area(key="round_config").input(
+        '{"n_samples": 20, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+        '"strategy": {"type": "DIVERSITY"}}]}'
+    )
+    _preview(app)
+    assert _shown(app.error[0].value) == (
+        "balance, threshold and similarity apply to a named strategy; with a Lightly config, "
+        "add BALANCE, THRESHOLD or SIMILARITY entries to it"
+    )
+    assert "round_preview" not in app.session_state
+
+
 def test_rounds_page__a_pasted_config_with_another_strategy_is_refused_not_ignored(
     app: AppTest, tiny_project: Project
 ) -> None:

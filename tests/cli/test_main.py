@@ -85,6 +85,25 @@ def test_errors__print_one_line_and_exit_2(
     assert "not a folder" in capsys.readouterr().err
 
 
+def test_errors__an_sqlite_error_in_a_command_is_one_line_without_sqlite3_in_the_cli(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import bps_cli.main
+
+    def malformed(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(Project, "summary", malformed)
+    assert main(["info", str(tiny_project.folder)]) == 2
+    assert capsys.readouterr().err == (
+        "error: project.db is damaged (database disk image is malformed); restore it from a "
+        "backup\n"
+    )
+    assert "sqlite3" not in vars(bps_cli.main)
+
+
 def test_python_dash_m__runs_the_same_cli() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bps_cli", "--help"], capture_output=True, text=True, check=True
@@ -214,6 +233,27 @@ def test_select_train__rounds_from_the_command_line(
     config.write_text('{"n_samples": 4, "strategies": [{"input": {"type": "X"}}]}')
     assert main(["select", folder, "--config", str(config)]) == 2
     assert "strategies[0]" in capsys.readouterr().err
+
+
+def test_select__balance_by_with_a_config_exits_2_instead_of_being_ignored(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    config = tmp_path / "selection.json"
+    config.write_text('{"n_samples": 4, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+                      '"strategy": {"type": "DIVERSITY"}}]}')  # fmt: skip
+    capsys.readouterr()
+    assert main(["select", folder, "--config", str(config), "--balance-by", "particle_type"]) == 2
+    assert capsys.readouterr().err == (
+        "error: balance, threshold and similarity apply to a named strategy; with a Lightly "
+        "config, add BALANCE, THRESHOLD or SIMILARITY entries to it\n"
+    )
+    assert main(["select", folder, "--config", str(config), "--strategy", "diversity"]) == 2
+    assert "would not be used" in capsys.readouterr().err
+    from bps_core.selection.rounds import list_rounds
+
+    assert list_rounds(tiny_project) == []  # nothing recorded
 
 
 def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(

@@ -220,3 +220,25 @@ def test_samples_version__differs_between_databases(tmp_path: Path) -> None:
         project_db.migrate(conn)
         tokens.add(conn.execute("SELECT token FROM samples_version").fetchone()[0])
     assert len(tokens) == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "message"),
+    [
+        (sqlite3.OperationalError("database or disk is full"),
+         "project.db: the disk is full; free space and retry"),
+        (sqlite3.DatabaseError("database disk image is malformed"),
+         "project.db is damaged (database disk image is malformed); restore it from a backup"),
+        (sqlite3.OperationalError("no such table: x"), "project.db: no such table: x"),
+    ],
+)  # fmt: skip
+def test_database_errors__an_sqlite_error_becomes_one_project_error_line(
+    raised: sqlite3.DatabaseError, message: str
+) -> None:
+    from bps_core.errors import ProjectDatabaseError
+    from bps_core.project import database_errors
+
+    with pytest.raises(ProjectDatabaseError) as caught, database_errors():
+        raise raised
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ProjectError)

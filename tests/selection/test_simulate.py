@@ -204,7 +204,7 @@ def test_run_simulation__peer_strategies_need_a_factory(
 def test_simulate_settings__refuses_an_empty_label_column_a_bad_threshold_or_two_truths() -> None:
     with pytest.raises(ValueError, match="truth column"):
         verbs.SimulateSettings("", ("random",))
-    with pytest.raises(SelectionError, match="threshold"):
+    with pytest.raises(verbs.SettingsError, match="threshold"):
         verbs.SimulateSettings("particle_type", ("random",), threshold=1.0)
     with pytest.raises(ValueError, match="not both"):
         verbs.SimulateSettings("particle_type", ("random",), truth_csv="simulations/t.csv",

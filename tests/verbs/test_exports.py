@@ -37,6 +37,29 @@ def test_export_to_output__uploads_under_the_output_prefix(
     assert (out / "exports" / "labels.csv").is_file()
 
 
+def test_export_to_output__a_destination_takes_the_export_in_place_of_the_output(
+    embedded: Project, tmp_path: Path
+) -> None:
+    label_by_particle(embedded, 2)
+    dest = verbs.DatasourceConfig(id="export", path=str(tmp_path / "d"), purpose="output")
+    seen: list[float] = []
+    settings = verbs.OutputExportSettings(format="imagefolder", prefix="", destination=dest)
+    record = verbs.export_to_output(embedded, settings, seen.append)
+    assert record.export.n_written == 4
+    assert not record.upload.failed
+    assert {p.parent.name for p in (tmp_path / "d").rglob("*") if p.is_file()} == {"Fe", "X-ray"}
+    assert seen[-1] == 1.0
+    assert seen == sorted(seen)
+    emb = verbs.OutputExportSettings(format="embeddings-csv", prefix="x", destination=dest,
+                                     file_name="e.csv")  # fmt: skip
+    record = verbs.export_to_output(embedded, emb)
+    assert record.embeddings is not None
+    assert record.embeddings.n == embedded.n_samples()
+    assert (tmp_path / "d" / "x" / "e.csv").read_text().startswith("filenames,embedding_0")
+    with pytest.raises(verbs.ExportExistsError, match="e.csv already exists"):
+        verbs.export_to_output(embedded, emb)
+
+
 def test_export_embeddings__writes_a_lightly_csv(embedded: Project, tmp_path: Path) -> None:
     dest = tmp_path / "embeddings.csv"
     seen: list[float] = []
@@ -54,6 +77,8 @@ def test_export_embeddings__writes_a_lightly_csv(embedded: Project, tmp_path: Pa
         (lambda: verbs.ExportSettings(format="csv", dest=Path("x"),
                                       document_root=Path("/")), "document_root"),
         (lambda: verbs.OutputExportSettings(format="zip"), "format"),
+        (lambda: verbs.OutputExportSettings(format="imagefolder", file_name="a"), "file_name"),
+        (lambda: verbs.OutputExportSettings(format="csv", file_name="a/b.csv"), "file_name"),
         (lambda: verbs.EmbeddingsExportSettings(Path(" ")), "dest"),
     ],
 )  # fmt: skip

@@ -52,6 +52,53 @@ def test_select_settings__a_bad_value_is_refused_naming_the_field(
         verbs.SelectSettings(**kwargs)  # type: ignore[arg-type]
 
 
+_CONFIG = verbs.SelectionConfig.from_json(
+    '{"n_samples": 4, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
+    '"strategy": {"type": "DIVERSITY"}}]}'
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        verbs.RoundOptions(balance_by=("particle_type",)),
+        verbs.RoundOptions(threshold_column="hr_post_exposure"),
+        verbs.RoundOptions(similar_to=("a.tif",)),
+    ],
+)
+def test_select_settings__round_options_with_a_lightly_config_are_refused_not_dropped(
+    options: verbs.RoundOptions,
+) -> None:
+    with pytest.raises(verbs.SettingsError, match="^balance, threshold and similarity apply"):
+        verbs.SelectSettings(config=_CONFIG, options=options)
+
+
+def test_select_settings__a_strategy_with_a_lightly_config_is_refused_not_dropped() -> None:
+    with pytest.raises(verbs.SettingsError, match="^strategy 'uncertainty' and config"):
+        verbs.SelectSettings(config=_CONFIG, strategy="uncertainty")
+    assert verbs.SelectSettings(config=_CONFIG).options.empty  # the config alone is fine
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"threshold_column": "x", "threshold_operation": "BIGGEST"}, "threshold_operation"),
+        ({"threshold_operation": "bigger"}, "threshold_operation"),
+        ({"threshold_value": float("nan")}, "threshold_value"),
+        ({"threshold_value": "3"}, "threshold_value"),
+        ({"balance_by": "particle_type"}, "balance_by"),
+        ({"balance_by": ("",)}, "balance_by"),
+        ({"similar_to": ["a.tif"]}, "similar_to"),
+        ({"threshold_column": 3}, "threshold_column"),
+    ],
+)
+def test_round_options__a_bad_value_is_refused_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(verbs.SettingsError, match=f"^{field}"):
+        verbs.RoundOptions(**kwargs)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("model", "field"),
     [

@@ -41,12 +41,15 @@ def test_run_simulation__refuses_a_column_the_project_lacks(embedded: Project) -
         ({"label_column": "x", "strategies": ("magic",)}, "strategies magic"),
         ({"label_column": "x", "strategies": ("random",), "model": "finetune"}, "model"),
         ({"label_column": "x", "strategies": ("random",), "rounds": 101}, "rounds"),
+        ({"label_column": "x", "strategies": ("random",), "batch": 0}, "batch"),
+        ({"label_column": "x", "strategies": ("random",), "test_fraction": 1.0}, "fraction"),
+        ({"label_column": "x", "strategies": ("random",), "threshold": 0.0}, "threshold"),
     ],
 )
 def test_simulate_settings__a_bad_value_is_refused_naming_the_field(
     kwargs: dict[str, object], field: str
 ) -> None:
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(verbs.SettingsError, match=field):
         verbs.SimulateSettings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -73,3 +76,18 @@ def test_store_truth_upload__keeps_the_csv_under_simulations_where_the_settings_
     settings = verbs.SimulateSettings(label_column="truth", strategies=("random",),
                                       group_column="well", truth_csv=rel)  # fmt: skip
     settings.check(tiny_project)  # no error: a readable truth file under simulations/
+
+
+def test_store_truth_upload__a_failed_write_leaves_no_partial_file(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(verbs.StorageWriteError, match="could not write .*uploads"):
+        verbs.store_truth_upload(tiny_project, b"filename,truth\na.tif,x\n")
+    uploads = tiny_project.folder / verbs.SIMULATIONS_DIR / "uploads"
+    assert list(uploads.iterdir()) == []  # neither the file nor a temp file
