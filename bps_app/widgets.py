@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -216,19 +216,28 @@ def quality_frame(quality: dict[str, dict[str, float]]) -> pd.DataFrame:
 UNLABELED = figures.UNLABELED
 
 
-def thumbnail_or_reason(
-    key: str, relpath: str, source: DatasourceConfig, size: int, window: DisplayWindow
-) -> tuple[bytes | None, str, bool]:
-    """The PNG thumbnail of one sample, or None with the reason it cannot be shown, and
-    whether the sample was marked bad for it (undecodable, or its file is gone)."""
+T = TypeVar("T")
+
+
+def _or_reason(key: str, make: Callable[[], T]) -> tuple[T | None, str, bool]:
+    """``make()``, or None with the reason it failed and whether ``key`` was marked bad for it
+    (undecodable, or its file is gone); a datasource failure marks nothing."""
     try:
-        return cache.thumbnail(source, relpath, size, window), "", False
+        return make(), "", False
     except ImageDecodeError as exc:
         with state.open_project() as p:
             p.mark_bad(key, exc.reason)
         return None, exc.reason, True
     except DatasourceError as exc:
         return None, str(exc), False
+
+
+def thumbnail_or_reason(
+    key: str, relpath: str, source: DatasourceConfig, size: int, window: DisplayWindow
+) -> tuple[bytes | None, str, bool]:
+    """The PNG thumbnail of one sample, or None with the reason it cannot be shown, and
+    whether the sample was marked bad for it (undecodable, or its file is gone)."""
+    return _or_reason(key, lambda: cache.thumbnail(source, relpath, size, window))
 
 
 def view_or_reason(
@@ -237,14 +246,7 @@ def view_or_reason(
     """The nucleus view of one sample (FITC, DAPI, MASK outline), or None with the reason it
     cannot be shown, and whether the sample was marked bad for it (undecodable, or gone). A
     missing or unreadable partner is no reason: the view then says what it lacks."""
-    try:
-        return cache.nucleus_view(source, relpath, size, style), "", False
-    except ImageDecodeError as exc:
-        with state.open_project() as p:
-            p.mark_bad(key, exc.reason)
-        return None, exc.reason, True
-    except DatasourceError as exc:
-        return None, str(exc), False
+    return _or_reason(key, lambda: cache.nucleus_view(source, relpath, size, style))
 
 
 VIEW_LAYERS = ("FITC", "DAPI", "Outline")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import bps_app
@@ -60,6 +61,21 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
     return names
+
+
+def _imported_modules(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, full module name) for every absolute import in ``path``, those inside functions
+    too; ``from bps_core import verbs`` counts as ``bps_core.verbs``."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "bps_core":
+                for a in node.names:
+                    yield node.lineno, f"bps_core.{a.name}"
+            else:
+                yield node.lineno, node.module
 
 
 def test_core__never_imports_streamlit_or_app_glue() -> None:
@@ -301,21 +317,12 @@ def _cli_offenders(folder: Path) -> list[str]:
 
     offenders = []
     for path in sorted(folder.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                modules = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-                if node.module == "bps_core":  # ``from bps_core import verbs``
-                    modules = [f"bps_core.{a.name}" for a in node.names]
-            else:
+        for _, module in _imported_modules(path):
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top in ("bps_cli", "tqdm"):
                 continue
-            for module in modules:
-                top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("bps_cli", "tqdm"):
-                    continue
-                if module not in _CLI_ALLOWED:
-                    offenders.append(f"{path.name}: {module}")
+            if module not in _CLI_ALLOWED:
+                offenders.append(f"{path.name}: {module}")
     return offenders
 
 
@@ -431,21 +438,12 @@ def _bench_offenders(folder: Path, allowed: dict[str, frozenset[str]]) -> list[s
     its entry in ``allowed`` (imports inside functions count too)."""
     offenders = []
     for path in sorted(folder.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                modules = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-                if node.module == "bps_core":  # ``from bps_core import verbs``
-                    modules = [f"bps_core.{a.name}" for a in node.names]
-            else:
+        for _, module in _imported_modules(path):
+            if module.split(".")[0] != "bps_core" or module == _VERBS:
                 continue
-            for module in modules:
-                if module.split(".")[0] != "bps_core" or module == _VERBS:
-                    continue
-                if module.startswith(_VERBS + ".") or module in allowed.get(path.name, ()):
-                    continue
-                offenders.append(f"{path.name}: {module}")
+            if module.startswith(_VERBS + ".") or module in allowed.get(path.name, ()):
+                continue
+            offenders.append(f"{path.name}: {module}")
     return offenders
 
 
