@@ -198,9 +198,11 @@ def test_results_figure__error_bars_per_particle_one_panel_per_time() -> None:
     assert len(corrected) == 4  # 2 particles x 2 times
     assert {tr.xaxis for tr in corrected} == {"x", "x2"}
     fe4 = next(tr for tr in corrected if tr.name == "Fe" and tr.xaxis == "x")
-    assert np.allclose(fe4.error_y.array, 0.06) and np.allclose(fe4.error_y.arrayminus, 0.04)
+    assert np.allclose(fe4.error_y.array, 0.06)
+    assert np.allclose(fe4.error_y.arrayminus, 0.04)
     raw = [tr for tr in fig.data if tr.error_y.array is None]
-    assert len(raw) == 4 and all(tr.opacity < 1 for tr in raw)
+    assert len(raw) == 4
+    assert all(tr.opacity < 1 for tr in raw)
 
 
 def test_results_png__is_a_png() -> None:
@@ -213,10 +215,14 @@ def test_plate_heatmap_figure__one_heat_map_per_plate_wells_in_place() -> None:
     t = pd.DataFrame({"plate": ["P1", "P1", "P2"], "well": ["A1", "B02", "A3"],
                       "corrected_fraction": [0.1, 0.5, 0.9]})  # fmt: skip
     fig = figures.plate_heatmap_figure(t, "many")
-    assert fig is not None and len(fig.data) == 2
+    assert fig is not None
+    assert len(fig.data) == 2
     z = np.array(fig.data[0].z, dtype=float)
-    assert list(fig.data[0].y) == ["A", "B"] and list(fig.data[0].x) == [1, 2, 3]
-    assert z[0, 0] == 0.1 and z[1, 1] == 0.5 and np.isnan(z[0, 2])
+    assert list(fig.data[0].y) == ["A", "B"]
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert z[0, 0] == 0.1
+    assert z[1, 1] == 0.5
+    assert np.isnan(z[0, 2])
 
 
 def test_plate_heatmap_figure__wells_not_like_b03_give_none() -> None:
