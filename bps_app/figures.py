@@ -308,11 +308,12 @@ def results_figure(table: pd.DataFrame, by: tuple[str, ...], class_name: str) ->
     t = t.sort_values(x)
     common: dict[str, Any] = {"x": x, "color": color, "facet_col": facet,
                               "category_orders": orders}  # fmt: skip
+    common["color_discrete_sequence"] = px.colors.qualitative.D3
     fig = px.line(t, y="corrected_fraction", error_y="err_plus", error_y_minus="err_minus",
                   markers=True, **common)  # fmt: skip
     raw = px.scatter(t, y="raw_fraction", **common)
     for trace in raw.data:
-        trace.update(opacity=0.35, marker_symbol="x-thin-open", showlegend=False,
+        trace.update(opacity=0.5, marker_symbol="x", marker_size=7, showlegend=False,
                      hovertemplate=f"raw share %{{y:.3f}}<extra>{trace.name}</extra>")  # fmt: skip
         fig.add_trace(trace)
     fig.update_yaxes(range=[-0.02, 1.02])
@@ -329,9 +330,11 @@ def _well_position(well: str) -> tuple[str, int] | None:
     return (m.group(1).upper(), int(m.group(2))) if m else None
 
 
-def plate_heatmap_figure(table: pd.DataFrame, class_name: str) -> go.Figure | None:
+def plate_heatmap_figure(
+    table: pd.DataFrame, class_name: str, per_row: int = 4
+) -> go.Figure | None:
     """The corrected share per well, one heat map per plate (rows: well letters, columns:
-    well numbers); None when the wells are not named like ``B03``."""
+    well numbers), ``per_row`` plates a row; None when the wells are not named like ``B03``."""
     pos = table.well.map(_well_position)
     if pos.isna().any() or table.empty:
         return None
@@ -339,19 +342,25 @@ def plate_heatmap_figure(table: pd.DataFrame, class_name: str) -> go.Figure | No
     plates = sorted(t.plate.astype(str).unique(), key=natural_key)
     rows = sorted(t.row.unique(), key=lambda r: (len(r), r))
     cols = list(range(1, int(t.col.max()) + 1))
-    fig = make_subplots(rows=1, cols=len(plates), subplot_titles=[plot_text(p) for p in plates])
-    for i, plate in enumerate(plates, start=1):
+    ncols = min(per_row, len(plates))
+    nrows = -(-len(plates) // ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[plot_text(p) for p in plates],
+                        horizontal_spacing=0.04, vertical_spacing=0.5 / nrows)  # fmt: skip
+    for i, plate in enumerate(plates):
         g = t[t.plate.astype(str) == plate]
         z = g.pivot_table(index="row", columns="col", values="corrected_fraction")
         z = z.reindex(index=rows, columns=cols)
+        at = {"row": i // ncols + 1, "col": i % ncols + 1}
         fig.add_trace(
             go.Heatmap(z=z.to_numpy(), x=cols, y=rows, zmin=0, zmax=1, colorscale="Viridis",
-                       showscale=i == 1, colorbar={"title": "share"},
-                       hovertemplate="%{y}%{x}: %{z:.3f}<extra></extra>"),
-            row=1, col=i,
+                       showscale=i == 0, colorbar={"title": "share"}, xgap=1, ygap=1,
+                       hovertemplate=f"{plot_text(plate)} %{{y}}%{{x}}: %{{z:.3f}}"
+                       "<extra></extra>"),
+            **at,
         )  # fmt: skip
-        fig.update_yaxes(autorange="reversed", row=1, col=i)
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        fig.update_yaxes(autorange="reversed", **at)
+        fig.update_xaxes(dtick=1, **at)
+    fig.update_layout(height=60 + 170 * nrows, margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       title_text=f"corrected share {plot_text(class_name)} per well")  # fmt: skip
     return fig
 

@@ -12,7 +12,8 @@ CLUSTER_NONE = "none (CLT intervals)"
 with state.open_project() as project:
     samples = cache.load_samples(project)
     model = cache.current_model(project)
-    n_labeled = len(project.current_labels())
+    label_counts = project.current_labels().label.value_counts()
+    n_labeled = int(label_counts.sum())
     labels_version = project.labels_version()
     project_dir = str(project.folder)
 
@@ -37,7 +38,9 @@ if n_labeled == 0 or model is None:
 group_columns, _ = tables.metadata_columns(samples)
 clusters = [c for c in ("mouse", "well") if c in samples.columns]
 c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
-class_name = c1.selectbox("Class", model.classes, key="results_class")
+# The rarest labeled class first: the one whose share is usually the question.
+rarest = min(model.classes, key=lambda c: label_counts.get(c, 0))
+class_name = c1.selectbox("Class", model.classes, model.classes.index(rarest), key="results_class")
 by = c2.multiselect(
     "Group by", group_columns, [c for c in DEFAULT_BY if c in group_columns],
     key="results_by", help="One row per combination of these metadata columns.",
