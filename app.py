@@ -44,6 +44,9 @@ navigation = st.navigation(
             url_path="rounds",
         ),
         st.Page(
+            "pages/7_Results.py", title="Results", icon=":material/bar_chart:", url_path="results"
+        ),
+        st.Page(
             "pages/6_Export.py", title="Export", icon=":material/ios_share:", url_path="export"
         ),
     ]

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from bps_app import jobs, state
 from bps_core.composite import CompositeStyle, NucleusView
 from bps_core.composite import nucleus_view as composite_view
+from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
@@ -28,6 +29,7 @@ from bps_core.selection.scores import uncertainty
 from bps_core.storage import DataSource, DatasourceConfig, open_source
 from bps_core.storage.cache import CachedSource
 from bps_core.storage.fetch import fetch_many
+from bps_core.verbs.results import ReportSettings, report
 
 
 @st.cache_resource(show_spinner=False)
@@ -305,3 +307,26 @@ def labels_csv(project_dir: str, labels_version: int) -> bytes:
     the Export page do not rebuild it."""
     with Project.open(project_dir) as p:
         return labels_csv_bytes(p)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def report_table(
+    project_dir: str,
+    labels_version: int,
+    model_id: str,
+    class_name: str,
+    by: tuple[str, ...],
+    cluster: str | None,
+    level: float,
+) -> pd.DataFrame:
+    """The per-group results table of ``model_id``; ``labels_version`` (the last label event)
+    and the model invalidate it. Raises BpsError as ``bps_core.verbs.report`` does."""
+    settings = ReportSettings(class_name=class_name, by=by, model_id=model_id, level=level,
+                              cluster=cluster)  # fmt: skip
+    with Project.open(project_dir) as p:
+        return report(p, settings).table
+
+
+def table_csv(table: pd.DataFrame) -> bytes:
+    """A table as CSV bytes, its text cells safe from spreadsheet formulas."""
+    return safe_frame(table).to_csv(index=False).encode()

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from numpy.typing import NDArray
+from plotly.subplots import make_subplots
 
 from bps_app.safe_text import plot_text
 
@@ -279,3 +280,124 @@ def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figur
     fig.update_xaxes(tickangle=-30, automargin=True)
     fig.update_yaxes(automargin=True)
     return fig
+
+
+def _results_axes(by: tuple[str, ...]) -> tuple[str, str | None, str | None]:
+    """The x column, colour column and facet column of a results plot over ``by``."""
+    x = "dose_Gy" if "dose_Gy" in by else by[0]
+    color = "particle_type" if "particle_type" in by and x != "particle_type" else None
+    rest = [c for c in by if c not in (x, color)]
+    facet = "hr_post_exposure" if "hr_post_exposure" in rest else (rest[0] if rest else None)
+    return x, color, facet
+
+
+def results_figure(table: pd.DataFrame, by: tuple[str, ...], class_name: str) -> go.Figure:
+    """The corrected share of ``class_name`` per group with its interval bars (x: dose where
+    grouped by it, colour: particle type, one panel per time), the raw share shown faintly."""
+    x, color, facet = _results_axes(by)
+    t = table.copy()
+    for c in (x, color, facet):
+        if c is not None and not pd.api.types.is_numeric_dtype(t[c]):
+            t[c] = t[c].astype(str).map(plot_text)
+    if color is not None:
+        t[color] = t[color].astype(str)
+    t["err_plus"] = (t.ci_high - t.corrected_fraction).clip(lower=0)
+    t["err_minus"] = (t.corrected_fraction - t.ci_low).clip(lower=0)
+    orders = {c: sorted(t[c].unique(), key=lambda v: natural_key(str(v)))
+              for c in (color, facet) if c is not None}  # fmt: skip
+    t = t.sort_values(x)
+    common: dict[str, Any] = {"x": x, "color": color, "facet_col": facet,
+                              "category_orders": orders}  # fmt: skip
+    common["color_discrete_sequence"] = px.colors.qualitative.D3
+    fig = px.line(t, y="corrected_fraction", error_y="err_plus", error_y_minus="err_minus",
+                  markers=True, **common)  # fmt: skip
+    raw = px.scatter(t, y="raw_fraction", **common)
+    for trace in raw.data:
+        trace.update(opacity=0.5, marker_symbol="x", marker_size=7, showlegend=False,
+                     hovertemplate=f"raw share %{{y:.3f}}<extra>{trace.name}</extra>")  # fmt: skip
+        fig.add_trace(trace)
+    fig.update_yaxes(range=[-0.02, 1.02])
+    fig.update_layout(
+        height=420, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=f"share {plot_text(class_name)} (corrected; x: raw)",
+        legend_title_text=color or "",
+    )  # fmt: skip
+    return fig
+
+
+def _well_position(well: str) -> tuple[str, int] | None:
+    m = re.fullmatch(r"\s*([A-Za-z]+)\s*0*(\d+)\s*", str(well))
+    return (m.group(1).upper(), int(m.group(2))) if m else None
+
+
+def plate_heatmap_figure(
+    table: pd.DataFrame, class_name: str, per_row: int = 4
+) -> go.Figure | None:
+    """The corrected share per well, one heat map per plate (rows: well letters, columns:
+    well numbers), ``per_row`` plates a row; None when the wells are not named like ``B03``."""
+    pos = table.well.map(_well_position)
+    if pos.isna().any() or table.empty:
+        return None
+    t = table.assign(row=[p[0] for p in pos], col=[p[1] for p in pos])
+    plates = sorted(t.plate.astype(str).unique(), key=natural_key)
+    rows = sorted(t.row.unique(), key=lambda r: (len(r), r))
+    cols = list(range(1, int(t.col.max()) + 1))
+    ncols = min(per_row, len(plates))
+    nrows = -(-len(plates) // ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[plot_text(p) for p in plates],
+                        horizontal_spacing=0.04, vertical_spacing=0.5 / nrows)  # fmt: skip
+    for i, plate in enumerate(plates):
+        g = t[t.plate.astype(str) == plate]
+        z = g.pivot_table(index="row", columns="col", values="corrected_fraction")
+        z = z.reindex(index=rows, columns=cols)
+        at = {"row": i // ncols + 1, "col": i % ncols + 1}
+        fig.add_trace(
+            go.Heatmap(z=z.to_numpy(), x=cols, y=rows, zmin=0, zmax=1, colorscale="Viridis",
+                       showscale=i == 0, colorbar={"title": "share"}, xgap=1, ygap=1,
+                       hovertemplate=f"{plot_text(plate)} %{{y}}%{{x}}: %{{z:.3f}}"
+                       "<extra></extra>"),
+            **at,
+        )  # fmt: skip
+        fig.update_yaxes(autorange="reversed", **at)
+        fig.update_xaxes(dtick=1, **at)
+    fig.update_layout(height=60 + 170 * nrows, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      title_text=f"corrected share {plot_text(class_name)} per well")  # fmt: skip
+    return fig
+
+
+def results_png(table: pd.DataFrame, by: tuple[str, ...], class_name: str) -> bytes:
+    """The results plot as PNG bytes (matplotlib: plotly's PNG export needs kaleido)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, color, facet = _results_axes(by)
+    panels = sorted(table[facet].unique(), key=lambda v: natural_key(str(v))) if facet else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 1, 3.6), sharey=True,
+                             squeeze=False)  # fmt: skip
+    for ax, panel in zip(axes[0], panels, strict=True):
+        sub = table if facet is None else table[table[facet] == panel]
+        groups = sub.groupby(color, sort=False) if color else [("", sub)]
+        for name, g in groups:
+            g = g.sort_values(x)
+            err = [(g.corrected_fraction - g.ci_low).clip(lower=0),
+                   (g.ci_high - g.corrected_fraction).clip(lower=0)]  # fmt: skip
+            line = ax.errorbar(g[x].astype(str) if not pd.api.types.is_numeric_dtype(g[x])
+                               else g[x], g.corrected_fraction, yerr=err, marker="o",
+                               capsize=3, label=str(name) or None)  # fmt: skip
+            ax.plot(g[x], g.raw_fraction, "x", alpha=0.35, color=line[0].get_color())
+        ax.set_xlabel(x)
+        ax.set_ylim(-0.02, 1.02)
+        if facet is not None:
+            ax.set_title(f"{facet} = {panel}")
+    axes[0][0].set_ylabel(f"share {class_name} (corrected; x: raw)")
+    if color:
+        axes[0][-1].legend(title=color, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

@@ -194,3 +194,27 @@ def labels_to_reach_table(reach: pd.DataFrame) -> pd.DataFrame:
         "per seed (mean)": round(float(r.per_seed)),
         "seeds never reaching": int(r.never),
     } for name, r in reach.iterrows()])  # fmt: skip
+
+
+def results_view(table: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
+    """The results table as the Results page shows it: the groups, the counts, the shares
+    rounded, the interval as ``[low, high]`` text, the interval's kind, clusters and notes."""
+
+    def share(v: float) -> str:
+        return "" if pd.isna(v) else f"{v:.3f}"
+
+    out = table[list(by)].copy()
+    out["images"] = table.n_images
+    out["labeled"] = table.n_labeled
+    out["labeled as class"] = table.n_labeled_class
+    out["raw share"] = table.raw_fraction.map(share)
+    out["corrected share"] = table.corrected_fraction.map(share)
+    out["interval"] = [
+        "" if pd.isna(lo) or pd.isna(hi) else f"[{lo:.3f}, {hi:.3f}]"
+        for lo, hi in zip(table.ci_low, table.ci_high, strict=True)
+    ]
+    out["method"] = table.interval.fillna("")
+    if table.n_clusters.notna().any():
+        out["clusters"] = table.n_clusters
+    out["note"] = table.note.fillna("")
+    return out

@@ -178,3 +178,53 @@ def test_loss_figure__one_point_per_epoch() -> None:
     fig = figures.loss_figure([3.0, 2.5, 2.2])
     assert list(fig.data[0].x) == [1, 2, 3]
     assert fig.layout.yaxis.title.text == "NT-Xent loss"
+
+
+def _results_table() -> pd.DataFrame:
+    rows = [(p, d, h) for p in ("Fe", "X-ray") for d in (0.0, 0.3, 1.0) for h in (4, 24)]
+    t = pd.DataFrame(rows, columns=["particle_type", "dose_Gy", "hr_post_exposure"])
+    t["corrected_fraction"] = np.linspace(0.05, 0.6, len(t))
+    t["raw_fraction"] = t.corrected_fraction + 0.05
+    t["ci_low"] = t.corrected_fraction - 0.04
+    t["ci_high"] = t.corrected_fraction + 0.06
+    return t
+
+
+def test_results_figure__error_bars_per_particle_one_panel_per_time() -> None:
+    t = _results_table()
+    fig = figures.results_figure(t, ("particle_type", "dose_Gy", "hr_post_exposure"), "many")
+    corrected = [tr for tr in fig.data if tr.error_y.array is not None]
+    assert {tr.name for tr in corrected} == {"Fe", "X-ray"}
+    assert len(corrected) == 4  # 2 particles x 2 times
+    assert {tr.xaxis for tr in corrected} == {"x", "x2"}
+    fe4 = next(tr for tr in corrected if tr.name == "Fe" and tr.xaxis == "x")
+    assert np.allclose(fe4.error_y.array, 0.06)
+    assert np.allclose(fe4.error_y.arrayminus, 0.04)
+    raw = [tr for tr in fig.data if tr.error_y.array is None]
+    assert len(raw) == 4
+    assert all(tr.opacity < 1 for tr in raw)
+
+
+def test_results_png__is_a_png() -> None:
+    png = figures.results_png(_results_table(), ("particle_type", "dose_Gy",
+                                                 "hr_post_exposure"), "many")  # fmt: skip
+    assert png.startswith(b"\x89PNG")
+
+
+def test_plate_heatmap_figure__one_heat_map_per_plate_wells_in_place() -> None:
+    t = pd.DataFrame({"plate": ["P1", "P1", "P2"], "well": ["A1", "B02", "A3"],
+                      "corrected_fraction": [0.1, 0.5, 0.9]})  # fmt: skip
+    fig = figures.plate_heatmap_figure(t, "many")
+    assert fig is not None
+    assert len(fig.data) == 2
+    z = np.array(fig.data[0].z, dtype=float)
+    assert list(fig.data[0].y) == ["A", "B"]
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert z[0, 0] == 0.1
+    assert z[1, 1] == 0.5
+    assert np.isnan(z[0, 2])
+
+
+def test_plate_heatmap_figure__wells_not_like_b03_give_none() -> None:
+    t = pd.DataFrame({"plate": ["P1"], "well": ["center"], "corrected_fraction": [0.1]})
+    assert figures.plate_heatmap_figure(t, "many") is None

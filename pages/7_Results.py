@@ -1,0 +1,90 @@
+"""Results: a class's share per condition, corrected for the model's bias, with intervals."""
+
+import streamlit as st
+
+from bps_app import cache, figures, state, tables
+from bps_app.safe_text import md
+from bps_core.verbs import BpsError
+
+DEFAULT_BY = ("particle_type", "dose_Gy", "hr_post_exposure")
+CLUSTER_NONE = "none (CLT intervals)"
+
+with state.open_project() as project:
+    samples = cache.load_samples(project)
+    model = cache.current_model(project)
+    label_counts = project.current_labels().label.value_counts()
+    n_labeled = int(label_counts.sum())
+    labels_version = project.labels_version()
+    project_dir = str(project.folder)
+
+st.title("Results")
+st.caption(
+    "The share of a class per condition: the model's predictions on every image, corrected "
+    "by the labels of the same group (prediction-powered inference), with confidence intervals."
+)
+
+if n_labeled == 0 or model is None:
+    if n_labeled == 0:
+        st.info(
+            "No labels yet: label samples of at least two classes on the Explore and label "
+            "or Label queue page, then train a model on the Selection rounds page."
+        )
+    else:
+        st.info(f"No model yet ({n_labeled:,} labeled samples): train one on the Selection "
+                "rounds page, then come back for the results.")  # fmt: skip
+    st.page_link("pages/5_Select.py", label="Go to Selection rounds", icon=":material/checklist:")
+    st.stop()
+
+group_columns, _ = tables.metadata_columns(samples)
+clusters = [c for c in ("mouse", "well") if c in samples.columns]
+c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+# The rarest labeled class first: the one whose share is usually the question.
+rarest = min(model.classes, key=lambda c: label_counts.get(c, 0))
+class_name = c1.selectbox("Class", model.classes, model.classes.index(rarest), key="results_class")
+by = c2.multiselect(
+    "Group by", group_columns, [c for c in DEFAULT_BY if c in group_columns],
+    key="results_by", help="One row per combination of these metadata columns.",
+)  # fmt: skip
+cluster = c3.selectbox(
+    "Cluster", [CLUSTER_NONE, *clusters], key="results_cluster",
+    help="Nuclei of one mouse (or well) are not independent: a group with at least 5 of them "
+    "gets an interval from a bootstrap over whole mice (wells).",
+)  # fmt: skip
+level = c4.select_slider("Level", [0.8, 0.9, 0.95, 0.99], 0.95, key="results_level")
+if not by:
+    st.info("Pick at least one metadata column to group by.")
+    st.stop()
+
+try:
+    with st.spinner("Computing the shares..."):
+        table = cache.report_table(project_dir, labels_version, model.id, class_name, tuple(by),
+                                   None if cluster == CLUSTER_NONE else cluster, level)  # fmt: skip
+except BpsError as exc:
+    st.error(md(str(exc)))
+    st.stop()
+
+st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples; {len(table):,} groups; "
+           f"{level:.0%} intervals.")  # fmt: skip
+st.dataframe(
+    tables.results_view(table, tuple(by)), hide_index=True, width="stretch",
+    key="results_table",
+)  # fmt: skip
+d1, d2 = st.columns(2)
+d1.download_button(
+    "Results CSV", cache.table_csv(table), file_name=f"results_{class_name}.csv",
+    mime="text/csv", key="results_download_csv", icon=":material/download:",
+)  # fmt: skip
+d2.download_button(
+    "Figure PNG", figures.results_png(table, tuple(by), class_name),
+    file_name=f"results_{class_name}.png", mime="image/png", key="results_download_png",
+    icon=":material/image:",
+)  # fmt: skip
+
+st.plotly_chart(figures.results_figure(table, tuple(by), class_name), key="results_plot")
+if {"plate", "well"} <= set(samples.columns):
+    plate_table = cache.report_table(project_dir, labels_version, model.id, class_name,
+                                     ("plate", "well"), None, level)  # fmt: skip
+    heat = figures.plate_heatmap_figure(plate_table, class_name)
+    if heat is not None:
+        st.subheader("Per well")
+        st.plotly_chart(heat, key="results_heatmap")

@@ -1,0 +1,79 @@
+"""AppTest: the Results page shows a class's corrected share per group, or what to do first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_core import verbs
+from bps_core.project import Project
+from tests.helpers import open_app
+
+PAGE = "pages/7_Results.py"
+
+
+@pytest.fixture
+def trained(tiny_project: Project, tiny_copy: Path) -> Project:
+    """The tiny project with pixel embeddings, every second sample labeled from the truth
+    (``many``: n_foci >= 3, else ``few``) and a model."""
+    verbs.compute_embeddings(tiny_project, verbs.EmbedConfig(method="pixels", image_size=32))
+    truth = pd.read_csv(tiny_copy / "_synthetic" / "truth.csv")
+    samples = tiny_project.samples().merge(truth, left_on="relpath", right_on="filename")
+    picked = samples.iloc[::2]
+    for many, g in picked.groupby(picked.n_foci >= 3):
+        tiny_project.add_labels(g.key, "many" if many else "few", user="ann", source="api")
+    verbs.train_model(tiny_project, verbs.TrainSettings())
+    return tiny_project
+
+
+def _results(app: AppTest) -> AppTest:
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    return app
+
+
+def test_results_page__without_labels_says_to_label_and_train(app: AppTest) -> None:
+    _results(app)
+    assert not app.error
+    assert "No labels yet" in app.info[0].value
+    assert not app.get("download_button")
+
+
+def test_results_page__labels_without_model_says_to_train(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tiny_project.samples().key.head(4).tolist()
+    tiny_project.add_labels(keys, "many", user="ann", source="api")
+    app = _results(open_app(monkeypatch, tiny_project.folder))
+    assert "No model yet (4 labeled samples)" in app.info[0].value
+    assert not app.get("download_button")
+
+
+def test_results_page__one_row_per_group_and_downloads(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _results(open_app(monkeypatch, trained.folder))
+    assert not app.error
+    assert app.multiselect(key="results_by").value == [
+        "particle_type", "dose_Gy", "hr_post_exposure",
+    ]  # fmt: skip
+    table = app.dataframe[0].value
+    groups = trained.samples()[["particle_type", "dose_Gy", "hr_post_exposure"]]
+    assert len(table) == len(groups.drop_duplicates())
+    assert table["interval"].str.fullmatch(r"\[\d\.\d{3}, \d\.\d{3}\]").all()
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Results CSV", "Figure PNG"]
+    assert len(app.get("plotly_chart")) >= 1
+
+
+def test_results_page__group_by_particle_gives_two_rows(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _results(open_app(monkeypatch, trained.folder))
+    app.multiselect(key="results_by").set_value(["particle_type"]).run()
+    assert not app.exception
+    assert list(app.dataframe[0].value.particle_type) == ["Fe", "X-ray"]
