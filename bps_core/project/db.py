@@ -194,8 +194,69 @@ CREATE TRIGGER samples_version_on_delete AFTER DELETE ON samples
 BEGIN UPDATE samples_version SET version = version + 1; END;
 """
 
+_V6 = """
+-- Two new label sources: 'adjudication' (a reviewer settles a blind double-labeling
+-- disagreement) and 'review' (a reviewer fixes or rejects a label, or accepts a prediction).
+-- SQLite cannot change a CHECK constraint in place: the append-only log is copied into a new
+-- table with the wider check (ids kept, so the AUTOINCREMENT sequence continues), then the
+-- view, indexes and triggers are recreated. DROP TABLE fires no DELETE trigger.
+DROP VIEW current_labels;
+CREATE TABLE label_events_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    class_id INTEGER REFERENCES label_classes(id),   -- NULL clears the label
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('lasso', 'queue', 'import', 'undo', 'redo', 'api',
+                                           'adjudication', 'review')),
+    action_id TEXT NOT NULL                           -- one user action, e.g. one lasso
+);
+INSERT INTO label_events_v6 (id, sample_id, class_id, user, created_at, source, action_id)
+    SELECT id, sample_id, class_id, user, created_at, source, action_id FROM label_events;
+DROP TABLE label_events;
+ALTER TABLE label_events_v6 RENAME TO label_events;
+CREATE INDEX label_events_by_sample ON label_events (sample_id, id);
+CREATE INDEX label_events_by_action ON label_events (action_id);
+CREATE INDEX label_events_by_user ON label_events (user, sample_id);
+CREATE TRIGGER label_events_no_update BEFORE UPDATE ON label_events
+BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+CREATE TRIGGER label_events_no_delete BEFORE DELETE ON label_events
+BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+CREATE VIEW current_labels AS
+    SELECT e.sample_id, e.class_id, e.user, e.created_at, e.source
+    FROM label_events AS e
+    JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last
+        ON last.id = e.id
+    WHERE e.class_id IS NOT NULL;
+-- Blind double labeling: which labelers must each label a sample on their own.
+CREATE TABLE label_assignments (
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    user TEXT NOT NULL,
+    assigned_at TEXT NOT NULL,
+    PRIMARY KEY (sample_id, user)
+);
+CREATE INDEX label_assignments_by_user ON label_assignments (user, sample_id);
+-- A reviewer's verdict on one label event (append-only, like the log it judges). A 'fix' or
+-- 'reject' also appends a label event with source 'review' (the new label, or NULL), named
+-- by result_event_id.
+CREATE TABLE label_reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    event_id INTEGER NOT NULL REFERENCES label_events(id),
+    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'fix', 'reject')),
+    result_event_id INTEGER REFERENCES label_events(id),
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX label_reviews_by_sample ON label_reviews (sample_id, id);
+CREATE TRIGGER label_reviews_no_update BEFORE UPDATE ON label_reviews
+BEGIN SELECT RAISE(ABORT, 'label_reviews is append-only'); END;
+CREATE TRIGGER label_reviews_no_delete BEFORE DELETE ON label_reviews
+BEGIN SELECT RAISE(ABORT, 'label_reviews is append-only'); END;
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -39,7 +39,7 @@ from bps_core.storage import (
 DB_NAME = "project.db"
 ARRAYS_DIR = "arrays"
 OBJECT_CACHE_DIR = Path("cache") / "objects"
-LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api")
+LABEL_SOURCES = ("lasso", "queue", "import", "undo", "redo", "api", "adjudication", "review")
 # Colour-blind-safe palette (Okabe-Ito, then Tableau 10) for label classes, in creation order.
 CLASS_COLORS = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -536,7 +536,8 @@ class Project:
             keys: Sample keys; duplicates are written once.
             label: Class name (created if new), or None to clear the samples' labels.
             user: Who labeled.
-            source: One of ``LABEL_SOURCES`` (lasso, queue, import, undo, redo, api).
+            source: One of ``LABEL_SOURCES`` (lasso, queue, import, undo, redo, api,
+                adjudication, review).
             action_id: Groups the events of one user action; generated when omitted.
 
         Raises:

@@ -184,6 +184,45 @@ def test_migrate__v1_database_gains_jobs_embeddings_and_undoable_actions(tmp_pat
     assert {"jobs", "embeddings", "maps", "settings", "label_actions", "samples_version"} <= tables
 
 
+def test_migrate__v5_label_log_keeps_its_events_ids_and_append_only_rule(tmp_path: Path) -> None:
+    conn = project_db.connect(tmp_path / "old.db")
+    for number, script in enumerate(project_db.MIGRATIONS[:5], start=1):
+        for statement in project_db._split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute("INSERT INTO datasources VALUES ('input', 'local', 'file:///x', 'input', 't')")
+    conn.execute(
+        "INSERT INTO samples (key, datasource_id, relpath, added_at) "
+        "VALUES ('input:a', 'input', 'a', 't')"
+    )
+    conn.execute("INSERT INTO label_classes (name, color, created_at) VALUES ('x', '#000', 't')")
+    for n in range(3):
+        conn.execute(
+            "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
+            f"VALUES (1, {'1' if n != 1 else 'NULL'}, 'ann', 't', 'lasso', 'act{n}')"
+        )
+    assert project_db.migrate(conn) == project_db.SCHEMA_VERSION
+    rows = conn.execute("SELECT id, class_id, source FROM label_events ORDER BY id").fetchall()
+    assert rows == [(1, 1, "lasso"), (2, None, "lasso"), (3, 1, "lasso")]
+    assert conn.execute("SELECT sample_id, class_id FROM current_labels").fetchall() == [(1, 1)]
+    conn.execute(
+        "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
+        "VALUES (1, 1, 'rev', 't', 'adjudication', 'act4')"
+    )
+    assert conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0] == 4  # ids continue
+    for statement in ("UPDATE label_events SET class_id = NULL", "DELETE FROM label_events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(statement)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        conn.execute(
+            "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
+            "VALUES (1, 1, 'rev', 't', 'guess', 'act5')"
+        )
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"label_assignments", "label_reviews"} <= tables
+    assert "label_events_v6" not in tables
+
+
 def test_samples__cached_copy_follows_changes_from_any_connection(tiny_project: Project) -> None:
     first = tiny_project.samples()
     version = tiny_project.samples_version()
