@@ -93,6 +93,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
             bps_channel=None if args.all_channels else "proj",
             progress=progress,
             on_listed=lambda n: Console.status(f"listed {n:,} objects"),
+            database_url=args.database_url or "",
         )
     if report.n_samples == 0:  # a project of nothing is no use: remove what init created
         project.close()
@@ -273,6 +274,14 @@ def add_init(sub: Commands) -> None:
     )
     p.add_argument("--name", default=None)
     p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="keep the database on a PostgreSQL server: postgresql://USER@HOST:PORT/DBNAME, an "
+        "empty database, no password in it (PGPASSWORD, ~/.pgpass or [postgresql] password in "
+        ".streamlit/secrets.toml); default: SQLite, project.db in PROJECT_DIR",
+    )
     p.set_defaults(func=_cmd_init)
 
 

@@ -390,9 +390,7 @@ CREATE FUNCTION bps_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
 END $$;
-CREATE TRIGGER label_events_append_only BEFORE UPDATE OR DELETE ON label_events
-    FOR EACH ROW EXECUTE FUNCTION bps_append_only();
-CREATE TRIGGER label_events_no_truncate BEFORE TRUNCATE ON label_events
+CREATE TRIGGER label_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON label_events
     FOR EACH STATEMENT EXECUTE FUNCTION bps_append_only();
 CREATE VIEW current_labels AS
     SELECT e.sample_id, e.class_id, e."user", e.created_at, e.source
@@ -520,9 +518,7 @@ CREATE TABLE label_reviews (
     created_at TEXT NOT NULL
 );
 CREATE INDEX label_reviews_by_sample ON label_reviews (sample_id, id);
-CREATE TRIGGER label_reviews_append_only BEFORE UPDATE OR DELETE ON label_reviews
-    FOR EACH ROW EXECUTE FUNCTION bps_append_only();
-CREATE TRIGGER label_reviews_no_truncate BEFORE TRUNCATE ON label_reviews
+CREATE TRIGGER label_reviews_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON label_reviews
     FOR EACH STATEMENT EXECUTE FUNCTION bps_append_only();
 -- Beyond the triggers: no role but the owner may change the logs (see docs/postgresql.md
 -- for an app role that may only read and append them).

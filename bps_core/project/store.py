@@ -176,10 +176,23 @@ def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | 
 
 
 def _refuse_used_database(conn: db.Connection, url: str) -> None:
-    """Refuses a PostgreSQL database that already holds a project's tables (or a newer one)."""
-    if (
-        db.schema_version(conn)
-        or conn.execute("SELECT to_regclass('samples') IS NOT NULL").fetchone()[0]
+    """Refuses a PostgreSQL database that already holds a project's samples or labels.
+
+    Tables left empty (an ``init`` that found no images) are reused.
+    """
+    version = db.schema_version(conn)
+    if not version and conn.execute("SELECT to_regclass('samples') IS NOT NULL").fetchone()[0]:
+        from bps_core.project.pg import describe
+
+        raise ProjectError(
+            f"database {describe(url)} already holds a table 'samples' of something else: "
+            "give the project its own empty database (createdb NAME)"
+        )
+    if version > db.SCHEMA_VERSION or (
+        version
+        and conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM samples) OR EXISTS (SELECT 1 FROM label_events)"
+        ).fetchone()[0]
     ):
         from bps_core.project.pg import describe
 
