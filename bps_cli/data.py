@@ -285,6 +285,38 @@ def add_init(sub: Commands) -> None:
     p.set_defaults(func=_cmd_init)
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from bps_core.verbs import move_to_postgresql
+
+    with progress_bar("migrate") as progress:
+        report = move_to_postgresql(args.project_dir, args.to, progress)
+    print(f"moved {args.project_dir}'s database to {report.url}")
+    for table, n in report.rows.items():
+        print(f"  {table}: {n:,} rows, sha256 {report.checksums[table][:12]} (equal on both sides)")
+    print(f"the old SQLite file is kept as {report.old_database}")
+    return 0
+
+
+def add_migrate(sub: Commands) -> None:
+    """Registers ``migrate``."""
+    p = sub.add_parser(
+        "migrate",
+        help="move a project's database from SQLite to PostgreSQL (labels and history)",
+        description="Copies every row of project.db (labels and their whole history, rounds, "
+        "jobs) into an empty PostgreSQL database, checks counts and checksums, then switches "
+        "project.toml to it. Stop the project's app servers and jobs first.",
+    )
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DBNAME of an empty database (no password in it: "
+        "PGPASSWORD, ~/.pgpass or [postgresql] password in .streamlit/secrets.toml)",
+    )
+    p.set_defaults(func=_cmd_migrate)
+
+
 def add_ingest(sub: Commands) -> None:
     """Registers ``ingest``."""
     p = sub.add_parser(

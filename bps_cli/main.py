@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 COMMANDS: tuple[Callable[[Commands], None], ...] = (
     data.add_synth, data.add_init, data.add_ingest,
     datasources.add_datasource, datasources.add_writeback, datasources.add_copy,
-    data.add_label, data.add_info,
+    data.add_label, data.add_info, data.add_migrate,
     embeddings.add_embed, embeddings.add_embeddings, embeddings.add_map,
     export.add_export,
     selection.add_select, selection.add_train, selection.add_simulate,

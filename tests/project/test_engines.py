@@ -12,9 +12,8 @@ import pytest
 
 from bps_cli.main import main
 from bps_core.errors import ProjectError, ReadOnlyProjectError
-from bps_core.project import Project, create_project_from_folder
+from bps_core.project import Project, create_project_from_folder, pg
 from bps_core.project import db as project_db
-from bps_core.project import pg
 from bps_core.project.config import CONFIG_NAME
 from bps_core.synthetic import SynthResult
 from tests.helpers import free_port
@@ -27,7 +26,7 @@ def test_translate__placeholders_percent_and_the_reserved_user_column() -> None:
         "WHERE user = ? AND current_user <> ? AND x LIKE '%?%' -- user ?"
     )
     assert pg.translate(sql) == (  # after a dot PostgreSQL reads any keyword as a column
-        'SELECT e.user, "user", \'a user %%\' FROM label_events e '
+        "SELECT e.user, \"user\", 'a user %%' FROM label_events e "
         "WHERE \"user\" = %s AND current_user <> %s AND x LIKE '%%?%%' -- user ?"
     )
     assert pg.translate('SELECT "user", users, user_version FROM t') == (
