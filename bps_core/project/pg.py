@@ -132,12 +132,12 @@ def _connect_error(url: str, exc: psycopg.Error) -> ProjectError:
     if "connection refused" in low or "could not connect" in low and "timeout" not in low:
         return ProjectError(
             f"cannot reach PostgreSQL at {host}:{port} (connection refused): start the server, "
-            "or fix database_url in project.toml"
+            "or fix [database] url in project.toml"
         )
     if "timeout" in low:
         return ProjectError(
             f"PostgreSQL at {host}:{port} did not answer in time: check the host, port and "
-            "firewall, or fix database_url in project.toml"
+            "firewall, or fix [database] url in project.toml"
         )
     if "password" in low or "authentication" in low:
         return ProjectError(
@@ -148,7 +148,7 @@ def _connect_error(url: str, exc: psycopg.Error) -> ProjectError:
     if "does not exist" in low and "database" in low:
         return ProjectError(
             f"database {dbname!r} does not exist on {host}:{port}: create it "
-            f"(createdb -h {host} -p {port} {dbname}) or fix database_url in project.toml"
+            f"(createdb -h {host} -p {port} {dbname}) or fix [database] url in project.toml"
         )
     return ProjectError(f"cannot connect to PostgreSQL at {host}:{port}/{dbname}: {msg}")
 

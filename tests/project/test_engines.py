@@ -74,7 +74,7 @@ def test_connect__nothing_listening_is_one_line_naming_host_and_port() -> None:
         pg.connect(f"postgresql://ann@127.0.0.1:{port}/screen")
     assert str(caught.value) == (
         f"cannot reach PostgreSQL at 127.0.0.1:{port} (connection refused): start the server, "
-        "or fix database_url in project.toml"
+        "or fix [database] url in project.toml"
     )
 
 
@@ -252,3 +252,32 @@ def test_translate_error__postgresql_failures_read_as_the_store_expects(
     assert message in str(out)
     assert "\n" not in str(out)
     assert project_db.database_error_message(out).startswith("PostgreSQL db.lab:5432/screen: ")
+
+
+def test_app_role__labels_but_may_not_change_the_logs_even_without_triggers(
+    tiny_copy: Path, tmp_path: Path, database_url: str
+) -> None:
+    """The role setup docs/projects.md gives: the app's role appends to the logs, and the
+    database refuses it UPDATE and DELETE on them by privilege (not only by trigger)."""
+    project, _ = create_project_from_folder(tmp_path / "p", tiny_copy, database_url=database_url)
+    key = project.samples().key.iloc[0]
+    project.close()
+    role = f"labeler_{tmp_path.name[-8:].replace('-', '_')}".lower()
+    with psycopg.connect(database_url, autocommit=True) as raw:
+        raw.execute(f"DROP ROLE IF EXISTS {role}")
+        raw.execute(f"CREATE ROLE {role} LOGIN")
+        raw.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        raw.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON label_events, label_reviews FROM {role}")
+        raw.execute("ALTER TABLE label_events DISABLE TRIGGER label_events_append_only")
+    app_url = database_url.replace("postgres@", f"{role}@")
+    toml = tmp_path / "p" / CONFIG_NAME
+    toml.write_text(toml.read_text().replace(database_url, app_url))
+    with Project.open(tmp_path / "p") as project:
+        project.add_labels([key], "track", user="ann", source="api")
+        assert project.undo("ann") is not None
+        assert len(project.label_events()) == 2
+        for sql in ("UPDATE label_events SET user = 'mallory'", "DELETE FROM label_events"):
+            with pytest.raises(sqlite3.OperationalError, match="permission denied"):
+                project._conn.execute(sql)
