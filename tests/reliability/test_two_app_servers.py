@@ -12,7 +12,7 @@ import textwrap
 from bps_core.project import Project
 from tests.helpers import ROOT
 
-N_LABELS = 12
+N_LABELS = 8
 
 _SERVER = """
 import os, sys
