@@ -656,16 +656,25 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise ProjectError(f"{path}: cannot be opened for reading; check its permissions")
 
 
-def read_only_error(what: str = "the project") -> ReadOnlyProjectError:
+def read_only_error(
+    what: str = "the project", *, why: str = "its folder or project.db cannot be written"
+) -> ReadOnlyProjectError:
     """Builds the one-line error for a write refused on a read-only project.
 
     Args:
         what: What could not be written, as the message's subject.
+        why: Why, in the parenthesis (the file, or the PostgreSQL role's rights).
     """
     return ReadOnlyProjectError(
-        f"{what} is read-only for this user (its folder or project.db cannot be written): "
+        f"{what} is read-only for this user ({why}): "
         "reading works; to change it, ask for write access or work on a copy"
     )
+
+
+def _read_only(conn: Connection, what: str = "the project") -> ReadOnlyProjectError:
+    if engine(conn) == "sqlite":
+        return read_only_error(what)
+    return read_only_error(what, why="its PostgreSQL role may not write these tables")
 
 
 def migrate(conn: Connection, *, read_only: bool = False) -> int:
@@ -681,7 +690,7 @@ def migrate(conn: Connection, *, read_only: bool = False) -> int:
             f"({SCHEMA_VERSION}); upgrade bps-labeler"
         )
     if read_only and version < SCHEMA_VERSION:
-        raise read_only_error(f"the database needs an upgrade (schema {version}), but it")
+        raise _read_only(conn, f"the database needs an upgrade (schema {version}), but it")
     pg = engine(conn) == "postgresql"
     first = max(version + 1, PG_BASELINE_VERSION) if pg else version + 1
     for number in range(first, SCHEMA_VERSION + 1):
@@ -771,7 +780,7 @@ def write(conn: Connection, fn: Callable[[Any], T]) -> T:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if _is_read_only(exc):
-                raise read_only_error() from None
+                raise _read_only(conn) from None
             if _is_busy(exc) and attempt < _WRITE_ATTEMPTS - 1:
                 _backoff(attempt)
                 continue
@@ -784,7 +793,7 @@ def write(conn: Connection, fn: Callable[[Any], T]) -> T:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if _is_read_only(exc):
-                raise read_only_error() from None
+                raise _read_only(conn) from None
             if "disk is full" in str(exc):
                 raise StorageWriteError(
                     "could not write the project database: the disk is full; free space and retry"

@@ -398,6 +398,14 @@ class Project:
     ) -> None:
         self.close()
 
+    def database_location(self) -> str:
+        """Where the database is: ``SQLite FOLDER/project.db`` or ``PostgreSQL HOST:PORT/DB``."""
+        if self.config.database_url:
+            from bps_core.project.pg import describe
+
+            return f"PostgreSQL {describe(self.config.database_url)}"
+        return f"SQLite {self.folder / DB_NAME}"
+
     @property
     def arrays_dir(self) -> Path:
         """The folder of array files: embeddings, maps, image caches, checkpoints, models."""
@@ -754,13 +762,15 @@ class Project:
     def summary(self) -> dict[str, Any]:
         """Returns the project's overview as plain data: name, datasource, counts, ingest state.
 
-        Keys: ``name``, ``datasource`` (its URI), ``samples``, ``bad_samples``, ``labeled``,
-        ``label_counts`` (per class) and ``ingest`` (``complete`` or what to do to finish it).
+        Keys: ``name``, ``datasource`` (its URI), ``database`` (``database_location``),
+        ``samples``, ``bad_samples``, ``labeled``, ``label_counts`` (per class) and ``ingest``
+        (``complete`` or what to do to finish it).
         """
         n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
         return {
             "name": self.config.name,
             "datasource": self.config.datasource.uri,
+            "database": self.database_location(),
             "samples": self.n_samples(),
             "bad_samples": self.n_samples("bad"),
             "labeled": n_labeled,

@@ -150,7 +150,9 @@ def test_init__database_url_keeps_no_sqlite_file_and_every_open_uses_the_url(
     with Project.open(folder) as project:
         project.add_labels(project.samples().key.head(3), "track", user="ann", source="api")
     assert main(["info", str(folder)]) == 0
-    assert "labeled: 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "labeled: 3" in out
+    assert f"database: PostgreSQL 127.0.0.1:{database_url.split(':')[-1]}\n" in out
     with psycopg.connect(database_url) as raw:  # the labels are on the server
         assert raw.execute("SELECT COUNT(*) FROM current_labels").fetchone() == (3,)
     # a second project cannot take the same database
@@ -229,7 +231,7 @@ def test_write__a_role_that_may_only_read_gets_the_read_only_error(
     toml.write_text(toml.read_text().replace(database_url, reader_url))
     with Project.open(tmp_path / "p") as project:
         assert project.n_samples() == 170
-        with pytest.raises(ReadOnlyProjectError, match="read-only for this user"):
+        with pytest.raises(ReadOnlyProjectError, match="read-only for this user .its PostgreSQL"):
             project.add_labels([key], "track", user="ann", source="api")
 
 

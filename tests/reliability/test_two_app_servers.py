@@ -44,9 +44,18 @@ def test_two_app_servers__label_one_project_at_once_and_lose_nothing(
     jobs = {"ann": (keys[0::2], "track"), "bob": (keys[1::2], "debris")}
     procs = {
         user: subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(_SERVER.format(
-                folder=str(project.folder), user=user, keys=mine, n=N_LABELS, label=label))],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(
+                    _SERVER.format(
+                        folder=str(project.folder), user=user, keys=mine, n=N_LABELS, label=label
+                    )
+                ),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for user, (mine, label) in jobs.items()
     }
