@@ -283,3 +283,50 @@ def test_app_role__labels_but_may_not_change_the_logs_even_without_triggers(
         for sql in ("UPDATE label_events SET user = 'mallory'", "DELETE FROM label_events"):
             with pytest.raises(sqlite3.OperationalError, match="permission denied"):
                 project._conn.execute(sql)
+
+
+def test_write__writers_take_turns_and_a_lock_timeout_is_retried(database_url: str) -> None:
+    """PostgreSQL's counterpart of BEGIN IMMEDIATE: a second writer waits for the first; one
+    whose lock wait times out (made short here) is rolled back and rerun, not failed."""
+    import threading
+
+    first, second = project_db.connect_url(database_url), project_db.connect_url(database_url)
+    project_db.migrate(first)
+    second.execute("SET lock_timeout = 50")  # the default waits 15 s before retrying
+    inside, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold(c: project_db.Connection) -> None:
+        c.execute("INSERT INTO settings (key, value) VALUES ('who', 'first')")
+        inside.set()
+        release.wait(10)
+        order.append("first")
+
+    holder = threading.Thread(target=project_db.write, args=(first, hold))
+    holder.start()
+    inside.wait(10)
+    threading.Timer(0.4, release.set).start()  # longer than several 50 ms lock waits
+
+    def upsert(c: project_db.Connection) -> None:
+        value = c.execute("SELECT value FROM settings WHERE key = 'who'").fetchone()
+        order.append(f"second saw {value[0] if value else None}")
+
+    project_db.write(second, upsert)
+    holder.join(10)
+    assert order == ["first", "second saw first"]  # it waited, then read the first's commit
+    first.close()
+    second.close()
+
+
+def test_secrets_password__read_from_streamlit_secrets_unless_pgpassword_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    assert pg._secrets_password() is None
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('[postgresql]\npassword = "pw1"\n')
+    assert pg._secrets_password() == "pw1"
+    monkeypatch.setenv("PGPASSWORD", "from-env")  # libpq reads it; the file is not needed
+    assert pg._secrets_password() is None
