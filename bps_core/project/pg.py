@@ -33,6 +33,7 @@ import tomllib
 from psycopg import pq
 
 from bps_core.errors import ProjectError
+from bps_core.storage.s3.redaction import remember_secrets
 
 #: The advisory lock every write transaction takes first (one project per database).
 WRITE_LOCK_KEY = 0x6270_735F_6C61_6265  # 'bps_labe'
@@ -79,10 +80,9 @@ def check_database_url(url: str, where: str = "database URL") -> str:
     Raises:
         ProjectError: not a PostgreSQL URL, no database name, or a password in it.
     """
-    if not is_database_url(url):
+    if not is_database_url(url):  # not echoed: it may hold a password
         raise ProjectError(
-            f"{where}: {url[:60]!r} is not a PostgreSQL URL; "
-            "give postgresql://USER@HOST:PORT/DBNAME"
+            f"{where}: not a PostgreSQL URL; give postgresql://USER@HOST:PORT/DBNAME"
         )
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
@@ -129,7 +129,7 @@ def _connect_error(url: str, exc: psycopg.Error) -> ProjectError:
     dbname, user = parts.get("dbname", ""), parts.get("user", os.environ.get("USER", ""))
     msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     low = str(exc).lower()
-    if "connection refused" in low or "could not connect" in low and "timeout" not in low:
+    if "connection refused" in low or ("could not connect" in low and "timeout" not in low):
         return ProjectError(
             f"cannot reach PostgreSQL at {host}:{port} (connection refused): start the server, "
             "or fix [database] url in project.toml"
@@ -167,6 +167,7 @@ def connect(url: str) -> PgConnection:
     extra: dict[str, Any] = {}
     password = _secrets_password()
     if password:
+        remember_secrets(password)  # never in a log record
         extra["password"] = password
     try:
         raw = psycopg.connect(
