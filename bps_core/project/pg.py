@@ -164,19 +164,22 @@ def connect(url: str) -> PgConnection:
             naming host and port, and what to do).
     """
     check_database_url(url)
+    return PgConnection(_open(url), url)
+
+
+def _open(url: str) -> psycopg.Connection[Any]:
     extra: dict[str, Any] = {}
     password = _secrets_password()
     if password:
         remember_secrets(password)  # never in a log record
         extra["password"] = password
     try:
-        raw = psycopg.connect(
-            url, autocommit=True, connect_timeout=10, application_name="bps-labeler", **extra
-        )
+        return psycopg.connect(
+            url, autocommit=True, connect_timeout=10, application_name="bps-labeler",
+            options=f"-c lock_timeout={LOCK_TIMEOUT_MS}", **extra,
+        )  # fmt: skip
     except psycopg.Error as exc:
         raise _connect_error(url, exc) from None
-    raw.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
-    return PgConnection(raw, url)
 
 
 _TOKENS = re.compile(
@@ -219,6 +222,10 @@ def translate(sql: str) -> str:
     if ignore:
         out = out.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
     return out
+
+
+def _is_read_or_begin(query: str) -> bool:
+    return query.lstrip()[:6].upper() in ("SELECT", "BEGIN")
 
 
 def _first_line(exc: psycopg.Error) -> str:
@@ -273,6 +280,11 @@ def translate_error(
 class PgConnection:
     """A psycopg connection that runs the store's SQL (see the module docstring).
 
+    A connection the server dropped (a restart, a failover, an idle timeout) is opened again
+    at the next statement outside a transaction; a read or ``BEGIN`` that found it dropped is
+    run once more on the new one. A transaction it broke is not rerun (whether its COMMIT
+    landed is unknown): that write fails with one line, and the next one reconnects.
+
     Attributes:
         url: The database URL (it never holds a password).
     """
@@ -286,13 +298,31 @@ class PgConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         """Runs one statement (``?`` placeholders); returns its cursor, rows already fetched."""
+        query, args = translate(sql), tuple(parameters)
+        idle = self._reconnect_if_dropped()
         try:
-            return self._raw.execute(translate(sql), tuple(parameters))
+            return self._raw.execute(query, args)
+        except psycopg.Error as exc:
+            retry = idle and self._raw.broken and _is_read_or_begin(query)
+            if not retry:
+                raise translate_error(exc, self._where) from exc
+        self._reconnect_if_dropped()
+        try:
+            return self._raw.execute(query, args)
         except psycopg.Error as exc:
             raise translate_error(exc, self._where) from exc
 
+    def _reconnect_if_dropped(self) -> bool:
+        """Opens the connection again if the server dropped it; returns whether it is idle."""
+        if self._raw.broken or self._raw.closed:
+            self._raw.close()
+            self._raw = _open(self.url)
+            return True
+        return not self.in_transaction
+
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
         """Runs one statement once per parameter row (pipelined: one round trip per batch)."""
+        self._reconnect_if_dropped()
         cur = self._raw.cursor()
         try:
             cur.executemany(translate(sql), [tuple(r) for r in seq])
@@ -314,7 +344,12 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        """Whether a transaction is open (also a failed one, until rolled back)."""
+        """Whether a transaction is open (also a failed one, until rolled back).
+
+        False once the server dropped the connection: its transaction is gone with it.
+        """
+        if self._raw.broken or self._raw.closed:
+            return False
         return self._raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def commit(self) -> None:

@@ -330,3 +330,28 @@ def test_secrets_password__read_from_streamlit_secrets_unless_pgpassword_is_set(
     assert pg._secrets_password() == "pw1"
     monkeypatch.setenv("PGPASSWORD", "from-env")  # libpq reads it; the file is not needed
     assert pg._secrets_password() is None
+
+
+def test_connection__dropped_by_the_server_is_opened_again_for_reads_and_writes(
+    tiny_copy: Path, tmp_path: Path, database_url: str
+) -> None:
+    """A server restart or failover between two statements (what a long job meets): the next
+    read and the next write run on a new connection, nothing is written twice."""
+    project, _ = create_project_from_folder(tmp_path / "p", tiny_copy, database_url=database_url)
+    keys = project.samples().key.tolist()
+
+    def drop() -> None:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'bps-labeler' AND datname = current_database()"
+            )
+
+    drop()
+    assert project.n_samples() == 170  # a read
+    drop()
+    project.add_labels(keys[:3], "track", user="ann", source="api")  # a write
+    drop()
+    assert project.undo("ann") is not None
+    assert len(project.label_events()) == 6
+    project.close()
