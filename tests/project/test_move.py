@@ -75,6 +75,8 @@ def test_migrate__moves_labels_and_history_checked_then_the_project_runs_on_post
         assert project.rounds.add(strategy="random", config={}, seed=2, keys=keys[:1],
                                   embedding_version="aaa", model_before=None, user="ann",
                                   created_at="t") == 2  # fmt: skip
+    assert main(["migrate", str(folder), "--to", database_url]) == 2
+    assert "already keeps its database on PostgreSQL" in capsys.readouterr().err
 
 
 def test_migrate__a_database_holding_a_project_is_refused_and_nothing_changes(
@@ -103,3 +105,19 @@ def test_move_tables__cover_every_table_of_the_schema(tmp_path: Path) -> None:
         if not r[0].startswith("sqlite_")
     }
     assert tables - {t for t, _ in TABLES} == {"samples_version"}
+
+
+def test_migrate__refused_while_a_job_is_queued_or_running(
+    tiny_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bps_core import jobs
+    from bps_core.verbs import MapConfig
+
+    folder = tmp_path / "proj"
+    project, _ = create_project_from_folder(folder, tiny_copy)
+    jobs.submit(project, MapConfig(method="pca"), user="ann", spawn=False)
+    project.close()
+    url = "postgresql://ann@127.0.0.1:1/unused"  # refused before any connection
+    assert main(["migrate", str(folder), "--to", url]) == 2
+    assert "queued or running jobs" in capsys.readouterr().err
+    assert (folder / "project.db").is_file()
