@@ -599,8 +599,10 @@ def database_errors() -> Iterator[None]:
         raise ProjectDatabaseError(database_error_message(exc)) from exc
 
 
-def connect_url(url: str) -> Connection:
+def connect_url(url: str, *, read_only: bool = False) -> Connection:
     """Opens a project database on a PostgreSQL server (``postgresql://USER@HOST:PORT/DB``).
+
+    ``read_only`` refuses every write on the server's side (``ReadOnlyProjectError``).
 
     Raises:
         ProjectError: the URL holds a password, or the server cannot be reached or refuses
@@ -608,7 +610,7 @@ def connect_url(url: str) -> Connection:
     """
     from bps_core.project import pg  # psycopg is imported only for PostgreSQL projects
 
-    return pg.connect(url)
+    return pg.connect(url, read_only=read_only)
 
 
 def connect(

@@ -153,8 +153,11 @@ def _connect_error(url: str, exc: psycopg.Error) -> ProjectError:
     return ProjectError(f"cannot connect to PostgreSQL at {host}:{port}/{dbname}: {msg}")
 
 
-def connect(url: str) -> PgConnection:
+def connect(url: str, *, read_only: bool = False) -> PgConnection:
     """Opens a connection in autocommit mode (``db.write`` opens the transactions).
+
+    ``read_only`` makes every transaction read-only on the server (writes then fail as on a
+    read-only SQLite file).
 
     The password, if any, comes from ``PGPASSWORD``, ``~/.pgpass`` (libpq reads both) or
     ``[postgresql] password`` in ``.streamlit/secrets.toml``; never from the URL.
@@ -164,10 +167,10 @@ def connect(url: str) -> PgConnection:
             naming host and port, and what to do).
     """
     check_database_url(url)
-    return PgConnection(_open(url), url)
+    return PgConnection(_open(url, read_only), url, read_only=read_only)
 
 
-def _open(url: str) -> psycopg.Connection[Any]:
+def _open(url: str, read_only: bool = False) -> psycopg.Connection[Any]:
     extra: dict[str, Any] = {}
     password = _secrets_password()
     if password:
@@ -176,7 +179,9 @@ def _open(url: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(
             url, autocommit=True, connect_timeout=10, application_name="bps-labeler",
-            options=f"-c lock_timeout={LOCK_TIMEOUT_MS}", **extra,
+            options=f"-c lock_timeout={LOCK_TIMEOUT_MS}"
+            + (" -c default_transaction_read_only=on" if read_only else ""),
+            **extra,
         )  # fmt: skip
     except psycopg.Error as exc:
         raise _connect_error(url, exc) from None
@@ -291,9 +296,10 @@ class PgConnection:
 
     engine = "postgresql"
 
-    def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], url: str, *, read_only: bool = False) -> None:
         self._raw = raw
         self.url = url
+        self.read_only = read_only
         self._where = describe(url)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
@@ -316,7 +322,7 @@ class PgConnection:
         """Opens the connection again if the server dropped it; returns whether it is idle."""
         if self._raw.broken or self._raw.closed:
             self._raw.close()
-            self._raw = _open(self.url)
+            self._raw = _open(self.url, self.read_only)
             return True
         return not self.in_transaction
 

@@ -357,7 +357,7 @@ class Project:
             raise ProjectError(f"{cfg_path}: cannot be read ({exc.strerror})") from None
         config = ProjectConfig.from_toml(text, str(cfg_path))
         if config.database_url:
-            conn = db.connect_url(config.database_url)
+            conn = db.connect_url(config.database_url, read_only=bool(read_only))
             try:
                 db.migrate(conn, read_only=bool(read_only))
             except BaseException:

@@ -355,3 +355,25 @@ def test_connection__dropped_by_the_server_is_opened_again_for_reads_and_writes(
     assert project.undo("ann") is not None
     assert len(project.label_events()) == 6
     project.close()
+
+
+def test_open__read_only_on_postgresql_reads_and_refuses_writes(
+    tiny_copy: Path, tmp_path: Path, database_url: str
+) -> None:
+    create_project_from_folder(tmp_path / "p", tiny_copy, database_url=database_url)[0].close()
+    with Project.open(tmp_path / "p", read_only=True) as project:
+        assert project.read_only
+        assert project.n_samples() == 170
+        with pytest.raises(ReadOnlyProjectError, match="read-only for this user"):
+            project.add_labels(project.samples().key.head(1), "x", user="ann", source="api")
+        assert project.label_events().empty
+
+
+def test_label_sources__every_source_is_accepted_on_both_engines(engine_project: Project) -> None:
+    """The sources' CHECK is written once per dialect: both must allow every source."""
+    from bps_core.project.store import LABEL_SOURCES
+
+    keys = engine_project.samples().key.tolist()
+    for key, source in zip(keys, LABEL_SOURCES, strict=False):
+        engine_project.add_labels([key], "x", user="ann", source=source)
+    assert list(engine_project.label_events().source) == list(LABEL_SOURCES)
