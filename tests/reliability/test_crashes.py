@@ -130,7 +130,8 @@ def test_kill_while_writing_a_10000_sample_lasso_label__all_or_nothing(
     project.close()
 
 
-def test_kill_a_running_embedding_job__failed_then_restartable(tiny_project: Project) -> None:
+def test_kill_a_running_embedding_job__failed_then_restartable(engine_project: Project) -> None:
+    tiny_project = engine_project
     settings = EmbedConfig(method="simclr", epochs=500, max_seconds=600, image_size=32,
                            batch_size=32, arch="resnet10")  # fmt: skip
     job_id = jobs.submit(tiny_project, settings, user="ann")
