@@ -26,6 +26,7 @@ from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.keys import sample_ids
 from bps_core.project.maps import Maps
+from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
 from bps_core.storage import (
@@ -214,6 +215,7 @@ class Project:
         maps: The records of the stored maps and each embedding set's chosen map.
         models: The records of the trained models.
         rounds: The recorded selection rounds and their samples.
+        reviews: A reviewer's verdicts on labels and the review state of current labels.
     """
 
     def __init__(
@@ -232,6 +234,7 @@ class Project:
         self.maps = Maps(conn)
         self.models = Models(conn)
         self.rounds = Rounds(conn)
+        self.reviews = Reviews(conn)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
