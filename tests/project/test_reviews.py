@@ -63,7 +63,8 @@ def test_record__reject_clears_the_label_so_the_sample_is_unlabeled(
     tiny_project.reviews.record([Verdict(keys[3], "reject")], user="rita")
     assert keys[3] not in set(tiny_project.current_labels().key)
     last = tiny_project.label_events(keys[3]).iloc[-1]
-    assert pd.isna(last.label) and last.source == "review"
+    assert pd.isna(last.label)
+    assert last.source == "review"
     assert keys[3] not in tiny_project.reviews.reviewed_keys()
     assert tiny_project.reviews.history(keys[3]).verdict.tolist() == ["reject"]
     with pytest.raises(ReviewError, match="not labeled"):
@@ -73,7 +74,8 @@ def test_record__reject_clears_the_label_so_the_sample_is_unlabeled(
 def test_record__fix_to_the_class_it_has_is_an_accept(tiny_project: Project) -> None:
     keys = _labeled(tiny_project)
     counts = tiny_project.reviews.record([Verdict(keys[0], "fix", label="track")], user="rita")
-    assert counts["accept"] == 1 and counts["fix"] == 0
+    assert counts["accept"] == 1
+    assert counts["fix"] == 0
     assert tiny_project.current_labels().set_index("key").source[keys[0]] == "queue"
 
 
