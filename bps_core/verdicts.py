@@ -23,7 +23,7 @@ from bps_core.project.store import Project, clean_name
 
 _MAX_BYTES = 200 * 1024 * 1024
 _EXPECTED = "expected a header 'filename,verdict' (and 'label' for fixes)"
-_MAX_REASON = 80
+_MAX_REASON = 160
 
 
 @dataclass
@@ -121,6 +121,7 @@ def import_verdicts_csv(
     current = project.reviews.current()
     event_of = dict(zip(current.key, current.event_id.astype(int), strict=True))
     labeler_of = dict(zip(current.key, current.user, strict=True))
+    classes = {c.name for c in project.classes()}
     report = VerdictImportReport()
     verdicts: dict[str, Verdict] = {}
     for line, raw_name, verdict, raw_label, raw_event in zip(
@@ -141,6 +142,10 @@ def import_verdicts_csv(
                 label = clean_name(unsafe_cell(raw_label), "class name")
             except ValueError as exc:
                 report.bad_rows.append((line, _short(f"a fix needs the class in 'label' ({exc})")))
+                continue
+            if label not in classes:
+                report.bad_rows.append((line, _short(f"no class {label!r} to fix to; create it "
+                                                     "first or correct the name")))  # fmt: skip
                 continue
         key = by_path.get(fname)
         if key is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -111,13 +111,6 @@ def _last_events(
     return out
 
 
-def _class_id(c: sqlite3.Connection, name: str) -> int:
-    from bps_core.project.store import _ensure_class  # the store imports this module
-
-    _ensure_class(c, name, None, None)
-    return int(c.execute("SELECT id FROM label_classes WHERE name = ?", (name,)).fetchone()[0])
-
-
 def _shown_keys(keys: list[str]) -> str:
     shown = ", ".join(repr(k.split(":", 1)[-1]) for k in keys[:3])
     return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
@@ -144,8 +137,9 @@ CURRENT_COLUMNS = (
 class Reviews:
     """The ``label_reviews`` table and review state of labels; reached as ``Project.reviews``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, clean_name: Callable[[str, str], str]) -> None:
         self._conn = conn
+        self._clean_name = clean_name  # the store's name rules (this module cannot import it)
 
     def record(self, verdicts: Sequence[Verdict], *, user: str) -> dict[str, int]:
         """Records verdicts on current labels, all in one transaction (all or nothing).
@@ -164,12 +158,11 @@ class Reviews:
         Raises:
             UnknownSampleError: a key is not in the project.
             StaleReviewError: a label changed since the reviewer saw it (``seen_event_id``).
-            ReviewError: an unknown verdict, a fix without a class, a sample twice, or an
-                unlabeled sample.
+            ReviewError: an unknown verdict, a fix without a class or to a class the project
+                does not have, a sample twice, or an unlabeled sample.
             ValueError: an empty user or class name that cannot be stored.
         """
-        from bps_core.project.store import clean_name  # the store imports this module
-
+        clean_name = self._clean_name
         user = clean_name(user, "user name")
         keys = [v.key for v in verdicts]
         twice = sorted(k for k, n in Counter(keys).items() if n > 1)
@@ -205,7 +198,13 @@ class Reviews:
                     "since you opened it; reload and review the new label",
                     [v.key for v in stale],
                 )
-            class_ids = {name: _class_id(c, name) for name in set(labels.values())}
+            class_ids: dict[str, int] = {}
+            for name in set(labels.values()):
+                row = c.execute("SELECT id FROM label_classes WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise ReviewError(f"no class {name!r} to fix to; create it first (a "
+                                      "reviewer's typo must not make a new class)")  # fmt: skip
+                class_ids[name] = int(row[0])
             now, action = _now(), uuid.uuid4().hex
             counts = dict.fromkeys(VERDICTS, 0)
             judged: list[tuple[int, int, str]] = []  # (sample id, event judged, verdict)

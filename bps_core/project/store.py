@@ -234,7 +234,7 @@ class Project:
         self.maps = Maps(conn)
         self.models = Models(conn)
         self.rounds = Rounds(conn)
-        self.reviews = Reviews(conn)
+        self.reviews = Reviews(conn, clean_name=clean_name)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only

@@ -173,3 +173,10 @@ def test_label_reviews__the_table_is_append_only(tiny_project: Project) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM label_reviews")
     conn.close()
+
+
+def test_record__a_fix_to_a_class_the_project_lacks_is_refused(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    with pytest.raises(ReviewError, match="no class 'trak' to fix to"):
+        tiny_project.reviews.record([Verdict(keys[0], "fix", label="trak")], user="rita")
+    assert [c.name for c in tiny_project.classes()] == ["track", "debris"]

@@ -116,9 +116,10 @@ def test_import_verdicts_csv__records_good_rows_and_reports_bad_ones_by_line(
         f"{_rel(keys[3])},maybe,,",  # 5
         f"{_rel(keys[4])},accept,,{events[keys[4]]}",  # 6: relabeled since
         f"{_rel(keys[5])},fix,,",  # 7: a fix without a class
-        "nope.tif,accept,,",
-        f"{_rel(keys[0])},reject,,",  # 9: twice
-        f"{_rel(tiny_project.samples().key.iloc[-1])},accept,,",  # 10: unlabeled
+        f"{_rel(keys[5])},fix,trak,",  # 8: no such class
+        "nope.tif,accept,,",  # 9
+        f"{_rel(keys[0])},reject,,",  # 10: twice
+        f"{_rel(tiny_project.samples().key.iloc[-1])},accept,,",  # 11: unlabeled
     ]
     data = ("\n".join(rows) + "\n").encode()
     report = verbs.import_verdicts_csv(tiny_project, data, "v.csv", user="rita")
@@ -126,9 +127,10 @@ def test_import_verdicts_csv__records_good_rows_and_reports_bad_ones_by_line(
     assert report.no_verdict == 1
     assert report.unknown_files == ["nope.tif"]
     lines = dict(report.bad_rows)
-    assert sorted(lines) == [5, 6, 7, 9, 10]
+    assert sorted(lines) == [5, 6, 7, 8, 10, 11]
+    assert "no class 'trak'" in lines[8]
     assert "relabeled by carl" in lines[6]
-    assert "not labeled" in lines[10]
+    assert "not labeled" in lines[11]
     state = verbs.review_summary(tiny_project).table.set_index("key")
     assert state.review[keys[0]] == "accepted"
     assert state.label[keys[1]] == "debris"
