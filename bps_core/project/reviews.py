@@ -194,7 +194,8 @@ class Reviews:
             if stale:
                 _, _, who, when = last[ids[stale[0].key]]
                 raise StaleReviewError(
-                    f"{_shown_keys([v.key for v in stale])} relabeled by {who} at {when[:19]} "
+                    f"{_shown_keys([v.key for v in stale])} relabeled by {who} at "
+                    f"{when[:19].replace('T', ' ')} UTC "
                     "since you opened it; reload and review the new label",
                     [v.key for v in stale],
                 )
