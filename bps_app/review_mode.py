@@ -81,6 +81,7 @@ def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[s
                      hotkeys: dict[str, str | None]) -> None:  # fmt: skip
     can = bool(user) and row is not None
     seen = int(row.event_id) if row is not None else 0
+    now = row.label if row is not None else None
     cols = st.columns(2 + len(classes))
     cols[0].button("Accept", key="queue_review_accept", type="primary", shortcut=ACCEPT_KEY,
                    on_click=_verdict, args=("accept", None, key, seen, user), disabled=not can,
@@ -91,14 +92,28 @@ def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[s
                    icon=":material/close:", width="stretch",
                    help="Wrong, and no class fits: the sample is unlabeled again")  # fmt: skip
     for col, name in zip(cols[2:], classes, strict=True):
-        col.button(md(name), key=f"queue_review_fix_{name}", shortcut=hotkeys.get(name),
+        text = f"{name} (keep)" if name == now else f"Fix: {name}"
+        col.button(md(text), key=f"queue_review_fix_{name}", shortcut=hotkeys.get(name),
                    on_click=_verdict, args=("fix", name, key, seen, user), disabled=not can,
                    width="stretch",
-                   help=f"Fix: the label becomes {name} (its own class: accept)")  # fmt: skip
+                   help=f"The label becomes {name} (its own class: accept)")  # fmt: skip
+
+
+def _nav(row: pd.Series | None, key: str, user: str) -> None:
+    seen = int(row.event_id) if row is not None else 0
+    nav = st.columns(4)
+    nav[0].button("Previous", key="queue_review_prev", on_click=_move, args=(-1,),
+                  shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav[1].button("Next", key="queue_review_next", on_click=_move, args=(1,), shortcut="Right",
+                  icon=":material/arrow_forward:", width="stretch",
+                  help="Skip: moves on without a verdict")  # fmt: skip
     # Enter accepts too: a second, quiet button, as a button takes one shortcut.
-    st.button("Accept (Enter)", key="queue_review_accept_enter", type="tertiary",
-              shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
-              disabled=not can)  # fmt: skip
+    nav[2].button("Accept", key="queue_review_accept_enter", type="tertiary",
+                  shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
+                  disabled=not user or row is None, icon=":material/check:",
+                  help="The label is right (same as A)")  # fmt: skip
+    nav[3].caption("Keys: A or Enter accepts, a class's digit fixes to it, X rejects, "
+                   "← → move (skipping gives no verdict).")  # fmt: skip
 
 
 def render(
@@ -148,14 +163,7 @@ def render(
     row = found.iloc[0] if len(found) else None
     _verdict_buttons(row, key, user, [c.name for c in classes],
                      {c.name: c.hotkey for c in classes})  # fmt: skip
-    nav = st.columns(4)
-    nav[0].button("Previous", key="queue_review_prev", on_click=_move, args=(-1,),
-                  shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Next", key="queue_review_next", on_click=_move, args=(1,), shortcut="Right",
-                  icon=":material/arrow_forward:", width="stretch",
-                  help="Skip: moves on without a verdict")  # fmt: skip
-    nav[2].caption("Keys: A or Enter accepts, a class's digit fixes to it, X rejects, "
-                   "← → move (skipping gives no verdict).")  # fmt: skip
+    _nav(row, key, user)
 
     window = widgets.display_controls(default_window, key="queue_display")
     style = widgets.view_controls(state.VIEW_QUEUE, window)
@@ -176,8 +184,9 @@ def render(
             right.caption(f"Reviewed: {row.review} by {md(row.reviewer)} · "
                           f"{_when(row.reviewed_at)}")  # fmt: skip
     if history is not None and len(history):
-        right.dataframe(history[["verdict", "label", "labeled_by", "result", "reviewer",
-                                 "created_at"]], hide_index=True, width="stretch",
+        shown_history = history.assign(when=history.created_at.map(_when))
+        right.dataframe(shown_history[["verdict", "label", "labeled_by", "result", "reviewer",
+                                       "when"]], hide_index=True, width="stretch",
                         key="queue_review_history")  # fmt: skip
     sample = tables.sample_row(samples, key)
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
