@@ -274,8 +274,9 @@ class Reviews:
             "  ON last.id = e.id "
             "JOIN samples s ON s.id = e.sample_id "
             "WHERE e.class_id IS NOT NULL AND (e.source IN ('review', 'adjudication') "
-            "  OR EXISTS (SELECT 1 FROM label_reviews r WHERE r.event_id = e.id "
-            "             AND r.verdict = 'accept'))"
+            # r.sample_id first: label_reviews_by_sample makes this a lookup, not a scan
+            "  OR EXISTS (SELECT 1 FROM label_reviews r WHERE r.sample_id = e.sample_id "
+            "             AND r.event_id = e.id AND r.verdict = 'accept'))"
         ).fetchall()
         return {str(k) for (k,) in rows}
 
