@@ -21,7 +21,7 @@ from bps_core.verbs.reviews import ReviewQueueSettings, ReviewSettings, review, 
 
 ORIGIN_ALL = "Reviewer: all unreviewed labels"
 ORIGIN_CLASS = "Reviewer: unreviewed labels of "
-#: Keys of the review mode: A (or Enter) accepts, X rejects; digits fix, arrows move.
+#: Keys of the review mode: A (or Enter) accepts, X rejects; digits fix, Z undoes, arrows move.
 ACCEPT_KEY, ACCEPT_KEY_2, REJECT_KEY = "A", "Enter", "X"
 
 
@@ -57,11 +57,27 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
         return
     try:
         with state.open_project() as p:
-            review(p, ReviewSettings((Verdict(key, verdict, label, seen),)), user=user)
+            done = review(p, ReviewSettings((Verdict(key, verdict, label, seen),)), user=user)
     except (BpsError, ValueError) as exc:  # a stale screen stays, showing the new label
         state.set_queue_error(str(exc))
         return
+    if done.action_id is not None:  # a fix or reject: Z undoes it and shows the sample again
+        state.queue_actions()[done.action_id] = (q.position, (key,))
     state.set_review_queue(q.move(1))
+
+
+def _undo(user: str) -> None:
+    if not user:
+        return
+    with state.open_project() as p:
+        result = p.undo(user)
+    if result is None:
+        state.set_queue_error("Nothing to undo (an accept is not undone: give another verdict).")
+        return
+    ours = state.queue_actions()
+    if (q := state.queue()) is not None and result.target_action_id in ours:
+        position, keys = ours.pop(result.target_action_id)
+        state.set_review_queue(q.after_undo(position, keys))
 
 
 def _move(pages: int) -> None:
@@ -101,7 +117,7 @@ def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[s
 
 def _nav(row: pd.Series | None, key: str, user: str) -> None:
     seen = int(row.event_id) if row is not None else 0
-    nav = st.columns(4)
+    nav = st.columns([2, 2, 2, 2, 3])
     nav[0].button("Previous", key="queue_review_prev", on_click=_move, args=(-1,),
                   shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
     nav[1].button("Next", key="queue_review_next", on_click=_move, args=(1,), shortcut="Right",
@@ -112,8 +128,11 @@ def _nav(row: pd.Series | None, key: str, user: str) -> None:
                   shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
                   disabled=not user or row is None, icon=":material/check:",
                   help="The label is right (same as A)")  # fmt: skip
-    nav[3].caption("Keys: A or Enter accepts, a class's digit fixes to it, X rejects, "
-                   "← → move (skipping gives no verdict).")  # fmt: skip
+    nav[3].button("Undo", key="queue_review_undo", on_click=_undo, args=(user,), shortcut="Z",
+                  disabled=not user, icon=":material/undo:", width="stretch",
+                  help="Undo your last fix or reject (its label is back, unreviewed)")  # fmt: skip
+    nav[4].caption("Keys: A or Enter accepts, a digit fixes to that class, X rejects, Z undoes "
+                   "a fix or reject, ← → move (skipping gives no verdict).")  # fmt: skip
 
 
 def render(

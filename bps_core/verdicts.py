@@ -177,5 +177,5 @@ def import_verdicts_csv(
                 continue
         verdicts[key] = Verdict(key, verdict, label, seen)
     if verdicts:
-        report.counts = project.reviews.record(list(verdicts.values()), user=user)
+        report.counts = project.reviews.record(list(verdicts.values()), user=user).counts
     return report

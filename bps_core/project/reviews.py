@@ -86,6 +86,20 @@ class ReviewCounts:
     by_reviewer: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class VerdictsRecorded:
+    """What ``Reviews.record`` wrote.
+
+    Attributes:
+        counts: Verdicts recorded per verdict (``accept``, ``fix``, ``reject``).
+        action_id: The label action of the fixes and rejects (``Project.undo`` reverses it),
+            or None when every verdict was an accept (an accept is a review row only).
+    """
+
+    counts: dict[str, int]
+    action_id: str | None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -141,7 +155,7 @@ class Reviews:
         self._conn = conn
         self._clean_name = clean_name  # the store's name rules (this module cannot import it)
 
-    def record(self, verdicts: Sequence[Verdict], *, user: str) -> dict[str, int]:
+    def record(self, verdicts: Sequence[Verdict], *, user: str) -> VerdictsRecorded:
         """Records verdicts on current labels, all in one transaction (all or nothing).
 
         An ``accept`` adds a review row naming the current label event; a ``fix`` appends a
@@ -153,7 +167,8 @@ class Reviews:
             user: The reviewer.
 
         Returns:
-            How many of each verdict were recorded (``accept``, ``fix``, ``reject``).
+            How many of each verdict were recorded, and the label action of the fixes and
+            rejects (None without any).
 
         Raises:
             UnknownSampleError: a key is not in the project.
@@ -179,7 +194,7 @@ class Reviews:
                     raise ReviewError(f"a fix of {_shown_keys([v.key])} needs the class to set")
                 labels[v.key] = clean_name(v.label, "class name")
 
-        def tx(c: sqlite3.Connection) -> dict[str, int]:
+        def tx(c: sqlite3.Connection) -> VerdictsRecorded:
             ids = sample_ids(c, keys)
             missing = [k for k in keys if k not in ids]
             if missing:
@@ -240,7 +255,7 @@ class Reviews:
                 [(sid, event_id, verdict, result.get(sid), user, now)
                  for sid, event_id, verdict in judged],
             )  # fmt: skip
-            return counts
+            return VerdictsRecorded(counts, action if events else None)
 
         return db.write(self._conn, tx)
 

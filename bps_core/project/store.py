@@ -710,7 +710,8 @@ class Project:
         """Returns the project's overview as plain data: name, datasource, counts, ingest state.
 
         Keys: ``name``, ``datasource`` (its URI), ``samples``, ``bad_samples``, ``labeled``,
-        ``label_counts`` (per class) and ``ingest`` (``complete`` or what to do to finish it).
+        ``label_counts`` (per class), ``reviewed`` (current labels a reviewer accepted, fixed or
+        adjudicated) and ``ingest`` (``complete`` or what to do to finish it).
         """
         n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
         return {
@@ -720,6 +721,7 @@ class Project:
             "bad_samples": self.n_samples("bad"),
             "labeled": n_labeled,
             "label_counts": self.label_counts(),
+            "reviewed": len(self.reviews.reviewed_keys()),
             "ingest": self._ingest_summary(),
         }
 

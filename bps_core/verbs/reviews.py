@@ -62,11 +62,14 @@ class ReviewRecord:
         n_accepted: Labels accepted.
         n_fixed: Labels fixed to another class.
         n_rejected: Labels rejected (the samples are unlabeled again).
+        action_id: The label action of the fixes and rejects, which ``Project.undo`` of the
+            reviewer reverses (None when all were accepts: a verdict is never deleted).
     """
 
     n_accepted: int
     n_fixed: int
     n_rejected: int
+    action_id: str | None = None
 
 
 def review(
@@ -92,10 +95,11 @@ def review(
         StaleReviewError: a label changed since the reviewer saw it; nothing was written.
         ReviewError: an unlabeled sample, or a sample twice.
     """
-    counts = project.reviews.record(settings.verdicts, user=user)
+    done = project.reviews.record(settings.verdicts, user=user)
     if progress is not None:
         progress(1.0)
-    return ReviewRecord(counts["accept"], counts["fix"], counts["reject"])
+    counts = done.counts
+    return ReviewRecord(counts["accept"], counts["fix"], counts["reject"], done.action_id)
 
 
 @dataclass(frozen=True)

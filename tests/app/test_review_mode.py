@@ -98,6 +98,27 @@ def test_review_mode__a_label_changed_since_the_screen_was_drawn_is_refused(
     assert _states(tiny_project)[order[0]] == "accepted"
 
 
+def test_review_mode__z_undoes_a_reject_and_shows_that_sample_again(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _label(tiny_project)
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    order = _start_review(app, review_mode.ORIGIN_ALL)
+    label = tiny_project.current_labels().set_index("key").label[order[0]]
+    app.button(key="queue_review_reject").click().run()
+    app.button(key="queue_review_accept").click().run()
+    assert "2 of 4 reviewed · 2 remaining · image 3 of 4" in _progress(app)
+    app.button(key="queue_review_undo").click().run()  # the reject, not the later accept
+    assert "1 of 4 reviewed · 3 remaining · image 1 of 4" in _progress(app)
+    assert app.metric[0].value == label
+    states = _states(tiny_project)
+    assert states[order[0]] == "unreviewed"  # the label is back, to review again
+    assert states[order[1]] == "accepted"
+    app.button(key="queue_review_undo").click().run()
+    assert "Nothing to undo" in app.error[0].value
+
+
 def test_review_mode__one_class_and_others_labels_only(app: AppTest, tiny_project: Project) -> None:
     keys = _label(tiny_project)
     app.session_state[state.USER_NAME] = "ann"

@@ -44,6 +44,8 @@ def test_reviews_then_review__exported_states_take_verdicts_and_import_back(
     assert "left 1 rows without a verdict" in printed
     assert "skipped 1 rows that cannot be recorded (lines 7); line 7: verdict 'maybe'" in printed
     assert "3 of 5 current labels are reviewed" in printed
+    assert main(["info", str(labeled_dir)]) == 0
+    assert "reviewed: 3" in capsys.readouterr().out.splitlines()
     assert main(["reviews", str(labeled_dir), "--out", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert main(["reviews", str(labeled_dir), "--out", str(out), "--overwrite"]) == 0

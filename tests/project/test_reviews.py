@@ -27,8 +27,9 @@ def _event(project: Project, key: str) -> int:
 def test_record__accept_adds_a_review_row_and_no_label_event(tiny_project: Project) -> None:
     keys = _labeled(tiny_project)
     n_events = len(tiny_project.label_events())
-    counts = tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
-    assert counts == {"accept": 1, "fix": 0, "reject": 0}
+    done = tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    assert done.counts == {"accept": 1, "fix": 0, "reject": 0}
+    assert done.action_id is None  # nothing to undo: no label event
     assert len(tiny_project.label_events()) == n_events
     cur = tiny_project.reviews.current().set_index("key")
     assert cur.review[keys[0]] == "accepted"
@@ -73,9 +74,9 @@ def test_record__reject_clears_the_label_so_the_sample_is_unlabeled(
 
 def test_record__fix_to_the_class_it_has_is_an_accept(tiny_project: Project) -> None:
     keys = _labeled(tiny_project)
-    counts = tiny_project.reviews.record([Verdict(keys[0], "fix", label="track")], user="rita")
-    assert counts["accept"] == 1
-    assert counts["fix"] == 0
+    done = tiny_project.reviews.record([Verdict(keys[0], "fix", label="track")], user="rita")
+    assert done.counts["accept"] == 1
+    assert done.counts["fix"] == 0
     assert tiny_project.current_labels().set_index("key").source[keys[0]] == "queue"
 
 
