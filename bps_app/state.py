@@ -332,3 +332,20 @@ def view_style(place: str) -> CompositeStyle:
 def set_view_style(place: str, style: CompositeStyle) -> None:
     """Remembers the nucleus-view style chosen at ``place`` for this session."""
     st.session_state[f"{place}_style"] = style
+
+
+# The Queue page's review mode (a reviewer accepts, fixes or rejects labels): the keys of the
+# review queue started last. The mode is on while the session's queue holds exactly these keys,
+# so starting any other queue ends it without the page having to say so.
+QUEUE_REVIEW_KEYS = "queue_review_keys"
+
+
+def set_review_queue(q: LabelQueue) -> None:
+    """Makes ``q`` this session's queue, walked in review mode."""
+    set_queue(q)
+    st.session_state[QUEUE_REVIEW_KEYS] = q.keys
+
+
+def review_mode(q: LabelQueue | None) -> bool:
+    """Whether ``q`` (the session's queue) is walked in review mode."""
+    return q is not None and st.session_state.get(QUEUE_REVIEW_KEYS) == q.keys

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bps_cli import app, data, datasources, embeddings, export, results, selection
+from bps_cli import app, data, datasources, embeddings, export, results, reviews, selection
 from bps_cli._common import Console
 from bps_core.verbs import BpsError, database_errors
 
@@ -23,6 +23,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     export.add_export,
     selection.add_select, selection.add_train, selection.add_simulate,
     results.add_report,
+    reviews.add_review, reviews.add_reviews,
     data.add_demo,
     app.add_app,
 )  # fmt: skip

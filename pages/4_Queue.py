@@ -1,12 +1,13 @@
 """Label queue: one image (or a small grid) at a time, labeled with the keyboard.
 
 Digits pick a class (each class keeps its digit for the whole project), the arrow keys move,
-Z undoes your last action. Every label is saved the moment it is given.
+Z undoes your last action. Every label is saved the moment it is given. A reviewer's queue
+("Reviewer: ...") walks labels not reviewed yet: A or Enter accepts, a digit fixes, X rejects.
 """
 
 import streamlit as st
 
-from bps_app import cache, state, tables, widgets
+from bps_app import cache, review_mode, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import LabelQueue, UnknownSampleError, list_rounds, unlabeled_keys
 
@@ -30,7 +31,10 @@ current = labels.set_index("key").label
 st.title("Label queue")
 
 
-def _start(origin: str, page_size: int) -> None:
+def _start(origin: str, page_size: int, review_others: bool) -> None:
+    if review_mode.is_origin(origin):
+        review_mode.start(origin, others_only=review_others, user=user)
+        return
     if origin == FROM_SELECTION:
         keys = state.map_selection()
     elif origin.startswith(ROUND):
@@ -110,12 +114,15 @@ if selection:
     origins.append(FROM_SELECTION)
 origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
 origins += [REVIEW + c.name for c in classes if c.name in set(labels.label)]
+origins += review_mode.origins([c.name for c in classes if c.name in set(labels.label)])
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
     view = c2.segmented_control("View", list(VIEWS), default="One image", key="queue_view")
+    review_others = st.checkbox("Reviewer: only labels others gave", key="queue_review_others",
+                                help="Reviewer queues: leave your own labels out.")  # fmt: skip
     if st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
-        _start(origin, VIEWS.get(view or "One image", 1))
+        _start(origin, VIEWS.get(view or "One image", 1), review_others)
         st.rerun()
 
 if error := state.pop_queue_error():
@@ -128,6 +135,10 @@ if q is None:
     st.stop()
 if not q.keys:
     st.info("This queue is empty: nothing matches. Choose other samples above.")
+    st.stop()
+if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
+    review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
+                       default_window=default_window)  # fmt: skip
     st.stop()
 
 # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on

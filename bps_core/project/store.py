@@ -26,6 +26,7 @@ from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.keys import sample_ids
 from bps_core.project.maps import Maps
+from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
 from bps_core.storage import (
@@ -214,6 +215,7 @@ class Project:
         maps: The records of the stored maps and each embedding set's chosen map.
         models: The records of the trained models.
         rounds: The recorded selection rounds and their samples.
+        reviews: A reviewer's verdicts on labels and the review state of current labels.
     """
 
     def __init__(
@@ -232,6 +234,7 @@ class Project:
         self.maps = Maps(conn)
         self.models = Models(conn)
         self.rounds = Rounds(conn)
+        self.reviews = Reviews(conn, clean_name=clean_name)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
@@ -707,7 +710,8 @@ class Project:
         """Returns the project's overview as plain data: name, datasource, counts, ingest state.
 
         Keys: ``name``, ``datasource`` (its URI), ``samples``, ``bad_samples``, ``labeled``,
-        ``label_counts`` (per class) and ``ingest`` (``complete`` or what to do to finish it).
+        ``label_counts`` (per class), ``reviewed`` (current labels a reviewer accepted, fixed or
+        adjudicated) and ``ingest`` (``complete`` or what to do to finish it).
         """
         n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
         return {
@@ -717,6 +721,7 @@ class Project:
             "bad_samples": self.n_samples("bad"),
             "labeled": n_labeled,
             "label_counts": self.label_counts(),
+            "reviewed": len(self.reviews.reviewed_keys()),
             "ingest": self._ingest_summary(),
         }
 
