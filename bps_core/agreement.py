@@ -1,5 +1,7 @@
-"""Inter-rater agreement on nominal labels: Cohen's kappa (two raters), Fleiss' kappa and
-Krippendorff's alpha (any number, alpha with missing ratings), overall and per class.
+"""Inter-rater agreement on nominal labels, overall and per class.
+
+Cohen's kappa (two raters), Fleiss' kappa and Krippendorff's alpha (any number; alpha also
+with missing ratings).
 
 Cohen's kappa comes from scikit-learn (``cohen_kappa_score``). Fleiss' kappa and nominal
 Krippendorff's alpha are a few lines of numpy each, checked against the authors' worked
@@ -111,7 +113,7 @@ def krippendorff_alpha(counts: NDArray[np.integer] | NDArray[np.floating]) -> fl
     # The coincidence matrix o[c, k], of shape (n_values, n_values).
     o = weighted.T @ table - np.diag(weighted.sum(axis=0))
     n_c = o.sum(axis=1)
-    n = n_c.sum()
+    n = float(n_c.sum())
     expected = n * n - float(np.square(n_c).sum())
     if expected <= 0:
         return math.nan

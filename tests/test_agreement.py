@@ -47,7 +47,9 @@ class TestCohenKappa:
         a = pd.Series(["yes"] * 25 + ["no"] * 25)
         b = pd.Series(["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15)
         fig = cohen_kappa(a, b)
-        assert fig.value == pytest.approx(0.4) and fig.n == 50 and fig.note == ""
+        assert fig.value == pytest.approx(0.4)
+        assert fig.n == 50
+        assert fig.note == ""
 
     def test_cohen_kappa__perfect_agreement_is_one(self) -> None:
         a = pd.Series(["x", "y", "x", "z"])
@@ -60,11 +62,14 @@ class TestCohenKappa:
 
     def test_cohen_kappa__one_class_only_is_nan_with_a_note(self) -> None:
         fig = cohen_kappa(pd.Series(["x"] * 5), pd.Series(["x"] * 5))
-        assert math.isnan(fig.value) and fig.note == ONE_CLASS
+        assert math.isnan(fig.value)
+        assert fig.note == ONE_CLASS
 
     def test_cohen_kappa__fewer_than_two_shared_samples_is_nan_with_a_note(self) -> None:
         fig = cohen_kappa(pd.Series({"s1": "x"}), pd.Series({"s1": "y", "s2": "x"}))
-        assert math.isnan(fig.value) and fig.n == 1 and fig.note == TOO_FEW
+        assert math.isnan(fig.value)
+        assert fig.n == 1
+        assert fig.note == TOO_FEW
 
 
 class TestFleissKappa:
@@ -100,7 +105,8 @@ class TestAgreementTables:
         assert len(t.pairs) == 6
         assert set(t.overall.measure) == {"Fleiss' kappa", "Krippendorff's alpha"}
         alpha = t.overall.set_index("measure").loc["Krippendorff's alpha"]
-        assert alpha.value == pytest.approx(0.743, abs=5e-4) and alpha.n == 11
+        assert alpha.value == pytest.approx(0.743, abs=5e-4)
+        assert alpha.n == 11
         fleiss = t.overall.set_index("measure").loc["Fleiss' kappa"]
         assert fleiss.n == 8  # units every observer rated
         per_class = t.per_class
@@ -111,15 +117,19 @@ class TestAgreementTables:
         wide = _wide({"alice": [1, 2, 1, 2], "bob": [1, 2, 2, 2]})
         t = agreement_tables(wide)
         assert t.overall.empty
-        assert t.pairs.iloc[0].n == 4 and t.pairs.iloc[0].agreement == pytest.approx(0.75)
+        assert t.pairs.iloc[0].n == 4
+        assert t.pairs.iloc[0].agreement == pytest.approx(0.75)
         assert t.pairs.iloc[0].kappa == pytest.approx(0.5)
         assert len(t.per_class) == 2  # one-vs-rest per class
 
     def test_agreement_tables__one_class_gives_nan_with_notes_not_a_crash(self) -> None:
         t = agreement_tables(_wide({"a": [1, 1, 1], "b": [1, 1, 1], "c": [1, 1, None]}))
-        assert t.pairs.kappa.isna().all() and (t.pairs.note == ONE_CLASS).all()
-        assert t.overall.value.isna().all() and (t.overall.note != "").all()
+        assert t.pairs.kappa.isna().all()
+        assert (t.pairs.note == ONE_CLASS).all()
+        assert t.overall.value.isna().all()
+        assert (t.overall.note != "").all()
 
     def test_agreement_tables__nobody_labeled_yet(self) -> None:
         t = agreement_tables(pd.DataFrame({"a": [None], "b": [None]}, dtype=object))
-        assert t.pairs.iloc[0].n == 0 and t.pairs.iloc[0].note == TOO_FEW
+        assert t.pairs.iloc[0].n == 0
+        assert t.pairs.iloc[0].note == TOO_FEW

@@ -1,7 +1,7 @@
-"""Blind double labeling: which labelers must each label a sample on their own, and what each
-of them said (derived from the append-only label log, never stored twice).
+"""Blind double labeling: who must label which sample on their own, and what each said.
 
-The setting lives in the ``settings`` table (key ``double_labeling``, JSON); the assignments in
+What each said is derived from the append-only label log, never stored twice. The setting
+lives in the ``settings`` table (key ``double_labeling``, JSON); the assignments in
 ``label_assignments``. A labeler's own label on a sample is their last event on it among the
 labeling sources (adjudication and review events are a reviewer's, not a labeler's), skipping
 events one of their undos took back: so a labeler's undo restores their own previous label,
@@ -98,8 +98,7 @@ def _chosen(rows: Sequence[tuple[int, str]], share: float, seed: int) -> list[in
 
 
 class Assignments:
-    """The double-labeling setting and ``label_assignments``; reached as
-    ``Project.assignments``."""
+    """The double-labeling setting and ``label_assignments``; ``Project.assignments``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -155,8 +154,8 @@ class Assignments:
             rows = c.execute("SELECT id, key FROM samples WHERE status = 'ok'").fetchall()
             chosen = _chosen([(int(i), str(k)) for i, k in rows], share, seed)
             want = {(sid, u) for sid in chosen for u in names}
-            have = {(int(s), str(u)) for s, u in
-                    c.execute("SELECT sample_id, user FROM label_assignments").fetchall()}  # fmt: skip
+            q = "SELECT sample_id, user FROM label_assignments"
+            have = {(int(s), str(u)) for s, u in c.execute(q).fetchall()}
             labeled = {(int(s), str(u)) for s, u in c.execute(
                 "SELECT DISTINCT sample_id, user FROM label_events WHERE source NOT IN (?, ?)",
                 _REVIEWER_SOURCES,
@@ -170,9 +169,7 @@ class Assignments:
                 "ON CONFLICT (sample_id, user) DO NOTHING",
                 [(s, u, now) for s, u in add],
             )
-            c.executemany(
-                "DELETE FROM label_assignments WHERE sample_id = ? AND user = ?", drop
-            )
+            c.executemany("DELETE FROM label_assignments WHERE sample_id = ? AND user = ?", drop)
             put_setting(c, DOUBLE_LABELING_KEY, json.dumps(asdict(setting)))
             return AssignmentChange(len(chosen), len(add), len(drop), len(extra) - len(drop))
 
@@ -211,13 +208,16 @@ class Assignments:
         return [str(k) for (k,) in rows]
 
     def _events(self) -> pd.DataFrame:
-        """Every event on an assigned sample, with whether its user is assigned to it and, for
-        undo events, the action they undid. One query."""
+        """Every event on an assigned sample, in one query.
+
+        With whether its user is assigned to it and, for undo events, the action they undid.
+        """
         rows = self._conn.execute(
             "SELECT e.id, e.sample_id, s.key, k.name, e.user, e.source, e.action_id, "
             "a.target_action_id, CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END "
             "FROM label_events e "
-            "JOIN (SELECT DISTINCT sample_id FROM label_assignments) d ON d.sample_id = e.sample_id "
+            "JOIN (SELECT DISTINCT sample_id FROM label_assignments) d "
+            "ON d.sample_id = e.sample_id "
             "JOIN samples s ON s.id = e.sample_id "
             "LEFT JOIN label_classes k ON k.id = e.class_id "
             "LEFT JOIN label_actions a ON a.action_id = e.action_id AND e.source = 'undo' "
@@ -252,8 +252,11 @@ class Assignments:
         return _disputes(self._events())
 
     def hidden_keys(self) -> set[str]:
-        """Samples that must not count as labeled now: while blind double labeling is on, the
-        disagreements no reviewer has adjudicated yet (empty otherwise)."""
+        """Samples that must not count as labeled now.
+
+        While blind double labeling is on, the disagreements no reviewer has adjudicated yet;
+        empty otherwise.
+        """
         setting = self.active()
         if setting is None or not setting.blind:
             return set()
@@ -292,7 +295,5 @@ def _disputes(events: pd.DataFrame) -> pd.DataFrame:
     out["last_own_event"] = out.key.map(latest).astype(int)
     adj_id = out.key.map(adj.event_id) if len(adj) else pd.Series(float("nan"), index=out.index)
     out["adjudicated"] = (adj_id > out.last_own_event).to_numpy()
-    out["adjudicated_label"] = (
-        out.key.map(adj.label).where(out.adjudicated) if len(adj) else None
-    )
+    out["adjudicated_label"] = out.key.map(adj.label).where(out.adjudicated) if len(adj) else None
     return out.sort_values("sample_id")[cols].reset_index(drop=True)

@@ -127,6 +127,7 @@ from bps_core.verbs.agreement import (
     double_labeling,
     labeler_labels,
     set_double_labeling,
+    write_table_csv,
 )
 from bps_core.verbs.datasource import IngestSettings, ingest
 from bps_core.verbs.embeddings import compute_embeddings, compute_map
@@ -197,6 +198,7 @@ __all__ = [
     "AgreementReport", "BlindView", "DoubleLabelingSettings", "LabelerProgress", "adjudicate",
     "adjudicate_csv", "agreement_report", "blind_view", "clear_double_labeling",
     "disagreements", "double_labeling", "labeler_labels", "set_double_labeling",
+    "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from bps_core.agreement import AgreementTables, agreement_tables
+from bps_core.atomic import atomic_write_text
+from bps_core.csvsafe import safe_frame
 from bps_core.errors import SettingsError
 from bps_core.labels import LabelImportReport, import_labels_csv
 from bps_core.project.assignments import AssignmentChange, DoubleLabeling
@@ -42,7 +45,8 @@ class DoubleLabelingSettings(Settings):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.labelers, str) or not isinstance(self.labelers, tuple | list):
+        labelers: object = self.labelers
+        if not isinstance(labelers, tuple | list):
             raise SettingsError("labelers must be a list of user names, e.g. ('alice', 'bob')")
         names = []
         for raw in self.labelers:
@@ -180,8 +184,10 @@ class AgreementReport:
 def agreement_report(
     project: Project, progress: Callable[[float], None] | None = None
 ) -> AgreementReport:
-    """Agreement of the labelers on their double-labeled samples (each pair on the samples
-    both labeled; Fleiss' kappa on those all labeled; alpha on those two or more labeled).
+    """Agreement of the labelers on their double-labeled samples.
+
+    Each pair on the samples both labeled; Fleiss' kappa on those all labeled; alpha on those
+    two or more labeled.
 
     Returns:
         The figures, each labeler's progress and the disagreement counts.
@@ -229,11 +235,10 @@ def disagreements(project: Project, *, include_adjudicated: bool = False) -> pd.
     return out
 
 
-def adjudicate(
-    project: Project, decisions: Sequence[tuple[str, str]], *, user: str
-) -> LabelAction:
-    """Records a reviewer's decisions (sample key, class) as ``adjudication`` label events, all
-    in one transaction; each becomes its sample's label.
+def adjudicate(project: Project, decisions: Sequence[tuple[str, str]], *, user: str) -> LabelAction:
+    """Records a reviewer's decisions (sample key, class) as ``adjudication`` label events.
+
+    All in one transaction; each becomes its sample's label.
 
     Raises:
         UnknownSampleError: a key is not in the project; nothing is written.
@@ -268,14 +273,15 @@ class BlindView:
     own: pd.DataFrame
 
     def labeled(self, current: Sequence[str] | pd.Series) -> set[str]:
-        """The samples done for this labeler: labeled (``current`` keys or their own label)
-        and not waiting for their own label."""
+        """The samples done for this labeler: labeled, and not waiting for their own label."""
         return (set(current) | set(self.own.key)) - self.pending
 
 
 def blind_view(project: Project, user: str, labels: pd.DataFrame) -> BlindView | None:
-    """The queue's view for ``user`` while blind double labeling is on and they are one of
-    its labelers; None otherwise (the queue then shows labels as usual).
+    """The queue's view for ``user`` while blind double labeling is on and they label.
+
+    None when it is off or ``user`` is not one of its labelers (the queue then shows labels
+    as usual).
 
     Args:
         project: The open project.
@@ -292,3 +298,8 @@ def blind_view(project: Project, user: str, labels: pd.DataFrame) -> BlindView |
     elsewhere = labels[(labels.user == user) & ~labels.key.isin(assigned)][["key", "label"]]
     own = pd.concat([mine, elsewhere], ignore_index=True)
     return BlindView(user, pending, own)
+
+
+def write_table_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """Writes a table as CSV, atomically, its text cells safe from spreadsheet formulas."""
+    atomic_write_text(path, safe_frame(table).to_csv(index=False))

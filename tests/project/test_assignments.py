@@ -23,7 +23,9 @@ class TestConfigure:
         assert (change.n_added, change.n_removed, change.n_kept_labeled) == (68, 0, 0)
         assert tiny_project.assignments.keys(ALICE) == tiny_project.assignments.keys(BOB)
         setting = tiny_project.assignments.settings()
-        assert setting is not None and setting.labelers == (ALICE, BOB) and setting.blind
+        assert setting is not None
+        assert setting.labelers == (ALICE, BOB)
+        assert setting.blind
 
     def test_configure__a_larger_share_keeps_every_sample_and_a_smaller_removes_the_least(
         self, tiny_project: Project
@@ -33,7 +35,8 @@ class TestConfigure:
         small = set(_assigned(tiny_project))
         change = a.configure([ALICE, BOB], 0.4, seed=3)
         large = set(_assigned(tiny_project))
-        assert small < large and len(large) == 68
+        assert small < large
+        assert len(large) == 68
         assert (change.n_added, change.n_removed) == (68, 0)
         change = a.configure([ALICE, BOB], 0.2, seed=3)
         assert set(_assigned(tiny_project)) == small
@@ -62,7 +65,8 @@ class TestConfigure:
         assert set(dropped[:2]) <= set(a.keys(ALICE))
         assert not set(dropped[:2]) & set(a.keys(BOB))
         change = a.configure([ALICE, "carol"], 0.2, seed=3)  # bob leaves, unlabeled: removed
-        assert a.keys(BOB) == [] and len(a.keys("carol")) == 34
+        assert a.keys(BOB) == []
+        assert len(a.keys("carol")) == 34
 
     def test_configure__refuses_one_labeler_and_a_share_out_of_range(
         self, tiny_project: Project
@@ -78,7 +82,9 @@ class TestConfigure:
         key = _assigned(tiny_project)[0]
         tiny_project.add_labels([key], "track", user=ALICE, source="queue")
         off = a.disable()
-        assert off is not None and not off.enabled and a.active() is None
+        assert off is not None
+        assert not off.enabled
+        assert a.active() is None
         assert len(a.keys(ALICE)) == 34
         assert a.labeler_labels().key.tolist() == [key]
 
@@ -109,7 +115,8 @@ class TestLabelerLabels:
         tiny_project.add_labels([key], "focus", user=BOB, source="queue")
         tiny_project.undo(BOB)  # the log's undo restores alice's debris; bob's own: track
         own = tiny_project.assignments.labeler_labels().set_index("user").label
-        assert own[BOB] == "track" and own[ALICE] == "debris"
+        assert own[BOB] == "track"
+        assert own[ALICE] == "debris"
         tiny_project.redo(BOB)
         own = tiny_project.assignments.labeler_labels().set_index("user").label
         assert own[BOB] == "focus"
@@ -140,17 +147,18 @@ class TestBlindCurrentLabels:
         assert set(labels.key) == {agree, single}
         assert tiny_project.label_counts() == {"track": 2}
         summary = tiny_project.summary()
-        assert summary["labeled"] == 2 and summary["label_counts"] == {"track": 2}
+        assert summary["labeled"] == 2
+        assert summary["label_counts"] == {"track": 2}
         d = tiny_project.assignments.disputes()
-        assert d.key.tolist() == [disputed] and not d.adjudicated.any()
+        assert d.key.tolist() == [disputed]
+        assert not d.adjudicated.any()
 
-    def test_current_labels__an_adjudication_becomes_the_label(
-        self, tiny_project: Project
-    ) -> None:
+    def test_current_labels__an_adjudication_becomes_the_label(self, tiny_project: Project) -> None:
         _, disputed, _ = self._dispute(tiny_project)
         tiny_project.add_labels([disputed], "debris", user="rita", source="adjudication")
         labels = tiny_project.current_labels().set_index("key")
-        assert labels.label[disputed] == "debris" and labels.source[disputed] == "adjudication"
+        assert labels.label[disputed] == "debris"
+        assert labels.source[disputed] == "adjudication"
         assert tiny_project.label_counts() == {"track": 2, "debris": 1}
         # a labeler changing their label afterwards reopens the disagreement...
         tiny_project.add_labels([disputed], "focus", user=ALICE, source="queue")
