@@ -3,8 +3,7 @@ table, adjudication, and the queue's blind view (issue 19)."""
 
 from __future__ import annotations
 
-import math
-
+import pandas as pd
 import pytest
 
 from bps_core import verbs
@@ -138,4 +137,4 @@ def test_labeler_labels__one_column_per_labeler(tiny_project: Project) -> None:
     assert list(wide.columns) == ["alice", "bob"]
     assert len(wide) == 34
     assert wide.bob[keys[1]] == "track"
-    assert not isinstance(wide.alice[keys[1]], str) and math.isnan(wide.alice[keys[1]])
+    assert pd.isna(wide.alice[keys[1]])
