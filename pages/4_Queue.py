@@ -8,7 +8,13 @@ import streamlit as st
 
 from bps_app import cache, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import LabelQueue, UnknownSampleError, list_rounds, unlabeled_keys
+from bps_core.verbs import (
+    LabelQueue,
+    UnknownSampleError,
+    blind_view,
+    list_rounds,
+    unlabeled_keys,
+)
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"
@@ -24,9 +30,14 @@ with state.open_project() as project:
     labels = project.current_labels()
     classes = project.classes()
     rounds = {r.id: r.keys for r in list_rounds(project)}
+    # Blind double labeling: a labeler of it sees only their own labels here, and finds the
+    # samples assigned to them among the unlabeled until they labeled them themselves.
+    blind = blind_view(project, state.user_name(), labels)
 
 user = state.user_name()
-current = labels.set_index("key").label
+shown_labels = blind.own if blind is not None else labels  # the labels this user may see
+labeled_keys = blind.labeled(labels.key) if blind is not None else set(labels.key)
+current = shown_labels.set_index("key").label
 st.title("Label queue")
 
 
@@ -36,9 +47,9 @@ def _start(origin: str, page_size: int) -> None:
     elif origin.startswith(ROUND):
         keys = rounds[int(origin.removeprefix(ROUND))]
     elif origin.startswith(REVIEW):
-        keys = labels[labels.label == origin.removeprefix(REVIEW)].key.tolist()
+        keys = shown_labels[shown_labels.label == origin.removeprefix(REVIEW)].key.tolist()
     else:
-        keys = unlabeled_keys(samples, labels.key)
+        keys = unlabeled_keys(samples, labeled_keys)
     state.set_queue(LabelQueue.of(keys, page_size))
 
 
@@ -109,7 +120,7 @@ origins = [FROM_UNLABELED]
 if selection:
     origins.append(FROM_SELECTION)
 origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
-origins += [REVIEW + c.name for c in classes if c.name in set(labels.label)]
+origins += [REVIEW + c.name for c in classes if c.name in set(shown_labels.label)]
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
@@ -132,7 +143,7 @@ if not q.keys:
 
 # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
 # without counting.
-n_labeled = q.n_labeled(labels.key)
+n_labeled = q.n_labeled(labeled_keys)
 where = (
     "finished"
     if q.finished
@@ -169,7 +180,7 @@ nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=n
 nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes.")
 
 if q.finished:
-    rest = q.unlabeled(labels.key)
+    rest = q.unlabeled(labeled_keys)
     if not rest:
         st.success(f"Queue finished: all {len(q.keys):,} samples are labeled. Start another above.")
         st.stop()
@@ -189,7 +200,10 @@ if q.page_size == 1:
         widgets.nucleus_image(key, rel_index[key], source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     label = current.get(key)
-    right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
+    right.metric("Your label" if blind is not None else "Current label",
+                 md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
+    if blind is not None:
+        right.caption("Blind double labeling: other people's labels are hidden.")
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
              if c in row.index]  # fmt: skip
     right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
@@ -213,4 +227,5 @@ else:
         ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
                               args=(k,))  # fmt: skip
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
-                           captions=captions, open_key="queue_open", style=style)  # fmt: skip
+                           captions=captions, style=style,
+                           open_key="queue_open" if blind is None else None)  # fmt: skip
