@@ -246,8 +246,7 @@ def agreement_figures_table(figures: pd.DataFrame) -> pd.DataFrame:
 
 def labeler_labels_table(wide: pd.DataFrame, relpaths: pd.Series) -> pd.DataFrame:
     """Each labeler's own labels side by side (``labeler_labels``), one row per assigned sample
-    named by its file, "" where a labeler has not labeled it."""
+    named by its relative path, "" where a labeler has not labeled it."""
     out = wide.fillna("").copy()
-    out.insert(0, "file", [file_name(str(k)) for k in wide.index])
-    out["relpath"] = [relpaths.get(k, "") for k in wide.index]
+    out.insert(0, "file", [relpaths.get(k, file_name(str(k))) for k in wide.index])
     return out.reset_index(drop=True)

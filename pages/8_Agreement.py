@@ -127,8 +127,10 @@ m[0].metric("Double-labeled samples", f"{report.n_assigned:,}")
 m[1].metric("Open disagreements", f"{report.n_disputed:,}")
 m[2].metric("Adjudicated", f"{report.n_adjudicated:,}")
 
+# Fixed tab names: a name that changed with each decision would send the reviewer back to the
+# first tab after every one.
 tab_kappa, tab_labels, tab_adjudicate = st.tabs(
-    ["Agreement", "Labels per labeler", f"Adjudication queue ({len(disputes):,})"]
+    ["Agreement", "Labels per labeler", "Adjudication queue"], key="agreement_tab"
 )
 with tab_kappa:
     t = report.tables
@@ -148,10 +150,10 @@ with tab_kappa:
 with tab_labels:
     st.caption("Each labeler's own label on every double-labeled sample (their last label, "
                "undos taken back; a reviewer's decisions are not theirs).")  # fmt: skip
-    view = tables.labeler_labels_table(wide, rel_index)
-    if st.toggle("Only disagreements", key="agreement_only_disputes"):
-        view = view[view.relpath.isin(set(disputes.filename))]
-    st.dataframe(view, hide_index=True, key="agreement_labels")
+    only = st.toggle("Only open disagreements", key="agreement_only_disputes")
+    shown = wide[wide.index.isin(disputes.key)] if only else wide
+    st.dataframe(tables.labeler_labels_table(shown, rel_index), hide_index=True,
+                 key="agreement_labels")  # fmt: skip
 
 with tab_adjudicate:
     if error := state.pop_adjudication_error():

@@ -120,3 +120,7 @@ def test_blind_session__two_labelers_a_kappa_and_an_adjudication(
     metrics = {m.label: m.value for m in rita.metric}
     assert metrics["Open disagreements"] == "1"
     assert metrics["Adjudicated"] == "1"
+    # the per-labeler view, narrowed to the disagreement still open
+    rita.toggle(key="agreement_only_disputes").set_value(True).run()
+    table = next(d.value for d in rita.dataframe if "alice" in d.value.columns)
+    assert table[["alice", "bob"]].values.tolist() == [["track", "debris"]]
