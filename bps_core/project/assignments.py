@@ -210,22 +210,27 @@ class Assignments:
     def _events(self) -> pd.DataFrame:
         """Every event on an assigned sample, in one query.
 
-        With whether its user is assigned to it and, for undo events, the action they undid.
+        With whether its user is assigned to it, and whether an undo took its action back. An
+        undo takes back the whole action in its labeler's own view, also on the samples where
+        the log kept the label because someone labeled them since (``Project.undo`` never
+        overwrites a newer label of another person; blind labelers label the same samples).
         """
         rows = self._conn.execute(
             "SELECT e.id, e.sample_id, s.key, k.name, e.user, e.source, e.action_id, "
-            "a.target_action_id, CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END "
+            "CASE WHEN u.target_action_id IS NULL THEN 0 ELSE 1 END, "
+            "CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END "
             "FROM label_events e "
             "JOIN (SELECT DISTINCT sample_id FROM label_assignments) d "
             "ON d.sample_id = e.sample_id "
             "JOIN samples s ON s.id = e.sample_id "
             "LEFT JOIN label_classes k ON k.id = e.class_id "
-            "LEFT JOIN label_actions a ON a.action_id = e.action_id AND e.source = 'undo' "
+            "LEFT JOIN (SELECT DISTINCT target_action_id FROM label_actions "
+            "WHERE kind = 'undo') u ON u.target_action_id = e.action_id "
             "LEFT JOIN label_assignments asg ON asg.sample_id = e.sample_id AND asg.user = e.user "
             "ORDER BY e.id"
         ).fetchall()
         cols = ["event_id", "sample_id", "key", "label", "user", "source", "action_id",
-                "undid", "assigned"]  # fmt: skip
+                "undone", "assigned"]  # fmt: skip
         return pd.DataFrame(rows, columns=cols)
 
     def labeler_labels(self) -> pd.DataFrame:
@@ -266,10 +271,7 @@ class Assignments:
 
 def _own_labels(events: pd.DataFrame) -> pd.DataFrame:
     own = events[(events.assigned == 1) & ~events.source.isin(_REVIEWER_SOURCES)]
-    undos = own[own.source == "undo"]
-    undone = pd.MultiIndex.from_arrays([undos.sample_id, undos.undid])
-    taken_back = pd.MultiIndex.from_arrays([own.sample_id, own.action_id]).isin(undone)
-    setting = own[own.source.isin(OWN_SOURCES) & ~taken_back]
+    setting = own[own.source.isin(OWN_SOURCES) & (own.undone == 0)]
     last = setting.groupby(["sample_id", "user"], sort=False).event_id.idxmax()
     out = setting.loc[last.to_numpy()]
     out = out[out.label.notna()].sort_values(["sample_id", "user"])

@@ -129,6 +129,23 @@ class TestLabelerLabels:
         own = tiny_project.assignments.labeler_labels()
         assert other not in set(own.key)
 
+    def test_labeler_labels__an_undo_the_log_skipped_still_takes_back_the_labelers_label(
+        self, tiny_project: Project
+    ) -> None:
+        """Blind labelers label the same samples: bob's undo after alice labeled his sample keeps
+        her label in the log (undo never overwrites another's newer label), yet his own label
+        is taken back."""
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        result = tiny_project.undo(BOB)
+        assert result is not None
+        assert result.n_skipped == 1
+        assert tiny_project.current_labels().set_index("key").label[key] == "debris"
+        own = tiny_project.assignments.labeler_labels()
+        assert own.user.tolist() == [ALICE]
+
 
 class TestBlindCurrentLabels:
     def _dispute(self, project: Project, blind: bool = True) -> tuple[str, str, str]:
