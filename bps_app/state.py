@@ -338,6 +338,7 @@ def set_view_style(place: str, style: CompositeStyle) -> None:
 
 # The Agreement page's adjudication queue: the disagreements this session skipped ("Next"), so
 # the next open one is shown; a decision removes a sample from the queue by itself.
+AGREEMENT_TAB = "agreement_tab"  # the Agreement page's open tab (its tabs widget key)
 ADJUDICATION_SKIPPED = "adjudication_skipped"
 ADJUDICATION_ERROR = "adjudication_error"
 

@@ -30,6 +30,7 @@ with state.open_project() as project:
 
 setting = report.setting
 user = state.user_name()
+ADJUDICATION_TAB = "Adjudication queue"
 st.title("Agreement")
 
 
@@ -128,10 +129,13 @@ m[1].metric("Open disagreements", f"{report.n_disputed:,}")
 m[2].metric("Adjudicated", f"{report.n_adjudicated:,}")
 
 # Fixed tab names: a name that changed with each decision would send the reviewer back to the
-# first tab after every one.
+# first tab after every one. The tabs track which one is open ("rerun"): the adjudication
+# queue's digit keys must exist only while it is shown, or a digit typed on another tab would
+# decide a disagreement the reviewer cannot see.
 tab_kappa, tab_labels, tab_adjudicate = st.tabs(
-    ["Agreement", "Labels per labeler", "Adjudication queue"], key="agreement_tab"
-)
+    ["Agreement", "Labels per labeler", ADJUDICATION_TAB], key=state.AGREEMENT_TAB,
+    on_change="rerun",
+)  # fmt: skip
 with tab_kappa:
     t = report.tables
     st.markdown("**Cohen's kappa per labeler pair** (on the samples both labeled)")
@@ -155,37 +159,46 @@ with tab_labels:
     st.dataframe(tables.labeler_labels_table(shown, rel_index), hide_index=True,
                  key="agreement_labels")  # fmt: skip
 
-with tab_adjudicate:
+
+def _adjudication_queue() -> None:
+    """The open disagreements one at a time: the nucleus view, each labeler's label, and a
+    class button (digit key) per class that records the reviewer's decision."""
     if error := state.pop_adjudication_error():
         st.error(md(error))
     skipped = state.adjudication_skipped()
     todo = disputes[~disputes.key.isin(skipped)]
     if disputes.empty:
         st.success("No open disagreement.")
-    elif todo.empty:
+        return
+    if todo.empty:
         st.info(f"You skipped all {len(disputes):,} open disagreements.")
         st.button("Walk them again", key="adjudicate_again", on_click=state.reset_adjudication,
                   icon=":material/replay:")  # fmt: skip
-    else:
-        if not user:
-            st.warning("Enter your name in the sidebar to decide.")
-        row = todo.iloc[0]
-        key = str(row.key)
-        st.caption(f"Disagreement 1 of {len(todo):,} left. A class button (or its digit key) "
-                   "records your decision, which becomes the label.")  # fmt: skip
-        left, right = st.columns([3, 2])
-        with left:
-            window = widgets.display_controls(default_window, key="adjudicate_display")
-            style = widgets.view_controls(state.VIEW_ADJUDICATE, window)
-            widgets.nucleus_image(key, rel_index[key], source, style)
-        right.markdown(f"**{md(tables.file_name(key))}**")
-        for labeler in wide.columns:
-            said = row.get(labeler)
-            right.metric(f"{labeler} said", md(said) if isinstance(said, str) else "—")
-        buttons = right.columns(2)
-        for i, c in enumerate(classes):
-            buttons[i % 2].button(md(c.name), key=f"adjudicate_class_{c.name}", on_click=_decide,
-                                  args=(key, c.name), shortcut=c.hotkey, disabled=not user,
-                                  width="stretch")  # fmt: skip
-        right.button("Skip", key="adjudicate_skip", on_click=state.skip_adjudication,
-                     args=(key,), shortcut="Right", icon=":material/arrow_forward:")  # fmt: skip
+        return
+    if not user:
+        st.warning("Enter your name in the sidebar to decide.")
+    row = todo.iloc[0]
+    key = str(row.key)
+    st.caption(f"Disagreement 1 of {len(todo):,} left. A class button (or its digit key) "
+               "records your decision, which becomes the label.")  # fmt: skip
+    left, right = st.columns([3, 2])
+    with left:
+        window = widgets.display_controls(default_window, key="adjudicate_display")
+        style = widgets.view_controls(state.VIEW_ADJUDICATE, window)
+        widgets.nucleus_image(key, rel_index[key], source, style)
+    right.markdown(f"**{md(tables.file_name(key))}**")
+    for labeler in wide.columns:
+        said = row.get(labeler)
+        right.metric(f"{labeler} said", md(said) if isinstance(said, str) else "—")
+    buttons = right.columns(2)
+    for i, c in enumerate(classes):
+        buttons[i % 2].button(md(c.name), key=f"adjudicate_class_{c.name}", on_click=_decide,
+                              args=(key, c.name), shortcut=c.hotkey, disabled=not user,
+                              width="stretch")  # fmt: skip
+    right.button("Skip", key="adjudicate_skip", on_click=state.skip_adjudication, args=(key,),
+                 shortcut="Right", icon=":material/arrow_forward:")  # fmt: skip
+
+
+with tab_adjudicate:
+    if tab_adjudicate.open:
+        _adjudication_queue()

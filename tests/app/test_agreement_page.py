@@ -108,6 +108,10 @@ def test_blind_session__two_labelers_a_kappa_and_an_adjudication(
     assert pairs["samples both labeled"].tolist() == [8]
     assert pairs["labeled alike"].tolist() == ["0.750"]
     assert pairs["Cohen's kappa"].tolist() == ["0.000"]  # alice used one class only vs. bob
+    # the adjudication queue (and its digit keys) exists only on its own tab
+    assert not [b for b in rita.button if str(b.key).startswith("adjudicate_class_")]
+    rita.session_state[state.AGREEMENT_TAB] = "Adjudication queue"
+    rita.run()
     said = {m.label: m.value for m in rita.metric if m.label.endswith(" said")}
     assert said == {"alice said": "track", "bob said": "debris"}
     rita.button(key="adjudicate_class_debris").click().run()
