@@ -102,6 +102,8 @@ class Assignments:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        #: The last ``_events`` frame and what it was read at (newest event, the setting).
+        self._events_memo: tuple[tuple[object, ...], pd.DataFrame] | None = None
 
     # -- the setting -----------------------------------------------------------------------
     def settings(self) -> DoubleLabeling | None:
@@ -215,6 +217,16 @@ class Assignments:
         the log kept the label because someone labeled them since (``Project.undo`` never
         overwrites a newer label of another person; blind labelers label the same samples).
         """
+        # Every change this frame reflects appends an event or an action (an undo whose every
+        # sample was skipped appends only its action) or rewrites the setting (assignments
+        # change only with it): together they date it.
+        at = (
+            self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0],
+            self._conn.execute("SELECT COUNT(*) FROM label_actions").fetchone()[0],
+            get_setting(self._conn, DOUBLE_LABELING_KEY),
+        )
+        if self._events_memo is not None and self._events_memo[0] == at:
+            return self._events_memo[1]
         rows = self._conn.execute(
             "SELECT e.id, e.sample_id, s.key, k.name, e.user, e.source, e.action_id, "
             "CASE WHEN u.target_action_id IS NULL THEN 0 ELSE 1 END, "
@@ -231,7 +243,9 @@ class Assignments:
         ).fetchall()
         cols = ["event_id", "sample_id", "key", "label", "user", "source", "action_id",
                 "undone", "assigned"]  # fmt: skip
-        return pd.DataFrame(rows, columns=cols)
+        frame = pd.DataFrame(rows, columns=cols)
+        self._events_memo = (at, frame)
+        return frame
 
     def labeler_labels(self) -> pd.DataFrame:
         """Each labeler's own current label on each sample assigned to them.
