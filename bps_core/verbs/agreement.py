@@ -8,7 +8,7 @@ disagree, a reviewer's decision (source ``adjudication``) becomes the label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,16 +235,24 @@ def disagreements(project: Project, *, include_adjudicated: bool = False) -> pd.
     return out
 
 
-def adjudicate(project: Project, decisions: Sequence[tuple[str, str]], *, user: str) -> LabelAction:
-    """Records a reviewer's decisions (sample key, class) as ``adjudication`` label events.
+def adjudicate(
+    project: Project, decisions: Mapping[str, str] | Sequence[tuple[str, str]], *, user: str
+) -> LabelAction:
+    """Records a reviewer's decisions (sample key -> class) as ``adjudication`` label events.
 
     All in one transaction; each becomes its sample's label.
+
+    Args:
+        project: The open project.
+        decisions: Key -> class, or (key, class) pairs.
+        user: The reviewer.
 
     Raises:
         UnknownSampleError: a key is not in the project; nothing is written.
         ValueError: an empty user or class name.
     """
-    return project.add_label_events(list(decisions), user=user, source="adjudication")
+    pairs = list(decisions.items()) if isinstance(decisions, Mapping) else list(decisions)
+    return project.add_label_events(pairs, user=user, source="adjudication")
 
 
 def adjudicate_csv(project: Project, data: bytes, name: str, *, user: str) -> LabelImportReport:

@@ -69,7 +69,7 @@ class TestAgreementReport:
         assert table.key.tolist() == keys[8:10]
         assert list(table.columns) == ["key", "filename", "alice", "bob", "adjudicated",
                                        "adjudicated_label"]  # fmt: skip
-        action = verbs.adjudicate(tiny_project, [(keys[8], "debris")], user="rita")
+        action = verbs.adjudicate(tiny_project, {keys[8]: "debris"}, user="rita")
         assert action.n_events == 1
         assert verbs.disagreements(tiny_project).key.tolist() == [keys[9]]
         settled = verbs.disagreements(tiny_project, include_adjudicated=True)
