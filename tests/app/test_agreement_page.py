@@ -128,3 +128,29 @@ def test_blind_session__two_labelers_a_kappa_and_an_adjudication(
     rita.toggle(key="agreement_only_disputes").set_value(True).run()
     table = next(d.value for d in rita.dataframe if "alice" in d.value.columns)
     assert table[["alice", "bob"]].values.tolist() == [["track", "debris"]]
+
+
+def test_setting__a_bad_value_is_one_line_naming_the_field_and_off_keeps_the_labels(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page(AGREEMENT_PAGE).run()
+    assert "Double labeling is off" in app.caption[0].value
+    app.text_input(key="agreement_labelers").input("alice")
+    button(app, "Save and assign").click().run()
+    assert not app.exception
+    assert app.error[0].value.startswith(md("labelers: give two or more"))
+    assert tiny_project.assignments.settings() is None
+    app.text_input(key="agreement_labelers").input("alice, bob")
+    button(app, "Save and assign").click().run()
+    key = tiny_project.assignments.keys("alice")[0]
+    tiny_project.add_labels([key], "track", user="alice", source="queue")
+    app.button(key="agreement_off").click().run()
+    assert not app.exception
+    assert md("assignments and labels are kept") in app.success[0].value
+    setting = tiny_project.assignments.settings()
+    assert setting is not None
+    assert not setting.enabled
+    assert len(tiny_project.assignments.keys("bob")) == 34
+    assert "Double labeling is **off**" in app.caption[0].value
