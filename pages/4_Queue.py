@@ -11,7 +11,7 @@ from bps_app.safe_text import md
 from bps_core.verbs import (
     LabelQueue,
     UnknownSampleError,
-    blind_view,
+    labeler_view,
     list_rounds,
     unlabeled_keys,
 )
@@ -30,13 +30,14 @@ with state.open_project() as project:
     labels = project.current_labels()
     classes = project.classes()
     rounds = {r.id: r.keys for r in list_rounds(project)}
-    # Blind double labeling: a labeler of it sees only their own labels here, and finds the
-    # samples assigned to them among the unlabeled until they labeled them themselves.
-    blind = blind_view(project, state.user_name(), labels)
+    # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
+    # until they labeled them themselves; in blind mode they see only their own labels here.
+    mine = labeler_view(project, state.user_name(), labels)
 
 user = state.user_name()
-shown_labels = blind.own if blind is not None else labels  # the labels this user may see
-labeled_keys = blind.labeled(labels.key) if blind is not None else set(labels.key)
+blind = mine is not None and mine.blind
+shown_labels = mine.own if mine is not None and blind else labels  # what this user may see
+labeled_keys = mine.labeled(labels.key) if mine is not None else set(labels.key)
 current = shown_labels.set_index("key").label
 st.title("Label queue")
 
@@ -200,9 +201,9 @@ if q.page_size == 1:
         widgets.nucleus_image(key, rel_index[key], source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     label = current.get(key)
-    right.metric("Your label" if blind is not None else "Current label",
+    right.metric("Your label" if blind else "Current label",
                  md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
-    if blind is not None:
+    if blind:
         right.caption("Blind double labeling: other people's labels are hidden.")
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
              if c in row.index]  # fmt: skip
@@ -228,4 +229,4 @@ else:
                               args=(k,))  # fmt: skip
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
                            captions=captions, style=style,
-                           open_key="queue_open" if blind is None else None)  # fmt: skip
+                           open_key=None if blind else "queue_open")  # fmt: skip

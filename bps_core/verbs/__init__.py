@@ -115,17 +115,17 @@ from bps_core.synthetic.config import SynthConfig
 from bps_core.transfers import SELECTION_KINDS, CopySelection
 from bps_core.verbs.agreement import (
     AgreementReport,
-    BlindView,
     DoubleLabelingSettings,
     LabelerProgress,
+    LabelerView,
     adjudicate,
     adjudicate_csv,
     agreement_report,
-    blind_view,
     clear_double_labeling,
     disagreements,
     double_labeling,
     labeler_labels,
+    labeler_view,
     set_double_labeling,
     write_table_csv,
 )
@@ -195,8 +195,8 @@ __all__ = [
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "use_map",
     # blind double labeling and agreement (bps_core/verbs/agreement.py)
-    "AgreementReport", "BlindView", "DoubleLabelingSettings", "LabelerProgress", "adjudicate",
-    "adjudicate_csv", "agreement_report", "blind_view", "clear_double_labeling",
+    "AgreementReport", "DoubleLabelingSettings", "LabelerProgress", "LabelerView",
+    "adjudicate", "adjudicate_csv", "agreement_report", "clear_double_labeling", "labeler_view",
     "disagreements", "double_labeling", "labeler_labels", "set_double_labeling",
     "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses

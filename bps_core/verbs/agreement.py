@@ -266,17 +266,21 @@ def adjudicate_csv(project: Project, data: bytes, name: str, *, user: str) -> La
 
 
 @dataclass(frozen=True)
-class BlindView:
-    """What a blind labeler may see in the queue.
+class LabelerView:
+    """What the queue shows a labeler of double labeling while it is on.
 
     Attributes:
         user: The labeler.
-        pending: Samples assigned to them that they have not labeled themselves.
+        blind: Whether others' labels are hidden from them (then the queue shows only
+            ``own``).
+        pending: Samples assigned to them that they have not labeled themselves: the queue
+            offers them as unlabeled, whoever else labeled them.
         own: Their own labels: key, label (their own label on assigned samples, the current
             label where they labeled last elsewhere).
     """
 
     user: str
+    blind: bool
     pending: frozenset[str]
     own: pd.DataFrame
 
@@ -285,11 +289,11 @@ class BlindView:
         return (set(current) | set(self.own.key)) - self.pending
 
 
-def blind_view(project: Project, user: str, labels: pd.DataFrame) -> BlindView | None:
-    """The queue's view for ``user`` while blind double labeling is on and they label.
+def labeler_view(project: Project, user: str, labels: pd.DataFrame) -> LabelerView | None:
+    """The queue's view for ``user`` while double labeling is on and they are a labeler.
 
-    None when it is off or ``user`` is not one of its labelers (the queue then shows labels
-    as usual).
+    None when it is off or ``user`` is not one of its labelers (the queue then works as
+    usual).
 
     Args:
         project: The open project.
@@ -297,7 +301,7 @@ def blind_view(project: Project, user: str, labels: pd.DataFrame) -> BlindView |
         labels: ``project.current_labels()``, already read by the caller.
     """
     setting = project.assignments.active()
-    if not user or setting is None or not setting.blind or user not in setting.labelers:
+    if not user or setting is None or user not in setting.labelers:
         return None
     mine = project.assignments.labeler_labels()
     mine = mine[mine.user == user][["key", "label"]]
@@ -305,7 +309,7 @@ def blind_view(project: Project, user: str, labels: pd.DataFrame) -> BlindView |
     pending = frozenset(assigned - set(mine.key))
     elsewhere = labels[(labels.user == user) & ~labels.key.isin(assigned)][["key", "label"]]
     own = pd.concat([mine, elsewhere], ignore_index=True)
-    return BlindView(user, pending, own)
+    return LabelerView(user, setting.blind, pending, own)
 
 
 def write_table_csv(table: pd.DataFrame, path: str | Path) -> None:

@@ -1,5 +1,5 @@
 """Verbs of blind double labeling: settings refused by field, the report, the disagreements
-table, adjudication, and the queue's blind view (issue 19)."""
+table, adjudication, and the queue's view of a labeler (issue 19)."""
 
 from __future__ import annotations
 
@@ -101,33 +101,43 @@ class TestAgreementReport:
         assert report.to_frame().empty
 
 
-class TestBlindView:
-    def test_blind_view__pending_and_own_labels_only(self, tiny_project: Project) -> None:
+class TestLabelerView:
+    def test_labeler_view__pending_and_own_labels_only(self, tiny_project: Project) -> None:
         keys = _double(tiny_project)
         tiny_project.add_labels([keys[0]], "track", user="bob", source="queue")
         labels = tiny_project.current_labels()
-        view = verbs.blind_view(tiny_project, "alice", labels)
+        view = verbs.labeler_view(tiny_project, "alice", labels)
         assert view is not None
         assert keys[0] in view.pending  # bob's label does not make it done for alice
         assert view.own.empty
         assert keys[0] not in view.labeled(labels.key)
         tiny_project.add_labels([keys[0]], "debris", user="alice", source="queue")
         labels = tiny_project.current_labels()  # now a dispute: hidden
-        view = verbs.blind_view(tiny_project, "alice", labels)
+        view = verbs.labeler_view(tiny_project, "alice", labels)
         assert view is not None
         assert keys[0] not in view.pending
         assert keys[0] in view.labeled(labels.key)
         assert view.own.set_index("key").label[keys[0]] == "debris"
 
-    def test_blind_view__none_for_others_or_when_not_blind(self, tiny_project: Project) -> None:
-        _double(tiny_project)
+    def test_labeler_view__none_for_others_or_when_off(self, tiny_project: Project) -> None:
+        keys = _double(tiny_project)
         labels = tiny_project.current_labels()
-        assert verbs.blind_view(tiny_project, "rita", labels) is None
-        assert verbs.blind_view(tiny_project, "", labels) is None
-        _double(tiny_project, blind=False)
-        assert verbs.blind_view(tiny_project, "alice", labels) is None
+        assert verbs.labeler_view(tiny_project, "rita", labels) is None
+        assert verbs.labeler_view(tiny_project, "", labels) is None
+        view = verbs.labeler_view(tiny_project, "alice", labels)
+        assert view is not None
+        assert view.blind
         verbs.clear_double_labeling(tiny_project)
-        assert verbs.blind_view(tiny_project, "alice", labels) is None
+        assert verbs.labeler_view(tiny_project, "alice", labels) is None
+        # not blind: the assignments still wait in the labeler's queue, labels are not hidden
+        _double(tiny_project, blind=False)
+        tiny_project.add_labels([keys[0]], "track", user="bob", source="queue")
+        labels = tiny_project.current_labels()
+        view = verbs.labeler_view(tiny_project, "alice", labels)
+        assert view is not None
+        assert not view.blind
+        assert keys[0] in view.pending
+        assert keys[0] not in view.labeled(labels.key)
 
 
 def test_labeler_labels__one_column_per_labeler(tiny_project: Project) -> None:
