@@ -23,6 +23,9 @@ the core's functions and add no algorithm of their own.
 - ``review(project, ReviewSettings, progress, *, user)`` -> ``ReviewRecord`` (accept, fix or
   reject labels); ``review_queue(project, ReviewQueueSettings, *, user)`` -> ``ReviewQueue``;
   ``review_summary(project, progress)`` -> ``ReviewSummary``
+- ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
+  ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
+  ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
 
 Pages import nothing of the core but this package, so it also hands out what they read and
 show: the reads (``list_embedding_sets``, ``current_map``, ``list_rounds``, ...), the small
@@ -121,6 +124,22 @@ from bps_core.storage.copy import CopyReport
 from bps_core.synthetic import PRESETS, generate_dataset, preset_config
 from bps_core.synthetic.config import SynthConfig
 from bps_core.transfers import SELECTION_KINDS, CopySelection
+from bps_core.verbs.agreement import (
+    AgreementReport,
+    DoubleLabelingSettings,
+    LabelerProgress,
+    LabelerView,
+    adjudicate,
+    adjudicate_csv,
+    agreement_report,
+    clear_double_labeling,
+    disagreements,
+    double_labeling,
+    labeler_labels,
+    labeler_view,
+    set_double_labeling,
+    write_table_csv,
+)
 from bps_core.verbs.datasource import IngestSettings, ingest
 from bps_core.verbs.embeddings import compute_embeddings, compute_map
 from bps_core.verbs.exports import (
@@ -198,6 +217,11 @@ __all__ = [
     "selected_keys", "set_current_version",
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "use_map",
+    # blind double labeling and agreement (bps_core/verbs/agreement.py)
+    "AgreementReport", "DoubleLabelingSettings", "LabelerProgress", "LabelerView",
+    "adjudicate", "adjudicate_csv", "agreement_report", "clear_double_labeling", "labeler_view",
+    "disagreements", "double_labeling", "labeler_labels", "set_double_labeling",
+    "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip
