@@ -47,6 +47,12 @@ navigation = st.navigation(
             "pages/7_Results.py", title="Results", icon=":material/bar_chart:", url_path="results"
         ),
         st.Page(
+            "pages/8_Agreement.py",
+            title="Agreement",
+            icon=":material/group:",
+            url_path="agreement",
+        ),
+        st.Page(
             "pages/6_Export.py", title="Export", icon=":material/ios_share:", url_path="export"
         ),
     ]

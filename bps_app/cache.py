@@ -318,11 +318,15 @@ def report_table(
     by: tuple[str, ...],
     cluster: str | None,
     level: float,
+    reviewed_only: bool = False,
+    reviews_version: int = 0,
 ) -> pd.DataFrame:
-    """The per-group results table of ``model_id``; ``labels_version`` (the last label event)
-    and the model invalidate it. Raises BpsError as ``bps_core.verbs.report`` does."""
+    """The per-group results table of ``model_id``; ``labels_version`` (the last label event),
+    ``reviews_version`` (the last verdict: an accept writes no label event) and the model
+    invalidate it. ``reviewed_only``: only reviewed labels count as labeled. Raises BpsError as
+    ``bps_core.verbs.report`` does."""
     settings = ReportSettings(class_name=class_name, by=by, model_id=model_id, level=level,
-                              cluster=cluster)  # fmt: skip
+                              cluster=cluster, reviewed_only=reviewed_only)  # fmt: skip
     with Project.open(project_dir) as p:
         return report(p, settings).table
 

@@ -293,6 +293,7 @@ def set_round_preview(preview: RoundPreview | None) -> None:
 EMBED_FLASH = "embed_flash"  # Embeddings page
 MAP_FLASH = "map_flash"  # Explore and label page, the Map tab
 ROUNDS_FLASH = "rounds_flash"  # Selection rounds page
+AGREEMENT_FLASH = "agreement_flash"  # Agreement page
 
 
 def flash(where: str, message: str) -> None:
@@ -312,7 +313,8 @@ def pop_flash(where: str) -> str | None:
 VIEW_DIALOG = "view_dialog"  # the sample dialog opened from a thumbnail
 VIEW_PANEL = "view_panel"  # the detail of a one-sample selection on the map
 VIEW_QUEUE = "view_queue"  # the label queue
-VIEW_PLACES = (VIEW_DIALOG, VIEW_PANEL, VIEW_QUEUE)
+VIEW_ADJUDICATE = "view_adjudicate"  # the Agreement page's adjudication queue
+VIEW_PLACES = (VIEW_DIALOG, VIEW_PANEL, VIEW_QUEUE, VIEW_ADJUDICATE)
 VIEW_PARTS = ("layers", "fitc_color", "dapi_color", "dapi_pct", "outline_color", "outline_width")
 
 
@@ -332,3 +334,54 @@ def view_style(place: str) -> CompositeStyle:
 def set_view_style(place: str, style: CompositeStyle) -> None:
     """Remembers the nucleus-view style chosen at ``place`` for this session."""
     st.session_state[f"{place}_style"] = style
+
+
+# The Queue page's review mode (a reviewer accepts, fixes or rejects labels): the keys of the
+# review queue started last. The mode is on while the session's queue holds exactly these keys,
+# so starting any other queue ends it without the page having to say so.
+QUEUE_REVIEW_KEYS = "queue_review_keys"
+
+
+def set_review_queue(q: LabelQueue) -> None:
+    """Makes ``q`` this session's queue, walked in review mode."""
+    set_queue(q)
+    st.session_state[QUEUE_REVIEW_KEYS] = q.keys
+
+
+def review_mode(q: LabelQueue | None) -> bool:
+    """Whether ``q`` (the session's queue) is walked in review mode."""
+    return q is not None and st.session_state.get(QUEUE_REVIEW_KEYS) == q.keys
+
+
+# The Agreement page's adjudication queue: the disagreements this session skipped ("Next"), so
+# the next open one is shown; a decision removes a sample from the queue by itself.
+AGREEMENT_TAB = "agreement_tab"  # the Agreement page's open tab (its tabs widget key)
+ADJUDICATION_SKIPPED = "adjudication_skipped"
+ADJUDICATION_ERROR = "adjudication_error"
+
+
+def adjudication_skipped() -> list[str]:
+    """The disagreements skipped in this session's adjudication queue, in order."""
+    skipped = st.session_state.get(ADJUDICATION_SKIPPED)
+    return list(skipped) if isinstance(skipped, list) else []
+
+
+def skip_adjudication(key: str) -> None:
+    """Moves past disagreement ``key`` in this session's adjudication queue."""
+    st.session_state[ADJUDICATION_SKIPPED] = [*adjudication_skipped(), key]
+
+
+def reset_adjudication() -> None:
+    """Walks the adjudication queue from its first open disagreement again."""
+    st.session_state.pop(ADJUDICATION_SKIPPED, None)
+
+
+def set_adjudication_error(message: str) -> None:
+    """A message for the adjudication queue to show once, on its next run."""
+    st.session_state[ADJUDICATION_ERROR] = message
+
+
+def pop_adjudication_error() -> str | None:
+    """The adjudication queue's pending error message, once."""
+    error = st.session_state.pop(ADJUDICATION_ERROR, None)
+    return str(error) if error else None

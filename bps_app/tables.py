@@ -218,3 +218,35 @@ def results_view(table: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
         out["clusters"] = table.n_clusters
     out["note"] = table.note.fillna("")
     return out
+
+
+def _figure(v: float) -> str:
+    return "" if pd.isna(v) else f"{v:.3f}"
+
+
+def agreement_pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The agreement report's pair table as the Agreement page shows it: the pair, the samples
+    both labeled, the share labeled alike, Cohen's kappa (blank when undefined) and the note."""
+    return pd.DataFrame({
+        "labelers": pairs.labeler_a + " / " + pairs.labeler_b,
+        "samples both labeled": pairs.n,
+        "labeled alike": pairs.agreement.map(_figure),
+        "Cohen's kappa": pairs.kappa.map(_figure),
+        "note": pairs.note,
+    })  # fmt: skip
+
+
+def agreement_figures_table(figures: pd.DataFrame) -> pd.DataFrame:
+    """A per-class or multi-rater table (columns measure, n, value, note, and class, raters
+    where present) with the value rounded, blank when undefined."""
+    out = figures.copy()
+    out["value"] = out.value.map(_figure)
+    return out.rename(columns={"n": "samples"})
+
+
+def labeler_labels_table(wide: pd.DataFrame, relpaths: pd.Series) -> pd.DataFrame:
+    """Each labeler's own labels side by side (``labeler_labels``), one row per assigned sample
+    named by its relative path, "" where a labeler has not labeled it."""
+    out = wide.fillna("").copy()
+    out.insert(0, "file", [relpaths.get(k, file_name(str(k))) for k in wide.index])
+    return out.reset_index(drop=True)

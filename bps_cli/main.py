@@ -7,7 +7,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bps_cli import app, data, datasources, embeddings, export, results, selection
+from bps_cli import (
+    agreement,
+    app,
+    data,
+    datasources,
+    embeddings,
+    export,
+    results,
+    reviews,
+    selection,
+)
 from bps_cli._common import Console
 from bps_core.verbs import BpsError, database_errors
 
@@ -19,10 +29,12 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     data.add_synth, data.add_init, data.add_ingest,
     datasources.add_datasource, datasources.add_writeback, datasources.add_copy,
     data.add_label, data.add_info, data.add_migrate,
+    agreement.add_double_label, agreement.add_agreement, agreement.add_adjudicate,
     embeddings.add_embed, embeddings.add_embeddings, embeddings.add_map,
     export.add_export,
     selection.add_select, selection.add_train, selection.add_simulate,
     results.add_report,
+    reviews.add_review, reviews.add_reviews,
     data.add_demo,
     app.add_app,
 )  # fmt: skip

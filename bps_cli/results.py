@@ -28,6 +28,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     settings = verbs.ReportSettings(
         class_name=args.class_name, by=by, model_id=args.model, level=args.level,
         cluster=args.cluster, n_boot=args.n_boot, seed=args.seed, labeled=args.labeled,
+        reviewed_only=args.reviewed_only,
     )  # fmt: skip
     out = Path(args.out).expanduser().absolute()
     if out.exists() and not args.overwrite:
@@ -39,6 +40,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     pct = f"{record.level:.0%}"
     print(f"{args.class_name!r} per {', '.join(by)}: {len(t)} groups, model {record.model_id}, "
           f"{int(t.n_labeled.sum())} labeled of {int(t.n_images.sum())} images")  # fmt: skip
+    only = " (only they count as labeled)" if record.reviewed_only else ""
+    print(f"{record.n_reviewed} of {record.n_labels} labels reviewed{only}")
     for _, r in t.head(args.show).iterrows():
         group = ", ".join(f"{c}={r[c]}" for c in by)
         ci = (f"{pct} CI {_share(r.ci_low)} to {_share(r.ci_high)}"
@@ -86,5 +89,8 @@ def add_report(sub: Commands) -> None:
     p.add_argument("--labeled", choices=verbs.REPORT_LABELED, default="all",
                    help="random-only: only labels of random selection rounds correct the "
                    "predictions (a random sample, as the method assumes)")  # fmt: skip
+    p.add_argument("--reviewed-only", action="store_true",
+                   help="only reviewed labels count as labeled; unreviewed ones count as "
+                   "unlabeled (their predictions used)")  # fmt: skip
     p.add_argument("--show", type=NON_NEGATIVE_INT, default=20, help="print this many groups")
     p.set_defaults(func=_cmd_report)

@@ -99,8 +99,10 @@ def read_labels_csv(data: bytes, name: str) -> pd.DataFrame:
     return out[~blank].reset_index(drop=True)
 
 
-def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) -> LabelImportReport:
-    """Imports a ``filename,label`` CSV as label events (source ``import``), in one action.
+def import_labels_csv(
+    project: Project, data: bytes, name: str, *, user: str, source: str = "import"
+) -> LabelImportReport:
+    """Imports a ``filename,label`` CSV as label events (source ``source``), in one action.
 
     File names match a sample's relative path, or its basename when that is unique. Unknown or
     ambiguous names, empty labels and class names that cannot be stored (reported by line
@@ -138,7 +140,7 @@ def import_labels_csv(project: Project, data: bytes, name: str, *, user: str) ->
             continue
         pairs[key] = label
     if pairs:
-        action = project.add_label_events(list(pairs.items()), user=user, source="import")
+        action = project.add_label_events(list(pairs.items()), user=user, source=source)
         report.n_labeled, report.action_id = action.n_events, action.action_id
     return report
 

@@ -1,14 +1,21 @@
 """Label queue: one image (or a small grid) at a time, labeled with the keyboard.
 
 Digits pick a class (each class keeps its digit for the whole project), the arrow keys move,
-Z undoes your last action. Every label is saved the moment it is given.
+Z undoes your last action. Every label is saved the moment it is given. A reviewer's queue
+("Reviewer: ...") walks labels not reviewed yet: A or Enter accepts, a digit fixes, X rejects.
 """
 
 import streamlit as st
 
-from bps_app import cache, state, tables, widgets
+from bps_app import cache, review_mode, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import LabelQueue, UnknownSampleError, list_rounds, unlabeled_keys
+from bps_core.verbs import (
+    LabelQueue,
+    UnknownSampleError,
+    labeler_view,
+    list_rounds,
+    unlabeled_keys,
+)
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"
@@ -24,21 +31,30 @@ with state.open_project() as project:
     labels = project.current_labels()
     classes = project.classes()
     rounds = {r.id: r.keys for r in list_rounds(project)}
+    # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
+    # until they labeled them themselves; in blind mode they see only their own labels here.
+    mine = labeler_view(project, state.user_name(), labels)
 
 user = state.user_name()
-current = labels.set_index("key").label
+blind = mine is not None and mine.blind
+shown_labels = mine.own if mine is not None and blind else labels  # what this user may see
+labeled_keys = mine.labeled(labels.key) if mine is not None else set(labels.key)
+current = shown_labels.set_index("key").label
 st.title("Label queue")
 
 
-def _start(origin: str, page_size: int) -> None:
+def _start(origin: str, page_size: int, review_others: bool) -> None:
+    if review_mode.is_origin(origin):
+        review_mode.start(origin, others_only=review_others, user=user)
+        return
     if origin == FROM_SELECTION:
         keys = state.map_selection()
     elif origin.startswith(ROUND):
         keys = rounds[int(origin.removeprefix(ROUND))]
     elif origin.startswith(REVIEW):
-        keys = labels[labels.label == origin.removeprefix(REVIEW)].key.tolist()
+        keys = shown_labels[shown_labels.label == origin.removeprefix(REVIEW)].key.tolist()
     else:
-        keys = unlabeled_keys(samples, labels.key)
+        keys = unlabeled_keys(samples, labeled_keys)
     state.set_queue(LabelQueue.of(keys, page_size))
 
 
@@ -109,13 +125,17 @@ origins = [FROM_UNLABELED]
 if selection:
     origins.append(FROM_SELECTION)
 origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
-origins += [REVIEW + c.name for c in classes if c.name in set(labels.label)]
+origins += [REVIEW + c.name for c in classes if c.name in set(shown_labels.label)]
+if not blind:  # a blind labeler never walks other labelers' labels, as a reviewer neither
+    origins += review_mode.origins([c.name for c in classes if c.name in set(labels.label)])
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
     view = c2.segmented_control("View", list(VIEWS), default="One image", key="queue_view")
+    review_others = st.checkbox("Reviewer: only labels others gave", key="queue_review_others",
+                                help="Reviewer queues: leave your own labels out.")  # fmt: skip
     if st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
-        _start(origin, VIEWS.get(view or "One image", 1))
+        _start(origin, VIEWS.get(view or "One image", 1), review_others)
         st.rerun()
 
 if error := state.pop_queue_error():
@@ -129,10 +149,14 @@ if q is None:
 if not q.keys:
     st.info("This queue is empty: nothing matches. Choose other samples above.")
     st.stop()
+if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
+    review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
+                       default_window=default_window)  # fmt: skip
+    st.stop()
 
 # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
 # without counting.
-n_labeled = q.n_labeled(labels.key)
+n_labeled = q.n_labeled(labeled_keys)
 where = (
     "finished"
     if q.finished
@@ -169,7 +193,7 @@ nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=n
 nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes.")
 
 if q.finished:
-    rest = q.unlabeled(labels.key)
+    rest = q.unlabeled(labeled_keys)
     if not rest:
         st.success(f"Queue finished: all {len(q.keys):,} samples are labeled. Start another above.")
         st.stop()
@@ -189,7 +213,10 @@ if q.page_size == 1:
         widgets.nucleus_image(key, rel_index[key], source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     label = current.get(key)
-    right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
+    right.metric("Your label" if blind else "Current label",
+                 md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
+    if blind:
+        right.caption("Blind double labeling: other people's labels are hidden.")
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
              if c in row.index]  # fmt: skip
     right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
@@ -213,4 +240,5 @@ else:
         ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
                               args=(k,))  # fmt: skip
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
-                           captions=captions, open_key="queue_open", style=style)  # fmt: skip
+                           captions=captions, style=style,
+                           open_key=None if blind else "queue_open")  # fmt: skip

@@ -15,6 +15,8 @@ with state.open_project() as project:
     label_counts = project.current_labels().label.value_counts()
     n_labeled = int(label_counts.sum())
     labels_version = project.labels_version()
+    reviews_version = project.reviews.version()
+    review_counts = project.reviews.counts()
     project_dir = str(project.folder)
 
 st.title("Results")
@@ -51,6 +53,11 @@ cluster = c3.selectbox(
     "gets an interval from a bootstrap over whole mice (wells).",
 )  # fmt: skip
 level = c4.select_slider("Level", [0.8, 0.9, 0.95, 0.99], 0.95, key="results_level")
+reviewed_only = st.checkbox(
+    "Reviewed labels only", key="results_reviewed_only",
+    help="Only labels a reviewer accepted (or fixed, or adjudicated) count as labeled; an "
+    "unreviewed label counts as unlabeled, its image's prediction used.",
+)  # fmt: skip
 if not by:
     st.info("Pick at least one metadata column to group by.")
     st.stop()
@@ -58,32 +65,37 @@ if not by:
 try:
     with st.spinner("Computing the shares..."):
         table = cache.report_table(project_dir, labels_version, model.id, class_name, tuple(by),
-                                   None if cluster == CLUSTER_NONE else cluster, level)  # fmt: skip
+                                   None if cluster == CLUSTER_NONE else cluster, level,
+                                   reviewed_only, reviews_version)  # fmt: skip
 except BpsError as exc:
     st.error(md(str(exc)))
     st.stop()
 
-st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples; {len(table):,} groups; "
-           f"{level:.0%} intervals.")  # fmt: skip
+n_reviewed = review_counts.n_reviewed
+only = " (only they count as labeled)" if reviewed_only else ""
+suffix = "_reviewed" if reviewed_only else ""
+st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples, {n_reviewed:,} of them "
+           f"reviewed{only}; {len(table):,} groups; {level:.0%} intervals.")  # fmt: skip
 st.dataframe(
     tables.results_view(table, tuple(by)), hide_index=True, width="stretch",
     key="results_table",
 )  # fmt: skip
 d1, d2 = st.columns(2)
 d1.download_button(
-    "Results CSV", cache.table_csv(table), file_name=f"results_{class_name}.csv",
+    "Results CSV", cache.table_csv(table), file_name=f"results_{class_name}{suffix}.csv",
     mime="text/csv", key="results_download_csv", icon=":material/download:",
 )  # fmt: skip
 d2.download_button(
     "Figure PNG", figures.results_png(table, tuple(by), class_name),
-    file_name=f"results_{class_name}.png", mime="image/png", key="results_download_png",
+    file_name=f"results_{class_name}{suffix}.png", mime="image/png", key="results_download_png",
     icon=":material/image:",
 )  # fmt: skip
 
 st.plotly_chart(figures.results_figure(table, tuple(by), class_name), key="results_plot")
 if {"plate", "well"} <= set(samples.columns):
     plate_table = cache.report_table(project_dir, labels_version, model.id, class_name,
-                                     ("plate", "well"), None, level)  # fmt: skip
+                                     ("plate", "well"), None, level, reviewed_only,
+                                     reviews_version)  # fmt: skip
     heat = figures.plate_heatmap_figure(plate_table, class_name)
     if heat is not None:
         st.subheader("Per well")

@@ -20,6 +20,7 @@ with state.open_project() as project:
     model = cache.current_model(project)
     stale = cache.stale_model(project)
     n_rounds = project.rounds.count()
+    reviews = project.reviews.counts()
 
 st.title(md(config.name))
 st.caption(
@@ -82,6 +83,14 @@ else:
 
 st.subheader("Label progress")
 st.progress(labeled / n if n else 0.0, text=f"{labeled:,} of {n:,} samples labeled")
+if labeled:  # a reviewer accepts, fixes or rejects labels in the Label queue's Reviewer mode
+    st.progress(reviews.n_reviewed / labeled,
+                text=f"{reviews.n_reviewed:,} of {labeled:,} labels reviewed")  # fmt: skip
+    if reviews.by_reviewer:
+        v = reviews.by_verdict
+        who = ", ".join(f"{md(r)} {n:,}" for r, n in reviews.by_reviewer.items())
+        st.caption(f"Verdicts: {v['accept']:,} accepted, {v['fix']:,} fixed, {v['reject']:,} "
+                   f"rejected (by {who}).")  # fmt: skip
 fig = figures.label_counts_figure(summary["label_counts"], {c.name: c.color for c in classes})
 if fig is not None:
     st.plotly_chart(fig, key="home_label_chart")

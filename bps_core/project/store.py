@@ -22,10 +22,12 @@ import pandas as pd
 
 from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
 from bps_core.project import db
+from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.keys import sample_ids
 from bps_core.project.maps import Maps
+from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
 from bps_core.storage import (
@@ -240,6 +242,9 @@ class Project:
         maps: The records of the stored maps and each embedding set's chosen map.
         models: The records of the trained models.
         rounds: The recorded selection rounds and their samples.
+        reviews: A reviewer's verdicts on labels and the review state of current labels.
+        assignments: Blind double labeling: the setting, who must label what, and each
+            labeler's own labels.
     """
 
     def __init__(
@@ -258,6 +263,8 @@ class Project:
         self.maps = Maps(conn)
         self.models = Models(conn)
         self.rounds = Rounds(conn)
+        self.reviews = Reviews(conn, clean_name=clean_name)
+        self.assignments = Assignments(conn)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
@@ -721,13 +728,21 @@ class Project:
         return db.write(self._conn, tx)
 
     def current_labels(self) -> pd.DataFrame:
-        """Columns key, label, user, created_at, source: one row per labeled sample."""
+        """Columns key, label, user, created_at, source: one row per labeled sample.
+
+        A sample's label is its last event's. While blind double labeling is on, a sample its
+        labelers disagree on counts as unlabeled until a reviewer adjudicates it
+        (``Assignments.hidden_keys``).
+        """
         rows = self._conn.execute(
             "SELECT s.key, k.name, cl.user, cl.created_at, cl.source FROM current_labels cl "
             "JOIN samples s ON s.id = cl.sample_id JOIN label_classes k ON k.id = cl.class_id "
             "ORDER BY s.id"
         ).fetchall()
-        return pd.DataFrame(rows, columns=["key", "label", "user", "created_at", "source"])
+        frame = pd.DataFrame(rows, columns=["key", "label", "user", "created_at", "source"])
+        if hidden := self.assignments.hidden_keys():
+            frame = frame[~frame.key.isin(hidden)].reset_index(drop=True)
+        return frame
 
     def label_events(self, key: str | None = None) -> pd.DataFrame:
         """Returns the label event log, oldest first, of every sample or of sample ``key`` only.
@@ -745,7 +760,13 @@ class Project:
         return pd.DataFrame(rows, columns=cols)
 
     def label_counts(self) -> dict[str, int]:
-        """Counts the current labels per class name; classes with no sample are left out."""
+        """Counts the current labels per class name; classes with no sample are left out.
+
+        Samples ``current_labels`` leaves out (blind disagreements) are not counted.
+        """
+        if self.assignments.hidden_keys():
+            counts = self.current_labels().label.value_counts()
+            return {c.name: int(counts[c.name]) for c in self.classes() if c.name in counts}
         rows = self._conn.execute(
             "SELECT k.name, COUNT(*) FROM current_labels cl "
             "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.id, k.name ORDER BY k.id"
@@ -763,18 +784,20 @@ class Project:
         """Returns the project's overview as plain data: name, datasource, counts, ingest state.
 
         Keys: ``name``, ``datasource`` (its URI), ``database`` (``database_location``),
-        ``samples``, ``bad_samples``, ``labeled``, ``label_counts`` (per class) and ``ingest``
-        (``complete`` or what to do to finish it).
+        ``samples``, ``bad_samples``, ``labeled``, ``label_counts`` (per class), ``reviewed``
+        (current labels a reviewer accepted, fixed or adjudicated) and ``ingest`` (``complete``
+        or what to do to finish it).
         """
-        n_labeled = int(self._conn.execute("SELECT COUNT(*) FROM current_labels").fetchone()[0])
+        counts = self.label_counts()
         return {
             "name": self.config.name,
             "datasource": self.config.datasource.uri,
             "database": self.database_location(),
             "samples": self.n_samples(),
             "bad_samples": self.n_samples("bad"),
-            "labeled": n_labeled,
-            "label_counts": self.label_counts(),
+            "labeled": sum(counts.values()),
+            "label_counts": counts,
+            "reviewed": len(self.reviews.reviewed_keys()),
             "ingest": self._ingest_summary(),
         }
 

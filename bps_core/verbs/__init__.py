@@ -20,6 +20,12 @@ the core's functions and add no algorithm of their own.
 - ``report(project, ReportSettings, progress)`` -> ``ReportRecord`` (per-group class shares)
 - ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
 - ``view_nucleus(project, ViewSettings, progress)`` -> ``NucleusView``
+- ``review(project, ReviewSettings, progress, *, user)`` -> ``ReviewRecord`` (accept, fix or
+  reject labels); ``review_queue(project, ReviewQueueSettings, *, user)`` -> ``ReviewQueue``;
+  ``review_summary(project, progress)`` -> ``ReviewSummary``
+- ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
+  ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
+  ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
 
 Pages import nothing of the core but this package, so it also hands out what they read and
 show: the reads (``list_embedding_sets``, ``current_map``, ``list_rounds``, ...), the small
@@ -75,6 +81,14 @@ from bps_core.project import create_project, create_project_from_folder, databas
 from bps_core.project.config import CONFIG_NAME
 from bps_core.project.ingest import IngestReport
 from bps_core.project.move import MoveReport, move_to_postgresql
+from bps_core.project.reviews import (
+    REVIEW_STATES,
+    VERDICTS,
+    ReviewCounts,
+    ReviewError,
+    StaleReviewError,
+    Verdict,
+)
 from bps_core.project.store import Project, UndoResult
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
 from bps_core.queue import LabelQueue, unlabeled_keys
@@ -111,6 +125,22 @@ from bps_core.storage.copy import CopyReport
 from bps_core.synthetic import PRESETS, generate_dataset, preset_config
 from bps_core.synthetic.config import SynthConfig
 from bps_core.transfers import SELECTION_KINDS, CopySelection
+from bps_core.verbs.agreement import (
+    AgreementReport,
+    DoubleLabelingSettings,
+    LabelerProgress,
+    LabelerView,
+    adjudicate,
+    adjudicate_csv,
+    agreement_report,
+    clear_double_labeling,
+    disagreements,
+    double_labeling,
+    labeler_labels,
+    labeler_view,
+    set_double_labeling,
+    write_table_csv,
+)
 from bps_core.verbs.datasource import IngestSettings, ingest
 from bps_core.verbs.embeddings import compute_embeddings, compute_map
 from bps_core.verbs.exports import (
@@ -126,6 +156,17 @@ from bps_core.verbs.exports import (
 from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
 from bps_core.verbs.results import LABELED as REPORT_LABELED
 from bps_core.verbs.results import ReportRecord, ReportSettings, report
+from bps_core.verbs.reviews import (
+    REVIEW_ORDERS,
+    ReviewQueue,
+    ReviewQueueSettings,
+    ReviewRecord,
+    ReviewSettings,
+    ReviewSummary,
+    review,
+    review_queue,
+    review_summary,
+)
 from bps_core.verbs.rounds import (
     SelectSettings,
     TrainSettings,
@@ -142,6 +183,7 @@ from bps_core.verbs.simulation import (
 )
 from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
 from bps_core.verbs.views import ViewSettings, view_nucleus
+from bps_core.verdicts import VerdictImportReport, import_verdicts_csv
 from bps_core.writeback import DEFAULT_TASK, PARTS, WritebackError, WritebackReport
 
 __all__ = [
@@ -177,6 +219,18 @@ __all__ = [
     "selected_keys", "set_current_version",
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "use_map",
+    # blind double labeling and agreement (bps_core/verbs/agreement.py)
+    "AgreementReport", "DoubleLabelingSettings", "LabelerProgress", "LabelerView",
+    "adjudicate", "adjudicate_csv", "agreement_report", "clear_double_labeling", "labeler_view",
+    "disagreements", "double_labeling", "labeler_labels", "set_double_labeling",
+    "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "Pool", "Strategy", "check_budget", "make_strategy",
+]  # fmt: skip
+# the reviewer step (issue 19): verbs, records and the reads a reviewer's screens need
+__all__ += [
+    "REVIEW_ORDERS", "REVIEW_STATES", "VERDICTS", "ReviewCounts", "ReviewError", "ReviewQueue",
+    "ReviewQueueSettings", "ReviewRecord", "ReviewSettings", "ReviewSummary",
+    "StaleReviewError", "Verdict", "VerdictImportReport", "import_verdicts_csv", "review",
+    "review_queue", "review_summary",
 ]  # fmt: skip

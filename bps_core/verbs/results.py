@@ -39,6 +39,9 @@ class ReportSettings(Settings):
         seed: Seed of the bootstrap.
         labeled: ``all`` labels rectify the predictions, or ``random-only``: only labels of
             samples picked by ``random`` selection rounds (a random sample, as PPI assumes).
+        reviewed_only: Only reviewed labels (accepted by a reviewer, or set by a review fix
+            or an adjudication) count as labeled; an unreviewed label counts as unlabeled,
+            its sample's prediction used.
     """
 
     class_name: str
@@ -49,6 +52,7 @@ class ReportSettings(Settings):
     n_boot: int = 2000
     seed: int = 0
     labeled: str = "all"
+    reviewed_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.class_name:
@@ -61,6 +65,8 @@ class ReportSettings(Settings):
             check_choice("cluster", self.cluster, CLUSTERS)
         check_range("n_boot", self.n_boot, 100)
         check_choice("labeled", self.labeled, LABELED)
+        if not isinstance(self.reviewed_only, bool):
+            raise SettingsError(f"reviewed_only must be true or false, got {self.reviewed_only!r}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ class ReportRecord:
         level: Confidence level of the intervals.
         cluster: The bootstrap's unit, or None.
         labeled: Which labels rectified the predictions.
+        reviewed_only: Whether only reviewed labels counted as labeled.
+        n_labels: The project's current labels on the reported samples.
+        n_reviewed: Of them, those reviewed (whether or not only they counted).
     """
 
     table: pd.DataFrame
@@ -84,6 +93,9 @@ class ReportRecord:
     level: float
     cluster: str | None
     labeled: str
+    reviewed_only: bool = False
+    n_labels: int = 0
+    n_reviewed: int = 0
 
     def write_csv(self, path: str | Path) -> None:
         """Writes the table as CSV, atomically, its text cells safe from spreadsheet formulas."""
@@ -151,6 +163,11 @@ def report(
     keep = [*dict.fromkeys([*cols, *([cluster] if cluster else [])])]
     frame = frame.merge(good[["key", *keep]], on="key", how="inner")
     labels = project.current_labels()
+    labels = labels[labels.key.isin(frame.key)]
+    reviewed = project.reviews.reviewed_keys()
+    n_labels, n_reviewed = len(labels), int(labels.key.isin(reviewed).sum())
+    if settings.reviewed_only:  # an unreviewed label counts as unlabeled: its prediction is used
+        labels = labels[labels.key.isin(reviewed)]
     if settings.labeled == "random-only":
         picked = {k for r in list_rounds(project) if r.config.get("strategy") == "random"
                   for k in r.keys}  # fmt: skip
@@ -164,4 +181,5 @@ def report(
     if progress is not None:
         progress(1.0)
     return ReportRecord(table, settings.class_name, settings.by, model.id, settings.level,
-                        settings.cluster, settings.labeled)  # fmt: skip
+                        settings.cluster, settings.labeled, settings.reviewed_only, n_labels,
+                        n_reviewed)  # fmt: skip

@@ -117,3 +117,24 @@ def test_report__before_a_model_is_one_line_and_exit_2(
         err == "error: no model on the current embeddings yet: label some samples and "
         "train one first (bps-labeler train)\n"
     )
+
+
+def test_report__reviewed_only_says_how_many_labels_were_reviewed(
+    project_dir: Path, tiny_dataset: SynthResult, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _label_half_from_truth(project_dir, tiny_dataset.truth_csv, tmp_path)
+    assert main(["train", str(project_dir)]) == 0
+    states = tmp_path / "reviews.csv"
+    assert main(["reviews", str(project_dir), "--out", str(states)]) == 0
+    table = pd.read_csv(states, keep_default_na=False)
+    table["verdict"] = ["accept" if i % 2 == 0 else "" for i in range(len(table))]
+    table.to_csv(states, index=False)
+    assert main(["review", str(project_dir), "--verdicts", str(states), "--user", "rita"]) == 0
+    out = tmp_path / "results.csv"
+    capsys.readouterr()
+    assert main(["report", str(project_dir), "--class", "many", "--by", "particle_type",
+                 "--out", str(out), "--reviewed-only"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "43 of 85 labels reviewed (only they count as labeled)" in printed
+    assert pd.read_csv(out).n_labeled.sum() == 43

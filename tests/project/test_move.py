@@ -14,6 +14,7 @@ from bps_core.project import Project, create_project_from_folder
 from bps_core.project.config import CONFIG_NAME
 from bps_core.project.embedding_sets import EmbeddingSetRecord
 from bps_core.project.move import MOVED_SUFFIX, TABLES
+from bps_core.project.reviews import Verdict
 from bps_core.project.rounds import ModelRecord
 
 
@@ -92,6 +93,48 @@ def test_migrate__a_database_holding_a_project_is_refused_and_nothing_changes(
     assert (folder / CONFIG_NAME).read_text() == toml
     with Project.open(folder) as project:
         assert len(project.label_events()) == 65
+
+
+def test_migrate__moves_reviews_and_double_labeling_assignments(
+    tiny_copy: Path, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "proj"
+    project, _ = create_project_from_folder(folder, tiny_copy)
+    keys = project.samples().key.tolist()
+    project.add_labels(keys[:6], "track", user="ann", source="lasso")
+    project.ensure_class("debris")
+    project.reviews.record([Verdict(keys[0], "accept"), Verdict(keys[1], "reject"),
+                            Verdict(keys[2], "fix", label="debris")], user="rita")  # fmt: skip
+    project.assignments.configure(["ann", "bob"], 0.1, seed=3, blind=True)
+    project.add_labels(project.assignments.keys("bob")[:2], "debris", user="bob", source="queue")
+    before = {
+        "reviews": project.reviews.current(),
+        "history": project.reviews.history(keys[2]),
+        "assignments": project.assignments.table(),
+        "labeler_labels": project.assignments.labeler_labels(),
+    }
+    counts, setting, version = (project.reviews.counts(), project.assignments.settings(),
+                                project.reviews.version())  # fmt: skip
+    project.close()
+    assert main(["migrate", str(folder), "--to", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "label_reviews: 3 rows" in out
+    assert f"label_assignments: {len(before['assignments'])} rows" in out
+    with Project.open(folder) as project:
+        assert project.database_location().startswith("PostgreSQL ")
+        after = {
+            "reviews": project.reviews.current(),
+            "history": project.reviews.history(keys[2]),
+            "assignments": project.assignments.table(),
+            "labeler_labels": project.assignments.labeler_labels(),
+        }
+        for name, frame in before.items():
+            pd.testing.assert_frame_equal(after[name], frame, check_dtype=False, obj=name)
+        assert project.reviews.counts() == counts
+        assert project.assignments.settings() == setting
+        # the review log carries on: a new verdict numbers on from the old ones
+        project.reviews.record([Verdict(keys[3], "accept")], user="rita")
+        assert project.reviews.version() == version + 1
 
 
 def test_move_tables__cover_every_table_of_the_schema(tmp_path: Path) -> None:

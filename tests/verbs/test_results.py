@@ -128,3 +128,36 @@ def test_report_settings__a_bad_value_is_refused_naming_the_field(
     base: dict[str, object] = {"class_name": "many", "by": ("dose_Gy",)}
     with pytest.raises(verbs.SettingsError, match=field):
         verbs.ReportSettings(**(base | kwargs))  # type: ignore[arg-type]
+
+
+def test_report__reviewed_only_counts_unreviewed_labels_as_unlabeled(
+    embedded: Project, tiny_copy: Path
+) -> None:
+    """A careless labeler's unreviewed labels pull the corrected share off the truth; counted
+    as unlabeled (their predictions used), the reviewed labels alone give it back."""
+    samples = _label_from_truth(embedded, tiny_copy, every=2)
+    verbs.train_model(embedded, verbs.TrainSettings())
+    truth = samples.groupby("particle_type_x").n_foci.apply(lambda n: (n >= 3).mean())
+    reviewed = samples.key.iloc[::2].tolist()
+    verbs.review(embedded, verbs.ReviewSettings(tuple(verbs.Verdict(k, "accept")
+                                                      for k in reviewed)), user="rita")  # fmt: skip
+    careless = samples.iloc[1::2]
+    embedded.add_labels(careless.key, "many", user="bob", source="lasso")  # all wrong-ish
+    by = ("particle_type",)
+    every = verbs.report(embedded, verbs.ReportSettings(class_name="many", by=by))
+    only = verbs.report(embedded, verbs.ReportSettings(class_name="many", by=by,
+                                                       reviewed_only=True))  # fmt: skip
+    assert every.table.n_labeled.sum() == len(samples)
+    assert only.table.n_labeled.sum() == len(reviewed)
+    assert (only.n_labels, only.n_reviewed) == (len(samples), len(reviewed))
+    assert only.reviewed_only
+    assert not every.reviewed_only
+    err_every = (every.table.set_index("particle_type").corrected_fraction - truth).abs()
+    err_only = (only.table.set_index("particle_type").corrected_fraction - truth).abs()
+    assert (err_only < err_every).all()
+    assert err_only.max() < 0.2
+
+
+def test_report_settings__reviewed_only_must_be_a_bool() -> None:
+    with pytest.raises(verbs.SettingsError, match="reviewed_only"):
+        verbs.ReportSettings(class_name="many", by=("dose_Gy",), reviewed_only="yes")  # type: ignore[arg-type]

@@ -1,0 +1,196 @@
+"""Blind double labeling in the store: stable assignments, each labeler's own labels from the
+log, disagreements, and what counts as labeled while it is on (issue 19)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bps_core.project import Project
+
+ALICE, BOB = "alice", "bob"
+
+
+def _assigned(project: Project) -> list[str]:
+    return project.assignments.keys(ALICE)
+
+
+class TestConfigure:
+    def test_configure__assigns_the_same_share_to_every_labeler(
+        self, tiny_project: Project
+    ) -> None:
+        change = tiny_project.assignments.configure([ALICE, BOB], 0.2, seed=3)
+        assert change.n_samples == 34  # 20 % of 170
+        assert (change.n_added, change.n_removed, change.n_kept_labeled) == (68, 0, 0)
+        assert tiny_project.assignments.keys(ALICE) == tiny_project.assignments.keys(BOB)
+        setting = tiny_project.assignments.settings()
+        assert setting is not None
+        assert setting.labelers == (ALICE, BOB)
+        assert setting.blind
+
+    def test_configure__a_larger_share_keeps_every_sample_and_a_smaller_removes_the_least(
+        self, tiny_project: Project
+    ) -> None:
+        a = tiny_project.assignments
+        a.configure([ALICE, BOB], 0.2, seed=3)
+        small = set(_assigned(tiny_project))
+        change = a.configure([ALICE, BOB], 0.4, seed=3)
+        large = set(_assigned(tiny_project))
+        assert small < large
+        assert len(large) == 68
+        assert (change.n_added, change.n_removed) == (68, 0)
+        change = a.configure([ALICE, BOB], 0.2, seed=3)
+        assert set(_assigned(tiny_project)) == small
+        assert (change.n_added, change.n_removed) == (0, 68)
+        again = a.configure([ALICE, BOB], 0.2, seed=3)
+        assert (again.n_added, again.n_removed) == (0, 0)
+
+    def test_configure__the_seed_decides_the_draw(self, tiny_project: Project) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2, seed=1)
+        first = set(_assigned(tiny_project))
+        tiny_project.assignments.configure([ALICE, BOB], 0.2, seed=2)
+        assert set(_assigned(tiny_project)) != first
+
+    def test_configure__never_drops_an_assignment_its_labeler_already_labeled(
+        self, tiny_project: Project
+    ) -> None:
+        a = tiny_project.assignments
+        a.configure([ALICE, BOB], 0.4, seed=3)
+        small = set(_assigned(tiny_project))
+        a.configure([ALICE, BOB], 0.2, seed=3)
+        dropped = sorted(small - set(_assigned(tiny_project)))
+        a.configure([ALICE, BOB], 0.4, seed=3)
+        tiny_project.add_labels(dropped[:2], "track", user=ALICE, source="queue")
+        change = a.configure([ALICE, BOB], 0.2, seed=3)
+        assert change.n_kept_labeled == 2
+        assert set(dropped[:2]) <= set(a.keys(ALICE))
+        assert not set(dropped[:2]) & set(a.keys(BOB))
+        change = a.configure([ALICE, "carol"], 0.2, seed=3)  # bob leaves, unlabeled: removed
+        assert a.keys(BOB) == []
+        assert len(a.keys("carol")) == 34
+
+    def test_configure__refuses_one_labeler_and_a_share_out_of_range(
+        self, tiny_project: Project
+    ) -> None:
+        with pytest.raises(ValueError, match="labelers"):
+            tiny_project.assignments.configure([ALICE, ALICE], 0.2)
+        with pytest.raises(ValueError, match="share"):
+            tiny_project.assignments.configure([ALICE, BOB], 0)
+
+    def test_disable__keeps_the_assignments_and_the_labels(self, tiny_project: Project) -> None:
+        a = tiny_project.assignments
+        a.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=ALICE, source="queue")
+        off = a.disable()
+        assert off is not None
+        assert not off.enabled
+        assert a.active() is None
+        assert len(a.keys(ALICE)) == 34
+        assert a.labeler_labels().key.tolist() == [key]
+
+
+class TestLabelerLabels:
+    def test_labeler_labels__each_labeler_keeps_their_own_last_label(
+        self, tiny_project: Project
+    ) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        k1, k2 = _assigned(tiny_project)[:2]
+        tiny_project.add_labels([k1], "track", user=ALICE, source="queue")
+        tiny_project.add_labels([k1], "debris", user=BOB, source="queue")
+        tiny_project.add_labels([k2], "debris", user=ALICE, source="queue")
+        tiny_project.add_labels([k2], "track", user=ALICE, source="lasso")
+        # a reviewer's events are not a labeler's own
+        tiny_project.add_labels([k1], "track", user=BOB, source="adjudication")
+        own = tiny_project.assignments.labeler_labels()
+        got = {(k, u): lab for k, u, lab in zip(own.key, own.user, own.label, strict=True)}
+        assert got == {(k1, ALICE): "track", (k1, BOB): "debris", (k2, ALICE): "track"}
+
+    def test_labeler_labels__an_undo_restores_the_labelers_own_previous_label(
+        self, tiny_project: Project
+    ) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        tiny_project.add_labels([key], "focus", user=BOB, source="queue")
+        tiny_project.undo(BOB)  # the log's undo restores alice's debris; bob's own: track
+        own = tiny_project.assignments.labeler_labels().set_index("user").label
+        assert own[BOB] == "track"
+        assert own[ALICE] == "debris"
+        tiny_project.redo(BOB)
+        own = tiny_project.assignments.labeler_labels().set_index("user").label
+        assert own[BOB] == "focus"
+        tiny_project.undo(BOB)  # takes back the redo
+        own = tiny_project.assignments.labeler_labels().set_index("user").label
+        assert own[BOB] == "track"
+        other = _assigned(tiny_project)[1]
+        tiny_project.add_labels([other], "track", user=BOB, source="queue")
+        tiny_project.undo(BOB)  # his only label there taken back: none of his
+        own = tiny_project.assignments.labeler_labels()
+        assert other not in set(own.key)
+
+    def test_labeler_labels__an_undo_the_log_skipped_still_takes_back_the_labelers_label(
+        self, tiny_project: Project
+    ) -> None:
+        """Blind labelers label the same samples: bob's undo after alice labeled his sample keeps
+        her label in the log (undo never overwrites another's newer label), yet his own label
+        is taken back."""
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        assert len(tiny_project.assignments.labeler_labels()) == 2
+        result = tiny_project.undo(BOB)  # writes no event, only its action: read anew anyway
+        assert result is not None
+        assert result.n_skipped == 1
+        assert tiny_project.current_labels().set_index("key").label[key] == "debris"
+        own = tiny_project.assignments.labeler_labels()
+        assert own.user.tolist() == [ALICE]
+
+
+class TestBlindCurrentLabels:
+    def _dispute(self, project: Project, blind: bool = True) -> tuple[str, str, str]:
+        project.assignments.configure([ALICE, BOB], 0.2, blind=blind)
+        agree, disputed, single = _assigned(project)[:3]
+        project.add_labels([agree, disputed, single], "track", user=ALICE, source="queue")
+        project.add_labels([agree], "track", user=BOB, source="queue")
+        project.add_labels([disputed], "debris", user=BOB, source="queue")
+        return agree, disputed, single
+
+    def test_current_labels__a_blind_disagreement_counts_as_unlabeled(
+        self, tiny_project: Project
+    ) -> None:
+        agree, disputed, single = self._dispute(tiny_project)
+        labels = tiny_project.current_labels()
+        assert set(labels.key) == {agree, single}
+        assert tiny_project.label_counts() == {"track": 2}
+        summary = tiny_project.summary()
+        assert summary["labeled"] == 2
+        assert summary["label_counts"] == {"track": 2}
+        d = tiny_project.assignments.disputes()
+        assert d.key.tolist() == [disputed]
+        assert not d.adjudicated.any()
+
+    def test_current_labels__an_adjudication_becomes_the_label(self, tiny_project: Project) -> None:
+        _, disputed, _ = self._dispute(tiny_project)
+        tiny_project.add_labels([disputed], "debris", user="rita", source="adjudication")
+        labels = tiny_project.current_labels().set_index("key")
+        assert labels.label[disputed] == "debris"
+        assert labels.source[disputed] == "adjudication"
+        assert tiny_project.label_counts() == {"track": 2, "debris": 1}
+        # a labeler changing their label afterwards reopens the disagreement...
+        tiny_project.add_labels([disputed], "focus", user=ALICE, source="queue")
+        assert disputed not in set(tiny_project.current_labels().key)
+        # ...and agreeing settles it with the last event's label
+        tiny_project.add_labels([disputed], "debris", user=ALICE, source="queue")
+        assert tiny_project.current_labels().set_index("key").label[disputed] == "debris"
+
+    def test_current_labels__not_blind_or_turned_off_keeps_the_last_event(
+        self, tiny_project: Project
+    ) -> None:
+        _, disputed, _ = self._dispute(tiny_project, blind=False)
+        assert tiny_project.current_labels().set_index("key").label[disputed] == "debris"
+        tiny_project.assignments.configure([ALICE, BOB], 0.2, blind=True)
+        assert disputed not in set(tiny_project.current_labels().key)
+        tiny_project.assignments.disable()
+        assert disputed in set(tiny_project.current_labels().key)

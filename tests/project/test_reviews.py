@@ -1,0 +1,182 @@
+"""Reviewer verdicts: accept, fix and reject as events, stale screens refused, the reviewed set."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from bps_core.errors import UnknownSampleError
+from bps_core.project import Project
+from bps_core.project.reviews import ReviewError, StaleReviewError, Verdict
+
+
+def _labeled(project: Project, n: int = 4) -> list[str]:
+    keys = project.samples().key.head(n).tolist()
+    project.add_labels(keys[: n // 2], "track", user="ann", source="queue")
+    project.add_labels(keys[n // 2 :], "debris", user="bob", source="lasso")
+    return keys
+
+
+def _event(project: Project, key: str) -> int:
+    cur = project.reviews.current()
+    return int(cur.set_index("key").event_id[key])
+
+
+def test_record__accept_adds_a_review_row_and_no_label_event(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    n_events = len(tiny_project.label_events())
+    done = tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    assert done.counts == {"accept": 1, "fix": 0, "reject": 0}
+    assert done.action_id is None  # nothing to undo: no label event
+    assert len(tiny_project.label_events()) == n_events
+    cur = tiny_project.reviews.current().set_index("key")
+    assert cur.review[keys[0]] == "accepted"
+    assert cur.reviewer[keys[0]] == "rita"
+    assert cur.user[keys[0]] == "ann"  # who labeled stays the labeler
+    assert (cur.review.drop(keys[0]) == "unreviewed").all()
+    assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+
+
+def test_record__fix_appends_a_review_label_event_and_counts_as_reviewed(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
+    cur = tiny_project.current_labels().set_index("key")
+    assert cur.label[keys[0]] == "debris"
+    assert cur.source[keys[0]] == "review"
+    assert cur.user[keys[0]] == "rita"
+    state = tiny_project.reviews.current().set_index("key")
+    assert state.review[keys[0]] == "fixed"
+    assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+    hist = tiny_project.reviews.history(keys[0])
+    assert hist[["verdict", "label", "labeled_by", "result", "reviewer"]].values.tolist() == [
+        ["fix", "track", "ann", "debris", "rita"]
+    ]
+
+
+def test_record__reject_clears_the_label_so_the_sample_is_unlabeled(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[3], "reject")], user="rita")
+    assert keys[3] not in set(tiny_project.current_labels().key)
+    last = tiny_project.label_events(keys[3]).iloc[-1]
+    assert pd.isna(last.label)
+    assert last.source == "review"
+    assert keys[3] not in tiny_project.reviews.reviewed_keys()
+    assert tiny_project.reviews.history(keys[3]).verdict.tolist() == ["reject"]
+    with pytest.raises(ReviewError, match="not labeled"):
+        tiny_project.reviews.record([Verdict(keys[3], "accept")], user="rita")
+
+
+def test_record__fix_to_the_class_it_has_is_an_accept(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    done = tiny_project.reviews.record([Verdict(keys[0], "fix", label="track")], user="rita")
+    assert done.counts["accept"] == 1
+    assert done.counts["fix"] == 0
+    assert tiny_project.current_labels().set_index("key").source[keys[0]] == "queue"
+
+
+def test_record__a_verdict_on_a_label_changed_since_it_was_seen_is_refused(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    seen = _event(tiny_project, keys[0])
+    tiny_project.add_labels([keys[0]], "debris", user="carl", source="queue")
+    n_events = len(tiny_project.label_events())
+    with pytest.raises(StaleReviewError, match="relabeled by carl .*since you opened it; reload"):
+        tiny_project.reviews.record(
+            [Verdict(keys[1], "accept"), Verdict(keys[0], "reject", seen_event_id=seen)],
+            user="rita",
+        )
+    # all or nothing: the other verdict was not written either
+    assert tiny_project.reviews.reviewed_keys() == set()
+    assert len(tiny_project.label_events()) == n_events
+    fresh = _event(tiny_project, keys[0])
+    tiny_project.reviews.record([Verdict(keys[0], "accept", seen_event_id=fresh)], user="rita")
+    assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+
+
+def test_record__a_relabel_makes_an_accepted_label_unreviewed_again(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    tiny_project.add_labels([keys[0]], "track", user="ann", source="queue")  # same class again
+    assert tiny_project.reviews.reviewed_keys() == set()
+    assert keys[0] in tiny_project.reviews.queue()
+
+
+def test_record__undo_of_a_fix_restores_the_unreviewed_label(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
+    assert tiny_project.undo("rita") is not None
+    cur = tiny_project.reviews.current().set_index("key")
+    assert cur.label[keys[0]] == "track"
+    assert cur.review[keys[0]] == "unreviewed"
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "error", "match"),
+    [
+        ([Verdict("nope", "accept")], UnknownSampleError, "unknown sample"),
+        ([Verdict("K", "maybe")], ReviewError, "choose one of accept, fix, reject"),
+        ([Verdict("K", "fix")], ReviewError, "needs the class"),
+        ([Verdict("K", "accept"), Verdict("K", "reject")], ReviewError, "more than once"),
+    ],
+)
+def test_record__bad_verdicts_are_refused_with_one_clear_line(
+    tiny_project: Project, verdicts: list[Verdict], error: type[Exception], match: str
+) -> None:
+    key = _labeled(tiny_project)[0]
+    fixed = [Verdict(key if v.key == "K" else v.key, v.verdict, v.label) for v in verdicts]
+    with pytest.raises(error, match=match):
+        tiny_project.reviews.record(fixed, user="rita")
+    assert tiny_project.reviews.version() == 0
+
+
+def test_record__unlabeled_sample_is_refused(tiny_project: Project) -> None:
+    key = tiny_project.samples().key.iloc[-1]
+    with pytest.raises(ReviewError, match="1 sample\\(s\\) not labeled"):
+        tiny_project.reviews.record([Verdict(key, "accept")], user="rita")
+
+
+def test_queue__unreviewed_labels_optionally_of_one_class_or_others_only(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    reviews = tiny_project.reviews
+    assert reviews.queue() == keys[1:]
+    assert reviews.queue(label="debris") == keys[2:]
+    assert reviews.queue(exclude_user="bob") == [keys[1]]
+
+
+def test_counts__per_verdict_and_per_reviewer(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "accept"), Verdict(keys[1], "reject")],
+                                user="rita")  # fmt: skip
+    tiny_project.reviews.record([Verdict(keys[2], "fix", label="track")], user="sam")
+    counts = tiny_project.reviews.counts()
+    assert counts.n_labeled == 3
+    assert counts.n_reviewed == 2
+    assert counts.by_verdict == {"accept": 1, "fix": 1, "reject": 1}
+    assert counts.by_reviewer == {"rita": 2, "sam": 1}
+
+
+def test_label_reviews__the_table_is_append_only(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    for sql in ("UPDATE label_reviews SET verdict = 'reject'", "DELETE FROM label_reviews"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            tiny_project._conn.execute(sql)  # the project's own connection: either engine
+
+
+def test_record__a_fix_to_a_class_the_project_lacks_is_refused(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    with pytest.raises(ReviewError, match="no class 'trak' to fix to"):
+        tiny_project.reviews.record([Verdict(keys[0], "fix", label="trak")], user="rita")
+    assert [c.name for c in tiny_project.classes()] == ["track", "debris"]
