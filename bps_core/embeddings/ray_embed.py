@@ -54,6 +54,7 @@ FAULT_ENV = "BPS_RAY_FAULT_ONCE"
 #: ``backbone`` (a model's L2-normalised features).
 KINDS = ("decode", "pixels", "backbone")
 
+_REMOTE_BPS_ERROR = re.compile(r"^bps_core\.[\w.]*(?:Error|Exception)\w*: (?P<message>.+)$", re.M)
 _ADDRESS = re.compile(r"^ray://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 
 
@@ -404,17 +405,66 @@ def run_on_ray(
     shards = arrays_dir / "ray" / uuid.uuid4().hex[:12]
     shards.mkdir(parents=True, exist_ok=True)
     try:
-        if cache is None:
-            with PendingCache(arrays_dir, keys, spec) as pending:
-                ok, bad = _stream(ds, shards, n, progress, pending, keys)
-                cache = pending.commit(ok, bad)
-                good = np.flatnonzero(ok)
-        else:
-            _stream(ds, shards, n, progress, None, cache.keys)
-            good = np.arange(n)
-        features = _assemble(shards, n, good) if kind != "decode" else None
+        return _collect(ds, kind, keys, spec, n, cache, arrays_dir, shards, progress)
+    except ray.exceptions.RayError as exc:
+        raise ray_failure(exc) from None
     finally:
         shutil.rmtree(shards, ignore_errors=True)
+
+
+def ray_exceptions() -> type[BaseException]:
+    """Ray's base exception class (``ray.exceptions.RayError``)."""
+    ray = import_ray()
+    base: type[BaseException] = ray.exceptions.RayError
+    return base
+
+
+def ray_failure(exc: BaseException) -> BpsError:
+    """One line for a failed Ray job: the user-facing error inside it, else its first line.
+
+    Ray wraps a worker's exception (``RayTaskError``, Ray Data's ``UserCodeException``) with
+    the remote traceback; a ``BpsError`` raised on a worker (a datasource refusing access) is
+    already the line to show.
+
+    Args:
+        exc: What Ray raised on the driver.
+
+    Returns:
+        The error to raise instead.
+    """
+    if isinstance(exc, BpsError) and not isinstance(exc, ray_exceptions()):
+        return exc
+    # The worker's exception object does not survive the trip (Ray Data re-raises its own);
+    # its type and message do, in the remote traceback's text.
+    found = _REMOTE_BPS_ERROR.search(str(exc))
+    if found is not None:
+        return BpsError(found["message"].strip())
+    text = str(exc).strip().splitlines()
+    first = next((line for line in text if line.strip()), type(exc).__name__)[:300]
+    return BpsError(f"the embedding job on Ray failed: {first}; see the Ray logs on the cluster")
+
+
+def _collect(
+    ds: Any,
+    kind: str,
+    keys: Sequence[str],
+    spec: CacheSpec,
+    n: int,
+    cache: ImageCache | None,
+    arrays_dir: Path,
+    shards: Path,
+    progress: Progress | None,
+) -> RayRun:
+    """Runs the dataset, streaming results into the cache and shards, then assembles them."""
+    if cache is None:
+        with PendingCache(arrays_dir, keys, spec) as pending:
+            ok, _bad = _stream(ds, shards, n, progress, pending, keys)
+            cache = pending.commit(ok, _bad)
+            good = np.flatnonzero(ok)
+    else:
+        _stream(ds, shards, n, progress, None, cache.keys)
+        good = np.arange(n)
+    features = _assemble(shards, n, good) if kind != "decode" else None
     return RayRun(cache, features)
 
 

@@ -13,7 +13,13 @@ import pytest
 import ray  # a [dev] dependency: these tests run in CI, never skip
 
 from bps_core.embeddings import EmbedConfig, compute_embeddings
-from bps_core.embeddings.ray_embed import FAULT_ENV, _Hidden, check_ray_address, ray_session
+from bps_core.embeddings.ray_embed import (
+    FAULT_ENV,
+    _Hidden,
+    check_ray_address,
+    ray_failure,
+    ray_session,
+)
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.errors import BpsError, SettingsError
 from bps_core.project import Project
@@ -144,3 +150,21 @@ def test_hidden__repr_names_the_variables_never_the_values() -> None:
     assert "s3cr3t" not in repr(env)
     assert "AKIAEXAMPLE" not in repr(env)
     assert dict(env)["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
+
+
+def _raise_bps_error(batch: dict[str, Any]) -> dict[str, Any]:
+    raise BpsError("s3://bucket/prefix: access denied; apply the IAM policy")
+
+
+def test_ray_failure__a_worker_bps_error_comes_back_as_its_own_line(local_ray: Any) -> None:
+    with pytest.raises(ray.exceptions.RayError) as raised:
+        ray.data.range(2).map_batches(_raise_bps_error).materialize()
+    err = ray_failure(raised.value)
+    assert str(err) == "s3://bucket/prefix: access denied; apply the IAM policy"
+
+
+def test_ray_failure__any_other_error_is_one_line() -> None:
+    err = ray_failure(ray.exceptions.RaySystemError("raylet died\nTraceback (most recent ...)"))
+    assert isinstance(err, BpsError)
+    assert "\n" not in str(err)
+    assert "raylet died" in str(err)
