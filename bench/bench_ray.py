@@ -10,17 +10,32 @@ timed runs of the embeddings verb, each on the same project:
    inference, the cache dropped: the workers decode, embed and send rows and features back;
 4. on the local Ray, inference only (the cached images are sent to the workers).
 
-Ray's overhead on one machine is run 3 against run 1 (target: at most 15%, Ray's start-up
-excluded, as a cluster is started once and serves many jobs; the start-up is reported too).
-Per-image costs follow from the same runs: decode (1 - 2) and inference (2), in CPU-seconds
-per image (wall time x cores), and Ray's extra cost per image (3 - 1, charged to the driver as
-if it were serial, which makes the model pessimistic). The model for N machines of C cores:
+Runs 1 and 3 are repeated in turns (1, 3, 1, 3, ...; medians) so that a slow spell of this
+shared machine falls on both alike. Ray's overhead on one machine is run 3 against run 1
+(target: at most 15%, Ray's start-up excluded, as a cluster is started once and serves many
+jobs; the start-up is reported too).
 
-    T(N) = T_fixed + n * max((c_decode + c_infer) / (N * C), c_ray)
+Per-image costs, in CPU-seconds per image (CPU time, not wall time: this machine is shared,
+and CPU time is much less disturbed by other processes than wall time):
 
-where T_fixed is Ray's connection and actor start-up and the driver's assembly (PCA-free here:
-a checkpoint's features are already final). With GPUs, c_infer is the GPU's cost per image
-instead (not measured here: no GPU on this machine).
+- decode: the CPU time of run 1 (this process and its decoding processes) less run 2's;
+- inference: the CPU time of run 2 (it also holds the driver's fixed tail: loading the cache,
+  scoring k-NN quality on at most 20k samples, saving; so the figure is an upper bound);
+- the driver: the CPU time of this (the driver's) process during run 3: receiving the rows,
+  writing the cache and the shards, assembling, scoring quality and saving. It does not
+  parallelise over machines (an upper bound too: the same fixed tail is in it);
+- Ray's extra work on the workers: (run 3 - run 1) wall time x cores, less the driver's part.
+- the network: the bytes each image sends back to the driver (the cache row and its
+  features) over an assumed 10 Gbit/s link to the driver.
+
+The model for N machines of C cores each:
+
+    T(N) = T_fixed + n * max((c_decode + c_infer + c_ray) / (N * C), c_driver, c_network)
+
+where T_fixed is connecting to a running cluster and starting the actors (taken as half of
+a local ``ray.init``). With GPUs, c_infer becomes the GPU's cost per image (not measured:
+no GPU on this machine); reading from S3 adds each worker's request latency to c_decode
+unless enough reads are in flight.
 
 Run: ``nice -n 15 .venv/bin/python bench/bench_ray.py [--n 105600]`` (about 100k images; the
 default). Smaller ``--n`` for a quick look; the table says which size it ran.
@@ -30,7 +45,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,14 +65,28 @@ TARGET_OVERHEAD = 0.15
 MODEL_CORES = 16
 MODEL_NODES = (1, 2, 4, 8, 16, 32)
 MODEL_SIZES = (100_000, 1_000_000)
+#: The assumed link from the workers to the driver: 10 Gbit/s.
+LINK_BYTES_PER_S = 10e9 / 8
 
 
-def _timed(project: verbs.Project, cfg: EmbedConfig, *, drop_cache: bool) -> tuple[float, int]:
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished child processes (decoding pools)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(
+    project: verbs.Project, cfg: EmbedConfig, *, drop_cache: bool
+) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (this process and its children), and images embedded."""
     if drop_cache:
         shutil.rmtree(project.arrays_dir / "cache", ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     emb = verbs.compute_embeddings(project, cfg)
-    return time.perf_counter() - t0, len(emb.keys)
+    return time.perf_counter() - t0, _cpu() - c0, len(emb.keys)
 
 
 def main() -> None:
@@ -63,6 +94,7 @@ def main() -> None:
     # the generator's per-cell counts scale to ~94.7% of what is asked: 105,600 gives ~100k
     parser.add_argument("--n", type=int, default=105_600)
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import ray
 
@@ -83,18 +115,27 @@ def main() -> None:
     try:
         # One untimed Ray run first: the first actors import torch and warm the worker pool.
         _timed(project, on_ray, drop_cache=False)
-        full_here, n = _timed(project, here, drop_cache=True)
-        infer_here, _ = _timed(project, here, drop_cache=False)
-        full_ray, _ = _timed(project, on_ray, drop_cache=True)
-        infer_ray, _ = _timed(project, on_ray, drop_cache=False)
+        runs: dict[str, list[tuple[float, float, int]]] = {"here": [], "ray": []}
+        for _ in range(args.repeats):
+            runs["here"].append(_timed(project, here, drop_cache=True))
+            runs["ray"].append(_timed(project, on_ray, drop_cache=True))
+        infer_here, infer_cpu, _ = _timed(project, here, drop_cache=False)
+        infer_ray, _, _ = _timed(project, on_ray, drop_cache=False)
     finally:
         ray.shutdown()
     project.close()
 
+    n = runs["here"][0][2]
+    full_here = statistics.median(r[0] for r in runs["here"])
+    full_ray = statistics.median(r[0] for r in runs["ray"])
+    full_cpu = statistics.median(r[1] for r in runs["here"])
+    driver_cpu = statistics.median(r[1] for r in runs["ray"])
     cores = args.cpus
-    c_decode = max(full_here - infer_here, 0.0) * cores / n
-    c_infer = infer_here * cores / n
-    c_ray = max(full_ray - full_here, 0.0) / n
+    c_decode = max(full_cpu - infer_cpu, 0.0) / n
+    c_infer = infer_cpu / n
+    c_driver = driver_cpu / n
+    c_ray = max((full_ray - full_here) * cores / n - c_driver, 0.0)
+    c_network = (64 * 64 * 2 + 512 * 4) / LINK_BYTES_PER_S
     overhead = full_ray / full_here - 1.0
     rows = [
         {"run": "in process: decode + inference", "seconds": f"{full_here:.1f}",
@@ -109,23 +150,29 @@ def main() -> None:
          "images/s": "-"},
     ]  # fmt: skip
     fixed = startup / 2  # connecting to a running cluster and starting actors: about half
-    model = []
-    for size in MODEL_SIZES:
-        for nodes in MODEL_NODES:
-            per_image = max((c_decode + c_infer) / (nodes * MODEL_CORES), c_ray)
-            model.append(f"{size:,} images on {nodes} x {MODEL_CORES} cores: "
-                         f"{fixed + size * per_image:,.0f} s")  # fmt: skip
+    model = [f"| nodes x {MODEL_CORES} cores | " + " | ".join(f"{s:,} images" for s in MODEL_SIZES)
+             + " | bound by |", "|---|" + "---|" * len(MODEL_SIZES) + "---|"]  # fmt: skip
+    for nodes in MODEL_NODES:
+        parallel = (c_decode + c_infer + c_ray) / (nodes * MODEL_CORES)
+        per_image = max(parallel, c_driver, c_network)
+        bound = "workers" if per_image == parallel else "driver"
+        if per_image == c_network:
+            bound = "network"
+        cells = [f"{fixed + size * per_image:,.0f} s" for size in MODEL_SIZES]
+        model.append(f"| {nodes} | " + " | ".join(cells) + f" | {bound} |")
     met = "met" if overhead <= TARGET_OVERHEAD else "NOT met"
     notes = (
-        f"{n:,} images, 64 px, ResNet-18 checkpoint, on {cores} cores (one run each, after one "
+        f"{n:,} images, 64 px, ResNet-18 checkpoint, on {cores} cores (decode + inference: "
+        f"medians of {args.repeats} runs in turns; inference alone: one run; all after one "
         f"untimed warm-up run on Ray). Ray's overhead on one machine (decode + inference, "
         f"start-up excluded): {overhead:+.1%}; target at most +{TARGET_OVERHEAD:.0%}: {met}.\n\n"
-        f"Measured per-image costs: decode {c_decode * 1e3:.2f} ms, inference "
-        f"{c_infer * 1e3:.2f} ms (CPU-seconds per image), Ray's extra {c_ray * 1e3:.3f} ms per "
-        f"image (charged as serial driver time). Model T(N) = T_fixed + n x max((decode + "
-        f"inference) / (N x {MODEL_CORES} cores), Ray's extra), T_fixed = {fixed:.1f} s: "
-        + "; ".join(model)
-        + "."
+        f"Measured per-image costs (CPU-milliseconds): decode {c_decode * 1e3:.2f}, inference "
+        f"{c_infer * 1e3:.2f}, Ray's extra on the workers {c_ray * 1e3:.2f}, the driver "
+        f"{c_driver * 1e3:.3f}; network {c_network * 1e3:.4f} ms per image at 10 Gbit/s "
+        f"(assumed). Model T(N) = T_fixed + n x max((decode + inference + Ray's extra) / "
+        f"(N x {MODEL_CORES} cores), driver, network), T_fixed = {fixed:.1f} s:"
+        + "\n\n"
+        + "\n".join(model)
     )
     write_results("ray", rows, notes)
 

@@ -116,11 +116,9 @@ def ray_session(address: str) -> Iterator[ModuleType]:
     if ray.is_initialized():
         yield ray
         return
-    # Ray's start-up notes (token auth, disabled progress bars, actor restarts) are not the
-    # user's business; errors still show. The backend's level is read when Ray starts.
+    # The backend's log level is read when Ray starts: its notes (actor restarts) stay quiet.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet()
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "logging_level": logging.ERROR,
@@ -143,6 +141,12 @@ def ray_session(address: str) -> Iterator[ModuleType]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _quiet() -> None:
+    """Silences Ray's notes (token auth, progress bars off, summaries); errors still show."""
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -364,6 +368,7 @@ def run_on_ray(
         raise ValueError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
     ray = import_ray()
     plan = plan or RayPlan()
+    _quiet()
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # progress goes to the caller's callback
     ctx.print_on_execution_start = False

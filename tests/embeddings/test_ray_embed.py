@@ -22,13 +22,25 @@ from bps_core.embeddings.ray_embed import (
 )
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.errors import BpsError, SettingsError
-from bps_core.project import Project
+from bps_core.project import Project, create_project
+from bps_core.storage import DatasourceConfig
+from tests.s3_server import REGION, S3Server
 
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
-    """One local Ray for the module (starting one costs seconds), shut down after it."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    """One local Ray for the module (starting one costs seconds), shut down after it.
+
+    Its workers see no AWS keys in their environment: an S3 source in ``keys`` mode works on
+    them only if the driver's keys reach the actors (``ray_embed._worker_env``).
+    """
+    no_keys = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        runtime_env={"env_vars": no_keys},
+    )
     yield ray
     ray.shutdown()
 
@@ -115,6 +127,25 @@ def test_ray_embed__a_bad_file_is_marked_and_skipped(tiny_project: Project, loca
     on_ray = compute_embeddings(tiny_project, cfg)
     assert len(on_ray.keys) == 169
     assert tiny_project.n_samples("bad") == 1
+
+
+@pytest.mark.usefixtures("fresh_s3_clients")
+def test_ray_embed__s3_keys_reach_the_workers_and_the_set_equals_in_process(
+    s3_server: S3Server, bps_bucket: str, tmp_path: Path, local_ray: Any
+) -> None:
+    source = DatasourceConfig.s3(
+        f"s3://{bps_bucket}/Microscopy/train", region=REGION, endpoint_url=s3_server.endpoint,
+        allow_private_endpoint=True, auth="keys",
+    )  # fmt: skip
+    project, _ = create_project(tmp_path / "s3project", source)
+    try:
+        here = compute_embeddings(project, EmbedConfig(method="pixels", image_size=32))
+        _drop_decode_cache(project)
+        cfg = EmbedConfig(method="pixels", image_size=32, ray_address="local")
+        on_ray = compute_embeddings(project, cfg)
+    finally:
+        project.close()
+    _assert_same_set(here, on_ray)
 
 
 @pytest.mark.parametrize("address", ["", "auto", "local", "ray://head:10001", "ray://10.0.0.5:1"])
