@@ -15,27 +15,31 @@ shared machine falls on both alike. Ray's overhead on one machine is run 3 again
 (target: at most 15%, Ray's start-up excluded, as a cluster is started once and serves many
 jobs; the start-up is reported too).
 
-Per-image costs, in CPU-seconds per image (CPU time, not wall time: this machine is shared,
-and CPU time is much less disturbed by other processes than wall time):
+Per-image costs are CPU time, not wall time (this machine is shared, and CPU time is much less
+disturbed by other processes than wall time). The verb's progress callback splits each run
+into its phases: set-up, the work per image, and the tail (assembling, scoring k-NN quality on
+at most 20k samples, saving), which runs once on the driver after the last image.
 
 - decode: the CPU time of run 1 (this process and its decoding processes) less run 2's;
-- inference: the CPU time of run 2 (it also holds the driver's fixed tail: loading the cache,
-  scoring k-NN quality on at most 20k samples, saving; so the figure is an upper bound);
-- the driver: the CPU time of this (the driver's) process during run 3: receiving the rows,
-  writing the cache and the shards, assembling, scoring quality and saving. It does not
-  parallelise over machines (an upper bound too: the same fixed tail is in it);
-- Ray's extra work on the workers: (run 3 - run 1) wall time x cores, less the driver's part.
+- inference: run 2's CPU time less its tail;
+- the driver while streaming: this process's CPU time between the first and the last block
+  coming back in run 3 (receiving rows, writing the cache and shards, Ray Data's scheduling),
+  per image: it does not parallelise over machines;
+- the tail: run 3's CPU time after the last block, per image (an upper bound at large sizes:
+  the quality score stops growing at 20k samples);
+- Ray's extra work on the workers: (run 3 - run 1) wall time x cores, less the driver's part;
 - the network: the bytes each image sends back to the driver (the cache row and its
-  features) over an assumed 10 Gbit/s link to the driver.
+  features) over an assumed 10 Gbit/s link.
 
 The model for N machines of C cores each:
 
-    T(N) = T_fixed + n * max((c_decode + c_infer + c_ray) / (N * C), c_driver, c_network)
+    T(N) = T_fixed + n * max((c_decode + c_infer + c_ray) / (N * C), c_stream, c_network)
+           + n * c_tail
 
-where T_fixed is connecting to a running cluster and starting the actors (taken as half of
-a local ``ray.init``). With GPUs, c_infer becomes the GPU's cost per image (not measured:
-no GPU on this machine); reading from S3 adds each worker's request latency to c_decode
-unless enough reads are in flight.
+where T_fixed is connecting to a running cluster and starting the actors (taken as half of a
+local ``ray.init``). With GPUs, c_infer becomes the GPU's cost per image (not measured: no GPU
+on this machine); reading from S3 adds each worker's request latency to c_decode unless enough
+reads are in flight.
 
 Run: ``nice -n 15 .venv/bin/python bench/bench_ray.py [--n 105600]`` (about 100k images; the
 default). Smaller ``--n`` for a quick look; the table says which size it ran.
@@ -50,6 +54,7 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,15 +83,41 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _timed(
-    project: verbs.Project, cfg: EmbedConfig, *, drop_cache: bool
-) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (this process and its children), and images embedded."""
+@dataclass
+class _Run:
+    """One timed run: wall and CPU seconds, images, and (fraction, CPU) at each progress call."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+    n: int = 0
+    calls: list[tuple[float, float]] = field(default_factory=list)
+
+    def progress(self, fraction: float) -> None:
+        self.calls.append((fraction, _cpu()))
+
+    def tail_cpu(self, end_cpu: float) -> float:
+        """CPU seconds after the last progress call below 1 (assembling, quality, saving)."""
+        last = [c for f, c in self.calls if f < 1.0][-1]
+        return end_cpu - last
+
+    def stream_cpu_per_image(self) -> float:
+        """CPU seconds per image between the first and the last block coming back."""
+        inner = [(f, c) for f, c in self.calls if 0.0 < f < 1.0]
+        (f0, c0), (f1, c1) = inner[0], inner[-1]
+        images = (f1 - f0) / 0.99 * self.n  # the per-image stage spans 0 .. 0.99
+        return (c1 - c0) / images if images > 0 else 0.0
+
+
+def _timed(project: verbs.Project, cfg: EmbedConfig, *, drop_cache: bool) -> tuple[_Run, float]:
+    """The run, and its tail's CPU seconds."""
     if drop_cache:
         shutil.rmtree(project.arrays_dir / "cache", ignore_errors=True)
+    run = _Run()
     t0, c0 = time.perf_counter(), _cpu()
-    emb = verbs.compute_embeddings(project, cfg)
-    return time.perf_counter() - t0, _cpu() - c0, len(emb.keys)
+    emb = verbs.compute_embeddings(project, cfg, run.progress)
+    end = _cpu()
+    run.wall, run.cpu, run.n = time.perf_counter() - t0, end - c0, len(emb.keys)
+    return run, run.tail_cpu(end)
 
 
 def main() -> None:
@@ -115,26 +146,27 @@ def main() -> None:
     try:
         # One untimed Ray run first: the first actors import torch and warm the worker pool.
         _timed(project, on_ray, drop_cache=False)
-        runs: dict[str, list[tuple[float, float, int]]] = {"here": [], "ray": []}
+        runs: dict[str, list[tuple[_Run, float]]] = {"here": [], "ray": []}
         for _ in range(args.repeats):
             runs["here"].append(_timed(project, here, drop_cache=True))
             runs["ray"].append(_timed(project, on_ray, drop_cache=True))
-        infer_here, infer_cpu, _ = _timed(project, here, drop_cache=False)
-        infer_ray, _, _ = _timed(project, on_ray, drop_cache=False)
+        infer_run, infer_tail = _timed(project, here, drop_cache=False)
+        infer_ray = _timed(project, on_ray, drop_cache=False)[0].wall
     finally:
         ray.shutdown()
     project.close()
+    infer_here = infer_run.wall
 
-    n = runs["here"][0][2]
-    full_here = statistics.median(r[0] for r in runs["here"])
-    full_ray = statistics.median(r[0] for r in runs["ray"])
-    full_cpu = statistics.median(r[1] for r in runs["here"])
-    driver_cpu = statistics.median(r[1] for r in runs["ray"])
+    n = runs["here"][0][0].n
+    full_here = statistics.median(r.wall for r, _ in runs["here"])
+    full_ray = statistics.median(r.wall for r, _ in runs["ray"])
+    full_cpu = statistics.median(r.cpu for r, _ in runs["here"])
     cores = args.cpus
-    c_decode = max(full_cpu - infer_cpu, 0.0) / n
-    c_infer = infer_cpu / n
-    c_driver = driver_cpu / n
-    c_ray = max((full_ray - full_here) * cores / n - c_driver, 0.0)
+    c_decode = max(full_cpu - infer_run.cpu, 0.0) / n
+    c_infer = (infer_run.cpu - infer_tail) / n
+    c_stream = statistics.median(r.stream_cpu_per_image() for r, _ in runs["ray"])
+    c_tail = statistics.median(t for _, t in runs["ray"]) / n
+    c_ray = max((full_ray - full_here) * cores / n - c_stream - c_tail, 0.0)
     c_network = (64 * 64 * 2 + 512 * 4) / LINK_BYTES_PER_S
     overhead = full_ray / full_here - 1.0
     rows = [
@@ -154,11 +186,11 @@ def main() -> None:
              + " | bound by |", "|---|" + "---|" * len(MODEL_SIZES) + "---|"]  # fmt: skip
     for nodes in MODEL_NODES:
         parallel = (c_decode + c_infer + c_ray) / (nodes * MODEL_CORES)
-        per_image = max(parallel, c_driver, c_network)
+        per_image = max(parallel, c_stream, c_network)
         bound = "workers" if per_image == parallel else "driver"
         if per_image == c_network:
             bound = "network"
-        cells = [f"{fixed + size * per_image:,.0f} s" for size in MODEL_SIZES]
+        cells = [f"{fixed + size * (per_image + c_tail):,.0f} s" for size in MODEL_SIZES]
         model.append(f"| {nodes} | " + " | ".join(cells) + f" | {bound} |")
     met = "met" if overhead <= TARGET_OVERHEAD else "NOT met"
     notes = (
@@ -167,12 +199,12 @@ def main() -> None:
         f"untimed warm-up run on Ray). Ray's overhead on one machine (decode + inference, "
         f"start-up excluded): {overhead:+.1%}; target at most +{TARGET_OVERHEAD:.0%}: {met}.\n\n"
         f"Measured per-image costs (CPU-milliseconds): decode {c_decode * 1e3:.2f}, inference "
-        f"{c_infer * 1e3:.2f}, Ray's extra on the workers {c_ray * 1e3:.2f}, the driver "
-        f"{c_driver * 1e3:.3f}; network {c_network * 1e3:.4f} ms per image at 10 Gbit/s "
-        f"(assumed). Model T(N) = T_fixed + n x max((decode + inference + Ray's extra) / "
-        f"(N x {MODEL_CORES} cores), driver, network), T_fixed = {fixed:.1f} s:"
-        + "\n\n"
-        + "\n".join(model)
+        f"{c_infer * 1e3:.2f}, Ray's extra on the workers {c_ray * 1e3:.2f}, the driver while "
+        f"streaming {c_stream * 1e3:.3f}, the driver's tail {c_tail * 1e3:.3f}; network "
+        f"{c_network * 1e3:.4f} ms per image at 10 Gbit/s (assumed). Model T(N) = T_fixed + "
+        f"n x max((decode + inference + Ray's extra) / (N x {MODEL_CORES} cores), driver "
+        f"streaming, network) + n x tail, T_fixed = {fixed:.1f} s (the model's cluster: N nodes "
+        f"of {MODEL_CORES} cores, no GPU):" + "\n\n" + "\n".join(model)
     )
     write_results("ray", rows, notes)
 

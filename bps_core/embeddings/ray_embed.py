@@ -116,8 +116,10 @@ def ray_session(address: str) -> Iterator[ModuleType]:
     if ray.is_initialized():
         yield ray
         return
-    # The backend's log level is read when Ray starts: its notes (actor restarts) stay quiet.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    # The backend's log level is read when Ray starts. Its "errors" include notes such as
+    # "actor restarts need the constructor arguments", printed for every Ray Data actor pool;
+    # real failures still reach the driver as exceptions (``ray_failure``).
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     _quiet()
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
@@ -132,7 +134,10 @@ def ray_session(address: str) -> Iterator[ModuleType]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        reason = (
+            text.splitlines()[0].split(". ")[0].rstrip(".")[:200] if text else type(exc).__name__
+        )
         raise BpsError(
             f"no Ray cluster answered at {address!r} ({reason}); start one ('ray start --head', "
             "'ray up CLUSTER.yaml' or KubeRay) or use --ray-address local"
