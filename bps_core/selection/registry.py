@@ -9,14 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bps_core.selection.pool import SelectionError
+import numpy as np
+
+from bps_core.selection.pool import Indices, Pool, SelectionError
 from bps_core.selection.strategies import (
+    ClusterMargin,
     Diversity,
     Hybrid,
     Mixture,
     RandomStrategy,
+    RareClass,
     Strategy,
     Typicality,
+    TypiClust,
     Uncertainty,
 )
 
@@ -33,6 +38,19 @@ class StrategySpec:
 
 def _hybrid_random(seed: int | None) -> Strategy:
     return Mixture(((Hybrid(random_state=seed), 1.0), (RandomStrategy(seed), 1.0)))
+
+
+#: Shares of a ``balanced_margin`` batch: cluster-margin, rare-class picks, a random draw.
+BALANCED_MARGIN_SHARES = (0.6, 0.2, 0.2)
+
+
+def _balanced_margin(seed: int | None) -> Strategy:
+    margin, rare, rand = BALANCED_MARGIN_SHARES
+    return Mixture((
+        (ClusterMargin(random_state=seed), margin),
+        (RareClass(fallback=ClusterMargin(random_state=seed), random_state=seed), rare),
+        (RandomStrategy(seed), rand),
+    ))  # fmt: skip
 
 
 #: Every named strategy but ``default``, which stands for one of them (see `resolve`).
@@ -56,10 +74,24 @@ REGISTRY: dict[str, StrategySpec] = {
                      "representative)."),
         StrategySpec("typicality", lambda seed: Typicality(random_state=seed), False,
                      "Dense, representative samples first."),
+        StrategySpec("typiclust", lambda seed: TypiClust(random_state=seed), False,
+                     "TypiClust: the most typical sample of each of the largest clusters no "
+                     "label covers yet (for the first labels)."),
+        StrategySpec("cluster_margin", lambda seed: ClusterMargin(random_state=seed), True,
+                     "Cluster-margin: the smallest margins, one per k-means cluster."),
+        StrategySpec("balanced_margin", _balanced_margin, True,
+                     "Cluster-margin, plus picks of the class the model predicts rarely (a rare "
+                     "class is found sooner) and a random share."),
     )
 }  # fmt: skip
 
-DEFAULT_HELP = "Random first, typical (dense) samples until a model exists, then random."
+#: ``default`` uses TypiClust while fewer than this many samples are labeled.
+FEW_LABELS = 100
+
+DEFAULT_HELP = (
+    f"Random first; TypiClust while there is no model or fewer than {FEW_LABELS} labels; "
+    "then balanced_margin (cluster-margin, rare-class picks, a random share)."
+)
 
 #: Names for the CLI and the Rounds page, ``default`` last.
 NAMED: tuple[str, ...] = (*REGISTRY, "default")
@@ -71,58 +103,104 @@ NEEDS_MODEL = frozenset(name for name, spec in REGISTRY.items() if spec.needs_mo
 HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGISTRY.items()}
 
 
-# Why ``default`` is a random draw for the first labels, ``typicality`` while there are labels but
-# no model (fewer than two classes labeled), and ``random`` once a model exists: the protocol
-# bench/bench_selection.py measured (every simulated run starts from 10 random labels) and chose
-# on the BPS demo over 20 seeds. The demo's tracks sit in dense parts of the embedding, so typical
-# picks find the rare has_track class early (one within the first 20 picks on every seed; half of
-# 40-label random draws hold none). After that no model-driven strategy beat a random draw:
-# uncertainty-led picks (hybrid, modAL, the previous default half hybrid / half random) needed
-# more labels than random on both tasks, and diversity after the cold start, the best on
-# has_track, needed twice random's labels on particle_type.
-def default_choice(*, has_model: bool, has_labels: bool = True) -> tuple[str, str]:
+# Why these phases: bench/bench_learning.py runs every strategy on a suite of tasks (synthetic
+# BPS labels on SimCLR and pixel embeddings, handwritten digits and faces shipped with
+# scikit-learn and scikit-image; 2% to 50% positive) and ``default`` was chosen on the suite's
+# development half (docs/selection.md has the table). With few labels a model's uncertainty
+# is not worth much, and covering the dense parts of the data (TypiClust) needed the fewest
+# labels; once there are enough labels for a model worth asking, its smallest margins spread
+# over clusters did better, with picks of a rare predicted class (it finds a 2% class early)
+# and a random share (it keeps the labels representative where the model is wrong).
+def default_choice(
+    *, has_model: bool, has_labels: bool = True, n_labeled: int | None = None
+) -> tuple[str, str]:
     """What ``default`` stands for in this situation, and why (one line for the page).
 
     Args:
         has_model: A model trained on the current embedding set exists.
         has_labels: At least one sample is labeled.
+        n_labeled: How many samples are labeled; None counts as "many" once there is a
+            model (callers that know it should pass it).
 
     Returns:
         The strategy name and the reason it is the default now.
     """
-    if has_model:
-        return "random", (
-            "a model exists, and in the simulations no model-driven strategy beat a random "
-            "draw after the first labels"
+    if not has_labels or n_labeled == 0:
+        return (
+            "random",
+            "no sample is labeled yet, and a random draw gives representative first labels",
         )
-    if has_labels:
-        return "typicality", (
+    if not has_model:
+        return "typiclust", (
             "there are labels but no model yet (train one once two classes are labeled); "
-            "typical, dense samples found the rare classes early in the simulations"
+            "TypiClust covers the dense parts of the data first"
         )
-    return "random", "no sample is labeled yet, and a random draw gives representative first labels"
+    if n_labeled is not None and n_labeled < FEW_LABELS:
+        return "typiclust", (
+            f"fewer than {FEW_LABELS} labels: a model this young is a poor guide, and "
+            "TypiClust (typical samples of uncovered clusters) needed fewer labels in the suite"
+        )
+    return "balanced_margin", (
+        "a model exists and has enough labels: its smallest margins, spread over clusters, "
+        "with picks of a rarely predicted class and a random share"
+    )
 
 
-def resolve(name: str, *, has_model: bool, has_labels: bool = True) -> str:
-    """Returns the strategy name that ``name`` stands for.
+def resolve(
+    name: str, *, has_model: bool, has_labels: bool = True, n_labeled: int | None = None
+) -> str:
+    """Returns the strategy name that ``name`` stands for now.
 
-    ``default`` is random for the first labels, then typicality until a model exists, then
-    random (`default_choice`); every other name stands for itself.
+    ``default`` stands for what `default_choice` says; every other name for itself.
     """
     if name == "default":
-        return default_choice(has_model=has_model, has_labels=has_labels)[0]
+        return default_choice(has_model=has_model, has_labels=has_labels, n_labeled=n_labeled)[0]
     return name
 
 
+@dataclass(frozen=True)
+class Default:
+    """``default``: decides per batch, from the pool's labels and model, what to use.
+
+    The decision is `default_choice`'s.
+    """
+
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks with the strategy `default_choice` names for this pool.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
+        n_labeled = int(np.count_nonzero(pool.labeled))
+        name, _ = default_choice(has_model=pool.probabilities is not None,
+                                 has_labels=n_labeled > 0, n_labeled=n_labeled)  # fmt: skip
+        return REGISTRY[name].make(self.random_state).select(pool, budget)
+
+
 def make_strategy(
-    name: str, *, random_state: int | None = 0, has_model: bool = True, has_labels: bool = True
+    name: str,
+    *,
+    random_state: int | None = 0,
+    has_model: bool = True,
+    has_labels: bool = True,
+    n_labeled: int | None = None,
 ) -> Strategy:
     """A named strategy with its recommended parameters.
+
+    ``default`` is a `Default`, which decides from the pool it selects from; ``has_model``,
+    ``has_labels`` and ``n_labeled`` are kept for callers that resolve names themselves.
 
     Raises:
         SelectionError: the name is not in the registry (the message lists the valid ones).
     """
-    spec = REGISTRY.get(resolve(name, has_model=has_model, has_labels=has_labels))
+    if name == "default":
+        return Default(random_state)
+    spec = REGISTRY.get(name)
     if spec is None:
         raise SelectionError(f"unknown strategy {name!r}; choose one of {', '.join(NAMED)}")
     return spec.make(random_state)
