@@ -84,6 +84,7 @@ from bps_core.selection.pool import Pool, SelectionError, check_budget
 from bps_core.selection.registry import HELP as STRATEGY_HELP
 from bps_core.selection.registry import NAMED as STRATEGIES
 from bps_core.selection.registry import NEEDS_MODEL, make_strategy
+from bps_core.selection.registry import Default as DefaultStrategy
 from bps_core.selection.registry import default_choice as default_strategy_choice
 from bps_core.selection.registry import resolve as resolve_strategy
 from bps_core.selection.rounds import (
@@ -176,5 +177,5 @@ __all__ = [
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "use_map",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
-    "Pool", "Strategy", "check_budget", "make_strategy",
+    "DefaultStrategy", "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip

@@ -43,3 +43,10 @@ def test_learning_suite__a_small_real_task_runs_through_the_cli_and_reports_ever
     table = suite.table(__import__("pandas").DataFrame(rows))
     assert {r["strategy"] for r in table} == {"random", "default", "modal"}
     assert next(r for r in table if r["strategy"] == "random")["x random's labels"] == "1.00"
+
+
+def test_learning_suite__the_chosen_candidate_is_the_registrys_default(suite) -> None:  # type: ignore[no-untyped-def]
+    """The suite's ``default`` rows are its chosen candidate's: the same configuration."""
+    from bps_core.selection.registry import DEFAULT_SHARES, FEW_LABELS
+
+    assert suite.CANDIDATES[suite.CHOSEN] == (FEW_LABELS, DEFAULT_SHARES)

@@ -23,7 +23,7 @@ from bps_core.selection import (
     resolve,
 )
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
-from bps_core.selection.registry import FEW_LABELS, REGISTRY, default_choice
+from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
 from bps_core.selection.scores import uncertainty
 from bps_core.selection.strategies import ClusterMargin, RareClass, quotas
 from tests.selection.conftest import make_pool
@@ -209,39 +209,40 @@ def test_default_choice__names_what_resolve_picks_and_a_reason_for_each_situatio
     reasons = set()
     for has_model in (False, True):
         for has_labels in (False, True):
-            for n_labeled in (None, 5, FEW_LABELS):
+            for n_labeled in (None, 5, 50):
                 state = {"has_model": has_model, "has_labels": has_labels, "n_labeled": n_labeled}
-                name, why = default_choice(**state)
-                assert name == resolve("default", **state)
+                name, why = default_choice(**state, few_labels=50)
                 assert name in REGISTRY
+                if FEW_LABELS == 50:
+                    assert name == resolve("default", **state)
                 reasons.add(why)
     assert default_choice(has_model=False, has_labels=False)[1].startswith("no sample is labeled")
     assert "no model yet" in default_choice(has_model=False)[1]
-    assert f"fewer than {FEW_LABELS} labels" in default_choice(has_model=True, n_labeled=5)[1]
-    assert "a model exists" in default_choice(has_model=True, n_labeled=FEW_LABELS)[1]
+    assert "fewer than 50 labels" in default_choice(has_model=True, n_labeled=5, few_labels=50)[1]
+    assert "a model exists" in default_choice(has_model=True, n_labeled=50, few_labels=50)[1]
     assert len(reasons) == 4
 
 
-def test_default__random_first_typiclust_while_labels_are_few_then_balanced_margin(
-    pool: Pool,
-) -> None:
+def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(pool: Pool) -> None:
     """The phases follow the pool: labels and a model decide, whatever the caller passed."""
     assert resolve("default", has_model=False, has_labels=False) == "random"
     assert resolve("default", has_model=False) == "typiclust"
-    assert resolve("default", has_model=True, n_labeled=FEW_LABELS - 1) == "typiclust"
-    assert resolve("default", has_model=True, n_labeled=FEW_LABELS) == "balanced_margin"
+    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "cluster_margin_random"
     unlabeled = replace(pool, labeled=np.zeros(len(pool), dtype=bool), probabilities=None)
     first = make_strategy("default", random_state=3).select(unlabeled, 10)
     assert np.array_equal(first, RandomStrategy(3).select(unlabeled, 10))
     cold = make_strategy("default", random_state=3).select(replace(pool, probabilities=None), 10)
     assert np.array_equal(cold, TypiClust(random_state=3).select(pool, 10))
-    young = make_strategy("default", random_state=3).select(pool, 10)  # 20 labels, a model
+    young = Default(3, few_labels=50).select(pool, 10)  # 20 labels and a model
     assert np.array_equal(young, TypiClust(random_state=3).select(pool, 10))
     labeled = np.zeros(len(pool), dtype=bool)
-    labeled[:FEW_LABELS] = True
+    labeled[: max(FEW_LABELS, 50)] = True
     grown = replace(pool, labeled=labeled)
     warm = make_strategy("default", random_state=3).select(grown, 10)
-    assert np.array_equal(warm, make_strategy("balanced_margin", random_state=3).select(grown, 10))
+    assert np.array_equal(
+        warm, make_strategy("cluster_margin_random", random_state=3).select(grown, 10)
+    )
+    assert np.array_equal(Default(3, few_labels=50).select(grown, 10), warm)
 
 
 def _blobs(n_per: int = 30, n_blobs: int = 6, seed: int = 0) -> tuple[Pool, np.ndarray]:
