@@ -1,7 +1,7 @@
 """The active-learning suite: every selection strategy on many tasks, against random and modAL.
 
-Tasks (``TASKS``): the synthetic BPS demo's truth (has_track, particle_type, artifact, outlier,
-irradiated, many foci) on its SimCLR embeddings and on pixel embeddings, and real labeled
+Tasks (``TASKS``, 9): the synthetic BPS demo's truth (has_track, particle_type, outlier,
+irradiated) on its SimCLR embeddings and on pixel embeddings, and real labeled
 image sets that ship inside installed packages (scikit-learn's ``load_digits``, 8 x 8
 handwritten digits; scikit-image's ``lfw_subset``, 25 x 25 faces and non-faces; nothing is
 downloaded). The real sets are written to disk as PNG files and go through the CLI as a user
@@ -13,12 +13,15 @@ balances from 50/50 to 2% positive.
 Per strategy and task: labels until the mean relative learning curve (test balanced accuracy
 / the full-pool figure of the same seed, averaged over seeds) reaches 95%, with a 90% bootstrap
 interval over seeds; the area under that curve (mean relative balanced accuracy over the
-label counts); the ratio of random's labels to the strategy's (above 1: fewer labels); and,
+label counts); the strategy's labels over random's (below 1: fewer labels); and,
 on rare tasks, labels until 5 positives are labeled (mean over seeds, counted per batch).
 
 Tasks are split in a development half (where ``default`` was chosen) and a held-out half
-(only judged). ``--quick`` runs 3 seeds on three tasks; ``--tasks`` picks tasks by name.
-Run with ``nice -n 15``: about 30 minutes on 2 shared cores.
+(only judged); ``CANDIDATES`` are the variants of ``default`` that were compared (pass their
+names to ``--strategies``). ``--quick`` runs 3 seeds on three tasks; ``--tasks`` picks tasks
+by name; ``--report`` rebuilds the tables from the cached rows. The demo project is copied
+from /work/demo-template (``DEMO``). Run with ``nice -n 15``: about 35 minutes on 2 shared
+cores.
 """
 
 from __future__ import annotations
@@ -369,13 +372,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 seeds on three tasks")
     ap.add_argument("--tasks", nargs="*", help="task names (default: all)")
     ap.add_argument("--strategies", nargs="*", help="default: every named one and modal")
-    ap.add_argument("--raw", default=str(CACHE / "raw.json"), help="per-task rows, merged")
+    ap.add_argument("--raw", help="per-task rows, merged (default: the cache's raw.json)")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables from --raw")
     args = ap.parse_args()
     seeds = 3 if args.quick else args.seeds
     names = args.tasks or (QUICK if args.quick else [t.name for t in TASKS])
     strategies = tuple(args.strategies or (*verbs.STRATEGIES, "modal"))
-    raw_path = Path(args.raw)
+    raw_path = Path(args.raw or CACHE / ("quick.json" if args.quick else "raw.json"))
     old = json.loads(raw_path.read_text()) if raw_path.is_file() and not args.quick else []
     rows = [
         r

@@ -123,7 +123,7 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 
 # Why these phases: bench/bench_learning.py runs every strategy on a suite of tasks (synthetic
 # BPS labels on SimCLR and pixel embeddings, handwritten digits and faces shipped with
-# scikit-learn and scikit-image; 2% to 50% positive), and ``default`` was chosen among six
+# scikit-learn and scikit-image; 2% to 50% positive), and ``default`` was chosen among five
 # variants on the suite's development half, then judged on the held-out half
 # (docs/benchmarks.md#selection-the-active-learning-suite). With no model yet, TypiClust
 # (Hacohen et al., ICML 2022) covers the dense parts of the data; once a model exists,
