@@ -250,7 +250,9 @@ class _Recording:
         return picks
 
 
-def run_task(task: Task, strategies: tuple[str, ...], seeds: int) -> list[dict[str, object]]:
+def run_task(
+    task: Task, strategies: tuple[str, ...], seeds: int, model: str = "logreg"
+) -> list[dict[str, object]]:
     """Simulates one task; one row per strategy with the suite's figures."""
     project_dir, truth = dataset(task.dataset)
     t = pd.read_csv(truth, dtype=str, keep_default_na=False)
@@ -261,7 +263,7 @@ def run_task(task: Task, strategies: tuple[str, ...], seeds: int) -> list[dict[s
     settings = verbs.SimulateSettings(
         task.column, strategies, batch=task.batch, rounds=task.rounds, seeds=seeds,
         initial=task.batch, group_column=task.group, threshold=THRESHOLD,
-        truth_file=str(truth), extra_strategies=extra,
+        truth_file=str(truth), extra_strategies=extra, model=model,
     )  # fmt: skip
     t0 = time.perf_counter()
     with verbs.Project.open(project_dir) as project:
@@ -374,6 +376,12 @@ def main() -> None:
     ap.add_argument("--strategies", nargs="*", help="default: every named one and modal")
     ap.add_argument("--raw", help="per-task rows, merged (default: the cache's raw.json)")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables from --raw")
+    ap.add_argument(
+        "--model",
+        default="logreg",
+        choices=verbs.SIMULATION_MODELS,
+        help="the model trained every round (the tables in docs: logreg)",
+    )
     args = ap.parse_args()
     seeds = 3 if args.quick else args.seeds
     names = args.tasks or (QUICK if args.quick else [t.name for t in TASKS])
@@ -387,7 +395,7 @@ def main() -> None:
     ]
     for task in (t for t in TASKS if t.name in names and not args.report):
         print(f"== {task.name}", flush=True)
-        rows += run_task(task, strategies, seeds)
+        rows += run_task(task, strategies, seeds, args.model)
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         raw_path.write_text(json.dumps(rows, indent=1))
     raw = finish(pd.DataFrame(rows))
