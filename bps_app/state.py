@@ -16,6 +16,8 @@ from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.store import clean_name
 from bps_core.queue import LabelQueue
 from bps_core.selection.rounds import RoundPreview
+from bps_core.server_config import ServerConfigError
+from bps_core.server_config import ray_address as server_ray_address
 
 DEFAULT_PROJECT = "demo/project"
 # The labeler's name lives in a plain session key, not in the sidebar widget's key: Streamlit
@@ -76,6 +78,19 @@ def path_policy() -> PathPolicy:
     except (OSError, ProjectError):
         local = ()
     return load_policy(folder, local)
+
+
+def ray_address() -> str:
+    """The Ray cluster the owner set for embedding jobs (``server.toml``), or '' for none.
+
+    Read on every call, like ``path_policy``; a malformed value is shown and stops the page.
+    """
+    try:
+        return server_ray_address(project_dir())
+    except ServerConfigError as exc:
+        st.error(str(exc))
+        st.stop()
+        raise  # unreachable: st.stop raises
 
 
 def project_name() -> str:

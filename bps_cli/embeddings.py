@@ -42,6 +42,7 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
         checkpoint=args.checkpoint or "",
         csv=str(args.csv or ""),
         seed=args.seed,
+        ray_address=args.ray_address or "",
     )
 
 
@@ -59,7 +60,8 @@ def run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
     with verbs.Project.open(project_dir) as project:
         before = verbs.current_version(project)
         t0 = time.monotonic()
-        with progress_bar(f"embed ({cfg.method})") as bar:
+        where = f" on Ray ({cfg.ray_address})" if cfg.ray_address else ""
+        with progress_bar(f"embed ({cfg.method}){where}") as bar:
             losses: list[float] = []
             emb = verbs.compute_embeddings(
                 project, cfg, bar, on_epoch=lambda e, loss: losses.append(loss)
@@ -176,6 +178,10 @@ def add_embed(sub: Commands) -> None:
     p.add_argument("--checkpoint", default=None, help="reuse a saved backbone (its sha)")
     p.add_argument("--csv", type=Path, default=None, help="Lightly embeddings CSV (--method csv)")
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    p.add_argument(
+        "--ray-address", default="", metavar="auto|local|ray://HOST:PORT",
+        help="decode and embed on a Ray cluster (docs/ray.md); SimCLR training stays here",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_embed)
 
 

@@ -5,6 +5,7 @@ It sits in the project folder beside ``project.toml`` and holds one table::
     [server]
     data_roots = ["/data/microscopy"]  # folders the browser may use (see bps_core.paths)
     allowed_hosts = ["labeler.example.org"]  # Host names the app answers besides the local ones
+    ray_address = "auto"  # embedding jobs decode and infer on this Ray cluster (docs/ray.md)
 """
 
 from __future__ import annotations
@@ -60,3 +61,27 @@ def allowed_hosts(project_folder: Path, extra: tuple[str, ...] = ()) -> list[str
     configured = string_list(table, "allowed_hosts", project_folder) or []
     names = [*LOCAL_HOSTS, *configured, *(e.strip() for e in extra if e.strip())]
     return list(dict.fromkeys(names))
+
+
+def ray_address(project_folder: Path) -> str:
+    """``ray_address`` from ``server.toml``: where the app's embedding jobs decode and infer.
+
+    Empty when absent (the jobs run in their own process). See docs/ray.md.
+
+    Raises:
+        ServerConfigError: the value is not a string of a valid form (named in the message).
+    """
+    value = read_server_table(project_folder).get("ray_address", "")
+    if not isinstance(value, str):
+        raise ServerConfigError(
+            f"{Path(project_folder) / SERVER_CONFIG_NAME}: [server] ray_address must be a "
+            'string, e.g. ray_address = "auto"'
+        )
+    from bps_core.embeddings.ray_embed import check_ray_address
+    from bps_core.errors import SettingsError
+
+    try:
+        check_ray_address(value.strip())
+    except SettingsError as exc:
+        raise ServerConfigError(f"{Path(project_folder) / SERVER_CONFIG_NAME}: {exc}") from None
+    return value.strip()

@@ -35,7 +35,13 @@ widgets.job_outcome("embed", "map")
 if flash := state.pop_flash(state.EMBED_FLASH):
     st.success(flash, icon=":material/check_circle:")
 
+ray_address = state.ray_address()
 if running is None:
+    if ray_address:
+        st.caption(
+            f"Decoding and inference run on the Ray cluster at `{ray_address}` (set in the "
+            "project's server.toml); SimCLR training runs in the job's own process."
+        )
     with st.form("embed_form"):
         c1, c2, c3 = st.columns(3)
         method = c1.selectbox("Method", METHODS, key="embed_method")
@@ -75,6 +81,7 @@ if running is None:
                 method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
                 max_seconds=float(minutes) * 60, batch_size=int(batch),
                 mask_neighbours=bool(mask), csv=csv_path.strip(),
+                ray_address=ray_address if method != "csv" else "",
             ))  # fmt: skip
         if submitted:
             st.rerun()

@@ -71,7 +71,9 @@ if flash := state.pop_flash(state.ROUNDS_FLASH):
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
 with new_tab:
-    now, why = default_strategy_choice(has_model=has_model, has_labels=n_labeled > 0)
+    now, why = default_strategy_choice(
+        has_model=has_model, has_labels=n_labeled > 0, n_labeled=n_labeled
+    )
     st.caption(f"`default` picks **{now}** right now: {why}.")
     waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):

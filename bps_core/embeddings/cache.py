@@ -123,12 +123,26 @@ def mask_out_neighbours(img: NDArray[Any], mask: NDArray[Any], target: int) -> N
     return gray
 
 
-def _load_one(
+def decode_normalised(
     source: DataSource,
     partners: DataSource | None,
     relpath: str,
     spec: CacheSpec,
 ) -> NDArray[np.uint16]:
+    """One cache row: the image at ``relpath`` decoded, masked if asked, normalised and resized.
+
+    Args:
+        source: Where the image is read.
+        partners: The MASK partner folder (``mask_partner_source``), or None.
+        relpath: The image's key in ``source``.
+        spec: The cache's size and masking.
+
+    Returns:
+        Array of shape (spec.size, spec.size), uint16.
+
+    Raises:
+        ImageDecodeError, DatasourceError, ValueError: an unreadable or unusable file.
+    """
     img: NDArray[Any] = decode_image(source.read_bytes(relpath), relpath)
     if spec.mask_neighbours and partners is not None:
         name = bps.parse_filename(relpath)
@@ -153,7 +167,7 @@ def _fill_chunk(
     errors: list[tuple[int, str]] = []
     for j, rel in enumerate(relpaths):
         try:
-            out[start + j] = _load_one(source, partners, rel, spec)
+            out[start + j] = decode_normalised(source, partners, rel, spec)
         except (ImageDecodeError, DatasourceError, ValueError) as exc:
             errors.append((start + j, str(exc)))
     out.flush()
@@ -208,40 +222,124 @@ def build_cache(
         if progress:
             progress(1.0)
         return cached
-    npy, meta = _paths(arrays_dir, spec)
-    try:
-        npy.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise write_error(npy.parent, exc) from None
     # Temp files are unique per process and call: two embedding runs at once each build their
     # own (the last to finish wins the rename), and any failure removes them.
-    temps = [temp_path(npy, ".npy"), temp_path(npy, ".npy"), temp_path(meta)]
-    try:
-        return _build(npy, meta, temps, source, relpaths, keys, spec, partners, workers, progress)
-    except OSError as exc:
-        raise write_error(npy, exc) from None
-    finally:
-        for t in temps:
+    with PendingCache(arrays_dir, keys, spec) as pending:
+        try:
+            return _build(pending, source, relpaths, spec, partners, workers, progress)
+        except OSError as exc:
+            raise write_error(pending.npy, exc) from None
+
+
+class PendingCache:
+    """A cache being written: rows filled in any order, then committed whole (or discarded).
+
+    Used as a context manager: leaving it without ``commit`` (an error, a kill) removes the
+    temporary files, and a reader never sees a half-written cache. ``build_cache`` fills one
+    with local processes or threads; the Ray path fills one from its workers' results.
+
+    Args:
+        arrays_dir: The project's ``arrays/`` folder.
+        keys: The requested sample keys; row i belongs to ``keys[i]``.
+        spec: What the cache holds.
+
+    Raises:
+        BpsError: the cache folder cannot be written (the message names it).
+    """
+
+    def __init__(self, arrays_dir: Path, keys: Sequence[str], spec: CacheSpec) -> None:
+        self.keys, self.spec = list(keys), spec
+        self.npy, self.meta = _paths(arrays_dir, spec)
+        try:
+            self.npy.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(self.npy.parent, exc) from None
+        self._temps = [temp_path(self.npy, ".npy"), temp_path(self.npy, ".npy")]
+        self._temps.append(temp_path(self.meta))
+        self.path = self._temps[0]
+        try:
+            rows = np.lib.format.open_memmap(
+                self.path, mode="w+", dtype=np.uint16, shape=(len(keys), spec.size, spec.size)
+            )
+            rows.flush()
+        except OSError as exc:
+            self.discard()
+            raise write_error(self.npy, exc) from None
+        #: The rows, memory-mapped (n, size, size); write row i for ``keys[i]``.
+        self.rows: NDArray[np.uint16] = rows
+
+    def __enter__(self) -> PendingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Removes the temporary files (a committed cache is kept)."""
+        self.__dict__.pop("rows", None)
+        for t in self._temps:
             t.unlink(missing_ok=True)
+
+    def commit(self, ok: NDArray[np.bool_], bad: dict[str, str]) -> ImageCache:
+        """Drops the rows of bad files and makes the cache the project's, atomically.
+
+        Args:
+            ok: Shape (n,): True where row i was decoded.
+            bad: Key -> reason for each file that could not be used.
+
+        Returns:
+            The committed cache, memory-mapped.
+
+        Raises:
+            BpsError: no image could be decoded, or the folder cannot be written.
+        """
+        try:
+            return self._commit(ok, bad)
+        except OSError as exc:
+            raise write_error(self.npy, exc) from None
+
+    def _commit(self, ok: NDArray[np.bool_], bad: dict[str, str]) -> ImageCache:
+        tmp, tmp2, meta_tmp = self._temps
+        spec, keys = self.spec, self.keys
+        self.__dict__.pop("rows", None)
+        out = np.load(tmp, mmap_mode="r+")
+        good = np.flatnonzero(ok)
+        if len(good) == 0:
+            del out
+            raise BpsError("no image could be decoded; check the datasource and the bad-file list")
+        if len(good) < len(keys):  # compact: drop the rows of bad files
+            final = np.lib.format.open_memmap(
+                tmp2, mode="w+", dtype=np.uint16, shape=(len(good), spec.size, spec.size)
+            )
+            final[:] = out[good]
+            final.flush()
+            del out, final
+            tmp.unlink()
+            tmp = tmp2
+        else:
+            out.flush()
+            del out
+        kept = [keys[int(i)] for i in good]
+        meta_tmp.write_text(json.dumps({"requested": keys, "keys": kept, "bad": bad}))
+        # Commit order: a process killed between these steps leaves no meta file (rebuilt next
+        # time), never an old meta beside new rows or a half-written one.
+        self.meta.unlink(missing_ok=True)
+        os.replace(tmp, self.npy)
+        os.replace(meta_tmp, self.meta)
+        return ImageCache(np.load(self.npy, mmap_mode="r"), kept, dict(bad), spec)
 
 
 def _build(
-    npy: Path,
-    meta: Path,
-    temps: list[Path],
+    pending: PendingCache,
     source: DataSource,
     relpaths: Sequence[str],
-    keys: Sequence[str],
     spec: CacheSpec,
     partners: DataSource | None,
     workers: int | None,
     progress: Progress | None,
 ) -> ImageCache:
-    tmp, tmp2, meta_tmp = temps
-    out = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=np.uint16, shape=(len(keys), spec.size, spec.size)
-    )
-    out.flush()
+    keys = pending.keys
+    tmp = pending.path
     ok = np.ones(len(keys), dtype=bool)
     bad: dict[str, str] = {}
     local = isinstance(source, LocalFolderSource)
@@ -264,28 +362,4 @@ def _build(
             done += step
             if progress:
                 progress(min(done, len(keys)) / len(keys))
-    out = np.load(tmp, mmap_mode="r+")
-    good = np.flatnonzero(ok)
-    if len(good) == 0:
-        del out
-        raise BpsError("no image could be decoded; check the datasource and the bad-file list")
-    if len(good) < len(keys):  # compact: drop the rows of bad files
-        final = np.lib.format.open_memmap(
-            tmp2, mode="w+", dtype=np.uint16, shape=(len(good), spec.size, spec.size)
-        )
-        final[:] = out[good]
-        final.flush()
-        del out, final
-        tmp.unlink()
-        tmp = tmp2
-    else:
-        out.flush()
-        del out
-    kept = [keys[int(i)] for i in good]
-    meta_tmp.write_text(json.dumps({"requested": list(keys), "keys": kept, "bad": bad}))
-    # Commit order: a process killed between these steps leaves no meta file (rebuilt next
-    # time), never an old meta beside new rows or a half-written one.
-    meta.unlink(missing_ok=True)
-    os.replace(tmp, npy)
-    os.replace(meta_tmp, meta)
-    return ImageCache(np.load(npy, mmap_mode="r"), kept, bad, spec)
+    return pending.commit(ok, bad)

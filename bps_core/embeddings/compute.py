@@ -7,10 +7,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bps_core.embeddings.cache import CacheSpec, build_cache, mask_partner_source
+from bps_core.embeddings.cache import (
+    CacheSpec,
+    ImageCache,
+    build_cache,
+    load_cache,
+    mask_partner_source,
+)
 from bps_core.embeddings.lightly_csv import import_embeddings_csv
-from bps_core.embeddings.pixels import pixel_embeddings
+from bps_core.embeddings.pixels import pixel_embeddings, reduce_pixel_features
 from bps_core.embeddings.quality import find_truth, knn_quality
+from bps_core.embeddings.ray_embed import check_ray_address
 from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
 from bps_core.errors import BpsError, SettingsError
 from bps_core.project.store import Project
@@ -38,6 +45,10 @@ class EmbedConfig(Settings):
         checkpoint: Reuse a saved backbone (its sha) instead of training.
         csv: Path of a Lightly embeddings CSV (method ``csv``).
         seed: Seed of initialisation, shuffling and augmentation.
+        ray_address: Run decoding and inference on a Ray cluster: ``local`` (Ray on this
+            machine), ``auto`` (the cluster this machine belongs to) or ``ray://HOST:PORT``;
+            empty (the default) to run in this process. SimCLR training itself stays in this
+            process. See docs/ray.md.
 
     Raises:
         SettingsError: a field is out of range (the message names it).
@@ -53,6 +64,7 @@ class EmbedConfig(Settings):
     checkpoint: str = ""
     csv: str = ""
     seed: int = 0
+    ray_address: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -75,6 +87,12 @@ class EmbedConfig(Settings):
         check_range("batch_size", self.batch_size, 2)
         if self.max_seconds is not None:
             check_range("max_seconds", self.max_seconds, 0)
+        check_ray_address(self.ray_address)
+        if self.ray_address and self.method == "csv":
+            raise SettingsError(
+                "ray_address: method 'csv' imports a file and has nothing to run on Ray; "
+                "drop the Ray address"
+            )
 
 
 def _stage(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -102,12 +120,22 @@ def compute_embeddings(
     keys, relpaths = samples.key.tolist(), samples.relpath.tolist()
     if not keys:
         raise BpsError("the project has no readable samples to embed")
-    params: dict[str, Any] = {k: v for k, v in asdict(cfg).items() if k != "method"}
+    # Where it ran does not change what the set is: a Ray run and an in-process run of the same
+    # settings make the same version.
+    params: dict[str, Any] = {
+        k: v for k, v in asdict(cfg).items() if k not in ("method", "ray_address")
+    }
     checkpoint_sha: str | None = None
     if cfg.method == "csv":
         imported = import_embeddings_csv(cfg.csv, dict(zip(relpaths, keys, strict=True)))
         keys, vectors = imported.keys, imported.vectors
         params = {"csv": cfg.csv, "unknown_files": len(imported.unknown_files)}
+    elif cfg.ray_address:
+        keys, vectors, checkpoint_sha = _on_ray(
+            project, cfg, keys, relpaths, progress, on_epoch, deadline
+        )
+        if cfg.method == "pixels":
+            params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
     else:
         ds = project.config.datasource
         cache = build_cache(
@@ -186,9 +214,24 @@ def _simclr(
     on_epoch: EpochCallback | None,
     deadline: float | None = None,
 ) -> tuple[Any, str]:
+    from bps_core.embeddings.train import embed_images
+
+    backbone, sha = _backbone(project, cfg, images, progress, on_epoch, deadline)
+    vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99))
+    return vectors, sha
+
+
+def _backbone(
+    project: Project,
+    cfg: EmbedConfig,
+    images: Any,
+    progress: Progress | None,
+    on_epoch: EpochCallback | None,
+    deadline: float | None = None,
+) -> tuple[Any, str]:
+    """The backbone to embed with (a saved checkpoint, or trained now) and its sha."""
     from bps_core.embeddings.train import (
         TrainConfig,
-        embed_images,
         load_checkpoint,
         save_checkpoint,
         train_config_dict,
@@ -203,28 +246,70 @@ def _simclr(
                 f"checkpoint {cfg.checkpoint} was trained on {meta['image_size']} px images; "
                 f"embed with image_size={meta['image_size']}"
             )
-        sha = cfg.checkpoint
-    else:
-        budget = None
-        if deadline is not None:
-            budget = training_seconds(deadline, _estimate_embed_seconds(cfg.arch, images))
-        tcfg = TrainConfig(
-            arch=cfg.arch,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            max_seconds=budget,
-            seed=cfg.seed,
-        )
-        trained = train_simclr(
-            images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch
-        )
-        backbone = trained.backbone
-        meta = {
-            "train": train_config_dict(tcfg),
-            "epochs_done": trained.epochs_done,
-            "loss_history": trained.loss_history,
-            "image_size": cfg.image_size,
-        }
-        sha = save_checkpoint(backbone, cfg.arch, folder, meta)
-    vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99))
-    return vectors, sha
+        return backbone, cfg.checkpoint
+    budget = None
+    if deadline is not None:
+        budget = training_seconds(deadline, _estimate_embed_seconds(cfg.arch, images))
+    tcfg = TrainConfig(
+        arch=cfg.arch,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        max_seconds=budget,
+        seed=cfg.seed,
+    )
+    trained = train_simclr(images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch)
+    meta = {
+        "train": train_config_dict(tcfg),
+        "epochs_done": trained.epochs_done,
+        "loss_history": trained.loss_history,
+        "image_size": cfg.image_size,
+    }
+    return trained.backbone, save_checkpoint(trained.backbone, cfg.arch, folder, meta)
+
+
+def _on_ray(
+    project: Project,
+    cfg: EmbedConfig,
+    keys: list[str],
+    relpaths: list[str],
+    progress: Progress | None,
+    on_epoch: EpochCallback | None,
+    deadline: float | None,
+) -> tuple[list[str], Any, str | None]:
+    """Decoding and inference on Ray (``ray_embed``); SimCLR training stays here.
+
+    Returns:
+        The kept keys, their vectors and the checkpoint's sha (None for pixels).
+    """
+    from bps_core.embeddings.ray_embed import ray_session, run_on_ray
+
+    spec = CacheSpec(cfg.image_size, cfg.mask_neighbours)
+    ds = project.config.datasource
+    sha: str | None = None
+    backbone = None
+    with ray_session(cfg.ray_address):
+        cache: ImageCache | None = load_cache(project.arrays_dir, spec, keys)
+
+        def run(kind: str, lo: float, hi: float) -> Any:
+            return run_on_ray(
+                project.arrays_dir, kind, keys, spec=spec, relpaths=relpaths, datasource=ds,
+                cache=cache, backbone=backbone, progress=_stage(progress, lo, hi),
+            )  # fmt: skip
+
+        if cfg.method == "pixels":
+            done = run("pixels", 0.0, 0.99)
+            vectors = reduce_pixel_features(done.features)
+        else:
+            if cfg.checkpoint:
+                backbone, sha = _backbone(project, cfg, None, progress, on_epoch)
+            elif cache is None:  # decode on the cluster, train here on the cache it built
+                cache = run("decode", 0.0, 0.15).cache
+            if backbone is None:
+                assert cache is not None
+                backbone, sha = _backbone(project, cfg, cache.images, progress, on_epoch, deadline)
+            lo = 0.0 if cfg.checkpoint else 0.9
+            done = run("backbone", lo, 0.99)
+            vectors = done.features
+    for key, reason in done.cache.bad.items():
+        project.mark_bad(key, reason)
+    return done.cache.keys, vectors, sha

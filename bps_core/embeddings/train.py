@@ -160,6 +160,19 @@ def bf16_supported() -> bool:
 PRECISIONS = ("auto", "mixed", "bf16", "fp32")
 
 
+def resolve_precision(precision: str) -> str:
+    """``auto`` becomes ``mixed`` where the CPU has native bfloat16, else ``fp32``.
+
+    Raises:
+        ValueError: an unknown precision; the message lists the valid ones.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        precision = "mixed" if bf16_supported() else "fp32"
+    return precision
+
+
 @torch.inference_mode()
 def embed_images(
     backbone: nn.Module,
@@ -177,17 +190,42 @@ def embed_images(
     >= 0.95, see bench/bench_embed.py) where full ``bf16`` narrowly misses it. The forward pass
     runs on a copy with BatchNorm folded into the convolutions (``inference.inference_model``).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        precision = "mixed" if bf16_supported() else "fp32"
+    precision = resolve_precision(precision)
     configure_threads()
     model = inference_model(backbone, precision, image_size=images.shape[1:3])
+    return embed_with_model(model, images, batch_size=batch_size, progress=progress)
+
+
+@torch.inference_mode()
+def embed_with_model(
+    model: nn.Module,
+    images: NDArray[np.uint16],
+    *,
+    batch_size: int = 512,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> NDArray[np.float32]:
+    """Features of every image from a prepared inference model, L2-normalised.
+
+    ``embed_images`` builds the model (``inference.inference_model``) for one call; a worker
+    that embeds many batches (a Ray actor) builds it once and calls this per batch.
+
+    Args:
+        model: An inference model (fp32 input (B, 1, H, W), fp32 output (B, 512)), on
+            ``device``.
+        images: Cached crops of shape (N, H, W), uint16.
+        batch_size: Images per forward pass.
+        device: Where the model runs (``cpu``, ``cuda``, ``cuda:1``, ...).
+        progress: Called with the fraction done.
+
+    Returns:
+        Array of shape (N, 512).
+    """
     out = np.empty((len(images), 512), dtype=np.float32)
     for start in range(0, len(images), batch_size):
         idx = np.arange(start, min(start + batch_size, len(images)))
-        x = _as_batch(images, idx).contiguous(memory_format=torch.channels_last)
-        out[idx] = model(x).numpy()
+        x = _as_batch(images, idx).to(device).contiguous(memory_format=torch.channels_last)
+        out[idx] = model(x).float().cpu().numpy()
         if progress is not None:
             progress(idx[-1] / max(len(images) - 1, 1))
     norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -18,20 +18,23 @@ from bps_core.selection.registry import (
 )
 from bps_core.selection.strategies import (
     Balance,
+    ClusterMargin,
     Diversity,
     Hybrid,
     Mixture,
     RandomStrategy,
+    RareClass,
     Similarity,
     Strategy,
     Threshold,
     Typicality,
+    TypiClust,
     Uncertainty,
 )
 
 __all__ = [
-    "HELP", "NAMED", "NEEDS_MODEL", "REGISTRY", "Balance", "Diversity", "Hybrid", "Mixture",
-    "Pool", "RandomStrategy", "StrategySpec",
-    "SelectionConfig", "SelectionError", "Similarity", "Strategy", "Threshold", "Typicality",
+    "HELP", "NAMED", "NEEDS_MODEL", "REGISTRY", "Balance", "ClusterMargin", "Diversity", "Hybrid",
+    "Mixture", "Pool", "RandomStrategy", "RareClass", "StrategySpec", "SelectionConfig",
+    "SelectionError", "Similarity", "Strategy", "Threshold", "TypiClust", "Typicality",
     "Uncertainty", "make_strategy", "resolve",
 ]  # fmt: skip

@@ -282,14 +282,13 @@ def select_round(
             name, cfg_json = "lightly-config", config.to_dict()
         else:
             assert n is not None
-            state = {
-                "has_model": pool.probabilities is not None,
-                "has_labels": bool(pool.labeled.any()),
-            }
-            base_strategy = make_strategy(strategy, random_state=seed, **state)
+            has_model, n_labeled = pool.probabilities is not None, int(pool.labeled.sum())
+            base_strategy = make_strategy(strategy, random_state=seed)  # default: reads the pool
             picks = wrap(base_strategy, options, pool, seed).select(pool, n)
             name = strategy
-            cfg_json = {"strategy": resolve(strategy, **state), "n": n, **options.to_dict()}
+            now = resolve(strategy, has_model=has_model, has_labels=n_labeled > 0,
+                          n_labeled=n_labeled)  # fmt: skip
+            cfg_json = {"strategy": now, "n": n, **options.to_dict()}
     except SelectionError as exc:
         if n_held_back and "candidates are left" in str(exc):
             raise SelectionError(

@@ -423,3 +423,155 @@ class Typicality:
         typ = np.zeros(len(pool), dtype=np.float32)
         typ[cand] = _typicality(x, cand, ref, k)
         return top_k(typ, cand, budget, self.random_state)
+
+
+def _kmeans_labels(x: NDArray[np.float32], k: int, random_state: int | None) -> NDArray[np.intp]:
+    """k-means cluster of each row of ``x`` (one BLAS thread: small problems, shared CPUs)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    k = max(1, min(k, len(x)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=random_state or 0)
+        return np.asarray(km.fit_predict(x), dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class TypiClust:
+    """TypiClust: the most typical sample of each of the largest clusters no label covers.
+
+    Hacohen, Dekel and Weinshall, "Active Learning on a Budget: Opposite Strategies Suit High
+    and Low Budgets", ICML 2022 (arXiv:2202.02794). The pool is cut by k-means into (labels +
+    budget) clusters; each pick goes to the cluster with the fewest labels and picks so far
+    (the larger one on a tie) and takes its most typical candidate (1 / mean distance to its
+    ``k`` nearest neighbours in the cluster). Meant for the first few labels, when a model's
+    uncertainty is not yet worth much.
+    """
+
+    k: int = 20
+    max_clusters: int = 500
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks one typical candidate per uncovered cluster, largest clusters first.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
+        cand = check_budget(pool, budget)
+        x = pool.embeddings
+        n_clusters = min(self.max_clusters, int(pool.labeled.sum()) + budget, len(pool))
+        clusters = _kmeans_labels(x, n_clusters, self.random_state)
+        is_cand = np.zeros(len(pool), dtype=bool)
+        is_cand[cand] = True
+        covered = np.bincount(clusters[pool.labeled], minlength=n_clusters).astype(np.int64)
+        size = np.bincount(clusters, minlength=n_clusters)
+        typ = np.full(len(pool), -np.inf, dtype=np.float32)
+        for c in range(n_clusters):
+            members = np.flatnonzero(clusters == c).astype(np.int64)
+            rows = members[is_cand[members]]
+            if len(rows) == 0:
+                continue
+            if len(members) < 2:
+                typ[rows] = 0.0
+                continue
+            typ[rows] = _typicality(x, rows, members, max(1, min(self.k, len(members) - 1)))
+        picks: list[int] = []
+        tiebreak = rng_for(self.random_state).random(n_clusters)
+        for _ in range(budget):
+            open_ = np.flatnonzero(
+                np.bincount(clusters[is_cand], minlength=n_clusters) > 0
+            )  # clusters with candidates left
+            c = open_[np.lexsort((tiebreak[open_], -size[open_], covered[open_]))[0]]
+            rows = np.flatnonzero((clusters == c) & is_cand)
+            best = int(rows[np.argmax(typ[rows])])
+            picks.append(best)
+            is_cand[best] = False
+            covered[c] += 1
+        return np.asarray(picks, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ClusterMargin:
+    """Margin with a diversity filter: the smallest margins, spread over k-means clusters.
+
+    After Citovsky et al., "Batch Active Learning at Scale" (cluster-margin), NeurIPS 2021
+    (arXiv:2107.14263), and Zhdanov, "Diverse mini-batch Active Learning" (arXiv:1901.05954):
+    the ``candidate_factor`` x budget candidates of smallest margin are clustered into
+    ``budget`` clusters, and each cluster gives its smallest-margin member, so a batch is
+    informative without near-duplicates.
+    """
+
+    candidate_factor: float = 5.0
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Shortlists by margin, then takes the smallest-margin member of each cluster.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the pool holds no
+                model predictions.
+        """
+        cand = check_budget(pool, budget)
+        scores = uncertainty(_probabilities(pool), "margin")
+        n_short = min(len(cand), max(budget, int(np.ceil(self.candidate_factor * budget))))
+        shortlist = top_k(scores, cand, n_short, self.random_state)
+        if n_short == budget:
+            return shortlist
+        clusters = _kmeans_labels(pool.embeddings[shortlist], budget, self.random_state)
+        picks: list[int] = []
+        for c in np.unique(clusters):  # shortlist is ordered by score: first member is best
+            picks.append(int(shortlist[np.flatnonzero(clusters == c)[0]]))
+        if len(picks) < budget:  # k-means left clusters empty: fill by score
+            rest = [int(i) for i in shortlist if int(i) not in set(picks)]
+            picks += rest[: budget - len(picks)]
+        return np.asarray(picks[:budget], dtype=np.int64)
+
+
+def rare_class(pool: Pool, rare_below: float) -> int | None:
+    """The class the model predicts least often, if its predicted share is below the bar.
+
+    The share is the mean predicted probability over the pool; a class counts as rare below
+    ``rare_below`` / number of classes (for two classes and 0.5: under 25%).
+
+    Returns:
+        The column of the rare class in ``pool.probabilities``, or None.
+    """
+    probs = _probabilities(pool)
+    share = probs.mean(axis=0)
+    c = int(np.argmin(share))
+    return c if share[c] < rare_below / probs.shape[1] else None
+
+
+@dataclass(frozen=True)
+class RareClass:
+    """Class-balanced picks: the candidates most likely to be of the rarest predicted class.
+
+    After the class-balanced selection of Bengar et al., "Class-Balanced Active Learning for
+    Image Classification", WACV 2022 (arXiv:2110.04543): rare classes get picks of their own,
+    so a 2% class is found early. Without a rare class (see `rare_class`) it picks like
+    ``fallback``.
+    """
+
+    rare_below: float = 0.5
+    fallback: Strategy = RandomStrategy()
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks the candidates of highest probability for the rare class.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the pool holds no
+                model predictions.
+        """
+        cand = check_budget(pool, budget)
+        c = rare_class(pool, self.rare_below)
+        if c is None:
+            return self.fallback.select(pool, budget)
+        return top_k(_probabilities(pool)[:, c], cand, budget, self.random_state)

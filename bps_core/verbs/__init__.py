@@ -99,6 +99,7 @@ from bps_core.selection.pool import Pool, SelectionError, check_budget
 from bps_core.selection.registry import HELP as STRATEGY_HELP
 from bps_core.selection.registry import NAMED as STRATEGIES
 from bps_core.selection.registry import NEEDS_MODEL, make_strategy
+from bps_core.selection.registry import Default as DefaultStrategy
 from bps_core.selection.registry import default_choice as default_strategy_choice
 from bps_core.selection.registry import resolve as resolve_strategy
 from bps_core.selection.rounds import (
@@ -225,7 +226,7 @@ __all__ = [
     "disagreements", "double_labeling", "labeler_labels", "set_double_labeling",
     "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
-    "Pool", "Strategy", "check_budget", "make_strategy",
+    "DefaultStrategy", "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip
 # the reviewer step (issue 19): verbs, records and the reads a reviewer's screens need
 __all__ += [

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from bps_app import state
 from bps_app.safe_text import md
 from bps_core import jobs
+from bps_core.embeddings.compute import EmbedConfig
 from bps_core.embeddings.store import current_version
 from bps_core.project import Project
 from bps_core.projection import MapConfig, current_map, get_or_compute_map
@@ -166,3 +167,31 @@ def test_embed_page__a_current_set_without_a_map_says_so_and_draws_no_preview(
     assert not app.exception  # the preview read a variable only a map had set
     assert any("no map yet" in i.value for i in app.info)
     assert not [c for c in app.get("plotly_chart") if c.proto.id and "preview" in c.proto.id]
+
+
+def test_embed_page__server_ray_address_goes_into_the_embed_job(
+    app: AppTest, tiny_project: Project
+) -> None:
+    (tiny_project.folder / "server.toml").write_text(
+        '[server]\nray_address = "ray://127.0.0.1:9"\n'
+    )
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    assert any("ray://127.0.0.1:9" in c.value for c in app.caption)  # the page says where
+    app.selectbox(key="embed_method").set_value("pixels")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    (job,) = jobs.list_jobs(tiny_project, "embed")
+    assert EmbedConfig.from_params(job.params).ray_address == "ray://127.0.0.1:9"
+    jobs.cancel_job(tiny_project, job.id)  # nothing listens there; the job has nothing to show
+
+
+def test_embed_page__a_malformed_server_ray_address_is_one_error(
+    app: AppTest, tiny_project: Project
+) -> None:
+    (tiny_project.folder / "server.toml").write_text('[server]\nray_address = "head:10001"\n')
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    assert not app.exception
+    (error,) = app.error
+    assert "server.toml: ray_address 'head:10001': use auto" in error.value

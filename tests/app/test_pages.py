@@ -503,7 +503,7 @@ def test_rounds_page__says_what_default_picks_now_and_why(
                for c in app.caption)  # fmt: skip
     _label_particles(tiny_project, 3)
     app.run()
-    assert any("`default` picks **typicality** right now" in c.value for c in app.caption)
+    assert any("`default` picks **typiclust** right now" in c.value for c in app.caption)
 
 
 def test_rounds_page__after_is_empty_until_the_rounds_samples_are_labeled(

@@ -49,3 +49,25 @@ def test_embeddings_use_and_map_use__switch_back_and_forth(
     assert err.startswith("error: no embedding set 'nope' in this project")
     assert main(["map", folder, "--use", "nope"]) == 2
     assert "no map 'nope'" in capsys.readouterr().err
+
+
+def test_embed__ray_address_local_starts_ray_embeds_and_stops_it(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ray
+
+    folder = str(tiny_project.folder)
+    args = ["embed", folder, "--method", "pixels", "--image-size", "32"]
+    assert main([*args, "--ray-address", "local"]) == 0
+    assert "170 samples x" in capsys.readouterr().out
+    assert not ray.is_initialized()  # the CLI's own local Ray is shut down again
+
+
+def test_embed__a_malformed_ray_address_is_one_line(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--ray-address", "head:10001"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ray_address 'head:10001': use auto")
+    assert err.count("\n") == 1

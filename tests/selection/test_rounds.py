@@ -42,7 +42,7 @@ def test_round__without_labels_is_random_and_recorded(project: Project) -> None:
     # the round's own picks; by default they are held back, see the next tests)
     assert select_round(project, 12, seed=3, reinclude_selected=True).keys == r.keys
     project.add_labels(r.keys, "Fe", user="ann", source="api")  # one class: no model yet
-    assert select_round(project, 5, seed=3).config["strategy"] == "typicality"
+    assert select_round(project, 5, seed=3).config["strategy"] == "typiclust"
 
 
 def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) -> None:
@@ -58,7 +58,8 @@ def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) ->
     assert list_rounds(project)[0].model_after == model.id
     pool = build_pool(project)
     assert pool.probabilities is not None
-    assert select_round(project, 10, seed=0).config["strategy"] == "random"  # default
+    # default once a model exists: the strategy it stood for is recorded
+    assert select_round(project, 10, seed=0).config["strategy"] == "cluster_margin_random"
     second = create_round(project, 10, strategy="hybrid", seed=0)
     assert second.config["strategy"] == "hybrid"
     assert second.model_before == model.id

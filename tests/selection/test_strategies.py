@@ -17,14 +17,15 @@ from bps_core.selection import (
     Similarity,
     Threshold,
     Typicality,
+    TypiClust,
     Uncertainty,
     make_strategy,
     resolve,
 )
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
-from bps_core.selection.registry import default_choice
+from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
 from bps_core.selection.scores import uncertainty
-from bps_core.selection.strategies import quotas
+from bps_core.selection.strategies import ClusterMargin, RareClass, quotas
 from tests.selection.conftest import make_pool
 
 
@@ -208,22 +209,78 @@ def test_default_choice__names_what_resolve_picks_and_a_reason_for_each_situatio
     reasons = set()
     for has_model in (False, True):
         for has_labels in (False, True):
-            name, why = default_choice(has_model=has_model, has_labels=has_labels)
-            assert name == resolve("default", has_model=has_model, has_labels=has_labels)
-            reasons.add(why)
+            for n_labeled in (None, 5, 50):
+                state = {"has_model": has_model, "has_labels": has_labels, "n_labeled": n_labeled}
+                name, why = default_choice(**state, few_labels=50)
+                assert name in REGISTRY
+                if FEW_LABELS == 50:
+                    assert name == resolve("default", **state)
+                reasons.add(why)
     assert default_choice(has_model=False, has_labels=False)[1].startswith("no sample is labeled")
     assert "no model yet" in default_choice(has_model=False)[1]
-    assert "a model exists" in default_choice(has_model=True)[1]
-    assert len(reasons) == 3
+    assert "fewer than 50 labels" in default_choice(has_model=True, n_labeled=5, few_labels=50)[1]
+    assert "a model exists" in default_choice(has_model=True, n_labeled=50, few_labels=50)[1]
+    assert len(reasons) == 4
 
 
-def test_default__random_first_then_typicality_until_a_model_then_random(pool: Pool) -> None:
+def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(pool: Pool) -> None:
+    """The phases follow the pool: labels and a model decide, whatever the caller passed."""
     assert resolve("default", has_model=False, has_labels=False) == "random"
-    assert resolve("default", has_model=False) == "typicality"
-    assert resolve("default", has_model=True) == "random"
-    first = make_strategy("default", random_state=3, has_model=False, has_labels=False)
-    assert np.array_equal(first.select(pool, 10), RandomStrategy(3).select(pool, 10))
-    cold = make_strategy("default", random_state=3, has_model=False).select(pool, 10)
-    assert np.array_equal(cold, Typicality(random_state=3).select(pool, 10))
-    warm = make_strategy("default", random_state=3).select(pool, 10)
-    assert np.array_equal(warm, RandomStrategy(3).select(pool, 10))
+    assert resolve("default", has_model=False) == "typiclust"
+    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "cluster_margin_random"
+    unlabeled = replace(pool, labeled=np.zeros(len(pool), dtype=bool), probabilities=None)
+    first = make_strategy("default", random_state=3).select(unlabeled, 10)
+    assert np.array_equal(first, RandomStrategy(3).select(unlabeled, 10))
+    cold = make_strategy("default", random_state=3).select(replace(pool, probabilities=None), 10)
+    assert np.array_equal(cold, TypiClust(random_state=3).select(pool, 10))
+    young = Default(3, few_labels=50).select(pool, 10)  # 20 labels and a model
+    assert np.array_equal(young, TypiClust(random_state=3).select(pool, 10))
+    labeled = np.zeros(len(pool), dtype=bool)
+    labeled[: max(FEW_LABELS, 50)] = True
+    grown = replace(pool, labeled=labeled)
+    warm = make_strategy("default", random_state=3).select(grown, 10)
+    assert np.array_equal(
+        warm, make_strategy("cluster_margin_random", random_state=3).select(grown, 10)
+    )
+    assert np.array_equal(Default(3, few_labels=50).select(grown, 10), warm)
+
+
+def _blobs(n_per: int = 30, n_blobs: int = 6, seed: int = 0) -> tuple[Pool, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_blobs, 8)) * 10
+    blob = np.repeat(np.arange(n_blobs), n_per)
+    x = l2_normalise(centers[blob] + rng.normal(size=(len(blob), 8)))
+    return Pool([str(i) for i in range(len(x))], x, np.zeros(len(x), dtype=bool)), blob
+
+
+def test_typiclust__covers_every_cluster_before_a_second_pick_in_one() -> None:
+    pool, blob = _blobs()
+    picks = TypiClust(random_state=0).select(pool, 6)
+    assert sorted(blob[picks].tolist()) == list(range(6))
+    labeled = np.isin(blob, [0, 1, 2])  # three blobs covered: the next picks go elsewhere
+    picks = TypiClust(random_state=0).select(replace(pool, labeled=labeled), 3)
+    assert set(blob[picks].tolist()) <= {3, 4, 5}
+
+
+def test_cluster_margin__spreads_a_batch_that_plain_margin_puts_in_one_place() -> None:
+    pool, blob = _blobs()
+    probs = np.full((len(blob), 2), 0.5, dtype=np.float32)
+    probs[:, 0] = np.where(blob == 0, 0.5, 0.6)  # blob 0 is the most uncertain
+    probs[:, 0] += np.linspace(0, 0.01, len(blob))  # a strict order within it
+    probs[:, 1] = 1 - probs[:, 0]
+    pool = replace(pool, probabilities=probs)
+    assert set(blob[Uncertainty("margin", 0).select(pool, 6)].tolist()) == {0}
+    spread = ClusterMargin(candidate_factor=10, random_state=0).select(pool, 6)
+    assert len(set(blob[spread].tolist())) > 1
+
+
+def test_rare_class__picks_the_likeliest_of_a_rarely_predicted_class_else_the_fallback() -> None:
+    pool, blob = _blobs()
+    probs = np.zeros((len(blob), 2), dtype=np.float32)
+    probs[:, 1] = np.where(blob == 5, 0.4, 0.02) + np.linspace(0, 0.01, len(blob))
+    probs[:, 0] = 1 - probs[:, 1]
+    picks = RareClass(random_state=0).select(replace(pool, probabilities=probs), 5)
+    assert set(blob[picks].tolist()) == {5}
+    even = np.full((len(blob), 2), 0.5, dtype=np.float32)
+    fallback = RareClass(random_state=0).select(replace(pool, probabilities=even), 5)
+    assert np.array_equal(fallback, RandomStrategy(0).select(pool, 5))

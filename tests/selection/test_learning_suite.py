@@ -1,0 +1,52 @@
+"""Smoke test of bench/bench_learning.py: one small real-data task, end to end.
+
+The real set (scikit-image's ``lfw_subset``, shipped in the wheel) is written as PNG files,
+goes through ``bps-labeler init`` and ``embed`` as in the suite, and is simulated with the
+default, random and the modAL peer; the suite's figures come out for each.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture
+def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_learning
+
+    monkeypatch.setattr(bench_learning, "CACHE", tmp_path)
+    yield bench_learning
+    sys.modules.pop("bench_learning", None)
+
+
+def test_learning_suite__a_small_real_task_runs_through_the_cli_and_reports_every_figure(
+    suite,  # type: ignore[no-untyped-def]
+) -> None:
+    task = next(t for t in suite.TASKS if t.name == "lfw_faces")
+    task = replace(task, batch=5, rounds=2)
+    rows = suite.run_task(task, ("random", "default", "modal"), seeds=2)
+    assert (suite.CACHE / "lfw_project" / "project.toml").is_file()  # made by the CLI
+    assert [r["strategy"] for r in rows] == ["random", "default", "modal"]
+    for r in rows:
+        assert r["positive share"] == 0.5
+        assert r["classes"] == 2
+        assert 0 < r["full"] <= 1
+        assert r["aulc"] > 0
+        assert r["low"] <= r["labels"] <= r["high"] or r["labels"] > r["budget"]
+    table = suite.table(__import__("pandas").DataFrame(rows))
+    assert {r["strategy"] for r in table} == {"random", "default", "modal"}
+    assert next(r for r in table if r["strategy"] == "random")["x random's labels"] == "1.00"
+
+
+def test_learning_suite__the_chosen_candidate_is_the_registrys_default(suite) -> None:  # type: ignore[no-untyped-def]
+    """The suite's ``default`` rows are its chosen candidate's: the same configuration."""
+    from bps_core.selection.registry import DEFAULT_SHARES, FEW_LABELS
+
+    assert suite.CANDIDATES[suite.CHOSEN] == (FEW_LABELS, DEFAULT_SHARES)
