@@ -93,6 +93,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
             bps_channel=None if args.all_channels else "proj",
             progress=progress,
             on_listed=lambda n: Console.status(f"listed {n:,} objects"),
+            database_url=args.database_url or "",
         )
     if report.n_samples == 0:  # a project of nothing is no use: remove what init created
         project.close()
@@ -273,7 +274,47 @@ def add_init(sub: Commands) -> None:
     )
     p.add_argument("--name", default=None)
     p.add_argument("--all-channels", action="store_true", help="keep BPS DAPI/MASK files too")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="keep the database on a PostgreSQL server: postgresql://USER@HOST:PORT/DBNAME, an "
+        "empty database, no password in it (PGPASSWORD, ~/.pgpass or [postgresql] password in "
+        ".streamlit/secrets.toml); default: SQLite, project.db in PROJECT_DIR",
+    )
     p.set_defaults(func=_cmd_init)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from bps_core.verbs import move_to_postgresql
+
+    with progress_bar("migrate") as progress:
+        report = move_to_postgresql(args.project_dir, args.to, progress)
+    print(f"moved {args.project_dir}'s database to {report.url}")
+    for table, n in report.rows.items():
+        print(f"  {table}: {n:,} rows, sha256 {report.checksums[table][:12]} (equal on both sides)")
+    print(f"the old SQLite file is kept as {report.old_database}")
+    return 0
+
+
+def add_migrate(sub: Commands) -> None:
+    """Registers ``migrate``."""
+    p = sub.add_parser(
+        "migrate",
+        help="move a project's database from SQLite to PostgreSQL (labels and history)",
+        description="Copies every row of project.db (labels and their whole history, rounds, "
+        "jobs) into an empty PostgreSQL database, checks counts and checksums, then switches "
+        "project.toml to it. Stop the project's app servers and jobs first.",
+    )
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DBNAME of an empty database (no password in it: "
+        "PGPASSWORD, ~/.pgpass or [postgresql] password in .streamlit/secrets.toml)",
+    )
+    p.set_defaults(func=_cmd_migrate)
 
 
 def add_ingest(sub: Commands) -> None:

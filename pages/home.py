@@ -23,7 +23,10 @@ with state.open_project() as project:
     reviews = project.reviews.counts()
 
 st.title(md(config.name))
-st.caption(f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}")
+st.caption(
+    f"Datasource: {md(config.datasource.uri)}  ·  project folder: {md(project.folder)}  ·  "
+    f"database: {md(summary['database'])}"
+)
 if ingest_job is not None:
     st.info("Listing the images (an ingest job is running) ...", icon=":material/sync:")
 elif ingest_unfinished:

@@ -19,6 +19,8 @@ from bps_core.project import Project, create_project_from_folder
 from bps_core.storage.s3 import clear_clients
 from bps_core.synthetic import SynthResult, generate_dataset, preset_config
 from tests.helpers import open_app
+from tests.pg_server import PgServer
+from tests.pg_server import start_server as start_pg_server
 from tests.s3_server import S3Server, isolate_aws_environment, start_server
 
 if TYPE_CHECKING:
@@ -83,6 +85,59 @@ def app(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 def tiny_project(tiny_copy: Path, tmp_path: Path) -> Project:
     """A fresh project over a private copy of the tiny dataset."""
     project, _ = create_project_from_folder(tmp_path / "project", tiny_copy)
+    yield project
+    _stop_leftover_jobs(project)
+    project.close()
+
+
+#: The database engines a test taking the ``engine`` fixture runs on (``sqlite_only`` marks the
+#: tests of SQLite's own machinery: PRAGMAs, the database file).
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server (Debian's binaries, a temporary cluster on a free loopback
+    port), shared by the session. In CI a server that cannot start fails the tests."""
+    try:
+        servers = start_pg_server()
+        server = next(servers)
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL is not available ({exc}); apt-get install -y postgresql")
+    yield server
+    with contextlib.suppress(StopIteration):
+        next(servers)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def engine_url(engine: str, request: pytest.FixtureRequest) -> str:
+    """``""`` for SQLite, else a new PostgreSQL database's URL: what ``init`` is given."""
+    return "" if engine == "sqlite" else str(request.getfixturevalue("database_url"))
+
+
+@pytest.fixture
+def engine_project(tiny_copy: Path, tmp_path: Path, engine_url: str) -> Iterator[Project]:
+    """``tiny_project`` on each engine: SQLite's ``project.db``, then a PostgreSQL database."""
+    project, _ = create_project_from_folder(
+        tmp_path / "project", tiny_copy, database_url=engine_url
+    )
     yield project
     _stop_leftover_jobs(project)
     project.close()

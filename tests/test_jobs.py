@@ -1,4 +1,5 @@
-"""Background jobs: run in a detached process, report, refuse duplicates, reap the dead."""
+"""Background jobs: run in a detached process, report, refuse duplicates, reap the dead (the
+first three on both database engines)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from bps_core.verbs import EmbedConfig, MapConfig, SimulateSettings
 from tests.helpers import save_random_embeddings, wait_for_job, wait_until
 
 
-def test_embed_job__runs_detached_and_records_result(tiny_project: Project) -> None:
+def test_embed_job__runs_detached_and_records_result(engine_project: Project) -> None:
+    tiny_project = engine_project  # on SQLite, then on a PostgreSQL server
     job_id = jobs.submit(tiny_project, EmbedConfig(method="pixels", image_size=32), user="ann")
     job = wait_for_job(tiny_project, job_id, reap=True)
     assert job.state == "succeeded", job.error
@@ -26,14 +28,16 @@ def test_embed_job__runs_detached_and_records_result(tiny_project: Project) -> N
     assert job.user == "ann"
 
 
-def test_submit__a_second_active_job_of_the_kind_is_refused(tiny_project: Project) -> None:
+def test_submit__a_second_active_job_of_the_kind_is_refused(engine_project: Project) -> None:
+    tiny_project = engine_project  # on SQLite, then on a PostgreSQL server
     jobs.submit(tiny_project, MapConfig(method="pca"), user="ann", spawn=False)
     with pytest.raises(jobs.JobAlreadyRunning, match="started by ann"):
         jobs.submit(tiny_project, MapConfig(method="pca"), user="bob", spawn=False)
     jobs.submit(tiny_project, EmbedConfig(method="pixels"), user="bob", spawn=False)  # other kind
 
 
-def test_reap__a_job_whose_process_died_is_marked_failed(tiny_project: Project) -> None:
+def test_reap__a_job_whose_process_died_is_marked_failed(engine_project: Project) -> None:
+    tiny_project = engine_project  # on SQLite, then on a PostgreSQL server
     job_id = jobs.submit(tiny_project, MapConfig(), user="ann", spawn=False)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

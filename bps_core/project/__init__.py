@@ -1,4 +1,4 @@
-"""Projects: a folder with a TOML config, a SQLite database and array files."""
+"""Projects: a folder with a TOML config, array files, and a database (SQLite or PostgreSQL)."""
 
 from bps_core.project.db import database_errors
 from bps_core.project.ingest import (

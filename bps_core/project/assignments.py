@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -100,7 +99,7 @@ def _chosen(rows: Sequence[tuple[int, str]], share: float, seed: int) -> list[in
 class Assignments:
     """The double-labeling setting and ``label_assignments``; ``Project.assignments``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._conn = conn
         #: The last ``_events`` frame and what it was read at (newest event, the setting).
         self._events_memo: tuple[tuple[object, ...], pd.DataFrame] | None = None
@@ -152,7 +151,7 @@ class Assignments:
             raise ValueError(f"share must be in (0, 1], got {share}")
         setting = DoubleLabeling(share, names, blind, int(seed), True, _now())
 
-        def tx(c: sqlite3.Connection) -> AssignmentChange:
+        def tx(c: db.Connection) -> AssignmentChange:
             rows = c.execute("SELECT id, key FROM samples WHERE status = 'ok'").fetchall()
             chosen = _chosen([(int(i), str(k)) for i, k in rows], share, seed)
             want = {(sid, u) for sid in chosen for u in names}

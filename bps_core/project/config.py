@@ -27,6 +27,8 @@ class ProjectConfig:
     ``datasource`` is the input (images are listed and read there); ``output`` is where
     thumbnails, predictions, metadata and embeddings are written back in Lightly's ``.lightly/``
     layout (None until configured; an ``input_output`` input serves as both).
+    ``database_url`` puts the database on a PostgreSQL server (``postgresql://USER@HOST:PORT/
+    DBNAME``, never with a password); empty: SQLite's ``project.db`` in the project folder.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ProjectConfig:
     meta_csv: str = ""
     display: DisplayWindow = field(default_factory=DisplayWindow)
     format_version: int = FORMAT_VERSION
+    database_url: str = ""
 
     def to_toml(self) -> str:
         """Renders the config as the text of ``project.toml`` (``from_toml`` reads it back)."""
@@ -51,6 +54,8 @@ class ProjectConfig:
         }
         if self.output is not None:
             doc["output"] = asdict(self.output)
+        if self.database_url:
+            doc["database"] = {"url": self.database_url}
         return tomli_w.dumps(doc)
 
     @property
@@ -95,6 +100,7 @@ class ProjectConfig:
             meta_csv=meta_csv,
             display=_display(_table(doc, "display", where, required=False), where),
             format_version=version,
+            database_url=_database_url(_table(doc, "database", where, required=False), where),
         )
 
     def save(self, folder: Path) -> None:
@@ -161,6 +167,21 @@ def _datasource(doc: dict[str, Any], where: str) -> DatasourceConfig:
         return DatasourceConfig.from_dict(doc, where)
     except DatasourceError as exc:
         raise ProjectError(f"{where} {exc}") from None
+
+
+def _database_url(doc: dict[str, Any], where: str) -> str:
+    """The ``[database] url`` (empty: SQLite), checked: PostgreSQL, with no password."""
+    unknown = sorted(set(doc) - {"url"})
+    if unknown:
+        raise ProjectError(f"{where} [database]: unknown setting(s) {', '.join(unknown)}")
+    url = doc.get("url", "")
+    if not isinstance(url, str):
+        raise ProjectError(f"{where} [database] url: expected text, got {_shown(url)}")
+    if not url:
+        return ""
+    from bps_core.project.pg import check_database_url  # psycopg only for PostgreSQL projects
+
+    return check_database_url(url, f"{where} [database] url")
 
 
 def _display(doc: dict[str, Any], where: str) -> DisplayWindow:

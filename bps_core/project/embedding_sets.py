@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +54,7 @@ class EmbeddingSets:
     Reached as ``Project.embedding_sets``.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._conn = conn
 
     def add(self, record: EmbeddingSetRecord, *, make_current: bool) -> None:
@@ -64,10 +63,9 @@ class EmbeddingSets:
         With ``make_current`` it also becomes the current set, in the same transaction.
         """
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: db.Connection) -> None:
             c.execute(
-                f"INSERT OR REPLACE INTO embeddings ({_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                db.upsert_sql("embeddings", _COLUMNS, "version"),
                 (record.version, record.method, json.dumps(record.params, sort_keys=True),
                  record.checkpoint_sha, record.n_samples, record.dim, record.path,
                  record.created_at, json.dumps(record.quality)),

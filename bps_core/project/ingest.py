@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -209,7 +208,7 @@ def ingest(
            for f in joined.rows_without_files]
     )  # fmt: skip
 
-    def tx(c: sqlite3.Connection) -> None:
+    def tx(c: db.Connection) -> None:
         c.executemany(
             "INSERT INTO samples (key, datasource_id, relpath, size_bytes, status, error, "
             "meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
@@ -242,6 +241,7 @@ def create_project(
     check_headers: bool | None = None,
     progress: Progress | None = None,
     on_listed: Callable[[int], None] | None = None,
+    database_url: str = "",
 ) -> tuple[Project, IngestReport]:
     """Creates a project over any datasource (local folder or S3 prefix) and ingests it.
 
@@ -250,6 +250,7 @@ def create_project(
     if present. Header checks (a ranged read per file) default to on for local folders and off
     for remote ones, where they would cost one request per image; bad remote files are flagged
     when first decoded instead. Nothing is created when the source cannot be listed.
+    ``database_url`` puts the database on a PostgreSQL server (see ``Project.create``).
     """
     if datasource.kind == "local":
         datasource = replace(datasource, path=str(resolve_local_root(datasource.path)))
@@ -257,7 +258,10 @@ def create_project(
     key = meta_csv if meta_csv is not None else find_metadata_csv(source)
     if key:
         check_metadata_csv(source, key, datasource.uri)
-    project = Project.create(project_dir, datasource, name=name, meta_csv=key, ingest_pending=True)
+    project = Project.create(
+        project_dir, datasource, name=name, meta_csv=key, ingest_pending=True,
+        database_url=database_url,
+    )  # fmt: skip
     try:
         report = ingest(
             project,
@@ -282,11 +286,13 @@ def create_project_from_folder(
     meta_csv: str | None = None,
     bps_channel: str | None = "proj",
     progress: Progress | None = None,
+    database_url: str = "",
 ) -> tuple[Project, IngestReport]:
     """Creates a project over a local folder and ingests it (``bps-labeler init``).
 
     ``meta_csv`` is a key inside the folder or an absolute path on this machine; by default
-    ``meta.csv`` at the folder's root is used if present.
+    ``meta.csv`` at the folder's root is used if present. ``database_url`` puts the database
+    on a PostgreSQL server (see ``Project.create``).
     """
     root = resolve_local_root(source_path)
     if not root.is_dir():
@@ -294,7 +300,7 @@ def create_project_from_folder(
     config = DatasourceConfig(id="input", kind="local", path=str(root), purpose="input")
     return create_project(
         project_dir, config, name=name, meta_csv=meta_csv, bps_channel=bps_channel,
-        progress=progress,
+        progress=progress, database_url=database_url,
     )  # fmt: skip
 
 

@@ -7,7 +7,6 @@ enforces it, so two submissions racing for the same kind cannot both be recorded
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +86,7 @@ def insert_job(
 ) -> bool:
     """Records a queued job; False (nothing written) when a job of ``kind`` is active."""
 
-    def tx(c: sqlite3.Connection) -> None:
+    def tx(c: db.Connection) -> None:
         c.execute(
             "INSERT INTO jobs (id, kind, params_json, state, user, created_at) "
             "VALUES (?, ?, ?, 'queued', ?, ?)",
@@ -96,7 +95,7 @@ def insert_job(
 
     try:
         db.write(project._conn, tx)
-    except sqlite3.IntegrityError:
+    except db.IntegrityError:
         return False
     return True
 
@@ -154,7 +153,7 @@ def record_progress(
     """Stores a job's progress, message and metrics; returns whether cancellation was asked."""
     metrics_json = json.dumps(metrics)
 
-    def tx(c: sqlite3.Connection) -> int:
+    def tx(c: db.Connection) -> int:
         c.execute(
             "UPDATE jobs SET progress = ?, message = ?, metrics_json = ?, heartbeat_at = ? "
             "WHERE id = ?",

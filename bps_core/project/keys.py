@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
+
+from bps_core.project import db
 
 _CHUNK = 900
 
 
-def sample_ids(c: sqlite3.Connection, keys: Sequence[str]) -> dict[str, int]:
+def sample_ids(c: db.Connection, keys: Sequence[str]) -> dict[str, int]:
     """The id of each key of ``keys`` the project holds (unknown keys are left out)."""
     ids: dict[str, int] = {}
     unique = list(dict.fromkeys(keys))

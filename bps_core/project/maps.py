@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +48,7 @@ def _record(row: tuple[Any, ...]) -> MapRecord:
 class Maps:
     """The ``maps`` table and each embedding set's chosen map; reached as ``Project.maps``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._conn = conn
 
     def add(self, record: MapRecord, *, make_chosen: bool) -> None:
@@ -59,9 +58,9 @@ class Maps:
         transaction.
         """
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: db.Connection) -> None:
             c.execute(
-                f"INSERT OR REPLACE INTO maps ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                db.upsert_sql("maps", _COLUMNS, "id"),
                 (record.id, record.embedding_version, record.method,
                  json.dumps(record.params, sort_keys=True), record.path, record.created_at),
             )  # fmt: skip
@@ -113,7 +112,7 @@ class Maps:
         ``map_id`` its chosen map.
         """
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: db.Connection) -> None:
             put_setting(c, CURRENT_EMBEDDING_KEY, embedding_version)
             put_setting(c, CURRENT_MAP_PREFIX + embedding_version, map_id)
 

@@ -13,7 +13,6 @@ query reads many samples at once: no query per sample.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -109,7 +108,7 @@ def _chunks(values: Sequence[int]) -> list[Sequence[int]]:
 
 
 def _last_events(
-    c: sqlite3.Connection, ids: Sequence[int]
+    c: db.Connection, ids: Sequence[int]
 ) -> dict[int, tuple[int, int | None, str, str]]:
     """Sample id -> (event id, class id, user, created_at) of its last label event."""
     out: dict[int, tuple[int, int | None, str, str]] = {}
@@ -151,7 +150,7 @@ CURRENT_COLUMNS = (
 class Reviews:
     """The ``label_reviews`` table and review state of labels; reached as ``Project.reviews``."""
 
-    def __init__(self, conn: sqlite3.Connection, *, clean_name: Callable[[str, str], str]) -> None:
+    def __init__(self, conn: db.Connection, *, clean_name: Callable[[str, str], str]) -> None:
         self._conn = conn
         self._clean_name = clean_name  # the store's name rules (this module cannot import it)
 
@@ -194,7 +193,7 @@ class Reviews:
                     raise ReviewError(f"a fix of {_shown_keys([v.key])} needs the class to set")
                 labels[v.key] = clean_name(v.label, "class name")
 
-        def tx(c: sqlite3.Connection) -> VerdictsRecorded:
+        def tx(c: db.Connection) -> VerdictsRecorded:
             ids = sample_ids(c, keys)
             missing = [k for k in keys if k not in ids]
             if missing:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +65,7 @@ class Round:
 class Models:
     """The ``models`` table; reached as ``Project.models``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._conn = conn
 
     def add(self, record: ModelRecord, *, params: dict[str, Any], path: str, user: str) -> None:
@@ -76,7 +75,7 @@ class Models:
         one whose good samples are all labeled now.
         """
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: db.Connection) -> None:
             c.execute(
                 "INSERT INTO models (id, kind, params_json, embedding_version, classes_json, "
                 "n_labeled, metrics_json, path, user, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -116,7 +115,7 @@ class Models:
 class Rounds:
     """The ``rounds`` and ``round_samples`` tables; reached as ``Project.rounds``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.Connection) -> None:
         self._conn = conn
 
     def add(
@@ -137,18 +136,18 @@ class Rounds:
             UnknownSampleError: a key is no longer in the project; nothing is written.
         """
 
-        def tx(c: sqlite3.Connection) -> int:
+        def tx(c: db.Connection) -> int:
             ids = sample_ids(c, keys)
             missing = [k for k in keys if k not in ids]
             if missing:
                 raise UnknownSampleError(missing)
             cur = c.execute(
                 "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
-                "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
                 (strategy, json.dumps(config), seed, len(keys), embedding_version, model_before,
                  user, created_at),
             )  # fmt: skip
-            round_id = int(cur.lastrowid or 0)
+            round_id = int(cur.fetchone()[0])
             c.executemany(
                 "INSERT INTO round_samples (round_id, sample_id, rank) VALUES (?, ?, ?)",
                 [(round_id, ids[k], rank) for rank, k in enumerate(keys)],

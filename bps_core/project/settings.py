@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from bps_core.project import db
 
 #: The version of the current embedding set.
 CURRENT_EMBEDDING_KEY = "current_embedding"
@@ -12,12 +12,16 @@ CURRENT_MAP_PREFIX = "current_map:"
 INGEST_STATE_KEY = "ingest_state"
 
 
-def get_setting(conn: sqlite3.Connection, key: str) -> str | None:
+def get_setting(conn: db.Connection, key: str) -> str | None:
     """The value stored under ``key``, or None."""
     row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
 
 
-def put_setting(c: sqlite3.Connection, key: str, value: str) -> None:
+def put_setting(c: db.Connection, key: str, value: str) -> None:
     """Stores ``value`` under ``key``; call inside a ``db.write`` transaction."""
-    c.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -58,6 +58,7 @@ RESERVED_COLUMNS = frozenset(
        "action_id", "event_id", "filename", "index", "level_0", "meta_json")
 )  # fmt: skip
 META_PREFIX = "meta:"
+_DATASOURCE_COLUMNS = "id, kind, uri, purpose, created_at"
 
 
 def utc_now() -> str:
@@ -160,9 +161,7 @@ class LabelAction:
     n_events: int
 
 
-def _ensure_class(
-    c: sqlite3.Connection, name: str, color: str | None, hotkey: str | None
-) -> LabelClass:
+def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | None) -> LabelClass:
     row = c.execute("SELECT name, color, hotkey FROM label_classes WHERE name = ?", (name,))
     found = row.fetchone()
     if found:
@@ -178,12 +177,39 @@ def _ensure_class(
     return LabelClass(name, col, key)
 
 
-def _set_ingest_state(c: sqlite3.Connection, state: str) -> None:
+def _refuse_used_database(conn: db.Connection, url: str) -> None:
+    """Refuses a PostgreSQL database that already holds a project's samples or labels.
+
+    Tables left empty (an ``init`` that found no images) are reused.
+    """
+    version = db.schema_version(conn)
+    if not version and conn.execute("SELECT to_regclass('samples') IS NOT NULL").fetchone()[0]:
+        from bps_core.project.pg import describe
+
+        raise ProjectError(
+            f"database {describe(url)} already holds a table 'samples' of something else: "
+            "give the project its own empty database (createdb NAME)"
+        )
+    if version > db.SCHEMA_VERSION or (
+        version
+        and conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM samples) OR EXISTS (SELECT 1 FROM label_events)"
+        ).fetchone()[0]
+    ):
+        from bps_core.project.pg import describe
+
+        raise ProjectError(
+            f"database {describe(url)} already holds a project: give each project its own "
+            "empty database (createdb NAME), or open the project that uses it"
+        )
+
+
+def _set_ingest_state(c: db.Connection, state: str) -> None:
     put_setting(c, INGEST_STATE_KEY, json.dumps({"state": state, "at": utc_now()}))
 
 
 def _append_reversal(
-    c: sqlite3.Connection,
+    c: db.Connection,
     user: str,
     kind: str,
     target: str,
@@ -225,7 +251,7 @@ class Project:
         self,
         folder: Path,
         config: ProjectConfig,
-        conn: sqlite3.Connection,
+        conn: db.Connection,
         *,
         read_only: bool = False,
     ) -> None:
@@ -254,6 +280,7 @@ class Project:
         name: str | None = None,
         meta_csv: str = "",
         ingest_pending: bool = False,
+        database_url: str = "",
     ) -> Project:
         """Creates the folder, its config and an empty, migrated database.
 
@@ -261,8 +288,13 @@ class Project:
         process killed before its ingest finished leaves a project that says so (``info``,
         the Project page) and that ``bps-labeler ingest`` completes.
 
+        ``database_url`` (``postgresql://USER@HOST:PORT/DBNAME``, no password) puts the
+        database on that PostgreSQL server, which must hold no project yet; no ``project.db``
+        is written. Empty: SQLite, ``project.db`` in the folder.
+
         Raises:
-            ProjectError: the folder already holds a project.
+            ProjectError: the folder already holds a project, the URL holds a password, the
+                server cannot be reached, or its database already holds a project.
         """
         folder = Path(folder).resolve()
         if (folder / CONFIG_NAME).exists():
@@ -270,6 +302,14 @@ class Project:
                 f"{folder} already holds a project; open it, re-list its images with "
                 f"'bps-labeler ingest {folder}', or choose another folder"
             )
+        conn: db.Connection
+        if database_url:
+            conn = db.connect_url(database_url)  # checks the URL (no password) first
+            try:
+                _refuse_used_database(conn, database_url)
+            except BaseException:
+                conn.close()
+                raise
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ARRAYS_DIR).mkdir(exist_ok=True)
         config = ProjectConfig(
@@ -277,15 +317,16 @@ class Project:
             created_at=utc_now(),
             datasource=datasource,
             meta_csv=meta_csv,
+            database_url=database_url,
         )
-        conn = db.connect(folder / DB_NAME)
+        if not database_url:
+            conn = db.connect(folder / DB_NAME)
         db.migrate(conn)
         project = cls(folder, config, conn)
 
-        def tx(c: sqlite3.Connection) -> None:
+        def tx(c: db.Connection) -> None:
             c.execute(
-                "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                db.upsert_sql("datasources", _DATASOURCE_COLUMNS, "id"),
                 (datasource.id, datasource.kind, datasource.uri, datasource.purpose, utc_now()),
             )
             if ingest_pending:
@@ -322,6 +363,14 @@ class Project:
         except OSError as exc:
             raise ProjectError(f"{cfg_path}: cannot be read ({exc.strerror})") from None
         config = ProjectConfig.from_toml(text, str(cfg_path))
+        if config.database_url:
+            conn = db.connect_url(config.database_url, read_only=bool(read_only))
+            try:
+                db.migrate(conn, read_only=bool(read_only))
+            except BaseException:
+                conn.close()
+                raise
+            return cls(folder, config, conn, read_only=bool(read_only))
         db_path = folder / DB_NAME
         db.check_file(db_path)
         if read_only is None:
@@ -355,6 +404,14 @@ class Project:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def database_location(self) -> str:
+        """Where the database is: ``SQLite FOLDER/project.db`` or ``PostgreSQL HOST:PORT/DB``."""
+        if self.config.database_url:
+            from bps_core.project.pg import describe
+
+            return f"PostgreSQL {describe(self.config.database_url)}"
+        return f"SQLite {self.folder / DB_NAME}"
 
     @property
     def arrays_dir(self) -> Path:
@@ -409,8 +466,7 @@ class Project:
         db.write(
             self._conn,
             lambda c: c.executemany(
-                "INSERT OR REPLACE INTO datasources (id, kind, uri, purpose, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                db.upsert_sql("datasources", _DATASOURCE_COLUMNS, "id"),
                 [(d.id, d.kind, d.uri, d.purpose, utc_now()) for d in rows],
             ),
         )
@@ -520,7 +576,7 @@ class Project:
         return db.write(self._conn, lambda c: _ensure_class(c, name, color, hotkey))
 
     # -- labels ----------------------------------------------------------------------------
-    def _sample_ids(self, c: sqlite3.Connection, keys: Sequence[str]) -> list[int]:
+    def _sample_ids(self, c: db.Connection, keys: Sequence[str]) -> list[int]:
         unique = list(dict.fromkeys(keys))
         ids = sample_ids(c, unique)
         missing = [k for k in unique if k not in ids]
@@ -569,7 +625,7 @@ class Project:
         names = {lab: _clean_name(lab, "class name") for _, lab in pairs if lab is not None}
         action = action_id or uuid.uuid4().hex
 
-        def tx(c: sqlite3.Connection) -> int:
+        def tx(c: db.Connection) -> int:
             class_ids: dict[str | None, int | None] = {None: None}
             for raw, name in names.items():
                 _ensure_class(c, name, None, None)
@@ -588,7 +644,7 @@ class Project:
             c.execute(
                 "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
                 "VALUES (?, ?, 'label', ?, ?) ON CONFLICT(action_id) DO UPDATE SET "
-                "n_events = n_events + excluded.n_events",
+                "n_events = label_actions.n_events + excluded.n_events",
                 (action, user, len(pairs), now),
             )
             return len(pairs)
@@ -604,7 +660,7 @@ class Project:
         """
         user = _clean_name(user, "user name")
 
-        def tx(c: sqlite3.Connection) -> UndoResult | None:
+        def tx(c: db.Connection) -> UndoResult | None:
             row = c.execute(
                 "SELECT action_id FROM label_actions WHERE user = ? AND kind IN ('label', 'redo') "
                 "AND undone = 0 ORDER BY rowid DESC LIMIT 1",
@@ -641,7 +697,7 @@ class Project:
         """
         user = _clean_name(user, "user name")
 
-        def tx(c: sqlite3.Connection) -> UndoResult | None:
+        def tx(c: db.Connection) -> UndoResult | None:
             last_label = c.execute(
                 "SELECT COALESCE(MAX(rowid), 0) FROM label_actions "
                 "WHERE user = ? AND kind = 'label'",
@@ -713,7 +769,7 @@ class Project:
             return {c.name: int(counts[c.name]) for c in self.classes() if c.name in counts}
         rows = self._conn.execute(
             "SELECT k.name, COUNT(*) FROM current_labels cl "
-            "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.name ORDER BY k.id"
+            "JOIN label_classes k ON k.id = cl.class_id GROUP BY k.id, k.name ORDER BY k.id"
         ).fetchall()
         return {str(name): int(n) for name, n in rows}
 
@@ -727,14 +783,16 @@ class Project:
     def summary(self) -> dict[str, Any]:
         """Returns the project's overview as plain data: name, datasource, counts, ingest state.
 
-        Keys: ``name``, ``datasource`` (its URI), ``samples``, ``bad_samples``, ``labeled``,
-        ``label_counts`` (per class), ``reviewed`` (current labels a reviewer accepted, fixed or
-        adjudicated) and ``ingest`` (``complete`` or what to do to finish it).
+        Keys: ``name``, ``datasource`` (its URI), ``database`` (``database_location``),
+        ``samples``, ``bad_samples``, ``labeled``, ``label_counts`` (per class), ``reviewed``
+        (current labels a reviewer accepted, fixed or adjudicated) and ``ingest`` (``complete``
+        or what to do to finish it).
         """
         counts = self.label_counts()
         return {
             "name": self.config.name,
             "datasource": self.config.datasource.uri,
+            "database": self.database_location(),
             "samples": self.n_samples(),
             "bad_samples": self.n_samples("bad"),
             "labeled": sum(counts.values()),

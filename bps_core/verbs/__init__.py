@@ -80,6 +80,7 @@ from bps_core.metadata import read_user_file
 from bps_core.project import create_project, create_project_from_folder, database_errors
 from bps_core.project.config import CONFIG_NAME
 from bps_core.project.ingest import IngestReport
+from bps_core.project.move import MoveReport, move_to_postgresql
 from bps_core.project.reviews import (
     REVIEW_STATES,
     VERDICTS,
@@ -210,6 +211,7 @@ __all__ = [
     # only through this package)
     "CONFIG_NAME", "IMAGE_EXTENSIONS", "LS_CONFIG", "LS_IMAGES", "LS_TASKS",
     "PRESETS", "AccessReport", "check_access", "create_project", "create_project_from_folder",
+    "MoveReport", "move_to_postgresql",
     "current_map", "current_version", "database_errors", "generate_dataset",
     "generate_external_id", "iam_policy", "import_labels_csv", "join_uri", "LabelQueue",
     "learning_curve", "list_embedding_sets", "list_maps", "list_models", "list_rounds",

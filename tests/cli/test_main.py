@@ -116,8 +116,8 @@ def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == [
         "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info",
-        "double-label", "agreement", "adjudicate", "embed", "embeddings", "map", "export",
-        "select", "train", "simulate", "report", "review", "reviews", "demo", "app",
+        "migrate", "double-label", "agreement", "adjudicate", "embed", "embeddings", "map",
+        "export", "select", "train", "simulate", "report", "review", "reviews", "demo", "app",
     ]  # fmt: skip
 
 

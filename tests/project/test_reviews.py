@@ -170,10 +170,9 @@ def test_counts__per_verdict_and_per_reviewer(tiny_project: Project) -> None:
 def test_label_reviews__the_table_is_append_only(tiny_project: Project) -> None:
     keys = _labeled(tiny_project)
     tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
-    conn = sqlite3.connect(tiny_project.folder / "project.db")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM label_reviews")
-    conn.close()
+    for sql in ("UPDATE label_reviews SET verdict = 'reject'", "DELETE FROM label_reviews"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            tiny_project._conn.execute(sql)  # the project's own connection: either engine
 
 
 def test_record__a_fix_to_a_class_the_project_lacks_is_refused(tiny_project: Project) -> None:

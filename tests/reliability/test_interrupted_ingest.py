@@ -1,6 +1,6 @@
 """``kill -9`` during ``init`` (issue 15, item 9): the project says its ingest did not finish
 (CLI ``info``, the Project page), ``init`` explains how to go on, and ``bps-labeler ingest``
-completes it; running it again changes nothing."""
+completes it; running it again changes nothing. The first test runs on both engines."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from bps_cli.main import main
 from bps_core.project import Project
+from bps_core.project import db as project_db
 from tests.helpers import ROOT, open_app, wait_until
 
 # Blocks the ingest after it listed the folder (in the per-file header check) and says so.
@@ -27,13 +28,15 @@ def blocked(source, key, size):
 
 ing._header_problem = blocked
 from bps_cli.main import main
-main(["init", sys.argv[1], "--source", sys.argv[2]])
+url = sys.argv[4:]  # a PostgreSQL database, or none: SQLite
+main(["init", sys.argv[1], "--source", sys.argv[2], *(["--database-url", *url] if url else [])])
 """
 
 
-def _killed_init(data: Path, folder: Path, marker: Path) -> None:
+def _killed_init(data: Path, folder: Path, marker: Path, url: str = "") -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_CHILD), str(folder), str(data), str(marker)],
+        [sys.executable, "-c", textwrap.dedent(_CHILD), str(folder), str(data), str(marker),
+         *([url] if url else [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -49,12 +52,14 @@ def _killed_init(data: Path, folder: Path, marker: Path) -> None:
 
 
 def test_kill_during_init__ingest_command_completes_the_project(
-    tiny_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], engine_url: str
 ) -> None:
     folder = tmp_path / "project"
-    _killed_init(tiny_copy, folder, tmp_path / "ingesting")
+    _killed_init(tiny_copy, folder, tmp_path / "ingesting", engine_url)
     with Project.open(folder) as project:
-        assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if project_db.engine(project._conn) == "sqlite":
+            assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert project.config.database_url == engine_url
         assert project.n_samples() == 0
         assert project.ingest_unfinished()
     capsys.readouterr()
