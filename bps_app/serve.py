@@ -70,7 +70,14 @@ def main() -> None:
     from bps_app import host_check
 
     host_check.install()
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli
+
+    # Until some session's app.py has called st.navigation, Streamlit routes a request by the
+    # old pages/ folder convention: a first visit to /Queue or /Agreement after the server
+    # started would run that page script alone, without app.py (no Host check, no sign-in,
+    # no name). app.py's st.navigation is the only router.
+    PagesManager.uses_pages_directory = False
 
     sys.argv = ["streamlit", *sys.argv[1:]]
     cli.main(prog_name="streamlit")

@@ -8,7 +8,7 @@ Progress counts the queue's samples that carry a label, not the position: skippi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -129,11 +129,30 @@ class LabelQueue:
         return [k for k in self.keys if k not in done]
 
 
-def unlabeled_keys(samples: pd.DataFrame, labeled: Iterable[str], seed: int = 0) -> list[str]:
+def unlabeled_keys(
+    samples: pd.DataFrame,
+    labeled: Iterable[str],
+    seed: int = 0,
+    first: Collection[str] = (),
+) -> list[str]:
     """Keys of usable samples (status ``ok``) without a label, in a seeded random order.
 
     A plate-ordered queue would show one condition for hours.
+
+    Args:
+        samples: The project's samples frame (``key``, ``status``).
+        labeled: Keys to leave out.
+        seed: Seed of the order.
+        first: Keys put ahead of the rest (a labeler's double-labeling assignments), in one
+            seeded order of all samples, so every labeler meets the shared samples in the same
+            order and their overlap grows from the first label on.
     """
     done = set(labeled)
     ok = samples[(samples.status == "ok") & ~samples.key.isin(done)].key.to_numpy()
-    return [str(k) for k in np.random.default_rng(seed).permutation(ok)]
+    rest = [str(k) for k in np.random.default_rng(seed).permutation(ok)]
+    if not first:
+        return rest
+    ahead = set(first) - done
+    everyone = np.random.default_rng(seed).permutation(samples.key.to_numpy())
+    head = [str(k) for k in everyone if k in ahead]
+    return head + [k for k in rest if k not in ahead]

@@ -54,7 +54,7 @@ def _start(origin: str, page_size: int, review_others: bool) -> None:
     elif origin.startswith(REVIEW):
         keys = shown_labels[shown_labels.label == origin.removeprefix(REVIEW)].key.tolist()
     else:
-        keys = unlabeled_keys(samples, labeled_keys)
+        keys = unlabeled_keys(samples, labeled_keys, first=mine.pending if mine else ())
     state.set_queue(LabelQueue.of(keys, page_size))
 
 

@@ -124,7 +124,7 @@ if blind_labeler:
     st.stop()
 
 m = st.columns(3)
-m[0].metric("Double-labeled samples", f"{report.n_assigned:,}")
+m[0].metric("Samples assigned to every labeler", f"{report.n_assigned:,}")
 m[1].metric("Open disagreements", f"{report.n_disputed:,}")
 m[2].metric("Adjudicated", f"{report.n_adjudicated:,}")
 

@@ -92,3 +92,17 @@ class TestLabelQueueChosenTiles:
         back = q.after_undo(0, ["k1"])
         assert (back.position, back.chosen) == (0, ("k1",))
         assert back.after_labeling(["k1"]).position == 3  # the rest of that page was done
+
+
+def test_unlabeled_keys__assigned_samples_come_first_in_one_order_for_every_labeler() -> None:
+    samples = pd.DataFrame({"key": [f"input:{i}.tif" for i in range(200)], "status": "ok"})
+    assigned = {f"input:{i}.tif" for i in range(0, 200, 10)}  # 20 shared samples
+    alice_done = {"input:3.tif", "input:5.tif", "input:20.tif"}  # one of them assigned
+    bob_done = {"input:7.tif", "input:11.tif"}
+    alice = unlabeled_keys(samples, alice_done, first=assigned)
+    bob = unlabeled_keys(samples, bob_done, first=assigned)
+    assert set(alice[:19]) == assigned - alice_done  # every pending assignment before the rest
+    assert set(bob[:20]) == assigned
+    assert [k for k in bob[:20] if k != "input:20.tif"] == alice[:19]  # the same order
+    assert sorted(alice) == sorted(set(samples.key) - alice_done)  # nothing lost or doubled
+    assert unlabeled_keys(samples, alice_done) == unlabeled_keys(samples, alice_done, first=())
