@@ -144,6 +144,9 @@ class ReviewQueue:
 def review_queue(project: Project, settings: ReviewQueueSettings, *, user: str) -> ReviewQueue:
     """The current labels not reviewed yet, as a queue for a reviewer.
 
+    Open blind double-labeling disagreements are left out: they count as unlabeled until the
+    adjudication queue settles them.
+
     Args:
         project: The project.
         settings: Which labels and in what order.
@@ -155,6 +158,9 @@ def review_queue(project: Project, settings: ReviewQueueSettings, *, user: str) 
     if settings.others_only and not user.strip():
         raise SettingsError("others_only: needs the reviewer's name to leave their labels out")
     current = project.reviews.current()
+    if hidden := project.assignments.hidden_keys():
+        # Open blind disagreements are not labels yet: the adjudication queue settles them.
+        current = current[~current.key.isin(hidden)]
     keep = current.review == "unreviewed"
     if settings.label is not None:
         keep &= current.label == settings.label

@@ -157,3 +157,14 @@ def test_read_verdicts_csv__without_a_verdict_column_is_one_clear_error(
 ) -> None:
     with pytest.raises(verbs.MetadataError, match="no 'verdict' column"):
         verbs.import_verdicts_csv(tiny_project, b"filename,label\na.tif,x\n", "v.csv", user="r")
+
+
+def test_review_queue__leaves_out_open_blind_disagreements(tiny_project: Project) -> None:
+    settings = verbs.DoubleLabelingSettings(labelers=("alice", "bob"), share=0.5)
+    verbs.set_double_labeling(tiny_project, settings)
+    shared = tiny_project.assignments.keys("alice")[:2]
+    tiny_project.add_labels(shared, "track", user="alice", source="queue")
+    tiny_project.add_labels(shared[:1], "debris", user="bob", source="queue")  # disagrees
+    tiny_project.add_labels(shared[1:], "track", user="bob", source="queue")  # agrees
+    q = verbs.review_queue(tiny_project, verbs.ReviewQueueSettings(), user="rita")
+    assert q.keys == (shared[1],)  # the disagreement waits for adjudication
