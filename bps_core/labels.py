@@ -99,6 +99,41 @@ def read_labels_csv(data: bytes, name: str) -> pd.DataFrame:
     return out[~blank].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class FileNames:
+    """Finds samples by the file names a CSV gives.
+
+    A name matches a sample's relative path, or its basename when only one sample has it.
+
+    Attributes:
+        by_path: Sample key per relative path.
+        by_base: Sample keys per basename.
+    """
+
+    by_path: dict[str, str]
+    by_base: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, project: Project) -> FileNames:
+        """The file names of ``project``'s samples."""
+        samples = project.samples()[["key", "relpath"]]
+        by_path = dict(zip(samples.relpath, samples.key, strict=True))
+        by_base: dict[str, list[str]] = {}
+        for rel, key in by_path.items():
+            by_base.setdefault(posixpath.basename(rel), []).append(key)
+        return cls(by_path, by_base)
+
+    def find(self, fname: str) -> tuple[str | None, bool]:
+        """Returns (the sample key or None, whether the basename is ambiguous)."""
+        key = self.by_path.get(fname)
+        if key is not None:
+            return key, False
+        candidates = self.by_base.get(posixpath.basename(fname), [])
+        if len(candidates) > 1:
+            return None, True
+        return (candidates[0] if candidates else None), False
+
+
 def import_labels_csv(
     project: Project, data: bytes, name: str, *, user: str, source: str = "import"
 ) -> LabelImportReport:
@@ -110,11 +145,7 @@ def import_labels_csv(
     """
     user = clean_name(user, "user name")
     df = read_labels_csv(data, name)
-    samples = project.samples()[["key", "relpath"]]
-    by_path = dict(zip(samples.relpath, samples.key, strict=True))
-    by_base: dict[str, list[str]] = {}
-    for rel, key in by_path.items():
-        by_base.setdefault(posixpath.basename(rel), []).append(key)
+    names = FileNames.of(project)
     report = LabelImportReport()
     pairs: dict[str, str] = {}
     for line, raw_fname, raw_label in zip(df.line, df.filename, df.label, strict=True):
@@ -128,13 +159,10 @@ def import_labels_csv(
         except ValueError as exc:
             report.bad_rows.append((int(line), _short(str(exc))))
             continue
-        key = by_path.get(fname)
-        if key is None:
-            candidates = by_base.get(posixpath.basename(fname), [])
-            if len(candidates) > 1:
-                report.ambiguous_files.append(fname)
-                continue
-            key = candidates[0] if candidates else None
+        key, ambiguous = names.find(fname)
+        if ambiguous:
+            report.ambiguous_files.append(fname)
+            continue
         if key is None:
             report.unknown_files.append(fname)
             continue

@@ -9,7 +9,6 @@ spreadsheet and imports it back; a label changed since the file was written is t
 from __future__ import annotations
 
 import io
-import posixpath
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 
 from bps_core.csvsafe import unsafe_cell
 from bps_core.errors import MetadataError
+from bps_core.labels import FileNames
 from bps_core.metadata import csv_text, parser_error
 from bps_core.project.reviews import VERDICTS, Verdict
 from bps_core.project.store import Project, clean_name
@@ -113,11 +113,7 @@ def import_verdicts_csv(
     """
     user = clean_name(user, "user name")
     df = read_verdicts_csv(data, name)
-    samples = project.samples()[["key", "relpath"]]
-    by_path = dict(zip(samples.relpath, samples.key, strict=True))
-    by_base: dict[str, list[str]] = {}
-    for rel, key in by_path.items():
-        by_base.setdefault(posixpath.basename(rel), []).append(key)
+    names = FileNames.of(project)
     current = project.reviews.current()
     event_of = dict(zip(current.key, current.event_id.astype(int), strict=True))
     labeler_of = dict(zip(current.key, current.user, strict=True))
@@ -147,13 +143,10 @@ def import_verdicts_csv(
                 report.bad_rows.append((line, _short(f"no class {label!r} to fix to; create it "
                                                      "first or correct the name")))  # fmt: skip
                 continue
-        key = by_path.get(fname)
-        if key is None:
-            candidates = by_base.get(posixpath.basename(fname), [])
-            if len(candidates) > 1:
-                report.ambiguous_files.append(fname)
-                continue
-            key = candidates[0] if candidates else None
+        key, ambiguous = names.find(fname)
+        if ambiguous:
+            report.ambiguous_files.append(fname)
+            continue
         if key is None:
             report.unknown_files.append(fname)
             continue
