@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,3 +157,33 @@ def clip(text: str, limit: int = 80) -> str:
     """A value from a user's file, on one line and at most ``limit`` characters."""
     flat = repr(text)[1:-1]
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+#: The skipped file-name lists an import report keeps, with what the CLI calls them.
+UNKNOWN_FILES = "unknown file names"
+AMBIGUOUS_FILES = "ambiguous file names (same basename in several folders)"
+
+
+def print_skipped(
+    lists: Sequence[tuple[str, Sequence[str]]],
+    bad_rows: Sequence[tuple[int, str]],
+    bad_rows_are: str,
+) -> None:
+    """Prints what a CSV import skipped: each non-empty list with an example, bad rows by line.
+
+    Args:
+        lists: (what they are, the skipped names) pairs, e.g. ``(UNKNOWN_FILES, ...)``.
+        bad_rows: (line, reason) of the rows refused one by one.
+        bad_rows_are: What the bad rows are, e.g. "rows that cannot be recorded".
+    """
+    for what, items in lists:
+        if items:
+            print(f"  skipped {len(items)} {what}, e.g. {clip(items[0])}")
+    if bad_rows:
+        lines = ", ".join(str(line) for line, _ in bad_rows[:10])
+        more = f" and {len(bad_rows) - 10} more" if len(bad_rows) > 10 else ""
+        first_line, first_reason = bad_rows[0]
+        print(
+            f"  skipped {len(bad_rows)} {bad_rows_are} (lines {lines}{more}); "
+            f"line {first_line}: {first_reason}"
+        )

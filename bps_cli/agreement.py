@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_cli._common import NON_NEGATIVE_INT, clip, number
+from bps_cli._common import AMBIGUOUS_FILES, NON_NEGATIVE_INT, UNKNOWN_FILES, number, print_skipped
 from bps_core import verbs
 from bps_core.verbs import BpsError
 
@@ -87,18 +87,11 @@ def _cmd_adjudicate(args: argparse.Namespace) -> int:
         data = verbs.read_user_file(args.labels, "decisions CSV")
         report = verbs.adjudicate_csv(project, data, str(args.labels), user=args.user)
     print(f"adjudicated {report.n_labeled} samples from {args.labels} as reviewer {args.user!r}")
-    for what, items in (
-        ("unknown file names", report.unknown_files),
-        ("ambiguous file names (same basename in several folders)", report.ambiguous_files),
-        ("rows with an empty label", report.empty_labels),
-    ):
-        if items:
-            print(f"  skipped {len(items)} {what}, e.g. {clip(items[0])}")
-    if report.bad_rows:
-        lines = ", ".join(str(line) for line, _ in report.bad_rows[:10])
-        first_line, first_reason = report.bad_rows[0]
-        print(f"  skipped {len(report.bad_rows)} rows with a class name that cannot be stored "
-              f"(lines {lines}); line {first_line}: {first_reason}")  # fmt: skip
+    print_skipped(
+        [(UNKNOWN_FILES, report.unknown_files), (AMBIGUOUS_FILES, report.ambiguous_files),
+         ("rows with an empty label", report.empty_labels)],
+        report.bad_rows, "rows with a class name that cannot be stored",
+    )  # fmt: skip
     return 0
 
 

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bps_cli._common import (
+    AMBIGUOUS_FILES,
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    UNKNOWN_FILES,
     Console,
     add_location_args,
-    clip,
     location_config,
+    print_skipped,
     progress_bar,
 )
 from bps_core.verbs import BpsError, SynthConfig
@@ -138,21 +140,11 @@ def _cmd_label(args: argparse.Namespace) -> int:
         data = read_user_file(args.csv, "labels CSV")
         report = import_labels_csv(project, data, str(args.csv), user=args.user)
     print(f"labeled {report.n_labeled} samples from {args.csv} as user {args.user!r}")
-    for what, items in (
-        ("unknown file names", report.unknown_files),
-        ("ambiguous file names (same basename in several folders)", report.ambiguous_files),
-        ("rows with an empty label", report.empty_labels),
-    ):
-        if items:
-            print(f"  skipped {len(items)} {what}, e.g. {clip(items[0])}")
-    if report.bad_rows:
-        lines = ", ".join(str(line) for line, _ in report.bad_rows[:10])
-        more = f" and {len(report.bad_rows) - 10} more" if len(report.bad_rows) > 10 else ""
-        first_line, first_reason = report.bad_rows[0]
-        print(
-            f"  skipped {len(report.bad_rows)} rows with a class name that cannot be stored "
-            f"(lines {lines}{more}); line {first_line}: {first_reason}"
-        )
+    print_skipped(
+        [(UNKNOWN_FILES, report.unknown_files), (AMBIGUOUS_FILES, report.ambiguous_files),
+         ("rows with an empty label", report.empty_labels)],
+        report.bad_rows, "rows with a class name that cannot be stored",
+    )  # fmt: skip
     return 0
 
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_cli._common import clip
+from bps_cli._common import AMBIGUOUS_FILES, UNKNOWN_FILES, print_skipped
 from bps_core import verbs
 from bps_core.verbs import BpsError
 
@@ -26,18 +26,10 @@ def _cmd_review(args: argparse.Namespace) -> int:
           f"{c['accept']} accepted, {c['fix']} fixed, {c['reject']} rejected")  # fmt: skip
     if report.no_verdict:
         print(f"  left {report.no_verdict} rows without a verdict for later")
-    for what, items in (
-        ("unknown file names", report.unknown_files),
-        ("ambiguous file names (same basename in several folders)", report.ambiguous_files),
-    ):
-        if items:
-            print(f"  skipped {len(items)} {what}, e.g. {clip(items[0])}")
-    if report.bad_rows:
-        lines = ", ".join(str(line) for line, _ in report.bad_rows[:10])
-        more = f" and {len(report.bad_rows) - 10} more" if len(report.bad_rows) > 10 else ""
-        first_line, first_reason = report.bad_rows[0]
-        print(f"  skipped {len(report.bad_rows)} rows that cannot be recorded (lines "
-              f"{lines}{more}); line {first_line}: {first_reason}")  # fmt: skip
+    print_skipped(
+        [(UNKNOWN_FILES, report.unknown_files), (AMBIGUOUS_FILES, report.ambiguous_files)],
+        report.bad_rows, "rows that cannot be recorded",
+    )  # fmt: skip
     print(f"{counts.n_reviewed:,} of {counts.n_labeled:,} current labels are reviewed")
     return 0
 
