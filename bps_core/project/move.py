@@ -37,12 +37,14 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("round_samples", "round_id, sample_id"),
     ("label_assignments", "sample_id, user"),
     ("label_reviews", "id"),
+    ("tag_events", "id"),
+    ("image_stats", "sample_id"),
 )
 #: Tables whose implicit SQLite rowid is an explicit ``rowid`` column on PostgreSQL.
 _ROWID_TABLES = ("label_actions", "models")
 #: Tables with an identity ``id`` column (its sequence continues after the copied ids).
 _ID_TABLES = ("samples", "label_classes", "label_events", "ingest_problems", "rounds",
-              "label_reviews")  # fmt: skip
+              "label_reviews", "tag_events")  # fmt: skip
 #: Name of ``project.db`` once its rows live on the server.
 MOVED_SUFFIX = ".moved-to-postgresql"
 _BATCH = 5_000
