@@ -24,7 +24,9 @@ from bps_core.selection.pool import SelectionError
 ModelKind = Literal["logreg", "knn", "finetune"]
 #: ``finetune`` trains the SimCLR backbone with a linear head on the labeled images (slower).
 MODEL_KINDS: tuple[ModelKind, ...] = ("logreg", "knn", "finetune")
-FoldPredictor = Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[Any]]
+#: ``predict(train_rows, test_rows)``: fits on the train rows, returns the test rows'
+#: probabilities, one column per class in the sorted order of the class names.
+FoldPredictor = Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[np.float32]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,20 @@ class Metrics:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CrossValidation:
+    """Cross-validated figures and the out-of-fold probabilities they came from.
+
+    ``probs`` has one row per labeled sample (in the order given) and one column per class of
+    ``metrics.classes``: each row was predicted by a model that never saw that sample's label
+    nor, grouped, any sample of its group. None without cross-validation (``n_folds`` 0).
+    Label-error detection (cleanlab) and the confusion drill-down read them.
+    """
+
+    metrics: Metrics
+    probs: NDArray[np.float32] | None
+
+
 def _estimator(cfg: ModelConfig, n_train: int) -> Any:
     if cfg.kind == "logreg":
         weights = "balanced" if cfg.balanced else None
@@ -112,12 +128,23 @@ def fit_predict(
 ) -> tuple[list[str], NDArray[np.float32]]:
     """Fits on the labeled rows and returns (classes, probabilities of shape (n_all, classes))."""
     classes = _check(y)
-    model = _fit(_estimator(cfg, len(y)), x_train, np.asarray(y, dtype=str))
-    probs = np.zeros((len(x_all), len(classes)), dtype=np.float32)
+    return classes, _fit_proba(x_train, np.asarray(y, dtype=str), x_all, classes, cfg)
+
+
+def _fit_proba(
+    x_train: NDArray[np.float32],
+    y: NDArray[Any],
+    x_pred: NDArray[np.float32],
+    classes: list[str],
+    cfg: ModelConfig,
+) -> NDArray[np.float32]:
+    """Probabilities of ``x_pred`` over ``classes`` (a class absent from ``y`` gets 0)."""
+    model = _fit(_estimator(cfg, len(y)), x_train, y)
+    probs = np.zeros((len(x_pred), len(classes)), dtype=np.float32)
     cols = [classes.index(str(c)) for c in model.classes_]
-    for start in range(0, len(x_all), 65536):
-        probs[start : start + 65536, cols] = model.predict_proba(x_all[start : start + 65536])
-    return classes, probs
+    for start in range(0, len(x_pred), 65536):
+        probs[start : start + 65536, cols] = model.predict_proba(x_pred[start : start + 65536])
+    return probs
 
 
 @dataclass(frozen=True)
@@ -167,11 +194,25 @@ def cross_validate(
     groups: NDArray[Any] | None,
     cfg: ModelConfig,
 ) -> Metrics:
-    """Out-of-fold predictions for every labeled row, grouped by ``groups`` when given."""
+    """Cross-validated figures of ``cfg``'s model, grouped by ``groups`` when given."""
+    return cross_validation(x, y, groups, cfg).metrics
 
-    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[Any]:
-        yt = np.asarray(y, dtype=str)
-        return np.asarray(_fit(_estimator(cfg, len(train)), x[train], yt[train]).predict(x[test]))
+
+def cross_validation(
+    x: NDArray[np.float32],
+    y: NDArray[Any],
+    groups: NDArray[Any] | None,
+    cfg: ModelConfig,
+) -> CrossValidation:
+    """Out-of-fold probabilities for every labeled row and their figures.
+
+    Grouped by ``groups`` when given (see ``cross_validate_with``).
+    """
+    yt = np.asarray(y, dtype=str)
+    classes = sorted(set(yt.tolist()))
+
+    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[np.float32]:
+        return _fit_proba(x[train], yt[train], x[test], classes, cfg)
 
     return cross_validate_with(predict, y, groups, folds=cfg.folds, random_state=cfg.random_state)
 
@@ -183,21 +224,30 @@ def cross_validate_with(
     *,
     folds: int = 5,
     random_state: int = 0,
-) -> Metrics:
+) -> CrossValidation:
     """Cross-validates any model with grouped (else stratified) K-fold.
 
-    ``predict(train_rows, test_rows)`` trains on the train rows and returns the predicted labels
-    of the test rows.
+    Args:
+        predict: ``predict(train_rows, test_rows)`` trains on the train rows and returns the
+            test rows' probabilities, one column per class in sorted order of the names.
+        y: The labels.
+        groups: The group of each label (e.g. its well), or None for stratified folds.
+        folds: Folds asked for (fewer when the labels do not allow it; see ``plan_folds``).
+        random_state: Seed of the stratified split.
+
+    Returns:
+        The figures, and the out-of-fold probabilities (None without cross-validation).
     """
     y = np.asarray(y, dtype=str)
     classes = _check(y)
     plan = plan_folds(y, groups, folds)
     if plan.n_folds == 0:
-        return Metrics(classes=classes, n_labeled=len(y), n_folds=0, grouped_by=None,
+        none = Metrics(classes=classes, n_labeled=len(y), n_folds=0, grouped_by=None,
                        accuracy=None, balanced_accuracy=None, macro_f1=None,
                        per_class={c: {"f1": None, "recall": None, "support": int((y == c).sum())}
                                   for c in classes},
                        confusion=[], warning=plan.warning)  # fmt: skip
+        return CrossValidation(none, None)
     if plan.grouped:
         assert groups is not None
         splits = list(GroupKFold(n_splits=plan.n_folds).split(y, y, groups))
@@ -205,16 +255,16 @@ def cross_validate_with(
         splitter = StratifiedKFold(plan.n_folds, shuffle=True, random_state=random_state)
         splits = list(splitter.split(y, y))
     grouped = plan.grouped
-    pred = np.empty(len(y), dtype=object)
+    oof = np.zeros((len(y), len(classes)), dtype=np.float32)
     for train, test in splits:
         if len(set(y[train])) < 2:  # a fold with one class left: predict it
-            pred[test] = y[train][0]
+            oof[test, classes.index(str(y[train][0]))] = 1.0
             continue
-        pred[test] = predict(train, test)
-    pred = pred.astype(str)
+        oof[test] = predict(train, test)
+    pred = np.asarray(classes, dtype=str)[oof.argmax(axis=1)]
     f1 = f1_score(y, pred, labels=classes, average=None, zero_division=0)
     recall = [float(np.mean(pred[y == c] == c)) for c in classes]
-    return Metrics(
+    metrics = Metrics(
         classes=classes,
         n_labeled=len(y),
         n_folds=len(splits),
@@ -229,3 +279,4 @@ def cross_validate_with(
         confusion=confusion_matrix(y, pred, labels=classes).tolist(),
         warning=plan.warning,
     )
+    return CrossValidation(metrics, oof)

@@ -24,10 +24,10 @@ from bps_core.project.rounds import ModelRecord, Round
 from bps_core.project.store import Project, metadata_column, utc_now
 from bps_core.selection import SelectionConfig, make_strategy, resolve
 from bps_core.selection.model import (
-    Metrics,
+    CrossValidation,
     ModelConfig,
-    cross_validate,
     cross_validate_with,
+    cross_validation,
     fit_predict,
 )
 from bps_core.selection.model import _check as _check_classes
@@ -94,12 +94,17 @@ def train_model(
     if cfg.kind == "finetune":
         classes, probs, cv = _finetune(project, emb, idx, y, groups, cfg, progress)
     else:
-        cv = cross_validate(x[idx], y, groups, cfg)
+        cv = cross_validation(x[idx], y, groups, cfg)
         classes, probs = fit_predict(x[idx], y, x, cfg)
-    metrics = cv.to_dict()
+    metrics = cv.metrics.to_dict()
     metrics["grouped_by"] = col if metrics["grouped_by"] else None
     model_id = uuid.uuid4().hex[:16]
-    with atomic_path(project.arrays_dir / "models" / f"{model_id}.npy", suffix=".npy") as tmp:
+    models_dir = project.arrays_dir / "models"
+    if cv.probs is not None:  # written first: a model on record always has its OOF file
+        with atomic_path(models_dir / f"{model_id}{OOF_SUFFIX}", suffix=".npz") as tmp:
+            np.savez(tmp, keys=np.asarray(labels.key.tolist(), dtype=str), labels=y,
+                     probs=cv.probs)  # fmt: skip
+    with atomic_path(models_dir / f"{model_id}.npy", suffix=".npy") as tmp:
         np.save(tmp, probs)
     record = ModelRecord(model_id, cfg.kind, emb.version, classes, len(y), metrics, utc_now())
     project.models.add(record, params=cfg.__dict__, path=f"arrays/models/{model_id}.npy",
@@ -115,7 +120,7 @@ def _finetune(
     groups: NDArray[Any] | None,
     cfg: ModelConfig,
     progress: Callable[[float], None] | None,
-) -> tuple[list[str], NDArray[np.float32], Metrics]:
+) -> tuple[list[str], NDArray[np.float32], CrossValidation]:
     """Fine-tunes the embeddings' SimCLR backbone with a linear head, then predicts.
 
     Grouped K-fold for the metrics (``finetune_folds``, each fold trains again), then once on
@@ -156,19 +161,18 @@ def _finetune(
         if progress is not None:
             progress((step[0] + f) / n_steps)
 
-    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[Any]:
+    def predict(train: NDArray[np.intp], test: NDArray[np.intp]) -> NDArray[np.float32]:
         p = finetune_predict(backbone, cache.images, rows[train], codes[train], len(classes),
                              rows[test], fcfg, progress=stage)  # fmt: skip
         step[0] += 1
-        labels: NDArray[Any] = np.asarray(classes, dtype=object)[p.argmax(axis=1)]
-        return labels
+        return np.asarray(p, dtype=np.float32)
 
-    metrics = cross_validate_with(predict, y, groups, folds=cfg.finetune_folds,
-                                  random_state=cfg.random_state)  # fmt: skip
+    cv = cross_validate_with(predict, y, groups, folds=cfg.finetune_folds,
+                             random_state=cfg.random_state)  # fmt: skip
     step[0] = cfg.finetune_folds
     probs = finetune_predict(backbone, cache.images, rows, codes, len(classes), rows_all, fcfg,
                              progress=stage)  # fmt: skip
-    return classes, probs, metrics
+    return classes, probs, cv
 
 
 def list_models(project: Project) -> list[ModelRecord]:
@@ -197,6 +201,76 @@ def predictions(project: Project, model: ModelRecord) -> NDArray[np.float32]:
         mmap=False,
     )
     return probs
+
+
+#: Beside ``<model id>.npy``: the out-of-fold probabilities of the model's labeled samples.
+OOF_SUFFIX = "-oof.npz"
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """A model's out-of-fold predictions.
+
+    For each sample the model was trained on: the probabilities from the cross-validation fold
+    that held that sample out.
+
+    Attributes:
+        keys: The labeled samples' keys, in training order.
+        labels: The label each had when the model was trained.
+        classes: The probability columns (the model's classes).
+        probs: Shape (len(keys), len(classes)).
+    """
+
+    keys: list[str]
+    labels: NDArray[np.str_]
+    classes: list[str]
+    probs: NDArray[np.float32]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per labeled sample.
+
+        Columns: key, label, predicted, confidence (probability of the predicted class) and
+        label_probability (probability of its given label).
+        """
+        best = self.probs.argmax(axis=1)
+        given = np.array([self.classes.index(str(v)) for v in self.labels], dtype=np.intp)
+        rows = np.arange(len(self.keys))
+        return pd.DataFrame({
+            "key": self.keys,
+            "label": self.labels.astype(str),
+            "predicted": np.asarray(self.classes, dtype=str)[best],
+            "confidence": self.probs[rows, best].astype(float),
+            "label_probability": self.probs[rows, given].astype(float),
+        })  # fmt: skip
+
+
+def out_of_fold(project: Project, model: ModelRecord) -> OutOfFold | None:
+    """The out-of-fold predictions of ``model``.
+
+    Returns:
+        None when it had none: a class with a single label (no cross-validation), or a model
+        trained before they were kept (retrain it).
+
+    Raises:
+        BpsError: the model is not in this project, or its file is damaged.
+    """
+    rel = project.models.path(model.id)
+    if rel is None:
+        raise BpsError(f"model {model.id} is not in this project")
+    path = project.folder / rel.removesuffix(".npy")
+    path = path.with_name(path.name + OOF_SUFFIX)
+    if not path.exists():
+        return None
+    fix = "retrain the model ('bps-labeler train PROJECT_DIR' or the Rounds page)"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys, labels, probs = f["keys"], f["labels"], f["probs"]
+    except (OSError, ValueError, KeyError, EOFError):
+        raise BpsError(f"{path} is damaged; {fix}") from None
+    if probs.shape != (len(keys), len(model.classes)) or len(labels) != len(keys):
+        raise BpsError(f"{path} does not match model {model.id}'s classes; {fix}")
+    return OutOfFold([str(k) for k in keys], labels.astype(str), list(model.classes),
+                     np.asarray(probs, dtype=np.float32))  # fmt: skip
 
 
 def selected_keys(project: Project) -> set[str]:

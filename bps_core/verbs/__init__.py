@@ -104,11 +104,13 @@ from bps_core.selection.registry import default_choice as default_strategy_choic
 from bps_core.selection.registry import resolve as resolve_strategy
 from bps_core.selection.rounds import (
     ModelRecord,
+    OutOfFold,
     Round,
     RoundPreview,
     learning_curve,
     list_models,
     list_rounds,
+    out_of_fold,
     selected_keys,
 )
 from bps_core.selection.simulate import SIMULATIONS_DIR
@@ -235,3 +237,5 @@ __all__ += [
     "StaleReviewError", "Verdict", "VerdictImportReport", "import_verdicts_csv", "review",
     "review_queue", "review_summary",
 ]  # fmt: skip
+# out-of-fold predictions kept with each model (label-quality work, issue 18)
+__all__ += ["OutOfFold", "out_of_fold"]

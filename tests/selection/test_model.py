@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bps_core.selection import SelectionError
-from bps_core.selection.model import ModelConfig, cross_validate, fit_predict
+from bps_core.selection.model import ModelConfig, cross_validate, cross_validation, fit_predict
 
 
 def _leaky(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,3 +106,16 @@ def test_cross_validate__a_class_with_one_label_gives_no_figures_and_says_why() 
 def test_cross_validate__enough_labels_no_warning() -> None:
     x, y, groups = _leaky()
     assert cross_validate(x, y, groups, ModelConfig()).warning is None
+
+
+def test_cross_validation__out_of_fold_probabilities_match_the_figures() -> None:
+    x, y, groups = _leaky(3)
+    y = np.where(x[:, 0] > 0, "a", "b")  # learnable from the coordinates
+    cv = cross_validation(x, y, groups, ModelConfig())
+    assert cv.probs is not None
+    assert cv.probs.shape == (len(y), 2)
+    predicted = np.asarray(cv.metrics.classes)[cv.probs.argmax(axis=1)]
+    assert cv.metrics.accuracy == float(np.mean(predicted == y))
+    # out of fold: a sample's row differs from what a model that saw it predicts
+    _, seen = fit_predict(x, y, x, ModelConfig())
+    assert not np.allclose(cv.probs, seen)

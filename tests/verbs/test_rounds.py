@@ -37,6 +37,35 @@ def test_train_model__cross_validates_and_predicts(embedded: Project) -> None:
     assert seen[-1] == 1.0
 
 
+def test_train_model__keeps_the_out_of_fold_predictions_of_its_labels(
+    embedded: Project,
+) -> None:
+    label_by_particle(embedded, 10)
+    labels = embedded.current_labels()
+    model = verbs.train_model(embedded, verbs.TrainSettings(), user="ann")
+    oof = verbs.out_of_fold(embedded, model)
+    assert oof is not None
+    assert sorted(oof.keys) == sorted(labels.key)
+    assert oof.probs.shape == (20, 2)
+    assert abs(oof.probs.sum(axis=1) - 1).max() < 1e-5
+    frame = oof.frame().set_index("key")
+    assert (frame.label == labels.set_index("key").label.loc[frame.index]).all()
+    assert set(frame.predicted) <= {"Fe", "X-ray"}
+    # agrees with the stored figures: the confusion matrix counts the same predictions
+    confusion = model.metrics["confusion"]
+    assert sum(confusion[i][i] for i in range(2)) == int((frame.label == frame.predicted).sum())
+
+
+def test_out_of_fold__none_for_a_model_without_cross_validation(embedded: Project) -> None:
+    label_by_particle(embedded, 10)
+    labeled = set(embedded.current_labels().key)
+    free = [k for k in embedded.samples().key if k not in labeled]
+    embedded.add_labels(free[:1], "single", user="ann", source="api")  # one label: no folds
+    model = verbs.train_model(embedded, verbs.TrainSettings(), user="ann")
+    assert model.metrics["n_folds"] == 0
+    assert verbs.out_of_fold(embedded, model) is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
