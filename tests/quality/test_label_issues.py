@@ -30,7 +30,8 @@ def test_issue_scores__planted_flips_rank_first() -> None:
     top = np.argsort(-score, kind="stable")[:15]
     assert set(top) == set(flipped)
     assert likely[flipped].mean() >= 0.8  # confident learning flags most of them
-    assert score.min() >= 0 and score.max() <= 1
+    assert score.min() >= 0
+    assert score.max() <= 1
 
 
 def test_find_label_issues__a_planted_flip_ranks_near_the_top(
