@@ -15,8 +15,13 @@ N_PER_CLASS = 15
 
 @pytest.fixture
 def planted(tiny_project: Project) -> tuple[Project, str]:
-    """The tiny project with embeddings that encode the particle type, 15 labels of each type
-    (the truth), one of them flipped; returns it and the flipped sample's key."""
+    """The tiny project planted by ``plant_flip``, and the flipped sample's key."""
+    return tiny_project, plant_flip(tiny_project)
+
+
+def plant_flip(tiny_project: Project) -> str:
+    """Gives the project embeddings that encode the particle type, labels 15 samples of each
+    type (the truth), one of them flipped, and trains a model; returns the flipped key."""
     s = tiny_project.samples()
     rng = np.random.default_rng(0)
     truth = (s.particle_type == "Fe").to_numpy(dtype=float)
@@ -30,7 +35,7 @@ def planted(tiny_project: Project) -> tuple[Project, str]:
                                 source="api")  # fmt: skip
     tiny_project.add_labels([flipped], "X-ray", user="ann", source="api")
     verbs.train_model(tiny_project, verbs.TrainSettings(), user="ann")
-    return tiny_project, flipped
+    return flipped
 
 
 @pytest.fixture
