@@ -83,18 +83,31 @@ class LabelIssues:
         return out
 
 
+#: cleanlab's label-quality methods (``cleanlab.rank.get_label_quality_scores``).
+METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+#: The ranking the product uses; ``bench/bench_label_errors.py`` compared the others.
+DEFAULT_METHOD = "self_confidence"
+DEFAULT_ADJUST = False
+
+
 def issue_scores(
-    labels: NDArray[np.intp], probs: NDArray[np.floating]
+    labels: NDArray[np.intp],
+    probs: NDArray[np.floating],
+    *,
+    method: str = DEFAULT_METHOD,
+    adjust: bool = DEFAULT_ADJUST,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Scores each label with cleanlab.
 
-    The score is one minus cleanlab's label quality (self-confidence on probabilities adjusted
-    by each class's confident threshold, so a rare class's labels are not all suspects merely
-    for being rare); the flag is cleanlab's ``find_label_issues`` (prune by noise rate).
+    The score is one minus cleanlab's label quality score (``method``; ``adjust`` subtracts
+    each class's confident threshold from the probabilities first); the flag is cleanlab's
+    ``find_label_issues`` (confident learning, prune by noise rate).
 
     Args:
         labels: The given labels as class indices, shape (n,).
         probs: Out-of-fold probabilities, shape (n, n_classes); each class has a label.
+        method: One of ``METHODS``.
+        adjust: cleanlab's ``adjust_pred_probs``.
 
     Returns:
         ``(issue_score, likely_issue)``, both of shape (n,); a score in 0..1, higher: more
@@ -108,7 +121,7 @@ def issue_scores(
     y = np.asarray(labels, dtype=np.intp)
     with warnings.catch_warnings():  # cleanlab warns on thin classes; LabelIssues.notes says it
         warnings.simplefilter("ignore")
-        quality = get_label_quality_scores(y, p, adjust_pred_probs=True)
+        quality = get_label_quality_scores(y, p, method=method, adjust_pred_probs=adjust)
         flagged = find_label_issues(y, p, n_jobs=1)
     score = np.clip(1.0 - np.asarray(quality, dtype=np.float64), 0.0, 1.0)
     return score, np.asarray(flagged, dtype=bool)

@@ -1,0 +1,73 @@
+"""AppTest of the Label queue's label-issue mode: walk the labels cleanlab flags, keep or
+correct each (reviewer verdicts), and its one-line errors."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from bps_app import issue_mode, state
+from bps_app.safe_text import md
+from bps_core import verbs
+from bps_core.project import Project
+from tests.quality.conftest import plant_flip
+
+QUEUE_PAGE = "pages/4_Queue.py"
+
+
+def _start(app: AppTest) -> None:
+    app.switch_page(QUEUE_PAGE).run()
+    app.selectbox(key="queue_origin").set_value(issue_mode.ORIGIN)
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert not app.exception
+
+
+def _progress(app: AppTest) -> str:
+    return str(app.get("progress")[0].proto.text)
+
+
+def test_issue_mode__walks_flagged_labels_most_likely_wrong_first_and_corrects(
+    app: AppTest, tiny_project: Project
+) -> None:
+    flipped = plant_flip(tiny_project)
+    report = verbs.label_issues(tiny_project, verbs.LabelIssuesSettings(likely_only=True))
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    _start(app)
+    q = app.session_state[state.QUEUE]
+    assert list(q.keys) == report.table.key.tolist()  # most likely wrong first
+    assert q.keys[0] == flipped
+    n = len(q.keys)
+    assert f"0 of {n} label issues checked · {n} remaining · image 1 of {n}" in _progress(app)
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["Given label"] == md("X-ray")  # metric values are Markdown
+    assert shown["Suggested"] == md("Fe")
+    assert float(shown["Issue score"]) == round(report.table.score.iloc[0], 2)
+    assert any("cleanlab flags" in c.value for c in app.caption)
+    app.button(key="queue_issue_fix_Fe").click().run()  # the digit of Fe corrects it
+    assert not app.exception
+    assert f"1 of {n} label issues checked" in _progress(app)
+    events = tiny_project.label_events(flipped)
+    assert events.iloc[-1].label == "Fe"
+    assert events.iloc[-1].source == "review"
+    assert events.iloc[-1].user == "rita"
+    if n > 1:
+        second = q.keys[1]
+        app.button(key="queue_issue_keep").click().run()  # A keeps the label
+        cur = tiny_project.reviews.current().set_index("key")
+        assert cur.review[second] == "accepted"
+        assert f"2 of {n} label issues checked" in _progress(app)
+    assert tiny_project.reviews.current().set_index("key").review[flipped] == "fixed"
+    # Z undoes the correction: the label is back, the queue shows it again
+    app.button(key="queue_issue_undo").click().run()
+    assert tiny_project.current_labels().set_index("key").label[flipped] == "X-ray"
+    assert app.session_state[state.QUEUE].current == (flipped,)
+
+
+def test_issue_mode__no_model_is_one_clear_line(app: AppTest, tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.head(2).tolist()
+    tiny_project.add_labels(keys, "track", user="ann", source="queue")
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    _start(app)
+    assert md("no model yet: train one first") in app.error[0].value
+    assert state.QUEUE not in app.session_state  # no queue started
