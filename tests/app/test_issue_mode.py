@@ -1,11 +1,16 @@
-"""AppTest of the Label queue's label-issue mode: walk the labels cleanlab flags, keep or
-correct each (reviewer verdicts), and its one-line errors."""
+"""AppTest of the label issues in the app: the Label queue's label-issue mode (walk the labels
+cleanlab flags, keep or correct each as reviewer verdicts; its one-line errors) and the map
+coloured by issue score."""
 
 from __future__ import annotations
 
+import base64
+import json
+
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from bps_app import issue_mode, state
+from bps_app import figures, issue_mode, state
 from bps_app.safe_text import md
 from bps_core import verbs
 from bps_core.project import Project
@@ -71,3 +76,31 @@ def test_issue_mode__no_model_is_one_clear_line(app: AppTest, tiny_project: Proj
     _start(app)
     assert md("no model yet: train one first") in app.error[0].value
     assert state.QUEUE not in app.session_state  # no queue started
+
+
+def test_explore_map__colours_by_issue_score(app: AppTest, tiny_project: Project) -> None:
+    flipped = plant_flip(tiny_project)
+    verbs.compute_map(tiny_project, verbs.MapConfig(method="pca"))
+    sample_id = int(tiny_project.samples().set_index("key").sample_id[flipped])
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    control = app.segmented_control(key="map_color_by")
+    assert "issue score" in control.options
+    control.set_value("issue score").run()
+    assert not app.exception
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    traces = {t["name"].split(" (")[0]: t for t in spec["data"]}
+    assert set(traces) <= {*figures.ISSUE_BIN_LABELS, "(none)"}
+    assert traces["(none)"]["marker"]["color"] == figures.UNLABELED_COLOR  # unlabeled: grey
+    top = max(n for n in traces if n != "(none)")
+    ids = np.frombuffer(base64.b64decode(traces[top]["customdata"]["bdata"]), dtype="<i4")
+    assert sample_id in ids.tolist()  # the flipped label lies in the highest bin shown
+
+
+def test_explore_map__no_issue_score_without_a_model(app: AppTest, tiny_project: Project) -> None:
+    from tests.helpers import map_project
+
+    map_project(tiny_project)
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert "issue score" not in app.segmented_control(key="map_color_by").options
