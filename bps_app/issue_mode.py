@@ -206,7 +206,7 @@ def render(
     m1, m2, m3 = right.columns(3)
     m1.metric("Given label", md(issue.label), border=True)
     m2.metric("Suggested", md(issue.suggested), border=True)
-    m3.metric("Issue score", f"{issue.score:.2f}", border=True,
+    m3.metric("Score", f"{issue.score:.2f}", border=True,
               help="0..1, higher: more likely wrong (cleanlab on the out-of-fold "
               "predictions)")  # fmt: skip
     right.caption(f"Out-of-fold probability of the given label {issue.label_probability:.2f}, "

@@ -46,7 +46,7 @@ def test_issue_mode__walks_flagged_labels_most_likely_wrong_first_and_corrects(
     shown = {m.label: m.value for m in app.metric}
     assert shown["Given label"] == md("X-ray")  # metric values are Markdown
     assert shown["Suggested"] == md("Fe")
-    assert float(shown["Issue score"]) == round(report.table.score.iloc[0], 2)
+    assert float(shown["Score"]) == round(report.table.score.iloc[0], 2)
     assert any("cleanlab flags" in c.value for c in app.caption)
     app.button(key="queue_issue_fix_Fe").click().run()  # the digit of Fe corrects it
     assert not app.exception
