@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from numpy.typing import NDArray
 
-from bps_app import jobs, state
+from bps_app import figures, jobs, state
 from bps_core.composite import CompositeStyle, NucleusView
 from bps_core.composite import nucleus_view as composite_view
 from bps_core.csvsafe import safe_frame
@@ -24,6 +24,7 @@ from bps_core.partners import sibling_config
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
+from bps_core.quality.label_issues import LabelIssuesError, facet_columns, pick_model
 from bps_core.selection.rounds import ModelRecord, latest_model, list_models, predictions
 from bps_core.selection.scores import uncertainty
 from bps_core.storage import DataSource, DatasourceConfig, open_source
@@ -250,6 +251,7 @@ def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) 
 
 
 UNCERTAINTY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+ISSUE_SCORE = figures.ISSUE_SCORE
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -293,6 +295,30 @@ def model_columns(project: Project) -> pd.DataFrame | None:
     if model is None:
         return None
     return prediction_frame(str(project.folder), model.id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def issue_frame(project_dir: str, model_id: str, labels_version: int) -> pd.DataFrame:
+    """Key and binned issue score (``ISSUE_SCORE``) of every scored label under the current
+    model; the model and ``labels_version`` (the last label event) invalidate it."""
+    with Project.open(project_dir) as project:
+        facet = facet_columns(project)
+    if facet is None:
+        return pd.DataFrame({"key": [], ISSUE_SCORE: []})
+    binned = pd.cut(facet.issue_score, figures.ISSUE_BINS, labels=figures.ISSUE_BIN_LABELS,
+                    include_lowest=True)  # fmt: skip
+    return pd.DataFrame({"key": facet.index, ISSUE_SCORE: binned.astype(str).to_numpy()})
+
+
+def issue_column(project: Project) -> pd.DataFrame | None:
+    """The binned issue score per labeled sample (cleanlab on the current model's out-of-fold
+    predictions), or None without a model that has them."""
+    try:
+        model = pick_model(project)
+    except LabelIssuesError:
+        return None
+    frame = issue_frame(str(project.folder), model.id, project.labels_version())
+    return frame if len(frame) else None
 
 
 def round_column(project: Project) -> pd.DataFrame:

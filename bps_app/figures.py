@@ -20,6 +20,11 @@ UNLABELED_COLOR = "#BBBBBB"
 PARTICLE_COLORS = {"Fe": "#D55E00", "X-ray": "#0072B2"}
 _QUALITATIVE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
 _SEQUENTIAL = ["#440154", "#3B528B", "#21918C", "#5EC962", "#FDE725"]  # viridis, 5 steps
+#: The map colour of the label issue score (cleanlab), binned: one viridis step per bin, so
+#: a bin keeps its colour whichever bins are present; unscored samples are grey.
+ISSUE_SCORE = "issue score"
+ISSUE_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+ISSUE_BIN_LABELS = [f"{a:.1f}-{b:.1f}" for a, b in zip(ISSUE_BINS, ISSUE_BINS[1:], strict=False)]
 HOVER_TEXT_MAX_POINTS = 20_000
 """Up to this many points, each carries a hover line (file name, label, prediction); above
 it the hover names only the sample id and its category, so 100k points stay light."""
@@ -98,8 +103,10 @@ def map_figure(
             color = colors[cat]
         elif color_by in ("label", "prediction") and cat in class_colors:
             color = class_colors[cat]
-        elif color_by == "label":
+        elif color_by == "label" or (color_by == ISSUE_SCORE and cat == missing):
             color = UNLABELED_COLOR
+        elif color_by == ISSUE_SCORE and cat in ISSUE_BIN_LABELS:
+            color = _SEQUENTIAL[ISSUE_BIN_LABELS.index(cat)]
         elif color_by == "uncertainty" and cat != missing:
             color = _SEQUENTIAL[min(n, len(_SEQUENTIAL) - 1)]  # bins sort low to high
         elif color_by == "particle_type" and cat in PARTICLE_COLORS:

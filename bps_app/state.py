@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from bps_app.serve import PROJECT_ENV
@@ -361,11 +362,56 @@ def set_review_queue(q: LabelQueue) -> None:
     """Makes ``q`` this session's queue, walked in review mode."""
     set_queue(q)
     st.session_state[QUEUE_REVIEW_KEYS] = q.keys
+    st.session_state.pop(QUEUE_ISSUE_KEYS, None)
 
 
 def review_mode(q: LabelQueue | None) -> bool:
     """Whether ``q`` (the session's queue) is walked in review mode."""
     return q is not None and st.session_state.get(QUEUE_REVIEW_KEYS) == q.keys
+
+
+# The Queue page's label-issue mode (walk the labels cleanlab flags): the keys of the issue
+# queue started last (the mode is on while the session's queue holds exactly these keys), the
+# issues' table (given label, suggested class, score per key) and the notes shown above it.
+QUEUE_ISSUE_KEYS = "queue_issue_keys"
+QUEUE_ISSUES = "queue_issues"
+QUEUE_ISSUE_NOTES = "queue_issue_notes"
+
+
+def set_issue_queue(
+    q: LabelQueue, issues: pd.DataFrame | None = None, notes: tuple[str, ...] | None = None
+) -> None:
+    """Makes ``q`` this session's queue, walked in label-issue mode.
+
+    Args:
+        q: The queue.
+        issues: The label-issue table indexed by key (kept from before when None).
+        notes: Lines shown above the queue (kept from before when None).
+    """
+    set_queue(q)
+    st.session_state[QUEUE_ISSUE_KEYS] = q.keys
+    st.session_state.pop(QUEUE_REVIEW_KEYS, None)
+    if issues is not None:
+        st.session_state[QUEUE_ISSUES] = issues
+    if notes is not None:
+        st.session_state[QUEUE_ISSUE_NOTES] = notes
+
+
+def issue_mode(q: LabelQueue | None) -> bool:
+    """Whether ``q`` (the session's queue) is walked in label-issue mode."""
+    return (q is not None and st.session_state.get(QUEUE_ISSUE_KEYS) == q.keys
+            and isinstance(st.session_state.get(QUEUE_ISSUES), pd.DataFrame))  # fmt: skip
+
+
+def queue_issues() -> pd.DataFrame:
+    """The label-issue queue's table, indexed by key (empty before one was started)."""
+    issues = st.session_state.get(QUEUE_ISSUES)
+    return issues if isinstance(issues, pd.DataFrame) else pd.DataFrame()
+
+
+def queue_issue_notes() -> tuple[str, ...]:
+    """The lines shown above the label-issue queue."""
+    return tuple(st.session_state.get(QUEUE_ISSUE_NOTES, ()))
 
 
 # The Agreement page's adjudication queue: the disagreements this session skipped ("Next"), so

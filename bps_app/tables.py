@@ -33,13 +33,16 @@ def map_table(
     labels: pd.DataFrame,
     model_columns: pd.DataFrame | None,
     round_column: pd.DataFrame,
+    issue_column: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The map's points with what the map can be coloured by: the current label, the model's
-    prediction and uncertainty (when a model of the current embedding exists) and the latest
-    round each sample was selected in."""
+    prediction and uncertainty (when a model of the current embedding exists), the latest
+    round each sample was selected in and the binned label issue score (``issue_column``)."""
     out = frame.merge(labels[["key", "label"]], on="key", how="left")
     if model_columns is not None:
         out = out.merge(model_columns, on="key", how="left")
+    if issue_column is not None:
+        out = out.merge(issue_column, on="key", how="left")
     if not round_column.empty:
         out = out.merge(round_column, on="key", how="left")
     return out

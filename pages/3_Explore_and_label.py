@@ -10,8 +10,8 @@ from bps_core.verbs import LabelQueue, UndoResult, UnknownSampleError, selected_
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-COLOR_COLUMNS = ("label", "prediction", "uncertainty", "round", "particle_type", "dose_Gy",
-                 "hr_post_exposure", "plate", "well", "mouse")  # fmt: skip
+COLOR_COLUMNS = ("label", "prediction", "uncertainty", "issue score", "round", "particle_type",
+                 "dose_Gy", "hr_post_exposure", "plate", "well", "mouse")  # fmt: skip
 NEW_CLASS = "+ new class"
 QUEUE_PAGE = "pages/4_Queue.py"
 
@@ -25,6 +25,7 @@ with state.open_project() as project:
     classes = project.classes()
     model_cols = cache.model_columns(project)
     round_col = cache.round_column(project)
+    issue_col = cache.issue_column(project)  # cleanlab's label issue score, binned
 
 user = state.user_name()
 st.title("Explore and label")
@@ -177,7 +178,7 @@ with map_tab:
             "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
         )
     else:
-        frame = tables.map_table(frame, labels, model_cols, round_col)
+        frame = tables.map_table(frame, labels, model_cols, round_col, issue_col)
         color_options = [c for c in COLOR_COLUMNS if c in frame.columns]
         color_by = (
             st.segmented_control(

@@ -3,11 +3,12 @@
 Digits pick a class (each class keeps its digit for the whole project), the arrow keys move,
 Z undoes your last action. Every label is saved the moment it is given. A reviewer's queue
 ("Reviewer: ...") walks labels not reviewed yet: A or Enter accepts, a digit fixes, X rejects.
+"Label issues" walks the labels cleanlab flags as likely wrong, with the same keys.
 """
 
 import streamlit as st
 
-from bps_app import cache, review_mode, state, tables, widgets
+from bps_app import cache, issue_mode, review_mode, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     LabelQueue,
@@ -46,6 +47,9 @@ st.title("Label queue")
 def _start(origin: str, page_size: int, review_others: bool) -> None:
     if review_mode.is_origin(origin):
         review_mode.start(origin, others_only=review_others, user=user)
+        return
+    if issue_mode.is_origin(origin):
+        issue_mode.start()
         return
     if origin == FROM_SELECTION:
         keys = state.map_selection()
@@ -128,6 +132,7 @@ origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
 origins += [REVIEW + c.name for c in classes if c.name in set(shown_labels.label)]
 if not blind:  # a blind labeler never walks other labelers' labels, as a reviewer neither
     origins += review_mode.origins([c.name for c in classes if c.name in set(labels.label)])
+    origins += issue_mode.origins(not labels.empty)
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
@@ -148,6 +153,10 @@ if q is None:
     st.stop()
 if not q.keys:
     st.info("This queue is empty: nothing matches. Choose other samples above.")
+    st.stop()
+if state.issue_mode(q):  # the labels cleanlab flags: keep or correct each
+    issue_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
+                      default_window=default_window)  # fmt: skip
     st.stop()
 if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
     review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,

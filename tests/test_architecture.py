@@ -414,6 +414,11 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
             "bps_core.selection.model",
         }
     ),  # fmt: skip
+    # the label-issue scores (cleanlab) on out-of-fold probabilities of planted flips: 80 noisy
+    # label sets, none written to a project
+    "bench_label_errors.py": frozenset(
+        {"bps_core.quality.label_issues", "bps_core.selection.model"}
+    ),
     # UMAP fitting and its warm-up
     "bench_umap.py": frozenset({"bps_core.projection"}),
     # the synthetic generator's planning and scene drawing

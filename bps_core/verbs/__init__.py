@@ -26,6 +26,8 @@ the core's functions and add no algorithm of their own.
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
+- ``label_issues(project, LabelIssuesSettings, progress)`` -> ``LabelIssuesReport`` (labels
+  ranked by how likely they are wrong: cleanlab on a model's out-of-fold predictions)
 
 Pages import nothing of the core but this package, so it also hands out what they read and
 show: the reads (``list_embedding_sets``, ``current_map``, ``list_rounds``, ...), the small
@@ -91,6 +93,7 @@ from bps_core.project.reviews import (
 )
 from bps_core.project.store import Project, UndoResult
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
+from bps_core.quality.label_issues import LabelIssuesError
 from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
@@ -156,6 +159,7 @@ from bps_core.verbs.exports import (
     export_embeddings,
     export_to_output,
 )
+from bps_core.verbs.label_issues import LabelIssuesReport, LabelIssuesSettings, label_issues
 from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
 from bps_core.verbs.results import LABELED as REPORT_LABELED
 from bps_core.verbs.results import ReportRecord, ReportSettings, report
@@ -239,3 +243,5 @@ __all__ += [
 ]  # fmt: skip
 # out-of-fold predictions kept with each model (label-quality work, issue 18)
 __all__ += ["OutOfFold", "out_of_fold"]
+# label issues: cleanlab on the out-of-fold predictions (issue 18)
+__all__ += ["LabelIssuesError", "LabelIssuesReport", "LabelIssuesSettings", "label_issues"]

@@ -228,3 +228,12 @@ def test_plate_heatmap_figure__one_heat_map_per_plate_wells_in_place() -> None:
 def test_plate_heatmap_figure__wells_not_like_b03_give_none() -> None:
     t = pd.DataFrame({"plate": ["P1"], "well": ["center"], "corrected_fraction": [0.1]})
     assert figures.plate_heatmap_figure(t, "many") is None
+
+
+def test_map_figure__issue_score_bins_keep_their_colour_and_unscored_are_grey() -> None:
+    df = _frame(30).assign(**{figures.ISSUE_SCORE: ["0.8-1.0", None, "0.0-0.2"] * 10})
+    fig = map_figure(df, figures.ISSUE_SCORE, {})
+    colors = {t["name"].split(" (")[0]: t["marker"]["color"] for t in fig["data"]}
+    assert colors["(none)"] == figures.UNLABELED_COLOR
+    assert colors["0.8-1.0"] == "#FDE725"  # the top bin is the brightest, even with gaps
+    assert colors["0.0-0.2"] == "#440154"

@@ -41,6 +41,10 @@ def test_map_table__joins_label_model_and_round_columns_when_present() -> None:
     assert out["round"].tolist()[0] == "round 2"
     bare = tables.map_table(frame, _labels(), None, pd.DataFrame(columns=["key", "round"]))
     assert list(bare.columns) == ["key", "x", "label"]
+    issues = pd.DataFrame({"key": ["in:a/1.tif"], "issue score": ["0.8-1.0"]})
+    scored = tables.map_table(frame, _labels(), None, rounds, issues)
+    assert scored["issue score"].tolist()[0] == "0.8-1.0"
+    assert pd.isna(scored["issue score"][1])
 
 
 def test_browse_table__decodable_samples_unlabeled_filled_prediction_joined() -> None:

@@ -1,0 +1,226 @@
+"""The Queue page's label-issue mode: walk the labels cleanlab flags, most likely wrong first.
+
+Each screen shows one sample, its given label, the class the model's out-of-fold prediction
+suggests and the issue score. A (or Enter) keeps the label, a digit corrects it, X rejects it;
+each is a reviewer verdict (``bps_core.verbs.review``): a correction is a label event with
+source ``review``, and the label counts as reviewed. Verdicts name the label event shown, so a
+label changed by someone else since the screen was drawn is refused, not judged blind.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from bps_app import state, tables, widgets
+from bps_app.safe_text import md
+from bps_core.errors import BpsError
+from bps_core.images import DisplayWindow
+from bps_core.project.reviews import Verdict
+from bps_core.queue import LabelQueue
+from bps_core.storage import DatasourceConfig
+from bps_core.verbs.label_issues import LabelIssuesSettings, label_issues
+from bps_core.verbs.reviews import ReviewSettings, review
+
+ORIGIN = "Label issues (most likely wrong first)"
+#: Keys of the label-issue mode: A (or Enter) keeps, X rejects; digits correct, Z undoes.
+KEEP_KEY, KEEP_KEY_2, REJECT_KEY = "A", "Enter", "X"
+
+
+def origins(has_labels: bool) -> list[str]:
+    """The queue origin of the label-issue mode (none before any label)."""
+    return [ORIGIN] if has_labels else []
+
+
+def is_origin(origin: str) -> bool:
+    """Whether ``origin`` (the queue's "Samples" choice) starts the label-issue mode."""
+    return origin == ORIGIN
+
+
+def start() -> None:
+    """Starts a queue of the labels cleanlab flags as likely wrong, not reviewed yet.
+
+    An error (no model, a model without out-of-fold predictions) is kept for the page to show.
+    """
+    try:
+        with state.open_project() as p:
+            report = label_issues(p, LabelIssuesSettings(likely_only=True))
+            current = p.reviews.current()
+    except BpsError as exc:
+        state.set_queue_error(str(exc))
+        return
+    reviewed = set(current.key[current.review != "unreviewed"])
+    table = report.table[~report.table.key.isin(reviewed)]
+    note = (f"cleanlab flags {report.n_likely:,} of {report.n_scored:,} labels of model "
+            f"{report.model_id} as likely wrong")  # fmt: skip
+    if n_reviewed := report.n_likely - len(table):
+        note += f"; {n_reviewed:,} of them already reviewed are left out"
+    notes = (note + ".", *report.notes)
+    state.set_issue_queue(LabelQueue.of(table.key.tolist(), 1), table.set_index("key"), notes)
+
+
+def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) -> None:
+    q = state.queue()
+    if q is None or q.finished or not user:
+        return
+    try:
+        with state.open_project() as p:
+            done = review(p, ReviewSettings((Verdict(key, verdict, label, seen),)), user=user)
+    except (BpsError, ValueError) as exc:  # a stale screen stays, showing the new label
+        state.set_queue_error(str(exc))
+        return
+    if done.action_id is not None:  # a correction or reject: Z undoes it, shows it again
+        state.queue_actions()[done.action_id] = (q.position, (key,))
+    state.set_issue_queue(q.move(1))
+
+
+def _undo(user: str) -> None:
+    if not user:
+        return
+    with state.open_project() as p:
+        result = p.undo(user)
+    if result is None:
+        state.set_queue_error("Nothing to undo (a keep is not undone: give another verdict).")
+        return
+    ours = state.queue_actions()
+    if (q := state.queue()) is not None and result.target_action_id in ours:
+        position, keys = ours.pop(result.target_action_id)
+        state.set_issue_queue(q.after_undo(position, keys))
+
+
+def _move(pages: int) -> None:
+    if (q := state.queue()) is not None:
+        state.set_issue_queue(q.move(pages))
+
+
+def _walk_again(keys: list[str]) -> None:
+    state.set_issue_queue(LabelQueue.of(keys, 1))
+
+
+def _open(issues: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """The queue's samples still carrying the flagged label, unreviewed."""
+    now = current.set_index("key")
+    return [k for k in issues.index if k in now.index and now.review[k] == "unreviewed"
+            and now.label[k] == issues.label[k]]  # fmt: skip
+
+
+def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[str],
+             hotkeys: dict[str, str | None]) -> None:  # fmt: skip
+    can = bool(user) and row is not None
+    seen = int(row.event_id) if row is not None else 0
+    now = row.label if row is not None else None
+    cols = st.columns(2 + len(classes))
+    cols[0].button(f"Keep {md(now)}" if now else "Keep", key="queue_issue_keep", type="primary",
+                   shortcut=KEEP_KEY, on_click=_verdict, args=("accept", None, key, seen, user),
+                   disabled=not can, icon=":material/check:", width="stretch",
+                   help="The label is right after all (also Enter)")  # fmt: skip
+    cols[1].button("Reject", key="queue_issue_reject", shortcut=REJECT_KEY, on_click=_verdict,
+                   args=("reject", None, key, seen, user), disabled=not can,
+                   icon=":material/close:", width="stretch",
+                   help="Wrong, and no class fits: the sample is unlabeled again")  # fmt: skip
+    for col, name in zip(cols[2:], classes, strict=True):
+        keep = name == now  # its own class's digit keeps the label
+        verdict = ("accept", None) if keep else ("fix", name)
+        col.button(md(f"{name} (keep)" if keep else f"Fix: {name}"),
+                   key=f"queue_issue_fix_{name}", shortcut=hotkeys.get(name), on_click=_verdict,
+                   args=(*verdict, key, seen, user), disabled=not can, width="stretch",
+                   help="Keeps the label" if keep else f"The label becomes {name}")  # fmt: skip
+
+
+def _nav(row: pd.Series | None, key: str, user: str) -> None:
+    can = bool(user) and row is not None
+    seen = int(row.event_id) if row is not None else 0
+    nav = st.columns([2, 2, 2, 2, 3])
+    nav[0].button("Previous", key="queue_issue_prev", on_click=_move, args=(-1,),
+                  shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav[1].button("Next", key="queue_issue_next", on_click=_move, args=(1,), shortcut="Right",
+                  icon=":material/arrow_forward:", width="stretch",
+                  help="Skip: moves on without a verdict")  # fmt: skip
+    # Enter keeps too: a second, quiet button, as a button takes one shortcut.
+    nav[2].button("Keep", key="queue_issue_keep_enter", type="tertiary", shortcut=KEEP_KEY_2,
+                  on_click=_verdict, args=("accept", None, key, seen, user), disabled=not can,
+                  icon=":material/check:", help="The label is right (same as A)")  # fmt: skip
+    nav[3].button("Undo", key="queue_issue_undo", on_click=_undo, args=(user,), shortcut="Z",
+                  disabled=not user, icon=":material/undo:", width="stretch",
+                  help="Undo your last correction or reject")  # fmt: skip
+    nav[4].caption("Keys: A or Enter keeps the label, a digit corrects it, X rejects, Z undoes "
+                   "a correction or reject, ← → move (skipping gives no verdict).")  # fmt: skip
+
+
+def render(
+    q: LabelQueue,
+    *,
+    user: str,
+    samples: pd.DataFrame,
+    rel_index: pd.Series,
+    source: DatasourceConfig,
+    default_window: DisplayWindow,
+) -> None:
+    """Draws the label-issue mode of the queue ``q``: progress, keys, the sample and its scores.
+
+    Args:
+        q: The session's label-issue queue (one image a page).
+        user: The reviewer ("" disables the verdicts).
+        samples: The samples frame (metadata shown beside the image).
+        rel_index: Sample key -> relative path.
+        source: The input datasource.
+        default_window: The project's display window.
+    """
+    issues = state.queue_issues()
+    with state.open_project() as p:
+        current = p.reviews.current()
+        classes = p.classes()
+    open_keys = set(_open(issues, current))
+    done = sum(1 for k in q.keys if k not in open_keys)
+    where = "finished" if q.finished else f"image {q.position + 1:,} of {len(q.keys):,}"
+    st.progress(done / len(q.keys), text=f"{done:,} of {len(q.keys):,} label issues checked · "
+                f"{len(q.keys) - done:,} remaining · {where}")  # fmt: skip
+    for note in state.queue_issue_notes():
+        st.caption(md(note))
+    if q.finished:
+        _nav(None, "", user)  # back, or undo the last correction
+        rest = [k for k in q.keys if k in open_keys]
+        if not rest:
+            st.success(f"All {len(q.keys):,} label issues of this queue are checked. Retrain "
+                       "the model to look for more.")  # fmt: skip
+            return
+        st.info(f"End of the queue: {len(rest):,} label issues still unchecked (skipped).")
+        st.button(f"Walk the {len(rest):,} unchecked again", key="queue_issue_again",
+                  type="primary", on_click=_walk_again, args=(rest,),
+                  icon=":material/replay:")  # fmt: skip
+        return
+    key = q.current[0]
+    found = current[current.key == key]
+    row = found.iloc[0] if len(found) else None
+    _verdict_buttons(row, key, user, [c.name for c in classes],
+                     {c.name: c.hotkey for c in classes})  # fmt: skip
+    _nav(row, key, user)
+
+    window = widgets.display_controls(default_window, key="queue_display")
+    style = widgets.view_controls(state.VIEW_QUEUE, window)
+    left, right = st.columns([3, 2])
+    with left:
+        widgets.nucleus_image(key, rel_index[key], source, style)
+    issue = issues.loc[key]
+    right.markdown(f"**{md(widgets.file_name(key))}**")
+    m1, m2, m3 = right.columns(3)
+    m1.metric("Given label", md(issue.label), border=True)
+    m2.metric("Suggested", md(issue.suggested), border=True)
+    m3.metric("Score", f"{issue.score:.2f}", border=True,
+              help="0..1, higher: more likely wrong (cleanlab on the out-of-fold "
+              "predictions)")  # fmt: skip
+    right.caption(f"Out-of-fold probability of the given label {issue.label_probability:.2f}, "
+                  f"of the suggested class {issue.suggested_probability:.2f}.")  # fmt: skip
+    if row is None:
+        right.warning("Not labeled any more (rejected or cleared since the queue started): "
+                      "move on.")  # fmt: skip
+    else:
+        right.caption(f"Labeled by **{md(row.user)}** · {md(row.source)}")
+        if row.label != issue.label:
+            right.warning(f"Relabeled {md(row.label)} since the queue started.")
+        elif row.review != "unreviewed":
+            right.caption(f"Checked: {row.review} by {md(row.reviewer)}.")
+    sample = tables.sample_row(samples, key)
+    shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+             if c in sample.index]  # fmt: skip
+    right.dataframe(sample[shown].astype(str).rename("value").to_frame(), width="stretch")

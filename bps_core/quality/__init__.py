@@ -1,0 +1,1 @@
+"""Label quality: which labels look wrong (cleanlab on the models' out-of-fold predictions)."""
