@@ -10,23 +10,15 @@ from bps_app import prediction_mode, state, widgets
 from bps_app.safe_text import md
 from bps_core import verbs
 from bps_core.project import Project
+from tests.helpers import train_with_flips
 
 QUEUE_PAGE = "pages/4_Queue.py"
 
 
 @pytest.fixture
 def trained(tiny_project: Project) -> verbs.ModelRecord:
-    """The tiny project with pixel embeddings, 10 labels per particle type, 3 of them flipped
-    (disagreements for the model to find), and a model."""
-    verbs.compute_embeddings(tiny_project, verbs.EmbedConfig(method="pixels", image_size=32))
-    s = tiny_project.samples()
-    for particle in ("Fe", "X-ray"):
-        keys = s[s.particle_type == particle].key.head(10).tolist()
-        tiny_project.add_labels(keys, particle, user="ann", source="api")
-    labels = tiny_project.current_labels().head(3)
-    for k, lab in zip(labels.key, labels.label, strict=True):
-        tiny_project.add_labels([k], "X-ray" if lab == "Fe" else "Fe", user="ann", source="api")
-    return verbs.train_model(tiny_project, verbs.TrainSettings(), user="ann")
+    """The tiny project with a model on 20 labels, 3 of them flipped (disagreements)."""
+    return train_with_flips(tiny_project)
 
 
 def _start(app: AppTest, origin: str, *, order: str | None = None) -> list[str]:
