@@ -14,6 +14,7 @@ from bps_cli import (
     datasources,
     embeddings,
     export,
+    predictions,
     results,
     reviews,
     selection,
@@ -35,6 +36,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     selection.add_select, selection.add_train, selection.add_simulate,
     results.add_report,
     reviews.add_review, reviews.add_reviews,
+    predictions.add_predictions, predictions.add_model_disagreements,
     data.add_demo,
     app.add_app,
 )  # fmt: skip

@@ -94,9 +94,10 @@ class PredictionQueue:
     Attributes:
         model_id: The model whose predictions these are.
         cls: The predicted class.
-        table: One row per sample: key, predicted (the class), confidence (its probability),
-            label (the current label, None when unlabeled) and event_id (that label's event, 0
-            when unlabeled: what ``PredictionDecision.seen_event_id`` names).
+        table: One row per sample: key, filename (relative path), predicted (the class),
+            confidence (its probability), label (the current label, None when unlabeled) and
+            event_id (that label's event, 0 when unlabeled: what
+            ``PredictionDecision.seen_event_id`` names).
     """
 
     model_id: str
@@ -107,6 +108,10 @@ class PredictionQueue:
     def keys(self) -> tuple[str, ...]:
         """The sample keys in walking order."""
         return tuple(str(k) for k in self.table.key)
+
+    def write_csv(self, path: str | Path) -> None:
+        """Writes the table as CSV (no key column), atomically, safe from spreadsheet formulas."""
+        atomic_write_text(path, safe_frame(self.table.drop(columns=["key"])).to_csv(index=False))
 
 
 def prediction_queue(project: Project, settings: PredictionQueueSettings) -> PredictionQueue:
@@ -145,6 +150,7 @@ def prediction_queue(project: Project, settings: PredictionQueueSettings) -> Pre
     table["label"] = table.key.map(current.label).astype(object)
     table["label"] = table.label.where(table.label.notna(), None)
     table["event_id"] = table.key.map(current.event_id).fillna(0).astype(int)
+    table.insert(1, "filename", table.key.map(project.samples().set_index("key").relpath))
     ok = set(project.samples().query("status == 'ok'").key)
     keep = table.key.isin(ok)
     if settings.include_labeled:
