@@ -155,7 +155,7 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
                   shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
     nav[1].button("Skip", key="queue_pred_skip", on_click=_move, args=(1,), shortcut=SKIP_KEY,
                   icon=":material/arrow_forward:", width="stretch",
-                  help="Move on without a decision (also →)")  # fmt: skip
+                  help="Move on without a decision")  # fmt: skip
     nav[2].button("Accept", key="queue_pred_accept_enter", type="tertiary",
                   shortcut=ACCEPT_KEY_2, on_click=_decide, args=accept_args, disabled=not can,
                   icon=":material/check:", help="Same as A")  # fmt: skip
@@ -164,8 +164,6 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
                   help="Undo your last label from this queue")  # fmt: skip
     nav[4].caption("Keys: A or Enter accepts, a digit gives that class, S skips, Z undoes, "
                    "← goes back.")  # fmt: skip
-    st.button("Next", key="queue_pred_next", on_click=_move, args=(1,), shortcut="Right",
-              type="tertiary", help="Skip (same as S)")  # fmt: skip
 
 
 def render(
@@ -215,7 +213,8 @@ def render(
     right.markdown(f"**{md(widgets.file_name(key))}**")
     predicted, confidence = walk["predicted"][key], float(walk["confidence"][key])
     right.metric("Model (out-of-fold) predicts" if disagreements else "Model predicts",
-                 md(predicted), f"{confidence:.0%} probability", delta_color="off")  # fmt: skip
+                 md(predicted), f"{confidence:.0%} probability", delta_color="off",
+                 delta_arrow="off")  # fmt: skip
     label = row.label if row is not None else None
     right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
     if row is not None:
