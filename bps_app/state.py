@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -363,6 +364,7 @@ def set_review_queue(q: LabelQueue) -> None:
     set_queue(q)
     st.session_state[QUEUE_REVIEW_KEYS] = q.keys
     st.session_state.pop(QUEUE_ISSUE_KEYS, None)
+    st.session_state.pop(QUEUE_PREDICTIONS, None)
 
 
 def review_mode(q: LabelQueue | None) -> bool:
@@ -391,6 +393,7 @@ def set_issue_queue(
     set_queue(q)
     st.session_state[QUEUE_ISSUE_KEYS] = q.keys
     st.session_state.pop(QUEUE_REVIEW_KEYS, None)
+    st.session_state.pop(QUEUE_PREDICTIONS, None)
     if issues is not None:
         st.session_state[QUEUE_ISSUES] = issues
     if notes is not None:
@@ -446,3 +449,27 @@ def pop_adjudication_error() -> str | None:
     """The adjudication queue's pending error message, once."""
     error = st.session_state.pop(ADJUDICATION_ERROR, None)
     return str(error) if error else None
+
+
+# The Queue page's prediction mode (a reviewer walks a model's predictions, or the labels its
+# out-of-fold predictions disagree with): what the walk showed, per key. The mode is on while
+# the session's queue holds exactly the walk's keys, as in review mode.
+QUEUE_PREDICTIONS = "queue_predictions"
+
+
+def set_prediction_queue(q: LabelQueue, walk: dict[str, Any] | None = None) -> None:
+    """Makes ``q`` this session's queue, walked in prediction mode; ``walk`` (kind, model,
+    predicted, confidence per key) is kept when given, else the last one stays."""
+    set_queue(q)
+    if walk is not None:
+        st.session_state[QUEUE_PREDICTIONS] = walk
+        st.session_state.pop(QUEUE_REVIEW_KEYS, None)
+        st.session_state.pop(QUEUE_ISSUE_KEYS, None)
+
+
+def prediction_walk(q: LabelQueue | None) -> dict[str, Any] | None:
+    """The prediction walk of ``q`` (the session's queue), or None when it is not one."""
+    walk = st.session_state.get(QUEUE_PREDICTIONS)
+    if q is None or not isinstance(walk, dict) or tuple(walk.get("keys", ())) != q.keys:
+        return None
+    return walk

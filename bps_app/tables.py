@@ -162,6 +162,14 @@ def per_class_table(per_class: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame(per_class).T.round(3)
 
 
+def confusion_table(confusion: list[list[int]], classes: list[str]) -> pd.DataFrame:
+    """The cross-validated confusion matrix as a table: one row per label, one column per
+    out-of-fold prediction (the cells a user clicks to see their samples)."""
+    table = pd.DataFrame(confusion, index=list(classes), columns=list(classes))
+    table.index.name = "label \\ predicted"
+    return table
+
+
 def csv_header(data: IO[bytes]) -> list[str]:
     """The column names of an uploaded CSV (its first line), every one as text.
 

@@ -15,6 +15,7 @@ from bps_cli import (
     embeddings,
     export,
     label_issues,
+    predictions,
     results,
     reviews,
     selection,
@@ -37,6 +38,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     results.add_report,
     reviews.add_review, reviews.add_reviews,
     label_issues.add_label_issues,
+    predictions.add_predictions, predictions.add_model_disagreements,
     data.add_demo,
     app.add_app,
 )  # fmt: skip

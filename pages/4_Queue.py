@@ -4,11 +4,14 @@ Digits pick a class (each class keeps its digit for the whole project), the arro
 Z undoes your last action. Every label is saved the moment it is given. A reviewer's queue
 ("Reviewer: ...") walks labels not reviewed yet: A or Enter accepts, a digit fixes, X rejects.
 "Label issues" walks the labels cleanlab flags as likely wrong, with the same keys.
+A prediction walk ("Model predicts: ...", "Model disagrees ...") walks the current model's
+predictions by confidence: A or Enter accepts the prediction (or keeps the label), a digit
+corrects, S skips.
 """
 
 import streamlit as st
 
-from bps_app import cache, issue_mode, review_mode, state, tables, widgets
+from bps_app import cache, issue_mode, prediction_mode, review_mode, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     LabelQueue,
@@ -35,6 +38,7 @@ with state.open_project() as project:
     # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
     # until they labeled them themselves; in blind mode they see only their own labels here.
     mine = labeler_view(project, state.user_name(), labels)
+    model = cache.current_model(project)
 
 user = state.user_name()
 blind = mine is not None and mine.blind
@@ -44,7 +48,12 @@ current = shown_labels.set_index("key").label
 st.title("Label queue")
 
 
-def _start(origin: str, page_size: int, review_others: bool) -> None:
+def _start(
+    origin: str, page_size: int, review_others: bool, order: str, with_labeled: bool
+) -> None:
+    if prediction_mode.is_origin(origin):
+        prediction_mode.start(origin, order=order, include_labeled=with_labeled)
+        return
     if review_mode.is_origin(origin):
         review_mode.start(origin, others_only=review_others, user=user)
         return
@@ -133,14 +142,21 @@ origins += [REVIEW + c.name for c in classes if c.name in set(shown_labels.label
 if not blind:  # a blind labeler never walks other labelers' labels, as a reviewer neither
     origins += review_mode.origins([c.name for c in classes if c.name in set(labels.label)])
     origins += issue_mode.origins(not labels.empty)
+    origins += prediction_mode.origins(list(model.classes) if model is not None else [])
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
     view = c2.segmented_control("View", list(VIEWS), default="One image", key="queue_view")
-    review_others = st.checkbox("Reviewer: only labels others gave", key="queue_review_others",
+    c1, c2, c3 = st.columns([2, 2, 2])
+    review_others = c1.checkbox("Reviewer: only labels others gave", key="queue_review_others",
                                 help="Reviewer queues: leave your own labels out.")  # fmt: skip
+    order = c2.selectbox("Predictions: order", list(prediction_mode.ORDERS),
+                         key="queue_pred_order", help="Model predicts: walking order")  # fmt: skip
+    with_labeled = c3.checkbox("Predictions: include labeled samples",
+                               key="queue_pred_labeled",
+                               help="Model predicts: walk labeled samples too")  # fmt: skip
     if st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
-        _start(origin, VIEWS.get(view or "One image", 1), review_others)
+        _start(origin, VIEWS.get(view or "One image", 1), review_others, order, with_labeled)
         st.rerun()
 
 if error := state.pop_queue_error():
@@ -157,6 +173,10 @@ if not q.keys:
 if state.issue_mode(q):  # the labels cleanlab flags: keep or correct each
     issue_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
                       default_window=default_window)  # fmt: skip
+    st.stop()
+if (walk := state.prediction_walk(q)) is not None:  # the model's predictions, by confidence
+    prediction_mode.render(q, walk, user=user, samples=samples, rel_index=rel_index,
+                           source=source, default_window=default_window)  # fmt: skip
     st.stop()
 if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
     review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from bps_app import cache, figures, jobs, state, tables, widgets
+from bps_app import cache, confusion, figures, jobs, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     MODEL_KINDS,
@@ -286,6 +286,9 @@ with model_tab:
             fig = figures.confusion_figure(q["confusion"], q["classes"])
             c1.plotly_chart(fig, key="confusion")
             c2.dataframe(tables.per_class_table(q["per_class"]), width="stretch")
+            with st.expander("Samples of a confusion cell", expanded=True):
+                confusion.drill_down(model, rel_index=rel_index, source=source,
+                                     window=default_window)  # fmt: skip
     with state.open_project() as p:
         curve = learning_curve(p).dropna(subset=["balanced_accuracy"])
     if len(curve) > 0:

@@ -22,7 +22,7 @@ from bps_core.project import Project
 from bps_core.projection import MapConfig, get_or_compute_map
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.options import RoundOptions
-from bps_core.selection.rounds import Round, record_round, select_round
+from bps_core.selection.rounds import ModelRecord, Round, record_round, select_round
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
@@ -117,6 +117,22 @@ def map_project(project: Project, config: MapConfig | None = None) -> list[str]:
     save_random_embeddings(project)
     get_or_compute_map(project, config or MapConfig())
     return project.samples().key.tolist()
+
+
+def train_with_flips(project: Project, n: int = 10, flips: int = 3) -> ModelRecord:
+    """Pixel embeddings, ``n`` labels per particle type (Fe, X-ray) with the first ``flips``
+    flipped to the other type (disagreements for the model to find), and a model on them."""
+    from bps_core import verbs
+
+    verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
+    s = project.samples()
+    for particle in ("Fe", "X-ray"):
+        keys = s[s.particle_type == particle].key.head(n).tolist()
+        project.add_labels(keys, particle, user="ann", source="api")
+    labels = project.current_labels().head(flips)
+    for k, lab in zip(labels.key, labels.label, strict=True):
+        project.add_labels([k], "X-ray" if lab == "Fe" else "Fe", user="ann", source="api")
+    return verbs.train_model(project, verbs.TrainSettings(), user="ann")
 
 
 def create_round(

@@ -258,6 +258,74 @@ class Reviews:
 
         return db.write(self._conn, tx)
 
+    def label_unlabeled(
+        self, pairs: Sequence[tuple[str, str]], *, user: str, action_id: str | None = None
+    ) -> str:
+        """Labels samples that are still unlabeled (a reviewer accepting predictions).
+
+        One label event per sample, source ``review`` (so the label counts as reviewed), all in
+        one undoable action of ``user``, in one transaction. Refused, with nothing written, when
+        any sample got a label since the reviewer saw it unlabeled.
+
+        Args:
+            pairs: (sample key, class) pairs; each sample once, each class one the project has.
+            user: The reviewer.
+            action_id: The label action to write; generated when omitted.
+
+        Returns:
+            The label action id (``Project.undo`` of the reviewer reverses it).
+
+        Raises:
+            UnknownSampleError: a key is not in the project.
+            StaleReviewError: a sample was labeled since (it names who labeled it).
+            ReviewError: a sample twice, or a class the project does not have.
+            ValueError: an empty user or class name that cannot be stored.
+        """
+        clean_name = self._clean_name
+        user = clean_name(user, "user name")
+        keys = [k for k, _ in pairs]
+        twice = sorted(k for k, n in Counter(keys).items() if n > 1)
+        if twice:
+            raise ReviewError(f"a sample can get one label at a time: {_shown_keys(twice)} "
+                              "appear more than once")  # fmt: skip
+        names = {k: clean_name(lab, "class name") for k, lab in pairs}
+
+        def tx(c: db.Connection) -> str:
+            ids = sample_ids(c, keys)
+            missing = [k for k in keys if k not in ids]
+            if missing:
+                raise UnknownSampleError(missing)
+            last = _last_events(c, [ids[k] for k in keys])
+            labeled = [k for k in keys if ids[k] in last and last[ids[k]][1] is not None]
+            if labeled:
+                _, _, who, when = last[ids[labeled[0]]]
+                raise StaleReviewError(
+                    f"{_shown_keys(labeled)} labeled by {who} at "
+                    f"{when[:19].replace('T', ' ')} UTC since you opened it; nothing was "
+                    "written: reload and review its label",
+                    labeled,
+                )
+            class_ids: dict[str, int] = {}
+            for name in set(names.values()):
+                row = c.execute("SELECT id FROM label_classes WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise ReviewError(f"no class {name!r} to label with; create it first")
+                class_ids[name] = int(row[0])
+            now, action = _now(), action_id or uuid.uuid4().hex
+            c.executemany(
+                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                "action_id) VALUES (?, ?, ?, ?, 'review', ?)",
+                [(ids[k], class_ids[names[k]], user, now, action) for k in keys],
+            )
+            c.execute(
+                "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
+                "VALUES (?, ?, 'label', ?, ?)",
+                (action, user, len(keys), now),
+            )
+            return action
+
+        return db.write(self._conn, tx)
+
     def current(self) -> pd.DataFrame:
         """Every current label with its review state, in sample order.
 

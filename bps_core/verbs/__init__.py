@@ -23,6 +23,10 @@ the core's functions and add no algorithm of their own.
 - ``review(project, ReviewSettings, progress, *, user)`` -> ``ReviewRecord`` (accept, fix or
   reject labels); ``review_queue(project, ReviewQueueSettings, *, user)`` -> ``ReviewQueue``;
   ``review_summary(project, progress)`` -> ``ReviewSummary``
+- ``prediction_queue(project, PredictionQueueSettings)`` -> ``PredictionQueue``;
+  ``accept_predictions(project, AcceptSettings, progress, *, user)`` -> ``AcceptRecord``;
+  ``model_disagreements(project, DisagreementSettings)`` -> ``ModelDisagreements``;
+  ``confusion_samples(project, ConfusionCellSettings)`` (review a model's predictions)
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
@@ -160,6 +164,22 @@ from bps_core.verbs.exports import (
     export_to_output,
 )
 from bps_core.verbs.label_issues import LabelIssuesReport, LabelIssuesSettings, label_issues
+from bps_core.verbs.predictions import (
+    PREDICTION_ORDERS,
+    AcceptRecord,
+    AcceptSettings,
+    ConfusionCellSettings,
+    DisagreementSettings,
+    ModelDisagreements,
+    PredictionDecision,
+    PredictionQueue,
+    PredictionQueueSettings,
+    StalePredictionError,
+    accept_predictions,
+    confusion_samples,
+    model_disagreements,
+    prediction_queue,
+)
 from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
 from bps_core.verbs.results import LABELED as REPORT_LABELED
 from bps_core.verbs.results import ReportRecord, ReportSettings, report
@@ -245,3 +265,10 @@ __all__ += [
 __all__ += ["OutOfFold", "out_of_fold"]
 # label issues: cleanlab on the out-of-fold predictions (issue 18)
 __all__ += ["LabelIssuesError", "LabelIssuesReport", "LabelIssuesSettings", "label_issues"]
+# reviewing a model's predictions: prediction queue, disagreements, confusion cells (issue 18)
+__all__ += [
+    "PREDICTION_ORDERS", "AcceptRecord", "AcceptSettings", "ConfusionCellSettings",
+    "DisagreementSettings", "ModelDisagreements", "PredictionDecision", "PredictionQueue",
+    "PredictionQueueSettings", "StalePredictionError", "accept_predictions",
+    "confusion_samples", "model_disagreements", "prediction_queue",
+]  # fmt: skip

@@ -180,3 +180,38 @@ def test_record__a_fix_to_a_class_the_project_lacks_is_refused(tiny_project: Pro
     with pytest.raises(ReviewError, match="no class 'trak' to fix to"):
         tiny_project.reviews.record([Verdict(keys[0], "fix", label="trak")], user="rita")
     assert [c.name for c in tiny_project.classes()] == ["track", "debris"]
+
+
+def test_label_unlabeled__labels_as_review_in_one_undoable_action(tiny_project: Project) -> None:
+    keys = _labeled(tiny_project)
+    free = [k for k in tiny_project.samples().key if k not in keys][:2]
+    tiny_project.add_labels([free[1]], "track", user="ann", source="queue")
+    tiny_project.add_labels([free[1]], None, user="ann", source="queue")  # cleared: unlabeled
+    action = tiny_project.reviews.label_unlabeled([(free[0], "track"), (free[1], "debris")],
+                                                  user="rita")  # fmt: skip
+    cur = tiny_project.reviews.current().set_index("key")
+    assert cur.label[free[0]] == "track"
+    assert cur.label[free[1]] == "debris"
+    assert set(cur.source[free]) == {"review"}
+    assert set(cur.review[free]) == {"fixed"}  # a reviewer's label counts as reviewed
+    undone = tiny_project.undo("rita")
+    assert undone is not None
+    assert undone.target_action_id == action
+    assert not set(free) & set(tiny_project.current_labels().key)
+
+
+def test_label_unlabeled__a_sample_labeled_since_is_refused_and_nothing_written(
+    tiny_project: Project,
+) -> None:
+    keys = _labeled(tiny_project)
+    free = [k for k in tiny_project.samples().key if k not in keys][:1]
+    n_events = len(tiny_project.label_events())
+    with pytest.raises(StaleReviewError, match="labeled by ann") as caught:
+        tiny_project.reviews.label_unlabeled([(free[0], "track"), (keys[0], "debris")],
+                                             user="rita")  # fmt: skip
+    assert caught.value.keys == [keys[0]]
+    with pytest.raises(ReviewError, match="no class 'nucleus'"):
+        tiny_project.reviews.label_unlabeled([(free[0], "nucleus")], user="rita")
+    with pytest.raises(UnknownSampleError):
+        tiny_project.reviews.label_unlabeled([("input:nope.tif", "track")], user="rita")
+    assert len(tiny_project.label_events()) == n_events

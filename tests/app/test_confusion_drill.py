@@ -1,0 +1,47 @@
+"""AppTest of the confusion drill-down on the Rounds page: a clicked cell of the confusion
+table shows its samples, and opens them in the label queue to relabel."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from bps_app import confusion, state, tables
+from bps_core import verbs
+from bps_core.project import Project
+from tests.helpers import train_with_flips
+
+SELECT_PAGE = "pages/5_Select.py"
+
+
+def test_confusion_drill__a_clicked_cell_shows_its_samples_and_opens_them_in_the_queue(
+    app: AppTest, tiny_project: Project
+) -> None:
+    model = train_with_flips(tiny_project)
+    classes, matrix = model.metrics["classes"], model.metrics["confusion"]
+    i, j = max(((i, j) for i in range(2) for j in range(2) if i != j),
+               key=lambda c: matrix[c[0]][c[1]])  # fmt: skip
+    assert matrix[i][j] > 0  # the flipped labels: an off-diagonal cell with samples
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page(SELECT_PAGE).run()
+    assert not app.exception
+    assert not [b for b in app.button if b.key == "confusion_open_queue"]  # no cell yet
+    # what a click on the table sends: the cell's row position and column name
+    app.session_state[confusion.CELLS_KEY] = {"selection": {"cells": [[i, classes[j]]]}}
+    app.run()
+    assert not app.exception
+    cell = verbs.confusion_samples(tiny_project, verbs.ConfusionCellSettings(classes[i],
+                                                                           classes[j]))  # fmt: skip
+    assert any(f"**{matrix[i][j]}** samples labeled" in m.value for m in app.markdown)
+    app.button(key="confusion_open_queue").click().run()
+    queue = app.session_state[state.QUEUE]
+    assert list(queue.keys) == cell.key.tolist()
+    assert queue.page_size == 6
+
+
+def test_picked_cell__maps_a_selection_to_label_and_prediction() -> None:
+    table = tables.confusion_table([[3, 1], [2, 4]], ["Fe", "X-ray"])
+    assert confusion.picked_cell(table, [(1, "Fe")]) == ("X-ray", "Fe")
+    assert confusion.picked_cell(table, []) is None
+    assert confusion.picked_cell(table, [(0, table.index.name)]) is None  # the label column
+    assert confusion.picked_cell(table, [(5, "Fe")]) is None
