@@ -1,0 +1,1 @@
+"""Label and data quality: pixel statistics, quality flags, duplicates, outliers, label issues."""
