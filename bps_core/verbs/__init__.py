@@ -23,6 +23,8 @@ the core's functions and add no algorithm of their own.
 - ``review(project, ReviewSettings, progress, *, user)`` -> ``ReviewRecord`` (accept, fix or
   reject labels); ``review_queue(project, ReviewQueueSettings, *, user)`` -> ``ReviewQueue``;
   ``review_summary(project, progress)`` -> ``ReviewSummary``
+- ``flags(project, FlagSettings, progress)`` -> ``FlagsReport`` (poor images, duplicates,
+  near-duplicates, split leaks, outliers; ``quality_facets`` gives the flags as map columns)
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
@@ -91,6 +93,8 @@ from bps_core.project.reviews import (
 )
 from bps_core.project.store import Project, UndoResult
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
+from bps_core.quality.flags import FLAG_HELP, FLAG_NAMES, FlagsResult, FlagThresholds
+from bps_core.quality.flags import facet_columns as quality_facets
 from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
@@ -156,6 +160,7 @@ from bps_core.verbs.exports import (
     export_embeddings,
     export_to_output,
 )
+from bps_core.verbs.flags import FlagSettings, FlagsReport, flags
 from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
 from bps_core.verbs.results import LABELED as REPORT_LABELED
 from bps_core.verbs.results import ReportRecord, ReportSettings, report
@@ -239,3 +244,8 @@ __all__ += [
 ]  # fmt: skip
 # out-of-fold predictions kept with each model (label-quality work, issue 18)
 __all__ += ["OutOfFold", "out_of_fold"]
+# quality flags: poor images, duplicates, leaks, outliers (issue 18)
+__all__ += [
+    "FLAG_HELP", "FLAG_NAMES", "FlagSettings", "FlagThresholds", "FlagsReport", "FlagsResult",
+    "flags", "quality_facets",
+]  # fmt: skip
