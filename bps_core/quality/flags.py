@@ -14,15 +14,16 @@ images and decodes files itself (docs/label_quality_flags.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from bps_core.csvsafe import safe_cell
+from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.store import load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.images import decode_image
@@ -30,6 +31,7 @@ from bps_core.project.image_stats import STAT_COLUMNS, ImageStats
 from bps_core.project.store import Project, utc_now
 from bps_core.quality.duplicates import (
     EXACT_BELOW,
+    Neighbours,
     exact_duplicate_groups,
     near_duplicate_pairs,
     nearest_neighbours,
@@ -182,7 +184,7 @@ class FlagsResult:
     def write_csv(self, path: Any) -> int:
         """Writes ``table()`` as CSV (text cells made formula-safe); returns the row count."""
         t = self.table()
-        t.map(safe_cell).to_csv(path, index=False)
+        safe_frame(t).to_csv(path, index=False)
         return len(t)
 
 
@@ -233,6 +235,7 @@ def compute_flags(
     group_by: str | None = None,
     exact_below: int = EXACT_BELOW,
     embedding_version: str | None = None,
+    neighbours: Neighbours | None = None,
 ) -> FlagsResult:
     """Every flag of every sample from stored statistics and an embedding set.
 
@@ -245,6 +248,9 @@ def compute_flags(
         group_by: The metadata column of the grouped split (None: no leak check).
         exact_below: Exact neighbour search below this many vectors, HNSW above.
         embedding_version: Recorded in the result.
+        neighbours: The ``nearest_neighbours`` of the rows of ``vectors`` whose key is in
+            ``samples`` (``flag_rows``), at least ``thresholds.k`` of them, computed earlier (the
+            app keeps them while thresholds move); None computes them.
 
     Returns:
         The ``FlagsResult``.
@@ -273,10 +279,14 @@ def compute_flags(
     pair_rows: list[tuple[str, str, float, bool]] = []
     exact_search = True
     if keys is not None and vectors is not None and len(keys):
-        in_frame = np.array([k in frame.index for k in keys])
-        ekeys = [k for k, ok in zip(keys, in_frame, strict=True) if ok]
-        x = np.asarray(vectors)[in_frame]
-        nb = nearest_neighbours(x, t.k, exact_below=exact_below)
+        rows = flag_rows(keys, frame.index)
+        ekeys = [keys[i] for i in rows]
+        if neighbours is None:
+            nb = nearest_neighbours(np.asarray(vectors)[rows], t.k, exact_below=exact_below)
+        else:
+            kk = min(t.k, neighbours.indices.shape[1])
+            nb = Neighbours(neighbours.distances[:, :kk], neighbours.indices[:, :kk],
+                            neighbours.exact)  # fmt: skip
         exact_search = nb.exact
         scores = knn_outlier_scores(nb)
         nn = nb.distances[:, 0]
@@ -314,6 +324,12 @@ def compute_flags(
         frame[name] = frame[name].astype(bool)
     return FlagsResult(frame, pairs.reset_index(drop=True), cutoffs, t, group_by,
                        embedding_version, exact_search)  # fmt: skip
+
+
+def flag_rows(keys: Sequence[str], flagged: Iterable[str]) -> NDArray[np.intp]:
+    """The rows of an embedding set's ``keys`` whose sample is among ``flagged`` (in order)."""
+    wanted = set(flagged)
+    return np.array([i for i, k in enumerate(keys) if k in wanted], dtype=np.intp)
 
 
 def fill_missing_stats(project: Project, progress: Progress | None = None) -> int:
@@ -415,6 +431,6 @@ def threshold_fields() -> tuple[str, ...]:
 
 __all__ = [
     "FLAG_HELP", "FLAG_NAMES", "FRAME_STATS", "PIXEL_FLAGS", "FlagThresholds", "FlagsResult",
-    "compute_flags", "facet_columns", "fill_missing_stats", "pixel_flags", "project_flags",
-    "threshold_fields",
+    "compute_flags", "facet_columns", "fill_missing_stats", "flag_rows", "pixel_flags",
+    "project_flags", "threshold_fields",
 ]  # fmt: skip
