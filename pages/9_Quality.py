@@ -8,6 +8,7 @@ from bps_core.verbs import FLAG_HELP, FLAG_NAMES, BpsError, FlagSettings, FlagTh
 
 DEFAULTS = FlagThresholds()
 SHOWN = 24  # thumbnails per list
+SHORT = {"odd_size": "odd size", "near_duplicate": "near dup."}  # metric labels that fit
 
 with state.open_project() as project:
     source = project.config.datasource
@@ -44,6 +45,7 @@ if n_missing:
             st.stop()
         st.rerun()
 
+metrics = st.container()  # filled once the flags are computed, shown above the tabs
 tab_pixels, tab_dups, tab_leaks, tab_outliers = st.tabs(
     ["Image quality", "Duplicates", "Leaks", "Outliers"]
 )
@@ -102,12 +104,11 @@ if result is None:
     st.stop()
 
 frame, cut, counts = result.frame, result.cutoffs, result.counts
-metrics = st.container()
 cols = metrics.columns(len(FLAG_NAMES))
 for col, name in zip(cols, FLAG_NAMES, strict=True):
-    col.metric(name.replace("_", " "), f"{counts[name]:,}", help=FLAG_HELP[name],
+    col.metric(SHORT.get(name, name), f"{counts[name]:,}", help=FLAG_HELP[name],
                border=True)  # fmt: skip
-st.download_button(
+metrics.download_button(
     "Flags CSV", cache.quality_csv(result), file_name="flags.csv", mime="text/csv",
     key="quality_download", icon=":material/download:",
     help="One row per flagged sample, as bps-labeler flags writes it.",
@@ -135,14 +136,24 @@ with tab_pixels:
         "empty": (frame.foreground, [cut["empty_foreground"]], "foreground share", False),
         "odd_size": (area, [cut["area_low"], cut["area_high"]], "area (pixels)", True),
     }  # fmt: skip
+    measured = bool(frame.width.notna().any())
     for name, (values, lines, title, log_x) in plots.items():
         with rows[name][1]:
-            st.plotly_chart(figures.quality_histogram(values, lines, title, log_x=log_x),
-                            key=f"quality_hist_{name}")  # fmt: skip
-    rows["odd_size"][0].caption(f"Aspect above {max_aspect:.1f}: "
-                                f"{int((aspect > max_aspect).sum()):,} samples")  # fmt: skip
-    if frame.width.isna().all():
-        st.info("No pixel statistics yet: measure the images (above) for these flags.")
+            if measured:
+                st.plotly_chart(figures.quality_histogram(values, lines, title, log_x=log_x),
+                                key=f"quality_hist_{name}")  # fmt: skip
+            else:
+                st.caption(f"No pixel statistics yet: no {name.replace('_', ' ')} flags.")
+    where = {
+        "dim": f"99th percentile below {cut['dim_p99']:.4g}",
+        "saturated": f"more than {cut['saturated_share']:.3g} of pixels at the maximum",
+        "blurry": f"sharpness below {cut['blurry_sharpness']:.3g}",
+        "empty": f"foreground below {cut['empty_foreground']:.3g}",
+        "odd_size": f"area outside {cut['area_low']:,.0f}..{cut['area_high']:,.0f} px or "
+        f"aspect above {max_aspect:.1f} ({int((aspect > max_aspect).sum()):,} by aspect)",
+    }  # fmt: skip
+    for name, text in where.items():
+        rows[name][0].caption(f"**{counts[name]:,} flagged**: {md(text)}")
     pick = st.selectbox("Show the samples flagged", list(plots), key="quality_show",
                         format_func=lambda n: f"{n.replace('_', ' ')} ({counts[n]:,})")  # fmt: skip
     flagged = frame[frame[pick]]
