@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bps_core.atomic import atomic_write_text
 from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.store import load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
@@ -181,10 +183,14 @@ class FlagsResult:
         ranked: pd.DataFrame = out.iloc[order].reset_index(drop=True)
         return ranked
 
-    def write_csv(self, path: Any) -> int:
-        """Writes ``table()`` as CSV (text cells made formula-safe); returns the row count."""
+    def write_csv(self, path: str | Path) -> int:
+        """Writes ``table()`` as CSV, atomically (text cells made formula-safe).
+
+        Returns:
+            The number of rows written.
+        """
         t = self.table()
-        safe_frame(t).to_csv(path, index=False)
+        atomic_write_text(path, safe_frame(t).to_csv(index=False))
         return len(t)
 
 
