@@ -28,7 +28,7 @@ _THRESHOLDS = (
     ("--size-ratio", "size_ratio", RATIO, "odd size: area off the median by more than this"),
     ("--max-aspect", "max_aspect", RATIO, "odd aspect: longer over shorter side above this"),
     ("--near-duplicate-ratio", "near_duplicate_ratio", SHARE,
-     "near-duplicate: neighbour closer than this x the median neighbour distance"),
+     "near-duplicate: a neighbour closer than this x the median distance to the k-th one"),
     ("--outlier-percentile", "outlier_percentile", PERCENTILE,
      "outlier: k-NN score above this percentile"),
     ("--k", "k", POSITIVE_INT, "neighbours of the outlier score"),

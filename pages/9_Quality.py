@@ -79,7 +79,7 @@ max_aspect = c.slider("Odd aspect: longer / shorter side above", 1.0, 5.0, DEFAU
                       0.1, key="quality_max_aspect")  # fmt: skip
 with tab_dups:
     near_ratio = st.slider(
-        "Near-duplicate: neighbour closer than x the median neighbour distance", 0.0, 1.0,
+        "Near-duplicate: a neighbour closer than x the median distance to the k-th", 0.0, 1.0,
         DEFAULTS.near_duplicate_ratio, 0.05, key="quality_near_ratio",
         help=FLAG_HELP["near_duplicate"],
     )  # fmt: skip

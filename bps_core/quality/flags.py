@@ -61,7 +61,8 @@ FLAG_HELP = {
     "empty": "less than empty_foreground of the pixels clearly above the background",
     "odd_size": "area off the median by more than size_ratio, or aspect above max_aspect",
     "duplicate": "the same pixels as another sample",
-    "near_duplicate": "an embedding neighbour closer than near_duplicate_ratio x the median",
+    "near_duplicate": "an embedding neighbour closer than near_duplicate_ratio x the median "
+    "distance to the k-th nearest neighbour",
     "outlier": "k-NN outlier score above the outlier_percentile-th percentile",
 }
 
@@ -82,8 +83,9 @@ class FlagThresholds:
         size_ratio: Odd size: area above ``size_ratio`` x or below 1 / ``size_ratio`` x the
             median area.
         max_aspect: Odd aspect: the longer side over the shorter above this.
-        near_duplicate_ratio: Near-duplicate: the nearest neighbour's embedding distance below
-            this share of the median nearest-neighbour distance.
+        near_duplicate_ratio: Near-duplicate: an embedding neighbour closer than this share of
+            the median distance to the k-th nearest neighbour (the k-th, not the first: a set
+            with many duplicate pairs would shrink a first-neighbour median towards 0).
         outlier_percentile: Outlier: k-NN outlier score above this percentile (0..100).
         k: Neighbours of the outlier score.
 
@@ -97,7 +99,7 @@ class FlagThresholds:
     empty_foreground: float = 0.05
     size_ratio: float = 2.5
     max_aspect: float = 2.0
-    near_duplicate_ratio: float = 0.25
+    near_duplicate_ratio: float = 0.15
     outlier_percentile: float = 99.0
     k: int = 5
 
@@ -296,8 +298,7 @@ def compute_flags(
         exact_search = nb.exact
         scores = knn_outlier_scores(nb)
         nn = nb.distances[:, 0]
-        median_nn = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 0.0
-        cutoffs["near_distance"] = t.near_duplicate_ratio * median_nn
+        cutoffs["near_distance"] = t.near_duplicate_ratio * neighbour_scale(nb)
         cutoffs["outlier_score"] = percentile_cutoff(scores, t.outlier_percentile)
         frame.loc[ekeys, "outlier_score"] = scores
         frame.loc[ekeys, "nn_distance"] = np.where(np.isfinite(nn), nn, np.nan)
@@ -330,6 +331,22 @@ def compute_flags(
         frame[name] = frame[name].astype(bool)
     return FlagsResult(frame, pairs.reset_index(drop=True), cutoffs, t, group_by,
                        embedding_version, exact_search)  # fmt: skip
+
+
+def neighbour_scale(neighbours: Neighbours) -> float:
+    """The median distance to the k-th (farthest kept) nearest neighbour (0 without any).
+
+    The near-duplicate distance scale: robust to duplicate pairs and small duplicate groups,
+    which pull a first-neighbour median towards 0.
+    """
+    d = neighbours.distances
+    if d.shape[1] == 0:
+        return 0.0
+    n_found = np.isfinite(d).sum(axis=1)  # distances ascend; missing ones are inf at the end
+    has = n_found > 0
+    if not has.any():
+        return 0.0
+    return float(np.median(d[np.flatnonzero(has), n_found[has] - 1]))
 
 
 def flag_rows(keys: Sequence[str], flagged: Iterable[str]) -> NDArray[np.intp]:
@@ -437,6 +454,6 @@ def threshold_fields() -> tuple[str, ...]:
 
 __all__ = [
     "FLAG_HELP", "FLAG_NAMES", "FRAME_STATS", "PIXEL_FLAGS", "FlagThresholds", "FlagsResult",
-    "compute_flags", "facet_columns", "fill_missing_stats", "flag_rows", "pixel_flags",
-    "project_flags", "threshold_fields",
+    "compute_flags", "facet_columns", "fill_missing_stats", "flag_rows", "neighbour_scale",
+    "pixel_flags", "project_flags", "threshold_fields",
 ]  # fmt: skip
