@@ -53,6 +53,12 @@ navigation = st.navigation(
             url_path="agreement",
         ),
         st.Page(
+            "pages/9_Quality.py",
+            title="Quality",
+            icon=":material/rule:",
+            url_path="quality",
+        ),
+        st.Page(
             "pages/6_Export.py", title="Export", icon=":material/ios_share:", url_path="export"
         ),
     ]

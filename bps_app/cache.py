@@ -24,8 +24,17 @@ from bps_core.partners import sibling_config
 from bps_core.project import Project
 from bps_core.project.store import OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
+from bps_core.quality.duplicates import Neighbours
+from bps_core.quality.duplicates import nearest_neighbours as quality_neighbours
+from bps_core.quality.flags import FlagsResult, FlagThresholds, compute_flags, flag_rows
 from bps_core.quality.label_issues import LabelIssuesError, facet_columns, pick_model
-from bps_core.selection.rounds import ModelRecord, latest_model, list_models, predictions
+from bps_core.selection.rounds import (
+    ModelRecord,
+    group_column,
+    latest_model,
+    list_models,
+    predictions,
+)
 from bps_core.selection.scores import uncertainty
 from bps_core.storage import DataSource, DatasourceConfig, open_source
 from bps_core.storage.cache import CachedSource
@@ -360,3 +369,54 @@ def report_table(
 def table_csv(table: pd.DataFrame) -> bytes:
     """A table as CSV bytes, its text cells safe from spreadsheet formulas."""
     return safe_frame(table).to_csv(index=False).encode()
+
+
+# -- quality flags (pages/9_Quality.py) --------------------------------------------------------
+def quality_flags(project: Project, thresholds: FlagThresholds) -> FlagsResult | None:
+    """The flags of every good sample for ``thresholds``; None without stats and embeddings.
+
+    The neighbour search (the slow part at scale) is kept per embedding set and k, so moving
+    a threshold only re-applies it.
+    """
+    version = current_version(project)
+    stats_count = project.image_stats.count()
+    if version is None and stats_count == 0:
+        return None
+    return _quality_flags(str(project.folder), samples_version(project), stats_count,
+                          version or "", thresholds)  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=8, hash_funcs={FlagThresholds: hash})
+def _quality_flags(
+    project_dir: str, samples_ver: str, stats_count: int, version: str, t: FlagThresholds
+) -> FlagsResult:
+    samples, stats = _quality_inputs(project_dir, samples_ver, stats_count)
+    if not version:
+        return compute_flags(samples, stats, None, None, t, group_by=group_column(samples))
+    keys, _, vectors = embeddings(project_dir, version)
+    nb = _quality_neighbours(project_dir, samples_ver, version, t.k)
+    return compute_flags(samples, stats, keys, vectors, t, group_by=group_column(samples),
+                         embedding_version=version, neighbours=nb)  # fmt: skip
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _quality_inputs(
+    project_dir: str, samples_ver: str, stats_count: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    samples = samples_frame(project_dir, samples_ver)
+    with Project.open(project_dir) as project:
+        stats = project.image_stats.frame()
+    return samples[samples.status == "ok"], stats
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _quality_neighbours(project_dir: str, samples_ver: str, version: str, k: int) -> Neighbours:
+    keys, _, vectors = embeddings(project_dir, version)
+    samples = samples_frame(project_dir, samples_ver)
+    rows = flag_rows(keys, samples.key[samples.status == "ok"])
+    return quality_neighbours(vectors[rows], k)
+
+
+def quality_csv(result: FlagsResult) -> bytes:
+    """The flags table (``FlagsResult.table``) as CSV bytes, formula-safe."""
+    return safe_frame(result.table()).to_csv(index=False).encode()

@@ -408,3 +408,30 @@ def results_png(table: pd.DataFrame, by: tuple[str, ...], class_name: str) -> by
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+def quality_histogram(
+    values: pd.Series, cutoffs: list[float], title: str, *, log_x: bool = False
+) -> go.Figure:
+    """A histogram of one quality statistic with its flag cutoff(s) as dashed red lines.
+
+    Args:
+        values: The statistic per sample (NaN values are left out).
+        cutoffs: Where the flag starts (one or two values; non-finite ones are not drawn).
+        title: The x-axis title.
+        log_x: Histogram of log10 of the values (sizes, sharpness: spread over decades).
+    """
+    v: NDArray[np.float64] = values.dropna().to_numpy(dtype=float)
+    if log_x:
+        v = np.log10(v[v > 0])
+    fig = go.Figure(go.Histogram(x=v, nbinsx=60, marker_color="#4E79A7"))
+    for c in cutoffs:
+        if np.isfinite(c) and (not log_x or c > 0):
+            fig.add_vline(x=float(np.log10(c)) if log_x else float(c), line_dash="dash",
+                          line_color="#D55E00")  # fmt: skip
+    fig.update_layout(
+        height=220, margin={"t": 10, "b": 10, "l": 10, "r": 10}, showlegend=False,
+        xaxis_title=plot_text(f"log10 {title}" if log_x else title), yaxis_title="samples",
+        bargap=0.02,
+    )  # fmt: skip
+    return fig

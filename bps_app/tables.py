@@ -261,3 +261,29 @@ def labeler_labels_table(wide: pd.DataFrame, relpaths: pd.Series) -> pd.DataFram
     out = wide.fillna("").copy()
     out.insert(0, "file", [relpaths.get(k, file_name(str(k))) for k in wide.index])
     return out.reset_index(drop=True)
+
+
+def quality_pairs_view(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate and near-duplicate pairs (``FlagsResult.pairs``) as the Quality page shows
+    them: both file names, their groups, the embedding distance and whether pixels are equal."""
+    return pd.DataFrame({
+        "file A": [file_name(k) for k in pairs.key_a],
+        "file B": [file_name(k) for k in pairs.key_b],
+        "group A": pairs.group_a,
+        "group B": pairs.group_b,
+        "distance": pairs.distance.round(4),
+        "same pixels": pairs.exact,
+        "leak": pairs.leak,
+    })  # fmt: skip
+
+
+def quality_captions(frame: pd.DataFrame, keys: list[str], column: str) -> dict[str, str]:
+    """File name and one number (``column`` of the flags frame) per thumbnail of ``keys``."""
+    values = frame[column].astype(float)
+    return {k: f"{file_name(k)} · {column} {values[k]:.3g}" for k in keys}
+
+
+def pair_keys(pairs: pd.DataFrame, n: int) -> list[tuple[str, str]]:
+    """The (key_a, key_b) of the first ``n`` rows of a pairs table."""
+    head = pairs.head(n)
+    return [(str(a), str(b)) for a, b in zip(head.key_a, head.key_b, strict=True)]

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from bps_core import bps
 from bps_core.atomic import temp_path, write_error
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.images import decode_image
+from bps_core.project.image_stats import ImageStats
+from bps_core.quality.image_stats import measure
 from bps_core.storage import DataSource, DatasourceConfig, LocalFolderSource
 from bps_core.storage.fetch import DEFAULT_WORKERS
 
@@ -48,12 +50,17 @@ class CacheSpec:
 
 @dataclass
 class ImageCache:
-    """Cached images of shape (n, size, size), uint16, row i belonging to ``keys[i]``."""
+    """Cached images of shape (n, size, size), uint16, row i belonging to ``keys[i]``.
+
+    ``stats`` holds the pixel statistics measured while decoding (key -> ``ImageStats``) when
+    the cache was built by this call; a reused cache decodes nothing and brings none.
+    """
 
     images: NDArray[np.uint16]
     keys: list[str]
     bad: dict[str, str]
     spec: CacheSpec
+    stats: dict[str, ImageStats] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -131,6 +138,22 @@ def decode_normalised(
 ) -> NDArray[np.uint16]:
     """One cache row: the image at ``relpath`` decoded, masked if asked, normalised and resized.
 
+    ``decode_measured`` does the same and also measures the image's pixel statistics.
+    """
+    return decode_measured(source, partners, relpath, spec)[0]
+
+
+def decode_measured(
+    source: DataSource,
+    partners: DataSource | None,
+    relpath: str,
+    spec: CacheSpec,
+) -> tuple[NDArray[np.uint16], ImageStats]:
+    """One cache row and the pixel statistics of the image as stored (before any masking).
+
+    Measuring here, while the pixels are decoded anyway, costs about 0.1 ms per crop and saves
+    the quality flags a second pass over the images (``bps_core.quality.image_stats``).
+
     Args:
         source: Where the image is read.
         partners: The MASK partner folder (``mask_partner_source``), or None.
@@ -138,12 +161,13 @@ def decode_normalised(
         spec: The cache's size and masking.
 
     Returns:
-        Array of shape (spec.size, spec.size), uint16.
+        Array of shape (spec.size, spec.size), uint16, and the image's ``ImageStats``.
 
     Raises:
         ImageDecodeError, DatasourceError, ValueError: an unreadable or unusable file.
     """
     img: NDArray[Any] = decode_image(source.read_bytes(relpath), relpath)
+    stats = measure(img)
     if spec.mask_neighbours and partners is not None:
         name = bps.parse_filename(relpath)
         if name is not None:
@@ -151,7 +175,7 @@ def decode_normalised(
             if partners.exists(mask_key):
                 mask = decode_image(partners.read_bytes(mask_key), mask_key)
                 img = mask_out_neighbours(img, mask, name.object)
-    return normalise_square(img, spec.size)
+    return normalise_square(img, spec.size), stats
 
 
 _CHUNK = 256
@@ -160,18 +184,24 @@ _REMOTE_CHUNK = 16
 
 def _fill_chunk(
     task: tuple[Path, int, list[str], DataSource, DataSource | None, CacheSpec],
-) -> list[tuple[int, str]]:
-    """Decodes one chunk of rows straight into the memory-mapped cache file."""
+) -> tuple[list[tuple[int, str]], list[tuple[int, ImageStats]]]:
+    """Decodes one chunk of rows straight into the memory-mapped cache file.
+
+    Returns the (row, reason) of each bad file and the (row, stats) of each good one.
+    """
     path, start, relpaths, source, partners, spec = task
     out = np.load(path, mmap_mode="r+")
     errors: list[tuple[int, str]] = []
+    stats: list[tuple[int, ImageStats]] = []
     for j, rel in enumerate(relpaths):
         try:
-            out[start + j] = decode_normalised(source, partners, rel, spec)
+            out[start + j], row_stats = decode_measured(source, partners, rel, spec)
         except (ImageDecodeError, DatasourceError, ValueError) as exc:
             errors.append((start + j, str(exc)))
+        else:
+            stats.append((start + j, row_stats))
     out.flush()
-    return errors
+    return errors, stats
 
 
 def _paths(arrays_dir: Path, spec: CacheSpec) -> tuple[Path, Path]:
@@ -354,12 +384,16 @@ def _build(
     use_processes = n_workers > 1 and len(chunks) > 1 and local
     pool_cls = ProcessPoolExecutor if use_processes else ThreadPoolExecutor
     done = 0
+    measured: dict[str, ImageStats] = {}
     with pool_cls(max_workers=n_workers) as pool:
-        for errors in pool.map(_fill_chunk, tasks):
+        for errors, stats in pool.map(_fill_chunk, tasks):
             for i, err in errors:
                 ok[i] = False
                 bad[keys[i]] = err
+            measured.update((keys[i], st) for i, st in stats)
             done += step
             if progress:
                 progress(min(done, len(keys)) / len(keys))
-    return pending.commit(ok, bad)
+    cache = pending.commit(ok, bad)
+    cache.stats = measured
+    return cache

@@ -20,7 +20,7 @@ from bps_core.embeddings.quality import find_truth, knn_quality
 from bps_core.embeddings.ray_embed import check_ray_address
 from bps_core.embeddings.store import EmbeddingSet, save_embedding_set
 from bps_core.errors import BpsError, SettingsError
-from bps_core.project.store import Project
+from bps_core.project.store import Project, utc_now
 from bps_core.settings import Settings, check_choice, check_range
 
 METHODS = ("simclr", "pixels", "csv")
@@ -149,6 +149,7 @@ def compute_embeddings(
         )
         for key, reason in cache.bad.items():
             project.mark_bad(key, reason)
+        store_image_stats(project, cache)
         keys = cache.keys
         if cfg.method == "pixels":
             vectors = pixel_embeddings(cache.images)
@@ -165,6 +166,15 @@ def compute_embeddings(
     if progress is not None:
         progress(1.0)
     return result
+
+
+def store_image_stats(project: Project, cache: ImageCache) -> int:
+    """Stores the pixel statistics measured while ``cache`` was decoded (none for a reused one).
+
+    Returns:
+        The number of samples whose stats were written.
+    """
+    return project.image_stats.put(cache.stats, computed_at=utc_now())
 
 
 #: Seconds kept back from training for the k-NN quality figures and saving the set.

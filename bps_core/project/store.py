@@ -25,6 +25,7 @@ from bps_core.project import db
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
+from bps_core.project.image_stats import ImageStatsStore
 from bps_core.project.keys import sample_ids
 from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
@@ -245,6 +246,8 @@ class Project:
         reviews: A reviewer's verdicts on labels and the review state of current labels.
         assignments: Blind double labeling: the setting, who must label what, and each
             labeler's own labels.
+        image_stats: Pixel facts per sample, measured once at decode time (quality flags,
+            exact duplicates).
     """
 
     def __init__(
@@ -265,6 +268,7 @@ class Project:
         self.rounds = Rounds(conn)
         self.reviews = Reviews(conn, clean_name=clean_name)
         self.assignments = Assignments(conn)
+        self.image_stats = ImageStatsStore(conn)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only

@@ -1,1 +1,1 @@
-"""Label quality: which labels look wrong (cleanlab on the models' out-of-fold predictions)."""
+"""Label and data quality: pixel statistics, quality flags, duplicates, outliers, label issues."""

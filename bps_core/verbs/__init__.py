@@ -27,6 +27,8 @@ the core's functions and add no algorithm of their own.
   ``accept_predictions(project, AcceptSettings, progress, *, user)`` -> ``AcceptRecord``;
   ``model_disagreements(project, DisagreementSettings)`` -> ``ModelDisagreements``;
   ``confusion_samples(project, ConfusionCellSettings)`` (review a model's predictions)
+- ``flags(project, FlagSettings, progress)`` -> ``FlagsReport`` (poor images, duplicates,
+  near-duplicates, split leaks, outliers; ``quality_facets`` gives the flags as map columns)
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
@@ -97,6 +99,8 @@ from bps_core.project.reviews import (
 )
 from bps_core.project.store import Project, UndoResult
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
+from bps_core.quality.flags import FLAG_HELP, FLAG_NAMES, FlagsResult, FlagThresholds
+from bps_core.quality.flags import facet_columns as quality_facets
 from bps_core.quality.label_issues import LabelIssuesError
 from bps_core.queue import LabelQueue, unlabeled_keys
 from bps_core.selection.combine import SelectionConfig
@@ -163,6 +167,7 @@ from bps_core.verbs.exports import (
     export_embeddings,
     export_to_output,
 )
+from bps_core.verbs.flags import FlagSettings, FlagsReport, flags
 from bps_core.verbs.label_issues import LabelIssuesReport, LabelIssuesSettings, label_issues
 from bps_core.verbs.predictions import (
     PREDICTION_ORDERS,
@@ -271,4 +276,9 @@ __all__ += [
     "DisagreementSettings", "ModelDisagreements", "PredictionDecision", "PredictionQueue",
     "PredictionQueueSettings", "StalePredictionError", "accept_predictions",
     "confusion_samples", "model_disagreements", "prediction_queue",
+]  # fmt: skip
+# quality flags: poor images, duplicates, leaks, outliers (issue 18)
+__all__ += [
+    "FLAG_HELP", "FLAG_NAMES", "FlagSettings", "FlagThresholds", "FlagsReport", "FlagsResult",
+    "flags", "quality_facets",
 ]  # fmt: skip

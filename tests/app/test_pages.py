@@ -20,7 +20,7 @@ PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
 
 def test_pages__exist_for_every_navigation_entry() -> None:
-    assert len(PAGES) == 9
+    assert len(PAGES) == 10
     app_text = (ROOT / "app.py").read_text()
     assert all(p in app_text for p in PAGES)
 

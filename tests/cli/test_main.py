@@ -117,8 +117,8 @@ def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
     assert list(sub.choices) == [
         "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info",
         "migrate", "double-label", "agreement", "adjudicate", "embed", "embeddings", "map",
-        "export", "select", "train", "simulate", "report", "review", "reviews", "label-issues",
-        "predictions", "model-disagreements", "demo", "app",
+        "export", "select", "train", "simulate", "report", "flags", "review", "reviews",
+        "label-issues", "predictions", "model-disagreements", "demo", "app",
     ]  # fmt: skip
 
 

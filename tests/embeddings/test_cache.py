@@ -15,7 +15,9 @@ from bps_core.embeddings.cache import (
     mask_partner_source,
     normalise_square,
 )
+from bps_core.images import decode_image
 from bps_core.project import Project
+from bps_core.quality.image_stats import measure
 from bps_core.storage import LocalFolderSource
 
 
@@ -76,6 +78,17 @@ def test_build_cache__bad_files_are_skipped_and_reported(tiny_project: Project) 
     assert len(cache) == 169
     assert s.key.iloc[3] not in cache.keys
     assert "no image pages" in cache.bad[s.key.iloc[3]]
+
+
+def test_build_cache__measures_each_decoded_image_once(tiny_project: Project) -> None:
+    s = tiny_project.samples()
+    args = (tiny_project.arrays_dir, _source(tiny_project), s.relpath.tolist(), s.key.tolist())
+    cache = build_cache(*args, CacheSpec(32))
+    assert set(cache.stats) == set(cache.keys)
+    first = s.relpath.iloc[0]
+    raw = decode_image((Path(tiny_project.config.datasource.path) / first).read_bytes(), first)
+    assert cache.stats[s.key.iloc[0]] == measure(raw)  # the stored file's pixels, not the row's
+    assert build_cache(*args, CacheSpec(32)).stats == {}  # reused: nothing decoded again
 
 
 def test_mask_out_neighbours__replaces_other_labels_with_background() -> None:

@@ -1,0 +1,212 @@
+"""Quality: poor images, duplicates, split leaks and outliers, each threshold shown and movable."""
+
+import streamlit as st
+
+from bps_app import cache, figures, state, tables, widgets
+from bps_app.safe_text import md
+from bps_core.verbs import FLAG_HELP, FLAG_NAMES, BpsError, FlagSettings, FlagThresholds, flags
+
+DEFAULTS = FlagThresholds()
+SHOWN = 24  # thumbnails per list
+SHORT = {"odd_size": "odd size", "near_duplicate": "near dup."}  # metric labels that fit
+
+with state.open_project() as project:
+    source = project.config.datasource
+    window = project.config.display
+    n_missing = len(project.image_stats.missing())
+    n_ok = project.n_samples("ok")
+    rel = cache.relpaths(project)
+
+st.title("Quality")
+st.caption(
+    "Images to look at before they mislead a model: dim, saturated, blurry, nearly empty or "
+    "odd-sized crops, the same image twice, near-duplicates that a grouped split puts on both "
+    "sides (leaks), and outliers far from everything else. Pixel facts are measured once when "
+    "images are decoded for embedding; moving a threshold re-applies it instantly."
+)
+
+if n_missing:
+    st.info(f"{n_missing:,} of {n_ok:,} samples have no pixel statistics yet (embedded before "
+            "they were kept, or on Ray): measure them for their pixel flags and exact "
+            "duplicates.")  # fmt: skip
+    if st.button(
+        f"Measure {n_missing:,} images", key="quality_measure", icon=":material/straighten:"
+    ):
+        bar = st.progress(0.0, text="Decoding and measuring...")
+
+        def advance(fraction: float) -> None:
+            bar.progress(min(fraction, 1.0))
+
+        try:
+            with state.open_project() as project:
+                flags(project, FlagSettings(), advance)
+        except BpsError as exc:
+            st.error(md(str(exc)))
+            st.stop()
+        st.rerun()
+
+metrics = st.container()  # filled once the flags are computed, shown above the tabs
+tab_pixels, tab_dups, tab_leaks, tab_outliers = st.tabs(
+    ["Image quality", "Duplicates", "Leaks", "Outliers"]
+)
+
+# Thresholds first (the result depends on them), histograms after, into the same rows.
+with tab_pixels:
+    rows = {
+        name: st.columns([1, 2]) for name in ("dim", "saturated", "blurry", "empty", "odd_size")
+    }
+c = rows["dim"][0]
+dim_ratio = c.slider("Dim: bright end below x median", 0.0, 1.0, DEFAULTS.dim_ratio, 0.05,
+                     key="quality_dim_ratio", help=FLAG_HELP["dim"])  # fmt: skip
+c = rows["saturated"][0]
+saturated_share = c.number_input(
+    "Saturated: share of pixels at the maximum above", 0.0, 1.0, DEFAULTS.saturated_share,
+    0.001, format="%.3f", key="quality_saturated_share", help=FLAG_HELP["saturated"],
+)  # fmt: skip
+c = rows["blurry"][0]
+blurry_ratio = c.slider("Blurry: sharpness below x median", 0.0, 1.0, DEFAULTS.blurry_ratio, 0.05,
+                        key="quality_blurry_ratio", help=FLAG_HELP["blurry"])  # fmt: skip
+c = rows["empty"][0]
+empty_foreground = c.slider(
+    "Nearly empty: foreground share below", 0.0, 0.5, DEFAULTS.empty_foreground, 0.01,
+    key="quality_empty_foreground", help=FLAG_HELP["empty"],
+)  # fmt: skip
+c = rows["odd_size"][0]
+size_ratio = c.slider("Odd size: area off the median by more than x", 1.0, 10.0,
+                      DEFAULTS.size_ratio, 0.25, key="quality_size_ratio",
+                      help=FLAG_HELP["odd_size"])  # fmt: skip
+max_aspect = c.slider("Odd aspect: longer / shorter side above", 1.0, 5.0, DEFAULTS.max_aspect,
+                      0.1, key="quality_max_aspect")  # fmt: skip
+with tab_dups:
+    near_ratio = st.slider(
+        "Near-duplicate: a neighbour closer than x the median distance to the k-th", 0.0, 1.0,
+        DEFAULTS.near_duplicate_ratio, 0.05, key="quality_near_ratio",
+        help=FLAG_HELP["near_duplicate"],
+    )  # fmt: skip
+with tab_outliers:
+    o1, o2 = st.columns(2)
+    outlier_percentile = o1.slider("Outlier: score above percentile", 80.0, 100.0,
+                                   DEFAULTS.outlier_percentile, 0.5, key="quality_outlier_pct",
+                                   help=FLAG_HELP["outlier"])  # fmt: skip
+    k = o2.slider("Neighbours in the score (k)", 1, 20, DEFAULTS.k, key="quality_k")
+
+thresholds = FlagThresholds(
+    dim_ratio=dim_ratio, saturated_share=float(saturated_share), blurry_ratio=blurry_ratio,
+    empty_foreground=empty_foreground, size_ratio=size_ratio, max_aspect=max_aspect,
+    near_duplicate_ratio=near_ratio, outlier_percentile=outlier_percentile, k=k,
+)  # fmt: skip
+with st.spinner("Flagging..."), state.open_project() as project:
+    result = cache.quality_flags(project, thresholds)
+if result is None:
+    st.info("Nothing to flag from yet: compute embeddings first (the decode measures every "
+            "image on the way).")  # fmt: skip
+    st.page_link("pages/2_Embed.py", label="Go to Embeddings", icon=":material/hub:")
+    st.stop()
+
+frame, cut, counts = result.frame, result.cutoffs, result.counts
+cols = metrics.columns(len(FLAG_NAMES))
+for col, name in zip(cols, FLAG_NAMES, strict=True):
+    col.metric(SHORT.get(name, name), f"{counts[name]:,}", help=FLAG_HELP[name],
+               border=True)  # fmt: skip
+metrics.download_button(
+    "Flags CSV", cache.quality_csv(result), file_name="flags.csv", mime="text/csv",
+    key="quality_download", icon=":material/download:",
+    help="One row per flagged sample, as bps-labeler flags writes it.",
+)  # fmt: skip
+
+
+def _show(keys: list[str], column: str, what: str, key: str) -> None:
+    if not keys:
+        st.caption(f"No {what}.")
+        return
+    captions = tables.quality_captions(frame, keys[:SHOWN], column)
+    widgets.thumbnail_grid(keys[:SHOWN], rel, source, window, open_key=key, captions=captions)
+    if len(keys) > SHOWN:
+        st.caption(f"... and {len(keys) - SHOWN:,} more (all of them in the CSV).")
+
+
+with tab_pixels:
+    area = frame.width * frame.height
+    aspect = frame[["width", "height"]].max(axis=1) / frame[["width", "height"]].min(axis=1)
+    plots = {
+        "dim": (frame.p99, [cut["dim_p99"]], "99th percentile (share of range)", False),
+        "saturated": (frame.saturated_share, [cut["saturated_share"]], "share at maximum",
+                      False),
+        "blurry": (frame.sharpness, [cut["blurry_sharpness"]], "sharpness", True),
+        "empty": (frame.foreground, [cut["empty_foreground"]], "foreground share", False),
+        "odd_size": (area, [cut["area_low"], cut["area_high"]], "area (pixels)", True),
+    }  # fmt: skip
+    measured = bool(frame.width.notna().any())
+    for name, (values, lines, title, log_x) in plots.items():
+        with rows[name][1]:
+            if measured:
+                st.plotly_chart(figures.quality_histogram(values, lines, title, log_x=log_x),
+                                key=f"quality_hist_{name}")  # fmt: skip
+            else:
+                st.caption(f"No pixel statistics yet: no {name.replace('_', ' ')} flags.")
+    where = {
+        "dim": f"99th percentile below {cut['dim_p99']:.4g}",
+        "saturated": f"more than {cut['saturated_share']:.3g} of pixels at the maximum",
+        "blurry": f"sharpness below {cut['blurry_sharpness']:.3g}",
+        "empty": f"foreground below {cut['empty_foreground']:.3g}",
+        "odd_size": f"area outside {cut['area_low']:,.0f}..{cut['area_high']:,.0f} px or "
+        f"aspect above {max_aspect:.1f} ({int((aspect > max_aspect).sum()):,} by aspect)",
+    }  # fmt: skip
+    for name, text in where.items():
+        rows[name][0].caption(f"**{counts[name]:,} flagged**: {md(text)}")
+    pick = st.selectbox("Show the samples flagged", list(plots), key="quality_show",
+                        format_func=lambda n: f"{n.replace('_', ' ')} ({counts[n]:,})")  # fmt: skip
+    flagged = frame[frame[pick]]
+    order = {"dim": "p99", "saturated": "saturated_share", "blurry": "sharpness",
+             "empty": "foreground", "odd_size": "width"}  # fmt: skip
+    shown = flagged.sort_values(order[pick], ascending=pick != "saturated")
+    _show(list(shown.index), order[pick], f"{pick.replace('_', ' ')} samples", "quality_pix")
+
+with tab_dups:
+    st.plotly_chart(figures.quality_histogram(frame.nn_distance, [cut.get("near_distance", 0.0)],
+                                              "distance to the nearest neighbour"),
+                    key="quality_hist_near")  # fmt: skip
+    groups = result.duplicate_groups()
+    st.subheader(f"Same pixels: {len(groups):,} groups")
+    if not groups:
+        st.caption("No two samples hold the same pixels.")
+    for i, members in enumerate(groups[:10]):
+        st.markdown(f"**Group {i + 1}**: {len(members)} samples")
+        widgets.thumbnail_grid(members[:SHOWN], rel, source, window, open_key=f"quality_dup{i}")
+    near = result.pairs[~result.pairs.exact]
+    st.subheader(f"Near-duplicates: {len(near):,} pairs")
+    if result.embedding_version is None:
+        st.caption("No embeddings yet: near-duplicates need them.")
+    elif len(near):
+        st.dataframe(tables.quality_pairs_view(near), hide_index=True, key="quality_near_table")
+        for j, (a, b) in enumerate(tables.pair_keys(near, 6)):
+            widgets.thumbnail_grid([a, b], rel, source, window, columns=6,
+                                   open_key=f"quality_near{j}")  # fmt: skip
+
+with tab_leaks:
+    if result.group_column is None:
+        st.info("No group column (such as well) in the metadata: nothing to check leaks against.")
+    else:
+        leaks = result.leaks
+        st.caption(
+            f"Pairs of the same or nearly the same image in two different "
+            f"{md(result.group_column)} groups: a split grouped by {md(result.group_column)} "
+            "can put one in training and the other in testing, and the score then flatters."
+        )
+        st.metric("Leaking pairs", f"{len(leaks):,}")
+        if len(leaks):
+            st.dataframe(tables.quality_pairs_view(leaks), hide_index=True,
+                         key="quality_leak_table")  # fmt: skip
+            for j, (a, b) in enumerate(tables.pair_keys(leaks, 6)):
+                widgets.thumbnail_grid([a, b], rel, source, window, columns=6,
+                                       open_key=f"quality_leak{j}")  # fmt: skip
+
+with tab_outliers:
+    if result.embedding_version is None:
+        st.info("No embeddings yet: the outlier score needs them.")
+    else:
+        st.plotly_chart(figures.quality_histogram(frame.outlier_score, [cut["outlier_score"]],
+                                                  "k-NN outlier score"),
+                        key="quality_hist_outlier")  # fmt: skip
+        outliers = frame[frame.outlier].sort_values("outlier_score", ascending=False)
+        _show(list(outliers.index), "outlier_score", "outliers", "quality_out")

@@ -1,0 +1,84 @@
+"""AppTest: the Quality page shows flag counts with movable thresholds, duplicates and leaks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_core import verbs
+from bps_core.project import Project, create_project_from_folder
+from tests.helpers import button, open_app, save_random_embeddings
+
+PAGE = "pages/9_Quality.py"
+COPY_NAME = "P242_73665006707-Z9_099_099_proj.tif"
+
+
+@pytest.fixture
+def with_copy(tiny_copy: Path, tmp_path: Path) -> Project:
+    """A project whose datasource holds one image twice (under another well)."""
+    train = next(p.parent for p in tiny_copy.rglob("*_proj.tif"))
+    shutil.copy(sorted(train.glob("*_proj.tif"))[0], train / COPY_NAME)
+    project, _ = create_project_from_folder(tmp_path / "dup-project", tiny_copy)
+    yield project
+    project.close()
+
+
+def _quality(app: AppTest) -> AppTest:
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    return app
+
+
+def _metric(app: AppTest, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def test_quality_page__without_embeddings_says_what_to_do(app: AppTest) -> None:
+    _quality(app)
+    assert not app.error
+    assert any("Nothing to flag from yet" in i.value for i in app.info)
+
+
+def test_quality_page__counts_duplicates_and_leaks_of_a_copied_image(
+    with_copy: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verbs.compute_embeddings(with_copy, verbs.EmbedConfig(method="pixels", image_size=32))
+    app = _quality(open_app(monkeypatch, with_copy.folder))
+    assert not app.error
+    assert _metric(app, "duplicate") == "2"
+    assert _metric(app, "Leaking pairs") == "1"
+    assert any("Same pixels: 1 groups" in h.value for h in app.subheader)
+    assert app.get("download_button")
+
+
+def test_quality_page__moving_a_threshold_changes_its_count(
+    with_copy: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verbs.compute_embeddings(with_copy, verbs.EmbedConfig(method="pixels", image_size=32))
+    app = _quality(open_app(monkeypatch, with_copy.folder))
+    before = int(_metric(app, "outlier"))
+    app.slider(key="quality_outlier_pct").set_value(80.0).run()
+    assert not app.exception
+    after = int(_metric(app, "outlier"))
+    assert after > 3 * max(before, 1)
+    dim_before = int(_metric(app, "dim"))
+    app.slider(key="quality_dim_ratio").set_value(1.0).run()
+    assert int(_metric(app, "dim")) > dim_before
+
+
+def test_quality_page__measure_button_fills_missing_pixel_stats(
+    with_copy: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_random_embeddings(with_copy)  # embeddings without a decode: no stats
+    app = _quality(open_app(monkeypatch, with_copy.folder))
+    assert any("have no pixel statistics yet" in i.value for i in app.info)
+    assert _metric(app, "duplicate") == "0"
+    button(app, f"Measure {with_copy.n_samples('ok'):,} images").click().run()
+    assert not app.exception
+    assert with_copy.image_stats.count() == with_copy.n_samples("ok")
+    assert _metric(app, "duplicate") == "2"
+    assert not any("have no pixel statistics yet" in i.value for i in app.info)
