@@ -30,6 +30,7 @@ from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
+from bps_core.project.tags import Tags
 from bps_core.storage import (
     DataSource,
     DatasourceConfig,
@@ -245,6 +246,7 @@ class Project:
         reviews: A reviewer's verdicts on labels and the review state of current labels.
         assignments: Blind double labeling: the setting, who must label what, and each
             labeler's own labels.
+        tags: Tags beside the class (several per sample), an append-only log with history.
     """
 
     def __init__(
@@ -265,6 +267,7 @@ class Project:
         self.rounds = Rounds(conn)
         self.reviews = Reviews(conn, clean_name=clean_name)
         self.assignments = Assignments(conn)
+        self.tags = Tags(conn, clean_name=clean_name)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
