@@ -58,8 +58,10 @@ def prediction_facet(project: Project) -> pd.DataFrame | None:
 
 
 def tag_facet(project: Project) -> pd.DataFrame | None:
-    """The current tags of each tagged sample: ``tags`` (a sorted list) and ``tag_names``
-    (comma-joined, for tables and CSV files); None before the first tag."""
+    """The current tags of each tagged sample, or None before the first tag.
+
+    Columns: ``tags`` (a sorted list) and ``tag_names`` (comma-joined, for tables and CSVs).
+    """
     current = project.tags.current()
     if current.empty:
         return None
@@ -72,8 +74,10 @@ PROVIDERS: tuple[FacetProvider, ...] = (label_facet, prediction_facet, tag_facet
 
 
 def facets_version(project: Project) -> tuple[object, ...]:
-    """A token that changes whenever a built-in facet may have: labels, tags, the samples and
-    the current model. Cache ``sample_facets`` on it."""
+    """A token that changes whenever a built-in facet may have; cache ``sample_facets`` on it.
+
+    It follows the samples, labels, tags, verdicts and the current model.
+    """
     version = current_version(project)
     model = latest_model(project, version) if version is not None else None
     return (
@@ -86,9 +90,7 @@ def facets_version(project: Project) -> tuple[object, ...]:
     )
 
 
-def sample_facets(
-    project: Project, providers: Sequence[FacetProvider] = PROVIDERS
-) -> pd.DataFrame:
+def sample_facets(project: Project, providers: Sequence[FacetProvider] = PROVIDERS) -> pd.DataFrame:
     """Every decodable sample with the columns of every provider, indexed by key.
 
     Samples a provider leaves out get a missing value (an empty list for ``tags``).
@@ -126,14 +128,18 @@ def facet_kind(values: pd.Series) -> FacetKind:
 
 
 def facet_columns(frame: pd.DataFrame) -> dict[str, FacetKind]:
-    """Each filterable column of a facets frame and its kind (``tag_names`` is the text twin
-    of ``tags`` and left out)."""
+    """Each filterable column of a facets frame and its kind.
+
+    ``tag_names`` is the text twin of ``tags`` and left out.
+    """
     return {c: facet_kind(frame[c]) for c in frame.columns if c != "tag_names"}
 
 
 def facet_values(values: pd.Series) -> list[str]:
-    """The values a categorical or list facet can be filtered by, as text, sorted; a missing
-    value shows as ``NONE``."""
+    """The values a categorical or list facet can be filtered by, as sorted text.
+
+    A missing value shows as ``NONE`` (last).
+    """
     if facet_kind(values) == "list":
         return sorted({str(v) for items in values for v in items})
     shown = {NONE if _missing(v) else str(v) for v in values}
@@ -187,8 +193,10 @@ def filter_mask(frame: pd.DataFrame, filters: Sequence[FacetFilter]) -> pd.Serie
         elif f.values:
             wanted = set(f.values)
             if kind == "list":
-                keep &= col.map(lambda items: bool(wanted & set(items)) or
-                                (NONE in wanted and not items)).astype(bool)  # fmt: skip
+                keep &= pd.Series(
+                    [bool(wanted & set(items)) or (NONE in wanted and not items) for items in col],
+                    index=frame.index,
+                )
             else:
                 text = col.map(lambda v: NONE if _missing(v) else str(v))
                 keep &= text.isin(wanted)

@@ -31,10 +31,12 @@ def test_sample_facets__label_and_tags_per_key(tiny_project: Project) -> None:
     tiny_project.tags.add(keys[1:2], "ask an expert", user="ann")
     frame = sample_facets(tiny_project)
     assert frame.index.tolist() == keys
-    assert frame.label[keys[0]] == "track" and pd.isna(frame.label[keys[2]])
+    assert frame.label[keys[0]] == "track"
+    assert pd.isna(frame.label[keys[2]])
     assert frame.tags[keys[1]] == ["ask an expert", "unsure"]
     assert frame.tag_names[keys[1]] == "ask an expert, unsure"
-    assert frame.tags[keys[3]] == [] and frame.tag_names[keys[3]] == ""
+    assert frame.tags[keys[3]] == []
+    assert frame.tag_names[keys[3]] == ""
     assert "prediction" not in frame.columns  # no model yet
     assert facets.facet_columns(frame) == {"label": "categorical", "tags": "list"}
 

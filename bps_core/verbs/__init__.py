@@ -27,6 +27,9 @@ the core's functions and add no algorithm of their own.
   ``accept_predictions(project, AcceptSettings, progress, *, user)`` -> ``AcceptRecord``;
   ``model_disagreements(project, DisagreementSettings)`` -> ``ModelDisagreements``;
   ``confusion_samples(project, ConfusionCellSettings)`` (review a model's predictions)
+- ``tag_samples(project, TagSettings, progress, *, user)`` -> ``TagAction`` (tags beside the
+  class); ``read_keys``, ``tags_table``, ``write_tags_csv``; ``sample_facets(project)`` (what
+  samples filter and colour by) with ``FacetFilter`` and ``filtered_keys``
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
@@ -80,6 +83,17 @@ from bps_core.exports import (
     ExportReport,
     resolve_dest,
 )
+from bps_core.facets import NONE as FACET_NONE
+from bps_core.facets import (
+    FacetFilter,
+    FacetKind,
+    facet_columns,
+    facet_values,
+    facets_version,
+    filter_mask,
+    filtered_keys,
+    sample_facets,
+)
 from bps_core.images import IMAGE_EXTENSIONS
 from bps_core.labels import import_labels_csv, selected_ids
 from bps_core.metadata import read_user_file
@@ -96,6 +110,7 @@ from bps_core.project.reviews import (
     Verdict,
 )
 from bps_core.project.store import Project, UndoResult
+from bps_core.project.tags import MAX_TAG, TagAction, clean_tag
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
 from bps_core.quality.label_issues import LabelIssuesError
 from bps_core.queue import LabelQueue, unlabeled_keys
@@ -208,6 +223,14 @@ from bps_core.verbs.simulation import (
     run_simulation,
     store_truth_upload,
 )
+from bps_core.verbs.tags import (
+    KeysRead,
+    TagSettings,
+    read_keys,
+    tag_samples,
+    tags_table,
+    write_tags_csv,
+)
 from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
 from bps_core.verbs.views import ViewSettings, view_nucleus
 from bps_core.verdicts import VerdictImportReport, import_verdicts_csv
@@ -271,4 +294,11 @@ __all__ += [
     "DisagreementSettings", "ModelDisagreements", "PredictionDecision", "PredictionQueue",
     "PredictionQueueSettings", "StalePredictionError", "accept_predictions",
     "confusion_samples", "model_disagreements", "prediction_queue",
+]  # fmt: skip
+# tags beside the class and sample facets for filters (issue 18)
+__all__ += [
+    "FACET_NONE", "MAX_TAG", "FacetFilter", "FacetKind", "KeysRead", "TagAction", "TagSettings",
+    "clean_tag", "facet_columns", "facet_values", "facets_version", "filter_mask",
+    "filtered_keys", "read_keys", "sample_facets", "tag_samples", "tags_table",
+    "write_tags_csv",
 ]  # fmt: skip
