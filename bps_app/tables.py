@@ -104,6 +104,28 @@ def label_actions(events: pd.DataFrame) -> pd.DataFrame:
     return per_action
 
 
+def tag_actions(events: pd.DataFrame) -> pd.DataFrame:
+    """Tag events (``Project.tags.history``) grouped per action, newest first: when, who,
+    which tag, added or removed, and how many samples."""
+    per_action = (
+        events.groupby("action_id", sort=False)
+        .agg(time=("created_at", "first"), user=("user", "first"), tag=("tag", "first"),
+             present=("present", "first"), samples=("key", "size"))
+        .sort_values("time", ascending=False)
+    )  # fmt: skip
+    per_action["present"] = per_action.present.map({True: "added", False: "removed"})
+    return per_action.rename(columns={"present": "what"})
+
+
+def with_columns(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with a ``key`` column) joined with the columns of ``extra`` (indexed by key)
+    it does not have yet."""
+    new = [c for c in extra.columns if c not in frame.columns]
+    if not new:
+        return frame
+    return frame.merge(extra[new], left_on="key", right_index=True, how="left")
+
+
 def metadata_columns(samples: pd.DataFrame) -> tuple[list[str], list[str]]:
     """The sample metadata columns a round can balance over (2 to 50 values) and those it can
     threshold on (numeric)."""

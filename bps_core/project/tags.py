@@ -56,12 +56,12 @@ def clean_tag(value: str) -> str:
     for i, ch in enumerate(tag, start=1):
         if unicodedata.category(ch) in _INVISIBLE:
             raise ValueError(
-                f"tag {_shown(value)} holds an invisible or control character (U+{ord(ch):04X} "
+                f"{_shown(value)} holds an invisible or control character (U+{ord(ch):04X} "
                 f"at character {i}); retype it without it"
             )
         if ch in _FORBIDDEN:
             raise ValueError(
-                f"tag {_shown(value)} holds a comma (character {i}); commas separate tags, "
+                f"{_shown(value)} holds a comma (character {i}); commas separate tags, "
                 "so give each tag on its own"
             )
     return tag
