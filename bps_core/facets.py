@@ -90,21 +90,23 @@ def facets_version(project: Project) -> tuple[object, ...]:
     )
 
 
-def sample_facets(project: Project, providers: Sequence[FacetProvider] = PROVIDERS) -> pd.DataFrame:
+def sample_facets(
+    project: Project, providers: Sequence[FacetProvider] | None = None
+) -> pd.DataFrame:
     """Every decodable sample with the columns of every provider, indexed by key.
 
     Samples a provider leaves out get a missing value (an empty list for ``tags``).
 
     Args:
         project: The project.
-        providers: The providers to join (default ``PROVIDERS``).
+        providers: The providers to join (default: ``PROVIDERS`` as it is at the call).
 
     Returns:
         One row per sample with status ``ok``, in sample order; the index is the key.
     """
     samples = project.samples()
     frame = pd.DataFrame(index=pd.Index(samples.key[samples.status == "ok"], name="key"))
-    for provider in providers:
+    for provider in PROVIDERS if providers is None else providers:
         part = provider(project)
         if part is None or part.empty:
             continue
