@@ -484,6 +484,8 @@ def filter_widget_key(place: str, column: str) -> str:
     """The widget key of the filter on facet ``column`` at ``place`` (``FILTER_PLACES``)."""
     if place not in FILTER_PLACES:
         raise KeyError(f"unknown filter place {place!r}")
+    if place == "browse":  # the Browse tab's filter keys from before facets, kept
+        return f"explore_filter_{column}"
     return f"filter_{place}_{column}"
 
 
