@@ -130,3 +130,18 @@ def test_history__lists_tag_actions(app: AppTest, tiny_project: Project) -> None
     assert frame[["user", "tag", "what", "samples"]].values.tolist() == [
         ["cy", "unsure", "removed", 1], ["bob", "unsure", "added", 3]
     ]  # fmt: skip
+
+
+def test_queue__in_the_grid_a_tag_lands_on_the_chosen_tiles_only(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _open(app, QUEUE_PAGE)
+    app.segmented_control(key="queue_view").set_value("Grid of 6")
+    _start_queue(app, "Unlabeled samples (random order)")
+    page = _queue_keys(app)[:6]
+    app.checkbox(key=state.queue_tile_key(page[0])).uncheck().run()
+    app.text_input(key=state.tag_input_key("queue")).input("unsure").run()
+    assert not app.exception
+    assert set(tiny_project.tags.current().key) == set(page[1:])
+    chips = next(w for w in app.get("button_group") if w.label == "Tags of the 5 chosen")
+    assert chips.value == ["unsure"]  # every chosen tile carries it
