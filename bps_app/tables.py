@@ -73,8 +73,8 @@ def sample_row(samples: pd.DataFrame, key: str) -> pd.Series:
 
 
 def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
-    """File name and current label (and prediction, when a model exists) per thumbnail of
-    ``keys``, rows of ``chosen``."""
+    """File name and current label (and prediction, when a model exists, and tags, when the
+    rows carry ``tag_names``) per thumbnail of ``keys``, rows of ``chosen``."""
     rows = chosen.set_index("key").loc[keys]
     out = {}
     for key, row in rows.iterrows():
@@ -82,6 +82,8 @@ def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
         text = f"{file_name(str(key))} · {label}"
         if isinstance(row.get("prediction"), str):
             text += f" · predicted {row.prediction}"
+        if isinstance(row.get("tag_names"), str) and row.tag_names:
+            text += f" · tags: {row.tag_names}"
         out[str(key)] = text
     return out
 

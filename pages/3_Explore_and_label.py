@@ -224,6 +224,8 @@ with map_tab:
 with browse_tab:
     ok = tables.browse_table(samples, labels, model_cols)
     ok = ok[filters.apply(facets, filters.facet_filters(facets, "browse"), ok.key)]
+    if "tag_names" in facets.columns:
+        ok = tables.with_columns(ok, facets[["tag_names"]])
     browse_columns = [c for c in FILTER_COLUMNS if c in ok.columns]
     meta_filters = st.columns(max(len(browse_columns), 1))
     for col, name in zip(meta_filters, browse_columns, strict=False):

@@ -51,12 +51,14 @@ CLASS_COLORS = (
 _MAX_NAME = 64
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
-#: predictions, rounds, label events). A metadata column with one of these names, or any name
-#: starting with ``META_PREFIX``, appears in ``Project.samples()`` as ``META_PREFIX + name``.
+#: predictions, rounds, label events, the facets' confidence and tags). A metadata column with
+#: one of these names, or any name starting with ``META_PREFIX``, appears in
+#: ``Project.samples()`` as ``META_PREFIX + name``.
 RESERVED_COLUMNS = frozenset(
     SAMPLE_COLUMNS
     + ("x", "y", "label", "prediction", "uncertainty", "round", "user", "created_at", "source",
-       "action_id", "event_id", "filename", "index", "level_0", "meta_json")
+       "action_id", "event_id", "filename", "index", "level_0", "meta_json", "confidence",
+       "tags", "tag_names")
 )  # fmt: skip
 META_PREFIX = "meta:"
 _DATASOURCE_COLUMNS = "id, kind, uri, purpose, created_at"
