@@ -20,6 +20,7 @@ import pandas as pd
 from bps_core.arrays import load_keys
 from bps_core.embeddings.store import RECOMPUTE, current_version
 from bps_core.project.store import Project
+from bps_core.quality import label_issues
 from bps_core.selection.rounds import latest_model, predictions
 
 #: A facet provider: columns per sample key (the frame's index), or None when it has nothing.
@@ -70,7 +71,12 @@ def tag_facet(project: Project) -> pd.DataFrame | None:
 
 
 #: The providers ``sample_facets`` joins, in column order. Register another with one line.
-PROVIDERS: tuple[FacetProvider, ...] = (label_facet, prediction_facet, tag_facet)
+PROVIDERS: tuple[FacetProvider, ...] = (
+    label_facet,
+    prediction_facet,
+    tag_facet,
+    label_issues.facet_columns,  # issue_score, suggested (cleanlab on out-of-fold predictions)
+)
 
 
 def facets_version(project: Project) -> tuple[object, ...]:
