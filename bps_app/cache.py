@@ -19,6 +19,7 @@ from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
+from bps_core.facets import facets_version, sample_facets
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.partners import sibling_config
 from bps_core.project import Project
@@ -420,3 +421,16 @@ def _quality_neighbours(project_dir: str, samples_ver: str, version: str, k: int
 def quality_csv(result: FlagsResult) -> bytes:
     """The flags table (``FlagsResult.table``) as CSV bytes, formula-safe."""
     return safe_frame(result.table()).to_csv(index=False).encode()
+
+
+def facets(project: Project) -> pd.DataFrame:
+    """The sample facets (``bps_core.facets.sample_facets``: label, prediction, confidence,
+    tags and every registered provider's columns), rebuilt only when ``facets_version``
+    changes, so a rerun that changed nothing reads it from the cache."""
+    return _facets(str(project.folder), facets_version(project))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
+    with Project.open(project_dir) as project:
+        return sample_facets(project)

@@ -473,3 +473,56 @@ def prediction_walk(q: LabelQueue | None) -> dict[str, Any] | None:
     if q is None or not isinstance(walk, dict) or tuple(walk.get("keys", ())) != q.keys:
         return None
     return walk
+
+
+# Facet filters (bps_app/filters.py): one widget per facet column at each place that filters,
+# keyed by place and column so the Map, Browse and the Queue keep their own choices.
+FILTER_PLACES = ("map", "browse", "queue")
+
+
+def filter_widget_key(place: str, column: str) -> str:
+    """The widget key of the filter on facet ``column`` at ``place`` (``FILTER_PLACES``)."""
+    if place not in FILTER_PLACES:
+        raise KeyError(f"unknown filter place {place!r}")
+    if place == "browse":  # the Browse tab's filter keys from before facets, kept
+        return f"explore_filter_{column}"
+    return f"filter_{place}_{column}"
+
+
+# Tags (bps_app/widgets.py tag_editor): the tag box, the chips and the last error per place.
+TAG_PLACES = ("queue", "dialog", "map", "panel")
+
+
+def tag_input_key(place: str) -> str:
+    """The widget key of the "Add a tag" box at ``place`` (``TAG_PLACES``)."""
+    if place not in TAG_PLACES:
+        raise KeyError(f"unknown tag place {place!r}")
+    return f"tag_input_{place}"
+
+
+def tag_chips_key(place: str, keys: list[str], version: int) -> str:
+    """The widget key of the tag chips at ``place`` for ``keys``: new with every tag write
+    (``version``) and every other sample, so the chips always start from the stored tags."""
+    import hashlib
+
+    digest = hashlib.sha1("\n".join(keys).encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"tag_chips_{place}_{digest}_{version}"
+
+
+def set_tag_error(place: str, message: str) -> None:
+    """Keeps why a tag could not be written at ``place``, for the next run to show."""
+    st.session_state[f"tag_error_{place}"] = message
+
+
+def pop_tag_error(place: str) -> str | None:
+    """The tag error kept for ``place``, once."""
+    message = st.session_state.pop(f"tag_error_{place}", None)
+    return str(message) if message else None
+
+
+def take_tag_input(place: str) -> str:
+    """The text typed in the tag box at ``place``, emptying the box (from its on_change)."""
+    key = tag_input_key(place)
+    text = str(st.session_state.get(key) or "")
+    st.session_state[key] = ""
+    return text

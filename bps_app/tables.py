@@ -73,8 +73,8 @@ def sample_row(samples: pd.DataFrame, key: str) -> pd.Series:
 
 
 def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
-    """File name and current label (and prediction, when a model exists) per thumbnail of
-    ``keys``, rows of ``chosen``."""
+    """File name and current label (and prediction, when a model exists, and tags, when the
+    rows carry ``tag_names``) per thumbnail of ``keys``, rows of ``chosen``."""
     rows = chosen.set_index("key").loc[keys]
     out = {}
     for key, row in rows.iterrows():
@@ -82,6 +82,8 @@ def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
         text = f"{file_name(str(key))} · {label}"
         if isinstance(row.get("prediction"), str):
             text += f" · predicted {row.prediction}"
+        if isinstance(row.get("tag_names"), str) and row.tag_names:
+            text += f" · tags: {row.tag_names}"
         out[str(key)] = text
     return out
 
@@ -102,6 +104,28 @@ def label_actions(events: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
     per_action["label"] = per_action.label.fillna("(cleared)")
     return per_action
+
+
+def tag_actions(events: pd.DataFrame) -> pd.DataFrame:
+    """Tag events (``Project.tags.history``) grouped per action, newest first: when, who,
+    which tag, added or removed, and how many samples."""
+    per_action = (
+        events.groupby("action_id", sort=False)
+        .agg(time=("created_at", "first"), user=("user", "first"), tag=("tag", "first"),
+             present=("present", "first"), samples=("key", "size"))
+        .sort_values("time", ascending=False)
+    )  # fmt: skip
+    per_action["present"] = per_action.present.map({True: "added", False: "removed"})
+    return per_action.rename(columns={"present": "what"})
+
+
+def with_columns(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with a ``key`` column) joined with the columns of ``extra`` (indexed by key)
+    it does not have yet."""
+    new = [c for c in extra.columns if c not in frame.columns]
+    if not new:
+        return frame
+    return frame.merge(extra[new], left_on="key", right_index=True, how="left")
 
 
 def metadata_columns(samples: pd.DataFrame) -> tuple[list[str], list[str]]:

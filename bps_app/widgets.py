@@ -23,6 +23,7 @@ from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.settings import Settings
 from bps_core.storage import DatasourceConfig
+from bps_core.verbs import TagSettings, tag_samples
 
 
 def require_login() -> None:
@@ -422,6 +423,7 @@ def sample_detail(
         samples = cache.load_samples(project)
         row = sample_row(samples, key)
         history = project.label_events(key)
+        tag_history = project.tags.history(key)
         near = cache.neighbours(project, key, n_neighbours)
         labels = project.current_labels().set_index("key").label
         source = project.config.datasource
@@ -433,6 +435,7 @@ def sample_detail(
     right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
     right.dataframe(meta.astype(str).rename("value").to_frame(), width="stretch", key=f"meta_{key}")
+    tag_editor([key], _TAG_PLACE.get(place, "dialog"), user=state.user_name())
     st.markdown("**Label history**")
     if history.empty:
         st.caption("Never labeled.")
@@ -442,6 +445,13 @@ def sample_detail(
         shown = shown.rename(columns={"created_at": f"time ({tz})"})
         shown["label"] = shown.label.fillna("(cleared)")
         st.dataframe(shown, hide_index=True, width="stretch", key=f"history_{key}")
+    if not tag_history.empty:
+        st.markdown("**Tag history**")
+        tags_shown = tag_history[["created_at", "user", "tag", "present"]].iloc[::-1].copy()
+        tags_shown["created_at"], tz = local_times(tags_shown.created_at)
+        tags_shown["present"] = tags_shown.present.map({True: "added", False: "removed"})
+        tags_shown = tags_shown.rename(columns={"created_at": f"time ({tz})", "present": "what"})
+        st.dataframe(tags_shown, hide_index=True, width="stretch", key=f"tag_history_{key}")
     st.markdown(f"**Nearest neighbours** ({len(near)}, cosine similarity in embedding space)")
     if not near:
         st.caption("No embedding contains this sample yet.")
@@ -457,3 +467,90 @@ def sample_detail(
 @st.dialog("Sample", width="large")
 def sample_dialog(key: str, window: DisplayWindow) -> None:
     sample_detail(key, window, place=state.VIEW_DIALOG)
+
+
+_TAG_PLACE = {state.VIEW_DIALOG: "dialog", state.VIEW_PANEL: "panel"}
+TAG_BOX = "Add a tag"  # the tag box's label: the T key finds the box by it
+
+
+def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -> None:
+    """Tag chips and a tag box for ``keys`` (one sample or many).
+
+    The chips are the tags the samples carry and the user's recent tags: a selected chip is a
+    tag every one of ``keys`` carries; clicking one adds it to all of them or removes it from
+    all. Typing a tag and pressing Enter adds it. Each change is one action, saved at once.
+
+    Args:
+        keys: The samples tagged.
+        place: Where the editor is (``state.TAG_PLACES``); keys its widgets.
+        user: Who tags (empty: the editor is read-only).
+        label: The chips' label.
+    """
+    with state.open_project() as project:
+        tags_of = project.tags.of(keys)
+        recent = project.tags.recent(user or None, limit=5)
+        version = project.tags.version()
+    sets = [set(t) for t in tags_of.values()]
+    on_all = sorted(set.intersection(*sets)) if sets else []
+    on_any = sorted(set().union(*sets)) if sets else []
+    options = list(dict.fromkeys([*on_any, *recent]))
+    if error := state.pop_tag_error(place):
+        st.error(md(error))
+    if options:
+        chips = state.tag_chips_key(place, keys, version)
+        st.pills(
+            label, options, selection_mode="multi", default=on_all, key=chips,
+            format_func=md, disabled=not user or not keys, on_change=_chips_changed,
+            args=(keys, place, on_all, chips, user),
+            help="Click a tag to add it to (or remove it from) "
+            + ("this sample" if len(keys) == 1 else f"all {len(keys):,} samples"),
+        )  # fmt: skip
+    st.text_input(
+        TAG_BOX, key=state.tag_input_key(place), on_change=_tag_typed, args=(keys, place, user),
+        placeholder="type a tag, then Enter (T jumps here)", disabled=not user or not keys,
+        max_chars=80,
+    )  # fmt: skip
+    st.html(_TAG_KEY, unsafe_allow_javascript=True)
+
+
+def _write_tag(keys: list[str], tag: str, place: str, user: str, *, remove: bool) -> None:
+    try:
+        settings = TagSettings(tuple(keys), tag, remove=remove)
+        with state.open_project() as p:
+            tag_samples(p, settings, user=user)
+    except (BpsError, ValueError) as exc:
+        state.set_tag_error(place, str(exc))
+
+
+def _chips_changed(keys: list[str], place: str, before: list[str], chips: str, user: str) -> None:
+    now = set(st.session_state.get(chips) or [])
+    for tag in sorted(now - set(before)):
+        _write_tag(keys, tag, place, user, remove=False)
+    for tag in sorted(set(before) - now):
+        _write_tag(keys, tag, place, user, remove=True)
+
+
+def _tag_typed(keys: list[str], place: str, user: str) -> None:
+    text = state.take_tag_input(place)
+    if text.strip():
+        _write_tag(keys, text, place, user, remove=False)
+
+
+# The T key focuses the last tag box on screen (the dialog's, when one is open), unless the
+# user is typing somewhere. Fixed text: no user data.
+_TAG_KEY = """<script>
+(() => {
+  if (window.__bpsTagKey) return;
+  window.__bpsTagKey = true;
+  document.addEventListener("keydown", (ev) => {
+    if ((ev.key !== "t" && ev.key !== "T") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const boxes = document.querySelectorAll('input[aria-label="Add a tag"]');
+    if (!boxes.length) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    boxes[boxes.length - 1].focus();
+  }, true);
+})();
+</script>"""

@@ -20,6 +20,7 @@ from bps_cli import (
     results,
     reviews,
     selection,
+    tags,
 )
 from bps_cli._common import Console
 from bps_core.verbs import BpsError, database_errors
@@ -41,6 +42,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     reviews.add_review, reviews.add_reviews,
     label_issues.add_label_issues,
     predictions.add_predictions, predictions.add_model_disagreements,
+    tags.add_tag, tags.add_tags,
     data.add_demo,
     app.add_app,
 )  # fmt: skip

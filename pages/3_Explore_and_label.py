@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from bps_app import cache, figures, state, tables, widgets
+from bps_app import cache, figures, filters, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import LabelQueue, UndoResult, UnknownSampleError, selected_ids
 
@@ -26,6 +26,7 @@ with state.open_project() as project:
     model_cols = cache.model_columns(project)
     round_col = cache.round_column(project)
     issue_col = cache.issue_column(project)  # cleanlab's label issue score, binned
+    facets = cache.facets(project)
 
 user = state.user_name()
 st.title("Explore and label")
@@ -75,6 +76,7 @@ def _selection_panel(chosen: tables.Frame) -> None:
         state.set_queue(LabelQueue.of(target))
         st.switch_page(QUEUE_PAGE)
     _label_form(target)
+    widgets.tag_editor(target, "map", user=user, label=f"Tag these {len(target):,}")
 
 
 def _find_similar(keys: list[str]) -> None:
@@ -179,7 +181,11 @@ with map_tab:
         )
     else:
         frame = tables.map_table(frame, labels, model_cols, round_col, issue_col)
-        color_options = [c for c in COLOR_COLUMNS if c in frame.columns]
+        frame = tables.with_columns(frame, filters.colour_columns(facets))
+        with st.expander("Filter the map"):
+            map_filters = filters.facet_filters(facets, "map")
+        frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
+        color_options = filters.colour_options(frame, facets, COLOR_COLUMNS)
         color_by = (
             st.segmented_control(
                 "Colour by", color_options, default="label", key=state.MAP_COLOR_BY
@@ -215,9 +221,12 @@ with map_tab:
 
 with browse_tab:
     ok = tables.browse_table(samples, labels, model_cols)
-    browse_columns = [c for c in ("label", "prediction", *FILTER_COLUMNS) if c in ok.columns]
-    filters = st.columns(len(browse_columns))
-    for col, name in zip(filters, browse_columns, strict=True):
+    ok = ok[filters.apply(facets, filters.facet_filters(facets, "browse"), ok.key)]
+    if "tag_names" in facets.columns:
+        ok = tables.with_columns(ok, facets[["tag_names"]])
+    browse_columns = [c for c in FILTER_COLUMNS if c in ok.columns]
+    meta_filters = st.columns(max(len(browse_columns), 1))
+    for col, name in zip(meta_filters, browse_columns, strict=False):
         values = sorted(map(str, ok[name].dropna().unique()), key=figures.natural_key)
         chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
         if chosen_values:
@@ -240,6 +249,7 @@ with browse_tab:
 with history_tab:
     with state.open_project() as project:
         events = project.label_events()
+        tag_events = project.tags.history()
     if events.empty:
         st.info("No labels yet.")
     else:
@@ -258,3 +268,12 @@ with history_tab:
         per_action = per_action.rename(columns={"time": f"time ({tz})"})
         st.dataframe(per_action.reset_index(drop=True), hide_index=True)
         st.caption(f"{len(shown_events):,} events in {len(per_action):,} actions")
+    st.markdown("**Tags**")
+    if tag_events.empty:
+        st.caption("No tags yet: tag samples in the queue, a sample's dialog or a map selection.")
+    else:
+        per_tag_action = tables.tag_actions(tag_events)
+        per_tag_action["time"], tz = widgets.local_times(per_tag_action.time)
+        per_tag_action = per_tag_action.rename(columns={"time": f"time ({tz})"})
+        st.dataframe(per_tag_action.reset_index(drop=True), hide_index=True, key="history_tags")
+        st.caption(f"{len(tag_events):,} tag events in {len(per_tag_action):,} actions")

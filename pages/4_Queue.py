@@ -11,11 +11,22 @@ corrects, S skips.
 
 import streamlit as st
 
-from bps_app import cache, issue_mode, prediction_mode, review_mode, state, tables, widgets
+from bps_app import (
+    cache,
+    filters,
+    issue_mode,
+    prediction_mode,
+    review_mode,
+    state,
+    tables,
+    widgets,
+)
 from bps_app.safe_text import md
 from bps_core.verbs import (
+    FacetFilter,
     LabelQueue,
     UnknownSampleError,
+    filtered_keys,
     labeler_view,
     list_rounds,
     unlabeled_keys,
@@ -23,6 +34,7 @@ from bps_core.verbs import (
 
 VIEWS = {"One image": 1, "Grid of 6": 6}
 FROM_UNLABELED = "Unlabeled samples (random order)"
+FROM_FILTERED = "Unlabeled samples matching the filters"
 FROM_SELECTION = "The map selection"
 REVIEW = "Review class: "
 ROUND = "Selection round "
@@ -35,6 +47,7 @@ with state.open_project() as project:
     labels = project.current_labels()
     classes = project.classes()
     rounds = {r.id: r.keys for r in list_rounds(project)}
+    facets = cache.facets(project)
     # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
     # until they labeled them themselves; in blind mode they see only their own labels here.
     mine = labeler_view(project, state.user_name(), labels)
@@ -49,7 +62,12 @@ st.title("Label queue")
 
 
 def _start(
-    origin: str, page_size: int, review_others: bool, order: str, with_labeled: bool
+    origin: str,
+    page_size: int,
+    review_others: bool,
+    order: str,
+    with_labeled: bool,
+    chosen: list[FacetFilter],
 ) -> None:
     if prediction_mode.is_origin(origin):
         prediction_mode.start(origin, order=order, include_labeled=with_labeled)
@@ -66,6 +84,10 @@ def _start(
         keys = rounds[int(origin.removeprefix(ROUND))]
     elif origin.startswith(REVIEW):
         keys = shown_labels[shown_labels.label == origin.removeprefix(REVIEW)].key.tolist()
+    elif origin == FROM_FILTERED:
+        matching = set(filtered_keys(facets, chosen))
+        pending = [k for k in (mine.pending if mine else ()) if k in matching]
+        keys = unlabeled_keys(samples[samples.key.isin(matching)], labeled_keys, first=pending)
     else:
         keys = unlabeled_keys(samples, labeled_keys, first=mine.pending if mine else ())
     state.set_queue(LabelQueue.of(keys, page_size))
@@ -134,7 +156,7 @@ def _add_class() -> None:
 
 q = state.queue()
 selection = state.map_selection()
-origins = [FROM_UNLABELED]
+origins = [FROM_UNLABELED, FROM_FILTERED]
 if selection:
     origins.append(FROM_SELECTION)
 origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
@@ -144,6 +166,8 @@ if not blind:  # a blind labeler never walks other labelers' labels, as a review
     origins += issue_mode.origins(not labels.empty)
     origins += prediction_mode.origins(list(model.classes) if model is not None else [])
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
+    st.caption("Filters (for the queue of unlabeled samples matching them)")
+    queue_filters = filters.facet_filters(facets, "queue")
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
     view = c2.segmented_control("View", list(VIEWS), default="One image", key="queue_view")
@@ -156,7 +180,14 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
                                key="queue_pred_labeled",
                                help="Model predicts: walk labeled samples too")  # fmt: skip
     if st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
-        _start(origin, VIEWS.get(view or "One image", 1), review_others, order, with_labeled)
+        _start(
+            origin,
+            VIEWS.get(view or "One image", 1),
+            review_others,
+            order,
+            with_labeled,
+            queue_filters,
+        )
         st.rerun()
 
 if error := state.pop_queue_error():
@@ -219,7 +250,7 @@ nav[1].button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Rig
               help="Skip: moves on without labeling")  # fmt: skip
 nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
               icon=":material/undo:", width="stretch")  # fmt: skip
-nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes.")
+nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes, T tags.")
 
 if q.finished:
     rest = q.unlabeled(labeled_keys)
@@ -249,6 +280,8 @@ if q.page_size == 1:
     shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
              if c in row.index]  # fmt: skip
     right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
+    with right:
+        widgets.tag_editor([key], "queue", user=user)
 else:
     captions = {}
     for k in q.current:
@@ -271,3 +304,5 @@ else:
     widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
                            captions=captions, style=style,
                            open_key=None if blind else "queue_open")  # fmt: skip
+    widgets.tag_editor(list(q.chosen), "queue", user=user,
+                       label=f"Tags of the {len(q.chosen)} chosen")  # fmt: skip

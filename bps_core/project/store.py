@@ -31,6 +31,7 @@ from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
+from bps_core.project.tags import Tags
 from bps_core.storage import (
     DataSource,
     DatasourceConfig,
@@ -51,12 +52,14 @@ CLASS_COLORS = (
 _MAX_NAME = 64
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
-#: predictions, rounds, label events). A metadata column with one of these names, or any name
-#: starting with ``META_PREFIX``, appears in ``Project.samples()`` as ``META_PREFIX + name``.
+#: predictions, rounds, label events, the facets' confidence and tags). A metadata column with
+#: one of these names, or any name starting with ``META_PREFIX``, appears in
+#: ``Project.samples()`` as ``META_PREFIX + name``.
 RESERVED_COLUMNS = frozenset(
     SAMPLE_COLUMNS
     + ("x", "y", "label", "prediction", "uncertainty", "round", "user", "created_at", "source",
-       "action_id", "event_id", "filename", "index", "level_0", "meta_json")
+       "action_id", "event_id", "filename", "index", "level_0", "meta_json", "confidence",
+       "tags", "tag_names")
 )  # fmt: skip
 META_PREFIX = "meta:"
 _DATASOURCE_COLUMNS = "id, kind, uri, purpose, created_at"
@@ -248,6 +251,7 @@ class Project:
             labeler's own labels.
         image_stats: Pixel facts per sample, measured once at decode time (quality flags,
             exact duplicates).
+        tags: Tags beside the class (several per sample), an append-only log with history.
     """
 
     def __init__(
@@ -269,6 +273,7 @@ class Project:
         self.reviews = Reviews(conn, clean_name=clean_name)
         self.assignments = Assignments(conn)
         self.image_stats = ImageStatsStore(conn)
+        self.tags = Tags(conn, clean_name=clean_name)
         #: Opened read-only (this user cannot write the folder or its database): reads work,
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only

@@ -29,6 +29,9 @@ the core's functions and add no algorithm of their own.
   ``confusion_samples(project, ConfusionCellSettings)`` (review a model's predictions)
 - ``flags(project, FlagSettings, progress)`` -> ``FlagsReport`` (poor images, duplicates,
   near-duplicates, split leaks, outliers; ``quality_facets`` gives the flags as map columns)
+- ``tag_samples(project, TagSettings, progress, *, user)`` -> ``TagAction`` (tags beside the
+  class); ``read_keys``, ``tags_table``, ``write_tags_csv``; ``sample_facets(project)`` (what
+  samples filter and colour by) with ``FacetFilter`` and ``filtered_keys``
 - ``set_double_labeling(project, DoubleLabelingSettings, progress)`` -> ``AssignmentChange``;
   ``clear_double_labeling``, ``agreement_report`` -> ``AgreementReport``, ``disagreements``,
   ``adjudicate`` / ``adjudicate_csv`` (blind double labeling and agreement)
@@ -82,6 +85,17 @@ from bps_core.exports import (
     ExportReport,
     resolve_dest,
 )
+from bps_core.facets import NONE as FACET_NONE
+from bps_core.facets import (
+    FacetFilter,
+    FacetKind,
+    facet_columns,
+    facet_values,
+    facets_version,
+    filter_mask,
+    filtered_keys,
+    sample_facets,
+)
 from bps_core.images import IMAGE_EXTENSIONS
 from bps_core.labels import import_labels_csv, selected_ids
 from bps_core.metadata import read_user_file
@@ -98,6 +112,7 @@ from bps_core.project.reviews import (
     Verdict,
 )
 from bps_core.project.store import Project, UndoResult
+from bps_core.project.tags import MAX_TAG, TagAction, clean_tag
 from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
 from bps_core.quality.flags import FLAG_HELP, FLAG_NAMES, FlagsResult, FlagThresholds
 from bps_core.quality.flags import facet_columns as quality_facets
@@ -213,6 +228,14 @@ from bps_core.verbs.simulation import (
     run_simulation,
     store_truth_upload,
 )
+from bps_core.verbs.tags import (
+    KeysRead,
+    TagSettings,
+    read_keys,
+    tag_samples,
+    tags_table,
+    write_tags_csv,
+)
 from bps_core.verbs.transfers import CopySettings, WritebackSettings, copy, writeback
 from bps_core.verbs.views import ViewSettings, view_nucleus
 from bps_core.verdicts import VerdictImportReport, import_verdicts_csv
@@ -281,4 +304,11 @@ __all__ += [
 __all__ += [
     "FLAG_HELP", "FLAG_NAMES", "FlagSettings", "FlagThresholds", "FlagsReport", "FlagsResult",
     "flags", "quality_facets",
+]  # fmt: skip
+# tags beside the class and sample facets for filters (issue 18)
+__all__ += [
+    "FACET_NONE", "MAX_TAG", "FacetFilter", "FacetKind", "KeysRead", "TagAction", "TagSettings",
+    "clean_tag", "facet_columns", "facet_values", "facets_version", "filter_mask",
+    "filtered_keys", "read_keys", "sample_facets", "tag_samples", "tags_table",
+    "write_tags_csv",
 ]  # fmt: skip

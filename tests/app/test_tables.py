@@ -160,3 +160,13 @@ def test_per_class_table__one_row_per_class_rounded() -> None:
     out = tables.per_class_table({"a": {"precision": 0.12345}, "b": {"precision": 1.0}})
     assert out.index.tolist() == ["a", "b"]
     assert out.loc["a", "precision"] == 0.123
+
+
+def test_thumbnail_captions__tags_when_the_rows_carry_them() -> None:
+    chosen = tables.browse_table(_samples(), _labels(), None).assign(
+        tag_names=["unsure, ask an expert", "", None]
+    )
+    out = tables.thumbnail_captions(chosen, ["in:a/1.tif", "in:a/2.tif", "in:b/3.tif"])
+    assert out["in:a/1.tif"] == "1.tif · track · tags: unsure, ask an expert"
+    assert not out["in:a/2.tif"].endswith("tags: ")
+    assert "tags" not in out["in:b/3.tif"]

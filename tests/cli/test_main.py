@@ -118,7 +118,7 @@ def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
         "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info",
         "migrate", "double-label", "agreement", "adjudicate", "embed", "embeddings", "map",
         "export", "select", "train", "simulate", "report", "flags", "review", "reviews",
-        "label-issues", "predictions", "model-disagreements", "demo", "app",
+        "label-issues", "predictions", "model-disagreements", "tag", "tags", "demo", "app",
     ]  # fmt: skip
 
 

@@ -111,3 +111,27 @@ def test_quality_facets__flag_columns_indexed_by_key(embedded: Project) -> None:
 
 def test_quality_facets__none_without_stats_or_embeddings(tiny_project: Project) -> None:
     assert verbs.quality_facets(tiny_project) is None
+
+
+def test_sample_facets__filter_by_the_duplicate_flag_and_labeling_keeps_the_flags(
+    with_copy: tuple[Project, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flags are registered facets: Explore, Browse and the queue filter by them; a label
+    rebuilds the facets but never redoes the neighbour search (seconds at 100k)."""
+    from bps_core import facets
+    from bps_core.quality import flags as quality_flags
+
+    project, original = with_copy
+    verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
+    frame = verbs.sample_facets(project)
+    assert {"outlier_score", "flags", *FLAG_NAMES} <= set(frame.columns)
+    keys = verbs.filtered_keys(frame, [verbs.FacetFilter("duplicate", values=("True",))])
+    names = sorted(k.split(":", 1)[1].rsplit("/", 1)[-1] for k in keys)
+    assert names == sorted([original, COPY_NAME])
+    calls: list[str] = []
+    real = quality_flags.facet_columns
+    monkeypatch.setattr(quality_flags, "facet_columns", lambda p: calls.append("x") or real(p))
+    project.add_labels(keys[:1], "track", user="ann", source="api")
+    assert verbs.sample_facets(project).label.notna().sum() == 1
+    assert calls == []  # same samples, stats and embeddings: the flags were kept
+    assert facets.quality_facet(project) is not None

@@ -1,0 +1,139 @@
+"""The facet filter: one control per facet column, shared by Explore (Map, Browse) and the Queue.
+
+Generic over the columns ``bps_core.facets`` provides: a numeric column (confidence, an issue
+score) gets a range slider, a list column (tags) an any-of multiselect, every other column
+(label, prediction, a boolean flag) a multiselect of its values. A provider registered later
+shows up here with no change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bps_app import state
+from bps_app.figures import natural_key
+from bps_core.verbs import (
+    FACET_NONE,
+    FLAG_NAMES,
+    FacetFilter,
+    facet_columns,
+    facet_values,
+    filter_mask,
+)
+
+#: How the filter names a column (others show their own name).
+TITLES = {"label": "Label", "prediction": "Prediction", "confidence": "Confidence",
+          "tags": "Tags", "issue_score": "Issue score", "outlier_score": "Outlier score",
+          "suggested": "Suggested label", "flags": "Flags"}  # fmt: skip
+#: Numeric columns with more distinct values than this are binned to colour the map.
+_MAX_COLOUR_VALUES = 12
+_BINS = 5
+
+
+def title(column: str) -> str:
+    """How a facet column is named on screen."""
+    return TITLES.get(column, column.replace("_", " "))
+
+
+def facet_filters(frame: pd.DataFrame, place: str) -> list[FacetFilter]:
+    """Draws the filter controls for every facet column of ``frame`` and returns the filters
+    chosen (an untouched control filters nothing).
+
+    Args:
+        frame: The facets frame (``cache.facets``), indexed by key.
+        place: Where the controls are (``state.FILTER_PLACES``); keys the widgets.
+    """
+    kinds = {c: k for c, k in facet_columns(frame).items() if _usable(frame[c], k)}
+    if not kinds:
+        return []
+    out: list[FacetFilter] = []
+    cols = st.columns(min(len(kinds), 4))
+    for i, (column, kind) in enumerate(kinds.items()):
+        box = cols[i % len(cols)]
+        key = state.filter_widget_key(place, column)
+        if kind == "numeric":
+            values = pd.to_numeric(frame[column], errors="coerce").dropna()
+            low, high = _bounds(values)
+            chosen = box.slider(title(column), low, high, (low, high), key=key)
+            if tuple(chosen) != (low, high):
+                out.append(FacetFilter(column, low=float(chosen[0]), high=float(chosen[1])))
+        else:
+            options = sorted(facet_values(frame[column]), key=_option_order)
+            if kind == "list":
+                options.append(FACET_NONE)
+            picked = box.multiselect(
+                title(column), options, key=key,
+                help="Samples holding any of these" if kind == "list" else None,
+            )  # fmt: skip
+            if picked:
+                out.append(FacetFilter(column, values=tuple(picked)))
+    return out
+
+
+def apply(frame: pd.DataFrame, filters: list[FacetFilter], keys: pd.Series) -> pd.Series:
+    """Which of ``keys`` pass ``filters`` (a boolean series aligned with ``keys``)."""
+    if not filters:
+        return pd.Series(True, index=keys.index)
+    passing = frame.index[filter_mask(frame, filters)]
+    return keys.isin(passing)
+
+
+#: Facets the map does not offer as colours: the label-issue score has its own fixed-colour
+#: "issue score"; each quality flag is one value of the combined ``flags`` colour.
+_NOT_COLOURS = frozenset({"issue_score", *FLAG_NAMES})
+
+
+def colour_options(frame: pd.DataFrame, facets: pd.DataFrame, first: tuple[str, ...]) -> list[str]:
+    """What the map can be coloured by: ``first`` (in that order), then the facets, each once."""
+    options = [c for c in first if c in frame.columns]
+    options += [c for c in facets.columns if c in frame.columns and c not in options
+                and c not in _NOT_COLOURS]  # fmt: skip
+    return options
+
+
+def colour_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The facet columns the map can be coloured by, as text categories per key: numeric ones
+    with many values binned into ranges ("0.6-0.8"), tags comma-joined."""
+    out = pd.DataFrame(index=frame.index)
+    for column, kind in facet_columns(frame).items():
+        values = frame[column]
+        if kind == "list":
+            out[column] = frame["tag_names"].replace("", np.nan) if "tag_names" in frame else None
+        elif kind == "numeric" and values.nunique() > _MAX_COLOUR_VALUES:
+            out[column] = _binned(pd.to_numeric(values, errors="coerce"))
+        elif pd.api.types.is_bool_dtype(values):
+            out[column] = values.map({True: "yes", False: "no"})
+        else:
+            out[column] = values
+    return out
+
+
+def _binned(values: pd.Series) -> pd.Series:
+    low, high = float(values.min()), float(values.max())
+    if not math.isfinite(low) or low == high:
+        return values.map(lambda v: f"{v:.2g}", na_action="ignore")
+    edges = np.linspace(low, high, _BINS + 1)
+    labels = [f"{a:.2g}-{b:.2g}" for a, b in zip(edges, edges[1:], strict=False)]
+    binned = pd.cut(values, edges.tolist(), labels=labels, include_lowest=True)
+    return pd.Series(binned, index=values.index).astype(object)
+
+
+def _usable(values: pd.Series, kind: str) -> bool:
+    if kind == "list":
+        return any(len(v) for v in values)
+    return bool(values.notna().any())
+
+
+def _bounds(values: pd.Series) -> tuple[float, float]:
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        high = low + 1.0
+    return math.floor(low * 100) / 100, math.ceil(high * 100) / 100
+
+
+def _option_order(value: str) -> tuple[bool, tuple[tuple[int, float | str], ...]]:
+    return value == FACET_NONE, natural_key(value)

@@ -1,0 +1,244 @@
+"""Sample facets: one key-indexed frame of what samples can be filtered and coloured by.
+
+The frame is assembled from providers, each a callable ``Project -> pd.DataFrame | None``
+returning columns indexed by sample key (None: nothing to add, e.g. no model yet). The built-in
+providers give the current label, the current model's prediction and confidence and the tags;
+adding a provider (label issues, quality flags) is one line in ``PROVIDERS``. Filters are
+generic over the columns: numeric ones filter by range, list-valued ones (tags) by any-of, every
+other one by its values, so a new provider's columns are filterable with no other change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bps_core.arrays import load_keys
+from bps_core.embeddings.store import RECOMPUTE, current_version
+from bps_core.project.store import Project
+from bps_core.quality import flags, label_issues
+from bps_core.selection.rounds import latest_model, predictions
+
+#: A facet provider: columns per sample key (the frame's index), or None when it has nothing.
+FacetProvider = Callable[[Project], "pd.DataFrame | None"]
+#: How a facet column filters: a range, a set of values, or any of a list's items.
+FacetKind = Literal["numeric", "categorical", "list"]
+#: The value a missing label, prediction or other category shows as.
+NONE = "(none)"
+
+
+def label_facet(project: Project) -> pd.DataFrame:
+    """The current label of each labeled sample (column ``label``)."""
+    labels = project.current_labels()
+    return labels.set_index("key")[["label"]]
+
+
+def prediction_facet(project: Project) -> pd.DataFrame | None:
+    """The current model's predicted class and its probability (``prediction``, ``confidence``).
+
+    The current model is the latest trained on the current embedding set; None without one (a
+    model of another set is stale and never shown as current).
+    """
+    version = current_version(project)
+    model = latest_model(project, version) if version is not None else None
+    record = project.embedding_sets.get(version) if version is not None else None
+    if model is None or record is None:
+        return None
+    probs = predictions(project, model)
+    path = project.folder / record.path
+    keys = load_keys(path.with_name(f"{version}.keys.json"), fix=RECOMPUTE, n=len(probs))
+    classes = np.asarray(model.classes, dtype=object)
+    return pd.DataFrame(
+        {"prediction": classes[probs.argmax(axis=1)], "confidence": probs.max(axis=1)},
+        index=pd.Index(keys, name="key"),
+    )
+
+
+def tag_facet(project: Project) -> pd.DataFrame | None:
+    """The current tags of each tagged sample, or None before the first tag.
+
+    Columns: ``tags`` (a sorted list) and ``tag_names`` (comma-joined, for tables and CSVs).
+    """
+    current = project.tags.current()
+    if current.empty:
+        return None
+    lists = current.groupby("key", sort=False).tag.agg(lambda s: sorted(s))
+    return pd.DataFrame({"tags": lists, "tag_names": lists.map(", ".join)})
+
+
+#: The last flag columns per project folder, with the inputs they came from (see
+#: ``quality_facet``). A flag depends on pixels and neighbours only, never on labels or tags.
+_FLAGS_MEMO: dict[str, tuple[tuple[object, ...], pd.DataFrame | None]] = {}
+
+
+def _flags_inputs(project: Project) -> tuple[object, ...]:
+    return (project.samples_version(), project.image_stats.count(), current_version(project))
+
+
+def quality_facet(project: Project) -> pd.DataFrame | None:
+    """The quality flags with their default thresholds (``flags.facet_columns``).
+
+    The neighbour search behind near-duplicates and outliers takes seconds at 100k samples, so
+    the columns are kept per project until the samples, the pixel statistics or the current
+    embedding set change: labeling or tagging, which rebuild the facets, never redo it.
+    """
+    folder = str(project.folder)
+    inputs = _flags_inputs(project)
+    kept = _FLAGS_MEMO.get(folder)
+    if kept is not None and kept[0] == inputs:
+        return kept[1]
+    columns = flags.facet_columns(project)
+    _FLAGS_MEMO[folder] = (inputs, columns)
+    return columns
+
+
+#: The providers ``sample_facets`` joins, in column order. Register another with one line.
+PROVIDERS: tuple[FacetProvider, ...] = (
+    label_facet,
+    prediction_facet,
+    tag_facet,
+    label_issues.facet_columns,  # issue_score, suggested (cleanlab on out-of-fold predictions)
+    quality_facet,  # outlier_score, flags and one boolean column per flag (quality flags)
+)
+
+
+def facets_version(project: Project) -> tuple[object, ...]:
+    """A token that changes whenever a built-in facet may have; cache ``sample_facets`` on it.
+
+    It follows the samples, labels, tags, verdicts, the current model and the pixel statistics.
+    """
+    version = current_version(project)
+    model = latest_model(project, version) if version is not None else None
+    return (
+        project.samples_version(),
+        project.labels_version(),
+        project.tags.version(),
+        project.reviews.version(),
+        version,
+        model.id if model is not None else None,
+        project.image_stats.count(),
+    )
+
+
+def sample_facets(
+    project: Project, providers: Sequence[FacetProvider] | None = None
+) -> pd.DataFrame:
+    """Every decodable sample with the columns of every provider, indexed by key.
+
+    Samples a provider leaves out get a missing value (an empty list for ``tags``).
+
+    Args:
+        project: The project.
+        providers: The providers to join (default: ``PROVIDERS`` as it is at the call).
+
+    Returns:
+        One row per sample with status ``ok``, in sample order; the index is the key.
+    """
+    samples = project.samples()
+    frame = pd.DataFrame(index=pd.Index(samples.key[samples.status == "ok"], name="key"))
+    for provider in PROVIDERS if providers is None else providers:
+        part = provider(project)
+        if part is None or part.empty:
+            continue
+        part = part[[c for c in part.columns if c not in frame.columns]]
+        frame = frame.join(part, how="left")
+    if "tags" in frame.columns:
+        frame["tags"] = [t if isinstance(t, list) else [] for t in frame.tags]
+        frame["tag_names"] = frame.tag_names.fillna("")
+    return frame
+
+
+def facet_kind(values: pd.Series) -> FacetKind:
+    """How a facet column filters: ``numeric`` (a range), ``list`` or ``categorical``."""
+    if pd.api.types.is_bool_dtype(values):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    if values.map(lambda v: isinstance(v, list)).any():
+        return "list"
+    return "categorical"
+
+
+def facet_columns(frame: pd.DataFrame) -> dict[str, FacetKind]:
+    """Each filterable column of a facets frame and its kind.
+
+    ``tag_names`` is the text twin of ``tags`` and left out.
+    """
+    return {c: facet_kind(frame[c]) for c in frame.columns if c != "tag_names"}
+
+
+def facet_values(values: pd.Series) -> list[str]:
+    """The values a categorical or list facet can be filtered by, as sorted text.
+
+    A missing value shows as ``NONE`` (last).
+    """
+    if facet_kind(values) == "list":
+        return sorted({str(v) for items in values for v in items})
+    shown = {NONE if _missing(v) else str(v) for v in values}
+    return sorted(shown, key=lambda v: (v == NONE, v))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
+@dataclass(frozen=True)
+class FacetFilter:
+    """A condition on one facet column.
+
+    Attributes:
+        column: The facet column.
+        values: Categorical and list facets: the values to keep (a list facet keeps samples
+            holding any of them); ``NONE`` keeps missing values (a sample without tags).
+        low: Numeric facets: the smallest value kept (None: no bound).
+        high: Numeric facets: the largest value kept (None: no bound).
+    """
+
+    column: str
+    values: tuple[str, ...] = field(default_factory=tuple)
+    low: float | None = None
+    high: float | None = None
+
+
+def filter_mask(frame: pd.DataFrame, filters: Sequence[FacetFilter]) -> pd.Series:
+    """Which rows of a facets frame pass every filter (a boolean series on its index).
+
+    A filter on a column the frame lacks keeps nothing (its provider is gone, so nothing can
+    match); a numeric range drops samples with no value; an empty filter keeps everything.
+    """
+    keep = pd.Series(True, index=frame.index)
+    for f in filters:
+        if f.column not in frame.columns:
+            return pd.Series(False, index=frame.index)
+        col = frame[f.column]
+        kind = facet_kind(col)
+        if kind == "numeric":
+            if f.low is None and f.high is None:
+                continue
+            num = pd.to_numeric(col, errors="coerce")
+            cond = num.notna()
+            if f.low is not None:
+                cond &= num >= f.low
+            if f.high is not None:
+                cond &= num <= f.high
+            keep &= cond
+        elif f.values:
+            wanted = set(f.values)
+            if kind == "list":
+                keep &= pd.Series(
+                    [bool(wanted & set(items)) or (NONE in wanted and not items) for items in col],
+                    index=frame.index,
+                )
+            else:
+                text = col.map(lambda v: NONE if _missing(v) else str(v))
+                keep &= text.isin(wanted)
+    return keep
+
+
+def filtered_keys(frame: pd.DataFrame, filters: Sequence[FacetFilter]) -> list[str]:
+    """The keys of the rows of a facets frame that pass every filter, in frame order."""
+    return [str(k) for k in frame.index[filter_mask(frame, filters)]]

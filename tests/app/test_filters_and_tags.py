@@ -1,0 +1,147 @@
+"""AppTest of tags and facet filters: the queue's tag box and filtered queue, Browse's filters
+(a provider registered later filters with no page change), the map's tag form, History."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_app import state
+from bps_core import facets
+from bps_core.project import Project
+from tests.helpers import map_project
+
+QUEUE_PAGE = "pages/4_Queue.py"
+EXPLORE_PAGE = "pages/3_Explore_and_label.py"
+
+
+def _open(app: AppTest, page: str, user: str = "ann") -> AppTest:
+    app.session_state[state.USER_NAME] = user
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception
+    return app
+
+
+def _start_queue(app: AppTest, origin: str) -> None:
+    app.selectbox(key="queue_origin").set_value(origin)
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert not app.exception
+
+
+def _queue_keys(app: AppTest) -> list[str]:
+    q = app.session_state[state.QUEUE]
+    return list(q.keys)
+
+
+def test_queue__a_typed_tag_lands_on_the_sample_shown(app: AppTest, tiny_project: Project) -> None:
+    _open(app, QUEUE_PAGE)
+    _start_queue(app, "Unlabeled samples (random order)")
+    shown = _queue_keys(app)[0]
+    app.text_input(key=state.tag_input_key("queue")).input("  ask   an expert ").run()
+    assert not app.exception
+    assert tiny_project.tags.of([shown]) == {shown: ["ask an expert"]}
+    assert app.text_input(key=state.tag_input_key("queue")).value == ""  # ready for the next
+    chips = next(w for w in app.get("button_group") if w.label == "Tags")
+    assert chips.options == ["ask an expert"]
+    hist = tiny_project.tags.history(shown)
+    assert hist.user.tolist() == ["ann"]
+
+
+def test_queue__a_hostile_tag_is_one_clear_error_and_writes_nothing(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _open(app, QUEUE_PAGE)
+    _start_queue(app, "Unlabeled samples (random order)")
+    app.text_input(key=state.tag_input_key("queue")).input("bad\u202etag").run()
+    assert not app.exception
+    assert "U\\+202E at character 4" in app.error[0].value  # Markdown-escaped, shown as typed
+    assert tiny_project.tags.version() == 0
+
+
+def test_queue__filtered_queue_walks_only_unlabeled_samples_with_the_tag(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.tags.add(keys[3:7], "debris?", user="bob")
+    tiny_project.add_labels(keys[3:4], "track", user="bob", source="api")
+    _open(app, QUEUE_PAGE)
+    app.multiselect(key=state.filter_widget_key("queue", "tags")).select("debris?")
+    _start_queue(app, "Unlabeled samples matching the filters")
+    assert sorted(_queue_keys(app)) == sorted(keys[4:7])
+
+
+def test_browse__filters_by_tag_and_label(app: AppTest, tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.tags.add(keys[:5], "unsure", user="bob")
+    tiny_project.add_labels(keys[:2], "track", user="bob", source="api")
+    _open(app, EXPLORE_PAGE)
+    app.multiselect(key=state.filter_widget_key("browse", "tags")).select("unsure").run()
+    assert any(c.value == "5 samples match" for c in app.caption)
+    app.multiselect(key=state.filter_widget_key("browse", "label")).select("(none)").run()
+    assert any(c.value == "3 samples match" for c in app.caption)
+
+
+def test_browse__a_registered_provider_filters_with_no_page_change(
+    app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the label-issue and quality-flag providers will be: a score and a boolean flag."""
+
+    def issues(project: Project) -> pd.DataFrame:
+        keys = project.samples().key.tolist()
+        return pd.DataFrame(
+            {
+                "issue_score": np.linspace(0.0, 1.0, len(keys)),
+                "dim": [i < 4 for i in range(len(keys))],
+            },
+            index=pd.Index(keys, name="key"),
+        )
+
+    monkeypatch.setattr(facets, "PROVIDERS", (*facets.PROVIDERS, issues))
+    _open(app, EXPLORE_PAGE)
+    assert app.slider(key=state.filter_widget_key("browse", "issue_score")).label == "Issue score"
+    app.multiselect(key=state.filter_widget_key("browse", "dim")).select("True").run()
+    assert any(c.value == "4 samples match" for c in app.caption)
+
+
+def test_map__tag_these_n_and_the_map_colours_by_tags(app: AppTest, tiny_project: Project) -> None:
+    keys = map_project(tiny_project)
+    chosen = keys[10:14]
+    app.session_state[state.MAP_SELECTION] = chosen
+    _open(app, EXPLORE_PAGE)
+    assert any(w.label == "Tag these 4" for w in app.get("button_group")) is False  # no tags yet
+    app.text_input(key=state.tag_input_key("map")).input("ask an expert").run()
+    assert not app.exception
+    assert tiny_project.tags.counts() == {"ask an expert": 4}
+    assert set(tiny_project.tags.current().key) == set(chosen)
+    assert "tags" in app.segmented_control(key=state.MAP_COLOR_BY).options
+    app.segmented_control(key=state.MAP_COLOR_BY).set_value("tags").run()
+    assert not app.exception
+
+
+def test_history__lists_tag_actions(app: AppTest, tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.tags.add(keys[:3], "unsure", user="bob")
+    tiny_project.tags.remove(keys[:1], "unsure", user="cy")
+    _open(app, EXPLORE_PAGE)
+    frame = next(d.value for d in app.dataframe if "tag" in d.value.columns)
+    assert frame[["user", "tag", "what", "samples"]].values.tolist() == [
+        ["cy", "unsure", "removed", 1], ["bob", "unsure", "added", 3]
+    ]  # fmt: skip
+
+
+def test_queue__in_the_grid_a_tag_lands_on_the_chosen_tiles_only(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _open(app, QUEUE_PAGE)
+    app.segmented_control(key="queue_view").set_value("Grid of 6")
+    _start_queue(app, "Unlabeled samples (random order)")
+    page = _queue_keys(app)[:6]
+    app.checkbox(key=state.queue_tile_key(page[0])).uncheck().run()
+    app.text_input(key=state.tag_input_key("queue")).input("unsure").run()
+    assert not app.exception
+    assert set(tiny_project.tags.current().key) == set(page[1:])
+    chips = next(w for w in app.get("button_group") if w.label == "Tags of the 5 chosen")
+    assert chips.value == ["unsure"]  # every chosen tile carries it
