@@ -313,3 +313,12 @@ def test_badge__starts_at_the_most_uncertain_and_spreads_the_batch() -> None:
     assert len(set(blob[picks].tolist())) > 1
     with pytest.raises(SelectionError, match="model"):
         Badge().select(replace(pool, probabilities=None), 3)
+
+
+def test_default__variants_swap_the_cold_start_and_the_informative_part(pool: Pool) -> None:
+    """The suite's candidates (bench/bench_learning.py) are `Default` with other parts."""
+    cold = replace(pool, probabilities=None)
+    picks = Default(3, cold="probcover").select(cold, 10)
+    assert np.array_equal(picks, ProbCover(random_state=3).select(cold, 10))
+    badge = Default(3, shares=(1.0, 0.0, 0.0), informative="badge").select(pool, 10)
+    assert np.array_equal(badge, Badge(random_state=3).select(pool, 10))
