@@ -332,6 +332,8 @@ def summary(raw: pd.DataFrame) -> list[dict[str, str]]:
         part = raw if half == "all" else raw[raw.half == half]
         base = part[part.strategy == "random"].set_index("task")
         for name, g in part.groupby("strategy", sort=False):
+            if half == "all" and len(g) < len(base):  # a candidate measured on dev only
+                continue
             g = g.set_index("task")
             ratio = g["labels"] / base.loc[g.index, "labels"]
             worse = int((g["low"] > base.loc[g.index, "high"]).sum())
