@@ -87,7 +87,7 @@ def main() -> None:
                  f"{r['label_spreading']:.3f} ({r['label_spreading'] - r['logreg']:+.3f})"}
             for (t, s), r in aulc.iterrows()]  # fmt: skip
     write_results("learning_model", rows, notes=(
-        "Mean test balanced accuracy over the label counts (10 to 210, 10 seeds), development "
+        "Mean test balanced accuracy over the label counts of the run (10 seeds), development "
         "tasks; in brackets the change against logreg (C = 10, balanced)."))  # fmt: skip
 
 
