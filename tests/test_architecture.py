@@ -419,6 +419,10 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     "bench_label_errors.py": frozenset(
         {"bps_core.quality.label_issues", "bps_core.selection.model"}
     ),
+    # the low-label model experiment: the model the simulation trains, swapped per run
+    "bench_learning_model.py": frozenset(
+        {"bps_core.selection.model", "bps_core.selection.simulate"}
+    ),
     # UMAP fitting and its warm-up
     "bench_umap.py": frozenset({"bps_core.projection"}),
     # the synthetic generator's planning and scene drawing

@@ -8,7 +8,7 @@ by near-identical neighbours.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +44,9 @@ class ModelConfig:
     # rare classes (a 2% "track" class in BPS) from being ignored, at some cost in calibration.
     C: float = 10.0
     balanced: bool = True
+    # Candidates for C chosen by an inner stratified CV on the labels (balanced accuracy);
+    # empty: C as given. Used until every class has 2 labels: C.
+    C_grid: tuple[float, ...] = ()
     k: int = 10  # kNN: neighbours (cosine on unit vectors)
     folds: int = 5
     random_state: int = 0
@@ -131,6 +134,30 @@ def fit_predict(
     return classes, _fit_proba(x_train, np.asarray(y, dtype=str), x_all, classes, cfg)
 
 
+def choose_C(x: NDArray[np.float32], y: NDArray[Any], cfg: ModelConfig) -> float:
+    """The C of ``cfg.C_grid`` of best inner-CV balanced accuracy (``cfg.C`` without a grid).
+
+    Stratified K-fold with up to 3 folds; ``cfg.C`` while a class has fewer than 2 labels.
+    Ties go to the C nearest ``cfg.C``.
+    """
+    y = np.asarray(y, dtype=str)
+    _, counts = np.unique(y, return_counts=True)
+    if not cfg.C_grid or cfg.kind != "logreg" or len(counts) < 2 or counts.min() < 2:
+        return cfg.C
+    splits = list(StratifiedKFold(int(min(3, counts.min())), shuffle=True,
+                                  random_state=cfg.random_state).split(x, y))  # fmt: skip
+    best, best_score = cfg.C, -1.0
+    for c in sorted(cfg.C_grid, key=lambda c: abs(np.log(c / cfg.C))):
+        pred = np.empty(len(y), dtype=y.dtype)
+        for train, test in splits:
+            est = _estimator(replace(cfg, C=c, C_grid=()), len(train))
+            pred[test] = _fit(est, x[train], y[train]).predict(x[test])
+        score = float(balanced_accuracy_score(y, pred))
+        if score > best_score + 1e-9:
+            best, best_score = c, score
+    return best
+
+
 def _fit_proba(
     x_train: NDArray[np.float32],
     y: NDArray[Any],
@@ -139,6 +166,8 @@ def _fit_proba(
     cfg: ModelConfig,
 ) -> NDArray[np.float32]:
     """Probabilities of ``x_pred`` over ``classes`` (a class absent from ``y`` gets 0)."""
+    if cfg.C_grid:
+        cfg = replace(cfg, C=choose_C(x_train, y, cfg), C_grid=())
     model = _fit(_estimator(cfg, len(y)), x_train, y)
     probs = np.zeros((len(x_pred), len(classes)), dtype=np.float32)
     cols = [classes.index(str(c)) for c in model.classes_]

@@ -575,3 +575,125 @@ class RareClass:
         if c is None:
             return self.fallback.select(pool, budget)
         return top_k(_probabilities(pool)[:, c], cand, budget, self.random_state)
+
+
+def _cross_cluster_distance(
+    x: NDArray[np.float32], clusters: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Per row of ``x``: the distance to the nearest row of another cluster."""
+    out = np.full(len(x), np.inf)
+    for start in range(0, len(x), 2048):
+        sim = x[start : start + 2048] @ x.T
+        sim[clusters[start : start + 2048, None] == clusters[None, :]] = -np.inf
+        out[start : start + 2048] = np.sqrt(np.maximum(2.0 - 2.0 * sim.max(axis=1), 0.0))
+    return out
+
+
+@dataclass(frozen=True)
+class ProbCover:
+    """ProbCover: the samples whose balls of radius delta cover the most uncovered samples.
+
+    Yehuda, Dekel, Hacohen and Weinshall, "Active Learning Through a Covering Lens", NeurIPS
+    2022 (arXiv:2205.11320). delta is the largest radius at which ``purity`` of the balls hold
+    samples of one k-means cluster only (``n_clusters`` clusters stand for the unknown
+    classes); each pick is the candidate whose ball holds the most samples no labeled sample
+    nor earlier pick covers. Meant, like TypiClust, for the first few labels. Pools above
+    ``max_pool`` rows are covered on a seeded sample of that size (the labeled rows always in).
+    """
+
+    purity: float = 0.95
+    n_clusters: int = 10
+    max_pool: int = 5000
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks greedily by the number of uncovered samples in each candidate's ball.
+
+        Once everything is covered, the rest of the batch is a seeded random draw.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left.
+        """
+        cand = check_budget(pool, budget)
+        rng = rng_for(self.random_state)
+        rows = np.arange(len(pool), dtype=np.int64)
+        if len(rows) > self.max_pool:
+            keep = np.zeros(len(pool), dtype=bool)
+            keep[rng.choice(len(pool), self.max_pool, replace=False)] = True
+            keep |= pool.labeled
+            rows = np.flatnonzero(keep).astype(np.int64)
+        x = np.asarray(pool.embeddings[rows], dtype=np.float32)
+        clusters = _kmeans_labels(x, min(self.n_clusters, len(rows)), self.random_state)
+        delta = float(np.quantile(_cross_cluster_distance(x, clusters), 1.0 - self.purity))
+        ball = np.sqrt(np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)) < delta  # row i covers columns
+        covered = ball[pool.labeled[rows]].any(axis=0)
+        is_cand = np.zeros(len(pool), dtype=bool)
+        is_cand[cand] = True
+        local_cand = is_cand[rows]
+        tiebreak = rng.random(len(rows))
+        picks: list[int] = []
+        while len(picks) < budget:
+            gain = (ball & ~covered[None, :]).sum(axis=1).astype(np.float64)
+            gain[~local_cand] = -1.0
+            best = int(np.lexsort((tiebreak, -gain))[0])
+            if gain[best] <= 0:
+                break
+            picks.append(int(rows[best]))
+            local_cand[best] = False
+            covered |= ball[best]
+        if len(picks) < budget:  # everything is covered: a random draw for the rest
+            left = np.setdiff1d(cand, np.asarray(picks, dtype=np.int64))
+            picks += rng.choice(left, budget - len(picks), replace=False).tolist()
+        return np.asarray(picks, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Badge:
+    """BADGE: k-means++ seeding over the gradient embeddings of the model's last layer.
+
+    Ash, Zhang, Krishnamurthy, Langford and Agarwal, "Deep Batch Active Learning by Diverse,
+    Uncertain Gradient Lower Bounds", ICLR 2020 (arXiv:1906.03671). For logistic regression on
+    the embeddings the gradient of the loss under the predicted label is ``(p - onehot(argmax
+    p)) outer x``: long for uncertain samples, and far apart for samples unlike each other, so
+    k-means++ seeding gives a batch both uncertain and diverse. Inner products factorise,
+    ``<g_i, g_j> = <a_i, a_j> <x_i, x_j>``, so the embeddings are never built.
+    """
+
+    random_state: int | None = 0
+
+    def select(self, pool: Pool, budget: int) -> Indices:
+        """Picks the longest gradient first, then each next with probability ~ squared distance.
+
+        Returns:
+            Pool row indices: exactly ``budget``, unique, never labeled or excluded.
+
+        Raises:
+            SelectionError: Fewer than ``budget`` candidates are left, or the pool holds no
+                model predictions.
+        """
+        cand = check_budget(pool, budget)
+        probs = np.asarray(_probabilities(pool)[cand], dtype=np.float64)
+        a = probs.copy()
+        a[np.arange(len(a)), probs.argmax(axis=1)] -= 1.0
+        x = np.asarray(pool.embeddings[cand], dtype=np.float64)
+        norm2 = (a * a).sum(axis=1) * (x * x).sum(axis=1)
+        rng = rng_for(self.random_state)
+        first = int(np.lexsort((rng.random(len(cand)), -norm2))[0])
+        picks = [first]
+        d2 = np.full(len(cand), np.inf)
+        chosen = np.zeros(len(cand), dtype=bool)
+        chosen[first] = True
+        for _ in range(budget - 1):
+            j = picks[-1]
+            dist = norm2 + norm2[j] - 2.0 * (a @ a[j]) * (x @ x[j])
+            d2 = np.minimum(d2, np.maximum(dist, 0.0))
+            weight = np.where(chosen, 0.0, d2)
+            if weight.sum() <= 0:  # every gradient equals a chosen one: any unchosen will do
+                weight = (~chosen).astype(np.float64)
+            nxt = int(rng.choice(len(cand), p=weight / weight.sum()))
+            picks.append(nxt)
+            chosen[nxt] = True
+        return cand[np.asarray(picks, dtype=np.int64)]

@@ -47,6 +47,6 @@ def test_learning_suite__a_small_real_task_runs_through_the_cli_and_reports_ever
 
 def test_learning_suite__the_chosen_candidate_is_the_registrys_default(suite) -> None:  # type: ignore[no-untyped-def]
     """The suite's ``default`` rows are its chosen candidate's: the same configuration."""
-    from bps_core.selection.registry import DEFAULT_SHARES, FEW_LABELS
+    from bps_core.selection.registry import COLD_START, DEFAULT_SHARES, FEW_LABELS, INFORMATIVE
 
-    assert suite.CANDIDATES[suite.CHOSEN] == (FEW_LABELS, DEFAULT_SHARES)
+    assert suite.CANDIDATES[suite.CHOSEN] == (FEW_LABELS, DEFAULT_SHARES, COLD_START, INFORMATIVE)

@@ -119,3 +119,18 @@ def test_cross_validation__out_of_fold_probabilities_match_the_figures() -> None
     # out of fold: a sample's row differs from what a model that saw it predicts
     _, seen = fit_predict(x, y, x, ModelConfig())
     assert not np.allclose(cv.probs, seen)
+
+
+def test_choose_C__inner_cv_picks_the_grid_value_that_separates_the_classes() -> None:
+    from bps_core.selection.model import choose_C
+
+    x = np.linspace(1.0, 5.0, 40, dtype=np.float32)[:, None]
+    y = np.where(x[:, 0] < 3.0, "a", "b")  # the boundary is far from 0: it needs a weight
+    starved = ModelConfig(C=1e-6, C_grid=(1e-6, 10.0))  # C = 1e-6 predicts one class
+    assert choose_C(x, y, starved) == 10.0
+    assert choose_C(x, y, ModelConfig(C=1e-6)) == 1e-6  # no grid: C as given
+    one = np.array(["a"] * 39 + ["b"])
+    assert choose_C(x, one, starved) == 1e-6  # a class with one label: no inner CV
+    _, tuned = fit_predict(x, y, x, starved)
+    _, fixed = fit_predict(x, y, x, ModelConfig(C=10.0))
+    assert np.allclose(tuned, fixed)

@@ -25,7 +25,7 @@ from bps_core.selection import (
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
 from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
 from bps_core.selection.scores import uncertainty
-from bps_core.selection.strategies import ClusterMargin, RareClass, quotas
+from bps_core.selection.strategies import Badge, ClusterMargin, ProbCover, RareClass, quotas
 from tests.selection.conftest import make_pool
 
 
@@ -284,3 +284,41 @@ def test_rare_class__picks_the_likeliest_of_a_rarely_predicted_class_else_the_fa
     even = np.full((len(blob), 2), 0.5, dtype=np.float32)
     fallback = RareClass(random_state=0).select(replace(pool, probabilities=even), 5)
     assert np.array_equal(fallback, RandomStrategy(0).select(pool, 5))
+
+
+def test_probcover__covers_every_cluster_before_a_second_pick_in_one() -> None:
+    pool, blob = _blobs()
+    picks = ProbCover(n_clusters=6, random_state=0).select(pool, 6)
+    assert sorted(blob[picks].tolist()) == list(range(6))
+    labeled = np.isin(blob, [0, 1, 2])  # three blobs covered: the next picks go elsewhere
+    picks = ProbCover(n_clusters=6, random_state=0).select(replace(pool, labeled=labeled), 3)
+    assert sorted(blob[picks].tolist()) == [3, 4, 5]
+
+
+def test_probcover__a_pool_above_max_pool_is_covered_on_a_sample() -> None:
+    pool, _ = _blobs()
+    picks = ProbCover(max_pool=50, random_state=0).select(pool, 60)  # 50 covered, 10 drawn
+    assert len(set(picks.tolist())) == 60
+
+
+def test_badge__starts_at_the_most_uncertain_and_spreads_the_batch() -> None:
+    pool, blob = _blobs()
+    probs = np.full((len(blob), 2), 0.5, dtype=np.float32)
+    probs[:, 0] = np.where(blob == 0, 0.5, 0.7)  # blob 0 is the most uncertain
+    probs[:, 0] += np.linspace(0, 0.01, len(blob))
+    probs[:, 1] = 1 - probs[:, 0]
+    pool = replace(pool, probabilities=probs)
+    picks = Badge(random_state=0).select(pool, 6)
+    assert picks[0] == 0  # the longest gradient: the smallest margin
+    assert len(set(blob[picks].tolist())) > 1
+    with pytest.raises(SelectionError, match="model"):
+        Badge().select(replace(pool, probabilities=None), 3)
+
+
+def test_default__variants_swap_the_cold_start_and_the_informative_part(pool: Pool) -> None:
+    """The suite's candidates (bench/bench_learning.py) are `Default` with other parts."""
+    cold = replace(pool, probabilities=None)
+    picks = Default(3, cold="probcover").select(cold, 10)
+    assert np.array_equal(picks, ProbCover(random_state=3).select(cold, 10))
+    badge = Default(3, shares=(1.0, 0.0, 0.0), informative="badge").select(pool, 10)
+    assert np.array_equal(badge, Badge(random_state=3).select(pool, 10))
