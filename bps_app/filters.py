@@ -18,7 +18,6 @@ from bps_app import state
 from bps_app.figures import natural_key
 from bps_core.verbs import (
     FACET_NONE,
-    FLAG_NAMES,
     FacetFilter,
     facet_columns,
     facet_values,
@@ -83,8 +82,8 @@ def apply(frame: pd.DataFrame, filters: list[FacetFilter], keys: pd.Series) -> p
 
 
 #: Facets the map does not offer as colours: the label-issue score has its own fixed-colour
-#: "issue score"; each quality flag is one value of the combined ``flags`` colour.
-_NOT_COLOURS = frozenset({"issue_score", *FLAG_NAMES})
+#: "issue score".
+_NOT_COLOURS = frozenset({"issue_score"})
 
 
 def colour_options(frame: pd.DataFrame, facets: pd.DataFrame, first: tuple[str, ...]) -> list[str]:
@@ -102,7 +101,7 @@ def colour_columns(frame: pd.DataFrame) -> pd.DataFrame:
     for column, kind in facet_columns(frame).items():
         values = frame[column]
         if kind == "list":
-            out[column] = frame["tag_names"].replace("", np.nan) if "tag_names" in frame else None
+            out[column] = values.map(", ".join).replace("", np.nan)
         elif kind == "numeric" and values.nunique() > _MAX_COLOUR_VALUES:
             out[column] = _binned(pd.to_numeric(values, errors="coerce"))
         elif pd.api.types.is_bool_dtype(values):

@@ -82,6 +82,9 @@ def _flags_inputs(project: Project) -> tuple[object, ...]:
 def quality_facet(project: Project) -> pd.DataFrame | None:
     """The quality flags with their default thresholds (``flags.facet_columns``).
 
+    Columns: ``outlier_score`` and ``flags``, the list of the flags a sample has (filtered by
+    any-of, like tags).
+
     The neighbour search behind near-duplicates and outliers takes seconds at 100k samples, so
     the columns are kept per project until the samples, the pixel statistics or the current
     embedding set change: labeling or tagging, which rebuild the facets, never redo it.
@@ -92,6 +95,13 @@ def quality_facet(project: Project) -> pd.DataFrame | None:
     if kept is not None and kept[0] == inputs:
         return kept[1]
     columns = flags.facet_columns(project)
+    if columns is not None:  # one any-of list, as tags: the booleans would be 8 more filters
+        names = columns["flags"].fillna("").astype(str)
+        columns = pd.DataFrame(
+            {"outlier_score": columns.outlier_score,
+             "flags": [sorted(n for n in v.split(",") if n) for v in names.str.replace(" ", "")]},
+            index=columns.index,
+        )  # fmt: skip
     _FLAGS_MEMO[folder] = (inputs, columns)
     return columns
 
@@ -146,8 +156,10 @@ def sample_facets(
             continue
         part = part[[c for c in part.columns if c not in frame.columns]]
         frame = frame.join(part, how="left")
-    if "tags" in frame.columns:
-        frame["tags"] = [t if isinstance(t, list) else [] for t in frame.tags]
+    for column in frame.columns:  # a sample a list provider left out holds an empty list
+        if frame[column].map(lambda v: isinstance(v, list)).any():
+            frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
+    if "tag_names" in frame.columns:
         frame["tag_names"] = frame.tag_names.fillna("")
     return frame
 

@@ -124,8 +124,10 @@ def test_sample_facets__filter_by_the_duplicate_flag_and_labeling_keeps_the_flag
     project, original = with_copy
     verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
     frame = verbs.sample_facets(project)
-    assert {"outlier_score", "flags", *FLAG_NAMES} <= set(frame.columns)
-    keys = verbs.filtered_keys(frame, [verbs.FacetFilter("duplicate", values=("True",))])
+    assert {"outlier_score", "flags"} <= set(frame.columns)
+    assert verbs.facet_columns(frame)["flags"] == "list"  # any-of, like tags
+    assert all(isinstance(v, list) for v in frame["flags"])
+    keys = verbs.filtered_keys(frame, [verbs.FacetFilter("flags", values=("duplicate",))])
     names = sorted(k.split(":", 1)[1].rsplit("/", 1)[-1] for k in keys)
     assert names == sorted([original, COPY_NAME])
     calls: list[str] = []
