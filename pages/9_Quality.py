@@ -104,8 +104,9 @@ if result is None:
     st.stop()
 
 frame, cut, counts = result.frame, result.cutoffs, result.counts
-cols = metrics.columns(len(FLAG_NAMES))
-for col, name in zip(cols, FLAG_NAMES, strict=True):
+half = -(-len(FLAG_NAMES) // 2)  # two rows: eight metrics in one row cut their names short
+cols = [*metrics.columns(half), *metrics.columns(half)]
+for col, name in zip(cols, FLAG_NAMES, strict=False):
     col.metric(SHORT.get(name, name), f"{counts[name]:,}", help=FLAG_HELP[name],
                border=True)  # fmt: skip
 metrics.download_button(
