@@ -15,7 +15,9 @@ import ray  # a [dev] dependency: these tests run in CI, never skip
 from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.embeddings.ray_embed import (
     FAULT_ENV,
+    RayPlan,
     _Hidden,
+    _pool,
     check_ray_address,
     ray_failure,
     ray_session,
@@ -199,3 +201,27 @@ def test_ray_failure__any_other_error_is_one_line() -> None:
     assert isinstance(err, BpsError)
     assert "\n" not in str(err)
     assert "raylet died" in str(err)
+
+
+class _FakeCluster:
+    """Stands in for the ``ray`` module's ``cluster_resources`` (no GPU on this machine)."""
+
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+
+def test_pool__gpu_actors_on_a_cluster_with_gpus_cpu_actors_otherwise() -> None:
+    """The GPU path's planning runs on CPU: one GPU actor per GPU for the backbone, none for
+    pixels; asking for GPUs on a cluster without any is one clear error."""
+    gpus = _FakeCluster(CPU=64, GPU=4)
+    assert _pool(gpus, "backbone", RayPlan()) == (4, {"num_gpus": 1, "num_cpus": 1.0}, True)
+    assert _pool(gpus, "pixels", RayPlan()) == (64, {"num_cpus": 1.0}, False)
+    assert _pool(gpus, "backbone", RayPlan(use_gpus=False, cpus_per_actor=4)) == (
+        16, {"num_cpus": 4}, False)  # fmt: skip
+    cpus = _FakeCluster(CPU=2)
+    assert _pool(cpus, "backbone", RayPlan()) == (2, {"num_cpus": 1.0}, False)
+    with pytest.raises(BpsError, match="no GPU"):
+        _pool(cpus, "backbone", RayPlan(use_gpus=True))
