@@ -57,12 +57,11 @@ def test_confusion_drill__a_cell_with_the_keys_of_the_last_walk_opens_a_plain_qu
     classes = model.metrics["classes"]
     walk = verbs.model_disagreements(tiny_project, verbs.DisagreementSettings())
     first = walk.table.iloc[0]
-    cell = verbs.confusion_samples(tiny_project,
-                                   verbs.ConfusionCellSettings(first.label, first.predicted))  # fmt: skip
-    for k, lab in zip(walk.table.key, walk.table.label, strict=True):  # the other cell emptied
-        if k not in set(cell.key):
-            tiny_project.add_labels([k], str(walk.table.predicted[walk.table.key == k].iloc[0]),
-                                    user="ann", source="api")  # fmt: skip
+    settings = verbs.ConfusionCellSettings(first.label, first.predicted)
+    cell = verbs.confusion_samples(tiny_project, settings)
+    for k, predicted in zip(walk.table.key, walk.table.predicted, strict=True):
+        if k not in set(cell.key):  # the other cell emptied: its labels agree with the model
+            tiny_project.add_labels([k], str(predicted), user="ann", source="api")
     walk = verbs.model_disagreements(tiny_project, verbs.DisagreementSettings())
     assert list(walk.keys) == cell.key.tolist()
     app.session_state[state.USER_NAME] = "rita"
