@@ -80,7 +80,7 @@ def drill_down(
     tip = "Opens them as a queue of 6 tiles: choose tiles, press a class key"
     if st.button(f"Relabel these {len(keys):,} in the label queue", key="confusion_open_queue",
                  type="primary", icon=":material/playlist_play:", help=tip):  # fmt: skip
-        state.set_queue(LabelQueue.of(keys, 6))
+        state.start_plain_queue(LabelQueue.of(keys, 6))
         st.switch_page(QUEUE_PAGE)
     head = found.head(SHOWN)
     captions = {

@@ -238,6 +238,18 @@ def set_queue(q: LabelQueue | None) -> None:
     st.session_state[QUEUE] = q
 
 
+def start_plain_queue(q: LabelQueue) -> None:
+    """Makes ``q`` this session's queue, walked as a plain labeling queue (tiles, class keys).
+
+    Ends any walk mode (review, label issues, predictions) even when that walk held the same
+    keys: the modes are recognised by their keys, so a plain queue of a confusion cell equal to
+    the last disagreement walk would otherwise be drawn as that walk.
+    """
+    for name in (QUEUE_REVIEW_KEYS, QUEUE_ISSUE_KEYS, QUEUE_PREDICTIONS):
+        st.session_state.pop(name, None)
+    set_queue(q)
+
+
 def queue_tile_key(key: str) -> str:
     """The widget key of a queue tile's "chosen" box."""
     return f"queue_tile_{key}"

@@ -20,7 +20,7 @@ def _cmd_label_issues(args: argparse.Namespace) -> int:
         raise BpsError(f"{out} already exists; pass --overwrite to replace it")
     settings = verbs.LabelIssuesSettings(model_id=args.model, top=args.top,
                                          likely_only=args.likely_only)  # fmt: skip
-    with verbs.Project.open(args.project_dir, read_only=True) as project:
+    with verbs.Project.open(args.project_dir) as project:
         report = verbs.label_issues(project, settings)
     report.write_csv(out)
     print(f"wrote {len(report.table):,} labels to {out}, most likely wrong first (model "

@@ -90,7 +90,7 @@ def _start(
         keys = unlabeled_keys(samples[samples.key.isin(matching)], labeled_keys, first=pending)
     else:
         keys = unlabeled_keys(samples, labeled_keys, first=mine.pending if mine else ())
-    state.set_queue(LabelQueue.of(keys, page_size))
+    state.start_plain_queue(LabelQueue.of(keys, page_size))
 
 
 def _label(name: str) -> None:

@@ -24,7 +24,7 @@ class LabelIssuesSettings(Settings):
     """Which model's out-of-fold predictions to score, and how many rows to keep.
 
     Attributes:
-        model_id: A model id (``bps-labeler models``); None: the current model (the latest
+        model_id: A model id (``bps-labeler train`` prints it); None: the current model (the latest
             trained on the current embedding set).
         top: Keep only the ``top`` most likely wrong; None: every scored label.
         likely_only: Keep only the labels cleanlab flags as likely wrong.

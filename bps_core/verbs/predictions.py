@@ -34,7 +34,7 @@ from bps_core.settings import Settings, check_choice
 #: The order a prediction queue walks its samples in.
 PREDICTION_ORDERS = ("most_confident", "least_confident")
 
-_TRAIN = "train one first ('bps-labeler train PROJECT_DIR' or the Rounds page)"
+_TRAIN = "train one first ('bps-labeler train PROJECT_DIR' or the Selection rounds page)"
 
 
 class StalePredictionError(StaleReviewError):
@@ -48,9 +48,11 @@ def resolve_model(project: Project, model: str | None = None) -> ModelRecord:
         BpsError: no such model, or no model on the current embeddings yet.
     """
     if model is not None:
-        found = [m for m in list_models(project) if m.id == model]
+        models = list_models(project)
+        found = [m for m in models if m.id == model]
         if not found:
-            raise BpsError(f"no model {model!r} in this project; see 'bps-labeler status'")
+            known = ", ".join(m.id for m in models[-5:]) or "none"
+            raise BpsError(f"no model {model!r} in this project (latest: {known})")
         return found[0]
     record = latest_model(project, current_version(project))
     if record is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from bps_app import confusion, state, tables
+from bps_app import confusion, prediction_mode, state, tables
 from bps_core import verbs
 from bps_core.project import Project
 from tests.helpers import train_with_flips
@@ -45,3 +45,36 @@ def test_picked_cell__maps_a_selection_to_label_and_prediction() -> None:
     assert confusion.picked_cell(table, []) is None
     assert confusion.picked_cell(table, [(0, table.index.name)]) is None  # the label column
     assert confusion.picked_cell(table, [(5, "Fe")]) is None
+
+
+def test_confusion_drill__a_cell_with_the_keys_of_the_last_walk_opens_a_plain_queue(
+    app: AppTest, tiny_project: Project
+) -> None:
+    # A rare class makes this common: every disagreement lies in one cell, so the cell's
+    # samples are exactly the disagreement walk's. The queue opened from the cell must be the
+    # plain queue of 6 tiles, not the old walk (which moved 6 samples per decision).
+    model = train_with_flips(tiny_project)
+    classes = model.metrics["classes"]
+    walk = verbs.model_disagreements(tiny_project, verbs.DisagreementSettings())
+    first = walk.table.iloc[0]
+    settings = verbs.ConfusionCellSettings(first.label, first.predicted)
+    cell = verbs.confusion_samples(tiny_project, settings)
+    for k, predicted in zip(walk.table.key, walk.table.predicted, strict=True):
+        if k not in set(cell.key):  # the other cell emptied: its labels agree with the model
+            tiny_project.add_labels([k], str(predicted), user="ann", source="api")
+    walk = verbs.model_disagreements(tiny_project, verbs.DisagreementSettings())
+    assert list(walk.keys) == cell.key.tolist()
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    app.selectbox(key="queue_origin").set_value(prediction_mode.ORIGIN_DISAGREE)
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert [b for b in app.button if b.key == "queue_pred_accept"]  # the walk is on
+    app.switch_page(SELECT_PAGE).run()
+    i, j = classes.index(first.label), classes.index(first.predicted)
+    app.session_state[confusion.CELLS_KEY] = {"selection": {"cells": [[i, classes[j]]]}}
+    app.run()
+    app.button(key="confusion_open_queue").click().run()
+    assert not app.exception
+    assert not [b for b in app.button if b.key == "queue_pred_accept"]  # not the old walk
+    assert app.session_state[state.QUEUE].page_size == 6

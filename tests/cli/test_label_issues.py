@@ -52,3 +52,22 @@ def test_label_issues__without_a_model_is_one_line_and_exit_2(
     assert err.startswith("error: no model yet: train one first")
     assert len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_label_issues__a_project_of_an_older_schema_is_upgraded_not_called_read_only(
+    tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A project made by an older version (the demo template is one): label-issues was the only
+    # command opening it read-only, so it refused with "ask for write access" although the
+    # user could write, while every other command upgraded it.
+    import sqlite3
+
+    plant_flip(tiny_project)
+    folder = tiny_project.folder
+    conn = sqlite3.connect(folder / "project.db", timeout=10)
+    conn.executescript("DROP VIEW current_tags; DROP TABLE tag_events; DROP TABLE image_stats; "
+                       "PRAGMA user_version = 6;")  # fmt: skip
+    conn.close()
+    out = tmp_path / "issues.csv"
+    assert main(["label-issues", str(folder), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert len(pd.read_csv(out)) == 2 * N_PER_CLASS

@@ -198,3 +198,15 @@ def test_confusion_samples__one_cell_matches_the_stored_confusion_matrix(
             assert len(cell) == confusion[i][j]
             assert (cell.label == label).all()
             assert (cell.predicted == predicted).all()
+
+
+def test_resolve_model__an_unknown_id_names_the_models_there_are(
+    trained: tuple[Project, verbs.ModelRecord],
+) -> None:
+    # No command lists model ids, and the message sent users to 'bps-labeler status', which
+    # does not exist: the refusal itself now names the latest models.
+    project, model = trained
+    with pytest.raises(
+        verbs.BpsError, match=rf"no model 'nope' in this project \(latest: {model.id}\)"
+    ):
+        _queue(project, model="nope")
