@@ -1,5 +1,6 @@
 """The confusion drill-down: click a cell of the cross-validated confusion matrix to see the
-samples in it (label x out-of-fold prediction) and open them in the label queue to relabel.
+samples in it (label x out-of-fold prediction) and walk them in the label queue, one at a time
+with the prediction beside the label, to keep or relabel each (the disagreement walk's keys).
 
 A plotly heatmap reports no selection on a click (Streamlit's ``on_select`` needs a trace that
 supports selection, which a heatmap does not), so the clickable matrix is a table with
@@ -76,11 +77,18 @@ def drill_down(
     if n_changed := int(found.changed.sum()):
         st.caption(f"{n_changed:,} of them were relabeled since the model was trained "
                    "(their caption shows the label now).")  # fmt: skip
-    keys = found.key.tolist()
-    tip = "Opens them as a queue of 6 tiles: choose tiles, press a class key"
+    keys = tuple(str(k) for k in found.key)
+    tip = ("Walks them one at a time with the model's out-of-fold prediction beside the label: "
+           "A keeps the label, a digit relabels (a review, refused if someone relabeled the "
+           "sample meanwhile)")  # fmt: skip
     if st.button(f"Relabel these {len(keys):,} in the label queue", key="confusion_open_queue",
                  type="primary", icon=":material/playlist_play:", help=tip):  # fmt: skip
-        state.start_plain_queue(LabelQueue.of(keys, 6))
+        walk = {
+            "kind": "cell", "model": model.id, "keys": keys,
+            "predicted": dict(zip(keys, found.predicted.astype(str), strict=True)),
+            "confidence": dict(zip(keys, found.confidence.astype(float), strict=True)),
+        }  # fmt: skip
+        state.set_prediction_queue(LabelQueue.of(keys, 1), walk)
         st.switch_page(QUEUE_PAGE)
     head = found.head(SHOWN)
     captions = {
@@ -89,7 +97,7 @@ def drill_down(
         for k, pred, conf, now, changed in zip(head.key, head.predicted, head.confidence,
                                                head.current, head.changed, strict=True)
     }  # fmt: skip
-    widgets.thumbnail_grid(keys[:SHOWN], rel_index, source, window, columns=6, size=160,
+    widgets.thumbnail_grid(list(keys[:SHOWN]), rel_index, source, window, columns=6, size=160,
                            captions=captions, open_key="confusion_open")  # fmt: skip
     if len(keys) > SHOWN:
         st.caption(f"The first {SHOWN} of {len(keys):,} shown; the queue walks all of them.")

@@ -38,6 +38,9 @@ from bps_core.verbs.predictions import (
 
 ORIGIN_PREDICTED = "Model predicts: "
 ORIGIN_DISAGREE = "Model disagrees with the label (out-of-fold)"
+#: Walks of labeled samples, where A keeps the label: the disagreements, and the samples of a
+#: confusion-matrix cell (opened from the Selection rounds page's drill-down).
+LABEL_WALKS = ("disagreements", "cell")
 #: The walking orders a user picks from, and the verb's name of each.
 ORDERS = {"Most confident first": "most_confident", "Least confident first": "least_confident"}
 #: Keys of prediction mode: A (or Enter) accepts, S skips; digits correct, Z undoes.
@@ -131,7 +134,7 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
     now = str(row.label) if row is not None else None
     predicted = str(walk["predicted"][key])
     model = str(walk["model"])
-    if walk["kind"] == "disagreements":
+    if walk["kind"] in LABEL_WALKS:
         accept_label, accept_args, accept_help = (
             f"Keep: {now}" if now else "Keep", (key, now or "", seen, False, model, user),
             "The label is right; the model is wrong (also Enter)",
@@ -141,7 +144,7 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
             f"Accept: {predicted}", (key, predicted, seen, True, model, user),
             "The prediction is right: it becomes the label (also Enter)",
         )  # fmt: skip
-    can = bool(user) and (walk["kind"] != "disagreements" or now is not None)
+    can = bool(user) and (walk["kind"] not in LABEL_WALKS or now is not None)
     cols = st.columns(1 + len(classes))
     cols[0].button(md(accept_label), key="queue_pred_accept", type="primary",
                    shortcut=ACCEPT_KEY, on_click=_decide, args=accept_args, disabled=not can,
@@ -191,8 +194,11 @@ def render(
     with state.open_project() as p:
         current = p.reviews.current().set_index("key")
         classes = [(c.name, c.hotkey) for c in p.classes()]
-    disagreements = walk["kind"] == "disagreements"
-    what = "disagreements (out-of-fold)" if disagreements else "predictions"
+    disagreements = walk["kind"] in LABEL_WALKS
+    what = {
+        "disagreements": "disagreements (out-of-fold)",
+        "cell": "samples of a confusion-matrix cell",
+    }.get(walk["kind"], "predictions")
     where = "finished" if q.finished else f"image {q.position + 1:,} of {len(q.keys):,}"
     st.progress(min(q.position, len(q.keys)) / len(q.keys),
                 text=f"Model {walk['model']}: {len(q.keys):,} {what} · {where}")  # fmt: skip

@@ -34,9 +34,24 @@ def test_confusion_drill__a_clicked_cell_shows_its_samples_and_opens_them_in_the
                                                                            classes[j]))  # fmt: skip
     assert any(f"**{matrix[i][j]}** samples labeled" in m.value for m in app.markdown)
     app.button(key="confusion_open_queue").click().run()
+    assert not app.exception
     queue = app.session_state[state.QUEUE]
     assert list(queue.keys) == cell.key.tolist()
-    assert queue.page_size == 6
+    assert queue.page_size == 1  # one at a time, the prediction beside the label
+    # the walk's keys: a digit relabels the first sample as its out-of-fold prediction, with
+    # source review; A keeps the next one's label (a review accept)
+    first, second = queue.keys[0], queue.keys[1]
+    app.switch_page("pages/4_Queue.py").run()  # where st.switch_page went in the browser
+    app.button(key=f"queue_pred_fix_{classes[j]}").click().run()
+    assert not app.exception
+    now = tiny_project.reviews.current().set_index("key")
+    assert now.label[first] == classes[j]
+    assert now.source[first] == "review"
+    assert app.session_state[state.QUEUE].current == (second,)
+    app.button(key="queue_pred_accept").click().run()
+    now = tiny_project.reviews.current().set_index("key")
+    assert now.label[second] == classes[i]
+    assert now.review[second] == "accepted"
 
 
 def test_picked_cell__maps_a_selection_to_label_and_prediction() -> None:
@@ -47,12 +62,12 @@ def test_picked_cell__maps_a_selection_to_label_and_prediction() -> None:
     assert confusion.picked_cell(table, [(5, "Fe")]) is None
 
 
-def test_confusion_drill__a_cell_with_the_keys_of_the_last_walk_opens_a_plain_queue(
+def test_confusion_drill__a_cell_with_the_keys_of_the_last_walk_opens_the_cell_walk(
     app: AppTest, tiny_project: Project
 ) -> None:
     # A rare class makes this common: every disagreement lies in one cell, so the cell's
-    # samples are exactly the disagreement walk's. The queue opened from the cell must be the
-    # plain queue of 6 tiles, not the old walk (which moved 6 samples per decision).
+    # samples are exactly the disagreement walk's. The queue opened from the cell is the cell's
+    # own walk, one sample a decision.
     model = train_with_flips(tiny_project)
     classes = model.metrics["classes"]
     walk = verbs.model_disagreements(tiny_project, verbs.DisagreementSettings())
@@ -76,5 +91,6 @@ def test_confusion_drill__a_cell_with_the_keys_of_the_last_walk_opens_a_plain_qu
     app.run()
     app.button(key="confusion_open_queue").click().run()
     assert not app.exception
-    assert not [b for b in app.button if b.key == "queue_pred_accept"]  # not the old walk
-    assert app.session_state[state.QUEUE].page_size == 6
+    walk = app.session_state[state.QUEUE_PREDICTIONS]
+    assert walk["kind"] == "cell"
+    assert app.session_state[state.QUEUE].page_size == 1

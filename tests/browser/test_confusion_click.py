@@ -39,6 +39,7 @@ def test_confusion_click__a_clicked_cell_shows_its_samples_and_opens_the_queue(
     shown = page.get_by_text(re.compile(rf"^{n} samples labeled {classes[0]} and predicted as"))
     expect(shown).to_be_visible(timeout=30_000)
     page.get_by_role("button", name=re.compile(rf"Relabel these {n} in the label queue")).click()
-    expect(page.get_by_text(re.compile(rf"of {n} labeled · page 1 of"))).to_be_visible(
-        timeout=30_000
-    )
+    # the cell's own walk: one sample at a time, the out-of-fold prediction beside the label
+    expect(page.get_by_text(re.compile(rf"{n} samples of a confusion-matrix cell · image 1 of {n}"))
+           ).to_be_visible(timeout=30_000)  # fmt: skip
+    expect(page.get_by_text("Model (out-of-fold) predicts")).to_be_visible()
