@@ -187,3 +187,20 @@ def print_skipped(
             f"  skipped {len(bad_rows)} {bad_rows_are} (lines {lines}{more}); "
             f"line {first_line}: {first_reason}"
         )
+
+
+def out_file(value: str, overwrite: bool) -> Path:
+    """The ``--out FILE`` of a command, checked before any work: an existing file needs
+    ``--overwrite``, and its folder must exist (a mistyped folder is an error, not a new folder).
+
+    Raises:
+        BpsError: what is wrong and what to do.
+    """
+    out = Path(value).expanduser().absolute()
+    if out.is_dir():
+        raise BpsError(f"--out: {out} is a folder; name a file in it, e.g. {out / 'out.csv'}")
+    if out.exists() and not overwrite:
+        raise BpsError(f"{out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise BpsError(f"--out: folder {out.parent} does not exist; create it first")
+    return out

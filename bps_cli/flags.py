@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_cli._common import NON_NEGATIVE_INT, POSITIVE_INT, number, progress_bar
+from bps_cli._common import NON_NEGATIVE_INT, POSITIVE_INT, number, out_file, progress_bar
 from bps_core import verbs
-from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
@@ -43,11 +42,7 @@ def _cmd_flags(args: argparse.Namespace) -> int:
         thresholds=thresholds, fill_missing=not args.no_decode, group_by=args.group_by,
         exact_below=args.exact_below,
     )  # fmt: skip
-    out = Path(args.out).expanduser().absolute()
-    if out.exists() and not args.overwrite:
-        raise BpsError(f"{out} already exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise BpsError(f"--out: folder {out.parent} does not exist; create it first")
+    out = out_file(args.out, args.overwrite)
     with verbs.Project.open(args.project_dir) as project, progress_bar("flags") as bar:
         report = verbs.flags(project, settings, bar)
     result = report.result

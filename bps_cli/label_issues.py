@@ -6,18 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_cli._common import POSITIVE_INT
+from bps_cli._common import POSITIVE_INT, out_file
 from bps_core import verbs
-from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
 
 
 def _cmd_label_issues(args: argparse.Namespace) -> int:
-    out = Path(args.out).expanduser().absolute()
-    if out.exists() and not args.overwrite:
-        raise BpsError(f"{out} already exists; pass --overwrite to replace it")
+    out = out_file(args.out, args.overwrite)
     settings = verbs.LabelIssuesSettings(model_id=args.model, top=args.top,
                                          likely_only=args.likely_only)  # fmt: skip
     with verbs.Project.open(args.project_dir) as project:

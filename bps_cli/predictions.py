@@ -9,18 +9,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bps_cli._common import out_file
 from bps_core import verbs
-from bps_core.verbs import BpsError
 
 if TYPE_CHECKING:
     from bps_cli._common import Commands
 
 
 def _out(path: str | None, overwrite: bool) -> Path | None:
-    out = Path(path).expanduser().absolute() if path else None
-    if out is not None and out.exists() and not overwrite:
-        raise BpsError(f"{out} already exists; pass --overwrite to replace it")
-    return out
+    return out_file(path, overwrite) if path else None
 
 
 def _probability(text: str) -> float:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bps_cli._common import AMBIGUOUS_FILES, UNKNOWN_FILES, print_skipped
+from bps_cli._common import AMBIGUOUS_FILES, UNKNOWN_FILES, out_file, print_skipped
 from bps_core import verbs
 from bps_core.verbs import BpsError
 
@@ -35,9 +35,7 @@ def _cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _cmd_tags(args: argparse.Namespace) -> int:
-    out = Path(args.out).expanduser().absolute()
-    if out.exists() and not args.overwrite:
-        raise BpsError(f"{out} already exists; pass --overwrite to replace it")
+    out = out_file(args.out, args.overwrite)
     with verbs.Project.open(args.project_dir) as project:
         counts = project.tags.counts()
         n = verbs.write_tags_csv(project, out)

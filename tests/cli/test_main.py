@@ -448,3 +448,27 @@ def test_export__a_relative_dest_is_taken_from_the_working_folder_and_printed_in
     err = capsys.readouterr().err
     assert "cannot create the folder" in err
     assert "Errno" not in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["label-issues", "{project}"],
+        ["flags", "{project}"],
+        ["tags", "{project}"],
+        ["predictions", "{project}", "--class", "track"],
+        ["model-disagreements", "{project}"],
+    ],
+)
+def test_out__a_missing_folder_or_a_folder_is_refused_before_any_work(
+    command: list[str], tiny_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue-18 commands check --out alike: a mistyped folder is an error (never a new
+    folder), and a folder named as the file says to name a file in it."""
+    args = [a.format(project=tiny_project.folder) for a in command]
+    missing = tmp_path / "nope" / "out.csv"
+    assert main([*args, "--out", str(missing)]) == 2
+    assert f"folder {missing.parent} does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
