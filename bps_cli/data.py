@@ -148,12 +148,24 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How many of the newest models ``info`` lists.
+MODELS_SHOWN = 10
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
-    from bps_core.verbs import Project
+    from bps_core.verbs import Project, list_models
 
     with Project.open(args.project_dir) as project:
         for k, v in project.summary().items():
             print(f"{k}: {v}")
+        models = list_models(project)
+    # the ids that --model takes (train, label-issues, predictions, model-disagreements, ...)
+    print(f"models: {len(models)}" + (" (newest first; --model ID picks one)" if models else ""))
+    for m in reversed(models[-MODELS_SHOWN:]):
+        acc = m.metrics.get("balanced_accuracy")
+        figure = f"balanced accuracy {acc:.3f}" if isinstance(acc, float) else "not validated"
+        print(f"  {m.id}  {m.kind}  {m.n_labeled:,} labels  {figure}  embeddings "
+              f"{m.embedding_version[:12]}  {m.created_at}")  # fmt: skip
     return 0
 
 

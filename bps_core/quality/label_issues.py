@@ -140,7 +140,10 @@ def pick_model(project: Project, model_id: str | None = None) -> ModelRecord:
         found = [m for m in models if m.id == model_id]
         if not found:
             known = ", ".join(m.id for m in models[-5:]) or "none"
-            raise LabelIssuesError(f"no model {model_id!r} in this project (latest: {known})")
+            raise LabelIssuesError(
+                f"no model {model_id!r} in this project (latest: {known}; "
+                "'bps-labeler info PROJECT_DIR' lists them)"
+            )
         return found[0]
     version = current_version(project)
     model = (latest_model(project, version) if version else None) or latest_model(project)

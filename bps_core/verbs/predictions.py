@@ -52,7 +52,10 @@ def resolve_model(project: Project, model: str | None = None) -> ModelRecord:
         found = [m for m in models if m.id == model]
         if not found:
             known = ", ".join(m.id for m in models[-5:]) or "none"
-            raise BpsError(f"no model {model!r} in this project (latest: {known})")
+            raise BpsError(
+                f"no model {model!r} in this project (latest: {known}; "
+                "'bps-labeler info PROJECT_DIR' lists them)"
+            )
         return found[0]
     record = latest_model(project, current_version(project))
     if record is None:

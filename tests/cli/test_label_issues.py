@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from bps_cli.main import main
+from bps_core import verbs
 from bps_core.project import Project
 from tests.quality.conftest import N_PER_CLASS, plant_flip
 
@@ -71,3 +72,18 @@ def test_label_issues__a_project_of_an_older_schema_is_upgraded_not_called_read_
     out = tmp_path / "issues.csv"
     assert main(["label-issues", str(folder), "--out", str(out)]) == 0, capsys.readouterr().err
     assert len(pd.read_csv(out)) == 2 * N_PER_CLASS
+
+
+def test_info__lists_the_model_ids_that_model_takes(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant_flip(tiny_project)  # labels and a trained model
+    (model,) = verbs.list_models(tiny_project)
+    folder = str(tiny_project.folder)
+    assert main(["info", folder]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "models: 1 (newest first; --model ID picks one)" in printed
+    assert any(line.split()[0] == model.id for line in printed if line.startswith("  "))
+    assert main(["label-issues", folder, "--out", str(tiny_project.folder / "x.csv"),
+                 "--model", "nope"]) == 2  # fmt: skip
+    assert "'bps-labeler info PROJECT_DIR' lists them" in capsys.readouterr().err

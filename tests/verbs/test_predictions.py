@@ -203,10 +203,11 @@ def test_confusion_samples__one_cell_matches_the_stored_confusion_matrix(
 def test_resolve_model__an_unknown_id_names_the_models_there_are(
     trained: tuple[Project, verbs.ModelRecord],
 ) -> None:
-    # No command lists model ids, and the message sent users to 'bps-labeler status', which
-    # does not exist: the refusal itself now names the latest models.
+    # The message once sent users to 'bps-labeler status', which does not exist: the refusal
+    # names the latest models and the command that lists them all.
     project, model = trained
     with pytest.raises(
-        verbs.BpsError, match=rf"no model 'nope' in this project \(latest: {model.id}\)"
+        verbs.BpsError,
+        match=rf"no model 'nope' in this project \(latest: {model.id}; 'bps-labeler info",
     ):
         _queue(project, model="nope")
