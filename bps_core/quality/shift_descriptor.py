@@ -158,6 +158,18 @@ def load_descriptors(arrays_dir: Path) -> Descriptors:
     return Descriptors(keys, vectors.astype(np.float32, copy=False))
 
 
+def descriptors_token(arrays_dir: Path) -> tuple[int, int]:
+    """A cheap token that changes whenever the stored descriptors do; cache on it.
+
+    It is the key file's modification time and size; (0, 0) when none are stored.
+    """
+    try:
+        st = _paths(arrays_dir)[1].stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
 def save_descriptors(arrays_dir: Path, descriptors: Descriptors) -> None:
     """Stores descriptors (replacing the stored ones), each file written atomically.
 
@@ -175,6 +187,6 @@ def save_descriptors(arrays_dir: Path, descriptors: Descriptors) -> None:
 
 
 __all__ = [
-    "DESCRIPTOR_DIM", "DESCRIPTOR_VERSION", "Descriptors", "load_descriptors",
+    "DESCRIPTOR_DIM", "DESCRIPTOR_VERSION", "Descriptors", "descriptors_token", "load_descriptors",
     "save_descriptors", "shift_descriptor",
 ]  # fmt: skip
