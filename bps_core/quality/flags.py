@@ -263,6 +263,7 @@ def compute_flags(
     embedding_version: str | None = None,
     neighbours: Neighbours | None = None,
     descriptors: Descriptors | None = None,
+    descriptor_neighbours: Neighbours | None = None,
 ) -> FlagsResult:
     """Every flag of every sample from stored statistics and an embedding set.
 
@@ -280,6 +281,9 @@ def compute_flags(
             app keeps them while thresholds move); None computes them.
         descriptors: Shift-tolerant pixel descriptors (``shift_descriptor``) of samples; the
             near-duplicates they find count too. None: embeddings only.
+        descriptor_neighbours: The ``nearest_neighbours`` of the rows of
+            ``descriptors.subset(samples.key)``, at least ``thresholds.k`` of them, computed
+            earlier (as ``neighbours``); None computes them.
 
     Returns:
         The ``FlagsResult``.
@@ -335,7 +339,8 @@ def compute_flags(
         pair_rows += [(ekeys[a], ekeys[b], d, False, "embedding")
                       for a, b, d in near.itertuples(index=False)]  # fmt: skip
     if descriptors is not None:
-        pair_rows += _descriptor_near(frame, descriptors, t, exact_below, cutoffs)
+        pair_rows += _descriptor_near(frame, descriptors, t, exact_below, cutoffs,
+                                      descriptor_neighbours)  # fmt: skip
     for members in first:
         pair_rows += [(a, b, 0.0, True, "same pixels")
                       for i, a in enumerate(members) for b in members[i + 1 :]]  # fmt: skip
@@ -378,12 +383,18 @@ def _descriptor_near(
     t: FlagThresholds,
     exact_below: int,
     cutoffs: dict[str, float],
+    neighbours: Neighbours | None,
 ) -> list[tuple[str, str, float, bool, str]]:
     """Marks the near-duplicates found by descriptor in ``frame``; returns their pairs."""
     d = descriptors.subset(list(frame.index))
     if len(d.keys) < 2:
         return []
-    nb = nearest_neighbours(d.vectors, t.k, exact_below=exact_below)
+    if neighbours is None:
+        nb = nearest_neighbours(d.vectors, t.k, exact_below=exact_below)
+    else:
+        kk = min(t.k, neighbours.indices.shape[1])
+        nb = Neighbours(neighbours.distances[:, :kk], neighbours.indices[:, :kk],
+                        neighbours.exact)  # fmt: skip
     cutoffs["shift_distance"] = t.shift_ratio * neighbour_scale(nb)
     near = near_duplicate_pairs(nb, cutoffs["shift_distance"])
     first = nb.distances[:, 0] <= cutoffs["shift_distance"]

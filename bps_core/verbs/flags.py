@@ -89,6 +89,15 @@ class FlagsReport:
     missing_descriptors: int = 0
 
 
+def missing_descriptor_count(project: Project) -> int:
+    """How many good samples have no shift-tolerant descriptor yet (``flags`` computes them).
+
+    Args:
+        project: The project.
+    """
+    return len(missing_descriptors(project))
+
+
 def flags(
     project: Project,
     settings: FlagSettings | None = None,
