@@ -294,10 +294,10 @@ def quality_pairs_view(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "file A": [file_name(k) for k in pairs.key_a],
         "file B": [file_name(k) for k in pairs.key_b],
+        "found by": pairs.found_by,
         "group A": pairs.group_a,
         "group B": pairs.group_b,
         "distance": pairs.distance.round(4),
-        "found by": pairs.found_by,
         "same pixels": pairs.exact,
         "leak": pairs.leak,
     })  # fmt: skip
