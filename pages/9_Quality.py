@@ -35,16 +35,16 @@ st.caption(
 )
 
 if n_missing or n_undescribed:
-    lines = []
+    notes = []
     if n_missing:
-        lines.append(f"{n_missing:,} of {n_ok:,} samples have no pixel statistics yet (embedded "
+        notes.append(f"{n_missing:,} of {n_ok:,} samples have no pixel statistics yet (embedded "
                      "before they were kept, or on Ray): measure them for their pixel flags "
                      "and exact duplicates.")  # fmt: skip
     if n_undescribed:
-        lines.append(f"{n_undescribed:,} of {n_ok:,} samples have no shift-tolerant pixel "
+        notes.append(f"{n_undescribed:,} of {n_ok:,} samples have no shift-tolerant pixel "
                      "descriptor yet: measure them to find crops shifted by a few pixels, "
                      "which embeddings miss (once per sample, then kept).")  # fmt: skip
-    st.info("\n\n".join(lines))
+    st.info("\n\n".join(notes))
     if st.button(
         f"Measure {max(n_missing, n_undescribed):,} images",
         key="quality_measure",
