@@ -13,6 +13,10 @@ What is measured, exactly:
    every real and planted image (``verbs.compute_embeddings`` with ``checkpoint``); the pixel
    baseline too, for comparison. ``verbs.flags`` runs on this real project (exact duplicates by
    pixel hash, the 1.5k-sample row).
+   The flags verb also computes every crop's shift-tolerant pixel descriptor
+   (``bps_core/quality/shift_descriptor.py``: registered on the object by mean shift, blurred,
+   sampled on a 16 x 16 grid); its rows are searched and scored like the embeddings, and a
+   pair found by SimCLR or by the descriptor counts once ('simclr or descriptor').
 3. 100k samples: the rest are distractor embeddings, synthetic points drawn like SMOTE [0]: a
    random real crop's embedding moved a uniform share of the way towards one of its 10 nearest
    real neighbours, plus Gaussian noise at the real nearest-neighbour scale, then L2-normalised.
@@ -52,10 +56,27 @@ from bps_core.quality.duplicates import (  # noqa: E402
     nearest_neighbours,
 )
 from bps_core.quality.flags import neighbour_scale  # noqa: E402
+from bps_core.quality.shift_descriptor import load_descriptors, shift_descriptor  # noqa: E402
 
 DEMO = Path("/work/demo-template")
 KINDS = ("exact", "lossless", "lossy", "shifted", "rewindowed")
 RATIOS = (0.1, 0.15, 0.25)
+#: The shift-tolerant descriptor's ratios (shift_ratio; its default is 0.25).
+DESCRIPTOR_RATIOS = (0.15, 0.25, 0.35)
+#: The defaults of near_duplicate_ratio and shift_ratio.
+DEFAULT_RATIO = {"pixels": 0.15, "simclr": 0.15, "descriptor": 0.25}
+
+
+def descriptor_cost(files: list[Path]) -> float:
+    """Milliseconds per crop of ``shift_descriptor`` on already decoded images (median of 3)."""
+    imgs = [tifffile.imread(f) for f in files]
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for img in imgs:
+            shift_descriptor(img)
+        times.append((time.perf_counter() - t0) / len(imgs) * 1e3)
+    return float(np.median(times))
 
 
 def _planted(img: NDArray[np.uint16], kind: str) -> NDArray[np.uint16]:
@@ -118,26 +139,32 @@ def distractors(real: NDArray[np.float32], n: int, seed: int) -> NDArray[np.floa
     return out
 
 
+def found_pairs(nb: Neighbours, keys: list[str], ratio: float) -> tuple[set[frozenset[str]], float]:
+    """The near-duplicate pairs (by name) at ``ratio`` x the neighbour scale, and the cutoff."""
+    cutoff = ratio * neighbour_scale(nb)
+    pairs = near_duplicate_pairs(nb, cutoff)
+    return {frozenset((keys[a], keys[b])) for a, b in zip(pairs.a, pairs.b, strict=True)}, cutoff
+
+
+def score(
+    found: set[frozenset[str]], planted: dict[str, tuple[str, str]], real: set[str]
+) -> dict[str, object]:
+    """Recall per kind, and false pairs: found pairs of two distinct real crops."""
+    out: dict[str, object] = {}
+    for kind in KINDS:
+        hits = [frozenset((c, s)) in found for c, (s, k) in planted.items() if k == kind]
+        out[kind] = f"{np.mean(hits):.2f}"
+    out["false pairs"] = sum(1 for p in found if p <= real)
+    return out
+
+
 def recall(
     nb: Neighbours, keys: list[str], planted: dict[str, tuple[str, str]], ratio: float,
     originals: int,
 ) -> dict[str, object]:  # fmt: skip
     """Recall per kind and false pairs among the first ``originals`` rows (real crops)."""
-    cutoff = ratio * neighbour_scale(nb)
-    pairs = near_duplicate_pairs(nb, cutoff)
-    found = {(int(a), int(b)) for a, b in zip(pairs.a, pairs.b, strict=True)}
-    row = {k: i for i, k in enumerate(keys)}
-    out: dict[str, object] = {}
-    for kind in KINDS:
-        hits = [
-            (min(row[c], row[s]), max(row[c], row[s])) in found
-            for c, (s, k) in planted.items() if k == kind
-        ]  # fmt: skip
-        out[kind] = f"{np.mean(hits):.2f}"
-    real_pairs = pairs[(pairs.a < originals) & (pairs.b < originals)]
-    out["false pairs"] = len(real_pairs)
-    out["cutoff"] = f"{cutoff:.4f}"
-    return out
+    found, cutoff = found_pairs(nb, keys, ratio)
+    return {**score(found, planted, set(keys[:originals])), "cutoff": f"{cutoff:.4f}"}
 
 
 def main() -> None:
@@ -173,6 +200,9 @@ def main() -> None:
         t0 = time.perf_counter()
         report = verbs.flags(project, verbs.FlagSettings())
         flag_s = time.perf_counter() - t0
+        desc = load_descriptors(project.arrays_dir)
+        sets["descriptor"] = (desc.keys, desc.vectors, flag_s)
+        per_image_ms = descriptor_cost(sorted(data.rglob("*_proj.tif"))[:300])
     result = report.result
     rel = result.frame.relpath.str.rsplit("/", n=1).str[-1]
     dup_names = set(rel[result.frame.duplicate])
@@ -185,6 +215,23 @@ def main() -> None:
     hash_row["cutoff"] = "equal"
     rows.append(hash_row)
 
+    # What the flags verb itself reports on the real project: embedding (SimCLR) at its
+    # default ratio, or the descriptor at its default shift_ratio.
+    rel_key = dict(zip(result.frame.index, rel, strict=True))
+    p = result.pairs  # same pixels, embedding, descriptor
+    verb_found = {frozenset((rel_key[a], rel_key[b]))
+                  for a, b in zip(p.key_a, p.key_b, strict=True)}  # fmt: skip
+    real_names = {n for n in rel if n not in planted}
+    t = verbs.FlagThresholds()
+    rows.append({"embedding": "flags verb: simclr or descriptor", "samples": len(result.frame),
+                 "search": "exact", "search s": f"{flag_s:.1f}",
+                 **score(verb_found, planted, real_names),
+                 "cutoff": f"{result.cutoffs['near_distance']:.4f} / "
+                           f"{result.cutoffs['shift_distance']:.4f}",
+                 "ratio": f"{t.near_duplicate_ratio} / {t.shift_ratio}",
+                 "note": f"descriptor {per_image_ms:.2f} ms per decoded crop; flags run "
+                         "(decode + descriptors + search) timed"})  # fmt: skip
+    big_found: dict[str, dict[str, tuple[set[frozenset[str]], set[str]]]] = {}
     for method, (keys, vectors, embed_s) in sets.items():
         names = [k.split(":", 1)[1].rsplit("/", 1)[-1] for k in keys]
         is_planted = np.array([n in planted for n in names])
@@ -193,7 +240,8 @@ def main() -> None:
         x = vectors[order]
         n_orig = int((~is_planted).sum())
         small = nearest_neighbours(x, k=5)
-        for ratio in RATIOS:
+        ratios = DESCRIPTOR_RATIOS if method == "descriptor" else RATIOS
+        for ratio in ratios:
             rows.append({"embedding": method, "samples": len(x), "search": "exact",
                          "search s": "-", **recall(small, keys_o, planted, ratio, n_orig),
                          "ratio": ratio})  # fmt: skip
@@ -207,13 +255,28 @@ def main() -> None:
             timed[search] = (nb, time.perf_counter() - t0)
         agree = float(np.mean(timed["hnsw"][0].indices[:, 0] == timed["exact"][0].indices[:, 0]))
         for search, (nb, secs) in timed.items():
-            for ratio in RATIOS:
+            for ratio in ratios:
                 found = recall(nb, keys_big, planted, ratio, n_orig)
+                if ratio == DEFAULT_RATIO[method] and method in ("simclr", "descriptor"):
+                    big_found.setdefault(search, {})[method] = (
+                        found_pairs(nb, keys_big, ratio)[0],
+                        set(keys_o[:n_orig]),
+                    )
                 rows.append({"embedding": method, "samples": len(big), "search": search,
                              "search s": f"{secs:.1f}", **found, "ratio": ratio})  # fmt: skip
         print(f"{method}: embedded {len(x)} in {embed_s:.1f} s; HNSW 1-NN equals exact for "
               f"{agree:.3f} of {len(big)}", flush=True)  # fmt: skip
         rows[-1]["note"] = f"HNSW 1-NN = exact 1-NN for {agree:.3f}"
+    for search, by_method in big_found.items():  # the union, as the flags verb decides
+        either = by_method["simclr"][0] | by_method["descriptor"][0]
+        secs = sum(float(r["search s"]) for r in rows if r["samples"] == args.n
+                   and r["search"] == search and r["embedding"] in ("simclr", "descriptor")
+                   and r["ratio"] == DEFAULT_RATIO[str(r["embedding"])])  # fmt: skip
+        rows.append({"embedding": "simclr or descriptor", "samples": args.n, "search": search,
+                     "search s": f"{secs:.1f}",
+                     **score(either, planted, by_method["simclr"][1]),
+                     "cutoff": "-", "ratio": f"{DEFAULT_RATIO['simclr']} / "
+                     f"{DEFAULT_RATIO['descriptor']}"})  # fmt: skip
     for r in rows:
         r.setdefault("ratio", "-")
         r.setdefault("note", "")
@@ -223,7 +286,11 @@ def main() -> None:
         "bench/bench_duplicates.py). Columns per kind: share of planted pairs found; "
         "'false pairs': flagged pairs of two distinct real crops; 'search s': one run of "
         "building the index and querying every sample's 5 nearest neighbours; 'ratio': "
-        "near_duplicate_ratio (x the median distance to the 5th nearest neighbour)."
+        "near_duplicate_ratio (x the median distance to the 5th nearest neighbour); for "
+        "'descriptor', shift_ratio (x the same median, by descriptor). 'descriptor': the "
+        "shift-tolerant pixel descriptor (bps_core/quality/shift_descriptor.py); "
+        "'simclr or descriptor': a pair either finds at its default ratio, as the flags verb "
+        "decides; 'flags verb' rows: what verbs.flags reports on the real 1.5k project."
     )
     write_results("duplicates", rows, notes)
 

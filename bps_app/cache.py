@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,13 @@ from bps_core.facets import facets_version, sample_facets
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.partners import sibling_config
 from bps_core.project import Project
-from bps_core.project.store import OBJECT_CACHE_DIR
+from bps_core.project.store import ARRAYS_DIR, OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
 from bps_core.quality.duplicates import Neighbours
 from bps_core.quality.duplicates import nearest_neighbours as quality_neighbours
 from bps_core.quality.flags import FlagsResult, FlagThresholds, compute_flags, flag_rows
 from bps_core.quality.label_issues import LabelIssuesError, facet_columns, pick_model
+from bps_core.quality.shift_descriptor import Descriptors, descriptors_token, load_descriptors
 from bps_core.selection.rounds import (
     ModelRecord,
     group_column,
@@ -376,28 +378,54 @@ def table_csv(table: pd.DataFrame) -> bytes:
 def quality_flags(project: Project, thresholds: FlagThresholds) -> FlagsResult | None:
     """The flags of every good sample for ``thresholds``; None without stats and embeddings.
 
-    The neighbour search (the slow part at scale) is kept per embedding set and k, so moving
-    a threshold only re-applies it.
+    The neighbour searches (the slow part at scale: by embedding and by shift-tolerant
+    descriptor) are kept per embedding set, stored descriptors and k, so moving a threshold
+    only re-applies them.
     """
     version = current_version(project)
     stats_count = project.image_stats.count()
     if version is None and stats_count == 0:
         return None
+    token = descriptors_token(project.arrays_dir)
     return _quality_flags(str(project.folder), samples_version(project), stats_count,
-                          version or "", thresholds)  # fmt: skip
+                          version or "", token, thresholds)  # fmt: skip
 
 
 @st.cache_data(show_spinner=False, max_entries=8, hash_funcs={FlagThresholds: hash})
 def _quality_flags(
-    project_dir: str, samples_ver: str, stats_count: int, version: str, t: FlagThresholds
+    project_dir: str,
+    samples_ver: str,
+    stats_count: int,
+    version: str,
+    token: tuple[int, int],
+    t: FlagThresholds,
 ) -> FlagsResult:
     samples, stats = _quality_inputs(project_dir, samples_ver, stats_count)
+    desc, desc_nb = _quality_descriptors(project_dir, samples_ver, token, t.k)
+    group = group_column(samples)
     if not version:
-        return compute_flags(samples, stats, None, None, t, group_by=group_column(samples))
+        return compute_flags(samples, stats, None, None, t, group_by=group, descriptors=desc,
+                             descriptor_neighbours=desc_nb)  # fmt: skip
     keys, _, vectors = embeddings(project_dir, version)
     nb = _quality_neighbours(project_dir, samples_ver, version, t.k)
-    return compute_flags(samples, stats, keys, vectors, t, group_by=group_column(samples),
-                         embedding_version=version, neighbours=nb)  # fmt: skip
+    return compute_flags(samples, stats, keys, vectors, t, group_by=group,
+                         embedding_version=version, neighbours=nb, descriptors=desc,
+                         descriptor_neighbours=desc_nb)  # fmt: skip
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _quality_descriptors(
+    project_dir: str, samples_ver: str, token: tuple[int, int], k: int
+) -> tuple[Descriptors | None, Neighbours | None]:
+    """The stored shift-tolerant descriptors of the good samples and their neighbours."""
+    if token == (0, 0):
+        return None, None
+    samples = samples_frame(project_dir, samples_ver)
+    stored = load_descriptors(Path(project_dir) / ARRAYS_DIR)
+    desc = stored.subset(samples.key[samples.status == "ok"].tolist())
+    if len(desc.keys) < 2:
+        return None, None
+    return desc, quality_neighbours(desc.vectors, k)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

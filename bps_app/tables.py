@@ -289,10 +289,12 @@ def labeler_labels_table(wide: pd.DataFrame, relpaths: pd.Series) -> pd.DataFram
 
 def quality_pairs_view(pairs: pd.DataFrame) -> pd.DataFrame:
     """Duplicate and near-duplicate pairs (``FlagsResult.pairs``) as the Quality page shows
-    them: both file names, their groups, the embedding distance and whether pixels are equal."""
+    them: both file names, their groups, the embedding distance (empty for a pair only the
+    shift-tolerant descriptor found), what found it and whether pixels are equal."""
     return pd.DataFrame({
         "file A": [file_name(k) for k in pairs.key_a],
         "file B": [file_name(k) for k in pairs.key_b],
+        "found by": pairs.found_by,
         "group A": pairs.group_a,
         "group B": pairs.group_b,
         "distance": pairs.distance.round(4),

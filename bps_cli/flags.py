@@ -28,6 +28,9 @@ _THRESHOLDS = (
     ("--max-aspect", "max_aspect", RATIO, "odd aspect: longer over shorter side above this"),
     ("--near-duplicate-ratio", "near_duplicate_ratio", SHARE,
      "near-duplicate: a neighbour closer than this x the median distance to the k-th one"),
+    ("--shift-ratio", "shift_ratio", SHARE,
+     "near-duplicate too: a neighbour by shift-tolerant pixel descriptor closer than this x "
+     "its median distance to the k-th one (finds crops shifted by a few pixels)"),
     ("--outlier-percentile", "outlier_percentile", PERCENTILE,
      "outlier: k-NN score above this percentile"),
     ("--k", "k", POSITIVE_INT, "neighbours of the outlier score"),
@@ -49,6 +52,8 @@ def _cmd_flags(args: argparse.Namespace) -> int:
     n = result.write_csv(out)
     if report.measured:
         print(f"measured {report.measured} images that had no pixel statistics")
+    if report.described:
+        print(f"computed the shift-tolerant descriptor of {report.described} images")
     if report.missing_stats:
         print(f"{report.missing_stats} samples have no pixel statistics (unreadable, or "
               "--no-decode): no pixel flags for them")  # fmt: skip
@@ -61,6 +66,9 @@ def _cmd_flags(args: argparse.Namespace) -> int:
     by = result.group_column or "no group column"
     print(f"{len(pairs)} duplicate or near-duplicate pairs; {len(leaks)} span two groups "
           f"({by}) and can leak across a grouped train/test split")  # fmt: skip
+    found = pairs.found_by.value_counts()
+    if len(found):
+        print("  found by: " + ", ".join(f"{name} {n}" for name, n in found.items()))
     print(f"wrote {out}")
     return 0
 

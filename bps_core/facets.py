@@ -21,6 +21,7 @@ from bps_core.arrays import load_keys
 from bps_core.embeddings.store import RECOMPUTE, current_version
 from bps_core.project.store import Project
 from bps_core.quality import flags, label_issues
+from bps_core.quality.shift_descriptor import descriptors_token
 from bps_core.selection.rounds import latest_model, predictions
 
 #: A facet provider: columns per sample key (the frame's index), or None when it has nothing.
@@ -76,7 +77,8 @@ _FLAGS_MEMO: dict[str, tuple[tuple[object, ...], pd.DataFrame | None]] = {}
 
 
 def _flags_inputs(project: Project) -> tuple[object, ...]:
-    return (project.samples_version(), project.image_stats.count(), current_version(project))
+    return (project.samples_version(), project.image_stats.count(), current_version(project),
+            descriptors_token(project.arrays_dir))  # fmt: skip
 
 
 def quality_facet(project: Project) -> pd.DataFrame | None:
@@ -86,8 +88,9 @@ def quality_facet(project: Project) -> pd.DataFrame | None:
     any-of, like tags).
 
     The neighbour search behind near-duplicates and outliers takes seconds at 100k samples, so
-    the columns are kept per project until the samples, the pixel statistics or the current
-    embedding set change: labeling or tagging, which rebuild the facets, never redo it.
+    the columns are kept per project until the samples, the pixel statistics, the stored
+    shift-tolerant descriptors or the current embedding set change: labeling or tagging,
+    which rebuild the facets, never redo it.
     """
     folder = str(project.folder)
     inputs = _flags_inputs(project)
@@ -119,7 +122,8 @@ PROVIDERS: tuple[FacetProvider, ...] = (
 def facets_version(project: Project) -> tuple[object, ...]:
     """A token that changes whenever a built-in facet may have; cache ``sample_facets`` on it.
 
-    It follows the samples, labels, tags, verdicts, the current model and the pixel statistics.
+    It follows the samples, labels, tags, verdicts, the current model, the pixel statistics
+    and the stored shift-tolerant descriptors.
     """
     version = current_version(project)
     model = latest_model(project, version) if version is not None else None
@@ -131,6 +135,7 @@ def facets_version(project: Project) -> tuple[object, ...]:
         version,
         model.id if model is not None else None,
         project.image_stats.count(),
+        descriptors_token(project.arrays_dir),
     )
 
 

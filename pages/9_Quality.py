@@ -4,7 +4,15 @@ import streamlit as st
 
 from bps_app import cache, figures, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import FLAG_HELP, FLAG_NAMES, BpsError, FlagSettings, FlagThresholds, flags
+from bps_core.verbs import (
+    FLAG_HELP,
+    FLAG_NAMES,
+    BpsError,
+    FlagSettings,
+    FlagThresholds,
+    flags,
+    missing_descriptor_count,
+)
 
 DEFAULTS = FlagThresholds()
 SHOWN = 24  # thumbnails per list
@@ -14,6 +22,7 @@ with state.open_project() as project:
     source = project.config.datasource
     window = project.config.display
     n_missing = len(project.image_stats.missing())
+    n_undescribed = missing_descriptor_count(project)
     n_ok = project.n_samples("ok")
     rel = cache.relpaths(project)
 
@@ -25,12 +34,21 @@ st.caption(
     "images are decoded for embedding; moving a threshold re-applies it instantly."
 )
 
-if n_missing:
-    st.info(f"{n_missing:,} of {n_ok:,} samples have no pixel statistics yet (embedded before "
-            "they were kept, or on Ray): measure them for their pixel flags and exact "
-            "duplicates.")  # fmt: skip
+if n_missing or n_undescribed:
+    notes = []
+    if n_missing:
+        notes.append(f"{n_missing:,} of {n_ok:,} samples have no pixel statistics yet (embedded "
+                     "before they were kept, or on Ray): measure them for their pixel flags "
+                     "and exact duplicates.")  # fmt: skip
+    if n_undescribed:
+        notes.append(f"{n_undescribed:,} of {n_ok:,} samples have no shift-tolerant pixel "
+                     "descriptor yet: measure them to find crops shifted by a few pixels, "
+                     "which embeddings miss (once per sample, then kept).")  # fmt: skip
+    st.info("\n\n".join(notes))
     if st.button(
-        f"Measure {n_missing:,} images", key="quality_measure", icon=":material/straighten:"
+        f"Measure {max(n_missing, n_undescribed):,} images",
+        key="quality_measure",
+        icon=":material/straighten:",
     ):
         bar = st.progress(0.0, text="Decoding and measuring...")
 
@@ -83,6 +101,12 @@ with tab_dups:
         DEFAULTS.near_duplicate_ratio, 0.05, key="quality_near_ratio",
         help=FLAG_HELP["near_duplicate"],
     )  # fmt: skip
+    shift_ratio = st.slider(
+        "Shifted copy: a neighbour by shift-tolerant pixel descriptor closer than x its median "
+        "distance to the k-th", 0.0, 1.0, DEFAULTS.shift_ratio, 0.05, key="quality_shift_ratio",
+        help="Finds crops whose window moved by a few pixels (also re-encoded or re-windowed), "
+        "which embeddings miss; 'found by' in the table says which search found each pair.",
+    )  # fmt: skip
 with tab_outliers:
     o1, o2 = st.columns(2)
     outlier_percentile = o1.slider("Outlier: score above percentile", 80.0, 100.0,
@@ -94,6 +118,7 @@ thresholds = FlagThresholds(
     dim_ratio=dim_ratio, saturated_share=float(saturated_share), blurry_ratio=blurry_ratio,
     empty_foreground=empty_foreground, size_ratio=size_ratio, max_aspect=max_aspect,
     near_duplicate_ratio=near_ratio, outlier_percentile=outlier_percentile, k=k,
+    shift_ratio=shift_ratio,
 )  # fmt: skip
 with st.spinner("Flagging..."), state.open_project() as project:
     result = cache.quality_flags(project, thresholds)

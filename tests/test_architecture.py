@@ -438,7 +438,13 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
         {"bps_core.results", "bps_core.synthetic.config", "bps_core.synthetic.generator"}
     ),
     # near-duplicate recall at 100k: the neighbour search on vectors, exact against HNSW
-    "bench_duplicates.py": frozenset({"bps_core.quality.duplicates", "bps_core.quality.flags"}),
+    "bench_duplicates.py": frozenset(
+        {
+            "bps_core.quality.duplicates",
+            "bps_core.quality.flags",
+            "bps_core.quality.shift_descriptor",
+        }
+    ),
     # stores precomputed vectors as an embedding set (no verb imports a raw array)
     "bench_rerun.py": frozenset({"bps_core.embeddings.store"}),
 }

@@ -28,7 +28,8 @@ the core's functions and add no algorithm of their own.
   ``model_disagreements(project, DisagreementSettings)`` -> ``ModelDisagreements``;
   ``confusion_samples(project, ConfusionCellSettings)`` (review a model's predictions)
 - ``flags(project, FlagSettings, progress)`` -> ``FlagsReport`` (poor images, duplicates,
-  near-duplicates, split leaks, outliers; ``quality_facets`` gives the flags as map columns)
+  near-duplicates, split leaks, outliers; ``quality_facets`` gives the flags as map columns;
+  ``missing_descriptor_count`` the samples still without a shift-tolerant descriptor)
 - ``tag_samples(project, TagSettings, progress, *, user)`` -> ``TagAction`` (tags beside the
   class); ``read_keys``, ``tags_table``, ``write_tags_csv``; ``sample_facets(project)`` (what
   samples filter and colour by) with ``FacetFilter`` and ``filtered_keys``
@@ -182,7 +183,7 @@ from bps_core.verbs.exports import (
     export_embeddings,
     export_to_output,
 )
-from bps_core.verbs.flags import FlagSettings, FlagsReport, flags
+from bps_core.verbs.flags import FlagSettings, FlagsReport, flags, missing_descriptor_count
 from bps_core.verbs.label_issues import LabelIssuesReport, LabelIssuesSettings, label_issues
 from bps_core.verbs.predictions import (
     PREDICTION_ORDERS,
@@ -303,7 +304,7 @@ __all__ += [
 # quality flags: poor images, duplicates, leaks, outliers (issue 18)
 __all__ += [
     "FLAG_HELP", "FLAG_NAMES", "FlagSettings", "FlagThresholds", "FlagsReport", "FlagsResult",
-    "flags", "quality_facets",
+    "flags", "missing_descriptor_count", "quality_facets",
 ]  # fmt: skip
 # tags beside the class and sample facets for filters (issue 18)
 __all__ += [

@@ -12,7 +12,9 @@ from bps_core.quality.duplicates import EXACT_BELOW
 from bps_core.quality.flags import (
     FlagsResult,
     FlagThresholds,
+    fill_missing_descriptors,
     fill_missing_stats,
+    missing_descriptors,
     project_flags,
 )
 from bps_core.settings import Settings, check_range
@@ -25,7 +27,9 @@ class FlagSettings(Settings):
     Attributes:
         thresholds: Where each flag starts (``FlagThresholds``).
         fill_missing: Decode and measure the samples without pixel statistics first (those
-            embedded before statistics were kept, or on Ray); False reads only what is stored.
+            embedded before statistics were kept, or on Ray), and compute the shift-tolerant
+            descriptors of those without one (each sample once: they are stored); False
+            reads only what is stored.
         group_by: The metadata column of the grouped train/test split the leak check uses;
             empty for the default (BPS: ``well``).
         exact_below: Exact neighbour search below this many samples, HNSW above.
@@ -73,11 +77,25 @@ class FlagsReport:
         result: The flags of every sample, the duplicate pairs, leaks and resolved cutoffs.
         measured: Samples decoded and measured by this run (``fill_missing``).
         missing_stats: Good samples still without pixel statistics (no pixel flags for them).
+        described: Samples whose shift-tolerant descriptor this run computed.
+        missing_descriptors: Good samples still without one (their shifted copies are found
+            only by embedding).
     """
 
     result: FlagsResult
     measured: int
     missing_stats: int
+    described: int = 0
+    missing_descriptors: int = 0
+
+
+def missing_descriptor_count(project: Project) -> int:
+    """How many good samples have no shift-tolerant descriptor yet (``flags`` computes them).
+
+    Args:
+        project: The project.
+    """
+    return len(missing_descriptors(project))
 
 
 def flags(
@@ -100,9 +118,13 @@ def flags(
         SelectionError: ``group_by`` names no metadata column.
     """
     settings = settings or FlagSettings()
-    measured = 0
+    measured = described = 0
     if settings.fill_missing and project.image_stats.missing():
-        measured = fill_missing_stats(project, (lambda f: progress(0.9 * f)) if progress else None)
+        measured = fill_missing_stats(project, (lambda f: progress(0.45 * f)) if progress else None)
+    if settings.fill_missing:
+        described = fill_missing_descriptors(
+            project, (lambda f: progress(0.45 + 0.45 * f)) if progress else None
+        )
     result = project_flags(
         project,
         settings.thresholds,
@@ -116,4 +138,5 @@ def flags(
         )
     if progress:
         progress(1.0)
-    return FlagsReport(result, measured, len(project.image_stats.missing()))
+    return FlagsReport(result, measured, len(project.image_stats.missing()), described,
+                       len(missing_descriptors(project)))  # fmt: skip

@@ -82,3 +82,29 @@ def test_quality_page__measure_button_fills_missing_pixel_stats(
     assert with_copy.image_stats.count() == with_copy.n_samples("ok")
     assert _metric(app, "duplicate") == "2"
     assert not any("have no pixel statistics yet" in i.value for i in app.info)
+
+
+def test_quality_page__measure_finds_a_shifted_copy_and_says_the_descriptor_found_it(
+    tiny_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tifffile
+
+    from tests.quality.test_shift_descriptor import shifted
+
+    train = next(p.parent for p in tiny_copy.rglob("*_proj.tif"))
+    original = sorted(train.glob("*_proj.tif"))[3]
+    tifffile.imwrite(train / COPY_NAME, shifted(tifffile.imread(original)))
+    project, _ = create_project_from_folder(tmp_path / "shift-project", tiny_copy)
+    with project:
+        verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
+        n = project.n_samples("ok")
+    app = _quality(open_app(monkeypatch, tmp_path / "shift-project"))
+    assert any("no shift-tolerant pixel descriptor yet" in i.value for i in app.info)
+    button(app, f"Measure {n:,} images").click().run()
+    assert not app.exception
+    assert not any("no shift-tolerant pixel descriptor yet" in i.value for i in app.info)
+    assert _metric(app, "Leaking pairs") == "1"
+    leaks = app.dataframe[-1].value  # the near-duplicates' table, then the leaks' one
+    assert len(leaks) == 1
+    assert "descriptor" in leaks["found by"].iloc[0]
+    assert {leaks["file A"].iloc[0], leaks["file B"].iloc[0]} == {original.name, COPY_NAME}

@@ -44,6 +44,9 @@ def test_flags__writes_flagged_files_with_partner_and_leak(
     printed = capsys.readouterr().out
     assert "duplicate: 2" in printed
     assert "1 span two groups (well)" in printed
+    assert "found by: same pixels 1" in printed
+    assert "computed the shift-tolerant descriptor of" in printed
+    assert "near_by" in table.columns
 
 
 def test_flags__a_threshold_option_changes_the_counts(

@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import tifffile
 
 from bps_core import verbs
 from bps_core.project import Project, create_project_from_folder
@@ -137,3 +139,56 @@ def test_sample_facets__filter_by_the_duplicate_flag_and_labeling_keeps_the_flag
     assert verbs.sample_facets(project).label.notna().sum() == 1
     assert calls == []  # same samples, stats and embeddings: the flags were kept
     assert facets.quality_facet(project) is not None
+
+
+#: A copy of a sample whose crop window moved by 2 px, under another well's name.
+SHIFTED_NAME = "P242_73665006707-Z8_098_098_proj.tif"
+
+
+def test_flags__a_shifted_copy_is_a_near_duplicate_and_a_leak_found_by_its_descriptor(
+    tiny_copy: Path, tmp_path: Path
+) -> None:
+    from tests.quality.test_shift_descriptor import shifted
+
+    train = next(p.parent for p in tiny_copy.rglob("*_proj.tif"))
+    original = sorted(train.glob("*_proj.tif"))[3]
+    tifffile.imwrite(train / SHIFTED_NAME, shifted(tifffile.imread(original)))
+    project, _ = create_project_from_folder(tmp_path / "shift-project", tiny_copy)
+    with project:
+        verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
+        report = verbs.flags(project, verbs.FlagSettings())
+        assert report.described == project.n_samples("ok")
+        assert report.missing_descriptors == 0
+        r = report.result
+        names = r.frame.relpath.str.rsplit("/", n=1).str[-1]
+        near = r.frame[r.frame.near_duplicate]
+        assert set(names[near.index]) == {original.name, SHIFTED_NAME}
+        assert set(near.near_by) <= {"descriptor", "embedding+descriptor"}
+        assert len(r.leaks) == 1
+        assert "descriptor" in r.leaks.found_by.iloc[0]
+        again = verbs.flags(project, verbs.FlagSettings())  # stored: nothing decoded again
+        assert again.described == 0
+        assert again.result.pairs.equals(r.pairs)
+        out = tmp_path / "flags.csv"
+        report.result.write_csv(out)
+        table = pd.read_csv(out, keep_default_na=False).set_index("filename")
+        row = table[table.index.str.endswith(SHIFTED_NAME)].iloc[0]
+        assert row.near_partner.endswith(original.name)
+        assert "descriptor" in row.near_by
+
+
+def test_quality_facet__recomputed_once_the_flags_verb_stores_descriptors(
+    embedded: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_core import facets
+    from bps_core.quality import flags as quality_flags
+
+    facets.quality_facet(embedded)
+    calls: list[str] = []
+    real = quality_flags.facet_columns
+    monkeypatch.setattr(quality_flags, "facet_columns", lambda p: calls.append("x") or real(p))
+    facets.quality_facet(embedded)
+    assert calls == []
+    verbs.flags(embedded, verbs.FlagSettings())  # computes and stores the descriptors
+    facets.quality_facet(embedded)
+    assert calls == ["x"]
