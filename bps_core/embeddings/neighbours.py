@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bps_core.embeddings.index import HNSW_EF_SEARCH, NeighbourIndex
+from bps_core.embeddings.index import QUERY_EF_SEARCH, NeighbourIndex
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def nearest_neighbours(
     if _approximate(index, vectors):
         assert index is not None
         _, found = index.search(np.asarray(vectors[query])[None, :], k + 1,
-                                ef=max(HNSW_EF_SEARCH, k + 1))  # fmt: skip
+                                ef=max(QUERY_EF_SEARCH, k + 1))  # fmt: skip
         rows = found[0][(found[0] >= 0) & (found[0] != query)][:k]
         if len(rows) == k:
             x = np.asarray(vectors[rows], dtype=np.float32)
@@ -129,7 +129,7 @@ def most_similar(
     if _approximate(index, vectors):
         assert index is not None
         qx = np.asarray(vectors[q], dtype=np.float32)
-        _, found = index.search(qx, k, ef=max(HNSW_EF_SEARCH, k), exclude=~eligible)
+        _, found = index.search(qx, k, ef=max(QUERY_EF_SEARCH, k), exclude=~eligible)
         rows = np.unique(found[found >= 0])
         if len(rows) >= k:
             x_rows = np.asarray(vectors[rows], dtype=np.float32)

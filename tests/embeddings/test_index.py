@@ -68,7 +68,8 @@ def test_most_similar__hnsw_recall_against_exact_and_never_an_excluded_row() -> 
     want = [n.index for n in most_similar(x, query, 50, exclude=exclude)]
     got = [n.index for n in most_similar(x, query, 50, exclude=exclude, index=graph)]
     assert len(got) == 50
-    assert not exclude[got].any() and not set(got) & set(query)
+    assert not exclude[got].any()
+    assert not set(got) & set(query)
     assert _recall([got], [want]) >= 0.95
 
 
@@ -87,11 +88,14 @@ def test_nearest_neighbours__an_index_of_other_vectors_is_refused() -> None:
         nearest_neighbours(_clustered(400), 0, 5, index=graph)
 
 
-def test_load_or_build_index__stores_the_graph_once_and_reads_it_back(tmp_path, monkeypatch) -> None:
+def test_load_or_build_index__stores_the_graph_once_and_reads_it_back(
+    tmp_path, monkeypatch
+) -> None:
     x = _clustered(1500)
     path = tmp_path / "v1.hnsw32.faiss"
     first = load_or_build_index(x, path, exact_below=1000)
-    assert path.is_file() and not first.exact
+    assert path.is_file()
+    assert not first.exact
     stamp = path.stat().st_mtime_ns
 
     def no_build(*args, **kwargs):
@@ -129,7 +133,8 @@ def test_embedding_set_index__one_graph_per_version_beside_its_vectors(
     assert embedding_set_index(project, a.version, a.vectors, exact_below=2000) is None
     ga = embedding_set_index(project, a.version, a.vectors, exact_below=1000)
     gb = embedding_set_index(project, b.version, b.vectors, exact_below=1000)
-    assert ga is not None and gb is not None
+    assert ga is not None
+    assert gb is not None
     folder = project.arrays_dir / "embeddings"
     assert index_path(folder / f"{a.version}.npy").is_file()
     assert index_path(folder / f"{b.version}.npy").is_file()
