@@ -165,9 +165,6 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--queries", type=int, default=1000)
     args = parser.parse_args()
-    rows: list[dict[str, object]] = []
-    for dim in args.dims:
-        rows += run(args.n, dim, args.queries)
     notes = (
         f"Synthetic clustered embeddings (1,000 clusters, 16-d latent variation, L2-normalised; "
         f"see bench/bench_neighbours.py), k = {K}, one query at a time, 2 shared cores, "
@@ -176,7 +173,10 @@ def main() -> None:
         f"back (every later process). Peer latency over 30 queries, ours over the rest. The app "
         f"scans exactly below {QUERY_EXACT_BELOW:,} samples and uses the graph from there on."
     )
-    write_results("neighbours", rows, notes)
+    rows: list[dict[str, object]] = []
+    for dim in args.dims:  # results written after each size, so a cut run keeps the first
+        rows += run(args.n, dim, args.queries)
+        write_results("neighbours", rows, notes)
 
 
 if __name__ == "__main__":
