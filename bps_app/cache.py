@@ -16,6 +16,7 @@ from bps_app import figures, jobs, state
 from bps_core.composite import CompositeStyle, NucleusView
 from bps_core.composite import nucleus_view as composite_view
 from bps_core.csvsafe import safe_frame
+from bps_core.embeddings.index import QUERY_EXACT_BELOW, NeighbourIndex, embedding_set_index
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import DatasourceError, ImageDecodeError
@@ -230,6 +231,19 @@ def embeddings(
     return emb.keys, {k: i for i, k in enumerate(emb.keys)}, vectors
 
 
+@st.cache_resource(show_spinner="Building the neighbour index (once per embedding set)...",
+                   max_entries=2)  # fmt: skip
+def neighbour_index(
+    project_dir: str, version: str, exact_below: int = QUERY_EXACT_BELOW
+) -> NeighbourIndex | None:
+    """The HNSW index of embedding ``version``, held once per server; None below
+    ``exact_below`` samples, where every query scans the vectors exactly. Read from the
+    project's arrays folder when an earlier process built it."""
+    _, _, vectors = embeddings(project_dir, version)
+    with Project.open(project_dir) as project:
+        return embedding_set_index(project, version, vectors, exact_below=exact_below)
+
+
 def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]]:
     """The ``k`` samples nearest to ``key`` in the current embedding, with cosine similarity;
     empty when there is no embedding or the sample is not in it."""
@@ -239,7 +253,9 @@ def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]
     keys, index, vectors = embeddings(str(project.folder), version)
     if key not in index:
         return []
-    return [(keys[n.index], n.similarity) for n in nearest_neighbours(vectors, index[key], k)]
+    graph = neighbour_index(str(project.folder), version)
+    near = nearest_neighbours(vectors, index[key], k, index=graph)
+    return [(keys[n.index], n.similarity) for n in near]
 
 
 def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) -> list[str]:
@@ -259,7 +275,9 @@ def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) 
     for k in blocked:
         if k in index:
             exclude[index[k]] = True
-    return [all_keys[m.index] for m in most_similar(vectors, query, n, exclude=exclude)]
+    graph = neighbour_index(str(project.folder), version)
+    found = most_similar(vectors, query, n, exclude=exclude, index=graph)
+    return [all_keys[m.index] for m in found]
 
 
 UNCERTAINTY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -443,6 +461,10 @@ def _quality_neighbours(project_dir: str, samples_ver: str, version: str, k: int
     keys, _, vectors = embeddings(project_dir, version)
     samples = samples_frame(project_dir, samples_ver)
     rows = flag_rows(keys, samples.key[samples.status == "ok"])
+    if len(rows) == len(keys):  # every row: the set's stored graph serves, when it has one
+        graph = neighbour_index(project_dir, version)
+        if graph is not None:
+            return quality_neighbours(vectors, k, index=graph)
     return quality_neighbours(vectors[rows], k)
 
 

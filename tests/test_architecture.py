@@ -445,6 +445,10 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
             "bps_core.quality.shift_descriptor",
         }
     ),
+    # one query's nearest neighbours at 1M: the HNSW index against the exact scan, on vectors
+    "bench_neighbours.py": frozenset(
+        {"bps_core.embeddings.index", "bps_core.embeddings.neighbours"}
+    ),
     # stores precomputed vectors as an embedding set (no verb imports a raw array)
     "bench_rerun.py": frozenset({"bps_core.embeddings.store"}),
 }

@@ -1,4 +1,9 @@
-"""Nearest neighbours in embedding space (cosine similarity on L2-normalised vectors)."""
+"""Nearest neighbours in embedding space (cosine similarity on L2-normalised vectors).
+
+Exact scans by default; given an approximate ``NeighbourIndex`` (``bps_core.embeddings.index``,
+an HNSW graph built once per embedding version), they search the graph for candidates and
+score those exactly, so a query at 1M rows costs milliseconds instead of a full scan.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from bps_core.embeddings.index import QUERY_EF_SEARCH, NeighbourIndex
 
 
 @dataclass(frozen=True)
@@ -17,13 +24,42 @@ class Neighbour:
     similarity: float
 
 
+def _approximate(index: NeighbourIndex | None, vectors: NDArray[Any]) -> bool:
+    if index is None or index.exact:
+        return False
+    if len(index) != len(vectors):
+        raise ValueError(f"the index holds {len(index)} rows, the vectors {len(vectors)}")
+    return True
+
+
+def _ranked(rows: NDArray[np.intp], sims: NDArray[np.float32], k: int) -> list[Neighbour]:
+    top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return [Neighbour(int(rows[i]), float(sims[i])) for i in top]
+
+
 def nearest_neighbours(
-    vectors: NDArray[np.floating[Any]], query: int, k: int = 8
+    vectors: NDArray[np.floating[Any]],
+    query: int,
+    k: int = 8,
+    *,
+    index: NeighbourIndex | None = None,
 ) -> list[Neighbour]:
     """The ``k`` rows most similar to row ``query`` (itself excluded), most similar first.
 
-    Exact brute force: one matrix-vector product, so 100k x 128 takes a few milliseconds and
-    needs no index to build or keep in sync with the embeddings.
+    Without ``index`` (or with an exact one) this is exact brute force: one matrix-vector
+    product, a few milliseconds at 100k x 128. With an HNSW index the graph proposes the
+    rows and their similarities are computed exactly (recall measured in
+    bench/bench_neighbours.py).
+
+    Args:
+        vectors: L2-normalised array of shape (n_samples, dim).
+        query: Row of the example.
+        k: How many rows to return (fewer when the set is smaller).
+        index: The neighbour index over ``vectors`` (``embeddings.index``), or None.
+
+    Raises:
+        IndexError: ``query`` is not a row of ``vectors``.
     """
     n = len(vectors)
     if not 0 <= query < n:
@@ -31,6 +67,14 @@ def nearest_neighbours(
     k = min(k, n - 1)
     if k <= 0:
         return []
+    if _approximate(index, vectors):
+        assert index is not None
+        _, found = index.search(np.asarray(vectors[query])[None, :], k + 1,
+                                ef=max(QUERY_EF_SEARCH, k + 1))  # fmt: skip
+        rows = found[0][(found[0] >= 0) & (found[0] != query)][:k]
+        if len(rows) == k:
+            x = np.asarray(vectors[rows], dtype=np.float32)
+            return _ranked(rows, x @ np.asarray(vectors[query], dtype=np.float32), k)
     sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(vectors[query], dtype=np.float32)
     sims[query] = -np.inf
     top = np.argpartition(-sims, k - 1)[:k]
@@ -47,6 +91,7 @@ def most_similar(
     max_query: int = 256,
     random_state: int | None = 0,
     chunk: int = 16384,
+    index: NeighbourIndex | None = None,
 ) -> list[Neighbour]:
     """Finds the ``k`` rows most similar to any of the ``query`` rows (query by example).
 
@@ -65,6 +110,10 @@ def most_similar(
         max_query: The most query rows scored against.
         random_state: Seed of the subsample of a large query.
         chunk: Rows scored per matrix product (bounds memory).
+        index: The neighbour index over ``vectors`` (``embeddings.index``), or None. With an
+            HNSW index, each query row's ``k`` nearest eligible rows come from the graph and
+            are scored exactly; the exact scan remains the fallback when the graph finds
+            fewer than ``k`` eligible rows.
     """
     n = len(vectors)
     q = np.unique(np.asarray(query, dtype=np.intp))
@@ -77,6 +126,14 @@ def most_similar(
         return []
     if q.size > max_query:
         q = np.sort(np.random.default_rng(random_state).choice(q, max_query, replace=False))
+    if _approximate(index, vectors):
+        assert index is not None
+        qx = np.asarray(vectors[q], dtype=np.float32)
+        _, found = index.search(qx, k, ef=max(QUERY_EF_SEARCH, k), exclude=~eligible)
+        rows = np.unique(found[found >= 0])
+        if len(rows) >= k:
+            x_rows = np.asarray(vectors[rows], dtype=np.float32)
+            return _ranked(rows, (x_rows @ qx.T).max(axis=1), k)
     x = np.asarray(vectors, dtype=np.float32)
     qv = x[q].T
     sims = np.full(n, -np.inf, dtype=np.float32)

@@ -1,8 +1,9 @@
 """Exact duplicates (equal pixel hashes), nearest neighbours in embedding space, near-duplicates.
 
-Nearest neighbours come from faiss: exact (brute-force) search below ``EXACT_BELOW`` vectors,
-where it is fast enough and leaves nothing to chance, and an HNSW graph above it, whose cost
-grows as n log n instead of n^2 (bench/bench_duplicates.py measures both).
+Nearest neighbours come from the shared neighbour index (``bps_core.embeddings.index``):
+exact (brute-force) search below ``EXACT_BELOW`` vectors, where it is fast enough and leaves
+nothing to chance, and an HNSW graph above it, whose cost grows as n log n instead of n^2
+(bench/bench_duplicates.py measures both).
 
 - [0] Malkov & Yashunin, 2018, https://arxiv.org/abs/1603.09320 (HNSW)
 - [1] Johnson, Douze & Jegou, 2019, https://arxiv.org/abs/1702.08734 (faiss)
@@ -12,16 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-#: Below this many vectors the neighbour search is exact (brute force); above it, HNSW.
-EXACT_BELOW = 20_000
-#: HNSW graph degree and search breadth: recall above 0.99 on the benchmark's planted pairs.
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
+from bps_core.embeddings.index import EXACT_BELOW, HNSW_EF_SEARCH, NeighbourIndex, build_index
+
+__all__ = ["EXACT_BELOW", "Neighbours", "exact_duplicate_groups", "near_duplicate_pairs",
+           "nearest_neighbours"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,11 @@ def exact_duplicate_groups(shas: Sequence[str]) -> NDArray[np.intp]:
 
 
 def nearest_neighbours(
-    vectors: NDArray[np.floating], k: int = 5, *, exact_below: int = EXACT_BELOW
+    vectors: NDArray[np.floating],
+    k: int = 5,
+    *,
+    exact_below: int = EXACT_BELOW,
+    index: NeighbourIndex | None = None,
 ) -> Neighbours:
     """The k nearest other rows of every row (Euclidean), excluding the row itself.
 
@@ -69,30 +73,25 @@ def nearest_neighbours(
         vectors: Embeddings of shape (n, dim).
         k: Neighbours per row.
         exact_below: Brute-force search for fewer rows than this; HNSW from there on.
+        index: An index already built over exactly these ``vectors`` (a cached one), used
+            instead of building one; ``exact_below`` is then ignored.
 
     Returns:
         The ``Neighbours`` (distances and row numbers).
     """
-    import faiss  # a compiled library: imported where it is used
-
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, dim = x.shape
+    n = len(x)
     k_eff = max(0, min(k, n - 1))
     dist = np.full((n, k), np.inf, dtype=np.float32)
     idx = np.full((n, k), -1, dtype=np.intp)
-    exact = n < exact_below
+    if index is not None and len(index) != n:
+        raise ValueError(f"the index holds {len(index)} rows, the vectors {n}")
     if k_eff == 0:
-        return Neighbours(dist, idx, exact)
-    index: Any
-    if exact:
-        index = faiss.IndexFlatL2(dim)
-    else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = max(HNSW_EF_SEARCH, k + 1)
-    index.add(x)
-    d2, found = index.search(x, k_eff + 1)
-    found = found.astype(np.intp)
+        return Neighbours(dist, idx, index.exact if index is not None else n < exact_below)
+    if index is None:
+        index = build_index(x, exact_below=exact_below)
+    exact = index.exact
+    d2, found = index.search(x, k_eff + 1, ef=max(HNSW_EF_SEARCH, k + 1))
     # The row itself is usually first, but an exact duplicate can come before it: drop the
     # row's own id wherever it is, else the farthest hit.
     own = found == np.arange(n)[:, None]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bps_core.embeddings.index import EXACT_BELOW, HNSW_EF_SEARCH, build_index
 from bps_core.selection.kcenter import kcenter_greedy
 from bps_core.selection.pool import Indices, Pool, SelectionError, check_budget, rng_for
 from bps_core.selection.scores import Measure, uncertainty
@@ -192,12 +193,23 @@ class Mixture:
         return np.concatenate(picks).astype(np.int64)
 
 
-def _typicality(x: NDArray[np.float32], rows: Indices, ref: Indices, k: int) -> NDArray[np.float32]:
+def _typicality(
+    x: NDArray[np.float32],
+    rows: Indices,
+    ref: Indices,
+    k: int,
+    *,
+    exact_below: int = EXACT_BELOW,
+) -> NDArray[np.float32]:
     """Scores each of ``rows`` by 1 / mean distance to its ``k`` nearest ``ref`` rows.
 
-    A row is not its own neighbour. Top-k on similarities in torch (threaded; about 2x numpy's
-    partition over distances at 100k x 5,000), distances only for the k kept.
+    A row is not its own neighbour. Fewer than ``exact_below`` reference rows: exact, top-k on
+    similarities in torch (threaded; about 2x numpy's partition over distances at 100k x
+    5,000), distances only for the k kept. From there on, through an HNSW index over the
+    reference rows (``bps_core.embeddings.index``).
     """
+    if len(ref) >= exact_below:
+        return _typicality_hnsw(x, rows, ref, k, exact_below)
     import torch
 
     ref_t = torch.from_numpy(np.ascontiguousarray(x[ref].T, dtype=np.float32))
@@ -212,6 +224,26 @@ def _typicality(x: NDArray[np.float32], rows: Indices, ref: Indices, k: int) -> 
         top = sim.topk(k, dim=1, sorted=False).values.numpy()
         dist = np.sqrt(np.maximum(2.0 - 2.0 * top, 0.0))
         out[start : start + len(chunk)] = 1.0 / (dist.mean(axis=1) + 1e-6)
+    return out
+
+
+def _typicality_hnsw(
+    x: NDArray[np.float32], rows: Indices, ref: Indices, k: int, exact_below: int
+) -> NDArray[np.float32]:
+    index = build_index(x[ref], exact_below=exact_below)
+    ref_pos = np.full(len(x), -1, dtype=np.int64)
+    ref_pos[ref] = np.arange(len(ref))
+    out = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), 65536):
+        chunk = rows[start : start + 65536]
+        d2, found = index.search(x[chunk], k + 1, ef=max(HNSW_EF_SEARCH, k + 1))
+        own = found == ref_pos[chunk][:, None]  # never true for a row outside ``ref``
+        drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+        keep = np.ones_like(own)
+        keep[np.arange(len(chunk)), drop] = False
+        dist = np.sqrt(np.maximum(d2[keep].reshape(len(chunk), k), 0.0))
+        dist[~np.isfinite(dist)] = np.nan
+        out[start : start + len(chunk)] = 1.0 / (np.nanmean(dist, axis=1) + 1e-6)
     return out
 
 

@@ -25,7 +25,14 @@ from bps_core.selection import (
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
 from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
 from bps_core.selection.scores import uncertainty
-from bps_core.selection.strategies import Badge, ClusterMargin, ProbCover, RareClass, quotas
+from bps_core.selection.strategies import (
+    Badge,
+    ClusterMargin,
+    ProbCover,
+    RareClass,
+    _typicality,
+    quotas,
+)
 from tests.selection.conftest import make_pool
 
 
@@ -190,6 +197,19 @@ def test_typicality__ranks_by_mean_distance_to_the_nearest_reference_rows(n_refe
     typ[labeled] = -np.inf
     picks = Typicality(k=10, n_reference=n_reference, random_state=5).select(pool, 25)
     assert np.array_equal(picks, np.argsort(-typ, kind="stable")[:25])
+
+
+def test_typicality__through_hnsw_above_the_threshold_matches_exact_on_clustered_data() -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 16))
+    x = l2_normalise(centres[rng.integers(20, size=2000)] + 0.3 * rng.normal(size=(2000, 16)))
+    rows, ref = np.arange(0, 2000, 7), np.arange(2000)
+    exact = _typicality(x, rows, ref, 10)
+    approx = _typicality(x, rows, ref, 10, exact_below=500)  # an HNSW graph over the 2,000
+    assert np.allclose(approx, exact, rtol=0.02)
+    rows_out = np.arange(1000, 1200)  # rows outside the reference: nothing dropped as "self"
+    assert np.allclose(_typicality(x, rows_out, ref[:1000], 5, exact_below=500),
+                       _typicality(x, rows_out, ref[:1000], 5), rtol=0.02)  # fmt: skip
 
 
 def test_mixture__splits_the_batch_by_share_without_overlap(pool: Pool) -> None:
