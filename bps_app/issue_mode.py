@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, widgets
+from bps_app import state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -25,6 +25,11 @@ from bps_core.verbs.reviews import ReviewSettings, review
 ORIGIN = "Label issues (most likely wrong first)"
 #: Keys of the label-issue mode: A (or Enter) keeps, X rejects; digits correct, Z undoes.
 KEEP_KEY, KEEP_KEY_2, REJECT_KEY = "A", "Enter", "X"
+
+#: How this walk puts its queue back (moves and undo keep the walk).
+_WALK: walks.Restart = state.set_issue_queue
+#: What Z says when there is nothing of yours to undo.
+UNDO_NOTHING = "Nothing to undo (a keep is not undone: give another verdict)."
 
 
 def origins(has_labels: bool) -> list[str]:
@@ -70,27 +75,8 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
         state.set_queue_error(str(exc))
         return
     if done.action_id is not None:  # a correction or reject: Z undoes it, shows it again
-        state.queue_actions()[done.action_id] = (q.position, (key,))
+        walks.remember(done.action_id, q, key)
     state.set_issue_queue(q.move(1))
-
-
-def _undo(user: str) -> None:
-    if not user:
-        return
-    with state.open_project() as p:
-        result = p.undo(user)
-    if result is None:
-        state.set_queue_error("Nothing to undo (a keep is not undone: give another verdict).")
-        return
-    ours = state.queue_actions()
-    if (q := state.queue()) is not None and result.target_action_id in ours:
-        position, keys = ours.pop(result.target_action_id)
-        state.set_issue_queue(q.after_undo(position, keys))
-
-
-def _move(pages: int) -> None:
-    if (q := state.queue()) is not None:
-        state.set_issue_queue(q.move(pages))
 
 
 def _walk_again(keys: list[str]) -> None:
@@ -131,17 +117,18 @@ def _nav(row: pd.Series | None, key: str, user: str) -> None:
     can = bool(user) and row is not None
     seen = int(row.event_id) if row is not None else 0
     nav = st.columns([2, 2, 2, 2, 3])
-    nav[0].button("Previous", key="queue_issue_prev", on_click=_move, args=(-1,),
+    nav[0].button("Previous", key="queue_issue_prev", on_click=walks.move, args=(-1, _WALK),
                   shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Next", key="queue_issue_next", on_click=_move, args=(1,), shortcut="Right",
-                  icon=":material/arrow_forward:", width="stretch",
+    nav[1].button("Next", key="queue_issue_next", on_click=walks.move, args=(1, _WALK),
+                  shortcut="Right", icon=":material/arrow_forward:", width="stretch",
                   help="Skip: moves on without a verdict")  # fmt: skip
     # Enter keeps too: a second, quiet button, as a button takes one shortcut.
     nav[2].button("Keep", key="queue_issue_keep_enter", type="tertiary", shortcut=KEEP_KEY_2,
                   on_click=_verdict, args=("accept", None, key, seen, user), disabled=not can,
                   icon=":material/check:", help="The label is right (same as A)")  # fmt: skip
-    nav[3].button("Undo", key="queue_issue_undo", on_click=_undo, args=(user,), shortcut="Z",
-                  disabled=not user, icon=":material/undo:", width="stretch",
+    nav[3].button("Undo", key="queue_issue_undo", on_click=walks.undo,
+                  args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
+                  icon=":material/undo:", width="stretch",
                   help="Undo your last correction or reject")  # fmt: skip
     nav[4].caption("Keys: A or Enter keeps the label, a digit corrects it, X rejects, Z undoes "
                    "a correction or reject, ← → move (skipping gives no verdict).")  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, widgets
+from bps_app import state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -45,6 +45,11 @@ LABEL_WALKS = ("disagreements", "cell")
 ORDERS = {"Most confident first": "most_confident", "Least confident first": "least_confident"}
 #: Keys of prediction mode: A (or Enter) accepts, S skips; digits correct, Z undoes.
 ACCEPT_KEY, ACCEPT_KEY_2, SKIP_KEY = "A", "Enter", "S"
+
+#: How this walk puts its queue back (moves and undo keep the walk).
+_WALK: walks.Restart = state.set_prediction_queue
+#: What Z says when there is nothing of yours to undo.
+UNDO_NOTHING = "Nothing to undo (keeping a label is not undone: relabel it)."
 
 
 def origins(model_classes: list[str]) -> list[str]:
@@ -104,27 +109,8 @@ def _decide(key: str, label: str, seen: int, accepted: bool, model: str, user: s
         state.set_queue_error(str(exc))
         return
     for action in done.action_ids:  # Z undoes it and shows the sample again
-        state.queue_actions()[action] = (q.position, (key,))
+        walks.remember(action, q, key)
     state.set_prediction_queue(q.move(1))
-
-
-def _undo(user: str) -> None:
-    if not user:
-        return
-    with state.open_project() as p:
-        result = p.undo(user)
-    if result is None:
-        state.set_queue_error("Nothing to undo (keeping a label is not undone: relabel it).")
-        return
-    ours = state.queue_actions()
-    if (q := state.queue()) is not None and result.target_action_id in ours:
-        position, keys = ours.pop(result.target_action_id)
-        state.set_prediction_queue(q.after_undo(position, keys))
-
-
-def _move(pages: int) -> None:
-    if (q := state.queue()) is not None:
-        state.set_prediction_queue(q.move(pages))
 
 
 def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
@@ -154,16 +140,17 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
                    args=(key, name, seen, False, model, user), disabled=not user,
                    width="stretch", help=f"The label becomes {name}")  # fmt: skip
     nav = st.columns([2, 2, 2, 2, 3])
-    nav[0].button("Previous", key="queue_pred_prev", on_click=_move, args=(-1,),
+    nav[0].button("Previous", key="queue_pred_prev", on_click=walks.move, args=(-1, _WALK),
                   shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Skip", key="queue_pred_skip", on_click=_move, args=(1,), shortcut=SKIP_KEY,
-                  icon=":material/arrow_forward:", width="stretch",
+    nav[1].button("Skip", key="queue_pred_skip", on_click=walks.move, args=(1, _WALK),
+                  shortcut=SKIP_KEY, icon=":material/arrow_forward:", width="stretch",
                   help="Move on without a decision")  # fmt: skip
     nav[2].button("Accept", key="queue_pred_accept_enter", type="tertiary",
                   shortcut=ACCEPT_KEY_2, on_click=_decide, args=accept_args, disabled=not can,
                   icon=":material/check:", help="Same as A")  # fmt: skip
-    nav[3].button("Undo", key="queue_pred_undo", on_click=_undo, args=(user,), shortcut="Z",
-                  disabled=not user, icon=":material/undo:", width="stretch",
+    nav[3].button("Undo", key="queue_pred_undo", on_click=walks.undo,
+                  args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
+                  icon=":material/undo:", width="stretch",
                   help="Undo your last label from this queue")  # fmt: skip
     nav[4].caption("Keys: A or Enter accepts, a digit gives that class, S skips, Z undoes, "
                    "← goes back.")  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, widgets
+from bps_app import state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -23,6 +23,11 @@ ORIGIN_ALL = "Reviewer: all unreviewed labels"
 ORIGIN_CLASS = "Reviewer: unreviewed labels of "
 #: Keys of the review mode: A (or Enter) accepts, X rejects; digits fix, Z undoes, arrows move.
 ACCEPT_KEY, ACCEPT_KEY_2, REJECT_KEY = "A", "Enter", "X"
+
+#: How this walk puts its queue back (moves and undo keep the walk).
+_WALK: walks.Restart = state.set_review_queue
+#: What Z says when there is nothing of yours to undo.
+UNDO_NOTHING = "Nothing to undo (an accept is not undone: give another verdict)."
 
 
 def origins(labeled_classes: list[str]) -> list[str]:
@@ -62,27 +67,8 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
         state.set_queue_error(str(exc))
         return
     if done.action_id is not None:  # a fix or reject: Z undoes it and shows the sample again
-        state.queue_actions()[done.action_id] = (q.position, (key,))
+        walks.remember(done.action_id, q, key)
     state.set_review_queue(q.move(1))
-
-
-def _undo(user: str) -> None:
-    if not user:
-        return
-    with state.open_project() as p:
-        result = p.undo(user)
-    if result is None:
-        state.set_queue_error("Nothing to undo (an accept is not undone: give another verdict).")
-        return
-    ours = state.queue_actions()
-    if (q := state.queue()) is not None and result.target_action_id in ours:
-        position, keys = ours.pop(result.target_action_id)
-        state.set_review_queue(q.after_undo(position, keys))
-
-
-def _move(pages: int) -> None:
-    if (q := state.queue()) is not None:
-        state.set_review_queue(q.move(pages))
 
 
 def _walk_again(keys: list[str]) -> None:
@@ -118,18 +104,19 @@ def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[s
 def _nav(row: pd.Series | None, key: str, user: str) -> None:
     seen = int(row.event_id) if row is not None else 0
     nav = st.columns([2, 2, 2, 2, 3])
-    nav[0].button("Previous", key="queue_review_prev", on_click=_move, args=(-1,),
+    nav[0].button("Previous", key="queue_review_prev", on_click=walks.move, args=(-1, _WALK),
                   shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Next", key="queue_review_next", on_click=_move, args=(1,), shortcut="Right",
-                  icon=":material/arrow_forward:", width="stretch",
+    nav[1].button("Next", key="queue_review_next", on_click=walks.move, args=(1, _WALK),
+                  shortcut="Right", icon=":material/arrow_forward:", width="stretch",
                   help="Skip: moves on without a verdict")  # fmt: skip
     # Enter accepts too: a second, quiet button, as a button takes one shortcut.
     nav[2].button("Accept", key="queue_review_accept_enter", type="tertiary",
                   shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
                   disabled=not user or row is None, icon=":material/check:",
                   help="The label is right (same as A)")  # fmt: skip
-    nav[3].button("Undo", key="queue_review_undo", on_click=_undo, args=(user,), shortcut="Z",
-                  disabled=not user, icon=":material/undo:", width="stretch",
+    nav[3].button("Undo", key="queue_review_undo", on_click=walks.undo,
+                  args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
+                  icon=":material/undo:", width="stretch",
                   help="Undo your last fix or reject (its label is back, unreviewed)")  # fmt: skip
     nav[4].caption("Keys: A or Enter accepts, a digit fixes to that class, X rejects, Z undoes "
                    "a fix or reject, ← → move (skipping gives no verdict).")  # fmt: skip
