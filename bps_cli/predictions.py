@@ -30,6 +30,10 @@ def _probability(text: str) -> float:
     return value
 
 
+#: Predictions printed when no --out is given.
+SHOWN = 10
+
+
 def _cmd_predictions(args: argparse.Namespace) -> int:
     out = _out(args.out, args.overwrite)
     settings = verbs.PredictionQueueSettings(args.cls, args.order, args.include_labeled,
@@ -41,6 +45,12 @@ def _cmd_predictions(args: argparse.Namespace) -> int:
         if out is not None:
             q.write_csv(out)
             print(f"wrote {out}")
+        elif len(q.keys):  # no file asked for: the most (or least) confident, on the screen
+            for row in q.table.head(SHOWN).itertuples():
+                label = f"  (labeled {row.label})" if isinstance(row.label, str) else ""
+                print(f"  {row.confidence:6.1%}  {row.filename}{label}")
+            if len(q.keys) > SHOWN:
+                print(f"  ... {len(q.keys) - SHOWN:,} more: --out FILE.csv writes them all")
         if args.accept_above is None:
             return 0
         sure = q.table[q.table.confidence >= args.accept_above]

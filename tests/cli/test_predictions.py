@@ -37,6 +37,14 @@ def test_predictions__lists_a_class_by_confidence_and_accepts_above_a_threshold(
     assert (accepted.label == "Fe").all()
     assert main(["predictions", folder, "--class", "Fe", "--out", str(out)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
+    # without --out: the first rows on the screen, most confident first
+    assert main(["predictions", folder, "--class", "X-ray"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = [line.split() for line in lines[1:] if line.startswith("  ") and "%" in line]
+    assert 0 < len(shown) <= 10
+    assert [float(s[0].rstrip("%")) for s in shown] == sorted(
+        (float(s[0].rstrip("%")) for s in shown), reverse=True)  # fmt: skip
+    assert all(s[1].endswith(".tif") for s in shown)
     assert main(["predictions", folder, "--class", "debris"]) == 2
     assert "knows no class 'debris'" in capsys.readouterr().err
 
