@@ -79,10 +79,6 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
     state.set_issue_queue(q.move(1))
 
 
-def _walk_again(keys: list[str]) -> None:
-    state.set_issue_queue(LabelQueue.of(keys, 1))
-
-
 def _open(issues: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """The queue's samples still carrying the flagged label, unreviewed."""
     now = current.set_index("key")
@@ -166,15 +162,13 @@ def render(
         st.caption(md(note))
     if q.finished:
         _nav(None, "", user)  # back, or undo the last correction
-        rest = [k for k in q.keys if k in open_keys]
-        if not rest:
-            st.success(f"All {len(q.keys):,} label issues of this queue are checked. Retrain "
-                       "the model to look for more.")  # fmt: skip
-            return
-        st.info(f"End of the queue: {len(rest):,} label issues still unchecked (skipped).")
-        st.button(f"Walk the {len(rest):,} unchecked again", key="queue_issue_again",
-                  type="primary", on_click=_walk_again, args=(rest,),
-                  icon=":material/replay:")  # fmt: skip
+        walks.end_of_walk(
+            [k for k in q.keys if k in open_keys], _WALK,
+            done=f"All {len(q.keys):,} label issues of this queue are checked. Retrain the "
+            "model to look for more.",
+            left="End of the queue: {n} label issues still unchecked (skipped).",
+            again="Walk the {n} unchecked again", key="queue_issue_again",
+        )  # fmt: skip
         return
     key = q.current[0]
     found = current[current.key == key]

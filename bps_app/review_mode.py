@@ -71,10 +71,6 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
     state.set_review_queue(q.move(1))
 
 
-def _walk_again(keys: list[str]) -> None:
-    state.set_review_queue(LabelQueue.of(keys, 1))
-
-
 def _when(iso: object) -> str:
     return f"{str(iso)[:16].replace('T', ' ')} UTC" if isinstance(iso, str) else ""
 
@@ -154,15 +150,13 @@ def render(
     st.caption(f"Review mode. In the whole project {n_reviewed:,} of {len(current):,} labels "
                "are reviewed.")  # fmt: skip
     if q.finished:
-        rest = [k for k in q.keys if k in unreviewed]
-        if not rest:
-            st.success(f"Review finished: all {len(q.keys):,} labels of this queue are reviewed. "
-                       "Start another above.")  # fmt: skip
-            return
-        st.info(f"End of the queue: {len(rest):,} labels still unreviewed (skipped).")
-        st.button(f"Walk the {len(rest):,} unreviewed again", key="queue_review_again",
-                  type="primary", on_click=_walk_again, args=(rest,),
-                  icon=":material/replay:")  # fmt: skip
+        walks.end_of_walk(
+            [k for k in q.keys if k in unreviewed], _WALK,
+            done=f"Review finished: all {len(q.keys):,} labels of this queue are reviewed. "
+            "Start another above.",
+            left="End of the queue: {n} labels still unreviewed (skipped).",
+            again="Walk the {n} unreviewed again", key="queue_review_again",
+        )  # fmt: skip
         return
     key = q.current[0]
     found = current[current.key == key]

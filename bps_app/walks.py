@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import streamlit as st
+
 from bps_app import state
 from bps_core.queue import LabelQueue
 
@@ -42,3 +44,25 @@ def undo(user: str, restart: Restart, nothing: str) -> None:
     if (q := state.queue()) is not None and result.target_action_id in ours:
         position, keys = ours.pop(result.target_action_id)
         restart(q.after_undo(position, keys))
+
+
+def restart_with(keys: list[str], restart: Restart) -> None:
+    """Walks ``keys`` again from the first, one sample a page, in the walk's mode."""
+    restart(LabelQueue.of(keys, 1))
+
+
+def end_of_walk(
+    rest: list[str], restart: Restart, *, done: str, left: str, again: str, key: str
+) -> None:
+    """What a finished walk shows: ``done`` when nothing is left open, else ``left`` and a
+    button that walks the ``rest`` (samples skipped without a decision) again.
+
+    ``left`` and ``again`` may hold ``{n}``, the number left (formatted with a comma).
+    """
+    if not rest:
+        st.success(done)
+        return
+    n = f"{len(rest):,}"
+    st.info(left.format(n=n))
+    st.button(again.format(n=n), key=key, type="primary", on_click=restart_with,
+              args=(rest, restart), icon=":material/replay:")  # fmt: skip

@@ -68,6 +68,24 @@ def test_issue_mode__walks_flagged_labels_most_likely_wrong_first_and_corrects(
     assert app.session_state[state.QUEUE].current == (flipped,)
 
 
+def test_issue_mode__skipped_issues_are_walked_again_at_the_end(
+    app: AppTest, tiny_project: Project
+) -> None:
+    flipped = plant_flip(tiny_project)
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    _start(app)
+    n = len(app.session_state[state.QUEUE].keys)
+    for _ in range(n):  # skip every issue: no verdict
+        app.button(key="queue_issue_next").click().run()
+    assert f"{n} label issues still unchecked (skipped)" in app.info[0].value
+    app.button(key="queue_issue_again").click().run()
+    assert not app.exception
+    q = app.session_state[state.QUEUE]
+    assert q.current == (flipped,)  # the walk starts over, still in issue mode
+    assert f"0 of {n} label issues checked" in _progress(app)
+
+
 def test_issue_mode__no_model_is_one_clear_line(app: AppTest, tiny_project: Project) -> None:
     keys = tiny_project.samples().key.head(2).tolist()
     tiny_project.add_labels(keys, "track", user="ann", source="queue")
