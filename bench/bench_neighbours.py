@@ -48,25 +48,10 @@ from bps_core.embeddings.index import (  # noqa: E402
     load_or_build_index,
 )
 from bps_core.embeddings.neighbours import nearest_neighbours  # noqa: E402
+from bps_core.synthetic.embedding_project import clustered_embeddings  # noqa: E402
 
 K = 10
 TARGET_MS, TARGET_RECALL = 20.0, 0.95
-
-
-def clustered(n: int, dim: int, seed: int = 0, clusters: int = 1000) -> NDArray[np.float32]:
-    """Seeded clustered embeddings, L2-normalised (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
-    latent = rng.standard_normal((16, dim), dtype=np.float32) * np.float32(0.5 / 4)
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        x = centres[rng.integers(clusters, size=m)]
-        x += rng.standard_normal((m, 16), dtype=np.float32) @ latent
-        x += rng.standard_normal((m, dim), dtype=np.float32) * np.float32(0.02)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        out[start : start + m] = x
-    return out
 
 
 def per_query_ms(fn, queries: NDArray[np.intp]) -> list[float]:
@@ -108,7 +93,7 @@ def recall_at_k(
 
 def run(n: int, dim: int, n_queries: int) -> list[dict[str, object]]:
     t0 = time.perf_counter()
-    x = clustered(n, dim)
+    x = clustered_embeddings(n, dim)
     print(f"generated {n} x {dim} in {time.perf_counter() - t0:.1f} s", flush=True)
     rng = np.random.default_rng(1)
     queries = rng.choice(n, n_queries, replace=False)

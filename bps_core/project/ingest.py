@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -330,3 +331,35 @@ def reingest(
         progress=progress,
         on_listed=on_listed,
     )
+
+
+def add_samples_without_files(
+    project: Project, relpaths: list[str], metadata: list[dict[str, Any]]
+) -> int:
+    """Registers samples whose images are not on disk (synthetic scale tests and benchmarks).
+
+    Each becomes an ``ok`` sample of the project's datasource with ``metadata``; nothing is
+    listed or read. Returns the number of rows written.
+
+    Raises:
+        ValueError: ``relpaths`` and ``metadata`` differ in length.
+    """
+    if len(relpaths) != len(metadata):
+        raise ValueError(f"{len(relpaths)} paths for {len(metadata)} metadata rows")
+    ds_id = project.config.datasource.id
+    now = utc_now()
+    rows = [
+        (sample_key(ds_id, rel), ds_id, rel, 0, "ok", None, json.dumps(md, sort_keys=True), now)
+        for rel, md in zip(relpaths, metadata, strict=True)
+    ]
+
+    def tx(c: db.Connection) -> None:
+        c.executemany(
+            "INSERT INTO samples (key, datasource_id, relpath, size_bytes, status, error, "
+            "meta_json, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        _set_ingest_state(c, "finished")
+
+    db.write(project._conn, tx)
+    return len(rows)
