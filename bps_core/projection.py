@@ -202,8 +202,8 @@ def fit_umap(
     neighbour graph in between, and numba's first compile, report nothing).
 
     Above it, PCA and UMAP are fitted on ``fit_sample_rows`` (that part reports into 0 to
-    ``FIT_SHARE`` as above) and every other row is placed by the model's ``transform`` in
-    chunks of ``TRANSFORM_CHUNK`` rows (from ``FIT_SHARE`` to 1.0, over chunks and their
+    ``fit_share`` as above) and every other row is placed by the model's ``transform`` in
+    chunks of ``TRANSFORM_CHUNK`` rows (from ``fit_share`` to 1.0, over chunks and their
     epochs), so time grows about linearly past the sample instead of with a full fit.
     """
     n = len(vectors)
@@ -222,8 +222,13 @@ def fit_umap(
     return out
 
 
-FIT_SHARE = 0.3
-"""Progress share of the fit on the sample when the rest is placed by ``transform``."""
+def fit_share(n_fit: int, n: int) -> float:
+    """Progress share of the fit on ``n_fit`` of ``n`` points (the rest go to ``transform``).
+
+    Proportional to rows, at least 0.1: placing a row measured slower than fitting one
+    (bench/bench_map1m.py), so the fit's share is not overstated.
+    """
+    return max(0.1, n_fit / max(n, 1))
 
 
 def _fit_and_transform(
@@ -237,17 +242,18 @@ def _fit_and_transform(
             progress(fraction)
 
     x = umap_input(vectors, cfg, fit_rows=rows)
-    report(0.05 * FIT_SHARE)
-    bar = None if progress is None else _epoch_bar(report, 0.25 * FIT_SHARE, FIT_SHARE)
+    share = fit_share(len(rows), len(x))
+    report(0.05 * share)
+    bar = None if progress is None else _epoch_bar(report, 0.25 * share, share)
     reducer = _reducer(len(rows), cfg, bar)
     out = np.empty((len(x), 2), dtype=np.float32)
     out[rows] = reducer.fit_transform(x[rows])
-    report(FIT_SHARE)
+    report(share)
     rest = np.setdiff1d(np.arange(len(x)), rows, assume_unique=True)
     starts = range(0, len(rest), TRANSFORM_CHUNK)
-    step = (1.0 - FIT_SHARE) / max(len(starts), 1)
+    step = (1.0 - share) / max(len(starts), 1)
     for i, start in enumerate(starts):
-        lo = FIT_SHARE + i * step
+        lo = share + i * step
         chunk = rest[start : start + TRANSFORM_CHUNK]
         bar = {"disable": True} if progress is None else _epoch_bar(report, lo, lo + step)
         reducer.tqdm_kwds = bar
