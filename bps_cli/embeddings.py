@@ -101,6 +101,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
         n_epochs=args.epochs,
         pca_dims=args.pca_dims,
         seed=args.seed,
+        fit_sample=args.fit_sample,
     )
     with Project.open(args.project_dir) as project:
         m = compute_map(project, cfg)
@@ -220,4 +221,11 @@ def add_map(sub: Commands) -> None:
         help="PCA dimensions UMAP's neighbour search runs in (0: the full embeddings)",
     )
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    p.add_argument(
+        "--fit-sample",
+        type=NON_NEGATIVE_INT,
+        default=MapConfig.fit_sample,
+        help="above this many points UMAP is fitted on a seeded sample of it and places the "
+        "rest with transform (0: always fit on all)",
+    )
     p.set_defaults(func=_cmd_map)

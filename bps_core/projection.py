@@ -25,6 +25,10 @@ from bps_core.project.store import Project, utc_now
 from bps_core.settings import Settings, check_choice, check_range
 
 MAP_METHODS = ("umap", "pca")
+FIT_SAMPLE = 100_000
+"""Default ``MapConfig.fit_sample``: bigger maps fit UMAP on this many, transform the rest."""
+TRANSFORM_CHUNK = 50_000
+"""Rows placed per ``transform`` call, so progress moves and memory stays bounded."""
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
 
@@ -41,6 +45,10 @@ class MapConfig(Settings):
     (about 0.27 s each at 77k, single-threaded because seeded). Against ``umap.UMAP()``
     they keep trustworthiness (k=15) at the peer's and 15-NN preservation above 0.9x of it;
     64 PCA dimensions or 40 epochs at 77k fell just below that.
+
+    Above ``fit_sample`` points (0: never) UMAP is fitted on that many rows drawn with
+    ``seed`` and places the rest with the fitted model's ``transform`` (see
+    ``fit_umap``); maps at or below it are computed exactly as without the field.
     """
 
     method: str = "umap"
@@ -50,6 +58,7 @@ class MapConfig(Settings):
     init: str = "pca"
     pca_dims: int = 128
     seed: int = 0
+    fit_sample: int = FIT_SAMPLE
 
     def __post_init__(self) -> None:
         self.validate()
@@ -63,6 +72,10 @@ class MapConfig(Settings):
             raise SettingsError(f"init must be pca, spectral or random, got {self.init!r}")
         if self.pca_dims < 0 or self.pca_dims == 1:
             raise SettingsError(f"pca_dims must be 0 (off) or at least 2, got {self.pca_dims}")
+        if self.fit_sample < 0 or 0 < self.fit_sample < 20:
+            raise SettingsError(
+                f"fit_sample must be 0 (fit on all) or at least 20, got {self.fit_sample}"
+            )
         if self.n_epochs is not None and self.n_epochs < 1:
             raise SettingsError(
                 f"n_epochs must be at least 1 (None: automatic), got {self.n_epochs}"
@@ -80,13 +93,40 @@ def umap_epochs(n: int, cfg: MapConfig) -> int:
     return max(40, min(300, round(3_500_000 / max(n, 1))))
 
 
-def umap_input(vectors: NDArray[np.floating[Any]], cfg: MapConfig) -> NDArray[np.float32]:
-    """What UMAP sees: unit vectors, PCA-reduced to ``cfg.pca_dims`` when that is smaller."""
+def umap_input(
+    vectors: NDArray[np.floating[Any]],
+    cfg: MapConfig,
+    fit_rows: NDArray[np.intp] | None = None,
+) -> NDArray[np.float32]:
+    """What UMAP sees: unit vectors, PCA-reduced to ``cfg.pca_dims`` when that is smaller.
+
+    Args:
+        vectors: one embedding per row.
+        cfg: the map settings (``pca_dims``, ``seed``).
+        fit_rows: fit the PCA on these rows only (then project every row); None: on all.
+    """
     x = np.asarray(vectors, dtype=np.float32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    if cfg.pca_dims and cfg.pca_dims < min(x.shape):
-        x = PCA(n_components=cfg.pca_dims, random_state=cfg.seed).fit_transform(x)
+    if fit_rows is None:
+        if cfg.pca_dims and cfg.pca_dims < min(x.shape):
+            x = PCA(n_components=cfg.pca_dims, random_state=cfg.seed).fit_transform(x)
+    elif cfg.pca_dims and cfg.pca_dims < min(len(fit_rows), x.shape[1]):
+        pca = PCA(n_components=cfg.pca_dims, random_state=cfg.seed).fit(x[fit_rows])
+        x = np.concatenate([pca.transform(x[i : i + TRANSFORM_CHUNK])
+                            for i in range(0, len(x), TRANSFORM_CHUNK)])  # fmt: skip
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def fit_sample_rows(n: int, cfg: MapConfig) -> NDArray[np.intp] | None:
+    """The rows UMAP is fitted on for ``n`` points (sorted, drawn with ``cfg.seed``).
+
+    Returns:
+        None when every row is fitted (``fit_sample`` 0, or ``n`` at most ``fit_sample``).
+    """
+    if not cfg.fit_sample or n <= cfg.fit_sample:
+        return None
+    rng = np.random.default_rng(cfg.seed)
+    return np.sort(rng.choice(n, cfg.fit_sample, replace=False)).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -131,26 +171,10 @@ class _EpochWriter:
         pass
 
 
-def fit_umap(
-    vectors: NDArray[np.floating[Any]], cfg: MapConfig, progress: Progress | None = None
-) -> NDArray[np.float32]:
-    """UMAP to 2-D of ``umap_input(vectors)``, seeded by ``cfg.seed`` (so single-threaded).
-
-    ``progress`` gets 0.05 after the PCA input, then moves from 0.25 to 1.0 over the layout
-    epochs (the neighbour graph in between, and numba's first compile, report nothing).
-    """
+def _reducer(n: int, cfg: MapConfig, tqdm_kwds: dict[str, Any] | None) -> Any:
     import umap  # numba compilation makes the first import slow; keep it off module import
 
-    n = len(vectors)
-    if n <= 3:
-        raise BpsError(f"UMAP needs more than 3 samples, got {n}; use the PCA map")
-    x = umap_input(vectors, cfg)
-    tqdm_kwds: dict[str, Any] | None = None
-    if progress is not None:
-        progress(0.05)
-        tqdm_kwds = {"disable": False, "file": _EpochWriter(progress, 0.25, 1.0),
-                     "bar_format": "{n}/{total}", "mininterval": 0.25, "ascii": True}  # fmt: skip
-    reducer = umap.UMAP(
+    return umap.UMAP(
         n_components=2,
         n_neighbors=min(cfg.n_neighbors, n - 1),
         min_dist=cfg.min_dist,
@@ -161,9 +185,81 @@ def fit_umap(
         n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
         tqdm_kwds=tqdm_kwds,
     )
+
+
+def _epoch_bar(progress: Progress, lo: float, hi: float) -> dict[str, Any]:
+    return {"disable": False, "file": _EpochWriter(progress, lo, hi), "bar_format": "{n}/{total}",
+            "mininterval": 0.25, "ascii": True}  # fmt: skip
+
+
+def fit_umap(
+    vectors: NDArray[np.floating[Any]], cfg: MapConfig, progress: Progress | None = None
+) -> NDArray[np.float32]:
+    """UMAP to 2-D of ``umap_input(vectors)``, seeded by ``cfg.seed`` (so single-threaded).
+
+    Up to ``cfg.fit_sample`` points (or with it 0) every point is fitted: ``progress`` gets
+    0.05 after the PCA input, then moves from 0.25 to 1.0 over the layout epochs (the
+    neighbour graph in between, and numba's first compile, report nothing).
+
+    Above it, PCA and UMAP are fitted on ``fit_sample_rows`` (that part reports into 0 to
+    ``fit_share`` as above) and every other row is placed by the model's ``transform`` in
+    chunks of ``TRANSFORM_CHUNK`` rows (from ``fit_share`` to 1.0, over chunks and their
+    epochs), so time grows about linearly past the sample instead of with a full fit.
+    """
+    n = len(vectors)
+    if n <= 3:
+        raise BpsError(f"UMAP needs more than 3 samples, got {n}; use the PCA map")
+    rows = fit_sample_rows(n, cfg)
+    if rows is not None:
+        return _fit_and_transform(vectors, cfg, rows, progress)
+    x = umap_input(vectors, cfg)
+    if progress is not None:
+        progress(0.05)
+    reducer = _reducer(n, cfg, None if progress is None else _epoch_bar(progress, 0.25, 1.0))
     out: NDArray[np.float32] = np.asarray(reducer.fit_transform(x), dtype=np.float32)
     if progress is not None:
         progress(1.0)
+    return out
+
+
+def fit_share(n_fit: int, n: int) -> float:
+    """Progress share of the fit on ``n_fit`` of ``n`` points (the rest go to ``transform``).
+
+    Proportional to rows, at least 0.1: placing a row measured slower than fitting one
+    (bench/bench_map1m.py), so the fit's share is not overstated.
+    """
+    return max(0.1, n_fit / max(n, 1))
+
+
+def _fit_and_transform(
+    vectors: NDArray[np.floating[Any]],
+    cfg: MapConfig,
+    rows: NDArray[np.intp],
+    progress: Progress | None,
+) -> NDArray[np.float32]:
+    def report(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+
+    x = umap_input(vectors, cfg, fit_rows=rows)
+    share = fit_share(len(rows), len(x))
+    report(0.05 * share)
+    bar = None if progress is None else _epoch_bar(report, 0.25 * share, share)
+    reducer = _reducer(len(rows), cfg, bar)
+    out = np.empty((len(x), 2), dtype=np.float32)
+    out[rows] = reducer.fit_transform(x[rows])
+    report(share)
+    rest = np.setdiff1d(np.arange(len(x)), rows, assume_unique=True)
+    starts = range(0, len(rest), TRANSFORM_CHUNK)
+    step = (1.0 - share) / max(len(starts), 1)
+    for i, start in enumerate(starts):
+        lo = share + i * step
+        chunk = rest[start : start + TRANSFORM_CHUNK]
+        bar = {"disable": True} if progress is None else _epoch_bar(report, lo, lo + step)
+        reducer.tqdm_kwds = bar
+        out[chunk] = reducer.transform(x[chunk])
+        report(lo + step)
+    report(1.0)
     return out
 
 
@@ -182,7 +278,10 @@ def compute_map(
 
 def map_id(embedding_version: str, cfg: MapConfig) -> str:
     """The map's id: a short hash of its embedding version and settings, so equal maps share one."""
-    payload = json.dumps([embedding_version, asdict(cfg)], sort_keys=True).encode()
+    params = asdict(cfg)
+    if params["fit_sample"] == FIT_SAMPLE:  # ids from before the field stay valid
+        del params["fit_sample"]
+    payload = json.dumps([embedding_version, params], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:12]
 
 

@@ -447,8 +447,14 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     ),
     # one query's nearest neighbours at 1M: the HNSW index against the exact scan, on vectors
     "bench_neighbours.py": frozenset(
-        {"bps_core.embeddings.index", "bps_core.embeddings.neighbours"}
+        {
+            "bps_core.embeddings.index",
+            "bps_core.embeddings.neighbours",
+            "bps_core.synthetic.embedding_project",
+        }
     ),
+    # the subsample-fit map primitives on synthetic vectors (no project needed)
+    "bench_map1m.py": frozenset({"bps_core.projection", "bps_core.synthetic.embedding_project"}),
     # stores precomputed vectors as an embedding set (no verb imports a raw array)
     "bench_rerun.py": frozenset({"bps_core.embeddings.store"}),
 }

@@ -175,3 +175,57 @@ def test_fit_umap__reports_layout_progress_without_changing_the_map() -> None:
     assert seen[-1] == 1.0
     assert seen == sorted(seen)
     assert any(0.25 <= f < 1.0 for f in seen)  # from the layout epochs, not only the ends
+
+
+BIG = np.random.default_rng(5).normal(size=(150, 12)).astype(np.float32)
+
+
+def test_fit_umap__above_fit_sample_fits_a_seeded_sample_and_transforms_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(projection, "TRANSFORM_CHUNK", 40)  # 90 rows to place: 3 chunks
+    cfg = MapConfig(n_epochs=30, seed=4, fit_sample=60)
+    rows = projection.fit_sample_rows(len(BIG), cfg)
+    assert rows is not None
+    assert len(rows) == 60
+    assert len(set(rows.tolist())) == 60
+    seen: list[float] = []
+    xy = projection.fit_umap(BIG, cfg, progress=seen.append)
+    assert xy.shape == (150, 2)
+    assert np.isfinite(xy).all()
+    assert np.array_equal(xy, projection.fit_umap(BIG, cfg))  # seeded: the same map again
+    alone = projection.fit_umap(BIG[rows], MapConfig(n_epochs=30, seed=4, fit_sample=0))
+    assert np.allclose(xy[rows], alone, atol=1e-5)  # the sample's map is its own full fit
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+    assert sum(projection.fit_share(60, 150) < f < 1.0 for f in seen) >= 2  # over the chunks
+    other = projection.fit_umap(BIG, MapConfig(n_epochs=30, seed=5, fit_sample=60))
+    assert not np.array_equal(xy, other)  # the seed draws the sample
+
+
+def test_fit_umap__at_or_below_fit_sample_is_the_full_fit() -> None:
+    full = projection.fit_umap(VECS, MapConfig(n_epochs=50, seed=3, fit_sample=0))
+    assert projection.fit_sample_rows(120, MapConfig(fit_sample=120)) is None
+    at = projection.fit_umap(VECS, MapConfig(n_epochs=50, seed=3, fit_sample=120))
+    assert np.array_equal(full, at)
+    assert np.array_equal(full, compute_map(VECS, MapConfig(n_epochs=50, seed=3)))
+
+
+def test_map_id__unchanged_by_the_default_fit_sample() -> None:
+    # the id the default config had before fit_sample existed (sha256 of version + params)
+    import hashlib
+    import json
+
+    old = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "n_epochs": None,
+           "init": "pca", "pca_dims": 128, "seed": 0}  # fmt: skip
+    before = hashlib.sha256(json.dumps(["v1", old], sort_keys=True).encode()).hexdigest()[:12]
+    assert projection.map_id("v1", MapConfig()) == before
+    assert projection.map_id("v1", MapConfig(fit_sample=0)) != before
+    assert projection._stored_config(old) == MapConfig()  # old rows read back, same id
+
+
+def test_map_config__fit_sample_zero_or_at_least_20() -> None:
+    with pytest.raises(ValueError, match="fit_sample"):
+        MapConfig(fit_sample=5)
+    with pytest.raises(ValueError, match="fit_sample"):
+        MapConfig(fit_sample=-1)

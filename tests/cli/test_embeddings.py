@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bps_cli.main import main
@@ -71,3 +72,15 @@ def test_embed__a_malformed_ray_address_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ray_address 'head:10001': use auto")
     assert err.count("\n") == 1
+
+
+def test_map__fit_sample_fits_a_sample_and_places_every_point(tiny_project: Project) -> None:
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    assert main(["map", folder, "--epochs", "20", "--fit-sample", "50"]) == 0
+    m = current_map(tiny_project)
+    assert m is not None
+    assert m.config.fit_sample == 50
+    assert m.xy.shape == (len(m.keys), 2)
+    assert len(m.keys) > 50
+    assert bool(np.isfinite(m.xy).all())
