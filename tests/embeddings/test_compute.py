@@ -69,7 +69,7 @@ def test_compute__time_budget_covers_decoding_and_embedding(
         return out
 
     monkeypatch.setattr(compute, "build_cache", slow_decode)
-    monkeypatch.setattr(compute, "_estimate_embed_seconds", lambda arch, images: 30.0)
+    monkeypatch.setattr(compute, "_estimate_embed_seconds", lambda arch, images, **_: 30.0)
     budgets: list[float | None] = []
     real_train = train.train_simclr
 
