@@ -292,7 +292,7 @@ def _backbone(
     trained = train_simclr(
         images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch, plan=plan
     )
-    meta: dict[str, Any] = {
+    meta = {
         "train": train_config_dict(tcfg),
         "epochs_done": trained.epochs_done,
         "loss_history": trained.loss_history,

@@ -112,7 +112,7 @@ def train_simclr(
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     plan = plan or cpu_plan()
-    model = SimCLR(cfg.arch).to(plan.device, memory_format=torch.channels_last)
+    model = SimCLR(cfg.arch).to(plan.device).to(memory_format=torch.channels_last)
     model.train()
     bf16 = not plan.is_cuda and (bf16_supported() if cfg.bf16 is None else cfg.bf16)
     scaler = _grad_scaler(plan)

@@ -47,11 +47,13 @@ def test_batch_loader__cpu_yields_each_row_batch_in_order() -> None:
     images = np.random.default_rng(0).integers(0, 65535, (10, 8, 8), dtype=np.uint16)
     rows = [np.array([4, 1, 7]), np.array([0, 9])]
     loader = batch_loader(images, rows, cpu_plan())
-    assert loader.num_workers == 0 and loader.pin_memory is False
+    assert loader.num_workers == 0
+    assert loader.pin_memory is False
     got = list(loader)
     assert len(got) == 2
     for idx, x in zip(rows, got, strict=True):
-        assert x.dtype == torch.float32 and x.shape == (len(idx), 1, 8, 8)
+        assert x.dtype == torch.float32
+        assert x.shape == (len(idx), 1, 8, 8)
         assert torch.equal(x, as_batch(images, idx))
 
 

@@ -151,7 +151,8 @@ def test_train_and_embed__forward_passes_and_loaders_use_the_plan(
     out = embed_images(res.backbone, images, batch_size=10, plan=plan)
     assert len(calls) == 3  # 24 images in batches of 10
     assert loaders == [(plan, True)]
-    assert out.dtype == np.float32 and out.shape == (24, 512)
+    assert out.dtype == np.float32
+    assert out.shape == (24, 512)
     assert isinstance(out, np.ndarray)  # CPU numpy, not a tensor
 
 
