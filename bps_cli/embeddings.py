@@ -43,6 +43,7 @@ def _embed_config(args: argparse.Namespace) -> EmbedConfig:
         csv=str(args.csv or ""),
         seed=args.seed,
         ray_address=args.ray_address or "",
+        device=args.device,
     )
 
 
@@ -57,10 +58,14 @@ def run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
 
     from bps_core import verbs
 
+    # The device a SimCLR run uses, resolved (and a GPU asked for but missing refused) before
+    # the project is touched; pixels and CSV imports do not use torch.
+    device = verbs.plan_device(cfg.device).device if cfg.method == "simclr" else ""
     with verbs.Project.open(project_dir) as project:
         before = verbs.current_version(project)
         t0 = time.monotonic()
         where = f" on Ray ({cfg.ray_address})" if cfg.ray_address else ""
+        where += f" on {device}" if device else ""
         with progress_bar(f"embed ({cfg.method}){where}") as bar:
             losses: list[float] = []
             emb = verbs.compute_embeddings(
@@ -182,6 +187,11 @@ def add_embed(sub: Commands) -> None:
     p.add_argument(
         "--ray-address", default="", metavar="auto|local|ray://HOST:PORT",
         help="decode and embed on a Ray cluster (docs/ray.md); SimCLR training stays here",
+    )  # fmt: skip
+    p.add_argument(
+        "--device", default="auto", metavar="auto|cpu|cuda[:N]",
+        help="where SimCLR training and inference run (auto: a CUDA GPU when present; CUDA "
+        "runs in mixed precision); docs/embeddings.md",
     )  # fmt: skip
     p.set_defaults(func=_cmd_embed)
 

@@ -6,6 +6,7 @@ from bps_app import cache, figures, jobs, state, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     ARCHS,
+    DEVICE_CHOICES,
     MAP_METHODS,
     METHODS,
     BpsError,
@@ -57,7 +58,13 @@ if running is None:
             "The UMAP map follows.",
         )  # fmt: skip
         batch = c6.select_slider("Batch size", [32, 64, 128, 256], 128, key="embed_batch")
-        mask = st.checkbox(
+        c7, c8 = st.columns([1, 2])
+        device = c7.selectbox(
+            "Device", DEVICE_CHOICES, key="embed_device",
+            help="Where SimCLR training and inference run. auto: a CUDA GPU when this server "
+            "has one (mixed precision), else the CPU.",
+        )  # fmt: skip
+        mask = c8.checkbox(
             "Mask out neighbouring nuclei (uses the BPS MASK partners)", key="embed_mask"
         )
         csv_path = st.text_input(
@@ -81,7 +88,7 @@ if running is None:
                 method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
                 max_seconds=float(minutes) * 60, batch_size=int(batch),
                 mask_neighbours=bool(mask), csv=csv_path.strip(),
-                ray_address=ray_address if method != "csv" else "",
+                ray_address=ray_address if method != "csv" else "", device=str(device),
             ))  # fmt: skip
         if submitted:
             st.rerun()

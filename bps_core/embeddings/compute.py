@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bps_core.device import DevicePlan, check_device, plan_device
 from bps_core.embeddings.cache import (
     CacheSpec,
     ImageCache,
@@ -49,6 +50,9 @@ class EmbedConfig(Settings):
             machine), ``auto`` (the cluster this machine belongs to) or ``ray://HOST:PORT``;
             empty (the default) to run in this process. SimCLR training itself stays in this
             process. See docs/ray.md.
+        device: Where SimCLR training and inference run: ``auto`` (a CUDA GPU when this
+            machine has one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``. CUDA runs in
+            mixed precision with pinned, prefetched batches (``bps_core.device``).
 
     Raises:
         SettingsError: a field is out of range (the message names it).
@@ -65,6 +69,7 @@ class EmbedConfig(Settings):
     csv: str = ""
     seed: int = 0
     ray_address: str = ""
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,6 +92,7 @@ class EmbedConfig(Settings):
         check_range("batch_size", self.batch_size, 2)
         if self.max_seconds is not None:
             check_range("max_seconds", self.max_seconds, 0)
+        check_device(self.device)
         check_ray_address(self.ray_address)
         if self.ray_address and self.method == "csv":
             raise SettingsError(
@@ -111,9 +117,17 @@ def compute_embeddings(
     """Embeds every good sample of ``project`` and stores the set as the current one.
 
     Bad files found while decoding are marked bad in the project and skipped. Where synthetic
-    ground truth exists, the set carries its grouped k-NN quality.
+    ground truth exists, the set carries its grouped k-NN quality. A SimCLR set made on a GPU
+    records ``device: cuda`` in its params (its mixed-precision vectors differ slightly from a
+    CPU run's, so it is its own version); a CPU run's params, and so its version, are what
+    they were before the device setting existed.
+
+    Raises:
+        SettingsError: the device asked for is not on this machine (before any work starts).
+        BpsError: nothing to embed, or a checkpoint that does not fit.
     """
     cfg.validate()
+    plan = plan_device(cfg.device) if cfg.method == "simclr" else None
     deadline = time.monotonic() + cfg.max_seconds if cfg.max_seconds else None
     samples = project.samples()
     samples = samples[samples.status == "ok"]
@@ -123,8 +137,11 @@ def compute_embeddings(
     # Where it ran does not change what the set is: a Ray run and an in-process run of the same
     # settings make the same version.
     params: dict[str, Any] = {
-        k: v for k, v in asdict(cfg).items() if k not in ("method", "ray_address")
+        k: v for k, v in asdict(cfg).items() if k not in ("method", "ray_address", "device")
     }
+    if plan is not None and plan.is_cuda:
+        params["device"] = "cuda"
+        params["mixed_precision"] = plan.mixed_precision
     checkpoint_sha: str | None = None
     if cfg.method == "csv":
         imported = import_embeddings_csv(cfg.csv, dict(zip(relpaths, keys, strict=True)))
@@ -132,7 +149,7 @@ def compute_embeddings(
         params = {"csv": cfg.csv, "unknown_files": len(imported.unknown_files)}
     elif cfg.ray_address:
         keys, vectors, checkpoint_sha = _on_ray(
-            project, cfg, keys, relpaths, progress, on_epoch, deadline
+            project, cfg, keys, relpaths, progress, on_epoch, deadline, plan
         )
         if cfg.method == "pixels":
             params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
@@ -155,8 +172,9 @@ def compute_embeddings(
             vectors = pixel_embeddings(cache.images)
             params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
         else:
+            assert plan is not None
             vectors, checkpoint_sha = _simclr(
-                project, cfg, cache.images, progress, on_epoch, deadline
+                project, cfg, cache.images, progress, on_epoch, deadline, plan
             )
     truth = find_truth(project.config.datasource.path)
     quality = knn_quality(vectors, keys, truth) if truth is not None else {}
@@ -183,7 +201,9 @@ _RESERVE_S = 2.0
 _EMBED_MARGIN = 1.25
 
 
-def _estimate_embed_seconds(arch: str, images: Any, sample: int = 256) -> float:
+def _estimate_embed_seconds(
+    arch: str, images: Any, sample: int = 256, plan: DevicePlan | None = None
+) -> float:
     """Estimates the seconds ``embed_images`` will take on all ``images``.
 
     Two timed calls (8 images, then ``sample``) with an untrained backbone of the same
@@ -201,9 +221,9 @@ def _estimate_embed_seconds(arch: str, images: Any, sample: int = 256) -> float:
         return 0.0
     backbone = build_backbone(arch).eval()
     t0 = time.monotonic()
-    embed_images(backbone, np.asarray(images[:small]))
+    embed_images(backbone, np.asarray(images[:small]), plan=plan)
     t1 = time.monotonic()
-    embed_images(backbone, np.asarray(images[:take]))
+    embed_images(backbone, np.asarray(images[:take]), plan=plan)
     t2 = time.monotonic()
     per_image = max((t2 - t1) - (t1 - t0), 0.0) / (take - small)
     setup = max((t1 - t0) - small * per_image, 0.0)
@@ -223,11 +243,12 @@ def _simclr(
     progress: Progress | None,
     on_epoch: EpochCallback | None,
     deadline: float | None = None,
+    plan: DevicePlan | None = None,
 ) -> tuple[Any, str]:
     from bps_core.embeddings.train import embed_images
 
-    backbone, sha = _backbone(project, cfg, images, progress, on_epoch, deadline)
-    vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99))
+    backbone, sha = _backbone(project, cfg, images, progress, on_epoch, deadline, plan)
+    vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99), plan=plan)
     return vectors, sha
 
 
@@ -238,6 +259,7 @@ def _backbone(
     progress: Progress | None,
     on_epoch: EpochCallback | None,
     deadline: float | None = None,
+    plan: DevicePlan | None = None,
 ) -> tuple[Any, str]:
     """The backbone to embed with (a saved checkpoint, or trained now) and its sha."""
     from bps_core.embeddings.train import (
@@ -259,7 +281,7 @@ def _backbone(
         return backbone, cfg.checkpoint
     budget = None
     if deadline is not None:
-        budget = training_seconds(deadline, _estimate_embed_seconds(cfg.arch, images))
+        budget = training_seconds(deadline, _estimate_embed_seconds(cfg.arch, images, plan=plan))
     tcfg = TrainConfig(
         arch=cfg.arch,
         epochs=cfg.epochs,
@@ -267,13 +289,17 @@ def _backbone(
         max_seconds=budget,
         seed=cfg.seed,
     )
-    trained = train_simclr(images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch)
+    trained = train_simclr(
+        images, tcfg, progress=_stage(progress, 0.15, 0.9), on_epoch=on_epoch, plan=plan
+    )
     meta = {
         "train": train_config_dict(tcfg),
         "epochs_done": trained.epochs_done,
         "loss_history": trained.loss_history,
         "image_size": cfg.image_size,
     }
+    if plan is not None and plan.is_cuda:  # a CPU checkpoint's bytes (its sha) stay as they were
+        meta["device"] = plan.device
     return trained.backbone, save_checkpoint(trained.backbone, cfg.arch, folder, meta)
 
 
@@ -285,6 +311,7 @@ def _on_ray(
     progress: Progress | None,
     on_epoch: EpochCallback | None,
     deadline: float | None,
+    plan: DevicePlan | None = None,
 ) -> tuple[list[str], Any, str | None]:
     """Decoding and inference on Ray (``ray_embed``); SimCLR training stays here.
 
@@ -316,7 +343,9 @@ def _on_ray(
                 cache = run("decode", 0.0, 0.15).cache
             if backbone is None:
                 assert cache is not None
-                backbone, sha = _backbone(project, cfg, cache.images, progress, on_epoch, deadline)
+                backbone, sha = _backbone(
+                    project, cfg, cache.images, progress, on_epoch, deadline, plan
+                )
             lo = 0.0 if cfg.checkpoint else 0.9
             done = run("backbone", lo, 0.99)
             vectors = done.features

@@ -18,8 +18,12 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from bps_core.embeddings.train import _as_batch, configure_threads
+from bps_core.device import DevicePlan
+from bps_core.embeddings.batches import as_batch, cpu_plan, to_device
+from bps_core.embeddings.train import configure_threads
 from bps_core.embeddings.transforms import AugmentConfig, augment
+
+_as_batch = as_batch  # one name to read batches by (a test watches which rows are read)
 
 Progress = Callable[[float], None]
 
@@ -65,27 +69,31 @@ def finetune_predict(
     predict_rows: NDArray[np.intp],
     cfg: FinetuneConfig = FinetuneConfig(),
     progress: Progress | None = None,
+    plan: DevicePlan | None = None,
 ) -> NDArray[np.float32]:
     """Fine-tunes a copy of ``backbone`` with a linear head, then predicts class probabilities.
 
     The copy and the head are trained on ``images[train_rows]`` with class codes ``y`` (the
     loss weights classes by inverse frequency); ``backbone`` itself is left untouched.
+    ``plan`` (None: the CPU) says where the copy trains and predicts; augmentation stays on
+    the CPU and forward passes run under the plan's autocast.
 
     Returns:
         Softmax probabilities of shape (len(predict_rows), n_classes) for
         ``images[predict_rows]``.
     """
     cfg.validate()
+    plan = plan or cpu_plan()
     configure_threads()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = copy.deepcopy(backbone).train()
+    net = copy.deepcopy(backbone).to(plan.device).train()
     with torch.no_grad():
-        dim = _features(net.eval(), _as_batch(images, train_rows[:1])).shape[1]
+        dim = _features(net.eval(), to_device(_as_batch(images, train_rows[:1]), plan)).shape[1]
     net.train()
-    head = nn.Linear(dim, n_classes)
+    head = nn.Linear(dim, n_classes).to(plan.device)
     counts = np.bincount(y, minlength=n_classes).astype(np.float32)
-    weights = torch.from_numpy(len(y) / (n_classes * np.maximum(counts, 1.0)))
+    weights = torch.from_numpy(len(y) / (n_classes * np.maximum(counts, 1.0))).to(plan.device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     opt = torch.optim.AdamW(
         [{"params": net.parameters(), "lr": cfg.lr_backbone},
@@ -96,7 +104,7 @@ def finetune_predict(
     steps_per_epoch = max(1, int(np.ceil(len(train_rows) / cfg.batch_size)))
     total = cfg.epochs * steps_per_epoch + max(1, len(predict_rows) // 256)
     done = 0
-    targets_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    targets_all = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(plan.device)
     for _epoch in range(cfg.epochs):
         order = rng.permutation(len(train_rows))
         for start in range(0, len(order), cfg.batch_size):
@@ -110,7 +118,9 @@ def finetune_predict(
             x = _as_batch(images, rows)
             if cfg.augment:
                 x = augment(x, gen, AugmentConfig())
-            loss = loss_fn(head(_features(net, x)), targets_all[pick[in_batch]])
+            with plan.autocast():
+                logits = head(_features(net, to_device(x, plan)))
+            loss = loss_fn(logits.float(), targets_all[pick[in_batch]])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -124,8 +134,9 @@ def finetune_predict(
             idx = np.arange(start, min(start + 256, len(predict_rows)))
             rows = predict_rows[idx]
             order = np.argsort(rows)  # _as_batch reads rows in sorted order
-            logits = head(_features(net, _as_batch(images, rows)))
-            out = torch.softmax(logits, dim=1).numpy()
+            with plan.autocast():
+                logits = head(_features(net, to_device(_as_batch(images, rows), plan)))
+            out = torch.softmax(logits.float(), dim=1).cpu().numpy()
             probs[idx[order]] = out
             if progress is not None:
                 progress(min(1.0, (done + start // 256 + 1) / total))

@@ -1,4 +1,9 @@
-"""Self-supervised training (SimCLR with lightly's NT-Xent loss) and batch embedding on CPU."""
+"""Self-supervised training (SimCLR with lightly's NT-Xent loss) and batch embedding.
+
+Both run on the CPU by default, or where a ``DevicePlan`` says (``bps_core.device``): on CUDA
+the model and batches live on the GPU, batches arrive pinned and asynchronously, and the
+forward pass runs under mixed-precision autocast; outputs always come back float32 on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from bps_core.atomic import atomic_write_bytes
+from bps_core.device import DevicePlan
+from bps_core.embeddings.batches import as_batch, batch_loader, cpu_plan, to_device
 from bps_core.embeddings.inference import inference_model
 from bps_core.embeddings.model import SimCLR, build_backbone
 from bps_core.embeddings.transforms import AugmentConfig, augment
@@ -61,9 +68,7 @@ class TrainResult:
     stopped_by_time: bool
 
 
-def _as_batch(images: NDArray[np.uint16], idx: NDArray[np.intp]) -> torch.Tensor:
-    batch = np.asarray(images[np.sort(idx)], dtype=np.float32) / 65535.0
-    return torch.from_numpy(batch).unsqueeze(1)
+_as_batch = as_batch  # the name finetune and older callers use
 
 
 def configure_threads() -> None:
@@ -77,14 +82,24 @@ def train_simclr(
     *,
     progress: Progress | None = None,
     on_epoch: EpochCallback | None = None,
+    plan: DevicePlan | None = None,
 ) -> TrainResult:
     """Trains a SimCLR model from random initialisation on ``images`` (N, S, S) uint16.
+
+    Augmentation stays on the CPU (its seeded generator makes the same views on every device);
+    the two views of a batch then go to the plan's device. On CUDA the forward pass runs under
+    the plan's autocast (bfloat16, or float16 with a gradient scaler); on the CPU ``cfg.bf16``
+    decides, as before.
 
     Args:
         images: Normalised square crops (the image cache).
         cfg: Training parameters; ``seed`` fixes initialisation, shuffling and augmentation.
         progress: Called with the fraction done (steps, or time when ``max_seconds`` binds).
         on_epoch: Called with (epoch, mean loss) after each epoch.
+        plan: Where to train (``bps_core.device.plan_device``); None: the CPU.
+
+    Returns:
+        The trained backbone (on the CPU) and the run's figures.
 
     Raises:
         ValueError: fewer than 2 images, or a batch size below 2.
@@ -96,9 +111,11 @@ def train_simclr(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = SimCLR(cfg.arch).to(memory_format=torch.channels_last)
+    plan = plan or cpu_plan()
+    model = SimCLR(cfg.arch).to(plan.device).to(memory_format=torch.channels_last)
     model.train()
-    bf16 = bf16_supported() if cfg.bf16 is None else cfg.bf16
+    bf16 = not plan.is_cuda and (bf16_supported() if cfg.bf16 is None else cfg.bf16)
+    scaler = _grad_scaler(plan)
     criterion = NTXentLoss(temperature=cfg.temperature)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batch = min(cfg.batch_size, n)
@@ -114,16 +131,22 @@ def train_simclr(
     for epoch in range(cfg.epochs):
         order = rng.permutation(n)
         losses = []
-        for s in range(steps_per_epoch):
-            x = _as_batch(images, order[s * batch : (s + 1) * batch])
+        rows = [order[s * batch : (s + 1) * batch] for s in range(steps_per_epoch)]
+        # Not pinned by the loader: the views made from each batch on the CPU are what moves.
+        for x in batch_loader(images, rows, plan, pin=False):
             views = torch.cat([augment(x, gen, cfg.augment), augment(x, gen, cfg.augment)])
-            views = views.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            views = to_device(views, plan).contiguous(memory_format=torch.channels_last)
+            with plan.autocast(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 z = model(views).float()
             loss = criterion(z[: len(x)], z[len(x) :])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             sched.step()
             losses.append(float(loss.detach()))
             step += 1
@@ -144,7 +167,15 @@ def train_simclr(
         if stopped:
             break
     model.eval()
-    return TrainResult(model.backbone, history, len(history), time.monotonic() - t0, stopped)
+    backbone = model.backbone.to("cpu")  # checkpoints and callers expect CPU weights
+    return TrainResult(backbone, history, len(history), time.monotonic() - t0, stopped)
+
+
+def _grad_scaler(plan: DevicePlan) -> Any:
+    """A float16 gradient scaler where CUDA autocast runs in float16 (no bfloat16); else None."""
+    if not (plan.is_cuda and plan.mixed_precision) or torch.cuda.is_bf16_supported():
+        return None
+    return torch.amp.GradScaler("cuda")
 
 
 def bf16_supported() -> bool:
@@ -181,6 +212,7 @@ def embed_images(
     batch_size: int = 512,
     precision: str = "auto",
     progress: Progress | None = None,
+    plan: DevicePlan | None = None,
 ) -> NDArray[np.float32]:
     """Backbone features of every image, L2-normalised: array of shape (N, 512).
 
@@ -189,11 +221,25 @@ def embed_images(
     bf16 residual stages) meets the fidelity gate against fp32 (cosine >= 0.999, 10-NN overlap
     >= 0.95, see bench/bench_embed.py) where full ``bf16`` narrowly misses it. The forward pass
     runs on a copy with BatchNorm folded into the convolutions (``inference.inference_model``).
+    On CUDA (``plan``) the folded copy stays fp32 and the plan's autocast decides the
+    precision instead; ``precision`` is then ignored.
+
+    Args:
+        backbone: The trained backbone (left untouched).
+        images: Cached crops of shape (N, H, W), uint16.
+        batch_size: Images per forward pass.
+        precision: ``auto``, ``mixed``, ``bf16`` or ``fp32`` (CPU runs).
+        progress: Called with the fraction done.
+        plan: Where to run (``bps_core.device.plan_device``); None: the CPU.
+
+    Returns:
+        Float32 CPU array of shape (N, 512).
     """
-    precision = resolve_precision(precision)
+    plan = plan or cpu_plan()
+    precision = "fp32" if plan.is_cuda else resolve_precision(precision)
     configure_threads()
-    model = inference_model(backbone, precision, image_size=images.shape[1:3])
-    return embed_with_model(model, images, batch_size=batch_size, progress=progress)
+    model = inference_model(backbone, precision, image_size=images.shape[1:3]).to(plan.device)
+    return embed_with_model(model, images, batch_size=batch_size, progress=progress, plan=plan)
 
 
 @torch.inference_mode()
@@ -204,6 +250,7 @@ def embed_with_model(
     batch_size: int = 512,
     device: str = "cpu",
     progress: Progress | None = None,
+    plan: DevicePlan | None = None,
 ) -> NDArray[np.float32]:
     """Features of every image from a prepared inference model, L2-normalised.
 
@@ -212,20 +259,34 @@ def embed_with_model(
 
     Args:
         model: An inference model (fp32 input (B, 1, H, W), fp32 output (B, 512)), on
-            ``device``.
+            ``device`` (or the plan's device).
         images: Cached crops of shape (N, H, W), uint16.
         batch_size: Images per forward pass.
-        device: Where the model runs (``cpu``, ``cuda``, ``cuda:1``, ...).
+        device: Where the model runs (``cpu``, ``cuda``, ``cuda:1``, ...) when no ``plan``
+            is given: batches are copied there, nothing else changes.
         progress: Called with the fraction done.
+        plan: Where and how to run: its device, DataLoader workers, pinned memory and
+            autocast. Takes precedence over ``device``.
 
     Returns:
-        Array of shape (N, 512).
+        Float32 CPU array of shape (N, 512).
     """
+    starts = range(0, len(images), batch_size)
+    rows = [np.arange(s, min(s + batch_size, len(images))) for s in starts]
+    batches: Iterable[torch.Tensor]
+    if plan is None:
+        # A caller that manages the model and its precision itself (a Ray actor, one call per
+        # small batch): batches read here, copied to ``device``, no loader workers to start.
+        plan = DevicePlan(device, mixed_precision=False, pin_memory=False, non_blocking=False)
+        batches = (as_batch(images, idx) for idx in rows)
+    else:
+        batches = batch_loader(images, rows, plan)
     out = np.empty((len(images), 512), dtype=np.float32)
-    for start in range(0, len(images), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(images)))
-        x = _as_batch(images, idx).to(device).contiguous(memory_format=torch.channels_last)
-        out[idx] = model(x).float().cpu().numpy()
+    for idx, x in zip(rows, batches, strict=True):
+        x = to_device(x, plan).contiguous(memory_format=torch.channels_last)
+        with plan.autocast():
+            feats = model(x)
+        out[idx] = feats.float().cpu().numpy()
         if progress is not None:
             progress(idx[-1] / max(len(images) - 1, 1))
     norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 from bps_core.atomic import os_error_reason
 from bps_core.composite import ChannelStyle, CompositeStyle, NucleusView, OutlineStyle
+from bps_core.device import DEVICE_CHOICES, DevicePlan, plan_device
 from bps_core.embeddings.archs import ARCHS
 from bps_core.embeddings.compute import METHODS, EmbedConfig
 from bps_core.embeddings.store import (
@@ -284,6 +285,7 @@ __all__ = [
     "DefaultStrategy", "Pool", "Strategy", "check_budget", "make_strategy",
 ]  # fmt: skip
 # the reviewer step (issue 19): verbs, records and the reads a reviewer's screens need
+__all__ += ["DEVICE_CHOICES", "DevicePlan", "plan_device"]
 __all__ += [
     "REVIEW_ORDERS", "REVIEW_STATES", "VERDICTS", "ReviewCounts", "ReviewError", "ReviewQueue",
     "ReviewQueueSettings", "ReviewRecord", "ReviewSettings", "ReviewSummary",

@@ -195,3 +195,18 @@ def test_embed_page__a_malformed_server_ray_address_is_one_error(
     assert not app.exception
     (error,) = app.error
     assert "server.toml: ray_address 'head:10001': use auto" in error.value
+
+
+def test_embed_page__device_choice_goes_into_the_embed_job(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    assert app.selectbox(key="embed_device").value == "auto"
+    app.selectbox(key="embed_method").set_value("pixels")
+    app.selectbox(key="embed_device").set_value("cpu")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    (job,) = jobs.list_jobs(tiny_project, "embed")
+    assert EmbedConfig.from_params(job.params).device == "cpu"
+    jobs.cancel_job(tiny_project, job.id)  # the device reached the job; nothing more to see

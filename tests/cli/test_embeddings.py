@@ -84,3 +84,32 @@ def test_map__fit_sample_fits_a_sample_and_places_every_point(tiny_project: Proj
     assert m.xy.shape == (len(m.keys), 2)
     assert len(m.keys) > 50
     assert bool(np.isfinite(m.xy).all())
+
+
+def test_embed__device_cuda_without_a_gpu_is_one_line_and_exit_2(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--device", "cuda", "--image-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: device 'cuda': this machine has no CUDA GPU")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert current_version(tiny_project) is None
+    assert main(["embed", folder, "--device", "tpu"]) == 2
+    assert capsys.readouterr().err.startswith("error: device 'tpu' is not one of auto, cpu, cuda")
+
+
+def test_embed__device_cpu_trains_and_says_where_it_ran(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = str(tiny_project.folder)
+    args = ["embed", folder, "--device", "cpu", "--arch", "resnet10", "--epochs", "1",
+            "--image-size", "32", "--batch-size", "32"]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "embed (simclr) on cpu" in captured.out + captured.err
+    assert current_version(tiny_project) is not None

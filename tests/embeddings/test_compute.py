@@ -69,7 +69,7 @@ def test_compute__time_budget_covers_decoding_and_embedding(
         return out
 
     monkeypatch.setattr(compute, "build_cache", slow_decode)
-    monkeypatch.setattr(compute, "_estimate_embed_seconds", lambda arch, images: 30.0)
+    monkeypatch.setattr(compute, "_estimate_embed_seconds", lambda arch, images, **_: 30.0)
     budgets: list[float | None] = []
     real_train = train.train_simclr
 
@@ -112,3 +112,68 @@ def test_estimate_embed_seconds__fits_set_up_plus_per_image_cost(
     monkeypatch.setattr(train, "embed_images", fake_embed)
     images = np.zeros((1020, 16, 16), dtype=np.uint16)
     assert compute._estimate_embed_seconds("resnet10", images) == pytest.approx(1.5 + 2.04)
+
+
+def test_embed_config__unknown_device_is_refused_by_name() -> None:
+    from bps_core.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="device 'tpu'"):
+        EmbedConfig(device="tpu")
+    assert EmbedConfig().device == "auto"
+    assert EmbedConfig(device=" CUDA:1 ").device == " CUDA:1 "  # checked, stored as given
+
+
+def test_compute__simclr_on_cpu_and_auto_keep_the_version_of_a_config_without_device(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Existing projects' versions must not move: a CPU run records no device in its params."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # auto: the CPU, anywhere
+    base = EmbedConfig(method="simclr", arch="resnet10", epochs=1, image_size=32, batch_size=32)
+    cpu = compute_embeddings(tiny_project, replace(base, device="cpu"))
+    auto = compute_embeddings(tiny_project, replace(base, device="auto"))
+    assert "device" not in cpu.params
+    expected = {k for k in base.to_params() if k not in ("method", "ray_address", "device")}
+    assert set(cpu.params) == expected
+    assert auto.version == cpu.version
+    assert auto.checkpoint_sha == cpu.checkpoint_sha
+    assert cpu.vectors.dtype == np.float32
+
+
+def test_compute__cuda_without_a_gpu_is_a_settings_error_before_any_work(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from bps_core.errors import SettingsError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SettingsError, match="device 'cuda': this machine has no CUDA GPU"):
+        compute_embeddings(tiny_project, EmbedConfig(device="cuda", image_size=32))
+    assert load_embedding_set(tiny_project) is None
+
+
+def test_compute__a_gpu_run_records_its_device_in_the_params(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CUDA decisions without a GPU: the plan is faked, training and inference stubbed."""
+    from bps_core.device import plan_device
+    from bps_core.embeddings import compute
+
+    def fake_plan(name: str):  # type: ignore[no-untyped-def]
+        return plan_device(name, cuda_available=lambda: True, cuda_count=lambda: 1)
+
+    seen = {}
+
+    def fake_simclr(project, cfg, images, progress, on_epoch, deadline, plan):  # type: ignore[no-untyped-def]
+        seen["plan"] = plan
+        return np.ones((len(images), 4), dtype=np.float32), "cafe"
+
+    monkeypatch.setattr(compute, "plan_device", fake_plan)
+    monkeypatch.setattr(compute, "_simclr", fake_simclr)
+    emb = compute_embeddings(tiny_project, EmbedConfig(device="auto", image_size=32))
+    assert seen["plan"].device == "cuda:0"
+    assert seen["plan"].pin_memory
+    assert emb.params["device"] == "cuda"
+    assert emb.params["mixed_precision"] is True

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bps_core.device import DevicePlan, plan_device
 from bps_core.embeddings.model import build_backbone
 from bps_core.embeddings.train import (
     TrainConfig,
@@ -112,3 +113,61 @@ def test_train_simclr__no_step_starts_that_would_end_past_the_budget(
     # One step per epoch: after 2 steps (20 s) a third would end at 30 s > 25 s.
     assert res.stopped_by_time
     assert res.epochs_done == 2
+
+
+calls: list[str] = []
+
+
+class _WatchedPlan(DevicePlan):
+    """A CPU plan that counts the forward passes run under its autocast."""
+
+    def autocast(self):  # type: ignore[no-untyped-def]
+        calls.append(self.device)
+        return super().autocast()
+
+
+def test_train_and_embed__forward_passes_and_loaders_use_the_plan(
+    images: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_core.embeddings import train
+
+    loaders: list[tuple[DevicePlan, bool]] = []
+    real = train.batch_loader
+
+    def spy(imgs, rows, plan, *, pin=True):  # type: ignore[no-untyped-def]
+        loaders.append((plan, pin))
+        return real(imgs, rows, plan, pin=pin)
+
+    monkeypatch.setattr(train, "batch_loader", spy)
+    calls.clear()
+    plan = _WatchedPlan("cpu", mixed_precision=False, pin_memory=False, non_blocking=False)
+    cfg = TrainConfig(arch="resnet10", epochs=2, batch_size=8, bf16=False)
+    res = train_simclr(images, cfg, plan=plan)
+    assert len(calls) == 2 * 3  # 2 epochs x 3 steps of 8, each forward under the plan
+    # One loader per epoch; training pins the augmented views itself, not the loaded batch.
+    assert loaders == [(plan, False), (plan, False)]
+    calls.clear()
+    loaders.clear()
+    out = embed_images(res.backbone, images, batch_size=10, plan=plan)
+    assert len(calls) == 3  # 24 images in batches of 10
+    assert loaders == [(plan, True)]
+    assert out.dtype == np.float32
+    assert out.shape == (24, 512)
+    assert isinstance(out, np.ndarray)  # CPU numpy, not a tensor
+
+
+def test_train_simclr__cpu_plan_trains_exactly_as_no_plan(images: np.ndarray) -> None:
+    cfg = TrainConfig(arch="resnet10", epochs=1, batch_size=8, bf16=False)
+    a = train_simclr(images, cfg)
+    b = train_simclr(images, cfg, plan=plan_device("cpu"))
+    assert a.loss_history == b.loss_history
+    for x, y in zip(
+        a.backbone.state_dict().values(), b.backbone.state_dict().values(), strict=True
+    ):
+        assert torch.equal(x, y)
+    assert next(b.backbone.parameters()).device.type == "cpu"
+    e1 = embed_images(a.backbone, images, precision="fp32")
+    auto = plan_device("auto", cuda_available=lambda: False, cuda_count=lambda: 0)
+    assert auto.device == "cpu"
+    e2 = embed_images(b.backbone, images, precision="fp32", plan=auto)
+    np.testing.assert_array_equal(e1, e2)
