@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
-from bps_core.project import db
+from bps_core.project import db, samples_frame
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
@@ -506,18 +506,21 @@ class Project:
         """
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
-            self._samples = (version, self._load_samples())
+            self._samples = (version, self._load_samples(version))
         return self._samples[1].copy()
 
-    def _load_samples(self) -> pd.DataFrame:
+    def _load_samples(self, version: str) -> pd.DataFrame:
+        frame = samples_frame.load_snapshot(self.arrays_dir, version)
+        if frame is not None:
+            return frame
         rows = self._conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
-        cols = ["key", "sample_id", "relpath", "status", "error", "meta_json"]
-        base = pd.DataFrame(rows, columns=cols)
-        meta = pd.DataFrame([json.loads(m) for m in base.pop("meta_json")], index=base.index)
-        meta.columns = [metadata_column(c) for c in meta.columns]
-        return pd.concat([base, meta], axis=1)
+        frame = samples_frame.frame_from_rows(rows, metadata_column)
+        # Stored only when no sample changed while reading: the file then matches ``version``.
+        if not self.read_only and self.samples_version() == version:
+            samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        return frame
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
         """Returns (relpath, metadata) of every good sample in id order: what write-back exports.
