@@ -71,13 +71,14 @@ def _storable(frame: pd.DataFrame) -> dict[str, str] | None:
     A column comes back from Parquet exactly when it is numeric, boolean, string, or an
     object column that ``_null_kind`` accepts.
     """
+    names: list[Any] = frame.columns.tolist()
     if not isinstance(frame.index, pd.RangeIndex) or frame.columns.has_duplicates:
+        return None
+    if not all(isinstance(name, str) for name in names):
         return None
     nulls: dict[str, str] = {}
     for name in frame.columns:
         col = frame[name]
-        if not isinstance(name, str):
-            return None
         if col.dtype == object:
             kind = _null_kind(col)
             if kind is None:

@@ -634,7 +634,8 @@ class Project:
         user = _clean_name(user, "user name")
         if source not in LABEL_SOURCES:
             raise ValueError(f"source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
-        names = {lab: _clean_name(lab, "class name") for _, lab in pairs if lab is not None}
+        labels = {lab for _, lab in pairs if lab is not None}
+        names = {lab: _clean_name(lab, "class name") for lab in labels}
         action = action_id or uuid.uuid4().hex
 
         def tx(c: db.Connection) -> int:
@@ -648,10 +649,16 @@ class Project:
                 strict=True,
             ))  # fmt: skip
             now = utc_now()
+            # In sample order (stable, so one sample's events keep theirs): the index inserts
+            # then walk the B-trees in order, about twice as fast for a 100k-sample lasso.
+            events = sorted(
+                ((ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs),
+                key=lambda e: e[0],
+            )
             c.executemany(
                 "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
                 "action_id) VALUES (?, ?, ?, ?, ?, ?)",
-                [(ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs],
+                events,
             )
             c.execute(
                 "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
