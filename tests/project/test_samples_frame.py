@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bps_core.project import Project, samples_frame
+from bps_core.errors import UnknownSampleError
+from bps_core.project import Project, samples_frame, store
 from bps_core.project.ingest import add_samples_without_files
 from bps_core.project.store import metadata_column
 
@@ -124,3 +125,31 @@ def test_samples__read_only_project_writes_no_snapshot(tiny_project: Project) ->
         frame = reader.samples()
     assert not (tiny_project.folder / SNAPSHOT).exists()
     pd.testing.assert_frame_equal(frame, _from_database(tiny_project))
+
+
+def test_add_labels__large_selection_maps_keys_with_the_current_frame(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)  # the tiny project's lassos take the path
+    keys = tiny_project.samples().key.tolist()
+    chosen = keys[1:8:2]
+    tiny_project.add_labels(chosen, "track", user="ann", source="lasso")
+    labels = tiny_project.current_labels().set_index("key")["label"].to_dict()
+    assert {k: labels.get(k) for k in chosen} == dict.fromkeys(chosen, "track")
+    assert set(labels) == set(chosen)
+    with pytest.raises(UnknownSampleError):
+        tiny_project.add_labels([keys[0], "input:nope.tif"], "foci", user="ann", source="lasso")
+    assert tiny_project.current_labels().key.tolist().count(keys[0]) == 0  # all or nothing
+
+
+def test_add_labels__stale_frame_falls_back_to_the_database(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)
+    keys = tiny_project.samples().key.tolist()  # cached, then another process adds a sample
+    with Project.open(tiny_project.folder) as other:
+        add_samples_without_files(other, ["late/n.tif"], [{}])
+    new_key = "input:late/n.tif"
+    tiny_project.add_labels([keys[0], new_key], "foci", user="ann", source="lasso")
+    labels = tiny_project.current_labels().set_index("key")["label"].to_dict()
+    assert labels == {keys[0]: "foci", new_key: "foci"}
