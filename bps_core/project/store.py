@@ -617,7 +617,7 @@ class Project:
         if self._key_index is None or self._key_index[0] != current:
             self._key_index = (current, pd.Index(self._samples[1]["key"]))
         frame, index = self._samples[1], self._key_index[1]
-        rows = index.get_indexer(keys)
+        rows = index.get_indexer(pd.Index(keys))
         found = rows >= 0
         ids = frame["sample_id"].to_numpy()[rows[found]].tolist()
         return dict(zip([k for k, f in zip(keys, found.tolist(), strict=True) if f], ids,
