@@ -505,7 +505,8 @@ class Project:
         per metadata key (named by ``metadata_column``: a key that collides with an internal
         column gets the ``meta:`` prefix). The frame is a copy of one kept while
         ``samples_version`` stays the same (read before the rows, so a change in between only
-        costs a reload).
+        costs a reload). A process whose version matches the columnar snapshot in the arrays
+        folder reads that instead of decoding every row (``samples_frame``).
         """
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
