@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
-from bps_core.project import db
+from bps_core.project import db, samples_frame
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
@@ -50,6 +50,8 @@ CLASS_COLORS = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
 )  # fmt: skip
 _MAX_NAME = 64
+#: From this many keys, labels map keys to ids with the cached samples frame (when current).
+_CACHED_IDS_FROM = 5_000
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
 #: predictions, rounds, label events, the facets' confidence and tags). A metadata column with
@@ -278,6 +280,7 @@ class Project:
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
         self._samples: tuple[str, pd.DataFrame] | None = None
+        self._key_index: tuple[str, pd.Index] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -502,22 +505,26 @@ class Project:
         per metadata key (named by ``metadata_column``: a key that collides with an internal
         column gets the ``meta:`` prefix). The frame is a copy of one kept while
         ``samples_version`` stays the same (read before the rows, so a change in between only
-        costs a reload).
+        costs a reload). A process whose version matches the columnar snapshot in the arrays
+        folder reads that instead of decoding every row (``samples_frame``).
         """
         version = self.samples_version()
         if self._samples is None or self._samples[0] != version:
-            self._samples = (version, self._load_samples())
+            self._samples = (version, self._load_samples(version))
         return self._samples[1].copy()
 
-    def _load_samples(self) -> pd.DataFrame:
+    def _load_samples(self, version: str) -> pd.DataFrame:
+        frame = samples_frame.load_snapshot(self.arrays_dir, version)
+        if frame is not None:
+            return frame
         rows = self._conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
-        cols = ["key", "sample_id", "relpath", "status", "error", "meta_json"]
-        base = pd.DataFrame(rows, columns=cols)
-        meta = pd.DataFrame([json.loads(m) for m in base.pop("meta_json")], index=base.index)
-        meta.columns = [metadata_column(c) for c in meta.columns]
-        return pd.concat([base, meta], axis=1)
+        frame = samples_frame.frame_from_rows(rows, metadata_column)
+        # Stored only when no sample changed while reading: the file then matches ``version``.
+        if not self.read_only and self.samples_version() == version:
+            samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        return frame
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
         """Returns (relpath, metadata) of every good sample in id order: what write-back exports.
@@ -587,11 +594,35 @@ class Project:
     # -- labels ----------------------------------------------------------------------------
     def _sample_ids(self, c: db.Connection, keys: Sequence[str]) -> list[int]:
         unique = list(dict.fromkeys(keys))
-        ids = sample_ids(c, unique)
+        ids = self._cached_sample_ids(c, unique)
+        if ids is None:
+            ids = sample_ids(c, unique)
         missing = [k for k in unique if k not in ids]
         if missing:
             raise UnknownSampleError(missing)
         return [ids[k] for k in unique]
+
+    def _cached_sample_ids(self, c: db.Connection, keys: list[str]) -> dict[str, int] | None:
+        """The ids of ``keys`` from the cached samples frame, when it is current.
+
+        Large selections only (a 100k-sample lasso: one hash lookup instead of a hundred
+        queries). Called inside the write transaction, so the version read here is the one
+        the events are written against. None when the frame is not cached or is stale.
+        """
+        if len(keys) < _CACHED_IDS_FROM or self._samples is None:
+            return None
+        version, token = c.execute("SELECT version, token FROM samples_version").fetchone()
+        current = f"{token}:{version}"
+        if self._samples[0] != current:
+            return None
+        if self._key_index is None or self._key_index[0] != current:
+            self._key_index = (current, pd.Index(self._samples[1]["key"]))
+        frame, index = self._samples[1], self._key_index[1]
+        rows = index.get_indexer(pd.Index(keys))
+        found = rows >= 0
+        ids = frame["sample_id"].to_numpy()[rows[found]].tolist()
+        return dict(zip([k for k, f in zip(keys, found.tolist(), strict=True) if f], ids,
+                        strict=True))  # fmt: skip
 
     def add_labels(
         self,
@@ -631,7 +662,8 @@ class Project:
         user = _clean_name(user, "user name")
         if source not in LABEL_SOURCES:
             raise ValueError(f"source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
-        names = {lab: _clean_name(lab, "class name") for _, lab in pairs if lab is not None}
+        labels = {lab for _, lab in pairs if lab is not None}
+        names = {lab: _clean_name(lab, "class name") for lab in labels}
         action = action_id or uuid.uuid4().hex
 
         def tx(c: db.Connection) -> int:
@@ -645,10 +677,16 @@ class Project:
                 strict=True,
             ))  # fmt: skip
             now = utc_now()
+            # In sample order (stable, so one sample's events keep theirs): the index inserts
+            # then walk the B-trees in order, about twice as fast for a 100k-sample lasso.
+            events = sorted(
+                ((ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs),
+                key=lambda e: e[0],
+            )
             c.executemany(
                 "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
                 "action_id) VALUES (?, ?, ?, ?, ?, ?)",
-                [(ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs],
+                events,
             )
             c.execute(
                 "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "

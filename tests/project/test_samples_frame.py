@@ -1,0 +1,155 @@
+"""The samples frame's columnar snapshot: the same frame as the database's, never a stale one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from bps_core.errors import UnknownSampleError
+from bps_core.project import Project, samples_frame, store
+from bps_core.project.ingest import add_samples_without_files
+from bps_core.project.store import metadata_column
+
+SNAPSHOT = Path("arrays") / samples_frame.SNAPSHOT_NAME
+
+
+def _from_database(project: Project) -> pd.DataFrame:
+    """The frame built the slow way: every row's metadata JSON decoded."""
+    rows = project._conn.execute(
+        "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
+    ).fetchall()
+    return samples_frame.frame_from_rows(rows, metadata_column)
+
+
+def _no_database_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> pd.DataFrame:
+        raise AssertionError("the frame was rebuilt from the database")
+
+    monkeypatch.setattr(samples_frame, "frame_from_rows", refuse)
+
+
+def _add_mixed_metadata(project: Project) -> None:
+    """Samples whose metadata has missing keys, reserved names, ints, floats, bools."""
+    add_samples_without_files(
+        project,
+        ["extra/a.tif", "extra/b.tif", "extra/c.tif"],
+        [
+            {"label": "x", "dose_Gy": 0.5, "count": 3, "flag": True, "meta:odd": "m"},
+            {"dose_Gy": 1.0, "count": 4, "flag": False},
+            {"label": "y", "count": 5, "flag": True},
+        ],
+    )
+
+
+def test_samples__fresh_process_reads_the_snapshot_equal_to_the_database(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_mixed_metadata(tiny_project)
+    built = tiny_project.samples()
+    expected = _from_database(tiny_project)
+    assert (tiny_project.folder / SNAPSHOT).is_file()
+    _no_database_build(monkeypatch)
+    with Project.open(tiny_project.folder) as fresh:
+        loaded = fresh.samples()
+    pd.testing.assert_frame_equal(loaded, built, check_exact=True)
+    pd.testing.assert_frame_equal(loaded, expected, check_exact=True)
+    assert loaded["flag"].dtype == object  # booleans with missing values, NaN not None
+    assert loaded["flag"].map(type).value_counts().to_dict() == {float: len(loaded) - 3, bool: 3}
+    assert {"meta:label", "meta:meta:odd", "count", "flag"} <= set(loaded.columns)
+    assert loaded["meta:label"].isna().sum() == len(loaded) - 2  # missing keys are NaN
+
+
+def test_samples__changed_metadata_is_seen_by_a_fresh_process(tiny_project: Project) -> None:
+    tiny_project.samples()  # stores the snapshot
+    key = tiny_project.samples().key.iloc[0]
+    with Project.open(tiny_project.folder) as other:  # another process changes one sample
+        other._conn.execute(
+            "UPDATE samples SET meta_json = ? WHERE key = ?", ('{"stain": "DAPI"}', key)
+        )
+        other._conn.commit()
+    with Project.open(tiny_project.folder) as fresh:
+        after = fresh.samples().set_index("key")
+    assert after.loc[key, "stain"] == "DAPI"
+    pd.testing.assert_frame_equal(after.reset_index(), _from_database(tiny_project))
+
+
+def test_samples__added_samples_are_seen_and_the_snapshot_replaced(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = len(tiny_project.samples())
+    add_samples_without_files(tiny_project, ["late/z.tif"], [{"stain": "H2AX"}])
+    with Project.open(tiny_project.folder) as fresh:
+        frame = fresh.samples()
+    assert len(frame) == before + 1
+    assert frame.set_index("relpath").loc["late/z.tif", "stain"] == "H2AX"
+    _no_database_build(monkeypatch)  # the rebuilt frame was stored for the new version
+    with Project.open(tiny_project.folder) as fresh:
+        pd.testing.assert_frame_equal(fresh.samples(), frame, check_exact=True)
+
+
+def test_samples__bad_sample_seen_after_snapshot(tiny_project: Project) -> None:
+    tiny_project.samples()
+    key = tiny_project.samples().key.iloc[2]
+    tiny_project.mark_bad(key, "truncated TIFF")
+    with Project.open(tiny_project.folder) as fresh:
+        row = fresh.samples().set_index("key").loc[key]
+    assert (row["status"], row["error"]) == ("bad", "truncated TIFF")
+
+
+def test_samples__unstorable_metadata_keeps_the_database_path(tiny_project: Project) -> None:
+    add_samples_without_files(
+        tiny_project, ["odd/a.tif", "odd/b.tif"], [{"shape": [1, 2]}, {"shape": "round"}]
+    )
+    frame = tiny_project.samples()
+    assert not (tiny_project.folder / SNAPSHOT).exists()
+    assert frame.set_index("relpath").loc["odd/a.tif", "shape"] == [1, 2]
+    pd.testing.assert_frame_equal(frame, _from_database(tiny_project))
+
+
+@pytest.mark.sqlite_only
+def test_samples__damaged_snapshot_is_rebuilt(tiny_project: Project) -> None:
+    built = tiny_project.samples()
+    (tiny_project.folder / SNAPSHOT).write_bytes(b"not parquet")
+    with Project.open(tiny_project.folder) as fresh:
+        pd.testing.assert_frame_equal(fresh.samples(), built, check_exact=True)
+    with Project.open(tiny_project.folder) as fresh:  # and stored again
+        assert samples_frame.load_snapshot(fresh.arrays_dir, fresh.samples_version()) is not None
+
+
+@pytest.mark.sqlite_only
+def test_samples__read_only_project_writes_no_snapshot(tiny_project: Project) -> None:
+    with Project.open(tiny_project.folder, read_only=True) as reader:
+        frame = reader.samples()
+    assert not (tiny_project.folder / SNAPSHOT).exists()
+    pd.testing.assert_frame_equal(frame, _from_database(tiny_project))
+
+
+def test_add_labels__large_selection_maps_keys_with_the_current_frame(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)  # the tiny project's lassos take the path
+    keys = tiny_project.samples().key.tolist()
+    chosen = keys[1:8:2]
+    tiny_project.add_labels(chosen, "track", user="ann", source="lasso")
+    labels = tiny_project.current_labels().set_index("key")["label"].to_dict()
+    assert {k: labels.get(k) for k in chosen} == dict.fromkeys(chosen, "track")
+    assert set(labels) == set(chosen)
+    with pytest.raises(UnknownSampleError):
+        tiny_project.add_labels([keys[0], "input:nope.tif"], "foci", user="ann", source="lasso")
+    assert tiny_project.current_labels().key.tolist().count(keys[0]) == 0  # all or nothing
+
+
+def test_add_labels__stale_frame_falls_back_to_the_database(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)
+    keys = tiny_project.samples().key.tolist()  # cached, then another process adds a sample
+    with Project.open(tiny_project.folder) as other:
+        add_samples_without_files(other, ["late/n.tif"], [{}])
+    new_key = "input:late/n.tif"
+    tiny_project.add_labels([keys[0], new_key], "foci", user="ann", source="lasso")
+    labels = tiny_project.current_labels().set_index("key")["label"].to_dict()
+    assert labels == {keys[0]: "foci", new_key: "foci"}
