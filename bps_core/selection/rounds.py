@@ -306,10 +306,8 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None, *, metadata: b
         samples = project.samples().set_index("key").reindex(emb.keys)
         excluded = (samples.status != "ok").to_numpy()
         meta = samples.drop(columns=["relpath", "status", "error"], errors="ignore").reset_index()
-    else:  # a key missing from the samples table counts as not ok, as the reindex above does
-        ok = set(project.keys_with_status("ok"))
-        excluded = np.fromiter((k not in ok for k in emb.keys), dtype=bool, count=len(emb.keys))
-        del ok
+    else:
+        excluded = _not_ok(project, emb)
     done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
     labeled = np.fromiter((k in done for k in emb.keys), dtype=bool, count=len(emb.keys))
     model = latest_model(project, emb.version)
@@ -319,6 +317,26 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None, *, metadata: b
         probs, classes = predictions(project, model), tuple(model.classes)
     return Pool(emb.keys, np.asarray(emb.vectors, dtype=np.float32), labeled, probs, classes,
                 meta, excluded)  # fmt: skip
+
+
+#: The last `_not_ok` answer, by samples version (unique per database) and embedding version.
+_NOT_OK: dict[tuple[str, str], NDArray[np.bool_]] = {}
+
+
+def _not_ok(project: Project, emb: EmbeddingSet) -> NDArray[np.bool_]:
+    """Per row of ``emb``: whether its sample is bad or gone.
+
+    A key missing from the samples table counts as not ok, as the reindex of `build_pool`
+    does. Kept for the next round while no sample changes: reading a million keys costs more
+    than the rest of a warm round.
+    """
+    token = (project.samples_version(), emb.version)
+    if token not in _NOT_OK:
+        ok = set(project.keys_with_status("ok"))
+        _NOT_OK.clear()
+        _NOT_OK[token] = np.fromiter((k not in ok for k in emb.keys), dtype=bool,
+                                     count=len(emb.keys))  # fmt: skip
+    return _NOT_OK[token].copy()
 
 
 def needs_metadata(config: SelectionConfig | None, options: RoundOptions) -> bool:

@@ -247,3 +247,5 @@ def test_select_round__default_reads_no_samples_frame_and_picks_the_same(
     assert (lean.excluded == with_frame.excluded).all()
     assert (lean.labeled == with_frame.labeled).all()
     assert select_round(project, 10, seed=4).keys == expected
+    project.mark_bad(expected[0], "truncated")  # a change after the last round is seen
+    assert expected[0] not in select_round(project, 10, seed=4).keys
