@@ -23,7 +23,7 @@ What is measured, exactly:
 
 Target: at most 5 s per round.
 
-Run: ``nice -n 15 .venv/bin/python bench/bench_round1m.py [--n 1000000] [--dims 128]``
+Run: ``nice -n 15 .venv/bin/python bench/bench_round1m.py [--n 1000000] [--dims 128 512]``
 (``--n 100000`` for a quick look).
 """
 
