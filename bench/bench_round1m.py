@@ -19,7 +19,7 @@ What is measured, exactly:
    Peak memory is the process's peak resident set (``ru_maxrss``) minus its resident set
    just before the first round (imports and the open project).
 3. Peer: the code of ``main`` this branch started from (exported with ``git archive`` into
-   ``bench/_work``); ours: this checkout. Both pick the same keys (checked).
+   the temporary folder); ours: this checkout. Both pick the same keys (checked).
 
 Target: at most 5 s per round.
 
@@ -35,6 +35,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,11 +108,14 @@ def build(folder: Path, n: int, dim: int) -> None:
     (folder / "READY").write_text("ok\n")
 
 
-def peer_source(work: Path) -> Path:
-    """The code this branch started from (its merge base with main), exported once."""
+def peer_source() -> Path:
+    """The code this branch started from (its merge base with main), exported once.
+
+    Outside the checkout: the architecture tests read every ``.py`` file under ``bench/``.
+    """
     base = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
-    dest = work / f"peer_src_{base[:10]}"
+    dest = Path(tempfile.gettempdir()) / f"bps_round1m_peer_{base[:10]}"
     if not (dest / "bps_core").is_dir():
         dest.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "archive", base, "bps_core"], cwd=ROOT, check=True,
@@ -140,7 +144,7 @@ def main() -> None:
         return
     from _common import WORK, write_results
 
-    peer = peer_source(WORK)
+    peer = peer_source()
     rows: list[dict[str, object]] = []
     for dim in args.dims:
         folder = WORK / f"round1m_{args.n}_{dim}"
