@@ -416,6 +416,9 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
             "bps_core.selection.model",
         }
     ),  # fmt: skip
+    # a 1M-sample project without images for the selection round at scale (the round itself
+    # goes through the verbs)
+    "bench_round1m.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # the label-issue scores (cleanlab) on out-of-fold probabilities of planted flips: 80 noisy
     # label sets, none written to a project
     "bench_label_errors.py": frozenset(

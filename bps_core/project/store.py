@@ -568,6 +568,14 @@ class Project:
             ),
         )
 
+    def keys_with_status(self, status: str = "ok") -> list[str]:
+        """The keys of the samples with ``status`` (``ok`` or ``bad``), in id order.
+
+        Without the metadata: a selection round needs only which samples may be picked.
+        """
+        rows = self._conn.execute("SELECT key FROM samples WHERE status = ? ORDER BY id", (status,))
+        return [k for (k,) in rows]
+
     def problems(self) -> pd.DataFrame:
         """Files without metadata, metadata rows without files, and bad files."""
         rows = self._conn.execute(

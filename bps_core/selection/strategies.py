@@ -35,7 +35,16 @@ def top_k(
 ) -> Indices:
     """The ``k`` candidates with the highest scores; ties broken by a seeded shuffle."""
     tiebreak = rng_for(random_state).permutation(len(cand))
-    order = np.lexsort((tiebreak, -np.asarray(scores, dtype=np.float64)[cand]))
+    neg = -np.asarray(scores, dtype=np.float64)[cand]
+    if 0 < k < len(cand) // 4:
+        # Sorting every candidate (1M at scale) to keep k: only those scoring at least the
+        # k-th best can be among them, ties included, so sort those alone (the same order).
+        kth = np.partition(neg, k - 1)[k - 1]
+        if not np.isnan(kth):  # NaN sorts last: fewer than k scores, sort them all below
+            keep = np.flatnonzero(neg <= kth)
+            order = keep[np.lexsort((tiebreak[keep], neg[keep]))]
+            return cand[order[:k]]
+    order = np.lexsort((tiebreak, neg))
     return cand[order[:k]]
 
 

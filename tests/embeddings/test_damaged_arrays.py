@@ -109,3 +109,19 @@ def test_app__damaged_embeddings_show_one_error_not_a_traceback(
     at.switch_page("pages/3_Explore_and_label.py").run()
     assert not at.exception
     assert any("recompute the embeddings" in e.value for e in at.error)
+
+
+def test_load_array__finds_nan_in_the_last_block_of_a_blockwise_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_core import arrays
+
+    monkeypatch.setattr(arrays, "FINITE_BLOCK", 8)  # 2 rows of 4 per block
+    x = np.ones((7, 4), dtype=np.float32)
+    x[6, 3] = np.inf
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(DamagedArrayError, match="NaN or infinite"):
+        arrays.load_array(tmp_path / "x.npy", fix="redo it", ndim=2)
+    x[6, 3] = 0.0
+    np.save(tmp_path / "y.npy", x)
+    assert arrays.all_finite(arrays.load_array(tmp_path / "y.npy", fix="redo it", ndim=2))

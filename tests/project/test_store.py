@@ -286,3 +286,10 @@ def test_database_errors__an_sqlite_error_becomes_one_project_error_line(
         raise raised
     assert str(caught.value) == message
     assert isinstance(caught.value, ProjectError)
+
+
+def test_keys_with_status__good_and_bad_keys_in_id_order(tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.mark_bad(keys[2], "truncated")
+    assert tiny_project.keys_with_status("bad") == [keys[2]]
+    assert tiny_project.keys_with_status() == keys[:2] + keys[3:]

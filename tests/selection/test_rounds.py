@@ -223,3 +223,29 @@ def test_round__balance_threshold_and_similarity_options(project: Project) -> No
     assert similar.config["similar_to"] == query
     with pytest.raises(SelectionError, match="no metadata column 'nope'"):
         select_round(project, 5, options=RoundOptions(balance_by=("nope",)))
+
+
+def test_select_round__default_reads_no_samples_frame_and_picks_the_same(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _label_by_particle(project, 15)
+    train_model(project, user="ann")
+    bad = project.samples().key.iloc[5]
+    project.mark_bad(bad, "truncated")
+    with_frame = build_pool(project, metadata=True)
+    expected = select_round(project, 10, seed=4).keys
+    assert bad not in expected
+
+    def no_frame() -> None:
+        raise AssertionError("a round without metadata options read the samples frame")
+
+    monkeypatch.setattr(project, "samples", no_frame)
+    lean = build_pool(project, metadata=False)
+    assert lean.metadata is None
+    assert lean.excluded is not None
+    assert with_frame.excluded is not None
+    assert (lean.excluded == with_frame.excluded).all()
+    assert (lean.labeled == with_frame.labeled).all()
+    assert select_round(project, 10, seed=4).keys == expected
+    project.mark_bad(expected[0], "truncated")  # a change after the last round is seen
+    assert expected[0] not in select_round(project, 10, seed=4).keys

@@ -32,6 +32,7 @@ from bps_core.selection.strategies import (
     RareClass,
     _typicality,
     quotas,
+    top_k,
 )
 from tests.selection.conftest import make_pool
 
@@ -342,3 +343,17 @@ def test_default__variants_swap_the_cold_start_and_the_informative_part(pool: Po
     assert np.array_equal(picks, ProbCover(random_state=3).select(cold, 10))
     badge = Default(3, shares=(1.0, 0.0, 0.0), informative="badge").select(pool, 10)
     assert np.array_equal(badge, Badge(random_state=3).select(pool, 10))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k__partial_sort_keeps_the_full_sorts_order_with_ties_and_nan(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 2000
+    scores = rng.integers(0, 6, size=n + 50).astype(float) if seed % 2 else rng.random(n + 50)
+    if seed >= 4:
+        scores[rng.choice(n + 50, n - 5 if seed == 5 else n // 2, replace=False)] = np.nan
+    cand = np.sort(rng.choice(n + 50, n, replace=False)).astype(np.int64)
+    tiebreak = np.random.default_rng(seed).permutation(n)
+    full = cand[np.lexsort((tiebreak, -scores[cand]))]
+    for k in (1, 7, 100, 499, 1500, n):
+        assert top_k(scores, cand, k, seed).tolist() == full[:k].tolist()
