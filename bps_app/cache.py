@@ -483,4 +483,6 @@ def facets(project: Project) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
     with Project.open(project_dir) as project:
-        return sample_facets(project)
+        # The samples frame from its own cache: a label changes the facets, not the samples.
+        samples = samples_frame(project_dir, samples_version(project))
+        return sample_facets(project, samples=samples)

@@ -428,6 +428,8 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     "bench_learning_model.py": frozenset(
         {"bps_core.selection.model", "bps_core.selection.simulate"}
     ),
+    # a 77k project without rendering crops, for the browser latency figures
+    "bench_interaction.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # UMAP fitting and its warm-up
     "bench_umap.py": frozenset({"bps_core.projection"}),
     # the synthetic generator's planning and scene drawing
