@@ -74,3 +74,14 @@ def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> str
     if notes:
         print(notes)
     return table
+
+
+# JavaScript returning the plotly plot area in page pixels (for lasso drags in Chromium).
+PLOT_AXES_JS = """
+() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return {left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
+}
+"""

@@ -36,6 +36,7 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+from _common import PLOT_AXES_JS as _AXES  # noqa: E402
 from _common import WORK, write_results  # noqa: E402
 
 from bps_core.synthetic.embedding_project import create_embedding_project  # noqa: E402
@@ -59,14 +60,6 @@ _WATCH = """
 """
 _RAN = """(window.__runs.includes('running') && document.querySelector(
   '[data-testid="stApp"]').getAttribute('data-test-script-state') === 'notRunning')"""
-_AXES = """
-() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const box = gd.getBoundingClientRect();
-  return {left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
-}
-"""
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 

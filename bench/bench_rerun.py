@@ -24,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+from _common import PLOT_AXES_JS as _AXES  # noqa: E402
 from _common import WORK, write_results  # noqa: E402
 from _data import full_project  # noqa: E402
 
@@ -56,14 +57,6 @@ _CLICK = """
 _DONE = """
 () => window.__runs.some(r => r[0] === 'running') &&
       window.__runs.length > 0 && window.__runs[window.__runs.length - 1][0] === 'notRunning'
-"""
-_AXES = """
-() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const box = gd.getBoundingClientRect();
-  return {left: box.left + xa._offset, top: box.top + ya._offset, w: xa._length, h: ya._length};
-}
 """
 
 
