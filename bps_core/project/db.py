@@ -373,8 +373,27 @@ CREATE TABLE image_stats (
 CREATE INDEX image_stats_by_pixel_sha ON image_stats (pixel_sha);
 """
 
+_V8 = """
+-- Every change to samples also draws a new token. A database restored from a backup then
+-- never returns to a (token, version) pair that a later state of it already had, so a
+-- columnar snapshot of the samples frame stamped with that pair (samples_frame.py) is never
+-- taken for current after a restore.
+DROP TRIGGER samples_version_on_insert;
+DROP TRIGGER samples_version_on_update;
+DROP TRIGGER samples_version_on_delete;
+CREATE TRIGGER samples_version_on_insert AFTER INSERT ON samples
+BEGIN UPDATE samples_version SET version = version + 1, token = lower(hex(randomblob(8))); END;
+CREATE TRIGGER samples_version_on_update AFTER UPDATE ON samples
+BEGIN UPDATE samples_version SET version = version + 1, token = lower(hex(randomblob(8))); END;
+CREATE TRIGGER samples_version_on_delete AFTER DELETE ON samples
+BEGIN UPDATE samples_version SET version = version + 1, token = lower(hex(randomblob(8))); END;
+UPDATE samples_version SET token = lower(hex(randomblob(8)));
+-- Rounds and the queue ask for the good (or bad) samples: at a million rows, by index.
+CREATE INDEX samples_by_status ON samples (status, id);
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # PostgreSQL: the same schema, in its dialect. Projects on PostgreSQL start at version 6 (the
@@ -608,12 +627,24 @@ CREATE TABLE image_stats (
 CREATE INDEX image_stats_by_pixel_sha ON image_stats (pixel_sha);
 """
 
+_PG_V8 = """
+CREATE OR REPLACE FUNCTION bps_bump_samples_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE samples_version SET version = version + 1,
+        token = substr(md5(random()::text || clock_timestamp()::text), 1, 16);
+    RETURN NULL;
+END $$;
+UPDATE samples_version SET token = substr(md5(random()::text || clock_timestamp()::text), 1, 16);
+CREATE INDEX samples_by_status ON samples (status, id);
+"""
+
 #: The version a PostgreSQL database starts at, created by ``PG_MIGRATIONS`` of that number.
 PG_BASELINE_VERSION = 6
 #: PostgreSQL migrations by number, from the baseline up to ``SCHEMA_VERSION``.
 PG_MIGRATIONS: dict[int, str] = {
     6: re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', _PG_V6),
     7: re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', _PG_V7),
+    8: _PG_V8,
 }
 
 

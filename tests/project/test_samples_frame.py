@@ -12,6 +12,7 @@ from bps_core.errors import UnknownSampleError
 from bps_core.project import Project, samples_frame, store
 from bps_core.project.ingest import add_samples_without_files
 from bps_core.project.store import metadata_column
+from bps_core.verbs import create_project_from_folder
 
 SNAPSHOT = Path("arrays") / samples_frame.SNAPSHOT_NAME
 
@@ -153,3 +154,30 @@ def test_add_labels__stale_frame_falls_back_to_the_database(
     tiny_project.add_labels([keys[0], new_key], "foci", user="ann", source="lasso")
     labels = tiny_project.current_labels().set_index("key")["label"].to_dict()
     assert labels == {keys[0]: "foci", new_key: "foci"}
+
+
+
+@pytest.mark.sqlite_only
+def test_samples__a_database_restored_from_a_backup_never_reads_a_later_snapshot(
+    tiny_copy: Path, tmp_path: Path
+) -> None:
+    """Backup at version v; one change (snapshot at v+1); restore; a different change. The
+    restored database is at v+1 again, but its frame must not be the other timeline's."""
+    project, _ = create_project_from_folder(tmp_path / "project", tiny_copy)
+    folder = project.folder
+    first, second = project.samples().key.tolist()[:2]
+    project.close()
+    db_file = folder / store.DB_NAME
+    backup = db_file.read_bytes()  # closed: the write-ahead log is checkpointed into the file
+    with Project.open(folder) as p:
+        p.mark_bad(first, "decode failed")
+        assert p.samples().set_index("key").status[first] == "bad"  # the snapshot is written
+    assert (folder / SNAPSHOT).is_file()
+    db_file.write_bytes(backup)  # the user restores last night's copy
+    with Project.open(folder) as p:
+        p.mark_bad(second, "decode failed")  # without reading the frame in between
+    with Project.open(folder) as fresh:
+        status = fresh.samples().set_index("key").status
+        pd.testing.assert_frame_equal(fresh.samples(), _from_database(fresh), check_exact=True)
+    assert status[first] == "ok"
+    assert status[second] == "bad"
