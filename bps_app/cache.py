@@ -28,8 +28,8 @@ from bps_core.project import Project
 from bps_core.project.store import ARRAYS_DIR, OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
 from bps_core.quality.duplicates import Neighbours
-from bps_core.quality.duplicates import nearest_neighbours as quality_neighbours
 from bps_core.quality.flags import FlagsResult, FlagThresholds, compute_flags, flag_rows
+from bps_core.quality.graph import neighbour_graph, rows_digest
 from bps_core.quality.label_issues import LabelIssuesError, facet_columns, pick_model
 from bps_core.quality.shift_descriptor import Descriptors, descriptors_token, load_descriptors
 from bps_core.selection.rounds import (
@@ -443,7 +443,9 @@ def _quality_descriptors(
     desc = stored.subset(samples.key[samples.status == "ok"].tolist())
     if len(desc.keys) < 2:
         return None, None
-    return desc, quality_neighbours(desc.vectors, k)
+    graph = neighbour_graph(Path(project_dir) / ARRAYS_DIR, "descriptor", "-".join(map(str, token)),
+                            desc.vectors, rows_digest(desc.keys), k)  # fmt: skip
+    return desc, graph
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -456,16 +458,21 @@ def _quality_inputs(
     return samples[samples.status == "ok"], stats
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(
+    show_spinner="Finding every sample's nearest neighbours (once per embedding set; "
+    "minutes at a million samples)...", max_entries=4,
+)  # fmt: skip
 def _quality_neighbours(project_dir: str, samples_ver: str, version: str, k: int) -> Neighbours:
     keys, _, vectors = embeddings(project_dir, version)
     samples = samples_frame(project_dir, samples_ver)
     rows = flag_rows(keys, samples.key[samples.status == "ok"])
-    if len(rows) == len(keys):  # every row: the set's stored graph serves, when it has one
-        graph = neighbour_index(project_dir, version)
-        if graph is not None:
-            return quality_neighbours(vectors, k, index=graph)
-    return quality_neighbours(vectors[rows], k)
+    index = None
+    if len(rows) == len(keys):  # every row: the set's stored index serves, when it has one
+        index = neighbour_index(project_dir, version)
+    graph = neighbour_graph(Path(project_dir) / ARRAYS_DIR, "embedding", version, vectors[rows],
+                            rows_digest(rows), k, index=index)  # fmt: skip
+    assert graph is not None  # computed when not stored
+    return graph
 
 
 def quality_csv(result: FlagsResult) -> bytes:

@@ -21,6 +21,7 @@ from bps_core.arrays import load_keys
 from bps_core.embeddings.store import RECOMPUTE, current_version
 from bps_core.project.store import Project
 from bps_core.quality import flags, label_issues
+from bps_core.quality.graph import graphs_token
 from bps_core.quality.shift_descriptor import descriptors_token
 from bps_core.selection.rounds import latest_model, predictions
 
@@ -78,7 +79,7 @@ _FLAGS_MEMO: dict[str, tuple[tuple[object, ...], pd.DataFrame | None]] = {}
 
 def _flags_inputs(project: Project) -> tuple[object, ...]:
     return (project.samples_version(), project.image_stats.count(), current_version(project),
-            descriptors_token(project.arrays_dir))  # fmt: skip
+            descriptors_token(project.arrays_dir), graphs_token(project.arrays_dir))  # fmt: skip
 
 
 def quality_facet(project: Project) -> pd.DataFrame | None:
@@ -87,10 +88,12 @@ def quality_facet(project: Project) -> pd.DataFrame | None:
     Columns: ``outlier_score`` and ``flags``, the list of the flags a sample has (filtered by
     any-of, like tags).
 
-    The neighbour search behind near-duplicates and outliers takes seconds at 100k samples, so
-    the columns are kept per project until the samples, the pixel statistics, the stored
-    shift-tolerant descriptors or the current embedding set change: labeling or tagging,
-    which rebuild the facets, never redo it.
+    The neighbour search behind near-duplicates and outliers takes seconds at 50k samples and
+    minutes at a million, so it runs here only up to ``quality.graph.INLINE_MAX`` samples
+    (above, a graph stored by the Quality page or ``bps-labeler flags`` is used, else those
+    flags are left out), and the columns are kept per project until the samples, the pixel
+    statistics, the stored descriptors or graphs or the current embedding set change:
+    labeling or tagging, which rebuild the facets, never redo it.
     """
     folder = str(project.folder)
     inputs = _flags_inputs(project)
@@ -122,8 +125,8 @@ PROVIDERS: tuple[FacetProvider, ...] = (
 def facets_version(project: Project) -> tuple[object, ...]:
     """A token that changes whenever a built-in facet may have; cache ``sample_facets`` on it.
 
-    It follows the samples, labels, tags, verdicts, the current model, the pixel statistics
-    and the stored shift-tolerant descriptors.
+    It follows the samples, labels, tags, verdicts, the current model, the pixel statistics,
+    the stored shift-tolerant descriptors and the stored neighbour graphs (``quality.graph``).
     """
     version = current_version(project)
     model = latest_model(project, version) if version is not None else None
@@ -136,6 +139,7 @@ def facets_version(project: Project) -> tuple[object, ...]:
         model.id if model is not None else None,
         project.image_stats.count(),
         descriptors_token(project.arrays_dir),
+        graphs_token(project.arrays_dir),
     )
 
 

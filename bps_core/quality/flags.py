@@ -38,11 +38,13 @@ from bps_core.quality.duplicates import (
     near_duplicate_pairs,
     nearest_neighbours,
 )
+from bps_core.quality.graph import INLINE_MAX, neighbour_graph, rows_digest
 from bps_core.quality.image_stats import measure
 from bps_core.quality.outliers import knn_outlier_scores, percentile_cutoff
 from bps_core.quality.shift_descriptor import (
     DESCRIPTOR_DIM,
     Descriptors,
+    descriptors_token,
     load_descriptors,
     save_descriptors,
     shift_descriptor,
@@ -537,14 +539,21 @@ def project_flags(
     *,
     group_by: str | None = None,
     exact_below: int = EXACT_BELOW,
+    inline_max: int | None = None,
 ) -> FlagsResult | None:
     """The flags of a project's good samples from what is stored (nothing is decoded).
+
+    The neighbour graphs behind near-duplicates and outliers are read from the project when
+    stored (``graph``), else computed and stored.
 
     Args:
         project: The project.
         thresholds: The thresholds.
         group_by: The metadata column of the grouped split; None: the default (BPS: well).
         exact_below: Exact neighbour search below this many vectors, HNSW above.
+        inline_max: Compute a graph that is not stored only up to this many rows, and
+            without storing it; above it the flags that need it are left out (False, no
+            outlier score). None: always, and store it.
 
     Returns:
         The ``FlagsResult``, or None when the project has neither statistics nor embeddings.
@@ -556,18 +565,45 @@ def project_flags(
     if stats.empty and emb is None:
         return None
     col = group_column(samples, group_by)
-    descriptors = load_descriptors(project.arrays_dir)
+    keys: list[str] | None = None
+    vectors: NDArray[np.floating] | None = None
+    neighbours: Neighbours | None = None
+    if emb is not None:
+        rows = flag_rows(emb.keys, samples.key)
+        graph = neighbour_graph(
+            project.arrays_dir, "embedding", emb.version, emb.vectors[rows], rows_digest(rows),
+            thresholds.k, compute=inline_max is None or len(rows) <= inline_max,
+            store=inline_max is None, exact_below=exact_below,
+        )  # fmt: skip
+        if graph is not None:
+            keys, vectors, neighbours = emb.keys, emb.vectors, graph
+    descriptors: Descriptors | None = load_descriptors(project.arrays_dir)
+    descriptor_nb: Neighbours | None = None
+    if descriptors is not None and descriptors.keys:
+        d = descriptors.subset(samples.key.tolist())
+        token = "-".join(map(str, descriptors_token(project.arrays_dir)))
+        descriptor_nb = None if len(d.keys) < 2 else neighbour_graph(
+            project.arrays_dir, "descriptor", token, d.vectors, rows_digest(d.keys),
+            thresholds.k, compute=inline_max is None or len(d.keys) <= inline_max,
+            store=inline_max is None, exact_below=exact_below,
+        )  # fmt: skip
+        if len(d.keys) >= 2 and descriptor_nb is None:
+            descriptors = None
+    else:
+        descriptors = None
     return compute_flags(
-        samples, stats,
-        emb.keys if emb is not None else None, emb.vectors if emb is not None else None,
-        thresholds, group_by=col, exact_below=exact_below,
-        embedding_version=emb.version if emb is not None else None,
-        descriptors=descriptors if descriptors.keys else None,
+        samples, stats, keys, vectors, thresholds, group_by=col, exact_below=exact_below,
+        embedding_version=emb.version if emb is not None else None, neighbours=neighbours,
+        descriptors=descriptors, descriptor_neighbours=descriptor_nb,
     )  # fmt: skip
 
 
 def facet_columns(project: Project) -> pd.DataFrame | None:
     """The flags as columns to filter and colour by, with the default thresholds.
+
+    Pages show these on every load, so the neighbour graphs are computed here only up to
+    ``graph.INLINE_MAX`` samples; a larger project shows its near-duplicate and outlier
+    flags once a graph is stored (the Quality page or ``bps-labeler flags``).
 
     Args:
         project: The project.
@@ -577,7 +613,7 @@ def facet_columns(project: Project) -> pd.DataFrame | None:
         column per flag (``FLAG_NAMES``) and ``flags`` (the set flags, comma-joined); None when
         the project has neither pixel statistics nor embeddings.
     """
-    result = project_flags(project, FlagThresholds())
+    result = project_flags(project, FlagThresholds(), inline_max=INLINE_MAX)
     if result is None:
         return None
     out: pd.DataFrame = result.frame[["outlier_score", *FLAG_NAMES, "flags"]].copy()

@@ -156,7 +156,6 @@ def test_add_labels__stale_frame_falls_back_to_the_database(
     assert labels == {keys[0]: "foci", new_key: "foci"}
 
 
-
 @pytest.mark.sqlite_only
 def test_samples__a_database_restored_from_a_backup_never_reads_a_later_snapshot(
     tiny_copy: Path, tmp_path: Path
