@@ -1,9 +1,11 @@
-"""Projects of any size built from synthetic embeddings, without images (scale tests, benchmarks).
+"""Projects of any size built from synthetic embeddings (scale tests, benchmarks).
 
 A million microscope crops take hours to render and decode; the map, selection, labeling and
 data-loading paths need only sample rows, vectors and map coordinates. This module makes
 those: samples with BPS-like metadata (particle type, dose, hours after exposure, one of the
-17 condition cells each), seeded clustered L2-normalised embeddings, and a PCA map.
+condition cells each), seeded clustered L2-normalised embeddings, a PCA map, and for each
+sample a hard link to one of a few rendered crops of its condition, so the pages that show
+images behave as on a real project.
 """
 
 from __future__ import annotations
@@ -77,6 +79,66 @@ def synthetic_metadata(n: int, seed: int = 0) -> tuple[list[str], list[dict[str,
     return relpaths, metadata
 
 
+def link_images(
+    sources: Path,
+    root: Path,
+    relpaths: list[str],
+    metadata: list[dict[str, Any]],
+    seed: int = 0,
+) -> None:
+    """Renders two crops per condition cell into ``sources`` and links each relpath to one.
+
+    Args:
+        sources: A new folder for the rendered crops (outside ``root``).
+        root: The datasource folder the relpaths are under.
+        relpaths: One path per sample.
+        metadata: Its particle_type, dose_Gy and hr_post_exposure.
+        seed: Seed of the rendering.
+    """
+    import csv
+    import os
+    import shutil
+
+    from bps_core.bps import TRAIN_PREFIX
+    from bps_core.synthetic.config import preset_config
+    from bps_core.synthetic.generator import generate_dataset
+
+    generate_dataset(sources, preset_config("tiny", seed, n_per_cell=2), overwrite=True)
+    train = sources / TRAIN_PREFIX
+    by_condition: dict[tuple[str, float, int], list[Path]] = {}
+    with open(train / "meta.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            cond = (row["particle_type"], float(row["dose_Gy"]), int(row["hr_post_exposure"]))
+            by_condition.setdefault(cond, []).append(train / row["filename"])
+    made: set[Path] = set()
+    for i, (rel, md) in enumerate(zip(relpaths, metadata, strict=True)):
+        cond = (md["particle_type"], float(md["dose_Gy"]), int(md["hr_post_exposure"]))
+        options = by_condition.get(cond) or _nearest_condition(by_condition, cond)
+        target = root / rel
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        source = options[i % len(options)]
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            continue
+        except OSError:  # too many links to one file, or no hard links here: a copy
+            shutil.copyfile(source, target)
+
+
+def _nearest_condition(
+    by_condition: dict[tuple[str, float, int], list[Path]], cond: tuple[str, float, int]
+) -> list[Path]:
+    """The crops of the same particle and dose at another hour, else of the same particle.
+
+    For a condition cell the generator does not render.
+    """
+    same_dose = [p for c, ps in sorted(by_condition.items()) if c[:2] == cond[:2] for p in ps]
+    same_particle = [p for c, ps in sorted(by_condition.items()) if c[0] == cond[0] for p in ps]
+    return same_dose or same_particle or [p for ps in by_condition.values() for p in ps]
+
+
 def create_embedding_project(
     folder: str | Path,
     n: int,
@@ -84,12 +146,16 @@ def create_embedding_project(
     dim: int = 128,
     seed: int = 0,
     classes: tuple[str, ...] = ("track", "foci", "none"),
+    images: bool = True,
     progress: Progress | None = None,
 ) -> Project:
-    """Creates a project of ``n`` image-less samples with embeddings and a PCA map.
+    """Creates a project of ``n`` samples with synthetic embeddings and a PCA map.
 
-    The datasource is an empty ``images`` folder inside the project folder, so every page
-    opens; thumbnails and decoding report a missing file.
+    The datasource is an ``images`` folder inside the project folder. With ``images``, each
+    sample's file is a hard link to one of 34 rendered crops of its own condition (two per
+    condition cell, in ``image_sources/``), so thumbnails, the queue and the sample dialog
+    show a real 16-bit crop at the cost of a directory entry (about 10 s per million).
+    Without, the folder stays empty and every thumbnail reports (and marks) a missing file.
 
     Args:
         folder: A new project folder.
@@ -97,18 +163,21 @@ def create_embedding_project(
         dim: Embedding dimensions.
         seed: Seed for metadata and vectors.
         classes: Label classes to define.
+        images: Whether to give every sample a (hard-linked) image file.
         progress: Called with the fraction done.
 
     Returns:
         The open project (close it when done).
     """
     folder = Path(folder)
-    images = folder / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    config = DatasourceConfig(id="input", kind="local", path=str(images.resolve()), purpose="input")
+    root = folder / "images"
+    root.mkdir(parents=True, exist_ok=True)
+    config = DatasourceConfig(id="input", kind="local", path=str(root.resolve()), purpose="input")
     project = Project.create(folder, config, name=f"synthetic {n:,} samples")
     try:
         relpaths, metadata = synthetic_metadata(n, seed)
+        if images:
+            link_images(folder / "image_sources", root, relpaths, metadata, seed)
         add_samples_without_files(project, relpaths, metadata)
         if progress is not None:
             progress(0.3)

@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from bps_core.embeddings.store import load_embedding_set
@@ -46,5 +49,38 @@ def test_add_samples_without_files__lengths_must_match(tmp_path):
     try:
         with pytest.raises(ValueError, match="2 paths for 1 metadata rows"):
             add_samples_without_files(project, ["a.tif", "b.tif"], [{}])
+    finally:
+        project.close()
+
+
+def test_create_embedding_project__each_sample_has_a_decodable_crop_of_its_condition(tmp_path):
+    from bps_core.images import decode_image
+
+    project = create_embedding_project(tmp_path / "p", 80, dim=8, seed=2)
+    try:
+        samples = project.samples()
+        root = Path(project.config.datasource.path)
+        files = [root / rel for rel in samples.relpath]
+        assert all(f.is_file() for f in files)
+        assert all(f.stat().st_nlink > 1 for f in files)  # links, not 80 copies
+        img = decode_image(files[0].read_bytes(), files[0].name)
+        assert img.dtype == np.uint16
+        assert img.ndim == 2
+        # a sample's file is a crop of its own particle and dose (the generator's meta.csv)
+        meta = pd.read_csv(tmp_path / "p" / "image_sources" / "Microscopy/train/meta.csv")
+        by_inode = {
+            (tmp_path / "p" / "image_sources" / "Microscopy/train" / f).stat().st_ino: (pt, d)
+            for f, pt, d in zip(meta.filename, meta.particle_type, meta.dose_Gy, strict=True)
+        }
+        for f, pt, d in zip(files, samples.particle_type, samples.dose_Gy, strict=True):
+            assert by_inode[f.stat().st_ino] == (pt, d)
+    finally:
+        project.close()
+
+
+def test_create_embedding_project__without_images_the_folder_stays_empty(tmp_path):
+    project = create_embedding_project(tmp_path / "p", 20, dim=8, images=False)
+    try:
+        assert not any(Path(project.config.datasource.path).rglob("*.tif"))
     finally:
         project.close()
