@@ -493,3 +493,28 @@ def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
         # The samples frame from its own cache: a label changes the facets, not the samples.
         samples = samples_frame(project_dir, samples_version(project))
         return sample_facets(project, samples=samples)
+
+
+# -- history (pages/3_Explore_and_label.py) ------------------------------------------------------
+def label_history(project: Project) -> pd.DataFrame:
+    """The label event log (``Project.label_events``), read once per label written: at 100k
+    events it is a second of every rerun of the page otherwise. Read-only: filter, never
+    modify it in place."""
+    return _label_history(str(project.folder), project.labels_version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _label_history(project_dir: str, labels_version: int) -> pd.DataFrame:
+    with Project.open(project_dir) as p:
+        return p.label_events()
+
+
+def tag_history(project: Project) -> pd.DataFrame:
+    """The tag event log (``TagStore.history``), read once per tag written. Read-only."""
+    return _tag_history(str(project.folder), project.tags.version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _tag_history(project_dir: str, tags_version: int) -> pd.DataFrame:
+    with Project.open(project_dir) as p:
+        return p.tags.history()

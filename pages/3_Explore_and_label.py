@@ -248,8 +248,8 @@ with browse_tab:
 
 with history_tab:
     with state.open_project() as project:
-        events = project.label_events()
-        tag_events = project.tags.history()
+        events = cache.label_history(project)
+        tag_events = cache.tag_history(project)
     if events.empty:
         st.info("No labels yet.")
     else:

@@ -125,6 +125,9 @@ def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -
     assert not app.exception
     assert tiny_project.current_labels().empty
     assert any("Undid your last action: 5 samples" in s.value for s in app.success)
+    # the history is cached per label written: the undo shows at once
+    history = [d.value for d in app.dataframe if "how" in d.value.columns]
+    assert history[0].how.tolist() == ["undo", "lasso"]
 
 
 def _label_particles(project: Project, n: int = 10) -> None:

@@ -61,7 +61,8 @@ def test_load_graph__a_cut_or_foreign_file_is_computed_again(tmp_path: Path) -> 
     path.write_bytes(b"PK\x03\x04 not really a zip")
     assert graph.load_graph(path, len(x), 5) is None
     computed = graph.neighbour_graph(tmp_path, "descriptor", "1-2", x, digest, 5)
-    assert computed is not None and graph.load_graph(path, len(x), 5) is not None
+    assert computed is not None
+    assert graph.load_graph(path, len(x), 5) is not None
     assert graph.load_graph(path, len(x) + 1, 5) is None  # the rows no longer match
 
 
@@ -82,7 +83,8 @@ def test_facet_columns__above_the_inline_limit_wait_for_a_stored_graph(
     """A large project's pages never run the all-pairs search; once the Quality page (here
     ``project_flags``, as the CLI) stored the graph, the facets carry the same flags."""
     full = flags.project_flags(embedded, flags.FlagThresholds())
-    assert full is not None and full.frame.outlier_score.notna().all()
+    assert full is not None
+    assert full.frame.outlier_score.notna().all()
     for path in (embedded.arrays_dir / graph.GRAPH_DIR).glob("*.npz"):
         path.unlink()  # as before anyone visited the Quality page
     monkeypatch.setattr(flags, "INLINE_MAX", 5)
@@ -90,8 +92,10 @@ def test_facet_columns__above_the_inline_limit_wait_for_a_stored_graph(
     before = facets.facets_version(embedded)
     pending = flags.facet_columns(embedded)
     assert calls == []
-    assert pending is not None and pending.outlier_score.isna().all()
-    assert not pending.outlier.any() and not pending.near_duplicate.any()
+    assert pending is not None
+    assert pending.outlier_score.isna().all()
+    assert not pending.outlier.any()
+    assert not pending.near_duplicate.any()
     monkeypatch.undo()
     assert flags.project_flags(embedded, flags.FlagThresholds()) is not None  # stores it
     assert facets.facets_version(embedded) != before  # so the cached facets are rebuilt
