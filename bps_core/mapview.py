@@ -65,7 +65,9 @@ def clean_polygon(polygon: Polygon | NDArray[Any]) -> NDArray[np.float64] | None
     return v
 
 
-def points_in_polygon(x: ArrayLike, y: ArrayLike, polygon: Polygon | NDArray[Any]) -> NDArray[np.bool_]:
+def points_in_polygon(
+    x: ArrayLike, y: ArrayLike, polygon: Polygon | NDArray[Any]
+) -> NDArray[np.bool_]:
     """Which points lie inside ``polygon`` (even-odd rule, so self-crossing lassos work too).
 
     Vectorised: the points outside the polygon's bounding box are set aside first, the rest
@@ -203,8 +205,10 @@ class ViewWindow:
 
     @classmethod
     def around(cls, x: ArrayLike, y: ArrayLike, pad: float = 0.05) -> ViewWindow | None:
-        """The bounding box of the finite points, grown by ``pad`` of its size on each side
-        (a single point or a line gets a small square); None without a finite point."""
+        """The bounding box of the finite points, grown by ``pad`` of its size on each side.
+
+        A single point gets a small square; None without a finite point.
+        """
         xa, ya = _xy(x, y)
         ok = np.isfinite(xa) & np.isfinite(ya)
         if not ok.any():
@@ -247,8 +251,9 @@ class DensityGrid:
     def centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The x centres of the columns and the y centres of the rows."""
         ny, nx = self.shape
-        return (self.x0 + (np.arange(nx) + 0.5) * self.cell,
-                self.y0 + (np.arange(ny) + 0.5) * self.cell)  # fmt: skip
+        xs = self.x0 + (np.arange(nx, dtype=np.float64) + 0.5) * self.cell
+        ys = self.y0 + (np.arange(ny, dtype=np.float64) + 0.5) * self.cell
+        return xs.astype(np.float64), ys.astype(np.float64)
 
 
 def density_overview(

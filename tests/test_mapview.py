@@ -43,7 +43,8 @@ def test_points_in_polygon__agrees_exactly_with_brute_force_on_random_polygons(s
     x, y = rng.uniform(-1.2, 1.2, (2, 20_000))
     polygon = _random_polygon(rng, int(rng.integers(3, 60)))
     got = points_in_polygon(x, y, polygon)
-    assert got.dtype == bool and got.shape == x.shape
+    assert got.dtype == bool
+    assert got.shape == x.shape
     np.testing.assert_array_equal(got, _brute_force(x, y, polygon))
     assert 0 < got.sum() < len(x)
 
@@ -106,7 +107,8 @@ def test_points_in_polygon__degenerate_polygon_selects_nothing(polygon: list) ->
     x, y = np.linspace(-1, 3, 50), np.linspace(-1, 3, 50)
     assert clean_polygon(polygon) is None
     got = points_in_polygon(x, y, polygon)
-    assert got.shape == (50,) and not got.any()
+    assert got.shape == (50,)
+    assert not got.any()
 
 
 def test_points_in_box__without_area_or_finite_bounds_selects_nothing() -> None:
@@ -134,10 +136,12 @@ def test_selection_mask__is_the_union_of_lassos_and_boxes() -> None:
 
 def test_view_window__around_pads_and_contains_its_points() -> None:
     w = ViewWindow.around([0, 10], [0, 5], pad=0.1)
-    assert w is not None and w.as_tuple() == (-1.0, 11.0, -1.0, 6.0)
+    assert w is not None
+    assert w.as_tuple() == (-1.0, 11.0, -1.0, 6.0)
     assert w.contains([0, 10, 12], [0, 5, 0]).tolist() == [True, True, False]
     single = ViewWindow.around([2.0], [3.0])
-    assert single is not None and single.contains([2.0], [3.0]).all()
+    assert single is not None
+    assert single.contains([2.0], [3.0]).all()
     assert ViewWindow.around([np.nan], [1.0]) is None
     with pytest.raises(ValueError, match="x0 < x1"):
         ViewWindow(1.0, 1.0, 0.0, 1.0)
@@ -160,19 +164,24 @@ def test_density_overview__counts_every_point_in_its_category_and_cell() -> None
     np.add.at(ref, (codes, iy, ix), 1)
     np.testing.assert_array_equal(grid.counts, ref)
     cx, cy = grid.centres()
-    assert len(cx) == nx and len(cy) == ny and cx[0] == pytest.approx(grid.x0 + grid.cell / 2)
+    assert len(cx) == nx
+    assert len(cy) == ny
+    assert cx[0] == pytest.approx(grid.x0 + grid.cell / 2)
 
 
 def test_density_overview__window_counts_only_the_points_inside() -> None:
     x = np.array([0.0, 1.0, 2.0, 3.0, np.nan])
     y = np.array([0.0, 1.0, 2.0, 3.0, 1.0])
     grid = density_overview(x, y, [0, 1, 0, 1, 0], 2, window=ViewWindow(0.5, 2.5, 0.5, 2.5), bins=4)
-    assert grid.n_points == 2 and grid.counts.sum() == 2
-    assert grid.counts[1].sum() == 1 and grid.counts[0].sum() == 1
+    assert grid.n_points == 2
+    assert grid.counts.sum() == 2
+    assert grid.counts[1].sum() == 1
+    assert grid.counts[0].sum() == 1
 
 
 def test_density_overview__no_points_and_bad_codes() -> None:
     empty = density_overview([], [], [], 2)
-    assert empty.n_points == 0 and empty.counts.sum() == 0
+    assert empty.n_points == 0
+    assert empty.counts.sum() == 0
     with pytest.raises(ValueError, match="category codes"):
         density_overview([0.0], [0.0], [2], 2)
