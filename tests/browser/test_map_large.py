@@ -3,7 +3,6 @@ shape, labeled, and the new class in the legend (issue 21: the app stays usable 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,10 @@ _LEGEND = """() => Array.from(document.querySelectorAll('.js-plotly-plot .legend
 
 
 @pytest.fixture(scope="module")
-def big_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def big_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("big") / "project"
     create_embedding_project(folder, N).close()
-    yield folder
+    return folder
 
 
 def _path_polygon(path: str) -> list[tuple[float, float]]:
