@@ -47,9 +47,7 @@ def _path_polygon(path: str) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in (p.split(",") for p in points)]
 
 
-def test_map_200k__overview_lasso_labels_exactly_the_points_inside(
-    big_project: Path, page
-) -> None:
+def test_map_200k__overview_lasso_labels_exactly_the_points_inside(big_project: Path, page) -> None:
     server = StreamlitServer(big_project)
     try:
         sign_in_and_open(page, server.url, "big-tester", "Explore and label")
