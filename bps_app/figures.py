@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,13 @@ from numpy.typing import NDArray
 from plotly.subplots import make_subplots
 
 from bps_app.safe_text import plot_text
-from bps_core.verbs import DensityGrid, ViewWindow, density_overview
+from bps_core.verbs import (
+    DensityGrid,
+    ViewWindow,
+    density_overview,
+    selected_ids,
+    selection_mask,
+)
 
 UNLABELED = "(unlabeled)"
 UNLABELED_COLOR = "#BBBBBB"
@@ -288,6 +295,34 @@ def density_figure(
     layout["yaxis"]["autorange"] = False
     layout["xaxis"]["autorange"] = False
     return {"data": data, "layout": layout}
+
+
+def chart_selection(selection: dict[str, Any], in_view: pd.DataFrame) -> tuple[str, list[str]]:
+    """What a map chart's selection event holds: a signature ("" when empty) and the keys.
+
+    A lasso or box is applied on the server to the points in view (``selection_mask`` over
+    their map coordinates, the shapes as Streamlit reports them in ``selection["lasso"]`` and
+    ``selection["box"]``): the browser's per-point list is never read for it, so it works the
+    same over a density overview, which lists no point. A click (no shape) selects its point
+    by sample id (``customdata``).
+
+    Args:
+        selection: ``event.selection`` of ``st.plotly_chart`` (points, box, lasso).
+        in_view: The map rows in view (columns key, sample_id, x, y).
+    """
+    lassos = [list(zip(s.get("x", []), s.get("y", []), strict=False))
+              for s in selection.get("lasso", []) or []]  # fmt: skip
+    boxes = [(tuple(s.get("x", [0, 0])[:2]), tuple(s.get("y", [0, 0])[:2]))
+             for s in selection.get("box", []) or []]  # fmt: skip
+    if lassos or boxes:
+        mask = selection_mask(in_view.x.to_numpy(), in_view.y.to_numpy(), lassos, boxes)
+        signature = json.dumps({"lasso": lassos, "box": boxes}, default=str)
+        return signature, in_view.key[mask].tolist()
+    ids = selected_ids(selection.get("points", []) or [])
+    if not ids:
+        return "", []
+    keys = in_view.key[in_view.sample_id.isin(ids)].tolist()
+    return json.dumps({"points": sorted(ids)}), keys
 
 
 FULL_POINTS_MAX = 100_000

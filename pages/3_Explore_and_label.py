@@ -1,8 +1,5 @@
 """Explore and label: lasso a cluster on the map and label it; browse; undo; history."""
 
-import json
-from typing import Any
-
 import streamlit as st
 
 from bps_app import cache, figures, filters, state, tables, widgets
@@ -12,8 +9,6 @@ from bps_core.verbs import (
     UndoResult,
     UnknownSampleError,
     ViewWindow,
-    selected_ids,
-    selection_mask,
 )
 
 PAGE_SIZE = 24
@@ -200,27 +195,6 @@ def _map_mode_caption(
         )
 
 
-def _chart_selection(selection: dict[str, Any], in_view: tables.Frame) -> tuple[str, list[str]]:
-    """The chart's selection as a signature ("" when empty) and the keys it holds.
-
-    A lasso or box is applied here, on the server, to the points in view
-    (``points_in_polygon`` on the shape the browser reports in map coordinates): the browser's
-    per-point list is never read for it. A click (no shape) selects its point by sample id."""
-    lassos = [list(zip(s.get("x", []), s.get("y", []), strict=False))
-              for s in selection.get("lasso", []) or []]  # fmt: skip
-    boxes = [(tuple(s.get("x", [0, 0])[:2]), tuple(s.get("y", [0, 0])[:2]))
-             for s in selection.get("box", []) or []]  # fmt: skip
-    if lassos or boxes:
-        mask = selection_mask(in_view.x.to_numpy(), in_view.y.to_numpy(), lassos, boxes)
-        signature = json.dumps({"lasso": lassos, "box": boxes}, default=str)
-        return signature, in_view.key[mask].tolist()
-    ids = selected_ids(selection.get("points", []) or [])
-    if not ids:
-        return "", []
-    keys = in_view.key[in_view.sample_id.isin(ids)].tolist()
-    return json.dumps({"points": sorted(ids)}), keys
-
-
 def _zoom_controls(chosen: tables.Frame, window: tuple[float, float, float, float] | None) -> None:
     """Zoom to the selection's bounding box, or back to the whole map (plotly's own zoom
     is not reported to the server: these are the zoom the density overview follows)."""
@@ -278,7 +252,7 @@ with map_tab:
             if map_window is None
             else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
         )
-        signature, chart_keys = _chart_selection(selection, in_view)
+        signature, chart_keys = figures.chart_selection(selection, in_view)
         keys = state.sync_selection_with_chart(signature, chart_keys)
         by_key = frame.set_index("key")
         chosen = by_key.loc[by_key.index.intersection(keys, sort=False)].reset_index()
