@@ -23,6 +23,7 @@ from bps_core.errors import DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
 from bps_core.facets import facets_version, sample_facets
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
+from bps_core.mapview import ViewWindow
 from bps_core.partners import sibling_config
 from bps_core.project import Project
 from bps_core.project.store import ARRAYS_DIR, OBJECT_CACHE_DIR
@@ -90,7 +91,59 @@ def _map_frame(project_dir: str, map_id: str, version: str) -> pd.DataFrame:
         m = load_map_id(project, map_id)
         assert m is not None
         xy = pd.DataFrame({"key": m.keys, "x": m.xy[:, 0], "y": m.xy[:, 1]})
-        return xy.merge(project.samples(), on="key", how="left")
+        frame = xy.merge(project.samples(), on="key", how="left")
+    frame.attrs[_MAP_TOKEN] = f"{map_id}|{version}"
+    return frame
+
+
+_MAP_TOKEN = "bps_map_token"
+
+
+def map_token(frame: pd.DataFrame) -> str:
+    """Names the map and samples version a ``map_frame`` was built from (a cache key)."""
+    return str(frame.attrs.get(_MAP_TOKEN, ""))
+
+
+def facets_token(project: Project) -> tuple[object, ...]:
+    """``facets_version``: changes with the samples, labels, tags, verdicts and current model."""
+    return facets_version(project)
+
+
+def map_inputs_token(facets: tuple[object, ...], rounds: pd.DataFrame) -> tuple[object, ...]:
+    """What the map's colour columns are made of besides the map itself: the facets token and
+    the rounds each sample was picked in (a cheap hash of that small table)."""
+    digest = int(pd.util.hash_pandas_object(rounds, index=False).sum()) if len(rounds) else 0
+    return (*facets, len(rounds), digest)
+
+
+def map_view(
+    token: tuple[object, ...],
+    frame: pd.DataFrame,
+    color_by: str,
+    class_colors: dict[str, str],
+    window: tuple[float, float, float, float] | None,
+) -> figures.MapView:
+    """The map figure of ``frame`` (already filtered) in ``window``, built once per ``token``.
+
+    ``token`` must change whenever the frame's rows or colours may have (the map, samples,
+    labels, facets, rounds, filters); the colour column, class colours and window are part of
+    the key already. A rerun that changed none of them gets the same spec back, byte for
+    byte, so Streamlit sends the browser a reference to the chart it holds instead of the
+    chart (its forward-message cache), and the server skips the build.
+    """
+    return _map_view(token, color_by, tuple(sorted(class_colors.items())), window, frame)
+
+
+@st.cache_data(show_spinner=False, max_entries=6)
+def _map_view(
+    token: tuple[object, ...],
+    color_by: str,
+    class_colors: tuple[tuple[str, str], ...],
+    window: tuple[float, float, float, float] | None,
+    _frame: pd.DataFrame,
+) -> figures.MapView:
+    view = ViewWindow(*window) if window is not None else None
+    return figures.map_view_figure(_frame, color_by, dict(class_colors), view)
 
 
 def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: DisplayWindow) -> bytes:

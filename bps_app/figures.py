@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,13 @@ from numpy.typing import NDArray
 from plotly.subplots import make_subplots
 
 from bps_app.safe_text import plot_text
+from bps_core.verbs import (
+    DensityGrid,
+    ViewWindow,
+    density_overview,
+    selected_ids,
+    selection_mask,
+)
 
 UNLABELED = "(unlabeled)"
 UNLABELED_COLOR = "#BBBBBB"
@@ -58,29 +67,9 @@ def typed_array(values: NDArray[Any]) -> dict[str, str]:
     }
 
 
-def map_figure(
-    frame: pd.DataFrame,
-    color_by: str,
-    class_colors: dict[str, str],
-    height: int = 640,
-    *,
-    colors: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A WebGL scatter of ``frame`` (columns x, y, sample_id and ``color_by``), one trace per
-    category so the legend toggles it.
-
-    ``class_colors`` (the label classes' colours) colour the categories of ``label`` and
-    ``prediction`` only; ``colors`` fix the colour of categories of any column (a round
-    preview's "selected" and "other"), over the palette.
-
-    Only what the chart needs travels: float32 coordinates and int32 sample ids (the
-    customdata a selection maps back through, never row positions) as binary arrays, and no
-    colour arrays. Hover lines (file name, label, prediction) travel only up to
-    ``HOVER_TEXT_MAX_POINTS`` points; above, each trace's hover names the sample id and the
-    category. Categories sort naturally (4, 24, 48 h), the unlabeled last.
-    It is a plain spec rather than ``go.Figure`` objects, whose per-property validation
-    costs more than everything else here at 100k points.
-    """
+def map_categories(frame: pd.DataFrame, color_by: str) -> tuple[NDArray[np.int64], list[str]]:
+    """The colour category of each row of ``frame`` as a code, and the categories in legend
+    order (naturally sorted: 4, 24, 48 h; the unlabeled or "(none)" last)."""
     missing = UNLABELED if color_by == "label" else "(none)"
     column = frame[color_by]
     if pd.api.types.is_numeric_dtype(column):  # 4 h, not 4.0 h
@@ -91,14 +80,24 @@ def map_figure(
         range(len(categories)),
         key=lambda i: (categories[i] in (UNLABELED, "(none)"), natural_key(str(categories[i]))),
     )
-    x = frame.x.to_numpy(dtype=np.float32)
-    y = frame.y.to_numpy(dtype=np.float32)
-    ids = frame.sample_id.to_numpy(dtype=np.int32)
-    text = hover_lines(frame) if len(frame) <= HOVER_TEXT_MAX_POINTS else None
-    data = []
-    for n, i in enumerate(order):
-        cat = str(categories[i])
-        sel = codes == i
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], [str(categories[i]) for i in order]
+
+
+def category_colors(
+    categories: list[str],
+    color_by: str,
+    class_colors: dict[str, str],
+    colors: dict[str, str] | None = None,
+) -> list[str]:
+    """The colour of each category (in legend order, as ``map_categories`` gives them).
+
+    ``class_colors`` colour the categories of ``label`` and ``prediction`` only; ``colors``
+    fix the colour of categories of any column, over the palette."""
+    missing = UNLABELED if color_by == "label" else "(none)"
+    out = []
+    for n, cat in enumerate(categories):
         if colors and cat in colors:
             color = colors[cat]
         elif color_by in ("label", "prediction") and cat in class_colors:
@@ -113,6 +112,65 @@ def map_figure(
             color = PARTICLE_COLORS[cat]
         else:
             color = _QUALITATIVE[n % len(_QUALITATIVE)]
+        out.append(color)
+    return out
+
+
+def _map_layout(color_by: str, height: int, window: ViewWindow | None) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "height": height,
+        # The top margin holds the toolbar (modebar), so the legend below it never covers it.
+        "margin": {"t": 40, "b": 10, "l": 10, "r": 10},
+        "dragmode": "lasso",
+        "legend": {
+            "itemsizing": "constant",
+            "title": {"text": plot_text(color_by)},
+            "y": 1.0,
+            "yanchor": "top",
+        },
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+    }
+    if window is not None:  # zoomed: the window, not the points' extent
+        layout["xaxis"]["range"] = [window.x0, window.x1]
+        layout["yaxis"]["range"] = [window.y0, window.y1]
+    return layout
+
+
+def map_figure(
+    frame: pd.DataFrame,
+    color_by: str,
+    class_colors: dict[str, str],
+    height: int = 640,
+    *,
+    colors: dict[str, str] | None = None,
+    window: ViewWindow | None = None,
+) -> dict[str, Any]:
+    """A WebGL scatter of ``frame`` (columns x, y, sample_id and ``color_by``), one trace per
+    category so the legend toggles it.
+
+    ``class_colors`` (the label classes' colours) colour the categories of ``label`` and
+    ``prediction`` only; ``colors`` fix the colour of categories of any column (a round
+    preview's "selected" and "other"), over the palette. ``window``: the axes show that part
+    of the map (a zoomed view).
+
+    Only what the chart needs travels: float32 coordinates and int32 sample ids (the
+    customdata a click maps back through, never row positions) as binary arrays, and no
+    colour arrays. Hover lines (file name, label, prediction) travel only up to
+    ``HOVER_TEXT_MAX_POINTS`` points; above, each trace's hover names the sample id and the
+    category. Categories sort naturally (4, 24, 48 h), the unlabeled last.
+    It is a plain spec rather than ``go.Figure`` objects, whose per-property validation
+    costs more than everything else here at 100k points.
+    """
+    codes, categories = map_categories(frame, color_by)
+    palette = category_colors(categories, color_by, class_colors, colors)
+    x = frame.x.to_numpy(dtype=np.float32)
+    y = frame.y.to_numpy(dtype=np.float32)
+    ids = frame.sample_id.to_numpy(dtype=np.int32)
+    text = hover_lines(frame) if len(frame) <= HOVER_TEXT_MAX_POINTS else None
+    data = []
+    for i, (cat, color) in enumerate(zip(categories, palette, strict=True)):
+        sel = codes == i
         trace: dict[str, Any] = {
             "type": "scattergl",
             "mode": "markers",
@@ -129,21 +187,185 @@ def map_figure(
             what = f"{plot_text(color_by)}: {plot_text(cat)}".replace("%", "&#37;")
             trace["hovertemplate"] = f"sample %{{customdata}}<br>{what}<extra></extra>"
         data.append(trace)
-    layout = {
-        "height": height,
-        # The top margin holds the toolbar (modebar), so the legend below it never covers it.
-        "margin": {"t": 40, "b": 10, "l": 10, "r": 10},
-        "dragmode": "lasso",
-        "legend": {
-            "itemsizing": "constant",
-            "title": {"text": plot_text(color_by)},
-            "y": 1.0,
-            "yanchor": "top",
+    return {"data": data, "layout": _map_layout(color_by, height, window)}
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    h = color.lstrip("#")
+    if len(h) == 6:
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    m = re.match(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)", color)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (128, 128, 128)
+
+
+def density_image(grid: DensityGrid, palette: list[str]) -> NDArray[np.uint8]:
+    """The overview's RGBA pixels, one per grid cell, top row first: each cell's colour is
+    the mix of its categories' colours weighted by their counts, its opacity grows with the
+    log of its count (a lone point stays visible, a dense core does not swamp it); an empty
+    cell is transparent."""
+    counts = grid.counts.astype(np.float64)
+    total = counts.sum(axis=0)
+    rgb = np.asarray([_rgb(c) for c in palette], dtype=np.float64)  # (n_cat, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mix = np.einsum("cyx,ck->yxk", counts, rgb) / total[..., None]
+    peak = float(total.max()) if total.size else 0.0
+    alpha = 0.35 + 0.65 * np.log1p(total) / np.log1p(peak) if peak > 0 else np.zeros_like(total)
+    out = np.zeros((*total.shape, 4), dtype=np.uint8)
+    filled = total > 0
+    out[filled, :3] = np.clip(np.rint(mix[filled]), 0, 255).astype(np.uint8)
+    out[filled, 3] = np.clip(np.rint(alpha[filled] * 255), 1, 255).astype(np.uint8)
+    return out[::-1]  # image rows run top to bottom; grid rows bottom to top
+
+
+def _png_data_uri(rgba: NDArray[np.uint8]) -> str:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def density_figure(
+    grid: DensityGrid,
+    categories: list[str],
+    palette: list[str],
+    color_by: str,
+    height: int = 640,
+    *,
+    window: ViewWindow | None = None,
+) -> dict[str, Any]:
+    """The density overview of a map too large to draw point by point (``density_overview``).
+
+    Three layers, none of which lists a point: an image of the cells (``density_image``, a
+    PNG: a few hundred kB whatever the number of points), a transparent heat map of the
+    counts under the pointer (its hover says how many samples a cell holds), and one empty
+    WebGL trace per category for the legend (its name carries the count). Neither the image
+    nor the heat map is selectable, so a lasso or box sends the browser's shape only, never a
+    list of points: the server selects with ``points_in_polygon``.
+    """
+    ny, nx = grid.shape
+    total = grid.total().astype(np.float32)
+    total[total == 0] = np.nan  # no hover over empty cells
+    # Image pixels are drawn from the top: x0/y0 are the centre of the top-left pixel.
+    top = grid.y0 + (ny - 0.5) * grid.cell
+    data: list[dict[str, Any]] = [
+        {
+            "type": "image",
+            "source": _png_data_uri(density_image(grid, palette)),
+            "x0": grid.x0 + grid.cell / 2,
+            "y0": top,
+            "dx": grid.cell,
+            "dy": -grid.cell,
+            "hoverinfo": "skip",
+            "name": "density",
         },
-        "xaxis": {"visible": False},
-        "yaxis": {"visible": False, "scaleanchor": "x"},
-    }
+        {
+            "type": "heatmap",
+            "z": {**typed_array(total.ravel()), "shape": f"{ny}, {nx}"},
+            "x0": grid.x0 + grid.cell / 2,
+            "dx": grid.cell,
+            "y0": grid.y0 + grid.cell / 2,
+            "dy": grid.cell,
+            "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+            "showscale": False,
+            "hoverongaps": False,
+            "hovertemplate": "%{z:,} samples<extra></extra>",
+            "name": "counts",
+            "showlegend": False,
+        },
+    ]
+    per_category = grid.counts.sum(axis=(1, 2))
+    for cat, color, n in zip(categories, palette, per_category.tolist(), strict=True):
+        data.append({
+            "type": "scattergl",
+            "mode": "markers",
+            "name": f"{plot_text(cat)} ({int(n):,})",  # Plotly renders HTML
+            "x": [None],
+            "y": [None],
+            "marker": {"size": 8, "color": color},
+            "showlegend": True,
+            "hoverinfo": "skip",
+        })  # fmt: skip
+    layout = _map_layout(color_by, height, window)
+    if window is None:  # the grid's extent; the image would otherwise flip the y axis
+        layout["xaxis"]["range"] = [grid.x0, grid.x0 + nx * grid.cell]
+        layout["yaxis"]["range"] = [grid.y0, grid.y0 + ny * grid.cell]
+    layout["yaxis"]["autorange"] = False
+    layout["xaxis"]["autorange"] = False
     return {"data": data, "layout": layout}
+
+
+def chart_selection(selection: dict[str, Any], in_view: pd.DataFrame) -> tuple[str, list[str]]:
+    """What a map chart's selection event holds: a signature ("" when empty) and the keys.
+
+    A lasso or box is applied on the server to the points in view (``selection_mask`` over
+    their map coordinates, the shapes as Streamlit reports them in ``selection["lasso"]`` and
+    ``selection["box"]``): the browser's per-point list is never read for it, so it works the
+    same over a density overview, which lists no point. A click (no shape) selects its point
+    by sample id (``customdata``).
+
+    Args:
+        selection: ``event.selection`` of ``st.plotly_chart`` (points, box, lasso).
+        in_view: The map rows in view (columns key, sample_id, x, y).
+    """
+    lassos = [list(zip(s.get("x", []), s.get("y", []), strict=False))
+              for s in selection.get("lasso", []) or []]  # fmt: skip
+    boxes = [(tuple(s.get("x", [0, 0])[:2]), tuple(s.get("y", [0, 0])[:2]))
+             for s in selection.get("box", []) or []]  # fmt: skip
+    if lassos or boxes:
+        mask = selection_mask(in_view.x.to_numpy(), in_view.y.to_numpy(), lassos, boxes)
+        signature = json.dumps({"lasso": lassos, "box": boxes}, default=str)
+        return signature, in_view.key[mask].tolist()
+    ids = selected_ids(selection.get("points", []) or [])
+    if not ids:
+        return "", []
+    keys = in_view.key[in_view.sample_id.isin(ids)].tolist()
+    return json.dumps({"points": sorted(ids)}), keys
+
+
+FULL_POINTS_MAX = 100_000
+"""Above this many points in the view, the map draws a density overview, not every point."""
+
+
+@dataclass(frozen=True)
+class MapView:
+    """The map figure of one view and what it shows.
+
+    Attributes:
+        spec: The plotly spec (``map_figure`` or ``density_figure``).
+        full: Every point is drawn (else a density overview).
+        n_shown: Points in the view.
+    """
+
+    spec: dict[str, Any]
+    full: bool
+    n_shown: int
+
+
+def map_view_figure(
+    frame: pd.DataFrame,
+    color_by: str,
+    class_colors: dict[str, str],
+    window: ViewWindow | None = None,
+    *,
+    full_points_max: int = FULL_POINTS_MAX,
+    height: int = 640,
+) -> MapView:
+    """The map of the rows of ``frame`` inside ``window`` (all rows when None): every point up
+    to ``full_points_max`` of them, a density overview above."""
+    if window is not None:
+        frame = frame[window.contains(frame.x.to_numpy(), frame.y.to_numpy())]
+    if len(frame) <= full_points_max:
+        spec = map_figure(frame, color_by, class_colors, height, window=window)
+        return MapView(spec, True, len(frame))
+    codes, categories = map_categories(frame, color_by)
+    palette = category_colors(categories, color_by, class_colors)
+    grid = density_overview(frame.x.to_numpy(), frame.y.to_numpy(), codes, len(categories),
+                            window=window)  # fmt: skip
+    spec = density_figure(grid, categories, palette, color_by, height, window=window)
+    return MapView(spec, False, len(frame))
 
 
 def selection_map_figure(frame: pd.DataFrame, keys: list[str], height: int = 420) -> dict[str, Any]:

@@ -38,6 +38,7 @@ MAP_LAST_CLASS = "map_last_class"
 MAP_SELECTION_ORIGIN = "map_selection_origin"
 MAP_CLASS = "map_class"  # the label form's class box on the map
 MAP_NEW_CLASS = "map_new_class"  # its "new class name" box
+MAP_WINDOW = "map_view_window"  # the part of the map shown: (x0, x1, y0, y1), None: all
 QUEUE = "label_queue"
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
@@ -194,6 +195,19 @@ def sync_selection_with_chart(chart_selection: str, keys: list[str]) -> list[str
         st.session_state[MAP_CHART_SEEN] = chart_selection
         set_selection(keys, origin="")
     return selection()
+
+
+def map_window() -> tuple[float, float, float, float] | None:
+    """The part of the map this session shows, (x0, x1, y0, y1), or None for the whole map."""
+    value = st.session_state.get(MAP_WINDOW)
+    return tuple(float(v) for v in value) if isinstance(value, tuple) and len(value) == 4 else None  # type: ignore[return-value]
+
+
+def set_map_window(window: tuple[float, float, float, float] | None) -> None:
+    """Shows ``window`` of the map (None: the whole map), keeping the current selection: the
+    new chart starts without a lasso, and that must not read as "the selection was cleared"."""
+    st.session_state[MAP_WINDOW] = window
+    st.session_state[MAP_CHART_SEEN] = ""
 
 
 def selection_origin() -> str:

@@ -1,12 +1,15 @@
 """Explore and label: lasso a cluster on the map and label it; browse; undo; history."""
 
-import json
-
 import streamlit as st
 
 from bps_app import cache, figures, filters, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import LabelQueue, UndoResult, UnknownSampleError, selected_ids
+from bps_core.verbs import (
+    LabelQueue,
+    UndoResult,
+    UnknownSampleError,
+    ViewWindow,
+)
 
 PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
@@ -21,12 +24,14 @@ with state.open_project() as project:
     source = project.config.datasource
     default_window = project.config.display
     frame = cache.map_frame(project)
+    map_tok = cache.map_token(frame) if frame is not None else ""
     labels = project.current_labels()
     classes = project.classes()
     model_cols = cache.model_columns(project)
     round_col = cache.round_column(project)
     issue_col = cache.issue_column(project)  # cleanlab's label issue score, binned
     facets = cache.facets(project)
+    project_facets_version = cache.facets_token(project)
 
 user = state.user_name()
 st.title("Explore and label")
@@ -171,6 +176,41 @@ def _report(result: UndoResult | None, verb: str) -> None:
     st.rerun()
 
 
+def _map_mode_caption(
+    view: figures.MapView, n_map: int, window: tuple[float, float, float, float] | None
+) -> None:
+    """Says what the chart shows: every point, or a density overview and how to see points."""
+    where = (
+        f"{view.n_shown:,} of {n_map:,} samples in the zoomed view"
+        if window
+        else (f"{n_map:,} samples")
+    )
+    if view.full:
+        st.caption(f"Every point of {where}.")
+    else:
+        st.caption(
+            f"Density overview of {where}: each cell's colour mixes its samples' colours, "
+            "hover a cell for its count. Lasso or box to select; zoom to a selection of at "
+            f"most {figures.FULL_POINTS_MAX:,} samples to see every point."
+        )
+
+
+def _zoom_controls(chosen: tables.Frame, window: tuple[float, float, float, float] | None) -> None:
+    """Zoom to the selection's bounding box, or back to the whole map (plotly's own zoom
+    is not reported to the server: these are the zoom the density overview follows)."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Zoom to selection", key="map_zoom_selection", icon=":material/zoom_in:",
+                 disabled=chosen.empty):  # fmt: skip
+        around = ViewWindow.around(chosen.x.to_numpy(), chosen.y.to_numpy())
+        if around is not None:
+            state.set_map_window(around.as_tuple())
+            st.rerun()
+    if c2.button("Show whole map", key="map_zoom_whole", icon=":material/zoom_out_map:",
+                 disabled=window is None):  # fmt: skip
+        state.set_map_window(None)
+        st.rerun()
+
+
 with map_tab:
     if flash := state.pop_flash(state.MAP_FLASH):
         st.success(flash)
@@ -193,23 +233,30 @@ with map_tab:
             or "label"
         )
         class_colors = {c.name: c.color for c in classes}
-        fig = figures.map_figure(frame, color_by, class_colors)
+        map_window = state.map_window()
+        token = (map_tok, cache.map_inputs_token(project_facets_version,
+                 round_col), repr(map_filters))  # fmt: skip
+        view = cache.map_view(token, frame, color_by, class_colors, map_window)
+        _map_mode_caption(view, len(frame), map_window)
         event = st.plotly_chart(
-            fig,
+            view.spec,
             key=state.MAP_CHART,
             on_select="rerun",
             selection_mode=("points", "lasso", "box"),
         )
-        widgets.map_clicks_open_points()
+        if view.full:
+            widgets.map_clicks_open_points()
         selection = event.selection if event and event.selection else {}
-        ids = selected_ids(selection.get("points", []))
-        made = any(selection.get(k) for k in ("points", "box", "lasso"))
-        keys = state.sync_selection_with_chart(
-            json.dumps(selection, sort_keys=True, default=str) if made else "",
-            frame.key[frame.sample_id.isin(ids)].tolist(),
+        in_view = (
+            frame
+            if map_window is None
+            else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
         )
+        signature, chart_keys = figures.chart_selection(selection, in_view)
+        keys = state.sync_selection_with_chart(signature, chart_keys)
         by_key = frame.set_index("key")
-        chosen = by_key.loc[[k for k in keys if k in by_key.index]].reset_index()
+        chosen = by_key.loc[by_key.index.intersection(keys, sort=False)].reset_index()
+        _zoom_controls(chosen, map_window)
         if chosen.empty:
             st.caption(
                 f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select "

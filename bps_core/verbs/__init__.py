@@ -100,6 +100,14 @@ from bps_core.facets import (
 )
 from bps_core.images import IMAGE_EXTENSIONS
 from bps_core.labels import import_labels_csv, selected_ids
+from bps_core.mapview import (
+    DensityGrid,
+    ViewWindow,
+    density_overview,
+    points_in_box,
+    points_in_polygon,
+    selection_mask,
+)
 from bps_core.metadata import read_user_file
 from bps_core.project import create_project, create_project_from_folder, database_errors
 from bps_core.project.config import CONFIG_NAME
@@ -315,3 +323,6 @@ __all__ += [
     "filtered_keys", "read_keys", "sample_facets", "tag_samples", "tags_table",
     "write_tags_csv",
 ]  # fmt: skip
+# the map at any size: server-side lasso/box selection, view windows, density overviews
+__all__ += ["DensityGrid", "ViewWindow", "density_overview", "points_in_box", "points_in_polygon",
+            "selection_mask"]  # fmt: skip

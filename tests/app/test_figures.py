@@ -237,3 +237,82 @@ def test_map_figure__issue_score_bins_keep_their_colour_and_unscored_are_grey() 
     assert colors["(none)"] == figures.UNLABELED_COLOR
     assert colors["0.8-1.0"] == "#FDE725"  # the top bin is the brightest, even with gaps
     assert colors["0.0-0.2"] == "#440154"
+
+
+def test_map_view_figure__every_point_up_to_the_threshold_density_above() -> None:
+    df = _frame(2000)
+    full = figures.map_view_figure(df, "label", {}, full_points_max=2000)
+    assert full.full
+    assert full.n_shown == 2000
+    assert {t["type"] for t in full.spec["data"]} == {"scattergl"}
+    dense = figures.map_view_figure(df, "label", {"track": "#ff0000"}, full_points_max=1999)
+    assert not dense.full
+    assert [t["type"] for t in dense.spec["data"][:2]] == ["image", "heatmap"]
+    legend = dense.spec["data"][2:]
+    # One empty legend trace per category, its count in the name; no point travels.
+    counts = df.label.fillna(UNLABELED).value_counts()
+    assert {t["name"] for t in legend} == {f"{k} ({v:,})" for k, v in counts.items()}
+    assert all(t["x"] == [None] for t in legend)
+    assert next(t for t in legend if t["name"].startswith("track"))["marker"]["color"] == "#ff0000"
+    assert "samples" in dense.spec["data"][1]["hovertemplate"]
+    assert dense.spec["data"][0]["source"].startswith("data:image/png;base64,")
+
+
+def test_map_view_figure__window_keeps_only_its_points_and_sets_the_axes() -> None:
+    df = _frame(3000)
+    window = figures.ViewWindow(-0.5, 0.5, -0.5, 0.5)
+    view = figures.map_view_figure(df, "label", {}, window)
+    inside = df[(df.x.abs() <= 0.5) & (df.y.abs() <= 0.5)]
+    assert view.full
+    assert view.n_shown == len(inside)
+    ids = np.concatenate([_decode(t["customdata"]) for t in view.spec["data"]])
+    assert set(ids.tolist()) == set(inside.sample_id.tolist())
+    assert view.spec["layout"]["xaxis"]["range"] == [-0.5, 0.5]
+
+
+def test_map_view_figure__overview_spec_is_small_at_200k_points() -> None:
+    rng = np.random.default_rng(1)
+    n = 200_000
+    df = pd.DataFrame({"key": [f"k{i}" for i in range(n)], "sample_id": np.arange(n),
+                       "x": rng.normal(size=n), "y": rng.normal(size=n),
+                       "label": rng.choice(["a", "b", None], size=n)})  # fmt: skip
+    view = figures.map_view_figure(df, "label", {})
+    sent = pio.to_json(plotly.tools.return_figure_from_figure_or_data(view.spec, True))
+    assert not view.full
+    assert len(sent) < 1_000_000  # every point would be about 3 MB
+
+
+def test_density_image__mixes_category_colours_by_count_and_leaves_empty_cells_clear() -> None:
+    counts = np.zeros((2, 1, 3), dtype=np.int64)
+    counts[0, 0, 0] = 4  # all red
+    counts[0, 0, 1], counts[1, 0, 1] = 1, 1  # half red, half blue
+    grid = figures.DensityGrid(counts, 0.0, 0.0, 1.0, 6)
+    rgba = figures.density_image(grid, ["#ff0000", "#0000ff"])
+    assert rgba.shape == (1, 3, 4)
+    assert rgba[0, 0, :3].tolist() == [255, 0, 0]
+    assert rgba[0, 1, :3].tolist() == [128, 0, 128]
+    assert rgba[0, 2, 3] == 0
+    assert rgba[0, 0, 3] > rgba[0, 1, 3] > 0  # denser cells are more opaque
+
+
+def test_chart_selection__lasso_and_box_come_from_the_shape_not_the_point_list() -> None:
+    df = pd.DataFrame({"key": ["a", "b", "c", "d"], "sample_id": [1, 2, 3, 4],
+                       "x": [0.5, 1.5, 5.0, 9.0], "y": [0.5, 0.5, 5.0, 9.0]})  # fmt: skip
+    lasso = {"xref": "x", "yref": "y", "x": [0, 2, 2, 0], "y": [0, 0, 1, 1]}
+    # A point list that disagrees with the shape (the overview lists none): it is ignored.
+    selection = {"points": [{"customdata": 4}], "lasso": [lasso], "box": []}
+    signature, keys = figures.chart_selection(selection, df)
+    assert keys == ["a", "b"]
+    assert signature
+    box = {"xref": "x", "yref": "y", "x": [10, 4], "y": [4, 10]}
+    _, keys = figures.chart_selection({"points": [], "lasso": [lasso], "box": [box]}, df)
+    assert keys == ["a", "b", "c", "d"]
+
+
+def test_chart_selection__a_click_selects_its_point_by_id_and_nothing_is_empty() -> None:
+    df = pd.DataFrame({"key": ["a", "b"], "sample_id": [7, 8], "x": [0.0, 1.0], "y": [0.0, 1.0]})
+    signature, keys = figures.chart_selection({"points": [{"customdata": 8}]}, df)
+    assert keys == ["b"]
+    assert signature
+    assert figures.chart_selection({}, df) == ("", [])
+    assert figures.chart_selection({"points": [], "lasso": [], "box": []}, df) == ("", [])
