@@ -238,7 +238,7 @@ def add_map(sub: Commands) -> None:
         "--fit-sample",
         type=NON_NEGATIVE_INT,
         default=MapConfig.fit_sample,
-        help="above this many points UMAP is fitted on a seeded sample of it and places the "
-        "rest with transform (0: always fit on all)",
+        help="above this many points UMAP is fitted on a seeded sample of it and the rest are "
+        "placed from their nearest fitted rows (0: always fit on all)",
     )
     p.set_defaults(func=_cmd_map)

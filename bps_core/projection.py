@@ -33,8 +33,9 @@ PLACE_NEIGHBOURS = 15
 """Fitted rows whose map positions place each other row (``FittedNeighbours``)."""
 IVF_FROM = 20_000
 """From this many fitted rows their neighbours are searched through an inverted-file index."""
-IVF_PROBES = 16
-"""Inverted lists searched per placed row (bench/bench_map1m.py: 8 to 16 already exact enough)."""
+IVF_PROBES = 8
+"""Inverted lists searched per placed row: recall@15 about 0.86 on the bench's data, where 4,
+8 and 16 lists (recall 0.82 to 0.91) gave the same trustworthiness; 8 keeps a margin."""
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
 
@@ -229,15 +230,18 @@ def fit_umap(
     return out
 
 
-# The time model behind ``estimate_map`` (seconds on this project's 2-core reference machine,
-# quiet; calibrated by bench/bench_map1m.py, see docs/benchmarks.md "UMAP map of 1M points").
-# A UMAP fit costs a neighbour graph (per fitted point) and layout epochs (per point-epoch,
-# single-threaded because seeded); placing a row costs an inverted-file search and a mean.
-_FIT_S_PER_POINT = 1.0e-4
-_FIT_S_PER_POINT_EPOCH = 4.0e-6
+# The time model behind ``estimate_map``: seconds on this project's 2-core machine with
+# nothing else running, taken as this process's CPU seconds in bench/bench_map1m.py at 1M
+# points (docs/benchmarks.md, "UMAP map of 1M points"): the fit on 100k (40 epochs) took 11
+# to 14 CPU s, placing 900k rows 25 to 27. A UMAP fit costs a neighbour graph (per fitted
+# point) and layout epochs (per point-epoch, single-threaded because seeded; the split
+# between the two follows bench/bench_umap.py); placing a row costs an inverted-file search
+# and a weighted mean (two threads, so CPU seconds overstate its wall time on idle cores).
+_FIT_S_PER_POINT = 2.5e-5
+_FIT_S_PER_POINT_EPOCH = 2.5e-6
 _PLACE_S_PER_POINT = 3.0e-5
 _PCA_S_PER_VALUE = 2.0e-9  # per input value (rows x dims) when PCA reduces the input
-_START_S = 2.0
+_START_S = 2.0  # normalising the rows, bookkeeping
 
 
 @dataclass(frozen=True)

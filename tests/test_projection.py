@@ -268,8 +268,10 @@ def test_fitted_neighbours__inverted_lists_deterministic_and_close_to_exact(
                           .place(x[2_000:]))  # fmt: skip
     assert np.array_equal(placed[:10], a.place(x[2_000:2_010]))  # rows placed independently
     assert np.isfinite(placed).all()
-    off = np.linalg.norm(placed - exact.place(x[2_000:]), axis=1)
-    assert np.median(off) < 1e-3  # 16 lists of 179 find the exact neighbours almost always
+    _, want = exact.index.search(x[2_000:], 15)
+    _, got = a.index.search(x[2_000:], 15)
+    recall = np.mean([len(set(g) & set(w)) / 15 for g, w in zip(got, want, strict=True)])
+    assert recall > 0.7  # 8 lists of 179 find most of the exact neighbours
 
 
 def test_fit_umap__above_fit_sample_keeps_the_full_fits_trustworthiness() -> None:
