@@ -123,8 +123,11 @@ def compute_map(project: Project, cfg: MapConfig | None = None) -> Map:
 
     cfg = cfg or verbs.MapConfig()
     label = f"map ({cfg.method})"
+    estimate = verbs.map_estimate(project, cfg)
     if cfg.method == "umap":
-        print("computing the UMAP map (the first one in a process compiles numba kernels) ...")
+        when = f": {estimate.text()}" if estimate is not None else ""
+        print(f"computing the UMAP map{when} (unless cached; the first one in a process also "
+              "compiles numba kernels) ...")  # fmt: skip
     with progress_bar(label) as bar:
         return verbs.compute_map(project, cfg, bar)
 
@@ -235,7 +238,7 @@ def add_map(sub: Commands) -> None:
         "--fit-sample",
         type=NON_NEGATIVE_INT,
         default=MapConfig.fit_sample,
-        help="above this many points UMAP is fitted on a seeded sample of it and places the "
-        "rest with transform (0: always fit on all)",
+        help="above this many points UMAP is fitted on a seeded sample of it and the rest are "
+        "placed from their nearest fitted rows (0: always fit on all)",
     )
     p.set_defaults(func=_cmd_map)

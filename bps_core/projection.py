@@ -26,9 +26,16 @@ from bps_core.settings import Settings, check_choice, check_range
 
 MAP_METHODS = ("umap", "pca")
 FIT_SAMPLE = 100_000
-"""Default ``MapConfig.fit_sample``: bigger maps fit UMAP on this many, transform the rest."""
+"""Default ``MapConfig.fit_sample``: bigger maps fit UMAP on this many and place the rest."""
 TRANSFORM_CHUNK = 50_000
-"""Rows placed per ``transform`` call, so progress moves and memory stays bounded."""
+"""Rows placed per chunk (``FittedNeighbours.place``): progress moves, memory stays bounded."""
+PLACE_NEIGHBOURS = 15
+"""Fitted rows whose map positions place each other row (``FittedNeighbours``)."""
+IVF_FROM = 20_000
+"""From this many fitted rows their neighbours are searched through an inverted-file index."""
+IVF_PROBES = 8
+"""Inverted lists searched per placed row: recall@15 about 0.86 on the bench's data, where 4,
+8 and 16 lists (recall 0.82 to 0.91) gave the same trustworthiness; 8 keeps a margin."""
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
 
@@ -47,8 +54,8 @@ class MapConfig(Settings):
     64 PCA dimensions or 40 epochs at 77k fell just below that.
 
     Above ``fit_sample`` points (0: never) UMAP is fitted on that many rows drawn with
-    ``seed`` and places the rest with the fitted model's ``transform`` (see
-    ``fit_umap``); maps at or below it are computed exactly as without the field.
+    ``seed`` and the rest are placed from their nearest fitted rows (``FittedNeighbours``,
+    see ``fit_umap``); maps at or below it are computed exactly as without the field.
     """
 
     method: str = "umap"
@@ -202,16 +209,17 @@ def fit_umap(
     neighbour graph in between, and numba's first compile, report nothing).
 
     Above it, PCA and UMAP are fitted on ``fit_sample_rows`` (that part reports into 0 to
-    ``fit_share`` as above) and every other row is placed by the model's ``transform`` in
-    chunks of ``TRANSFORM_CHUNK`` rows (from ``fit_share`` to 1.0, over chunks and their
-    epochs), so time grows about linearly past the sample instead of with a full fit.
+    ``fit_share`` as above) and every other row is placed at the weighted mean of its
+    nearest fitted rows' positions (``FittedNeighbours``) in chunks of ``TRANSFORM_CHUNK``
+    rows (from ``fit_share`` to 1.0, per chunk), so time grows about linearly past the
+    sample instead of with a full fit.
     """
     n = len(vectors)
     if n <= 3:
         raise BpsError(f"UMAP needs more than 3 samples, got {n}; use the PCA map")
     rows = fit_sample_rows(n, cfg)
     if rows is not None:
-        return _fit_and_transform(vectors, cfg, rows, progress)
+        return _fit_and_place(vectors, cfg, rows, progress)
     x = umap_input(vectors, cfg)
     if progress is not None:
         progress(0.05)
@@ -222,16 +230,158 @@ def fit_umap(
     return out
 
 
-def fit_share(n_fit: int, n: int) -> float:
-    """Progress share of the fit on ``n_fit`` of ``n`` points (the rest go to ``transform``).
+# The time model behind ``estimate_map``: seconds on this project's 2-core machine with
+# nothing else running, taken as this process's CPU seconds in bench/bench_map1m.py at 1M
+# points (docs/benchmarks.md, "UMAP map of 1M points"): the fit on 100k (40 epochs) took 11
+# to 14 CPU s, placing 900k rows 25 to 27. A UMAP fit costs a neighbour graph (per fitted
+# point) and layout epochs (per point-epoch, single-threaded because seeded; the split
+# between the two follows bench/bench_umap.py); placing a row costs an inverted-file search
+# and a weighted mean (two threads, so CPU seconds overstate its wall time on idle cores).
+_FIT_S_PER_POINT = 2.5e-5
+_FIT_S_PER_POINT_EPOCH = 2.5e-6
+_PLACE_S_PER_POINT = 3.0e-5
+_PCA_S_PER_VALUE = 2.0e-9  # per input value (rows x dims) when PCA reduces the input
+_START_S = 2.0  # normalising the rows, bookkeeping
 
-    Proportional to rows, at least 0.1: placing a row measured slower than fitting one
-    (bench/bench_map1m.py), so the fit's share is not overstated.
+
+@dataclass(frozen=True)
+class MapEstimate:
+    """How long a map is expected to take on this machine, by stage (seconds).
+
+    Attributes:
+        points: Rows of the map.
+        fitted: Rows UMAP is fitted on (all of them below ``fit_sample``).
+        fit_s: The fit (input preparation, PCA, neighbour graph, layout epochs).
+        place_s: Placing the other rows (0 when every row is fitted).
     """
-    return max(0.1, n_fit / max(n, 1))
+
+    points: int
+    fitted: int
+    fit_s: float
+    place_s: float
+
+    @property
+    def total_s(self) -> float:
+        """The whole map."""
+        return self.fit_s + self.place_s
+
+    def text(self) -> str:
+        """One line for a person, e.g. 'about 2 minutes for 1,000,000 points on this machine'."""
+        total = self.total_s
+        if total < 90:
+            when = f"about {max(5, round(total / 5) * 5)} seconds"
+        else:
+            when = f"about {round(total / 60)} minutes"
+        how = "" if self.fitted == self.points else f" (UMAP fitted on {self.fitted:,})"
+        return f"{when} for {self.points:,} points on this machine{how}"
 
 
-def _fit_and_transform(
+def estimate_map(n: int, cfg: MapConfig, dim: int = 128) -> MapEstimate:
+    """Expected time of ``compute_map`` for ``n`` rows of ``dim`` dimensions with ``cfg``.
+
+    A linear model per stage with constants measured by bench/bench_map1m.py on this
+    project's 2-core machine with nothing else running (a shared machine is slower); numba's
+    first compile in a new process (25-40 s) is not included. PCA maps are near instant.
+
+    Args:
+        n: Rows of the map.
+        cfg: The map settings.
+        dim: Dimensions of the embeddings.
+
+    Returns:
+        The ``MapEstimate``.
+    """
+    if cfg.method != "umap":
+        return MapEstimate(n, n, _START_S + _PCA_S_PER_VALUE * n * dim, 0.0)
+    rows = fit_sample_rows(n, cfg)
+    m = n if rows is None else len(rows)
+    pca = _PCA_S_PER_VALUE * n * dim if cfg.pca_dims and cfg.pca_dims < dim else 0.0
+    fit = _START_S + pca + m * (_FIT_S_PER_POINT + _FIT_S_PER_POINT_EPOCH * umap_epochs(m, cfg))
+    return MapEstimate(n, m, fit, _PLACE_S_PER_POINT * (n - m))
+
+
+def fit_share(n_fit: int, n: int) -> float:
+    """Progress share of the fit on ``n_fit`` of ``n`` points (the rest are placed after).
+
+    The fit's share of the expected time (``estimate_map`` with the default settings), so
+    the bar moves at about an even pace through both stages.
+    """
+    fit = estimate_map(n_fit, MapConfig(fit_sample=0)).fit_s
+    place = _PLACE_S_PER_POINT * max(n - n_fit, 0)
+    return fit / max(fit + place, 1e-12)
+
+
+class FittedNeighbours:
+    """Places rows on a fitted map from the map positions of their nearest fitted rows.
+
+    A placed row goes to the weighted mean of the 2-D positions of its ``k`` nearest fitted
+    rows (in the space UMAP was fitted in), weighted like UMAP's fuzzy memberships:
+    ``exp(-(d - d_1) / s)``, with ``d_1`` the nearest distance and ``s`` the row's mean of
+    ``d - d_1``, so the nearest neighbours count most. That is where UMAP's own ``transform``
+    starts its points, without its approximate search and its optimisation epochs: on the
+    bench's 1M clustered embeddings that start scored closer to a full fit than the
+    optimised ``transform`` did, and the epochs changed nothing (bench/bench_map1m.py,
+    docs/benchmarks.md), at a fraction of its time.
+
+    The neighbours are exact below ``IVF_FROM`` fitted rows; from there an inverted-file
+    index (faiss ``IndexIVFFlat`` [0]) whose list centres are fitted rows drawn with ``seed``
+    (no k-means training, so the same seed gives the same lists) searches ``IVF_PROBES``
+    lists per row. Each row's search is independent of the others, so chunking and threads
+    do not change the result.
+
+    - [0] Jegou, Douze & Schmid, 2011, https://doi.org/10.1109/TPAMI.2010.57 (inverted files)
+    """
+
+    def __init__(
+        self,
+        x_fit: NDArray[np.floating[Any]],
+        xy_fit: NDArray[np.floating[Any]],
+        *,
+        k: int = PLACE_NEIGHBOURS,
+        seed: int = 0,
+    ) -> None:
+        """Indexes the fitted rows.
+
+        Args:
+            x_fit: The fitted rows as UMAP saw them, shape (m, dim).
+            xy_fit: Their map positions, shape (m, 2).
+            k: Neighbours per placed row (at most ``m`` are used).
+            seed: Draws the inverted lists' centres.
+        """
+        import faiss
+
+        x = np.ascontiguousarray(x_fit, dtype=np.float32)
+        self.xy_fit = np.asarray(xy_fit, dtype=np.float32)
+        self.k = max(1, min(k, len(x)))
+        self.index: Any
+        if len(x) < IVF_FROM:
+            self.index = faiss.IndexFlatL2(x.shape[1])
+        else:
+            n_lists = round(4 * np.sqrt(len(x)))
+            centres = np.random.default_rng(seed).choice(len(x), n_lists, replace=False)
+            quantizer = faiss.IndexFlatL2(x.shape[1])
+            quantizer.add(x[np.sort(centres)])
+            self.index = faiss.IndexIVFFlat(quantizer, x.shape[1], n_lists)
+            self.index.is_trained = True  # the centres are given, not trained
+            self.index.nprobe = IVF_PROBES
+            self._quantizer = quantizer  # the IVF index does not own it
+        self.index.add(x)
+
+    def place(self, x_new: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+        """Map positions of ``x_new`` (shape (n, dim), the fitted rows' space): (n, 2) float32."""
+        q = np.ascontiguousarray(x_new, dtype=np.float32)
+        d2, found = self.index.search(q, self.k)
+        ok = found >= 0  # an inverted-file search can find fewer than k rows
+        d = np.sqrt(np.maximum(d2, 0.0, where=ok, out=np.zeros_like(d2)))
+        rel = np.where(ok, d - d[:, :1], 0.0)
+        scale = rel.sum(axis=1, keepdims=True) / np.maximum(ok.sum(axis=1, keepdims=True), 1)
+        w = np.where(ok, np.exp(-rel / np.maximum(scale, 1e-12)), 0.0)
+        w /= w.sum(axis=1, keepdims=True)
+        xy = np.einsum("nk,nkc->nc", w, self.xy_fit[np.where(ok, found, 0)])
+        return np.asarray(xy, dtype=np.float32)
+
+
+def _fit_and_place(
     vectors: NDArray[np.floating[Any]],
     cfg: MapConfig,
     rows: NDArray[np.intp],
@@ -245,20 +395,16 @@ def _fit_and_transform(
     share = fit_share(len(rows), len(x))
     report(0.05 * share)
     bar = None if progress is None else _epoch_bar(report, 0.25 * share, share)
-    reducer = _reducer(len(rows), cfg, bar)
     out = np.empty((len(x), 2), dtype=np.float32)
-    out[rows] = reducer.fit_transform(x[rows])
+    out[rows] = _reducer(len(rows), cfg, bar).fit_transform(x[rows])
     report(share)
+    placer = FittedNeighbours(x[rows], out[rows], seed=cfg.seed)
     rest = np.setdiff1d(np.arange(len(x)), rows, assume_unique=True)
     starts = range(0, len(rest), TRANSFORM_CHUNK)
-    step = (1.0 - share) / max(len(starts), 1)
     for i, start in enumerate(starts):
-        lo = share + i * step
         chunk = rest[start : start + TRANSFORM_CHUNK]
-        bar = {"disable": True} if progress is None else _epoch_bar(report, lo, lo + step)
-        reducer.tqdm_kwds = bar
-        out[chunk] = reducer.transform(x[chunk])
-        report(lo + step)
+        out[chunk] = placer.place(x[chunk])
+        report(share + (1.0 - share) * (i + 1) / len(starts))
     report(1.0)
     return out
 

@@ -14,6 +14,7 @@ from bps_core.verbs import (
     MapConfig,
     list_embedding_sets,
     list_maps,
+    map_estimate,
     set_current_version,
     use_map,
 )
@@ -23,6 +24,7 @@ with state.open_project() as project:
     maps = list_maps(project)
     running = jobs.active_job(project, "embed")
     running_map = jobs.active_job(project, "map")
+    map_eta = map_estimate(project)
     recent = jobs.list_jobs(project, "embed", limit=5) + jobs.list_jobs(project, "map", limit=5)
     stale = cache.stale_model(project)
 
@@ -167,6 +169,8 @@ if sets:
         else:
             with st.form("map_form"):
                 st.markdown("**New map of the current set**")
+                if map_eta is not None:
+                    st.caption(f"A UMAP map takes {map_eta.text()}; PCA is near instant.")
                 c1, c2, c3, c4 = st.columns(4)
                 map_method = c1.selectbox(
                     "Method", MAP_METHODS, key="map_method",

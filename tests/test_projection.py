@@ -229,3 +229,80 @@ def test_map_config__fit_sample_zero_or_at_least_20() -> None:
         MapConfig(fit_sample=5)
     with pytest.raises(ValueError, match="fit_sample"):
         MapConfig(fit_sample=-1)
+
+
+def _clusters(n: int, seed: int, dim: int = 16, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)) * 4.0
+    label = rng.integers(k, size=n)
+    return (centres[label] + rng.normal(size=(n, dim))).astype(np.float32), label
+
+
+def test_fitted_neighbours__places_rows_beside_their_own_cluster() -> None:
+    x, label = _clusters(600, seed=1)
+    fit, new = np.arange(0, 600, 3), np.setdiff1d(np.arange(600), np.arange(0, 600, 3))
+    spots = np.random.default_rng(2).normal(size=(8, 2)) * 10.0  # one 2-D spot per cluster
+    xy_fit = spots[label[fit]] + np.random.default_rng(3).normal(size=(len(fit), 2)) * 0.3
+    placed = projection.FittedNeighbours(x[fit], xy_fit).place(x[new])
+    assert placed.shape == (len(new), 2)
+    assert placed.dtype == np.float32
+    nearest_spot = np.argmin(((placed[:, None, :] - spots[None]) ** 2).sum(-1), axis=1)
+    assert (nearest_spot == label[new]).mean() > 0.95
+    guess = np.random.default_rng(4).uniform(placed.min(0), placed.max(0), size=placed.shape)
+    by_chance = np.argmin(((guess[:, None, :] - spots[None]) ** 2).sum(-1), axis=1)
+    assert (by_chance == label[new]).mean() < 0.5  # the check fails a random placement
+
+
+def test_fitted_neighbours__inverted_lists_deterministic_and_close_to_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    x, _ = _clusters(3_000, seed=5)
+    xy_fit = np.random.default_rng(6).normal(size=(2_000, 2)).astype(np.float32)
+    exact = projection.FittedNeighbours(x[:2_000], xy_fit)
+    assert exact.index.__class__.__name__ == "IndexFlatL2"
+    monkeypatch.setattr(projection, "IVF_FROM", 1_000)
+    a = projection.FittedNeighbours(x[:2_000], xy_fit, seed=7)
+    assert a.index.__class__.__name__ == "IndexIVFFlat"
+    placed = a.place(x[2_000:])
+    assert np.array_equal(placed, projection.FittedNeighbours(x[:2_000], xy_fit, seed=7)
+                          .place(x[2_000:]))  # fmt: skip
+    assert np.array_equal(placed[:10], a.place(x[2_000:2_010]))  # rows placed independently
+    assert np.isfinite(placed).all()
+    _, want = exact.index.search(x[2_000:], 15)
+    _, got = a.index.search(x[2_000:], 15)
+    recall = np.mean([len(set(g) & set(w)) / 15 for g, w in zip(got, want, strict=True)])
+    assert recall > 0.7  # 8 lists of 179 find most of the exact neighbours
+
+
+def test_fit_umap__above_fit_sample_keeps_the_full_fits_trustworthiness() -> None:
+    from sklearn.manifold import trustworthiness
+
+    x, _ = _clusters(900, seed=8)
+    cfg = MapConfig(n_epochs=60, seed=1, fit_sample=300)
+    xy = projection.fit_umap(x, cfg)
+    rows = projection.fit_sample_rows(900, cfg)
+    assert rows is not None
+    rest = np.setdiff1d(np.arange(900), rows)
+    full = trustworthiness(x[rows], xy[rows], n_neighbors=10)
+    placed = trustworthiness(x[rest], xy[rest], n_neighbors=10)
+    assert placed > full - 0.03
+    noise = np.random.default_rng(9).permutation(xy[rest])  # the same points, shuffled
+    assert trustworthiness(x[rest], noise, n_neighbors=10) < full - 0.1
+
+
+def test_estimate_map__grows_with_points_and_says_so() -> None:
+    cfg = MapConfig()
+    small, big = projection.estimate_map(50_000, cfg), projection.estimate_map(1_000_000, cfg)
+    assert small.fitted == 50_000
+    assert small.place_s == 0
+    assert big.fitted == cfg.fit_sample
+    assert big.total_s > small.total_s
+    assert big.place_s > 0
+    assert projection.estimate_map(1_000_000, MapConfig(fit_sample=0)).total_s > big.total_s
+    assert "1,000,000 points on this machine" in big.text()
+    assert big.text().startswith("about ")
+    assert "minutes" in big.text() or "seconds" in big.text()
+    assert projection.estimate_map(1_000_000, MapConfig(method="pca")).total_s < big.total_s
+    share = projection.fit_share(cfg.fit_sample, 1_000_000)
+    assert share == pytest.approx(big.fit_s / big.total_s)
+    assert projection.fit_share(500, 500) == 1.0

@@ -7,7 +7,8 @@ the core's functions and add no algorithm of their own.
 
 - ``ingest(project, IngestSettings, progress, *, on_listed)`` -> ``IngestReport``
 - ``compute_embeddings(project, EmbedConfig, progress, *, on_epoch)`` -> ``EmbeddingSet``
-- ``compute_map(project, MapConfig, progress)`` -> ``Map``
+- ``compute_map(project, MapConfig, progress)`` -> ``Map``; ``map_estimate(project,
+  MapConfig)`` -> ``MapEstimate`` (its expected time, said before a big map starts)
 - ``select_round(project, SelectSettings, progress)`` -> ``RoundPreview``
 - ``record_round(project, RoundPreview, *, user)`` -> ``Round``
 - ``train_model(project, TrainSettings, progress, *, user)`` -> ``ModelRecord``
@@ -123,7 +124,15 @@ from bps_core.project.reviews import (
 )
 from bps_core.project.store import Project, UndoResult
 from bps_core.project.tags import MAX_TAG, TagAction, clean_tag
-from bps_core.projection import MAP_METHODS, Map, MapConfig, current_map, list_maps, use_map
+from bps_core.projection import (
+    MAP_METHODS,
+    Map,
+    MapConfig,
+    MapEstimate,
+    current_map,
+    list_maps,
+    use_map,
+)
 from bps_core.quality.flags import FLAG_HELP, FLAG_NAMES, FlagsResult, FlagThresholds
 from bps_core.quality.flags import facet_columns as quality_facets
 from bps_core.quality.label_issues import LabelIssuesError
@@ -181,7 +190,7 @@ from bps_core.verbs.agreement import (
     write_table_csv,
 )
 from bps_core.verbs.datasource import IngestSettings, ingest
-from bps_core.verbs.embeddings import compute_embeddings, compute_map
+from bps_core.verbs.embeddings import compute_embeddings, compute_map, map_estimate
 from bps_core.verbs.exports import (
     EmbeddingsExportRecord,
     EmbeddingsExportSettings,
@@ -262,12 +271,13 @@ __all__ = [
     "UnknownSampleError", "WritebackError",
     "CopyReport", "CopySelection", "CopySettings", "DatasourceConfig", "EmbedConfig",
     "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
-    "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "ModelConfig",
+    "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "MapEstimate",
+    "ModelConfig",
     "ModelRecord", "OutputExportRecord", "OutputExportSettings", "Project", "Round",
     "ReportRecord", "ReportSettings", "RoundOptions", "RoundPreview", "SelectSettings",
     "SelectionConfig", "SimulateSettings",
     "SimulationRecord", "TrainSettings", "WritebackReport", "WritebackSettings",
-    "compute_embeddings", "compute_map", "copy", "export", "export_embeddings",
+    "compute_embeddings", "compute_map", "map_estimate", "copy", "export", "export_embeddings",
     "export_to_output", "ingest", "record_round", "report", "run_simulation", "select_round",
     "train_model", "writeback", "view_nucleus", "ViewSettings", "NucleusView", "ChannelStyle",
     "CompositeStyle", "OutlineStyle",

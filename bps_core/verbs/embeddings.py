@@ -1,4 +1,4 @@
-"""Verbs: compute an embedding set, compute (or reuse) a map of it."""
+"""Verbs: compute an embedding set, compute (or reuse) a map of it, say how long a map takes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bps_core.embeddings.compute import EmbedConfig
 from bps_core.embeddings.compute import compute_embeddings as _compute_embeddings
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.project.store import Project
-from bps_core.projection import Map, MapConfig, get_or_compute_map
+from bps_core.projection import Map, MapConfig, MapEstimate, estimate_map, get_or_compute_map
 
 
 def compute_embeddings(
@@ -51,3 +51,23 @@ def compute_map(
         BpsError: the project has no embeddings yet.
     """
     return get_or_compute_map(project, settings or MapConfig(), progress=progress)
+
+
+def map_estimate(project: Project, settings: MapConfig | None = None) -> MapEstimate | None:
+    """How long computing a map of the current embedding set takes on this machine.
+
+    Read from the set's record (size and dimensions), without loading its vectors; see
+    ``bps_core.projection.estimate_map`` for the model behind it.
+
+    Args:
+        project: The open project.
+        settings: The map's method and parameters; the defaults (UMAP) when None.
+
+    Returns:
+        The estimate, or None when the project has no current embedding set.
+    """
+    version = project.embedding_sets.current_version()
+    record = project.embedding_sets.get(version) if version else None
+    if record is None:
+        return None
+    return estimate_map(record.n_samples, settings or MapConfig(), record.dim)

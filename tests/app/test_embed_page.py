@@ -210,3 +210,19 @@ def test_embed_page__device_choice_goes_into_the_embed_job(
     (job,) = jobs.list_jobs(tiny_project, "embed")
     assert EmbedConfig.from_params(job.params).device == "cpu"
     jobs.cancel_job(tiny_project, job.id)  # the device reached the job; nothing more to see
+
+
+def test_embed_page__map_form_says_how_long_a_umap_map_takes(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core.verbs import map_estimate
+
+    _set_with_map(tiny_project, seed=0)
+    estimate = map_estimate(tiny_project)
+    assert estimate is not None
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    assert not app.exception
+    said = [c.value for c in app.caption if "on this machine" in c.value]
+    assert said == [f"A UMAP map takes {estimate.text()}; PCA is near instant."]
+    assert f"{estimate.points:,} points" in said[0]

@@ -74,10 +74,16 @@ def test_embed__a_malformed_ray_address_is_one_line(
     assert err.count("\n") == 1
 
 
-def test_map__fit_sample_fits_a_sample_and_places_every_point(tiny_project: Project) -> None:
+def test_map__fit_sample_fits_a_sample_and_places_every_point(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = str(tiny_project.folder)
     assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    capsys.readouterr()
     assert main(["map", folder, "--epochs", "20", "--fit-sample", "50"]) == 0
+    n = len(tiny_project.samples())
+    said = capsys.readouterr().out
+    assert f"for {n:,} points on this machine (UMAP fitted on 50)" in said  # before it starts
     m = current_map(tiny_project)
     assert m is not None
     assert m.config.fit_sample == 50
