@@ -407,6 +407,25 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     "bench_embed.py": frozenset(
         {"bps_core.embeddings.cache", "bps_core.embeddings.train", "bps_core.storage"}
     ),
+    # end to end: the workflows go through the verbs; preparing the (untimed) checkpoint trains
+    # on a decoded subset, and the numba warm-up mirrors the app's warm worker
+    "bench_e2e.py": frozenset(
+        {
+            "bps_core.embeddings.cache",
+            "bps_core.embeddings.train",
+            "bps_core.projection",
+            "bps_core.storage",
+        }
+    ),  # fmt: skip
+    # cheaper forward passes (input size, precision) of one backbone, and their quality gates
+    "bench_embed_gates.py": frozenset(
+        {
+            "bps_core.embeddings.cache",
+            "bps_core.embeddings.inference",
+            "bps_core.embeddings.train",
+            "bps_core.storage",
+        }
+    ),  # fmt: skip
     # k-center greedy and the hybrid strategy's pieces, against scikit-learn
     "bench_kcenter.py": frozenset(
         {

@@ -153,6 +153,16 @@ def compute_embeddings(
         )
         if cfg.method == "pixels":
             params = {"image_size": cfg.image_size, "mask_neighbours": cfg.mask_neighbours}
+    elif (
+        cfg.method == "simclr"
+        and cfg.checkpoint
+        and load_cache(project.arrays_dir, CacheSpec(cfg.image_size, cfg.mask_neighbours), keys)
+        is None
+    ):
+        # A saved backbone embeds once: decode straight into the batches, no cache to write.
+        assert plan is not None
+        keys, vectors = _simclr_streamed(project, cfg, keys, relpaths, progress, plan)
+        checkpoint_sha = cfg.checkpoint
     else:
         ds = project.config.datasource
         cache = build_cache(
@@ -250,6 +260,44 @@ def _simclr(
     backbone, sha = _backbone(project, cfg, images, progress, on_epoch, deadline, plan)
     vectors = embed_images(backbone, images, progress=_stage(progress, 0.9, 0.99), plan=plan)
     return vectors, sha
+
+
+def _simclr_streamed(
+    project: Project,
+    cfg: EmbedConfig,
+    keys: list[str],
+    relpaths: list[str],
+    progress: Progress | None,
+    plan: DevicePlan,
+) -> tuple[list[str], Any]:
+    """Embeds with the saved backbone ``cfg.checkpoint``, decoding as it goes (no image cache).
+
+    Marks the bad files found and stores the pixel statistics measured, as the cached path
+    does. Returns the kept keys and their vectors (the cached path's, row for row).
+    """
+    from bps_core.embeddings.inference import inference_model
+    from bps_core.embeddings.stream import stream_embeddings
+    from bps_core.embeddings.train import resolve_precision
+
+    backbone, _ = _backbone(project, cfg, None, progress, None)
+    precision = "fp32" if plan.is_cuda else resolve_precision("auto")
+    size = (cfg.image_size, cfg.image_size)
+    model = inference_model(backbone, precision, image_size=size).to(plan.device)
+    ds = project.config.datasource
+    done = stream_embeddings(
+        model,
+        project.source(),
+        relpaths,
+        keys,
+        CacheSpec(cfg.image_size, cfg.mask_neighbours),
+        partners=mask_partner_source(ds) if cfg.mask_neighbours else None,
+        progress=_stage(progress, 0.0, 0.99),
+        plan=plan,
+    )
+    for key, reason in done.bad.items():
+        project.mark_bad(key, reason)
+    project.image_stats.put(done.stats, computed_at=utc_now())
+    return done.keys, done.vectors
 
 
 def _backbone(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,12 +48,18 @@ def find_metadata_csv(source: DataSource) -> str:
     return bps.META_CSV if source.exists(bps.META_CSV) else ""
 
 
+#: Every character of the Unicode categories Cc, Zl and Zp (a quick test before the full scan).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _control_character(key: str) -> str | None:
     """Says why a key holding a control or line-break character cannot be a sample, else None.
 
     Such a key would break every line-based file (``.lightly/relevant_filenames.txt``, CSV
     exports, logs).
     """
+    if not _CONTROL.search(key):
+        return None
     for i, ch in enumerate(key):
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             return (
@@ -139,6 +147,55 @@ def _header_problem(source: DataSource, key: str, size: int) -> str | None:
     return None
 
 
+#: Threads reading file headers at once: the reads wait on the disk (or the page cache), and a
+#: cold folder of small files answers many outstanding reads far faster than one at a time.
+HEADER_WORKERS = 16
+_HEADER_CHUNK = 256
+
+
+def _scaled(progress: Progress | None, top: float) -> Progress | None:
+    return None if progress is None else (lambda f: progress(top * f))
+
+
+def check_headers_parallel(
+    source: DataSource,
+    items: Sequence[tuple[str, int]],
+    *,
+    workers: int = HEADER_WORKERS,
+    progress: Progress | None = None,
+) -> dict[str, str | None]:
+    """Checks the first bytes of many files at once (``_header_problem`` per file).
+
+    Args:
+        source: Where the files are.
+        items: (key, size in bytes) of each file to check.
+        workers: Threads reading at once.
+        progress: Called with the fraction checked.
+
+    Returns:
+        Key -> the problem found (one line saying what to do), or None for a good header.
+    """
+    chunks = [items[i : i + _HEADER_CHUNK] for i in range(0, len(items), _HEADER_CHUNK)]
+
+    def check(chunk: Sequence[tuple[str, int]]) -> list[tuple[str, str | None]]:
+        return [(key, _header_problem(source, key, size)) for key, size in chunk]
+
+    out: dict[str, str | None] = {}
+    if len(chunks) <= 1 or workers <= 1:
+        results: Iterable[list[tuple[str, str | None]]] = map(check, chunks)
+        for found in results:
+            out.update(found)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done, found in enumerate(pool.map(check, chunks), start=1):
+                out.update(found)
+                if progress is not None:
+                    progress(done / len(chunks))
+    if progress is not None:
+        progress(1.0)
+    return out
+
+
 def ingest(
     project: Project,
     source: DataSource,
@@ -180,16 +237,25 @@ def ingest(
         rows_without_files=joined.rows_without_files,
     )
     ds_id = project.config.datasource.id
-    rows = []
-    for n, item in enumerate(listing, start=1):
+    problems_by_key: dict[str, str | None] = {}
+    for item in listing:
         problem = _unsafe_key(item.key)
         if problem is None and item.size > DEFAULT_LIMITS.max_bytes:  # never fetched whole
             problem = (
                 f"file is {item.size:,} bytes, over the limit of {DEFAULT_LIMITS.max_bytes:,}; "
                 "crop or downscale it"
             )
-        if problem is None and check_headers:
-            problem = _header_problem(source, item.key, item.size)
+        problems_by_key[item.key] = problem
+    if check_headers:
+        to_check = [i for i in listing if problems_by_key[i.key] is None]
+        checked = check_headers_parallel(
+            source, [(i.key, i.size) for i in to_check], progress=_scaled(progress, 0.9)
+        )
+        problems_by_key.update(checked)
+    now = utc_now()
+    rows = []
+    for item in listing:
+        problem = problems_by_key[item.key]
         if problem is None and item.size == 0:
             problem = "empty file (0 bytes); re-export or remove it"
         if problem:
@@ -197,11 +263,10 @@ def ingest(
         md = json.dumps(joined.metadata[item.key], sort_keys=True)
         rows.append(
             (sample_key(ds_id, item.key), ds_id, item.key, item.size,
-             "bad" if problem else "ok", problem, md, utc_now())
+             "bad" if problem else "ok", problem, md, now)
         )  # fmt: skip
-        if progress is not None and (n % 500 == 0 or n == len(listing)):
-            progress(0.9 * n / len(listing))
-    now = utc_now()
+    if progress is not None:
+        progress(0.9)
     problems = (
         [("no_metadata", f, f"no row in {meta_csv_key}", now)
          for f in joined.files_without_metadata]

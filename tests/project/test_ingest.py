@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,24 @@ def test_create_project__missing_metadata_csv_says_where_it_looked(tmp_path: Pat
     with pytest.raises(DatasourceError, match="nor on this machine; give its path"):
         create_project_from_folder(tmp_path / "p2", data, meta_csv="gone.csv")
     assert not (tmp_path / "p").exists()
+
+
+def test_check_headers_parallel__reports_each_bad_file_across_chunks(
+    tiny_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many chunks on many threads: every empty or mislabeled file is reported, by its key,
+    and every good one is None (the reporting of the one-at-a-time loop it replaced)."""
+    # the package exports the function ``ingest``, which hides the module of the same name
+    ingest_module = importlib.import_module("bps_core.project.ingest")
+    monkeypatch.setattr(ingest_module, "_HEADER_CHUNK", 7)
+    train = tiny_copy / bps.TRAIN_PREFIX
+    src = LocalFolderSource(train)
+    names = sorted(p.name for p in train.glob("*_proj.tif"))
+    (train / names[3]).write_bytes(b"")
+    (train / names[50]).write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 20)
+    items = [(n, (train / n).stat().st_size) for n in names]
+    found = ingest_module.check_headers_parallel(src, items, workers=4)
+    assert list(found) == names  # in order, one entry per file
+    assert "empty file" in str(found[names[3]])
+    assert found[names[50]] == "content is PNG but the extension says TIFF"
+    assert sum(v is not None for v in found.values()) == 2

@@ -76,3 +76,59 @@ def test_datasource_config__validation_names_the_field() -> None:
         DatasourceConfig(path="/x", purpose="write")
     with pytest.raises(DatasourceError, match="path is empty"):
         DatasourceConfig()
+
+
+def _walk_reference(src: LocalFolderSource) -> list[tuple[str, int]]:
+    """The listing as it was built before scandir: os.walk, resolving every file."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(src.root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            full = Path(dirpath) / name
+            real = full.resolve()
+            if not real.is_relative_to(src.root) or not real.is_file():
+                continue
+            out.append((full.relative_to(src.root).as_posix(), real.stat().st_size))
+    return out
+
+
+def test_list__matches_os_walk_order_on_a_nested_tree(folder: Path, tmp_path: Path) -> None:
+    """The scandir listing keeps os.walk's order (a folder's files before its subfolders,
+    depth first, sorted) and never enters a linked folder, inside the root or out of it."""
+    for rel in ("sub/z/deep.tif", "sub/a/x.tif", "sub/a/y/q.tif", "b/1.tif", "sub/0.tif"):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(b"x" * len(rel))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "o.tif").write_bytes(b"o")
+    os.symlink(tmp_path / "outside", folder / "linked_out")
+    os.symlink(folder / "sub", folder / "linked_in")
+    os.symlink(tmp_path / "nowhere.tif", folder / "dangling.tif")
+    src = LocalFolderSource(folder)
+    listed = [(i.key, i.size) for i in src.list()]
+    assert listed == _walk_reference(src)
+    assert [k for k, _ in listed if k.startswith("sub/")] == [
+        "sub/0.tif", "sub/b.png", "sub/a/x.tif", "sub/a/y/q.tif", "sub/z/deep.tif"
+    ]  # fmt: skip
+    assert not any(k.startswith(("linked_", "dangling")) for k, _ in listed)
+
+
+def test_read_bytes__a_linked_folder_leaving_the_root_is_refused(
+    folder: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "o.tif").write_bytes(b"o")
+    os.symlink(tmp_path / "outside", folder / "linked_out")
+    os.symlink(folder / "sub", folder / "linked_in")
+    src = LocalFolderSource(folder)
+    with pytest.raises(DatasourceError, match="outside the datasource root"):
+        src.read_bytes("linked_out/o.tif")
+    assert src.read_bytes("linked_in/b.png") == b"12"  # a link that stays inside is followed
+
+
+@pytest.mark.parametrize("key", ["a.tif", "sub/b.png", "sub//b.png", "./a.tif", "sub/./b.png"])
+def test_safe_relative_key__normal_and_unnormal_keys_agree(key: str) -> None:
+    from pathlib import PurePosixPath
+
+    assert safe_relative_key(key) == PurePosixPath(key).as_posix()
