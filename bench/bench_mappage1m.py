@@ -65,6 +65,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -423,7 +424,10 @@ def _drawn(page: Any, t0: float, t0_page: float, t1: float, what: str, rep: Rep)
     return max(t1, t0 + (t_plot - t0_page) / 1000)
 
 
-def one_rep(page: Any, server: Server, poly: NDArray[np.float64], timeout_s: float) -> Rep:
+def one_rep(
+    page: Any, server: Server, poly: NDArray[np.float64], timeout_s: float, paint_timeout_s: float
+) -> Rep:
+    """One session: first paint, lasso, label. A step not done in time ends the session."""
     rep = Rep()
     counter = ByteCounter()
     counter.attach(page)
@@ -442,7 +446,7 @@ def one_rep(page: Any, server: Server, poly: NDArray[np.float64], timeout_s: flo
         mark, t_mono = counter.mark(), time.monotonic()
         t0, t0_page = time.perf_counter(), page.evaluate(_RESET)
         link.click()
-        t1 = _wait(page, f"() => {_RAN} && {_PAINTED}", timeout_s)
+        t1 = _wait(page, f"() => {_RAN} && {_PAINTED}", paint_timeout_s)
         t1 = _drawn(page, t0, t0_page, t1, "first paint", rep)
         page.wait_for_timeout(1000)  # frames still on their way count to the paint
         rep.paint_s, rep.paint_bytes = t1 - t0, counter.since(mark)[0]
@@ -496,16 +500,20 @@ def one_rep(page: Any, server: Server, poly: NDArray[np.float64], timeout_s: flo
         shot = WORK / f"mappage1m_{step.replace(' ', '_')}_timeout.png"
         with contextlib.suppress(Exception):  # a hung page may not take a screenshot either
             page.screenshot(path=str(shot))
-        rep.failed = f"{step}: not done after {timeout_s:.0f} s ({exc})"
+        limit = paint_timeout_s if step == "first paint" else timeout_s
+        rep.failed = f"{step}: not done after {limit:.0f} s ({exc})"
         print(rep.failed, flush=True)
     return rep
 
 
 def run_version(
     version: Version, project: Path, poly: NDArray[np.float64], reps: int, timeout_s: float,
-    port: int,
+    cold_timeout_s: float, port: int,
 ) -> list[Rep]:  # fmt: skip
-    """``reps`` fresh sessions against one server of ``version`` on its own project copy."""
+    """``reps`` fresh sessions against one server of ``version`` on its own project copy. The
+    first paint of the first session (the cold one) may take ``cold_timeout_s``; a session
+    that timed out leaves the server to finish its work for the next session, which is
+    timed as usual; two timeouts in a row end the version."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
@@ -519,12 +527,13 @@ def run_version(
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             for i in range(reps):
                 context = browser.new_context(viewport={"width": 1400, "height": 1100})
-                rep = one_rep(context.new_page(), server, poly, timeout_s)
+                paint_timeout_s = cold_timeout_s if i == 0 else timeout_s
+                rep = one_rep(context.new_page(), server, poly, timeout_s, paint_timeout_s)
                 context.close()
                 print(f"{version.label} rep {i + 1}: {rep}", flush=True)
                 out.append(rep)
-                if rep.failed:
-                    break  # a page that timed out once is not timed again
+                if rep.failed and len(out) > 1 and out[-2].failed:
+                    break
             browser.close()
     finally:
         server.stop()
@@ -553,7 +562,7 @@ def rows_for(version: Version, n: int, reps: list[Rep]) -> list[dict[str, str]]:
     """One row per measure: the median over the repetitions that got there (the first paint:
     the cold repetition apart from the warm ones)."""
     warm = reps[1:]
-    failed = next((r.failed for r in reps if r.failed), "")
+    failed = "; ".join(f"session {i + 1}: {r.failed}" for i, r in enumerate(reps) if r.failed)
 
     def row(measure: str, values: list[Any], unit: str, target: float | None = None) -> dict:
         med = _median(values)
@@ -600,8 +609,14 @@ def main() -> None:
     parser.add_argument("--ref", action="append", default=[], help="a git ref of the app")
     parser.add_argument("--checkout", action="append", default=[], help="a folder with app.py")
     parser.add_argument("--step-timeout", type=float, default=600.0, help="seconds per step")
+    parser.add_argument(
+        "--cold-timeout", type=float, default=1800.0, help="seconds for the cold first paint"
+    )
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--name", default="mappage1m", help="the results file's name")
+    parser.add_argument(
+        "--append", action="store_true", help="keep the other versions' rows of the results file"
+    )
     args = parser.parse_args()
 
     project = build_project(args.n)
@@ -613,32 +628,63 @@ def main() -> None:
     poly, inside = polygon_holding(xy, min(args.lasso, len(xy)))
     print(f"lasso polygon holds {inside:,} of {len(xy):,} points", flush=True)
     rows: list[dict[str, str]] = []
-    all_reps: dict[str, list[Rep]] = {}
+    lines: list[str] = []
     for i, version in enumerate(versions):
-        reps = run_version(version, project, poly, args.reps, args.step_timeout, PORTS[i])
-        all_reps[version.label] = reps
+        reps = run_version(version, project, poly, args.reps, args.step_timeout,
+                           args.cold_timeout, PORTS[i])  # fmt: skip
         rows += rows_for(version, args.n, reps)
-    extra = [f"{label}: {'; '.join(sorted({n for r in reps for n in r.notes}))}"
-             for label, reps in all_reps.items() if any(r.notes for r in reps)]  # fmt: skip
-    runs = [f"{label}: {' | '.join(r.label_runs for r in reps if r.label_runs)}"
-            for label, reps in all_reps.items()]  # fmt: skip
-    notes = (
-        f"Synthetic project from `create_embedding_project` ({args.n:,} samples, 128-d, seed 0, "
-        f"PCA map; every TIFF a hard link to one 64x64 image). A lasso polygon (24 corners) "
-        f"holding {inside:,} points by the map arrays; one class label ('track') on it. "
-        f"{args.reps} fresh sessions per page version on one server (the first is the cold "
-        "first paint); medians over the sessions that reached the step. Bytes: websocket "
-        "payloads (thumbnails come over HTTP and are not counted). Server time: the script "
-        "runs the input caused, logged by a hook on Streamlit's ScriptRunner "
-        "(bench/_runlog/sitecustomize.py), start to Streamlit's end-of-run event. The label "
-        "click's runs (ms, in order): "
-        + "; ".join(runs)
-        + ". "
-        + (" Notes: " + "; ".join(extra) + "." if extra else "")
-        + " Chromium (software WebGL) and the server on one machine of 2 cores shared with "
-        "other helpers' work at the time (`nice -n 15`), so times are upper bounds."
+        lines.append(run_line(version, args.n, inside, reps))
+    if args.append:
+        rows, lines = merged(args.name, rows, lines)
+    write_results(args.name, rows, GENERAL + RUNS + "\n".join(lines))
+
+
+GENERAL = (
+    "Synthetic project from `create_embedding_project` (128-d, seed 0, PCA map; every TIFF a "
+    "hard link to one 64x64 image, so thumbnails decode). A lasso polygon of 24 corners, "
+    "sized by the map arrays to hold 100,000 points (at 1M; 10% of the points at other sizes "
+    "unless said), dragged with the mouse; the first class ('track') applied to it. Fresh "
+    "sessions on one server per page version, the first one cold; medians over the sessions "
+    "that reached the step, each session's value under 'runs'. Bytes: websocket payloads "
+    "(thumbnails come over HTTP and are not counted). Server time: the script runs the input "
+    "caused, from their start to Streamlit's end-of-run event, logged by a hook on "
+    "Streamlit's ScriptRunner (bench/_runlog/sitecustomize.py), which leaves the page as it "
+    "is. Chromium (software WebGL) and the server ran on one machine of 2 cores shared with "
+    "other helpers' work at the time (`nice -n 15`), so times are upper bounds."
+)
+RUNS = "\n\nRuns:\n\n"
+
+
+def run_line(version: Version, n: int, inside: int, reps: list[Rep]) -> str:
+    """One line of notes on a version's run: what the table cannot show."""
+    notes = sorted({note for r in reps for note in r.notes})
+    runs = " | ".join(r.label_runs for r in reps if r.label_runs) or "-"
+    return (
+        f"- {version.label}, {n:,} points ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC): "
+        f"{len(reps)} session(s); the polygon holds {inside:,} points by the map arrays; "
+        f"the label click's script runs, ms in order per session: {runs}"
+        + (f"; {'; '.join(notes)}" if notes else "")
+        + "."
     )
-    write_results(args.name, rows, notes)
+
+
+def merged(
+    name: str, rows: list[dict[str, str]], lines: list[str]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """These rows and lines after the earlier ones of ``bench/results/<name>.json``, less the
+    earlier rows of the same page version and size (a rerun replaces them)."""
+    from _common import RESULTS
+
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return rows, lines
+    old = json.loads(path.read_text())
+    fresh = {(r["page"], r["points"]) for r in rows}
+    keep = [r for r in old["rows"] if (r["page"], r["points"]) not in fresh]
+    old_lines = old["notes"].split(RUNS, 1)[1].splitlines() if RUNS in old["notes"] else []
+    labels = {f"- {page}, {points} points" for page, points in fresh}
+    keep_lines = [ln for ln in old_lines if ln.strip() and ln.split(" (")[0] not in labels]
+    return keep + rows, keep_lines + lines
 
 
 if __name__ == "__main__":

@@ -93,3 +93,23 @@ def test_runlog__logs_each_streamlit_script_run(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
     assert events[:3] == ["SCRIPT_STARTED", "SCRIPT_STOPPED_WITH_SUCCESS", "run_script_end"]
+
+
+def test_merged__a_rerun_replaces_its_own_rows_and_keeps_the_others(
+    bench,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    old_rows = [{"page": "main @ a", "points": "1,000"}, {"page": "b @ c", "points": "1,000"}]
+    notes = (
+        "general" + bench.RUNS + "- main @ a, 1,000 points (t): old.\n- b @ c, 1,000 points (t): x."
+    )
+    (tmp_path / "m.json").write_text(json.dumps({"rows": old_rows, "notes": notes}))
+    rows, lines = bench.merged(
+        "m", [{"page": "main @ a", "points": "1,000"}], ["- main @ a, 1,000 points (u): new."]
+    )
+    assert rows == [{"page": "b @ c", "points": "1,000"}, {"page": "main @ a", "points": "1,000"}]
+    assert lines == ["- b @ c, 1,000 points (t): x.", "- main @ a, 1,000 points (u): new."]
