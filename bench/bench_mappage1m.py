@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -451,6 +452,7 @@ def one_rep(
         page.wait_for_timeout(1000)  # frames still on their way count to the paint
         rep.paint_s, rep.paint_bytes = t1 - t0, counter.since(mark)[0]
         rep.paint_server_s = _server_s(server, t_mono)[1]
+        print(f"  first paint {rep.paint_s:.1f} s, {rep.paint_bytes / MB:.1f} MB", flush=True)
 
         step = "lasso"
         page.evaluate(_RESET)
@@ -475,6 +477,7 @@ def one_rep(
         page.wait_for_timeout(1000)
         rep.lasso_bytes, rep.lasso_sent = counter.since(mark)
         rep.lasso_server_s = _server_s(server, t_mono)[1]
+        print(f"  lasso {rep.lasso_s:.1f} s, {rep.selected:,} selected", flush=True)
 
         step = "label"
         button = page.get_by_role("button", name=re.compile(r"^Label [\d,]+ as"))
@@ -622,14 +625,17 @@ def main() -> None:
     project = build_project(args.n)
     if args.build_only:
         return
-    versions = [export_ref(r) for r in args.ref] + [checkout_version(c) for c in args.checkout]
-    versions = versions or [export_ref("main")]
+    # Resolved when their turn comes, so a ref names its commit at that moment.
+    refs = args.ref or ([] if args.checkout else ["main"])
+    versions = [functools.partial(export_ref, r) for r in refs]
+    versions += [functools.partial(checkout_version, c) for c in args.checkout]
     xy = map_xy(project)
     poly, inside = polygon_holding(xy, min(args.lasso, len(xy)))
     print(f"lasso polygon holds {inside:,} of {len(xy):,} points", flush=True)
     rows: list[dict[str, str]] = []
     lines: list[str] = []
-    for i, version in enumerate(versions):
+    for i, resolve in enumerate(versions):
+        version = resolve()
         reps = run_version(version, project, poly, args.reps, args.step_timeout,
                            args.cold_timeout, PORTS[i])  # fmt: skip
         rows += rows_for(version, args.n, reps)
