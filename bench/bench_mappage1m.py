@@ -4,13 +4,10 @@
 What is measured, exactly:
 
 1. Project: ``create_embedding_project(folder, --n, dim=128, seed=0)`` (default 1,000,000
-   samples, image-less, clustered embeddings, a PCA map), built once under
-   ``bench/_work/mappage1m_<n>``. Every sample's TIFF is then a hard link to one small 16-bit
-   image (as bench/bench_interaction.py does): the selection panel shows thumbnails, and an
-   image-less sample would be marked bad on sight, a samples change that makes the next
-   rerun reload the samples frame, which a real project does not pay. Each page version gets
-   a fresh copy of the project (the images are shared), so the labels of one version's runs
-   never reach another's.
+   samples, clustered embeddings, a PCA map, every sample's TIFF a hard link to a rendered
+   crop of its condition), built once under ``bench/_work/mappage1m_<n>``. Each page version
+   gets a fresh copy of the project (the images are shared: the datasource names them by
+   absolute path), so the labels of one version's runs never reach another's.
 2. Page versions: ``--ref REF`` (a git commit, exported with ``git archive`` into
    ``bench/_work/pages_<sha>``; ``main`` when nothing is given) or ``--checkout PATH`` (a
    folder served as it is). Each is served like the browser tests do (tests/browser/conftest.py):
@@ -71,7 +68,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +201,8 @@ def runs_after(runs: Sequence[Run], t0: float) -> list[Run]:
 
 # -- the project and the servers ------------------------------------------------------------
 def build_project(n: int) -> Path:
-    """The n-sample project (built once), every TIFF a hard link to one small image."""
+    """The n-sample project, built once (``create_embedding_project`` links every sample's
+    TIFF to a rendered crop of its condition)."""
     folder = WORK / f"mappage1m_{n}"
     done = folder / ".bench-built"
     if done.exists():
@@ -213,21 +210,10 @@ def build_project(n: int) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     t0 = time.perf_counter()
-    create_embedding_project(folder, n, dim=128, seed=0).close()
-    print(f"project of {n:,} built in {time.perf_counter() - t0:.0f} s", flush=True)
-    rng = np.random.default_rng(0)
-    with Project.open(folder) as p:
-        relpaths = p.samples().relpath.tolist()
+    with create_embedding_project(folder, n, dim=128, seed=0) as p:
         p.samples()  # leaves the columnar snapshot of the frame in place
-    for i, rel in enumerate(relpaths):
-        one = folder / f"one_{i // 50_000}.tif"  # a file takes at most 65,000 links
-        if not one.exists():
-            tifffile.imwrite(one, rng.integers(0, 4000, (64, 64), dtype=np.uint16))
-        path = folder / "images" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.link(one, path)
     done.write_text(f"{n}\n")
-    print(f"... and linked in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"project of {n:,} built in {time.perf_counter() - t0:.0f} s", flush=True)
     return folder
 
 
@@ -237,7 +223,7 @@ def fresh_copy(folder: Path, tag: str) -> Path:
     copy = WORK / f"{folder.name}_run_{tag}"
     if copy.exists():
         shutil.rmtree(copy)
-    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("images", "one_*.tif"))
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("images", "image_sources"))
     return copy
 
 
@@ -384,6 +370,7 @@ class Rep:
     paint_s: float | None = None
     paint_bytes: int | None = None
     paint_server_s: float | None = None
+    drag_s: float | None = None
     lasso_s: float | None = None
     lasso_sent: int | None = None
     lasso_bytes: int | None = None
@@ -464,9 +451,11 @@ def one_rep(
         ):  # fmt: skip
             raise StepTimeout(f"the lasso polygon leaves the plot area {area}: {pts.tolist()}")
         page.mouse.move(*pts[0])
+        t_down = time.perf_counter()
         page.mouse.down()
-        for vx, vy in [*pts[1:], pts[0]]:
-            page.mouse.move(vx, vy, steps=4)
+        for vx, vy in [*pts[1:], pts[0]]:  # one move per corner: plotly reselects on each
+            page.mouse.move(vx, vy)
+        rep.drag_s = time.perf_counter() - t_down
         mark, t_mono = counter.mark(), time.monotonic()
         t0 = time.perf_counter()
         page.mouse.up()
@@ -589,6 +578,7 @@ def rows_for(version: Version, n: int, reps: list[Rep]) -> list[dict[str, str]]:
         row("lasso: points selected", [r.selected for r in reps], ""),
         row("lasso: bytes sent by the browser", [r.lasso_sent for r in reps], "MB"),
         row("lasso: websocket bytes received", [r.lasso_bytes for r in reps], "MB"),
+        row("lasso: drag (25 mouse moves)", [r.drag_s for r in reps], "s"),
         row("lasso: release to panel", [r.lasso_s for r in reps], "s"),
         row("lasso: server time", [r.lasso_server_s for r in reps], "ms"),
         row("label: websocket bytes received", [r.label_bytes for r in reps], "MB",
@@ -647,9 +637,12 @@ def main() -> None:
 
 GENERAL = (
     "Synthetic project from `create_embedding_project` (128-d, seed 0, PCA map; every TIFF a "
-    "hard link to one 64x64 image, so thumbnails decode). A lasso polygon of 24 corners, "
+    "hard link to an image, so thumbnails decode: in the runs below a 64x64 random 16-bit "
+    "image linked by an earlier version of this script, now `create_embedding_project`'s "
+    "rendered crops). A lasso polygon of 24 corners, "
     "sized by the map arrays to hold 100,000 points (at 1M; 10% of the points at other sizes "
-    "unless said), dragged with the mouse; the first class ('track') applied to it. Fresh "
+    "unless said), dragged with the mouse, one move per corner; the first class ('track') "
+    "applied to it. Fresh "
     "sessions on one server per page version, the first one cold; medians over the sessions "
     "that reached the step, each session's value under 'runs'. Bytes: websocket payloads "
     "(thumbnails come over HTTP and are not counted). Server time: the script runs the input "
