@@ -9,10 +9,10 @@ What is measured, exactly:
    gets a fresh copy of the project (the images are shared: the datasource names them by
    absolute path), so the labels of one version's runs never reach another's.
 2. Page versions: ``--ref REF`` (a git commit, exported with ``git archive`` into
-   ``bench/_work/pages_<sha>``; ``main`` when nothing is given) or ``--checkout PATH`` (a
-   folder served as it is). Each is served like the browser tests do (tests/browser/conftest.py):
-   ``python -m bps_app.serve run app.py`` from that checkout, ``PYTHONPATH`` set to it,
-   ``BPS_PROJECT`` the copy, ``BPS_LABELER_WARM_WORKER=0``.
+   ``$TMPDIR/bps_bench_pages/<sha>`` when its turn comes; ``main`` when nothing is given) or
+   ``--checkout PATH`` (a folder served as it is). Each is served like the browser tests do
+   (tests/browser/conftest.py): ``python -m bps_app.serve run app.py`` from that checkout,
+   ``PYTHONPATH`` set to it, ``BPS_PROJECT`` the copy, ``BPS_LABELER_WARM_WORKER=0``.
 3. Server time: ``bench/_runlog/sitecustomize.py`` rides on the server's ``PYTHONPATH`` and
    hooks Streamlit's ``ScriptRunner`` to log, per script run, its start and the moment
    Streamlit reports it finished (``time.monotonic()``, one clock for both processes). It
@@ -28,10 +28,11 @@ What is measured, exactly:
       ``notRunning`` after a run the click caused and the plotly map holds drawn content
       (a WebGL canvas, an image or SVG points), checked on animation frames. The first
       repetition after the server starts is the cold one (the server's caches are empty).
-   b. lasso: a polygon in map coordinates centred on the median point and sized (bisection
-      on its radius) to hold ``--lasso`` (100,000) points, converted to page pixels by the
-      figure's own axes (``l2p``), dragged with the mouse; timed from the release until the
-      selection panel's "N selected" heading is shown after the run. N is recorded.
+   b. lasso: a polygon of 24 corners in map coordinates centred on the median point and
+      sized (bisection on its radius) to hold ``--lasso`` (100,000) points, converted to page
+      pixels by the figure's own axes (``l2p``), dragged with the mouse (one move per corner:
+      plotly reselects its points on each move); the drag is timed, then the release until
+      the selection panel's "N selected" heading is shown after the run. N is recorded.
    c. label: the "Label N as ..." button (the first class); timed from the click until the
       page is idle after the run, the "Labeled ..." flash is shown and the figure has
       redrawn (plotly's ``plotly_afterplot`` after the click, when the figure is the same
@@ -43,9 +44,10 @@ Targets (issue 21): payload at most 8 MB for the first paint and for the label r
 time of the rerun after labeling at most 300 ms.
 
 Run: ``nice -n 15 .venv/bin/python bench/bench_mappage1m.py [--n 1000000] [--reps 3]
-[--ref main] [--ref BRANCH] [--checkout PATH]`` (``--n 100000`` for a quick look). A step that
-takes longer than ``--step-timeout`` seconds is recorded as a timeout, with a screenshot in
-``bench/_work``.
+[--ref main] [--ref BRANCH] [--checkout PATH] [--append]`` (``--n 100000`` for a quick look;
+``--append`` keeps the rows of other versions in the results). A step that takes longer than
+``--step-timeout`` seconds (the cold first paint: ``--cold-timeout``) is recorded as a
+timeout, with a screenshot in ``bench/_work``; the next session is still timed.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -249,9 +252,10 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
 
 
 def export_ref(ref: str) -> Version:
-    """``git archive`` of ``ref`` into bench/_work (no worktree registered, nothing shared)."""
+    """``git archive`` of ``ref`` into a temporary folder (no worktree registered)."""
     sha = _git("rev-parse", ref)
-    target = WORK / f"pages_{sha[:12]}"
+    # Outside the repository: tests/test_architecture.py reads every .py file under bench/.
+    target = Path(tempfile.gettempdir()) / "bps_bench_pages" / sha[:12]
     if not (target / "app.py").exists():
         target.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True,
