@@ -449,6 +449,8 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     ),
     # a 77k project without rendering crops, for the browser latency figures
     "bench_interaction.py": frozenset({"bps_core.synthetic.embedding_project"}),
+    # a 1M-sample project without rendering crops, for the map page's first paint and rerun
+    "bench_mappage1m.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # UMAP fitting and its warm-up
     "bench_umap.py": frozenset({"bps_core.projection"}),
     # the synthetic generator's planning and scene drawing
