@@ -182,6 +182,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     issue = issues.loc[key]
     right.markdown(f"**{md(widgets.file_name(key))}**")
     m1, m2, m3 = right.columns(3)

@@ -203,6 +203,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     predicted, confidence = walk["predicted"][key], float(walk["confidence"][key])
     right.metric("Model (out-of-fold) predicts" if disagreements else "Model predicts",

@@ -170,6 +170,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     if row is None:
         right.metric("Current label", widgets.UNLABELED)

@@ -68,6 +68,11 @@ class LabelQueue:
         """The number of pages (at least 1, even for an empty queue)."""
         return max(1, -(-len(self.keys) // self.page_size))
 
+    def upcoming(self, n: int) -> tuple[str, ...]:
+        """The ``n`` keys after the current page, in order: what to prepare ahead."""
+        start = self.position + len(self.current)
+        return self.keys[start : start + max(n, 0)]
+
     def move(self, pages: int) -> LabelQueue:
         """The queue ``pages`` pages further on (negative: back), every tile chosen.
 
