@@ -427,7 +427,7 @@ def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) 
     samples = load_samples(project)
     blocked = set(samples.key[samples.status != "ok"])
     if unlabeled_only:
-        blocked |= set(project.current_labels().key)
+        blocked |= current_labels(project).keys
     for k in blocked:
         if k in index:
             exclude[index[k]] = True

@@ -443,7 +443,7 @@ def sample_detail(
         history = project.label_events(key)
         tag_history = project.tags.history(key)
         near = cache.neighbours(project, key, n_neighbours)
-        labels = project.current_labels().set_index("key").label
+        labels = cache.current_labels(project).label_of
         source = project.config.datasource
         rel = cache.relpaths(project)
     left, right = st.columns([3, 2])
