@@ -114,3 +114,12 @@ def test_upcoming__the_keys_after_the_current_page() -> None:
     assert q.move(3).upcoming(4) == ()  # the last page (k9): nothing after it
     assert q.move(2).upcoming(4) == ("k9",)
     assert LabelQueue.of(["a", "b"]).upcoming(0) == ()
+
+
+def test_n_labeled__counts_with_sets_and_lists_and_the_key_set_survives_moves() -> None:
+    q = LabelQueue.of(["a", "b", "c", "d"])
+    assert q.n_labeled(frozenset({"a", "x"})) == 1
+    assert q.n_labeled(["b", "c", "y"]) == 2
+    moved = q.move(1).after_labeling(["b"])
+    assert moved.key_set is q.key_set  # made once per queue, not per key press
+    assert moved == LabelQueue(("a", "b", "c", "d"), 2)  # the cache takes no part in equality
