@@ -167,6 +167,7 @@ def test_facet_choices__worked_out_once_per_frame_and_again_for_a_new_frame(
     assert by_column["label"].options == ("a", "b", "(none)")
     assert by_column["confidence"].bounds == (0.2, 0.9)
     assert by_column["tags"].options == ("x", "y", "(none)")
+    assert filters.colour_columns(frame) is filters.colour_columns(frame)  # kept as well
     relabeled = frame.assign(label=["c", "c", "c"])  # a new version of the facets
     assert {c.column: c for c in filters.facet_choices(relabeled)}["label"].options == ("c",)
     assert len(calls) == 2
