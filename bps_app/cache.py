@@ -24,7 +24,7 @@ from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.index import QUERY_EXACT_BELOW, NeighbourIndex, embedding_set_index
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
-from bps_core.errors import DatasourceError, ImageDecodeError
+from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
 from bps_core.facets import facets_version, sample_facets
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
@@ -57,6 +57,30 @@ def warm_job_worker() -> None:
     """Starts the server's warm job worker once per server process (``bps_core.jobs``), so
     map and embedding jobs skip the 25-50 s of UMAP compilation a fresh process pays."""
     jobs.start_warm_worker()
+
+
+def hold_database(project_dir: Path) -> None:
+    """Keeps one idle connection to the served project's SQLite database open in this server.
+
+    SQLite checkpoints the write-ahead log and deletes it whenever the last connection to a
+    database closes; with a connection per rerun (``state.open_project``) that was every
+    rerun's close, about 20 ms of each queue key press after its label write (py-spy, issue
+    20). While this one stays open, checkpoints happen as SQLite's auto-checkpoint decides.
+    A PostgreSQL project holds nothing (its connections are the server's).
+    """
+    _held_database(str(project_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _held_database(project_dir: str) -> Project | None:
+    try:
+        project = Project.open(project_dir)
+    except BpsError:  # the page opening it says what is wrong
+        return None
+    if project.config.database_url:
+        project.close()
+        return None
+    return project
 
 
 def samples_version(project: Project) -> str:
