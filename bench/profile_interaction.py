@@ -3,7 +3,8 @@ Playwright presses queue keys and switches pages on the bench_interaction projec
 
 Usage: ``python bench/profile_interaction.py [keypress|switch]`` after
 ``bench/bench_interaction.py`` built ``bench/_work/interaction_<N>`` (or it builds one). Writes
-the collapsed stacks to ``bench/_work/profile_<what>.txt`` and prints, for the script-run
+the collapsed stacks to ``bench/_work/profile_<what>.txt`` and the summary to
+``bench/results/interaction_profile_<what>.md``: for the script-run
 thread, the share of samples per top-level part (ours: ``app.py``, ``pages/``, ``bps_app``,
 ``bps_core``; Streamlit's own: script-run setup, forward messages, caches) and the heaviest
 functions of ours, inclusive. Samples are wall-clock at 250 Hz with idle samples left out.
@@ -17,13 +18,14 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 import bench_interaction as bi  # noqa: E402
-from _common import WORK  # noqa: E402
+from _common import RESULTS, WORK  # noqa: E402
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, StreamlitServer  # noqa: E402
 
@@ -140,7 +142,15 @@ def main() -> None:
             browser.close()
     finally:
         server.stop()
-    print(summarise(out))
+    summary = summarise(out)
+    print(summary)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    when = datetime.now(UTC).isoformat(timespec="minutes")
+    (RESULTS / f"interaction_profile_{what}.md").write_text(
+        f"py-spy of the server while Playwright did {REPS} {what} actions on {bi.N:,} samples "
+        f"({when}; one machine of 2 cores shared with other helpers' work, under "
+        f"`nice -n 15`); the script-run thread's samples:\n\n```\n{summary}\n```\n"
+    )
 
 
 if __name__ == "__main__":
