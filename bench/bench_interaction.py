@@ -271,7 +271,9 @@ def main() -> None:
         "(software WebGL) and the server on one machine of 2 cores, shared with other "
         "helpers' work at the time (run under `nice -n 15`), so the figures carry that load. "
         "Not timed: the naive peer (bench/naive/map_page.py) loads the default UMAP map, and "
-        "this project holds a PCA map only.",
+        "this project holds a PCA map only. Where the server's time goes: "
+        "`bench/profile_interaction.py` (py-spy), in `interaction_profile_keypress.md` and "
+        "`interaction_profile_switch.md` next to this file.",
     )
 
 
