@@ -1,7 +1,8 @@
 """Where a rerun's time goes on the server (issue 20): py-spy samples ``streamlit run`` while
 Playwright presses queue keys and switches pages on the bench_interaction project.
 
-Usage: ``python bench/profile_interaction.py [keypress|switch]`` after
+Usage: ``python bench/profile_interaction.py [keypress|switch]`` (``summarise WHAT`` writes the
+summary again from the last stacks) after
 ``bench/bench_interaction.py`` built ``bench/_work/interaction_<N>`` (or it builds one). Writes
 the collapsed stacks to ``bench/_work/profile_<what>.txt`` and the summary to
 ``bench/results/interaction_profile_<what>.md``: for the script-run
@@ -142,16 +143,24 @@ def main() -> None:
             browser.close()
     finally:
         server.stop()
-    summary = summarise(out)
-    print(summary)
+    write_summary(what, out)
+
+
+def write_summary(what: str, stacks: Path) -> None:
+    """Writes ``bench/results/interaction_profile_<what>.md`` from the collapsed stacks."""
+    summary = summarise(stacks)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    when = datetime.now(UTC).isoformat(timespec="minutes")
+    when = datetime.fromtimestamp(stacks.stat().st_mtime, UTC).isoformat(timespec="minutes")
     (RESULTS / f"interaction_profile_{what}.md").write_text(
         f"py-spy of the server while Playwright did {REPS} {what} actions on {bi.N:,} samples "
         f"({when}; one machine of 2 cores shared with other helpers' work, under "
         f"`nice -n 15`); the script-run thread's samples:\n\n```\n{summary}\n```\n"
     )
+    print(summary)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["summarise"]:  # again from the stacks of the last run
+        write_summary(sys.argv[2], WORK / f"profile_{sys.argv[2]}.txt")
+    else:
+        main()
