@@ -111,7 +111,7 @@ def summarise(path: Path) -> str:
     lines.append("by the library of the innermost frame:")
     lines += [f"  {pct(n)}  {p}" for p, n in leaf.most_common(8)]
     lines.append("heaviest of ours (inclusive):")
-    lines += [f"  {pct(n)}  {f}" for f, n in ours.most_common(30)]
+    lines += [f"  {pct(n)}  {f}" for f, n in ours.most_common(15)]
     return "\n".join(lines)
 
 
