@@ -10,6 +10,7 @@ st.set_page_config(page_title="BPS Labeler", page_icon=":microscope:", layout="w
 host_check.require_allowed_host()  # DNS rebinding: nothing renders for a foreign Host
 widgets.require_login()  # with [auth] in secrets.toml, nothing renders before st.login
 cache.warm_job_worker()
+cache.hold_database(state.project_dir())
 
 navigation = st.navigation(
     [

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.index import QUERY_EXACT_BELOW, NeighbourIndex, embedding_set_index
 from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
-from bps_core.errors import DatasourceError, ImageDecodeError
+from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
 from bps_core.facets import facets_version, sample_facets
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
@@ -52,6 +57,30 @@ def warm_job_worker() -> None:
     """Starts the server's warm job worker once per server process (``bps_core.jobs``), so
     map and embedding jobs skip the 25-50 s of UMAP compilation a fresh process pays."""
     jobs.start_warm_worker()
+
+
+def hold_database(project_dir: Path) -> None:
+    """Keeps one idle connection to the served project's SQLite database open in this server.
+
+    SQLite checkpoints the write-ahead log and deletes it whenever the last connection to a
+    database closes; with a connection per rerun (``state.open_project``) that was every
+    rerun's close, about 20 ms of each queue key press after its label write (py-spy, issue
+    20). While this one stays open, checkpoints happen as SQLite's auto-checkpoint decides.
+    A PostgreSQL project holds nothing (its connections are the server's).
+    """
+    _held_database(str(project_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _held_database(project_dir: str) -> Project | None:
+    try:
+        project = Project.open(project_dir)
+    except BpsError:  # the page opening it says what is wrong
+        return None
+    if project.config.database_url:
+        project.close()
+        return None
+    return project
 
 
 def samples_version(project: Project) -> str:
@@ -194,10 +223,119 @@ def nucleus_view(
     """
     source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
     style_json = json.dumps(style.to_dict(), sort_keys=True)
+    ready = _view_prefetcher().take((source_json, relpath, size, style_json))
+    if ready is not None:
+        return ready
     try:
         return _nucleus_view(source_json, relpath, size, style_json)
     except _NotKept as passing:
         return passing.view
+
+
+def prefetch_views(
+    source: DatasourceConfig, relpaths: list[str], size: int, style: CompositeStyle
+) -> None:
+    """Starts making the nucleus views of ``relpaths`` (the next images of a queue) in the
+    background, in order, so ``nucleus_view`` hands them out without a decode or a PNG encode
+    when the labeler moves on. One worker per server; views kept for the last few dozen
+    requests; a view that fails is not kept (``nucleus_view`` then makes it and reports)."""
+    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
+    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    prefetcher = _view_prefetcher()
+    todo = [r for r in relpaths if not prefetcher.has((source_json, r, size, style_json))]
+    if not todo:
+        return
+    try:
+        reader, partners = _readers(source_json)
+    except DatasourceError:
+        return  # the source is unreachable now: the page says so when it reads the image
+    for relpath in todo:
+        prefetcher.submit(
+            (source_json, relpath, size, style_json),
+            functools.partial(_make_view, reader, partners, relpath, size, style),
+        )
+
+
+def _readers(source_json: str) -> tuple[DataSource, DataSource | None]:
+    """The reader of a source and of its sibling partner folder (None when it has none)."""
+    cache_dir = str(state.project_dir() / OBJECT_CACHE_DIR)
+    reader = _source(source_json, cache_dir)
+    sibling = sibling_config(DatasourceConfig.from_dict(json.loads(source_json)))
+    partners: DataSource | None = None
+    if sibling is not None:
+        try:
+            partners = _source(json.dumps(dataclasses.asdict(sibling), sort_keys=True), cache_dir)
+        except DatasourceError:  # the sibling folder went away: partners are absent
+            partners = None
+    return reader, partners
+
+
+def _make_view(
+    reader: DataSource, partners: DataSource | None, relpath: str, size: int, style: CompositeStyle
+) -> NucleusView:
+    """The nucleus view of ``relpath``; one with a passing failure raises ``_NotKept``."""
+    fitc = _read_sample(reader, relpath)
+    view = composite_view(fitc, relpath, reader, sibling=partners, size=size, style=style)
+    if view.passing:
+        raise _NotKept(view)
+    return view
+
+
+class _ViewPrefetcher:
+    """One background worker making nucleus views ahead, and the last ``kept`` of them."""
+
+    def __init__(self, kept: int = 48) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bps-view-prefetch")
+        self._views: OrderedDict[tuple[str, str, int, str], Future[NucleusView]] = OrderedDict()
+        self._kept = kept
+        self._lock = threading.Lock()
+
+    def has(self, key: tuple[str, str, int, str]) -> bool:
+        with self._lock:
+            return key in self._views
+
+    def submit(self, key: tuple[str, str, int, str], make: Callable[[], NucleusView]) -> None:
+        with self._lock:
+            if key in self._views:
+                return
+            self._views[key] = self._pool.submit(make)
+            while len(self._views) > self._kept:
+                self._views.popitem(last=False)[1].cancel()
+
+    def take(self, key: tuple[str, str, int, str]) -> NucleusView | None:
+        """The view made ahead for ``key``: waits for it when it is being made; None when it
+        was not asked for, was still queued (it is dropped) or failed: the caller makes it."""
+        with self._lock:
+            future = self._views.get(key)
+            if future is None:
+                return None
+            if future.cancel():  # still queued: the caller makes it now
+                del self._views[key]
+                return None
+            self._views.move_to_end(key)
+        try:
+            return future.result()
+        except Exception:  # noqa: BLE001 - the caller makes it again and reports why
+            with self._lock:
+                self._views.pop(key, None)
+            return None
+
+    def settle(self) -> None:
+        """Waits until every view asked for is made or failed."""
+        with self._lock:
+            futures = list(self._views.values())
+        wait(futures)
+
+    def clear(self) -> None:
+        with self._lock:
+            views, self._views = self._views, OrderedDict()
+        for future in views.values():
+            future.cancel()
+
+
+@st.cache_resource(show_spinner=False)
+def _view_prefetcher() -> _ViewPrefetcher:
+    return _ViewPrefetcher()
 
 
 class _NotKept(Exception):  # noqa: N818 (a carrier, not an error)
@@ -210,21 +348,9 @@ class _NotKept(Exception):  # noqa: N818 (a carrier, not an error)
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _nucleus_view(source_json: str, relpath: str, size: int, style_json: str) -> NucleusView:
-    cache_dir = str(state.project_dir() / OBJECT_CACHE_DIR)
-    reader = _source(source_json, cache_dir)
-    fitc = _read_sample(reader, relpath)
-    sibling = sibling_config(DatasourceConfig.from_dict(json.loads(source_json)))
-    partners: DataSource | None = None
-    if sibling is not None:
-        try:
-            partners = _source(json.dumps(dataclasses.asdict(sibling), sort_keys=True), cache_dir)
-        except DatasourceError:  # the sibling folder went away: partners are absent
-            partners = None
-    view = composite_view(fitc, relpath, reader, sibling=partners, size=size,
-                          style=CompositeStyle.from_dict(json.loads(style_json)))  # fmt: skip
-    if view.passing:
-        raise _NotKept(view)
-    return view
+    reader, partners = _readers(source_json)
+    return _make_view(reader, partners, relpath, size,
+                      CompositeStyle.from_dict(json.loads(style_json)))  # fmt: skip
 
 
 def _still_there(reader: DataSource, relpath: str) -> bool:
@@ -258,6 +384,7 @@ def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
 def clear_thumbnails() -> None:
     _thumbnail.clear()
     _nucleus_view.clear()
+    _view_prefetcher().clear()
 
 
 def relpaths(project: Project) -> pd.Series:
@@ -324,7 +451,7 @@ def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) 
     samples = load_samples(project)
     blocked = set(samples.key[samples.status != "ok"])
     if unlabeled_only:
-        blocked |= set(project.current_labels().key)
+        blocked |= current_labels(project).keys
     for k in blocked:
         if k in index:
             exclude[index[k]] = True
@@ -536,11 +663,16 @@ def quality_csv(result: FlagsResult) -> bytes:
 def facets(project: Project) -> pd.DataFrame:
     """The sample facets (``bps_core.facets.sample_facets``: label, prediction, confidence,
     tags and every registered provider's columns), rebuilt only when ``facets_version``
-    changes, so a rerun that changed nothing reads it from the cache."""
+    changes, so a rerun that changed nothing reads it from the cache.
+
+    Held once per server in ``st.cache_resource``: every rerun gets the same read-only frame
+    (no copy of 77k rows per rerun), so ``filters.facet_filters`` can keep the filter choices
+    it derives from it. Callers must not modify it.
+    """
     return _facets(str(project.folder), facets_version(project))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
     with Project.open(project_dir) as project:
         # The samples frame from its own cache: a label changes the facets, not the samples.
@@ -571,3 +703,56 @@ def tag_history(project: Project) -> pd.DataFrame:
 def _tag_history(project_dir: str, tags_version: int) -> pd.DataFrame:
     with Project.open(project_dir) as p:
         return p.tags.history()
+
+
+@dataclasses.dataclass(frozen=True)
+class CurrentLabels:
+    """The project's current labels (``Project.current_labels``) with the lookups a page
+    makes on every rerun, held read-only."""
+
+    frame: pd.DataFrame  #: key, label, user, created_at, source
+    keys: frozenset[str]  #: the labeled keys
+    label_of: dict[str, str]  #: key -> label
+
+
+def current_labels(project: Project) -> CurrentLabels:
+    """The current labels, re-read only when ``Project.current_labels_token`` changes (a label
+    written by anyone, an undo, the double-labeling setting, the samples), so a rerun that
+    changed nothing costs four small queries instead of the label join. A label written in a
+    callback is read on the rerun it causes: the token is read at each call.
+
+    Shared by every session (``st.cache_resource``): callers must not modify it.
+    """
+    return _current_labels(str(project.folder), project.current_labels_token())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _current_labels(project_dir: str, token: tuple[object, ...]) -> CurrentLabels:
+    with Project.open(project_dir) as project:
+        frame = project.current_labels()
+    return CurrentLabels(
+        frame, frozenset(frame.key), dict(zip(frame.key, frame.label, strict=True))
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewStates:
+    """Every current label with its review state (``Reviews.current``), held read-only."""
+
+    frame: pd.DataFrame  #: ``bps_core.project.reviews.CURRENT_COLUMNS``
+    unreviewed: frozenset[str]  #: keys whose current label nobody reviewed yet
+
+
+def review_states(project: Project) -> ReviewStates:
+    """The review state of every current label, re-read only when a label event, a verdict
+    or the samples change (a Python pass over every label: about 0.2 s per key press of a
+    reviewer at 77k labels otherwise). Shared by every session: do not modify it."""
+    token = (project.samples_version(), project.labels_version(), project.reviews.version())
+    return _review_states(str(project.folder), token)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _review_states(project_dir: str, token: tuple[object, ...]) -> ReviewStates:
+    with Project.open(project_dir) as project:
+        frame = project.reviews.current()
+    return ReviewStates(frame, frozenset(frame.key[frame.review == "unreviewed"]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, walks, widgets
+from bps_app import cache, state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -151,7 +151,7 @@ def render(
     """
     issues = state.queue_issues()
     with state.open_project() as p:
-        current = p.reviews.current()
+        current = cache.review_states(p).frame
         classes = p.classes()
     open_keys = set(_open(issues, current))
     done = sum(1 for k in q.keys if k not in open_keys)
@@ -182,6 +182,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     issue = issues.loc[key]
     right.markdown(f"**{md(widgets.file_name(key))}**")
     m1, m2, m3 = right.columns(3)

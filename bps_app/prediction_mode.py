@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, walks, widgets
+from bps_app import cache, state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -179,7 +179,7 @@ def render(
         default_window: The project's display window.
     """
     with state.open_project() as p:
-        current = p.reviews.current().set_index("key")
+        current = cache.review_states(p).frame.set_index("key")
         classes = [(c.name, c.hotkey) for c in p.classes()]
     disagreements = walk["kind"] in LABEL_WALKS
     what = {
@@ -203,6 +203,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     predicted, confidence = walk["predicted"][key], float(walk["confidence"][key])
     right.metric("Model (out-of-fold) predicts" if disagreements else "Model predicts",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bps_app import state, tables, walks, widgets
+from bps_app import cache, state, tables, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -138,10 +138,10 @@ def render(
         default_window: The project's display window.
     """
     with state.open_project() as p:
-        current = p.reviews.current()
+        states = cache.review_states(p)
         classes = p.classes()
         history = p.reviews.history(q.current[0]) if not q.finished else None
-    unreviewed = set(current.key[current.review == "unreviewed"])
+    current, unreviewed = states.frame, states.unreviewed
     done = sum(1 for k in q.keys if k not in unreviewed)
     n_reviewed = int((current.review != "unreviewed").sum())
     where = "finished" if q.finished else f"image {q.position + 1:,} of {len(q.keys):,}"
@@ -170,6 +170,7 @@ def render(
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)
+    widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
     right.markdown(f"**{md(widgets.file_name(key))}**")
     if row is None:
         right.metric("Current label", widgets.UNLABELED)

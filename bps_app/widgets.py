@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -317,6 +317,24 @@ def nucleus_image(
         st.caption(md(line))
 
 
+#: How many of a queue's next images are made ahead while the labeler looks at one.
+PREFETCH_AHEAD = 4
+
+
+def prefetch_views(
+    keys: Sequence[str],
+    relpaths: pd.Series,
+    source: DatasourceConfig,
+    style: CompositeStyle,
+    *,
+    size: int = 512,
+) -> None:
+    """Starts making the nucleus views of ``keys`` (a queue's next images) in the background
+    (``cache.prefetch_views``), so moving on shows them without a decode."""
+    if keys:
+        cache.prefetch_views(source, [relpaths[k] for k in keys], size, style)
+
+
 def thumbnail_grid(
     keys: list[str],
     relpaths: pd.Series,
@@ -425,7 +443,7 @@ def sample_detail(
         history = project.label_events(key)
         tag_history = project.tags.history(key)
         near = cache.neighbours(project, key, n_neighbours)
-        labels = project.current_labels().set_index("key").label
+        labels = cache.current_labels(project).label_of
         source = project.config.datasource
         rel = cache.relpaths(project)
     left, right = st.columns([3, 2])

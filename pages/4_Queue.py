@@ -28,7 +28,6 @@ from bps_core.verbs import (
     UnknownSampleError,
     filtered_keys,
     labeler_view,
-    list_rounds,
     unlabeled_keys,
 )
 
@@ -39,25 +38,26 @@ FROM_SELECTION = "The map selection"
 REVIEW = "Review class: "
 ROUND = "Selection round "
 
+GRID_SIZE = 220  # the grid's tiles, in pixels
+
 with state.open_project() as project:
     samples = cache.load_samples(project)
     rel_index = cache.relpaths(project)
     source = project.config.datasource
     default_window = project.config.display
-    labels = project.current_labels()
+    labels = cache.current_labels(project)
     classes = project.classes()
-    rounds = {r.id: r.keys for r in list_rounds(project)}
+    round_ids = project.rounds.ids()
     facets = cache.facets(project)
     # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
     # until they labeled them themselves; in blind mode they see only their own labels here.
-    mine = labeler_view(project, state.user_name(), labels)
+    mine = labeler_view(project, state.user_name(), labels.frame)
     model = cache.current_model(project)
 
 user = state.user_name()
 blind = mine is not None and mine.blind
-shown_labels = mine.own if mine is not None and blind else labels  # what this user may see
-labeled_keys = mine.labeled(labels.key) if mine is not None else set(labels.key)
-current = shown_labels.set_index("key").label
+shown_labels = mine.own if mine is not None and blind else labels.frame  # what this user may see
+labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
 st.title("Label queue")
 
 
@@ -81,7 +81,8 @@ def _start(
     if origin == FROM_SELECTION:
         keys = state.map_selection()
     elif origin.startswith(ROUND):
-        keys = rounds[int(origin.removeprefix(ROUND))]
+        with state.open_project() as p:
+            keys = p.rounds.keys(int(origin.removeprefix(ROUND)))
     elif origin.startswith(REVIEW):
         keys = shown_labels[shown_labels.label == origin.removeprefix(REVIEW)].key.tolist()
     elif origin == FROM_FILTERED:
@@ -159,11 +160,12 @@ selection = state.map_selection()
 origins = [FROM_UNLABELED, FROM_FILTERED]
 if selection:
     origins.append(FROM_SELECTION)
-origins += [f"{ROUND}{rid}" for rid in sorted(rounds, reverse=True)[:5]]
+origins += [f"{ROUND}{rid}" for rid in sorted(round_ids, reverse=True)[:5]]
 origins += [REVIEW + c.name for c in classes if c.name in set(shown_labels.label)]
 if not blind:  # a blind labeler never walks other labelers' labels, as a reviewer neither
-    origins += review_mode.origins([c.name for c in classes if c.name in set(labels.label)])
-    origins += issue_mode.origins(not labels.empty)
+    labeled_classes = set(labels.frame.label)
+    origins += review_mode.origins([c.name for c in classes if c.name in labeled_classes])
+    origins += issue_mode.origins(not labels.frame.empty)
     origins += prediction_mode.origins(list(model.classes) if model is not None else [])
 with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_start", border=False):
     st.caption("Filters (for the queue of unlabeled samples matching them)")
@@ -190,119 +192,151 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
         )
         st.rerun()
 
-if error := state.pop_queue_error():
-    st.error(md(error))
-if not user:
-    st.warning("Enter your name in the sidebar to label.")
-q = state.queue()
-if q is None:
-    st.info("Choose which samples to walk through and press **Start**.")
-    st.stop()
-if not q.keys:
-    st.info("This queue is empty: nothing matches. Choose other samples above.")
-    st.stop()
-if state.issue_mode(q):  # the labels cleanlab flags: keep or correct each
-    issue_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
-                      default_window=default_window)  # fmt: skip
-    st.stop()
-if (walk := state.prediction_walk(q)) is not None:  # the model's predictions, by confidence
-    prediction_mode.render(q, walk, user=user, samples=samples, rel_index=rel_index,
-                           source=source, default_window=default_window)  # fmt: skip
-    st.stop()
-if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
-    review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
-                       default_window=default_window)  # fmt: skip
-    st.stop()
 
-# Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
-# without counting.
-n_labeled = q.n_labeled(labeled_keys)
-where = (
-    "finished"
-    if q.finished
-    else f"image {q.position + 1:,} of {len(q.keys):,}"
-    if q.page_size == 1
-    else f"page {q.page:,} of {q.n_pages:,}"
-)
-st.progress(n_labeled / len(q.keys), text=f"{n_labeled:,} of {len(q.keys):,} labeled · {where}")
+@st.fragment
+def _queue_body(form_open: bool) -> None:
+    """Everything a key press changes: progress, the class and move keys, the image or grid.
 
-buttons = st.columns(max(len(classes), 1) + 1)
-for col, c in zip(buttons, classes, strict=False):
-    col.button(
-        md(c.name),
-        key=f"queue_class_{c.name}",
-        on_click=_label,
-        args=(c.name,),
-        shortcut=c.hotkey,
-        disabled=not user or q.finished or not q.chosen,
-        width="stretch",
+    A fragment: a digit, an arrow or Z reruns only this, not the sidebar, the queue's source
+    controls (the facets and their filters) nor the reads above (issue 20). So it reads the
+    labels itself, on every run: a label given is counted on the run it causes.
+    ``form_open``: whether the full run drew the source controls open (a queue that
+    finishes here reruns the page, so they open to start another).
+    """
+    q = state.queue()
+    if q is not None and q.finished and not form_open:
+        st.rerun()
+    with state.open_project() as p:
+        labels = cache.current_labels(p)
+        classes = p.classes()
+        mine = labeler_view(p, user, labels.frame)
+    blind = mine is not None and mine.blind
+    labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
+    if mine is not None and blind:  # what this user may see
+        current = dict(zip(mine.own.key, mine.own.label, strict=True))
+    else:
+        current = labels.label_of
+    if error := state.pop_queue_error():
+        st.error(md(error))
+    if not user:
+        st.warning("Enter your name in the sidebar to label.")
+    if q is None:
+        st.info("Choose which samples to walk through and press **Start**.")
+        return
+    if not q.keys:
+        st.info("This queue is empty: nothing matches. Choose other samples above.")
+        return
+    if state.issue_mode(q):  # the labels cleanlab flags: keep or correct each
+        issue_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
+                          default_window=default_window)  # fmt: skip
+        return
+    if (walk := state.prediction_walk(q)) is not None:  # the model's predictions, by confidence
+        prediction_mode.render(q, walk, user=user, samples=samples, rel_index=rel_index,
+                               source=source, default_window=default_window)  # fmt: skip
+        return
+    if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
+        review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
+                           default_window=default_window)  # fmt: skip
+        return
+
+    # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
+    # without counting.
+    n_labeled = q.n_labeled(labeled_keys)
+    where = (
+        "finished"
+        if q.finished
+        else f"image {q.position + 1:,} of {len(q.keys):,}"
+        if q.page_size == 1
+        else f"page {q.page:,} of {q.n_pages:,}"
     )
-with buttons[-1].popover("New class", icon=":material/add:"):
-    st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class)
-if not classes:
-    st.caption("Create a class first (New class); it gets the digit key 1, the next 2, and so on.")
+    st.progress(n_labeled / len(q.keys), text=f"{n_labeled:,} of {len(q.keys):,} labeled · {where}")
 
-nav = st.columns(4)
-nav[0].button("Previous", key="queue_prev", on_click=_move, args=(-1,), shortcut="Left",
-              icon=":material/arrow_back:", width="stretch")  # fmt: skip
-nav[1].button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Right",
-              icon=":material/arrow_forward:", width="stretch",
-              help="Skip: moves on without labeling")  # fmt: skip
-nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
-              icon=":material/undo:", width="stretch")  # fmt: skip
-nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes, T tags.")
+    buttons = st.columns(max(len(classes), 1) + 1)
+    for col, c in zip(buttons, classes, strict=False):
+        col.button(
+            md(c.name),
+            key=f"queue_class_{c.name}",
+            on_click=_label,
+            args=(c.name,),
+            shortcut=c.hotkey,
+            disabled=not user or q.finished or not q.chosen,
+            width="stretch",
+        )
+    with buttons[-1].popover("New class", icon=":material/add:"):
+        st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class)
+    if not classes:
+        st.caption(
+            "Create a class first (New class); it gets the digit key 1, the next 2, and so on."
+        )
 
-if q.finished:
-    rest = q.unlabeled(labeled_keys)
-    if not rest:
-        st.success(f"Queue finished: all {len(q.keys):,} samples are labeled. Start another above.")
-        st.stop()
-    st.info(f"End of the queue: {n_labeled:,} of {len(q.keys):,} labeled, {len(rest):,} still "
-            "unlabeled (skipped).")  # fmt: skip
-    st.button(f"Walk the {len(rest):,} unlabeled again", key="queue_walk_left", type="primary",
-              on_click=_restart_with, args=(rest,), icon=":material/replay:")  # fmt: skip
-    st.stop()
+    nav = st.columns(4)
+    nav[0].button("Previous", key="queue_prev", on_click=_move, args=(-1,), shortcut="Left",
+                  icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav[1].button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Right",
+                  icon=":material/arrow_forward:", width="stretch",
+                  help="Skip: moves on without labeling")  # fmt: skip
+    nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
+                  icon=":material/undo:", width="stretch")  # fmt: skip
+    nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes, T tags.")
 
-window = widgets.display_controls(default_window, key="queue_display")
-style = widgets.view_controls(state.VIEW_QUEUE, window)  # FITC, DAPI and the MASK outline
-if q.page_size == 1:
-    key = q.current[0]
-    row = tables.sample_row(samples, key)
-    left, right = st.columns([3, 2])
-    with left:
-        widgets.nucleus_image(key, rel_index[key], source, style)
-    right.markdown(f"**{md(widgets.file_name(key))}**")
-    label = current.get(key)
-    right.metric("Your label" if blind else "Current label",
-                 md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
-    if blind:
-        right.caption("Blind double labeling: other people's labels are hidden.")
-    shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-             if c in row.index]  # fmt: skip
-    right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
-    with right:
-        widgets.tag_editor([key], "queue", user=user)
-else:
-    captions = {}
-    for k in q.current:
-        label = current.get(k)
-        captions[k] = f"{widgets.file_name(k)} · {label if isinstance(label, str) else '—'}"
-    head = st.columns([4, 1, 1])
-    head[0].caption(
-        f"A class key labels the {len(q.chosen)} chosen of {len(q.current)} tiles; untick a "
-        "tile to leave it for another class."
-    )
-    head[1].button("Choose all", key="queue_choose_all", on_click=_choose_all, args=(True,),
-                   type="tertiary", icon=":material/select_all:")  # fmt: skip
-    head[2].button("Choose none", key="queue_choose_none", on_click=_choose_all, args=(False,),
-                   type="tertiary", icon=":material/deselect:")  # fmt: skip
-    ticks = st.columns(6)
-    for i, k in enumerate(q.current):
-        state.mirror_queue_tile(k, k in q.chosen)  # the queue decides; the box mirrors it
-        ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
-                              args=(k,))  # fmt: skip
-    widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6, size=220,
-                           captions=captions, style=style,
-                           open_key=None if blind else "queue_open")  # fmt: skip
-    widgets.tag_editor(list(q.chosen), "queue", user=user,
-                       label=f"Tags of the {len(q.chosen)} chosen")  # fmt: skip
+    if q.finished:
+        rest = q.unlabeled(labeled_keys)
+        if not rest:
+            st.success(
+                f"Queue finished: all {len(q.keys):,} samples are labeled. Start another above."
+            )
+            return
+        st.info(f"End of the queue: {n_labeled:,} of {len(q.keys):,} labeled, {len(rest):,} still "
+                "unlabeled (skipped).")  # fmt: skip
+        st.button(f"Walk the {len(rest):,} unlabeled again", key="queue_walk_left", type="primary",
+                  on_click=_restart_with, args=(rest,), icon=":material/replay:")  # fmt: skip
+        return
+
+    window = widgets.display_controls(default_window, key="queue_display")
+    style = widgets.view_controls(state.VIEW_QUEUE, window)  # FITC, DAPI and the MASK outline
+    if q.page_size == 1:
+        key = q.current[0]
+        row = tables.sample_row(samples, key)
+        left, right = st.columns([3, 2])
+        with left:
+            widgets.nucleus_image(key, rel_index[key], source, style)
+        widgets.prefetch_views(q.upcoming(widgets.PREFETCH_AHEAD), rel_index, source, style)
+        right.markdown(f"**{md(widgets.file_name(key))}**")
+        label = current.get(key)
+        right.metric("Your label" if blind else "Current label",
+                     md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
+        if blind:
+            right.caption("Blind double labeling: other people's labels are hidden.")
+        shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+                 if c in row.index]  # fmt: skip
+        right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
+        with right:
+            widgets.tag_editor([key], "queue", user=user)
+    else:
+        captions = {}
+        for k in q.current:
+            label = current.get(k)
+            captions[k] = f"{widgets.file_name(k)} · {label if isinstance(label, str) else '—'}"
+        head = st.columns([4, 1, 1])
+        head[0].caption(
+            f"A class key labels the {len(q.chosen)} chosen of {len(q.current)} tiles; untick a "
+            "tile to leave it for another class."
+        )
+        head[1].button("Choose all", key="queue_choose_all", on_click=_choose_all, args=(True,),
+                       type="tertiary", icon=":material/select_all:")  # fmt: skip
+        head[2].button("Choose none", key="queue_choose_none", on_click=_choose_all, args=(False,),
+                       type="tertiary", icon=":material/deselect:")  # fmt: skip
+        ticks = st.columns(6)
+        for i, k in enumerate(q.current):
+            state.mirror_queue_tile(k, k in q.chosen)  # the queue decides; the box mirrors it
+            ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
+                                  args=(k,))  # fmt: skip
+        widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6,
+                               size=GRID_SIZE, captions=captions, style=style,
+                               open_key=None if blind else "queue_open")  # fmt: skip
+        widgets.prefetch_views(q.upcoming(q.page_size), rel_index, source, style, size=GRID_SIZE)
+        widgets.tag_editor(list(q.chosen), "queue", user=user,
+                           label=f"Tags of the {len(q.chosen)} chosen")  # fmt: skip
+
+
+_queue_body(q is None or q.finished)

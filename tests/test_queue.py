@@ -106,3 +106,20 @@ def test_unlabeled_keys__assigned_samples_come_first_in_one_order_for_every_labe
     assert [k for k in bob[:20] if k != "input:20.tif"] == alice[:19]  # the same order
     assert sorted(alice) == sorted(set(samples.key) - alice_done)  # nothing lost or doubled
     assert unlabeled_keys(samples, alice_done) == unlabeled_keys(samples, alice_done, first=())
+
+
+def test_upcoming__the_keys_after_the_current_page() -> None:
+    q = LabelQueue.of([f"k{i}" for i in range(10)], page_size=3)
+    assert q.upcoming(4) == ("k3", "k4", "k5", "k6")
+    assert q.move(3).upcoming(4) == ()  # the last page (k9): nothing after it
+    assert q.move(2).upcoming(4) == ("k9",)
+    assert LabelQueue.of(["a", "b"]).upcoming(0) == ()
+
+
+def test_n_labeled__counts_with_sets_and_lists_and_the_key_set_survives_moves() -> None:
+    q = LabelQueue.of(["a", "b", "c", "d"])
+    assert q.n_labeled(frozenset({"a", "x"})) == 1
+    assert q.n_labeled(["b", "c", "y"]) == 2
+    moved = q.move(1).after_labeling(["b"])
+    assert moved.key_set is q.key_set  # made once per queue, not per key press
+    assert moved == LabelQueue(("a", "b", "c", "d"), 2)  # the cache takes no part in equality

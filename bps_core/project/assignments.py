@@ -208,6 +208,19 @@ class Assignments:
         ).fetchall()
         return [str(k) for (k,) in rows]
 
+    def token(self) -> tuple[object, ...]:
+        """A cheap value that changes whenever the events frame, and so the hidden keys, may.
+
+        Every change the frame reflects appends an event or an action (an undo whose every
+        sample was skipped appends only its action) or rewrites the setting (assignments
+        change only with it): together they date it.
+        """
+        return (
+            self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0],
+            self._conn.execute("SELECT COUNT(*) FROM label_actions").fetchone()[0],
+            get_setting(self._conn, DOUBLE_LABELING_KEY),
+        )
+
     def _events(self) -> pd.DataFrame:
         """Every event on an assigned sample, in one query.
 
@@ -216,14 +229,7 @@ class Assignments:
         the log kept the label because someone labeled them since (``Project.undo`` never
         overwrites a newer label of another person; blind labelers label the same samples).
         """
-        # Every change this frame reflects appends an event or an action (an undo whose every
-        # sample was skipped appends only its action) or rewrites the setting (assignments
-        # change only with it): together they date it.
-        at = (
-            self._conn.execute("SELECT MAX(id) FROM label_events").fetchone()[0],
-            self._conn.execute("SELECT COUNT(*) FROM label_actions").fetchone()[0],
-            get_setting(self._conn, DOUBLE_LABELING_KEY),
-        )
+        at = self.token()
         if self._events_memo is not None and self._events_memo[0] == at:
             return self._events_memo[1]
         rows = self._conn.execute(

@@ -799,6 +799,15 @@ class Project:
             frame = frame[~frame.key.isin(hidden)].reset_index(drop=True)
         return frame
 
+    def current_labels_token(self) -> tuple[object, ...]:
+        """A cheap value that changes whenever ``current_labels`` may; cache it on this.
+
+        It follows the label log (append-only: a label, an undo, a verdict that relabels), the
+        label actions and the double-labeling setting (which labels are hidden) and the
+        samples (a sample removed takes its label along). Classes are never renamed.
+        """
+        return (self.samples_version(), *self.assignments.token())
+
     def label_events(self, key: str | None = None) -> pd.DataFrame:
         """Returns the label event log, oldest first, of every sample or of sample ``key`` only.
 

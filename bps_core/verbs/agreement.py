@@ -8,7 +8,7 @@ disagree, a reviewer's decision (source ``adjudication``) becomes the label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,7 +284,7 @@ class LabelerView:
     pending: frozenset[str]
     own: pd.DataFrame
 
-    def labeled(self, current: Sequence[str] | pd.Series) -> set[str]:
+    def labeled(self, current: Collection[str] | pd.Series) -> set[str]:
         """The samples done for this labeler: labeled, and not waiting for their own label."""
         return (set(current) | set(self.own.key)) - self.pending
 

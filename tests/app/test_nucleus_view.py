@@ -158,3 +158,30 @@ def test_cache__a_view_whose_partner_could_not_be_read_now_is_drawn_again(
     assert cache.nucleus_view(source, rel, 64, CompositeStyle()).notes == ()  # now kept
     assert len(drawn) == 2
     cache.clear_thumbnails()
+
+
+def test_prefetch__the_next_views_are_made_ahead_and_handed_out_without_a_decode(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: the queue makes its next images in the background; showing one then costs
+    no decode and no PNG encode. A view asked for but still queued is made on the spot."""
+    monkeypatch.setenv(PROJECT_ENV, str(tiny_project.folder))
+    made: list[str] = []
+    real = cache.composite_view
+
+    def counting(fitc: object, relpath: str, *args: object, **kwargs: object) -> NucleusView:
+        made.append(relpath)
+        return real(fitc, relpath, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cache, "composite_view", counting)
+    cache.clear_thumbnails()
+    source, rels = tiny_project.config.datasource, tiny_project.samples().relpath.tolist()[:3]
+    cache.prefetch_views(source, rels[1:], 64, CompositeStyle())
+    cache._view_prefetcher().settle()
+    assert made == rels[1:]
+    ahead = cache.nucleus_view(source, rels[1], 64, CompositeStyle())
+    assert made == rels[1:]  # handed out, not made again
+    cache.clear_thumbnails()
+    assert cache.nucleus_view(source, rels[1], 64, CompositeStyle()).png == ahead.png
+    assert made == [*rels[1:], rels[1]]
+    cache.clear_thumbnails()

@@ -153,3 +153,49 @@ class TestQueueGridChosenTiles:
         assert app.button(key="queue_class_track").disabled
         app.button(key="queue_choose_all").click().run()
         assert not app.button(key="queue_class_track").disabled
+
+
+def _metric(app: AppTest) -> str:
+    return str(next(m for m in app.metric if m.label == "Current label").value)
+
+
+class TestQueueLabelsAreNeverStale:
+    """Issue 20: the queue reads the labels through a cache keyed by a cheap token; a label
+    given, undone or written by another process must show on the very next rerun."""
+
+    def test_current_label__a_label_written_elsewhere_and_an_undo_show_on_the_next_rerun(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        tiny_project.ensure_class("debris")
+        keys = tiny_project.samples().key.tolist()[:3]
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, keys)
+        assert _metric(app) == "(unlabeled)"
+        with Project.open(tiny_project.folder) as other:  # another labeler, another process
+            other.add_labels([keys[0]], "debris", user="bo", source="lasso")
+        app.run()
+        assert _metric(app) == "debris"
+        assert "1 of 3 labeled · image 1 of 3" in _progress(app)
+        app.button(key="queue_class_track").click().run()
+        assert "1 of 3 labeled · image 2 of 3" in _progress(app)  # relabeled: still one
+        app.button(key="queue_prev").click().run()
+        assert _metric(app) == "track"
+        app.button(key="queue_undo").click().run()
+        assert _metric(app) == "debris"  # bo's label is back
+
+    def test_current_labels__the_token_follows_labels_undo_and_double_labeling(
+        self, tiny_project: Project
+    ) -> None:
+        tiny_project.ensure_class("track")
+        keys = tiny_project.samples().key.tolist()[:2]
+        seen = [tiny_project.current_labels_token()]
+        tiny_project.add_labels(keys, "track", user="ada", source="lasso")
+        seen.append(tiny_project.current_labels_token())
+        tiny_project.undo("ada")
+        seen.append(tiny_project.current_labels_token())
+        tiny_project.assignments.configure(["ada", "bo"], 0.5, blind=True)
+        seen.append(tiny_project.current_labels_token())
+        assert len(set(seen)) == len(seen)
+        assert tiny_project.current_labels_token() == seen[-1]  # nothing changed: same token

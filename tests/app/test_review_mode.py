@@ -187,3 +187,25 @@ def test_results_page__reviewed_labels_only_counts_the_reviewed_ones(
     only = app.dataframe[0].value
     assert every["labeled"].sum() == n_labeled
     assert only["labeled"].sum() == n_reviewed
+
+
+def test_review_states__a_verdict_and_a_new_label_show_on_the_next_read(
+    tiny_project: Project,
+) -> None:
+    """Issue 20: the review states are cached per (samples, labels, verdicts) version; a
+    verdict or a label written since must never be served stale."""
+    from bps_app import cache
+    from bps_core.project.reviews import Verdict
+
+    tiny_project.ensure_class("track")
+    keys = tiny_project.samples().key.tolist()[:2]
+    tiny_project.add_labels(keys, "track", user="ada", source="queue")
+    states = cache.review_states(tiny_project)
+    assert states.unreviewed == set(keys)
+    assert cache.review_states(tiny_project) is states  # nothing changed: the same object
+    seen = int(states.frame.set_index("key").event_id[keys[0]])
+    settings = verbs.ReviewSettings((Verdict(keys[0], "accept", None, seen),))
+    verbs.review(tiny_project, settings, user="bo")
+    assert cache.review_states(tiny_project).unreviewed == {keys[1]}
+    tiny_project.add_labels([keys[0]], "track", user="cy", source="queue")  # relabeled
+    assert cache.review_states(tiny_project).unreviewed == set(keys)
