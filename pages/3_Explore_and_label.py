@@ -25,7 +25,7 @@ with state.open_project() as project:
     default_window = project.config.display
     frame = cache.map_frame(project)
     map_tok = cache.map_token(frame) if frame is not None else ""
-    labels = project.current_labels()
+    labels = cache.current_labels(project).frame  # read-only, re-read when a label changes
     classes = project.classes()
     model_cols = cache.model_columns(project)
     round_col = cache.round_column(project)
