@@ -173,7 +173,7 @@ def sample_facets(
         part = part[[c for c in part.columns if c not in frame.columns]]
         frame = frame.join(part, how="left")
     for column in frame.columns:  # a sample a list provider left out holds an empty list
-        if frame[column].map(lambda v: isinstance(v, list)).any():
+        if has_lists(frame[column]):
             frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
     if "tag_names" in frame.columns:
         frame["tag_names"] = frame.tag_names.fillna("")
@@ -186,9 +186,16 @@ def facet_kind(values: pd.Series) -> FacetKind:
         return "categorical"
     if pd.api.types.is_numeric_dtype(values):
         return "numeric"
-    if values.map(lambda v: isinstance(v, list)).any():
+    if has_lists(values):
         return "list"
     return "categorical"
+
+
+def has_lists(values: pd.Series) -> bool:
+    """Whether any value of ``values`` is a list (only object columns can hold one)."""
+    if values.dtype != object:
+        return False
+    return any(isinstance(v, list) for v in values.array)
 
 
 def facet_columns(frame: pd.DataFrame) -> dict[str, FacetKind]:
@@ -206,7 +213,10 @@ def facet_values(values: pd.Series) -> list[str]:
     """
     if facet_kind(values) == "list":
         return sorted({str(v) for items in values for v in items})
-    shown = {NONE if _missing(v) else str(v) for v in values}
+    present = values[values.notna()]
+    shown = {str(v) for v in present.unique()}  # one str() per distinct value, not per row
+    if len(present) < len(values):
+        shown.add(NONE)
     return sorted(shown, key=lambda v: (v == NONE, v))
 
 

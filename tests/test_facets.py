@@ -127,3 +127,15 @@ def test_filter_mask__a_column_no_provider_gives_keeps_nothing() -> None:
 )  # fmt: skip
 def test_facet_kind__numeric_boolean_text_and_lists(values: list[object], kind: str) -> None:
     assert facets.facet_kind(pd.Series(values)) == kind
+
+
+def test_facet_values__distinct_text_with_missing_last_whatever_the_dtype() -> None:
+    from bps_core.facets import NONE, facet_values, has_lists
+
+    mixed = pd.Series(["b", None, "a", float("nan"), pd.NA, "b", True], dtype=object)
+    assert facet_values(mixed) == ["True", "a", "b", NONE]
+    assert facet_values(pd.Series(["x", "y", "x"], dtype="str")) == ["x", "y"]
+    assert facet_values(pd.Series([True, False, True])) == ["False", "True"]
+    assert facet_values(pd.Series([[], ["dim"], ["dim", "blurry"]])) == ["blurry", "dim"]
+    assert not has_lists(pd.Series(["a"], dtype="str"))
+    assert has_lists(pd.Series(["a", ["b"]], dtype=object))
