@@ -19,6 +19,7 @@ import importlib
 import os
 import sys
 import threading
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ def cache_umap_kernels(folder: Path | None = None) -> Path | None:
             target.mkdir(parents=True, exist_ok=True)
         except OSError:
             return None
+        # numba says so, once per kernel and process, for the ones it cannot cache (they
+        # compile as before): not something a user of the CLI or the app can act on.
+        warnings.filterwarnings("ignore", message=r".*Cannot cache compiled function")
         config: Any = numba_config  # untyped module attributes
         before = config.CACHE_DIR
         config.CACHE_DIR = str(target)  # read when each kernel's cache is made, below
