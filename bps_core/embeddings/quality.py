@@ -128,5 +128,5 @@ def cosine_neighbours(
 def _unit(x: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
     a = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(a, axis=1, keepdims=True)
-    unit: NDArray[np.float32] = a / np.where(norms > 0, norms, 1.0)
+    unit: NDArray[np.float32] = (a / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
     return unit
