@@ -150,7 +150,7 @@ def main() -> None:
             ok = ok and knn_ptype >= base["knn_ptype"] - 0.01
         cpu_ms, wall_ms = figures[name]
         meta = metas[name]
-        losses = list(meta.get("loss_history") or [float("nan")])  # type: ignore[call-overload]
+        losses = list(meta.get("loss_history") or [float("nan")])
         out.append({
             "variant": name,
             "training": f"{meta.get('epochs_done', '?')} ep, loss {float(losses[-1]):.2f}",
