@@ -58,18 +58,21 @@ TRAIN_IMAGES = 10_000
 TRAIN_SECONDS = 300.0
 
 
-def prepare_checkpoint(root: Path, image_size: int = 64, arch: str = "resnet18") -> str:
+def prepare_checkpoint(
+    root: Path, image_size: int = 64, arch: str = "resnet18", seed: int = 0
+) -> str:
     """A SimCLR backbone trained briefly on a random subset of the dataset (once, untimed).
 
     Decodes ``TRAIN_IMAGES`` crops drawn with seed 0 at ``image_size`` px into a scratch
     project's cache and trains an ``arch`` SimCLR for at most ``TRAIN_SECONDS`` (the ``lightly``
-    NT-Xent loss, the app's own ``train_simclr``): the same recipe and time budget at every
-    size, so a smaller input gets more epochs in that time. Returns the checkpoint's sha; its
-    marker records it.
+    NT-Xent loss, the app's own ``train_simclr``, seeded by ``seed``): the same recipe and time
+    budget at every size, so a smaller input gets more epochs in that time. Returns the
+    checkpoint's sha; its marker records it.
     """
     folder = WORK / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     suffix = "" if (image_size, arch) == (64, "resnet18") else f"_{arch}_{image_size}px"
+    suffix += f"_seed{seed}" if seed else ""
     marker = folder / f"trained_e2e_{root.name}{suffix}.txt"
     if marker.exists():
         return marker.read_text().strip()
@@ -80,7 +83,8 @@ def prepare_checkpoint(root: Path, image_size: int = 64, arch: str = "resnet18")
     source = LocalFolderSource(root / "Microscopy" / "train")
     cache = build_cache(scratch, source, rel, rel, CacheSpec(image_size))
     res = train_simclr(
-        np.asarray(cache.images), TrainConfig(arch=arch, epochs=100, max_seconds=TRAIN_SECONDS)
+        np.asarray(cache.images),
+        TrainConfig(arch=arch, epochs=100, max_seconds=TRAIN_SECONDS, seed=seed),
     )
     meta = {"image_size": image_size, "train_images": TRAIN_IMAGES, "epochs_done": res.epochs_done,
             "seconds": res.seconds, "loss_history": res.loss_history}  # fmt: skip

@@ -61,8 +61,8 @@ from bps_core.storage import LocalFolderSource  # noqa: E402
 #: The control: the same recipe as today's checkpoint, stopped after 119 s of training.
 CONTROL_SHA = "e80eb309a64960b1"
 TODAY = (64, "resnet18")
-#: (name, checkpoint: (trained size, arch) or a sha, input size, precision)
-VARIANTS: tuple[tuple[str, tuple[int, str] | str, int, str], ...] = (
+#: (name, checkpoint: (trained size, arch[, training seed]) or a sha, input size, precision)
+VARIANTS: tuple[tuple[str, tuple[int, str] | tuple[int, str, int] | str, int, str], ...] = (
     ("64 px, mixed (today)", TODAY, 64, "mixed"),
     ("64 px, bf16", TODAY, 64, "bf16"),
     ("48 px input, 64 px-trained", TODAY, 48, "mixed"),
@@ -71,6 +71,7 @@ VARIANTS: tuple[tuple[str, tuple[int, str] | str, int, str], ...] = (
     ("48 px, ResNet-18 trained at 48 px", (48, "resnet18"), 48, "mixed"),
     ("32 px, ResNet-18 trained at 32 px", (32, "resnet18"), 32, "mixed"),
     ("32 px, ResNet-10 trained at 32 px", (32, "resnet10"), 32, "mixed"),
+    ("32 px, ResNet-10 trained at 32 px, seed 1", (32, "resnet10", 1), 32, "mixed"),
 )
 
 
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=6000, help="images in the evaluation subset")
     args = parser.parse_args()
     root = full_dataset(105_600)
-    shas: dict[tuple[int, str] | str, str] = {}
+    shas: dict[tuple[int, str] | tuple[int, str, int] | str, str] = {}
     for _, ckpt, _, _ in VARIANTS:
         if ckpt not in shas:
             shas[ckpt] = ckpt if isinstance(ckpt, str) else prepare_checkpoint(root, *ckpt)
@@ -164,7 +165,11 @@ def main() -> None:
             "gates": "today" if name == today else ("pass" if ok else "FAIL"),
         })  # fmt: skip
         print(out[-1], flush=True)
-    trained = ", ".join(f"{shas[c]} ({c[1]} at {c[0]} px)" for c in shas if not isinstance(c, str))
+    trained = ", ".join(
+        f"{shas[c]} ({c[1]} at {c[0]} px{', seed 1' if len(c) > 2 else ''})"
+        for c in shas
+        if not isinstance(c, str)
+    )
     notes = (
         f"{args.n} images drawn with seed 1 from the 100k synthetic set. Checkpoints: {trained}; "
         f"control {CONTROL_SHA}. Every trained one is SimCLR by bench_e2e.prepare_checkpoint: "
