@@ -5,14 +5,15 @@ SimCLR checkpoint are prepared once in ``bench/_work`` and not timed):
 
 1. cold start: create the project and ingest 100k files (listing, metadata join, header checks
    in a thread pool);
-2. embed with the trained checkpoint: a saved backbone embeds once, so the files are decoded
-   straight into the batches in a worker process while inference runs here (no image cache,
-   ``bps_core.embeddings.stream``);
+2. embed with the trained checkpoint (``--image-size``/``--arch`` pick one trained at that
+   size): a saved backbone embeds once, so the files are decoded straight into the batches in
+   worker processes while inference runs here (no image cache, ``bps_core.embeddings.stream``);
 3. UMAP map of the embeddings (the default ``MapConfig``: at 100k points a full fit, about
    17 s, is cheaper than a subsampled fit plus ``transform``, which places about 3,000 points
-   a second, bench/results/map1m.md). UMAP's numba kernels (25-40 s of compiling in a new
-   process) are compiled by a thread started with the cold start, as the app's warm worker
-   compiles them when the server starts; what is left of that wait falls in this stage;
+   a second, bench/results/map1m.md). UMAP's numba kernels (about 23 CPU s of compiling in a
+   new process, about 10 s once ``bps_core.kernel_cache`` holds them from an earlier process)
+   are compiled by a thread started with the cold start, as the app's warm worker compiles
+   them when the server starts; what is left of that wait falls in this stage;
 4. first plot: the map figure spec for all points;
 5. ten simulated rounds of 100 picks with the ``default`` strategy; an oracle labels each pick
    from the generator's truth (``has_track``), then the model is trained (logistic regression,
@@ -45,6 +46,7 @@ from bps_app.figures import map_figure  # noqa: E402
 from bps_core import verbs  # noqa: E402
 from bps_core.embeddings.cache import CacheSpec, build_cache  # noqa: E402
 from bps_core.embeddings.train import TrainConfig, save_checkpoint, train_simclr  # noqa: E402
+from bps_core.kernel_cache import default_folder  # noqa: E402
 from bps_core.projection import warm_up_umap  # noqa: E402
 from bps_core.storage import LocalFolderSource  # noqa: E402
 from bps_core.verbs import EmbedConfig, MapConfig, create_project_from_folder  # noqa: E402
@@ -56,15 +58,22 @@ TRAIN_IMAGES = 10_000
 TRAIN_SECONDS = 300.0
 
 
-def prepare_checkpoint(root: Path) -> str:
+def prepare_checkpoint(
+    root: Path, image_size: int = 64, arch: str = "resnet18", seed: int = 0
+) -> str:
     """A SimCLR backbone trained briefly on a random subset of the dataset (once, untimed).
 
-    Decodes ``TRAIN_IMAGES`` crops drawn with seed 0 at 64 px into a scratch project's cache and
-    trains ResNet-18 SimCLR for at most ``TRAIN_SECONDS`` (the ``lightly`` NT-Xent loss, the
-    app's own ``train_simclr``). Returns the checkpoint's sha; its marker records it.
+    Decodes ``TRAIN_IMAGES`` crops drawn with seed 0 at ``image_size`` px into a scratch
+    project's cache and trains an ``arch`` SimCLR for at most ``TRAIN_SECONDS`` (the ``lightly``
+    NT-Xent loss, the app's own ``train_simclr``, seeded by ``seed``): the same recipe and time
+    budget at every size, so a smaller input gets more epochs in that time. Returns the
+    checkpoint's sha; its marker records it.
     """
     folder = WORK / "checkpoints"
-    marker = folder / f"trained_e2e_{root.name}.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = "" if (image_size, arch) == (64, "resnet18") else f"_{arch}_{image_size}px"
+    suffix += f"_seed{seed}" if seed else ""
+    marker = folder / f"trained_e2e_{root.name}{suffix}.txt"
     if marker.exists():
         return marker.read_text().strip()
     scratch = WORK / "e2e_checkpoint_scratch"
@@ -72,14 +81,18 @@ def prepare_checkpoint(root: Path) -> str:
     pick = np.sort(np.random.default_rng(0).choice(len(files), TRAIN_IMAGES, replace=False))
     rel = [files[i] for i in pick]
     source = LocalFolderSource(root / "Microscopy" / "train")
-    cache = build_cache(scratch, source, rel, rel, CacheSpec(64))
-    res = train_simclr(np.asarray(cache.images), TrainConfig(epochs=100, max_seconds=TRAIN_SECONDS))
-    meta = {"image_size": 64, "train_images": TRAIN_IMAGES, "epochs_done": res.epochs_done,
+    cache = build_cache(scratch, source, rel, rel, CacheSpec(image_size))
+    res = train_simclr(
+        np.asarray(cache.images),
+        TrainConfig(arch=arch, epochs=100, max_seconds=TRAIN_SECONDS, seed=seed),
+    )
+    meta = {"image_size": image_size, "train_images": TRAIN_IMAGES, "epochs_done": res.epochs_done,
             "seconds": res.seconds, "loss_history": res.loss_history}  # fmt: skip
-    sha = save_checkpoint(res.backbone, "resnet18", folder, meta)
+    sha = save_checkpoint(res.backbone, arch, folder, meta)
     marker.write_text(sha)
-    print(f"trained {sha}: {res.epochs_done} epochs in {res.seconds:.0f} s, "
-          f"loss {res.loss_history[0]:.3f} -> {res.loss_history[-1]:.3f}")  # fmt: skip
+    loss = f"{res.loss_history[0]:.3f} -> {res.loss_history[-1]:.3f}"
+    print(f"trained {arch} at {image_size} px {sha}: {res.epochs_done} epochs in "
+          f"{res.seconds:.0f} s, loss {loss}")  # fmt: skip
     return sha
 
 
@@ -97,9 +110,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--note", default="", help="a sentence added to the results notes")
     parser.add_argument("--prepare-only", action="store_true", help="train the checkpoint only")
+    parser.add_argument("--image-size", type=int, default=64, help="the checkpoint's input size")
+    parser.add_argument("--arch", default="resnet18", help="the checkpoint's backbone")
     args = parser.parse_args()
     root = full_dataset(args.n)
-    sha = prepare_checkpoint(root)
+    sha = prepare_checkpoint(root, args.image_size, args.arch)
     if args.prepare_only:
         return
     truth = pd.read_csv(root / "_synthetic" / "truth.csv")
@@ -117,8 +132,17 @@ def main() -> None:
     def stop(stage: str) -> None:
         times[stage] = (time.perf_counter() - clock[0], cpu_seconds() - clock[1])
 
+    kernels_cached = default_folder().is_dir()  # from an earlier process (bps_core.kernel_cache)
+    warm_cpu: list[float] = []
+
+    def warm_up() -> None:
+        t0 = time.thread_time()
+        warm_up_umap()
+        warm_cpu.append(time.thread_time() - t0)
+
+    load_before = os.getloadavg()[0]
     start()
-    warm = threading.Thread(target=warm_up_umap, daemon=True)  # as the app's warm worker
+    warm = threading.Thread(target=warm_up, daemon=True)  # as the app's warm worker
     warm.start()
     project, _ = create_project_from_folder(folder, root)
     stop("cold start: create project, ingest")
@@ -128,9 +152,11 @@ def main() -> None:
     shutil.copy(WORK / "checkpoints" / f"{sha}.pt", ckpt / f"{sha}.pt")  # the trained backbone
     start()
     emb = verbs.compute_embeddings(
-        project, EmbedConfig(method="simclr", checkpoint=sha, image_size=64)
+        project,
+        EmbedConfig(method="simclr", checkpoint=sha, image_size=args.image_size, arch=args.arch),
     )
-    stop("embed with the trained checkpoint (decode + inference, overlapped)")
+    stop(f"embed with the trained checkpoint ({args.arch}, {args.image_size} px; decode + "
+         "inference, overlapped)")  # fmt: skip
 
     start()
     warm.join()  # the kernels the map needs
@@ -172,7 +198,11 @@ def main() -> None:
         "and the SimCLR checkpoint are prepared once beforehand and not timed (see "
         "prepare_checkpoint). `nice -n 15` on 2 cores shared with other helpers' benchmarks "
         f"(load average {os.getloadavg()[0]:.1f} at the end): wall seconds are upper bounds; "
-        f"'CPU s' counts this process and its decoding workers. {args.note}".rstrip(),
+        f"'CPU s' counts this process and its decoding workers (load average "
+        f"{load_before:.1f} at the start). The UMAP warm-up thread (started with the cold start, "
+        f"its CPU counted in whichever stages it overlapped) used {warm_cpu[0]:.1f} CPU s; the "
+        f"numba kernel cache was {'warm' if kernels_cached else 'cold'} (bps_core.kernel_cache). "
+        f"{args.note}".rstrip(),
     )
 
 

@@ -181,6 +181,10 @@ class _EpochWriter:
 def _reducer(n: int, cfg: MapConfig, tqdm_kwds: dict[str, Any] | None) -> Any:
     import umap  # numba compilation makes the first import slow; keep it off module import
 
+    from bps_core.kernel_cache import cache_umap_kernels
+
+    cache_umap_kernels()  # a later process loads the compiled kernels (bps_core.kernel_cache)
+
     return umap.UMAP(
         n_components=2,
         n_neighbors=min(cfg.n_neighbors, n - 1),

@@ -413,15 +413,17 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
         {
             "bps_core.embeddings.cache",
             "bps_core.embeddings.train",
+            "bps_core.kernel_cache",
             "bps_core.projection",
             "bps_core.storage",
         }
     ),  # fmt: skip
-    # cheaper forward passes (input size, precision) of one backbone, and their quality gates
+    # cheaper forward passes (input size, precision, backbones trained smaller), quality gates
     "bench_embed_gates.py": frozenset(
         {
             "bps_core.embeddings.cache",
             "bps_core.embeddings.inference",
+            "bps_core.embeddings.quality",
             "bps_core.embeddings.train",
             "bps_core.storage",
         }

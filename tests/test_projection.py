@@ -177,6 +177,12 @@ def test_fit_umap__reports_layout_progress_without_changing_the_map() -> None:
     assert any(0.25 <= f < 1.0 for f in seen)  # from the layout epochs, not only the ends
 
 
+def test_fit_umap__turns_on_the_disk_cache_of_umaps_kernels() -> None:
+    projection.fit_umap(VECS, MapConfig(n_epochs=5, seed=3))
+    # umap-learn declares this kernel without numba's cache; a later process now loads it
+    assert type(umap.umap_.smooth_knn_dist._cache).__name__ == "FunctionCache"
+
+
 BIG = np.random.default_rng(5).normal(size=(150, 12)).astype(np.float32)
 
 

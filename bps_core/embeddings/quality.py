@@ -19,7 +19,6 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.neighbors import KNeighborsClassifier
 
 TRUTH_LABELS = ("has_track", "particle_type")
 
@@ -62,28 +61,72 @@ def knn_quality(
     x = np.asarray(vectors)[present]
     groups = rows[group_col].astype(str).to_numpy()
     n_folds = min(folds, len(set(groups)))
-    out: dict[str, dict[str, float]] = {}
+    targets = {}
     for label in labels:
-        if label not in rows.columns:
-            continue
-        y = rows[label].astype(str).to_numpy()
+        if label in rows.columns:
+            y = rows[label].astype(str).to_numpy()
+            if len(np.unique(y)) >= 2:
+                targets[label] = y
+    if not targets:
+        return {}
+    votes = {label: np.zeros((len(y), len(np.unique(y)))) for label, y in targets.items()}
+    # The folds depend on the groups only: one neighbour search per fold serves every label.
+    for train, test in GroupKFold(n_splits=n_folds).split(x, groups=groups):
+        nearest = train[cosine_neighbours(x[train], x[test], min(k, len(train)))]
+        for label, y in targets.items():
+            classes = np.unique(y)
+            fold_classes = np.unique(y[train])
+            cols = np.searchsorted(classes, fold_classes)
+            near = y[nearest]
+            share = np.stack([(near == c).mean(axis=1) for c in fold_classes], axis=1)
+            prior = np.array([np.mean(y[train] == c) for c in fold_classes])
+            votes[label][np.ix_(test, cols)] = share / prior
+    out: dict[str, dict[str, float]] = {}
+    for label, y in targets.items():
         classes = np.unique(y)
-        if len(classes) < 2:
-            continue
-        votes = np.zeros((len(y), len(classes)))
-        for train, test in GroupKFold(n_splits=n_folds).split(x, y, groups):
-            clf = KNeighborsClassifier(n_neighbors=min(k, len(train)), metric="cosine")
-            clf.fit(x[train], y[train])
-            cols = np.searchsorted(classes, clf.classes_)
-            prior = np.array([np.mean(y[train] == c) for c in clf.classes_])
-            votes[np.ix_(test, cols)] = clf.predict_proba(x[test]) / prior
-        pred = classes[np.argmax(votes, axis=1)]
+        pred = classes[np.argmax(votes[label], axis=1)]
         scores = {
             "accuracy": float(accuracy_score(y, pred)),
             "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
             "n": len(y),
         }
         if len(classes) == 2:
-            scores["roc_auc"] = float(roc_auc_score(y == classes[1], votes[:, 1]))
+            scores["roc_auc"] = float(roc_auc_score(y == classes[1], votes[label][:, 1]))
         out[label] = scores
     return out
+
+
+def cosine_neighbours(
+    reference: NDArray[np.floating[Any]],
+    queries: NDArray[np.floating[Any]],
+    k: int,
+    block: int = 2048,
+) -> NDArray[np.intp]:
+    """Rows of ``reference`` nearest to each query by cosine distance (k per query, any order).
+
+    The neighbours scikit-learn's brute-force cosine k-NN finds, up to ties, from one matrix
+    product of unit vectors per block of queries (zero vectors stay zero: distance 1 to all).
+
+    Args:
+        reference: The searched rows, shape (n, d).
+        queries: The query rows, shape (m, d).
+        k: Neighbours per query, at most n.
+        block: Queries per matrix product (bounds memory at block x n similarities).
+
+    Returns:
+        Indices into ``reference``, shape (m, k).
+    """
+    ref = _unit(reference)
+    qry = _unit(queries)
+    out = np.empty((len(qry), k), dtype=np.intp)
+    for s in range(0, len(qry), block):
+        sim = qry[s : s + block] @ ref.T
+        out[s : s + block] = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    return out
+
+
+def _unit(x: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    a = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    unit: NDArray[np.float32] = (a / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+    return unit

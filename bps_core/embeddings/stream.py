@@ -7,10 +7,12 @@ soon as its rows are decoded, so decoding and inference overlap instead of follo
 other. Rows are batched exactly as ``embed_with_model`` batches the cache (the good rows in
 order, ``batch_size`` at a time), so the vectors are the ones the cached path gives.
 
-CPU split: inference gets about 60% of the cores as torch threads, decoding the rest as
-processes (at least one each). On a 2-core machine that is one torch thread beside one decoding
-process: each has a core, where the cached path first decodes on both cores and then runs torch
-on both (whose second thread gained little on a shared machine, bench/results/e2e.md).
+CPU split: by each side's estimated cost per image (``decode_share``): at 64 px inference gets
+about 60% of the cores as torch threads, decoding the rest as processes (at least one each). On
+a 2-core machine that is one torch thread beside one decoding process: each has a core, where
+the cached path first decodes on both cores and then runs torch on both (whose second thread
+gained little on a shared machine, bench/results/e2e.md). At 32 px inference costs a third of
+decoding, so two decoding processes run beside the torch thread, which waits for them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ CHUNK = 256
 REMOTE_CHUNK = 16
 #: Share of the cores given to torch threads while streaming (the rest decode).
 TORCH_SHARE = 0.6
+#: CPU milliseconds per crop: decoding (any size), and ResNet-18 inference at 64 px on one
+#: thread (bench/results/embed_gates.md).
+DECODE_MS, INFER_MS_64 = 0.55, 0.92
 
 
 @dataclass
@@ -89,11 +94,35 @@ def decode_chunk(
     return rows[: len(good)], good, errors, stats
 
 
-def stream_split(cores: int | None = None) -> tuple[int, int]:
-    """(torch threads, decoding processes) for ``cores`` CPU cores (default: this machine's)."""
+def decode_share(image_size: int) -> float:
+    """Decoding's estimated share of the CPU work of streaming ResNet-18 embeddings at a size.
+
+    Decoding a crop costs about ``DECODE_MS`` whatever the size; inference about
+    ``INFER_MS_64`` at 64 px, scaling with the pixel count (bench/results/embed_gates.md).
+    """
+    infer = INFER_MS_64 * (image_size / 64) ** 2
+    return DECODE_MS / (DECODE_MS + infer)
+
+
+def stream_split(cores: int | None = None, share: float | None = None) -> tuple[int, int]:
+    """(torch threads, decoding processes) for ``cores`` CPU cores (default: this machine's).
+
+    Args:
+        cores: CPU cores to plan for; None: this machine's.
+        share: Decoding's share of the work (``decode_share``); None: ``1 - TORCH_SHARE``.
+            Where decoding is the larger side (above one half), one more decoding process
+            is started than the cores left to it: the torch thread then waits for batches
+            part of the time, and that core would otherwise idle.
+    """
     cores = max(1, cores or os.cpu_count() or 1)
-    threads = max(1, min(cores - 1, round(cores * TORCH_SHARE))) if cores > 1 else 1
-    return threads, max(1, cores - threads)
+    torch_share = TORCH_SHARE if share is None else 1.0 - share
+    if cores == 1:
+        return 1, 1
+    threads = max(1, min(cores - 1, round(cores * torch_share)))
+    workers = max(1, cores - threads)
+    if share is not None and share > 0.5:
+        workers += 1
+    return threads, workers
 
 
 def _decoded_chunks(
@@ -155,7 +184,10 @@ def stream_embeddings(
     """
     plan = plan or cpu_plan()
     local = isinstance(source, LocalFolderSource)
-    split_threads, split_workers = stream_split()
+    # On the CPU, inference at a small size costs less than decoding: decoding gets more of it.
+    split_threads, split_workers = stream_split(
+        share=None if plan.is_cuda else decode_share(spec.size)
+    )
     n_threads = threads or split_threads
     n_workers = workers or (split_workers if local else DEFAULT_WORKERS)
     step = CHUNK if local else REMOTE_CHUNK

@@ -11,7 +11,7 @@ from lightly.utils import io as lightly_io
 
 from bps_core.embeddings.lightly_csv import export_embeddings_csv, import_embeddings_csv
 from bps_core.embeddings.pixels import pixel_embeddings
-from bps_core.embeddings.quality import knn_quality
+from bps_core.embeddings.quality import cosine_neighbours, knn_quality
 from bps_core.embeddings.store import load_embedding_set, save_embedding_set
 from bps_core.errors import MetadataError
 from bps_core.project import Project
@@ -93,3 +93,55 @@ def test_knn_quality__separable_truth_scores_high_and_rare_class_is_found() -> N
     assert capped["has_track"]["n"] == 200  # large sets are scored on a seeded subsample
     assert capped == knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth,
                                  max_samples=200)  # fmt: skip
+
+
+def _sklearn_knn_quality(vecs: np.ndarray, truth: pd.DataFrame, label: str) -> dict[str, float]:
+    """The scikit-learn classifier knn_quality used before (one search per label and fold)."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    y = truth[label].astype(str).to_numpy()
+    classes = np.unique(y)
+    votes = np.zeros((len(y), len(classes)))
+    for train, test in GroupKFold(n_splits=5).split(vecs, y, truth.well.to_numpy()):
+        clf = KNeighborsClassifier(n_neighbors=10, metric="cosine").fit(vecs[train], y[train])
+        cols = np.searchsorted(classes, clf.classes_)
+        prior = np.array([np.mean(y[train] == c) for c in clf.classes_])
+        votes[np.ix_(test, cols)] = clf.predict_proba(vecs[test]) / prior
+    pred = classes[np.argmax(votes, axis=1)]
+    out = {"balanced_accuracy": float(balanced_accuracy_score(y, pred))}
+    if len(classes) == 2:
+        out["roc_auc"] = float(roc_auc_score(y == classes[1], votes[:, 1]))
+    return out
+
+
+def test_knn_quality__same_scores_as_scikit_learns_cosine_classifier() -> None:
+    rng = np.random.default_rng(3)
+    n = 600
+    truth = pd.DataFrame({
+        "filename": [f"f{i}.tif" for i in range(n)],
+        "well": np.repeat([f"W{i}" for i in range(10)], n // 10),
+        "has_track": (rng.random(n) < 0.1).astype(int),
+        "particle_type": rng.choice(["Fe", "X-ray", "none"], n),
+    })  # fmt: skip
+    vecs = rng.normal(size=(n, 16)).astype(np.float32)
+    vecs[truth.has_track == 1, 0] += 1.5
+    vecs[truth.particle_type == "Fe", 1] += 1.0
+    vecs[:3] = 0.0  # zero vectors: distance 1 to everything, as scikit-learn has it
+    q = knn_quality(vecs, [f"input:f{i}.tif" for i in range(n)], truth)
+    for label in ("has_track", "particle_type"):
+        ref = _sklearn_knn_quality(vecs, truth, label)
+        for name, value in ref.items():
+            assert q[label][name] == pytest.approx(value, abs=1e-9), (label, name)
+
+
+def test_cosine_neighbours__the_nearest_rows_by_cosine_distance() -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(4)
+    ref, qry = rng.normal(size=(300, 12)), rng.normal(size=(50, 12))
+    got = cosine_neighbours(ref, qry, 7, block=16)  # several blocks
+    want = NearestNeighbors(n_neighbors=7, metric="cosine").fit(ref).kneighbors(qry)[1]
+    assert got.shape == (50, 7)
+    assert [set(r) for r in got] == [set(r) for r in want]

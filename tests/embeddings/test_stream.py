@@ -11,7 +11,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings, stream
 from bps_core.embeddings.cache import CacheSpec, build_cache
 from bps_core.embeddings.inference import inference_model
 from bps_core.embeddings.model import build_backbone
-from bps_core.embeddings.stream import stream_embeddings, stream_split
+from bps_core.embeddings.stream import decode_share, stream_embeddings, stream_split
 from bps_core.embeddings.train import (
     embed_with_model,
     save_checkpoint,
@@ -79,3 +79,14 @@ def test_stream_split__gives_each_side_at_least_one_core(
     cores: int, split: tuple[int, int]
 ) -> None:
     assert stream_split(cores) == split
+
+
+@pytest.mark.parametrize(
+    ("cores", "size", "split"),
+    [(1, 32, (1, 1)), (2, 64, (1, 1)), (2, 32, (1, 2)), (16, 64, (10, 6))],
+)
+def test_stream_split__more_decoders_where_inference_is_cheaper_than_decoding(
+    cores: int, size: int, split: tuple[int, int]
+) -> None:
+    assert decode_share(64) < 0.5 < decode_share(48) < decode_share(32)
+    assert stream_split(cores, decode_share(size)) == split
