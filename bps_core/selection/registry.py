@@ -52,6 +52,7 @@ def balanced_margin(
     seed: int | None,
     shares: tuple[float, float, float] = BALANCED_MARGIN_SHARES,
     informative: str = "cluster_margin",
+    candidate_factor: float | None = None,
 ) -> Strategy:
     """Cluster-margin (or BADGE), rare-class picks and a random draw, split by ``shares``.
 
@@ -59,13 +60,15 @@ def balanced_margin(
         seed: The random state of every part.
         shares: The parts' shares of a batch (informative, rare class, random).
         informative: ``cluster_margin`` or ``badge``: the strategy of the first share.
+        candidate_factor: Cluster-margin's margin shortlist, in batches (None: its default).
 
     Returns:
         A `Mixture` of the parts with a share above 0.
     """
     margin, rare, rand = shares
-    first: Strategy = (Badge(random_state=seed) if informative == "badge"
-                       else ClusterMargin(random_state=seed))  # fmt: skip
+    cm = (ClusterMargin(random_state=seed) if candidate_factor is None
+          else ClusterMargin(candidate_factor, random_state=seed))  # fmt: skip
+    first: Strategy = Badge(random_state=seed) if informative == "badge" else cm
     parts = (
         (first, margin),
         (RareClass(fallback=first, random_state=seed), rare),
@@ -212,9 +215,10 @@ class Default:
     """``default``: decides per batch, from the pool's labels and model, what to use.
 
     The decision is `default_choice`'s; ``few_labels``, ``shares``, ``cold`` (the strategy
-    before the model is worth following) and ``informative`` (``cluster_margin`` or ``badge``,
-    the first share once it is) exist so that the benchmark can measure variants (the
-    registry's ``default`` uses the module's constants).
+    before the model is worth following), ``informative`` (``cluster_margin`` or ``badge``,
+    the first share once it is) and ``candidate_factor`` (cluster-margin's shortlist, in
+    batches) exist so that the benchmark can measure variants (the registry's ``default``
+    uses the module's constants).
     """
 
     random_state: int | None = 0
@@ -222,6 +226,7 @@ class Default:
     shares: tuple[float, float, float] | None = None  # None: DEFAULT_SHARES
     cold: str | None = None  # None: COLD_START, the strategy used before the model
     informative: str | None = None  # None: INFORMATIVE, the first share once a model exists
+    candidate_factor: float | None = None  # None: ClusterMargin's own margin shortlist
 
     def select(self, pool: Pool, budget: int) -> Indices:
         """Picks with the strategy `default_choice` names for this pool.
@@ -238,7 +243,8 @@ class Default:
                                  few_labels=self.few_labels)  # fmt: skip
         if name == WARM:
             shares, first = self.shares or DEFAULT_SHARES, self.informative or INFORMATIVE
-            return balanced_margin(self.random_state, shares, first).select(pool, budget)
+            return balanced_margin(self.random_state, shares, first,
+                                   self.candidate_factor).select(pool, budget)  # fmt: skip
         if name == COLD_START:
             name = self.cold or COLD_START
         return REGISTRY[name].make(self.random_state).select(pool, budget)
