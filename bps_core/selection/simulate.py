@@ -320,7 +320,7 @@ def labels_to_fraction(
     strategy's bootstrap figures; resample ``b`` draws the same seeds for every strategy, so
     two strategies' figures can be compared resample by resample (a paired bootstrap).
     """
-    rows = {}
+    rows: dict[object, dict[str, object]] = {}
     for name, g in curve.groupby("strategy", sort=False):
         rng = np.random.default_rng(0)  # the same resamples for every strategy
         rel = g.pivot(index="seed", columns="n_labeled", values=metric)
