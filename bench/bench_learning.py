@@ -22,6 +22,11 @@ names to ``--strategies``). ``--quick`` runs 3 seeds on three tasks; ``--tasks``
 by name; ``--report`` rebuilds the tables from the cached rows. The demo project is copied
 from /work/demo-template (``DEMO``). Run with ``nice -n 15``: about 35 minutes on 2 shared
 cores.
+
+The crossing is also read between grid points (``labels_i``, linearly between the last label
+count below 95% and the first at or above it), and the summary gives the median ratio with a
+paired bootstrap interval and its difference from ``default``'s: the 10-label grid alone
+allows only a few ratios near the 0.6 target.
 """
 
 from __future__ import annotations
