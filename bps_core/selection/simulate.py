@@ -300,6 +300,9 @@ def labels_to_fraction(
     fraction: float = 0.95,
     metric: str = "balanced_accuracy",
     n_boot: int = 1000,
+    *,
+    interpolate: bool = False,
+    keep_boot: bool = False,
 ) -> pd.DataFrame:
     """Per strategy, labels until the model reaches ``fraction`` of the full-pool figure.
 
@@ -309,8 +312,15 @@ def labels_to_fraction(
     there count as the last label count plus one batch (``beyond``). The mean curve is the
     steadier figure: with few test samples of a class, one seed's curve crosses in a lucky
     round and falls back.
+
+    With ``interpolate`` the mean-curve figures (and their bootstrap) are read between grid
+    points: linearly between the last label count below ``fraction`` and the first at or
+    above it, so that two strategies a batch apart on the grid are not rounded to the same
+    count (``per_seed`` stays on the grid). With ``keep_boot`` a ``boot`` column holds each
+    strategy's bootstrap figures; resample ``b`` draws the same seeds for every strategy, so
+    two strategies' figures can be compared resample by resample (a paired bootstrap).
     """
-    rows = {}
+    rows: dict[object, dict[str, object]] = {}
     for name, g in curve.groupby("strategy", sort=False):
         rng = np.random.default_rng(0)  # the same resamples for every strategy
         rel = g.pivot(index="seed", columns="n_labeled", values=metric)
@@ -320,8 +330,16 @@ def labels_to_fraction(
 
         def crossing(m: NDArray[np.float64], counts: NDArray[np.float64] = counts,
                      beyond: float = beyond) -> float:  # fmt: skip
-            hit = np.flatnonzero(m.mean(axis=0) >= fraction)
-            return float(counts[hit[0]]) if len(hit) else beyond
+            mean = m.mean(axis=0)
+            hit = np.flatnonzero(mean >= fraction)
+            if not len(hit):
+                return beyond
+            i = int(hit[0])
+            if not interpolate or i == 0:
+                return float(counts[i])
+            lo, hi = float(mean[i - 1]), float(mean[i])  # lo < fraction <= hi
+            t = (fraction - lo) / (hi - lo)
+            return float(counts[i - 1] + t * (counts[i] - counts[i - 1]))
 
         boot = [crossing(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)]
         first = [float(counts[np.argmax(r >= fraction)]) if (r >= fraction).any() else beyond
@@ -334,6 +352,8 @@ def labels_to_fraction(
             "never": int(sum(v == beyond for v in first)),
             "beyond": float(beyond),
         }
+        if keep_boot:
+            rows[name]["boot"] = np.asarray(boot, dtype=np.float64)
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -158,7 +158,7 @@ from bps_core.selection.rounds import (
     out_of_fold,
     selected_keys,
 )
-from bps_core.selection.simulate import SIMULATIONS_DIR
+from bps_core.selection.simulate import SIMULATIONS_DIR, labels_to_fraction
 from bps_core.selection.strategies import Strategy
 from bps_core.storage.access import (
     AccessReport,
@@ -301,6 +301,8 @@ __all__ = [
     "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "DefaultStrategy", "Pool", "Strategy", "check_budget", "make_strategy",
+    # the learning suite reads its curves between grid points (bench/bench_learning.py)
+    "labels_to_fraction",
 ]  # fmt: skip
 # the reviewer step (issue 19): verbs, records and the reads a reviewer's screens need
 __all__ += ["DEVICE_CHOICES", "DevicePlan", "plan_device"]

@@ -83,6 +83,31 @@ def test_labels_to_fraction__mean_curve_is_not_fooled_by_one_lucky_round() -> No
     assert half.loc["never", "mean_curve"] == 10.0
 
 
+def test_labels_to_fraction__interpolate_reads_the_mean_curve_between_grid_points() -> None:
+    # mean curves: "near" reaches 0.95 just after 30 labels, "far" just before 40; on the grid
+    # both read 40
+    acc = {"near": {0: [0.5, 0.7, 0.94, 0.99, 1.0], 1: [0.5, 0.7, 0.94, 0.99, 1.0]},
+           "far": {0: [0.5, 0.7, 0.9, 0.96, 1.0], 1: [0.5, 0.7, 0.9, 0.96, 1.0]},
+           "first": {0: [0.96, 1.0, 1.0, 1.0, 1.0], 1: [0.96, 1.0, 1.0, 1.0, 1.0]},
+           "never": {0: [0.5] * 5, 1: [0.5] * 5}}  # fmt: skip
+    curve = pd.DataFrame([
+        {"strategy": name, "seed": seed, "n_labeled": 10 * (i + 1), "balanced_accuracy": v}
+        for name, seeds in acc.items() for seed, vals in seeds.items() for i, v in enumerate(vals)
+    ])  # fmt: skip
+    full = np.array([1.0, 1.0])
+    grid = labels_to_fraction(curve, full, fraction=0.95, n_boot=20)
+    got = labels_to_fraction(curve, full, fraction=0.95, n_boot=20, interpolate=True,
+                             keep_boot=True)  # fmt: skip
+    assert grid.loc["near", "mean_curve"] == grid.loc["far", "mean_curve"] == 40.0
+    assert got.loc["near", "mean_curve"] == pytest.approx(32.0)  # 30 + 10 * 0.01 / 0.05
+    assert got.loc["far", "mean_curve"] == pytest.approx(38.333, abs=1e-3)  # 30 + 10 * 5 / 6
+    assert got.loc["first", "mean_curve"] == 10.0  # already there at the first count
+    assert got.loc["never", "mean_curve"] == 60.0  # never: still one batch beyond
+    assert got.loc["near", "per_seed"] == 40.0  # per seed stays on the grid
+    assert len(got.loc["near", "boot"]) == 20
+    assert "boot" not in grid.columns
+
+
 def test_full_pool_scores__one_figure_per_seed_on_simulate_splits() -> None:
     x, y, groups = _task(300)
     cfg = SimulationConfig(("random",), seeds=3)

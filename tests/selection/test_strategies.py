@@ -343,6 +343,9 @@ def test_default__variants_swap_the_cold_start_and_the_informative_part(pool: Po
     assert np.array_equal(picks, ProbCover(random_state=3).select(cold, 10))
     badge = Default(3, shares=(1.0, 0.0, 0.0), informative="badge").select(pool, 10)
     assert np.array_equal(badge, Badge(random_state=3).select(pool, 10))
+    wide = Default(3, shares=(1.0, 0.0, 0.0), candidate_factor=10.0).select(pool, 10)
+    assert np.array_equal(wide, ClusterMargin(10.0, random_state=3).select(pool, 10))
+    assert not np.array_equal(wide, ClusterMargin(random_state=3).select(pool, 10))
 
 
 @pytest.mark.parametrize("seed", range(6))
