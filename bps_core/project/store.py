@@ -26,7 +26,7 @@ from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.image_stats import ImageStatsStore
-from bps_core.project.keys import sample_ids
+from bps_core.project.keys import key_rows, sample_ids
 from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
@@ -50,8 +50,6 @@ CLASS_COLORS = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
 )  # fmt: skip
 _MAX_NAME = 64
-#: From this many keys, labels map keys to ids with the cached samples frame (when current).
-_CACHED_IDS_FROM = 5_000
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
 #: predictions, rounds, label events, the facets' confidence and tags). A metadata column with
@@ -237,6 +235,29 @@ def _append_reversal(
     return action
 
 
+def _event_batches(
+    pairs: Sequence[tuple[str, str | None]], class_ids: dict[str | None, int | None]
+) -> list[tuple[int | None, list[str]]]:
+    """(class id, keys) batches whose keys are unique within each: one INSERT per batch.
+
+    A key listed more than once gets its later events in later batches (first occurrences
+    first, then second ones, ...), so one sample's events keep their order.
+    """
+    keys = [k for k, _ in pairs]
+    distinct = {lab for _, lab in pairs}
+    if len(distinct) == 1 and len(set(keys)) == len(keys):  # a lasso: one class, keys once
+        return [(class_ids[distinct.pop()], keys)]
+    seen: dict[str, int] = {}
+    layers: list[dict[int | None, list[str]]] = []
+    for key, label in pairs:
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(layers):
+            layers.append({})
+        layers[n].setdefault(class_ids[label], []).append(key)
+    return [(cls, keys) for layer in layers for cls, keys in layer.items()]
+
+
 class Project:
     """Open project. Use ``Project.create`` or ``Project.open``; close it, or use ``with``.
 
@@ -280,7 +301,6 @@ class Project:
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
         self._samples: tuple[str, pd.DataFrame] | None = None
-        self._key_index: tuple[str, pd.Index] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -600,38 +620,6 @@ class Project:
         return db.write(self._conn, lambda c: _ensure_class(c, name, color, hotkey))
 
     # -- labels ----------------------------------------------------------------------------
-    def _sample_ids(self, c: db.Connection, keys: Sequence[str]) -> list[int]:
-        unique = list(dict.fromkeys(keys))
-        ids = self._cached_sample_ids(c, unique)
-        if ids is None:
-            ids = sample_ids(c, unique)
-        missing = [k for k in unique if k not in ids]
-        if missing:
-            raise UnknownSampleError(missing)
-        return [ids[k] for k in unique]
-
-    def _cached_sample_ids(self, c: db.Connection, keys: list[str]) -> dict[str, int] | None:
-        """The ids of ``keys`` from the cached samples frame, when it is current.
-
-        Large selections only (a 100k-sample lasso: one hash lookup instead of a hundred
-        queries). Called inside the write transaction, so the version read here is the one
-        the events are written against. None when the frame is not cached or is stale.
-        """
-        if len(keys) < _CACHED_IDS_FROM or self._samples is None:
-            return None
-        version, token = c.execute("SELECT version, token FROM samples_version").fetchone()
-        current = f"{token}:{version}"
-        if self._samples[0] != current:
-            return None
-        if self._key_index is None or self._key_index[0] != current:
-            self._key_index = (current, pd.Index(self._samples[1]["key"]))
-        frame, index = self._samples[1], self._key_index[1]
-        rows = index.get_indexer(pd.Index(keys))
-        found = rows >= 0
-        ids = frame["sample_id"].to_numpy()[rows[found]].tolist()
-        return dict(zip([k for k, f in zip(keys, found.tolist(), strict=True) if f], ids,
-                        strict=True))  # fmt: skip
-
     def add_labels(
         self,
         keys: Iterable[str],
@@ -680,22 +668,25 @@ class Project:
                 _ensure_class(c, name, None, None)
                 q = "SELECT id FROM label_classes WHERE name = ?"
                 class_ids[raw] = int(c.execute(q, (name,)).fetchone()[0])
-            ids = dict(zip(
-                dict.fromkeys(k for k, _ in pairs), self._sample_ids(c, [k for k, _ in pairs]),
-                strict=True,
-            ))  # fmt: skip
             now = utc_now()
-            # In sample order (stable, so one sample's events keep theirs): the index inserts
-            # then walk the B-trees in order, about twice as fast for a 100k-sample lasso.
-            events = sorted(
-                ((ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs),
-                key=lambda e: e[0],
-            )
-            c.executemany(
-                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
-                "action_id) VALUES (?, ?, ?, ?, ?, ?)",
-                events,
-            )
+            written = 0
+            for class_id, batch in _event_batches(pairs, class_ids):
+                # One statement per class: the keys are resolved by the engine (no per-row
+                # Python), inside this transaction, so the ids are those the events are
+                # written against. In sample order, the index inserts walk the B-trees in
+                # order (about twice as fast for a 100k-sample lasso).
+                rows, arg = key_rows(c, batch)
+                written += c.execute(
+                    "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                    "action_id) SELECT s.id, CAST(? AS INTEGER), CAST(? AS TEXT), "
+                    "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT) "  # noqa: S608
+                    f"FROM {rows} JOIN samples AS s ON s.key = j.value ORDER BY s.id",
+                    (class_id, user, now, source, action, arg),
+                ).rowcount
+            if written != len(pairs):  # some key is not a sample: write nothing
+                keys = list(dict.fromkeys(k for k, _ in pairs))
+                known = sample_ids(c, keys)
+                raise UnknownSampleError([k for k in keys if k not in known])
             c.execute(
                 "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
                 "VALUES (?, ?, 'label', ?, ?) ON CONFLICT(action_id) DO UPDATE SET "
