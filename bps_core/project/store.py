@@ -6,6 +6,7 @@ append-only event log; current labels are derived from the last event per sample
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,7 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
+from bps_core.errors import (
+    DatasourceError,
+    ProjectError,
+    ReadOnlyProjectError,
+    UnknownSampleError,
+)
 from bps_core.project import db, samples_frame
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
@@ -537,14 +543,83 @@ class Project:
         frame = samples_frame.load_snapshot(self.arrays_dir, version)
         if frame is not None:
             return frame
+        frame = self._patched_snapshot()
+        if frame is not None:
+            return frame
         rows = self._conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
         frame = samples_frame.frame_from_rows(rows, metadata_column)
         # Stored only when no sample changed while reading: the file then matches ``version``.
-        if not self.read_only and self.samples_version() == version:
-            samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        if (
+            not self.read_only
+            and self.samples_version() == version
+            and samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        ):
+            self._stamp_snapshot(version)
         return frame
+
+    def _stamp_snapshot(self, version: str) -> None:
+        """Records that a snapshot was built at ``version`` (the newest stamps are kept)."""
+        token, _, number = version.partition(":")
+
+        def tx(c: db.Connection) -> None:
+            c.execute(
+                "INSERT INTO samples_frame_stamps (token, version, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (token) DO NOTHING",
+                (token, int(number), utc_now()),
+            )
+            c.execute(
+                "DELETE FROM samples_frame_stamps WHERE token NOT IN (SELECT token FROM "
+                "samples_frame_stamps ORDER BY version DESC, token LIMIT 8)"
+            )
+
+        # A role that may only read: no stamp, and the next process rebuilds the frame.
+        with contextlib.suppress(ReadOnlyProjectError):
+            db.write(self._conn, tx)
+
+    def _patched_snapshot(self) -> pd.DataFrame | None:
+        """The last snapshot patched with the samples changed since, or None (then rebuild).
+
+        Only a snapshot this database has a stamp of is patched (so it is in this database's
+        history, not a state it was restored away from), only when no sample was inserted
+        or deleted since and at most ``samples_frame.patch_limit`` were updated, and only
+        where ``samples_frame.patch_frame`` can match a full rebuild exactly.
+        """
+        found = samples_frame.load_any_snapshot(self.arrays_dir)
+        if found is None:
+            return None
+        stamp, frame = found
+        token, _, number = stamp.partition(":")
+        if not number.isdigit():
+            return None
+        built = int(number)
+        c = self._conn
+        if (
+            c.execute(
+                "SELECT 1 FROM samples_frame_stamps WHERE token = ? AND version = ?", (token, built)
+            ).fetchone()
+            is None
+        ):
+            return None
+        limit = samples_frame.patch_limit(len(frame))
+        (n_changed,) = c.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM sample_changes WHERE version > ? LIMIT ?) AS t",
+            (built, limit + 1),
+        ).fetchone()
+        if n_changed > limit:
+            return None
+        last = int(frame["sample_id"].iloc[-1]) if len(frame) else 0
+        if c.execute("SELECT 1 FROM samples WHERE id > ? LIMIT 1", (last,)).fetchone():
+            return None  # samples inserted since
+        rows = c.execute(
+            "SELECT s.key, s.id, s.relpath, s.status, s.error, s.meta_json FROM sample_changes "
+            "AS ch JOIN samples AS s ON s.id = ch.sample_id WHERE ch.version > ? ORDER BY s.id",
+            (built,),
+        ).fetchall()
+        if len(rows) != n_changed:
+            return None  # a sample deleted since (or changed while reading)
+        return samples_frame.patch_frame(frame, rows, metadata_column)
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
         """Returns (relpath, metadata) of every good sample in id order: what write-back exports.
