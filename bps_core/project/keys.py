@@ -32,6 +32,13 @@ def key_rows(c: db.Connection, keys: Sequence[str]) -> tuple[str, Any]:
     return "unnest(?::text[]) WITH ORDINALITY AS j(value, key)", list(keys)
 
 
+def id_rows(c: db.Connection, ids: Sequence[int]) -> tuple[str, Any]:
+    """A FROM item listing sample ``ids`` as rows ``j(value, key)``, and its one parameter."""
+    if db.engine(c) == "sqlite":
+        return "json_each(?) AS j", json.dumps(list(ids))
+    return "unnest(?::bigint[]) WITH ORDINALITY AS j(value, key)", list(ids)
+
+
 def sample_ids(c: db.Connection, keys: Sequence[str]) -> dict[str, int]:
     """The id of each key of ``keys`` the project holds (unknown keys are left out)."""
     unique = list(dict.fromkeys(keys))

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bps_core.errors import (
@@ -32,7 +33,7 @@ from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.image_stats import ImageStatsStore
-from bps_core.project.keys import key_rows, sample_ids
+from bps_core.project.keys import id_rows, key_rows, sample_ids
 from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
@@ -56,6 +57,8 @@ CLASS_COLORS = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
 )  # fmt: skip
 _MAX_NAME = 64
+#: From this many keys, labels take the ids from the cached samples frame (when current).
+_CACHED_IDS_FROM = 5_000
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
 #: predictions, rounds, label events, the facets' confidence and tags). A metadata column with
@@ -307,6 +310,7 @@ class Project:
         #: label and job writes raise ``ReadOnlyProjectError``.
         self.read_only = read_only
         self._samples: tuple[str, pd.DataFrame] | None = None
+        self._key_index: tuple[str, pd.Index] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -695,6 +699,28 @@ class Project:
         return db.write(self._conn, lambda c: _ensure_class(c, name, color, hotkey))
 
     # -- labels ----------------------------------------------------------------------------
+    def _cached_sample_ids(self, c: db.Connection, keys: list[str]) -> list[int] | None:
+        """The ids of ``keys`` (distinct) from the cached samples frame, sorted, or None.
+
+        Large selections only (a 100k-sample lasso: one hash lookup in memory instead of
+        100k index searches in the database). Called inside the write transaction, so the
+        version read here is the one the events are written against. None when the frame is
+        not cached or is stale, or a key is not in it (the database then says which).
+        """
+        if len(keys) < _CACHED_IDS_FROM or self._samples is None:
+            return None
+        version, token = c.execute("SELECT version, token FROM samples_version").fetchone()
+        current = f"{token}:{version}"
+        if self._samples[0] != current:
+            return None
+        if self._key_index is None or self._key_index[0] != current:
+            self._key_index = (current, pd.Index(self._samples[1]["key"]))
+        rows = self._key_index[1].get_indexer(pd.Index(keys))
+        if (rows < 0).any():
+            return None
+        ids = self._samples[1]["sample_id"].to_numpy()[rows]
+        return list(np.sort(ids).tolist())
+
     def add_labels(
         self,
         keys: Iterable[str],
@@ -745,18 +771,26 @@ class Project:
                 class_ids[raw] = int(c.execute(q, (name,)).fetchone()[0])
             now = utc_now()
             written = 0
+            values = "CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), "
+            values += "CAST(? AS TEXT)"
             for class_id, batch in _event_batches(pairs, class_ids):
-                # One statement per class: the keys are resolved by the engine (no per-row
-                # Python), inside this transaction, so the ids are those the events are
-                # written against. In sample order, the index inserts walk the B-trees in
-                # order (about twice as fast for a 100k-sample lasso).
-                rows, arg = key_rows(c, batch)
+                args = (class_id, user, now, source, action)
+                # One statement per class. A large lasso takes its ids from the cached frame
+                # when it is current (checked here, inside the transaction); else the engine
+                # joins the keys to the samples (no per-row Python either way). In sample
+                # order, the index inserts walk the B-trees in order.
+                ids = self._cached_sample_ids(c, batch)
+                if ids is not None:
+                    rows, arg = id_rows(c, ids)
+                    sql = f"SELECT j.value, {values} FROM {rows}"
+                else:
+                    rows, arg = key_rows(c, batch)
+                    sql = (f"SELECT s.id, {values} FROM {rows} "
+                           "JOIN samples AS s ON s.key = j.value ORDER BY s.id")  # fmt: skip
                 written += c.execute(
                     "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
-                    "action_id) SELECT s.id, CAST(? AS INTEGER), CAST(? AS TEXT), "
-                    "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT) "  # noqa: S608
-                    f"FROM {rows} JOIN samples AS s ON s.key = j.value ORDER BY s.id",
-                    (class_id, user, now, source, action, arg),
+                    f"action_id) {sql}",
+                    (*args, arg),
                 ).rowcount
             if written != len(pairs):  # some key is not a sample: write nothing
                 keys = list(dict.fromkeys(k for k, _ in pairs))

@@ -128,7 +128,10 @@ def test_samples__read_only_project_writes_no_snapshot(tiny_project: Project) ->
     pd.testing.assert_frame_equal(frame, _from_database(tiny_project))
 
 
-def test_add_labels__keys_resolved_while_the_frame_is_cached(tiny_project: Project) -> None:
+def test_add_labels__large_selection_maps_keys_with_the_current_frame(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)  # the tiny project's lassos take the path
     keys = tiny_project.samples().key.tolist()
     chosen = keys[1:8:2]
     tiny_project.add_labels(chosen, "track", user="ann", source="lasso")
@@ -140,7 +143,10 @@ def test_add_labels__keys_resolved_while_the_frame_is_cached(tiny_project: Proje
     assert tiny_project.current_labels().key.tolist().count(keys[0]) == 0  # all or nothing
 
 
-def test_add_labels__stale_frame_falls_back_to_the_database(tiny_project: Project) -> None:
+def test_add_labels__stale_frame_falls_back_to_the_database(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_CACHED_IDS_FROM", 1)
     keys = tiny_project.samples().key.tolist()  # cached, then another process adds a sample
     with Project.open(tiny_project.folder) as other:
         add_samples_without_files(other, ["late/n.tif"], [{}])
