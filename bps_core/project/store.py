@@ -617,8 +617,8 @@ class Project:
         if c.execute("SELECT 1 FROM samples WHERE id > ? LIMIT 1", (last,)).fetchone():
             return None  # samples inserted since
         rows = c.execute(
-            "SELECT s.key, s.id, s.relpath, s.status, s.error, s.meta_json FROM sample_changes "
-            "AS ch JOIN samples AS s ON s.id = ch.sample_id WHERE ch.version > ? ORDER BY s.id",
+            "SELECT key, id, relpath, status, error, meta_json FROM samples WHERE id IN "
+            "(SELECT sample_id FROM sample_changes WHERE version > ?) ORDER BY id",
             (built,),
         ).fetchall()
         if len(rows) != n_changed:
