@@ -11,7 +11,13 @@ What is measured, exactly:
    ``json.loads`` of each row's metadata. Target: at most 1 s, judged on the open and the
    call (the imports, pandas above all, are paid by any process and balloon at ``nice 15``
    on a busy machine).
-3. Label store: ``Project.add_labels`` of 100,000 random samples to one class (what a
+3. Samples frame, first load after a change: on a copy of the project, ``mark_bad`` changes
+   one sample's status and error (each run another sample), then a fresh process loads the
+   frame as in 2. Ours patches the last snapshot with the rows changed since (schema 9's
+   ``sample_changes`` log); the peer is what every load after a change did before, the full
+   rebuild (one SELECT of every row and ``json.loads`` of each row's metadata).
+   Target: at most 1 s, as in 2.
+4. Label store: ``Project.add_labels`` of 100,000 random samples to one class (what a
    100k-point lasso stores), on a copy of the project, alternating two classes.
    Target: at most 2 s.
 
@@ -35,6 +41,7 @@ from _common import WORK, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_LOAD_S, TARGET_LABEL_S = 1.0, 2.0
+AFTER = "samples frame, cold, after one status change"
 
 COLD = """
 import json, sys, time
@@ -53,6 +60,7 @@ def old_load_samples(rows, rename):
 
 if sys.argv[2] == "peer":  # the same SELECT, no snapshot read or written, the old decode
     samples_frame.load_snapshot = lambda *args: None
+    samples_frame.load_any_snapshot = lambda *args: None
     samples_frame.frame_from_rows = old_load_samples
 t1, c1 = time.perf_counter(), time.process_time()
 with Project.open(sys.argv[1], read_only=sys.argv[2] == "peer") as p:
@@ -82,12 +90,38 @@ def cold_load(folder: Path, which: str) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+#: What a copy of the project leaves out: the image placeholders (a million files; the copy's
+#: datasource still names the original's) and the embedding and map arrays.
+_NOT_COPIED = shutil.ignore_patterns("images", "image_sources", "embeddings", "maps")
+
+
+def after_change(folder: Path, repeats: int) -> tuple[list[dict[str, float]], ...]:
+    """Cold loads (ours, peer) after one sample's status changed, on a copy of the project."""
+    from bps_core.verbs import Project
+
+    copy = WORK / "data1m" / "change_copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(folder, copy, ignore=_NOT_COPIED)
+    with Project.open(copy) as project:
+        keys = project.keys_with_status("ok")
+        project.mark_bad(keys[-1], "bench: the first change")
+        project.samples()  # untimed: a snapshot this database has stamped (schema 9)
+    ours, peer = [], []
+    for i in range(repeats):
+        with Project.open(copy) as project:
+            project.mark_bad(keys[i * 7919], f"bench change {i}")
+        ours.append(cold_load(copy, "ours"))
+        peer.append(cold_load(copy, "peer"))
+    shutil.rmtree(copy, ignore_errors=True)
+    return ours, peer
+
+
 def label_store(folder: Path, repeats: int) -> list[float]:
     from bps_core.verbs import Project
 
     copy = WORK / "data1m" / "label_copy"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("arrays"))
+    shutil.copytree(folder, copy, ignore=_NOT_COPIED)
     times = []
     with Project.open(copy) as project:
         keys = project.samples()["key"].tolist()
@@ -112,6 +146,7 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so a slow spell hits both
         ours.append(cold_load(folder, "ours"))
         peer.append(cold_load(folder, "peer"))
+    changed_ours, changed_peer = after_change(folder, args.repeats)
     labels = label_store(folder, args.repeats)
 
     def row(what: str, how: str, times: list[float], target: float,
@@ -126,15 +161,24 @@ def main() -> None:
         out.update({"target s": f"<= {target:g}", "met": "yes" if judged <= target else "**no**"})
         return out
 
-    def load_row(how: str, runs: list[dict[str, float]]) -> dict[str, object]:
-        return row("samples frame, cold", how, [r["s"] for r in runs], TARGET_LOAD_S,
+    def load_row(how: str, runs: list[dict[str, float]],
+                 what: str = "samples frame, cold") -> dict[str, object]:  # fmt: skip
+        return row(what, how, [r["s"] for r in runs], TARGET_LOAD_S,
                    {"open + samples() s": [r["call"] for r in runs],
                     "its CPU s": [r["cpu"] for r in runs]})  # fmt: skip
 
     rows = [
         load_row("peer: per-row JSON decode", peer),
         load_row("ours: Parquet snapshot", ours),
-        row("store a 100k-sample label", "ours: add_labels", labels, TARGET_LABEL_S, None),
+        load_row("peer: rebuild (per-row JSON decode)", changed_peer, AFTER),
+        load_row("ours: snapshot patched with the changed rows", changed_ours, AFTER),
+        row(
+            "store a 100k-sample label",
+            "ours: add_labels, one INSERT ... SELECT",
+            labels,
+            TARGET_LABEL_S,
+            None,
+        ),  # fmt: skip
     ]
     rows = [{c: r.get(c, "-") for c in rows[0]} for r in rows]  # the label row has no split
     notes = (
@@ -143,11 +187,17 @@ def main() -> None:
         "samples() s' leaves out the imports (pandas, the app's, is loaded anyway) and 'its CPU "
         "s' is that part's CPU time, the figure least moved by the other work on the machine; "
         "'met' judges the load on 'open + samples() s'. Unloaded, by hand, ours took 0.43 s "
-        "cold with the imports and the peer 5.6 s. "
-        "Label store: "
-        "`add_labels` of 100,000 random samples on a copy of the project. Medians of "
-        f"{args.repeats} runs, `nice -n 15`, on 2 cores shared with other helpers' work, so "
-        "times are noisy."
+        "cold with the imports and the peer 5.6 s. 'after one status change': `mark_bad` of "
+        "one more sample on a copy of the project before each load; the peer is the rebuild "
+        "every load after a change was before schema 9. Label store: `add_labels` of 100,000 "
+        "random samples on a copy of the project. Before (per-row key lookups in Python and "
+        "a six-parameter `executemany`) it measured median 2.04 s here (runs 1.6-3.1 s), but an "
+        "interleaved A/B by hand (fresh processes, the previous code against this one on copies "
+        "of the same project, 2 x 3 runs) gave old 0.75-1.71 s and new 0.89-1.32 s: the "
+        "target is met by both when the machine is less loaded, and the gain is within its "
+        "noise. "
+        f"Medians of {args.repeats} runs, `nice -n 15`, on 2 cores shared with three other "
+        "helpers' work (tests and benchmarks), so times are noisy."
     )
     write_results("data1m", rows, notes)
 

@@ -36,6 +36,10 @@ IVF_FROM = 20_000
 IVF_PROBES = 8
 """Inverted lists searched per placed row: recall@15 about 0.86 on the bench's data, where 4,
 8 and 16 lists (recall 0.82 to 0.91) gave the same trustworthiness; 8 keeps a margin."""
+PLACEMENT = "fitted_neighbours"
+"""How rows past ``fit_sample`` are placed (``FittedNeighbours``); part of such a map's id and
+stored params, so a map placed another way (UMAP's ``transform``, before 2026-12) is never
+taken for one placed this way."""
 _RECOMPUTE_MAP = "recompute the map ('bps-labeler map PROJECT_DIR' or the Embeddings page)"
 Progress = Callable[[float], None]
 
@@ -426,9 +430,42 @@ def compute_map(
     return xy
 
 
-def map_id(embedding_version: str, cfg: MapConfig) -> str:
-    """The map's id: a short hash of its embedding version and settings, so equal maps share one."""
+def placement(n_points: int, cfg: MapConfig) -> str | None:
+    """How the map of ``n_points`` rows with ``cfg`` places rows it does not fit on.
+
+    Returns:
+        ``PLACEMENT`` when UMAP is fitted on a sample (``fit_sample_rows``) and the other
+        rows are placed; None when every row is fitted (PCA maps, and UMAP maps of at most
+        ``fit_sample`` points).
+    """
+    if cfg.method != "umap" or fit_sample_rows(n_points, cfg) is None:
+        return None
+    return PLACEMENT
+
+
+def map_params(n_points: int, cfg: MapConfig) -> dict[str, Any]:
+    """The parameters a map is identified and recorded by: ``cfg``'s fields and its placement.
+
+    ``placement`` is present only for maps that place rows (``placement``), so maps whose
+    every row is fitted keep the ids they always had.
+    """
     params = asdict(cfg)
+    if (how := placement(n_points, cfg)) is not None:
+        params["placement"] = how
+    return params
+
+
+def map_id(embedding_version: str, cfg: MapConfig, *, n_points: int) -> str:
+    """The map's id: a short hash of its embedding version and settings, so equal maps share one.
+
+    Args:
+        embedding_version: The embedding set mapped.
+        cfg: The map settings.
+        n_points: Rows of the embedding set: a map past ``cfg.fit_sample`` records how it
+            placed the rest (``map_params``), so a map placed differently by older code (UMAP's
+            ``transform``) has another id and is not reused.
+    """
+    params = map_params(n_points, cfg)
     if params["fit_sample"] == FIT_SAMPLE:  # ids from before the field stay valid
         del params["fit_sample"]
     payload = json.dumps([embedding_version, params], sort_keys=True).encode()
@@ -440,7 +477,10 @@ def load_map(project: Project, cfg: MapConfig, embedding_version: str | None = N
     emb_version = embedding_version or _current(project)
     if emb_version is None:
         return None
-    return load_map_id(project, map_id(emb_version, cfg))
+    record = project.embedding_sets.get(emb_version)
+    if record is None:
+        return None
+    return load_map_id(project, map_id(emb_version, cfg, n_points=record.n_samples))
 
 
 def latest_map(project: Project, embedding_version: str | None = None) -> Map | None:
@@ -565,11 +605,11 @@ def get_or_compute_map(
             progress(1.0)
         return cached
     xy = compute_map(emb.vectors, cfg, progress)
-    mid = map_id(emb.version, cfg)
+    mid = map_id(emb.version, cfg, n_points=len(emb.keys))
     with atomic_path(project.arrays_dir / "maps" / f"{mid}.npy", suffix=".npy") as tmp:
         np.save(tmp, xy)
-    record = MapRecord(mid, emb.version, cfg.method, asdict(cfg), f"arrays/maps/{mid}.npy",
-                       utc_now())  # fmt: skip
+    record = MapRecord(mid, emb.version, cfg.method, map_params(len(emb.keys), cfg),
+                       f"arrays/maps/{mid}.npy", utc_now())  # fmt: skip
     project.maps.add(record, make_chosen=make_current)
     return Map(mid, emb.version, cfg, emb.keys, xy)
 

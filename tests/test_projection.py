@@ -225,9 +225,68 @@ def test_map_id__unchanged_by_the_default_fit_sample() -> None:
     old = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "n_epochs": None,
            "init": "pca", "pca_dims": 128, "seed": 0}  # fmt: skip
     before = hashlib.sha256(json.dumps(["v1", old], sort_keys=True).encode()).hexdigest()[:12]
-    assert projection.map_id("v1", MapConfig()) == before
-    assert projection.map_id("v1", MapConfig(fit_sample=0)) != before
+    assert projection.map_id("v1", MapConfig(), n_points=100_000) == before
+    assert projection.map_id("v1", MapConfig(fit_sample=0), n_points=100_000) != before
     assert projection._stored_config(old) == MapConfig()  # old rows read back, same id
+
+
+def test_map_id__records_the_placement_of_maps_past_fit_sample() -> None:
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    def old_id(cfg: MapConfig) -> str:  # map_id before the placement was part of it
+        params = asdict(cfg)
+        if params["fit_sample"] == projection.FIT_SAMPLE:
+            del params["fit_sample"]
+        return hashlib.sha256(json.dumps(["v1", params], sort_keys=True).encode()).hexdigest()[:12]
+
+    cfg = MapConfig()
+    assert projection.map_id("v1", cfg, n_points=100_000) == old_id(cfg)  # every row fitted
+    assert projection.map_id("v1", cfg, n_points=100_001) != old_id(cfg)  # rows placed
+    pca = MapConfig(method="pca")
+    assert projection.map_id("v1", pca, n_points=1_000_000) == old_id(pca)
+    assert projection.map_params(1_000_000, cfg)["placement"] == projection.PLACEMENT
+    assert "placement" not in projection.map_params(100_000, cfg)
+
+
+def test_get_or_compute_map__does_not_reuse_a_map_placed_by_older_code(
+    tiny_project: Project,
+) -> None:
+    # A map of 170 points fitted on 60 that older code placed with UMAP's transform: its row
+    # has the id map_id gave then (no placement) and no placement in its params.
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from bps_core.project.maps import MapRecord
+
+    keys = tiny_project.samples().key.tolist()
+    emb = save_embedding_set(
+        tiny_project, "pixels", {}, keys, np.random.default_rng(7).normal(size=(170, 8))
+    )
+    cfg = MapConfig(n_epochs=10, fit_sample=60)
+    payload = json.dumps([emb.version, asdict(cfg)], sort_keys=True).encode()
+    old = hashlib.sha256(payload).hexdigest()[:12]
+    folder = tiny_project.arrays_dir / "maps"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{old}.npy", np.zeros((170, 2), dtype=np.float32))
+    tiny_project.maps.add(
+        MapRecord(old, emb.version, "umap", asdict(cfg), f"arrays/maps/{old}.npy", "2026-11-01"),
+        make_chosen=True,
+    )
+    m = get_or_compute_map(tiny_project, cfg)
+    assert m.id != old
+    assert not np.array_equal(m.xy, np.zeros((170, 2)))  # computed, not the old file
+    record = tiny_project.maps.get(m.id)
+    assert record is not None
+    assert record.params["placement"] == projection.PLACEMENT
+    again = get_or_compute_map(tiny_project, cfg)
+    assert again.id == m.id  # the new map is cached under its own id
+    assert projection.load_map(tiny_project, cfg) is not None
+    shown = projection.current_map(tiny_project)
+    assert shown is not None
+    assert shown.id == m.id
 
 
 def test_map_config__fit_sample_zero_or_at_least_20() -> None:

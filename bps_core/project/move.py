@@ -20,7 +20,8 @@ from bps_core.project import db
 from bps_core.project.store import DB_NAME, Project, _refuse_used_database
 
 #: Tables in the order their rows are copied (referenced tables first), with the columns that
-#: order their rows. ``schema_version`` and ``samples_version`` belong to each database.
+#: order their rows. ``schema_version``, ``samples_version``, ``sample_changes`` and
+#: ``samples_frame_stamps`` belong to each database (its own history of sample changes).
 TABLES: tuple[tuple[str, str], ...] = (
     ("datasources", "id"),
     ("samples", "id"),

@@ -6,6 +6,7 @@ append-only event log; current labels are derived from the last event per sample
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -18,15 +19,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from bps_core.errors import DatasourceError, ProjectError, UnknownSampleError
+from bps_core.errors import (
+    DatasourceError,
+    ProjectError,
+    ReadOnlyProjectError,
+    UnknownSampleError,
+)
 from bps_core.project import db, samples_frame
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
 from bps_core.project.image_stats import ImageStatsStore
-from bps_core.project.keys import sample_ids
+from bps_core.project.keys import id_rows, key_rows, sample_ids
 from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
@@ -50,7 +57,7 @@ CLASS_COLORS = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
 )  # fmt: skip
 _MAX_NAME = 64
-#: From this many keys, labels map keys to ids with the cached samples frame (when current).
+#: From this many keys, labels take the ids from the cached samples frame (when current).
 _CACHED_IDS_FROM = 5_000
 SAMPLE_COLUMNS = ("key", "sample_id", "relpath", "status", "error")
 #: Column names the samples frame and the frames joined to it use (map coordinates, labels,
@@ -235,6 +242,29 @@ def _append_reversal(
         (action, user, kind, target, len(events), now),
     )
     return action
+
+
+def _event_batches(
+    pairs: Sequence[tuple[str, str | None]], class_ids: dict[str | None, int | None]
+) -> list[tuple[int | None, list[str]]]:
+    """(class id, keys) batches whose keys are unique within each: one INSERT per batch.
+
+    A key listed more than once gets its later events in later batches (first occurrences
+    first, then second ones, ...), so one sample's events keep their order.
+    """
+    keys = [k for k, _ in pairs]
+    distinct = {lab for _, lab in pairs}
+    if len(distinct) == 1 and len(set(keys)) == len(keys):  # a lasso: one class, keys once
+        return [(class_ids[distinct.pop()], keys)]
+    seen: dict[str, int] = {}
+    layers: list[dict[int | None, list[str]]] = []
+    for key, label in pairs:
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(layers):
+            layers.append({})
+        layers[n].setdefault(class_ids[label], []).append(key)
+    return [(cls, keys) for layer in layers for cls, keys in layer.items()]
 
 
 class Project:
@@ -517,14 +547,83 @@ class Project:
         frame = samples_frame.load_snapshot(self.arrays_dir, version)
         if frame is not None:
             return frame
+        frame = self._patched_snapshot()
+        if frame is not None:
+            return frame
         rows = self._conn.execute(
             "SELECT key, id, relpath, status, error, meta_json FROM samples ORDER BY id"
         ).fetchall()
         frame = samples_frame.frame_from_rows(rows, metadata_column)
         # Stored only when no sample changed while reading: the file then matches ``version``.
-        if not self.read_only and self.samples_version() == version:
-            samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        if (
+            not self.read_only
+            and self.samples_version() == version
+            and samples_frame.save_snapshot(self.arrays_dir, version, frame)
+        ):
+            self._stamp_snapshot(version)
         return frame
+
+    def _stamp_snapshot(self, version: str) -> None:
+        """Records that a snapshot was built at ``version`` (the newest stamps are kept)."""
+        token, _, number = version.partition(":")
+
+        def tx(c: db.Connection) -> None:
+            c.execute(
+                "INSERT INTO samples_frame_stamps (token, version, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (token) DO NOTHING",
+                (token, int(number), utc_now()),
+            )
+            c.execute(
+                "DELETE FROM samples_frame_stamps WHERE token NOT IN (SELECT token FROM "
+                "samples_frame_stamps ORDER BY version DESC, token LIMIT 8)"
+            )
+
+        # A role that may only read: no stamp, and the next process rebuilds the frame.
+        with contextlib.suppress(ReadOnlyProjectError):
+            db.write(self._conn, tx)
+
+    def _patched_snapshot(self) -> pd.DataFrame | None:
+        """The last snapshot patched with the samples changed since, or None (then rebuild).
+
+        Only a snapshot this database has a stamp of is patched (so it is in this database's
+        history, not a state it was restored away from), only when no sample was inserted
+        or deleted since and at most ``samples_frame.patch_limit`` were updated, and only
+        where ``samples_frame.patch_frame`` can match a full rebuild exactly.
+        """
+        found = samples_frame.load_any_snapshot(self.arrays_dir)
+        if found is None:
+            return None
+        stamp, frame = found
+        token, _, number = stamp.partition(":")
+        if not number.isdigit():
+            return None
+        built = int(number)
+        c = self._conn
+        if (
+            c.execute(
+                "SELECT 1 FROM samples_frame_stamps WHERE token = ? AND version = ?", (token, built)
+            ).fetchone()
+            is None
+        ):
+            return None
+        limit = samples_frame.patch_limit(len(frame))
+        (n_changed,) = c.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM sample_changes WHERE version > ? LIMIT ?) AS t",
+            (built, limit + 1),
+        ).fetchone()
+        if n_changed > limit:
+            return None
+        last = int(frame["sample_id"].iloc[-1]) if len(frame) else 0
+        if c.execute("SELECT 1 FROM samples WHERE id > ? LIMIT 1", (last,)).fetchone():
+            return None  # samples inserted since
+        rows = c.execute(
+            "SELECT key, id, relpath, status, error, meta_json FROM samples WHERE id IN "
+            "(SELECT sample_id FROM sample_changes WHERE version > ?) ORDER BY id",
+            (built,),
+        ).fetchall()
+        if len(rows) != n_changed:
+            return None  # a sample deleted since (or changed while reading)
+        return samples_frame.patch_frame(frame, rows, metadata_column)
 
     def stored_metadata(self) -> list[tuple[str, dict[str, Any]]]:
         """Returns (relpath, metadata) of every good sample in id order: what write-back exports.
@@ -600,22 +699,13 @@ class Project:
         return db.write(self._conn, lambda c: _ensure_class(c, name, color, hotkey))
 
     # -- labels ----------------------------------------------------------------------------
-    def _sample_ids(self, c: db.Connection, keys: Sequence[str]) -> list[int]:
-        unique = list(dict.fromkeys(keys))
-        ids = self._cached_sample_ids(c, unique)
-        if ids is None:
-            ids = sample_ids(c, unique)
-        missing = [k for k in unique if k not in ids]
-        if missing:
-            raise UnknownSampleError(missing)
-        return [ids[k] for k in unique]
+    def _cached_sample_ids(self, c: db.Connection, keys: list[str]) -> list[int] | None:
+        """The ids of ``keys`` (distinct) from the cached samples frame, sorted, or None.
 
-    def _cached_sample_ids(self, c: db.Connection, keys: list[str]) -> dict[str, int] | None:
-        """The ids of ``keys`` from the cached samples frame, when it is current.
-
-        Large selections only (a 100k-sample lasso: one hash lookup instead of a hundred
-        queries). Called inside the write transaction, so the version read here is the one
-        the events are written against. None when the frame is not cached or is stale.
+        Large selections only (a 100k-sample lasso: one hash lookup in memory instead of
+        100k index searches in the database). Called inside the write transaction, so the
+        version read here is the one the events are written against. None when the frame is
+        not cached or is stale, or a key is not in it (the database then says which).
         """
         if len(keys) < _CACHED_IDS_FROM or self._samples is None:
             return None
@@ -625,12 +715,11 @@ class Project:
             return None
         if self._key_index is None or self._key_index[0] != current:
             self._key_index = (current, pd.Index(self._samples[1]["key"]))
-        frame, index = self._samples[1], self._key_index[1]
-        rows = index.get_indexer(pd.Index(keys))
-        found = rows >= 0
-        ids = frame["sample_id"].to_numpy()[rows[found]].tolist()
-        return dict(zip([k for k, f in zip(keys, found.tolist(), strict=True) if f], ids,
-                        strict=True))  # fmt: skip
+        rows = self._key_index[1].get_indexer(pd.Index(keys))
+        if (rows < 0).any():
+            return None
+        ids = self._samples[1]["sample_id"].to_numpy()[rows]
+        return list(np.sort(ids).tolist())
 
     def add_labels(
         self,
@@ -680,22 +769,33 @@ class Project:
                 _ensure_class(c, name, None, None)
                 q = "SELECT id FROM label_classes WHERE name = ?"
                 class_ids[raw] = int(c.execute(q, (name,)).fetchone()[0])
-            ids = dict(zip(
-                dict.fromkeys(k for k, _ in pairs), self._sample_ids(c, [k for k, _ in pairs]),
-                strict=True,
-            ))  # fmt: skip
             now = utc_now()
-            # In sample order (stable, so one sample's events keep theirs): the index inserts
-            # then walk the B-trees in order, about twice as fast for a 100k-sample lasso.
-            events = sorted(
-                ((ids[k], class_ids[lab], user, now, source, action) for k, lab in pairs),
-                key=lambda e: e[0],
-            )
-            c.executemany(
-                "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
-                "action_id) VALUES (?, ?, ?, ?, ?, ?)",
-                events,
-            )
+            written = 0
+            values = "CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), "
+            values += "CAST(? AS TEXT)"
+            for class_id, batch in _event_batches(pairs, class_ids):
+                args = (class_id, user, now, source, action)
+                # One statement per class. A large lasso takes its ids from the cached frame
+                # when it is current (checked here, inside the transaction); else the engine
+                # joins the keys to the samples (no per-row Python either way). In sample
+                # order, the index inserts walk the B-trees in order.
+                ids = self._cached_sample_ids(c, batch)
+                if ids is not None:
+                    rows, arg = id_rows(c, ids)
+                    sql = f"SELECT j.value, {values} FROM {rows}"
+                else:
+                    rows, arg = key_rows(c, batch)
+                    sql = (f"SELECT s.id, {values} FROM {rows} "
+                           "JOIN samples AS s ON s.key = j.value ORDER BY s.id")  # fmt: skip
+                written += c.execute(
+                    "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
+                    f"action_id) {sql}",
+                    (*args, arg),
+                ).rowcount
+            if written != len(pairs):  # some key is not a sample: write nothing
+                keys = list(dict.fromkeys(k for k, _ in pairs))
+                known = sample_ids(c, keys)
+                raise UnknownSampleError([k for k in keys if k not in known])
             c.execute(
                 "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
                 "VALUES (?, ?, 'label', ?, ?) ON CONFLICT(action_id) DO UPDATE SET "

@@ -67,7 +67,8 @@ def test_label_issues__a_project_of_an_older_schema_is_upgraded_not_called_read_
     folder = tiny_project.folder
     conn = sqlite3.connect(folder / "project.db", timeout=10)
     conn.executescript("DROP VIEW current_tags; DROP TABLE tag_events; DROP TABLE image_stats; "
-                       "DROP INDEX samples_by_status; PRAGMA user_version = 6;")  # fmt: skip
+                       "DROP INDEX samples_by_status; DROP TABLE sample_changes; "
+                       "DROP TABLE samples_frame_stamps; PRAGMA user_version = 6;")  # fmt: skip
     conn.close()
     out = tmp_path / "issues.csv"
     assert main(["label-issues", str(folder), "--out", str(out)]) == 0, capsys.readouterr().err

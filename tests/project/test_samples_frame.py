@@ -180,3 +180,202 @@ def test_samples__a_database_restored_from_a_backup_never_reads_a_later_snapshot
         pd.testing.assert_frame_equal(fresh.samples(), _from_database(fresh), check_exact=True)
     assert status[first] == "ok"
     assert status[second] == "bad"
+
+
+def _rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the frames built from every database row (the slow path)."""
+    calls: list[int] = []
+    build = samples_frame.frame_from_rows
+
+    def counted(rows: Any, rename: Any) -> pd.DataFrame:
+        calls.append(len(rows))
+        return build(rows, rename)
+
+    monkeypatch.setattr(samples_frame, "frame_from_rows", counted)
+    return calls
+
+
+def _set_meta(
+    project: Project, relpath: str, meta: dict[str, Any], *, sort_keys: bool = True
+) -> None:
+    """Another writer's metadata (sorted keys, as ingest writes them, unless told)."""
+    import json
+
+    text = json.dumps(meta, sort_keys=sort_keys)
+    project._conn.execute("UPDATE samples SET meta_json = ? WHERE relpath = ?", (text, relpath))
+    project._conn.commit()
+
+
+def test_samples__changed_rows_patch_the_snapshot_equal_to_a_full_rebuild(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    tiny_project.samples()  # the snapshot, stamped in the database
+    keys = tiny_project.samples().key.tolist()
+    with Project.open(tiny_project.folder) as other:  # another process changes a few samples
+        other.mark_bad(keys[0], "truncated TIFF")  # error: from all-NULL to text
+        other.mark_bad(keys[3], "odd size")
+        rel, meta_json = other._conn.execute(
+            "SELECT relpath, meta_json FROM samples WHERE key = ?", (keys[5],)
+        ).fetchone()
+        meta = json.loads(meta_json)
+        meta.update(dose_Gy=meta["dose_Gy"] + 0.25, well="H12", hr_post_exposure=48)
+        _set_meta(other, rel, meta)
+    _no_database_build(monkeypatch)  # a fresh process patches the snapshot
+    with Project.open(tiny_project.folder) as fresh:
+        patched = fresh.samples()
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(patched, _from_database(tiny_project), check_exact=True)
+    row = patched.set_index("key").loc[keys[5]]
+    assert (row["well"], row["hr_post_exposure"]) == ("H12", 48)
+    assert patched.set_index("key").error[keys[0]] == "truncated TIFF"
+
+
+def test_samples__mixed_metadata_rows_patch_equal_to_a_full_rebuild(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_mixed_metadata(tiny_project)
+    tiny_project.samples()
+    with Project.open(tiny_project.folder) as other:
+        other.mark_bad("input:extra/c.tif", "empty file")
+        _set_meta(
+            other,
+            "extra/a.tif",
+            {"label": "z", "dose_Gy": 2.5, "count": 9, "flag": False, "meta:odd": "n"},
+        )
+        _set_meta(other, "extra/b.tif", {"dose_Gy": 1.5, "count": 7, "flag": True})
+    _no_database_build(monkeypatch)
+    with Project.open(tiny_project.folder) as fresh:
+        patched = fresh.samples()
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(patched, _from_database(tiny_project), check_exact=True)
+    row = patched.set_index("relpath").loc["extra/a.tif"]
+    assert (row["meta:label"], row["count"], row["flag"]) == ("z", 9, False)
+
+
+def test_samples__a_gap_before_a_columns_first_value_is_rebuilt(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first sample lacks the keys the extra samples bring: whether its missing value was
+    # a JSON null (the column would start there) or an absent key cannot be told, so rebuild.
+    _add_mixed_metadata(tiny_project)
+    tiny_project.samples()
+    with Project.open(tiny_project.folder) as other:
+        other.mark_bad(other.samples().key.iloc[0], "bad")
+    calls = _rebuilds(monkeypatch)
+    with Project.open(tiny_project.folder) as fresh:
+        frame = fresh.samples()
+    monkeypatch.undo()
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(frame, _from_database(tiny_project), check_exact=True)
+
+
+def test_samples__inserts_deletes_and_changed_kinds_rebuild_equal_to_the_database(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_mixed_metadata(tiny_project)
+    changes = [
+        lambda p: _set_meta(
+            p,
+            "extra/a.tif",
+            {"label": "x", "dose_Gy": 0.5, "count": 3, "flag": True, "meta:odd": "m"},
+            sort_keys=False,
+        ),  # the columns it brings first, reordered
+        lambda p: add_samples_without_files(p, ["late/q.tif"], [{"count": 1}]),  # inserted
+        lambda p: _set_meta(p, "extra/a.tif", {"count": "three"}),  # int to text
+        lambda p: _set_meta(p, "extra/b.tif", {"count": 4, "flag": False, "stain": "x"}),
+        lambda p: _set_meta(p, "extra/c.tif", {"label": "y", "flag": True}),  # key removed
+        lambda p: (
+            p._conn.execute("DELETE FROM samples WHERE relpath = 'late/q.tif'"),
+            p._conn.commit(),
+        ),  # fmt: skip
+    ]
+    for change in changes:
+        tiny_project.samples()  # a current snapshot
+        with Project.open(tiny_project.folder) as other:
+            change(other)
+        calls = _rebuilds(monkeypatch)
+        with Project.open(tiny_project.folder) as fresh:
+            frame = fresh.samples()
+        monkeypatch.undo()
+        assert len(calls) == 1  # not patched: rebuilt
+        pd.testing.assert_frame_equal(frame, _from_database(tiny_project), check_exact=True)
+
+
+def test_samples__error_cleared_everywhere_rebuilds_to_an_all_null_column(
+    tiny_project: Project,
+) -> None:
+    key = tiny_project.samples().key.iloc[1]
+    tiny_project.mark_bad(key, "decode failed")
+    tiny_project.samples()  # snapshot with one error
+    with Project.open(tiny_project.folder) as other:
+        other._conn.execute("UPDATE samples SET status = 'ok', error = NULL WHERE key = ?", (key,))
+        other._conn.commit()
+    with Project.open(tiny_project.folder) as fresh:
+        frame = fresh.samples()
+    pd.testing.assert_frame_equal(frame, _from_database(tiny_project), check_exact=True)
+    assert frame.error.isna().all()
+
+
+def test_samples__patch_is_not_taken_past_its_limit(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny_project.samples()
+    monkeypatch.setattr(samples_frame, "patch_limit", lambda n: 2)
+    with Project.open(tiny_project.folder) as other:
+        for key in other.samples().key.tolist()[:3]:
+            other.mark_bad(key, "bad")
+    calls = _rebuilds(monkeypatch)
+    with Project.open(tiny_project.folder) as fresh:
+        frame = fresh.samples()
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(frame, _from_database(tiny_project), check_exact=True)
+
+
+def _downgrade_to_v8(project: Project) -> None:
+    """The database as schema 8 left it: no change log, no stamps, the old triggers."""
+    from bps_core.project import db as project_db
+
+    c = project._conn
+    if project_db.engine(c) == "sqlite":
+        for statement in (
+            "DROP TABLE sample_changes",
+            "DROP TABLE samples_frame_stamps",
+            "DROP TRIGGER samples_version_on_update",
+            "DROP TRIGGER samples_version_on_delete",
+            "CREATE TRIGGER samples_version_on_update AFTER UPDATE ON samples BEGIN UPDATE "
+            "samples_version SET version = version + 1, token = lower(hex(randomblob(8))); END",
+            "CREATE TRIGGER samples_version_on_delete AFTER DELETE ON samples BEGIN UPDATE "
+            "samples_version SET version = version + 1, token = lower(hex(randomblob(8))); END",
+            "PRAGMA user_version = 8",
+        ):
+            c.execute(statement)
+        return
+    c.executescript(  # type: ignore[attr-defined]
+        "DROP TABLE sample_changes; DROP TABLE samples_frame_stamps; "
+        + project_db._PG_V8.split("UPDATE samples_version SET token")[0]
+        + "UPDATE schema_version SET version = 8;"
+    )
+
+
+def test_migrate__v8_project_gains_the_change_log_and_patches_after_upgrade(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bps_core.project import db as project_db
+
+    key = tiny_project.keys_with_status("ok")[0]
+    _downgrade_to_v8(tiny_project)
+    tiny_project.mark_bad(key, "before the upgrade")  # logged nowhere: no table yet
+    with Project.open(tiny_project.folder) as upgraded:
+        assert project_db.schema_version(upgraded._conn) == project_db.SCHEMA_VERSION == 9
+        before = upgraded.samples()  # rebuilt (no stamp yet), snapshot stamped
+        assert before.set_index("key").error[key] == "before the upgrade"
+        second = before.key.iloc[1]
+        upgraded.mark_bad(second, "after the upgrade")
+    _no_database_build(monkeypatch)
+    with Project.open(tiny_project.folder) as fresh:
+        frame = fresh.samples()
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(frame, _from_database(fresh), check_exact=True)
+    assert frame.set_index("key").error[second] == "after the upgrade"

@@ -107,6 +107,35 @@ class TestLabels:
         assert action.n_events == 50
         assert set(events.action_id) == {action.action_id}
 
+    def test_add_label_events__mixed_classes_and_repeated_keys_keep_each_samples_order(
+        self, tiny_project: Project
+    ) -> None:
+        a, b, c = _keys(tiny_project, 3)
+        pairs = [(c, "x"), (a, "y"), (a, None), (b, "x"), (a, "x"), (c, None)]
+        action = tiny_project.add_label_events(pairs, user="ann", source="import")
+        assert action.n_events == 6
+        events = tiny_project.label_events()
+        assert set(events.action_id) == {action.action_id}
+        assert events[events.key == a].label.fillna("-").tolist() == ["y", "-", "x"]
+        assert events[events.key == c].label.fillna("-").tolist() == ["x", "-"]
+        cur = tiny_project.current_labels().set_index("key").label.to_dict()
+        assert cur == {a: "x", b: "x"}
+        undone = tiny_project.undo("ann")
+        assert undone is not None
+        assert undone.n_changed == 3
+        assert tiny_project.current_labels().empty
+
+    def test_add_labels__thousands_of_keys_in_one_call(self, tiny_project: Project) -> None:
+        # More keys than SQLite's bound-parameter limit, with duplicates, in one statement.
+        keys = tiny_project.samples().key.tolist()
+        many = keys * 20
+        action = tiny_project.add_labels(many, "x", user="ann", source="lasso")
+        assert action.n_events == len(keys)
+        assert len(tiny_project.current_labels()) == len(keys)
+        with pytest.raises(UnknownSampleError, match="ghost"):
+            tiny_project.add_labels([*many, "input:ghost.tif"], "y", user="ann", source="lasso")
+        assert len(tiny_project.label_events()) == len(keys)
+
     def test_label_events__are_append_only(self, tiny_project: Project) -> None:
         tiny_project.add_labels(_keys(tiny_project, 1), "x", user="u", source="api")
         for sql in ("UPDATE label_events SET user = 'mallory'", "DELETE FROM label_events"):
