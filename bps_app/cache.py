@@ -88,9 +88,18 @@ def samples_version(project: Project) -> str:
     return project.samples_version()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
 def samples_frame(project_dir: str, version: str) -> pd.DataFrame:
-    """The samples table with metadata columns; ``version`` invalidates the cache."""
+    """The samples table with metadata columns; ``version`` invalidates the cache.
+
+    Each call gets its own shallow copy of one frame held per server: with pandas' copy on
+    write, changing it never changes the held one, and no call pays for a copy (a pickled
+    copy per call, as ``st.cache_data`` hands out, cost 1 s per rerun at a million samples).
+    """
+    return _samples_frame(project_dir, version).copy(deep=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _samples_frame(project_dir: str, version: str) -> pd.DataFrame:
     with Project.open(project_dir) as project:
         return project.samples()
 
@@ -108,10 +117,49 @@ def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | 
     version (plain strings, never a hash of the arrays): every session shares one read-only
     frame, and a rerun costs a dictionary lookup. Callers must not modify it.
     """
-    m = load_map(project, cfg) if cfg is not None else current_map(project)
-    if m is None:
+    if cfg is not None:
+        m = load_map(project, cfg)
+        map_id = m.id if m is not None else None
+    else:
+        map_id = current_map_id(project)
+    if map_id is None:
         return None
-    return _map_frame(str(project.folder), m.id, samples_version(project))
+    return _map_frame(str(project.folder), map_id, samples_version(project))
+
+
+def current_map_id(project: Project) -> str | None:
+    """The id of ``current_map``, decided once per choice of map and state of its files.
+
+    ``current_map`` reads the map's keys (a JSON list: 0.7 s at a million samples) to decide;
+    that decision only changes with the current embedding set, its chosen and latest maps and
+    their files, which a few small queries and ``stat`` calls name here.
+    """
+    version = current_version(project)
+    if version is None:
+        return None
+    chosen, latest = project.maps.chosen_id(version), project.maps.latest_id(version)
+    paths = [r.path for r in (project.maps.get(m) for m in (chosen, latest) if m) if r]
+    if (record := project.embedding_sets.get(version)) is not None:
+        vectors = project.folder / record.path
+        paths += [record.path, str(vectors.with_name(f"{version}.keys.json"))]
+    files = [_file_state(project.folder / p) for p in paths]
+    token = (version, chosen, latest, tuple(files))
+    return _current_map_id(str(project.folder), token)
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        st_ = path.stat()
+    except OSError:
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _current_map_id(project_dir: str, token: tuple[object, ...]) -> str | None:
+    with Project.open(project_dir) as project:
+        m = current_map(project)
+    return m.id if m is not None else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

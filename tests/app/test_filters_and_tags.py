@@ -17,8 +17,10 @@ QUEUE_PAGE = "pages/4_Queue.py"
 EXPLORE_PAGE = "pages/3_Explore_and_label.py"
 
 
-def _open(app: AppTest, page: str, user: str = "ann") -> AppTest:
+def _open(app: AppTest, page: str, user: str = "ann", tab: str | None = None) -> AppTest:
     app.session_state[state.USER_NAME] = user
+    if tab is not None:  # Explore runs only its open tab
+        app.session_state[state.EXPLORE_TAB] = tab
     app.run()
     app.switch_page(page).run()
     assert not app.exception
@@ -77,7 +79,7 @@ def test_browse__filters_by_tag_and_label(app: AppTest, tiny_project: Project) -
     keys = tiny_project.samples().key.tolist()
     tiny_project.tags.add(keys[:5], "unsure", user="bob")
     tiny_project.add_labels(keys[:2], "track", user="bob", source="api")
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="Browse")
     app.multiselect(key=state.filter_widget_key("browse", "tags")).select("unsure").run()
     assert any(c.value == "5 samples match" for c in app.caption)
     app.multiselect(key=state.filter_widget_key("browse", "label")).select("(none)").run()
@@ -100,7 +102,7 @@ def test_browse__a_registered_provider_filters_with_no_page_change(
         )
 
     monkeypatch.setattr(facets, "PROVIDERS", (*facets.PROVIDERS, issues))
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="Browse")
     assert app.slider(key=state.filter_widget_key("browse", "issue_score")).label == "Issue score"
     app.multiselect(key=state.filter_widget_key("browse", "dim")).select("True").run()
     assert any(c.value == "4 samples match" for c in app.caption)
@@ -125,7 +127,7 @@ def test_history__lists_tag_actions(app: AppTest, tiny_project: Project) -> None
     keys = tiny_project.samples().key.tolist()
     tiny_project.tags.add(keys[:3], "unsure", user="bob")
     tiny_project.tags.remove(keys[:1], "unsure", user="cy")
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="History")
     frame = next(d.value for d in app.dataframe if "tag" in d.value.columns)
     assert frame[["user", "tag", "what", "samples"]].values.tolist() == [
         ["cy", "unsure", "removed", 1], ["bob", "unsure", "added", 3]
