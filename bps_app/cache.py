@@ -26,7 +26,7 @@ from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
-from bps_core.facets import facets_version, sample_facets
+from bps_core.facets import FacetParts, build_facets, facets_version, kept_facets_token
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.mapview import ViewWindow
 from bps_core.partners import sibling_config
@@ -720,12 +720,27 @@ def facets(project: Project) -> pd.DataFrame:
     return _facets(str(project.folder), facets_version(project))
 
 
+#: The parts of the last facets frame built per project, with the ``kept_facets_token`` they
+#: were built under: after a label only the label providers' columns are made again.
+_FACET_PARTS: dict[str, tuple[tuple[object, ...], FacetParts]] = {}
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
+    stable = kept_facets_token(version)
     with Project.open(project_dir) as project:
-        # The samples frame from its own cache: a label changes the facets, not the samples.
+        # The samples frame and the labels from their own caches: a label changes the facets,
+        # not the samples, and the page holds the labels already.
         samples = samples_frame(project_dir, samples_version(project))
-        return sample_facets(project, samples=samples)
+        labels = current_labels(project).frame
+        kept = _FACET_PARTS.get(project_dir)
+        frame, parts = build_facets(
+            project, samples=samples, labels=labels,
+            keep=kept[1] if kept is not None and kept[0] == stable else None,
+            tokens=(stable, version),
+        )  # fmt: skip
+    _FACET_PARTS[project_dir] = (stable, parts)
+    return frame
 
 
 # -- history (pages/3_Explore_and_label.py) ------------------------------------------------------
