@@ -72,7 +72,7 @@ def _selection_panel(chosen: tables.Frame) -> None:
     shown = order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     bad: list[str] = []
     if len(keys) > 1:
-        rel = chosen.set_index("key").relpath
+        rel = chosen[chosen.key.isin(shown)].set_index("key").relpath
         bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
                                      captions=tables.thumbnail_captions(chosen, shown))  # fmt: skip
     excluded = st.multiselect(
@@ -225,11 +225,14 @@ with map_tab:
                 "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
             )
         else:
-            frame = tables.map_table(frame, labels, model_cols, round_col, issue_col)
-            frame = tables.with_columns(frame, filters.colour_columns(facets))
+            base = frame  # cached and read-only: the key positions are held per map
+            colours = filters.colour_columns(facets)
+            frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours)
             with st.expander("Filter the map"):
                 map_filters = filters.facet_filters(facets, "map")
-            frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
+            if map_filters:
+                frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
+                base = frame
             color_options = filters.colour_options(frame, facets, COLOR_COLUMNS)
             color_by = (
                 st.segmented_control(
@@ -259,8 +262,7 @@ with map_tab:
             )
             signature, chart_keys = figures.chart_selection(selection, in_view)
             keys = state.sync_selection_with_chart(signature, chart_keys)
-            by_key = frame.set_index("key")
-            chosen = by_key.loc[by_key.index.intersection(keys, sort=False)].reset_index()
+            chosen = tables.selected_rows(frame, keys, tables.KeyPositions.of(base))
             _zoom_controls(chosen, map_window)
             if chosen.empty:
                 st.caption(
