@@ -203,6 +203,7 @@ def _colour_column(values: pd.Series, kind: FacetKind) -> pd.Series:
 _COLOUR_COLUMNS: dict[tuple[str, object], Any] = {}
 _CHOICE_COLUMNS: dict[tuple[str, object], Any] = {}
 _COLUMNS_KEPT = 32
+_NOTHING = object()
 
 
 def _per_column(
@@ -217,8 +218,8 @@ def _per_column(
     if token is None:
         return make(frame[column], kind)
     with _CHOICES_LOCK:
-        kept = memo.get((column, token))
-    if kept is not None:
+        kept = memo.get((column, token), _NOTHING)
+    if kept is not _NOTHING:  # None is a result too (a column with nothing to filter by)
         return cast(T, kept)
     made = make(frame[column], kind)
     with _CHOICES_LOCK:

@@ -268,7 +268,15 @@ def _aligned(index: pd.Index, part: pd.DataFrame | None) -> dict[str, pd.Series]
     """
     if part is None or part.empty:
         return None
-    rows = part.index.get_indexer(index) if not part.index.equals(index) else None
+    rows = None
+    if not part.index.equals(index):
+        # The part's keys looked up in the samples' (kept) hash table, then scattered: a part
+        # covers a few of a million samples (the labels), so this beats looking every sample
+        # up in the part. Keys are unique on both sides.
+        where = index.get_indexer(part.index)
+        found = where >= 0
+        rows = np.full(len(index), -1, dtype=np.intp)
+        rows[where[found]] = np.flatnonzero(found)
     out = {}
     for name in part.columns:
         values = part[name].array

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_app import state
+from bps_app import filters, state
 from bps_core import facets
+from bps_core.facets import COLUMN_TOKENS
+from bps_core.facets import NONE as FACET_NONE
 from bps_core.project import Project
 from tests.helpers import map_project
 
@@ -173,3 +175,42 @@ def test_facet_choices__worked_out_once_per_frame_and_again_for_a_new_frame(
     relabeled = frame.assign(label=["c", "c", "c"])  # a new version of the facets
     assert {c.column: c for c in filters.facet_choices(relabeled)}["label"].options == ("c",)
     assert len(calls) == 2
+
+
+def test_filter_choices__kept_per_column_token_across_facet_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: after a label the facets frame is new but only its label column changed; the
+    other columns' filter choices and colours (a pass over a million lists) are kept, also
+    for a column with nothing to filter by."""
+    index = pd.Index([f"k{i}" for i in range(6)], name="key")
+    flags = pd.Series([[] for _ in range(6)], index=index, dtype=object)  # nothing flagged
+
+    def facets_frame(labels: list[str | None], version: int) -> pd.DataFrame:
+        frame = pd.DataFrame({"label": labels, "flags": flags}, index=index)
+        frame.attrs[COLUMN_TOKENS] = {"label": (version, "label"), "flags": ("kept", "flags")}
+        return frame
+
+    made: list[str] = []
+    real_choice, real_colour = filters._facet_choice, filters._colour_column
+
+    def choice(values: pd.Series, kind: facets.FacetKind) -> filters.FacetChoice | None:
+        made.append(f"choice {values.name}")
+        return real_choice(values, kind)
+
+    def colour(values: pd.Series, kind: facets.FacetKind) -> pd.Series:
+        made.append(f"colour {values.name}")
+        return real_colour(values, kind)
+
+    monkeypatch.setattr(filters, "_facet_choice", choice)
+    monkeypatch.setattr(filters, "_colour_column", colour)
+    first = facets_frame(["a", None, None, None, None, None], 1)
+    assert [c.column for c in filters.facet_choices(first)] == ["label"]
+    filters.colour_columns(first)
+    made.clear()
+    second = facets_frame(["a", "b", None, None, None, None], 2)
+    choices = filters.facet_choices(second)
+    colours = filters.colour_columns(second)
+    assert sorted(made) == ["choice label", "colour label"]  # flags kept, label made again
+    assert choices[0].options == ("a", "b", FACET_NONE)
+    assert colours.label.tolist() == second.label.tolist()
