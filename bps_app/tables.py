@@ -92,6 +92,7 @@ class KeyPositions:
 
     def __init__(self, keys: pd.Series) -> None:
         self.index = pd.Index(keys.to_numpy(dtype=object))
+        self.index.get_indexer(self.index[:1])  # builds the hash table now, not at a label
         self.n = len(keys)
         self._rows: dict[int, tuple[object, NDArray[np.intp]]] = {}
         self._selections: dict[tuple[str, ...], NDArray[np.intp]] = {}

@@ -235,6 +235,7 @@ def build_facets(
         index = keep.index
     else:
         index = pd.Index(samples.key[samples.status == "ok"].to_numpy(dtype=object), name="key")
+        index.get_indexer(index[:1])  # its hash table built now (kept), not at the next label
     data: dict[str, pd.Series] = {}
     kept_columns: dict[FacetProvider, dict[str, pd.Series] | None] = {}
     kept_tokens: dict[FacetProvider, object] = {}
