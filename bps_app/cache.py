@@ -801,7 +801,72 @@ def current_labels(project: Project) -> CurrentLabels:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _current_labels(project_dir: str, token: tuple[object, ...]) -> CurrentLabels:
     with Project.open(project_dir) as project:
+        return read_labels(project, token)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LabelsRead:
+    """The last labels read of a project, with what they were read under."""
+
+    samples_version: object
+    setting: object  #: the double-labeling setting (``Assignments.token``'s last part)
+    last_event: int  #: the newest label event they include
+    labels: CurrentLabels
+    sample_ids: NDArray[np.int64]  #: of the frame's rows
+
+
+#: The last labels read per project folder: the next read applies the label events since.
+_LABELS_READ: dict[str, _LabelsRead] = {}
+_LABEL_COLUMNS = ["key", "label", "user", "created_at", "source"]
+
+
+def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
+    """``Project.current_labels``, read as the events since the last read applied to it.
+
+    The label log is append-only and a sample's label is its last event's, so the labels
+    after a change are the last ones with each sample that has a newer event replaced (or
+    dropped, when the event cleared it): a 100k-sample label reads its 100k events, not
+    every label of the project. A full read when the samples or the double-labeling setting
+    changed, and always under blind double labeling (its hidden disagreements follow every
+    event) and on PostgreSQL. ``token`` is ``Project.current_labels_token`` read before.
+    """
+    folder = str(project.folder)
+    setting = project.assignments.active()
+    # PostgreSQL hands out event ids before commit, so an event can land below one read
+    # already: there, every read is a full one.
+    if (setting is not None and setting.blind) or project.config.database_url:
+        _LABELS_READ.pop(folder, None)
         return CurrentLabels(project.current_labels())
+    samples_version, double_labeling = token[0], token[-1]
+    last = _LABELS_READ.get(folder)
+    if last is not None and (last.samples_version, last.setting) != token_parts(token):
+        last = None
+    changes = project.label_changes(last.last_event if last is not None else 0)
+    if last is not None and changes.empty:
+        return last.labels
+    labeled = changes[changes.label.notna()]
+    parts = [(labeled[_LABEL_COLUMNS], labeled.sample_id.to_numpy(dtype=np.int64))]
+    if last is not None:
+        kept = ~np.isin(last.sample_ids, changes.sample_id.to_numpy(dtype=np.int64))
+        parts.insert(0, (last.labels.frame[kept], last.sample_ids[kept]))
+    parts = [(f, i) for f, i in parts if len(f)]  # an empty part would make every column object
+    if parts:
+        ids = np.concatenate([i for _, i in parts])
+        order = np.argsort(ids, kind="stable")
+        frame = pd.concat([f for f, _ in parts], ignore_index=True).iloc[order]
+        frame, ids = frame.reset_index(drop=True), ids[order]
+    else:
+        frame, ids = pd.DataFrame([], columns=_LABEL_COLUMNS), np.zeros(0, dtype=np.int64)
+    newest = int(changes.event_id.max()) if len(changes) else 0
+    labels = CurrentLabels(frame)
+    newest = max(newest, last.last_event if last is not None else 0)
+    _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels, ids)
+    return labels
+
+
+def token_parts(token: tuple[object, ...]) -> tuple[object, object]:
+    """The samples version and the double-labeling setting of a ``current_labels_token``."""
+    return token[0], token[-1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -237,3 +237,43 @@ def test_thumbnail_captions__tags_when_the_rows_carry_them() -> None:
     assert out["in:a/1.tif"] == "1.tif · track · tags: unsure, ask an expert"
     assert not out["in:a/2.tif"].endswith("tags: ")
     assert "tags" not in out["in:b/3.tif"]
+
+
+def test_read_labels__events_since_the_last_read_equal_a_full_read(
+    tiny_project, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: after a label only the events since the last read are read and applied;
+    after labels by two users, a relabel, a clear, undo and redo, a removed sample, and
+    double labeling switched on (blind) and off, the labels equal ``current_labels``."""
+    from bps_app import cache
+
+    keys = tiny_project.samples().key.tolist()
+    p = tiny_project
+    steps = [
+        lambda: None,
+        lambda: p.add_labels(keys[:30], "track", user="ann", source="lasso"),
+        lambda: p.add_labels(keys[20:40], "debris", user="bob", source="lasso"),
+        lambda: p.add_labels(keys[:10], None, user="ann", source="lasso"),
+        lambda: p.undo("ann"),
+        lambda: p.redo("ann"),
+        lambda: p.undo("bob"),
+        lambda: p.undo("bob"),  # nothing left of bob's: no event, the labels stay
+        lambda: p.add_labels(keys[5:6], "track", user="cy", source="queue"),
+        lambda: p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=True),
+        lambda: p.add_labels(keys[40:45], "debris", user="ann", source="queue"),
+        lambda: p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=False),
+        lambda: p.add_labels(keys[45:50], "track", user="bob", source="queue"),
+    ]
+    for step in steps:
+        step()
+        got = cache.read_labels(p, p.current_labels_token()).frame
+        want = p.current_labels()
+        pd.testing.assert_frame_equal(got, want, check_dtype=not want.empty)
+    assert not got.empty
+    read: list[int] = []
+    changes = p.label_changes
+    monkeypatch.setattr(p, "label_changes", lambda after=0: read.append(after) or changes(after))
+    p.add_labels(keys[60:62], "track", user="ann", source="lasso")
+    got = cache.read_labels(p, p.current_labels_token()).frame
+    assert read == [p.labels_version() - 2]  # only the two new events
+    pd.testing.assert_frame_equal(got, p.current_labels())
