@@ -105,7 +105,7 @@ class KeyPositions:
             return kept[1]
         made = cls(frame.key)
         with _MEMO_LOCK:
-            while len(cls._kept) >= 4:
+            while len(cls._kept) >= 2:
                 cls._kept.pop(next(iter(cls._kept)))
             cls._kept[id(frame)] = (frame, made)
         return made
@@ -154,8 +154,10 @@ def selected_rows(
     """The rows of ``frame`` whose key is one of ``keys``, in frame order, once each (what
     ``frame.set_index("key").loc[index.intersection(keys)]`` gave, by position: a second at a
     million rows for a 100k lasso otherwise). ``positions``: those of a frame with the same
-    keys in the same order (the cached map frame ``frame`` was made from)."""
-    where = (positions or KeyPositions.of(frame)).selection(keys)
+    keys in the same order (the cached map frame ``frame`` was made from); without, they are
+    made for this call (a filtered frame is new on every rerun: holding it would push the
+    map's own positions out)."""
+    where = (positions or KeyPositions(frame.key)).selection(keys)
     return frame.iloc[np.sort(where[where >= 0])].reset_index(drop=True)
 
 

@@ -225,14 +225,13 @@ with map_tab:
                 "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
             )
         else:
-            base = frame  # cached and read-only: the key positions are held per map
+            base = frame  # cached and read-only: its key positions are held per map
             colours = filters.colour_columns(facets)
             frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours)
             with st.expander("Filter the map"):
                 map_filters = filters.facet_filters(facets, "map")
             if map_filters:
                 frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
-                base = frame
             color_options = filters.colour_options(frame, facets, COLOR_COLUMNS)
             color_by = (
                 st.segmented_control(
@@ -262,7 +261,8 @@ with map_tab:
             )
             signature, chart_keys = figures.chart_selection(selection, in_view)
             keys = state.sync_selection_with_chart(signature, chart_keys)
-            chosen = tables.selected_rows(frame, keys, tables.KeyPositions.of(base))
+            positions = None if map_filters else tables.KeyPositions.of(base)  # same rows
+            chosen = tables.selected_rows(frame, keys, positions)
             _zoom_controls(chosen, map_window)
             if chosen.empty:
                 st.caption(

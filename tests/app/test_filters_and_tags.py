@@ -214,3 +214,20 @@ def test_filter_choices__kept_per_column_token_across_facet_frames(
     assert sorted(made) == ["choice label", "colour label"]  # flags kept, label made again
     assert choices[0].options == ("a", "b", FACET_NONE)
     assert colours.label.tolist() == second.label.tolist()
+
+
+def test_map__a_filter_narrows_the_selection_to_the_points_it_shows(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """The selection's rows come by position: from the map's held positions without a
+    filter, from the filtered rows' own with one (issue 21)."""
+    keys = map_project(tiny_project)
+    tiny_project.add_labels(keys[:3], "track", user="ann", source="api")
+    app.session_state[state.MAP_SELECTION] = keys[:6]
+    _open(app, EXPLORE_PAGE)
+    assert any(s.value == "6 selected" for s in app.subheader)
+    app.multiselect(key=state.filter_widget_key("map", "label")).select("track").run()
+    assert not app.exception
+    assert any(s.value == "3 selected" for s in app.subheader)
+    app.multiselect(key=state.filter_widget_key("map", "label")).set_value([]).run()
+    assert any(s.value == "6 selected" for s in app.subheader)
