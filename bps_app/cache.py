@@ -26,7 +26,7 @@ from bps_core.embeddings.neighbours import most_similar, nearest_neighbours
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import BpsError, DatasourceError, ImageDecodeError
 from bps_core.exports import labels_csv_bytes
-from bps_core.facets import facets_version, sample_facets
+from bps_core.facets import FacetParts, build_facets, facets_version, kept_facets_token
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.mapview import ViewWindow
 from bps_core.partners import sibling_config
@@ -88,9 +88,18 @@ def samples_version(project: Project) -> str:
     return project.samples_version()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
 def samples_frame(project_dir: str, version: str) -> pd.DataFrame:
-    """The samples table with metadata columns; ``version`` invalidates the cache."""
+    """The samples table with metadata columns; ``version`` invalidates the cache.
+
+    Each call gets its own shallow copy of one frame held per server: with pandas' copy on
+    write, changing it never changes the held one, and no call pays for a copy (a pickled
+    copy per call, as ``st.cache_data`` hands out, cost 1 s per rerun at a million samples).
+    """
+    return _samples_frame(project_dir, version).copy(deep=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _samples_frame(project_dir: str, version: str) -> pd.DataFrame:
     with Project.open(project_dir) as project:
         return project.samples()
 
@@ -108,10 +117,49 @@ def map_frame(project: Project, cfg: MapConfig | None = None) -> pd.DataFrame | 
     version (plain strings, never a hash of the arrays): every session shares one read-only
     frame, and a rerun costs a dictionary lookup. Callers must not modify it.
     """
-    m = load_map(project, cfg) if cfg is not None else current_map(project)
-    if m is None:
+    if cfg is not None:
+        m = load_map(project, cfg)
+        map_id = m.id if m is not None else None
+    else:
+        map_id = current_map_id(project)
+    if map_id is None:
         return None
-    return _map_frame(str(project.folder), m.id, samples_version(project))
+    return _map_frame(str(project.folder), map_id, samples_version(project))
+
+
+def current_map_id(project: Project) -> str | None:
+    """The id of ``current_map``, decided once per choice of map and state of its files.
+
+    ``current_map`` reads the map's keys (a JSON list: 0.7 s at a million samples) to decide;
+    that decision only changes with the current embedding set, its chosen and latest maps and
+    their files, which a few small queries and ``stat`` calls name here.
+    """
+    version = current_version(project)
+    if version is None:
+        return None
+    chosen, latest = project.maps.chosen_id(version), project.maps.latest_id(version)
+    paths = [r.path for r in (project.maps.get(m) for m in (chosen, latest) if m) if r]
+    if (record := project.embedding_sets.get(version)) is not None:
+        vectors = project.folder / record.path
+        paths += [record.path, str(vectors.with_name(f"{version}.keys.json"))]
+    files = [_file_state(project.folder / p) for p in paths]
+    token = (version, chosen, latest, tuple(files))
+    return _current_map_id(str(project.folder), token)
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        st_ = path.stat()
+    except OSError:
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _current_map_id(project_dir: str, token: tuple[object, ...]) -> str | None:
+    with Project.open(project_dir) as project:
+        m = current_map(project)
+    return m.id if m is not None else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -672,12 +720,27 @@ def facets(project: Project) -> pd.DataFrame:
     return _facets(str(project.folder), facets_version(project))
 
 
+#: The parts of the last facets frame built per project, with the ``kept_facets_token`` they
+#: were built under: after a label only the label providers' columns are made again.
+_FACET_PARTS: dict[str, tuple[tuple[object, ...], FacetParts]] = {}
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _facets(project_dir: str, version: tuple[object, ...]) -> pd.DataFrame:
+    stable = kept_facets_token(version)
     with Project.open(project_dir) as project:
-        # The samples frame from its own cache: a label changes the facets, not the samples.
+        # The samples frame and the labels from their own caches: a label changes the facets,
+        # not the samples, and the page holds the labels already.
         samples = samples_frame(project_dir, samples_version(project))
-        return sample_facets(project, samples=samples)
+        labels = current_labels(project).frame
+        kept = _FACET_PARTS.get(project_dir)
+        frame, parts = build_facets(
+            project, samples=samples, labels=labels,
+            keep=kept[1] if kept is not None and kept[0] == stable else None,
+            tokens=(stable, version),
+        )  # fmt: skip
+    _FACET_PARTS[project_dir] = (stable, parts)
+    return frame
 
 
 # -- history (pages/3_Explore_and_label.py) ------------------------------------------------------
@@ -708,11 +771,20 @@ def _tag_history(project_dir: str, tags_version: int) -> pd.DataFrame:
 @dataclasses.dataclass(frozen=True)
 class CurrentLabels:
     """The project's current labels (``Project.current_labels``) with the lookups a page
-    makes on every rerun, held read-only."""
+    makes on every rerun, held read-only. The lookups are made on first use (Explore never
+    needs them: at a million samples they cost 0.3 s after each label)."""
 
     frame: pd.DataFrame  #: key, label, user, created_at, source
-    keys: frozenset[str]  #: the labeled keys
-    label_of: dict[str, str]  #: key -> label
+
+    @functools.cached_property
+    def keys(self) -> frozenset[str]:
+        """The labeled keys."""
+        return frozenset(self.frame.key)
+
+    @functools.cached_property
+    def label_of(self) -> dict[str, str]:
+        """Key -> label."""
+        return dict(zip(self.frame.key, self.frame.label, strict=True))
 
 
 def current_labels(project: Project) -> CurrentLabels:
@@ -729,10 +801,72 @@ def current_labels(project: Project) -> CurrentLabels:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _current_labels(project_dir: str, token: tuple[object, ...]) -> CurrentLabels:
     with Project.open(project_dir) as project:
-        frame = project.current_labels()
-    return CurrentLabels(
-        frame, frozenset(frame.key), dict(zip(frame.key, frame.label, strict=True))
-    )
+        return read_labels(project, token)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LabelsRead:
+    """The last labels read of a project, with what they were read under."""
+
+    samples_version: object
+    setting: object  #: the double-labeling setting (``Assignments.token``'s last part)
+    last_event: int  #: the newest label event they include
+    labels: CurrentLabels
+    sample_ids: NDArray[np.int64]  #: of the frame's rows
+
+
+#: The last labels read per project folder: the next read applies the label events since.
+_LABELS_READ: dict[str, _LabelsRead] = {}
+_LABEL_COLUMNS = ["key", "label", "user", "created_at", "source"]
+
+
+def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
+    """``Project.current_labels``, read as the events since the last read applied to it.
+
+    The label log is append-only and a sample's label is its last event's, so the labels
+    after a change are the last ones with each sample that has a newer event replaced (or
+    dropped, when the event cleared it): a 100k-sample label reads its 100k events, not
+    every label of the project. A full read when the samples or the double-labeling setting
+    changed, and always under blind double labeling (its hidden disagreements follow every
+    event) and on PostgreSQL. ``token`` is ``Project.current_labels_token`` read before.
+    """
+    folder = str(project.folder)
+    setting = project.assignments.active()
+    # PostgreSQL hands out event ids before commit, so an event can land below one read
+    # already: there, every read is a full one.
+    if (setting is not None and setting.blind) or project.config.database_url:
+        _LABELS_READ.pop(folder, None)
+        return CurrentLabels(project.current_labels())
+    samples_version, double_labeling = token[0], token[-1]
+    last = _LABELS_READ.get(folder)
+    if last is not None and (last.samples_version, last.setting) != token_parts(token):
+        last = None
+    changes = project.label_changes(last.last_event if last is not None else 0)
+    if last is not None and changes.empty:
+        return last.labels
+    labeled = changes[changes.label.notna()]
+    parts = [(labeled[_LABEL_COLUMNS], labeled.sample_id.to_numpy(dtype=np.int64))]
+    if last is not None:
+        kept = ~np.isin(last.sample_ids, changes.sample_id.to_numpy(dtype=np.int64))
+        parts.insert(0, (last.labels.frame[kept], last.sample_ids[kept]))
+    parts = [(f, i) for f, i in parts if len(f)]  # an empty part would make every column object
+    if parts:
+        ids = np.concatenate([i for _, i in parts])
+        order = np.argsort(ids, kind="stable")
+        frame = pd.concat([f for f, _ in parts], ignore_index=True).iloc[order]
+        frame, ids = frame.reset_index(drop=True), ids[order]
+    else:
+        frame, ids = pd.DataFrame([], columns=_LABEL_COLUMNS), np.zeros(0, dtype=np.int64)
+    newest = int(changes.event_id.max()) if len(changes) else 0
+    labels = CurrentLabels(frame)
+    newest = max(newest, last.last_event if last is not None else 0)
+    _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels, ids)
+    return labels
+
+
+def token_parts(token: tuple[object, ...]) -> tuple[object, object]:
+    """The samples version and the double-labeling setting of a ``current_labels_token``."""
+    return token[0], token[-1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ import streamlit as st
 
 from bps_app import state
 from bps_app.figures import natural_key
+from bps_core.facets import COLUMN_TOKENS
 from bps_core.verbs import (
     FACET_NONE,
     FacetFilter,
@@ -128,17 +129,24 @@ def _per_frame(
 def _facet_choices(frame: pd.DataFrame) -> list[FacetChoice]:
     out = []
     for column, kind in facet_columns(frame).items():
-        if not _usable(frame[column], kind):
-            continue
-        if kind == "numeric":
-            values = pd.to_numeric(frame[column], errors="coerce").dropna()
-            out.append(FacetChoice(column, kind, bounds=_bounds(values)))
-            continue
-        options = sorted(facet_values(frame[column]), key=_option_order)
-        if kind == "list":
-            options.append(FACET_NONE)
-        out.append(FacetChoice(column, kind, options=tuple(options)))
+        choice = _per_column(_CHOICE_COLUMNS, frame, column, kind, _facet_choice)
+        if choice is not None:
+            out.append(choice)
     return out
+
+
+def _facet_choice(values: pd.Series, kind: FacetKind) -> FacetChoice | None:
+    column = str(values.name)
+    if not _usable(values, kind):
+        return None
+    if kind == "numeric":
+        return FacetChoice(
+            column, kind, bounds=_bounds(pd.to_numeric(values, errors="coerce").dropna())
+        )
+    options = sorted(facet_values(values), key=_option_order)
+    if kind == "list":
+        options.append(FACET_NONE)
+    return FacetChoice(column, kind, options=tuple(options))
 
 
 def apply(frame: pd.DataFrame, filters: list[FacetFilter], keys: pd.Series) -> pd.Series:
@@ -175,16 +183,50 @@ def colour_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def _colour_columns(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column, kind in facet_columns(frame).items():
-        values = frame[column]
-        if kind == "list":
-            out[column] = values.map(", ".join).replace("", np.nan)
-        elif kind == "numeric" and values.nunique() > _MAX_COLOUR_VALUES:
-            out[column] = _binned(pd.to_numeric(values, errors="coerce"))
-        elif pd.api.types.is_bool_dtype(values):
-            out[column] = values.map({True: "yes", False: "no"})
-        else:
-            out[column] = values
+        out[column] = _per_column(_COLOUR_COLUMNS, frame, column, kind, _colour_column)
     return out
+
+
+def _colour_column(values: pd.Series, kind: FacetKind) -> pd.Series:
+    if kind == "list":
+        return values.map(", ".join).replace("", np.nan)
+    if kind == "numeric" and values.nunique() > _MAX_COLOUR_VALUES:
+        return _binned(pd.to_numeric(values, errors="coerce"))
+    if pd.api.types.is_bool_dtype(values):
+        return values.map({True: "yes", False: "no"})
+    return values
+
+
+#: Per facet column and its token (``COLUMN_TOKENS`` of a built facets frame): what was
+#: derived from it. After a label only the label columns are new, so a million samples'
+#: tags and flags are not joined and binned again.
+_COLOUR_COLUMNS: dict[tuple[str, object], Any] = {}
+_CHOICE_COLUMNS: dict[tuple[str, object], Any] = {}
+_COLUMNS_KEPT = 32
+_NOTHING = object()
+
+
+def _per_column(
+    memo: dict[tuple[str, object], Any],
+    frame: pd.DataFrame,
+    column: str,
+    kind: FacetKind,
+    make: Callable[[pd.Series, FacetKind], T],
+) -> T:
+    """``make(frame[column], kind)``, remembered per column token when the frame has one."""
+    token = frame.attrs.get(COLUMN_TOKENS, {}).get(column)
+    if token is None:
+        return make(frame[column], kind)
+    with _CHOICES_LOCK:
+        kept = memo.get((column, token), _NOTHING)
+    if kept is not _NOTHING:  # None is a result too (a column with nothing to filter by)
+        return cast(T, kept)
+    made = make(frame[column], kind)
+    with _CHOICES_LOCK:
+        while len(memo) >= _COLUMNS_KEPT:
+            memo.pop(next(iter(memo)))
+        memo[(column, token)] = made
+    return made
 
 
 def _binned(values: pd.Series) -> pd.Series:

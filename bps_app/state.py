@@ -39,6 +39,7 @@ MAP_SELECTION_ORIGIN = "map_selection_origin"
 MAP_CLASS = "map_class"  # the label form's class box on the map
 MAP_NEW_CLASS = "map_new_class"  # its "new class name" box
 MAP_WINDOW = "map_view_window"  # the part of the map shown: (x0, x1, y0, y1), None: all
+EXPLORE_TAB = "explore_tab"  # Explore's open tab (Map, Browse, History; its tabs widget key)
 QUEUE = "label_queue"
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue

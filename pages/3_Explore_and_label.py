@@ -35,7 +35,11 @@ with state.open_project() as project:
 
 user = state.user_name()
 st.title("Explore and label")
-map_tab, browse_tab, history_tab = st.tabs(["Map", "Browse", "History"])
+# The tabs track which one is open ("rerun"): only the open tab's work runs. At a million
+# samples, Browse's table and History's log cost seconds of every map rerun while hidden.
+map_tab, browse_tab, history_tab = st.tabs(
+    ["Map", "Browse", "History"], key=state.EXPLORE_TAB, on_change="rerun"
+)
 
 
 @st.fragment
@@ -68,7 +72,7 @@ def _selection_panel(chosen: tables.Frame) -> None:
     shown = order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     bad: list[str] = []
     if len(keys) > 1:
-        rel = chosen.set_index("key").relpath
+        rel = chosen[chosen.key.isin(shown)].set_index("key").relpath
         bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
                                      captions=tables.thumbnail_captions(chosen, shown))  # fmt: skip
     excluded = st.multiselect(
@@ -212,115 +216,123 @@ def _zoom_controls(chosen: tables.Frame, window: tuple[float, float, float, floa
 
 
 with map_tab:
-    if flash := state.pop_flash(state.MAP_FLASH):
-        st.success(flash)
-    if frame is None:
-        st.info(
-            "No map yet. Compute embeddings on the **Embeddings** page (or run "
-            "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
-        )
-    else:
-        frame = tables.map_table(frame, labels, model_cols, round_col, issue_col)
-        frame = tables.with_columns(frame, filters.colour_columns(facets))
-        with st.expander("Filter the map"):
-            map_filters = filters.facet_filters(facets, "map")
-        frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
-        color_options = filters.colour_options(frame, facets, COLOR_COLUMNS)
-        color_by = (
-            st.segmented_control(
-                "Colour by", color_options, default="label", key=state.MAP_COLOR_BY
-            )
-            or "label"
-        )
-        class_colors = {c.name: c.color for c in classes}
-        map_window = state.map_window()
-        token = (map_tok, cache.map_inputs_token(project_facets_version,
-                 round_col), repr(map_filters))  # fmt: skip
-        view = cache.map_view(token, frame, color_by, class_colors, map_window)
-        _map_mode_caption(view, len(frame), map_window)
-        event = st.plotly_chart(
-            view.spec,
-            key=state.MAP_CHART,
-            on_select="rerun",
-            selection_mode=("points", "lasso", "box"),
-        )
-        if view.full:
-            widgets.map_clicks_open_points()
-        selection = event.selection if event and event.selection else {}
-        in_view = (
-            frame
-            if map_window is None
-            else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
-        )
-        signature, chart_keys = figures.chart_selection(selection, in_view)
-        keys = state.sync_selection_with_chart(signature, chart_keys)
-        by_key = frame.set_index("key")
-        chosen = by_key.loc[by_key.index.intersection(keys, sort=False)].reset_index()
-        _zoom_controls(chosen, map_window)
-        if chosen.empty:
-            st.caption(
-                f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select "
-                "it; click a point to open it."
+    if map_tab.open:
+        if flash := state.pop_flash(state.MAP_FLASH):
+            st.success(flash)
+        if frame is None:
+            st.info(
+                "No map yet. Compute embeddings on the **Embeddings** page (or run "
+                "`bps-labeler embed PROJECT_DIR`); the UMAP map follows."
             )
         else:
-            _selection_panel(chosen)
-    _undo_redo()
+            base = frame  # cached and read-only: its key positions are held per map
+            colours = filters.colour_columns(facets)
+            frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours)
+            with st.expander("Filter the map"):
+                map_filters = filters.facet_filters(facets, "map")
+            if map_filters:
+                frame = frame[filters.apply(facets, map_filters, frame.key)].reset_index(drop=True)
+            color_options = filters.colour_options(frame, facets, COLOR_COLUMNS)
+            color_by = (
+                st.segmented_control(
+                    "Colour by", color_options, default="label", key=state.MAP_COLOR_BY
+                )
+                or "label"
+            )
+            class_colors = {c.name: c.color for c in classes}
+            map_window = state.map_window()
+            token = (map_tok, cache.map_inputs_token(project_facets_version,
+                     round_col), repr(map_filters))  # fmt: skip
+            view = cache.map_view(token, frame, color_by, class_colors, map_window)
+            _map_mode_caption(view, len(frame), map_window)
+            event = st.plotly_chart(
+                view.spec,
+                key=state.MAP_CHART,
+                on_select="rerun",
+                selection_mode=("points", "lasso", "box"),
+            )
+            if view.full:
+                widgets.map_clicks_open_points()
+            selection = event.selection if event and event.selection else {}
+            in_view = (
+                frame
+                if map_window is None
+                else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
+            )
+            signature, chart_keys = figures.chart_selection(selection, in_view)
+            keys = state.sync_selection_with_chart(signature, chart_keys)
+            positions = None if map_filters else tables.KeyPositions.of(base)  # same rows
+            chosen = tables.selected_rows(frame, keys, positions)
+            _zoom_controls(chosen, map_window)
+            if chosen.empty:
+                st.caption(
+                    f"{len(frame):,} samples. Drag a lasso (or a box) around a cluster to select "
+                    "it; click a point to open it."
+                )
+            else:
+                _selection_panel(chosen)
+        _undo_redo()
 
 with browse_tab:
-    ok = tables.browse_table(samples, labels, model_cols)
-    ok = ok[filters.apply(facets, filters.facet_filters(facets, "browse"), ok.key)]
-    if "tag_names" in facets.columns:
-        ok = tables.with_columns(ok, facets[["tag_names"]])
-    browse_columns = [c for c in FILTER_COLUMNS if c in ok.columns]
-    meta_filters = st.columns(max(len(browse_columns), 1))
-    for col, name in zip(meta_filters, browse_columns, strict=False):
-        values = sorted(map(str, ok[name].dropna().unique()), key=figures.natural_key)
-        chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
-        if chosen_values:
-            ok = ok[ok[name].astype(str).isin(chosen_values)]
-    window = widgets.display_controls(default_window, key="explore_display")
-    n_pages = max(1, -(-len(ok) // PAGE_SIZE))
-    page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
-    st.caption(f"{len(ok):,} samples match")
-    page_rows = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    page_keys = page_rows.key.tolist()
-    captions = tables.thumbnail_captions(page_rows, page_keys)
-    bad_keys = widgets.thumbnail_grid(page_keys, rel_index, source, window, open_key="browse_open",
-                                      captions=captions)  # fmt: skip
-    if bad_keys:
-        st.warning(
-            f"{len(bad_keys)} file(s) could not be decoded or are missing and were marked bad:"
-            "\n\n- " + "\n- ".join(md(rel_index[k]) for k in bad_keys)
+    if browse_tab.open:
+        ok = tables.browse_table(samples, labels, model_cols)
+        ok = ok[filters.apply(facets, filters.facet_filters(facets, "browse"), ok.key)]
+        if "tag_names" in facets.columns:
+            ok = tables.with_columns(ok, facets[["tag_names"]])
+        browse_columns = [c for c in FILTER_COLUMNS if c in ok.columns]
+        meta_filters = st.columns(max(len(browse_columns), 1))
+        for col, name in zip(meta_filters, browse_columns, strict=False):
+            values = sorted(map(str, ok[name].dropna().unique()), key=figures.natural_key)
+            chosen_values = col.multiselect(name, values, key=f"explore_filter_{name}")
+            if chosen_values:
+                ok = ok[ok[name].astype(str).isin(chosen_values)]
+        window = widgets.display_controls(default_window, key="explore_display")
+        n_pages = max(1, -(-len(ok) // PAGE_SIZE))
+        page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
+        st.caption(f"{len(ok):,} samples match")
+        page_rows = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        page_keys = page_rows.key.tolist()
+        captions = tables.thumbnail_captions(page_rows, page_keys)
+        bad_keys = widgets.thumbnail_grid(
+            page_keys, rel_index, source, window, open_key="browse_open", captions=captions
         )
+        if bad_keys:
+            st.warning(
+                f"{len(bad_keys)} file(s) could not be decoded or are missing and were marked bad:"
+                "\n\n- " + "\n- ".join(md(rel_index[k]) for k in bad_keys)
+            )
 
 with history_tab:
-    with state.open_project() as project:
-        events = cache.label_history(project)
-        tag_events = cache.tag_history(project)
-    if events.empty:
-        st.info("No labels yet.")
-    else:
-        c1, c2 = st.columns(2)
-        users = c1.multiselect("User", sorted(events.user.unique()), key="history_users")
-        classes_f = c2.multiselect(
-            "Class", sorted(events.label.dropna().unique()), key="history_classes"
-        )
-        shown_events = events
-        if users:
-            shown_events = shown_events[shown_events.user.isin(users)]
-        if classes_f:
-            shown_events = shown_events[shown_events.label.isin(classes_f)]
-        per_action = tables.label_actions(shown_events)
-        per_action["time"], tz = widgets.local_times(per_action.time)
-        per_action = per_action.rename(columns={"time": f"time ({tz})"})
-        st.dataframe(per_action.reset_index(drop=True), hide_index=True)
-        st.caption(f"{len(shown_events):,} events in {len(per_action):,} actions")
-    st.markdown("**Tags**")
-    if tag_events.empty:
-        st.caption("No tags yet: tag samples in the queue, a sample's dialog or a map selection.")
-    else:
-        per_tag_action = tables.tag_actions(tag_events)
-        per_tag_action["time"], tz = widgets.local_times(per_tag_action.time)
-        per_tag_action = per_tag_action.rename(columns={"time": f"time ({tz})"})
-        st.dataframe(per_tag_action.reset_index(drop=True), hide_index=True, key="history_tags")
-        st.caption(f"{len(tag_events):,} tag events in {len(per_tag_action):,} actions")
+    if history_tab.open:
+        with state.open_project() as project:
+            events = cache.label_history(project)
+            tag_events = cache.tag_history(project)
+        if events.empty:
+            st.info("No labels yet.")
+        else:
+            c1, c2 = st.columns(2)
+            users = c1.multiselect("User", sorted(events.user.unique()), key="history_users")
+            classes_f = c2.multiselect(
+                "Class", sorted(events.label.dropna().unique()), key="history_classes"
+            )
+            shown_events = events
+            if users:
+                shown_events = shown_events[shown_events.user.isin(users)]
+            if classes_f:
+                shown_events = shown_events[shown_events.label.isin(classes_f)]
+            per_action = tables.label_actions(shown_events)
+            per_action["time"], tz = widgets.local_times(per_action.time)
+            per_action = per_action.rename(columns={"time": f"time ({tz})"})
+            st.dataframe(per_action.reset_index(drop=True), hide_index=True)
+            st.caption(f"{len(shown_events):,} events in {len(per_action):,} actions")
+        st.markdown("**Tags**")
+        if tag_events.empty:
+            st.caption(
+                "No tags yet: tag samples in the queue, a sample's dialog or a map selection."
+            )
+        else:
+            per_tag_action = tables.tag_actions(tag_events)
+            per_tag_action["time"], tz = widgets.local_times(per_tag_action.time)
+            per_tag_action = per_tag_action.rename(columns={"time": f"time ({tz})"})
+            st.dataframe(per_tag_action.reset_index(drop=True), hide_index=True, key="history_tags")
+            st.caption(f"{len(tag_events):,} tag events in {len(per_tag_action):,} actions")

@@ -139,3 +139,66 @@ def test_facet_values__distinct_text_with_missing_last_whatever_the_dtype() -> N
     assert facet_values(pd.Series([[], ["dim"], ["dim", "blurry"]])) == ["blurry", "dim"]
     assert not has_lists(pd.Series(["a"], dtype="str"))
     assert has_lists(pd.Series(["a", ["b"]], dtype=object))
+
+
+def _joined_facets(project: Project, providers: tuple[facets.FacetProvider, ...]) -> pd.DataFrame:
+    """The facets as they were built before issue 21: each provider joined on the key index."""
+    samples = project.samples()
+    frame = pd.DataFrame(index=pd.Index(samples.key[samples.status == "ok"], name="key"))
+    for provider in providers:
+        part = provider(project)
+        if part is None or part.empty:
+            continue
+        frame = frame.join(part[[c for c in part.columns if c not in frame.columns]], how="left")
+    for column in frame.columns:
+        if facets.has_lists(frame[column]):
+            frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
+    if "tag_names" in frame.columns:
+        frame["tag_names"] = frame.tag_names.fillna("")
+    return frame
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a, b, check_index_type=False)  # object or str keys
+
+
+def test_sample_facets__aligned_by_position_equals_the_key_joins(tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.add_labels(keys[3:9], "track", user="ann", source="api")
+    tiny_project.tags.add(keys[1:4], "unsure", user="ann")
+    providers = (*facets.PROVIDERS, _quality_provider)
+    _same(sample_facets(tiny_project, providers), _joined_facets(tiny_project, providers))
+
+
+def test_build_facets__kept_columns_after_label_clear_undo_redo_equal_a_full_build(
+    tiny_project: Project,
+) -> None:
+    """Issue 21: after a label only the label providers' columns are made again; the others
+    are kept, and the frame equals a full build after every kind of label change."""
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.tags.add(keys[:2], "unsure", user="ann")
+    calls: list[str] = []
+
+    def tags(project: Project) -> pd.DataFrame | None:
+        calls.append("tags")
+        return facets.tag_facet(project)
+
+    providers = (facets.label_facet, tags, _quality_provider)
+    frame, parts = facets.build_facets(tiny_project, providers)
+    changes = [
+        lambda: tiny_project.add_labels(keys[:20], "track", user="ann", source="lasso"),
+        lambda: tiny_project.add_labels(keys[5:10], "debris", user="bob", source="lasso"),
+        lambda: tiny_project.add_labels(keys[:8], None, user="ann", source="lasso"),
+        lambda: tiny_project.undo("ann"),
+        lambda: tiny_project.redo("ann"),
+        lambda: tiny_project.undo("bob"),
+    ]
+    for change in changes:
+        change()
+        labels = tiny_project.current_labels()
+        calls.clear()
+        frame, parts = facets.build_facets(tiny_project, providers, labels=labels, keep=parts)
+        assert calls == []  # the tags are kept, not read again
+        _same(frame, sample_facets(tiny_project, providers))
+        _same(frame, _joined_facets(tiny_project, providers))
+    assert frame.label.notna().any()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bps_cli.main import main
@@ -167,3 +168,19 @@ class TestUndoRedo:
         events = tiny_project.label_events()
         assert events.source.tolist() == ["lasso", "lasso", "undo", "undo"]
         assert events.label.isna().tolist() == [False, False, True, True]
+
+
+def test_label_changes__last_event_per_sample_since_an_event(tiny_project: Project) -> None:
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.add_labels(keys[:4], "track", user="ann", source="lasso")
+    before = tiny_project.labels_version()
+    tiny_project.add_labels(keys[2:6], "debris", user="bob", source="lasso")
+    tiny_project.add_labels(keys[5:6], None, user="bob", source="lasso")
+    every = tiny_project.label_changes()
+    labeled = every[every.label.notna()].drop(columns=["sample_id", "event_id"])
+    pd.testing.assert_frame_equal(labeled.reset_index(drop=True), tiny_project.current_labels())
+    since = tiny_project.label_changes(before)
+    assert since.key.tolist() == keys[2:6]  # in sample order, once each
+    assert since.label.tolist()[:3] == ["debris"] * 3
+    assert since.label.isna().tolist() == [False, False, False, True]  # cleared
+    assert (since.event_id > before).all()

@@ -899,6 +899,29 @@ class Project:
             frame = frame[~frame.key.isin(hidden)].reset_index(drop=True)
         return frame
 
+    def label_changes(self, after_event: int = 0) -> pd.DataFrame:
+        """The last label event of each sample that has one newer than event ``after_event``.
+
+        With ``after_event`` 0 and no blind double labeling, the rows with a label are
+        ``current_labels`` (plus ``sample_id``); with the id of the newest event read before,
+        they are what changed since, a label of None meaning the sample's label was cleared.
+        Read-only: the label log is append-only, so this applies the change to an earlier read.
+
+        Returns:
+            Columns key, label, user, created_at, source, sample_id, event_id, in sample id
+            order.
+        """
+        rows = self._conn.execute(
+            "SELECT s.key, k.name, e.user, e.created_at, e.source, s.id, e.id FROM label_events e "
+            "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events WHERE id > ? "
+            "      GROUP BY sample_id) AS last ON last.id = e.id "
+            "JOIN samples s ON s.id = e.sample_id "
+            "LEFT JOIN label_classes k ON k.id = e.class_id ORDER BY s.id",
+            (int(after_event),),
+        ).fetchall()
+        cols = ["key", "label", "user", "created_at", "source", "sample_id", "event_id"]
+        return pd.DataFrame(rows, columns=cols)
+
     def current_labels_token(self) -> tuple[object, ...]:
         """A cheap value that changes whenever ``current_labels`` may; cache it on this.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bps_app import state
 from bps_core import jobs
 from bps_core.project import Project
 from bps_core.storage.s3 import clear_clients
@@ -171,6 +172,7 @@ def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
     project, _ = create_project(tmp_path / "s3p", cfg)
     cache.clear_thumbnails()
     at = open_app(monkeypatch, project.folder)
+    at.session_state[state.EXPLORE_TAB] = "Browse"  # Explore runs only its open tab
     at.run()
     at.switch_page("pages/3_Explore_and_label.py").run()
     assert not at.exception

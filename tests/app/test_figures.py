@@ -316,3 +316,46 @@ def test_chart_selection__a_click_selects_its_point_by_id_and_nothing_is_empty()
     assert signature
     assert figures.chart_selection({}, df) == ("", [])
     assert figures.chart_selection({"points": [], "lasso": [], "box": []}, df) == ("", [])
+
+
+def _categories_by_text(frame: pd.DataFrame, color_by: str) -> tuple[np.ndarray, list[str]]:
+    """``map_categories`` as it was before issue 21: every row converted to text first."""
+    missing = figures.UNLABELED if color_by == "label" else "(none)"
+    column = frame[color_by]
+    if pd.api.types.is_numeric_dtype(column):
+        column = column.map(lambda v: f"{v:g}", na_action="ignore")
+    values = column.astype(object).where(column.notna(), missing).astype(str)
+    codes, categories = pd.factorize(values)
+    last = (figures.UNLABELED, "(none)")
+
+    def rank_key(i: int) -> tuple[bool, tuple[tuple[int, float | str], ...]]:
+        return categories[i] in last, figures.natural_key(str(categories[i]))
+
+    order = sorted(range(len(categories)), key=rank_key)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], [str(categories[i]) for i in order]
+
+
+def test_map_categories__per_distinct_value_equals_the_text_of_every_row() -> None:
+    """Issue 21: the categories are named per distinct value, not per row (0.4 s of each
+    recolour at a million points); codes and legend order stay the same, values that print
+    alike (1.0 and 1.0000001 as "1") still share a category."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    labels = np.full(n, None, dtype=object)
+    labels[rng.random(n) < 0.2] = "track"
+    labels[rng.random(n) < 0.1] = "(unlabeled)"
+    frame = pd.DataFrame({
+        "label": pd.array(labels, dtype="str"),
+        "hr_post_exposure": rng.choice([4.0, 24.0, 48.0, np.nan], n),
+        "plate": rng.choice([1, 2, 10], n),
+        "flag": rng.choice([True, False], n),
+        "mixed": pd.Series(rng.choice(np.array(["a", "(none)", None, 1.0], dtype=object), n)),
+        "dose_Gy": rng.choice([1.0, 1.0000001, 2.5], n),
+    })  # fmt: skip
+    for column in frame.columns:
+        codes, categories = figures.map_categories(frame, column)
+        want_codes, want_categories = _categories_by_text(frame, column)
+        assert categories == want_categories, column
+        np.testing.assert_array_equal(codes, want_codes)

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_app import state
+from bps_app import filters, state
 from bps_core import facets
+from bps_core.facets import COLUMN_TOKENS
+from bps_core.facets import NONE as FACET_NONE
 from bps_core.project import Project
 from tests.helpers import map_project
 
@@ -17,8 +19,10 @@ QUEUE_PAGE = "pages/4_Queue.py"
 EXPLORE_PAGE = "pages/3_Explore_and_label.py"
 
 
-def _open(app: AppTest, page: str, user: str = "ann") -> AppTest:
+def _open(app: AppTest, page: str, user: str = "ann", tab: str | None = None) -> AppTest:
     app.session_state[state.USER_NAME] = user
+    if tab is not None:  # Explore runs only its open tab
+        app.session_state[state.EXPLORE_TAB] = tab
     app.run()
     app.switch_page(page).run()
     assert not app.exception
@@ -77,7 +81,7 @@ def test_browse__filters_by_tag_and_label(app: AppTest, tiny_project: Project) -
     keys = tiny_project.samples().key.tolist()
     tiny_project.tags.add(keys[:5], "unsure", user="bob")
     tiny_project.add_labels(keys[:2], "track", user="bob", source="api")
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="Browse")
     app.multiselect(key=state.filter_widget_key("browse", "tags")).select("unsure").run()
     assert any(c.value == "5 samples match" for c in app.caption)
     app.multiselect(key=state.filter_widget_key("browse", "label")).select("(none)").run()
@@ -100,7 +104,7 @@ def test_browse__a_registered_provider_filters_with_no_page_change(
         )
 
     monkeypatch.setattr(facets, "PROVIDERS", (*facets.PROVIDERS, issues))
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="Browse")
     assert app.slider(key=state.filter_widget_key("browse", "issue_score")).label == "Issue score"
     app.multiselect(key=state.filter_widget_key("browse", "dim")).select("True").run()
     assert any(c.value == "4 samples match" for c in app.caption)
@@ -125,7 +129,7 @@ def test_history__lists_tag_actions(app: AppTest, tiny_project: Project) -> None
     keys = tiny_project.samples().key.tolist()
     tiny_project.tags.add(keys[:3], "unsure", user="bob")
     tiny_project.tags.remove(keys[:1], "unsure", user="cy")
-    _open(app, EXPLORE_PAGE)
+    _open(app, EXPLORE_PAGE, tab="History")
     frame = next(d.value for d in app.dataframe if "tag" in d.value.columns)
     assert frame[["user", "tag", "what", "samples"]].values.tolist() == [
         ["cy", "unsure", "removed", 1], ["bob", "unsure", "added", 3]
@@ -171,3 +175,59 @@ def test_facet_choices__worked_out_once_per_frame_and_again_for_a_new_frame(
     relabeled = frame.assign(label=["c", "c", "c"])  # a new version of the facets
     assert {c.column: c for c in filters.facet_choices(relabeled)}["label"].options == ("c",)
     assert len(calls) == 2
+
+
+def test_filter_choices__kept_per_column_token_across_facet_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: after a label the facets frame is new but only its label column changed; the
+    other columns' filter choices and colours (a pass over a million lists) are kept, also
+    for a column with nothing to filter by."""
+    index = pd.Index([f"k{i}" for i in range(6)], name="key")
+    flags = pd.Series([[] for _ in range(6)], index=index, dtype=object)  # nothing flagged
+
+    def facets_frame(labels: list[str | None], version: int) -> pd.DataFrame:
+        frame = pd.DataFrame({"label": labels, "flags": flags}, index=index)
+        frame.attrs[COLUMN_TOKENS] = {"label": (version, "label"), "flags": ("kept", "flags")}
+        return frame
+
+    made: list[str] = []
+    real_choice, real_colour = filters._facet_choice, filters._colour_column
+
+    def choice(values: pd.Series, kind: facets.FacetKind) -> filters.FacetChoice | None:
+        made.append(f"choice {values.name}")
+        return real_choice(values, kind)
+
+    def colour(values: pd.Series, kind: facets.FacetKind) -> pd.Series:
+        made.append(f"colour {values.name}")
+        return real_colour(values, kind)
+
+    monkeypatch.setattr(filters, "_facet_choice", choice)
+    monkeypatch.setattr(filters, "_colour_column", colour)
+    first = facets_frame(["a", None, None, None, None, None], 1)
+    assert [c.column for c in filters.facet_choices(first)] == ["label"]
+    filters.colour_columns(first)
+    made.clear()
+    second = facets_frame(["a", "b", None, None, None, None], 2)
+    choices = filters.facet_choices(second)
+    colours = filters.colour_columns(second)
+    assert sorted(made) == ["choice label", "colour label"]  # flags kept, label made again
+    assert choices[0].options == ("a", "b", FACET_NONE)
+    assert colours.label.tolist() == second.label.tolist()
+
+
+def test_map__a_filter_narrows_the_selection_to_the_points_it_shows(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """The selection's rows come by position: from the map's held positions without a
+    filter, from the filtered rows' own with one (issue 21)."""
+    keys = map_project(tiny_project)
+    tiny_project.add_labels(keys[:3], "track", user="ann", source="api")
+    app.session_state[state.MAP_SELECTION] = keys[:6]
+    _open(app, EXPLORE_PAGE)
+    assert any(s.value == "6 selected" for s in app.subheader)
+    app.multiselect(key=state.filter_widget_key("map", "label")).select("track").run()
+    assert not app.exception
+    assert any(s.value == "3 selected" for s in app.subheader)
+    app.multiselect(key=state.filter_widget_key("map", "label")).set_value([]).run()
+    assert any(s.value == "6 selected" for s in app.subheader)

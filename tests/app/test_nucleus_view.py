@@ -113,6 +113,7 @@ def test_dialog__opens_with_the_controls_and_the_style_chosen_last(
     keys = map_project(tiny_project, MapConfig(method="pca"))
     chosen = CompositeStyle(dapi=ChannelStyle(show=False, color="#ff0000"))
     app.session_state[f"{state.VIEW_DIALOG}_style"] = chosen  # as a closed dialog left it
+    app.session_state[state.EXPLORE_TAB] = "Browse"  # Explore runs only its open tab
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     app.button(key=f"browse_open_{keys[0]}").click().run()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_app import cache
+from bps_app import cache, state
 from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import ROOT, button, map_project, open_app, wait_for_job
@@ -67,6 +67,7 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
     first = tiny_project.samples().relpath.iloc[0]
     (Path(tiny_project.config.datasource.path) / first).write_bytes(b"II*\x00garbage")
     cache.clear_thumbnails()
+    app.session_state[state.EXPLORE_TAB] = "Browse"  # only the open tab runs
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     assert not app.exception
@@ -118,14 +119,21 @@ def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -
     spec = app.get("plotly_chart")[0].proto.spec
     assert "track (5)" in spec
     assert "(unlabeled) (165)" in spec
+    assert not [d for d in app.dataframe if "how" in d.value.columns]  # History is not open
+    app.session_state[state.EXPLORE_TAB] = "History"
+    app.run()
     history = [d.value for d in app.dataframe if "how" in d.value.columns]
     assert history
     assert history[0].samples.tolist() == [5]
+    app.session_state[state.EXPLORE_TAB] = "Map"
+    app.run()
     app.button(key="map_undo").click().run()
     assert not app.exception
     assert tiny_project.current_labels().empty
     assert any("Undid your last action: 5 samples" in s.value for s in app.success)
     # the history is cached per label written: the undo shows at once
+    app.session_state[state.EXPLORE_TAB] = "History"
+    app.run()
     history = [d.value for d in app.dataframe if "how" in d.value.columns]
     assert history[0].how.tolist() == ["undo", "lasso"]
 
@@ -216,6 +224,7 @@ def test_browse__open_shows_detail_with_history_and_neighbours(
     keys = map_project(tiny_project)
     tiny_project.add_labels(keys[:1], "track", user="ann", source="lasso")
     tiny_project.add_labels(keys[:1], "debris", user="bob", source="queue")
+    app.session_state[state.EXPLORE_TAB] = "Browse"
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     app.button(key=f"browse_open_{keys[0]}").click().run()
@@ -625,6 +634,9 @@ def test_explore__a_deleted_file_shows_a_placeholder_and_the_sample_turns_bad(
     assert not app.exception
     reasons = [i.value for i in app.info if "Cannot show" in i.value]
     assert any(md(rel[keys[21]]) in r and "missing from the datasource" in r for r in reasons)
+    app.session_state[state.EXPLORE_TAB] = "Browse"  # only the open tab runs
+    app.run()
+    reasons = [i.value for i in app.info if "Cannot show" in i.value]
     assert any(md(rel[keys[0]]) in r and "file is missing" in r for r in reasons)
     assert "could not be decoded or are missing" in app.warning[0].value
     with Project.open(tiny_project.folder) as p:
@@ -660,6 +672,7 @@ def test_label_page__find_similar_makes_the_nearest_unlabeled_the_selection(
 def test_browse__filters_by_label_and_captions_show_it(app: AppTest, tiny_project: Project) -> None:
     keys = tiny_project.samples().key.tolist()
     tiny_project.add_labels(keys[:4], "track", user="ann", source="api")
+    app.session_state[state.EXPLORE_TAB] = "Browse"
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     app.multiselect(key="explore_filter_label").set_value(["track"]).run()
@@ -675,6 +688,7 @@ def test_label_page__history_shows_times_to_the_second_with_the_zone(
 ) -> None:
     keys = map_project(tiny_project)
     tiny_project.add_labels(keys[:2], "track", user="ann", source="lasso")
+    app.session_state[state.EXPLORE_TAB] = "History"
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     (history,) = [d.value for d in app.dataframe if "how" in d.value.columns]

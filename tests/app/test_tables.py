@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,6 +46,72 @@ def test_map_table__joins_label_model_and_round_columns_when_present() -> None:
     scored = tables.map_table(frame, _labels(), None, rounds, issues)
     assert scored["issue score"].tolist()[0] == "0.8-1.0"
     assert pd.isna(scored["issue score"][1])
+
+
+def _merged_map_table(
+    frame: pd.DataFrame,
+    labels: pd.DataFrame,
+    model: pd.DataFrame | None,
+    rounds: pd.DataFrame,
+    issues: pd.DataFrame | None,
+    colours: pd.DataFrame,
+) -> pd.DataFrame:
+    """The map table as it was built before issue 21: a merge on the key text per part."""
+    out = frame.merge(labels[["key", "label"]], on="key", how="left")
+    for part in (model, issues, None if rounds.empty else rounds):
+        if part is not None:
+            out = out.merge(part, on="key", how="left")
+    new = [c for c in colours.columns if c not in out.columns]
+    return out.merge(colours[new], left_on="key", right_index=True, how="left")
+
+
+def _big_map_inputs(n: int = 3000) -> tuple[pd.DataFrame, ...]:
+    rng = np.random.default_rng(0)
+    keys = np.asarray([f"in:p/{i}.tif" for i in rng.permutation(n)], dtype=object)
+    frame = pd.DataFrame({"key": pd.array(keys, dtype="str"), "x": rng.random(n),
+                          "sample_id": np.arange(n), "plate": rng.choice(["P1", "P2"], n),
+                          "hr_post_exposure": rng.choice([4, 24, 48], n)})  # fmt: skip
+    labeled = rng.choice(keys, n // 3, replace=False)
+    labels = pd.DataFrame({"key": pd.array(labeled, dtype="str"),
+                           "label": pd.array(rng.choice(["track", "debris"], len(labeled)),
+                                             dtype="str"),
+                           "user": "ann"})  # fmt: skip
+    model = pd.DataFrame({"key": keys[: n // 2], "prediction": "track", "uncertainty": "0.2"})
+    rounds = pd.DataFrame({"key": keys[::7], "round": "round 1"})
+    issues = pd.DataFrame({"key": labeled[:50], "issue score": "0.8-1.0"})
+    facet_keys = sorted(keys)[: n - 10]  # the facets hold decodable samples only
+    colours = pd.DataFrame({"label": "x", "confidence": rng.choice(["0-0.5", "0.5-1"], n - 10),
+                            "tags": [None if i % 3 else "unsure" for i in range(n - 10)],
+                            "flag": rng.random(n - 10) > 0.5},
+                           index=pd.Index(facet_keys, name="key"))  # fmt: skip
+    return frame, labels, model, rounds, issues, colours
+
+
+def test_map_table__joined_by_position_equals_the_key_merges() -> None:
+    """Issue 21: the map table's parts are placed by key position, not merged on the key text
+    (seconds per rerun at a million points); the table is the same, column for column."""
+    frame, labels, model, rounds, issues, colours = _big_map_inputs()
+    for parts in [(model, rounds, issues), (None, rounds.iloc[:0], None)]:
+        got = tables.map_table(frame, labels, parts[0], parts[1], parts[2], colours)
+        want = _merged_map_table(frame, labels, parts[0], parts[1], parts[2], colours)
+        pd.testing.assert_frame_equal(got, want)
+    # again with the same objects: the positions are reused and the result is the same
+    again = tables.map_table(frame, labels, model, rounds, issues, colours)
+    pd.testing.assert_frame_equal(again, _merged_map_table(frame, labels, model, rounds, issues,
+                                                           colours))  # fmt: skip
+    assert "label" not in frame.columns  # the cached frame is never changed
+
+
+def test_selected_rows__by_position_equals_the_index_intersection() -> None:
+    frame = _big_map_inputs()[0]
+    rng = np.random.default_rng(1)
+    keys = [*rng.choice(frame.key.to_numpy(dtype=object), 500).tolist(), "in:gone.tif"]
+    by_key = frame.set_index("key")
+    want = by_key.loc[by_key.index.intersection(keys, sort=False)].reset_index()
+    pd.testing.assert_frame_equal(tables.selected_rows(frame, keys), want)
+    positions = tables.KeyPositions.of(frame)
+    pd.testing.assert_frame_equal(tables.selected_rows(frame.copy(), keys, positions), want)
+    assert tables.selected_rows(frame, []).empty
 
 
 def test_browse_table__decodable_samples_unlabeled_filled_prediction_joined() -> None:
@@ -170,3 +237,43 @@ def test_thumbnail_captions__tags_when_the_rows_carry_them() -> None:
     assert out["in:a/1.tif"] == "1.tif · track · tags: unsure, ask an expert"
     assert not out["in:a/2.tif"].endswith("tags: ")
     assert "tags" not in out["in:b/3.tif"]
+
+
+def test_read_labels__events_since_the_last_read_equal_a_full_read(
+    tiny_project, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: after a label only the events since the last read are read and applied;
+    after labels by two users, a relabel, a clear, undo and redo, a removed sample, and
+    double labeling switched on (blind) and off, the labels equal ``current_labels``."""
+    from bps_app import cache
+
+    keys = tiny_project.samples().key.tolist()
+    p = tiny_project
+    steps = [
+        lambda: None,
+        lambda: p.add_labels(keys[:30], "track", user="ann", source="lasso"),
+        lambda: p.add_labels(keys[20:40], "debris", user="bob", source="lasso"),
+        lambda: p.add_labels(keys[:10], None, user="ann", source="lasso"),
+        lambda: p.undo("ann"),
+        lambda: p.redo("ann"),
+        lambda: p.undo("bob"),
+        lambda: p.undo("bob"),  # nothing left of bob's: no event, the labels stay
+        lambda: p.add_labels(keys[5:6], "track", user="cy", source="queue"),
+        lambda: p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=True),
+        lambda: p.add_labels(keys[40:45], "debris", user="ann", source="queue"),
+        lambda: p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=False),
+        lambda: p.add_labels(keys[45:50], "track", user="bob", source="queue"),
+    ]
+    for step in steps:
+        step()
+        got = cache.read_labels(p, p.current_labels_token()).frame
+        want = p.current_labels()
+        pd.testing.assert_frame_equal(got, want, check_dtype=not want.empty)
+    assert not got.empty
+    read: list[int] = []
+    changes = p.label_changes
+    monkeypatch.setattr(p, "label_changes", lambda after=0: read.append(after) or changes(after))
+    p.add_labels(keys[60:62], "track", user="ann", source="lasso")
+    got = cache.read_labels(p, p.current_labels_token()).frame
+    assert read == [p.labels_version() - 2]  # only the two new events
+    pd.testing.assert_frame_equal(got, p.current_labels())
