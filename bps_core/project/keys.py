@@ -28,8 +28,23 @@ def key_rows(c: db.Connection, keys: Sequence[str]) -> tuple[str, Any]:
         The SQL text to put after FROM (one ``?`` placeholder) and the value to bind to it.
     """
     if db.engine(c) == "sqlite":
+        if any("\x00" in k for k in keys):
+            return _bound_key_rows(c, keys)
         return "json_each(?) AS j", json.dumps(list(keys))
     return "unnest(?::text[]) WITH ORDINALITY AS j(value, key)", list(keys)
+
+
+def _bound_key_rows(c: db.Connection, keys: Sequence[str]) -> tuple[str, Any]:
+    """``key_rows`` for keys holding a NUL character (SQLite only).
+
+    json_each's text ends at the first NUL, so such a key never matched its sample. They are
+    bound one by one into a temporary table of this connection instead (a rare, hostile case;
+    the placeholder stays, bound to a constant, so callers need not know).
+    """
+    c.execute("CREATE TEMP TABLE IF NOT EXISTS bound_keys (value TEXT, key INTEGER)")
+    c.execute("DELETE FROM temp.bound_keys")
+    c.executemany("INSERT INTO temp.bound_keys VALUES (?, ?)", [(k, i) for i, k in enumerate(keys)])
+    return "(SELECT value, key FROM temp.bound_keys WHERE ? = 1) AS j", 1
 
 
 def id_rows(c: db.Connection, ids: Sequence[int]) -> tuple[str, Any]:
