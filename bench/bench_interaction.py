@@ -155,17 +155,33 @@ def map_interactions(page, url: str, link: str | None, label: bool) -> dict[str,
     ax = page.evaluate(_AXES)
     out: dict[str, list[float]] = {"lasso": [], "label": []}
     for i in range(N_REPS + 1):
-        # Alternate two regions so each lasso is a new selection.
+        # Alternate two regions so each lasso is a new selection. The label button's click
+        # scrolls the page down to it: bring the map back into view, as a user would.
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        ax = page.evaluate(_AXES)
         prev = page.evaluate(f"() => {_PANEL_TEXT}")
         t0 = _lasso(page, _hexagon(ax, 0.45 + 0.1 * (i % 2), 0.5, 0.05))
         # A new panel heading, or a run seen to start and end: a fast run's 'running' state
         # can be committed and cleared in one frame, unseen by the observer.
-        t1 = _wait(
-            page,
-            f"""(prev) => {{ const t = {_PANEL_TEXT};
-            return ({_IDLE_NOW}) && !!t && (t !== prev || {_RAN}); }}""",
-            prev,
-        )
+        try:
+            t1 = _wait(
+                page,
+                f"""(prev) => {{ const t = {_PANEL_TEXT};
+                return ({_IDLE_NOW}) && !!t && (t !== prev || {_RAN}); }}""",
+                prev,
+            )
+        except Exception:
+            page.screenshot(path=str(WORK / "interaction_lasso_timeout.png"))
+            print(
+                "lasso timeout at repetition",
+                i,
+                "panel before:",
+                prev,
+                "runs:",
+                page.evaluate("() => window.__runs"),
+                flush=True,
+            )
+            raise
         out["lasso"].append(t1 - t0)
         page.wait_for_timeout(300)
         if label:
@@ -187,7 +203,6 @@ def map_interactions(page, url: str, link: str | None, label: bool) -> dict[str,
                 raise
             out["label"].append(t1 - t0)
             page.wait_for_timeout(300)
-            ax = page.evaluate(_AXES)
     return {k: v[1:] for k, v in out.items() if v}
 
 
