@@ -246,6 +246,7 @@ def _row(what: str, page: str, times: list[float], target: float | None) -> dict
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    load_start = os.getloadavg()[0]
     folder = build_project()
     rows = []
     ours = StreamlitServer(folder)
@@ -283,8 +284,8 @@ def main() -> None:
         "the page idle (script state `notRunning` after a run the input caused) with the new "
         f"content in the DOM, checked on animation frames; {N_REPS} repetitions after one warm-up. "
         f"Headless key presses dropped by Chromium and repeated: {dropped}. Chromium "
-        "(software WebGL) and the server on one machine of 2 cores, shared with other "
-        "helpers' work at the time (run under `nice -n 15`), so the figures carry that load. "
+        "(software WebGL) and the server on one machine of 2 cores (load average "
+        f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). "
         "Not timed: the naive peer (bench/naive/map_page.py) loads the default UMAP map, and "
         "this project holds a PCA map only. Where the server's time goes: "
         "`bench/profile_interaction.py` (py-spy), in `interaction_profile_keypress.md` and "
