@@ -210,11 +210,15 @@ class ViewWindow:
         A single point gets a small square; None without a finite point.
         """
         xa, ya = _xy(x, y)
-        ok = np.isfinite(xa) & np.isfinite(ya)
-        if not ok.any():
+        if not len(xa):
             return None
-        xa, ya = xa[ok], ya[ok]
         x0, x1, y0, y1 = float(xa.min()), float(xa.max()), float(ya.min()), float(ya.max())
+        if not all(map(math.isfinite, (x0, x1, y0, y1))):  # a NaN or an infinity: leave out
+            ok = np.isfinite(xa) & np.isfinite(ya)  # (four reductions first: no copies when
+            if not ok.any():  # every point is finite, as in a computed map)
+                return None
+            xa, ya = xa[ok], ya[ok]
+            x0, x1, y0, y1 = float(xa.min()), float(xa.max()), float(ya.min()), float(ya.max())
         size = max(x1 - x0, y1 - y0)
         margin = size * pad if size > 0 else max(1e-6, abs(x0) * 1e-3, abs(y0) * 1e-3)
         return cls(x0 - margin, x1 + margin, y0 - margin, y1 + margin)
