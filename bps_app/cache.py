@@ -200,8 +200,13 @@ def map_view(
     color_by: str,
     class_colors: dict[str, str],
     window: tuple[float, float, float, float] | None,
+    rows: tuple[object, ...] | None = None,
 ) -> figures.MapView:
     """The map figure of ``frame`` (already filtered) in ``window``, built once per ``token``.
+
+    ``rows``: what names the frame's rows and their coordinates (the map, the filters, and
+    the facets when a filter is set), so the overview keeps each point's grid cell across
+    recolours (``figures.map_view_figure``).
 
     ``token`` must change whenever the frame's rows or colours may have (the map, samples,
     labels, facets, rounds, filters); the colour column, class colours and window are part of
@@ -209,7 +214,7 @@ def map_view(
     byte, so Streamlit sends the browser a reference to the chart it holds instead of the
     chart (its forward-message cache), and the server skips the build.
     """
-    return _map_view(token, color_by, tuple(sorted(class_colors.items())), window, frame)
+    return _map_view(token, color_by, tuple(sorted(class_colors.items())), window, frame, rows)
 
 
 @st.cache_data(show_spinner=False, max_entries=6)
@@ -219,9 +224,10 @@ def _map_view(
     class_colors: tuple[tuple[str, str], ...],
     window: tuple[float, float, float, float] | None,
     _frame: pd.DataFrame,
+    _rows: tuple[object, ...] | None = None,
 ) -> figures.MapView:
     view = ViewWindow(*window) if window is not None else None
-    return figures.map_view_figure(_frame, color_by, dict(class_colors), view)
+    return figures.map_view_figure(_frame, color_by, dict(class_colors), view, rows=_rows)
 
 
 def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: DisplayWindow) -> bytes:

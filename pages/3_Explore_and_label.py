@@ -248,7 +248,8 @@ with map_tab:
             map_window = state.map_window()
             token = (map_tok, cache.map_inputs_token(project_facets_version,
                      round_col), repr(map_filters))  # fmt: skip
-            view = cache.map_view(token, frame, color_by, class_colors, map_window)
+            rows = (map_tok, repr(map_filters), project_facets_version if map_filters else None)
+            view = cache.map_view(token, frame, color_by, class_colors, map_window, rows)
             _map_mode_caption(view, len(frame), map_window)
             event = st.plotly_chart(
                 view.spec,

@@ -380,3 +380,21 @@ def test_shuffled_page__pages_the_order_a_seeded_frame_sample_gives() -> None:
     assert [k for p in pages for k in p] == want
     assert len(pages[-1]) == 103 - 4 * 24
     assert tables.shuffled_page([], 1, 24) == []
+
+
+def test_map_table__labels_placed_by_sample_id_equal_those_placed_by_key() -> None:
+    """Issue 21: the labels' sample ids place them on the map rows (a binary search) as
+    their keys do (a hash lookup of each key's text), map rows in any id order, a map key
+    without a sample (no id) and a label of a sample off the map included."""
+    frame = pd.DataFrame({"key": ["in:c", "in:a", "in:x", "in:b", "in:d"],
+                          "sample_id": [3.0, 1.0, np.nan, 2.0, 4.0], "x": np.arange(5.0)})  # fmt: skip
+    labels = pd.DataFrame({"key": ["in:a", "in:b", "in:d", "in:z"],
+                           "label": ["track", "debris", "track", "track"]})  # fmt: skip
+    ids = np.array([1, 2, 4, 9], dtype=np.int64)
+    rounds = pd.DataFrame(columns=["key", "round"])
+    want = tables.map_table(frame, labels, None, rounds)
+    got = tables.map_table(frame, labels, None, rounds, label_ids=ids)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.label.tolist()[:2] == [None, "track"] or pd.isna(got.label[0])
+    assert got.label[1] == "track" and got.label[3] == "debris" and got.label[4] == "track"
+    assert pd.isna(got.label[2])
