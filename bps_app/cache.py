@@ -858,15 +858,15 @@ def _written_changes(
     rows = positions.positions(changes.sample_id.to_numpy())
     if (rows < 0).any():
         return None
-    changes.insert(0, "key", keys[rows])
+    changes.insert(0, "key", keys.take(rows))  # the samples' own text array: no conversion
     return changes
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _sample_keys(project_dir: str, version: str) -> tuple[NDArray[np.object_], IdPositions]:
-    """The key of each row of the samples frame and the rows by sample id."""
+def _sample_keys(project_dir: str, version: str) -> tuple[Any, IdPositions]:
+    """The key column of the samples frame (its array, as held) and its rows by sample id."""
     samples = _samples_frame(project_dir, version)
-    return samples.key.to_numpy(dtype=object), IdPositions(samples.sample_id.to_numpy())
+    return samples.key.array, IdPositions(samples.sample_id.to_numpy())
 _LABEL_COLUMNS = ["key", "label", "user", "created_at", "source"]
 
 
