@@ -218,9 +218,11 @@ class LabelWrite:
         Returns:
             Columns label, user, created_at, source, sample_id, event_id.
         """
-        # The last event of each sample: unique over the reversed events keeps the last.
-        ids, first = np.unique(self.sample_ids[::-1], return_index=True)
-        rows = len(self.sample_ids) - 1 - first
+        if bool((np.diff(self.sample_ids) > 0).all()):  # a lasso: each sample once, in order
+            ids, rows = self.sample_ids, np.arange(len(self.sample_ids))
+        else:  # the last event of each sample: unique over the reversed events keeps the last
+            ids, first = np.unique(self.sample_ids[::-1], return_index=True)
+            rows = len(self.sample_ids) - 1 - first
         return pd.DataFrame({
             "label": self.labels[rows], "user": self.user, "created_at": self.created_at,
             "source": self.source, "sample_id": ids, "event_id": self.event_ids[rows],
@@ -236,22 +238,30 @@ def _read_back(
 ) -> LabelWrite | None:
     """The ``n_events`` events just appended after event ``after``, inside the writing
     transaction (no other writer can append meanwhile); None on PostgreSQL (its readers read
-    the log whole) or when the log holds other events than these after ``after``."""
+    the log whole) or when the log holds other events than these after ``after``.
+
+    Read as three comma-joined lists (one row, one aggregate pass: their items pair up)
+    instead of 100k rows of Python tuples: a fifth of the time at a 100k-sample lasso.
+    """
     if db.engine(c) != "sqlite":
         return None
-    rows = c.execute(
-        "SELECT e.id, e.sample_id, k.name FROM label_events e "
-        "LEFT JOIN label_classes k ON k.id = e.class_id WHERE e.id > ? ORDER BY e.id",
+    row = c.execute(
+        "SELECT COUNT(*), group_concat(id), group_concat(sample_id), "
+        "group_concat(COALESCE(class_id, 0)) FROM label_events WHERE id > ?",
         (after,),
-    ).fetchall()
-    if len(rows) != n_events:
+    ).fetchone()
+    if int(row[0]) != n_events:
         return None
-    events, samples, names = zip(*rows, strict=True) if rows else ((), (), ())
-    return LabelWrite(
-        after, np.fromiter(events, dtype=np.int64, count=len(rows)),
-        np.fromiter(samples, dtype=np.int64, count=len(rows)),
-        np.array(names, dtype=object), user, created_at, source,
-    )  # fmt: skip
+    if not n_events:
+        none = np.zeros(0, dtype=np.int64)
+        return LabelWrite(after, none, none, np.zeros(0, dtype=object), user, created_at, source)
+    events, samples, classes = (np.array(text.split(","), dtype=np.int64) for text in row[1:])
+    order = np.argsort(events, kind="stable")
+    names = dict(c.execute("SELECT id, name FROM label_classes").fetchall())
+    distinct, codes = np.unique(classes[order], return_inverse=True)
+    lookup = np.array([names.get(int(k)) for k in distinct], dtype=object)
+    return LabelWrite(after, events[order], samples[order], lookup[codes], user, created_at,
+                      source)  # fmt: skip
 
 
 def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | None) -> LabelClass:
