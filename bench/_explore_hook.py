@@ -18,20 +18,23 @@ class PageRun:
     """One run of the page: its wall time and its profile."""
 
     seconds: float
-    profile: cProfile.Profile
+    profile: cProfile.Profile | None
 
 
 RUNS: list[PageRun] = []
+PROFILE = True  #: False: only the wall time (no cProfile overhead)
 
 
 def run_page(page: Path) -> None:
     """Executes the page once, profiled, recording the run (also when it ends in a rerun)."""
     code = compile(page.read_text(), str(page), "exec")
-    profile = cProfile.Profile()
+    profile = cProfile.Profile() if PROFILE else None
     t0 = time.perf_counter()
-    profile.enable()
+    if profile is not None:
+        profile.enable()
     try:
         exec(code, {"__name__": "__main__", "__file__": str(page)})  # noqa: S102
     finally:
-        profile.disable()
+        if profile is not None:
+            profile.disable()
         RUNS.append(PageRun(time.perf_counter() - t0, profile))

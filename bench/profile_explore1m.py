@@ -42,17 +42,20 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The checkout whose page and packages are profiled (``--checkout``; default this one). It
+#: must come first on the import path before anything of the app is imported.
+CHECKOUT = Path(sys.argv[sys.argv.index("--checkout") + 1]).resolve() if (
+    "--checkout" in sys.argv) else ROOT  # fmt: skip
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(CHECKOUT))
 import _explore_hook  # noqa: E402
 from _common import RESULTS, WORK, write_results  # noqa: E402
 
-from bps_core.project import Project  # noqa: E402
-from bps_core.projection import current_map  # noqa: E402
 from bps_core.synthetic.embedding_project import create_embedding_project  # noqa: E402
+from bps_core.verbs import Project, current_map  # noqa: E402
 
 NAME = "explore_rerun1m"
-PAGE = ROOT / "pages" / "3_Explore_and_label.py"
+PAGE = CHECKOUT / "pages" / "3_Explore_and_label.py"
 TARGET_S = 0.3
 STEPS = (
     "cold first run",
@@ -69,6 +72,8 @@ WRAPPER = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {bench!r})
+_explore_hook = __import__("_explore_hook")
+_explore_hook.PROFILE = {profile!r}
 import streamlit as st
 from bps_app import cache, state
 import _explore_hook
@@ -129,7 +134,9 @@ def top_functions(profile: object, limit: int = 25) -> str:
     return "\n".join(["    cumul.    own      calls  function", *lines])
 
 
-def profile_page(copy: Path, selection: list[str]) -> tuple[list[float], object, int]:
+def profile_page(
+    copy: Path, selection: list[str], *, profile: bool = True
+) -> tuple[list[float], object, int]:
     """Runs the steps; returns the seconds of each step's run, the label rerun's profile
     (also left in ``bench/_work/explore1m_label_rerun.prof``) and the size of the map's
     figure spec after it."""
@@ -137,10 +144,9 @@ def profile_page(copy: Path, selection: list[str]) -> tuple[list[float], object,
 
     os.environ["BPS_PROJECT"] = str(copy)
     os.environ["BPS_LABELER_WARM_WORKER"] = "0"
-    os.chdir(ROOT)
-    app = AppTest.from_string(
-        WRAPPER.format(bench=str(ROOT / "bench"), page=str(PAGE)), default_timeout=3600
-    )
+    os.chdir(CHECKOUT)
+    wrapper = WRAPPER.format(bench=str(ROOT / "bench"), page=str(PAGE), profile=profile)
+    app = AppTest.from_string(wrapper, default_timeout=3600)
     runs = _explore_hook.RUNS
     spec_bytes: list[int] = []
     seconds: list[float] = []
@@ -179,15 +185,18 @@ def profile_page(copy: Path, selection: list[str]) -> tuple[list[float], object,
     step(app.button(key="map_redo").click(), 2, "redo")
     seconds.pop(-2), profiles.pop(-2)
     label_profile = profiles[STEPS.index("**rerun after the label (recoloured map)**")]
-    label_profile.dump_stats(str(WORK / "explore1m_label_rerun.prof"))  # type: ignore[attr-defined]
+    if profile:
+        label_profile.dump_stats(str(WORK / "explore1m_label_rerun.prof"))  # type: ignore[attr-defined]
     return seconds, label_profile, spec_bytes[0]
 
 
-def _commit() -> str:
-    sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, check=True,
+def _commit(given: str | None) -> str:
+    if given:
+        return given
+    sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=CHECKOUT, check=True,
                          capture_output=True, text=True).stdout.strip()  # fmt: skip
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "bps_app", "bps_core", "pages"],
-                           cwd=ROOT, capture_output=True, text=True).stdout.strip()  # fmt: skip
+                           cwd=CHECKOUT, capture_output=True, text=True).stdout.strip()  # fmt: skip
     return sha + ("+changes" if dirty else "")
 
 
@@ -198,6 +207,11 @@ def main() -> None:
     parser.add_argument("--label", default="HEAD", help="the column's name")
     parser.add_argument("--append", action="store_true", help="keep other labels' columns")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="time the runs without cProfile (no function table)")  # fmt: skip
+    parser.add_argument("--checkout", help="profile the page and packages of this folder (a "
+                        "`git archive` export of another commit)")  # fmt: skip
+    parser.add_argument("--commit", help="name the checkout's commit (default: its git HEAD)")
     args = parser.parse_args()
     folder = build_project(args.n)
     if args.build_only:
@@ -205,18 +219,19 @@ def main() -> None:
     copy = fresh_copy(folder)
     selection = nearest_keys(copy, args.lasso)
     load_before = os.getloadavg()
-    seconds, label_profile, spec = profile_page(copy, selection)
+    seconds, label_profile, spec = profile_page(copy, selection, profile=not args.no_profile)
     load_after = os.getloadavg()
     run = {
         "label": args.label,
-        "commit": _commit(),
+        "commit": _commit(args.commit),
+        "profiled": not args.no_profile,
         "date_utc": datetime.now(UTC).isoformat(timespec="minutes"),
         "n": args.n,
         "lasso": args.lasso,
         "seconds": dict(zip(STEPS, seconds, strict=True)),
         "load_average": [round(load_before[0], 1), round(load_after[0], 1)],
         "figure_bytes": spec,
-        "label_rerun_top": top_functions(label_profile),
+        "label_rerun_top": top_functions(label_profile) if label_profile is not None else "",
     }
     history_path = RESULTS / f"{NAME}_runs.json"
     runs = json.loads(history_path.read_text()) if history_path.exists() and args.append else []
@@ -227,7 +242,8 @@ def main() -> None:
 
 
 def write_table(runs: list[dict]) -> None:  # type: ignore[type-arg]
-    columns = [f"{r['label']} @ {r['commit']}" for r in runs]
+    columns = [f"{r['label']} @ {r['commit']}" + ("" if r.get("profiled", True) else
+               " (no profiler)") for r in runs]  # fmt: skip
     rows = []
     for name in STEPS:
         row = {"step": name}
@@ -237,22 +253,23 @@ def write_table(runs: list[dict]) -> None:  # type: ignore[type-arg]
             row[col] = f"**{value:.2f} s**" if bold else f"{value:.2f} s"
         row["target"] = f"<= {TARGET_S * 1000:.0f} ms" if name.startswith("**") else "-"
         rows.append(row)
-    last = runs[-1]
+    last = [r for r in runs if r.get("profiled", True) and r["label_rerun_top"]][-1]
     lines = [
         f"- {r['label']} @ {r['commit']} ({r['date_utc']} UTC): {r['n']:,} samples, a selection "
         f"of {r['lasso']:,}; load average {r['load_average'][0]} before, "
         f"{r['load_average'][1]} after; the map's figure spec after the label "
-        f"{r['figure_bytes'] / 1e6:.2f} MB"
+        + (f"{r['figure_bytes'] / 1e6:.2f} MB" if r.get("figure_bytes") else "not recorded")
         for r in runs
     ]
     notes = (
         "Seconds per page run (`bench/profile_explore1m.py`: the page under AppTest, one "
-        "`exec` of its source per run, timed and profiled with cProfile; the selection set "
-        "in session state as the tests do). One session per column, on the shared 2-core "
-        "machine (`nice -n 15`, other helpers' tests and benchmarks running at the same time): "
-        "upper bounds, and a single run per step, so differences under about 0.1 s are noise. "
-        "cProfile's own overhead is in these figures (it slows Python-heavy code by up to "
-        "about 1.5x).\n\nRuns:\n\n" + "\n".join(lines) + "\n\n"
+        "`exec` of its source per run, timed, and profiled with cProfile except in the "
+        "columns marked 'no profiler'; the selection set in session state as the tests do, so "
+        "the chart's lasso is not in these figures). One session per column, one run per "
+        "step, on the 2-core machine shared with other helpers' tests and benchmarks at the "
+        "time (`nice -n 15`; the load average of each run below): upper bounds, and "
+        "differences under about 0.1 s are noise. A profiled run carries cProfile's own "
+        "overhead (up to about 1.5x on Python-heavy code).\n\nRuns:\n\n" + "\n".join(lines) + "\n\n"
         f"The heaviest functions of the repository's code in the rerun after the label "
         f"({last['label']} @ {last['commit']}), cumulative and own seconds under cProfile:\n\n"
         + last["label_rerun_top"]

@@ -29,8 +29,8 @@ from bps_core.exports import labels_csv_bytes
 from bps_core.facets import FacetParts, build_facets, facets_version, kept_facets_token
 from bps_core.images import DisplayWindow, decode_image, thumbnail_png
 from bps_core.mapview import ViewWindow
-from bps_core.positions import IdPositions
 from bps_core.partners import sibling_config
+from bps_core.positions import IdPositions
 from bps_core.project import LabelWrite, Project
 from bps_core.project.store import ARRAYS_DIR, OBJECT_CACHE_DIR
 from bps_core.projection import MapConfig, current_map, load_map, load_map_id
@@ -867,6 +867,8 @@ def _sample_keys(project_dir: str, version: str) -> tuple[Any, IdPositions]:
     """The key column of the samples frame (its array, as held) and its rows by sample id."""
     samples = _samples_frame(project_dir, version)
     return samples.key.array, IdPositions(samples.sample_id.to_numpy())
+
+
 _LABEL_COLUMNS = ["key", "label", "user", "created_at", "source"]
 
 

@@ -262,8 +262,10 @@ class DensityGrid:
 
 @dataclass(frozen=True, eq=False)
 class GridCells:
-    """The cell of a density grid each point falls in: the part of a density overview that
-    the points' positions alone decide (``grid_cells``), kept while only colours change.
+    """The cell of a density grid each point falls in (``grid_cells``).
+
+    The part of a density overview that the points' positions alone decide, kept while only
+    their colours change.
 
     Attributes:
         cells: Per point, its cell as ``iy * nx + ix``; -1 outside the window or not finite.

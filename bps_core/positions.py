@@ -51,8 +51,9 @@ class IdPositions:
         return np.where(found, rows, -1).astype(np.intp, copy=False)
 
     def rows_of(self, ids: ArrayLike) -> NDArray[np.intp]:
-        """For each row of the column, the position in ``ids`` of its id (-1: not there): a
-        left join of the column's table with a table whose rows hold ``ids`` (unique).
+        """For each row of the column, the position in ``ids`` of its id (-1: not there).
+
+        A left join of the column's table with a table whose rows hold ``ids`` (unique).
 
         Args:
             ids: The other table's sample ids, one per row.

@@ -212,8 +212,9 @@ class LabelWrite:
         return int(self.event_ids[-1]) if len(self.event_ids) else self.after_event
 
     def changes(self) -> pd.DataFrame:
-        """``Project.label_changes(after_event)`` as of right after the write, without the
-        ``key`` column: each sample's last event of the write, in sample id order.
+        """``Project.label_changes(after_event)`` as of right after the write, less ``key``.
+
+        Each sample's last event of the write, in sample id order.
 
         Returns:
             Columns label, user, created_at, source, sample_id, event_id.
@@ -236,9 +237,11 @@ def _newest_event(c: db.Connection) -> int:
 def _read_back(
     c: db.Connection, after: int, n_events: int, user: str, created_at: str, source: str
 ) -> LabelWrite | None:
-    """The ``n_events`` events just appended after event ``after``, inside the writing
-    transaction (no other writer can append meanwhile); None on PostgreSQL (its readers read
-    the log whole) or when the log holds other events than these after ``after``.
+    """The ``n_events`` events just appended after event ``after``, or None.
+
+    Read inside the writing transaction (no other writer can append meanwhile); None on
+    PostgreSQL (its readers read the log whole) or when the log holds other events than
+    these after ``after``.
 
     Read as three comma-joined lists (one row, one aggregate pass: their items pair up)
     instead of 100k rows of Python tuples: a fifth of the time at a 100k-sample lasso.
@@ -318,8 +321,10 @@ def _append_reversal(
     target: str,
     events: list[tuple[int, int | None]],
 ) -> tuple[str, LabelWrite | None]:
-    """Appends an undo or redo action: one event per (sample id, class id), and its record;
-    returns its action id and what it wrote (``LabelWrite``)."""
+    """Appends an undo or redo action: one event per (sample id, class id), and its record.
+
+    Returns its action id and what it wrote (``LabelWrite``).
+    """
     action = uuid.uuid4().hex
     now = utc_now()
     before = _newest_event(c)
