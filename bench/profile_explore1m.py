@@ -187,6 +187,8 @@ def profile_page(
     label_profile = profiles[STEPS.index("**rerun after the label (recoloured map)**")]
     if profile:
         label_profile.dump_stats(str(WORK / "explore1m_label_rerun.prof"))  # type: ignore[attr-defined]
+        for i, run_profile in enumerate(profiles):  # every step's, for a closer look
+            run_profile.dump_stats(str(WORK / f"explore1m_step{i}.prof"))  # type: ignore[attr-defined]
     return seconds, label_profile, spec_bytes[0]
 
 

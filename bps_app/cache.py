@@ -900,8 +900,8 @@ def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
         return last.labels
     labeled = changes[changes.label.notna()]
     parts = [(labeled[_LABEL_COLUMNS], labeled.sample_id.to_numpy(dtype=np.int64))]
-    if last is not None:
-        kept = ~np.isin(last.sample_ids, changes.sample_id.to_numpy(dtype=np.int64))
+    if last is not None and len(last.sample_ids):
+        kept = ~_among(last.sample_ids, changes.sample_id.to_numpy(dtype=np.int64))
         parts.insert(0, (last.labels.frame[kept], last.sample_ids[kept]))
     parts = [(f, i) for f, i in parts if len(f)]  # an empty part would make every column object
     if parts:
@@ -917,6 +917,15 @@ def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
     _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels, ids)
     _sample_keys(folder, str(samples_version))  # made now (0.1 s at 1M), not after a label
     return labels
+
+
+def _among(ids: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which of ``ids`` are in ``ascending`` (sorted, as label changes come): ``np.isin`` by
+    binary search, without sorting either."""
+    if not len(ascending):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(ascending, ids), len(ascending) - 1)
+    return np.asarray(ascending[at] == ids)
 
 
 def token_parts(token: tuple[object, ...]) -> tuple[object, object]:
