@@ -20,8 +20,9 @@ What is measured, exactly:
    rerun after), "Undo" (the rerun after, the labels back) and "Redo" (the rerun after).
 
 Run: ``nice -n 15 .venv/bin/python bench/profile_explore1m.py [--n 1000000] [--lasso 100000]
-[--label NAME] [--append]``. Writes ``bench/results/explore_rerun1m.md`` (one column per run
-label; ``--append`` keeps the other labels' columns) and the docs block of the same name, and
+[--label NAME] [--append] [--no-profile] [--checkout PATH --commit SHA]``. Writes
+``bench/results/explore_rerun1m.md`` (one column per run label, profiled or not; ``--append``
+keeps the other columns) and the docs block of the same name, and
 the heaviest functions of the rerun after the label in that file's notes.
 """
 
@@ -237,7 +238,8 @@ def main() -> None:
     }
     history_path = RESULTS / f"{NAME}_runs.json"
     runs = json.loads(history_path.read_text()) if history_path.exists() and args.append else []
-    runs = [r for r in runs if r["label"] != args.label] + [run]
+    same = (args.label, not args.no_profile)
+    runs = [r for r in runs if (r["label"], r.get("profiled", True)) != same] + [run]
     history_path.write_text(json.dumps(runs, indent=2) + "\n")
     shutil.rmtree(copy)
     write_table(runs)
