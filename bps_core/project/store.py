@@ -224,10 +224,26 @@ class LabelWrite:
         else:  # the last event of each sample: unique over the reversed events keeps the last
             ids, first = np.unique(self.sample_ids[::-1], return_index=True)
             rows = len(self.sample_ids) - 1 - first
+        n = len(ids)
         return pd.DataFrame({
-            "label": self.labels[rows], "user": self.user, "created_at": self.created_at,
-            "source": self.source, "sample_id": ids, "event_id": self.event_ids[rows],
+            "label": self.labels[rows], "user": _repeated(self.user, n),
+            "created_at": _repeated(self.created_at, n), "source": _repeated(self.source, n),
+            "sample_id": ids, "event_id": self.event_ids[rows],
         })  # fmt: skip
+
+
+def _repeated(value: str, n: int) -> Any:
+    """``value`` ``n`` times, as the text column pandas makes of a column of it.
+
+    Its default text dtype, made without a Python object per row: pandas broadcasts a scalar
+    through a take of every row (a tenth of a second for three such columns of 100k rows).
+    """
+    dtype = pd.Series([value]).dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
+    return np.full(n, value, dtype=object)
 
 
 def _newest_event(c: db.Connection) -> int:
