@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +20,10 @@ from plotly.subplots import make_subplots
 from bps_app.safe_text import plot_text
 from bps_core.verbs import (
     DensityGrid,
+    GridCells,
     ViewWindow,
     density_overview,
+    grid_cells,
     selected_ids,
     selection_mask,
 )
@@ -78,18 +82,17 @@ def map_categories(frame: pd.DataFrame, color_by: str) -> tuple[NDArray[np.int64
     raw_codes, uniques = pd.factorize(column, use_na_sentinel=True)
     numeric = pd.api.types.is_numeric_dtype(column)  # 4 h, not 4.0 h
     names = [f"{v:g}" if numeric else str(v) for v in uniques]
-    if (raw_codes < 0).any():
-        names.append(missing)
-        raw_codes = np.where(raw_codes < 0, len(names) - 1, raw_codes)
+    if len(raw_codes) and raw_codes.min() < 0:
+        names.append(missing)  # last: the missing values' code -1 indexes it below
     merged, categories = pd.factorize(np.asarray(names, dtype=object))
-    codes = merged[raw_codes]
     order = sorted(
         range(len(categories)),
         key=lambda i: (categories[i] in (UNLABELED, "(none)"), natural_key(str(categories[i]))),
     )
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    return rank[codes], [str(categories[i]) for i in order]
+    # One lookup per row (a million at 1M points): the code of each name, in legend order.
+    return rank[merged][raw_codes], [str(categories[i]) for i in order]
 
 
 def category_colors(
@@ -230,7 +233,9 @@ def _png_data_uri(rgba: NDArray[np.uint8]) -> str:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
+    # The fastest compression: as small as ``optimize`` for these images (their cells are
+    # colour mixes, little for zlib to find), at a tenth of its time on every recolour.
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -359,9 +364,14 @@ def map_view_figure(
     *,
     full_points_max: int = FULL_POINTS_MAX,
     height: int = 640,
+    rows: Hashable = None,
 ) -> MapView:
     """The map of the rows of ``frame`` inside ``window`` (all rows when None): every point up
-    to ``full_points_max`` of them, a density overview above."""
+    to ``full_points_max`` of them, a density overview above.
+
+    ``rows``: a value that names ``frame``'s rows and their coordinates (the map and the
+    filters), when the caller has one: the overview's grid cell of each point is then kept
+    per ``rows`` and ``window`` (``grid_cells``), so a recolour (a label) only counts."""
     if window is not None:
         frame = frame[window.contains(frame.x.to_numpy(), frame.y.to_numpy())]
     if len(frame) <= full_points_max:
@@ -369,10 +379,32 @@ def map_view_figure(
         return MapView(spec, True, len(frame))
     codes, categories = map_categories(frame, color_by)
     palette = category_colors(categories, color_by, class_colors)
+    cells = None
+    if rows is not None:
+        cells = _kept_cells((rows, window, len(frame)), frame, window)
     grid = density_overview(frame.x.to_numpy(), frame.y.to_numpy(), codes, len(categories),
-                            window=window)  # fmt: skip
+                            window=window, cells=cells)  # fmt: skip
     spec = density_figure(grid, categories, palette, color_by, height, window=window)
     return MapView(spec, False, len(frame))
+
+
+#: The grid cells of the last few maps' points, per (rows, window, number of rows).
+_CELLS: dict[Hashable, GridCells] = {}
+_CELLS_KEPT = 4
+_CELLS_LOCK = threading.Lock()  # sessions run in threads
+
+
+def _kept_cells(key: Hashable, frame: pd.DataFrame, window: ViewWindow | None) -> GridCells:
+    with _CELLS_LOCK:
+        kept = _CELLS.get(key)
+    if kept is not None:
+        return kept
+    made = grid_cells(frame.x.to_numpy(), frame.y.to_numpy(), window)
+    with _CELLS_LOCK:
+        while len(_CELLS) >= _CELLS_KEPT:
+            _CELLS.pop(next(iter(_CELLS)))
+        _CELLS[key] = made
+    return made
 
 
 def selection_map_figure(frame: pd.DataFrame, keys: list[str], height: int = 420) -> dict[str, Any]:

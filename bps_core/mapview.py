@@ -210,11 +210,15 @@ class ViewWindow:
         A single point gets a small square; None without a finite point.
         """
         xa, ya = _xy(x, y)
-        ok = np.isfinite(xa) & np.isfinite(ya)
-        if not ok.any():
+        if not len(xa):
             return None
-        xa, ya = xa[ok], ya[ok]
         x0, x1, y0, y1 = float(xa.min()), float(xa.max()), float(ya.min()), float(ya.max())
+        if not all(map(math.isfinite, (x0, x1, y0, y1))):  # a NaN or an infinity: leave out
+            ok = np.isfinite(xa) & np.isfinite(ya)  # (four reductions first: no copies when
+            if not ok.any():  # every point is finite, as in a computed map)
+                return None
+            xa, ya = xa[ok], ya[ok]
+            x0, x1, y0, y1 = float(xa.min()), float(xa.max()), float(ya.min()), float(ya.max())
         size = max(x1 - x0, y1 - y0)
         margin = size * pad if size > 0 else max(1e-6, abs(x0) * 1e-3, abs(y0) * 1e-3)
         return cls(x0 - margin, x1 + margin, y0 - margin, y1 + margin)
@@ -256,6 +260,67 @@ class DensityGrid:
         return xs.astype(np.float64), ys.astype(np.float64)
 
 
+@dataclass(frozen=True, eq=False)
+class GridCells:
+    """The cell of a density grid each point falls in (``grid_cells``).
+
+    The part of a density overview that the points' positions alone decide, kept while only
+    their colours change.
+
+    Attributes:
+        cells: Per point, its cell as ``iy * nx + ix``; -1 outside the window or not finite.
+        x0: Left edge of the grid.
+        y0: Bottom edge of the grid.
+        cell: Side of one square cell, in map units.
+        nx: Columns.
+        ny: Rows.
+        n_points: Points inside the window.
+    """
+
+    cells: NDArray[np.int64]
+    x0: float
+    y0: float
+    cell: float
+    nx: int
+    ny: int
+    n_points: int
+
+
+def grid_cells(
+    x: ArrayLike, y: ArrayLike, window: ViewWindow | None = None, bins: int = DENSITY_BINS
+) -> GridCells:
+    """Places points on the square cells of a density grid over ``window``.
+
+    Args:
+        x: X coordinates of the points.
+        y: Y coordinates of the points.
+        window: The part of the map to cover; None: the finite points' bounding box.
+        bins: Cells along the window's longer side (the shorter gets as many as fit).
+
+    Returns:
+        The cell of each point (``GridCells``).
+
+    Raises:
+        ValueError: ``bins`` is below 1.
+    """
+    xa, ya = _xy(x, y)
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1 (got {bins})")
+    if window is None:
+        window = ViewWindow.around(xa, ya, pad=0.0)
+    if window is None:  # no finite point: one empty cell
+        return GridCells(np.full(len(xa), -1, dtype=np.int64), 0.0, 0.0, 1.0, 1, 1, 0)
+    cell = max(window.x1 - window.x0, window.y1 - window.y0) / bins
+    nx = max(1, min(bins, math.ceil((window.x1 - window.x0) / cell)))
+    ny = max(1, min(bins, math.ceil((window.y1 - window.y0) / cell)))
+    keep = window.contains(xa, ya)
+    ix = np.minimum(((xa[keep] - window.x0) / cell).astype(np.int64), nx - 1)
+    iy = np.minimum(((ya[keep] - window.y0) / cell).astype(np.int64), ny - 1)
+    cells = np.full(len(xa), -1, dtype=np.int64)
+    cells[keep] = iy * nx + ix
+    return GridCells(cells, window.x0, window.y0, cell, nx, ny, int(keep.sum()))
+
+
 def density_overview(
     x: ArrayLike,
     y: ArrayLike,
@@ -263,6 +328,8 @@ def density_overview(
     n_categories: int,
     window: ViewWindow | None = None,
     bins: int = DENSITY_BINS,
+    *,
+    cells: GridCells | None = None,
 ) -> DensityGrid:
     """Counts the points of each colour category per square cell of a grid over ``window``.
 
@@ -273,6 +340,9 @@ def density_overview(
         n_categories: Number of categories.
         window: The part of the map to cover; None: the finite points' bounding box.
         bins: Cells along the window's longer side (the shorter gets as many as fit).
+        cells: ``grid_cells(x, y, window, bins)`` when the caller keeps it (the points did
+            not move, only their colours changed): ``x``, ``y``, ``window`` and ``bins`` are
+            then not read again.
 
     Returns:
         The grid; points outside the window or with a non-finite coordinate are not counted.
@@ -280,24 +350,24 @@ def density_overview(
     Raises:
         ValueError: Lengths differ, a code is out of range, or ``bins`` is below 1.
     """
-    xa, ya = _xy(x, y)
     c = np.asarray(codes, dtype=np.int64).ravel()
-    if len(c) != len(xa):
-        raise ValueError(f"{len(c)} category codes for {len(xa)} points: they must match")
+    if cells is None:
+        xa, _ = _xy(x, y)
+        if len(c) != len(xa):
+            raise ValueError(f"{len(c)} category codes for {len(xa)} points: they must match")
+    elif len(c) != len(cells.cells):
+        raise ValueError(f"{len(c)} category codes for {len(cells.cells)} points: they must match")
     if bins < 1 or n_categories < 1:
         raise ValueError(f"bins and n_categories must be at least 1 (got {bins}, {n_categories})")
     if len(c) and (c.min() < 0 or c.max() >= n_categories):
         raise ValueError(f"category codes must lie in 0..{n_categories - 1}")
-    if window is None:
-        window = ViewWindow.around(xa, ya, pad=0.0)
-    if window is None:  # no finite point: one empty cell
-        return DensityGrid(np.zeros((n_categories, 1, 1), dtype=np.int64), 0.0, 0.0, 1.0, 0)
-    cell = max(window.x1 - window.x0, window.y1 - window.y0) / bins
-    nx = max(1, min(bins, math.ceil((window.x1 - window.x0) / cell)))
-    ny = max(1, min(bins, math.ceil((window.y1 - window.y0) / cell)))
-    keep = window.contains(xa, ya)
-    ix = np.minimum(((xa[keep] - window.x0) / cell).astype(np.int64), nx - 1)
-    iy = np.minimum(((ya[keep] - window.y0) / cell).astype(np.int64), ny - 1)
-    flat = (c[keep] * ny + iy) * nx + ix
+    if cells is None:
+        cells = grid_cells(x, y, window, bins)
+    nx, ny = cells.nx, cells.ny
+    if cells.n_points == len(c):  # every point inside: no mask to apply
+        flat = c * (ny * nx) + cells.cells
+    else:
+        inside = cells.cells >= 0
+        flat = c[inside] * (ny * nx) + cells.cells[inside]
     counts = np.bincount(flat, minlength=n_categories * ny * nx).reshape(n_categories, ny, nx)
-    return DensityGrid(counts.astype(np.int64), window.x0, window.y0, cell, int(keep.sum()))
+    return DensityGrid(counts.astype(np.int64), cells.x0, cells.y0, cells.cell, cells.n_points)

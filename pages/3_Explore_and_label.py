@@ -25,7 +25,8 @@ with state.open_project() as project:
     default_window = project.config.display
     frame = cache.map_frame(project)
     map_tok = cache.map_token(frame) if frame is not None else ""
-    labels = cache.current_labels(project).frame  # read-only, re-read when a label changes
+    current = cache.current_labels(project)  # read-only, re-read when a label changes
+    labels = current.frame
     classes = project.classes()
     model_cols = cache.model_columns(project)
     round_col = cache.round_column(project)
@@ -60,16 +61,16 @@ def _selection_panel(chosen: tables.Frame) -> None:
         for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:
                 col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
-    if origin:  # found by similarity: most similar first
-        order, how = keys, "most similar first"
-    else:  # a seeded random order
-        order, how = chosen.sample(frac=1.0, random_state=0).key.tolist(), "random order"
-    n_pages = -(-len(order) // PAGE_SIZE)
+    how = "most similar first" if origin else "random order"  # found by similarity, or not
+    n_pages = -(-len(keys) // PAGE_SIZE)
     page = 1
     if n_pages > 1:
         page = int(st.number_input(f"Thumbnail page (of {n_pages}, {how})", 1, n_pages,
                                    1, key="map_thumb_page"))  # fmt: skip
-    shown = order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    if origin:
+        shown = keys[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    else:  # a seeded random order
+        shown = tables.shuffled_page(keys, page, PAGE_SIZE)
     bad: list[str] = []
     if len(keys) > 1:
         rel = chosen[chosen.key.isin(shown)].set_index("key").relpath
@@ -142,6 +143,7 @@ def _label_form(target: list[str]) -> None:
     try:
         with state.open_project() as p:
             action = p.add_labels(target, applied, user=user, source="lasso")
+            cache.note_label_write(p, action.written)  # the rerun need not read them back
     except (UnknownSampleError, ValueError) as exc:
         st.error(md(exc))
         return
@@ -160,10 +162,12 @@ def _undo_redo() -> None:
     if c1.button("Undo", key="map_undo", icon=":material/undo:", disabled=not user):
         with state.open_project() as p:
             result = p.undo(user)
+            cache.note_label_write(p, result.written if result else None)
         _report(result, "Undid")
     if c2.button("Redo", key="map_redo", icon=":material/redo:", disabled=not user):
         with state.open_project() as p:
             result = p.redo(user)
+            cache.note_label_write(p, result.written if result else None)
         _report(result, "Redid")
 
 
@@ -227,7 +231,8 @@ with map_tab:
         else:
             base = frame  # cached and read-only: its key positions are held per map
             colours = filters.colour_columns(facets)
-            frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours)
+            frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours,
+                                     label_ids=current.sample_ids)  # fmt: skip
             with st.expander("Filter the map"):
                 map_filters = filters.facet_filters(facets, "map")
             if map_filters:
@@ -243,7 +248,8 @@ with map_tab:
             map_window = state.map_window()
             token = (map_tok, cache.map_inputs_token(project_facets_version,
                      round_col), repr(map_filters))  # fmt: skip
-            view = cache.map_view(token, frame, color_by, class_colors, map_window)
+            rows = (map_tok, repr(map_filters), project_facets_version if map_filters else None)
+            view = cache.map_view(token, frame, color_by, class_colors, map_window, rows)
             _map_mode_caption(view, len(frame), map_window)
             event = st.plotly_chart(
                 view.spec,

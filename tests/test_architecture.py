@@ -453,6 +453,7 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
     "bench_interaction.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # a 1M-sample project without rendering crops, for the map page's first paint and rerun
     "bench_mappage1m.py": frozenset({"bps_core.synthetic.embedding_project"}),
+    "profile_explore1m.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # UMAP fitting and its warm-up
     "bench_umap.py": frozenset({"bps_core.projection"}),
     # the synthetic generator's planning and scene drawing

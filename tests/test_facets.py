@@ -201,4 +201,10 @@ def test_build_facets__kept_columns_after_label_clear_undo_redo_equal_a_full_bui
         assert calls == []  # the tags are kept, not read again
         _same(frame, sample_facets(tiny_project, providers))
         _same(frame, _joined_facets(tiny_project, providers))
+        # Placed by sample id (the app's labels carry them) as by key.
+        changed = tiny_project.label_changes()
+        ids = changed.sample_id[changed.label.notna()].to_numpy()  # the rows of ``labels``
+        by_id, _ = facets.build_facets(tiny_project, providers, labels=labels, label_ids=ids,
+                                       keep=parts)  # fmt: skip
+        _same(by_id, frame)
     assert frame.label.notna().any()

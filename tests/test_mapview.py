@@ -10,6 +10,7 @@ from bps_core.mapview import (
     ViewWindow,
     clean_polygon,
     density_overview,
+    grid_cells,
     points_in_box,
     points_in_polygon,
     selection_mask,
@@ -185,3 +186,25 @@ def test_density_overview__no_points_and_bad_codes() -> None:
     assert empty.counts.sum() == 0
     with pytest.raises(ValueError, match="category codes"):
         density_overview([0.0], [0.0], [2], 2)
+
+
+@pytest.mark.parametrize("window", [None, ViewWindow(-0.5, 1.0, -1.0, 0.3)])
+def test_density_overview__kept_grid_cells_count_as_the_points_do(window) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: the grid cells of the points (kept while only colours change) give the same
+    overview as placing the points again, with points outside the window or not finite."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(2, 5_000))
+    x[:7] = np.nan
+    y[7:9] = np.inf
+    cells = grid_cells(x, y, window, bins=32)
+    for seed in range(3):  # three recolours over the same cells
+        codes = np.random.default_rng(seed).integers(0, 4, 5_000)
+        want = density_overview(x, y, codes, 4, window, bins=32)
+        got = density_overview(x, y, codes, 4, window, bins=32, cells=cells)
+        np.testing.assert_array_equal(got.counts, want.counts)
+        assert (got.x0, got.y0, got.cell, got.n_points) == (want.x0, want.y0, want.cell,
+                                                             want.n_points)  # fmt: skip
+    with pytest.raises(ValueError, match="must match"):
+        density_overview(x[:10], y[:10], np.zeros(10, dtype=int), 4, cells=cells)
+    nothing = grid_cells([np.nan], [1.0])
+    assert density_overview([np.nan], [1.0], [0], 2, cells=nothing).counts.shape == (2, 1, 1)

@@ -8,12 +8,13 @@ from bps_core.project.ingest import (
     ingest,
     reingest,
 )
-from bps_core.project.store import LabelAction, LabelClass, Project
+from bps_core.project.store import LabelAction, LabelClass, LabelWrite, Project
 
 __all__ = [
     "IngestReport",
     "LabelAction",
     "LabelClass",
+    "LabelWrite",
     "Project",
     "create_project",
     "create_project_from_folder",

@@ -13,7 +13,7 @@ import sqlite3
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from bps_core.errors import (
     DatasourceError,
@@ -164,6 +165,8 @@ class UndoResult:
     target_action_id: str
     n_changed: int
     n_skipped: int
+    #: The events it appended (SQLite; None on PostgreSQL), see ``LabelWrite``.
+    written: LabelWrite | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,112 @@ class LabelAction:
 
     action_id: str
     n_events: int
+    #: The events it appended (SQLite; None on PostgreSQL), see ``LabelWrite``.
+    written: LabelWrite | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelWrite:
+    """The label events one write appended, read back inside its transaction.
+
+    A reader that holds the current labels as of event ``after_event`` can apply these
+    instead of reading the label log again (``Project.label_changes``), as long as the newest
+    event is still ``last_event`` (``Project.labels_version``): then no one else wrote a
+    label in between. At a 100k-sample lasso that read is half a second of the page's rerun.
+
+    Attributes:
+        after_event: The newest label event before the write (0: none).
+        event_ids: The id of each event appended, ascending.
+        sample_ids: The sample of each event.
+        labels: The class name of each event (None: the label was cleared).
+        user: Who wrote them.
+        created_at: When (``utc_now``).
+        source: One of ``LABEL_SOURCES``.
+    """
+
+    after_event: int
+    event_ids: NDArray[np.int64]
+    sample_ids: NDArray[np.int64]
+    labels: NDArray[np.object_]
+    user: str
+    created_at: str
+    source: str
+
+    @property
+    def last_event(self) -> int:
+        """The newest event of the write (``after_event`` when it appended none)."""
+        return int(self.event_ids[-1]) if len(self.event_ids) else self.after_event
+
+    def changes(self) -> pd.DataFrame:
+        """``Project.label_changes(after_event)`` as of right after the write, less ``key``.
+
+        Each sample's last event of the write, in sample id order.
+
+        Returns:
+            Columns label, user, created_at, source, sample_id, event_id.
+        """
+        if bool((np.diff(self.sample_ids) > 0).all()):  # a lasso: each sample once, in order
+            ids, rows = self.sample_ids, np.arange(len(self.sample_ids))
+        else:  # the last event of each sample: unique over the reversed events keeps the last
+            ids, first = np.unique(self.sample_ids[::-1], return_index=True)
+            rows = len(self.sample_ids) - 1 - first
+        n = len(ids)
+        return pd.DataFrame({
+            "label": self.labels[rows], "user": _repeated(self.user, n),
+            "created_at": _repeated(self.created_at, n), "source": _repeated(self.source, n),
+            "sample_id": ids, "event_id": self.event_ids[rows],
+        })  # fmt: skip
+
+
+def _repeated(value: str, n: int) -> Any:
+    """``value`` ``n`` times, as the text column pandas makes of a column of it.
+
+    Its default text dtype, made without a Python object per row: pandas broadcasts a scalar
+    through a take of every row (a tenth of a second for three such columns of 100k rows).
+    """
+    dtype = pd.Series([value]).dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
+    return np.full(n, value, dtype=object)
+
+
+def _newest_event(c: db.Connection) -> int:
+    return int(c.execute("SELECT COALESCE(MAX(id), 0) FROM label_events").fetchone()[0])
+
+
+def _read_back(
+    c: db.Connection, after: int, n_events: int, user: str, created_at: str, source: str
+) -> LabelWrite | None:
+    """The ``n_events`` events just appended after event ``after``, or None.
+
+    Read inside the writing transaction (no other writer can append meanwhile); None on
+    PostgreSQL (its readers read the log whole) or when the log holds other events than
+    these after ``after``.
+
+    Read as three comma-joined lists (one row, one aggregate pass: their items pair up)
+    instead of 100k rows of Python tuples: a fifth of the time at a 100k-sample lasso.
+    """
+    if db.engine(c) != "sqlite":
+        return None
+    row = c.execute(
+        "SELECT COUNT(*), group_concat(id), group_concat(sample_id), "
+        "group_concat(COALESCE(class_id, 0)) FROM label_events WHERE id > ?",
+        (after,),
+    ).fetchone()
+    if int(row[0]) != n_events:
+        return None
+    if not n_events:
+        none = np.zeros(0, dtype=np.int64)
+        return LabelWrite(after, none, none, np.zeros(0, dtype=object), user, created_at, source)
+    events, samples, classes = (np.array(text.split(","), dtype=np.int64) for text in row[1:])
+    order = np.argsort(events, kind="stable")
+    names = dict(c.execute("SELECT id, name FROM label_classes").fetchall())
+    distinct, codes = np.unique(classes[order], return_inverse=True)
+    lookup = np.array([names.get(int(k)) for k in distinct], dtype=object)
+    return LabelWrite(after, events[order], samples[order], lookup[codes], user, created_at,
+                      source)  # fmt: skip
 
 
 def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | None) -> LabelClass:
@@ -227,10 +336,14 @@ def _append_reversal(
     kind: str,
     target: str,
     events: list[tuple[int, int | None]],
-) -> str:
-    """Appends an undo or redo action: one event per (sample id, class id), and its record."""
+) -> tuple[str, LabelWrite | None]:
+    """Appends an undo or redo action: one event per (sample id, class id), and its record.
+
+    Returns its action id and what it wrote (``LabelWrite``).
+    """
     action = uuid.uuid4().hex
     now = utc_now()
+    before = _newest_event(c)
     c.executemany(
         "INSERT INTO label_events (sample_id, class_id, user, created_at, source, action_id) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -241,7 +354,7 @@ def _append_reversal(
         "created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (action, user, kind, target, len(events), now),
     )
-    return action
+    return action, _read_back(c, before, len(events), user, now, kind)
 
 
 def _event_batches(
@@ -763,7 +876,8 @@ class Project:
         names = {lab: _clean_name(lab, "class name") for lab in labels}
         action = action_id or uuid.uuid4().hex
 
-        def tx(c: db.Connection) -> int:
+        def tx(c: db.Connection) -> tuple[int, LabelWrite | None]:
+            before = _newest_event(c)
             class_ids: dict[str | None, int | None] = {None: None}
             for raw, name in names.items():
                 _ensure_class(c, name, None, None)
@@ -802,9 +916,10 @@ class Project:
                 "n_events = label_actions.n_events + excluded.n_events",
                 (action, user, len(pairs), now),
             )
-            return len(pairs)
+            return len(pairs), _read_back(c, before, written, user, now, source)
 
-        return LabelAction(action, db.write(self._conn, tx))
+        n_events, write = db.write(self._conn, tx)
+        return LabelAction(action, n_events, write)
 
     def undo(self, user: str) -> UndoResult | None:
         """Undoes ``user``'s most recent label (or redo) action; None when there is none.
@@ -839,9 +954,9 @@ class Project:
                 (target,),
             ).fetchall()
             restore = [(sid, prev) for sid, current, set_to, prev in rows if current == set_to]
-            action = _append_reversal(c, user, "undo", target, restore)
+            action, write = _append_reversal(c, user, "undo", target, restore)
             c.execute("UPDATE label_actions SET undone = 1 WHERE action_id = ?", (target,))
-            return UndoResult(action, target, len(restore), len(rows) - len(restore))
+            return UndoResult(action, target, len(restore), len(rows) - len(restore), write)
 
         return db.write(self._conn, tx)
 
@@ -876,9 +991,9 @@ class Project:
                 (target, undo_id),
             ).fetchall()
             reapply = [(sid, cls) for sid, undone_to, current, cls in rows if current == undone_to]
-            action = _append_reversal(c, user, "redo", target, reapply)
+            action, write = _append_reversal(c, user, "redo", target, reapply)
             c.execute("UPDATE label_actions SET redone = 1 WHERE action_id = ?", (undo_id,))
-            return UndoResult(action, target, len(reapply), len(rows) - len(reapply))
+            return UndoResult(action, target, len(reapply), len(rows) - len(reapply), write)
 
         return db.write(self._conn, tx)
 

@@ -103,8 +103,10 @@ from bps_core.images import IMAGE_EXTENSIONS
 from bps_core.labels import import_labels_csv, selected_ids
 from bps_core.mapview import (
     DensityGrid,
+    GridCells,
     ViewWindow,
     density_overview,
+    grid_cells,
     points_in_box,
     points_in_polygon,
     selection_mask,
@@ -336,5 +338,5 @@ __all__ += [
     "write_tags_csv",
 ]  # fmt: skip
 # the map at any size: server-side lasso/box selection, view windows, density overviews
-__all__ += ["DensityGrid", "ViewWindow", "density_overview", "points_in_box", "points_in_polygon",
-            "selection_mask"]  # fmt: skip
+__all__ += ["DensityGrid", "GridCells", "ViewWindow", "density_overview", "grid_cells",
+            "points_in_box", "points_in_polygon", "selection_mask"]  # fmt: skip

@@ -270,6 +270,21 @@ def test_map_view_figure__window_keeps_only_its_points_and_sets_the_axes() -> No
     assert view.spec["layout"]["xaxis"]["range"] == [-0.5, 0.5]
 
 
+def test_map_view_figure__kept_cells_recolour_as_a_fresh_figure() -> None:
+    """Issue 21: with ``rows`` the overview keeps its points' grid cells; a recolour (a label
+    landing) with them gives the spec a fresh build gives, in and out of a window."""
+    df = _frame(3000)
+    for window in (None, figures.ViewWindow(-0.5, 0.5, -0.5, 0.5)):
+        rows = ("map", repr(window))
+        figures.map_view_figure(df, "label", {}, window, full_points_max=100, rows=rows)
+        relabeled = df.assign(label=df.label.where(df.x < 0, "track"))
+        got = figures.map_view_figure(relabeled, "label", {}, window, full_points_max=100,
+                                      rows=rows)  # fmt: skip
+        want = figures.map_view_figure(relabeled, "label", {}, window, full_points_max=100)
+        assert got.spec == want.spec
+        assert (got.full, got.n_shown) == (want.full, want.n_shown)
+
+
 def test_map_view_figure__overview_spec_is_small_at_200k_points() -> None:
     rng = np.random.default_rng(1)
     n = 200_000

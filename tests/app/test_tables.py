@@ -277,3 +277,128 @@ def test_read_labels__events_since_the_last_read_equal_a_full_read(
     got = cache.read_labels(p, p.current_labels_token()).frame
     assert read == [p.labels_version() - 2]  # only the two new events
     pd.testing.assert_frame_equal(got, p.current_labels())
+
+
+def test_read_labels__a_noted_write_is_applied_without_reading_the_log_and_equals_a_full_read(
+    tiny_project, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: the rerun after a page's own label, clear, undo or redo applies what the
+    write noted (``cache.note_label_write``) instead of reading the label log; a write by
+    anyone else in between (a second session, a second project handle), blind double
+    labeling or a stale note falls back to reading the log. Every read equals
+    ``current_labels``, sample ids included."""
+    from bps_app import cache
+    from bps_core.project import Project
+
+    p = tiny_project
+    other = Project.open(p.folder)  # a second session, writing on its own connection
+    samples = p.samples()
+    keys = samples.key.tolist()
+    id_of = dict(zip(samples.key, samples.sample_id, strict=True))
+    log_reads: list[int] = []
+    changes = p.label_changes
+    monkeypatch.setattr(p, "label_changes",
+                        lambda after=0: log_reads.append(after) or changes(after))  # fmt: skip
+
+    def check(*, read_log: bool) -> None:
+        log_reads.clear()
+        got = cache.read_labels(p, p.current_labels_token())
+        want = p.current_labels()
+        pd.testing.assert_frame_equal(got.frame, want, check_dtype=not want.empty)
+        assert bool(log_reads) == read_log
+        if got.sample_ids is not None:
+            assert got.sample_ids.tolist() == [id_of[k] for k in want.key]
+
+    def noted(result) -> None:  # type: ignore[no-untyped-def]
+        assert result is not None
+        assert result.written is not None
+        cache.note_label_write(p, result.written)
+
+    check(read_log=True)  # the first read reads the log
+    noted(p.add_labels(keys[:30], "track", user="ann", source="lasso"))
+    check(read_log=False)
+    noted(p.add_labels(keys[20:40], "debris", user="ann", source="lasso"))  # relabels 10
+    check(read_log=False)
+    noted(p.add_labels(keys[:10], None, user="ann", source="lasso"))  # a clear
+    check(read_log=False)
+    noted(p.undo("ann"))
+    check(read_log=False)
+    noted(p.redo("ann"))
+    check(read_log=False)
+    noted(p.add_label_events([(keys[50], "track"), (keys[50], "debris"), (keys[51], None)],
+                             user="ann", source="queue"))  # fmt: skip
+    check(read_log=False)
+    # A second session labels between this session's write and its read: the note is stale.
+    noted(p.add_labels(keys[60:70], "track", user="ann", source="lasso"))
+    other.add_labels(keys[65:75], "debris", user="bob", source="lasso")
+    check(read_log=True)
+    # ... and between this session's last read and its write: the note does not follow it.
+    other.add_labels(keys[80:85], "debris", user="bob", source="lasso")
+    noted(p.add_labels(keys[84:90], "track", user="ann", source="lasso"))
+    check(read_log=True)
+    noted(p.add_labels(keys[90:95], "track", user="ann", source="lasso"))
+    check(read_log=False)
+    # The same note again after the log moved on is never applied twice.
+    other.add_labels(keys[95:97], "track", user="bob", source="lasso")
+    check(read_log=True)
+    # Blind double labeling: every read is a full one (its hidden disagreements follow every
+    # event), noted or not.
+    p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=True)
+    noted(p.add_labels(keys[100:105], "debris", user="ann", source="queue"))
+    got = cache.read_labels(p, p.current_labels_token())
+    pd.testing.assert_frame_equal(got.frame, p.current_labels())
+    p.assignments.configure(["ann", "bob"], 0.5, seed=1, blind=False)
+    noted(p.add_labels(keys[105:110], "track", user="bob", source="queue"))
+    check(read_log=True)  # the setting changed: a full read
+    noted(p.add_labels(keys[110:112], "debris", user="ann", source="lasso"))
+    check(read_log=False)
+    other.close()
+
+
+def test_label_write__changes_equal_the_logs_changes(tiny_project) -> None:  # type: ignore[no-untyped-def]
+    """``LabelWrite.changes`` (what a write read back) is ``label_changes`` of the log right
+    after it, less the key: a sample written twice keeps its last event."""
+    p = tiny_project
+    keys = p.samples().key.tolist()
+    p.add_labels(keys[:5], "track", user="ann", source="lasso")
+    action = p.add_label_events(
+        [(keys[3], "debris"), (keys[7], "track"), (keys[3], None), (keys[8], "debris")],
+        user="ann", source="queue",
+    )  # fmt: skip
+    assert action.written is not None
+    want = p.label_changes(action.written.after_event).drop(columns="key")
+    pd.testing.assert_frame_equal(action.written.changes(), want)
+    assert action.written.last_event == p.labels_version()
+
+
+def test_shuffled_page__pages_the_order_a_seeded_frame_sample_gives() -> None:
+    """The map panel's thumbnails page through the selection in the order
+    ``chosen.sample(frac=1.0, random_state=0)`` gave before (issue 21: without shuffling
+    every column of a 100k-row selection on each rerun)."""
+    keys = [f"in:{i}.tif" for i in range(103)]
+    want = pd.DataFrame({"key": keys}).sample(frac=1.0, random_state=0).key.tolist()
+    pages = [tables.shuffled_page(keys, page, 24) for page in range(1, 6)]
+    assert [k for p in pages for k in p] == want
+    assert len(pages[-1]) == 103 - 4 * 24
+    assert tables.shuffled_page([], 1, 24) == []
+
+
+def test_map_table__labels_placed_by_sample_id_equal_those_placed_by_key() -> None:
+    """Issue 21: the labels' sample ids place them on the map rows (a binary search) as
+    their keys do (a hash lookup of each key's text), map rows in any id order, a map key
+    without a sample (no id) and a label of a sample off the map included."""
+    frame = pd.DataFrame({"key": ["in:c", "in:a", "in:x", "in:b", "in:d"],
+                          "sample_id": [3.0, 1.0, np.nan, 2.0, 4.0],
+                          "x": np.arange(5.0)})  # fmt: skip
+    labels = pd.DataFrame({"key": ["in:a", "in:b", "in:d", "in:z"],
+                           "label": ["track", "debris", "track", "track"]})  # fmt: skip
+    ids = np.array([1, 2, 4, 9], dtype=np.int64)
+    rounds = pd.DataFrame(columns=["key", "round"])
+    want = tables.map_table(frame, labels, None, rounds)
+    got = tables.map_table(frame, labels, None, rounds, label_ids=ids)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.label[1] == "track"
+    assert got.label[3] == "debris"
+    assert got.label[4] == "track"
+    assert pd.isna(got.label[0])  # sample 3 has no label
+    assert pd.isna(got.label[2])  # no sample
