@@ -243,14 +243,21 @@ ADAPTIVE: dict[str, tuple[float, float, float]] = {
     "cand_err_step22": (0.22, 0.22, 0.2),
     "cand_err_soft2": (0.20, 0.30, 0.2),
     "cand_err_badge": (0.25, 0.25, 0.2),
+    "cand_err_soft2_rs": (0.20, 0.30, 0.2),
 }
 #: The informative part of an ADAPTIVE candidate, where not cluster-margin.
 ADAPTIVE_INFORMATIVE = {"cand_err_badge": "badge"}
+#: The strategy an ADAPTIVE candidate uses while there is no model, where not TypiClust.
+ADAPTIVE_COLD = {"cand_err_soft2_rs": "random"}
+#: Named strategies that are an ADAPTIVE candidate's configuration (its rows stand for them;
+#: tests/selection/test_learning_suite.py checks).
+NAMED_CANDIDATES = {"error_adaptive": "cand_err_soft2"}
 
 
 def _adaptive(name: str) -> Callable[[int], Strategy]:
-    first = ADAPTIVE_INFORMATIVE.get(name)
-    return lambda seed: verbs.DefaultStrategy(seed, adaptive=ADAPTIVE[name], informative=first)
+    first, cold = ADAPTIVE_INFORMATIVE.get(name), ADAPTIVE_COLD.get(name)
+    return lambda seed: verbs.DefaultStrategy(seed, adaptive=ADAPTIVE[name], informative=first,
+                                              cold=cold)  # fmt: skip
 
 
 def _cands() -> dict[str, Callable[[int], Strategy]]:
@@ -446,7 +453,8 @@ SAME_FOR_TWO_CLASSES = ("uncertainty", "least_confidence")
 def finish(raw: pd.DataFrame) -> pd.DataFrame:
     """Fills rows that need no run of their own.
 
-    ``default`` on a task where only its candidate ran: the candidate's rows. ``uncertainty``
+    ``default`` (and ``error_adaptive``, see ``NAMED_CANDIDATES``) on a task where only its
+    candidate ran: the candidate's rows. ``uncertainty``
     and ``least_confidence`` on a two-class task where only ``margin`` ran: margin's rows
     (entropy, margin and least confidence order two-class probabilities alike, and the
     tie-break is the same seeded shuffle, so the picks are the same).
@@ -456,6 +464,9 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
         have = set(g.strategy)
         if "default" not in have and CHOSEN in have:
             extra.append(g[g.strategy == CHOSEN].assign(strategy="default"))
+        for name, cand in NAMED_CANDIDATES.items():
+            if name not in have and cand in have:
+                extra.append(g[g.strategy == cand].assign(strategy=name))
         if int(g["classes"].iloc[0]) == 2 and "margin" in have:
             for name in SAME_FOR_TWO_CLASSES:
                 if name not in have:
