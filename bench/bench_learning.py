@@ -244,14 +244,16 @@ ADAPTIVE: dict[str, tuple[float, float, float]] = {
     "cand_err_soft2": (0.20, 0.30, 0.2),
     "cand_err_badge": (0.25, 0.25, 0.2),
     "cand_err_soft2_rs": (0.20, 0.30, 0.2),
+    "cand_err_cm0": (0.20, 0.30, 0.0),
+    "cand_err_badge0": (0.20, 0.30, 0.0),
 }
 #: The informative part of an ADAPTIVE candidate, where not cluster-margin.
-ADAPTIVE_INFORMATIVE = {"cand_err_badge": "badge"}
+ADAPTIVE_INFORMATIVE = {"cand_err_badge": "badge", "cand_err_badge0": "badge"}
 #: The strategy an ADAPTIVE candidate uses while there is no model, where not TypiClust.
 ADAPTIVE_COLD = {"cand_err_soft2_rs": "random"}
 #: Named strategies that are an ADAPTIVE candidate's configuration (its rows stand for them;
 #: tests/selection/test_learning_suite.py checks).
-NAMED_CANDIDATES = {"error_adaptive": "cand_err_soft2"}
+NAMED_CANDIDATES = {"error_adaptive": "cand_err_badge0"}
 
 
 def _adaptive(name: str) -> Callable[[int], Strategy]:
