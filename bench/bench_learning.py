@@ -235,8 +235,35 @@ def _cand(name: str) -> Callable[[int], Strategy]:
     return lambda seed: verbs.DefaultStrategy(seed, few, shares, cold, informative, factor)
 
 
+#: Fourth round (session 15): the random share set by the model's expected error on the pool
+#: (`ErrorAdaptive`, after Mussmann and Liang 2018): (low, high, floor) once a model exists.
+ADAPTIVE: dict[str, tuple[float, float, float]] = {
+    "cand_err_step": (0.25, 0.25, 0.2),
+    "cand_err_soft": (0.15, 0.30, 0.2),
+    "cand_err_step22": (0.22, 0.22, 0.2),
+    "cand_err_soft2": (0.20, 0.30, 0.2),
+    "cand_err_badge": (0.25, 0.25, 0.2),
+    "cand_err_soft2_rs": (0.20, 0.30, 0.2),
+    "cand_err_cm0": (0.20, 0.30, 0.0),
+    "cand_err_badge0": (0.20, 0.30, 0.0),
+}
+#: The informative part of an ADAPTIVE candidate, where not cluster-margin.
+ADAPTIVE_INFORMATIVE = {"cand_err_badge": "badge", "cand_err_badge0": "badge"}
+#: The strategy an ADAPTIVE candidate uses while there is no model, where not TypiClust.
+ADAPTIVE_COLD = {"cand_err_soft2_rs": "random"}
+#: Named strategies that are an ADAPTIVE candidate's configuration (its rows stand for them;
+#: tests/selection/test_learning_suite.py checks).
+NAMED_CANDIDATES = {"error_adaptive": "cand_err_badge0"}
+
+
+def _adaptive(name: str) -> Callable[[int], Strategy]:
+    first, cold = ADAPTIVE_INFORMATIVE.get(name), ADAPTIVE_COLD.get(name)
+    return lambda seed: verbs.DefaultStrategy(seed, adaptive=ADAPTIVE[name], informative=first,
+                                              cold=cold)  # fmt: skip
+
+
 def _cands() -> dict[str, Callable[[int], Strategy]]:
-    return {name: _cand(name) for name in CANDIDATES}
+    return {name: _cand(name) for name in CANDIDATES} | {n: _adaptive(n) for n in ADAPTIVE}
 
 
 #: Strategies the bench makes beyond the registry's (name -> maker from seed).
@@ -249,6 +276,7 @@ class Recorder:
     def __init__(self, positive: dict[str, bool]) -> None:
         self.positive = positive  # file name -> is the rare class
         self.hits: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self.errors: dict[str, list[float]] = {}  # the model's expected error per round
 
     def __call__(self, name: str, seed: int, has_model: bool) -> Strategy:
         inner = (PEERS[name](seed) if name in PEERS
@@ -269,6 +297,8 @@ class _Recording:
 
     def select(self, pool: Pool, budget: int) -> np.ndarray:
         picks = self.inner.select(pool, budget)
+        if pool.probabilities is not None:
+            self.rec.errors.setdefault(self.name, []).append(verbs.expected_error(pool))
         assert pool.metadata is not None
         files = pool.metadata["key"].map(lambda k: k.rsplit("/", 1)[-1].split(":")[-1])
         pos = files.map(self.rec.positive).fillna(False).to_numpy(dtype=bool)
@@ -318,6 +348,7 @@ def run_task(
             "boot_i": [float(b) for b in between.loc[name, "boot"]],
             "aulc": aulc, "first5": float(np.mean(first5)) if rare else None,
             "full": float(full.mean()), "seconds": seconds,
+            "expected_error": float(np.mean(rec.errors.get(str(name), [np.nan]))),
         })  # fmt: skip
     return rows
 
@@ -424,7 +455,8 @@ SAME_FOR_TWO_CLASSES = ("uncertainty", "least_confidence")
 def finish(raw: pd.DataFrame) -> pd.DataFrame:
     """Fills rows that need no run of their own.
 
-    ``default`` on a task where only its candidate ran: the candidate's rows. ``uncertainty``
+    ``default`` (and ``error_adaptive``, see ``NAMED_CANDIDATES``) on a task where only its
+    candidate ran: the candidate's rows. ``uncertainty``
     and ``least_confidence`` on a two-class task where only ``margin`` ran: margin's rows
     (entropy, margin and least confidence order two-class probabilities alike, and the
     tie-break is the same seeded shuffle, so the picks are the same).
@@ -434,11 +466,14 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
         have = set(g.strategy)
         if "default" not in have and CHOSEN in have:
             extra.append(g[g.strategy == CHOSEN].assign(strategy="default"))
+        for name, cand in NAMED_CANDIDATES.items():
+            if name not in have and cand in have:
+                extra.append(g[g.strategy == cand].assign(strategy=name))
         if int(g["classes"].iloc[0]) == 2 and "margin" in have:
             for name in SAME_FOR_TWO_CLASSES:
                 if name not in have:
                     extra.append(g[g.strategy == "margin"].assign(strategy=name))
-    order = [*verbs.STRATEGIES, "modal", *CANDIDATES]
+    order = [*verbs.STRATEGIES, "modal", *CANDIDATES, *ADAPTIVE]
     out = pd.concat([raw, *extra], ignore_index=True)
     out = out[out.strategy.isin(order)].copy()  # rows of variants no longer measured
     out["rank"] = out.strategy.map({n: i for i, n in enumerate(order)})
@@ -498,7 +533,7 @@ def main() -> None:
         "cores shared with other work (timings are not figures here)."
     )
     name = "learning" if seeds == SEEDS else f"learning_{seeds}seeds"
-    write_results(name, table(raw[~raw.strategy.isin(CANDIDATES)]), notes=notes)
+    write_results(name, table(raw[~raw.strategy.isin([*CANDIDATES, *ADAPTIVE])]), notes=notes)
     write_results(f"{name}_summary", summary(raw), notes="Per strategy over the tasks of "
                   "each half: the median of (labels to 95%) / (random's) on the label grid, and "
                   "between grid points with a 90% paired bootstrap interval over seeds (every "

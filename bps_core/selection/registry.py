@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bps_core.selection.adaptive import ErrorAdaptive
 from bps_core.selection.pool import Indices, Pool, SelectionError
 from bps_core.selection.strategies import (
     Badge,
@@ -77,6 +78,19 @@ def balanced_margin(
     return Mixture(tuple((s, w) for s, w in parts if w > 0))
 
 
+#: `ErrorAdaptive`'s (low, high, floor) and informative part for ``error_adaptive``
+#: (``default``'s phases, then this once a model exists): no random share while the model's
+#: expected error on the candidates is at most 0.20, all of the batch from 0.30 on, BADGE for
+#: the rest. The fourth round's choice on the suite's development half (``cand_err_badge0``,
+#: docs/selection.md); not ``default``'s, as it did not meet the issue's 0.6x rule.
+ERROR_ADAPTIVE = (0.20, 0.30, 0.0)
+ERROR_ADAPTIVE_INFORMATIVE = "badge"
+
+
+def _error_adaptive(seed: int | None) -> Strategy:
+    return Default(seed, adaptive=ERROR_ADAPTIVE, informative=ERROR_ADAPTIVE_INFORMATIVE)
+
+
 #: Every named strategy but ``default``, which stands for one of them (see `resolve`).
 REGISTRY: dict[str, StrategySpec] = {
     s.name: s
@@ -112,6 +126,11 @@ REGISTRY: dict[str, StrategySpec] = {
         StrategySpec("cluster_margin_random", lambda seed: balanced_margin(seed, DEFAULT_SHARES),
                      True, "80% cluster-margin, 20% a random draw (what default uses once a "
                      "model exists)."),
+        StrategySpec("error_adaptive", _error_adaptive, False,
+                     "Like default until a model exists; then BADGE, with a random share that "
+                     "grows with the model's expected error: none while it expects at most 20% "
+                     "errors, all random from 30% (where classes overlap, uncertainty sampling "
+                     "saves no labels)."),
         StrategySpec("balanced_margin", balanced_margin, True,
                      "Cluster-margin, plus picks of the class the model predicts rarely (a rare "
                      "class is found sooner) and a random share."),
@@ -167,6 +186,18 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 # suite cannot rank these strategies, and on the synthetic BPS tasks none of them saves labels.
 # At 20 seeds the development half would have chosen BADGE (0.66x), which the held-out half
 # rejected (0.94x against this default's 0.66x), so this default stays.
+# A fourth round, chosen at 20 seeds on the development half, gave the random share to the
+# model's expected error on the pool (`ErrorAdaptive`, after Mussmann and Liang, ICML 2018:
+# uncertainty sampling saves no labels where classes overlap). With cluster-margin, a ramp from
+# 20% random at an expected error of 0.20 to all random at 0.30, needed 0.86x random's labels
+# on the median development task (this default 1.00x; difference -0.14, interval -0.16 to
+# +0.32) and 0.68x held out (this default 0.66x), and was worse than random on no task (this
+# default: SimCLR irradiated). The 0.6x target stays unmet and the median did not move beyond
+# its interval, so this default stays. The same ramp with no random share below 0.20 and BADGE
+# (Ash et al., ICLR 2020) as the informative part needed 0.71x on the development half, 0.73x
+# held out, 0.71x over all 9 tasks (90% interval 0.62-0.96; this default 1.00x, modAL 1.00x),
+# worse than random nowhere: still above 0.6x, so it is the named ``error_adaptive``, not this
+# default.
 def default_choice(
     *,
     has_model: bool,
@@ -238,6 +269,7 @@ class Default:
     cold: str | None = None  # None: COLD_START, the strategy used before the model
     informative: str | None = None  # None: INFORMATIVE, the first share once a model exists
     candidate_factor: float | None = None  # None: ClusterMargin's own margin shortlist
+    adaptive: tuple[float, float, float] | None = None  # ErrorAdaptive's (low, high, floor)
 
     def select(self, pool: Pool, budget: int) -> Indices:
         """Picks with the strategy `default_choice` names for this pool.
@@ -252,6 +284,10 @@ class Default:
         name, _ = default_choice(has_model=pool.probabilities is not None,
                                  has_labels=n_labeled > 0, n_labeled=n_labeled,
                                  few_labels=self.few_labels)  # fmt: skip
+        if name == WARM and self.adaptive is not None:
+            low, high, floor = self.adaptive
+            return ErrorAdaptive(low, high, floor, self.random_state,
+                                 self.informative or INFORMATIVE).select(pool, budget)  # fmt: skip
         if name == WARM:
             shares, first = self.shares or DEFAULT_SHARES, self.informative or INFORMATIVE
             return balanced_margin(self.random_state, shares, first,

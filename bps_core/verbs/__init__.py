@@ -139,6 +139,7 @@ from bps_core.quality.flags import FLAG_HELP, FLAG_NAMES, FlagsResult, FlagThres
 from bps_core.quality.flags import facet_columns as quality_facets
 from bps_core.quality.label_issues import LabelIssuesError
 from bps_core.queue import LabelQueue, unlabeled_keys
+from bps_core.selection.adaptive import expected_error
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import OPERATIONS, RoundOptions
@@ -303,8 +304,9 @@ __all__ = [
     "write_table_csv",
     # what a peer strategy handed to ``run_simulation(..., factory=...)`` implements and uses
     "DefaultStrategy", "Pool", "Strategy", "check_budget", "make_strategy",
-    # the learning suite reads its curves between grid points (bench/bench_learning.py)
-    "labels_to_fraction",
+    # the learning suite reads its curves between grid points (bench/bench_learning.py), and
+    # logs the model's expected error that ``error_adaptive`` reads
+    "labels_to_fraction", "expected_error",
 ]  # fmt: skip
 # the reviewer step (issue 19): verbs, records and the reads a reviewer's screens need
 __all__ += ["DEVICE_CHOICES", "DevicePlan", "plan_device"]

@@ -25,6 +25,8 @@ from bps_core.selection import (
     Uncertainty,
     make_strategy,
 )
+from bps_core.selection.adaptive import ErrorAdaptive
+from bps_core.selection.registry import Default
 
 COMBINED = {
     "n_samples": 1,
@@ -63,6 +65,10 @@ FACTORIES: dict[str, Callable[[int], Strategy]] = {
     "similarity": lambda s: Similarity((0, 1, 2), random_state=s),
     "combined": lambda s: _Config(s),
     "default": lambda s: make_strategy("default", random_state=s),
+    "error_adaptive": lambda s: ErrorAdaptive(random_state=s),
+    "error_adaptive_step": lambda s: ErrorAdaptive(0.25, 0.25, 0.2, s),
+    "error_adaptive_badge": lambda s: ErrorAdaptive(random_state=s, informative="badge"),
+    "default_adaptive": lambda s: Default(s, adaptive=(0.2, 0.3, 0.2)),
 } | {f"named:{name}": (lambda s, spec=spec: spec.make(s)) for name, spec in REGISTRY.items()}
 
 

@@ -50,3 +50,15 @@ def test_learning_suite__the_chosen_candidate_is_the_registrys_default(suite) ->
     from bps_core.selection.registry import COLD_START, DEFAULT_SHARES, FEW_LABELS, INFORMATIVE
 
     assert suite.CANDIDATES[suite.CHOSEN] == (FEW_LABELS, DEFAULT_SHARES, COLD_START, INFORMATIVE)
+
+
+def test_learning_suite__error_adaptive_is_its_candidates_configuration(suite) -> None:  # type: ignore[no-untyped-def]
+    """The suite's ``error_adaptive`` rows are ``cand_err_soft2``'s: the same picks."""
+    from bps_core.selection import make_strategy
+    from tests.selection.conftest import make_pool
+
+    pool = make_pool()
+    for name, cand in suite.NAMED_CANDIDATES.items():
+        for seed in (0, 3):
+            named = make_strategy(name, random_state=seed).select(pool, 17)
+            assert (named == suite.PEERS[cand](seed).select(pool, 17)).all()
