@@ -428,6 +428,38 @@ _CLICK_TO_SELECT = """<script>
 </script>"""
 
 
+def map_selection_sends_shapes() -> None:
+    """Makes a lasso or box on the map send its shape only, not plotly's list of the points
+    inside it.
+
+    The server selects from the shape (``figures.chart_selection``); the list was never
+    read, yet it cost every lasso most of its time: about 130 bytes a point in the browser's
+    rerun request (530 kB for 4,000 points), a regex key conversion per point there, and on
+    the server Streamlit's JSON decode, deep copy and encode of it in the chart's widget
+    state. This fixed script (no user data) runs before Streamlit's own handler of plotly's
+    ``plotly_selected`` event and empties the event's points when it carries a lasso or box;
+    a click's one-point selection (``map_clicks_open_points``) carries no shape and keeps
+    its point.
+    """
+    st.html(_SHAPES_ONLY, unsafe_allow_javascript=True)
+
+
+_SHAPES_ONLY = """<script>
+(() => {
+  if (window.__bpsShapesOnly) return;
+  window.__bpsShapesOnly = setInterval(() => {
+    document.querySelectorAll(".stPlotlyChart .js-plotly-plot").forEach((gd) => {
+      if (gd.__bpsShapesOnly || !gd._ev || typeof gd._ev.prependListener !== "function") return;
+      gd.__bpsShapesOnly = true;
+      gd._ev.prependListener("plotly_selected", (ev) => {
+        if (ev && ev.points && ev.points.length && (ev.selections || []).length) ev.points = [];
+      });
+    });
+  }, 200);
+})();
+</script>"""
+
+
 META_HIDDEN = ("key", "status", "error")
 
 

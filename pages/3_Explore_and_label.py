@@ -257,6 +257,7 @@ with map_tab:
                 on_select="rerun",
                 selection_mode=("points", "lasso", "box"),
             )
+            widgets.map_selection_sends_shapes()
             if view.full:
                 widgets.map_clicks_open_points()
             selection = event.selection if event and event.selection else {}
