@@ -317,6 +317,21 @@ def nucleus_image(
         st.caption(md(line))
 
 
+#: The metadata a queue shows next to its image.
+QUEUE_FACTS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+
+
+def sample_facts(where: Any, samples: pd.DataFrame, key: str, keys: pd.Index) -> None:
+    """The queue's metadata of sample ``key`` (``QUEUE_FACTS``), one "name: value" line
+    each, in ``where`` (a column). Markdown, not a data frame: the grid component's canvas
+    cost the browser about 15 ms of every key press. ``keys``: the index of
+    ``cache.relpaths`` (``tables.sample_row``)."""
+    row = sample_row(samples, key, keys)
+    lines = [f"{md(c)}: **{md(row[c])}**" for c in QUEUE_FACTS if c in row.index]
+    if lines:
+        where.markdown("  \n".join(lines))
+
+
 #: How many of a queue's next images are made ahead while the labeler looks at one.
 PREFETCH_AHEAD = 4
 

@@ -402,3 +402,13 @@ def test_map_table__labels_placed_by_sample_id_equal_those_placed_by_key() -> No
     assert got.label[4] == "track"
     assert pd.isna(got.label[0])  # sample 3 has no label
     assert pd.isna(got.label[2])  # no sample
+
+
+def test_sample_row__by_a_held_key_index_the_same_row_or_key_error() -> None:
+    samples = _samples()
+    keys = pd.Index(samples.key)
+    row = tables.sample_row(samples, "in:b/3.tif", keys)
+    assert row.relpath == "b/3.tif"
+    assert row.equals(tables.sample_row(samples, "in:b/3.tif"))
+    with pytest.raises(KeyError):
+        tables.sample_row(samples, "in:nope.tif", keys)
