@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import cache, state
+from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import ROOT, button, map_project, open_app, wait_for_job
@@ -730,3 +731,16 @@ def test_rounds_page__a_pasted_config_with_another_strategy_is_refused_not_ignor
     assert "would not be used" in _shown(app.error[0].value)
     assert "round_preview" not in app.session_state
     assert not any(_shown(h.value).startswith("Preview:") for h in app.subheader)
+
+
+def test_label_page__the_selection_counts_are_text_not_data_frames(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Issue 20: the selection panel's three count grids cost the browser about 15 ms each
+    of every lasso; they are lines of text."""
+    keys = map_project(tiny_project)
+    tiny_project.add_labels(keys[20:22], "track", user="ann", source="lasso")
+    _explore_with_selection(app, keys[20:25])
+    assert not app.dataframe
+    counts = [m.value for m in app.markdown if m.value.startswith("**label**")]
+    assert counts == [f"**label**  \n{md(UNLABELED)}: 3  \ntrack: 2"]

@@ -412,3 +412,11 @@ def test_sample_row__by_a_held_key_index_the_same_row_or_key_error() -> None:
     assert row.equals(tables.sample_row(samples, "in:b/3.tif"))
     with pytest.raises(KeyError):
         tables.sample_row(samples, "in:nope.tif", keys)
+
+
+def test_count_lines__most_frequent_first_then_how_many_more() -> None:
+    values = pd.Series(["b", "a", "b", "c_d", "e", "b", "a"])
+    assert tables.count_lines(values, "class", most=2) == (
+        "**class**  \nb: 3  \na: 2  \n… and 2 more values"
+    )
+    assert tables.count_lines(values, "class").endswith("c\\_d: 1  \ne: 1")
