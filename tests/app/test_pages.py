@@ -216,7 +216,9 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
     assert "0 of 3 labeled" in app.get("progress")[0].proto.text
     assert any(m.label == "Current label" for m in app.metric)
     name = keys[0].split(":", 1)[1]
-    assert [m.value for m in app.markdown] == [f"**{md(name)}**"]
+    # the file name, then its metadata as lines of text (issue 20: no data frame per key)
+    assert [m.value for m in app.markdown][0] == f"**{md(name)}**"
+    assert [m.value for m in app.markdown][1].startswith(f"{md('particle_type')}: **")
 
 
 def test_browse__open_shows_detail_with_history_and_neighbours(
