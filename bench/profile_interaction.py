@@ -2,8 +2,8 @@
 Playwright presses queue keys, draws lassos on the map or switches pages on the
 bench_interaction project.
 
-Usage: ``python bench/profile_interaction.py [keypress|lasso|switch]`` (``summarise WHAT`` writes the
-summary again from the last stacks) after
+Usage: ``python bench/profile_interaction.py [keypress|lasso|switch]`` (``summarise WHAT``
+writes the summary again from the last stacks) after
 ``bench/bench_interaction.py`` built ``bench/_work/interaction_<N>`` (or it builds one). Writes
 the collapsed stacks to ``bench/_work/profile_<what>.txt`` and the summary to
 ``bench/results/interaction_profile_<what>.md``: for the script-run
