@@ -22,6 +22,7 @@ holds a PCA map only, so it is not timed here (bench/bench_rerun.py times it on 
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, StreamlitServer  # 
 
 N = int(os.environ.get("BENCH_N", "77180"))
 N_REPS = int(os.environ.get("BENCH_REPS", "20"))
+STEPS = ("keypress", "map", "switch")
 TARGETS = {"keypress": 0.150, "lasso": 0.400, "label": 0.500, "switch": 0.700}
 
 _WATCH = """
@@ -62,8 +64,12 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 _IDLE_NOW = f"!!document.querySelector('{IDLE}')"
 
 
-def build_project() -> Path:
+def build_project(keep: bool = False) -> Path:
+    """The project at ``bench/_work/interaction_<N>``, built afresh unless ``keep`` and it
+    exists (the labels of earlier runs stay: for trying one step while developing)."""
     folder = WORK / f"interaction_{N}"
+    if keep and (folder / "project.db").exists():
+        return folder
     if folder.exists():
         shutil.rmtree(folder)
     # Every sample's TIFF is a hard link to a rendered 16-bit crop of its condition, so the
@@ -243,12 +249,55 @@ def _row(what: str, page: str, times: list[float], target: float | None) -> dict
     }
 
 
+def _args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"comma-separated, of {', '.join(STEPS)} (map: lasso and label)",
+    )
+    ap.add_argument("--reps", type=int, default=N_REPS, help="repetitions per interaction")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse bench/_work/interaction_<N> when it exists (no rebuild)",
+    )
+    ap.add_argument(
+        "--no-label",
+        action="store_true",
+        help="map step: lasso only, no label click between lassos",
+    )
+    ap.add_argument(
+        "--run-log",
+        type=Path,
+        default=None,
+        help="the server logs each script run there (bench/_runlog)",
+    )
+    ap.add_argument(
+        "--no-write", action="store_true", help="print the table only; bench/results stays as it is"
+    )
+    return ap.parse_args()
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    global N_REPS
+    args = _args()
+    N_REPS = args.reps
+    steps = set(args.steps.split(","))
+    if unknown := steps - set(STEPS):
+        raise SystemExit(f"unknown step(s) {', '.join(sorted(unknown))}: use {', '.join(STEPS)}")
     load_start = os.getloadavg()[0]
-    folder = build_project()
+    folder = build_project(keep=args.keep)
+    if args.run_log is not None:  # bench/_runlog/sitecustomize.py hooks the server's runs
+        args.run_log.unlink(missing_ok=True)
+        os.environ["BPS_BENCH_RUN_LOG"] = str(args.run_log.resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "bench" / "_runlog"), os.environ.get("PYTHONPATH", str(ROOT))]
+        )
     rows = []
+    dropped = 0
     ours = StreamlitServer(folder)
     try:
         with sync_playwright() as pw:
@@ -257,24 +306,35 @@ def main() -> None:
             def fresh():  # type: ignore[no-untyped-def]
                 return browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
 
-            keys, dropped = keypresses(p := fresh(), ours.url)
-            p.context.close()
-            rows.append(_row("(a) digit key to next image", "ours: Label queue", keys,
-                             TARGETS["keypress"]))  # fmt: skip
-            m = map_interactions(p := fresh(), ours.url, "Explore and label", label=True)
-            p.context.close()
-            rows.append(_row("(b) lasso release to panel", "ours: Explore and label",
-                             m["lasso"], TARGETS["lasso"]))  # fmt: skip
-            rows.append(_row("(c) label click to recoloured map", "ours: Explore and label",
-                             m["label"], TARGETS["label"]))  # fmt: skip
-            sw = page_switches(p := fresh(), ours.url)
-            p.context.close()
-            for target, times in sw.items():
-                rows.append(_row(f"(d) page switch to {target}", "ours: sidebar link", times,
-                                 TARGETS["switch"]))  # fmt: skip
+            if "keypress" in steps:
+                keys, dropped = keypresses(p := fresh(), ours.url)
+                p.context.close()
+                rows.append(_row("(a) digit key to next image", "ours: Label queue", keys,
+                                 TARGETS["keypress"]))  # fmt: skip
+            if "map" in steps:
+                m = map_interactions(p := fresh(), ours.url, "Explore and label",
+                                     label=not args.no_label)  # fmt: skip
+                p.context.close()
+                rows.append(_row("(b) lasso release to panel", "ours: Explore and label",
+                                 m["lasso"], TARGETS["lasso"]))  # fmt: skip
+                if "label" in m:
+                    rows.append(_row("(c) label click to recoloured map",
+                                     "ours: Explore and label", m["label"],
+                                     TARGETS["label"]))  # fmt: skip
+            if "switch" in steps:
+                sw = page_switches(p := fresh(), ours.url)
+                p.context.close()
+                for target, times in sw.items():
+                    rows.append(_row(f"(d) page switch to {target}", "ours: sidebar link",
+                                     times, TARGETS["switch"]))  # fmt: skip
             browser.close()
     finally:
         ours.stop()
+    if args.no_write or steps != set(STEPS):
+        print(f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+        for row in rows:
+            print(" | ".join(row.values()))
+        return
     write_results(
         "interaction",
         rows,

@@ -1,8 +1,9 @@
 """Where a rerun's time goes on the server (issue 20): py-spy samples ``streamlit run`` while
-Playwright presses queue keys and switches pages on the bench_interaction project.
+Playwright presses queue keys, draws lassos on the map or switches pages on the
+bench_interaction project.
 
-Usage: ``python bench/profile_interaction.py [keypress|switch]`` (``summarise WHAT`` writes the
-summary again from the last stacks) after
+Usage: ``python bench/profile_interaction.py [keypress|lasso|switch]`` (``summarise WHAT``
+writes the summary again from the last stacks) after
 ``bench/bench_interaction.py`` built ``bench/_work/interaction_<N>`` (or it builds one). Writes
 the collapsed stacks to ``bench/_work/profile_<what>.txt`` and the summary to
 ``bench/results/interaction_profile_<what>.md``: for the script-run
@@ -45,6 +46,13 @@ def _drive(what: str, page, url: str) -> None:  # type: ignore[no-untyped-def]
             page.keyboard.press("1")
             page.wait_for_timeout(800)
             page.wait_for_selector(bi.IDLE)
+    elif what == "lasso":
+        bi.sign_in(page, url, "Explore and label")
+        page.wait_for_selector(".js-plotly-plot .gl-container canvas", timeout=180_000)
+        page.wait_for_selector(bi.IDLE)
+        page.wait_for_timeout(1500)
+        for i in range(3):  # warm-up
+            _one_lasso(page, i)
     else:
         bi.sign_in(page, url, "Label queue")
         for target in ("Explore and label", "Label queue"):
@@ -53,12 +61,23 @@ def _drive(what: str, page, url: str) -> None:  # type: ignore[no-untyped-def]
             page.wait_for_selector(bi.IDLE, timeout=180_000)
 
 
+def _one_lasso(page, i: int) -> None:  # type: ignore[no-untyped-def]
+    """A lasso around one of two regions (alternating, so each is a new selection)."""
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    bi._lasso(page, bi._hexagon(page.evaluate(bi._AXES), 0.45 + 0.1 * (i % 2), 0.5, 0.05))
+    page.wait_for_timeout(1200)
+    page.wait_for_selector(bi.IDLE, timeout=60_000)
+
+
 def _act(what: str, page) -> None:  # type: ignore[no-untyped-def]
     if what == "keypress":
         for _ in range(REPS):
             page.keyboard.press("1")
             page.wait_for_timeout(700)
             page.wait_for_selector(bi.IDLE, timeout=60_000)
+    elif what == "lasso":
+        for i in range(REPS):
+            _one_lasso(page, i + 1)
     else:
         for _ in range(REPS // 2):
             for target in ("Explore and label", "Label queue"):

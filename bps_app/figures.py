@@ -147,6 +147,24 @@ def _map_layout(color_by: str, height: int, window: ViewWindow | None) -> dict[s
     return layout
 
 
+#: Marker diameter (pixels) by the number of points drawn: (up to this many points, size).
+MARKER_SIZES = ((20_000, 5), (50_000, 4))
+MARKER_SIZE_MANY = 3
+
+
+def marker_size(n_points: int) -> int:
+    """The map's marker diameter for ``n_points`` points: smaller as they crowd the chart.
+
+    Past 50,000 points a 5-pixel marker only piles points on each other, and the pixels it
+    fills are what a redraw costs where WebGL runs in software (a lasso redraws every point
+    to dim the unselected ones): at 77k points, 5 px took 400 ms a redraw, 3 px 230 ms.
+    """
+    for up_to, size in MARKER_SIZES:
+        if n_points <= up_to:
+            return size
+    return MARKER_SIZE_MANY
+
+
 def map_figure(
     frame: pd.DataFrame,
     color_by: str,
@@ -178,6 +196,7 @@ def map_figure(
     y = frame.y.to_numpy(dtype=np.float32)
     ids = frame.sample_id.to_numpy(dtype=np.int32)
     text = hover_lines(frame) if len(frame) <= HOVER_TEXT_MAX_POINTS else None
+    size = marker_size(len(frame))
     data = []
     for i, (cat, color) in enumerate(zip(categories, palette, strict=True)):
         sel = codes == i
@@ -188,7 +207,7 @@ def map_figure(
             "x": typed_array(x[sel]),
             "y": typed_array(y[sel]),
             "customdata": typed_array(ids[sel]),
-            "marker": {"size": 5, "color": color, "opacity": 0.8},
+            "marker": {"size": size, "color": color, "opacity": 0.8},
         }
         if text is not None:
             trace["hovertext"] = text[sel].tolist()

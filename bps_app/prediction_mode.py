@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bps_app import cache, state, tables, walks, widgets
+from bps_app import cache, state, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -213,7 +213,4 @@ def render(
     right.metric("Current label", md(label) if isinstance(label, str) else widgets.UNLABELED)
     if row is not None:
         right.caption(f"by **{md(row.user)}** · {md(row.source)} · review: {md(row.review)}")
-    sample = tables.sample_row(samples, key)
-    shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-             if c in sample.index]  # fmt: skip
-    right.dataframe(sample[shown].astype(str).rename("value").to_frame(), width="stretch")
+    widgets.sample_facts(right, samples, key, rel_index.index)

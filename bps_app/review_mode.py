@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bps_app import cache, state, tables, walks, widgets
+from bps_app import cache, state, walks, widgets
 from bps_app.safe_text import md
 from bps_core.errors import BpsError
 from bps_core.images import DisplayWindow
@@ -189,7 +189,4 @@ def render(
         right.dataframe(shown_history[["verdict", "label", "labeled_by", "result", "reviewer",
                                        "when"]], hide_index=True, width="stretch",
                         key="queue_review_history")  # fmt: skip
-    sample = tables.sample_row(samples, key)
-    shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-             if c in sample.index]  # fmt: skip
-    right.dataframe(sample[shown].astype(str).rename("value").to_frame(), width="stretch")
+    widgets.sample_facts(right, samples, key, rel_index.index)

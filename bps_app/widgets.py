@@ -317,6 +317,21 @@ def nucleus_image(
         st.caption(md(line))
 
 
+#: The metadata a queue shows next to its image.
+QUEUE_FACTS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+
+
+def sample_facts(where: Any, samples: pd.DataFrame, key: str, keys: pd.Index) -> None:
+    """The queue's metadata of sample ``key`` (``QUEUE_FACTS``), one "name: value" line
+    each, in ``where`` (a column). Markdown, not a data frame: the grid component's canvas
+    cost the browser about 15 ms of every key press. ``keys``: the index of
+    ``cache.relpaths`` (``tables.sample_row``)."""
+    row = sample_row(samples, key, keys)
+    lines = [f"{md(c)}: **{md(row[c])}**" for c in QUEUE_FACTS if c in row.index]
+    if lines:
+        where.markdown("  \n".join(lines))
+
+
 #: How many of a queue's next images are made ahead while the labeler looks at one.
 PREFETCH_AHEAD = 4
 
@@ -424,6 +439,38 @@ _CLICK_TO_SELECT = """<script>
       });
     });
   }, 400);
+})();
+</script>"""
+
+
+def map_selection_sends_shapes() -> None:
+    """Makes a lasso or box on the map send its shape only, not plotly's list of the points
+    inside it.
+
+    The server selects from the shape (``figures.chart_selection``); the list was never
+    read, yet it cost every lasso most of its time: about 130 bytes a point in the browser's
+    rerun request (530 kB for 4,000 points), a regex key conversion per point there, and on
+    the server Streamlit's JSON decode, deep copy and encode of it in the chart's widget
+    state. This fixed script (no user data) runs before Streamlit's own handler of plotly's
+    ``plotly_selected`` event and empties the event's points when it carries a lasso or box;
+    a click's one-point selection (``map_clicks_open_points``) carries no shape and keeps
+    its point.
+    """
+    st.html(_SHAPES_ONLY, unsafe_allow_javascript=True)
+
+
+_SHAPES_ONLY = """<script>
+(() => {
+  if (window.__bpsShapesOnly) return;
+  window.__bpsShapesOnly = setInterval(() => {
+    document.querySelectorAll(".stPlotlyChart .js-plotly-plot").forEach((gd) => {
+      if (gd.__bpsShapesOnly || !gd._ev || typeof gd._ev.prependListener !== "function") return;
+      gd.__bpsShapesOnly = true;
+      gd._ev.prependListener("plotly_selected", (ev) => {
+        if (ev && ev.points && ev.points.length && (ev.selections || []).length) ev.points = [];
+      });
+    });
+  }, 200);
 })();
 </script>"""
 

@@ -56,11 +56,10 @@ def _selection_panel(chosen: tables.Frame) -> None:
         widgets.sample_detail(keys[0], window)
     else:
         cols = st.columns(3)
-        counts = chosen.label.fillna(widgets.UNLABELED).value_counts()
-        cols[0].dataframe(counts.rename("samples"), width="stretch")
+        cols[0].markdown(tables.count_lines(chosen.label.fillna(widgets.UNLABELED), "label"))
         for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:
-                col.dataframe(chosen[name].value_counts().rename("samples"), width="stretch")
+                col.markdown(tables.count_lines(chosen[name], name))
     how = "most similar first" if origin else "random order"  # found by similarity, or not
     n_pages = -(-len(keys) // PAGE_SIZE)
     page = 1
@@ -257,6 +256,7 @@ with map_tab:
                 on_select="rerun",
                 selection_mode=("points", "lasso", "box"),
             )
+            widgets.map_selection_sends_shapes()
             if view.full:
                 widgets.map_clicks_open_points()
             selection = event.selection if event and event.selection else {}

@@ -18,7 +18,6 @@ from bps_app import (
     prediction_mode,
     review_mode,
     state,
-    tables,
     widgets,
 )
 from bps_app.safe_text import md
@@ -296,7 +295,6 @@ def _queue_body(form_open: bool) -> None:
     style = widgets.view_controls(state.VIEW_QUEUE, window)  # FITC, DAPI and the MASK outline
     if q.page_size == 1:
         key = q.current[0]
-        row = tables.sample_row(samples, key)
         left, right = st.columns([3, 2])
         with left:
             widgets.nucleus_image(key, rel_index[key], source, style)
@@ -307,9 +305,7 @@ def _queue_body(form_open: bool) -> None:
                      md(label) if isinstance(label, str) else widgets.UNLABELED)  # fmt: skip
         if blind:
             right.caption("Blind double labeling: other people's labels are hidden.")
-        shown = [c for c in ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
-                 if c in row.index]  # fmt: skip
-        right.dataframe(row[shown].astype(str).rename("value").to_frame(), width="stretch")
+        widgets.sample_facts(right, samples, key, rel_index.index)
         with right:
             widgets.tag_editor([key], "queue", user=user)
     else:

@@ -374,3 +374,11 @@ def test_map_categories__per_distinct_value_equals_the_text_of_every_row() -> No
         want_codes, want_categories = _categories_by_text(frame, column)
         assert categories == want_categories, column
         np.testing.assert_array_equal(codes, want_codes)
+
+
+def test_map_figure__markers_shrink_as_points_crowd_the_chart() -> None:
+    """Issue 20: at 77k points a 5-pixel marker only piles points up, and each pixel it fills
+    costs a software-WebGL redraw (every lasso) time."""
+    sizes = {n: {t["marker"]["size"] for t in map_figure(_frame(n), "label", {})["data"]}
+             for n in (1_000, 40_000, 77_180)}  # fmt: skip
+    assert sizes == {1_000: {5}, 40_000: {4}, 77_180: {3}}

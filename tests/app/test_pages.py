@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import cache, state
+from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import ROOT, button, map_project, open_app, wait_for_job
@@ -215,7 +216,9 @@ def test_queue__starts_from_the_map_selection(app: AppTest, tiny_project: Projec
     assert "0 of 3 labeled" in app.get("progress")[0].proto.text
     assert any(m.label == "Current label" for m in app.metric)
     name = keys[0].split(":", 1)[1]
-    assert [m.value for m in app.markdown] == [f"**{md(name)}**"]
+    # the file name, then its metadata as lines of text (issue 20: no data frame per key)
+    assert [m.value for m in app.markdown][0] == f"**{md(name)}**"
+    assert [m.value for m in app.markdown][1].startswith(f"{md('particle_type')}: **")
 
 
 def test_browse__open_shows_detail_with_history_and_neighbours(
@@ -730,3 +733,16 @@ def test_rounds_page__a_pasted_config_with_another_strategy_is_refused_not_ignor
     assert "would not be used" in _shown(app.error[0].value)
     assert "round_preview" not in app.session_state
     assert not any(_shown(h.value).startswith("Preview:") for h in app.subheader)
+
+
+def test_label_page__the_selection_counts_are_text_not_data_frames(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Issue 20: the selection panel's three count grids cost the browser about 15 ms each
+    of every lasso; they are lines of text."""
+    keys = map_project(tiny_project)
+    tiny_project.add_labels(keys[20:22], "track", user="ann", source="lasso")
+    _explore_with_selection(app, keys[20:25])
+    assert not app.dataframe
+    counts = [m.value for m in app.markdown if m.value.startswith("**label**")]
+    assert counts == [f"**label**  \n{md(UNLABELED)}: 3  \ntrack: 2"]

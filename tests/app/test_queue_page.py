@@ -7,6 +7,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from bps_app import state
+from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import map_project
 
@@ -199,3 +200,20 @@ class TestQueueLabelsAreNeverStale:
         seen.append(tiny_project.current_labels_token())
         assert len(set(seen)) == len(seen)
         assert tiny_project.current_labels_token() == seen[-1]  # nothing changed: same token
+
+
+class TestQueueMetadata:
+    def test_metadata__markdown_lines_of_the_shown_sample_not_a_data_frame(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        """Issue 20: a data frame's grid cost the browser about 15 ms of every key press for
+        five values; they are lines of text now, for the sample shown."""
+        tiny_project.ensure_class("track")
+        app.run()
+        keys = tiny_project.samples().key.tolist()[:3]
+        _start(app, keys)
+        assert not app.dataframe
+        row = tiny_project.samples().set_index("key").loc[keys[0]]
+        facts = [m.value for m in app.markdown if m.value.startswith(md("particle_type"))]
+        names = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
+        assert facts == ["  \n".join(f"{md(c)}: **{md(row[c])}**" for c in names)]

@@ -402,3 +402,21 @@ def test_map_table__labels_placed_by_sample_id_equal_those_placed_by_key() -> No
     assert got.label[4] == "track"
     assert pd.isna(got.label[0])  # sample 3 has no label
     assert pd.isna(got.label[2])  # no sample
+
+
+def test_sample_row__by_a_held_key_index_the_same_row_or_key_error() -> None:
+    samples = _samples()
+    keys = pd.Index(samples.key)
+    row = tables.sample_row(samples, "in:b/3.tif", keys)
+    assert row.relpath == "b/3.tif"
+    assert row.equals(tables.sample_row(samples, "in:b/3.tif"))
+    with pytest.raises(KeyError):
+        tables.sample_row(samples, "in:nope.tif", keys)
+
+
+def test_count_lines__most_frequent_first_then_how_many_more() -> None:
+    values = pd.Series(["b", "a", "b", "c_d", "e", "b", "a"])
+    assert tables.count_lines(values, "class", most=2) == (
+        "**class**  \nb: 3  \na: 2  \n… and 2 more values"
+    )
+    assert tables.count_lines(values, "class").endswith("c\\_d: 1  \ne: 1")

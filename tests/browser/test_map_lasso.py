@@ -112,3 +112,45 @@ def test_click__opens_a_point_in_the_default_lasso_mode(tiny_project: Project, p
     page.get_by_text("1 selected").wait_for(timeout=30_000)
     page.get_by_text(rel).first.wait_for(timeout=30_000)  # the detail view's image caption
     page.get_by_text("Current label").wait_for()
+
+
+def _hexagon_around_points(ax: dict) -> tuple[list[tuple[float, float]], int]:
+    """A screen-space hexagon around the densest third of the map's points, and how many
+    points it holds."""
+    xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
+    px = np.array([_to_px(ax, x, y) for x, y in xy])
+    cx, cy = np.median(px, axis=0)
+    r = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), 40))
+    hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]]
+    return hexagon, int(points_in_polygon(px, hexagon).sum())
+
+
+def test_lasso__the_rerun_request_carries_the_shape_not_the_points(
+    tiny_project: Project, page, serve
+) -> None:
+    """Plotly lists every lassoed point (about 130 bytes each) and Streamlit would send the
+    list with the rerun; the server selects from the shape, so only the shape travels."""
+    compute_embeddings(tiny_project, EmbedConfig(method="pixels", image_size=32))
+    get_or_compute_map(tiny_project)
+    server = serve(tiny_project.folder)
+    sent: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda p: sent.append(
+        p if isinstance(p, bytes) else p.encode())))  # fmt: skip
+    sign_in_and_open(page, server.url, "shape-tester", "Explore and label")
+    page.wait_for_selector(".js-plotly-plot .gl-container canvas", timeout=60_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    hexagon, n_inside = _hexagon_around_points(page.evaluate(_AXES_JS))
+    assert n_inside > 10
+    sent.clear()
+    page.mouse.move(*hexagon[0])
+    page.mouse.down()
+    for vx, vy in [*hexagon[1:], hexagon[0]]:
+        page.mouse.move(vx, vy, steps=12)
+    page.mouse.up()
+    page.get_by_text(f"{n_inside} selected").wait_for(timeout=30_000)
+    requests = [p for p in sent if b'"lasso":[{' in p]
+    assert requests, "no rerun request carried the lasso"
+    for p in requests:
+        assert b'"points":[]' in p, p[:400]
+        assert b'"point_indices":[]' in p, p[:400]
