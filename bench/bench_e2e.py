@@ -196,7 +196,7 @@ def main() -> None:
         notes=f"Target: total <= {TARGET_S:.0f} s on this 2-core CPU: "
         f"{'met' if total <= TARGET_S else 'NOT met'}. One run on a fresh project; the dataset "
         "and the SimCLR checkpoint are prepared once beforehand and not timed (see "
-        "prepare_checkpoint). `nice -n 15` on 2 cores shared with other helpers' benchmarks "
+        f"prepare_checkpoint). Run at nice {os.nice(0)} on the 2-core machine "
         f"(load average {os.getloadavg()[0]:.1f} at the end): wall seconds are upper bounds; "
         f"'CPU s' counts this process and its decoding workers (load average "
         f"{load_before:.1f} at the start). The UMAP warm-up thread (started with the cold start, "
