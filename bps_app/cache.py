@@ -788,13 +788,14 @@ class CurrentLabels:
 
     @functools.cached_property
     def keys(self) -> frozenset[str]:
-        """The labeled keys."""
-        return frozenset(self.frame.key)
+        """The labeled keys (from a list: iterating a pandas string column element by
+        element costs about 6x more, paid on every queue key press after a label)."""
+        return frozenset(self.frame.key.tolist())
 
     @functools.cached_property
     def label_of(self) -> dict[str, str]:
-        """Key -> label."""
-        return dict(zip(self.frame.key, self.frame.label, strict=True))
+        """Key -> label (built from lists, as `keys`)."""
+        return dict(zip(self.frame.key.tolist(), self.frame.label.tolist(), strict=True))
 
 
 def current_labels(project: Project) -> CurrentLabels:
