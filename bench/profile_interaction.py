@@ -172,8 +172,9 @@ def write_summary(what: str, stacks: Path) -> None:
     when = datetime.fromtimestamp(stacks.stat().st_mtime, UTC).isoformat(timespec="minutes")
     (RESULTS / f"interaction_profile_{what}.md").write_text(
         f"py-spy of the server while Playwright did {REPS} {what} actions on {bi.N:,} samples "
-        f"({when}; one machine of 2 cores shared with other helpers' work, under "
-        f"`nice -n 15`); the script-run thread's samples:\n\n```\n{summary}\n```\n"
+        f"({when}; one machine of 2 cores, load average {os.getloadavg()[0]:.1f} when "
+        f"summarised, at nice {os.nice(0)}); the script-run thread's samples:\n\n"
+        f"```\n{summary}\n```\n"
     )
     print(summary)
 
