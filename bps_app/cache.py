@@ -914,10 +914,29 @@ def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
         frame, ids = pd.DataFrame([], columns=_LABEL_COLUMNS), np.zeros(0, dtype=np.int64)
     newest = int(changes.event_id.max()) if len(changes) else 0
     labels = CurrentLabels(frame, ids)
+    if last is not None:
+        _carry_lookups(last.labels, labels, changes)
     newest = max(newest, last.last_event if last is not None else 0)
     _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels, ids)
     _sample_keys(folder, str(samples_version))  # made now (0.1 s at 1M), not after a label
     return labels
+
+
+def _carry_lookups(old: CurrentLabels, new: CurrentLabels, changes: pd.DataFrame) -> None:
+    """Gives ``new`` the lookups ``old`` had made (``CurrentLabels.label_of``, ``keys``),
+    with ``changes`` (one row per sample: key, label, None for a clear) applied: a queue key
+    press changes one label, so it need not rebuild them from every label (about 20 ms of
+    each press at 8k labels, issue 20)."""
+    if "label_of" not in old.__dict__:
+        return
+    label_of = dict(old.label_of)
+    for key, label in zip(changes.key.tolist(), changes.label.tolist(), strict=True):
+        if isinstance(label, str):
+            label_of[key] = label
+        else:
+            label_of.pop(key, None)
+    new.__dict__["label_of"] = label_of  # what functools.cached_property would have stored
+    new.__dict__["keys"] = frozenset(label_of)
 
 
 def _among(ids: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray[np.bool_]:
