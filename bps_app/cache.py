@@ -806,13 +806,16 @@ def current_labels(project: Project) -> CurrentLabels:
 
     Shared by every session (``st.cache_resource``): callers must not modify it.
     """
-    return _current_labels(str(project.folder), project.current_labels_token())
+    return _current_labels(str(project.folder), project.current_labels_token(), project)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _current_labels(project_dir: str, token: tuple[object, ...]) -> CurrentLabels:
-    with Project.open(project_dir) as project:
-        return read_labels(project, token)
+def _current_labels(
+    project_dir: str, token: tuple[object, ...], _project: Project
+) -> CurrentLabels:
+    # The caller's open project reads them (not hashed: the folder and token are the key);
+    # opening another cost about 5 ms of every queue key press (issue 20).
+    return read_labels(_project, token)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -451,3 +451,32 @@ def test_read_labels__the_lookups_made_before_carry_over_with_the_change_applied
     fresh = cache.read_labels(p, p.current_labels_token())
     assert "label_of" in fresh.__dict__  # `cleared` made them (its asserts)
     assert fresh.label_of[keys[9]] == "track"
+
+
+def test_current_labels__a_new_token_is_read_through_the_callers_project_not_a_new_one(
+    tiny_project, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: after each queue label the token changes and the labels are read again;
+    they are read through the project the page has open (opening another cost about 5 ms
+    of each key press), and equal the project's. The first read may open it once for the
+    samples frame it keeps."""
+    from bps_app import cache
+    from bps_core.project import Project
+
+    p = tiny_project
+    keys = p.samples().key.tolist()
+    opened: list[object] = []
+    real_open = Project.open
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Project, "open", counted)
+    cache.current_labels(p)  # the first read (the samples frame behind it opens it once)
+    opened.clear()
+    for i in range(3):
+        p.add_labels(keys[i : i + 1], "track", user="ann", source="queue")
+        got = cache.current_labels(p)
+        pd.testing.assert_frame_equal(got.frame, p.current_labels(), check_dtype=False)
+    assert opened == []
