@@ -103,6 +103,7 @@ def _label(name: str) -> None:
     try:
         with state.open_project() as p:
             action = p.add_labels(q.chosen, name, user=user, source="queue")
+            cache.note_label_write(p, action.written)  # the rerun need not read it back
     except (UnknownSampleError, ValueError) as exc:
         state.set_queue_error(str(exc))
         return
@@ -135,6 +136,7 @@ def _undo() -> None:
         return
     with state.open_project() as p:
         result = p.undo(user)
+        cache.note_label_write(p, result.written if result else None)
     if result is None:
         state.set_queue_error("Nothing to undo.")
         return

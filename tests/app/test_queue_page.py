@@ -4,6 +4,8 @@ rough edges)."""
 
 from __future__ import annotations
 
+import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import state
@@ -217,3 +219,32 @@ class TestQueueMetadata:
         facts = [m.value for m in app.markdown if m.value.startswith(md("particle_type"))]
         names = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
         assert facts == ["  \n".join(f"{md(c)}: **{md(row[c])}**" for c in names)]
+
+
+class TestQueueKeyPressReads:
+    def test_label_and_undo__the_rerun_applies_the_write_without_reading_the_label_log(
+        self, app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Issue 20: a class key and Z hand their write to the next labels read
+        (``cache.note_label_write``), so the key press's rerun does not read the label log back;
+        the labels shown are still the project's."""
+        tiny_project.ensure_class("track")
+        keys = tiny_project.samples().key.tolist()[:3]
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, keys)
+        log_reads: list[int] = []
+        changes = Project.label_changes
+
+        def counted(self: Project, after_event: int = 0) -> pd.DataFrame:
+            log_reads.append(after_event)
+            return changes(self, after_event)
+
+        monkeypatch.setattr(Project, "label_changes", counted)
+        app.button(key="queue_class_track").click().run()
+        assert "1 of 3 labeled · image 2 of 3" in _progress(app)
+        app.button(key="queue_undo").click().run()
+        assert not app.exception
+        assert "0 of 3 labeled · image 1 of 3" in _progress(app)
+        assert _metric(app) == "(unlabeled)"
+        assert log_reads == []

@@ -420,3 +420,63 @@ def test_count_lines__most_frequent_first_then_how_many_more() -> None:
         "**class**  \nb: 3  \na: 2  \n… and 2 more values"
     )
     assert tables.count_lines(values, "class").endswith("c\\_d: 1  \ne: 1")
+
+
+def test_read_labels__the_lookups_made_before_carry_over_with_the_change_applied(
+    tiny_project,
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: a queue key press changes one label; the next read gives ``label_of`` and
+    ``keys`` made from the last read's with the change applied (not rebuilt from every
+    label), equal to building them from the frame; a read whose lookups were never made
+    leaves them to be made on use."""
+    from bps_app import cache
+
+    p = tiny_project
+    keys = p.samples().key.tolist()
+    p.add_labels(keys[:5], "track", user="ann", source="lasso")
+    first = cache.read_labels(p, p.current_labels_token())
+    assert len(first.label_of) == 5
+    written = p.add_labels(keys[3:7], "debris", user="ann", source="queue")  # relabels 2
+    cache.note_label_write(p, written.written)
+    got = cache.read_labels(p, p.current_labels_token())
+    assert "label_of" in got.__dict__  # carried over, not made from the frame
+    want = dict(zip(got.frame.key, got.frame.label, strict=True))
+    assert got.label_of == want
+    assert got.keys == frozenset(want)
+    p.add_labels(keys[:2], None, user="ann", source="queue")  # a clear, read from the log
+    cleared = cache.read_labels(p, p.current_labels_token())
+    assert cleared.label_of == dict(zip(cleared.frame.key, cleared.frame.label, strict=True))
+    assert keys[0] not in cleared.keys
+    p.add_labels(keys[9:10], "track", user="ann", source="queue")
+    fresh = cache.read_labels(p, p.current_labels_token())
+    assert "label_of" in fresh.__dict__  # `cleared` made them (its asserts)
+    assert fresh.label_of[keys[9]] == "track"
+
+
+def test_current_labels__a_new_token_is_read_through_the_callers_project_not_a_new_one(
+    tiny_project, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: after each queue label the token changes and the labels are read again;
+    they are read through the project the page has open (opening another cost about 5 ms
+    of each key press), and equal the project's. The first read may open it once for the
+    samples frame it keeps."""
+    from bps_app import cache
+    from bps_core.project import Project
+
+    p = tiny_project
+    keys = p.samples().key.tolist()
+    opened: list[object] = []
+    real_open = Project.open
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Project, "open", counted)
+    cache.current_labels(p)  # the first read (the samples frame behind it opens it once)
+    opened.clear()
+    for i in range(3):
+        p.add_labels(keys[i : i + 1], "track", user="ann", source="queue")
+        got = cache.current_labels(p)
+        pd.testing.assert_frame_equal(got.frame, p.current_labels(), check_dtype=False)
+    assert opened == []
