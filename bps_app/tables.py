@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
+from bps_core.facets import COLUMN_TOKENS
 from bps_core.positions import IdPositions
 from bps_core.selection.rounds import ModelRecord, Round
 from bps_core.selection.strategies import Operation
@@ -69,8 +70,11 @@ def map_table(
                          [c for c in part.columns if c != "key"])  # fmt: skip
     if colours is not None:
         new = [c for c in colours.columns if c not in out.columns]
-        if new:
-            _add_columns(out, positions.rows_of(colours, colours.index), colours, new)
+        if new:  # a column whose token is unchanged is placed once (not again at each label)
+            rows = positions.rows_of(colours, colours.index)
+            tokens = colours.attrs.get(COLUMN_TOKENS, {})
+            for name in new:
+                out[name] = positions.placed(colours[name], tokens.get(name), rows)
     return out
 
 
@@ -105,6 +109,7 @@ class KeyPositions:
         #: The rows by sample id, when the frame has ``sample_id`` (joins by integer).
         self.by_id = IdPositions(ids.to_numpy()) if ids is not None else None
         self._rows: dict[int, tuple[object, NDArray[np.intp]]] = {}
+        self._placed: dict[tuple[object, object], tuple[NDArray[np.intp], Any]] = {}
         self._selections: dict[tuple[str, ...], tuple[NDArray[np.intp], NDArray[np.intp]]] = {}
 
     @classmethod
@@ -175,6 +180,25 @@ class KeyPositions:
         rows = self.by_id.rows_of(ids)
         self._keep_rows(part, rows)
         return rows
+
+    def placed(self, values: pd.Series, token: object, rows: NDArray[np.intp]) -> Any:
+        """``values`` placed on the frame's rows by ``rows`` (``rows_of``), remembered per
+        column name and ``token`` (the facets' column token: same token, same values) for
+        the same ``rows`` object; None ``token``: placed every time."""
+        if token is None:
+            return pd.api.extensions.take(values.array, rows, allow_fill=True)
+        held = (values.name, token)
+        kept = self._placed.get(held)
+        if kept is not None and kept[0] is rows:
+            return kept[1]
+        made = pd.api.extensions.take(values.array, rows, allow_fill=True)
+        if isinstance(made, np.ndarray):
+            made.flags.writeable = False  # shared by the reruns' tables: never changed
+        with _MEMO_LOCK:
+            while len(self._placed) >= 16:
+                self._placed.pop(next(iter(self._placed)))
+            self._placed[held] = (rows, made)
+        return made
 
     def _keep_rows(self, held: object, rows: NDArray[np.intp]) -> None:
         with _MEMO_LOCK:

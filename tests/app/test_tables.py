@@ -528,3 +528,26 @@ def test_selected_rows__remembered_rows_equal_a_fresh_lookup() -> None:
         pd.testing.assert_frame_equal(tables.selected_rows(frame, other, positions),
                                       tables.selected_rows(frame, other))  # fmt: skip
     pd.testing.assert_frame_equal(tables.selected_rows(frame, keys, positions), first)
+
+
+def test_map_table__colour_columns_with_tokens_equal_the_key_merges() -> None:
+    """Issue 21: a colour column with an unchanged facet token is placed once and reused by
+    later map tables (a label rebuilds the facets, not every column); a changed token gets
+    its new values, and the tables equal the key merges every time."""
+    from bps_core.facets import COLUMN_TOKENS
+
+    frame, labels, model, rounds, issues, colours = _big_map_inputs()
+    colours.attrs[COLUMN_TOKENS] = {"confidence": ("c", 1), "tags": ("t", 1), "flag": ("f", 1)}
+    first = tables.map_table(frame, labels, model, rounds, issues, colours)
+    pd.testing.assert_frame_equal(first, _merged_map_table(frame, labels, model, rounds,
+                                                           issues, colours))  # fmt: skip
+    rebuilt = colours.copy()  # the facets after a label: a new frame, the same index
+    rebuilt.index = colours.index
+    rebuilt["confidence"] = rebuilt.confidence.map({"0-0.5": "0.5-1", "0.5-1": "0-0.5"})
+    rebuilt.attrs[COLUMN_TOKENS] = {"confidence": ("c", 2), "tags": ("t", 1), "flag": ("f", 1)}
+    relabeled = labels.assign(label="track")
+    got = tables.map_table(frame, relabeled, model, rounds, issues, rebuilt)
+    pd.testing.assert_frame_equal(got, _merged_map_table(frame, relabeled, model, rounds,
+                                                         issues, rebuilt))  # fmt: skip
+    assert (got.confidence != first.confidence).any()  # the new token's values, not the old
+    assert "confidence" not in frame.columns
