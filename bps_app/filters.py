@@ -184,6 +184,10 @@ def _colour_columns(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column, kind in facet_columns(frame).items():
         out[column] = _per_column(_COLOUR_COLUMNS, frame, column, kind, _colour_column)
+    # Each column's token, as the facets' (a column's colours change only with it): the map
+    # table places a column again only when its token changed (``tables.map_table``).
+    tokens = frame.attrs.get(COLUMN_TOKENS, {})
+    out.attrs[COLUMN_TOKENS] = {c: tokens[c] for c in out.columns if c in tokens}
     return out
 
 

@@ -3,6 +3,7 @@ one-line descriptions. Plain functions of plain values (no Streamlit), so tests 
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import IO, Any, TypeAlias
@@ -13,6 +14,7 @@ from numpy.typing import NDArray
 
 from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
+from bps_core.facets import COLUMN_TOKENS
 from bps_core.positions import IdPositions
 from bps_core.selection.rounds import ModelRecord, Round
 from bps_core.selection.strategies import Operation
@@ -68,8 +70,11 @@ def map_table(
                          [c for c in part.columns if c != "key"])  # fmt: skip
     if colours is not None:
         new = [c for c in colours.columns if c not in out.columns]
-        if new:
-            _add_columns(out, positions.rows_of(colours, colours.index), colours, new)
+        if new:  # a column whose token is unchanged is placed once (not again at each label)
+            rows = positions.rows_of(colours, colours.index)
+            tokens = colours.attrs.get(COLUMN_TOKENS, {})
+            for name in new:
+                out[name] = positions.placed(colours[name], tokens.get(name), rows)
     return out
 
 
@@ -104,7 +109,8 @@ class KeyPositions:
         #: The rows by sample id, when the frame has ``sample_id`` (joins by integer).
         self.by_id = IdPositions(ids.to_numpy()) if ids is not None else None
         self._rows: dict[int, tuple[object, NDArray[np.intp]]] = {}
-        self._selections: dict[tuple[str, ...], NDArray[np.intp]] = {}
+        self._placed: dict[tuple[object, object], tuple[NDArray[np.intp], Any]] = {}
+        self._selections: dict[tuple[str, ...], tuple[NDArray[np.intp], NDArray[np.intp]]] = {}
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> KeyPositions:
@@ -129,10 +135,20 @@ class KeyPositions:
         """``positions`` of the distinct ``keys``, remembered for the last two selections: a
         selection stays the same over many reruns (0.2 s per rerun for a 100k lasso at a
         million points otherwise)."""
+        return self._selection(keys)[0]
+
+    def selection_rows(self, keys: list[str]) -> NDArray[np.intp]:
+        """The rows of the distinct ``keys`` the frame has, in frame order (``selection``
+        without the missing, sorted), remembered with it: sorting a 100k lasso's rows cost
+        every rerun a few ms."""
+        return self._selection(keys)[1]
+
+    def _selection(self, keys: list[str]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         held = tuple(keys)
         kept = self._selections.get(held)
         if kept is None:
-            kept = self.positions(list(dict.fromkeys(keys)))
+            where = self.positions(list(dict.fromkeys(keys)))
+            kept = (where, np.sort(where[where >= 0]))
             with _MEMO_LOCK:
                 while len(self._selections) >= 2:
                     self._selections.pop(next(iter(self._selections)))
@@ -165,6 +181,25 @@ class KeyPositions:
         self._keep_rows(part, rows)
         return rows
 
+    def placed(self, values: pd.Series, token: object, rows: NDArray[np.intp]) -> Any:
+        """``values`` placed on the frame's rows by ``rows`` (``rows_of``), remembered per
+        column name and ``token`` (the facets' column token: same token, same values) for
+        the same ``rows`` object; None ``token``: placed every time."""
+        if token is None:
+            return pd.api.extensions.take(values.array, rows, allow_fill=True)
+        held = (values.name, token)
+        kept = self._placed.get(held)
+        if kept is not None and kept[0] is rows:
+            return kept[1]
+        made = pd.api.extensions.take(values.array, rows, allow_fill=True)
+        if isinstance(made, np.ndarray):
+            made.flags.writeable = False  # shared by the reruns' tables: never changed
+        with _MEMO_LOCK:
+            while len(self._placed) >= 16:
+                self._placed.pop(next(iter(self._placed)))
+            self._placed[held] = (rows, made)
+        return made
+
     def _keep_rows(self, held: object, rows: NDArray[np.intp]) -> None:
         with _MEMO_LOCK:
             while len(self._rows) >= 8:
@@ -181,16 +216,33 @@ def selected_rows(
     keys in the same order (the cached map frame ``frame`` was made from); without, they are
     made for this call (a filtered frame is new on every rerun: holding it would push the
     map's own positions out)."""
-    where = (positions or KeyPositions(frame.key)).selection(keys)
-    return frame.iloc[np.sort(where[where >= 0])].reset_index(drop=True)
+    return frame.iloc[(positions or KeyPositions(frame.key)).selection_rows(keys)].reset_index(
+        drop=True
+    )
+
+
+def page_positions(n: int, page: int, size: int, *, shuffled: bool) -> NDArray[np.intp]:
+    """The positions (of ``n`` items) on page ``page`` (from 1) of ``size``: in order, or
+    ``shuffled`` in the seeded random order ``shuffled_page`` pages. A selection panel takes
+    its thumbnails' rows by these positions (no lookup of the page's keys among 100k)."""
+    if shuffled:
+        return _permutation(n)[(page - 1) * size : page * size]
+    return np.arange((page - 1) * size, min(page * size, n), dtype=np.intp)
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(n: int) -> NDArray[np.intp]:
+    """The seeded order of ``n`` items, made once per size (a 100k one cost 5 ms a rerun)."""
+    order = np.random.RandomState(0).permutation(n)
+    order.flags.writeable = False
+    return order
 
 
 def shuffled_page(keys: list[str], page: int, size: int) -> list[str]:
     """Page ``page`` (from 1) of ``size`` keys of ``keys`` in a seeded random order: the order
     ``frame.sample(frac=1.0, random_state=0)`` gives a frame of these rows, without shuffling
     every column of 100k rows for the page's few keys."""
-    at = np.random.RandomState(0).permutation(len(keys))[(page - 1) * size : page * size]
-    return [keys[i] for i in at]
+    return [keys[i] for i in page_positions(len(keys), page, size, shuffled=True)]
 
 
 def browse_table(
@@ -242,7 +294,9 @@ def count_lines(values: pd.Series, title: str, most: int = 8) -> str:
 def thumbnail_captions(chosen: pd.DataFrame, keys: list[str]) -> dict[str, str]:
     """File name and current label (and prediction, when a model exists, and tags, when the
     rows carry ``tag_names``) per thumbnail of ``keys``, rows of ``chosen``."""
-    rows = chosen[chosen.key.isin(keys)].set_index("key").loc[keys]  # not 100k in an index
+    shown = chosen[chosen.key.isin(keys)]  # not 100k in an index
+    held = [c for c in ("key", "label", "prediction", "tag_names") if c in shown.columns]
+    rows = shown[held].set_index("key").loc[keys]  # iterrows over the columns used only
     out = {}
     for key, row in rows.iterrows():
         label = row.label if isinstance(row.label, str) else UNLABELED

@@ -66,20 +66,21 @@ def _selection_panel(chosen: tables.Frame) -> None:
     if n_pages > 1:
         page = int(st.number_input(f"Thumbnail page (of {n_pages}, {how})", 1, n_pages,
                                    1, key="map_thumb_page"))  # fmt: skip
-    if origin:
-        shown = keys[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    else:  # a seeded random order
-        shown = tables.shuffled_page(keys, page, PAGE_SIZE)
+    # The page's rows of chosen (its keys are chosen's, once each): by position, in order when
+    # found by similarity, else in a seeded random order; no lookup of the keys among 100k.
+    at = tables.page_positions(len(keys), page, PAGE_SIZE, shuffled=not origin)
+    shown = [keys[i] for i in at]
     bad: list[str] = []
     if len(keys) > 1:
-        rel = chosen[chosen.key.isin(shown)].set_index("key").relpath
+        rows = chosen.iloc[at]
+        rel = rows.relpath.set_axis(shown)  # by key, as the grid looks them up
         bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
-                                     captions=tables.thumbnail_captions(chosen, shown))  # fmt: skip
+                                     captions=tables.thumbnail_captions(rows, shown))  # fmt: skip
     excluded = st.multiselect(
         "Exclude from the label action", shown, format_func=widgets.file_name, key="map_exclude"
     )
     skip = set(excluded) | set(bad)
-    target = [k for k in keys if k not in skip]
+    target = [k for k in keys if k not in skip] if skip else keys
     _find_similar(keys)
     if st.button("Label these in the queue", icon=":material/keyboard:", key="map_to_queue"):
         state.start_plain_queue(LabelQueue.of(target))

@@ -214,6 +214,8 @@ def test_filter_choices__kept_per_column_token_across_facet_frames(
     assert sorted(made) == ["choice label", "colour label"]  # flags kept, label made again
     assert choices[0].options == ("a", "b", FACET_NONE)
     assert colours.label.tolist() == second.label.tolist()
+    # the colours carry the facets' column tokens: the map table places a kept one once
+    assert colours.attrs[COLUMN_TOKENS] == {"label": (2, "label"), "flags": ("kept", "flags")}
 
 
 def test_map__a_filter_narrows_the_selection_to_the_points_it_shows(

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bps_app import cache, state
+from bps_app import cache, state, tables
 from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
 from bps_core.project import Project
@@ -746,3 +746,34 @@ def test_label_page__the_selection_counts_are_text_not_data_frames(
     assert not app.dataframe
     counts = [m.value for m in app.markdown if m.value.startswith("**label**")]
     assert counts == [f"**label**  \n{md(UNLABELED)}: 3  \ntrack: 2"]
+
+
+def test_label_page__thumbnails_page_the_selection_in_its_seeded_order(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Issue 21 (thumbnails' rows taken by position): each thumbnail page shows the
+    selection's samples of that page of the seeded order, in it, each with its caption (file
+    name and label) and Open button, the last page short."""
+    keys = map_project(tiny_project)
+    tiny_project.add_labels(keys[5:7], "track", user="ann", source="lasso")
+    chosen = keys[2:32]
+    _explore_with_selection(app, chosen[::-1])
+    from bps_core.verbs import current_map
+
+    m = current_map(tiny_project)
+    assert m is not None
+    in_frame = [k for k in m.keys if k in set(chosen)]  # the map frame's order
+
+    def want(page: int) -> list[str]:  # AppTest lists the grid's six columns one by one
+        w = [md(f"{tables.file_name(k)} · {'track' if k in keys[5:7] else UNLABELED}")
+             for k in tables.shuffled_page(in_frame, page, 24)]  # fmt: skip
+        return [w[i] for c in range(6) for i in range(c, len(w), 6)]
+
+    assert [i.proto.imgs[0].caption for i in app.image] == want(1)
+    for k in tables.shuffled_page(in_frame, 1, 24):
+        assert app.button(key=f"map_open_{k}")
+    app.number_input(key="map_thumb_page").set_value(2).run()
+    assert not app.exception
+    assert [i.proto.imgs[0].caption for i in app.image] == want(2)
+    assert len(want(2)) == 6
+    assert any("track" in c for c in want(1) + want(2))

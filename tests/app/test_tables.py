@@ -480,3 +480,74 @@ def test_current_labels__a_new_token_is_read_through_the_callers_project_not_a_n
         got = cache.current_labels(p)
         pd.testing.assert_frame_equal(got.frame, p.current_labels(), check_dtype=False)
     assert opened == []
+
+
+def test_page_positions__rows_equal_the_page_keys_looked_up_in_the_selection() -> None:
+    """Issue 21: the map panel takes its thumbnails' rows of the selection by position; they
+    are the rows (and captions, and relpaths) the page's keys looked up by ``isin`` gave, in
+    order and in the seeded random order, on every page, the last one short included."""
+    n = range(103)
+    chosen = pd.DataFrame({"key": [f"in:d/{i}.tif" for i in n],
+                           "relpath": [f"d/{i}.tif" for i in n],
+                           "label": [("track", None, "debris")[i % 3] for i in n],
+                           "prediction": [("debris", None)[i % 2] for i in n],
+                           "tag_names": [("", "odd")[i % 2] for i in n],
+                           "dose_Gy": [0.1 * i for i in n]})  # fmt: skip
+    keys = chosen.key.tolist()
+    for shuffled in (False, True):
+        for page in range(1, 6):
+            at = tables.page_positions(len(keys), page, 24, shuffled=shuffled)
+            shown = [keys[i] for i in at]
+            want_keys = (tables.shuffled_page(keys, page, 24) if shuffled
+                         else keys[(page - 1) * 24 : page * 24])  # fmt: skip
+            assert shown == want_keys
+            rows = chosen.iloc[at]
+            old = chosen[chosen.key.isin(shown)]
+            assert tables.thumbnail_captions(rows, shown) == tables.thumbnail_captions(old, shown)
+            assert rows.set_index("key").relpath.to_dict() == (
+                old.set_index("key").relpath.to_dict()
+            )
+    assert len(tables.page_positions(0, 1, 24, shuffled=False)) == 0
+    assert len(tables.page_positions(0, 1, 24, shuffled=True)) == 0
+
+
+def test_selected_rows__remembered_rows_equal_a_fresh_lookup() -> None:
+    """Issue 21: the selection's sorted rows are remembered with its positions; a rerun with
+    the same selection (duplicates and a key off the map in it) and a frame with new columns
+    (a label) gets the rows a fresh lookup gives, and another selection its own."""
+    frame = _big_map_inputs()[0]
+    rng = np.random.default_rng(2)
+    keys = [*rng.choice(frame.key.to_numpy(dtype=object), 300).tolist(), "in:gone.tif"]
+    other = rng.choice(frame.key.to_numpy(dtype=object), 50).tolist()
+    positions = tables.KeyPositions.of(frame)
+    first = tables.selected_rows(frame, keys, positions)
+    relabeled = frame.assign(label="track")
+    for _ in range(2):
+        pd.testing.assert_frame_equal(tables.selected_rows(relabeled, keys, positions),
+                                      tables.selected_rows(relabeled, keys))  # fmt: skip
+        pd.testing.assert_frame_equal(tables.selected_rows(frame, other, positions),
+                                      tables.selected_rows(frame, other))  # fmt: skip
+    pd.testing.assert_frame_equal(tables.selected_rows(frame, keys, positions), first)
+
+
+def test_map_table__colour_columns_with_tokens_equal_the_key_merges() -> None:
+    """Issue 21: a colour column with an unchanged facet token is placed once and reused by
+    later map tables (a label rebuilds the facets, not every column); a changed token gets
+    its new values, and the tables equal the key merges every time."""
+    from bps_core.facets import COLUMN_TOKENS
+
+    frame, labels, model, rounds, issues, colours = _big_map_inputs()
+    colours.attrs[COLUMN_TOKENS] = {"confidence": ("c", 1), "tags": ("t", 1), "flag": ("f", 1)}
+    first = tables.map_table(frame, labels, model, rounds, issues, colours)
+    pd.testing.assert_frame_equal(first, _merged_map_table(frame, labels, model, rounds,
+                                                           issues, colours))  # fmt: skip
+    rebuilt = colours.copy()  # the facets after a label: a new frame, the same index
+    rebuilt.index = colours.index
+    rebuilt["confidence"] = rebuilt.confidence.map({"0-0.5": "0.5-1", "0.5-1": "0-0.5"})
+    rebuilt.attrs[COLUMN_TOKENS] = {"confidence": ("c", 2), "tags": ("t", 1), "flag": ("f", 1)}
+    relabeled = labels.assign(label="track")
+    got = tables.map_table(frame, relabeled, model, rounds, issues, rebuilt)
+    pd.testing.assert_frame_equal(got, _merged_map_table(frame, relabeled, model, rounds,
+                                                         issues, rebuilt))  # fmt: skip
+    assert (got.confidence != first.confidence).any()  # the new token's values, not the old
+    assert "confidence" not in frame.columns
