@@ -7,9 +7,9 @@ What is measured, exactly:
    300 labels (seeded draw of rows): each labeled row's class is its synthetic cluster (the
    nearest of the generator's 1,000 centres) modulo 3 (track, foci, none), so the classes
    follow the structure of the embeddings. A logistic-regression model is trained through
-   the ``train_model`` verb (the defaults), so ``default`` resolves to
-   ``cluster_margin_random`` (80% cluster-margin, 20% random), what a project past its first
-   labels runs.
+   the ``train_model`` verb (the defaults), so ``default`` resolves to ``error_adaptive``
+   (BADGE with a random share set by the model's expected error), what a project past its
+   first labels runs.
 2. The round: the ``select_round`` verb (what ``bps-labeler select`` and the Rounds page
    call) with ``SelectSettings(n=1000, seed=7)``, nothing recorded. Each timing is a fresh
    Python process that opens the project and runs the round twice: ``first s`` is the first

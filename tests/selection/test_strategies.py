@@ -250,7 +250,7 @@ def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(po
     """The phases follow the pool: labels and a model decide, whatever the caller passed."""
     assert resolve("default", has_model=False, has_labels=False) == "random"
     assert resolve("default", has_model=False) == "typiclust"
-    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "cluster_margin_random"
+    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "error_adaptive"
     unlabeled = replace(pool, labeled=np.zeros(len(pool), dtype=bool), probabilities=None)
     first = make_strategy("default", random_state=3).select(unlabeled, 10)
     assert np.array_equal(first, RandomStrategy(3).select(unlabeled, 10))
@@ -262,9 +262,7 @@ def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(po
     labeled[: max(FEW_LABELS, 50)] = True
     grown = replace(pool, labeled=labeled)
     warm = make_strategy("default", random_state=3).select(grown, 10)
-    assert np.array_equal(
-        warm, make_strategy("cluster_margin_random", random_state=3).select(grown, 10)
-    )
+    assert np.array_equal(warm, make_strategy("error_adaptive", random_state=3).select(grown, 10))
     assert np.array_equal(Default(3, few_labels=50).select(grown, 10), warm)
 
 
