@@ -7,9 +7,9 @@ What is measured, exactly:
    300 labels (seeded draw of rows): each labeled row's class is its synthetic cluster (the
    nearest of the generator's 1,000 centres) modulo 3 (track, foci, none), so the classes
    follow the structure of the embeddings. A logistic-regression model is trained through
-   the ``train_model`` verb (the defaults), so ``default`` resolves to
-   ``cluster_margin_random`` (80% cluster-margin, 20% random), what a project past its first
-   labels runs.
+   the ``train_model`` verb (the defaults), so ``default`` resolves to ``error_adaptive``
+   (BADGE with a random share set by the model's expected error), what a project past its
+   first labels runs.
 2. The round: the ``select_round`` verb (what ``bps-labeler select`` and the Rounds page
    call) with ``SelectSettings(n=1000, seed=7)``, nothing recorded. Each timing is a fresh
    Python process that opens the project and runs the round twice: ``first s`` is the first
@@ -54,12 +54,12 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def child(project_dir: str) -> None:
+def child(project_dir: str, strategy: str = "default") -> None:
     """Runs in a fresh process with the contender's code on ``sys.path``: prints JSON."""
     from bps_core.verbs import Project, SelectSettings, select_round
 
     project = Project.open(project_dir, read_only=True)
-    settings = SelectSettings(n=N_PICKS, seed=SEED)
+    settings = SelectSettings(n=N_PICKS, seed=SEED, strategy=strategy)
     before = rss_mb()
     t0 = time.perf_counter()
     first = select_round(project, settings)
@@ -124,11 +124,11 @@ def peer_source() -> Path:
     return dest
 
 
-def run_child(src: Path, folder: Path) -> dict[str, object]:
+def run_child(src: Path, folder: Path, strategy: str = "default") -> dict[str, object]:
     env = dict(os.environ, PYTHONPATH=str(src))
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(folder)],
-                         env=env, check=True, capture_output=True, text=True,
-                         cwd=str(src)).stdout  # fmt: skip
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(folder),
+                          "--strategy", strategy], env=env, check=True, capture_output=True,
+                         text=True, cwd=str(src)).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -138,9 +138,15 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[128])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--child")
+    parser.add_argument("--strategy", default="default",
+                        help="a named strategy; anything but default also times ours' default "
+                        "side by side instead of the peer's (see --peer)")  # fmt: skip
+    parser.add_argument(
+        "--peer", action="store_true", help="with --strategy: time the peer's code on it too (slow)"
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.strategy)
         return
     from _common import WORK, write_results
 
@@ -149,34 +155,45 @@ def main() -> None:
     for dim in args.dims:
         folder = WORK / f"round1m_{args.n}_{dim}"
         build(folder, args.n, dim)
-        runs: dict[str, list[dict[str, object]]] = {"peer": [], "ours": []}
+        contenders = [("peer", peer, "default", "peer: main"), ("ours", ROOT, "default", "ours")]
+        if args.strategy != "default":  # ours' default against ours' other strategy
+            contenders = [
+                ("ours", ROOT, "default", "ours"),
+                ("other", ROOT, args.strategy, f"ours: {args.strategy}"),
+            ]
+            if args.peer:
+                contenders.append(("peer", peer, args.strategy, f"peer: {args.strategy}"))
+        runs: dict[str, list[dict[str, object]]] = {c[0]: [] for c in contenders}
         for _ in range(args.repeats):  # interleaved: a slow spell falls on both alike
-            for name, src in (("peer", peer), ("ours", ROOT)):
-                runs[name].append(run_child(src, folder))
+            for name, src, strategy, _label in contenders:
+                runs[name].append(run_child(src, folder, strategy))
                 print(name, {k: v for k, v in runs[name][-1].items() if k != "keys"}, flush=True)
-        same = runs["peer"][0]["keys"] == runs["ours"][0]["keys"]
-        for name, label in (("peer", "peer: main"), ("ours", "ours")):
+        same_as = contenders[0][0]
+        for name, _src, _strategy, label in contenders:
             r = runs[name]
             first = sorted(float(x["first"]) for x in r)[len(r) // 2]  # type: ignore[arg-type]
             again = sorted(float(x["again"]) for x in r)[len(r) // 2]  # type: ignore[arg-type]
             peak = max(float(x["peak_mb"]) for x in r)  # type: ignore[arg-type]
+            same = r[0]["keys"] == runs[same_as][0]["keys"]
             rows.append({"samples": args.n, "dim": dim, "code": label,
                          "strategy": str(r[0]["strategy"]), "picks": N_PICKS,
                          "first s": f"{first:.2f}", "again s": f"{again:.2f}",
-                         "peak MB": f"{peak:.0f}", "same picks": "yes" if same else "**no**",
+                         "peak MB": f"{peak:.0f}", "same picks": "yes" if same else "no",
                          "target": f"<= {TARGET_S:.0f} s",
                          "met": "yes" if first <= TARGET_S else "**no**"})  # fmt: skip
         notes = (
             f"Synthetic project (`create_embedding_project`, seed 0, no images), {N_LABELS} "
             f"labels by synthetic cluster, a logistic-regression model trained through the "
             f"`train_model` verb; one round of {N_PICKS} picks through the `select_round` verb "
-            f"(`default`, seed {SEED}). 'first s': the first round of a fresh process (as the "
+            f"(`{args.strategy}`, seed {SEED}; 'same picks': the same keys as the first "
+            f"row). 'first s': the first round of a fresh process (as the "
             f"CLI); 'again s': the second round in the same process (as the app's next click). "
             f"'peak MB': peak resident set during the first round above the resident set "
-            f"before it. Median of {args.repeats} fresh processes each, peer and ours "
+            f"before it. Median of {args.repeats} fresh processes each, the contenders "
             f"interleaved, under `nice -n 15` on 2 cores shared with other helpers' work."
         )
-        write_results("round1m", rows, notes)
+        name = "round1m" if args.strategy == "default" else f"round1m_{args.strategy}"
+        write_results(name, rows, notes)
 
 
 if __name__ == "__main__":

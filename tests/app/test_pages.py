@@ -519,6 +519,12 @@ def test_rounds_page__says_what_default_picks_now_and_why(
     _label_particles(tiny_project, 3)
     app.run()
     assert any("`default` picks **typiclust** right now" in c.value for c in app.caption)
+    from bps_core.selection.rounds import train_model
+
+    train_model(tiny_project)
+    app.run()
+    assert any("`default` picks **error_adaptive** right now" in c.value
+               and "expected error" in c.value for c in app.caption)  # fmt: skip
 
 
 def test_rounds_page__after_is_empty_until_the_rounds_samples_are_labeled(

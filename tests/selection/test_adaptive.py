@@ -73,4 +73,7 @@ def test_default_with_adaptive__uses_error_adaptive_once_a_model_exists(pool: Po
     unsure = _with_confidence(pool, 0.6)
     picks = Default(3, adaptive=(0.2, 0.3, 0.2)).select(unsure, 10)
     assert np.array_equal(picks, RandomStrategy(3).select(unsure, 10))
-    assert not np.array_equal(Default(3).select(unsure, 10), picks)  # the registry's default
+    # the registry's default is error_adaptive now: an unsure model gets the random draw too
+    assert np.array_equal(Default(3).select(unsure, 10), picks)
+    shares = Default(3, shares=(0.8, 0.0, 0.2)).select(unsure, 10)  # a cluster-margin variant
+    assert not np.array_equal(shares, picks)

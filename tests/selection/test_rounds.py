@@ -59,7 +59,7 @@ def test_train__then_rounds_use_uncertainty_and_link_models(project: Project) ->
     pool = build_pool(project)
     assert pool.probabilities is not None
     # default once a model exists: the strategy it stood for is recorded
-    assert select_round(project, 10, seed=0).config["strategy"] == "cluster_margin_random"
+    assert select_round(project, 10, seed=0).config["strategy"] == "error_adaptive"
     second = create_round(project, 10, strategy="hybrid", seed=0)
     assert second.config["strategy"] == "hybrid"
     assert second.model_before == model.id

@@ -26,6 +26,8 @@ from bps_core.selection.kcenter import covering_radius, kcenter_greedy
 from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
 from bps_core.selection.scores import uncertainty
 from bps_core.selection.strategies import (
+    BADGE_SHORTLIST_ABOVE,
+    BADGE_SHORTLIST_MIN,
     Badge,
     ClusterMargin,
     ProbCover,
@@ -248,7 +250,7 @@ def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(po
     """The phases follow the pool: labels and a model decide, whatever the caller passed."""
     assert resolve("default", has_model=False, has_labels=False) == "random"
     assert resolve("default", has_model=False) == "typiclust"
-    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "cluster_margin_random"
+    assert resolve("default", has_model=True, n_labeled=FEW_LABELS + 1) == "error_adaptive"
     unlabeled = replace(pool, labeled=np.zeros(len(pool), dtype=bool), probabilities=None)
     first = make_strategy("default", random_state=3).select(unlabeled, 10)
     assert np.array_equal(first, RandomStrategy(3).select(unlabeled, 10))
@@ -260,9 +262,7 @@ def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(po
     labeled[: max(FEW_LABELS, 50)] = True
     grown = replace(pool, labeled=labeled)
     warm = make_strategy("default", random_state=3).select(grown, 10)
-    assert np.array_equal(
-        warm, make_strategy("cluster_margin_random", random_state=3).select(grown, 10)
-    )
+    assert np.array_equal(warm, make_strategy("error_adaptive", random_state=3).select(grown, 10))
     assert np.array_equal(Default(3, few_labels=50).select(grown, 10), warm)
 
 
@@ -334,6 +334,52 @@ def test_badge__starts_at_the_most_uncertain_and_spreads_the_batch() -> None:
     assert len(set(blob[picks].tolist())) > 1
     with pytest.raises(SelectionError, match="model"):
         Badge().select(replace(pool, probabilities=None), 3)
+
+
+def plain_badge(pool: Pool, budget: int, seed: int) -> np.ndarray:
+    """BADGE as it was before the large-pool shortlist: every candidate, every pick."""
+    cand = np.flatnonzero(~pool.labeled)
+    probs = np.asarray(pool.probabilities, dtype=np.float64)[cand]
+    a = probs.copy()
+    a[np.arange(len(a)), probs.argmax(axis=1)] -= 1.0
+    x = np.asarray(pool.embeddings[cand], dtype=np.float64)
+    norm2 = (a * a).sum(axis=1) * (x * x).sum(axis=1)
+    rng = np.random.default_rng(seed)
+    picks = [int(np.lexsort((rng.random(len(cand)), -norm2))[0])]
+    d2 = np.full(len(cand), np.inf)
+    chosen = np.zeros(len(cand), dtype=bool)
+    chosen[picks[0]] = True
+    for _ in range(budget - 1):
+        j = picks[-1]
+        d2 = np.minimum(d2, np.maximum(norm2 + norm2[j] - 2.0 * (a @ a[j]) * (x @ x[j]), 0.0))
+        weight = np.where(chosen, 0.0, d2)
+        picks.append(int(rng.choice(len(cand), p=weight / weight.sum())))
+        chosen[picks[-1]] = True
+    return cand[np.asarray(picks)]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_badge__picks_plain_badge_at_or_below_the_shortlist_threshold(seed: int) -> None:
+    """The suite's pools (a few thousand) are far below it: their figures stay valid."""
+    assert BADGE_SHORTLIST_ABOVE >= 20_000
+    small = make_pool(n=3000, d=16, seed=seed)
+    assert np.array_equal(Badge(random_state=seed).select(small, 40), plain_badge(small, 40, seed))
+
+
+def test_badge__shortlists_the_longest_gradients_of_a_large_pool() -> None:
+    big = make_pool(n=BADGE_SHORTLIST_ABOVE + 5000, d=8, n_labeled=100, seed=2)
+    picks = Badge(random_state=1).select(big, 30)
+    assert len(picks) == 30
+    assert len(set(picks.tolist())) == 30
+    assert not big.labeled[picks].any()
+    probs = np.asarray(big.probabilities, dtype=np.float64)
+    a = probs.copy()
+    a[np.arange(len(a)), probs.argmax(axis=1)] -= 1.0
+    norm2 = (a * a).sum(axis=1) * (np.asarray(big.embeddings, dtype=np.float64) ** 2).sum(axis=1)
+    norm2[big.labeled] = -1.0
+    kept = np.sort(norm2)[-BADGE_SHORTLIST_MIN]  # the shortlist's shortest gradient
+    assert (norm2[picks] >= kept).all()
+    assert np.array_equal(picks, Badge(random_state=1).select(big, 30))  # seeded
 
 
 def test_default__variants_swap_the_cold_start_and_the_informative_part(pool: Pool) -> None:
