@@ -1,4 +1,4 @@
-"""Cluster-margin with a random share that grows with the model's own expected error.
+"""An informative strategy with a random share that grows with the model's expected error.
 
 Uncertainty sampling spends its labels where the model is unsure. Where the classes overlap
 (a task a linear model on these embeddings cannot learn well), that region is wide and its
@@ -58,7 +58,7 @@ def random_share(error: float, low: float, high: float, floor: float) -> float:
 
 @dataclass(frozen=True)
 class ErrorAdaptive:
-    """Cluster-margin and a random draw, the random share set by the model's expected error.
+    """An informative part and a random draw, the random share set by the expected error.
 
     See the module docstring (Mussmann and Liang, ICML 2018). The informative part is
     cluster-margin (Citovsky et al., NeurIPS 2021) or BADGE (Ash et al., ICLR 2020).
@@ -82,7 +82,7 @@ class ErrorAdaptive:
         return random_share(expected_error(pool), self.low, self.high, self.floor)
 
     def select(self, pool: Pool, budget: int) -> Indices:
-        """Splits the batch between cluster-margin and a random draw by `share`.
+        """Splits the batch between the informative part and a random draw by `share`.
 
         Returns:
             Pool row indices: exactly ``budget``, unique, never labeled or excluded.
