@@ -299,6 +299,19 @@ def view_controls(place: str, window: DisplayWindow) -> CompositeStyle:
     return style
 
 
+#: The label queue's display window and nucleus-view style (``queue_view_controls``).
+QueueView = tuple[DisplayWindow, CompositeStyle]
+
+
+def queue_view_controls(default: DisplayWindow) -> QueueView:
+    """The label queue's display window and nucleus-view controls (``display_controls``,
+    ``view_controls``), drawn by the page's full run above the queue's fragment: a key press
+    reruns the fragment only, so it does not send these 25 elements again (issue 20); a change
+    to one reruns the page, and the fragment gets the new window and style."""
+    window = display_controls(default, key="queue_display")
+    return window, view_controls(state.VIEW_QUEUE, window)
+
+
 def nucleus_image(
     key: str, relpath: str, source: DatasourceConfig, style: CompositeStyle, *, size: int = 512
 ) -> None:
