@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import cache, host_check, state, widgets
+from bps_app import cache, host_check, memory, state, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import DamagedArrayError, ReadOnlyProjectError, StorageWriteError
 
@@ -70,3 +70,6 @@ try:
 except (DamagedArrayError, ReadOnlyProjectError, StorageWriteError) as exc:
     # Damaged files, a read-only project and a full disk: one line saying what to do.
     st.error(md(str(exc)))
+# After the first run imported the app and its page: those objects stay out of every later
+# full garbage collection (a no-op from the second run on).
+memory.freeze_startup()

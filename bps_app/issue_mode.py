@@ -14,8 +14,8 @@ import streamlit as st
 
 from bps_app import cache, state, walks, widgets
 from bps_app.safe_text import md
+from bps_core.composite import CompositeStyle
 from bps_core.errors import BpsError
-from bps_core.images import DisplayWindow
 from bps_core.project.reviews import Verdict
 from bps_core.queue import LabelQueue
 from bps_core.storage import DatasourceConfig
@@ -137,7 +137,7 @@ def render(
     samples: pd.DataFrame,
     rel_index: pd.Series,
     source: DatasourceConfig,
-    default_window: DisplayWindow,
+    style: CompositeStyle,
 ) -> None:
     """Draws the label-issue mode of the queue ``q``: progress, keys, the sample and its scores.
 
@@ -147,7 +147,7 @@ def render(
         samples: The samples frame (metadata shown beside the image).
         rel_index: Sample key -> relative path.
         source: The input datasource.
-        default_window: The project's display window.
+        style: The nucleus view's style (``widgets.queue_view_controls``, drawn above).
     """
     issues = state.queue_issues()
     with state.open_project() as p:
@@ -177,8 +177,6 @@ def render(
                      {c.name: c.hotkey for c in classes})  # fmt: skip
     _nav(row, key, user)
 
-    window = widgets.display_controls(default_window, key="queue_display")
-    style = widgets.view_controls(state.VIEW_QUEUE, window)
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)

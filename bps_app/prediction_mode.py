@@ -22,8 +22,8 @@ import streamlit as st
 
 from bps_app import cache, state, walks, widgets
 from bps_app.safe_text import md
+from bps_core.composite import CompositeStyle
 from bps_core.errors import BpsError
-from bps_core.images import DisplayWindow
 from bps_core.queue import LabelQueue
 from bps_core.storage import DatasourceConfig
 from bps_core.verbs.predictions import (
@@ -164,7 +164,7 @@ def render(
     samples: pd.DataFrame,
     rel_index: pd.Series,
     source: DatasourceConfig,
-    default_window: DisplayWindow,
+    style: CompositeStyle,
 ) -> None:
     """Draws the prediction walk ``walk`` of the queue ``q``: the sample, the model's class
     and probability, its current label, and the decision keys.
@@ -176,7 +176,7 @@ def render(
         samples: The samples frame (metadata shown beside the image).
         rel_index: Sample key -> relative path.
         source: The input datasource.
-        default_window: The project's display window.
+        style: The nucleus view's style (``widgets.queue_view_controls``, drawn above).
     """
     with state.open_project() as p:
         current = cache.review_states(p).frame.set_index("key")
@@ -198,8 +198,6 @@ def render(
     key = q.current[0]
     row = current.loc[[key]].iloc[0] if key in current.index else None
     _buttons(walk, key, row, user, classes)
-    window = widgets.display_controls(default_window, key="queue_display")
-    style = widgets.view_controls(state.VIEW_QUEUE, window)
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)

@@ -12,8 +12,8 @@ import streamlit as st
 
 from bps_app import cache, state, walks, widgets
 from bps_app.safe_text import md
+from bps_core.composite import CompositeStyle
 from bps_core.errors import BpsError
-from bps_core.images import DisplayWindow
 from bps_core.project.reviews import Verdict
 from bps_core.queue import LabelQueue
 from bps_core.storage import DatasourceConfig
@@ -125,7 +125,7 @@ def render(
     samples: pd.DataFrame,
     rel_index: pd.Series,
     source: DatasourceConfig,
-    default_window: DisplayWindow,
+    style: CompositeStyle,
 ) -> None:
     """Draws the review mode of the queue ``q``: progress, verdict keys, the sample and its label.
 
@@ -135,7 +135,7 @@ def render(
         samples: The samples frame (metadata shown beside the image).
         rel_index: Sample key -> relative path.
         source: The input datasource.
-        default_window: The project's display window.
+        style: The nucleus view's style (``widgets.queue_view_controls``, drawn above).
     """
     with state.open_project() as p:
         states = cache.review_states(p)
@@ -165,8 +165,6 @@ def render(
                      {c.name: c.hotkey for c in classes})  # fmt: skip
     _nav(row, key, user)
 
-    window = widgets.display_controls(default_window, key="queue_display")
-    style = widgets.view_controls(state.VIEW_QUEUE, window)
     left, right = st.columns([3, 2])
     with left:
         widgets.nucleus_image(key, rel_index[key], source, style)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ from bps_core.errors import ProjectError
 from bps_core.paths import PathPolicy, load_policy
 from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
-from bps_core.project.store import clean_name
+from bps_core.project.store import DB_NAME, clean_name
 from bps_core.queue import LabelQueue
 from bps_core.selection.rounds import RoundPreview
 from bps_core.server_config import ServerConfigError
@@ -50,17 +55,83 @@ ACCESS_CHECKS = "ds_access_checks"  # datasource form prefix -> its last AccessR
 
 def project_dir() -> Path:
     """The project this server serves: ``$BPS_PROJECT``, else the demo project."""
-    return Path(os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT).resolve()
+    return _resolved(os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT)
 
 
-def open_project() -> Project:
-    """Opens the project for this rerun, or stops the page with instructions.
+@functools.lru_cache(maxsize=8)
+def _resolved(folder: str) -> Path:
+    # Path.resolve walks every part of the path (a system call each): every rerun asks.
+    return Path(folder).resolve()
 
-    A connection per rerun keeps SQLite use on one thread; opening costs about a millisecond.
+
+PROJECT_HANDLE = "project_handle"  # this session's open project (``open_project``)
+
+
+@dataclasses.dataclass
+class _Held:
+    """A session's open project, what it was opened under, and who uses it now."""
+
+    project: Project
+    files: tuple[object, ...]  #: ``_files_state`` when opened
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
+    depth: int = 0  #: nested ``open_project`` blocks using it now
+
+
+@contextlib.contextmanager
+def open_project() -> Iterator[Project]:
+    """This session's project (``with state.open_project() as p:``), or stops the page with
+    instructions.
+
+    One project per browser session, opened at its first use and held in session state:
+    opening one (reading ``project.toml``, connecting, checking the schema) cost a few ms,
+    two or three times per queue key press (issue 20). Every statement still reads what other
+    sessions and processes committed (autocommit; no read transaction is kept). It is opened
+    again when ``project.toml`` or ``project.db`` changed on disk, or when it is closed or a
+    transaction was left open; Streamlit runs each rerun in a new thread, so the
+    connection serves any thread, one at a time (a lock per session). The samples frame a
+    project keeps for repeated reads is dropped after each outermost block, as closing did.
     """
     folder = project_dir()
+    held = st.session_state.get(PROJECT_HANDLE)
+    if not isinstance(held, _Held) or held.project.folder != folder:
+        held = None
+    lock = held.lock if held is not None else threading.RLock()
+    with lock:
+        if held is None or (held.depth == 0 and not _still_good(held, folder)):
+            if held is not None:
+                held.project.close()
+            held = _Held(_open(folder), _files_state(folder), lock)
+            st.session_state[PROJECT_HANDLE] = held
+        held.depth += 1
+        try:
+            yield held.project
+        finally:
+            held.depth -= 1
+            if held.depth == 0:
+                held.project.forget_kept()
+
+
+def _still_good(held: _Held, folder: Path) -> bool:
+    return held.project.idle() and held.files == _files_state(folder)
+
+
+def _files_state(folder: Path) -> tuple[object, ...]:
+    """What opening the project read, as it is on disk now: a new or edited ``project.toml``
+    or a ``project.db`` copied over or replaced reopens the session's project."""
+    state: list[object] = []
+    for name in (CONFIG_NAME, DB_NAME):
+        try:
+            s = (folder / name).stat()
+        except OSError:
+            state.append(None)
+            continue
+        state.append((s.st_ino, s.st_dev, s.st_size, s.st_mtime_ns))
+    return tuple(state)
+
+
+def _open(folder: Path) -> Project:
     try:
-        return Project.open(folder)
+        return Project.open(folder, any_thread=True)
     except ProjectError as exc:
         st.error(str(exc))
         st.info(

@@ -299,6 +299,19 @@ def view_controls(place: str, window: DisplayWindow) -> CompositeStyle:
     return style
 
 
+#: The label queue's display window and nucleus-view style (``queue_view_controls``).
+QueueView = tuple[DisplayWindow, CompositeStyle]
+
+
+def queue_view_controls(default: DisplayWindow) -> QueueView:
+    """The label queue's display window and nucleus-view controls (``display_controls``,
+    ``view_controls``), drawn by the page's full run above the queue's fragment: a key press
+    reruns the fragment only, so it does not send these 25 elements again (issue 20); a change
+    to one reruns the page, and the fragment gets the new window and style."""
+    window = display_controls(default, key="queue_display")
+    return window, view_controls(state.VIEW_QUEUE, window)
+
+
 def nucleus_image(
     key: str, relpath: str, source: DatasourceConfig, style: CompositeStyle, *, size: int = 512
 ) -> None:
@@ -326,8 +339,14 @@ def sample_facts(where: Any, samples: pd.DataFrame, key: str, keys: pd.Index) ->
     each, in ``where`` (a column). Markdown, not a data frame: the grid component's canvas
     cost the browser about 15 ms of every key press. ``keys``: the index of
     ``cache.relpaths`` (``tables.sample_row``)."""
-    row = sample_row(samples, key, keys)
-    lines = [f"{md(c)}: **{md(row[c])}**" for c in QUEUE_FACTS if c in row.index]
+    columns = [c for c in QUEUE_FACTS if c in samples.columns]
+    at = keys.get_loc(key) if len(keys) == len(samples) else None  # KeyError: no such key
+    if isinstance(at, int):  # a hash lookup and one value per fact, no row taken (2 ms)
+        values = [samples[c].iat[at] for c in columns]
+    else:
+        row = sample_row(samples, key, keys)
+        values = [row[c] for c in columns]
+    lines = [f"{md(c)}: **{md(v)}**" for c, v in zip(columns, values, strict=True)]
     if lines:
         where.markdown("  \n".join(lines))
 

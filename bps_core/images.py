@@ -291,10 +291,10 @@ def thumbnail(
     return np.asarray(Image.fromarray(disp).resize(new, Image.Resampling.BILINEAR))
 
 
-def encode_png(img: NDArray[np.uint8]) -> bytes:
-    """PNG bytes of an 8-bit image."""
+def encode_png(img: NDArray[np.uint8], *, compress_level: int = 6) -> bytes:
+    """PNG bytes of an 8-bit image; ``compress_level`` is zlib's (1: fastest, 9: smallest)."""
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG", optimize=False)
+    Image.fromarray(img).save(buf, format="PNG", optimize=False, compress_level=compress_level)
     return buf.getvalue()
 
 

@@ -195,17 +195,21 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
 
 
 @st.fragment
-def _queue_body(form_open: bool) -> None:
+def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
     """Everything a key press changes: progress, the class and move keys, the image or grid.
 
     A fragment: a digit, an arrow or Z reruns only this, not the sidebar, the queue's source
-    controls (the facets and their filters) nor the reads above (issue 20). So it reads the
-    labels itself, on every run: a label given is counted on the run it causes.
-    ``form_open``: whether the full run drew the source controls open (a queue that
-    finishes here reruns the page, so they open to start another).
+    controls (the facets and their filters), the image's display controls nor the reads
+    above (issue 20). So it reads the labels itself, on every run: a label given is counted on
+    the run it causes. ``form_open``: whether the full run drew the source controls open (a
+    queue that finishes here reruns the page, so they open to start another). ``view``: the
+    display window and nucleus-view style the full run's controls chose (None: not drawn, the
+    queue had no image; one that has one now reruns the page to draw them).
     """
     q = state.queue()
     if q is not None and q.finished and not form_open:
+        st.rerun()
+    if q is not None and q.keys and not q.finished and view is None:
         st.rerun()
     with state.open_project() as p:
         labels = cache.current_labels(p)
@@ -227,17 +231,18 @@ def _queue_body(form_open: bool) -> None:
     if not q.keys:
         st.info("This queue is empty: nothing matches. Choose other samples above.")
         return
+    window, style = view or (default_window, state.view_style(state.VIEW_QUEUE))
     if state.issue_mode(q):  # the labels cleanlab flags: keep or correct each
         issue_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
-                          default_window=default_window)  # fmt: skip
+                          style=style)  # fmt: skip
         return
     if (walk := state.prediction_walk(q)) is not None:  # the model's predictions, by confidence
         prediction_mode.render(q, walk, user=user, samples=samples, rel_index=rel_index,
-                               source=source, default_window=default_window)  # fmt: skip
+                               source=source, style=style)  # fmt: skip
         return
     if state.review_mode(q):  # a reviewer's queue: accept, fix or reject the labels shown
         review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
-                           default_window=default_window)  # fmt: skip
+                           style=style)  # fmt: skip
         return
 
     # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
@@ -293,8 +298,6 @@ def _queue_body(form_open: bool) -> None:
                   on_click=_restart_with, args=(rest,), icon=":material/replay:")  # fmt: skip
         return
 
-    window = widgets.display_controls(default_window, key="queue_display")
-    style = widgets.view_controls(state.VIEW_QUEUE, window)  # FITC, DAPI and the MASK outline
     if q.page_size == 1:
         key = q.current[0]
         left, right = st.columns([3, 2])
@@ -337,4 +340,8 @@ def _queue_body(form_open: bool) -> None:
                            label=f"Tags of the {len(q.chosen)} chosen")  # fmt: skip
 
 
-_queue_body(q is None or q.finished)
+# The image's display controls (FITC window, layers, colours) belong to the full run: a key
+# press does not resend them.
+shown = (widgets.queue_view_controls(default_window)
+         if q is not None and q.keys and not q.finished else None)  # fmt: skip
+_queue_body(q is None or q.finished, shown)

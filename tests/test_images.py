@@ -16,6 +16,7 @@ from bps_core.images import (
     DecodeLimits,
     DisplayWindow,
     decode_image,
+    encode_png,
     thumbnail,
     thumbnail_png,
     to_display,
@@ -187,3 +188,13 @@ class TestDisplay:
         back = np.asarray(Image.open(io.BytesIO(png)))
         assert max(back.shape) == 32
         assert back.dtype == np.uint8
+
+
+class TestEncodePng:
+    def test_encode_png__compress_level_trades_size_not_pixels(self) -> None:
+        rng = np.random.default_rng(0)
+        img = np.repeat(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), 4, axis=0)
+        fast, small = encode_png(img, compress_level=1), encode_png(img, compress_level=9)
+        for png in (fast, small):
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), img)
+        assert len(fast) > len(small)

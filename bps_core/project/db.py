@@ -793,23 +793,30 @@ def connect_url(url: str, *, read_only: bool = False) -> Connection:
 
 
 def connect(
-    path: str | Path, *, read_only: bool = False, must_exist: bool = False
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    must_exist: bool = False,
+    any_thread: bool = False,
 ) -> sqlite3.Connection:
     """Opens the database with WAL, a busy timeout and foreign keys, in autocommit mode.
 
     Writes go through ``write`` (explicit ``BEGIN IMMEDIATE`` transactions). ``read_only``
     opens it for reading only (a project folder this user cannot write): writes then raise
-    ``ReadOnlyProjectError``. ``must_exist`` never creates the file.
+    ``ReadOnlyProjectError``. ``must_exist`` never creates the file. ``any_thread`` lets
+    threads other than this one use the connection, one at a time (the caller serialises
+    them; sqlite3 refuses by default).
     """
     if read_only:
-        conn = _connect_read_only(Path(path))
+        conn = _connect_read_only(Path(path), any_thread=any_thread)
     else:
         target, uri = (
             (Path(path).resolve().as_uri() + "?mode=rw", True) if must_exist else (str(path), False)
         )
         conn = sqlite3.connect(
-            target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-        )
+            target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=not any_thread,
+        )  # fmt: skip
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -817,7 +824,7 @@ def connect(
     return conn
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def _connect_read_only(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     """Opens a read-only connection to the database at ``path``.
 
     Where the folder is not writable (WAL needs its -shm file), the file is opened as
@@ -826,8 +833,9 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     uri = path.resolve().as_uri()
     for mode in ("?mode=ro", "?mode=ro&immutable=1"):
         conn = sqlite3.connect(
-            uri + mode, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-        )
+            uri + mode, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=not any_thread,
+        )  # fmt: skip
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()

@@ -492,12 +492,16 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, folder: str | Path, *, read_only: bool | None = None) -> Project:
+    def open(
+        cls, folder: str | Path, *, read_only: bool | None = None, any_thread: bool = False
+    ) -> Project:
         """Opens an existing project and applies pending schema migrations.
 
         The config is validated and the database checked first: a missing, empty, foreign or
         damaged ``project.db`` is refused (never silently recreated empty). ``read_only``
-        defaults to whether this user can write the folder and its database.
+        defaults to whether this user can write the folder and its database. ``any_thread``
+        lets other threads use the project, one at a time (the caller serialises them): the
+        app holds one per browser session, and Streamlit runs each rerun in a new thread.
 
         Raises:
             ProjectError: one line naming the file (and field) that is wrong, and what to do.
@@ -531,7 +535,7 @@ class Project:
         if read_only is None:
             read_only = not all(os.access(p, os.W_OK) for p in (folder, db_path))
         try:
-            conn = db.connect(db_path, read_only=read_only, must_exist=True)
+            conn = db.connect(db_path, read_only=read_only, must_exist=True, any_thread=any_thread)
         except sqlite3.DatabaseError as exc:
             raise db.damaged(db_path, exc) from None
         try:
@@ -548,6 +552,26 @@ class Project:
     def close(self) -> None:
         """Closes the database connection; the project cannot be used afterwards."""
         self._conn.close()
+
+    def idle(self) -> bool:
+        """Whether the project can be used with no transaction left open.
+
+        A transaction a stopped caller left open would hold the write lock: a project held
+        across uses is opened again when not idle. A closed SQLite project is not idle; a
+        PostgreSQL connection that was closed or dropped opens itself again when used.
+        """
+        try:
+            return not self._conn.in_transaction
+        except sqlite3.ProgrammingError:  # closed
+            return False
+
+    def forget_kept(self) -> None:
+        """Drops the samples frame kept for repeated reads (``samples``).
+
+        A project held across uses keeps none between them, as one closed after each would.
+        """
+        self._samples = None
+        self._key_index = None
 
     def __enter__(self) -> Project:
         return self

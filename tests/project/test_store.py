@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,53 @@ class TestLayout:
         df = tiny_project.samples()
         assert df.key.is_unique
         assert (df.key == "input:" + df.relpath).all()
+
+
+def _in_thread(project: Project) -> BaseException | int:
+    """``n_samples`` read in another thread: the count, or what it raised."""
+    out: list[BaseException | int] = []
+
+    def read() -> None:
+        try:
+            out.append(project.n_samples())
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
+            out.append(exc)
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+    return out[0]
+
+
+class TestHeldProject:
+    """What a project held across uses (the app's per-session one) relies on."""
+
+    @pytest.mark.sqlite_only
+    def test_open__any_thread_serves_other_threads(self, tiny_project: Project) -> None:
+        assert isinstance(_in_thread(tiny_project), sqlite3.ProgrammingError)  # the default
+        with Project.open(tiny_project.folder, any_thread=True) as held:
+            assert _in_thread(held) == 170
+
+    def test_idle__false_when_closed_or_a_transaction_is_open(self, tiny_project: Project) -> None:
+        held = Project.open(tiny_project.folder, any_thread=True)
+        assert held.idle()
+        held._conn.execute("BEGIN")
+        assert not held.idle()
+        held._conn.execute("ROLLBACK")
+        assert held.idle()
+        held.close()
+        if tiny_project.config.database_url:  # a PgConnection opens itself again when used
+            assert held.idle()
+            assert held.n_samples() == 170
+        else:
+            assert not held.idle()
+
+    def test_forget_kept__drops_the_samples_frame(self, tiny_project: Project) -> None:
+        tiny_project.samples()
+        assert tiny_project._samples is not None
+        tiny_project.forget_kept()
+        assert tiny_project._samples is None
+        assert len(tiny_project.samples()) == 170  # read again
 
 
 class TestLabels:
