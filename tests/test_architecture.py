@@ -399,6 +399,8 @@ BENCH = REPO / "bench"
 #: (file -> modules); every other core import in bench/ goes through ``bps_core.verbs``, as the
 #: app's and the CLI's do, so a workflow bench times what a user runs.
 BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
+    # BADGE's large-pool shortlist forced on the suite's small pools (its module constants)
+    "bench_badge_shortlist.py": frozenset({"bps_core.selection"}),
     # the samples frame and label store at 1M, on a project built from synthetic embeddings
     "bench_data1m.py": frozenset({"bps_core.synthetic.embedding_project"}),
     # decoding and the decoded-tensor cache, against PIL and a naive loader
