@@ -261,13 +261,16 @@ with map_tab:
             if view.full:
                 widgets.map_clicks_open_points()
             selection = event.selection if event and event.selection else {}
-            in_view = (
-                frame
-                if map_window is None
-                else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
-            )
-            signature, chart_keys = figures.chart_selection(selection, in_view)
-            keys = state.sync_selection_with_chart(signature, chart_keys)
+
+            def chart_keys() -> list[str]:  # only when the chart's selection changed
+                in_view = (
+                    frame
+                    if map_window is None
+                    else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
+                )
+                return figures.chart_keys(selection, in_view)
+
+            keys = state.sync_selection_with_chart(figures.chart_signature(selection), chart_keys)
             positions = None if map_filters else tables.KeyPositions.of(base)  # same rows
             chosen = tables.selected_rows(frame, keys, positions)
             _zoom_controls(chosen, map_window)
