@@ -55,10 +55,16 @@ def hover_lines(frame: pd.DataFrame) -> NDArray[np.object_]:
     names = frame.key.astype(str).str.split(":", n=1).str[-1].str.rsplit("/", n=1).str[-1]
     text = names.map(plot_text)  # user-controlled: Plotly renders HTML in hover text
     if "label" in frame.columns:
-        text = text + "<br>label: " + frame.label.fillna(UNLABELED).map(plot_text)
+        text = text + "<br>label: " + _text_or(frame.label, UNLABELED).map(plot_text)
     if "prediction" in frame.columns:
-        text = text + "<br>prediction: " + frame.prediction.fillna("(none)").map(plot_text)
+        text = text + "<br>prediction: " + _text_or(frame.prediction, "(none)").map(plot_text)
     return text.to_numpy(dtype=object)
+
+
+def _text_or(values: pd.Series, missing: str) -> pd.Series:
+    """``values`` with ``missing`` for a missing value (a categorical column too: the map's
+    labels are one, and it takes no value outside its categories)."""
+    return values.astype(object).fillna(missing)
 
 
 def typed_array(values: NDArray[Any]) -> dict[str, str]:
