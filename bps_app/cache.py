@@ -239,10 +239,30 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
         DatasourceError: The file exists but could not be read now (e.g. S3 unreachable).
 
     The cache is keyed by plain strings and tuples: hashing the config dataclasses on every
-    lookup cost more than the lookup itself (24 thumbnails took 130 ms at 77k samples).
+    lookup cost more than the lookup itself (24 thumbnails took 130 ms at 77k samples). The
+    last few hundred are held in front of it (``_RECENT_THUMBNAILS``): a selection panel's
+    24 were looked up again on every rerun of the page, each through Streamlit's hashing of
+    its arguments and a copy of its bytes.
     """
-    return _thumbnail(json.dumps(dataclasses.asdict(source), sort_keys=True), relpath, size,
-                      dataclasses.astuple(window))  # fmt: skip
+    key = (json.dumps(dataclasses.asdict(source), sort_keys=True), relpath, size,
+           dataclasses.astuple(window))  # fmt: skip
+    with _RECENT_LOCK:
+        png = _RECENT_THUMBNAILS.get(key)
+        if png is not None:
+            _RECENT_THUMBNAILS.move_to_end(key)
+            return png
+    png = _thumbnail(*key)
+    with _RECENT_LOCK:
+        _RECENT_THUMBNAILS[key] = png
+        while len(_RECENT_THUMBNAILS) > _RECENT_KEPT:
+            _RECENT_THUMBNAILS.popitem(last=False)
+    return png
+
+
+#: The thumbnails this server made or looked up last (``thumbnail``), most recent last.
+_RECENT_THUMBNAILS: OrderedDict[tuple[str, str, int, tuple[Any, ...]], bytes] = OrderedDict()
+_RECENT_KEPT = 256
+_RECENT_LOCK = threading.Lock()  # sessions run in threads
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
@@ -437,6 +457,8 @@ def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
 
 
 def clear_thumbnails() -> None:
+    with _RECENT_LOCK:
+        _RECENT_THUMBNAILS.clear()
     _thumbnail.clear()
     _nucleus_view.clear()
     _view_prefetcher().clear()

@@ -55,10 +55,16 @@ def hover_lines(frame: pd.DataFrame) -> NDArray[np.object_]:
     names = frame.key.astype(str).str.split(":", n=1).str[-1].str.rsplit("/", n=1).str[-1]
     text = names.map(plot_text)  # user-controlled: Plotly renders HTML in hover text
     if "label" in frame.columns:
-        text = text + "<br>label: " + frame.label.fillna(UNLABELED).map(plot_text)
+        text = text + "<br>label: " + _text_or(frame.label, UNLABELED).map(plot_text)
     if "prediction" in frame.columns:
-        text = text + "<br>prediction: " + frame.prediction.fillna("(none)").map(plot_text)
+        text = text + "<br>prediction: " + _text_or(frame.prediction, "(none)").map(plot_text)
     return text.to_numpy(dtype=object)
+
+
+def _text_or(values: pd.Series, missing: str) -> pd.Series:
+    """``values`` with ``missing`` for a missing value (a categorical column too: the map's
+    labels are one, and it takes no value outside its categories)."""
+    return values.astype(object).fillna(missing)
 
 
 def typed_array(values: NDArray[Any]) -> dict[str, str]:
@@ -329,7 +335,39 @@ def density_figure(
 
 
 def chart_selection(selection: dict[str, Any], in_view: pd.DataFrame) -> tuple[str, list[str]]:
-    """What a map chart's selection event holds: a signature ("" when empty) and the keys.
+    """What a map chart's selection event holds: a signature ("" when empty) and the keys
+    (``chart_signature`` and ``chart_keys``).
+
+    Args:
+        selection: ``event.selection`` of ``st.plotly_chart`` (points, box, lasso).
+        in_view: The map rows in view (columns key, sample_id, x, y).
+    """
+    return chart_signature(selection), chart_keys(selection, in_view)
+
+
+def _shapes(selection: dict[str, Any]) -> tuple[list[list[Any]], list[tuple[Any, Any]]]:
+    """The lasso polygons and boxes of a chart selection, as ``selection_mask`` takes them."""
+    lassos = [list(zip(s.get("x", []), s.get("y", []), strict=False))
+              for s in selection.get("lasso", []) or []]  # fmt: skip
+    boxes = [(tuple(s.get("x", [0, 0])[:2]), tuple(s.get("y", [0, 0])[:2]))
+             for s in selection.get("box", []) or []]  # fmt: skip
+    return lassos, boxes
+
+
+def chart_signature(selection: dict[str, Any]) -> str:
+    """Names a map chart's selection ("" when empty): its lasso and box shapes, else the
+    sample ids of its clicked points. Cheap (no point is looked at), so a rerun can tell
+    whether the selection changed before it pays for ``chart_keys`` (a 100k-point lasso
+    over a million points: about 0.1 s)."""
+    lassos, boxes = _shapes(selection)
+    if lassos or boxes:
+        return json.dumps({"lasso": lassos, "box": boxes}, default=str)
+    ids = selected_ids(selection.get("points", []) or [])
+    return json.dumps({"points": sorted(ids)}) if ids else ""
+
+
+def chart_keys(selection: dict[str, Any], in_view: pd.DataFrame) -> list[str]:
+    """The keys a map chart's selection holds, in the rows' order.
 
     A lasso or box is applied on the server to the points in view (``selection_mask`` over
     their map coordinates, the shapes as Streamlit reports them in ``selection["lasso"]`` and
@@ -341,19 +379,14 @@ def chart_selection(selection: dict[str, Any], in_view: pd.DataFrame) -> tuple[s
         selection: ``event.selection`` of ``st.plotly_chart`` (points, box, lasso).
         in_view: The map rows in view (columns key, sample_id, x, y).
     """
-    lassos = [list(zip(s.get("x", []), s.get("y", []), strict=False))
-              for s in selection.get("lasso", []) or []]  # fmt: skip
-    boxes = [(tuple(s.get("x", [0, 0])[:2]), tuple(s.get("y", [0, 0])[:2]))
-             for s in selection.get("box", []) or []]  # fmt: skip
+    lassos, boxes = _shapes(selection)
     if lassos or boxes:
         mask = selection_mask(in_view.x.to_numpy(), in_view.y.to_numpy(), lassos, boxes)
-        signature = json.dumps({"lasso": lassos, "box": boxes}, default=str)
-        return signature, in_view.key[mask].tolist()
+        return in_view.key[mask].tolist()
     ids = selected_ids(selection.get("points", []) or [])
     if not ids:
-        return "", []
-    keys = in_view.key[in_view.sample_id.isin(ids)].tolist()
-    return json.dumps({"points": sorted(ids)}), keys
+        return []
+    return in_view.key[in_view.sample_id.isin(ids)].tolist()
 
 
 FULL_POINTS_MAX = 100_000

@@ -61,9 +61,10 @@ def map_table(
     positions = KeyPositions.of(frame)
     out = frame.copy(deep=False)  # copy on write: new columns never touch the cached frame
     if label_ids is not None and positions.by_id is not None:
-        _add_columns(out, positions.rows_of_ids(labels, label_ids), labels, ["label"])
+        rows = positions.rows_of_ids(labels, label_ids)
     else:
-        _add_columns(out, positions.rows_of(labels, labels.key), labels, ["label"])
+        rows = positions.rows_of(labels, labels.key)
+    _add_columns(out, rows, labels, ["label"], categorical=True)
     for part in (model_columns, issue_column, None if round_column.empty else round_column):
         if part is not None:
             _add_columns(out, positions.rows_of(part, part.key), part,
@@ -79,7 +80,12 @@ def map_table(
 
 
 def _add_columns(
-    out: pd.DataFrame, rows: NDArray[np.intp], part: pd.DataFrame, columns: list[str]
+    out: pd.DataFrame,
+    rows: NDArray[np.intp],
+    part: pd.DataFrame,
+    columns: list[str],
+    *,
+    categorical: bool = False,
 ) -> None:
     for name in columns:
         if name in out.columns:  # as a merge would: both kept, suffixed
@@ -87,10 +93,44 @@ def _add_columns(
             name_out = f"{name}_y"
         else:
             name_out = name
-        out[name_out] = pd.api.extensions.take(part[name].array, rows, allow_fill=True)
+        if categorical:
+            out[name_out] = placed_categories(part, name, rows)
+        else:
+            out[name_out] = pd.api.extensions.take(part[name].array, rows, allow_fill=True)
 
 
 _MEMO_LOCK = threading.Lock()  # sessions run in threads: the memos below are shared
+
+
+#: The codes and categories of the last few label columns, per table object and column (the
+#: labels frame is held per label version, so its column is factorized once, not per rerun).
+_CODES: dict[tuple[int, str], tuple[pd.DataFrame, NDArray[np.signedinteger[Any]], pd.Index]] = {}
+
+
+def placed_categories(part: pd.DataFrame, name: str, rows: NDArray[np.intp]) -> pd.Categorical:
+    """Column ``name`` of ``part`` placed on a frame's rows by ``rows`` (a left join's
+    positions, -1: none), as a categorical (missing where -1 or missing in ``part``).
+
+    For a column of few distinct values over a million rows (the labels on the map): the
+    column is factorized once per ``part`` object (which must not change while held) and only
+    its small integer codes are placed; placing the text itself cost about 40 ms after each
+    label, and the codes make the map's colour categories and a selection's counts cheaper.
+    """
+    held = (id(part), name)
+    with _MEMO_LOCK:
+        kept = _CODES.get(held)
+    if kept is not None and kept[0] is part:
+        codes, categories = kept[1], kept[2]
+    else:
+        raw, categories = pd.factorize(part[name], use_na_sentinel=True)
+        codes = raw.astype(np.min_scalar_type(-max(len(categories), 1)), copy=False)
+        with _MEMO_LOCK:
+            while len(_CODES) >= 4:
+                _CODES.pop(next(iter(_CODES)))
+            _CODES[held] = (part, codes, categories)
+    placed = codes.take(rows, mode="clip") if len(codes) else np.zeros(len(rows), codes.dtype)
+    placed[rows < 0] = -1
+    return pd.Categorical.from_codes(placed, dtype=pd.CategoricalDtype(categories))
 
 
 class KeyPositions:
@@ -278,12 +318,18 @@ def sample_row(samples: pd.DataFrame, key: str, keys: pd.Index | None = None) ->
     return rows.iloc[0]
 
 
-def count_lines(values: pd.Series, title: str, most: int = 8) -> str:
+def count_lines(values: pd.Series, title: str, most: int = 8, *, missing: str | None = None) -> str:
     """Markdown of how many of ``values`` take each value, most frequent first: a bold
     ``title``, then "value: count" lines, the ``most`` first and then how many more values
     there are. Text, not a data frame: each grid canvas cost a selection panel's browser
-    about 15 ms (issue 20)."""
-    counts = values.value_counts()
+    about 15 ms (issue 20). ``missing``: missing values are counted under this name (else
+    left out); ``values`` may be categorical (its unused categories are left out)."""
+    counts = values.value_counts(dropna=missing is None)
+    counts = counts[counts > 0]
+    if missing is not None and counts.index.hasnans:
+        names = [missing if pd.isna(v) else v for v in counts.index]
+        named = pd.Series(counts.to_numpy(), index=pd.Index(names, dtype=object))
+        counts = named.groupby(level=0, sort=False).sum().sort_values(ascending=False)
     lines = [f"**{md(title)}**"]
     lines += [f"{md(v)}: {n:,}" for v, n in counts.head(most).items()]
     if len(counts) > most:

@@ -36,9 +36,19 @@ NONE = "(none)"
 
 
 def label_facet(project: Project) -> pd.DataFrame:
-    """The current label of each labeled sample (column ``label``)."""
-    labels = project.current_labels()
-    return labels.set_index("key")[["label"]]
+    """The current label of each labeled sample (column ``label``, categorical)."""
+    return _label_part(project.current_labels())
+
+
+def _label_part(labels: pd.DataFrame) -> pd.DataFrame:
+    """The label column of ``Project.current_labels`` by key, categorical.
+
+    A facets frame places its codes on a million rows, not their text (about 40 ms of every
+    label at 1M samples), and its filters read its few distinct values.
+    """
+    return pd.DataFrame(
+        {"label": pd.Categorical(labels.label.array)}, index=pd.Index(labels.key.array, name="key")
+    )
 
 
 def prediction_facet(project: Project) -> pd.DataFrame | None:
@@ -259,7 +269,7 @@ def build_facets(
         else:
             rows = None
             if provider is label_facet and labels is not None:
-                part: pd.DataFrame | None = labels.set_index("key")[["label"]]
+                part: pd.DataFrame | None = _label_part(labels)
                 if label_ids is not None and by_id is not None:
                     rows = by_id.rows_of(label_ids)
             else:

@@ -15,6 +15,9 @@ PAGE_SIZE = 24
 FILTER_COLUMNS = ("particle_type", "dose_Gy", "hr_post_exposure", "plate", "well")
 COLOR_COLUMNS = ("label", "prediction", "uncertainty", "issue score", "round", "particle_type",
                  "dose_Gy", "hr_post_exposure", "plate", "well", "mouse")  # fmt: skip
+#: The columns of the selected rows the selection panel and zoom use.
+PANEL_COLUMNS = ("key", "x", "y", "relpath", "label", "prediction", "tag_names", "particle_type",
+                 "hr_post_exposure")  # fmt: skip
 NEW_CLASS = "+ new class"
 QUEUE_PAGE = "pages/4_Queue.py"
 
@@ -56,7 +59,7 @@ def _selection_panel(chosen: tables.Frame) -> None:
         widgets.sample_detail(keys[0], window)
     else:
         cols = st.columns(3)
-        cols[0].markdown(tables.count_lines(chosen.label.fillna(widgets.UNLABELED), "label"))
+        cols[0].markdown(tables.count_lines(chosen.label, "label", missing=widgets.UNLABELED))
         for col, name in zip(cols[1:], ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:
                 col.markdown(tables.count_lines(chosen[name], name))
@@ -261,15 +264,19 @@ with map_tab:
             if view.full:
                 widgets.map_clicks_open_points()
             selection = event.selection if event and event.selection else {}
-            in_view = (
-                frame
-                if map_window is None
-                else frame[ViewWindow(*map_window).contains(frame.x, frame.y)]
-            )
-            signature, chart_keys = figures.chart_selection(selection, in_view)
-            keys = state.sync_selection_with_chart(signature, chart_keys)
+
+            def chart_keys(rows: tables.Frame = frame) -> list[str]:  # when the chart's changed
+                in_view = (
+                    rows
+                    if map_window is None
+                    else rows[ViewWindow(*map_window).contains(rows.x, rows.y)]
+                )
+                return figures.chart_keys(selection, in_view)
+
+            keys = state.sync_selection_with_chart(figures.chart_signature(selection), chart_keys)
             positions = None if map_filters else tables.KeyPositions.of(base)  # same rows
-            chosen = tables.selected_rows(frame, keys, positions)
+            panel_part = frame[[c for c in PANEL_COLUMNS if c in frame.columns]]  # not 100k x all
+            chosen = tables.selected_rows(panel_part, keys, positions)
             _zoom_controls(chosen, map_window)
             if chosen.empty:
                 st.caption(

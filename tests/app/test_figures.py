@@ -382,3 +382,15 @@ def test_map_figure__markers_shrink_as_points_crowd_the_chart() -> None:
     sizes = {n: {t["marker"]["size"] for t in map_figure(_frame(n), "label", {})["data"]}
              for n in (1_000, 40_000, 77_180)}  # fmt: skip
     assert sizes == {1_000: {5}, 40_000: {4}, 77_180: {3}}
+
+
+def test_chart_signature__names_the_shapes_or_clicked_ids_without_the_points() -> None:
+    lasso = {"xref": "x", "yref": "y", "x": [0, 2, 2, 0], "y": [0, 0, 1, 1]}
+    with_points = figures.chart_signature({"points": [{"customdata": 4}], "lasso": [lasso]})
+    assert with_points == figures.chart_signature({"points": [], "lasso": [lasso]})
+    moved = {**lasso, "x": [0, 3, 3, 0]}
+    assert figures.chart_signature({"lasso": [moved]}) != with_points
+    click = figures.chart_signature({"points": [{"customdata": 8}]})
+    assert click
+    assert click != figures.chart_signature({"points": [{"customdata": 7}]})
+    assert figures.chart_signature({"points": [], "lasso": [], "box": []}) == ""

@@ -56,8 +56,11 @@ def _merged_map_table(
     issues: pd.DataFrame | None,
     colours: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The map table as it was built before issue 21: a merge on the key text per part."""
+    """The map table as it was built before issue 21: a merge on the key text per part (the
+    label column then made categorical, as ``placed_categories`` makes it)."""
     out = frame.merge(labels[["key", "label"]], on="key", how="left")
+    categories = pd.Index(labels.label.dropna().unique())
+    out["label"] = pd.Categorical(out.label, dtype=pd.CategoricalDtype(categories))
     for part in (model, issues, None if rounds.empty else rounds):
         if part is not None:
             out = out.merge(part, on="key", how="left")
@@ -420,6 +423,33 @@ def test_count_lines__most_frequent_first_then_how_many_more() -> None:
         "**class**  \nb: 3  \na: 2  \n… and 2 more values"
     )
     assert tables.count_lines(values, "class").endswith("c\\_d: 1  \ne: 1")
+
+
+def test_count_lines__names_missing_values_and_leaves_out_unused_categories() -> None:
+    values = pd.Series(pd.Categorical(["b", None, "b", None, None], categories=["a", "b"]))
+    assert tables.count_lines(values, "label", missing="unlabeled") == (
+        "**label**  \nunlabeled: 3  \nb: 2"
+    )
+    assert tables.count_lines(values, "label") == "**label**  \nb: 2"
+
+
+def test_placed_categories__equal_the_values_placed_and_factorize_once_per_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    part = pd.DataFrame({"label": pd.array(["track", None, "debris", "track"], dtype="str")})
+    rows = np.array([3, -1, 1, 2, 0, -1], dtype=np.intp)
+    calls: list[int] = []
+    factorize = pd.factorize
+    monkeypatch.setattr(pd, "factorize", lambda *a, **k: calls.append(1) or factorize(*a, **k))
+    got = tables.placed_categories(part, "label", rows)
+    want = pd.api.extensions.take(part.label.array, rows, allow_fill=True)
+    assert list(got.astype(object)) == list(pd.Series(want).astype(object))
+    assert list(got.categories) == ["track", "debris"]
+    again = tables.placed_categories(part, "label", rows[::-1].copy())
+    assert list(again.astype(object)) == list(got.astype(object))[::-1]
+    assert len(calls) == 1  # the same table: its codes are reused
+    tables.placed_categories(part.copy(), "label", rows)
+    assert len(calls) == 2
 
 
 def test_read_labels__the_lookups_made_before_carry_over_with_the_change_applied(

@@ -1,0 +1,38 @@
+"""Session-state helpers of ``bps_app.state`` under a real script run (AppTest)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def _chart_sync_app() -> None:
+    import streamlit as st
+
+    from bps_app import state
+
+    calls = st.session_state.setdefault("calls", [])
+
+    def keys() -> list[str]:
+        calls.append(st.session_state.signature)
+        return list(st.session_state.chart_keys)
+
+    st.session_state.got = state.sync_selection_with_chart(st.session_state.signature, keys)
+
+
+def test_sync_selection_with_chart__finds_the_keys_only_when_the_chart_selection_changed() -> None:
+    app = AppTest.from_function(_chart_sync_app)
+    app.session_state.signature, app.session_state.chart_keys = "lasso 1", ["a", "b"]
+    app.run()
+    assert app.session_state.got == ["a", "b"]
+    app.session_state.chart_keys = ["changed"]  # the same shape: its keys are not found again
+    app.run()
+    assert app.session_state.got == ["a", "b"]
+    assert app.session_state.calls == ["lasso 1"]
+    app.session_state.signature = "lasso 2"
+    app.run()
+    assert app.session_state.got == ["changed"]
+    app.session_state.signature, app.session_state.chart_keys = "", []  # cleared on the chart
+    app.run()
+    assert app.session_state.got == []
+    assert app.session_state.calls == ["lasso 1", "lasso 2", ""]
+    assert not app.exception
