@@ -5,13 +5,14 @@ reruns, that still reads what other sessions write and is opened again when it m
 from __future__ import annotations
 
 import dataclasses
+import gc
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import state
-from bps_core.project import Project
+from bps_core.project import Project, create_project_from_folder
 
 
 def _script() -> None:
@@ -116,3 +117,36 @@ class TestOpenProject:
         app.run()
         assert app.session_state["name"] == "other"
         assert _held(app).folder == other.resolve()
+
+
+def _connections(server: object, url: str) -> int:
+    """How many connections the PostgreSQL database of ``url`` has open now."""
+    name = url.rsplit("/", 1)[-1]
+    with server.admin() as conn:  # type: ignore[attr-defined]
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,))
+        return int(row.fetchone()[0])
+
+
+def test_open_project__dropped_session_releases_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_copy: Path,
+    tmp_path: Path,
+    database_url: str,
+    pg_server: object,
+) -> None:
+    """Each open browser session holds one connection; when Streamlit drops the session (a tab
+    closed, after ``server.disconnectedSessionTTL``), its state goes and so does the
+    connection: PostgreSQL's ``max_connections`` counts open tabs, not tabs ever opened."""
+    project, _ = create_project_from_folder(
+        tmp_path / "project", tiny_copy, database_url=database_url
+    )
+    project.close()
+    before = _connections(pg_server, database_url)
+    apps = [_app(monkeypatch, project.folder) for _ in range(3)]
+    assert _connections(pg_server, database_url) == before + 3  # one per session, held
+    for app in apps:
+        app.run()
+    assert _connections(pg_server, database_url) == before + 3  # reruns reuse them
+    del app, apps
+    gc.collect()
+    assert _connections(pg_server, database_url) == before
