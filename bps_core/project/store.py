@@ -211,6 +211,17 @@ class LabelWrite:
         """The newest event of the write (``after_event`` when it appended none)."""
         return int(self.event_ids[-1]) if len(self.event_ids) else self.after_event
 
+    def last_per_sample(self) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+        """Each sample's last event of the write: (sample ids ascending, their event rows).
+
+        The rows index ``event_ids``, ``sample_ids`` and ``labels``.
+        """
+        if bool((np.diff(self.sample_ids) > 0).all()):  # a lasso: each sample once, in order
+            return self.sample_ids, np.arange(len(self.sample_ids))
+        # The last event of each sample: unique over the reversed events keeps the last.
+        ids, first = np.unique(self.sample_ids[::-1], return_index=True)
+        return ids, len(self.sample_ids) - 1 - first
+
     def changes(self) -> pd.DataFrame:
         """``Project.label_changes(after_event)`` as of right after the write, less ``key``.
 
@@ -219,11 +230,7 @@ class LabelWrite:
         Returns:
             Columns label, user, created_at, source, sample_id, event_id.
         """
-        if bool((np.diff(self.sample_ids) > 0).all()):  # a lasso: each sample once, in order
-            ids, rows = self.sample_ids, np.arange(len(self.sample_ids))
-        else:  # the last event of each sample: unique over the reversed events keeps the last
-            ids, first = np.unique(self.sample_ids[::-1], return_index=True)
-            rows = len(self.sample_ids) - 1 - first
+        ids, rows = self.last_per_sample()
         n = len(ids)
         return pd.DataFrame({
             "label": self.labels[rows], "user": _repeated(self.user, n),
