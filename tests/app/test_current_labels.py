@@ -75,6 +75,39 @@ class TestCurrentLabels:
         _check(labels, p)
         other.close()
 
+    def test_read_labels__a_reviewers_noted_verdicts_equal_a_fresh_read_without_the_log(
+        self, tiny_project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:  # type: ignore[no-untyped-def]
+        """The review, label-issue and prediction walks hand their writes (a fix, a reject, a
+        prediction accepted on an unlabeled sample, an undo) to the next read, which then
+        does not read the label log, and equals ``current_labels``."""
+        from bps_core.project.reviews import Verdict
+        from bps_core.verbs.reviews import ReviewSettings, review
+
+        p = tiny_project
+        keys = p.samples().key.tolist()
+        p.add_labels(keys[:6], "track", user="ann", source="lasso")
+        p.ensure_class("debris")
+        cache.read_labels(p, p.current_labels_token())
+        log_reads: list[int] = []
+        changes = p.label_changes
+        monkeypatch.setattr(p, "label_changes",
+                            lambda after=0: log_reads.append(after) or changes(after))  # fmt: skip
+        writes = [
+            lambda: review(p, ReviewSettings((Verdict(keys[0], "fix", "debris"),)), user="rita"),
+            lambda: review(p, ReviewSettings((Verdict(keys[1], "reject"),)), user="rita"),
+            lambda: p.reviews.label_unlabeled([(keys[9], "debris")], user="rita"),
+            lambda: p.undo("rita"),
+        ]
+        for write in writes:
+            done = write()
+            assert done is not None
+            assert done.written is not None
+            cache.note_label_write(p, done.written)
+            labels = cache.read_labels(p, p.current_labels_token())
+            _check(labels, p)
+        assert log_reads == []
+
     def test_changed__labels_without_sample_ids_take_no_changes(self) -> None:
         labels = CurrentLabels(pd.DataFrame([], columns=LABEL_COLUMNS))
         changes = LabelChanges.from_frame(_changes([1], ["a"]))
