@@ -245,8 +245,7 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
     24 were looked up again on every rerun of the page, each through Streamlit's hashing of
     its arguments and a copy of its bytes.
     """
-    key = (json.dumps(dataclasses.asdict(source), sort_keys=True), relpath, size,
-           dataclasses.astuple(window))  # fmt: skip
+    key = (_config_json(source), relpath, size, dataclasses.astuple(window))
     with _RECENT_LOCK:
         png = _RECENT_THUMBNAILS.get(key)
         if png is not None:
@@ -297,8 +296,7 @@ def nucleus_view(
         ImageDecodeError: The sample's own file cannot be decoded, or is gone.
         DatasourceError: The sample's own file could not be read now.
     """
-    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
-    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    source_json, style_json = _config_json(source), _config_json(style)
     ready = _view_prefetcher().take((source_json, relpath, size, style_json))
     if ready is not None:
         return ready
@@ -315,8 +313,7 @@ def prefetch_views(
     background, in order, so ``nucleus_view`` hands them out without a decode or a PNG encode
     when the labeler moves on. One worker per server; views kept for the last few dozen
     requests; a view that fails is not kept (``nucleus_view`` then makes it and reports)."""
-    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
-    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    source_json, style_json = _config_json(source), _config_json(style)
     prefetcher = _view_prefetcher()
     todo = [r for r in relpaths if not prefetcher.has((source_json, r, size, style_json))]
     if not todo:
@@ -332,6 +329,15 @@ def prefetch_views(
         )
 
 
+@functools.lru_cache(maxsize=32)
+def _config_json(config: DatasourceConfig | CompositeStyle) -> str:
+    """A frozen config as sorted JSON (part of a cache key), made once per distinct config:
+    ``dataclasses.asdict`` deep-copies every field, about 1 ms of each queue key press for
+    the image's and its prefetch's source and style (issue 20)."""
+    doc = config.to_dict() if isinstance(config, CompositeStyle) else dataclasses.asdict(config)
+    return json.dumps(doc, sort_keys=True)
+
+
 def _readers(source_json: str) -> tuple[DataSource, DataSource | None]:
     """The reader of a source and of its sibling partner folder (None when it has none)."""
     cache_dir = str(state.project_dir() / OBJECT_CACHE_DIR)
@@ -340,7 +346,7 @@ def _readers(source_json: str) -> tuple[DataSource, DataSource | None]:
     partners: DataSource | None = None
     if sibling is not None:
         try:
-            partners = _source(json.dumps(dataclasses.asdict(sibling), sort_keys=True), cache_dir)
+            partners = _source(_config_json(sibling), cache_dir)
         except DatasourceError:  # the sibling folder went away: partners are absent
             partners = None
     return reader, partners
@@ -449,8 +455,7 @@ def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
     16 in flight) into the local object cache; local sources need nothing."""
     if source.kind == "local":
         return
-    reader = _source(json.dumps(dataclasses.asdict(source), sort_keys=True),
-                     str(state.project_dir() / OBJECT_CACHE_DIR))  # fmt: skip
+    reader = _source(_config_json(source), str(state.project_dir() / OBJECT_CACHE_DIR))
     if isinstance(reader, CachedSource):
         missing = [r for r in relpaths if not reader.contains(r)]
         if missing:
