@@ -18,6 +18,7 @@ import streamlit as st
 from numpy.typing import NDArray
 
 from bps_app import figures, jobs, state
+from bps_app.current_labels import LABEL_COLUMNS, CurrentLabels, LabelChanges, applied
 from bps_core.composite import CompositeStyle, NucleusView
 from bps_core.composite import nucleus_view as composite_view
 from bps_core.csvsafe import safe_frame
@@ -244,8 +245,7 @@ def thumbnail(source: DatasourceConfig, relpath: str, size: int, window: Display
     24 were looked up again on every rerun of the page, each through Streamlit's hashing of
     its arguments and a copy of its bytes.
     """
-    key = (json.dumps(dataclasses.asdict(source), sort_keys=True), relpath, size,
-           dataclasses.astuple(window))  # fmt: skip
+    key = (_config_json(source), relpath, size, dataclasses.astuple(window))
     with _RECENT_LOCK:
         png = _RECENT_THUMBNAILS.get(key)
         if png is not None:
@@ -296,8 +296,7 @@ def nucleus_view(
         ImageDecodeError: The sample's own file cannot be decoded, or is gone.
         DatasourceError: The sample's own file could not be read now.
     """
-    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
-    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    source_json, style_json = _config_json(source), _config_json(style)
     ready = _view_prefetcher().take((source_json, relpath, size, style_json))
     if ready is not None:
         return ready
@@ -314,8 +313,7 @@ def prefetch_views(
     background, in order, so ``nucleus_view`` hands them out without a decode or a PNG encode
     when the labeler moves on. One worker per server; views kept for the last few dozen
     requests; a view that fails is not kept (``nucleus_view`` then makes it and reports)."""
-    source_json = json.dumps(dataclasses.asdict(source), sort_keys=True)
-    style_json = json.dumps(style.to_dict(), sort_keys=True)
+    source_json, style_json = _config_json(source), _config_json(style)
     prefetcher = _view_prefetcher()
     todo = [r for r in relpaths if not prefetcher.has((source_json, r, size, style_json))]
     if not todo:
@@ -331,6 +329,15 @@ def prefetch_views(
         )
 
 
+@functools.lru_cache(maxsize=32)
+def _config_json(config: DatasourceConfig | CompositeStyle) -> str:
+    """A frozen config as sorted JSON (part of a cache key), made once per distinct config:
+    ``dataclasses.asdict`` deep-copies every field, about 1 ms of each queue key press for
+    the image's and its prefetch's source and style (issue 20)."""
+    doc = config.to_dict() if isinstance(config, CompositeStyle) else dataclasses.asdict(config)
+    return json.dumps(doc, sort_keys=True)
+
+
 def _readers(source_json: str) -> tuple[DataSource, DataSource | None]:
     """The reader of a source and of its sibling partner folder (None when it has none)."""
     cache_dir = str(state.project_dir() / OBJECT_CACHE_DIR)
@@ -339,7 +346,7 @@ def _readers(source_json: str) -> tuple[DataSource, DataSource | None]:
     partners: DataSource | None = None
     if sibling is not None:
         try:
-            partners = _source(json.dumps(dataclasses.asdict(sibling), sort_keys=True), cache_dir)
+            partners = _source(_config_json(sibling), cache_dir)
         except DatasourceError:  # the sibling folder went away: partners are absent
             partners = None
     return reader, partners
@@ -448,8 +455,7 @@ def prefetch(source: DatasourceConfig, relpaths: list[str]) -> None:
     16 in flight) into the local object cache; local sources need nothing."""
     if source.kind == "local":
         return
-    reader = _source(json.dumps(dataclasses.asdict(source), sort_keys=True),
-                     str(state.project_dir() / OBJECT_CACHE_DIR))  # fmt: skip
+    reader = _source(_config_json(source), str(state.project_dir() / OBJECT_CACHE_DIR))
     if isinstance(reader, CachedSource):
         missing = [r for r in relpaths if not reader.contains(r)]
         if missing:
@@ -797,29 +803,6 @@ def _tag_history(project_dir: str, tags_version: int) -> pd.DataFrame:
         return p.tags.history()
 
 
-@dataclasses.dataclass(frozen=True)
-class CurrentLabels:
-    """The project's current labels (``Project.current_labels``) with the lookups a page
-    makes on every rerun, held read-only. The lookups are made on first use (Explore never
-    needs them: at a million samples they cost 0.3 s after each label)."""
-
-    frame: pd.DataFrame  #: key, label, user, created_at, source
-    #: The sample id of each row of ``frame`` (None when read whole: blind double labeling,
-    #: PostgreSQL): joins by id (``bps_core.positions``) instead of by key text.
-    sample_ids: NDArray[np.int64] | None = dataclasses.field(default=None, compare=False)
-
-    @functools.cached_property
-    def keys(self) -> frozenset[str]:
-        """The labeled keys (from a list: iterating a pandas string column element by
-        element costs about 6x more, paid on every queue key press after a label)."""
-        return frozenset(self.frame.key.tolist())
-
-    @functools.cached_property
-    def label_of(self) -> dict[str, str]:
-        """Key -> label (built from lists, as `keys`)."""
-        return dict(zip(self.frame.key.tolist(), self.frame.label.tolist(), strict=True))
-
-
 def current_labels(project: Project) -> CurrentLabels:
     """The current labels, re-read only when ``Project.current_labels_token`` changes (a label
     written by anyone, an undo, the double-labeling setting, the samples), so a rerun that
@@ -847,8 +830,7 @@ class _LabelsRead:
     samples_version: object
     setting: object  #: the double-labeling setting (``Assignments.token``'s last part)
     last_event: int  #: the newest label event they include
-    labels: CurrentLabels
-    sample_ids: NDArray[np.int64]  #: of the frame's rows
+    labels: CurrentLabels  #: with sample ids
 
 
 #: The last labels read per project folder: the next read applies the label events since.
@@ -869,7 +851,7 @@ def note_label_write(project: Project, written: LabelWrite | None) -> None:
 
 def _written_changes(
     project: Project, last: _LabelsRead | None, samples_version: object
-) -> pd.DataFrame | None:
+) -> LabelChanges | None:
     """The label changes since ``last`` from the write noted for the project, with their
     keys from the cached samples frame; None unless that write is all that changed since
     (its first event follows ``last``'s newest, and its last is the newest in the log)."""
@@ -879,13 +861,12 @@ def _written_changes(
         return None
     if project.labels_version() != written.last_event:
         return None  # someone else wrote a label since (or the log is not the one noted)
-    changes = written.changes()
+    ids, _ = written.last_per_sample()
     keys, positions = _sample_keys(folder, str(samples_version))
-    rows = positions.positions(changes.sample_id.to_numpy())
+    rows = positions.positions(ids)
     if (rows < 0).any():
         return None
-    changes.insert(0, "key", keys.take(rows))  # the samples' own text array: no conversion
-    return changes
+    return LabelChanges.from_write(written, keys.take(rows))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -895,16 +876,15 @@ def _sample_keys(project_dir: str, version: str) -> tuple[Any, IdPositions]:
     return samples.key.array, IdPositions(samples.sample_id.to_numpy())
 
 
-_LABEL_COLUMNS = ["key", "label", "user", "created_at", "source"]
-
-
 def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
     """``Project.current_labels``, read as the events since the last read applied to it.
 
     The label log is append-only and a sample's label is its last event's, so the labels
     after a change are the last ones with each sample that has a newer event replaced (or
     dropped, when the event cleared it): a 100k-sample label reads its 100k events, not
-    every label of the project. A full read when the samples or the double-labeling setting
+    every label of the project, and a page's own write is not read back at all
+    (``note_label_write``). The result makes its frame and lookups on first use
+    (``CurrentLabels``). A full read when the samples or the double-labeling setting
     changed, and always under blind double labeling (its hidden disagreements follow every
     event) and on PostgreSQL. ``token`` is ``Project.current_labels_token`` read before.
     """
@@ -921,56 +901,21 @@ def read_labels(project: Project, token: tuple[object, ...]) -> CurrentLabels:
         last = None
     changes = _written_changes(project, last, samples_version)
     if changes is None:
-        changes = project.label_changes(last.last_event if last is not None else 0)
-    if last is not None and changes.empty:
+        changes = LabelChanges.from_frame(
+            project.label_changes(last.last_event if last is not None else 0)
+        )
+    if last is not None and not len(changes):
         return last.labels
-    labeled = changes[changes.label.notna()]
-    parts = [(labeled[_LABEL_COLUMNS], labeled.sample_id.to_numpy(dtype=np.int64))]
-    if last is not None and len(last.sample_ids):
-        kept = ~_among(last.sample_ids, changes.sample_id.to_numpy(dtype=np.int64))
-        parts.insert(0, (last.labels.frame[kept], last.sample_ids[kept]))
-    parts = [(f, i) for f, i in parts if len(f)]  # an empty part would make every column object
-    if parts:
-        ids = np.concatenate([i for _, i in parts])
-        order = np.argsort(ids, kind="stable")
-        frame = pd.concat([f for f, _ in parts], ignore_index=True).iloc[order]
-        frame, ids = frame.reset_index(drop=True), ids[order]
-    else:
-        frame, ids = pd.DataFrame([], columns=_LABEL_COLUMNS), np.zeros(0, dtype=np.int64)
-    newest = int(changes.event_id.max()) if len(changes) else 0
-    labels = CurrentLabels(frame, ids)
     if last is not None:
-        _carry_lookups(last.labels, labels, changes)
-    newest = max(newest, last.last_event if last is not None else 0)
-    _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels, ids)
+        labels = CurrentLabels.changed(last.labels, changes)
+        newest = max(changes.newest_event, last.last_event)
+    else:
+        empty = pd.DataFrame([], columns=LABEL_COLUMNS)
+        frame, ids = applied(empty, np.zeros(0, dtype=np.int64), [changes])
+        labels, newest = CurrentLabels(frame, ids), changes.newest_event
+    _LABELS_READ[folder] = _LabelsRead(samples_version, double_labeling, newest, labels)
     _sample_keys(folder, str(samples_version))  # made now (0.1 s at 1M), not after a label
     return labels
-
-
-def _carry_lookups(old: CurrentLabels, new: CurrentLabels, changes: pd.DataFrame) -> None:
-    """Gives ``new`` the lookups ``old`` had made (``CurrentLabels.label_of``, ``keys``),
-    with ``changes`` (one row per sample: key, label, None for a clear) applied: a queue key
-    press changes one label, so it need not rebuild them from every label (about 20 ms of
-    each press at 8k labels, issue 20)."""
-    if "label_of" not in old.__dict__:
-        return
-    label_of = dict(old.label_of)
-    for key, label in zip(changes.key.tolist(), changes.label.tolist(), strict=True):
-        if isinstance(label, str):
-            label_of[key] = label
-        else:
-            label_of.pop(key, None)
-    new.__dict__["label_of"] = label_of  # what functools.cached_property would have stored
-    new.__dict__["keys"] = frozenset(label_of)
-
-
-def _among(ids: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Which of ``ids`` are in ``ascending`` (sorted, as label changes come): ``np.isin`` by
-    binary search, without sorting either."""
-    if not len(ascending):
-        return np.zeros(len(ids), dtype=bool)
-    at = np.minimum(np.searchsorted(ascending, ids), len(ascending) - 1)
-    return np.asarray(ascending[at] == ids)
 
 
 def token_parts(token: tuple[object, ...]) -> tuple[object, object]:

@@ -71,6 +71,7 @@ def _verdict(verdict: str, label: str | None, key: str, seen: int, user: str) ->
     try:
         with state.open_project() as p:
             done = review(p, ReviewSettings((Verdict(key, verdict, label, seen),)), user=user)
+            cache.note_label_write(p, done.written)  # the rerun need not read it back
     except (BpsError, ValueError) as exc:  # a stale screen stays, showing the new label
         state.set_queue_error(str(exc))
         return

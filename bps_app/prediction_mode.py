@@ -105,6 +105,7 @@ def _decide(key: str, label: str, seen: int, accepted: bool, model: str, user: s
     try:
         with state.open_project() as p:
             done = accept_predictions(p, AcceptSettings((decision,), model=model), user=user)
+            cache.note_label_write(p, done.written)  # the rerun need not read it back
     except (BpsError, ValueError) as exc:  # a stale screen stays, showing the new label
         state.set_queue_error(str(exc))
         return

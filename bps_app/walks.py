@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from bps_app import state
+from bps_app import cache, state
 from bps_core.queue import LabelQueue
 
 #: Puts a queue back as the session's queue, in the walk's mode.
@@ -37,6 +37,7 @@ def undo(user: str, restart: Restart, nothing: str) -> None:
         return
     with state.open_project() as p:
         result = p.undo(user)
+        cache.note_label_write(p, result.written if result else None)
     if result is None:
         state.set_queue_error(nothing)
         return

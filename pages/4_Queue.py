@@ -214,7 +214,8 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
     with state.open_project() as p:
         labels = cache.current_labels(p)
         classes = p.classes()
-        mine = labeler_view(p, user, labels.frame)
+        # The frame only if double labeling needs it: a key press uses the lookups alone.
+        mine = labeler_view(p, user, lambda: labels.frame)
     blind = mine is not None and mine.blind
     labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
     if mine is not None and blind:  # what this user may see

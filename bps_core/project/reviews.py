@@ -24,6 +24,7 @@ import pandas as pd
 from bps_core.errors import BpsError, UnknownSampleError
 from bps_core.project import db
 from bps_core.project.keys import sample_ids
+from bps_core.project.label_writes import LabelAction, LabelWrite, newest_event, read_back
 
 #: What a reviewer can say about a label.
 VERDICTS = ("accept", "fix", "reject")
@@ -97,6 +98,9 @@ class VerdictsRecorded:
 
     counts: dict[str, int]
     action_id: str | None
+    #: The label events the fixes and rejects appended (SQLite; None on PostgreSQL or
+    #: without any), see ``LabelWrite``: a page hands them to its next labels read.
+    written: LabelWrite | None = field(default=None, compare=False, repr=False)
 
 
 def _now() -> str:
@@ -235,14 +239,21 @@ class Reviews:
                 judged.append((sid, event_id, verdict))
                 counts[verdict] += 1
             result: dict[int, int] = {}
+            written: LabelWrite | None = None
             if events:
+                before = newest_event(c)
                 c.executemany(
                     "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
                     "action_id) VALUES (?, ?, ?, ?, 'review', ?)",
                     [(sid, cls, user, now, action) for sid, cls in events],
                 )
-                q = "SELECT sample_id, id FROM label_events WHERE action_id = ?"
-                result = {int(s): int(e) for s, e in c.execute(q, (action,)).fetchall()}
+                written = read_back(c, before, len(events), user, now, "review")
+                if written is not None:  # the same pairs as the query below, already read
+                    result = dict(zip(written.sample_ids.tolist(), written.event_ids.tolist(),
+                                      strict=True))  # fmt: skip
+                else:
+                    q = "SELECT sample_id, id FROM label_events WHERE action_id = ?"
+                    result = {int(s): int(e) for s, e in c.execute(q, (action,)).fetchall()}
                 c.execute(
                     "INSERT INTO label_actions (action_id, user, kind, n_events, created_at) "
                     "VALUES (?, ?, 'label', ?, ?)",
@@ -254,13 +265,13 @@ class Reviews:
                 [(sid, event_id, verdict, result.get(sid), user, now)
                  for sid, event_id, verdict in judged],
             )  # fmt: skip
-            return VerdictsRecorded(counts, action if events else None)
+            return VerdictsRecorded(counts, action if events else None, written)
 
         return db.write(self._conn, tx)
 
     def label_unlabeled(
         self, pairs: Sequence[tuple[str, str]], *, user: str, action_id: str | None = None
-    ) -> str:
+    ) -> LabelAction:
         """Labels samples that are still unlabeled (a reviewer accepting predictions).
 
         One label event per sample, source ``review`` (so the label counts as reviewed), all in
@@ -273,7 +284,8 @@ class Reviews:
             action_id: The label action to write; generated when omitted.
 
         Returns:
-            The label action id (``Project.undo`` of the reviewer reverses it).
+            The label action (``Project.undo`` of the reviewer reverses it), with the events
+            it appended.
 
         Raises:
             UnknownSampleError: a key is not in the project.
@@ -290,7 +302,7 @@ class Reviews:
                               "appear more than once")  # fmt: skip
         names = {k: clean_name(lab, "class name") for k, lab in pairs}
 
-        def tx(c: db.Connection) -> str:
+        def tx(c: db.Connection) -> LabelAction:
             ids = sample_ids(c, keys)
             missing = [k for k in keys if k not in ids]
             if missing:
@@ -312,6 +324,7 @@ class Reviews:
                     raise ReviewError(f"no class {name!r} to label with; create it first")
                 class_ids[name] = int(row[0])
             now, action = _now(), action_id or uuid.uuid4().hex
+            before = newest_event(c)
             c.executemany(
                 "INSERT INTO label_events (sample_id, class_id, user, created_at, source, "
                 "action_id) VALUES (?, ?, ?, ?, 'review', ?)",
@@ -322,7 +335,8 @@ class Reviews:
                 "VALUES (?, ?, 'label', ?, ?)",
                 (action, user, len(keys), now),
             )
-            return action
+            written = read_back(c, before, len(keys), user, now, "review")
+            return LabelAction(action, len(keys), written)
 
         return db.write(self._conn, tx)
 

@@ -289,7 +289,9 @@ class LabelerView:
         return (set(current) | set(self.own.key)) - self.pending
 
 
-def labeler_view(project: Project, user: str, labels: pd.DataFrame) -> LabelerView | None:
+def labeler_view(
+    project: Project, user: str, labels: pd.DataFrame | Callable[[], pd.DataFrame]
+) -> LabelerView | None:
     """The queue's view for ``user`` while double labeling is on and they are a labeler.
 
     None when it is off or ``user`` is not one of its labelers (the queue then works as
@@ -298,11 +300,15 @@ def labeler_view(project: Project, user: str, labels: pd.DataFrame) -> LabelerVi
     Args:
         project: The open project.
         user: Who is labeling ("" when nobody typed a name).
-        labels: ``project.current_labels()``, already read by the caller.
+        labels: ``project.current_labels()``, already read by the caller, or a function
+            that gives it (called only when the view needs it: a queue key press without
+            double labeling never makes the frame).
     """
     setting = project.assignments.active()
     if not user or setting is None or user not in setting.labelers:
         return None
+    if callable(labels):
+        labels = labels()
     mine = project.assignments.labeler_labels()
     mine = mine[mine.user == user][["key", "label"]]
     assigned = set(project.assignments.keys(user))

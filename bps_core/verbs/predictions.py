@@ -15,7 +15,7 @@ or a prediction a newer model no longer makes, is refused rather than applied bl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from bps_core.atomic import atomic_write_text
 from bps_core.csvsafe import safe_frame
 from bps_core.embeddings.store import current_version, load_embedding_set
 from bps_core.errors import BpsError, SettingsError
+from bps_core.project.label_writes import LabelWrite
 from bps_core.project.reviews import StaleReviewError, Verdict
 from bps_core.project.rounds import ModelRecord
 from bps_core.project.store import Project
@@ -222,12 +223,15 @@ class AcceptRecord:
         n_fixed: Labeled samples whose label changed.
         action_ids: The label actions written (``Project.undo`` of the reviewer reverses them,
             newest last); empty when only labels were confirmed.
+        written: The label events of the last action (``LabelWrite``; None on PostgreSQL or
+            without any): a page hands them to its next labels read.
     """
 
     n_labeled: int
     n_kept: int
     n_fixed: int
     action_ids: tuple[str, ...] = ()
+    written: LabelWrite | None = field(default=None, compare=False, repr=False)
 
 
 def _recheck(project: Project, settings: AcceptSettings) -> None:
@@ -288,17 +292,21 @@ def accept_predictions(
     judged = [Verdict(d.key, "fix", d.label, d.seen_event_id)
               for d in settings.decisions if d.seen_event_id != 0]  # fmt: skip
     actions: list[str] = []
+    written: LabelWrite | None = None
     n_kept = n_fixed = 0
     if judged:  # first: a stale label refuses before any unlabeled sample is written
         done = project.reviews.record(judged, user=user)
         n_kept, n_fixed = done.counts["accept"], done.counts["fix"]
         if done.action_id is not None:
             actions.append(done.action_id)
+            written = done.written
     if fresh:
-        actions.append(project.reviews.label_unlabeled(fresh, user=user))
+        labeled = project.reviews.label_unlabeled(fresh, user=user)
+        actions.append(labeled.action_id)
+        written = labeled.written
     if progress is not None:
         progress(1.0)
-    return AcceptRecord(len(fresh), n_kept, n_fixed, tuple(actions))
+    return AcceptRecord(len(fresh), n_kept, n_fixed, tuple(actions), written)
 
 
 def _oof_table(project: Project, model: ModelRecord) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -13,6 +13,7 @@ import pandas as pd
 from bps_core.atomic import atomic_write_text
 from bps_core.csvsafe import safe_frame
 from bps_core.errors import SettingsError
+from bps_core.project.label_writes import LabelWrite
 from bps_core.project.reviews import VERDICTS, ReviewCounts, Verdict
 from bps_core.project.store import Project
 from bps_core.settings import Settings, check_choice, check_range
@@ -64,12 +65,15 @@ class ReviewRecord:
         n_rejected: Labels rejected (the samples are unlabeled again).
         action_id: The label action of the fixes and rejects, which ``Project.undo`` of the
             reviewer reverses (None when all were accepts: a verdict is never deleted).
+        written: The label events of that action (``LabelWrite``; None on PostgreSQL or
+            without any): a page hands them to its next labels read.
     """
 
     n_accepted: int
     n_fixed: int
     n_rejected: int
     action_id: str | None = None
+    written: LabelWrite | None = field(default=None, compare=False, repr=False)
 
 
 def review(
@@ -99,7 +103,8 @@ def review(
     if progress is not None:
         progress(1.0)
     counts = done.counts
-    return ReviewRecord(counts["accept"], counts["fix"], counts["reject"], done.action_id)
+    return ReviewRecord(counts["accept"], counts["fix"], counts["reject"], done.action_id,
+                        done.written)  # fmt: skip
 
 
 @dataclass(frozen=True)

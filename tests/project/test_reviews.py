@@ -196,7 +196,7 @@ def test_label_unlabeled__labels_as_review_in_one_undoable_action(tiny_project: 
     assert set(cur.review[free]) == {"fixed"}  # a reviewer's label counts as reviewed
     undone = tiny_project.undo("rita")
     assert undone is not None
-    assert undone.target_action_id == action
+    assert undone.target_action_id == action.action_id
     assert not set(free) & set(tiny_project.current_labels().key)
 
 
@@ -215,3 +215,36 @@ def test_label_unlabeled__a_sample_labeled_since_is_refused_and_nothing_written(
     with pytest.raises(UnknownSampleError):
         tiny_project.reviews.label_unlabeled([("input:nope.tif", "track")], user="rita")
     assert len(tiny_project.label_events()) == n_events
+
+
+def test_record_and_label_unlabeled__what_they_wrote_equals_the_log_read_again(
+    tiny_project: Project,
+) -> None:
+    """Issue 20: the fixes and rejects ``record`` wrote, and the labels ``label_unlabeled``
+    wrote, come back as ``written``: the events the log holds after them, read again; an
+    accept writes no event and hands back none."""
+    p = tiny_project
+    keys = _labeled(p)
+    free = [k for k in p.samples().key if k not in keys][:2]
+    accepted = p.reviews.record([Verdict(keys[0], "accept")], user="rita")
+    assert accepted.written is None
+    before = p.labels_version()
+    done = p.reviews.record([Verdict(keys[3], "fix", label="track"), Verdict(keys[1], "reject"),
+                             Verdict(keys[2], "accept")], user="rita")  # fmt: skip
+    if p.config.database_url:  # PostgreSQL: its readers read the log whole, nothing handed back
+        assert done.written is None
+        assert p.reviews.label_unlabeled([(free[0], "track")], user="rita").written is None
+        return
+    assert done.written is not None
+    assert done.written.after_event == before
+    assert done.written.last_event == p.labels_version()
+    want = p.label_changes(before).drop(columns="key")
+    pd.testing.assert_frame_equal(done.written.changes(), want)
+    assert want.label.isna().tolist() == [True, False]  # keys[1] rejected, keys[3] fixed
+    assert want.label.iloc[1] == "track"
+    before = p.labels_version()
+    action = p.reviews.label_unlabeled([(free[1], "debris"), (free[0], "track")], user="rita")
+    assert action.n_events == 2
+    assert action.written is not None
+    pd.testing.assert_frame_equal(action.written.changes(),
+                                  p.label_changes(before).drop(columns="key"))  # fmt: skip
