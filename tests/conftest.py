@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,20 @@ from tests.s3_server import S3Server, isolate_aws_environment, start_server
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
+
+#: pytest's own ``__main__``: AppTest's script runner installs each script it runs as
+#: ``__main__`` and leaves it there.
+_MAIN_MODULE = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def _pytest_main_module() -> Iterator[None]:
+    """Puts pytest's ``__main__`` back after every test: a later test's ``spawn`` child
+    prepares itself by running ``__main__``'s file, which would otherwise be the last AppTest
+    script (a ``NameError`` in the child, depending on which tests ran before)."""
+    yield
+    sys.modules["__main__"] = _MAIN_MODULE
+
 
 TINY_SEED = 1
 
