@@ -332,8 +332,8 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
             state.mirror_queue_tile(k, k in q.chosen)  # the queue decides; the box mirrors it
             ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
                                   args=(k,))  # fmt: skip
-        widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6,
-                               size=GRID_SIZE, captions=captions, style=style,
+        widgets.thumbnail_grid(list(q.current), rel_index, source, window, size=GRID_SIZE,
+                               captions=captions, style=style,
                                open_key=None if blind else "queue_open")  # fmt: skip
         widgets.prefetch_views(q.upcoming(q.page_size), rel_index, source, style, size=GRID_SIZE)
         widgets.tag_editor(list(q.chosen), "queue", user=user,
