@@ -37,7 +37,9 @@ FROM_SELECTION = "The map selection"
 REVIEW = "Review class: "
 ROUND = "Selection round "
 
-GRID_SIZE = 220  # the grid's tiles, in pixels
+# The grid's tiles, in pixels: six in a row of the page, under their "Tile n" boxes, as when
+# each was stretched over a sixth of the page (the images are one wrapping list, issue 20).
+GRID_SIZE = 150
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
