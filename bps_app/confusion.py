@@ -97,7 +97,7 @@ def drill_down(
         for k, pred, conf, now, changed in zip(head.key, head.predicted, head.confidence,
                                                head.current, head.changed, strict=True)
     }  # fmt: skip
-    widgets.thumbnail_grid(list(keys[:SHOWN]), rel_index, source, window, columns=6, size=160,
+    widgets.thumbnail_grid(list(keys[:SHOWN]), rel_index, source, window, size=160,
                            captions=captions, open_key="confusion_open")  # fmt: skip
     if len(keys) > SHOWN:
         st.caption(f"The first {SHOWN} of {len(keys):,} shown; the queue walks all of them.")

@@ -613,6 +613,23 @@ def set_tag_error(place: str, message: str) -> None:
     st.session_state[f"tag_error_{place}"] = message
 
 
+def pick_to_open(open_key: str, keys: list[str]) -> None:
+    """From the "Open in detail" control ``open_key`` (its on_change): keeps the sample at the
+    picked number (1-based in ``keys``) for ``take_to_open`` and empties the control, so that
+    picking the same number after the dialog is closed opens it again."""
+    picked = st.session_state.get(open_key)
+    st.session_state[open_key] = None
+    if isinstance(picked, int) and 1 <= picked <= len(keys):
+        st.session_state[f"{open_key}_to_open"] = keys[picked - 1]
+
+
+def take_to_open(open_key: str) -> str | None:
+    """The sample picked in the "Open in detail" control ``open_key`` since the last run,
+    once."""
+    key = st.session_state.pop(f"{open_key}_to_open", None)
+    return str(key) if key is not None else None
+
+
 def pop_tag_error(place: str) -> str | None:
     """The tag error kept for ``place``, once."""
     message = st.session_state.pop(f"tag_error_{place}", None)

@@ -375,39 +375,56 @@ def thumbnail_grid(
     source: DatasourceConfig,
     window: DisplayWindow,
     *,
-    columns: int = 6,
     size: int = 160,
     captions: dict[str, str] | None = None,
     open_key: str | None = None,
     style: CompositeStyle | None = None,
 ) -> list[str]:
-    """Draws thumbnails of ``keys``; a file that cannot be shown gets a placeholder with the
-    reason. Returns the keys of files that cannot be decoded or are gone (they are marked bad
-    in the project). With ``open_key``, each thumbnail gets a button that opens the sample's
-    detail dialog. With ``style``, each is a nucleus view (FITC, DAPI, MASK outline) drawn
-    in it, its FITC window being ``window``."""
-    bad = []
+    """Draws thumbnails of ``keys``, ``size`` pixels wide, as one image list that wraps into
+    rows, each caption starting with the thumbnail's number (1 for ``keys[0]``); the files
+    that cannot be shown are listed below it with their reasons. Returns the keys of files
+    that cannot be decoded or are gone (they are marked bad in the project). With
+    ``open_key`` (the control's widget key), an "Open in detail" row of the thumbnails'
+    numbers opens the picked sample's detail dialog. With ``style``, each is a nucleus view
+    (FITC, DAPI, MASK outline) drawn in it, its FITC window being ``window``.
+
+    One image element and one control rather than an image and a button per thumbnail:
+    the browser's React work for ~50 elements mounted on every lasso and unmounted on every
+    label was a large share of those steps' main-thread time (issue 20).
+    """
+    bad: list[str] = []
     cache.prefetch(source, [relpaths[k] for k in keys])
-    grid = st.columns(columns)
-    for i, key in enumerate(keys):
+    pngs: list[bytes] = []
+    shown: list[str] = []
+    numbers: list[int] = []
+    cannot: list[str] = []
+    for number, key in enumerate(keys, start=1):
         if style is None:
             png, reason, marked_bad = thumbnail_or_reason(key, relpaths[key], source, size, window)
         else:
             view, reason, marked_bad = view_or_reason(key, relpaths[key], source, size, style)
             png = view.png if view is not None else None
-        cell = grid[i % columns]
-        caption = (captions or {}).get(key, file_name(key))
+        caption = f"{number} · {md((captions or {}).get(key, file_name(key)))}"
         if png is None:
             if marked_bad:
                 bad.append(key)
-            cell.info(f"{md(caption)}\n\nCannot show: {md(reason)}", icon=":material/broken_image:")
+            cannot.append(f"- {caption}: Cannot show: {md(reason)}")
             continue
-        cell.image(png, caption=md(caption), width="stretch", output_format="PNG")
-        # already PNG: Streamlit would re-encode "auto"
-        if open_key is not None and cell.button(
-            "Open", key=f"{open_key}_{key}", icon=":material/zoom_in:", type="tertiary"
-        ):
-            sample_dialog(key, window)
+        pngs.append(png)
+        shown.append(caption)
+        numbers.append(number)
+    if pngs:  # already PNG: Streamlit would re-encode "auto"
+        st.image(pngs, caption=shown, width=size, output_format="PNG")
+    if cannot:
+        st.info("\n".join(cannot), icon=":material/broken_image:")
+    if open_key is not None and numbers:
+        st.pills(
+            "Open in detail", numbers, key=open_key, on_change=state.pick_to_open,
+            args=(open_key, keys), help="Opens the thumbnail of this number large, with its "
+            "metadata, label history and nearest neighbours.",
+        )  # fmt: skip
+        if (picked := state.take_to_open(open_key)) is not None:
+            sample_dialog(picked, window)
     return bad
 
 
@@ -544,8 +561,7 @@ def sample_detail(
         for k, sim in near:
             lab = labels.get(k)
             captions[k] = f"{sim:.3f} · {lab if isinstance(lab, str) else UNLABELED}"
-        thumbnail_grid([k for k, _ in near], rel, source, window, columns=4, size=128,
-                       captions=captions)  # fmt: skip
+        thumbnail_grid([k for k, _ in near], rel, source, window, size=128, captions=captions)
 
 
 @st.dialog("Sample", width="large")

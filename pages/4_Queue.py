@@ -37,7 +37,9 @@ FROM_SELECTION = "The map selection"
 REVIEW = "Review class: "
 ROUND = "Selection round "
 
-GRID_SIZE = 220  # the grid's tiles, in pixels
+# The grid's tiles, in pixels: six in a row of the page, under their "Tile n" boxes, as when
+# each was stretched over a sixth of the page (the images are one wrapping list, issue 20).
+GRID_SIZE = 150
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
@@ -333,8 +335,8 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
             state.mirror_queue_tile(k, k in q.chosen)  # the queue decides; the box mirrors it
             ticks[i % 6].checkbox(f"Tile {i + 1}", key=state.queue_tile_key(k), on_change=_toggle,
                                   args=(k,))  # fmt: skip
-        widgets.thumbnail_grid(list(q.current), rel_index, source, window, columns=6,
-                               size=GRID_SIZE, captions=captions, style=style,
+        widgets.thumbnail_grid(list(q.current), rel_index, source, window, size=GRID_SIZE,
+                               captions=captions, style=style,
                                open_key=None if blind else "queue_open")  # fmt: skip
         widgets.prefetch_views(q.upcoming(q.page_size), rel_index, source, style, size=GRID_SIZE)
         widgets.tag_editor(list(q.chosen), "queue", user=user,

@@ -206,8 +206,7 @@ with tab_dups:
     elif len(near):
         st.dataframe(tables.quality_pairs_view(near), hide_index=True, key="quality_near_table")
         for j, (a, b) in enumerate(tables.pair_keys(near, 6)):
-            widgets.thumbnail_grid([a, b], rel, source, window, columns=6,
-                                   open_key=f"quality_near{j}")  # fmt: skip
+            widgets.thumbnail_grid([a, b], rel, source, window, open_key=f"quality_near{j}")
 
 with tab_leaks:
     if result.group_column is None:
@@ -224,8 +223,7 @@ with tab_leaks:
             st.dataframe(tables.quality_pairs_view(leaks), hide_index=True,
                          key="quality_leak_table")  # fmt: skip
             for j, (a, b) in enumerate(tables.pair_keys(leaks, 6)):
-                widgets.thumbnail_grid([a, b], rel, source, window, columns=6,
-                                       open_key=f"quality_leak{j}")  # fmt: skip
+                widgets.thumbnail_grid([a, b], rel, source, window, open_key=f"quality_leak{j}")
 
 with tab_outliers:
     if result.embedding_version is None:

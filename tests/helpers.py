@@ -175,6 +175,17 @@ def client_error(
     )  # fmt: skip
 
 
+def thumbnail_captions(app: AppTest) -> list[str]:
+    """The captions of every image the app shows, in order: one image element can hold many
+    (``widgets.thumbnail_grid`` draws its thumbnails as one list)."""
+    return [img.caption for element in app.image for img in element.proto.imgs]
+
+
+def open_in_detail(app: AppTest, open_key: str, number: int) -> AppTest:
+    """Picks thumbnail ``number`` in the "Open in detail" control ``open_key`` and runs."""
+    return app.pills(key=open_key).set_value(number).run()
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on at the moment."""
     with socket.socket() as s:

@@ -16,7 +16,7 @@ from bps_core.composite import ChannelStyle, CompositeStyle, NucleusView, Outlin
 from bps_core.images import DisplayWindow
 from bps_core.project import Project
 from bps_core.projection import MapConfig
-from tests.helpers import map_project
+from tests.helpers import map_project, open_in_detail, thumbnail_captions
 
 QUEUE_PAGE = "pages/4_Queue.py"
 ALL = ["FITC", "DAPI", "Outline"]
@@ -103,20 +103,20 @@ def test_queue__the_grid_draws_every_tile_as_a_nucleus_view(
         outline=OutlineStyle(show=False)
     )
     _queue(app, keys, view="Grid of 6")
-    assert len(app.image) == 6
+    assert len(thumbnail_captions(app)) == 6
     assert app.pills(key=_key(state.VIEW_QUEUE, "layers")).value == ["FITC", "DAPI"]
 
 
 def test_dialog__opens_with_the_controls_and_the_style_chosen_last(
     app: AppTest, tiny_project: Project
 ) -> None:
-    keys = map_project(tiny_project, MapConfig(method="pca"))
+    map_project(tiny_project, MapConfig(method="pca"))
     chosen = CompositeStyle(dapi=ChannelStyle(show=False, color="#ff0000"))
     app.session_state[f"{state.VIEW_DIALOG}_style"] = chosen  # as a closed dialog left it
     app.session_state[state.EXPLORE_TAB] = "Browse"  # Explore runs only its open tab
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
-    app.button(key=f"browse_open_{keys[0]}").click().run()
+    open_in_detail(app, "browse_open", 1)
     assert not app.exception
     assert app.pills(key=_key(state.VIEW_DIALOG, "layers")).value == ["FITC", "Outline"]
     assert app.color_picker(key=_key(state.VIEW_DIALOG, "dapi_color")).value == "#ff0000"

@@ -15,7 +15,15 @@ from bps_app import cache, state, tables
 from bps_app.figures import UNLABELED
 from bps_app.safe_text import md
 from bps_core.project import Project
-from tests.helpers import ROOT, button, map_project, open_app, wait_for_job
+from tests.helpers import (
+    ROOT,
+    button,
+    map_project,
+    open_app,
+    open_in_detail,
+    thumbnail_captions,
+    wait_for_job,
+)
 
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
@@ -72,7 +80,16 @@ def test_explore__renders_thumbnails_and_lists_bad_files(
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
     assert not app.exception
-    assert len(app.image) == 23  # the first page of 24, less the bad file
+    assert len(app.image) == 1  # one image list holds the page's thumbnails
+    captions = thumbnail_captions(app)
+    assert len(captions) == 23  # the first page of 24, less the bad file
+    assert not any(c.startswith("1 · ") for c in captions)
+    assert captions[0].startswith("2 · ")
+    cannot = [i.value for i in app.info if "Cannot show" in i.value]
+    assert len(cannot) == 1  # one element lists the files that cannot be shown, with why
+    line = f"- 1 · {md(tables.file_name(first) + ' · ' + UNLABELED)}: Cannot show: "
+    assert cannot[0].startswith(line)  # its number, its caption and why
+    assert app.pills(key="browse_open").options[:2] == ["2", "3"]  # nothing to open at 1
     assert "could not be decoded" in app.warning[0].value
     assert md(first) in app.warning[0].value  # file names are shown escaped (safe_text)
     with Project.open(tiny_project.folder) as p:
@@ -193,7 +210,7 @@ def test_queue__grid_labels_a_page_and_new_classes_get_the_next_digit(
     app.switch_page("pages/4_Queue.py").run()
     app.segmented_control(key="queue_view").set_value("Grid of 6")
     button(app, "Start").click().run()
-    assert len(app.image) == 6
+    assert len(thumbnail_captions(app)) == 6
     app.text_input(key="queue_new_class").input("nucleus").run()
     app.text_input(key="queue_new_class").input("debris").run()
     assert not app.exception
@@ -230,14 +247,39 @@ def test_browse__open_shows_detail_with_history_and_neighbours(
     app.session_state[state.EXPLORE_TAB] = "Browse"
     app.run()
     app.switch_page("pages/3_Explore_and_label.py").run()
-    app.button(key=f"browse_open_{keys[0]}").click().run()
+    assert thumbnail_captions(app)[0].startswith(f"1 · {md(tables.file_name(keys[0]))}")
+    open_in_detail(app, "browse_open", 1)
     assert not app.exception
     assert any(m.label == "Current label" and m.value == "debris" for m in app.metric)
     history = [d.value for d in app.dataframe if "source" in d.value.columns]
     assert history[0].label.tolist() == ["debris", "track"]  # newest first
-    captions = [i.proto.imgs[0].caption for i in app.image]
-    neighbour = re.compile(r"^\\?-?\d\\?\.\d{3} · ")  # eight neighbours: "0\.912 · label"
+    captions = thumbnail_captions(app)
+    neighbour = re.compile(r"^\d · \\?-?\d\\?\.\d{3} · ")  # eight: "3 · 0\.912 · label"
     assert sum(bool(neighbour.match(c)) for c in captions) == 8
+    assert app.pills(key="browse_open").value is None  # emptied: the same number opens again
+
+
+def test_browse__opening_number_k_opens_the_kth_thumbnail_and_again_after_closing(
+    app: AppTest, tiny_project: Project
+) -> None:
+    keys = map_project(tiny_project)
+    rel = tiny_project.samples().set_index("key").relpath
+    app.session_state[state.EXPLORE_TAB] = "Browse"
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    third = thumbnail_captions(app)[2]
+    assert third.startswith("3 · ")
+    k = next(k for k in keys if third.startswith(f"3 · {md(tables.file_name(k))} "))
+
+    def dialog_shows() -> list[str]:  # the dialog's large view is captioned with the path
+        return [c for c in thumbnail_captions(app) if c in {md(r) for r in rel}]
+
+    for _ in range(2):  # open, close (a run without a pick), open the same number again
+        open_in_detail(app, "browse_open", 3)
+        assert not app.exception
+        assert dialog_shows() == [md(rel[k])]
+        app.run()
+        assert dialog_shows() == []
 
 
 def test_rounds_page__select_train_and_the_learning_curve(
@@ -258,7 +300,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     seeds = [re.search(r"Preview: 12 samples \(random, seed (\d+)\)", _shown(h.value))
              for h in app.subheader]  # fmt: skip
     assert any(seeds)  # a fresh seed, shown
-    assert len(app.image) == 12
+    assert len(thumbnail_captions(app)) == 12
     assert len(app.get("plotly_chart")) >= 1  # the map with the selection highlighted
     app.button(key="round_discard").click().run()
     assert list_rounds(tiny_project) == []
@@ -271,7 +313,7 @@ def test_rounds_page__select_train_and_the_learning_curve(
     assert len(rounds[0].keys) == 12
     assert rounds[0].user == "ann"
     assert any("Round 1: 12 samples recorded" in s.value for s in app.success)
-    assert len(app.image) == 12
+    assert len(thumbnail_captions(app)) == 12
     # label two classes and the round's samples, then train from the page
     _label_particles(tiny_project)
     tiny_project.add_labels(rounds[0].keys, "Fe", user="ann", source="api")
@@ -687,7 +729,7 @@ def test_browse__filters_by_label_and_captions_show_it(app: AppTest, tiny_projec
     app.multiselect(key="explore_filter_label").set_value(["track"]).run()
     assert not app.exception
     assert any(c.value == "4 samples match" for c in app.caption)
-    captions = [i.proto.imgs[0].caption for i in app.image]
+    captions = thumbnail_captions(app)
     assert len(captions) == 4
     assert all(c.endswith(" · track") for c in captions)
 
@@ -770,16 +812,17 @@ def test_label_page__thumbnails_page_the_selection_in_its_seeded_order(
     assert m is not None
     in_frame = [k for k in m.keys if k in set(chosen)]  # the map frame's order
 
-    def want(page: int) -> list[str]:  # AppTest lists the grid's six columns one by one
-        w = [md(f"{tables.file_name(k)} · {'track' if k in keys[5:7] else UNLABELED}")
-             for k in tables.shuffled_page(in_frame, page, 24)]  # fmt: skip
-        return [w[i] for c in range(6) for i in range(c, len(w), 6)]
+    track = set(keys[5:7])
 
-    assert [i.proto.imgs[0].caption for i in app.image] == want(1)
-    for k in tables.shuffled_page(in_frame, 1, 24):
-        assert app.button(key=f"map_open_{k}")
+    def want(page: int) -> list[str]:  # numbered in the page's order
+        shown = tables.shuffled_page(in_frame, page, 24)
+        return [f"{n} · " + md(f"{tables.file_name(k)} · {'track' if k in track else UNLABELED}")
+                for n, k in enumerate(shown, start=1)]  # fmt: skip
+
+    assert thumbnail_captions(app) == want(1)
+    assert app.pills(key="map_open").options == [str(n) for n in range(1, 25)]
     app.number_input(key="map_thumb_page").set_value(2).run()
     assert not app.exception
-    assert [i.proto.imgs[0].caption for i in app.image] == want(2)
+    assert thumbnail_captions(app) == want(2)
     assert len(want(2)) == 6
     assert any("track" in c for c in want(1) + want(2))

@@ -6,6 +6,7 @@ make ZERO requests to the recorder, and render no link, image or 90 px text from
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,8 @@ def test_hostile_names__render_as_text_and_fetch_nothing(page, serve, tmp_path: 
         wait_idle(page)
         _shot(page, "3_browse")
         _no_live_markup(page, host)
-        page.locator("button:visible", has_text="Open").first.click()  # not a hidden tab's
+        opener = page.locator('[data-testid="stButtonGroup"]:visible', has_text="Open in detail")
+        opener.first.locator("button").filter(has_text=re.compile(r"^1$")).click()  # thumbnail 1
         page.get_by_role("dialog").wait_for()
         wait_idle(page)
         _shot(page, "4_detail")
