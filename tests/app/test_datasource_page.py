@@ -176,7 +176,8 @@ def test_explore_page_over_s3__thumbnails_prefetched_into_the_object_cache(
     at.run()
     at.switch_page("pages/3_Explore_and_label.py").run()
     assert not at.exception
-    assert len(at.image) == 24
+    assert len(at.image) == 1  # one image list: the grid's 24 thumbnails
+    assert len(at.image[0].proto.imgs) == 24
     cached = [p for p in project.object_cache_dir.rglob("*") if p.is_file()]
     assert len(cached) >= 24  # fetched concurrently, then decoded from the local cache
     project.close()
