@@ -85,7 +85,7 @@ def map_categories(frame: pd.DataFrame, color_by: str) -> tuple[NDArray[np.int64
     # Factorized as it is, then each distinct value named: a text per distinct value, not per
     # row (converting a million rows to text cost 0.4 s of each recolour). Values that name
     # alike (1.0 and 1 as "1") share a category, as their texts would.
-    raw_codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    raw_codes, uniques = _factorized(column)
     numeric = pd.api.types.is_numeric_dtype(column)  # 4 h, not 4.0 h
     names = [f"{v:g}" if numeric else str(v) for v in uniques]
     if len(raw_codes) and raw_codes.min() < 0:
@@ -99,6 +99,21 @@ def map_categories(frame: pd.DataFrame, color_by: str) -> tuple[NDArray[np.int64
     rank[order] = np.arange(len(order))
     # One lookup per row (a million at 1M points): the code of each name, in legend order.
     return rank[merged][raw_codes], [str(categories[i]) for i in order]
+
+
+def _factorized(column: pd.Series) -> tuple[NDArray[np.intp], pd.Index]:
+    """``pd.factorize(column)``'s codes and values, except that a categorical column's
+    values come in category order: its own codes are renumbered over the categories in use,
+    not factorized again (the label column at a million points: a tenth of the cost)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        return codes, pd.Index(uniques)
+    own = column.cat.codes.to_numpy()
+    categories = column.cat.categories
+    used = np.bincount(own[own >= 0], minlength=len(categories)) > 0
+    renumber = np.full(len(categories) + 1, -1, dtype=np.intp)  # the last: the missing (-1)
+    renumber[:-1][used] = np.arange(int(used.sum()))
+    return renumber[own], categories[used]
 
 
 def category_colors(

@@ -274,9 +274,10 @@ with map_tab:
                 return figures.chart_keys(selection, in_view)
 
             keys = state.sync_selection_with_chart(figures.chart_signature(selection), chart_keys)
-            positions = None if map_filters else tables.KeyPositions.of(base)  # same rows
             panel_part = frame[[c for c in PANEL_COLUMNS if c in frame.columns]]  # not 100k x all
-            chosen = tables.selected_rows(panel_part, keys, positions)
+            # Unfiltered, the map table is the cached map frame with columns added: the
+            # selection's rows and its columns of that frame are remembered per selection.
+            chosen = tables.selected_rows(panel_part, keys, base=None if map_filters else base)
             _zoom_controls(chosen, map_window)
             if chosen.empty:
                 st.caption(

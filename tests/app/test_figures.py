@@ -369,6 +369,10 @@ def test_map_categories__per_distinct_value_equals_the_text_of_every_row() -> No
         "mixed": pd.Series(rng.choice(np.array(["a", "(none)", None, 1.0], dtype=object), n)),
         "dose_Gy": rng.choice([1.0, 1.0000001, 2.5], n),
     })  # fmt: skip
+    # Categoricals (the map table's label column) by their own codes: an unused category and
+    # a missing value left out or named as the text path names them.
+    frame["label_codes"] = pd.Categorical(labels, categories=["unused", "track", "(unlabeled)"])
+    frame["hours_codes"] = pd.Categorical(frame.hr_post_exposure, categories=[48.0, 24.0, 4.0, 1.0])
     for column in frame.columns:
         codes, categories = figures.map_categories(frame, column)
         want_codes, want_categories = _categories_by_text(frame, column)

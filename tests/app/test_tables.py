@@ -560,6 +560,30 @@ def test_selected_rows__remembered_rows_equal_a_fresh_lookup() -> None:
     pd.testing.assert_frame_equal(tables.selected_rows(frame, keys, positions), first)
 
 
+def test_selected_rows__base_columns_remembered_per_selection_the_label_taken_anew() -> None:
+    """Issue 21: with ``base`` (the cached map frame the map table adds columns to), the
+    columns the table shares with it are taken once per selection and reused by later reruns
+    (a label's rerun takes only the new label column); every result equals the plain
+    lookup's, also for another selection and after the label changed."""
+    base = _big_map_inputs()[0]
+    rng = np.random.default_rng(3)
+    keys = [*rng.choice(base.key.to_numpy(dtype=object), 400).tolist(), "in:gone.tif"]
+    other = rng.choice(base.key.to_numpy(dtype=object), 60).tolist()
+    before = base.assign(label=pd.Categorical(["track"] * len(base)))
+    after = base.assign(label=pd.Categorical(["debris"] * len(base)))
+    first = tables.selected_rows(before, keys, base=base)
+    pd.testing.assert_frame_equal(first, tables.selected_rows(before, keys))
+    second = tables.selected_rows(after, keys, base=base)
+    pd.testing.assert_frame_equal(second, tables.selected_rows(after, keys))
+    assert set(second.label) == {"debris"}
+    kept = tables.KeyPositions.of(base).selection_columns(keys, base, ["key"])["key"]
+    assert kept is tables.KeyPositions.of(base).selection_columns(keys, base, ["key"])["key"]
+    pd.testing.assert_frame_equal(tables.selected_rows(after, other, base=base),
+                                  tables.selected_rows(after, other))  # fmt: skip
+    pd.testing.assert_frame_equal(tables.selected_rows(after, keys, base=base), second)
+    assert tables.selected_rows(after, [], base=base).empty
+
+
 def test_map_table__colour_columns_with_tokens_equal_the_key_merges() -> None:
     """Issue 21: a colour column with an unchanged facet token is placed once and reused by
     later map tables (a label rebuilds the facets, not every column); a changed token gets
