@@ -276,7 +276,7 @@ def write_table(runs: list[dict]) -> None:  # type: ignore[type-arg]
             row[col] = f"**{value:.2f} s**" if bold else f"{value:.2f} s"
         row["target"] = f"<= {TARGET_S * 1000:.0f} ms" if name.startswith("**") else "-"
         rows.append(row)
-    last = [r for r in runs if r.get("profiled", True) and r["label_rerun_top"]][-1]
+    profiled = [r for r in runs if r.get("profiled", True) and r["label_rerun_top"]]
     lines = [
         f"- {r['label']} @ {r['commit']}{'' if r.get('profiled', True) else ', no profiler'} "
         f"({r['date_utc']} UTC): {r['n']:,} samples, a selection of {r['lasso']:,}; "
@@ -294,11 +294,15 @@ def write_table(runs: list[dict]) -> None:  # type: ignore[type-arg]
         "step, on the 2-core machine shared with other helpers' tests and benchmarks at the "
         "time (`nice -n 15`; the load average of each run below): upper bounds, and "
         "differences under about 0.1 s are noise. A profiled run carries cProfile's own "
-        "overhead (up to about 1.5x on Python-heavy code).\n\nRuns:\n\n" + "\n".join(lines) + "\n\n"
-        f"The heaviest functions of the repository's code in the rerun after the label "
-        f"({last['label']} @ {last['commit']}), cumulative and own seconds under cProfile:\n\n"
-        + last["label_rerun_top"]
+        "overhead (up to about 1.5x on Python-heavy code).\n\nRuns:\n\n" + "\n".join(lines)
     )
+    if profiled:  # a table of unprofiled runs only (--no-profile) names no functions
+        last = profiled[-1]
+        notes += (
+            "\n\nThe heaviest functions of the repository's code in the rerun after the label "
+            f"({last['label']} @ {last['commit']}), cumulative and own seconds under "
+            "cProfile:\n\n" + last["label_rerun_top"]
+        )
     write_results(NAME, rows, notes)
 
 
