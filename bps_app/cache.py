@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -364,12 +365,21 @@ def _make_view(
 
 
 class _ViewPrefetcher:
-    """One background worker making nucleus views ahead, and the last ``kept`` of them."""
+    """One background worker making nucleus views ahead, and the last ``kept`` of them.
 
-    def __init__(self, kept: int = 48) -> None:
+    Each view is started ``delay`` seconds after it was asked for, not at once: it is asked
+    for in the middle of a key press's run, and making it then (a decode, a render and a PNG
+    encode: about 35 ms of CPU) competed with that run, its messages and the browser's
+    drawing for the machine's cores. The labeler looks at the image shown meanwhile; a view
+    wanted before its start is started at once (``take``).
+    """
+
+    def __init__(self, kept: int = 48, delay: float = 0.3) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bps-view-prefetch")
         self._views: OrderedDict[tuple[str, str, int, str], Future[NucleusView]] = OrderedDict()
+        self._starts: dict[tuple[str, str, int, str], _Start] = {}
         self._kept = kept
+        self._delay = delay
         self._lock = threading.Lock()
 
     def has(self, key: tuple[str, str, int, str]) -> bool:
@@ -380,39 +390,80 @@ class _ViewPrefetcher:
         with self._lock:
             if key in self._views:
                 return
-            self._views[key] = self._pool.submit(make)
+            start = self._starts[key] = _Start(time.monotonic() + self._delay)
+            self._views[key] = self._pool.submit(start.then, make)
             while len(self._views) > self._kept:
-                self._views.popitem(last=False)[1].cancel()
+                gone, future = self._views.popitem(last=False)
+                self._starts.pop(gone).drop()
+                future.cancel()
 
     def take(self, key: tuple[str, str, int, str]) -> NucleusView | None:
-        """The view made ahead for ``key``: waits for it when it is being made; None when it
-        was not asked for, was still queued (it is dropped) or failed: the caller makes it."""
+        """The view made ahead for ``key``: waits for it when it is being made (started now
+        if it was waiting for its start); None when it was not asked for, was still queued
+        (it is dropped) or failed: the caller makes it."""
         with self._lock:
             future = self._views.get(key)
             if future is None:
                 return None
             if future.cancel():  # still queued: the caller makes it now
                 del self._views[key]
+                self._starts.pop(key, None)
                 return None
+            if start := self._starts.get(key):
+                start.now()
             self._views.move_to_end(key)
         try:
             return future.result()
         except Exception:  # noqa: BLE001 - the caller makes it again and reports why
             with self._lock:
                 self._views.pop(key, None)
+                self._starts.pop(key, None)
             return None
 
     def settle(self) -> None:
-        """Waits until every view asked for is made or failed."""
+        """Waits until every view asked for is made or failed (starting them now)."""
         with self._lock:
             futures = list(self._views.values())
+            for start in self._starts.values():
+                start.now()
         wait(futures)
 
     def clear(self) -> None:
         with self._lock:
             views, self._views = self._views, OrderedDict()
+            starts, self._starts = self._starts, {}
+        for start in starts.values():
+            start.drop()  # a job waiting for its start ends without making its view
         for future in views.values():
             future.cancel()
+
+
+class _Start:
+    """When a prefetched view is made: at ``at`` (``time.monotonic``), at once when wanted
+    (``now``), or never once dropped (``drop``: the cache let it go)."""
+
+    def __init__(self, at: float) -> None:
+        self._at = at
+        self._go = threading.Event()
+        self._dropped = False
+
+    def now(self) -> None:
+        self._go.set()
+
+    def drop(self) -> None:
+        self._dropped = True
+        self._go.set()
+
+    def then(self, make: Callable[[], NucleusView]) -> NucleusView:
+        """Waits for the start, then ``make()``; raises ``_Dropped`` when dropped first."""
+        self._go.wait(max(0.0, self._at - time.monotonic()))
+        if self._dropped:
+            raise _Dropped
+        return make()
+
+
+class _Dropped(Exception):  # noqa: N818 (a signal, not an error)
+    """A prefetched view let go before it was made."""
 
 
 @st.cache_resource(show_spinner=False)

@@ -4,6 +4,9 @@ choice is remembered, and a sample without partners shows FITC with a caption.""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,38 @@ def test_prefetch__the_next_views_are_made_ahead_and_handed_out_without_a_decode
     assert cache.nucleus_view(source, rels[1], 64, CompositeStyle()).png == ahead.png
     assert made == [*rels[1:], rels[1]]
     cache.clear_thumbnails()
+
+
+def test_prefetch__a_view_starts_after_its_delay_or_at_once_when_wanted() -> None:
+    """Issue 20: a view made ahead waits before it starts (making it at once competed with
+    the key press's own run for the cores); the labeler arriving at it starts it at once,
+    and clearing the cache ends the waits."""
+    started: list[str] = []
+    prefetcher = cache._ViewPrefetcher(delay=600.0)  # never starts by its delay in this test
+
+    def make(name: str) -> Callable[[], NucleusView]:
+        def made() -> NucleusView:
+            started.append(name)
+            return NucleusView(png=name.encode())
+
+        return made
+
+    keys = [("s", name, 64, "style") for name in ("a", "b")]
+    for key in keys:
+        prefetcher.submit(key, make(key[1]))
+    time.sleep(0.2)
+    assert started == []  # waiting for its start, not made while the key press runs
+    got: list[NucleusView | None] = []
+    taker = threading.Thread(target=lambda: got.append(prefetcher.take(keys[0])))
+    taker.start()
+    taker.join(timeout=60)
+    assert not taker.is_alive()
+    assert started == ["a"]  # wanted: started at once
+    assert got[0] is not None
+    assert got[0].png == b"a"
+    prefetcher.clear()  # "b", waiting for its start behind "a", ends without being made
+    closer = threading.Thread(target=prefetcher._pool.shutdown, kwargs={"wait": True})
+    closer.start()
+    closer.join(timeout=60)
+    assert not closer.is_alive()  # nothing is left waiting
+    assert started == ["a"]
