@@ -132,29 +132,29 @@ def _buttons(walk: dict[str, Any], key: str, row: pd.Series | None, user: str,
             "The prediction is right: it becomes the label (also Enter)",
         )  # fmt: skip
     can = bool(user) and (walk["kind"] not in LABEL_WALKS or now is not None)
-    cols = st.columns(1 + len(classes))
-    cols[0].button(md(accept_label), key="queue_pred_accept", type="primary",
-                   shortcut=ACCEPT_KEY, on_click=_decide, args=accept_args, disabled=not can,
-                   icon=":material/check:", width="stretch", help=accept_help)  # fmt: skip
-    for col, (name, hotkey) in zip(cols[1:], classes, strict=True):
-        col.button(md(name), key=f"queue_pred_fix_{name}", shortcut=hotkey, on_click=_decide,
-                   args=(key, name, seen, False, model, user), disabled=not user,
-                   width="stretch", help=f"The label becomes {name}")  # fmt: skip
-    nav = st.columns([2, 2, 2, 2, 3])
-    nav[0].button("Previous", key="queue_pred_prev", on_click=walks.move, args=(-1, _WALK),
-                  shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Skip", key="queue_pred_skip", on_click=walks.move, args=(1, _WALK),
-                  shortcut=SKIP_KEY, icon=":material/arrow_forward:", width="stretch",
-                  help="Move on without a decision")  # fmt: skip
-    nav[2].button("Accept", key="queue_pred_accept_enter", type="tertiary",
-                  shortcut=ACCEPT_KEY_2, on_click=_decide, args=accept_args, disabled=not can,
-                  icon=":material/check:", help="Same as A")  # fmt: skip
-    nav[3].button("Undo", key="queue_pred_undo", on_click=walks.undo,
-                  args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
-                  icon=":material/undo:", width="stretch",
-                  help="Undo your last label from this queue")  # fmt: skip
-    nav[4].caption("Keys: A or Enter accepts, a digit gives that class, S skips, Z undoes, "
-                   "← goes back.")  # fmt: skip
+    cols = st.container(horizontal=True)  # one message, not one per column (issue 20)
+    cols.button(md(accept_label), key="queue_pred_accept", type="primary",
+                shortcut=ACCEPT_KEY, on_click=_decide, args=accept_args, disabled=not can,
+                icon=":material/check:", width="stretch", help=accept_help)  # fmt: skip
+    for name, hotkey in classes:
+        cols.button(md(name), key=f"queue_pred_fix_{name}", shortcut=hotkey, on_click=_decide,
+                    args=(key, name, seen, False, model, user), disabled=not user,
+                    width="stretch", help=f"The label becomes {name}")  # fmt: skip
+    nav = st.container(horizontal=True, vertical_alignment="center")
+    nav.button("Previous", key="queue_pred_prev", on_click=walks.move, args=(-1, _WALK),
+               shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav.button("Skip", key="queue_pred_skip", on_click=walks.move, args=(1, _WALK),
+               shortcut=SKIP_KEY, icon=":material/arrow_forward:", width="stretch",
+               help="Move on without a decision")  # fmt: skip
+    nav.button("Accept", key="queue_pred_accept_enter", type="tertiary",
+               shortcut=ACCEPT_KEY_2, on_click=_decide, args=accept_args, disabled=not can,
+               icon=":material/check:", help="Same as A")  # fmt: skip
+    nav.button("Undo", key="queue_pred_undo", on_click=walks.undo,
+               args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
+               icon=":material/undo:", width="stretch",
+               help="Undo your last label from this queue")  # fmt: skip
+    nav.caption("Keys: A or Enter accepts, a digit gives that class, S skips, Z undoes, "
+                "← goes back.")  # fmt: skip
 
 
 def render(

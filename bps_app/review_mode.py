@@ -81,42 +81,42 @@ def _verdict_buttons(row: pd.Series | None, key: str, user: str, classes: list[s
     can = bool(user) and row is not None
     seen = int(row.event_id) if row is not None else 0
     now = row.label if row is not None else None
-    cols = st.columns(2 + len(classes))
-    cols[0].button("Accept", key="queue_review_accept", type="primary", shortcut=ACCEPT_KEY,
-                   on_click=_verdict, args=("accept", None, key, seen, user), disabled=not can,
-                   icon=":material/check:", width="stretch",
-                   help="The label is right (also Enter)")  # fmt: skip
-    cols[1].button("Reject", key="queue_review_reject", shortcut=REJECT_KEY, on_click=_verdict,
-                   args=("reject", None, key, seen, user), disabled=not can,
-                   icon=":material/close:", width="stretch",
-                   help="Wrong, and no class fits: the sample is unlabeled again")  # fmt: skip
-    for col, name in zip(cols[2:], classes, strict=True):
+    cols = st.container(horizontal=True)  # one message, not one per column (issue 20)
+    cols.button("Accept", key="queue_review_accept", type="primary", shortcut=ACCEPT_KEY,
+                on_click=_verdict, args=("accept", None, key, seen, user), disabled=not can,
+                icon=":material/check:", width="stretch",
+                help="The label is right (also Enter)")  # fmt: skip
+    cols.button("Reject", key="queue_review_reject", shortcut=REJECT_KEY, on_click=_verdict,
+                args=("reject", None, key, seen, user), disabled=not can,
+                icon=":material/close:", width="stretch",
+                help="Wrong, and no class fits: the sample is unlabeled again")  # fmt: skip
+    for name in classes:
         text = f"{name} (keep)" if name == now else f"Fix: {name}"
-        col.button(md(text), key=f"queue_review_fix_{name}", shortcut=hotkeys.get(name),
-                   on_click=_verdict, args=("fix", name, key, seen, user), disabled=not can,
-                   width="stretch",
-                   help=f"The label becomes {name} (its own class: accept)")  # fmt: skip
+        cols.button(md(text), key=f"queue_review_fix_{name}", shortcut=hotkeys.get(name),
+                    on_click=_verdict, args=("fix", name, key, seen, user), disabled=not can,
+                    width="stretch",
+                    help=f"The label becomes {name} (its own class: accept)")  # fmt: skip
 
 
 def _nav(row: pd.Series | None, key: str, user: str) -> None:
     seen = int(row.event_id) if row is not None else 0
-    nav = st.columns([2, 2, 2, 2, 3])
-    nav[0].button("Previous", key="queue_review_prev", on_click=walks.move, args=(-1, _WALK),
-                  shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Next", key="queue_review_next", on_click=walks.move, args=(1, _WALK),
-                  shortcut="Right", icon=":material/arrow_forward:", width="stretch",
-                  help="Skip: moves on without a verdict")  # fmt: skip
+    nav = st.container(horizontal=True, vertical_alignment="center")
+    nav.button("Previous", key="queue_review_prev", on_click=walks.move, args=(-1, _WALK),
+               shortcut="Left", icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav.button("Next", key="queue_review_next", on_click=walks.move, args=(1, _WALK),
+               shortcut="Right", icon=":material/arrow_forward:", width="stretch",
+               help="Skip: moves on without a verdict")  # fmt: skip
     # Enter accepts too: a second, quiet button, as a button takes one shortcut.
-    nav[2].button("Accept", key="queue_review_accept_enter", type="tertiary",
-                  shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
-                  disabled=not user or row is None, icon=":material/check:",
-                  help="The label is right (same as A)")  # fmt: skip
-    nav[3].button("Undo", key="queue_review_undo", on_click=walks.undo,
-                  args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
-                  icon=":material/undo:", width="stretch",
-                  help="Undo your last fix or reject (its label is back, unreviewed)")  # fmt: skip
-    nav[4].caption("Keys: A or Enter accepts, a digit fixes to that class, X rejects, Z undoes "
-                   "a fix or reject, ← → move (skipping gives no verdict).")  # fmt: skip
+    nav.button("Accept", key="queue_review_accept_enter", type="tertiary",
+               shortcut=ACCEPT_KEY_2, on_click=_verdict, args=("accept", None, key, seen, user),
+               disabled=not user or row is None, icon=":material/check:",
+               help="The label is right (same as A)")  # fmt: skip
+    nav.button("Undo", key="queue_review_undo", on_click=walks.undo,
+               args=(user, _WALK, UNDO_NOTHING), shortcut="Z", disabled=not user,
+               icon=":material/undo:", width="stretch",
+               help="Undo your last fix or reject (its label is back, unreviewed)")  # fmt: skip
+    nav.caption("Keys: A or Enter accepts, a digit fixes to that class, X rejects, Z undoes "
+                "a fix or reject, ← → move (skipping gives no verdict).")  # fmt: skip
 
 
 def render(

@@ -260,9 +260,11 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
     )
     st.progress(n_labeled / len(q.keys), text=f"{n_labeled:,} of {len(q.keys):,} labeled · {where}")
 
-    buttons = st.columns(max(len(classes), 1) + 1)
-    for col, c in zip(buttons, classes, strict=False):
-        col.button(
+    # Rows as horizontal containers, not columns: a column is one more message and one more
+    # browser render of the page on every key press (issue 20).
+    buttons = st.container(horizontal=True)
+    for c in classes:
+        buttons.button(
             md(c.name),
             key=f"queue_class_{c.name}",
             on_click=_label,
@@ -271,22 +273,22 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
             disabled=not user or q.finished or not q.chosen,
             width="stretch",
         )
-    with buttons[-1].popover("New class", icon=":material/add:"):
+    with buttons.popover("New class", icon=":material/add:"):
         st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class)
     if not classes:
         st.caption(
             "Create a class first (New class); it gets the digit key 1, the next 2, and so on."
         )
 
-    nav = st.columns(4)
-    nav[0].button("Previous", key="queue_prev", on_click=_move, args=(-1,), shortcut="Left",
-                  icon=":material/arrow_back:", width="stretch")  # fmt: skip
-    nav[1].button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Right",
-                  icon=":material/arrow_forward:", width="stretch",
-                  help="Skip: moves on without labeling")  # fmt: skip
-    nav[2].button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
-                  icon=":material/undo:", width="stretch")  # fmt: skip
-    nav[3].caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes, T tags.")
+    nav = st.container(horizontal=True, vertical_alignment="center")
+    nav.button("Previous", key="queue_prev", on_click=_move, args=(-1,), shortcut="Left",
+               icon=":material/arrow_back:", width="stretch")  # fmt: skip
+    nav.button("Next", key="queue_next", on_click=_move, args=(1,), shortcut="Right",
+               icon=":material/arrow_forward:", width="stretch",
+               help="Skip: moves on without labeling")  # fmt: skip
+    nav.button("Undo", key="queue_undo", on_click=_undo, shortcut="Z", disabled=not user,
+               icon=":material/undo:", width="stretch")  # fmt: skip
+    nav.caption("Keys: digits label, ← → move (skipping is not labeling), Z undoes, T tags.")
 
     if q.finished:
         rest = q.unlabeled(labeled_keys)
