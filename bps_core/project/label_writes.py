@@ -7,6 +7,7 @@ hand back what it wrote without importing the other.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +110,12 @@ def _text(values: NDArray[np.object_]) -> Any:
     Converted by pyarrow in one pass: pandas' own conversion of a 100k-row object column cost
     three times as long, in the rerun after every lasso label.
     """
-    dtype = pd.Series(["x"]).dtype
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        import pyarrow as pa
+    dtype = _arrow_text_dtype()
+    if dtype is None:
+        return values
+    import pyarrow as pa
 
-        return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype=dtype)
-    return values
+    return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype=dtype)
 
 
 def _repeated(value: str, n: int) -> Any:
@@ -123,12 +124,22 @@ def _repeated(value: str, n: int) -> Any:
     Its default text dtype, made without a Python object per row: pandas broadcasts a scalar
     through a take of every row (a tenth of a second for three such columns of 100k rows).
     """
-    dtype = pd.Series([value]).dtype
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        import pyarrow as pa
+    dtype = _arrow_text_dtype()
+    if dtype is None:
+        return np.full(n, value, dtype=object)
+    import pyarrow as pa
 
-        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
-    return np.full(n, value, dtype=object)
+    return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
+
+
+@functools.cache
+def _arrow_text_dtype() -> pd.StringDtype | None:
+    """The dtype pandas gives a column of text, when it is pyarrow-backed.
+
+    None otherwise: the columns above are then left to pandas.
+    """
+    dtype = pd.Series(["x"]).dtype
+    return dtype if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" else None
 
 
 def newest_event(c: db.Connection) -> int:
