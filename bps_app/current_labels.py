@@ -189,22 +189,27 @@ def applied(
     else:
         ids_changed, first = np.unique(all_ids[::-1], return_index=True)
         winners = len(all_ids) - 1 - first
+    # Rows are taken only where some are dropped or reordered: relabeling a 100k lasso that
+    # was labeled before replaces every row of the frame, in order (no take of 100k rows).
     parts: list[tuple[pd.DataFrame, NDArray[np.int64]]] = []
     if len(ids):
         kept = ~_among(ids, ids_changed)
-        parts.append((frame[kept], ids[kept]))
+        parts.append((frame, ids) if kept.all() else (frame[kept], ids[kept]))
     for i, c in enumerate(changed):
         rows = row[winners[part[winners] == i]]
         f = c.frame.iloc[rows] if len(changed) > 1 else c.frame
-        labeled = f[f.label.notna()]
+        present = f.label.notna().to_numpy()
+        labeled = f if present.all() else f[present]
         parts.append((labeled[LABEL_COLUMNS], labeled.sample_id.to_numpy(dtype=np.int64)))
     parts = [(f, i) for f, i in parts if len(f)]  # an empty part would make every column object
     if not parts:
         return pd.DataFrame([], columns=LABEL_COLUMNS), np.zeros(0, dtype=np.int64)
     out_ids = np.concatenate([i for _, i in parts])
-    order = np.argsort(out_ids, kind="stable")
-    out = pd.concat([f for f, _ in parts], ignore_index=True).iloc[order]
-    return out.reset_index(drop=True), out_ids[order]
+    out = parts[0][0] if len(parts) == 1 else pd.concat([f for f, _ in parts], ignore_index=True)
+    if len(out_ids) > 1 and not bool((out_ids[1:] > out_ids[:-1]).all()):
+        order = np.argsort(out_ids, kind="stable")
+        out, out_ids = out.iloc[order], out_ids[order]
+    return out.reset_index(drop=True), out_ids
 
 
 def _among(ids: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray[np.bool_]:

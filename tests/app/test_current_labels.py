@@ -142,3 +142,33 @@ def test_applied__several_changes_at_once_equal_them_one_by_one() -> None:
     pd.testing.assert_frame_equal(frame, one_by_one)
     assert got_ids.tolist() == one_ids.tolist() == [1, 2, 4, 5]
     assert frame.label.tolist() == ["b", "a", "b", "b"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_applied__equals_a_per_sample_replay_whether_rows_are_kept_replaced_or_interleaved(
+    seed: int,
+) -> None:
+    """Random frames and changes (every row replaced in order, changes after the last row,
+    interleaved, clears): the result equals replaying each change per sample, in id order,
+    whichever shortcut (no take when all rows are kept or already in order) it took."""
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(40, int(rng.integers(0, 20)), replace=False)).astype(np.int64)
+    base = _changes(ids.tolist(), [str(rng.choice(["a", "b"])) for _ in ids])[LABEL_COLUMNS]
+    kinds = [ids, np.arange(40, 45), rng.choice(50, 12, replace=False)]
+    changes = []
+    for k in range(int(rng.integers(1, 4))):
+        chosen = np.sort(kinds[(seed + k) % 3]).astype(np.int64)
+        labels = [None if rng.random() < 0.2 else str(rng.choice(["a", "c"])) for _ in chosen]
+        changes.append(LabelChanges.from_frame(_changes(chosen.tolist(), labels)))
+    want = dict(zip(ids.tolist(), base.label.tolist(), strict=True))
+    for c in changes:
+        for i, lab in zip(c.sample_ids.tolist(), c.frame.label.tolist(), strict=True):
+            if lab is None or lab != lab:
+                want.pop(i, None)
+            else:
+                want[i] = lab
+    frame, got_ids = applied(base, ids, changes)
+    assert got_ids.tolist() == sorted(want)
+    assert frame.label.tolist() == [want[i] for i in sorted(want)]
+    assert frame.index.tolist() == list(range(len(frame)))
+    assert frame.columns.tolist() == LABEL_COLUMNS
