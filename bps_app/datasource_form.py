@@ -160,7 +160,11 @@ def access_report(report: AccessReport) -> None:
     """The outcome and its cause in full, each permission as a table row, and the IAM policy
     only when access was denied (a policy cannot fix an unreachable endpoint or a typo)."""
     rows = pd.DataFrame(report.rows())
-    if report.usable:
+    if report.usable and report.empty and report.config.purpose != "output":
+        st.warning(f"{md(report.headline())}. It holds no files: saving it as the input would "
+                   "find no images. Choose the folder (or prefix) that holds them.",
+                   icon=":material/warning:")  # fmt: skip
+    elif report.usable:
         st.success(md(report.headline()), icon=":material/check_circle:")
     else:
         failure = report.failure

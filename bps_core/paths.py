@@ -88,7 +88,7 @@ class PathPolicy:
         """
         text = str(path).strip()
         if not text or "\x00" in text:
-            raise PathPolicyError(f"{purpose}: empty or invalid path; type a folder path")
+            raise PathPolicyError(f"{purpose}: empty or invalid path; type a path on this server")
         resolved = _resolve(text)
         if self.allows(resolved):
             return resolved

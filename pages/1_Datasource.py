@@ -71,16 +71,19 @@ with tab_in:
         st.error(md(problem))
     st.caption(
         "Saving re-lists the images and keeps sample keys (and labels) for files found under "
-        "the same relative paths, e.g. after moving from a local copy to the S3 bucket."
+        "the same relative paths, e.g. after moving from a local copy to the S3 bucket. The "
+        "project switches to the new input only once its images are listed: a folder without "
+        "images or without the metadata CSV leaves it as it was."
     )
     save = dsf.check_and_save_buttons(
         "input", cfg, changed=cfg is not None and cfg != input_cfg,
         busy=active["ingest"] is not None, save_label="Save and re-list the images",
     )  # fmt: skip
     if save and cfg is not None:
+        # The project switches to cfg only when the job has ingested its images: a folder
+        # without images (or without the metadata CSV) fails and leaves the input as it was.
         with state.open_project() as project:
-            project.set_datasources(input=cfg)
-            submitted = widgets.submit_job(project, IngestSettings)
+            submitted = widgets.submit_job(project, lambda: IngestSettings(datasource=cfg))
         if submitted:
             st.rerun()
     if active["ingest"] is not None:

@@ -20,7 +20,7 @@ from bps_core.metadata import MAX_CSV_BYTES, join_metadata, read_metadata_csv
 from bps_core.project import db
 from bps_core.project.store import Project, _set_ingest_state, sample_key, utc_now
 from bps_core.storage import DataSource, DatasourceConfig, open_source
-from bps_core.storage.local import safe_relative_key
+from bps_core.storage.local import not_a_folder, safe_relative_key
 
 Progress = Callable[[float], None]
 
@@ -103,7 +103,14 @@ def read_metadata(source: DataSource, meta_csv: str) -> pd.DataFrame:
         MetadataError: the CSV is malformed (the message names file, row, column).
     """
     if not is_disk_path(meta_csv):
-        return read_metadata_csv(source.read_bytes(meta_csv), meta_csv)
+        try:
+            data = source.read_bytes(meta_csv)
+        except DatasourceError as exc:
+            raise DatasourceError(
+                f"metadata CSV {meta_csv!r} under {source.uri()}: {exc}. Put the metadata CSV "
+                "there, or choose the folder that holds it"
+            ) from None
+        return read_metadata_csv(data, meta_csv)
     path = Path(meta_csv)
     try:
         if path.stat().st_size > MAX_CSV_BYTES:
@@ -196,6 +203,41 @@ def check_headers_parallel(
     return out
 
 
+def _listed_images(
+    source: DataSource,
+    bps_channel: str | None,
+    on_listed: Callable[[int], None] | None,
+    refuse_empty: bool,
+) -> list[Any]:
+    """The image files ``source`` lists (of ``bps_channel`` for BPS file names).
+
+    Raises:
+        DatasourceError: it lists none and ``refuse_empty``: a re-list of a wrong folder or
+            prefix would otherwise leave every sample's file missing.
+    """
+    listing = []
+    n_listed = n_images = 0
+    for item in source.list(progress=on_listed):
+        n_listed += 1
+        if not is_image_name(item.key):
+            continue
+        n_images += 1
+        parsed = bps.parse_filename(item.key)
+        if bps_channel and parsed is not None and parsed.channel != bps_channel:
+            continue
+        listing.append(item)
+    if not listing and refuse_empty:
+        what = f"{n_listed:,} files, none of them an image" if n_listed else "no files"
+        if n_images:  # BPS images, none of the channel kept
+            what = (f"{n_images:,} images, none of the BPS channel {bps_channel!r} (ingest "
+                    "every channel to keep them)")  # fmt: skip
+        raise DatasourceError(
+            f"{source.uri()} holds {what}: nothing was ingested and the project is unchanged. "
+            "Choose the folder (or S3 prefix) that holds the TIFF or PNG images"
+        )
+    return listing
+
+
 def ingest(
     project: Project,
     source: DataSource,
@@ -205,6 +247,7 @@ def ingest(
     check_headers: bool = True,
     progress: Progress | None = None,
     on_listed: Callable[[int], None] | None = None,
+    refuse_empty: bool = False,
 ) -> IngestReport:
     """Lists ``source`` and upserts every image as a sample, keyed by its relative path.
 
@@ -217,20 +260,22 @@ def ingest(
         check_headers: Read each file's first bytes to flag empty or mislabeled files.
         progress: Called with the fraction done.
         on_listed: Called with the number of keys listed so far (listing has no known total).
+        refuse_empty: Fail when ``source`` lists no image (a re-list), before any change.
 
     Raises:
         MetadataError: the metadata CSV is malformed (the message names file, row, column).
+        DatasourceError: the metadata CSV cannot be read, or no image is listed and
+            ``refuse_empty``; the project is unchanged either way.
     """
+    before = project.ingest_state()
     project.set_ingest_state("running")
-    listing = []
-    for item in source.list(progress=on_listed):
-        if not is_image_name(item.key):
-            continue
-        parsed = bps.parse_filename(item.key)
-        if bps_channel and parsed is not None and parsed.channel != bps_channel:
-            continue
-        listing.append(item)
-    meta = read_metadata(source, meta_csv_key) if meta_csv_key else None
+    try:
+        listing = _listed_images(source, bps_channel, on_listed, refuse_empty)
+        meta = read_metadata(source, meta_csv_key) if meta_csv_key else None
+    except Exception:
+        # Nothing was written: the project is as it was, and says so (not "unfinished").
+        project.set_ingest_state(before["state"] if before else "finished")
+        raise
     joined = join_metadata((i.key for i in listing), meta)
     report = IngestReport(
         files_without_metadata=joined.files_without_metadata,
@@ -362,7 +407,7 @@ def create_project_from_folder(
     """
     root = resolve_local_root(source_path)
     if not root.is_dir():
-        raise DatasourceError(f"{root}: not a folder; give the folder holding the images")
+        raise DatasourceError(not_a_folder(root))
     config = DatasourceConfig(id="input", kind="local", path=str(root), purpose="input")
     return create_project(
         project_dir, config, name=name, meta_csv=meta_csv, bps_channel=bps_channel,
@@ -377,25 +422,40 @@ def reingest(
     check_headers: bool | None = None,
     progress: Progress | None = None,
     on_listed: Callable[[int], None] | None = None,
+    datasource: DatasourceConfig | None = None,
 ) -> IngestReport:
     """Re-lists the project's input datasource and adds or updates its samples (idempotent).
 
     Completes an ingest that was killed (``bps-labeler ingest``), and picks up files added
     since, or a datasource that moved (keys are ``<input id>:<relative path>``, so labels of
     files found again are kept). Header checks default to on for local folders only.
+
+    ``datasource``: a new input (the same id) to list instead; the project switches to it
+    only after its images are ingested. A folder or prefix without images, or without the
+    metadata CSV the project names, fails before anything changes: the project keeps
+    reading the images it has.
     """
-    source = project.source()
+    config = datasource or project.config.datasource
+    if config.id != project.config.datasource.id:
+        raise DatasourceError(
+            f"input id {config.id!r} differs from the project's "
+            f"{project.config.datasource.id!r}: sample keys would no longer match"
+        )
+    source = open_source(config, cache_dir=project.object_cache_dir)
     meta_key = project.config.meta_csv or find_metadata_csv(source)
-    remote = project.config.datasource.kind != "local"
-    return ingest(
+    report = ingest(
         project,
         source,
         meta_csv_key=meta_key,
         bps_channel=None if all_channels else "proj",
-        check_headers=not remote if check_headers is None else check_headers,
+        check_headers=config.kind == "local" if check_headers is None else check_headers,
         progress=progress,
         on_listed=on_listed,
+        refuse_empty=True,
     )
+    if config != project.config.datasource:  # switched only once its images are in
+        project.set_datasources(input=config)
+    return report
 
 
 def add_samples_without_files(

@@ -57,6 +57,10 @@ _HEADLINES = {
 }
 
 
+#: The read check's message when the location lists no object (nothing to read from).
+EMPTY_PREFIX = "not tried: the prefix holds no objects"
+
+
 @dataclass(frozen=True)
 class AccessReport:
     """The outcome of ``check_access``: one check per permission probed, in ``PERMISSIONS`` order.
@@ -86,6 +90,11 @@ class AccessReport:
         An empty prefix leaves reading untried, which still counts as usable.
         """
         return self.failure is None and bool(self.check("list").ok)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the location lists no object at all (usable, but with nothing to read)."""
+        return any(c.permission == "read" and c.message == EMPTY_PREFIX for c in self.checks)
 
     @property
     def kind(self) -> str:
@@ -205,7 +214,7 @@ def check_access(
     elif writes and writes[0].read is not None:  # an empty output: the probe object was read
         checks.append(writes[0].read)
     else:
-        checks.append(PermissionCheck("read", None, "", "not tried: the prefix holds no objects"))
+        checks.append(PermissionCheck("read", None, "", EMPTY_PREFIX))
     checks.extend(w.check for w in writes)
     return AccessReport(config, tuple(checks))
 

@@ -28,6 +28,13 @@ def safe_relative_key(key: str) -> str:
     return p.as_posix()
 
 
+def not_a_folder(path: Path) -> str:
+    """Why ``path`` (not a folder) cannot be a datasource's root, and what to give instead."""
+    if not path.exists():
+        return f"{path}: no such folder (a typo?); give the folder holding the images"
+    return f"{path}: a file, not a folder; give the folder holding the images"
+
+
 class LocalFolderSource:
     """Files under ``root``. Symbolic links that point outside the root are never followed."""
 
@@ -36,7 +43,7 @@ class LocalFolderSource:
             Path(root).mkdir(parents=True, exist_ok=True)
         self.root = Path(root).resolve()
         if not self.root.is_dir():
-            raise DatasourceError(f"{self.root}: not a folder; give the folder holding the images")
+            raise DatasourceError(not_a_folder(self.root))
 
     def _path(self, key: str) -> Path:
         rel = safe_relative_key(key)

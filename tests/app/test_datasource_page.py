@@ -239,7 +239,7 @@ def test_check_access__unreachable_endpoint_names_the_cause_and_save_is_refused(
     app.text_input(key="ds_input_endpoint").input(f"http://127.0.0.1:{free_port()}")
     app.checkbox(key="ds_input_allow_private").check()
     app.radio(key="ds_input_auth").set_value("anonymous").run()
-    assert not app.button(key="save_input").disabled
+    assert not app.button(key="check_input").disabled  # a usable config (saving it: no change)
     app.button(key="check_input").click().run()
     assert not app.exception
     error = app.error[0].value
@@ -344,3 +344,37 @@ def test_writeback_tab__a_bad_task_name_is_refused_on_the_page_and_nothing_is_qu
         "task name 'a task': use letters, digits and _+=,.@:- only"
     ]
     assert jobs.list_jobs(tiny_project, "writeback") == []  # refused before a row was written
+
+
+def test_save_input__a_folder_without_images_fails_and_the_input_stays_as_it_was(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """A user saved an empty folder (inside the allowed exports folder) as the input: the
+    project used to switch to it before the ingest failed, leaving every image missing and
+    the old folder refused by the path policy. Now the job fails naming the folder, and the
+    project still reads, shows and allows the folder it had."""
+    old = tiny_project.config.datasource
+    empty = tiny_project.folder / "exports" / "empty"
+    empty.mkdir(parents=True)
+    app.radio(key="ds_input_kind").set_value("local").run()
+    app.text_input(key="ds_input_path").input(str(empty)).run()
+    app.button(key="check_input").click().run()  # a warning, not a green tick
+    assert not app.success
+    assert any("It holds no files: saving it as the input would find no images" in w.value
+               for w in app.warning)  # fmt: skip
+    app.button(key="save_input").click().run()
+    assert not app.exception
+    job = _wait(tiny_project, "ingest")
+    assert job.state == "failed"
+    assert "holds no files: nothing was ingested and the project is unchanged" in job.error
+    assert empty.as_uri() in job.error
+    reopened = Project.open(tiny_project.folder)
+    assert reopened.config.datasource == old
+    assert not reopened.ingest_unfinished()
+    reopened.close()
+    app.run()
+    assert not app.exception
+    assert any("holds no files" in w.value for w in [*app.warning, *app.error])
+    app.text_input(key="ds_input_path").input(old.path).run()  # the old folder is still allowed
+    assert not any("outside the folders" in e.value for e in app.error)
+    assert not app.button(key="check_input").disabled  # a usable config (saving it: no change)

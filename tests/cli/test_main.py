@@ -82,7 +82,7 @@ def test_errors__print_one_line_and_exit_2(
     assert "not a project" in err
     assert "Traceback" not in err
     assert main(["init", str(tmp_path / "p"), "--source", str(tmp_path / "missing")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "missing: no such folder" in capsys.readouterr().err
 
 
 def test_errors__an_sqlite_error_in_a_command_is_one_line_without_sqlite3_in_the_cli(

@@ -61,8 +61,11 @@ def test_read_bytes__head_and_whole(folder: Path) -> None:
 
 
 def test_source__missing_root_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(DatasourceError, match="not a folder"):
+    with pytest.raises(DatasourceError, match="nope: no such folder \\(a typo\\?\\); give the"):
         LocalFolderSource(tmp_path / "nope")
+    (tmp_path / "a.tif").write_bytes(b"x")
+    with pytest.raises(DatasourceError, match="a.tif: a file, not a folder; give the folder"):
+        LocalFolderSource(tmp_path / "a.tif")
 
 
 def test_safe_relative_key__normalises_plain_keys() -> None:
