@@ -84,6 +84,8 @@ else:
 with st.expander("Double-labeling setting", expanded=setting is None or not on):
     if blind_labeler:
         st.info("You are one of the blind labelers: ask a reviewer to change the setting.")
+    elif not user:  # else clearing the name would get a blind labeler round the rule above
+        st.warning("Enter your name in the sidebar to change the double-labeling setting.")
     else:
         with st.form("agreement_setting", border=False):
             labelers = st.text_input(

@@ -164,6 +164,15 @@ def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | 
     found = row.fetchone()
     if found:
         return LabelClass(*found)
+    # "Track" next to "track" splits one class in two without a word (the model, the
+    # results and the exports then count them apart): refused, naming the one to use.
+    for (existing,) in c.execute("SELECT name FROM label_classes"):
+        if str(existing).casefold() == name.casefold():
+            raise ValueError(
+                f"class name {_shown(name, 80)} differs from the existing class "
+                f"{_shown(existing, 80)} only in upper and lower case: use "
+                f"{_shown(existing, 80)}, or a name that differs in more than case"
+            )
     n = int(c.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0])
     used = {r[0] for r in c.execute("SELECT hotkey FROM label_classes")}
     key = hotkey or next((d for d in "123456789" if d not in used), None)

@@ -55,6 +55,13 @@ class DoubleLabelingSettings(Settings):
             except ValueError as exc:
                 raise SettingsError(str(exc)) from None
         unique = tuple(dict.fromkeys(names))
+        folded: dict[str, str] = {}
+        for name in unique:  # "alice" and "Alice": one person typing, or a typo; never two
+            if (other := folded.setdefault(name.casefold(), name)) != name:
+                raise SettingsError(
+                    f"labelers: {other!r} and {name!r} differ only in upper and lower case; "
+                    "give each labeler's name once, as they type it in the sidebar"
+                )
         if len(unique) < 2:
             raise SettingsError(
                 f"labelers: give two or more distinct user names, got {len(unique)}"

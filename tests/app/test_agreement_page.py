@@ -154,3 +154,10 @@ def test_setting__a_bad_value_is_one_line_naming_the_field_and_off_keeps_the_lab
     assert not setting.enabled
     assert len(tiny_project.assignments.keys("bob")) == 34
     assert "Double labeling is **off**" in app.caption[0].value
+    # Without a name nobody changes the setting (a blind labeler would clear theirs to).
+    app.session_state[state.USER_NAME] = ""
+    app.run()
+    assert not app.exception
+    assert [w.value for w in app.warning if "Enter your name" in w.value]
+    assert not [b for b in app.button if b.key == "agreement_off"]
+    assert not [t for t in app.text_input if t.key == "agreement_labelers"]

@@ -198,6 +198,27 @@ class TestLabels:
         assert len({c.color for c in classes}) == 3
         assert tiny_project.ensure_class("a") == classes[0]
 
+    def test_classes__a_name_differing_only_in_case_is_refused_and_nothing_is_written(
+        self, tiny_project: Project
+    ) -> None:
+        """A user typed "Track" for "track": two classes the model, results and exports count
+        apart, without a word. Refused by ensure_class and by a label with the new name (no
+        event, no class written); the existing name itself still labels."""
+        p = tiny_project
+        keys = _keys(p, 3)
+        p.add_labels(keys[:1], "<b>x</b> cells", user="ann", source="lasso")
+        for name in ("<B>X</B> CELLS", "<b>X</b>  Cells"):
+            existing = "'<b>x</b> cells'"
+            match = f"from the existing class {existing} only in upper and lower case: use "
+            with pytest.raises(ValueError, match=match + existing):
+                p.ensure_class(name)
+            with pytest.raises(ValueError, match="only in upper and lower case"):
+                p.add_labels(keys, name, user="ann", source="lasso")
+        assert [c.name for c in p.classes()] == ["<b>x</b> cells"]
+        assert len(p.label_events()) == 1
+        p.add_labels(keys, "<b>x</b> cells", user="ann", source="queue")
+        assert p.current_labels().label.tolist() == ["<b>x</b> cells"] * 3
+
     @pytest.mark.parametrize(
         ("user", "label", "source", "match"),
         [

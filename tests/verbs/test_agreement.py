@@ -22,6 +22,7 @@ class TestDoubleLabelingSettings:
         [
             ({"labelers": ("alice",)}, "labelers"),
             ({"labelers": ("alice", " alice ")}, "labelers"),
+            ({"labelers": ("alice", "bob", "Alice")}, "labelers: 'alice' and 'Alice' differ only"),
             ({"labelers": ("alice", "")}, "labelers"),
             ({"labelers": ("alice", "b\u202eob")}, "labelers"),
             ({"labelers": "alice,bob"}, "labelers"),
