@@ -39,63 +39,66 @@ if flash := state.pop_flash(state.EMBED_FLASH):
     st.success(flash, icon=":material/check_circle:")
 
 ray_address = state.ray_address()
-if running is None:
-    if ray_address:
-        st.caption(
-            f"Decoding and inference run on the Ray cluster at `{ray_address}` (set in the "
-            "project's server.toml); SimCLR training runs in the job's own process."
-        )
-    with st.form("embed_form"):
-        c1, c2, c3 = st.columns(3)
-        method = c1.selectbox("Method", METHODS, key="embed_method")
-        arch = c2.selectbox("Backbone", list(ARCHS), index=1, key="embed_arch")
-        image_size = c3.select_slider(
-            "Image size (px)", [32, 48, 64, 96, 128], 64, key="embed_size"
-        )
-        c4, c5, c6 = st.columns(3)
-        epochs = c4.number_input("Epochs (at most)", 1, 500, 30, key="embed_epochs")
-        minutes = c5.number_input(
-            "Time budget (minutes)", 0.5, 240.0, 2.0, 0.5, key="embed_minutes",
-            help="Wall-clock bound on the whole step: decoding, training and embedding. "
-            "The UMAP map follows.",
-        )  # fmt: skip
-        batch = c6.select_slider("Batch size", [32, 64, 128, 256], 128, key="embed_batch")
-        c7, c8 = st.columns([1, 2])
-        device = c7.selectbox(
-            "Device", DEVICE_CHOICES, key="embed_device",
-            help="Where SimCLR training and inference run. auto: a CUDA GPU when this server "
-            "has one (mixed precision), else the CPU.",
-        )  # fmt: skip
-        mask = c8.checkbox(
-            "Mask out neighbouring nuclei (uses the BPS MASK partners)", key="embed_mask"
-        )
-        csv_path = st.text_input(
-            "Lightly embeddings CSV (method csv)",
-            key="embed_csv",
-            placeholder="/path/to/embeddings.csv",
-            help="A file on this server, inside the folders it may read (by default the "
-            "project's exports/ folder and its local datasource).",
-        )
-        st.caption("The new set becomes the current one; earlier sets stay, to switch back.")
-        submitted = st.form_submit_button("Start", type="primary")
-    if submitted and method == "csv":
-        try:  # the job reads the file: the browser may only name one inside the data roots
-            csv_path = str(state.path_policy().check(csv_path, "Embeddings CSV"))
-        except BpsError as exc:
-            st.error(md(exc))
-            submitted = False
-    if submitted:
-        with state.open_project() as project:
-            submitted = widgets.submit_job(project, lambda: EmbedConfig(
-                method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
-                max_seconds=float(minutes) * 60, batch_size=int(batch),
-                mask_neighbours=bool(mask), csv=csv_path.strip(),
-                ray_address=ray_address if method != "csv" else "", device=str(device),
-            ))  # fmt: skip
-        if submitted:
-            st.rerun()
-else:
+if running is not None:
     widgets.job_monitor(running.id)
+elif ray_address:
+    st.caption(
+        f"Decoding and inference run on the Ray cluster at `{ray_address}` (set in the "
+        "project's server.toml); SimCLR training runs in the job's own process."
+    )
+# Drawn while a job runs too (Start disabled): a form hidden for a run loses what was typed,
+# and "Start" again after a failed CSV import then started SimCLR training instead.
+with st.form("embed_form"):
+    c1, c2, c3 = st.columns(3)
+    method = c1.selectbox("Method", METHODS, key="embed_method")
+    arch = c2.selectbox("Backbone", list(ARCHS), index=1, key="embed_arch")
+    image_size = c3.select_slider("Image size (px)", [32, 48, 64, 96, 128], 64, key="embed_size")
+    c4, c5, c6 = st.columns(3)
+    epochs = c4.number_input("Epochs (at most)", 1, 500, 30, key="embed_epochs")
+    minutes = c5.number_input(
+        "Time budget (minutes)", 0.5, 240.0, 2.0, 0.5, key="embed_minutes",
+        help="Wall-clock bound on the whole step: decoding, training and embedding. "
+        "The UMAP map follows.",
+    )  # fmt: skip
+    batch = c6.select_slider("Batch size", [32, 64, 128, 256], 128, key="embed_batch")
+    c7, c8 = st.columns([1, 2])
+    device = c7.selectbox(
+        "Device", DEVICE_CHOICES, key="embed_device",
+        help="Where SimCLR training and inference run. auto: a CUDA GPU when this server "
+        "has one (mixed precision), else the CPU.",
+    )  # fmt: skip
+    mask = c8.checkbox(
+        "Mask out neighbouring nuclei (uses the BPS MASK partners)", key="embed_mask"
+    )
+    csv_path = st.text_input(
+        "Lightly embeddings CSV (method csv)",
+        key="embed_csv",
+        placeholder="/path/to/embeddings.csv",
+        help="A file on this server, inside the folders it may read (by default the "
+        "project's exports/ folder and its local datasource).",
+    )
+    st.caption("The new set becomes the current one; earlier sets stay, to switch back.")
+    submitted = st.form_submit_button(
+        "Start", type="primary", disabled=running is not None,
+        help="An embed job is running: wait for it, or cancel it above."
+        if running is not None else None,
+    )  # fmt: skip
+if submitted and method == "csv":
+    try:  # the job reads the file: the browser may only name one inside the data roots
+        csv_path = str(state.path_policy().check(csv_path, "Embeddings CSV"))
+    except BpsError as exc:
+        st.error(md(exc))
+        submitted = False
+if submitted:
+    with state.open_project() as project:
+        submitted = widgets.submit_job(project, lambda: EmbedConfig(
+            method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
+            max_seconds=float(minutes) * 60, batch_size=int(batch),
+            mask_neighbours=bool(mask), csv=csv_path.strip(),
+            ray_address=ray_address if method != "csv" else "", device=str(device),
+        ))  # fmt: skip
+    if submitted:
+        st.rerun()
 
 
 def _label(version: str) -> str:

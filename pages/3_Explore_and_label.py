@@ -176,7 +176,7 @@ def _undo_redo() -> None:
 
 def _report(result: UndoResult | None, verb: str) -> None:
     if result is None:
-        st.toast(f"Nothing to {verb.lower()[:-1]}.")
+        st.toast(f"Nothing of yours to {'undo' if verb == 'Undid' else 'redo'}.")
         return
     skipped = (
         f"; {result.n_skipped} kept because someone relabeled them since"

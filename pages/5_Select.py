@@ -84,7 +84,7 @@ with new_tab:
             help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()),
         )  # fmt: skip
         n = c2.number_input(
-            "Batch size", 1, 10_000, 50, key="round_n",
+            "Batch size (1-10,000)", 1, 10_000, 50, key="round_n",
             help="With a Lightly config, its n_samples (or proportion_samples) decides and "
             "this field is not used.",
         )  # fmt: skip

@@ -112,6 +112,10 @@ def test_embed_page__failed_job_shows_its_whole_error_once(
     assert errors[0].startswith(md("The embed job failed: Lightly embeddings CSV"))
     app.run()
     assert not app.error  # said once, not on every rerun
+    # The form kept what was typed while the job ran (it was reset to simclr before: "Start"
+    # again then trained SimCLR instead of retrying the import).
+    assert app.selectbox(key="embed_method").value == "csv"
+    assert app.text_input(key="embed_csv").value == str(missing)
 
 
 def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(

@@ -154,6 +154,14 @@ def test_label_page__map_undo_and_history(app: AppTest, tiny_project: Project) -
     app.run()
     history = [d.value for d in app.dataframe if "how" in d.value.columns]
     assert history[0].how.tolist() == ["undo", "lasso"]
+    # A user with nothing to undo or redo is told so in words ("Nothing to undi." before).
+    app.session_state["user_name"] = "bob"
+    app.session_state[state.EXPLORE_TAB] = "Map"
+    app.run()
+    app.button(key="map_undo").click().run()
+    assert [t.value for t in app.toast] == ["Nothing of yours to undo."]
+    app.button(key="map_redo").click().run()
+    assert [t.value for t in app.toast] == ["Nothing of yours to redo."]
 
 
 def _label_particles(project: Project, n: int = 10) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+from bps_app import state
 
 
 def _chart_sync_app() -> None:
@@ -36,3 +39,13 @@ def test_sync_selection_with_chart__finds_the_keys_only_when_the_chart_selection
     assert app.session_state.got == []
     assert app.session_state.calls == ["lasso 1", "lasso 2", ""]
     assert not app.exception
+
+
+def test_user_name_box__stops_at_the_length_the_store_accepts() -> None:
+    """The box allowed 80 characters and the store 64: a 69-character name was refused after
+    it was typed (and the box emptied). Now the box stops where the store does."""
+    from bps_core.project.store import clean_name
+
+    assert clean_name("a" * state.USER_NAME_MAX, "your name") == "a" * state.USER_NAME_MAX
+    with pytest.raises(ValueError, match="1-64 characters"):
+        clean_name("a" * (state.USER_NAME_MAX + 1), "your name")
