@@ -71,6 +71,17 @@ def _folder_project(tmp_path: Path, relpaths: list[str]) -> Project:
     return project
 
 
+def _legacy_class(project: Project, name: str) -> None:
+    """A class written as a project from before the case rule holds it (no check)."""
+    from bps_core.project import db
+    from bps_core.project.store import utc_now
+
+    db.write(project._conn, lambda c: c.execute(
+        "INSERT INTO label_classes (name, color, hotkey, created_at) VALUES (?, ?, NULL, ?)",
+        (name, "#888888", utc_now()),
+    ))  # fmt: skip
+
+
 def test_imagefolder__colliding_classes_and_paths_are_made_unique_and_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -78,6 +89,13 @@ def test_imagefolder__colliding_classes_and_paths_are_made_unique_and_reported(
     project = _folder_project(tmp_path, rels)
     key = dict(zip(project.samples().relpath, project.samples().key, strict=True))
     classes = ["same", "same", "x/y", "x?y", "x_y", "Track", "track", "É", "é"]
+    # Names apart only in case are refused since (ensure_class); a project made before holds
+    # them, and its export must still keep them apart.
+    project.ensure_class("Track")
+    with pytest.raises(ValueError, match="only in upper and lower case"):
+        project.ensure_class("TRACK")
+    for name in ("track", "É", "é"):
+        _legacy_class(project, name)
     for rel, label in zip(rels, classes, strict=True):
         project.add_labels([key[rel]], label, user="ann", source="api")
     dest = tmp_path / "out"
