@@ -72,8 +72,9 @@ new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Round
 
 with new_tab:
     now, why = default_strategy_choice(
-        has_model=has_model, has_labels=n_labeled > 0, n_labeled=n_labeled
-    )
+        has_model=has_model, has_labels=n_labeled > 0, n_labeled=n_labeled,
+        n_classes=len(classes),
+    )  # fmt: skip
     st.caption(f"`default` picks **{now}** right now: {why}.")
     waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):

@@ -207,6 +207,7 @@ def default_choice(
     has_labels: bool = True,
     n_labeled: int | None = None,
     few_labels: int | None = None,
+    n_classes: int | None = None,
 ) -> tuple[str, str]:
     """What ``default`` stands for in this situation, and why (one line for the page).
 
@@ -216,6 +217,8 @@ def default_choice(
         n_labeled: How many samples are labeled; None counts as "many" once there is a
             model (callers that know it should pass it).
         few_labels: TypiClust below this many labels even with a model; None: FEW_LABELS.
+        n_classes: How many classes the labels hold (None: unknown), for what the reason
+            says to do next when there is no model.
 
     Returns:
         The strategy name and the reason it is the default now.
@@ -226,10 +229,14 @@ def default_choice(
             "no sample is labeled yet, and a random draw gives representative first labels",
         )
     if not has_model:
-        return "typiclust", (
-            "there are labels but no model yet (train one once two classes are labeled); "
-            "TypiClust covers the dense parts of the data first"
-        )
+        if n_classes is not None and n_classes >= 2:
+            todo = (f"labels of {n_classes} classes but no model yet (train one in the Model "
+                    "tab: `default` then picks by the model)")  # fmt: skip
+        elif n_classes == 1:
+            todo = "labels of one class and no model (a model needs two classes labeled)"
+        else:
+            todo = "labels but no model yet (train one once two classes are labeled)"
+        return "typiclust", f"there are {todo}; TypiClust covers the dense parts of the data first"
     few = FEW_LABELS if few_labels is None else few_labels
     if n_labeled is not None and n_labeled < few:
         return "typiclust", (

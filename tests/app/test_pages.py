@@ -568,7 +568,9 @@ def test_rounds_page__says_what_default_picks_now_and_why(
                for c in app.caption)  # fmt: skip
     _label_particles(tiny_project, 3)
     app.run()
-    assert any("`default` picks **typiclust** right now" in c.value for c in app.caption)
+    assert any("`default` picks **typiclust** right now" in c.value
+               and "labels of 2 classes but no model yet (train one in the Model tab" in c.value
+               for c in app.caption)  # fmt: skip
     from bps_core.selection.rounds import train_model
 
     train_model(tiny_project)

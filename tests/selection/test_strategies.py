@@ -241,6 +241,12 @@ def test_default_choice__names_what_resolve_picks_and_a_reason_for_each_situatio
                 reasons.add(why)
     assert default_choice(has_model=False, has_labels=False)[1].startswith("no sample is labeled")
     assert "no model yet" in default_choice(has_model=False)[1]
+    # What to do next is said as the labels stand (it said "once two classes are labeled"
+    # when two already were).
+    assert "labels of 3 classes but no model yet (train one in the Model tab" in default_choice(
+        has_model=False, n_labeled=9, n_classes=3)[1]  # fmt: skip
+    assert "a model needs two classes labeled" in default_choice(
+        has_model=False, n_labeled=9, n_classes=1)[1]  # fmt: skip
     assert "fewer than 50 labels" in default_choice(has_model=True, n_labeled=5, few_labels=50)[1]
     assert "a model exists" in default_choice(has_model=True, n_labeled=50, few_labels=50)[1]
     assert len(reasons) == 4
