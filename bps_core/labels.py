@@ -140,14 +140,17 @@ def import_labels_csv(
     """Imports a ``filename,label`` CSV as label events (source ``source``), in one action.
 
     File names match a sample's relative path, or its basename when that is unique. Unknown or
-    ambiguous names, empty labels and class names that cannot be stored (reported by line
-    number) are skipped; all other rows are written in one transaction.
+    ambiguous names, empty labels and class names that cannot be stored or that differ from an
+    existing (or earlier) class only in case (reported by line number) are skipped; all other
+    rows are written in one transaction.
     """
     user = clean_name(user, "user name")
     df = read_labels_csv(data, name)
     names = FileNames.of(project)
     report = LabelImportReport()
     pairs: dict[str, str] = {}
+    existing = {c.name for c in project.classes()}
+    spelled = {name.casefold(): name for name in sorted(existing)}  # the first spelling seen
     for line, raw_fname, raw_label in zip(df.line, df.filename, df.label, strict=True):
         # our own CSV exports quote formula-like cells ('=x): read them back as written
         fname, label = unsafe_cell(raw_fname), unsafe_cell(raw_label)
@@ -158,6 +161,11 @@ def import_labels_csv(
             label = clean_name(label, "class name")
         except ValueError as exc:
             report.bad_rows.append((int(line), _short(str(exc))))
+            continue
+        first = label if label in existing else spelled.setdefault(label.casefold(), label)
+        if first != label:  # "Track" next to "track": one class counted as two (refused)
+            report.bad_rows.append((int(line), _short(
+                f"write class {first!r}: {label!r} differs from it only in case")))  # fmt: skip
             continue
         key, ambiguous = names.find(fname)
         if ambiguous:

@@ -62,13 +62,30 @@ def test_read_labels_csv__every_class_stays_text(value: str) -> None:
 
 def test_import_labels_csv__nan_classes_are_imported_not_skipped(tiny_project: Project) -> None:
     rel = tiny_project.samples().relpath.tolist()
-    csv = f"filename,label\n{rel[0]},nan\n{rel[1]},NaN\n{rel[2]},1\n"
+    csv = f"filename,label\n{rel[0]},nan\n{rel[1]},None\n{rel[2]},1\n"
     report = import_labels_csv(tiny_project, csv.encode(), "l.csv", user="ann")
     assert report.n_labeled == 3
     assert report.empty_labels == []
     cur = tiny_project.current_labels().set_index("key")
     keys = tiny_project.samples().set_index("relpath").key
-    assert [cur.label[keys[r]] for r in rel[:3]] == ["nan", "NaN", "1"]
+    assert [cur.label[keys[r]] for r in rel[:3]] == ["nan", "None", "1"]
+
+
+def test_import_labels_csv__classes_apart_only_in_case_are_bad_rows_the_rest_imported(
+    tiny_project: Project,
+) -> None:
+    """'Track' next to an existing 'track', or 'NaN' after 'nan' in the same file: reported
+    by line (one class would be counted as two), every other row imported."""
+    rel = tiny_project.samples().relpath.tolist()
+    tiny_project.ensure_class("track")
+    csv = (f"filename,label\n{rel[0]},nan\n{rel[1]},NaN\n{rel[2]},Track\n{rel[3]},track\n"
+           f"{rel[4]},debris\n")  # fmt: skip
+    report = import_labels_csv(tiny_project, csv.encode(), "l.csv", user="ann")
+    assert report.n_labeled == 3
+    assert [line for line, _ in report.bad_rows] == [3, 4]
+    assert report.bad_rows[0][1] == "write class 'nan': 'NaN' differs from it only in case"
+    assert report.bad_rows[1][1].startswith("write class 'track': 'Track' differs")
+    assert sorted(tiny_project.current_labels().label) == ["debris", "nan", "track"]
 
 
 def test_import_labels_csv__bad_classes_reported_by_line_and_the_rest_imported(
