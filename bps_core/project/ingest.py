@@ -274,7 +274,7 @@ def ingest(
         meta = read_metadata(source, meta_csv_key) if meta_csv_key else None
     except Exception:
         # Nothing was written: the project is as it was, and says so (not "unfinished").
-        project.set_ingest_state(before["state"] if before else "finished")
+        project.set_ingest_state(str((before or {}).get("state", "finished")))
         raise
     joined = join_metadata((i.key for i in listing), meta)
     report = IngestReport(
