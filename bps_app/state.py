@@ -221,9 +221,13 @@ def restore_user_name() -> None:
     page switch clears."""
     if USER_NAME not in st.session_state:
         st.session_state[USER_NAME] = _clean_name(st.query_params.get(USER_PARAM, ""))
-    # Missing after a page switch (widget state dropped); different when set from code.
-    if st.session_state.get(USER_NAME_INPUT) != st.session_state[USER_NAME]:
+    typed = st.session_state.get(USER_NAME_INPUT)
+    if typed is None:  # after a page switch (widget state dropped): the box shows the name
+        st.session_state.pop(USER_NAME_ERROR, None)
         st.session_state[USER_NAME_INPUT] = st.session_state[USER_NAME]
+    elif typed != st.session_state[USER_NAME] and USER_NAME_ERROR not in st.session_state:
+        st.session_state[USER_NAME_INPUT] = st.session_state[USER_NAME]  # set from code
+    # (a refused name stays in the box beside its reason, to be corrected, not retyped)
     _sync_url(str(st.session_state[USER_NAME]))
 
 

@@ -457,18 +457,25 @@ def describe_round(config: dict[str, Any]) -> list[str]:
     return out
 
 
+#: The rounds table's words for a balanced accuracy it cannot show (a blank cell read "None").
+NO_MODEL = "no model"
+STILL_LABELING = "still labeling"
+
+
 def rounds_table(
     rounds: list[Round], models: list[ModelRecord], samples: pd.DataFrame, labeled: set[str]
 ) -> pd.DataFrame:
     """One row per round, newest first: its strategy and options, how many of its decodable
-    samples are labeled, and the balanced accuracy of the models before and after it."""
+    samples are labeled, and the balanced accuracy of the models before and after it (as
+    text: NO_MODEL when there was none, STILL_LABELING for "after" until the round is
+    labeled)."""
     by_id = {m.id: m for m in models}
     ok_keys = set(samples.key[samples.status == "ok"])
 
-    def _bal(model_id: str | None) -> float | None:
+    def _bal(model_id: str | None) -> str:
         m = by_id.get(model_id or "")
-        value = m.metrics["balanced_accuracy"] if m else None
-        return None if value is None else round(value, 3)
+        value = m.metrics.get("balanced_accuracy") if m else None
+        return NO_MODEL if value is None else f"{value:.3f}"
 
     rows = []
     for r in reversed(rounds):
@@ -482,7 +489,7 @@ def rounds_table(
             "user": r.user, "created": r.created_at[:19].replace("T", " "),
             "balanced acc. before": _bal(r.model_before),
             # "after" means a model trained on this round's labels: only once they exist
-            "balanced acc. after": _bal(r.model_after) if done == total else None,
+            "balanced acc. after": _bal(r.model_after) if done == total else STILL_LABELING,
         })  # fmt: skip
     return pd.DataFrame(rows)
 

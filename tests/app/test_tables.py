@@ -193,9 +193,8 @@ def test_rounds_table__newest_first_after_only_once_every_good_sample_is_labeled
     out = tables.rounds_table(rounds, models, _samples(), {"in:a/1.tif", "in:b/3.tif"})
     assert out["round"].tolist() == [2, 1]
     assert out.labeled.tolist() == ["1 / 2", "1 / 1"]
-    assert out["balanced acc. before"].tolist()[0] == 0.612
-    assert pd.isna(out["balanced acc. after"][0])
-    assert out["balanced acc. after"].tolist()[1] == 0.612
+    assert out["balanced acc. before"].tolist() == ["0.612", tables.NO_MODEL]
+    assert out["balanced acc. after"].tolist() == [tables.STILL_LABELING, "0.612"]
     assert out.created.tolist()[1] == "2026-01-01 10:00:00"
 
 
