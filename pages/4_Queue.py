@@ -60,6 +60,8 @@ blind = mine is not None and mine.blind
 shown_labels = mine.own if mine is not None and blind else labels.frame  # what this user may see
 labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
 st.title("Label queue")
+if flash := state.pop_flash(state.QUEUE_FLASH):
+    st.toast(md(flash), icon=":material/check_circle:")
 
 
 def _start(

@@ -191,9 +191,10 @@ with new_tab:
             with state.open_project() as p:
                 r = record_round(p, preview, user=user)
             state.set_round_preview(None)
-            state.flash(
-                state.ROUNDS_FLASH, f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
-            )
+            # said where the user lands: on the queue when accepted into it (it waited for a
+            # later visit to this page, as if news)
+            state.flash(state.QUEUE_FLASH if accept else state.ROUNDS_FLASH,
+                        f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed}).")  # fmt: skip
             if accept:
                 state.start_plain_queue(LabelQueue.of(r.keys))
                 st.switch_page(QUEUE_PAGE)

@@ -47,6 +47,8 @@ class TestQueueUserName:
         app.button(key="round_accept").click().run()
         assert not app.exception
         assert app.title[0].value == "Label queue"
+        assert "samples recorded" in app.toast[0].value  # said here, where the user is
+        assert state.ROUNDS_FLASH not in app.session_state  # not kept for a later visit
         assert not app.warning
         assert not app.button(key="queue_class_track").disabled
         app.button(key="queue_class_track").click().run()
