@@ -193,8 +193,8 @@ with new_tab:
             state.set_round_preview(None)
             # said where the user lands: on the queue when accepted into it (it waited for a
             # later visit to this page, as if news)
-            state.flash(state.QUEUE_FLASH if accept else state.ROUNDS_FLASH,
-                        f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed}).")  # fmt: skip
+            said = f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
+            state.flash(state.QUEUE_FLASH if accept else state.ROUNDS_FLASH, said)
             if accept:
                 state.start_plain_queue(LabelQueue.of(r.keys))
                 st.switch_page(QUEUE_PAGE)
