@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ MAP_NEW_CLASS = "map_new_class"  # its "new class name" box
 MAP_WINDOW = "map_view_window"  # the part of the map shown: (x0, x1, y0, y1), None: all
 EXPLORE_TAB = "explore_tab"  # Explore's open tab (Map, Browse, History; its tabs widget key)
 QUEUE = "label_queue"
+QUEUE_RESUME_TRIED = "label_queue_resume_tried"  # a kept queue is resumed once per session
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
 QUEUE_ERROR = "queue_error"
@@ -329,8 +330,10 @@ def set_queue(q: LabelQueue | None) -> None:
     st.session_state[QUEUE] = q
 
 
-def start_plain_queue(q: LabelQueue) -> None:
-    """Makes ``q`` this session's queue, walked as a plain labeling queue (tiles, class keys).
+def start_plain_queue(q: LabelQueue, origin: str = "") -> None:
+    """Makes ``q`` this session's queue, walked as a plain labeling queue (tiles, class keys),
+    and keeps it in the project for the labeler, so that a reload resumes it (``origin``: where
+    it came from, said when it is resumed).
 
     Ends any walk mode (review, label issues, predictions) even when that walk held the same
     keys: the modes are recognised by their keys, so a plain queue of a confusion cell equal to
@@ -339,6 +342,37 @@ def start_plain_queue(q: LabelQueue) -> None:
     for name in (QUEUE_REVIEW_KEYS, QUEUE_ISSUE_KEYS, QUEUE_PREDICTIONS):
         st.session_state.pop(name, None)
     set_queue(q)
+    st.session_state[QUEUE_RESUME_TRIED] = True  # this session has its own queue now
+    if user := user_name():
+        with contextlib.suppress(ProjectError), open_project() as p:  # read-only: not kept
+            p.saved_queues.save(user, q.keys, q.page_size, origin)
+
+
+def forget_saved_queue() -> None:
+    """A walk that is not a plain queue starts: a reload no longer resumes the plain one."""
+    st.session_state[QUEUE_RESUME_TRIED] = True
+    if user := user_name():
+        with contextlib.suppress(ProjectError), open_project() as p:
+            p.saved_queues.clear(user)
+
+
+def resume_saved_queue(labeled: Iterable[str]) -> tuple[LabelQueue, str, bool] | None:
+    """Once per browser session, with no queue started in it: the labeler's kept plain queue,
+    opened where they left off (the first page with a sample not in ``labeled``); None when
+    there is none, or nothing of it is left to label. Returns the queue, where it came from
+    and whether it was cut to its first saved keys."""
+    if queue() is not None or st.session_state.get(QUEUE_RESUME_TRIED):
+        return None
+    st.session_state[QUEUE_RESUME_TRIED] = True
+    if not (user := user_name()):
+        return None
+    with open_project() as p:
+        saved = p.saved_queues.load(user)
+    q = None if saved is None else LabelQueue.resumed(saved.keys, saved.page_size, labeled)
+    if saved is None or q is None:
+        return None
+    set_queue(q)
+    return q, saved.origin, saved.truncated
 
 
 def queue_tile_key(key: str) -> str:

@@ -46,6 +46,21 @@ class LabelQueue:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         return cls(tuple(dict.fromkeys(keys)), 0, page_size)
 
+    @classmethod
+    def resumed(
+        cls, keys: Iterable[str], page_size: int, labeled: Iterable[str]
+    ) -> LabelQueue | None:
+        """The queue of ``keys`` opened where a labeler left off.
+
+        That is the first page holding a key not in ``labeled``; None when every key is.
+
+        Raises:
+            ValueError: ``page_size`` is below 1.
+        """
+        q, done = cls.of(keys, page_size), set(labeled)
+        first = next((i for i, k in enumerate(q.keys) if k not in done), None)
+        return None if first is None else q._open(first // page_size * page_size)
+
     @property
     def current(self) -> tuple[str, ...]:
         """The keys on the current page (empty once finished)."""

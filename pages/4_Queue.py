@@ -62,6 +62,12 @@ labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
 st.title("Label queue")
 if flash := state.pop_flash(state.QUEUE_FLASH):
     st.toast(md(flash), icon=":material/check_circle:")
+if (resumed := state.resume_saved_queue(labeled_keys)) is not None:
+    rq, came_from, cut = resumed
+    st.toast(md(f"Resumed your queue{f' ({came_from})' if came_from else ''} at image "
+                f"{rq.position + 1:,} of {len(rq.keys):,}"
+                + (" (its first keys: it was longer)" if cut else "") + "."),
+             icon=":material/resume:")  # fmt: skip
 
 
 def _start(
@@ -73,12 +79,15 @@ def _start(
     chosen: list[FacetFilter],
 ) -> None:
     if prediction_mode.is_origin(origin):
+        state.forget_saved_queue()
         prediction_mode.start(origin, order=order, include_labeled=with_labeled)
         return
     if review_mode.is_origin(origin):
+        state.forget_saved_queue()
         review_mode.start(origin, others_only=review_others, user=user)
         return
     if issue_mode.is_origin(origin):
+        state.forget_saved_queue()
         issue_mode.start()
         return
     if origin == FROM_SELECTION:
@@ -94,7 +103,7 @@ def _start(
         keys = unlabeled_keys(samples[samples.key.isin(matching)], labeled_keys, first=pending)
     else:
         keys = unlabeled_keys(samples, labeled_keys, first=mine.pending if mine else ())
-    state.start_plain_queue(LabelQueue.of(keys, page_size))
+    state.start_plain_queue(LabelQueue.of(keys, page_size), origin)
 
 
 def _label(name: str) -> None:

@@ -196,7 +196,7 @@ with new_tab:
             said = f"Round {r.id}: {len(r.keys)} samples recorded (seed {r.seed})."
             state.flash(state.QUEUE_FLASH if accept else state.ROUNDS_FLASH, said)
             if accept:
-                state.start_plain_queue(LabelQueue.of(r.keys))
+                state.start_plain_queue(LabelQueue.of(r.keys), f"Selection round {r.id}")
                 st.switch_page(QUEUE_PAGE)
             st.rerun()
         chosen = samples[samples.key.isin(preview.keys)]
@@ -218,7 +218,7 @@ with new_tab:
         c1, c2 = st.columns([1, 3])
         if c1.button("Label them in the queue", type="primary", icon=":material/keyboard:",
                      key="round_to_queue"):  # fmt: skip
-            state.start_plain_queue(LabelQueue.of(last.keys))
+            state.start_plain_queue(LabelQueue.of(last.keys), f"Selection round {last.id}")
             st.switch_page(QUEUE_PAGE)
         chosen = samples[samples.key.isin(last.keys)]
         for col, name in zip(st.columns(2), ("particle_type", "hr_post_exposure"), strict=True):

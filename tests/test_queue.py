@@ -123,3 +123,18 @@ def test_n_labeled__counts_with_sets_and_lists_and_the_key_set_survives_moves() 
     moved = q.move(1).after_labeling(["b"])
     assert moved.key_set is q.key_set  # made once per queue, not per key press
     assert moved == LabelQueue(("a", "b", "c", "d"), 2)  # the cache takes no part in equality
+
+
+def test_resumed__opens_the_first_page_with_an_unlabeled_key_or_none() -> None:
+    keys = ["a", "b", "c", "d", "e"]
+    assert LabelQueue.resumed(keys, 1, set()).position == 0  # type: ignore[union-attr]
+    assert LabelQueue.resumed(keys, 1, {"a", "b"}).current == ("c",)  # type: ignore[union-attr]
+    # a skipped image comes back: the first one not labeled, even before labeled ones
+    assert LabelQueue.resumed(keys, 1, {"a", "c"}).current == ("b",)  # type: ignore[union-attr]
+    grid = LabelQueue.resumed(keys, 2, {"a", "b", "c"})  # page-aligned: the page of "d"
+    assert grid is not None
+    assert grid.current == ("c", "d")
+    assert grid.position == 2
+    assert grid.chosen == ("c", "d")
+    assert LabelQueue.resumed(keys, 2, set(keys)) is None
+    assert LabelQueue.resumed([], 1, set()) is None

@@ -44,6 +44,7 @@ from bps_core.project.label_writes import (
 from bps_core.project.maps import Maps
 from bps_core.project.reviews import Reviews
 from bps_core.project.rounds import Models, Rounds
+from bps_core.project.saved_queues import SavedQueues
 from bps_core.project.settings import INGEST_STATE_KEY, get_setting, put_setting
 from bps_core.project.tags import Tags
 from bps_core.storage import (
@@ -276,6 +277,7 @@ class Project:
         maps: The records of the stored maps and each embedding set's chosen map.
         models: The records of the trained models.
         rounds: The recorded selection rounds and their samples.
+        saved_queues: Each labeler's last plain labeling queue (a reload resumes it).
         reviews: A reviewer's verdicts on labels and the review state of current labels.
         assignments: Blind double labeling: the setting, who must label what, and each
             labeler's own labels.
@@ -300,6 +302,7 @@ class Project:
         self.maps = Maps(conn)
         self.models = Models(conn)
         self.rounds = Rounds(conn)
+        self.saved_queues = SavedQueues(conn)
         self.reviews = Reviews(conn, clean_name=clean_name)
         self.assignments = Assignments(conn)
         self.image_stats = ImageStatsStore(conn)

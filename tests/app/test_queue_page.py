@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from bps_app import state
 from bps_app.safe_text import md
 from bps_core.project import Project
-from tests.helpers import map_project
+from tests.helpers import map_project, open_app
 
 QUEUE_PAGE = "pages/4_Queue.py"
 
@@ -250,3 +250,68 @@ class TestQueueKeyPressReads:
         assert "0 of 3 labeled · image 1 of 3" in _progress(app)
         assert _metric(app) == "(unlabeled)"
         assert log_reads == []
+
+
+class TestQueueResume:
+    """A reload (a new browser session) resumed nothing: the queue returned to its start form
+    (nothing labeled was lost, but the labeler had to find their place again)."""
+
+    def test_resume__a_new_session_of_the_same_labeler_resumes_where_they_left_off(
+        self, app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tiny_project.ensure_class("track")
+        keys = tiny_project.samples().key.tolist()[:3]
+        app.query_params[state.USER_PARAM] = "ada"
+        app.run()
+        _start(app, keys)
+        app.button(key="queue_class_track").click().run()
+        assert "1 of 3 labeled · image 2 of 3" in _progress(app)
+
+        again = open_app(monkeypatch, tiny_project.folder)  # the reload
+        again.query_params[state.USER_PARAM] = "ada"
+        again.run()
+        again.switch_page(QUEUE_PAGE).run()
+        assert not again.exception
+        assert "1 of 3 labeled · image 2 of 3" in _progress(again)
+        said = again.toast[0].value.replace("\\", "")  # (markdown escapes)
+        assert "Resumed your queue (The map selection) at image 2 of 3" in said
+        again.button(key="queue_class_track").click().run()
+        assert "2 of 3 labeled · image 3 of 3" in _progress(again)
+        assert len(tiny_project.current_labels()) == 2
+
+        other = open_app(monkeypatch, tiny_project.folder)  # another labeler: their own
+        other.query_params[state.USER_PARAM] = "bob"
+        other.run()
+        other.switch_page(QUEUE_PAGE).run()
+        assert not other.get("progress")
+        assert not other.toast
+
+    def test_resume__not_once_everything_is_labeled_nor_after_a_review_walk(
+        self, app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tiny_project.ensure_class("track")
+        keys = tiny_project.samples().key.tolist()[:2]
+        app.query_params[state.USER_PARAM] = "ada"
+        app.run()
+        _start(app, keys)
+        app.button(key="queue_class_track").click().run()
+        assert tiny_project.saved_queues.load("ada") is not None
+        from bps_app import review_mode
+
+        app.selectbox(key="queue_origin").set_value(review_mode.ORIGIN_ALL)
+        next(b for b in app.button if b.label == "Start").click().run()
+        assert not app.exception
+        assert tiny_project.saved_queues.load("ada") is None  # the walk is not resumed
+
+        _start(app, keys)  # a plain queue again, then finished
+        app.button(key="queue_class_track").click().run()
+        app.button(key="queue_class_track").click().run()
+        assert set(tiny_project.current_labels().key) == set(keys)
+        assert tiny_project.saved_queues.load("ada") is not None
+        again = open_app(monkeypatch, tiny_project.folder)
+        again.query_params[state.USER_PARAM] = "ada"
+        again.run()
+        again.switch_page(QUEUE_PAGE).run()
+        assert not again.exception
+        assert not again.toast
+        assert not again.get("progress")

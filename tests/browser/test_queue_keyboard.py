@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
+from bps_core.selection.rounds import list_rounds
 from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -91,15 +92,27 @@ def test_queue__name_survives_accept_into_the_queue_and_a_reload(
     expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
     expect(page.get_by_role("textbox", name="Your name")).to_have_value("ada")
 
+    track.click()
+    n = len(list_rounds(tiny_project)[0].keys)
+    progress = page.get_by_text(re.compile(r"^\d+ of \d+ labeled"))
+    expect(progress).to_have_text(re.compile(rf"^1 of {n} labeled · image 2 of {n}"),
+                                  timeout=30_000)  # fmt: skip
+
     page.reload()  # a new session: the name comes back from ?user= in the address
     wait_idle(page)
     expect(page.get_by_role("textbox", name="Your name")).to_have_value("ada", timeout=30_000)
-    page.get_by_role("button", name="Start").click()
+    # ... and the queue where ada left off (a reload returned to the start form)
+    expect(page.get_by_text("Resumed your queue (Selection round 1) at image 2")).to_be_visible(
+        timeout=30_000
+    )
+    expect(progress).to_have_text(re.compile(rf"^1 of {n} labeled · image 2 of {n}"),
+                                  timeout=30_000)  # fmt: skip
     expect(track).to_be_enabled(timeout=30_000)
     track.click()
-    expect(page.get_by_text(re.compile(r"^1 of \d+ labeled"))).to_have_count(1, timeout=30_000)
+    expect(progress).to_have_text(re.compile(rf"^2 of {n} labeled"), timeout=30_000)
     with Project.open(tiny_project.folder) as p:
         assert set(p.current_labels().user) == {"ada"}
+        assert len(p.current_labels()) == 2
 
 
 def test_queue__keys_still_work_after_the_nucleus_view_controls(
