@@ -7,6 +7,8 @@ on every rerun without any network call; only "Check access" talks to the store.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -76,6 +78,15 @@ def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
     }
 
 
+def local_folder(typed: str, project_folder: Path) -> str:
+    """The folder a user typed, absolute: a relative one is under ``project_folder`` (the
+    server's working folder meant nothing to them, and the Export page took the project's)."""
+    text = typed.strip()
+    if Path(text).expanduser().is_absolute():
+        return text
+    return os.path.normpath(project_folder / text)
+
+
 def datasource_form(
     prefix: str, *, ds_id: str, purpose: str, current: DatasourceConfig | None = None
 ) -> tuple[DatasourceConfig | None, str]:
@@ -88,12 +99,17 @@ def datasource_form(
     )  # fmt: skip
     try:
         if kind == "local":
-            path = st.text_input("Folder", key=_key(prefix, "path"), placeholder="/data/images")
+            path = st.text_input(
+                "Folder", key=_key(prefix, "path"), placeholder="/data/images",
+                help="A folder on the server. A relative one is taken under the project "
+                f"folder, {md(state.project_dir())}, as on the Export page.",
+            )  # fmt: skip
             if not path.strip():
                 return None, ""
             what = "Input folder" if purpose.startswith("input") else "Destination folder"
-            state.path_policy().check(path.strip(), what)  # before any listing or writing
-            return DatasourceConfig(id=ds_id, kind="local", path=path.strip(), purpose=purpose), ""
+            full = local_folder(path, state.project_dir())
+            state.path_policy().check(full, what)  # before any listing or writing
+            return DatasourceConfig(id=ds_id, kind="local", path=full, purpose=purpose), ""
         location = st.text_input(
             "S3 location", key=_key(prefix, "location"), placeholder="s3://bucket/prefix/",
             help="Bucket and prefix (the folder inside the bucket).",

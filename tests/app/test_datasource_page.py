@@ -378,3 +378,29 @@ def test_save_input__a_folder_without_images_fails_and_the_input_stays_as_it_was
     app.text_input(key="ds_input_path").input(old.path).run()  # the old folder is still allowed
     assert not any("outside the folders" in e.value for e in app.error)
     assert not app.button(key="check_input").disabled  # a usable config (saving it: no change)
+
+
+def test_input_folder__a_relative_path_is_under_the_project_folder_as_on_export(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """A relative folder was taken from the server's working folder here but from the
+    project folder on the Export page; now both take the project's."""
+    empty = tiny_project.folder / "exports" / "empty"
+    empty.mkdir(parents=True)
+    app.radio(key="ds_input_kind").set_value("local").run()
+    app.text_input(key="ds_input_path").input(" exports/empty ").run()
+    assert not app.error
+    app.button(key="check_input").click().run()
+    assert any("It holds no files" in w.value for w in app.warning)  # found, under the project
+    assert not any("no such folder" in e.value for e in app.error)
+    said = app.text_input(key="ds_input_path").help.replace("\\", "")  # (markdown escapes)
+    assert str(tiny_project.folder) in said
+
+
+def test_local_folder__absolute_kept_relative_under_the_project() -> None:
+    from bps_app.datasource_form import local_folder
+
+    assert local_folder(" /data/x ", Path("/p/proj")) == "/data/x"
+    assert local_folder("~/x", Path("/p/proj")) == "~/x"
+    assert local_folder("../data", Path("/p/proj")) == "/p/data"
+    assert local_folder("in", Path("/p/proj")) == "/p/proj/in"
