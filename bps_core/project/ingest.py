@@ -436,11 +436,7 @@ def reingest(
     reading the images it has.
     """
     config = datasource or project.config.datasource
-    if config.id != project.config.datasource.id:
-        raise DatasourceError(
-            f"input id {config.id!r} differs from the project's "
-            f"{project.config.datasource.id!r}: sample keys would no longer match"
-        )
+    project.check_input_id(config)  # before any listing
     source = open_source(config, cache_dir=project.object_cache_dir)
     meta_key = project.config.meta_csv or find_metadata_csv(source)
     report = ingest(

@@ -505,6 +505,18 @@ class Project:
             )
         return open_writable(out)
 
+    def check_input_id(self, config: DatasourceConfig) -> None:
+        """Refuses a new input whose id differs from the project's (keys hold the id).
+
+        Raises:
+            DatasourceError: the ids differ; sample keys (and labels) would no longer match.
+        """
+        if config.id != self.config.datasource.id:
+            raise DatasourceError(
+                f"input id {config.id!r} differs from the project's "
+                f"{self.config.datasource.id!r}: sample keys would no longer match"
+            )
+
     def set_datasources(
         self, *, input: DatasourceConfig | None = None, output: DatasourceConfig | None = None
     ) -> None:
@@ -514,11 +526,7 @@ class Project:
         images move, e.g. from a local copy to the S3 bucket they came from; re-ingest after.
         """
         new_input = input or self.config.datasource
-        if new_input.id != self.config.datasource.id:
-            raise DatasourceError(
-                f"input id {new_input.id!r} differs from the project's "
-                f"{self.config.datasource.id!r}: sample keys would no longer match"
-            )
+        self.check_input_id(new_input)
         new_output = self.config.output
         if output is not None:
             new_output = output
