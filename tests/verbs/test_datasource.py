@@ -129,3 +129,19 @@ def _png() -> bytes:
     out = io.BytesIO()
     Image.new("L", (8, 8)).save(out, format="PNG")
     return out.getvalue()
+
+
+def test_ingest__a_new_input_with_another_id_is_refused_before_listing(
+    tiny_project: Project, tmp_path: Path
+) -> None:
+    """Keys hold the input's id: another id would orphan every label (the same check as
+    ``set_datasources``)."""
+    old = tiny_project.config.datasource
+    other = DatasourceConfig(id="elsewhere", path=old.path)
+    for attempt in (
+        lambda: verbs.ingest(tiny_project, verbs.IngestSettings(datasource=other)),
+        lambda: tiny_project.set_datasources(input=other),
+    ):
+        with pytest.raises(DatasourceError, match="input id 'elsewhere' differs from the proj"):
+            attempt()
+    assert tiny_project.config.datasource == old
