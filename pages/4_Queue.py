@@ -64,9 +64,9 @@ if flash := state.pop_flash(state.QUEUE_FLASH):
     st.toast(md(flash), icon=":material/check_circle:")
 if (resumed := state.resume_saved_queue(labeled_keys)) is not None:
     rq, came_from, cut = resumed
-    st.toast(md(f"Resumed your queue{f' ({came_from})' if came_from else ''} at image "
+    st.toast(md(f"Resumed your queue{f': {came_from}' if came_from else ''}; image "
                 f"{rq.position + 1:,} of {len(rq.keys):,}"
-                + (" (its first keys: it was longer)" if cut else "") + "."),
+                + (" (its first images: it was longer)" if cut else "") + "."),
              icon=":material/resume:")  # fmt: skip
 
 

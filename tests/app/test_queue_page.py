@@ -274,7 +274,7 @@ class TestQueueResume:
         assert not again.exception
         assert "1 of 3 labeled · image 2 of 3" in _progress(again)
         said = again.toast[0].value.replace("\\", "")  # (markdown escapes)
-        assert "Resumed your queue (The map selection) at image 2 of 3" in said
+        assert "Resumed your queue: The map selection; image 2 of 3." in said
         again.button(key="queue_class_track").click().run()
         assert "2 of 3 labeled · image 3 of 3" in _progress(again)
         assert len(tiny_project.current_labels()) == 2

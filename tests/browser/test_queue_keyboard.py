@@ -102,7 +102,7 @@ def test_queue__name_survives_accept_into_the_queue_and_a_reload(
     wait_idle(page)
     expect(page.get_by_role("textbox", name="Your name")).to_have_value("ada", timeout=30_000)
     # ... and the queue where ada left off (a reload returned to the start form)
-    expect(page.get_by_text("Resumed your queue (Selection round 1) at image 2")).to_be_visible(
+    expect(page.get_by_text("Resumed your queue: Selection round 1; image 2 of")).to_be_visible(
         timeout=30_000
     )
     expect(progress).to_have_text(re.compile(rf"^1 of {n} labeled · image 2 of {n}"),
