@@ -7,8 +7,6 @@ on every rerun without any network call; only "Check access" talks to the store.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +15,7 @@ import streamlit as st
 from bps_app import state
 from bps_app.safe_text import md
 from bps_core.errors import DatasourceError
-from bps_core.paths import PathPolicyError
+from bps_core.paths import PathPolicyError, typed_path
 from bps_core.storage import AUTH_MODES, DatasourceConfig
 from bps_core.storage.access import (
     AccessReport,
@@ -78,15 +76,6 @@ def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
     }
 
 
-def local_folder(typed: str, project_folder: Path) -> str:
-    """The folder a user typed, absolute: a relative one is under ``project_folder`` (the
-    server's working folder meant nothing to them, and the Export page took the project's)."""
-    text = typed.strip()
-    if Path(text).expanduser().is_absolute():
-        return text
-    return os.path.normpath(project_folder / text)
-
-
 def datasource_form(
     prefix: str, *, ds_id: str, purpose: str, current: DatasourceConfig | None = None
 ) -> tuple[DatasourceConfig | None, str]:
@@ -107,7 +96,7 @@ def datasource_form(
             if not path.strip():
                 return None, ""
             what = "Input folder" if purpose.startswith("input") else "Destination folder"
-            full = local_folder(path, state.project_dir())
+            full = str(typed_path(path, state.project_dir()))  # relative: as on Export
             state.path_policy().check(full, what)  # before any listing or writing
             return DatasourceConfig(id=ds_id, kind="local", path=full, purpose=purpose), ""
         location = st.text_input(

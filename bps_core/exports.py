@@ -34,6 +34,7 @@ from xml.sax.saxutils import quoteattr
 
 from bps_core.csvsafe import csv_bytes
 from bps_core.errors import BpsError
+from bps_core.paths import typed_path
 from bps_core.project.store import Project
 from bps_core.storage.copy import CopyReport
 from bps_core.storage.local import safe_relative_key
@@ -472,10 +473,7 @@ def resolve_dest(project: Project, dest: str | os.PathLike[str]) -> Path:
         raise ExportError("give a destination folder")
     if "\x00" in text:
         raise ExportError(f"{text!r}: a path cannot hold a NUL character")
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = project.folder / path
-    return Path(os.path.normpath(path.absolute()))
+    return typed_path(text, project.folder)
 
 
 def upload_export(

@@ -35,6 +35,19 @@ class PathPolicyError(BpsError):
     """A path from the browser lies outside the folders this server may use."""
 
 
+def typed_path(text: str, folder: str | Path) -> Path:
+    """A path typed in the app, made absolute.
+
+    ``~`` is expanded, a relative path is taken under ``folder`` (the project's: the server's
+    working folder means nothing to a browser user), ``..`` is collapsed by name (links are
+    followed later, by `PathPolicy.check`).
+    """
+    path = Path(text.strip()).expanduser()
+    if not path.is_absolute():
+        path = Path(folder) / path
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _resolve(path: str | Path) -> Path:
     # strict=False: a destination that does not exist yet resolves through its existing parents,
     # so a symlink anywhere on the way is followed before the comparison.

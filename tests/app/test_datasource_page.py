@@ -395,12 +395,3 @@ def test_input_folder__a_relative_path_is_under_the_project_folder_as_on_export(
     assert not any("no such folder" in e.value for e in app.error)
     said = app.text_input(key="ds_input_path").help.replace("\\", "")  # (markdown escapes)
     assert str(tiny_project.folder) in said
-
-
-def test_local_folder__absolute_kept_relative_under_the_project() -> None:
-    from bps_app.datasource_form import local_folder
-
-    assert local_folder(" /data/x ", Path("/p/proj")) == "/data/x"
-    assert local_folder("~/x", Path("/p/proj")) == "~/x"
-    assert local_folder("../data", Path("/p/proj")) == "/p/data"
-    assert local_folder("in", Path("/p/proj")) == "/p/proj/in"

@@ -89,3 +89,12 @@ class TestLoadPolicy:
         (tmp_path / "server.toml").write_text(text)
         with pytest.raises(PathPolicyError, match=r"server\.toml"):
             load_policy(tmp_path)
+
+
+def test_typed_path__absolute_kept_relative_under_the_folder_home_expanded() -> None:
+    from bps_core.paths import typed_path
+
+    assert typed_path(" /data/x ", "/p/proj") == Path("/data/x")
+    assert typed_path("../data", "/p/proj") == Path("/p/data")
+    assert typed_path("in/./a", Path("/p/proj")) == Path("/p/proj/in/a")
+    assert typed_path("~/x", "/p/proj") == Path.home() / "x"
