@@ -447,6 +447,7 @@ def set_round_preview(preview: RoundPreview | None) -> None:
 EMBED_FLASH = "embed_flash"  # Embeddings page
 MAP_FLASH = "map_flash"  # Explore and label page, the Map tab
 ROUNDS_FLASH = "rounds_flash"  # Selection rounds page
+ROUNDS_REFUSED = "rounds_refused"  # Selection rounds page: a preview that could not be recorded
 QUEUE_FLASH = "queue_flash"  # Label queue (a toast: the labeling layout must not move)
 AGREEMENT_FLASH = "agreement_flash"  # Agreement page
 

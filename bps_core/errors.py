@@ -41,6 +41,16 @@ class UnknownSampleError(BpsError):
         super().__init__(f"{len(keys)} unknown sample key(s): {shown}{more}")
 
 
+class SamplesTakenError(BpsError):
+    """A round to record holds samples that other rounds picked since it was previewed."""
+
+    def __init__(self, keys: list[str], round_ids: list[int]) -> None:
+        self.keys = keys
+        self.round_ids = round_ids
+        rounds = ", ".join(str(r) for r in round_ids)
+        super().__init__(f"{len(keys)} sample(s) already picked by round(s) {rounds}")
+
+
 class StorageWriteError(BpsError):
     """A file could not be written (disk full, read-only folder); nothing partial was left."""
 

@@ -67,6 +67,8 @@ st.caption(
 
 if flash := state.pop_flash(state.ROUNDS_FLASH):
     st.success(flash)
+if refused := state.pop_flash(state.ROUNDS_REFUSED):
+    st.error(md(refused))
 
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
@@ -188,8 +190,13 @@ with new_tab:
         if not user:
             st.warning("Enter your name in the sidebar to record a round.")
         if accept or keep:
-            with state.open_project() as p:
-                r = record_round(p, preview, user=user)
+            try:
+                with state.open_project() as p:
+                    r = record_round(p, preview, user=user)
+            except SelectionError as exc:  # stale: another round took samples, or they left
+                state.set_round_preview(None)
+                state.flash(state.ROUNDS_REFUSED, str(exc))
+                st.rerun()
             state.set_round_preview(None)
             # said where the user lands: on the queue when accepted into it (it waited for a
             # later visit to this page, as if news)

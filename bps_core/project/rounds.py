@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bps_core.errors import UnknownSampleError
+from bps_core.errors import SamplesTakenError, UnknownSampleError
 from bps_core.project import db
 from bps_core.project.keys import sample_ids
 
@@ -129,11 +129,18 @@ class Rounds:
         model_before: str | None,
         user: str,
         created_at: str,
+        fresh_only: bool = False,
     ) -> int:
         """Records a round and its samples in rank order, in one transaction; returns its id.
 
+        ``fresh_only``: refuse samples any recorded round holds, checked inside the write
+        transaction (two sessions accepting previews made at the same time picked the same
+        samples; the second round repeated the first).
+
         Raises:
             UnknownSampleError: a key is no longer in the project; nothing is written.
+            SamplesTakenError: with ``fresh_only``, an earlier round holds some of the samples;
+                nothing is written.
         """
 
         def tx(c: db.Connection) -> int:
@@ -141,6 +148,13 @@ class Rounds:
             missing = [k for k in keys if k not in ids]
             if missing:
                 raise UnknownSampleError(missing)
+            if fresh_only:
+                held = dict(c.execute(
+                    "SELECT sample_id, MIN(round_id) FROM round_samples GROUP BY sample_id"
+                ).fetchall())  # fmt: skip
+                taken = [k for k in keys if ids[k] in held]  # in the round's order
+                if taken:
+                    raise SamplesTakenError(taken, sorted({int(held[ids[k]]) for k in taken}))
             cur = c.execute(
                 "INSERT INTO rounds (strategy, config_json, seed, n_selected, embedding_version, "
                 "model_before, user, created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from bps_core.arrays import load_array
 from bps_core.atomic import atomic_path
 from bps_core.embeddings.store import EmbeddingSet, load_embedding_set
-from bps_core.errors import BpsError, UnknownSampleError
+from bps_core.errors import BpsError, SamplesTakenError, UnknownSampleError
 from bps_core.project.rounds import ModelRecord, Round
 from bps_core.project.store import Project, metadata_column, utc_now
 from bps_core.selection import SelectionConfig, make_strategy, resolve
@@ -421,19 +421,31 @@ def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") 
     """Records a previewed selection as the next round, in one transaction (all or nothing).
 
     Raises:
-        SelectionError: a previewed sample is no longer in the project.
+        SelectionError: a previewed sample is no longer in the project, or (unless the preview
+            re-included earlier rounds' samples) another round recorded since the preview
+            holds some of its samples: nothing is recorded, preview again.
     """
     keys = preview.keys
     now = utc_now()
+    reinclude = bool(preview.config.get("round", {}).get("reinclude_selected", False))
     try:
         round_id = project.rounds.add(
             strategy=preview.strategy, config=preview.config, seed=preview.seed, keys=keys,
             embedding_version=preview.embedding_version, model_before=preview.model_before,
-            user=user, created_at=now,
+            user=user, created_at=now, fresh_only=not reinclude,
         )  # fmt: skip
     except UnknownSampleError as exc:
         raise SelectionError(
             f"{len(exc.keys)} previewed samples are gone, e.g. {exc.keys[0]}"
+        ) from None
+    except SamplesTakenError as exc:
+        rounds = ("rounds " if len(exc.round_ids) > 1 else "round ") + ", ".join(
+            str(r) for r in exc.round_ids
+        )
+        raise SelectionError(
+            f"{len(exc.keys)} of the {len(keys)} previewed samples were picked by "
+            f"{rounds}, recorded since this preview was made (another session, or the command "
+            "line): nothing was recorded, so no sample is picked twice. Preview again."
         ) from None
     return Round(round_id, preview.strategy, preview.config, preview.seed, list(keys), user, now,
                  preview.model_before, None)  # fmt: skip

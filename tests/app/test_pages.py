@@ -494,6 +494,36 @@ def test_rounds_page__a_second_round_shares_nothing_with_the_first(
     assert preview.keys == first.keys  # re-included, same seed: the first round again
 
 
+def test_rounds_page__two_sessions_accepting_previews_of_the_same_picks_record_one_round(
+    app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester found round 5 holding exactly round 4's samples: two sessions previewed (same
+    seed) before either accepted."""
+    from bps_core.selection.rounds import list_rounds
+
+    _rounds_page(app, tiny_project)
+    other = open_app(monkeypatch, tiny_project.folder)
+    other.session_state["user_name"] = "carol"
+    other.run()
+    other.switch_page("pages/5_Select.py").run()
+    for session in (app, other):
+        session.number_input(key="round_n").set_value(5)
+        session.number_input(key="round_seed").set_value(12345)
+        _preview(session)
+    app.button(key="round_accept_only").click().run()
+    other.button(key="round_accept_only").click().run()
+    assert not other.exception
+    assert len(list_rounds(tiny_project)) == 1
+    said = other.error[0].value.replace("\\", "")
+    assert "5 of the 5 previewed samples were picked by round 1" in said
+    assert "Preview again" in said
+    assert "round_preview" not in other.session_state  # the stale preview is gone
+    _preview(other)
+    other.button(key="round_accept_only").click().run()
+    first, second = list_rounds(tiny_project)
+    assert not set(first.keys) & set(second.keys)
+
+
 def test_rounds_page__a_lightly_configs_n_samples_decides_the_batch(
     app: AppTest, tiny_project: Project
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bps_core.errors import UnknownSampleError
+from bps_core.errors import SamplesTakenError, UnknownSampleError
 from bps_core.project import Project
 from bps_core.project.embedding_sets import EmbeddingSetRecord
 from bps_core.project.maps import MapRecord
@@ -81,6 +81,13 @@ def test_rounds__record_in_rank_order_and_unknown_keys_write_nothing(
     assert (recorded.strategy, recorded.config, recorded.seed, recorded.user) == (
         "random", {"n": 3}, 7, "ann")  # fmt: skip
     assert (recorded.model_before, recorded.model_after) == (None, None)
+    # fresh_only: samples an earlier round holds are refused in the write, nothing written
+    with pytest.raises(SamplesTakenError, match=r"2 sample\(s\) already picked by round\(s\) "
+                       rf"{first}, {second}") as caught:  # fmt: skip
+        rounds.add(keys=[keys[5], keys[0], keys[3]], fresh_only=True, **args)
+    assert caught.value.keys == [keys[0], keys[3]]
+    assert rounds.count() == 2
+    assert rounds.keys(rounds.add(keys=[keys[5]], fresh_only=True, **args)) == [keys[5]]
 
 
 def test_models__a_model_trained_after_a_rounds_labels_becomes_its_model_after(

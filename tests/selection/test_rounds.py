@@ -12,6 +12,7 @@ from bps_core.selection.rounds import (
     learning_curve,
     list_rounds,
     predictions,
+    record_round,
     select_round,
     train_model,
 )
@@ -175,6 +176,26 @@ def test_rounds__reinclude_selected_picks_earlier_picks_again(project: Project) 
     again = select_round(project, 20, reinclude_selected=True, seed=1)
     assert set(again.keys) & set(first.keys)
     assert again.config["round"]["reinclude_selected"] is True
+
+
+def test_rounds__two_previews_of_the_same_pool_are_not_both_recorded(project: Project) -> None:
+    """Two sessions previewed at the same time (same seed: the same picks) and both accepted:
+    the second round repeated the first one's samples."""
+    a = select_round(project, 5, seed=12345)
+    b = select_round(project, 5, seed=12345)
+    assert a.keys == b.keys
+    first = record_round(project, a, user="tester")
+    with pytest.raises(SelectionError, match=rf"5 of the 5 previewed samples were picked by "
+                       rf"round {first.id}, recorded since .* Preview again"):  # fmt: skip
+        record_round(project, b, user="carol")
+    assert [r.id for r in list_rounds(project)] == [first.id]  # nothing recorded
+    again = select_round(project, 5, seed=12345)  # a new preview leaves them out
+    assert not set(again.keys) & set(first.keys)
+    record_round(project, again, user="carol")
+    # a preview that re-includes earlier picks may repeat them: that was asked for
+    repeat = select_round(project, 5, seed=12345, reinclude_selected=True)
+    assert set(repeat.keys) & set(first.keys)
+    assert set(record_round(project, repeat).keys) == set(repeat.keys)
 
 
 def test_train__a_round_gets_its_after_model_only_once_its_samples_are_labeled(
