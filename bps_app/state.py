@@ -47,6 +47,7 @@ MAP_WINDOW = "map_view_window"  # the part of the map shown: (x0, x1, y0, y1), N
 EXPLORE_TAB = "explore_tab"  # Explore's open tab (Map, Browse, History; its tabs widget key)
 QUEUE = "label_queue"
 QUEUE_RESUME_TRIED = "label_queue_resume_tried"  # a kept queue is resumed once per session
+QUEUE_SHOWN = "label_queue_shown"  # the labels the queue's page showed, per key
 ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds page
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
 QUEUE_ERROR = "queue_error"
@@ -383,6 +384,18 @@ def queue_tile_key(key: str) -> str:
 def mirror_queue_tile(key: str, chosen: bool) -> None:
     """Sets a queue tile's "chosen" box to what the queue decided, before it is drawn."""
     st.session_state[queue_tile_key(key)] = chosen
+
+
+def set_queue_shown(shown: dict[str, str | None] | None) -> None:
+    """Keeps the labels the queue's current page showed (None: not to be checked), so that a
+    class key refuses a sample someone else relabeled since (``Project.add_labels(shown=)``)."""
+    st.session_state[QUEUE_SHOWN] = shown
+
+
+def queue_shown() -> dict[str, str | None] | None:
+    """The labels the queue's current page showed, per key (None when not kept)."""
+    shown = st.session_state.get(QUEUE_SHOWN)
+    return shown if isinstance(shown, dict) else None
 
 
 def set_queue_error(message: str) -> None:

@@ -41,6 +41,18 @@ class UnknownSampleError(BpsError):
         super().__init__(f"{len(keys)} unknown sample key(s): {shown}{more}")
 
 
+class StaleLabelError(BpsError):
+    """A sample was relabeled by someone else since it was shown; nothing was written.
+
+    Attributes:
+        keys: The samples whose label changed since.
+    """
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        self.keys = keys
+        super().__init__(message)
+
+
 class SamplesTakenError(BpsError):
     """A round to record holds samples that other rounds picked since it was previewed."""
 

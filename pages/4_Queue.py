@@ -21,6 +21,7 @@ from bps_app import (
     widgets,
 )
 from bps_app.safe_text import md
+from bps_core.errors import StaleLabelError
 from bps_core.verbs import (
     FacetFilter,
     LabelQueue,
@@ -113,11 +114,14 @@ def _label(name: str) -> None:
     if not q.chosen:
         state.set_queue_error("Choose at least one tile to label.")
         return
+    shown = state.queue_shown()  # what the screen showed (None: blind, see only your own)
     try:
         with state.open_project() as p:
-            action = p.add_labels(q.chosen, name, user=user, source="queue")
+            action = p.add_labels(q.chosen, name, user=user, source="queue",
+                                  shown=None if shown is None else
+                                  {k: shown.get(k) for k in q.chosen})  # fmt: skip
             cache.note_label_write(p, action.written)  # the rerun need not read it back
-    except (UnknownSampleError, ValueError) as exc:
+    except (UnknownSampleError, StaleLabelError, ValueError) as exc:
         state.set_queue_error(str(exc))
         return
     state.queue_actions()[action.action_id] = (q.position, q.chosen)
@@ -258,6 +262,10 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
         review_mode.render(q, user=user, samples=samples, rel_index=rel_index, source=source,
                            style=style)  # fmt: skip
         return
+
+    # A class key refuses a sample someone else labeled since this screen showed it (two
+    # labelers on one image); blind labelers label on their own, unseen by design.
+    state.set_queue_shown(None if blind else {k: current.get(k) for k in q.current})
 
     # Progress counts the queue's samples that carry a label: skipping (Next, arrow key) moves on
     # without counting.

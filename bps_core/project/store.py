@@ -26,6 +26,7 @@ from bps_core.errors import (
     DatasourceError,
     ProjectError,
     ReadOnlyProjectError,
+    StaleLabelError,
     UnknownSampleError,
 )
 from bps_core.project import db, samples_frame
@@ -241,6 +242,37 @@ def _append_reversal(
         (action, user, kind, target, len(events), now),
     )
     return action, read_back(c, before, len(events), user, now, kind)
+
+
+def _refuse_relabeled(c: db.Connection, shown: dict[str, str | None], user: str) -> None:
+    """Refuses ``shown`` keys whose label another user changed since it was shown.
+
+    Raises StaleLabelError. The user's own events (from another tab, say) are theirs to replace.
+    """
+    keys = list(shown)
+    ids = sample_ids(c, keys)
+    marks = ",".join("?" * len(ids))
+    rows = c.execute(
+        "SELECT e.sample_id, k.name, e.user, e.created_at FROM label_events e "
+        "LEFT JOIN label_classes k ON k.id = e.class_id JOIN (SELECT sample_id, MAX(id) AS id "
+        f"FROM label_events WHERE sample_id IN ({marks}) GROUP BY sample_id) AS last "  # noqa: S608
+        "ON last.id = e.id",
+        list(ids.values()),
+    ).fetchall() if ids else []  # fmt: skip
+    now = {int(r[0]): (r[1], str(r[2]), str(r[3])) for r in rows}
+    stale = [k for k in keys if k in ids and ids[k] in now
+             and now[ids[k]][0] != shown[k] and now[ids[k]][1] != user]  # fmt: skip
+    if stale:
+        name, who, when = now[ids[stale[0]]]
+        what = f"labeled {name!r}" if name is not None else "cleared"
+        files = ", ".join(repr(k.split(":", 1)[-1]) for k in stale[:3])
+        more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        raise StaleLabelError(
+            f"{files}{more} {what} by {who} at {when[11:16]} UTC since it was shown to you: "
+            "nothing was written. The screen shows that label now; press a class key again to "
+            "replace it.",
+            stale,
+        )
 
 
 def _event_batches(
@@ -762,6 +794,7 @@ class Project:
         user: str,
         source: str,
         action_id: str | None = None,
+        shown: dict[str, str | None] | None = None,
     ) -> LabelAction:
         """Appends one label event per sample, all in one transaction (all or nothing).
 
@@ -772,13 +805,20 @@ class Project:
             source: One of ``LABEL_SOURCES`` (lasso, queue, import, undo, redo, api,
                 adjudication, review).
             action_id: Groups the events of one user action; generated when omitted.
+            shown: Per key, the label the user saw (None: unlabeled). A sample whose label
+                another user changed since is refused, checked inside the transaction (two
+                labelers on one queue image: the second key press replaced the first label
+                unseen).
 
         Raises:
             UnknownSampleError: a key is not in the project; nothing is written.
+            StaleLabelError: with ``shown``, another user relabeled a sample since it was shown;
+                nothing is written.
             ValueError: empty user or class name, or unknown source.
         """
         pairs = [(k, label) for k in dict.fromkeys(keys)]
-        return self.add_label_events(pairs, user=user, source=source, action_id=action_id)
+        return self.add_label_events(pairs, user=user, source=source, action_id=action_id,
+                                     shown=shown)  # fmt: skip
 
     def add_label_events(
         self,
@@ -787,8 +827,12 @@ class Project:
         user: str,
         source: str,
         action_id: str | None = None,
+        shown: dict[str, str | None] | None = None,
     ) -> LabelAction:
-        """Appends (key, class or None) events as one undoable action in one transaction."""
+        """Appends (key, class or None) events as one undoable action in one transaction.
+
+        ``shown``: as for `add_labels`.
+        """
         user = _clean_name(user, "user name")
         if source not in LABEL_SOURCES:
             raise ValueError(f"source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
@@ -797,6 +841,8 @@ class Project:
         action = action_id or uuid.uuid4().hex
 
         def tx(c: db.Connection) -> tuple[int, LabelWrite | None]:
+            if shown:
+                _refuse_relabeled(c, shown, user)
             before = newest_event(c)
             class_ids: dict[str | None, int | None] = {None: None}
             for raw, name in names.items():

@@ -315,3 +315,34 @@ class TestQueueResume:
         assert not again.exception
         assert not again.toast
         assert not again.get("progress")
+
+
+class TestQueueTwoLabelers:
+    def test_label__a_sample_another_labeler_labeled_since_it_was_shown_is_refused(
+        self, app: AppTest, tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A tester found carol's label replaced unseen: both had the same image open, carol
+        pressed 1, then the tester (screen still "(unlabeled)") pressed 2."""
+        tiny_project.ensure_class("track")
+        tiny_project.ensure_class("clean")
+        keys = tiny_project.samples().key.tolist()[:3]
+        app.query_params[state.USER_PARAM] = "tester"
+        app.run()
+        _start(app, keys)
+        carol = open_app(monkeypatch, tiny_project.folder)
+        carol.query_params[state.USER_PARAM] = "carol"
+        carol.run()
+        _start(carol, keys)
+        carol.button(key="queue_class_track").click().run()
+        app.button(key="queue_class_clean").click().run()
+        assert not app.exception
+        said = app.error[0].value.replace("\\", "")
+        assert "labeled 'track' by carol" in said
+        assert "nothing was written" in said
+        assert _metric(app) == "track"  # the screen shows carol's label now
+        labels = tiny_project.current_labels()
+        assert dict(zip(labels.key, labels.user, strict=True)) == {keys[0]: "carol"}
+        app.button(key="queue_class_clean").click().run()  # seen now: replacing is a choice
+        labels = tiny_project.current_labels()
+        assert dict(zip(labels.key, labels.label, strict=True)) == {keys[0]: "clean"}
+        assert "1 of 3 labeled · image 2 of 3" in _progress(app)

@@ -391,3 +391,31 @@ def test_keys_with_status__good_and_bad_keys_in_id_order(tiny_project: Project) 
     tiny_project.mark_bad(keys[2], "truncated")
     assert tiny_project.keys_with_status("bad") == [keys[2]]
     assert tiny_project.keys_with_status() == keys[:2] + keys[3:]
+
+
+def test_add_labels__shown_refuses_a_sample_another_user_relabeled_since(
+    tiny_project: Project,
+) -> None:
+    """Two labelers on one queue image: the second key press replaced the first label
+    unseen. With ``shown`` (what the screen showed) the write is refused, whole."""
+    from bps_core.errors import StaleLabelError
+
+    a, b = tiny_project.samples().key.tolist()[:2]
+    tiny_project.add_labels([a], "Fe", user="carol", source="queue")
+    with pytest.raises(StaleLabelError, match=r"labeled 'Fe' by carol at \d\d:\d\d UTC since "
+                       "it was shown to you: nothing was written") as caught:  # fmt: skip
+        tiny_project.add_labels([a, b], "X-ray", user="tester", source="queue",
+                                shown={a: None, b: None})  # fmt: skip
+    assert caught.value.keys == [a]
+    assert dict(zip(tiny_project.current_labels().key, tiny_project.current_labels().label,
+                    strict=True)) == {a: "Fe"}  # fmt: skip
+    # shown as it is now: replaced; the user's own newer label is theirs to replace too
+    tiny_project.add_labels([a, b], "X-ray", user="tester", source="queue",
+                            shown={a: "Fe", b: None})  # fmt: skip
+    tiny_project.add_labels([b], "Fe", user="tester", source="queue", shown={b: None})
+    # a clear by someone else is a change too
+    tiny_project.add_labels([b], None, user="carol", source="queue")
+    with pytest.raises(StaleLabelError, match="cleared by carol"):
+        tiny_project.add_labels([b], "X-ray", user="tester", source="queue", shown={b: "Fe"})
+    labels = tiny_project.current_labels()
+    assert dict(zip(labels.key, labels.label, strict=True)) == {a: "X-ray"}
