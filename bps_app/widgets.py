@@ -136,6 +136,8 @@ def job_outcome(*kinds: str) -> list[str]:
             if job.state == "succeeded":
                 st.success(md(f"The {job.kind} job finished: {_describe_result(job)}"),
                            icon=":material/check_circle:")  # fmt: skip
+                if isinstance(note := (job.result or {}).get("note"), str):
+                    st.warning(md(note), icon=":material/warning:")
             elif job.state == "cancelled":
                 st.info(f"The {job.kind} job was cancelled.", icon=":material/stop_circle:")
             else:

@@ -81,6 +81,8 @@ def run_embed(project_dir: Path, cfg: EmbedConfig) -> None:
     if losses:
         print(f"  SimCLR loss by epoch: {', '.join(f'{x:.3f}' for x in losses)}")
     _print_quality(emb.quality)
+    if emb.method == "csv" and (note := verbs.csv_coverage_note(emb.params)):
+        print(f"  note: {note}")
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:

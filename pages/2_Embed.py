@@ -16,6 +16,7 @@ from bps_core.verbs import (
     list_maps,
     map_estimate,
     set_current_version,
+    typed_path,
     use_map,
 )
 
@@ -75,7 +76,8 @@ with st.form("embed_form"):
         key="embed_csv",
         placeholder="/path/to/embeddings.csv",
         help="A file on this server, inside the folders it may read (by default the "
-        "project's exports/ folder and its local datasource).",
+        "project's exports/ folder and its local datasource); a relative path is taken under "
+        "the project folder.",
     )
     st.caption("The new set becomes the current one; earlier sets stay, to switch back.")
     submitted = st.form_submit_button(
@@ -85,7 +87,8 @@ with st.form("embed_form"):
     )  # fmt: skip
 if submitted and method == "csv":
     try:  # the job reads the file: the browser may only name one inside the data roots
-        csv_path = str(state.path_policy().check(csv_path, "Embeddings CSV"))
+        typed = typed_path(csv_path, state.project_dir())  # relative: as on Export
+        csv_path = str(state.path_policy().check(typed, "Embeddings CSV"))
     except BpsError as exc:
         st.error(md(exc))
         submitted = False

@@ -21,10 +21,10 @@ from bps_app import (
     widgets,
 )
 from bps_app.safe_text import md
-from bps_core.errors import StaleLabelError
 from bps_core.verbs import (
     FacetFilter,
     LabelQueue,
+    StaleLabelError,
     UnknownSampleError,
     filtered_keys,
     labeler_view,

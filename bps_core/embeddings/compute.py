@@ -146,7 +146,8 @@ def compute_embeddings(
     if cfg.method == "csv":
         imported = import_embeddings_csv(cfg.csv, dict(zip(relpaths, keys, strict=True)))
         keys, vectors = imported.keys, imported.vectors
-        params = {"csv": cfg.csv, "unknown_files": len(imported.unknown_files)}
+        params = {"csv": cfg.csv, "unknown_files": len(imported.unknown_files),
+                  "samples_without_vector": len(relpaths) - len(keys)}  # fmt: skip
     elif cfg.ray_address:
         keys, vectors, checkpoint_sha = _on_ray(
             project, cfg, keys, relpaths, progress, on_epoch, deadline, plan

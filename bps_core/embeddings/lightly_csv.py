@@ -49,6 +49,7 @@ class CsvImport:
 MAX_CSV_BYTES = 4 * 1024**3
 _HEADER_HINT = "expected filenames,embedding_0,...,embedding_N,labels"
 _EMBEDDING_COL = re.compile(r"embedding_\d+")
+_FLAG_COLS = ("masked", "selected")  # Lightly's optional columns between vectors and labels
 
 
 def _not_lightly(path: str | Path, what: str) -> MetadataError:
@@ -85,14 +86,22 @@ def read_embeddings_csv(path: str | Path) -> tuple[NDArray[np.float64], list[str
     rows = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(rows, None)
-        if not header or header[0] != "filenames" or "labels" not in header:
-            raise _not_lightly(path, f"line 1 is not a Lightly embeddings header ({_HEADER_HINT})")
+        if not header:
+            raise _not_lightly(path, f"line 1 is empty; it must be the header ({_HEADER_HINT})")
+        # Which column is wrong, by position (a cell's text is never quoted back).
+        if header[0] != "filenames":
+            raise _not_lightly(path, f"line 1: column 1 must be named 'filenames' ({_HEADER_HINT})")
+        if "labels" not in header:
+            raise _not_lightly(path, f"line 1 has no 'labels' column ({_HEADER_HINT})")
         label_at = header.index("labels")
-        between = header[1:label_at]
-        if any(c != c.strip() for c in header) or not all(
-            _EMBEDDING_COL.fullmatch(c) or c in ("masked", "selected") for c in between
-        ):
-            raise _not_lightly(path, f"line 1 is not a Lightly embeddings header ({_HEADER_HINT})")
+        spaced = next((i for i, c in enumerate(header) if c != c.strip()), None)
+        if spaced is not None:
+            raise _not_lightly(path, f"line 1: column {spaced + 1}'s name has spaces around it")
+        odd = next((i for i, c in enumerate(header[1:label_at], start=1)
+                    if not (_EMBEDDING_COL.fullmatch(c) or c in _FLAG_COLS)), None)  # fmt: skip
+        if odd is not None:
+            raise _not_lightly(path, f"line 1: column {odd + 1} is not embedding_<i>, masked or "
+                               f"selected ({_HEADER_HINT})")  # fmt: skip
         dims = [i for i, c in enumerate(header) if _EMBEDDING_COL.fullmatch(c)]
         if not dims:
             raise _not_lightly(path, "line 1 names no embedding_<i> column")
@@ -122,6 +131,24 @@ def read_embeddings_csv(path: str | Path) -> tuple[NDArray[np.float64], list[str
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0]) + 2
         raise _not_lightly(path, f"line {bad} holds a NaN or infinite value")
     return arr, names
+
+
+def coverage_note(params: dict[str, object]) -> str | None:
+    """What an imported CSV set left out, from its ``params`` (None: nothing).
+
+    Nothing means every readable sample has a row and every row matched one. A set of 500 of
+    1,020 samples became current unremarked, and rounds then picked among those 500 only.
+    """
+    missing, unknown = params.get("samples_without_vector", 0), params.get("unknown_files", 0)
+    parts = []
+    if isinstance(missing, int) and missing > 0:
+        parts.append(f"{missing:,} readable samples of the project have no row in the CSV: they "
+                     "are not on the map and no selection round picks them (import a CSV that "
+                     "covers them, or compute embeddings)")  # fmt: skip
+    if isinstance(unknown, int) and unknown > 0:
+        parts.append(f"{unknown:,} file names in the CSV match no sample of the project and "
+                     "were left out")  # fmt: skip
+    return "; ".join(parts) + "." if parts else None
 
 
 def import_embeddings_csv(path: str | Path, relpath_to_key: dict[str, str]) -> CsvImport:

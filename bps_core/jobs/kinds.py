@@ -47,7 +47,10 @@ def _embed(project: Project, cfg: verbs.EmbedConfig, ctx: JobContext) -> dict[st
     ctx.progress(0.92, "computing the UMAP map", force=True)
     m = verbs.compute_map(project, verbs.MapConfig(),
                           lambda f: ctx.progress(0.92 + 0.08 * f, "UMAP map"))  # fmt: skip
-    return {"version": emb.version, "quality": emb.quality, "map_id": m.id, "n": len(emb.keys)}
+    out = {"version": emb.version, "quality": emb.quality, "map_id": m.id, "n": len(emb.keys)}
+    if emb.method == "csv" and (note := verbs.csv_coverage_note(emb.params)):
+        out["note"] = note
+    return out
 
 
 def _map(project: Project, cfg: verbs.MapConfig, ctx: JobContext) -> dict[str, Any]:

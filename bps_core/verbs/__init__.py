@@ -75,6 +75,7 @@ from bps_core.errors import (
     ProjectError,
     ReadOnlyProjectError,
     SettingsError,
+    StaleLabelError,
     StorageWriteError,
     UnknownSampleError,
 )
@@ -112,6 +113,7 @@ from bps_core.mapview import (
     selection_mask,
 )
 from bps_core.metadata import read_user_file
+from bps_core.paths import typed_path
 from bps_core.project import create_project, create_project_from_folder, database_errors
 from bps_core.project.config import CONFIG_NAME
 from bps_core.project.ingest import IngestReport
@@ -193,7 +195,12 @@ from bps_core.verbs.agreement import (
     write_table_csv,
 )
 from bps_core.verbs.datasource import IngestSettings, ingest
-from bps_core.verbs.embeddings import compute_embeddings, compute_map, map_estimate
+from bps_core.verbs.embeddings import (
+    compute_embeddings,
+    compute_map,
+    csv_coverage_note,
+    map_estimate,
+)
 from bps_core.verbs.exports import (
     EmbeddingsExportRecord,
     EmbeddingsExportSettings,
@@ -271,7 +278,7 @@ __all__ = [
     "BpsError", "DamagedArrayError", "DatasourceError", "ExportError", "ExportExistsError",
     "ImageDecodeError", "MetadataError", "ProjectDatabaseError", "ProjectError",
     "ReadOnlyProjectError", "SelectionError", "SettingsError", "StorageWriteError",
-    "UnknownSampleError", "WritebackError",
+    "StaleLabelError", "UnknownSampleError", "WritebackError",
     "CopyReport", "CopySelection", "CopySettings", "DatasourceConfig", "EmbedConfig",
     "EmbeddingSet", "EmbeddingsExportRecord", "EmbeddingsExportSettings", "ExportReport",
     "ExportSettings", "IngestReport", "IngestSettings", "Map", "MapConfig", "MapEstimate",
@@ -280,7 +287,8 @@ __all__ = [
     "ReportRecord", "ReportSettings", "RoundOptions", "RoundPreview", "SelectSettings",
     "SelectionConfig", "SimulateSettings",
     "SimulationRecord", "TrainSettings", "WritebackReport", "WritebackSettings",
-    "compute_embeddings", "compute_map", "map_estimate", "copy", "export", "export_embeddings",
+    "compute_embeddings", "compute_map", "csv_coverage_note", "map_estimate", "copy", "export",
+    "export_embeddings",
     "export_to_output", "ingest", "record_round", "report", "run_simulation", "select_round",
     "train_model", "writeback", "view_nucleus", "ViewSettings", "NucleusView", "ChannelStyle",
     "CompositeStyle", "OutlineStyle",
@@ -293,7 +301,7 @@ __all__ = [
     "generate_external_id", "iam_policy", "import_labels_csv", "join_uri", "LabelQueue",
     "learning_curve", "list_embedding_sets", "list_maps", "list_models", "list_rounds",
     "load_embedding_set", "os_error_reason", "policy_json", "preset_config", "read_user_file",
-    "resolve_dest", "default_strategy_choice", "resolve_strategy", "selected_ids",
+    "resolve_dest", "typed_path", "default_strategy_choice", "resolve_strategy", "selected_ids",
     "selected_keys", "set_current_version",
     "store_truth_upload", "SynthConfig", "trust_policy", "UndoResult", "unlabeled_keys",
     "use_map",

@@ -1,4 +1,7 @@
-"""Verbs: compute an embedding set, compute (or reuse) a map of it, say how long a map takes."""
+"""Verbs: compute an embedding set, compute (or reuse) a map of it, say how long a map takes.
+
+``csv_coverage_note`` says what an imported CSV set left out.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import Callable
 
 from bps_core.embeddings.compute import EmbedConfig
 from bps_core.embeddings.compute import compute_embeddings as _compute_embeddings
+from bps_core.embeddings.lightly_csv import coverage_note as csv_coverage_note  # noqa: F401
 from bps_core.embeddings.store import EmbeddingSet
 from bps_core.project.store import Project
 from bps_core.projection import Map, MapConfig, MapEstimate, estimate_map, get_or_compute_map

@@ -230,3 +230,33 @@ def test_embed_page__map_form_says_how_long_a_umap_map_takes(
     said = [c.value for c in app.caption if "on this machine" in c.value]
     assert said == [f"A UMAP map takes {estimate.text()}; PCA is near instant."]
     assert f"{estimate.points:,} points" in said[0]
+
+
+def test_embed_page__a_partial_csv_by_a_relative_path_is_imported_with_a_warning(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """A CSV of half the samples became current without a word (rounds then picked among those
+    alone); a relative path was taken from the server's working folder, not the project's."""
+    import numpy as np
+    from lightly.utils import io as lightly_io
+
+    samples = tiny_project.samples()
+    half = samples.relpath.tolist()[: len(samples) // 2]
+    dest = tiny_project.folder / "exports" / "half.csv"
+    dest.parent.mkdir(exist_ok=True)
+    vecs = np.random.default_rng(0).normal(size=(len(half) + 1, 4))
+    lightly_io.save_embeddings(str(dest), vecs, [0] * len(vecs), [*half, "nowhere.tif"])
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    app.selectbox(key="embed_method").set_value("csv")
+    app.text_input(key="embed_csv").input("exports/half.csv")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.error
+    (job,) = jobs.list_jobs(tiny_project, "embed")
+    assert wait_for_job(tiny_project, job.id).state == "succeeded"
+    app.run()
+    assert any(f"of {len(half)} samples is now current" in s.value for s in app.success)
+    said = app.warning[0].value.replace("\\", "")
+    missing = len(samples) - len(half)
+    assert said.startswith(f"{missing} readable samples of the project have no row in the CSV")
+    assert "1 file names in the CSV match no sample" in said

@@ -172,6 +172,13 @@ def test_embed_map_export__pixels_pca_and_a_lightly_csv(
     assert len(names) == 170
     assert all(n.endswith("_proj.tif") and ":" not in n for n in names)
     assert main(["embed", folder, "--method", "csv", "--csv", str(dest)]) == 0
+    assert "note:" not in capsys.readouterr().out  # it covers every sample
+    half = tmp_path / "half.csv"
+    half.write_text("\n".join(dest.read_text().splitlines()[:101]) + "\n")  # 100 of 170 rows
+    assert main(["embed", folder, "--method", "csv", "--csv", str(half)]) == 0
+    assert "note: 70 readable samples of the project have no row in the CSV" in (
+        capsys.readouterr().out
+    )
 
 
 def test_demo__trains_embeddings_and_map_once(tmp_path: Path) -> None:

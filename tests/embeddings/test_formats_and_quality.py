@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,11 @@ import pandas as pd
 import pytest
 from lightly.utils import io as lightly_io
 
-from bps_core.embeddings.lightly_csv import export_embeddings_csv, import_embeddings_csv
+from bps_core.embeddings.lightly_csv import (
+    coverage_note,
+    export_embeddings_csv,
+    import_embeddings_csv,
+)
 from bps_core.embeddings.pixels import pixel_embeddings
 from bps_core.embeddings.quality import cosine_neighbours, knn_quality
 from bps_core.embeddings.store import load_embedding_set, save_embedding_set
@@ -52,6 +57,35 @@ def test_import__malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("name,x,y\na.tif,1,2\n")
     with pytest.raises(MetadataError, match="not a Lightly embeddings CSV"):
         import_embeddings_csv(bad, {"a.tif": "input:a.tif"})
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("filename,embedding_0,labels", "column 1 must be named 'filenames'"),
+        ("filenames,embedding_0", "line 1 has no 'labels' column"),
+        ("filenames,embedding_0,x_1,labels", "column 3 is not embedding_<i>, masked or selected"),
+        ("filenames, embedding_0,labels", "column 2's name has spaces around it"),
+        ("filenames,masked,labels", "line 1 names no embedding_<i> column"),
+    ],
+)
+def test_import__a_wrong_header_names_the_column_at_fault(
+    tmp_path: Path, header: str, said: str
+) -> None:
+    """Every wrong header read "line 1 is not a Lightly embeddings header", naming no column."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "\na.tif,1,0\n")
+    with pytest.raises(MetadataError, match=re.escape(said)):
+        import_embeddings_csv(bad, {"a.tif": "input:a.tif"})
+
+
+def test_coverage_note__says_what_an_imported_set_left_out() -> None:
+    assert coverage_note({"csv": "x", "unknown_files": 0, "samples_without_vector": 0}) is None
+    assert coverage_note({"k": 1}) is None
+    note = coverage_note({"unknown_files": 3, "samples_without_vector": 520})
+    assert note is not None
+    assert note.startswith("520 readable samples of the project have no row in the CSV")
+    assert "3 file names in the CSV match no sample" in note
 
 
 def test_pixel_embeddings__shape_and_errors() -> None:

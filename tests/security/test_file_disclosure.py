@@ -81,7 +81,7 @@ def test_parsers__errors_never_quote_the_file(name: str, tmp_path: Path) -> None
 
 def test_embeddings_csv__wrong_file_says_what_line_1_should_be(tmp_path: Path) -> None:
     path = _write(tmp_path, "env", PLANTED["dotenv_first"])
-    with pytest.raises(BpsError, match="line 1 is not a Lightly embeddings header") as err:
+    with pytest.raises(BpsError, match="line 1: column 1 must be named 'filenames'") as err:
         import_embeddings_csv(path, {"a.tif": "input:a.tif"})
     assert "expected filenames,embedding_0" in str(err.value)
     with pytest.raises(BpsError, match="not a regular file"):
