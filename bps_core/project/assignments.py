@@ -3,9 +3,11 @@
 What each said is derived from the append-only label log, never stored twice. The setting
 lives in the ``settings`` table (key ``double_labeling``, JSON); the assignments in
 ``label_assignments``. A labeler's own label on a sample is their last event on it among the
-labeling sources (adjudication and review events are a reviewer's, not a labeler's), skipping
-events one of their undos took back: so a labeler's undo restores their own previous label,
-whoever labeled the sample in between.
+labeling sources (adjudication and review events, and undos and redos of them, are a
+reviewer's, not a labeler's), skipping events one of their undos took back: so a labeler's undo
+restores their own previous label, whoever labeled the sample in between. Whether a reviewer
+settled a disagreement is derived the same way: a decision (an adjudication event, or a redo of
+one) that no undo took back, newer than every labeler's own event on the sample.
 """
 
 from __future__ import annotations
@@ -224,10 +226,13 @@ class Assignments:
     def _events(self) -> pd.DataFrame:
         """Every event on an assigned sample, in one query.
 
-        With whether its user is assigned to it, and whether an undo took its action back. An
-        undo takes back the whole action in its labeler's own view, also on the samples where
-        the log kept the label because someone labeled them since (``Project.undo`` never
-        overwrites a newer label of another person; blind labelers label the same samples).
+        With whether its user is assigned to it, whether an undo took its action back, the
+        action an undo or redo event reverses or re-applies (``reverses``) and the source of
+        the label action it stems from (``origin``: an undo or redo of an adjudication stems
+        from the adjudication). An undo takes back the whole action in its labeler's own
+        view, also on the samples where the log kept the label because someone labeled them
+        since (``Project.undo`` never overwrites a newer label of another person; blind
+        labelers label the same samples).
         """
         at = self.token()
         if self._events_memo is not None and self._events_memo[0] == at:
@@ -235,7 +240,7 @@ class Assignments:
         rows = self._conn.execute(
             "SELECT e.id, e.sample_id, s.key, k.name, e.user, e.source, e.action_id, "
             "CASE WHEN u.target_action_id IS NULL THEN 0 ELSE 1 END, "
-            "CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END "
+            "CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END, r.target_action_id "
             "FROM label_events e "
             "JOIN (SELECT DISTINCT sample_id FROM label_assignments) d "
             "ON d.sample_id = e.sample_id "
@@ -244,11 +249,14 @@ class Assignments:
             "LEFT JOIN (SELECT DISTINCT target_action_id FROM label_actions "
             "WHERE kind = 'undo') u ON u.target_action_id = e.action_id "
             "LEFT JOIN label_assignments asg ON asg.sample_id = e.sample_id AND asg.user = e.user "
+            "LEFT JOIN label_actions r ON r.action_id = e.action_id "
+            "AND r.kind IN ('undo', 'redo') "
             "ORDER BY e.id"
         ).fetchall()
         cols = ["event_id", "sample_id", "key", "label", "user", "source", "action_id",
-                "undone", "assigned"]  # fmt: skip
+                "undone", "assigned", "reverses"]  # fmt: skip
         frame = pd.DataFrame(rows, columns=cols)
+        frame["origin"] = _origins(frame)
         self._events_memo = (at, frame)
         return frame
 
@@ -270,8 +278,10 @@ class Assignments:
         Returns:
             Columns key, sample_id, n_labels (labelers with a label), last_own_event (the
             newest event of an assigned labeler on it, undos included), adjudicated_label and
-            adjudicated (an adjudication event came after ``last_own_event``): one row per
-            disagreement, settled or not, in sample order.
+            adjudicated (a decision no undo took back, an adjudication event or a redo of
+            one, came after ``last_own_event``): one row per disagreement, settled or not, in
+            sample order. A reviewer's undo of their decision reopens the disagreement, their
+            redo settles it again.
         """
         return _disputes(self._events())
 
@@ -288,8 +298,37 @@ class Assignments:
         return set(d.key[~d.adjudicated])
 
 
+def _origins(events: pd.DataFrame) -> pd.Series:
+    """Each event's origin: its source, or for an undo or redo the first action's source.
+
+    The first action is the label action an undo or redo stems from (a redo re-applies an
+    action that may itself be a redo: followed to the end). An undo or redo whose first action
+    has no event in ``events`` keeps its own source.
+    """
+    reversal = events.reverses.notna()
+    if not reversal.any():
+        return events.source.copy()
+    first = events.drop_duplicates("action_id")
+    sources = dict(zip(first.action_id, first.source, strict=True))
+    rev = first[first.reverses.notna()]
+    targets = dict(zip(rev.action_id, rev.reverses, strict=True))
+
+    def origin(action: str) -> str | None:
+        seen: set[str] = set()
+        while action in targets:
+            if action in seen:  # a cycle: cannot happen (each targets an older action)
+                return None
+            seen.add(action)
+            action = targets[action]
+        return sources.get(action)
+
+    found = pd.Series({a: origin(a) for a in targets}, dtype=object)
+    stems = events.action_id.map(found).where(reversal)
+    return stems.fillna(events.source).astype(object)
+
+
 def _own_labels(events: pd.DataFrame) -> pd.DataFrame:
-    own = events[(events.assigned == 1) & ~events.source.isin(_REVIEWER_SOURCES)]
+    own = events[(events.assigned == 1) & ~events.origin.isin(_REVIEWER_SOURCES)]
     setting = own[own.source.isin(OWN_SOURCES) & (own.undone == 0)]
     last = setting.groupby(["sample_id", "user"], sort=False).event_id.idxmax()
     out = setting.loc[last.to_numpy()]
@@ -307,9 +346,11 @@ def _disputes(events: pd.DataFrame) -> pd.DataFrame:
     if keys.empty:
         return pd.DataFrame(columns=cols)
     ev = events[events.key.isin(keys)]
-    mine = ev[(ev.assigned == 1) & ~ev.source.isin(_REVIEWER_SOURCES)]
+    mine = ev[(ev.assigned == 1) & ~ev.origin.isin(_REVIEWER_SOURCES)]
     latest = mine.groupby("key").event_id.max()
-    adj = ev[ev.source == "adjudication"].drop_duplicates("key", keep="last").set_index("key")
+    # A decision stands while no undo took it back: the adjudication's or a redo's event.
+    decided = ev[(ev.origin == "adjudication") & (ev.source != "undo") & (ev.undone == 0)]
+    adj = decided.drop_duplicates("key", keep="last").set_index("key")
     out = pd.DataFrame({"key": keys})
     out["sample_id"] = out.key.map(ev.groupby("key").sample_id.first()).astype(int)
     out["n_labels"] = out.key.map(per["size"]).astype(int)
