@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 from bps_app import state, widgets
 from bps_app.safe_text import md
 from bps_core.project import Project
-from tests.helpers import button, open_app
+from tests.helpers import button, map_project, open_app
 
 QUEUE_PAGE = "pages/4_Queue.py"
 AGREEMENT_PAGE = "pages/8_Agreement.py"
+EXPLORE_PAGE = "pages/3_Explore_and_label.py"
 
 
 def _session(monkeypatch: pytest.MonkeyPatch, project: Project, name: str) -> AppTest:
@@ -161,3 +162,49 @@ def test_setting__a_bad_value_is_one_line_naming_the_field_and_off_keeps_the_lab
     assert [w.value for w in app.warning if "Enter your name" in w.value]
     assert not [b for b in app.button if b.key == "agreement_off"]
     assert not [t for t in app.text_input if t.key == "agreement_labelers"]
+
+
+def _counts(app: AppTest) -> tuple[str, str]:
+    """The Agreement page's (Open disagreements, Adjudicated) metrics."""
+    app.switch_page(AGREEMENT_PAGE).run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    return metrics["Open disagreements"], metrics["Adjudicated"]
+
+
+def test_adjudication__undo_on_explore_reopens_it_and_redo_settles_it_again(
+    monkeypatch: pytest.MonkeyPatch, tiny_project: Project
+) -> None:
+    map_project(tiny_project)
+    tiny_project.assignments.configure(["alice", "bob"], 0.05)
+    key = tiny_project.assignments.keys("alice")[0]
+    tiny_project.add_labels([key], "<b>x</b>", user="alice", source="queue")
+    tiny_project.add_labels([key], "track", user="bob", source="queue")
+    rita = _session(monkeypatch, tiny_project, "rita")
+    assert _counts(rita) == ("1", "0")
+    rita.session_state[state.AGREEMENT_TAB] = "Adjudication queue"
+    rita.run()
+    rita.button(key="adjudicate_class_<b>x</b>").click().run()
+    assert not rita.exception
+    assert _counts(rita) == ("0", "1")
+    assert any("No open disagreement" in s.value for s in rita.success)
+
+    rita.switch_page(EXPLORE_PAGE).run()
+    assert "(unlabeled) (169)" in rita.get("plotly_chart")[0].proto.spec
+    rita.button(key="map_undo").click().run()
+    assert not rita.exception
+    assert any("Undid your last action: 1 samples" in s.value for s in rita.success)
+    assert "(unlabeled) (170)" in rita.get("plotly_chart")[0].proto.spec  # open: unlabeled
+    assert tiny_project.label_events(key).label.iloc[-1] == "track"  # the label before it
+    assert _counts(rita) == ("1", "0")
+    rita.session_state[state.AGREEMENT_TAB] = "Adjudication queue"
+    rita.run()
+    said = {m.label: m.value for m in rita.metric if m.label.endswith(" said")}
+    assert said == {"alice said": md("<b>x</b>"), "bob said": "track"}  # back in the queue
+
+    rita.switch_page(EXPLORE_PAGE).run()
+    rita.button(key="map_redo").click().run()
+    assert not rita.exception
+    assert "(unlabeled) (169)" in rita.get("plotly_chart")[0].proto.spec
+    assert _counts(rita) == ("0", "1")
+    assert tiny_project.current_labels().set_index("key").label[key] == "<b>x</b>"

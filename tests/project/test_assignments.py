@@ -194,3 +194,70 @@ class TestBlindCurrentLabels:
         assert disputed not in set(tiny_project.current_labels().key)
         tiny_project.assignments.disable()
         assert disputed in set(tiny_project.current_labels().key)
+
+
+class TestUndoAdjudication:
+    """A reviewer's undo of an adjudication reopens the disagreement; their redo settles it
+    again: "adjudicated" is read from the log, undos and redos included."""
+
+    def _dispute(self, project: Project) -> str:
+        project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(project)[0]
+        project.add_labels([key], "track", user=ALICE, source="queue")
+        project.add_labels([key], "debris", user=BOB, source="queue")
+        return key
+
+    def _state(self, project: Project, key: str) -> tuple[bool, object]:
+        d = project.assignments.disputes().set_index("key")
+        return bool(d.adjudicated[key]), d.adjudicated_label[key]
+
+    @pytest.mark.parametrize("decision", ["track", "debris"])  # debris: bob's, the last given
+    def test_undo_reopens_and_redo_settles_again(
+        self, tiny_project: Project, decision: str
+    ) -> None:
+        key = self._dispute(tiny_project)
+        tiny_project.add_labels([key], decision, user="rita", source="adjudication")
+        assert self._state(tiny_project, key) == (True, decision)
+        for _ in range(2):  # undo, redo, then the same again (undo takes back the redo)
+            assert tiny_project.undo("rita") is not None
+            adjudicated, label = self._state(tiny_project, key)
+            assert not adjudicated
+            assert label is None or label != label  # None or NaN: open
+            assert key not in set(tiny_project.current_labels().key)
+            assert tiny_project.label_events(key).label.iloc[-1] == "debris"  # before it
+            own = tiny_project.assignments.labeler_labels().set_index("user").label
+            assert (own[ALICE], own[BOB]) == ("track", "debris")  # the labelers' own kept
+            assert tiny_project.redo("rita") is not None
+            assert self._state(tiny_project, key) == (True, decision)
+            labels = tiny_project.current_labels().set_index("key")
+            assert (labels.label[key], labels.source[key]) == (decision, "redo")
+
+    def test_undo_restores_the_earlier_decision(self, tiny_project: Project) -> None:
+        key = self._dispute(tiny_project)
+        tiny_project.add_labels([key], "track", user="rita", source="adjudication")
+        tiny_project.add_labels([key], "focus", user="rita", source="adjudication")
+        tiny_project.undo("rita")
+        assert self._state(tiny_project, key) == (True, "track")
+        assert tiny_project.current_labels().set_index("key").label[key] == "track"
+
+    def test_a_labelers_relabel_after_the_redo_reopens_it(self, tiny_project: Project) -> None:
+        key = self._dispute(tiny_project)
+        tiny_project.add_labels([key], "track", user="rita", source="adjudication")
+        tiny_project.undo("rita")
+        tiny_project.redo("rita")
+        tiny_project.add_labels([key], "focus", user=ALICE, source="queue")
+        assert self._state(tiny_project, key)[0] is False
+
+    def test_a_labelers_redo_of_an_adjudication_is_not_their_own_label(
+        self, tiny_project: Project
+    ) -> None:
+        """A labeler who also adjudicates (here alice, on a sample she labeled): her redo of the
+        decision is the decision again, not her own label."""
+        key = self._dispute(tiny_project)
+        tiny_project.add_labels([key], "debris", user=ALICE, source="adjudication")
+        tiny_project.undo(ALICE)
+        assert self._state(tiny_project, key)[0] is False
+        tiny_project.redo(ALICE)
+        own = tiny_project.assignments.labeler_labels().set_index("user").label
+        assert own[ALICE] == "track"
+        assert self._state(tiny_project, key) == (True, "debris")
