@@ -271,10 +271,12 @@ with model_tab:
             "set on the Embeddings page.",
             icon=":material/history:",
         )
-    if model is None:
-        if stale is None:
-            st.info("No model yet: label samples of at least two classes, then train.")
-    else:
+    if model is None and stale is None:
+        n_classes = labels_now.label.nunique()
+        st.info(f"No model yet: {n_labeled:,} labels of {n_classes} classes; press **Train on "
+                "the current labels**." if n_classes >= 2 else
+                "No model yet: label samples of at least two classes, then train.")  # fmt: skip
+    elif model is not None:
         q = model.metrics
         if q.get("warning"):
             st.warning(md(q["warning"]))

@@ -12,6 +12,7 @@ CLUSTER_NONE = "none (CLT intervals)"
 with state.open_project() as project:
     samples = cache.load_samples(project)
     model = cache.current_model(project)
+    stale = cache.stale_model(project)  # trained on another embedding set: not used
     label_counts = project.current_labels().label.value_counts()
     n_labeled = int(label_counts.sum())
     labels_version = project.labels_version()
@@ -31,6 +32,11 @@ if n_labeled == 0 or model is None:
             "No labels yet: label samples of at least two classes on the Explore and label "
             "or Label queue page, then train a model on the Selection rounds page."
         )
+    elif stale is not None:
+        st.info(f"The latest model belongs to embedding set {stale.embedding_version}, not the "
+                f"current one, so it is not used ({n_labeled:,} labeled samples): train again "
+                "on the Selection rounds page, or switch back to that set on the Embeddings "
+                "page.")  # fmt: skip
     else:
         st.info(f"No model yet ({n_labeled:,} labeled samples): train one on the Selection "
                 "rounds page, then come back for the results.")  # fmt: skip

@@ -300,7 +300,8 @@ def test_rounds_page__select_train_and_the_learning_curve(
     app.run()
     app.switch_page("pages/5_Select.py").run()
     assert not app.exception
-    assert any("No model yet" in i.value for i in app.info)
+    assert any("No model yet: label samples of at least two classes" in i.value
+               for i in app.info)  # fmt: skip
     app.number_input(key="round_n").set_value(12)
     button(app, "Preview the selection").click().run()
     assert not app.exception
@@ -325,6 +326,9 @@ def test_rounds_page__select_train_and_the_learning_curve(
     # label two classes and the round's samples, then train from the page
     _label_particles(tiny_project)
     tiny_project.add_labels(rounds[0].keys, "Fe", user="ann", source="api")
+    app.run()  # two classes labeled: it says to train, not to label two classes
+    assert any(re.search(r"No model yet: \d+ labels of 2 classes; press \*\*Train", i.value)
+               for i in app.info)  # fmt: skip
     app.button(key="model_train").click().run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}

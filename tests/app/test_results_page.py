@@ -53,6 +53,20 @@ def test_results_page__labels_without_model_says_to_train(
     assert not app.get("download_button")
 
 
+def test_results_page__a_model_of_another_embedding_set_is_named_not_called_missing(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester read "No model yet" while a model existed, trained on the previous set."""
+    from tests.helpers import save_random_embeddings
+
+    old = verbs.current_version(trained)
+    save_random_embeddings(trained)  # a new current set: the model is stale
+    app = _results(open_app(monkeypatch, trained.folder))
+    said = app.info[0].value
+    assert f"The latest model belongs to embedding set {old}" in said
+    assert "No model yet" not in said
+
+
 def test_results_page__one_row_per_group_and_downloads(
     trained: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
