@@ -690,13 +690,16 @@ def report_table(
     level: float,
     reviewed_only: bool = False,
     reviews_version: int = 0,
+    random_only: bool = False,
 ) -> pd.DataFrame:
     """The per-group results table of ``model_id``; ``labels_version`` (the last label event),
     ``reviews_version`` (the last verdict: an accept writes no label event) and the model
-    invalidate it. ``reviewed_only``: only reviewed labels count as labeled. Raises BpsError as
-    ``bps_core.verbs.report`` does."""
+    invalidate it. ``reviewed_only``: only reviewed labels count as labeled; ``random_only``:
+    only labels of samples random rounds picked. Raises BpsError as ``bps_core.verbs.report``
+    does."""
     settings = ReportSettings(class_name=class_name, by=by, model_id=model_id, level=level,
-                              cluster=cluster, reviewed_only=reviewed_only)  # fmt: skip
+                              cluster=cluster, reviewed_only=reviewed_only,
+                              labeled="random-only" if random_only else "all")  # fmt: skip
     with Project.open(project_dir) as p:
         return report(p, settings).table
 

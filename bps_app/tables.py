@@ -557,6 +557,8 @@ def results_view(table: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
     out["labeled"] = table.n_labeled
     out["labeled as class"] = table.n_labeled_class
     out["raw share"] = table.raw_fraction.map(share)
+    # the corrected share starts from the model's mean probability, not the raw share
+    out["model's share"] = table.predicted_fraction.map(share)
     out["corrected share"] = table.corrected_fraction.map(share)
     out["interval"] = [
         "" if pd.isna(lo) or pd.isna(hi) else f"[{lo:.3f}, {hi:.3f}]"

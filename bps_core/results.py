@@ -43,6 +43,10 @@ from scipy.stats import t as student_t
 #: least ``MIN_LABELED_CLUSTERS`` of them holding labels; otherwise the CLT interval is used.
 MIN_CLUSTERS = 5
 MIN_LABELED_CLUSTERS = 3
+#: Below this many labeled images in a group its CLT interval is noted as rough: the variance
+#: of the rectifier is itself estimated from those few labels (a tester read a 3-label group's
+#: interval as firm).
+FEW_LABELED = 10
 
 #: The columns of a results table after the grouping columns.
 RESULT_COLUMNS = (
@@ -112,7 +116,9 @@ def ppi_mean(
     cov = float(np.cov(f_lab, rect, ddof=1)[0, 1])
     var = max(var_f / n_all + 2 * cov / n_all + var_r / n, var_r * (1 / n - 1 / n_all), 0.0)
     half = _quantile(level, n) * math.sqrt(var)
-    return PPIEstimate(_clip(theta), _clip(theta - half), _clip(theta + half), "clt", "")
+    rough = (f"only {n} labeled images: a rough interval (its spread is estimated from them; "
+             "label more of this group)" if n < FEW_LABELED else "")  # fmt: skip
+    return PPIEstimate(_clip(theta), _clip(theta - half), _clip(theta + half), "clt", rough)
 
 
 def cluster_bootstrap_ppi(
@@ -217,9 +223,10 @@ def group_shares(
                 clusters = g[cluster].astype(str).to_numpy(dtype=object)
                 est = cluster_bootstrap_ppi(pred, y, labeled, clusters, level, n_boot, rng)
             else:
-                note = (f"{n_clusters} {cluster} values, {labeled_clusters} with labels: too "
-                        f"few for a cluster bootstrap (need {MIN_CLUSTERS} and "
-                        f"{MIN_LABELED_CLUSTERS}); CLT interval")  # fmt: skip
+                note = "; ".join(filter(None, [
+                    f"{n_clusters} {cluster} values, {labeled_clusters} with labels: too few "
+                    f"for a cluster bootstrap (need {MIN_CLUSTERS} and {MIN_LABELED_CLUSTERS}); "
+                    "CLT interval", note]))  # fmt: skip
         keys = values if isinstance(values, tuple) else (values,)
         rows.append([*keys, len(g), int(labeled.sum()), int((labeled & is_class).sum()),
                      float(raw), float(pred.mean()), est.estimate, est.ci_low, est.ci_high,

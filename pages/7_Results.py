@@ -59,10 +59,17 @@ cluster = c3.selectbox(
     "gets an interval from a bootstrap over whole mice (wells).",
 )  # fmt: skip
 level = c4.select_slider("Level", [0.8, 0.9, 0.95, 0.99], 0.95, key="results_level")
-reviewed_only = st.checkbox(
+r1, r2 = st.columns(2)
+reviewed_only = r1.checkbox(
     "Reviewed labels only", key="results_reviewed_only",
     help="Only labels a reviewer accepted (or fixed, or adjudicated) count as labeled; an "
     "unreviewed label counts as unlabeled, its image's prediction used.",
+)  # fmt: skip
+random_only = r2.checkbox(
+    "Labels of random rounds only", key="results_random_only",
+    help="The correction and its interval assume a group's labeled images are a random sample "
+    "of it. Labels from lasso clusters or model-led rounds (uncertain, diverse picks) are not: "
+    "tick this to count only the labels of samples that random selection rounds picked.",
 )  # fmt: skip
 if not by:
     st.info("Pick at least one metadata column to group by.")
@@ -72,16 +79,21 @@ try:
     with st.spinner("Computing the shares..."):
         table = cache.report_table(project_dir, labels_version, model.id, class_name, tuple(by),
                                    None if cluster == CLUSTER_NONE else cluster, level,
-                                   reviewed_only, reviews_version)  # fmt: skip
+                                   reviewed_only, reviews_version, random_only)  # fmt: skip
 except BpsError as exc:
     st.error(md(str(exc)))
     st.stop()
 
 n_reviewed = review_counts.n_reviewed
 only = " (only they count as labeled)" if reviewed_only else ""
-suffix = "_reviewed" if reviewed_only else ""
-st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples, {n_reviewed:,} of them "
-           f"reviewed{only}; {len(table):,} groups; {level:.0%} intervals.")  # fmt: skip
+suffix = ("_reviewed" if reviewed_only else "") + ("_random" if random_only else "")
+counted = " (only those of random rounds count)" if random_only else ""
+st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples{counted}, {n_reviewed:,} of "
+           f"them reviewed{only}; {len(table):,} groups; {level:.0%} intervals. The corrected "
+           "share is the model's share (its mean probability over the group's images) plus the "
+           "mean of label minus probability over the group's labeled images; it and its "
+           "interval hold if those labeled images are a random sample of the group (see "
+           "**Labels of random rounds only**).")  # fmt: skip
 st.dataframe(
     tables.results_view(table, tuple(by)), hide_index=True, width="stretch",
     key="results_table",
@@ -101,7 +113,7 @@ st.plotly_chart(figures.results_figure(table, tuple(by), class_name), key="resul
 if {"plate", "well"} <= set(samples.columns):
     plate_table = cache.report_table(project_dir, labels_version, model.id, class_name,
                                      ("plate", "well"), None, level, reviewed_only,
-                                     reviews_version)  # fmt: skip
+                                     reviews_version, random_only)  # fmt: skip
     heat = figures.plate_heatmap_figure(plate_table, class_name)
     if heat is not None:
         st.subheader("Per well")

@@ -96,6 +96,23 @@ def test_ppi_mean__one_label_gives_an_estimate_but_no_interval() -> None:
     assert "no interval" in est.note
 
 
+def test_ppi_mean__few_labels_give_a_rough_interval_said_in_the_note() -> None:
+    """A tester read a 3-label group's interval as firm: below FEW_LABELED it is noted."""
+    from bps_core.results import FEW_LABELED
+
+    rng = np.random.default_rng(0)
+    f = rng.uniform(size=200)
+    y = (rng.uniform(size=200) < f).astype(float)
+    few = np.zeros(200, dtype=bool)
+    few[:3] = True
+    est = ppi_mean(f, y, few, 0.95)
+    assert est.interval == "clt"
+    assert est.note.startswith("only 3 labeled images: a rough interval")
+    enough = np.zeros(200, dtype=bool)
+    enough[:FEW_LABELED] = True
+    assert ppi_mean(f, y, enough, 0.95).note == ""
+
+
 def test_ppi_mean__estimate_and_bounds_stay_in_0_1() -> None:
     f = np.full(50, 0.9)  # the model calls everything positive; the labels say none is
     labeled = np.arange(50) < 10

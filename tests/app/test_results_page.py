@@ -84,6 +84,25 @@ def test_results_page__one_row_per_group_and_downloads(
     assert len(app.get("plotly_chart")) >= 1
 
 
+def test_results_page__the_models_share_is_shown_and_random_round_labels_can_be_kept_alone(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester could not see where the correction started (the model's share was only in
+    the CSV) nor keep to labels that are a random sample, which the intervals assume."""
+    app = _results(open_app(monkeypatch, trained.folder))
+    table = app.dataframe[0].value
+    assert list(table.columns[table.columns.get_loc("raw share"):][:3]) == [
+        "raw share", "model's share", "corrected share"]  # fmt: skip
+    assert table["model's share"].str.fullmatch(r"\d\.\d{3}").all()
+    assert any("random sample of the group" in c.value for c in app.caption)
+    assert (table.labeled > 0).any()
+    app.checkbox(key="results_random_only").check().run()
+    assert not app.exception
+    table = app.dataframe[0].value  # the labels came from no random round: none count
+    assert (table.labeled == 0).all()
+    assert (table.note == "no labeled images: no correction").all()
+
+
 def test_results_page__group_by_particle_gives_two_rows(
     trained: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
