@@ -152,3 +152,21 @@ class TestExploreBlind:
         app.run()
         events = next(d.value for d in app.dataframe if "label" in d.value.columns)
         assert set(events.user) == {"alice", "bob"}
+
+
+def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """The queue's "matching the filters" picked bob's 'track' samples among alice's pending
+    ones when she filtered by label: its filters offer her own labels only, and no
+    prediction or confidence."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    options = app.multiselect(key=state.filter_widget_key("queue", "label")).options
+    assert "debris" in options
+    assert "track" not in options
+    assert not [w for w in app.multiselect if w.label == "Prediction"]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
