@@ -54,8 +54,10 @@ def view(project: Project, user: str) -> Blind | None:
     is handed to every rerun until then, so what is made of it is kept per object, as the
     map does with the current labels.
     """
+    if not user:
+        return None
     setting = project.assignments.active()
-    if not user or setting is None or not setting.blind or user not in setting.labelers:
+    if setting is None or not setting.blind or user not in setting.labelers:
         return None
     return _view(str(project.folder), user, project.current_labels_token(), project)
 
