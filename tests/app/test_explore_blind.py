@@ -170,3 +170,19 @@ def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     app.session_state[state.USER_NAME] = "carol"
     app.run()
     assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
+
+
+@pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
+def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
+    app: AppTest, blind_keys: list[str], page: str
+) -> None:
+    """Export (every label), Results (predictions corrected by the labels) and the Selection
+    rounds' model figures are made of everyone's labels: a blind labeler reads the note."""
+    for user, blinded in (("alice", True), ("carol", False)):
+        app.session_state[state.USER_NAME] = user
+        app.run()
+        app.switch_page(page).run()
+        assert not app.exception
+        assert (blind.NOTE in [i.value for i in app.info]) is blinded
+        if page.endswith("Export.py"):
+            assert bool(app.get("download_button")) is not blinded
