@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from bps_app import cache, figures, jobs, state
+from bps_app import blind, cache, figures, jobs, state
 from bps_app.safe_text import md
 from bps_app.tables import file_name, sample_row
 from bps_core.composite import (
@@ -521,27 +521,35 @@ def sample_detail(
 ) -> None:
     """One sample large: the nucleus view (FITC, DAPI and its MASK outline, with controls
     keyed by ``place``), its metadata, current label and label history, and its nearest
-    neighbours in embedding space."""
+    neighbours in embedding space. A blind double labeler sees only their own label and
+    label events (``blind.view``)."""
     with state.open_project() as project:
         samples = cache.load_samples(project)
         row = sample_row(samples, key)
-        history = project.label_events(key)
+        blind_view = blind.view(project, state.user_name())
+        history = blind.own_events(project.label_events(key), blind_view)
         tag_history = project.tags.history(key)
         near = cache.neighbours(project, key, n_neighbours)
-        labels = cache.current_labels(project).label_of
+        if blind_view is None:
+            labels = cache.current_labels(project).label_of
+        else:
+            labels = dict(zip(blind_view.own.key, blind_view.own.label, strict=True))
         source = project.config.datasource
         rel = cache.relpaths(project)
     left, right = st.columns([3, 2])
     with left:
         nucleus_image(key, row.relpath, source, view_controls(place, window), size=480)
     current = labels.get(key)
-    right.metric("Current label", md(current) if isinstance(current, str) else UNLABELED)
+    right.metric("Current label" if blind_view is None else "Your label",
+                 md(current) if isinstance(current, str) else UNLABELED)  # fmt: skip
+    if blind_view is not None:
+        right.caption(blind.NOTE)
     meta = row.drop([c for c in META_HIDDEN if c in row.index]).dropna()
     right.dataframe(meta.astype(str).rename("value").to_frame(), width="stretch", key=f"meta_{key}")
     tag_editor([key], _TAG_PLACE.get(place, "dialog"), user=state.user_name())
     st.markdown("**Label history**")
     if history.empty:
-        st.caption("Never labeled.")
+        st.caption("Never labeled." if blind_view is None else "Not labeled by you.")
     else:
         shown = history[["created_at", "user", "source", "label"]].iloc[::-1].copy()
         shown["created_at"], tz = local_times(shown.created_at)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import cache, figures, filters, state, tables, widgets
+from bps_app import blind, cache, figures, filters, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     LabelQueue,
@@ -29,16 +29,22 @@ with state.open_project() as project:
     frame = cache.map_frame(project)
     map_tok = cache.map_token(frame) if frame is not None else ""
     current = cache.current_labels(project)  # read-only, re-read when a label changes
-    labels = current.frame
+    # A blind double labeler sees their own labels only, and nothing made of everyone's
+    # labels (the model's predictions, label issues) until the agreement round ends.
+    blind_view = blind.view(project, state.user_name())
+    labels = current.frame if blind_view is None else blind_view.own
+    label_ids = current.sample_ids if blind_view is None else None
     classes = project.classes()
-    model_cols = cache.model_columns(project)
+    model_cols = cache.model_columns(project) if blind_view is None else None
     round_col = cache.round_column(project)
-    issue_col = cache.issue_column(project)  # cleanlab's label issue score, binned
-    facets = cache.facets(project)
+    issue_col = cache.issue_column(project) if blind_view is None else None  # cleanlab's, binned
+    facets = blind.facets(cache.facets(project), blind_view)
     project_facets_version = cache.facets_token(project)
 
 user = state.user_name()
 st.title("Explore and label")
+if blind_view is not None:
+    st.caption(blind.NOTE)
 # The tabs track which one is open ("rerun"): only the open tab's work runs. At a million
 # samples, Browse's table and History's log cost seconds of every map rerun while hidden.
 map_tab, browse_tab, history_tab = st.tabs(
@@ -235,7 +241,7 @@ with map_tab:
             base = frame  # cached and read-only: its key positions are held per map
             colours = filters.colour_columns(facets)
             frame = tables.map_table(frame, labels, model_cols, round_col, issue_col, colours,
-                                     label_ids=current.sample_ids)  # fmt: skip
+                                     label_ids=label_ids)  # fmt: skip
             with st.expander("Filter the map"):
                 map_filters = filters.facet_filters(facets, "map")
             if map_filters:
@@ -249,9 +255,14 @@ with map_tab:
             )
             class_colors = {c.name: c.color for c in classes}
             map_window = state.map_window()
+            # A blind labeler's map holds their labels: never handed to another user.
             token = (map_tok, cache.map_inputs_token(project_facets_version,
-                     round_col), repr(map_filters))  # fmt: skip
-            rows = (map_tok, repr(map_filters), project_facets_version if map_filters else None)
+                     round_col), repr(map_filters), blind.token(blind_view))  # fmt: skip
+            rows = (
+                map_tok,
+                repr(map_filters),
+                (project_facets_version, blind.token(blind_view)) if map_filters else None,
+            )
             view = cache.map_view(token, frame, color_by, class_colors, map_window, rows)
             _map_mode_caption(view, len(frame), map_window)
             event = st.plotly_chart(
@@ -320,10 +331,10 @@ with browse_tab:
 with history_tab:
     if history_tab.open:
         with state.open_project() as project:
-            events = cache.label_history(project)
+            events = blind.own_events(cache.label_history(project), blind_view)
             tag_events = cache.tag_history(project)
         if events.empty:
-            st.info("No labels yet.")
+            st.info("No labels of yours yet." if blind_view is not None else "No labels yet.")
         else:
             c1, c2 = st.columns(2)
             users = c1.multiselect("User", sorted(events.user.unique()), key="history_users")

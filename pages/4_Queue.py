@@ -11,6 +11,7 @@ corrects, S skips.
 
 import streamlit as st
 
+from bps_app import blind as blind_mode  # ``blind`` below: whether this user labels blind
 from bps_app import (
     cache,
     filters,
@@ -50,7 +51,8 @@ with state.open_project() as project:
     labels = cache.current_labels(project)
     classes = project.classes()
     round_ids = project.rounds.ids()
-    facets = cache.facets(project)
+    # A blind labeler filters by their own labels only, and not by the model's predictions.
+    facets = blind_mode.facets(cache.facets(project), blind_mode.view(project, state.user_name()))
     # Double labeling: a labeler of it finds the samples assigned to them among the unlabeled
     # until they labeled them themselves; in blind mode they see only their own labels here.
     mine = labeler_view(project, state.user_name(), labels.frame)

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from bps_app import cache, confusion, figures, jobs, state, tables, widgets
+from bps_app import blind, cache, confusion, figures, jobs, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     MODEL_KINDS,
@@ -52,6 +52,8 @@ with state.open_project() as project:
     emb_version = current_version(project)
     picked_before = selected_keys(project)
     sim_jobs = jobs.list_jobs(project, "simulate", limit=1)
+    # A blind double labeler sees no model figures: they are made of everyone's labels.
+    blinded = blind.view(project, state.user_name()) is not None
 
 labeled_keys = set(labels_now.key)
 has_model = model is not None  # trained on the current embedding set
@@ -271,7 +273,9 @@ with model_tab:
             "set on the Embeddings page.",
             icon=":material/history:",
         )
-    if model is None and stale is None:
+    if blinded:
+        st.info(blind.NOTE)
+    elif model is None and stale is None:
         n_classes = labels_now.label.nunique()
         st.info(f"No model yet: {n_labeled:,} labels of {n_classes} classes; press **Train on "
                 "the current labels**." if n_classes >= 2 else
@@ -302,7 +306,7 @@ with model_tab:
                                      window=default_window)  # fmt: skip
     with state.open_project() as p:
         curve = learning_curve(p).dropna(subset=["balanced_accuracy"])
-    if len(curve) > 0:
+    if len(curve) > 0 and not blinded:
         st.plotly_chart(figures.learning_curve_figure(curve), key="learning_curve")
 
 with history_tab:

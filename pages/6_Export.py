@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from bps_app import cache, state
+from bps_app import blind, cache, state
 from bps_app.safe_text import md
 from bps_core.verbs import (
     BpsError,
@@ -46,8 +46,12 @@ with state.open_project() as project:
     output = project.config.output_datasource
     project_dir = project.folder
     labels_version = project.labels_version()
+    blinded = blind.view(project, state.user_name()) is not None
 
 st.title("Export")
+if blinded:  # every export holds everyone's labels
+    st.info(blind.NOTE)
+    st.stop()
 st.caption(f"{n_labeled:,} labeled samples.")
 
 st.subheader("Download")

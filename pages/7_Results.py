@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import cache, figures, state, tables
+from bps_app import blind, cache, figures, state, tables
 from bps_app.safe_text import md
 from bps_core.verbs import BpsError
 
@@ -19,8 +19,12 @@ with state.open_project() as project:
     reviews_version = project.reviews.version()
     review_counts = project.reviews.counts()
     project_dir = str(project.folder)
+    blinded = blind.view(project, state.user_name()) is not None
 
 st.title("Results")
+if blinded:  # the results are the model's predictions corrected by everyone's labels
+    st.info(blind.NOTE)
+    st.stop()
 st.caption(
     "The share of a class per condition: the model's predictions on every image, corrected "
     "by the labels of the same group (prediction-powered inference), with confidence intervals."

@@ -1,0 +1,121 @@
+"""What a blind double labeler may see outside the queue: their own labels, no model's view.
+
+While blind double labeling is on, a labeler of it must not see another person's label, nor
+anything derived from everyone's labels (the model's predictions and confidence, cleanlab's
+label issues), until the agreement round ends. Explore and the sample detail ask ``view``;
+it is None for everyone else, after one settings read, and their pages stay as they were.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bps_app import cache
+from bps_core.facets import COLUMN_TOKENS
+from bps_core.project import Project
+from bps_core.verbs import LabelerView, labeler_view
+
+#: The one line a blind labeler reads where labels or predictions are left out.
+NOTE = "Blind labeling: predictions and others' labels are hidden until the agreement round ends."
+#: Facet columns made from everyone's labels (``bps_core.facets.PROVIDERS``: the model's
+#: ``prediction_facet``, cleanlab's ``label_issues.facet_columns``); a blind labeler gets none.
+LABEL_DERIVED_FACETS = ("prediction", "confidence", "issue_score", "suggested")
+
+
+@dataclass(frozen=True, eq=False)
+class Blind:
+    """A blind labeler's view (``labeler_view``) and what names it in a cache key."""
+
+    mine: LabelerView
+    #: The folder, user and ``Project.current_labels_token`` it was made under: a map built
+    #: for one labeler's labels must never be handed to another user.
+    key: tuple[object, ...]
+
+    @property
+    def user(self) -> str:
+        return self.mine.user
+
+    @property
+    def own(self) -> pd.DataFrame:
+        """Their own labels: columns key, label."""
+        return self.mine.own
+
+
+def view(project: Project, user: str) -> Blind | None:
+    """``user``'s own labels while blind double labeling is on and they are one of its
+    labelers, else None (one settings read: nothing else is made for anyone else).
+
+    Made once per label change (``Project.current_labels_token``) and user; the same object
+    is handed to every rerun until then, so what is made of it is kept per object, as the
+    map does with the current labels.
+    """
+    if not user:
+        return None
+    setting = project.assignments.active()
+    if setting is None or not setting.blind or user not in setting.labelers:
+        return None
+    return _view(str(project.folder), user, project.current_labels_token(), project)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _view(project_dir: str, user: str, token: tuple[object, ...], _project: Project) -> Blind:
+    # The folder, user and token are the key; the caller's open project reads it.
+    mine = labeler_view(_project, user, lambda: cache.current_labels(_project).frame)
+    assert mine is not None  # the caller checked that ``user`` is a blind labeler
+    return Blind(mine, ("blind", project_dir, user, token))
+
+
+def token(blind: Blind | None) -> tuple[object, ...] | None:
+    """What names a blind view in a cache key; None for everyone else."""
+    return None if blind is None else blind.key
+
+
+_FACETS: dict[tuple[int, int], tuple[pd.DataFrame, Blind, pd.DataFrame]] = {}
+_LOCK = threading.Lock()
+
+
+def facets(frame: pd.DataFrame, mine: Blind | None) -> pd.DataFrame:
+    """The facets (``cache.facets``) a user may filter and colour by: unchanged (the same
+    object) for everyone but a blind labeler, whose ``label`` column holds their own labels
+    and who gets no column made from everyone's labels (``LABEL_DERIVED_FACETS``).
+
+    Made once per facets frame and view (both held read-only), so the filter and colour
+    memos, kept per frame object and column token, work as for everyone else.
+    """
+    if mine is None:
+        return frame
+    held = (id(frame), id(mine))
+    with _LOCK:
+        kept = _FACETS.get(held)
+    if kept is not None and kept[0] is frame and kept[1] is mine:
+        return kept[2]
+    out = frame.drop(columns=[c for c in LABEL_DERIVED_FACETS if c in frame.columns])
+    if "label" in out.columns:
+        where = frame.index.get_indexer(pd.Index(mine.own.key.array))
+        found = where >= 0
+        rows = np.full(len(frame), -1, dtype=np.intp)
+        rows[where[found]] = np.flatnonzero(found)
+        own = pd.Categorical(mine.own.label.array)
+        out["label"] = pd.api.extensions.take(own, rows, allow_fill=True)
+    tokens = dict(frame.attrs.get(COLUMN_TOKENS, {}))
+    for name in LABEL_DERIVED_FACETS:
+        tokens.pop(name, None)
+    if "label" in tokens:  # never the label column's colours or choices of everyone's labels
+        tokens["label"] = (token(mine), tokens["label"])
+    out.attrs[COLUMN_TOKENS] = tokens
+    with _LOCK:
+        while len(_FACETS) >= 4:
+            _FACETS.pop(next(iter(_FACETS)))
+        _FACETS[held] = (frame, mine, out)
+    return out
+
+
+def own_events(events: pd.DataFrame, mine: Blind | None) -> pd.DataFrame:
+    """The label events (``Project.label_events``) a user may see: all, or a blind labeler's
+    own."""
+    return events if mine is None else events[events.user == mine.user]

@@ -1,0 +1,188 @@
+"""AppTest of Explore under blind double labeling: a blind labeler sees only their own labels
+on the map, in Browse, in a sample's detail and in History, and no model predictions; anyone
+else sees every label (a tester saw bob's label on alice's map, captions, detail and history).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bps_app import blind, cache, state
+from bps_core.project import Project
+from tests.helpers import map_project, open_app
+
+EXPLORE_PAGE = "pages/3_Explore_and_label.py"
+
+
+@pytest.fixture
+def blind_keys(tiny_project: Project, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Blind double labeling of every sample for alice and bob; bob labeled keys[0] 'track'
+    and alice keys[1] 'debris'; a model predicts 'track' everywhere (its columns patched in:
+    a model trained on everyone's labels)."""
+    keys = map_project(tiny_project)
+    for name in ("track", "debris"):
+        tiny_project.ensure_class(name)
+    tiny_project.assignments.configure(["alice", "bob"], 1.0, blind=True)
+    tiny_project.add_labels([keys[0]], "track", user="bob", source="queue")
+    tiny_project.add_labels([keys[1]], "debris", user="alice", source="queue")
+    predicted = pd.DataFrame({"key": keys, "prediction": "track", "uncertainty": "0.0-0.2"})
+    monkeypatch.setattr(cache, "model_columns", lambda project: predicted)
+    return keys
+
+
+def _open(app: AppTest, user: str, tab: str = "Map", selection: list[str] | None = None) -> None:
+    app.session_state[state.USER_NAME] = user
+    app.session_state[state.EXPLORE_TAB] = tab
+    if selection is not None:
+        app.session_state[state.MAP_SELECTION] = selection
+    app.run()
+    app.switch_page(EXPLORE_PAGE).run()
+    assert not app.exception
+
+
+def _map_text(app: AppTest) -> str:
+    """The map's trace names and hover lines."""
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    return "\n".join(
+        [t["name"] for t in spec["data"]] + [h for t in spec["data"] for h in t["hovertext"]]
+    )
+
+
+def _captions(app: AppTest) -> list[str]:
+    return [i.caption for img in app.image for i in img.proto.imgs]
+
+
+class TestExploreBlind:
+    def test_map__a_blind_labeler_sees_only_their_own_labels_and_no_predictions(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        _open(app, "alice", selection=blind_keys[:4])
+        text = _map_text(app)
+        assert "debris (1)" in text
+        assert "track" not in text
+        assert "prediction" not in text
+        options = app.segmented_control(key=state.MAP_COLOR_BY).options
+        assert "prediction" not in options
+        assert "uncertainty" not in options
+        assert blind.NOTE in [c.value for c in app.caption]
+        counts = next(m.value for m in app.markdown if m.value.startswith("**label**"))
+        assert "debris: 1" in counts
+        assert "track" not in counts
+        captions = _captions(app)
+        assert captions
+        assert not [c for c in captions if "track" in c]
+        label_filter = app.multiselect(key=state.filter_widget_key("map", "label"))
+        assert "track" not in label_filter.options
+        assert not [w for w in app.multiselect if w.label == "Prediction"]
+
+    def test_map__everyone_else_sees_every_label_and_the_predictions(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        _open(app, "carol", selection=blind_keys[:4])
+        text = _map_text(app)
+        assert "debris (1)" in text
+        assert "track (1)" in text
+        assert "prediction: track" in text
+        assert blind.NOTE not in [c.value for c in app.caption]
+        assert any("track" in c for c in _captions(app))
+
+    def test_map__blind_and_not_blind_sessions_never_share_a_cached_map(
+        self,
+        app: AppTest,
+        blind_keys: list[str],
+        tiny_project: Project,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The map figure is cached by its inputs' token, not by the frame: carol's map
+        (every label) must not be handed to alice for the same map, labels and filters."""
+        _open(app, "carol")
+        assert "track (1)" in _map_text(app)
+        alice = open_app(monkeypatch, tiny_project.folder)
+        _open(alice, "alice")
+        assert "track" not in _map_text(alice)
+
+    def test_detail__a_blind_labeler_sees_their_label_and_their_own_history_only(
+        self, app: AppTest, blind_keys: list[str], tiny_project: Project
+    ) -> None:
+        _open(app, "alice", selection=[blind_keys[0]])
+        metric = next(m for m in app.metric if m.label in ("Your label", "Current label"))
+        assert (metric.label, metric.value) == ("Your label", "(unlabeled)")
+        assert not [d for d in app.dataframe if "user" in d.value.columns]  # no history rows
+        assert "Not labeled by you." in [c.value for c in app.caption]
+        tiny_project.add_labels([blind_keys[0]], "debris", user="alice", source="queue")
+        app.run()
+        metric = next(m for m in app.metric if m.label == "Your label")
+        assert metric.value == "debris"
+        history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+        assert set(history.user) == {"alice"}
+
+    def test_detail__everyone_else_sees_the_current_label_and_full_history(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        _open(app, "carol", selection=[blind_keys[0]])
+        metric = next(m for m in app.metric if m.label in ("Your label", "Current label"))
+        assert (metric.label, metric.value) == ("Current label", "track")
+        history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+        assert set(history.user) == {"bob"}
+
+    def test_browse__captions_show_only_a_blind_labelers_own_labels(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        _open(app, "alice", tab="Browse")
+        captions = _captions(app)
+        assert captions
+        assert not [c for c in captions if "track" in c]
+        assert any("debris" in c for c in captions)
+        carol = app
+        carol.session_state[state.USER_NAME] = "carol"
+        carol.run()
+        assert any("track" in c for c in _captions(carol))
+
+    def test_history__a_blind_labeler_sees_only_their_own_events(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        _open(app, "alice", tab="History")
+        events = next(d.value for d in app.dataframe if "label" in d.value.columns)
+        assert set(events.user) == {"alice"}
+        app.session_state[state.USER_NAME] = "carol"
+        app.run()
+        events = next(d.value for d in app.dataframe if "label" in d.value.columns)
+        assert set(events.user) == {"alice", "bob"}
+
+
+def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """The queue's "matching the filters" picked bob's 'track' samples among alice's pending
+    ones when she filtered by label: its filters offer her own labels only, and no
+    prediction or confidence."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    options = app.multiselect(key=state.filter_widget_key("queue", "label")).options
+    assert "debris" in options
+    assert "track" not in options
+    assert not [w for w in app.multiselect if w.label == "Prediction"]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
+
+
+@pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
+def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
+    app: AppTest, blind_keys: list[str], page: str
+) -> None:
+    """Export (every label), Results (predictions corrected by the labels) and the Selection
+    rounds' model figures are made of everyone's labels: a blind labeler reads the note."""
+    for user, blinded in (("alice", True), ("carol", False)):
+        app.session_state[state.USER_NAME] = user
+        app.run()
+        app.switch_page(page).run()
+        assert not app.exception
+        assert (blind.NOTE in [i.value for i in app.info]) is blinded
+        if page.endswith("Export.py"):
+            assert bool(app.get("download_button")) is not blinded
