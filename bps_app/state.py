@@ -222,7 +222,10 @@ def restore_user_name() -> None:
     new session (a reload) from ``?user=`` in the URL, and keeps ``?user=`` in the URL, which a
     page switch clears."""
     if USER_NAME not in st.session_state:
-        st.session_state[USER_NAME] = _clean_name(st.query_params.get(USER_PARAM, ""))
+        given = st.query_params.get(USER_PARAM, "")
+        st.session_state[USER_NAME] = _clean_name(given)
+        if USER_NAME_ERROR in st.session_state:  # refused: in the box beside its reason
+            st.session_state[USER_NAME_INPUT] = " ".join(str(given).split())[:USER_NAME_MAX]
     typed = st.session_state.get(USER_NAME_INPUT)
     if typed is None:  # after a page switch (widget state dropped): the box shows the name
         st.session_state.pop(USER_NAME_ERROR, None)

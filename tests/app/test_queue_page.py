@@ -79,6 +79,18 @@ class TestQueueUserName:
         _start(app, tiny_project.samples().key.tolist()[:3])
         assert app.button(key="queue_class_track").disabled
 
+    def test_user_name__a_refused_name_in_the_address_is_said_not_dropped(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        """A tester's ?user= with a text-direction override was dropped without a word."""
+        app.query_params[state.USER_PARAM] = "ali\u202ecebob"
+        app.run()
+        assert not app.exception
+        assert "U+202E" in str(app.session_state[state.USER_NAME_ERROR])
+        assert app.sidebar.text_input(key=state.USER_NAME_INPUT).value == "ali\u202ecebob"
+        assert any("U+202E" in e.value.replace("\\", "") for e in app.sidebar.error)
+        assert app.session_state[state.USER_NAME] == ""  # no name in use
+
     def test_user_name__cleared_box_disables_labeling_and_leaves_the_url(
         self, app: AppTest, tiny_project: Project
     ) -> None:
