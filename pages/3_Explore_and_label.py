@@ -185,11 +185,13 @@ def _report(result: UndoResult | None, verb: str) -> None:
         st.toast(f"Nothing of yours to {'undo' if verb == 'Undid' else 'redo'}.")
         return
     skipped = (
-        f"; {result.n_skipped} kept because someone relabeled them since"
+        f"; {result.n_skipped:,} kept because someone relabeled "
+        f"{'it' if result.n_skipped == 1 else 'them'} since"
         if result.n_skipped
         else ""
     )
-    state.flash(state.MAP_FLASH, f"{verb} your last action: {result.n_changed} samples{skipped}.")
+    n = f"{result.n_changed:,} sample{'' if result.n_changed == 1 else 's'}"
+    state.flash(state.MAP_FLASH, f"{verb} your last action: {n}{skipped}.")
     st.rerun()
 
 

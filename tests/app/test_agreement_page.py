@@ -193,7 +193,7 @@ def test_adjudication__undo_on_explore_reopens_it_and_redo_settles_it_again(
     assert "(unlabeled) (169)" in rita.get("plotly_chart")[0].proto.spec
     rita.button(key="map_undo").click().run()
     assert not rita.exception
-    assert any("Undid your last action: 1 samples" in s.value for s in rita.success)
+    assert any("Undid your last action: 1 sample." in s.value for s in rita.success)
     assert "(unlabeled) (170)" in rita.get("plotly_chart")[0].proto.spec  # open: unlabeled
     assert tiny_project.label_events(key).label.iloc[-1] == "track"  # the label before it
     assert _counts(rita) == ("1", "0")
