@@ -317,10 +317,12 @@ with history_tab:
                      width="stretch")  # fmt: skip
         st.caption(
             "Balanced accuracy after a round: the first model trained once all its samples "
-            "were labeled (empty until then)."
+            "were labeled (\"still labeling\" until then)."
         )
+        # Keyed by the newest round: a new round (here or from another session) is shown first
+        # instead of the pick kept from before it.
         pick = st.selectbox("Configuration of round", [r.id for r in reversed(rounds)],
-                            key="round_show")  # fmt: skip
+                            key=f"round_show_{rounds[-1].id}")  # fmt: skip
         st.code(json.dumps(next(r.config for r in rounds if r.id == pick), indent=2), "json")
 
 with sim_tab:

@@ -528,6 +528,26 @@ def test_rounds_page__two_sessions_accepting_previews_of_the_same_picks_record_o
     assert not set(first.keys) & set(second.keys)
 
 
+def test_rounds_page__the_configuration_picker_shows_a_new_round_first(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """A tester's picker kept an old round after a new one was recorded."""
+    from tests.helpers import create_round
+
+    _rounds_page(app, tiny_project)
+    for _ in range(2):
+        create_round(tiny_project, 5, strategy="random")
+    app.run()
+    (picker,) = [s for s in app.selectbox if s.label == "Configuration of round"]
+    assert picker.value == 2
+    picker.set_value(1).run()
+    create_round(tiny_project, 5, strategy="random")
+    app.run()
+    (picker,) = [s for s in app.selectbox if s.label == "Configuration of round"]
+    assert picker.value == 3
+    assert picker.options == ["3", "2", "1"]
+
+
 def test_rounds_page__a_lightly_configs_n_samples_decides_the_batch(
     app: AppTest, tiny_project: Project
 ) -> None:
