@@ -317,7 +317,7 @@ with history_tab:
                      width="stretch")  # fmt: skip
         st.caption(
             "Balanced accuracy after a round: the first model trained once all its samples "
-            "were labeled (\"still labeling\" until then)."
+            'were labeled ("still labeling" until then).'
         )
         # Keyed by the newest round: a new round (here or from another session) is shown first
         # instead of the pick kept from before it.
