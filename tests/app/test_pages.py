@@ -630,7 +630,7 @@ def test_rounds_page__says_what_default_picks_now_and_why(
     train_model(tiny_project)
     app.run()
     assert any("`default` picks **error_adaptive** right now" in c.value
-               and "expected error" in c.value for c in app.caption)  # fmt: skip
+               and "the more errors the model expects" in c.value for c in app.caption)  # fmt: skip
 
 
 def test_rounds_page__after_says_still_labeling_until_the_rounds_samples_are_labeled(
