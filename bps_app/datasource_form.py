@@ -7,7 +7,6 @@ on every rerun without any network call; only "Check access" talks to the store.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pandas as pd
@@ -77,10 +76,6 @@ def _defaults(current: DatasourceConfig | None) -> dict[str, Any]:
     }
 
 
-def _absolute(typed: str) -> bool:
-    return os.path.isabs(os.path.expanduser(typed.strip()))
-
-
 def datasource_form(
     prefix: str, *, ds_id: str, purpose: str, current: DatasourceConfig | None = None
 ) -> tuple[DatasourceConfig | None, str]:
@@ -102,8 +97,7 @@ def datasource_form(
                 return None, ""
             what = "Input folder" if purpose.startswith("input") else "Destination folder"
             full = str(typed_path(path, state.project_dir()))  # relative: as on Export
-            # before any listing or writing; an absolute path as typed, so the refusal quotes it
-            state.path_policy().check(path.strip() if _absolute(path) else full, what)
+            state.check_typed_path(path, what)  # before any listing or writing
             return DatasourceConfig(id=ds_id, kind="local", path=full, purpose=purpose), ""
         location = st.text_input(
             "S3 location", key=_key(prefix, "location"), placeholder="s3://bucket/prefix/",

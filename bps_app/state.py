@@ -17,7 +17,7 @@ import streamlit as st
 from bps_app.serve import PROJECT_ENV
 from bps_core.composite import CompositeStyle
 from bps_core.errors import ProjectError
-from bps_core.paths import PathPolicy, load_policy
+from bps_core.paths import PathPolicy, load_policy, typed_path
 from bps_core.project import Project
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.store import DB_NAME, clean_name
@@ -155,6 +155,15 @@ def path_policy() -> PathPolicy:
     except (OSError, ProjectError):
         local = ()
     return load_policy(folder, local)
+
+
+def check_typed_path(text: str, purpose: str) -> Path:
+    """A path typed in the browser, through the server's path policy: a relative one is taken
+    under the project folder (``typed_path``, as on Export), an absolute one is checked as
+    typed, so a refusal quotes what the user wrote. Raises PathPolicyError."""
+    text = text.strip()
+    absolute = os.path.isabs(os.path.expanduser(text))
+    return path_policy().check(text if absolute else typed_path(text, project_dir()), purpose)
 
 
 def ray_address() -> str:

@@ -1,7 +1,5 @@
 """Embeddings: compute sets and maps as background jobs, pick the current ones, see the result."""
 
-import os
-
 import streamlit as st
 
 from bps_app import cache, figures, jobs, state, widgets
@@ -18,7 +16,6 @@ from bps_core.verbs import (
     list_maps,
     map_estimate,
     set_current_version,
-    typed_path,
     use_map,
 )
 
@@ -89,11 +86,7 @@ with st.form("embed_form"):
     )  # fmt: skip
 if submitted and method == "csv":
     try:  # the job reads the file: the browser may only name one inside the data roots
-        # relative: under the project, as on Export; absolute: as typed, quoted if refused
-        text = csv_path.strip()
-        absolute = os.path.isabs(os.path.expanduser(text))
-        typed = text if absolute else typed_path(text, state.project_dir())
-        csv_path = str(state.path_policy().check(typed, "Embeddings CSV"))
+        csv_path = str(state.check_typed_path(csv_path, "Embeddings CSV"))
     except BpsError as exc:
         st.error(md(exc))
         submitted = False
