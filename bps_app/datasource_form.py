@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bps_app import state
+from bps_app import state, widgets
 from bps_app.safe_text import md
 from bps_core.errors import DatasourceError
 from bps_core.paths import PathPolicyError, typed_path
@@ -137,11 +137,13 @@ def datasource_form(
             ).strip()  # fmt: skip
             c4.button("Generate", key=_key(prefix, "gen"), on_click=_new_external_id,
                       args=(prefix,), help="A random 32-character external ID")  # fmt: skip
-            extra["session_duration_s"] = int(
-                st.number_input(
-                    "Session duration (s)", 900, 43_200, step=900, key=_key(prefix, "duration")
-                )  # fmt: skip
-            )
+            duration = widgets.number_field(
+                "Session duration (s)", low=900, high=43_200, value=None, step=900,
+                key=_key(prefix, "duration"), empty_ok=False,  # the value: set by _defaults
+            )  # fmt: skip
+            if not duration.ok:
+                return None, duration.error
+            extra["session_duration_s"] = duration.number
         if auth == "keys":
             try:
                 static_keys()

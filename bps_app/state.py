@@ -707,3 +707,19 @@ def take_tag_input(place: str) -> str:
     text = str(st.session_state.get(key) or "")
     st.session_state[key] = ""
     return text
+
+
+# Number boxes (bps_app/widgets.py number_field): the range each was last drawn with, to tell a
+# range that moved (a page count after a new filter) from a value typed out of range.
+NUMBER_RANGES = "number_ranges"
+
+
+def number_range_moved(key: str, bounds: tuple[float | None, float | None]) -> bool:
+    """Records ``bounds`` as the range number box ``key`` is drawn with; True when it was last
+    drawn with another range."""
+    ranges: dict[str, tuple[float | None, float | None]] = st.session_state.setdefault(
+        NUMBER_RANGES, {}
+    )
+    before = ranges.get(key, bounds)
+    ranges[key] = bounds
+    return before != bounds

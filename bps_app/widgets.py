@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from bps_app import blind, cache, figures, jobs, state
 from bps_app.safe_text import md
@@ -80,6 +83,133 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
     return DisplayWindow(
         window.mode, window.low_pct, window.high_pct, window.vmin, window.vmax, gamma
     )
+
+
+Num = TypeVar("Num", int, float)
+
+
+@dataclass(frozen=True)
+class NumberField(Generic[Num]):
+    """What a number box holds, and why it cannot be used when it is out of its range."""
+
+    value: Num | None
+    error: str = ""  # empty when the value is in range
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def number(self) -> Num:
+        """The value of a box that cannot be empty (one drawn with a ``value``)."""
+        if self.value is None:
+            raise ValueError("the number box is empty")
+        return self.value
+
+
+def number_field(
+    label: str,
+    *,
+    low: Num | None,
+    high: Num | None,
+    value: Num | None,
+    key: str,
+    step: Num | None = None,
+    where: DeltaGenerator | None = None,
+    high_means: str = "",
+    empty_ok: bool = True,
+    **widget: Any,
+) -> NumberField[Num]:
+    """A number box (``st.number_input`` in ``where``) that takes whatever is typed and says so
+    when it is outside ``low`` to ``high`` (None: unbounded); ``check_numbers`` shows why.
+
+    Streamlit's own ``min_value``/``max_value`` do not refuse a value typed out of range, they
+    drop it: the box turns red and the script keeps the last valid value, so a button pressed
+    next ran with a number the user no longer saw (5000 typed, 5 used). So the box has no
+    bounds; the range is checked here. Only when the range itself moves (fewer pages after a
+    filter) does a value outside it go back to ``value``, as Streamlit does.
+
+    Args:
+        label: The box's label, also what its error names.
+        low: The least allowed value, or None.
+        high: The largest allowed value, or None.
+        value: The first value (None: an empty box, which can be emptied again).
+        key: The widget key.
+        step: The +/- step; integer ``low``/``high``/``value``/``step`` make an integer box.
+        where: The container (a column), else the current one.
+        high_means: ``high`` in words for the error, e.g. "the 12 pages".
+        empty_ok: False: an empty box is an error too (one whose value the session holds).
+        **widget: More ``st.number_input`` arguments (help, format, disabled, placeholder).
+    """
+    given = [a for a in (low, high, value, step) if a is not None]
+    kind = int if all(isinstance(a, int) for a in given) else float
+
+    def as_kind(x: float | None) -> float | None:  # Streamlit refuses mixed int and float
+        return None if x is None else kind(x)
+
+    bounds = as_kind(low), as_kind(high)
+    # Without bounds Streamlit infers an empty box's type from step alone: always pass one.
+    args: dict[str, Any] = {"step": as_kind(step) or (1 if kind is int else 0.01), **widget}
+    before = st.session_state.get(key)
+    moved = state.number_range_moved(key, bounds)
+    if moved and isinstance(before, int | float) and range_error(label, before, *bounds):
+        # Back to the first value through the session, which updates the browser's box; no
+        # default besides (Streamlit would log "set via the Session State API" for both).
+        st.session_state[key] = as_kind(value)
+    else:
+        args["value"] = as_kind(value)
+    shown = (where or st).number_input(label, key=key, **args)
+    typed = cast("Num | None", as_kind(shown))
+    error = range_error(label, typed, *bounds, high_means=high_means, empty_ok=empty_ok)
+    return NumberField(typed, error)
+
+
+def range_error(
+    label: str,
+    value: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    high_means: str = "",
+    empty_ok: bool = True,
+) -> str:
+    """Why ``value`` typed in box ``label`` is refused, naming the value and the range; empty
+    when it lies in ``low`` to ``high`` (None: unbounded), or the box is empty and
+    ``empty_ok``."""
+    if value is None and empty_ok:
+        return ""
+    if low is not None and high is not None:
+        allowed = f"enter a number from {_number(low)} to {_number(high)}"
+    elif low is not None:
+        allowed = f"enter {_number(low)} or more"
+    elif high is not None:
+        allowed = f"enter at most {_number(high)}"
+    else:
+        allowed = "enter a number"
+    if value is None:
+        return f"{label} is empty; {allowed}."
+    if not math.isfinite(value):
+        return f"{label}: {_number(value)} is not a number; {allowed}."
+    if high is not None and value > high:
+        return f"{label}: {_number(value)} is more than {high_means or _number(high)}; {allowed}."
+    if low is not None and value < low:
+        return f"{label}: {_number(value)} is less than {_number(low)}; {allowed}."
+    return ""
+
+
+def _number(x: float) -> str:
+    if isinstance(x, int) or (math.isfinite(x) and x.is_integer() and abs(x) < 1e15):
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+def check_numbers(*fields: NumberField[Any]) -> bool:
+    """Shows the error of each field out of its range (in the current container, under the
+    row of boxes); True when there is none, so the action that uses them may run."""
+    for field in fields:
+        if field.error:
+            st.error(md(field.error), icon=":material/error:")
+    return all(f.ok for f in fields)
 
 
 def submit_job(project: Project, make_settings: Callable[[], Settings]) -> bool:

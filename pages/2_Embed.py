@@ -54,13 +54,15 @@ with st.form("embed_form"):
     arch = c2.selectbox("Backbone", list(ARCHS), index=1, key="embed_arch")
     image_size = c3.select_slider("Image size (px)", [32, 48, 64, 96, 128], 64, key="embed_size")
     c4, c5, c6 = st.columns(3)
-    epochs = c4.number_input("Epochs (at most)", 1, 500, 30, key="embed_epochs")
-    minutes = c5.number_input(
-        "Time budget (minutes)", 0.5, 240.0, 2.0, 0.5, key="embed_minutes",
-        help="Wall-clock bound on the whole step: decoding, training and embedding. "
+    epochs = widgets.number_field("Epochs (at most)", low=1, high=500, value=30,
+                                  key="embed_epochs", where=c4)  # fmt: skip
+    minutes = widgets.number_field(
+        "Time budget (minutes)", low=0.5, high=240.0, value=2.0, step=0.5, key="embed_minutes",
+        where=c5, help="Wall-clock bound on the whole step: decoding, training and embedding. "
         "The UMAP map follows.",
     )  # fmt: skip
     batch = c6.select_slider("Batch size", [32, 64, 128, 256], 128, key="embed_batch")
+    numbers_ok = widgets.check_numbers(epochs, minutes)
     c7, c8 = st.columns([1, 2])
     device = c7.selectbox(
         "Device", DEVICE_CHOICES, key="embed_device",
@@ -84,6 +86,8 @@ with st.form("embed_form"):
         help="An embed job is running: wait for it, or cancel it above."
         if running is not None else None,
     )  # fmt: skip
+if submitted and not numbers_ok:  # the form says which number is out of range
+    submitted = False
 if submitted and method == "csv":
     try:  # the job reads the file: the browser may only name one inside the data roots
         csv_path = str(state.check_typed_path(csv_path, "Embeddings CSV"))
@@ -93,8 +97,8 @@ if submitted and method == "csv":
 if submitted:
     with state.open_project() as project:
         submitted = widgets.submit_job(project, lambda: EmbedConfig(
-            method=method, arch=arch, image_size=int(image_size), epochs=int(epochs),
-            max_seconds=float(minutes) * 60, batch_size=int(batch),
+            method=method, arch=arch, image_size=int(image_size), epochs=epochs.number,
+            max_seconds=minutes.number * 60, batch_size=int(batch),
             mask_neighbours=bool(mask), csv=csv_path.strip(),
             ray_address=ray_address if method != "csv" else "", device=str(device),
         ))  # fmt: skip
@@ -180,21 +184,24 @@ if sets:
                     "Method", MAP_METHODS, key="map_method",
                     format_func=str.upper, help="UMAP keeps neighbourhoods; PCA is instant.",
                 )  # fmt: skip
-                n_neighbors = c2.number_input(
-                    "Neighbours (UMAP)", 2, 200, MapConfig.n_neighbors, key="map_neighbors",
+                n_neighbors = widgets.number_field(
+                    "Neighbours (UMAP)", low=2, high=200, value=MapConfig.n_neighbors,
+                    key="map_neighbors", where=c2,
                     help="Small: local detail; large: global structure.",
                 )  # fmt: skip
-                min_dist = c3.number_input(
-                    "min_dist (UMAP)", 0.0, 1.0, MapConfig.min_dist, 0.05, key="map_min_dist",
-                    help="How tightly UMAP packs similar points.",
+                min_dist = widgets.number_field(
+                    "min_dist (UMAP)", low=0.0, high=1.0, value=MapConfig.min_dist, step=0.05,
+                    key="map_min_dist", where=c3, help="How tightly UMAP packs similar points.",
                 )  # fmt: skip
-                seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="map_seed")
+                seed = widgets.number_field("Seed", low=0, high=2**31 - 1, value=0,
+                                            key="map_seed", where=c4)  # fmt: skip
+                map_numbers_ok = widgets.check_numbers(n_neighbors, min_dist, seed)
                 go_map = st.form_submit_button("Compute the map", type="primary")
-            if go_map:
+            if go_map and map_numbers_ok:  # else the form says which number is out of range
                 with state.open_project() as project:
                     submitted = widgets.submit_job(project, lambda: MapConfig(
-                        method=map_method, n_neighbors=int(n_neighbors),
-                        min_dist=float(min_dist), seed=int(seed)))  # fmt: skip
+                        method=map_method, n_neighbors=n_neighbors.number,
+                        min_dist=min_dist.number, seed=seed.number))  # fmt: skip
                 if submitted:
                     st.rerun()
         if current["quality"]:

@@ -71,16 +71,21 @@ def _selection_panel(chosen: tables.Frame) -> None:
                 col.markdown(tables.count_lines(chosen[name], name))
     how = "most similar first" if origin else "random order"  # found by similarity, or not
     n_pages = -(-len(keys) // PAGE_SIZE)
-    page = 1
+    page = widgets.NumberField(1)
     if n_pages > 1:
-        page = int(st.number_input(f"Thumbnail page (of {n_pages}, {how})", 1, n_pages,
-                                   1, key="map_thumb_page"))  # fmt: skip
-    # The page's rows of chosen (its keys are chosen's, once each): by position, in order when
-    # found by similarity, else in a seeded random order; no lookup of the keys among 100k.
-    at = tables.page_positions(len(keys), page, PAGE_SIZE, shuffled=not origin)
-    shown = [keys[i] for i in at]
+        page = widgets.number_field(
+            f"Thumbnail page (of {n_pages}, {how})", low=1, high=n_pages, value=1,
+            key="map_thumb_page", high_means=f"the {n_pages} pages",
+        )  # fmt: skip
+    shown: list[str] = []  # no thumbnails for a page typed out of range, not another page's
+    if widgets.check_numbers(page):
+        # The page's rows of chosen (its keys are chosen's, once each): by position, in order
+        # when found by similarity, else in a seeded random order; no lookup among 100k keys.
+        at = tables.page_positions(len(keys), page.number, PAGE_SIZE,
+                                   shuffled=not origin)  # fmt: skip
+        shown = [keys[i] for i in at]
     bad: list[str] = []
-    if len(keys) > 1:
+    if len(keys) > 1 and shown:
         rows = chosen.iloc[at]
         rel = rows.relpath.set_axis(shown)  # by key, as the grid looks them up
         bad = widgets.thumbnail_grid(shown, rel, source, window, open_key="map_open",
@@ -101,11 +106,13 @@ def _selection_panel(chosen: tables.Frame) -> None:
 def _find_similar(keys: list[str]) -> None:
     """Query by example: the N samples most similar to the selection become the selection."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    n = int(c1.number_input("How many", 1, 1000, 48, key="map_similar_n"))
+    n = widgets.number_field("How many", low=1, high=1000, value=48, key="map_similar_n", where=c1)
     unlabeled_only = c2.toggle("Unlabeled only", value=True, key="map_similar_unlabeled")
-    if c3.button("Find similar images", icon=":material/image_search:", key="map_similar"):
+    ok = widgets.check_numbers(n)  # else the button stays off: never a search for another N
+    if c3.button("Find similar images", icon=":material/image_search:", key="map_similar",
+                 disabled=not ok) and ok:  # fmt: skip
         with state.open_project() as p:
-            found = cache.similar(p, keys, n, unlabeled_only=unlabeled_only)
+            found = cache.similar(p, keys, n.number, unlabeled_only=unlabeled_only)
         if not found:
             st.info("No similar samples: no embedding holds the selection, or none is left.")
             return
@@ -316,9 +323,13 @@ with browse_tab:
                 ok = ok[ok[name].astype(str).isin(chosen_values)]
         window = widgets.display_controls(default_window, key="explore_display")
         n_pages = max(1, -(-len(ok) // PAGE_SIZE))
-        page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key="explore_page")
+        page = widgets.number_field(
+            f"Page (of {n_pages})", low=1, high=n_pages, value=1, key="explore_page",
+            high_means=f"the {n_pages} pages",
+        )  # fmt: skip
         st.caption(f"{len(ok):,} samples match")
-        page_rows = ok.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        at = page.number if widgets.check_numbers(page) else 0  # 0: show no page
+        page_rows = ok.iloc[(at - 1) * PAGE_SIZE : at * PAGE_SIZE] if at else ok.iloc[:0]
         page_keys = page_rows.key.tolist()
         captions = tables.thumbnail_captions(page_rows, page_keys)
         bad_keys = widgets.thumbnail_grid(

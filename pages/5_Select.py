@@ -88,16 +88,17 @@ with new_tab:
             key="round_strategy",
             help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()),
         )  # fmt: skip
-        n = c2.number_input(
-            "Batch size (1-10,000)", 1, 10_000, 50, key="round_n",
+        n = widgets.number_field(
+            "Batch size (1-10,000)", low=1, high=10_000, value=50, key="round_n", where=c2,
             help="With a Lightly config, its n_samples (or proportion_samples) decides and "
             "this field is not used.",
         )  # fmt: skip
-        seed = c3.number_input(
-            "Seed", 0, 2**31 - 2, None, key="round_seed", placeholder="fresh",
-            help="Empty: a fresh seed for every round, shown and recorded with it. Enter the "
-            "seed of an earlier round to repeat it.",
+        seed = widgets.number_field(
+            "Seed", low=0, high=2**31 - 2, value=None, key="round_seed", where=c3,
+            placeholder="fresh", help="Empty: a fresh seed for every round, shown and recorded "
+            "with it. Enter the seed of an earlier round to repeat it.",
         )  # fmt: skip
+        numbers_ok = widgets.check_numbers(n, seed)
         reinclude = st.checkbox(
             "Re-include samples picked by earlier rounds", key="round_reinclude",
             help=f"By default a sample an earlier round picked is not picked again, labeled or "
@@ -139,6 +140,7 @@ with new_tab:
         go = st.form_submit_button("Preview the selection", type="primary")
     if go:
         state.set_round_preview(None)  # never a stale preview under an error
+    if go and numbers_ok:  # else the form says which number is out of range
         query = queries[similar]
         options = RoundOptions(
             balance_by=tuple(balance),
@@ -155,9 +157,9 @@ with new_tab:
             config = SelectionConfig.from_json(config_text) if choice == LIGHTLY else None
             # SelectSettings refuses balance, threshold or similarity options with a config
             select_settings = SelectSettings(
-                n=None if config is not None else int(n),
+                n=None if config is not None else n.number,
                 strategy=choice if config is None else "default", config=config,
-                seed=None if seed is None else int(seed), reinclude_selected=reinclude,
+                seed=seed.value, reinclude_selected=reinclude,
                 options=options,
             )  # fmt: skip
             with state.open_project() as p, st.spinner("Selecting ..."):
@@ -243,9 +245,13 @@ with model_tab:
         help="logreg / knn: on the frozen embeddings (seconds). finetune: trains the SimCLR "
         "backbone with a linear head on the labeled images (minutes; needs SimCLR embeddings).",
     )  # fmt: skip
-    epochs = c2.number_input("Fine-tune epochs", 1, 200, 10, key="model_ft_epochs",
-                             disabled=kind != "finetune")  # fmt: skip
-    if c3.button("Train on the current labels", type="primary", key="model_train"):
+    epochs = widgets.number_field(
+        "Fine-tune epochs", low=1, high=200, value=10, key="model_ft_epochs", where=c2,
+        disabled=kind != "finetune",
+    )  # fmt: skip
+    ok = kind != "finetune" or widgets.check_numbers(epochs)  # only fine-tuning uses epochs
+    if c3.button("Train on the current labels", type="primary", key="model_train",
+                 disabled=not ok) and ok:  # fmt: skip
         bar = st.progress(0.0, text=f"Training {kind} ...")
 
         def _show_progress(fraction: float) -> None:
@@ -253,8 +259,9 @@ with model_tab:
 
         try:
             train_settings = TrainSettings(
-                model=ModelConfig(kind=kind, finetune_epochs=int(epochs))
-            )
+                model=ModelConfig(kind=kind, finetune_epochs=epochs.number if epochs.ok
+                                  else ModelConfig.finetune_epochs)  # unused then: not finetune
+            )  # fmt: skip
             with state.open_project() as p:
                 m = train_model(p, train_settings, _show_progress, user=user or "anonymous")
         except (SelectionError, SettingsError) as exc:
@@ -368,20 +375,26 @@ with sim_tab:
         strategies = st.multiselect("Strategies", STRATEGIES, ["random", "diversity"],
                                     key="sim_strategies")  # fmt: skip
         c1, c2, c3 = st.columns(3)
-        sim_seeds = c1.number_input("Seeds", 1, 50, 3, key="sim_seeds",
-                                    help="Repeats with other splits and starts. A handful of "
-                                    "seeds can rank strategies by luck.")  # fmt: skip
-        sim_batch = c2.number_input("Batch", 1, 1000, 20, key="sim_batch")
-        sim_rounds = c3.number_input("Rounds", 1, 100, 5, key="sim_rounds")
+        sim_seeds = widgets.number_field(
+            "Seeds", low=1, high=50, value=3, key="sim_seeds", where=c1,
+            help="Repeats with other splits and starts. A handful of seeds can rank strategies "
+            "by luck.",
+        )  # fmt: skip
+        sim_batch = widgets.number_field("Batch", low=1, high=1000, value=20, key="sim_batch",
+                                         where=c2)  # fmt: skip
+        sim_rounds = widgets.number_field("Rounds", low=1, high=100, value=5, key="sim_rounds",
+                                          where=c3)  # fmt: skip
+        sim_ok = widgets.check_numbers(sim_seeds, sim_batch, sim_rounds)
         running = next((j for j in sim_jobs if j.active), None)
         if st.button("Run the simulation", type="primary", key="sim_run",
-                     disabled=running is not None or label_column is None):  # fmt: skip
+                     disabled=running is not None or label_column is None or not sim_ok,
+                     ) and sim_ok:  # fmt: skip
             group = None if group_column == "(none)" else group_column
             with state.open_project() as p:
                 truth = store_truth_upload(p, upload.getvalue()) if upload is not None else None
                 submitted = widgets.submit_job(p, lambda: SimulateSettings(
                     label_column=label_column or "", strategies=tuple(strategies),
-                    seeds=int(sim_seeds), batch=int(sim_batch), rounds=int(sim_rounds),
+                    seeds=sim_seeds.number, batch=sim_batch.number, rounds=sim_rounds.number,
                     group_column=group, truth_csv=truth))  # fmt: skip
             if submitted:
                 st.rerun()

@@ -94,20 +94,23 @@ with st.expander("Double-labeling setting", expanded=setting is None or not on):
                 help="Two or more names, as each labeler types theirs in the sidebar.",
             )  # fmt: skip
             c1, c2, c3 = st.columns(3)
-            share = c1.number_input(
-                "Share of the samples", min_value=0.01, max_value=1.0, step=0.05,
-                value=float(setting.share) if setting else 0.2, key="agreement_share",
+            share = widgets.number_field(
+                "Share of the samples", low=0.01, high=1.0, step=0.05,
+                value=float(setting.share) if setting else 0.2, key="agreement_share", where=c1,
                 help=f"Every labeler labels this share of the {n_ok:,} good samples.",
             )  # fmt: skip
-            seed = c2.number_input("Seed", min_value=0, value=setting.seed if setting else 0,
-                                   key="agreement_seed")  # fmt: skip
+            seed = widgets.number_field(
+                "Seed", low=0, high=None, value=setting.seed if setting else 0,
+                key="agreement_seed", where=c2,
+            )  # fmt: skip
             blind = c3.toggle(
                 "Blind", value=setting.blind if setting else True, key="agreement_blind",
                 help="Labelers see no one's labels in the queue; a disagreement counts as "
                 "unlabeled until a reviewer decides it.",
             )  # fmt: skip
-            if st.form_submit_button("Save and assign", type="primary"):
-                _save(labelers, float(share), bool(blind), int(seed))
+            numbers_ok = widgets.check_numbers(share, seed)
+            if st.form_submit_button("Save and assign", type="primary") and numbers_ok:
+                _save(labelers, share.number, bool(blind), seed.number)
         if on:
             st.button("Turn double labeling off", key="agreement_off", on_click=_turn_off,
                       help="Keeps the assignments and every label; the queue shows labels "

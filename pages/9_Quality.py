@@ -77,9 +77,10 @@ c = rows["dim"][0]
 dim_ratio = c.slider("Dim: bright end below x median", 0.0, 1.0, DEFAULTS.dim_ratio, 0.05,
                      key="quality_dim_ratio", help=FLAG_HELP["dim"])  # fmt: skip
 c = rows["saturated"][0]
-saturated_share = c.number_input(
-    "Saturated: share of pixels at the maximum above", 0.0, 1.0, DEFAULTS.saturated_share,
-    0.001, format="%.3f", key="quality_saturated_share", help=FLAG_HELP["saturated"],
+saturated_share = widgets.number_field(
+    "Saturated: share of pixels at the maximum above", low=0.0, high=1.0,
+    value=DEFAULTS.saturated_share, step=0.001, format="%.3f", key="quality_saturated_share",
+    where=c, help=FLAG_HELP["saturated"],
 )  # fmt: skip
 c = rows["blurry"][0]
 blurry_ratio = c.slider("Blurry: sharpness below x median", 0.0, 1.0, DEFAULTS.blurry_ratio, 0.05,
@@ -114,8 +115,11 @@ with tab_outliers:
                                    help=FLAG_HELP["outlier"])  # fmt: skip
     k = o2.slider("Neighbours in the score (k)", 1, 20, DEFAULTS.k, key="quality_k")
 
+with metrics:  # where the flag counts would be
+    if not widgets.check_numbers(saturated_share):
+        st.stop()  # no flags by another threshold than the one typed
 thresholds = FlagThresholds(
-    dim_ratio=dim_ratio, saturated_share=float(saturated_share), blurry_ratio=blurry_ratio,
+    dim_ratio=dim_ratio, saturated_share=saturated_share.number, blurry_ratio=blurry_ratio,
     empty_foreground=empty_foreground, size_ratio=size_ratio, max_aspect=max_aspect,
     near_duplicate_ratio=near_ratio, outlier_percentile=outlier_percentile, k=k,
     shift_ratio=shift_ratio,

@@ -208,3 +208,19 @@ def test_adjudication__undo_on_explore_reopens_it_and_redo_settles_it_again(
     assert "(unlabeled) (169)" in rita.get("plotly_chart")[0].proto.spec
     assert _counts(rita) == ("0", "1")
     assert tiny_project.current_labels().set_index("key").label[key] == "<b>x</b>"
+
+
+def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page(AGREEMENT_PAGE).run()
+    app.text_input(key="agreement_labelers").input("alice, bob")
+    app.number_input(key="agreement_share").set_value(1.5)
+    button(app, "Save and assign").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        md("Share of the samples: 1.5 is more than 1; enter a number from 0.01 to 1.")
+    ]
+    assert tiny_project.assignments.settings() is None  # not saved with the last share, 0.2

@@ -395,3 +395,22 @@ def test_input_folder__a_relative_path_is_under_the_project_folder_as_on_export(
     assert not any("no such folder" in e.value for e in app.error)
     said = app.text_input(key="ds_input_path").help.replace("\\", "")  # (markdown escapes)
     assert str(tiny_project.folder) in said
+
+
+def test_assume_role__a_session_duration_typed_out_of_range_is_named_and_refused(
+    app: AppTest,
+) -> None:
+    from bps_app.safe_text import md
+
+    app.run()
+    app.radio(key="ds_output_kind").set_value("s3").run()
+    app.text_input(key="ds_output_location").input("s3://bucket-b/out").run()
+    app.radio(key="ds_output_auth").set_value("assume-role").run()
+    app.text_input(key="ds_output_role_arn").input("arn:aws:iam::123456789012:role/R").run()
+    assert app.number_input(key="ds_output_duration").value == 3600
+    app.number_input(key="ds_output_duration").set_value(60).run()
+    assert app.number_input(key="ds_output_duration").value == 60  # kept, not put back to 3600
+    assert md("Session duration (s): 60 is less than 900; enter a number from 900 to 43,200.") in [
+        e.value for e in app.error
+    ]
+    assert app.button(key="check_output").disabled  # no config: nothing to check or save

@@ -260,3 +260,19 @@ def test_embed_page__a_partial_csv_by_a_relative_path_is_imported_with_a_warning
     missing = len(samples) - len(half)
     assert said.startswith(f"{missing} readable samples of the project have no row in the CSV")
     assert "1 file names in the CSV match no sample" in said
+
+
+def test_embed_page__epochs_typed_out_of_range_start_no_job(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """The form's epochs box keeps 1000 and refuses it; Streamlit's max_value dropped it and
+    Start trained for the last valid count."""
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    app.number_input(key="embed_epochs").set_value(1000)
+    button(app, "Start").click().run()
+    assert not app.exception
+    assert md("Epochs (at most): 1,000 is more than 500; enter a number from 1 to 500.") in [
+        e.value for e in app.error
+    ]
+    assert jobs.list_jobs(tiny_project, "embed") == []

@@ -890,3 +890,83 @@ def test_label_page__thumbnails_page_the_selection_in_its_seeded_order(
     assert thumbnail_captions(app) == want(2)
     assert len(want(2)) == 6
     assert any("track" in c for c in want(1) + want(2))
+
+
+def _errors(app: AppTest) -> list[str]:
+    return [e.value for e in app.error]
+
+
+def test_label_page__find_similar_refuses_a_count_typed_out_of_range(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Streamlit's max_value dropped 5000 and searched for the last valid count: now the box
+    keeps it, says why it is refused, and the search does not run."""
+    keys = map_project(tiny_project)
+    _explore_with_selection(app, keys[:3])
+    app.number_input(key="map_similar_n").set_value(5000).run()
+    assert md("How many: 5,000 is more than 1,000; enter a number from 1 to 1,000.") in _errors(app)
+    assert app.button(key="map_similar").disabled
+    app.number_input(key="map_similar_n").set_value(5).run()
+    assert app.button(key="map_similar").proto.disabled is False
+    # Typed and pressed at once (the box commits as the button takes the click): refused too.
+    app.number_input(key="map_similar_n").set_value(4000)
+    app.button(key="map_similar").click().run()
+    assert not app.exception
+    assert app.session_state["map_selection_keys"] == keys[:3]
+    assert any(s.value == "3 selected" for s in app.subheader)
+    assert md("How many: 4,000 is more than 1,000; enter a number from 1 to 1,000.") in _errors(app)
+
+
+def test_browse__a_page_typed_past_the_last_is_an_error_not_another_page(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.session_state[state.EXPLORE_TAB] = "Browse"
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    assert len(thumbnail_captions(app)) == 24
+    app.number_input(key="explore_page").set_value(99).run()  # 170 samples: 8 pages of 24
+    assert not app.exception
+    assert _errors(app) == [
+        md("Page (of 8): 99 is more than the 8 pages; enter a number from 1 to 8.")
+    ]
+    assert thumbnail_captions(app) == []
+
+
+def test_rounds_page__a_batch_size_typed_out_of_range_is_refused_not_replaced(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(5)
+    _preview(app)
+    assert any(_shown(h.value).startswith("Preview: 5 samples") for h in app.subheader)
+    app.number_input(key="round_n").set_value(20_000)
+    _preview(app)
+    assert md(
+        "Batch size (1-10,000): 20,000 is more than 10,000; enter a number from 1 to 10,000."
+    ) in _errors(app)
+    assert not any("Preview" in h.value for h in app.subheader)  # not a round of 50 either
+    assert "round_preview" not in app.session_state
+
+
+def test_rounds_page__fine_tune_epochs_typed_out_of_range_train_nothing(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _label_particles(tiny_project)
+    _rounds_page(app, tiny_project)
+    app.selectbox(key="model_kind").set_value("finetune").run()
+    app.number_input(key="model_ft_epochs").set_value(500).run()
+    assert md("Fine-tune epochs: 500 is more than 200; enter a number from 1 to 200.") in _errors(
+        app
+    )
+    assert app.button(key="model_train").disabled
+    app.number_input(key="model_ft_epochs").set_value(2).run()
+    app.number_input(key="model_ft_epochs").set_value(300)
+    app.button(key="model_train").click().run()  # typed and pressed at once: refused too
+    assert not app.exception
+    assert not any("Training" in p.proto.text for p in app.get("progress"))
+    assert md("Fine-tune epochs: 300 is more than 200; enter a number from 1 to 200.") in _errors(
+        app
+    )
+    app.selectbox(key="model_kind").set_value("logreg").run()  # logreg uses no epochs
+    assert not any("Fine-tune epochs" in e for e in _errors(app))
+    assert app.button(key="model_train").proto.disabled is False

@@ -108,3 +108,19 @@ def test_quality_page__measure_finds_a_shifted_copy_and_says_the_descriptor_foun
     assert len(leaks) == 1
     assert "descriptor" in leaks["found by"].iloc[0]
     assert {leaks["file A"].iloc[0], leaks["file B"].iloc[0]} == {original.name, COPY_NAME}
+
+
+def test_quality_page__a_share_typed_out_of_range_flags_nothing_and_says_why(
+    app: AppTest,
+) -> None:
+    from bps_app.safe_text import md
+
+    _quality(app)
+    app.number_input(key="quality_saturated_share").set_value(1.5).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        md("Saturated: share of pixels at the maximum above: 1.5 is more than 1; enter a number "
+           "from 0 to 1.")
+    ]  # fmt: skip
+    # the flags were not looked up (with another threshold): no 'nothing to flag' either
+    assert not any("Nothing to flag" in i.value for i in app.info)
