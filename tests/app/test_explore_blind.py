@@ -172,6 +172,23 @@ def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
 
 
+def test_queue__a_blind_labeler_reads_that_their_assigned_samples_come_first(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """One line says why the queue starts where it does: her assigned, unlabeled samples
+    first (every sample is assigned here; she labeled one), and that others' are hidden."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    first = [c.value for c in app.caption if c.value.startswith("Double labeling:")]
+    n = len(blind_keys) - 1
+    assert first == [f"Double labeling: the {n:,} samples assigned to you that you have not "
+                     f"labeled yet come first among the unlabeled. {blind.NOTE}"]  # fmt: skip
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not [c for c in app.caption if c.value.startswith("Double labeling:")]
+
+
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
 def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
     app: AppTest, blind_keys: list[str], page: str
