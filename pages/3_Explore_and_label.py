@@ -102,14 +102,19 @@ def _find_similar(keys: list[str]) -> None:
     """Query by example: the N samples most similar to the selection become the selection."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
     n = int(c1.number_input("How many", 1, 1000, 48, key="map_similar_n"))
-    unlabeled_only = c2.toggle("Unlabeled only", value=True, key="map_similar_unlabeled")
+    # A blind labeler's "unlabeled" is "not labeled by me": others' labels must not show
+    # through the samples left out.
+    unlabeled = "Unlabeled only" if blind_view is None else "Not labeled by me"
+    unlabeled_only = c2.toggle(unlabeled, value=True, key="map_similar_unlabeled")
     if c3.button("Find similar images", icon=":material/image_search:", key="map_similar"):
+        mine = None if blind_view is None else blind_view.own.key
         with state.open_project() as p:
-            found = cache.similar(p, keys, n, unlabeled_only=unlabeled_only)
+            found = cache.similar(p, keys, n, unlabeled_only=unlabeled_only, labeled=mine)
         if not found:
             st.info("No similar samples: no embedding holds the selection, or none is left.")
             return
-        what = "unlabeled samples" if unlabeled_only else "samples"
+        what = ("samples" if not unlabeled_only else "unlabeled samples" if blind_view is None
+                else "samples not labeled by you")  # fmt: skip
         state.set_selection(
             found, origin=f"The {len(found):,} {what} most similar to the previous selection "
             f"of {len(keys):,} (cosine similarity in embedding space, most similar first)."

@@ -129,6 +129,23 @@ class TestExploreBlind:
         history = next(d.value for d in app.dataframe if "user" in d.value.columns)
         assert set(history.user) == {"bob"}
 
+    def test_find_similar__unlabeled_means_not_labeled_by_the_blind_labeler(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        """The toggle "Unlabeled only" left out bob's sample from alice's search, telling her it was
+        labeled: for her it leaves out her own labels only."""
+        found: dict[str, set[str]] = {}
+        for user in ("alice", "carol"):
+            _open(app, user, selection=blind_keys[2:4])
+            app.number_input(key="map_similar_n").set_value(1000).run()
+            app.button(key="map_similar").click().run()
+            assert not app.exception
+            found[user] = set(app.session_state[state.MAP_SELECTION])
+        assert blind_keys[0] in found["alice"]  # bob's: not hers, so unlabeled to her
+        assert blind_keys[1] not in found["alice"]  # her own
+        assert not {blind_keys[0], blind_keys[1]} & found["carol"]  # both labeled, to carol
+        assert found["alice"] - found["carol"] == {blind_keys[0]}
+
     def test_browse__captions_show_only_a_blind_labelers_own_labels(
         self, app: AppTest, blind_keys: list[str]
     ) -> None:
