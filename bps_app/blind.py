@@ -9,6 +9,7 @@ it is None for everyone else, after one settings read, and their pages stay as t
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,11 @@ class Blind:
     def own(self) -> pd.DataFrame:
         """Their own labels: columns key, label."""
         return self.mine.own
+
+    def label_counts(self, classes: Sequence[str]) -> dict[str, int]:
+        """Their own labels per class, in the order of ``classes``; unused classes left out."""
+        counts = self.own.label.value_counts()
+        return {c: int(counts[c]) for c in classes if c in counts}
 
 
 def view(project: Project, user: str) -> Blind | None:

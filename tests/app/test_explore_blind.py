@@ -206,6 +206,29 @@ def test_queue__a_blind_labeler_reads_that_their_assigned_samples_come_first(
     assert not [c for c in app.caption if c.value.startswith("Double labeling:")]
 
 
+def test_project_page__a_blind_labeler_counts_only_their_own_labels(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """The Project page's per-class bars counted everyone's labels (bob's 'track' showed on
+    alice's page): a blind labeler's count their own, with the note, and no review progress."""
+    _open(app, "alice")
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Labeled by you"], metrics["Label classes"]) == ("1", "1")
+    chart = next(c.proto.spec for c in app.get("plotly_chart") if "debris" in c.proto.spec)
+    assert "track" not in chart
+    assert blind.NOTE in [c.value for c in app.caption]
+    progress = [p.proto.text for p in app.get("progress")]
+    assert progress == [f"1 of {len(blind_keys)} samples labeled by you"]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Labeled"], metrics["Label classes"]) == ("2", "2")
+    assert any("track" in c.proto.spec for c in app.get("plotly_chart"))
+    assert blind.NOTE not in [c.value for c in app.caption]
+
+
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
 def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
     app: AppTest, blind_keys: list[str], page: str
