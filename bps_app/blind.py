@@ -19,10 +19,16 @@ import streamlit as st
 from bps_app import cache
 from bps_core.facets import COLUMN_TOKENS
 from bps_core.project import Project
-from bps_core.verbs import LabelerView, labeler_view
+from bps_core.verbs import STRATEGIES, LabelerView, labeler_view
 
 #: The one line a blind labeler reads where labels or predictions are left out.
 NOTE = "Blind labeling: predictions and others' labels are hidden until the agreement round ends."
+#: The selection strategies a blind labeler may run: none reads a model's predictions (made of
+#: everyone's labels) nor switches to one once it exists (``default``, ``error_adaptive``),
+#: and none reads the labels' classes. A new strategy stays off this list until judged.
+ROUND_STRATEGIES: tuple[str, ...] = tuple(
+    s for s in ("random", "diversity", "typicality", "typiclust", "probcover") if s in STRATEGIES
+)
 #: Facet columns made from everyone's labels (``bps_core.facets.PROVIDERS``: the model's
 #: ``prediction_facet``, cleanlab's ``label_issues.facet_columns``); a blind labeler gets none.
 LABEL_DERIVED_FACETS = ("prediction", "confidence", "issue_score", "suggested")
@@ -125,3 +131,13 @@ def own_events(events: pd.DataFrame, mine: Blind | None) -> pd.DataFrame:
     """The label events (``Project.label_events``) a user may see: all, or a blind labeler's
     own."""
     return events if mine is None else events[events.user == mine.user]
+
+
+def round_config(config: dict[str, object], mine: Blind | None) -> dict[str, object]:
+    """A round's recorded config as a user may read it: unchanged, or for a blind labeler
+    without the keys it was ranked by similarity to (another labeler's "samples labeled X"
+    names the samples they labeled): their count only."""
+    similar = config.get("similar_to")
+    if mine is None or not isinstance(similar, list | tuple) or not similar:
+        return config
+    return config | {"similar_to": f"{len(similar):,} samples (hidden: blind labeling)"}

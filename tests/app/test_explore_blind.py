@@ -229,6 +229,46 @@ def test_project_page__a_blind_labeler_counts_only_their_own_labels(
     assert blind.NOTE not in [c.value for c in app.caption]
 
 
+def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options(
+    app: AppTest, blind_keys: list[str], tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The New round tab offered alice "samples labeled 'track'" (bob's samples), balance by
+    prediction, uncertainty thresholds and strategies that read the model; the Rounds tab
+    listed bob's similarity keys: she gets what reads neither the labels nor a model."""
+    from bps_core.verbs import RoundOptions
+    from tests.helpers import create_round
+
+    create_round(tiny_project, 2, strategy="random", seed=0, user="bob",
+                 options=RoundOptions(similar_to=(blind_keys[0],)))  # fmt: skip
+    with monkeypatch.context() as m:  # a model exists (carol's Model tab would read it)
+        m.setattr(cache, "current_model", lambda project: object())
+        _open(app, "alice")
+        app.switch_page("pages/5_Select.py").run()
+    assert not app.exception
+
+    assert app.selectbox(key="round_strategy").options == list(blind.ROUND_STRATEGIES)
+    assert not [t for t in app.text_area if t.key == "round_config"]  # no Lightly config
+    assert "prediction" not in app.multiselect(key="round_balance").options
+    similar = app.selectbox(key="round_similar").options
+    assert "samples you labeled 'debris'" in similar
+    assert not [o for o in similar if "track" in o]
+    thresholds = app.selectbox(key="round_threshold_column").options
+    assert not [o for o in thresholds if o.startswith("uncertainty")]
+    captions = [c.value for c in app.caption]
+    assert not [c for c in captions if "`default` picks" in c]
+    assert f"1 of {len(blind_keys)} samples are labeled by you." in " ".join(captions)
+    assert app.button(key="model_train").disabled
+    rounds = next(d.value for d in app.dataframe if "strategy" in d.value.columns)
+    assert not [c for c in rounds.columns if c.startswith("balanced")]
+    assert blind_keys[0] not in app.code[0].value
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not app.exception
+    assert "default" in app.selectbox(key="round_strategy").options
+    assert "samples labeled 'track'" in app.selectbox(key="round_similar").options
+    assert blind_keys[0] in app.code[0].value
+
+
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
 def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
     app: AppTest, blind_keys: list[str], page: str
