@@ -339,7 +339,7 @@ with history_tab:
     if history_tab.open:
         with state.open_project() as project:
             events = blind.own_events(cache.label_history(project), blind_view)
-            tag_events = cache.tag_history(project)
+            tag_events = blind.own_events(cache.tag_history(project), blind_view)
         if events.empty:
             st.info("No labels of yours yet." if blind_view is not None else "No labels yet.")
         else:
@@ -361,7 +361,8 @@ with history_tab:
         st.markdown("**Tags**")
         if tag_events.empty:
             st.caption(
-                "No tags yet: tag samples in the queue, a sample's dialog or a map selection."
+                f"No tags {'of yours ' if blind_view is not None else ''}yet: tag samples in "
+                "the queue, a sample's dialog or a map selection."
             )
         else:
             per_tag_action = tables.tag_actions(tag_events)

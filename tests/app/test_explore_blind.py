@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import blind, cache, state
+from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import map_project, open_app
 
@@ -169,6 +170,49 @@ class TestExploreBlind:
         app.run()
         events = next(d.value for d in app.dataframe if "label" in d.value.columns)
         assert set(events.user) == {"alice", "bob"}
+
+
+class TestTagsBlind:
+    """A tag can name a class: bob's "track?" showed in alice's chips, tag history, Browse
+    captions, tag filters and History tab. A blind labeler sees her own tags only."""
+
+    @pytest.fixture
+    def tagged(self, blind_keys: list[str], tiny_project: Project) -> list[str]:
+        tiny_project.tags.add(blind_keys[:3], "track?", user="bob")
+        tiny_project.tags.add([blind_keys[2]], "mine", user="alice")
+        return blind_keys
+
+    def test_detail__chips_and_tag_history_hold_only_her_own_tags(
+        self, app: AppTest, tagged: list[str]
+    ) -> None:
+        for user, chips, who in (("alice", ["mine"], {"alice"}),
+                                 ("carol", ["mine", md("track?")], {"alice", "bob"})):  # fmt: skip
+            _open(app, user, selection=[tagged[2]])
+            shown = next(w for w in app.get("button_group") if w.label == "Tags")
+            assert sorted(shown.options) == chips
+            history = next(d.value for d in app.dataframe if "tag" in d.value.columns)
+            assert set(history.user) == who
+        _open(app, "alice", selection=[tagged[0]])  # only bob's tag: none of hers
+        assert not [w for w in app.get("button_group") if md("track?") in w.options]
+        assert not [d for d in app.dataframe if "tag" in d.value.columns]
+
+    def test_browse_and_history__filters_captions_and_events_are_her_own(
+        self, app: AppTest, tagged: list[str]
+    ) -> None:
+        _open(app, "alice", tab="Browse")
+        options = app.multiselect(key=state.filter_widget_key("browse", "tags")).options
+        assert "track?" not in options
+        assert "mine" in options
+        captions = _captions(app)
+        assert [c for c in captions if md("tags: mine") in c]
+        assert not [c for c in captions if md("track?") in c]
+        _open(app, "alice", tab="History")
+        tags = next(d.value for d in app.dataframe if "tag" in d.value.columns)
+        assert set(tags.user) == {"alice"}
+        _open(app, "carol", tab="Browse")
+        options = app.multiselect(key=state.filter_widget_key("browse", "tags")).options
+        assert {"track?", "mine"} <= set(options)
+        assert [c for c in _captions(app) if md("track?") in c]
 
 
 def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
