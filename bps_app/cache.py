@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -572,10 +572,21 @@ def neighbours(project: Project, key: str, k: int = 8) -> list[tuple[str, float]
     return [(keys[n.index], n.similarity) for n in near]
 
 
-def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) -> list[str]:
+def similar(
+    project: Project,
+    keys: list[str],
+    n: int,
+    *,
+    unlabeled_only: bool,
+    labeled: Collection[str] | None = None,
+) -> list[str]:
     """The ``n`` samples most similar to any of ``keys`` in the current embedding (query by
     example), most similar first; never one of ``keys``, nor a labeled or bad sample when
-    ``unlabeled_only``. Empty without an embedding."""
+    ``unlabeled_only``. Empty without an embedding.
+
+    ``labeled``: the samples that count as labeled (default: the current labels); a blind
+    labeler's own, so that what is left out never tells which samples others labeled.
+    """
     version = current_version(project)
     if version is None:
         return []
@@ -585,7 +596,7 @@ def similar(project: Project, keys: list[str], n: int, *, unlabeled_only: bool) 
     samples = load_samples(project)
     blocked = set(samples.key[samples.status != "ok"])
     if unlabeled_only:
-        blocked |= current_labels(project).keys
+        blocked |= set(labeled) if labeled is not None else current_labels(project).keys
     for k in blocked:
         if k in index:
             exclude[index[k]] = True

@@ -584,8 +584,15 @@ def queue_issue_notes() -> tuple[str, ...]:
 # The Agreement page's adjudication queue: the disagreements this session skipped ("Next"), so
 # the next open one is shown; a decision removes a sample from the queue by itself.
 AGREEMENT_TAB = "agreement_tab"  # the Agreement page's open tab (its tabs widget key)
+AGREEMENT_LABELERS = "agreement_labelers"  # the setting form's labelers box
 ADJUDICATION_SKIPPED = "adjudication_skipped"
 ADJUDICATION_ERROR = "adjudication_error"
+
+
+def reset_agreement_form() -> None:
+    """Forgets the labelers box as typed, so it shows the labelers just saved ("alice, bob",
+    not "alice,,, ,bob")."""
+    st.session_state.pop(AGREEMENT_LABELERS, None)
 
 
 def adjudication_skipped() -> list[str]:

@@ -658,7 +658,7 @@ def sample_detail(
         row = sample_row(samples, key)
         blind_view = blind.view(project, state.user_name())
         history = blind.own_events(project.label_events(key), blind_view)
-        tag_history = project.tags.history(key)
+        tag_history = project.tags.history(key, user=blind.user_of(blind_view))
         near = cache.neighbours(project, key, n_neighbours)
         if blind_view is None:
             labels = cache.current_labels(project).label_of
@@ -728,9 +728,11 @@ def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -
     """
     with state.open_project() as project:
         version = project.tags.version()
+        # A blind double labeler sees their own tags only (a tag can name a class).
+        own = blind.user_of(blind.view(project, user))
         # Before the first tag nothing is tagged: no lookup of every selected key (a second
         # for a 100k lasso at a million samples).
-        tags_of = project.tags.of(keys) if version else {}
+        tags_of = project.tags.of(keys, user=own) if version else {}
         recent = project.tags.recent(user or None, limit=5)
     tagged = [set(t) for t in tags_of.values() if t]  # one set per tagged sample only
     on_all = sorted(set.intersection(*tagged)) if tagged and len(tagged) == len(tags_of) else []

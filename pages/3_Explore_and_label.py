@@ -107,16 +107,21 @@ def _find_similar(keys: list[str]) -> None:
     """Query by example: the N samples most similar to the selection become the selection."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
     n = widgets.number_field("How many", low=1, high=1000, value=48, key="map_similar_n", where=c1)
-    unlabeled_only = c2.toggle("Unlabeled only", value=True, key="map_similar_unlabeled")
+    # A blind labeler's "unlabeled" is "not labeled by me": others' labels must not show
+    # through the samples left out.
+    unlabeled = "Unlabeled only" if blind_view is None else "Not labeled by me"
+    unlabeled_only = c2.toggle(unlabeled, value=True, key="map_similar_unlabeled")
     ok = widgets.check_numbers(n)  # else the button stays off: never a search for another N
     if c3.button("Find similar images", icon=":material/image_search:", key="map_similar",
                  disabled=not ok) and ok:  # fmt: skip
+        mine = None if blind_view is None else blind_view.own.key
         with state.open_project() as p:
-            found = cache.similar(p, keys, n.number, unlabeled_only=unlabeled_only)
+            found = cache.similar(p, keys, n.number, unlabeled_only=unlabeled_only, labeled=mine)
         if not found:
             st.info("No similar samples: no embedding holds the selection, or none is left.")
             return
-        what = "unlabeled samples" if unlabeled_only else "samples"
+        what = ("samples" if not unlabeled_only else "unlabeled samples" if blind_view is None
+                else "samples not labeled by you")  # fmt: skip
         state.set_selection(
             found, origin=f"The {len(found):,} {what} most similar to the previous selection "
             f"of {len(keys):,} (cosine similarity in embedding space, most similar first)."
@@ -345,7 +350,7 @@ with history_tab:
     if history_tab.open:
         with state.open_project() as project:
             events = blind.own_events(cache.label_history(project), blind_view)
-            tag_events = cache.tag_history(project)
+            tag_events = blind.own_events(cache.tag_history(project), blind_view)
         if events.empty:
             st.info("No labels of yours yet." if blind_view is not None else "No labels yet.")
         else:
@@ -367,7 +372,8 @@ with history_tab:
         st.markdown("**Tags**")
         if tag_events.empty:
             st.caption(
-                "No tags yet: tag samples in the queue, a sample's dialog or a map selection."
+                f"No tags {'of yours ' if blind_view is not None else ''}yet: tag samples in "
+                "the queue, a sample's dialog or a map selection."
             )
         else:
             per_tag_action = tables.tag_actions(tag_events)

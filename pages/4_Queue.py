@@ -63,6 +63,14 @@ blind = mine is not None and mine.blind
 shown_labels = mine.own if mine is not None and blind else labels.frame  # what this user may see
 labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
 st.title("Label queue")
+if mine is not None and (mine.pending or blind):
+    first = (
+        f"Double labeling: the {len(mine.pending):,} samples assigned to you that you "
+        "have not labeled yet come first among the unlabeled. "
+        if mine.pending
+        else ""
+    )
+    st.caption(first + (blind_mode.NOTE if blind else ""))
 if flash := state.pop_flash(state.QUEUE_FLASH):
     st.toast(md(flash), icon=":material/check_circle:")
 if (resumed := state.resume_saved_queue(labeled_keys)) is not None:

@@ -48,23 +48,27 @@ with state.open_project() as project:
     model = cache.current_model(project)  # models of another embedding set are stale
     stale = cache.stale_model(project)
     labels_now = project.current_labels()
-    n_labeled = len(labels_now)
     emb_version = current_version(project)
     picked_before = selected_keys(project)
     sim_jobs = jobs.list_jobs(project, "simulate", limit=1)
-    # A blind double labeler sees no model figures: they are made of everyone's labels.
-    blinded = blind.view(project, state.user_name()) is not None
+    # A blind double labeler sees their own labels only, and nothing made of everyone's:
+    # no model figures, predictions, uncertainty, nor why ``default`` picks what it does.
+    blind_view = blind.view(project, state.user_name())
 
-labeled_keys = set(labels_now.key)
+blinded = blind_view is not None
+shown_labels = labels_now if blind_view is None else blind_view.own  # what this user may see
+n_labeled = len(shown_labels)
+labeled_keys = set(shown_labels.key)
 has_model = model is not None  # trained on the current embedding set
+offers_model = has_model and not blinded  # prediction and uncertainty options
 group_columns, numeric_columns = tables.metadata_columns(samples)
-classes = sorted(set(labels_now.label))
+classes = sorted(set(shown_labels.label))
 
 user = state.user_name()
 st.title("Selection rounds")
 st.caption(
     "Select the samples whose labels help most, label them in the queue, train, and repeat. "
-    f"{n_labeled:,} of {len(samples):,} samples are labeled."
+    f"{n_labeled:,} of {len(samples):,} samples are labeled{' by you' if blinded else ''}."
 )
 
 if flash := state.pop_flash(state.ROUNDS_FLASH):
@@ -79,14 +83,19 @@ with new_tab:
         has_model=has_model, has_labels=n_labeled > 0, n_labeled=n_labeled,
         n_classes=len(classes),
     )  # fmt: skip
-    st.caption(f"`default` picks **{now}** right now: {why}.")
+    if blinded:  # why default picks what it does tells how many labels and classes exist
+        st.caption(blind.NOTE + " Strategies that read a model or the labels are left out.")
+    else:
+        st.caption(f"`default` picks **{now}** right now: {why}.")
+    names: list[str] = list(STRATEGIES) if not blinded else list(blind.ROUND_STRATEGIES)
     waiting = len(picked_before - labeled_keys)
     with st.form("round_form"):
         c1, c2, c3 = st.columns([2, 1, 1])
+        # A Lightly config may read the model's predictions: not for a blind labeler.
         choice = c1.selectbox(
-            "Strategy", [*STRATEGIES, LIGHTLY], index=STRATEGIES.index("default"),
-            key="round_strategy",
-            help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()),
+            "Strategy", names if blinded else [*names, LIGHTLY],
+            index=names.index("default") if "default" in names else 0, key="round_strategy",
+            help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items() if k in names),
         )  # fmt: skip
         n = widgets.number_field(
             "Batch size (1-10,000)", low=1, high=10_000, value=50, key="round_n", where=c2,
@@ -102,12 +111,13 @@ with new_tab:
         reinclude = st.checkbox(
             "Re-include samples picked by earlier rounds", key="round_reinclude",
             help=f"By default a sample an earlier round picked is not picked again, labeled or "
-            f"not ({len(picked_before):,} picked so far, {waiting:,} of them not labeled yet).",
+            f"not ({len(picked_before):,} picked so far, {waiting:,} of them not labeled yet"
+            f"{' by you' if blinded else ''}).",
         )  # fmt: skip
         with st.expander("Balance, threshold, similarity (around the strategy)"):
             b1, b2 = st.columns(2)
             balance = b1.multiselect(
-                "Balance over", [*group_columns, *(["prediction"] if has_model else [])],
+                "Balance over", [*group_columns, *(["prediction"] if offers_model else [])],
                 key="round_balance",
                 help="Equal shares of the batch per value (per combination) of these columns; "
                 "'prediction' is the model's predicted class.",
@@ -116,14 +126,15 @@ with new_tab:
             if state.map_selection():
                 queries[MAP_PICK] = tuple(state.map_selection())
             for c in classes:
-                queries[f"samples labeled {c!r}"] = tuple(labels_now.key[labels_now.label == c])
+                keys_of_c = shown_labels.key[shown_labels.label == c]
+                queries[f"samples {'you ' if blinded else ''}labeled {c!r}"] = tuple(keys_of_c)
             similar = b2.selectbox(
                 "Rank by similarity to", list(queries), key="round_similar",
                 help="Instead of the strategy's ranking: the unlabeled samples most similar "
                 "(cosine, in the embedding) to these.",
             )  # fmt: skip
             t1, t2, t3 = st.columns([2, 1, 1])
-            uncertainty_cols = (["uncertainty_entropy", "uncertainty_margin"] if has_model
+            uncertainty_cols = (["uncertainty_entropy", "uncertainty_margin"] if offers_model
                                 else [])  # fmt: skip
             t_col = t1.selectbox(
                 "Only samples whose", ["(no threshold)", *numeric_columns, *uncertainty_cols],
@@ -131,7 +142,7 @@ with new_tab:
             )  # fmt: skip
             t_op = t2.selectbox("is", list(tables.THRESHOLD_OPS), key="round_threshold_op")
             t_value = t3.number_input("value", value=0.0, key="round_threshold_value")
-        config_text = st.text_area(
+        config_text = "" if blinded else st.text_area(
             "Lightly selection config (used with the last strategy choice)",
             key="round_config", height=140,
             placeholder='{"n_samples": 50, "strategies": [{"input": {"type": "EMBEDDINGS"}, '
@@ -250,8 +261,10 @@ with model_tab:
         disabled=kind != "finetune",
     )  # fmt: skip
     ok = kind != "finetune" or widgets.check_numbers(epochs)  # only fine-tuning uses epochs
+    # Trained on everyone's labels, a model's accuracy and label count are not a blind
+    # labeler's to read (the flash says both).
     if c3.button("Train on the current labels", type="primary", key="model_train",
-                 disabled=not ok) and ok:  # fmt: skip
+                 disabled=blinded or not ok) and ok:  # fmt: skip
         bar = st.progress(0.0, text=f"Training {kind} ...")
 
         def _show_progress(fraction: float) -> None:
@@ -320,17 +333,23 @@ with history_tab:
     if not rounds:
         st.info("No rounds yet.")
     else:
-        st.dataframe(tables.rounds_table(rounds, models, samples, labeled_keys), hide_index=True,
-                     width="stretch")  # fmt: skip
+        table = tables.rounds_table(rounds, models, samples, labeled_keys)
+        if blinded:  # the models' accuracy is made of everyone's labels
+            table = table.drop(columns=[c for c in table.columns if c.startswith("balanced")])
+        st.dataframe(table, hide_index=True, width="stretch")
         st.caption(
-            "Balanced accuracy after a round: the first model trained once all its samples "
-            'were labeled ("still labeling" until then).'
+            blind.NOTE + " Labeled: by you."
+            if blinded
+            else "Balanced accuracy after a round: the first model trained once all its "
+            'samples were labeled ("still labeling" until then).'
         )
         # Keyed by the newest round: a new round (here or from another session) is shown first
         # instead of the pick kept from before it.
         pick = st.selectbox("Configuration of round", [r.id for r in reversed(rounds)],
                             key=f"round_show_{rounds[-1].id}")  # fmt: skip
-        st.code(json.dumps(next(r.config for r in rounds if r.id == pick), indent=2), "json")
+        shown_config = blind.round_config(next(r.config for r in rounds if r.id == pick),
+                                          blind_view)  # fmt: skip
+        st.code(json.dumps(shown_config, indent=2), "json")
 
 with sim_tab:
     st.caption(

@@ -43,6 +43,7 @@ def _save(labelers: str, share: float, blind: bool, seed: int) -> None:
         return
     with state.open_project() as p:
         change = set_double_labeling(p, settings)
+    state.reset_agreement_form()  # the box shows the saved list, not what was typed
     kept = (f", {change.n_kept_labeled} kept because already labeled"
             if change.n_kept_labeled else "")  # fmt: skip
     state.flash(state.AGREEMENT_FLASH, f"Double labeling is on: {change.n_samples:,} samples "
@@ -90,7 +91,7 @@ with st.expander("Double-labeling setting", expanded=setting is None or not on):
         with st.form("agreement_setting", border=False):
             labelers = st.text_input(
                 "Labelers", value=", ".join(setting.labelers) if setting else "",
-                key="agreement_labelers", placeholder="e.g. alice, bob",
+                key=state.AGREEMENT_LABELERS, placeholder="e.g. alice, bob",
                 help="Two or more names, as each labeler types theirs in the sidebar.",
             )  # fmt: skip
             c1, c2, c3 = st.columns(3)

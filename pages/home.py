@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import cache, figures, jobs, state, tables, widgets
+from bps_app import blind, cache, figures, jobs, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import IngestSettings, current_map, list_embedding_sets
 
@@ -21,6 +21,12 @@ with state.open_project() as project:
     stale = cache.stale_model(project)
     n_rounds = project.rounds.count()
     reviews = project.reviews.counts()
+    # A blind double labeler counts their own labels only: the classes of everyone's would
+    # tell them what the others said.
+    blind_view = blind.view(project, state.user_name())
+
+label_counts = (summary["label_counts"] if blind_view is None
+                else blind_view.label_counts([c.name for c in classes]))  # fmt: skip
 
 st.title(md(config.name))
 st.caption(
@@ -48,11 +54,11 @@ if read_only:
         icon=":material/lock:",
     )
 
-n, labeled = summary["samples"], summary["labeled"]
+n, labeled = summary["samples"], sum(label_counts.values())
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Samples", f"{n:,}")
-c2.metric("Labeled", f"{labeled:,}")
-c3.metric("Label classes", len(summary["label_counts"]))
+c2.metric("Labeled" if blind_view is None else "Labeled by you", f"{labeled:,}")
+c3.metric("Label classes", len(label_counts))
 c4.metric("Problems", f"{len(problems):,}")
 
 st.subheader("Samples by condition")
@@ -82,8 +88,13 @@ else:
                f"{len(shown_map.keys):,} points.", icon=":material/scatter_plot:")  # fmt: skip
 
 st.subheader("Label progress")
-st.progress(labeled / n if n else 0.0, text=f"{labeled:,} of {n:,} samples labeled")
-if labeled:  # a reviewer accepts, fixes or rejects labels in the Label queue's Reviewer mode
+if blind_view is not None:
+    st.caption(blind.NOTE)
+by = "" if blind_view is None else " by you"
+st.progress(labeled / n if n else 0.0, text=f"{labeled:,} of {n:,} samples labeled{by}")
+# A reviewer accepts, fixes or rejects labels in the Label queue's Reviewer mode; the review
+# of everyone's labels is not a blind labeler's to see.
+if labeled and blind_view is None:
     st.progress(reviews.n_reviewed / labeled,
                 text=f"{reviews.n_reviewed:,} of {labeled:,} labels reviewed")  # fmt: skip
     if reviews.by_reviewer:
@@ -91,7 +102,7 @@ if labeled:  # a reviewer accepts, fixes or rejects labels in the Label queue's 
         who = ", ".join(f"{md(r)} {n:,}" for r, n in reviews.by_reviewer.items())
         st.caption(f"Verdicts: {v['accept']:,} accepted, {v['fix']:,} fixed, {v['reject']:,} "
                    f"rejected (by {who}).")  # fmt: skip
-fig = figures.label_counts_figure(summary["label_counts"], {c.name: c.color for c in classes})
+fig = figures.label_counts_figure(label_counts, {c.name: c.color for c in classes})
 if fig is not None:
     st.plotly_chart(fig, key="home_label_chart")
 

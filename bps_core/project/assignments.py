@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from bps_core.project import db
+from bps_core.project import db, reversals
 from bps_core.project.settings import get_setting, put_setting
 
 #: The settings key of the double-labeling setting (JSON of ``DoubleLabeling``).
@@ -254,10 +254,7 @@ class Assignments:
                 "undone", "assigned"]  # fmt: skip
         frame = pd.DataFrame(rows, columns=cols)
         # A few rows (one per undo or redo), read apart: a join per event cost a quarter more.
-        targets = self._conn.execute(
-            "SELECT action_id, target_action_id FROM label_actions WHERE kind IN ('undo', 'redo')"
-        ).fetchall()
-        frame["origin"] = _origins(frame, {str(a): str(t) for a, t in targets if t is not None})
+        frame["origin"] = reversals.origins(frame, reversals.reversal_targets(self._conn))
         self._events_memo = (at, frame)
         return frame
 
@@ -297,40 +294,6 @@ class Assignments:
             return set()
         d = self.disputes()
         return set(d.key[~d.adjudicated])
-
-
-def _origins(events: pd.DataFrame, targets: dict[str, str]) -> pd.Series:
-    """Each event's origin: its source, or for an undo or redo the first action's source.
-
-    The first action is the label action an undo or redo stems from (a redo re-applies an
-    action that may itself be a redo: followed to the end). An undo or redo whose first action
-    has no event in ``events`` keeps its own source.
-
-    Args:
-        events: The ``_events`` frame.
-        targets: Each undo or redo action's target action.
-    """
-    reversal = events.source.isin(("undo", "redo"))
-    origin = events.source.copy()
-    if not reversal.any():
-        return origin
-
-    def first(action: str) -> str | None:
-        seen: set[str] = set()
-        while action in targets:
-            if action in seen:  # a cycle: cannot happen (each targets an older action)
-                return None
-            seen.add(action)
-            action = targets[action]
-        return action
-
-    reversals = events.action_id[reversal]
-    firsts = {a: first(a) for a in reversals.unique()}
-    rows = events[events.action_id.isin(set(firsts.values()))].drop_duplicates("action_id")
-    sources = dict(zip(rows.action_id, rows.source, strict=True))
-    found = {a: sources[f] for a, f in firsts.items() if f in sources}
-    origin[reversal] = reversals.map(found).fillna(origin[reversal])
-    return origin
 
 
 def _own_labels(events: pd.DataFrame) -> pd.DataFrame:

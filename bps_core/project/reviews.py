@@ -4,8 +4,9 @@ A verdict judges one label event, the sample's current label when the reviewer s
 ``accept`` adds a review row only; a ``fix`` appends a label event with source ``review``
 carrying the new class, a ``reject`` one with no class (the sample is unlabeled again), each
 with its review row, in one transaction. A current label counts as reviewed when its event was
-accepted, or when it came from a review fix or an adjudication; any later label event (a
-relabel, an undo) makes the sample's label unreviewed again.
+accepted, or when it came from a review fix or an adjudication (or the reviewer's redo of one,
+``reversals.origins``); any later label event (a relabel, an undo) makes the sample's label
+unreviewed again.
 
 The SQL here is portable (``?`` placeholders, ``ON CONFLICT``, no rowid or PRAGMA), and every
 query reads many samples at once: no query per sample.
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from bps_core.errors import BpsError, UnknownSampleError
-from bps_core.project import db
+from bps_core.project import db, reversals
 from bps_core.project.keys import sample_ids
 from bps_core.project.label_writes import LabelAction, LabelWrite, newest_event, read_back
 
@@ -136,7 +137,7 @@ def _shown_keys(keys: list[str]) -> str:
 # The last event of every sample, its class and whether a reviewer's accept names it.
 _CURRENT = (
     "SELECT s.key, k.name, e.user, e.created_at, e.source, e.id, r.verdict, r.user, "
-    "r.created_at FROM label_events e "
+    "r.created_at, e.action_id FROM label_events e "
     "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last "
     "  ON last.id = e.id "
     "JOIN samples s ON s.id = e.sample_id "
@@ -348,13 +349,15 @@ class Reviews:
         ``REVIEW_STATES``), reviewer and reviewed_at (None while unreviewed).
         """
         rows = self._conn.execute(_CURRENT + "ORDER BY s.id").fetchall()
+        redone = self._redo_origins([(r[4], r[9]) for r in rows])
         out = []
-        for key, label, who, when, source, event_id, verdict, reviewer, reviewed_at in rows:
+        for key, label, who, when, source, event_id, verdict, reviewer, reviewed_at, action in rows:
+            origin = redone.get(action, source) if source == "redo" else source
             if verdict is not None:
                 state = "accepted"
-            elif source == "review":
+            elif origin == "review":
                 state, reviewer, reviewed_at = "fixed", who, when
-            elif source == "adjudication":
+            elif origin == "adjudication":
                 state, reviewer, reviewed_at = "adjudicated", who, when
             else:
                 state = "unreviewed"
@@ -364,17 +367,40 @@ class Reviews:
 
     def reviewed_keys(self) -> set[str]:
         """The keys of samples whose current label is reviewed (accepted, fixed, adjudicated)."""
+        # r.sample_id first: label_reviews_by_sample makes this a lookup, not a scan
+        accepted = (
+            "EXISTS (SELECT 1 FROM label_reviews r WHERE r.sample_id = e.sample_id "
+            "        AND r.event_id = e.id AND r.verdict = 'accept')"
+        )
         rows = self._conn.execute(
-            "SELECT s.key FROM label_events e "
+            f"SELECT s.key, e.source, e.action_id, {accepted} FROM label_events e "  # noqa: S608
             "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last "
             "  ON last.id = e.id "
             "JOIN samples s ON s.id = e.sample_id "
-            "WHERE e.class_id IS NOT NULL AND (e.source IN ('review', 'adjudication') "
-            # r.sample_id first: label_reviews_by_sample makes this a lookup, not a scan
-            "  OR EXISTS (SELECT 1 FROM label_reviews r WHERE r.sample_id = e.sample_id "
-            "             AND r.event_id = e.id AND r.verdict = 'accept'))"
+            "WHERE e.class_id IS NOT NULL AND (e.source IN ('review', 'adjudication', 'redo') "
+            f"  OR {accepted})"
         ).fetchall()
-        return {str(k) for (k,) in rows}
+        redone = self._redo_origins([(s, a) for _, s, a, _ in rows])
+        # A redo counts when accepted, or when it re-applies a reviewer's fix or decision.
+        return {
+            str(k) for k, s, a, ok in rows if s != "redo" or ok or redone.get(a) in REVIEWED_SOURCES
+        }
+
+    def _redo_origins(self, rows: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """By redo action among (source, action id) ``rows``: the source it re-applies.
+
+        See ``reversals.origins``; a few rows, one per redo action.
+        """
+        redos = sorted({str(a) for s, a in rows if s == "redo"})
+        if not redos:
+            return {}
+        frame = pd.DataFrame({"source": "redo", "action_id": redos})
+        found = reversals.origins(
+            frame,
+            reversals.reversal_targets(self._conn),
+            lambda actions: reversals.action_sources(self._conn, actions),
+        )
+        return dict(zip(redos, found, strict=True))
 
     def queue(self, *, label: str | None = None, exclude_user: str | None = None) -> list[str]:
         """The keys of current labels not reviewed yet, in sample order.

@@ -5,6 +5,9 @@ samples appends one event per sample that changes, all in one transaction under 
 A sample carries a tag while the last event for that (sample, tag) pair adds it (the
 ``current_tags`` view). Nothing is ever updated or deleted, so who tagged what and when stays.
 
+A blind double labeler sees their own tags only (a tag can name a class): read with ``user``,
+the current tags are those that user's own last event on each (sample, tag) adds.
+
 The SQL here is portable (``?`` placeholders, no rowid or PRAGMA) and reads many samples at
 once: no query per sample.
 """
@@ -90,6 +93,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# The current tags as one user's own events leave them: the ``current_tags`` view of their
+# events alone.
+_CURRENT_OF_USER = (
+    "(SELECT e.sample_id, e.tag, e.user, e.created_at FROM tag_events AS e "
+    "JOIN (SELECT sample_id, tag, MAX(id) AS id FROM tag_events WHERE user = ? "
+    "      GROUP BY sample_id, tag) AS last ON last.id = e.id WHERE e.present = 1)"
+)
+
+
+def _current(user: str | None) -> tuple[str, list[str]]:
+    """What to select the current tags from (everyone's, or ``user``'s own) and its args."""
+    return ("current_tags", []) if user is None else (_CURRENT_OF_USER, [user])
+
+
 class Tags:
     """The ``tag_events`` log and the current tags; reached as ``Project.tags``."""
 
@@ -97,7 +114,9 @@ class Tags:
         self._conn = conn
         self._clean_name = clean_name  # the store's user-name rules
 
-    def set(self, keys: Iterable[str], tag: str, *, present: bool, user: str) -> TagAction:
+    def set(
+        self, keys: Iterable[str], tag: str, *, present: bool, user: str, own: bool = False
+    ) -> TagAction:
         """Adds (``present``) or removes ``tag`` on samples, as one action in one transaction.
 
         Samples that already are as asked get no event; an unknown key writes nothing.
@@ -107,6 +126,8 @@ class Tags:
             tag: The tag name (see ``clean_tag``).
             present: True adds the tag, False removes it.
             user: Who tagged.
+            own: Compare with ``user``'s own tags only (``current(user=...)``), as a blind
+                labeler sees them: their tag is written even where another user's is current.
 
         Raises:
             UnknownSampleError: a key is not in the project; nothing is written.
@@ -116,6 +137,7 @@ class Tags:
         user = self._clean_name(user, "user name")
         unique = list(dict.fromkeys(keys))
         action = uuid.uuid4().hex
+        source, source_args = _current(user if own else None)
 
         def tx(c: db.Connection) -> TagAction:
             ids = sample_ids(c, unique)
@@ -128,8 +150,8 @@ class Tags:
                 chunk = wanted[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = c.execute(
-                    f"SELECT sample_id FROM current_tags WHERE tag = ? AND sample_id IN ({marks})",  # noqa: S608
-                    [tag, *chunk],
+                    f"SELECT sample_id FROM {source} AS t WHERE tag = ? AND sample_id IN ({marks})",  # noqa: S608
+                    [*source_args, tag, *chunk],
                 ).fetchall()
                 having.update(int(r[0]) for r in rows)
             change = [sid for sid in wanted if (sid in having) != present]
@@ -152,19 +174,30 @@ class Tags:
         """Removes ``tag`` from samples; see ``set``."""
         return self.set(keys, tag, present=False, user=user)
 
-    def current(self) -> pd.DataFrame:
+    def current(self, *, user: str | None = None) -> pd.DataFrame:
         """Every current (sample, tag) pair, in sample then tag order.
 
-        Columns: key, tag, user (who added it), created_at.
+        Args:
+            user: Only the tags this user's own events leave (what a blind labeler sees);
+                None: everyone's.
+
+        Returns:
+            Columns key, tag, user (who added it), created_at.
         """
+        source, args = _current(user)
         rows = self._conn.execute(
-            "SELECT s.key, t.tag, t.user, t.created_at FROM current_tags t "
-            "JOIN samples s ON s.id = t.sample_id ORDER BY s.id, t.tag"
+            f"SELECT s.key, t.tag, t.user, t.created_at FROM {source} AS t "  # noqa: S608
+            "JOIN samples s ON s.id = t.sample_id ORDER BY s.id, t.tag",
+            args,
         ).fetchall()
         return pd.DataFrame(rows, columns=["key", "tag", "user", "created_at"])
 
-    def of(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        """The current tags of each of ``keys`` (sorted; keys without tags map to [])."""
+    def of(self, keys: Iterable[str], *, user: str | None = None) -> dict[str, list[str]]:
+        """The current tags of each of ``keys`` (sorted; keys without tags map to []).
+
+        ``user``: only the tags their own events leave (see ``current``).
+        """
+        source, args = _current(user)
         unique = list(dict.fromkeys(keys))
         ids = sample_ids(self._conn, unique)
         by_id = {v: k for k, v in ids.items()}
@@ -174,9 +207,9 @@ class Tags:
             chunk = wanted[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT sample_id, tag FROM current_tags WHERE sample_id IN ({marks}) "  # noqa: S608
+                f"SELECT sample_id, tag FROM {source} AS t WHERE sample_id IN ({marks}) "  # noqa: S608
                 "ORDER BY tag",
-                chunk,
+                [*args, *chunk],
             ).fetchall()
             for sid, tag in rows:
                 out[by_id[int(sid)]].append(str(tag))
@@ -199,17 +232,19 @@ class Tags:
         ).fetchall()
         return [str(t) for t, _ in rows[: max(limit, 0)]]
 
-    def history(self, key: str | None = None) -> pd.DataFrame:
-        """The tag events, oldest first, of every sample or of sample ``key`` only.
+    def history(self, key: str | None = None, *, user: str | None = None) -> pd.DataFrame:
+        """The tag events, oldest first: of every sample or of ``key``, of everyone or ``user``.
 
         Columns: event_id, key, tag, present (True: added, False: removed), user,
         created_at, action_id.
         """
-        where, args = ("WHERE s.key = ? ", (key,)) if key is not None else ("", ())
+        conditions = [("s.key = ?", key), ("e.user = ?", user)]
+        given = [(sql, value) for sql, value in conditions if value is not None]
+        where = f"WHERE {' AND '.join(sql for sql, _ in given)} " if given else ""
         rows = self._conn.execute(
-            "SELECT e.id, s.key, e.tag, e.present, e.user, e.created_at, e.action_id "
+            "SELECT e.id, s.key, e.tag, e.present, e.user, e.created_at, e.action_id "  # noqa: S608
             f"FROM tag_events e JOIN samples s ON s.id = e.sample_id {where}ORDER BY e.id",
-            args,
+            [value for _, value in given],
         ).fetchall()
         frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
         frame["present"] = frame.present.astype(bool)

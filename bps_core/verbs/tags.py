@@ -51,6 +51,9 @@ def tag_samples(
 ) -> TagAction:
     """Adds or removes a tag on samples, as one action in one transaction.
 
+    A blind double labeler sees only their own tags: theirs are compared with their own
+    (``Tags.set(own=True)``), so a tag of theirs is written where someone else's is current.
+
     Args:
         project: The project.
         settings: The samples, the tag, and whether to remove it.
@@ -61,7 +64,11 @@ def tag_samples(
         UnknownSampleError: a key is not in the project; nothing is written.
         ValueError: a user name that cannot be stored.
     """
-    done = project.tags.set(settings.keys, settings.tag, present=not settings.remove, user=user)
+    setting = project.assignments.active()
+    own = setting is not None and setting.blind and user in setting.labelers
+    done = project.tags.set(
+        settings.keys, settings.tag, present=not settings.remove, user=user, own=own
+    )
     if progress is not None:
         progress(1.0)
     return done

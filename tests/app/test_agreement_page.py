@@ -164,6 +164,22 @@ def test_setting__a_bad_value_is_one_line_naming_the_field_and_off_keeps_the_lab
     assert not [t for t in app.text_input if t.key == "agreement_labelers"]
 
 
+def test_setting__the_labelers_box_shows_the_saved_list_not_what_was_typed(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Empty names are dropped on saving: the box then shows the saved list, not the typing."""
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page(AGREEMENT_PAGE).run()
+    app.text_input(key=state.AGREEMENT_LABELERS).input("alice,,, ,bob")
+    button(app, "Save and assign").click().run()
+    assert not app.exception
+    setting = tiny_project.assignments.settings()
+    assert setting is not None
+    assert setting.labelers == ("alice", "bob")
+    assert app.text_input(key=state.AGREEMENT_LABELERS).value == "alice, bob"
+
+
 def _counts(app: AppTest) -> tuple[str, str]:
     """The Agreement page's (Open disagreements, Adjudicated) metrics."""
     app.switch_page(AGREEMENT_PAGE).run()

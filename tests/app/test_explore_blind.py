@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bps_app import blind, cache, state
+from bps_app.safe_text import md
 from bps_core.project import Project
 from tests.helpers import map_project, open_app
 
@@ -129,6 +130,23 @@ class TestExploreBlind:
         history = next(d.value for d in app.dataframe if "user" in d.value.columns)
         assert set(history.user) == {"bob"}
 
+    def test_find_similar__unlabeled_means_not_labeled_by_the_blind_labeler(
+        self, app: AppTest, blind_keys: list[str]
+    ) -> None:
+        """The toggle "Unlabeled only" left out bob's sample from alice's search, telling her it was
+        labeled: for her it leaves out her own labels only."""
+        found: dict[str, set[str]] = {}
+        for user in ("alice", "carol"):
+            _open(app, user, selection=blind_keys[2:4])
+            app.number_input(key="map_similar_n").set_value(1000).run()
+            app.button(key="map_similar").click().run()
+            assert not app.exception
+            found[user] = set(app.session_state[state.MAP_SELECTION])
+        assert blind_keys[0] in found["alice"]  # bob's: not hers, so unlabeled to her
+        assert blind_keys[1] not in found["alice"]  # her own
+        assert not {blind_keys[0], blind_keys[1]} & found["carol"]  # both labeled, to carol
+        assert found["alice"] - found["carol"] == {blind_keys[0]}
+
     def test_browse__captions_show_only_a_blind_labelers_own_labels(
         self, app: AppTest, blind_keys: list[str]
     ) -> None:
@@ -154,6 +172,49 @@ class TestExploreBlind:
         assert set(events.user) == {"alice", "bob"}
 
 
+class TestTagsBlind:
+    """A tag can name a class: bob's "track?" showed in alice's chips, tag history, Browse
+    captions, tag filters and History tab. A blind labeler sees her own tags only."""
+
+    @pytest.fixture
+    def tagged(self, blind_keys: list[str], tiny_project: Project) -> list[str]:
+        tiny_project.tags.add(blind_keys[:3], "track?", user="bob")
+        tiny_project.tags.add([blind_keys[2]], "mine", user="alice")
+        return blind_keys
+
+    def test_detail__chips_and_tag_history_hold_only_her_own_tags(
+        self, app: AppTest, tagged: list[str]
+    ) -> None:
+        for user, chips, who in (("alice", ["mine"], {"alice"}),
+                                 ("carol", ["mine", md("track?")], {"alice", "bob"})):  # fmt: skip
+            _open(app, user, selection=[tagged[2]])
+            shown = next(w for w in app.get("button_group") if w.label == "Tags")
+            assert sorted(shown.options) == chips
+            history = next(d.value for d in app.dataframe if "tag" in d.value.columns)
+            assert set(history.user) == who
+        _open(app, "alice", selection=[tagged[0]])  # only bob's tag: none of hers
+        assert not [w for w in app.get("button_group") if md("track?") in w.options]
+        assert not [d for d in app.dataframe if "tag" in d.value.columns]
+
+    def test_browse_and_history__filters_captions_and_events_are_her_own(
+        self, app: AppTest, tagged: list[str]
+    ) -> None:
+        _open(app, "alice", tab="Browse")
+        options = app.multiselect(key=state.filter_widget_key("browse", "tags")).options
+        assert "track?" not in options
+        assert "mine" in options
+        captions = _captions(app)
+        assert [c for c in captions if md("tags: mine") in c]
+        assert not [c for c in captions if md("track?") in c]
+        _open(app, "alice", tab="History")
+        tags = next(d.value for d in app.dataframe if "tag" in d.value.columns)
+        assert set(tags.user) == {"alice"}
+        _open(app, "carol", tab="Browse")
+        options = app.multiselect(key=state.filter_widget_key("browse", "tags")).options
+        assert {"track?", "mine"} <= set(options)
+        assert [c for c in _captions(app) if md("track?") in c]
+
+
 def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     app: AppTest, blind_keys: list[str]
 ) -> None:
@@ -170,6 +231,86 @@ def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     app.session_state[state.USER_NAME] = "carol"
     app.run()
     assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
+
+
+def test_queue__a_blind_labeler_reads_that_their_assigned_samples_come_first(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """One line says why the queue starts where it does: her assigned, unlabeled samples
+    first (every sample is assigned here; she labeled one), and that others' are hidden."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    first = [c.value for c in app.caption if c.value.startswith("Double labeling:")]
+    n = len(blind_keys) - 1
+    assert first == [f"Double labeling: the {n:,} samples assigned to you that you have not "
+                     f"labeled yet come first among the unlabeled. {blind.NOTE}"]  # fmt: skip
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not [c for c in app.caption if c.value.startswith("Double labeling:")]
+
+
+def test_project_page__a_blind_labeler_counts_only_their_own_labels(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """The Project page's per-class bars counted everyone's labels (bob's 'track' showed on
+    alice's page): a blind labeler's count their own, with the note, and no review progress."""
+    _open(app, "alice")
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Labeled by you"], metrics["Label classes"]) == ("1", "1")
+    chart = next(c.proto.spec for c in app.get("plotly_chart") if "debris" in c.proto.spec)
+    assert "track" not in chart
+    assert blind.NOTE in [c.value for c in app.caption]
+    progress = [p.proto.text for p in app.get("progress")]
+    assert progress == [f"1 of {len(blind_keys)} samples labeled by you"]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Labeled"], metrics["Label classes"]) == ("2", "2")
+    assert any("track" in c.proto.spec for c in app.get("plotly_chart"))
+    assert blind.NOTE not in [c.value for c in app.caption]
+
+
+def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options(
+    app: AppTest, blind_keys: list[str], tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The New round tab offered alice "samples labeled 'track'" (bob's samples), balance by
+    prediction, uncertainty thresholds and strategies that read the model; the Rounds tab
+    listed bob's similarity keys: she gets what reads neither the labels nor a model."""
+    from bps_core.verbs import RoundOptions
+    from tests.helpers import create_round
+
+    create_round(tiny_project, 2, strategy="random", seed=0, user="bob",
+                 options=RoundOptions(similar_to=(blind_keys[0],)))  # fmt: skip
+    with monkeypatch.context() as m:  # a model exists (carol's Model tab would read it)
+        m.setattr(cache, "current_model", lambda project: object())
+        _open(app, "alice")
+        app.switch_page("pages/5_Select.py").run()
+    assert not app.exception
+
+    assert app.selectbox(key="round_strategy").options == list(blind.ROUND_STRATEGIES)
+    assert not [t for t in app.text_area if t.key == "round_config"]  # no Lightly config
+    assert "prediction" not in app.multiselect(key="round_balance").options
+    similar = app.selectbox(key="round_similar").options
+    assert "samples you labeled 'debris'" in similar
+    assert not [o for o in similar if "track" in o]
+    thresholds = app.selectbox(key="round_threshold_column").options
+    assert not [o for o in thresholds if o.startswith("uncertainty")]
+    captions = [c.value for c in app.caption]
+    assert not [c for c in captions if "`default` picks" in c]
+    assert f"1 of {len(blind_keys)} samples are labeled by you." in " ".join(captions)
+    assert app.button(key="model_train").disabled
+    rounds = next(d.value for d in app.dataframe if "strategy" in d.value.columns)
+    assert not [c for c in rounds.columns if c.startswith("balanced")]
+    assert blind_keys[0] not in app.code[0].value
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not app.exception
+    assert "default" in app.selectbox(key="round_strategy").options
+    assert "samples labeled 'track'" in app.selectbox(key="round_similar").options
+    assert blind_keys[0] in app.code[0].value
 
 
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])

@@ -119,6 +119,47 @@ def test_record__undo_of_a_fix_restores_the_unreviewed_label(tiny_project: Proje
     assert cur.review[keys[0]] == "unreviewed"
 
 
+class TestRedo:
+    """A reviewer's redo of their fix or adjudication re-applies a reviewer's label: reviewed
+    again, as the assignments read a redo of an adjudication (``reversals.origins``); a
+    labeler's redo stays unreviewed."""
+
+    @pytest.mark.parametrize(("source", "state"), [("review", "fixed"),
+                                                   ("adjudication", "adjudicated")])  # fmt: skip
+    def test_redo__a_reviewers_redone_label_is_reviewed_again(
+        self, tiny_project: Project, source: str, state: str
+    ) -> None:
+        keys = _labeled(tiny_project)
+        if source == "review":
+            tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
+        else:
+            tiny_project.add_labels([keys[0]], "debris", user="rita", source="adjudication")
+        for _ in range(2):  # a redo of a redo (after its undo) is still the reviewer's
+            assert tiny_project.undo("rita") is not None
+            assert keys[0] not in tiny_project.reviews.reviewed_keys()
+            assert tiny_project.redo("rita") is not None
+            cur = tiny_project.reviews.current().set_index("key")
+            assert (cur.label[keys[0]], cur.source[keys[0]]) == ("debris", "redo")
+            assert (cur.review[keys[0]], cur.reviewer[keys[0]]) == (state, "rita")
+            assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+            assert keys[0] not in tiny_project.reviews.queue()
+            assert tiny_project.reviews.counts().n_reviewed == 1
+
+    def test_redo__a_labelers_redone_label_stays_unreviewed_until_accepted(
+        self, tiny_project: Project
+    ) -> None:
+        keys = _labeled(tiny_project)
+        tiny_project.add_labels([keys[0]], "debris", user="ann", source="queue")
+        tiny_project.undo("ann")
+        tiny_project.redo("ann")
+        cur = tiny_project.reviews.current().set_index("key")
+        assert (cur.source[keys[0]], cur.review[keys[0]]) == ("redo", "unreviewed")
+        assert tiny_project.reviews.reviewed_keys() == set()
+        tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+        assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+        assert tiny_project.reviews.current().set_index("key").review[keys[0]] == "accepted"
+
+
 @pytest.mark.parametrize(
     ("verdicts", "error", "match"),
     [

@@ -116,3 +116,41 @@ def test_tag_events__the_table_is_append_only(tiny_project: Project) -> None:
         with pytest.raises(sqlite3.IntegrityError, match="tag_events is append-only"):
             tiny_project._conn.execute(sql)  # the project's own connection: either engine
     assert tiny_project.tags.counts() == {"unsure": 1}
+
+
+class TestOwnTags:
+    """A blind labeler reads their own tags only: as their own events leave them (a tag can
+    name a class, so another labeler's must not show)."""
+
+    def test_current_and_of__with_a_user_hold_only_what_their_own_events_leave(
+        self, tiny_project: Project
+    ) -> None:
+        keys = tiny_project.samples().key.head(3).tolist()
+        tiny_project.tags.add(keys[:2], "track?", user="bob")
+        tiny_project.tags.add([keys[1]], "focus", user="alice")
+        tiny_project.tags.add([keys[2]], "dim", user="alice")
+        tiny_project.tags.remove([keys[2]], "dim", user="alice")
+        assert tiny_project.tags.current(user="alice")[["key", "tag"]].values.tolist() == [
+            [keys[1], "focus"]
+        ]
+        assert tiny_project.tags.of(keys, user="alice") == {keys[0]: [], keys[1]: ["focus"],
+                                                            keys[2]: []}  # fmt: skip
+        assert tiny_project.tags.of(keys)[keys[1]] == ["focus", "track?"]  # everyone's
+        assert set(tiny_project.tags.history(user="alice").tag) == {"focus", "dim"}
+        assert tiny_project.tags.history(keys[1], user="bob").tag.tolist() == ["track?"]
+        assert len(tiny_project.tags.history(keys[1])) == 2
+
+    def test_set__own_writes_a_tag_where_someone_elses_is_current(
+        self, tiny_project: Project
+    ) -> None:
+        key = tiny_project.samples().key.iloc[0]
+        tiny_project.tags.add([key], "track?", user="bob")
+        assert tiny_project.tags.add([key], "track?", user="alice").n_changed == 0  # shared
+        done = tiny_project.tags.set([key], "track?", present=True, user="alice", own=True)
+        assert done.n_changed == 1
+        assert tiny_project.tags.of([key], user="alice") == {key: ["track?"]}
+        tiny_project.tags.remove([key], "track?", user="bob")  # bob's removal: shared state
+        assert tiny_project.tags.of([key], user="alice") == {key: ["track?"]}  # hers stays
+        done = tiny_project.tags.set([key], "track?", present=False, user="alice", own=True)
+        assert done.n_changed == 1
+        assert tiny_project.tags.of([key], user="alice") == {key: []}

@@ -30,6 +30,21 @@ def test_tag_samples__adds_then_removes_and_reports_progress(tiny_project: Proje
     assert verbs.tags_table(tiny_project).tags.tolist() == ["unsure", "unsure"]
 
 
+def test_tag_samples__a_blind_labelers_tag_is_written_where_another_users_is_current(
+    tiny_project: Project,
+) -> None:
+    """alice sees only her own tags: her "track?" where bob's is current must be written (a
+    tag that never appears would tell her bob's is there); everyone else's compares with all."""
+    key = tiny_project.samples().key.iloc[0]
+    tiny_project.assignments.configure(["alice", "bob"], 1.0, blind=True)
+    verbs.tag_samples(tiny_project, verbs.TagSettings((key,), "track?"), user="bob")
+    done = verbs.tag_samples(tiny_project, verbs.TagSettings((key,), "track?"), user="alice")
+    assert done.n_changed == 1
+    assert tiny_project.tags.of([key], user="alice") == {key: ["track?"]}
+    carol = verbs.tag_samples(tiny_project, verbs.TagSettings((key,), "track?"), user="carol")
+    assert carol.n_changed == 0
+
+
 def test_tag_samples__an_unknown_key_writes_nothing(tiny_project: Project) -> None:
     keys = (*tiny_project.samples().key.head(2), "ds:missing.tif")
     with pytest.raises(UnknownSampleError):
