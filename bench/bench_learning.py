@@ -266,8 +266,130 @@ def _cands() -> dict[str, Callable[[int], Strategy]]:
     return {name: _cand(name) for name in CANDIDATES} | {n: _adaptive(n) for n in ADAPTIVE}
 
 
+def _density_rank(pool: Pool, k: int = 10) -> np.ndarray:
+    """Each pool row's density rank in (0, 1]: its mean cosine similarity to its k nearest."""
+    x = np.asarray(pool.embeddings, dtype=np.float64)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    dens = -np.partition(-sims, k, axis=1)[:, :k].mean(axis=1)
+    return (dens.argsort().argsort() + 1) / len(dens)
+
+
+class DensityBadge:
+    """BADGE with each gradient embedding scaled by density rank ** (beta / 2): information
+    density (Settles and Craven, EMNLP 2008) inside BADGE's k-means++ (a fifth-round
+    candidate, not in the registry: it did worse than plain BADGE, docs/benchmarks.md)."""
+
+    def __init__(self, seed: int, beta: float) -> None:
+        self.seed, self.beta = seed, beta
+
+    def select(self, pool: Pool, budget: int) -> np.ndarray:
+        from bps_core.selection.strategies import _kmeanspp_gradients
+
+        cand = check_budget(pool, budget)
+        assert pool.probabilities is not None
+        probs = np.asarray(pool.probabilities[cand], dtype=np.float64)
+        a = probs.copy()
+        a[np.arange(len(a)), probs.argmax(axis=1)] -= 1.0
+        a *= (_density_rank(pool)[cand] ** (self.beta / 2))[:, None]
+        x = np.asarray(pool.embeddings[cand], dtype=np.float64)
+        norm2 = (a * a).sum(axis=1) * (x * x).sum(axis=1)
+        picks = _kmeanspp_gradients(a, x, norm2, budget, np.random.default_rng(self.seed))
+        return cand[np.asarray(picks, dtype=np.int64)]
+
+
+class ColdThenAdaptive:
+    """``error_adaptive`` once a model exists (or ``warm``); random first; ``cold`` while there
+    are labels but no model (on a rare task: until the first positive is labeled)."""
+
+    def __init__(self, seed: int, cold: Callable[[int], Strategy],
+                 warm: Callable[[int], Strategy] | None = None) -> None:  # fmt: skip
+        self.seed, self.cold, self.warm = seed, cold, warm
+
+    def select(self, pool: Pool, budget: int) -> np.ndarray:
+        from bps_core.selection.adaptive import ErrorAdaptive
+        from bps_core.selection.registry import ERROR_ADAPTIVE
+
+        if pool.probabilities is not None:
+            if self.warm is not None:
+                return self.warm(self.seed).select(pool, budget)
+            low, high, floor = ERROR_ADAPTIVE
+            return ErrorAdaptive(low, high, floor, self.seed, "badge").select(pool, budget)
+        if not pool.labeled.any():
+            return make_strategy("random", random_state=self.seed).select(pool, budget)
+        return self.cold(self.seed).select(pool, budget)
+
+
+def _fifth() -> dict[str, Callable[[int], Strategy]]:
+    """Fifth round (session 21, a fresh machine's demo embeddings, 10 seeds): the strategy
+    while only one class is labeled (``c_*``), and density-weighted BADGE (``dbadge*``)."""
+    from bps_core.selection.strategies import Badge, Diversity, Mixture, ProbCover, TypiClust
+
+    def mix(
+        a: Callable[[int], Strategy], b: Callable[[int], Strategy]
+    ) -> Callable[[int], Strategy]:
+        return lambda s: Mixture(((a(s), 0.5), (b(s), 0.5)))
+
+    def typ(s: int) -> Strategy:
+        return TypiClust(random_state=s)
+
+    def div(s: int) -> Strategy:
+        return Diversity(random_state=s)
+
+    def rnd(s: int) -> Strategy:
+        return make_strategy("random", random_state=s)
+
+    def few(n: int) -> Callable[[int], Strategy]:
+        """TypiClust while fewer than ``n`` samples are labeled, then random."""
+
+        class _Few:
+            def __init__(self, s: int) -> None:
+                self.s = s
+
+            def select(self, pool: Pool, budget: int) -> np.ndarray:
+                use = typ if int(pool.labeled.sum()) < n else rnd
+                return use(self.s).select(pool, budget)
+
+        return _Few
+
+    def ramp(low: float, high: float) -> Callable[[int], Strategy]:
+        from bps_core.selection.adaptive import ErrorAdaptive
+
+        return lambda s: ErrorAdaptive(low, high, 0.0, s, "badge")
+
+    def dbadge(beta: float) -> Callable[[int], Strategy]:
+        def warm(s: int) -> Strategy:
+            from bps_core.selection.adaptive import expected_error, random_share
+            from bps_core.selection.registry import ERROR_ADAPTIVE
+
+            class _Ramp:  # ErrorAdaptive's ramp around DensityBadge
+                def select(self, pool: Pool, budget: int) -> np.ndarray:
+                    r = random_share(expected_error(pool), *ERROR_ADAPTIVE)
+                    parts = ((DensityBadge(s, beta), 1.0 - r), (rnd(s), r))
+                    return Mixture(tuple((p, w) for p, w in parts if w > 0)).select(pool, budget)
+
+            return _Ramp()
+
+        return lambda seed: ColdThenAdaptive(seed, typ, warm)
+
+    return {
+        "c_random": lambda s: ColdThenAdaptive(s, rnd),
+        "c_div": lambda s: ColdThenAdaptive(s, div),
+        "c_pc": lambda s: ColdThenAdaptive(s, lambda t: ProbCover(random_state=t)),
+        "c_typdiv": lambda s: ColdThenAdaptive(s, mix(typ, div)),
+        "c_typrand": lambda s: ColdThenAdaptive(s, mix(typ, rnd)),
+        "c_typ30": lambda s: ColdThenAdaptive(s, few(30)),
+        "c_typ50": lambda s: ColdThenAdaptive(s, few(50)),
+        "c30_badge": lambda s: ColdThenAdaptive(s, few(30), lambda t: Badge(random_state=t)),
+        "c30_r2535": lambda s: ColdThenAdaptive(s, few(30), ramp(0.25, 0.35)),
+        "dbadge1": dbadge(1.0),
+        "dbadge2": dbadge(2.0),
+    }
+
+
+FIFTH = _fifth()
 #: Strategies the bench makes beyond the registry's (name -> maker from seed).
-PEERS: dict[str, Callable[[int], Strategy]] = {"modal": ModalUncertainty, **_cands()}
+PEERS: dict[str, Callable[[int], Strategy]] = {"modal": ModalUncertainty, **_cands(), **FIFTH}
 
 
 class Recorder:
@@ -473,7 +595,7 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
             for name in SAME_FOR_TWO_CLASSES:
                 if name not in have:
                     extra.append(g[g.strategy == "margin"].assign(strategy=name))
-    order = [*verbs.STRATEGIES, "modal", *CANDIDATES, *ADAPTIVE]
+    order = [*verbs.STRATEGIES, "modal", *CANDIDATES, *ADAPTIVE, *FIFTH]
     out = pd.concat([raw, *extra], ignore_index=True)
     out = out[out.strategy.isin(order)].copy()  # rows of variants no longer measured
     out["rank"] = out.strategy.map({n: i for i, n in enumerate(order)})
@@ -490,6 +612,8 @@ def main() -> None:
     ap.add_argument("--strategies", nargs="*", help="default: every named one and modal")
     ap.add_argument("--raw", help="per-task rows, merged (default: the cache's raw.json)")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables from --raw")
+    ap.add_argument("--results", help="base name of the results files (default: learning, or "
+                    "learning_<N>seeds)")  # fmt: skip
     ap.add_argument(
         "--model",
         default="logreg",
@@ -532,8 +656,10 @@ def main() -> None:
         "chose the default, 'held-out' tasks only judge it. Run under nice -n 15 on 2 CPU "
         "cores shared with other work (timings are not figures here)."
     )
-    name = "learning" if seeds == SEEDS else f"learning_{seeds}seeds"
-    write_results(name, table(raw[~raw.strategy.isin([*CANDIDATES, *ADAPTIVE])]), notes=notes)
+    name = args.results or ("learning" if seeds == SEEDS else f"learning_{seeds}seeds")
+    write_results(
+        name, table(raw[~raw.strategy.isin([*CANDIDATES, *ADAPTIVE, *FIFTH])]), notes=notes
+    )
     write_results(f"{name}_summary", summary(raw), notes="Per strategy over the tasks of "
                   "each half: the median of (labels to 95%) / (random's) on the label grid, and "
                   "between grid points with a 90% paired bootstrap interval over seeds (every "

@@ -430,6 +430,15 @@ BENCH_PRIMITIVES: dict[str, frozenset[str]] = {
             "bps_core.storage",
         }
     ),  # fmt: skip
+    # candidates for ``default`` assembled from the strategies' parts (their cold start, the
+    # expected-error ramp, BADGE's k-means++ under a density weight)
+    "bench_learning.py": frozenset(
+        {
+            "bps_core.selection.adaptive",
+            "bps_core.selection.registry",
+            "bps_core.selection.strategies",
+        }
+    ),  # fmt: skip
     # k-center greedy and the hybrid strategy's pieces, against scikit-learn
     "bench_kcenter.py": frozenset(
         {
