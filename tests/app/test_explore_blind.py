@@ -233,6 +233,27 @@ def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
 
 
+def test_queue__a_blind_labeler_gets_no_reviewer_or_prediction_options(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """Alice's queue form showed "Reviewer: only labels others gave", "Predictions: order" and
+    "Predictions: include labeled samples", though she is offered neither queue they set:
+    controls that did nothing. Carol (not a labeler) keeps them."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    option_keys = {"queue_review_others", "queue_pred_order", "queue_pred_labeled"}
+    drawn = {w.key for w in [*app.checkbox, *app.selectbox]}
+    assert not drawn & option_keys
+    next(b for b in app.button if b.label == "Start").click().run()  # still starts
+    assert not app.exception
+    assert app.session_state[state.QUEUE] is not None
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    drawn = {w.key for w in [*app.checkbox, *app.selectbox]}
+    assert option_keys <= drawn
+
+
 def test_queue__a_blind_labeler_reads_that_their_assigned_samples_come_first(
     app: AppTest, blind_keys: list[str]
 ) -> None:
