@@ -294,6 +294,25 @@ def test_project_page__a_blind_labeler_counts_only_their_own_labels(
     assert blind.NOTE not in [c.value for c in app.caption]
 
 
+def test_project_page__a_blind_labelers_next_step_is_her_queue_not_training(
+    app: AppTest, blind_keys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a model trained (on everyone's labels), alice's "Next" said "Select the next round
+    of samples the model is least sure of ... and train again": she may do neither. It sends
+    her to her assigned samples in the queue; carol still reads the model's next step."""
+    monkeypatch.setattr(cache, "current_model", lambda project: object())
+    _open(app, "alice")
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "Label the samples assigned to you" in text
+    assert "model is least sure" not in text
+    assert "train" not in text.replace("Training and the model's rounds wait", "")
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert "model is least sure" in " ".join(m.value for m in app.markdown)
+
+
 def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options(
     app: AppTest, blind_keys: list[str], tiny_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
