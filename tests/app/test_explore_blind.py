@@ -353,6 +353,29 @@ def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options
     assert blind_keys[0] in app.code[0].value
 
 
+def test_rounds_page__a_blind_labeler_reads_why_she_cannot_train_and_nothing_of_a_model(
+    app: AppTest, blind_keys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's Model tab had a disabled Train button and no word why, and warned her that "the
+    latest model (logreg, ...) belongs to embedding set ..." (a model of everyone's labels)."""
+    from types import SimpleNamespace
+
+    stale = SimpleNamespace(kind="logreg", created_at="2026-01-01T00:00:00",
+                            embedding_version="old")  # fmt: skip
+    monkeypatch.setattr(cache, "stale_model", lambda project: stale)
+    _open(app, "alice")
+    app.switch_page("pages/5_Select.py").run()
+    assert not app.exception
+    train = app.button(key="model_train")
+    assert train.disabled
+    assert "blind labeler" in train.help
+    assert not [w for w in app.warning if "latest model" in w.value]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not app.button(key="model_train").help
+    assert [w for w in app.warning if "latest model" in w.value]
+
+
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])
 def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
     app: AppTest, blind_keys: list[str], page: str
