@@ -402,15 +402,30 @@ def file_name(key: str) -> str:
 
 def label_actions(events: pd.DataFrame) -> pd.DataFrame:
     """Label events (``Project.label_events``) grouped per action, newest first: when, who,
-    how, which class ("(cleared)" for a clear) and how many samples."""
+    how, which class ("(cleared)" for a clear) and how many samples. An action that gave
+    several classes (an import, an undo restoring different labels) names each with its count,
+    e.g. "foci (3), no_foci (2)": its first class alone read as if all were that class."""
+    events = events.assign(label=events.label.fillna("(cleared)"))
     per_action = (
         events.groupby("action_id", sort=False)
         .agg(time=("created_at", "first"), user=("user", "first"), how=("source", "first"),
-             label=("label", "first"), samples=("key", "size"))
+             label=("label", "first"), n_labels=("label", "nunique"), samples=("key", "size"))
         .sort_values("time", ascending=False)
     )  # fmt: skip
-    per_action["label"] = per_action.label.fillna("(cleared)")
-    return per_action
+    mixed = per_action.index[per_action.n_labels > 1]
+    if len(mixed):  # few: most actions give one class
+        counts = (
+            events[events.action_id.isin(mixed)]
+            .groupby(["action_id", "label"])
+            .size()
+            .reset_index(name="n")
+        )
+        parts: dict[str, list[str]] = {}
+        for action_id, label, n in zip(counts.action_id, counts.label, counts.n, strict=True):
+            parts.setdefault(action_id, []).append(f"{label} ({int(n):,})")
+        joined = pd.Series({a: ", ".join(p) for a, p in parts.items()}, dtype=object)
+        per_action.loc[joined.index, "label"] = joined
+    return per_action.drop(columns="n_labels")
 
 
 def tag_actions(events: pd.DataFrame) -> pd.DataFrame:

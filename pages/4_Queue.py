@@ -201,14 +201,20 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
     c1, c2 = st.columns([3, 1])
     origin = c1.selectbox("Samples", origins, key="queue_origin")
     view = c2.segmented_control("View", list(VIEWS), default="One image", key="queue_view")
-    c1, c2, c3 = st.columns([2, 2, 2])
-    review_others = c1.checkbox("Reviewer: only labels others gave", key="queue_review_others",
-                                help="Reviewer queues: leave your own labels out.")  # fmt: skip
-    order = c2.selectbox("Predictions: order", list(prediction_mode.ORDERS),
-                         key="queue_pred_order", help="Model predicts: walking order")  # fmt: skip
-    with_labeled = c3.checkbox("Predictions: include labeled samples",
-                               key="queue_pred_labeled",
-                               help="Model predicts: walk labeled samples too")  # fmt: skip
+    # The reviewer and prediction queues' options; a blind labeler is offered neither queue,
+    # so the options would be controls that do nothing.
+    review_others, order, with_labeled = False, next(iter(prediction_mode.ORDERS)), False
+    if not blind:
+        c1, c2, c3 = st.columns([2, 2, 2])
+        review_others = c1.checkbox("Reviewer: only labels others gave",
+                                    key="queue_review_others",
+                                    help="Reviewer queues: leave your own labels out.")  # fmt: skip
+        order = c2.selectbox("Predictions: order", list(prediction_mode.ORDERS),
+                             key="queue_pred_order",
+                             help="Model predicts: walking order")  # fmt: skip
+        with_labeled = c3.checkbox("Predictions: include labeled samples",
+                                   key="queue_pred_labeled",
+                                   help="Model predicts: walk labeled samples too")  # fmt: skip
     if st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
         _start(
             origin,

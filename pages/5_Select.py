@@ -76,6 +76,8 @@ if flash := state.pop_flash(state.ROUNDS_FLASH):
 if refused := state.pop_flash(state.ROUNDS_REFUSED):
     st.error(md(refused))
 
+BLIND_TRAIN = ("You are a blind labeler: training reads everyone's labels, so it waits until "
+               "the agreement round ends.")  # fmt: skip
 new_tab, model_tab, history_tab, sim_tab = st.tabs(["New round", "Model", "Rounds", "Simulate"])
 
 with new_tab:
@@ -264,7 +266,8 @@ with model_tab:
     # Trained on everyone's labels, a model's accuracy and label count are not a blind
     # labeler's to read (the flash says both).
     if c3.button("Train on the current labels", type="primary", key="model_train",
-                 disabled=blinded or not ok) and ok:  # fmt: skip
+                 disabled=blinded or not ok,
+                 help=BLIND_TRAIN if blinded else None) and ok:  # fmt: skip
         bar = st.progress(0.0, text=f"Training {kind} ...")
 
         def _show_progress(fraction: float) -> None:
@@ -285,7 +288,7 @@ with model_tab:
                 f": balanced accuracy {bal:.3f}." if bal is not None else "."
             ))  # fmt: skip
             st.rerun()
-    if stale is not None:
+    if stale is not None and not blinded:  # a model of everyone's labels: not hers to know
         st.warning(
             f"The latest model ({stale.kind}, {stale.created_at[:19].replace('T', ' ')}) belongs "
             f"to embedding set {stale.embedding_version}, not the current one: its predictions "

@@ -112,6 +112,7 @@ if len(problems):
 
 st.subheader("Next")
 EMBED, LABEL, ROUNDS = "pages/2_Embed.py", "pages/3_Explore_and_label.py", "pages/5_Select.py"
+QUEUE = "pages/4_Queue.py"
 if current is None:
     st.markdown("Compute embeddings (the pixel baseline takes seconds, SimCLR minutes): they "
                 "place every image on the map.")  # fmt: skip
@@ -119,6 +120,11 @@ if current is None:
 elif shown_map is None:
     st.markdown("Compute a map of the current embeddings (UMAP or PCA).")
     st.page_link(EMBED, label="Embeddings: compute a map", icon=":material/hub:")
+elif blind_view is not None:  # she may not train, nor pick rounds by the model or the labels
+    st.markdown("Label the samples assigned to you: they come first in the Label queue. "
+                "Training and the model's rounds wait until the agreement round ends.")  # fmt: skip
+    st.page_link(QUEUE, label="Label queue", icon=":material/keyboard:")
+    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
 elif labeled == 0:
     st.markdown(
         "Lasso a cluster on the map and label it, or start a selection round. Existing labels "

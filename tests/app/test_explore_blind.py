@@ -233,6 +233,27 @@ def test_queue__a_blind_labelers_filters_offer_only_their_own_labels(
     assert "track" in app.multiselect(key=state.filter_widget_key("queue", "label")).options
 
 
+def test_queue__a_blind_labeler_gets_no_reviewer_or_prediction_options(
+    app: AppTest, blind_keys: list[str]
+) -> None:
+    """Alice's queue form showed "Reviewer: only labels others gave", "Predictions: order" and
+    "Predictions: include labeled samples", though she is offered neither queue they set:
+    controls that did nothing. Carol (not a labeler) keeps them."""
+    _open(app, "alice")
+    app.switch_page("pages/4_Queue.py").run()
+    assert not app.exception
+    option_keys = {"queue_review_others", "queue_pred_order", "queue_pred_labeled"}
+    drawn = {w.key for w in [*app.checkbox, *app.selectbox]}
+    assert not drawn & option_keys
+    next(b for b in app.button if b.label == "Start").click().run()  # still starts
+    assert not app.exception
+    assert app.session_state[state.QUEUE] is not None
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    drawn = {w.key for w in [*app.checkbox, *app.selectbox]}
+    assert option_keys <= drawn
+
+
 def test_queue__a_blind_labeler_reads_that_their_assigned_samples_come_first(
     app: AppTest, blind_keys: list[str]
 ) -> None:
@@ -273,6 +294,25 @@ def test_project_page__a_blind_labeler_counts_only_their_own_labels(
     assert blind.NOTE not in [c.value for c in app.caption]
 
 
+def test_project_page__a_blind_labelers_next_step_is_her_queue_not_training(
+    app: AppTest, blind_keys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a model trained (on everyone's labels), alice's "Next" said "Select the next round
+    of samples the model is least sure of ... and train again": she may do neither. It sends
+    her to her assigned samples in the queue; carol still reads the model's next step."""
+    monkeypatch.setattr(cache, "current_model", lambda project: object())
+    _open(app, "alice")
+    app.switch_page("pages/home.py").run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "Label the samples assigned to you" in text
+    assert "model is least sure" not in text
+    assert "train" not in text.replace("Training and the model's rounds wait", "")
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert "model is least sure" in " ".join(m.value for m in app.markdown)
+
+
 def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options(
     app: AppTest, blind_keys: list[str], tiny_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,6 +351,29 @@ def test_rounds_page__a_blind_labeler_gets_no_label_or_model_based_round_options
     assert "default" in app.selectbox(key="round_strategy").options
     assert "samples labeled 'track'" in app.selectbox(key="round_similar").options
     assert blind_keys[0] in app.code[0].value
+
+
+def test_rounds_page__a_blind_labeler_reads_why_she_cannot_train_and_nothing_of_a_model(
+    app: AppTest, blind_keys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's Model tab had a disabled Train button and no word why, and warned her that "the
+    latest model (logreg, ...) belongs to embedding set ..." (a model of everyone's labels)."""
+    from types import SimpleNamespace
+
+    stale = SimpleNamespace(kind="logreg", created_at="2026-01-01T00:00:00",
+                            embedding_version="old")  # fmt: skip
+    monkeypatch.setattr(cache, "stale_model", lambda project: stale)
+    _open(app, "alice")
+    app.switch_page("pages/5_Select.py").run()
+    assert not app.exception
+    train = app.button(key="model_train")
+    assert train.disabled
+    assert "blind labeler" in train.help
+    assert not [w for w in app.warning if "latest model" in w.value]
+    app.session_state[state.USER_NAME] = "carol"
+    app.run()
+    assert not app.button(key="model_train").help
+    assert [w for w in app.warning if "latest model" in w.value]
 
 
 @pytest.mark.parametrize("page", ["pages/6_Export.py", "pages/7_Results.py", "pages/5_Select.py"])

@@ -155,6 +155,20 @@ def test_label_actions__one_row_per_action_newest_first_clears_named() -> None:
     assert out.samples.tolist() == [1, 2]
 
 
+def test_label_actions__an_action_of_several_classes_names_each_with_its_count() -> None:
+    """An import of 3 'foci' and 2 'no_foci' read "foci, 5 samples" in the History tab."""
+    events = pd.DataFrame(
+        {"action_id": ["a"] * 6 + ["b"], "created_at": ["2026-01-01"] * 6 + ["2026-01-02"],
+         "user": ["ann"] * 7, "source": ["import"] * 6 + ["queue"],
+         "label": ["foci", "no_foci", "foci", None, "no_foci", "foci", "foci"],
+         "key": ["k1", "k2", "k3", "k4", "k5", "k6", "k1"]}
+    )  # fmt: skip
+    out = tables.label_actions(events)
+    assert out.label.tolist() == ["foci", "(cleared) (1), foci (3), no_foci (2)"]
+    assert out.samples.tolist() == [1, 6]
+    assert list(out.columns) == ["time", "user", "how", "label", "samples"]
+
+
 def test_metadata_columns__groups_have_two_to_fifty_values_numeric_ones_threshold() -> None:
     groups, numeric = tables.metadata_columns(_samples())
     assert groups == ["particle_type", "dose_Gy", "hr_post_exposure", "well"]
