@@ -321,8 +321,10 @@ class ColdThenAdaptive:
 
 
 def _fifth() -> dict[str, Callable[[int], Strategy]]:
-    """Fifth round (session 21, a fresh machine's demo embeddings, 10 seeds): the strategy
-    while only one class is labeled (``c_*``), and density-weighted BADGE (``dbadge*``)."""
+    """Fifth round (session 21, a fresh machine's demo embeddings, 10 and 20 seeds): the
+    strategy while there are labels but no model (``c_*``; ``c_typ50`` became ``error_adaptive``'s
+    and ``default``'s start, COLD_LABELS), BADGE without the random share after a capped start
+    (``c30_badge``) and density-weighted BADGE (``dbadge*``)."""
     from bps_core.selection.strategies import Badge, Diversity, Mixture, ProbCover, TypiClust
 
     def mix(
@@ -373,6 +375,8 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
         return lambda seed: ColdThenAdaptive(seed, typ, warm)
 
     return {
+        # ``error_adaptive`` as it was before this round: TypiClust until a model exists
+        "ea_uncapped": lambda s: ColdThenAdaptive(s, typ),
         "c_random": lambda s: ColdThenAdaptive(s, rnd),
         "c_div": lambda s: ColdThenAdaptive(s, div),
         "c_pc": lambda s: ColdThenAdaptive(s, lambda t: ProbCover(random_state=t)),
@@ -602,6 +606,19 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["rank"], kind="stable").drop(columns="rank")
 
 
+def by_task(raw: pd.DataFrame) -> list[dict[str, str]]:
+    """Every strategy's labels over random's on every task, between grid points (the
+    candidates' per-task figures, which the per-task table leaves out)."""
+    base = raw[raw.strategy == "random"].set_index("task")["labels_i"]
+    tasks = list(dict.fromkeys(raw.task))
+    out = []
+    for name, g in raw.groupby("strategy", sort=False):
+        ratio = (g.set_index("task")["labels_i"] / base).reindex(tasks)
+        out.append({"strategy": str(name)}
+                   | {t: "" if pd.isna(r) else f"{r:.2f}" for t, r in ratio.items()})  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=SEEDS,
@@ -660,6 +677,9 @@ def main() -> None:
     write_results(
         name, table(raw[~raw.strategy.isin([*CANDIDATES, *ADAPTIVE, *FIFTH])]), notes=notes
     )
+    if args.results:  # a round's own run: its candidates per task, too
+        write_results(f"{name}_by_task", by_task(raw), notes="Labels to 95% over random's, "
+                      "between grid points, per task (below 1: fewer labels).")  # fmt: skip
     write_results(f"{name}_summary", summary(raw), notes="Per strategy over the tasks of "
                   "each half: the median of (labels to 95%) / (random's) on the label grid, and "
                   "between grid points with a 90% paired bootstrap interval over seeds (every "

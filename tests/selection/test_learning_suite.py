@@ -62,3 +62,25 @@ def test_learning_suite__error_adaptive_is_its_candidates_configuration(suite) -
         for seed in (0, 3):
             named = make_strategy(name, random_state=seed).select(pool, 17)
             assert (named == suite.PEERS[cand](seed).select(pool, 17)).all()
+
+
+def test_learning_suite__c_typ50_is_error_adaptive_in_every_phase(suite) -> None:  # type: ignore[no-untyped-def]
+    """The fifth round's ``c_typ50`` (TypiClust below 50 labels without a model, then random)
+    became ``error_adaptive``'s (and ``default``'s) start: the same picks before a model (no
+    label, few labels, 50 and more) and after."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from bps_core.selection import make_strategy
+    from bps_core.selection.registry import COLD_LABELS
+    from tests.selection.conftest import make_pool
+
+    assert COLD_LABELS == 50
+    pools = [replace(make_pool(n_labeled=n), probabilities=None) for n in (20, 49, 50, 90)]
+    unlabeled = np.zeros(400, dtype=bool)
+    pools += [make_pool(), replace(make_pool(), labeled=unlabeled, probabilities=None)]
+    for pool in pools:
+        for seed in (0, 3):
+            named = make_strategy("error_adaptive", random_state=seed).select(pool, 17)
+            assert (named == suite.PEERS["c_typ50"](seed).select(pool, 17)).all()

@@ -23,7 +23,13 @@ from bps_core.selection import (
     resolve,
 )
 from bps_core.selection.kcenter import covering_radius, kcenter_greedy
-from bps_core.selection.registry import FEW_LABELS, REGISTRY, Default, default_choice
+from bps_core.selection.registry import (
+    COLD_LABELS,
+    FEW_LABELS,
+    REGISTRY,
+    Default,
+    default_choice,
+)
 from bps_core.selection.scores import uncertainty
 from bps_core.selection.strategies import (
     BADGE_SHORTLIST_ABOVE,
@@ -249,7 +255,14 @@ def test_default_choice__names_what_resolve_picks_and_a_reason_for_each_situatio
         has_model=False, n_labeled=9, n_classes=1)[1]  # fmt: skip
     assert "fewer than 50 labels" in default_choice(has_model=True, n_labeled=5, few_labels=50)[1]
     assert "a model exists" in default_choice(has_model=True, n_labeled=50, few_labels=50)[1]
-    assert len(reasons) == 4
+    # Without a model TypiClust has its chance for the first COLD_LABELS labels, then random.
+    assert default_choice(has_model=False, n_labeled=COLD_LABELS - 1)[0] == "typiclust"
+    name, why = default_choice(has_model=False, n_labeled=COLD_LABELS, n_classes=1)
+    assert name == "random"
+    assert f"after {COLD_LABELS} labels" in why
+    assert "a model needs two classes labeled" in why
+    assert default_choice(has_model=False, n_labeled=30, cold_labels=30)[0] == "random"
+    assert len(reasons) == 5
 
 
 def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(pool: Pool) -> None:
@@ -262,6 +275,14 @@ def test_default__random_first_then_typiclust_until_a_model_and_enough_labels(po
     assert np.array_equal(first, RandomStrategy(3).select(unlabeled, 10))
     cold = make_strategy("default", random_state=3).select(replace(pool, probabilities=None), 10)
     assert np.array_equal(cold, TypiClust(random_state=3).select(pool, 10))
+    # still no model after COLD_LABELS labels (one class so far): a random draw, which finds a
+    # rare class that is not a cluster of its own sooner than typical picks do
+    many = np.zeros(len(pool), dtype=bool)
+    many[:COLD_LABELS] = True
+    stuck = replace(pool, labeled=many, probabilities=None)
+    late = make_strategy("default", random_state=3).select(stuck, 10)
+    assert np.array_equal(late, RandomStrategy(3).select(stuck, 10))
+    assert not np.array_equal(late, TypiClust(random_state=3).select(stuck, 10))
     young = Default(3, few_labels=50).select(pool, 10)  # 20 labels and a model
     assert np.array_equal(young, TypiClust(random_state=3).select(pool, 10))
     labeled = np.zeros(len(pool), dtype=bool)
