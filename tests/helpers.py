@@ -249,3 +249,38 @@ def points_in_polygon(
             x_at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
         inside ^= crosses & (x < x_at)
     return inside
+
+
+def clear_hexagon(
+    px: NDArray[np.floating[Any]], percentile: float, margin: float = 2.0
+) -> tuple[list[tuple[float, float]], NDArray[np.bool_]]:
+    """A screen-space hexagon around the points' median of about the ``percentile``-th distance
+    from it, whose edges pass no point closer than ``margin`` pixels, and which points it holds.
+
+    A point a fraction of a pixel from the lasso's edge is inside or not by the browser's
+    rounding of the mouse path (a machine's screen metrics moved one out of a hexagon), so the
+    radius moves half a pixel at a time around the percentile, and the hexagon turns, until
+    every point is clear of it.
+    """
+    cx, cy = np.median(px, axis=0)
+    r0 = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), percentile))
+    for step in (0, *[d * k / 2 for k in range(1, 40) for d in (1, -1)]):
+        for turn in np.linspace(0, np.pi / 3, 12, endpoint=False):
+            r = r0 + step
+            angles = np.linspace(0, 2 * np.pi, 7)[:-1] + turn
+            hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]
+            if _distance_to_polygon(px, hexagon).min() >= margin:
+                return hexagon, points_in_polygon(px, hexagon)
+    raise AssertionError(f"no hexagon near the {percentile}th percentile clears every point")
+
+
+def _distance_to_polygon(
+    xy: NDArray[np.floating[Any]], polygon: Sequence[tuple[float, float]]
+) -> NDArray[np.float64]:
+    """Each point's distance to the nearest edge of ``polygon``."""
+    best = np.full(len(xy), np.inf)
+    for i in range(len(polygon)):
+        a, b = np.asarray(polygon[i], float), np.asarray(polygon[(i + 1) % len(polygon)], float)
+        t = np.clip(((xy - a) @ (b - a)) / float((b - a) @ (b - a)), 0.0, 1.0)
+        best = np.minimum(best, np.hypot(*(xy - (a + t[:, None] * (b - a))).T))
+    return best

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import points_in_polygon, poll_until, wait_until
+from tests.helpers import (
+    _distance_to_polygon,
+    clear_hexagon,
+    points_in_polygon,
+    poll_until,
+    wait_until,
+)
 
 
 def test_points_in_polygon__square_triangle_and_against_brute_force() -> None:
@@ -29,6 +35,19 @@ def test_points_in_polygon__convex_matches_half_planes(x: float, y: float) -> No
     ]
     if min(abs(c) for c in cross) > 1e-9:
         assert inside == all(c > 0 for c in cross)
+
+
+def test_clear_hexagon__no_point_within_the_margin_of_an_edge() -> None:
+    rng = np.random.default_rng(0)
+    px = rng.normal(400, 120, size=(170, 2))  # a map of the tiny project's size
+    hexagon, inside = clear_hexagon(px, 30, margin=2.0)
+    assert _distance_to_polygon(px, hexagon).min() >= 2.0
+    assert inside.tolist() == points_in_polygon(px, hexagon).tolist()
+    assert 0.1 * len(px) < inside.sum() < 0.5 * len(px)  # about the 30th percentile
+    # a point put on the first hexagon's edge moves the next one off it
+    a, b = np.asarray(hexagon[0]), np.asarray(hexagon[1])
+    moved, _ = clear_hexagon(np.vstack([px, (a + b) / 2]), 30, margin=2.0)
+    assert _distance_to_polygon(np.vstack([px, (a + b) / 2]), moved).min() >= 2.0
 
 
 def test_wait_until__returns_the_first_truthy_value() -> None:

@@ -23,7 +23,7 @@ from bps_core.projection import get_or_compute_map
 from bps_core.selection.rounds import list_models, list_rounds
 from tests.browser.conftest import sign_in_and_open, wait_idle
 from tests.browser.test_map_lasso import _AXES_JS, _to_px, click_a_lonely_point
-from tests.helpers import points_in_polygon
+from tests.helpers import clear_hexagon
 
 pytestmark = pytest.mark.browser
 
@@ -55,10 +55,7 @@ def _lasso_the_middle(page, project: Project) -> set[str]:  # type: ignore[no-un
     ids = [i for t in ax["traces"] for i in t["ids"]]
     key_of = project.samples().set_index("sample_id").key
     px = np.array([_to_px(ax, x, y) for x, y in xy])
-    cx, cy = np.median(px, axis=0)
-    r = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), 30))
-    hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]]
-    inside = points_in_polygon(px, hexagon)
+    hexagon, inside = clear_hexagon(px, 30)
     page.mouse.move(*hexagon[0])
     page.mouse.down()
     for vx, vy in [*hexagon[1:], hexagon[0]]:

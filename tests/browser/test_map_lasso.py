@@ -9,7 +9,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
 from tests.browser.conftest import sign_in_and_open, wait_idle
-from tests.helpers import points_in_polygon
+from tests.helpers import clear_hexagon
 
 pytestmark = pytest.mark.browser
 
@@ -63,10 +63,7 @@ def test_lasso__labels_exactly_the_points_inside_then_undo(
     keys = [key_of[i] for i in ids]
     px = np.array([_to_px(ax, x, y) for x, y in xy])
     # A hexagon in screen space around the densest third of the points.
-    cx, cy = np.median(px, axis=0)
-    r = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), 40))
-    hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]]
-    inside = points_in_polygon(px, hexagon)
+    hexagon, inside = clear_hexagon(px, 40)
     assert 10 < inside.sum() < len(keys) - 10
     page.mouse.move(*hexagon[0])
     page.mouse.down()
@@ -119,10 +116,8 @@ def _hexagon_around_points(ax: dict) -> tuple[list[tuple[float, float]], int]:
     points it holds."""
     xy = np.array([[x, y] for t in ax["traces"] for x, y in zip(t["x"], t["y"], strict=True)])
     px = np.array([_to_px(ax, x, y) for x, y in xy])
-    cx, cy = np.median(px, axis=0)
-    r = float(np.percentile(np.hypot(px[:, 0] - cx, px[:, 1] - cy), 40))
-    hexagon = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 7)[:-1]]
-    return hexagon, int(points_in_polygon(px, hexagon).sum())
+    hexagon, inside = clear_hexagon(px, 40)
+    return hexagon, int(inside.sum())
 
 
 def test_lasso__the_rerun_request_carries_the_shape_not_the_points(
