@@ -84,3 +84,47 @@ def test_learning_suite__c_typ50_is_error_adaptive_in_every_phase(suite) -> None
         for seed in (0, 3):
             named = make_strategy("error_adaptive", random_state=seed).select(pool, 17)
             assert (named == suite.PEERS["c_typ50"](seed).select(pool, 17)).all()
+
+
+def test_learning_suite__default_stands_for_error_adaptive_in_every_phase(suite) -> None:  # type: ignore[no-untyped-def]
+    """A run of ``default`` gives ``error_adaptive``'s rows (``SAME_AS_DEFAULT``): the two pick
+    the same before any label, before a model (few labels, 50 and more) and after, and
+    ``finish`` copies ``default``'s rows to it."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from bps_core.selection import make_strategy
+    from tests.selection.conftest import make_pool
+
+    assert suite.SAME_AS_DEFAULT == ("error_adaptive",)
+    pools = [replace(make_pool(n_labeled=n), probabilities=None) for n in (20, 49, 50, 90)]
+    unlabeled = np.zeros(400, dtype=bool)
+    pools += [make_pool(), replace(make_pool(), labeled=unlabeled, probabilities=None)]
+    for pool in pools:
+        for seed in (0, 3):
+            named = make_strategy("error_adaptive", random_state=seed).select(pool, 17)
+            assert (named == make_strategy("default", random_state=seed).select(pool, 17)).all()
+    rows = pd.DataFrame({"task": ["t", "t"], "strategy": ["random", "default"],
+                         "classes": [2, 2], "labels": [100.0, 70.0]})  # fmt: skip
+    done = suite.finish(rows).set_index("strategy")
+    assert done.loc["error_adaptive", "labels"] == 70.0
+
+
+def test_learning_suite__the_hindsight_row_takes_the_least_labels_per_task(suite) -> None:  # type: ignore[no-untyped-def]
+    """The summary's oracle row: per task the strategy with the fewest labels, then the median
+    over tasks (here a on t1, b on t2 and t3: 0.5, 0.8, 0.6 -> 0.6), with a paired interval."""
+    import pandas as pd
+
+    labels = {"random": (100, 100, 100), "a": (50, 90, 100), "b": (70, 80, 60)}
+    rows = [{"task": t, "half": "dev", "strategy": s, "labels": float(v[i]),
+             "labels_i": float(v[i]), "low": 0.0, "high": 300.0, "aulc": 0.9, "first5": None,
+             "boot_i": [float(v[i])] * 4}
+            for s, v in labels.items() for i, t in enumerate(("t1", "t2", "t3"))]  # fmt: skip
+    out = suite.summary(pd.DataFrame(rows))
+    best = [r for r in out if r["strategy"] == suite.HINDSIGHT]
+    assert [r["half"] for r in best] == ["dev (3 tasks)", "all (3 tasks)"]
+    assert best[0]["median x random's labels"] == "0.60"
+    assert best[0]["between grid points (90% interval)"] == "0.60 (0.60-0.60)"
+    assert {r["median x random's labels"] for r in out if r["strategy"] == "a"} == {"0.90"}
