@@ -64,23 +64,29 @@ def test_learning_suite__error_adaptive_is_its_candidates_configuration(suite) -
             assert (named == suite.PEERS[cand](seed).select(pool, 17)).all()
 
 
-def test_learning_suite__c_typ50_is_error_adaptive_in_every_phase(suite) -> None:  # type: ignore[no-untyped-def]
-    """The fifth round's ``c_typ50`` (TypiClust below 50 labels without a model, then random)
-    became ``error_adaptive``'s (and ``default``'s) start: the same picks before a model (no
-    label, few labels, 50 and more) and after."""
+def _every_phase() -> list:  # type: ignore[type-arg]
+    """Pools of every phase of ``default``: no label; labels but no model, below and at or
+    above COLD_LABELS; a model."""
     from dataclasses import replace
 
     import numpy as np
 
-    from bps_core.selection import make_strategy
-    from bps_core.selection.registry import COLD_LABELS
     from tests.selection.conftest import make_pool
 
-    assert COLD_LABELS == 50
     pools = [replace(make_pool(n_labeled=n), probabilities=None) for n in (20, 49, 50, 90)]
     unlabeled = np.zeros(400, dtype=bool)
-    pools += [make_pool(), replace(make_pool(), labeled=unlabeled, probabilities=None)]
-    for pool in pools:
+    return [*pools, make_pool(), replace(make_pool(), labeled=unlabeled, probabilities=None)]
+
+
+def test_learning_suite__c_typ50_is_error_adaptive_in_every_phase(suite) -> None:  # type: ignore[no-untyped-def]
+    """The fifth round's ``c_typ50`` (TypiClust below 50 labels without a model, then random)
+    became ``error_adaptive``'s (and ``default``'s) start: the same picks before a model (no
+    label, few labels, 50 and more) and after."""
+    from bps_core.selection import make_strategy
+    from bps_core.selection.registry import COLD_LABELS
+
+    assert COLD_LABELS == 50
+    for pool in _every_phase():
         for seed in (0, 3):
             named = make_strategy("error_adaptive", random_state=seed).select(pool, 17)
             assert (named == suite.PEERS["c_typ50"](seed).select(pool, 17)).all()
@@ -90,19 +96,12 @@ def test_learning_suite__default_stands_for_error_adaptive_in_every_phase(suite)
     """A run of ``default`` gives ``error_adaptive``'s rows (``SAME_AS_DEFAULT``): the two pick
     the same before any label, before a model (few labels, 50 and more) and after, and
     ``finish`` copies ``default``'s rows to it."""
-    from dataclasses import replace
-
-    import numpy as np
     import pandas as pd
 
     from bps_core.selection import make_strategy
-    from tests.selection.conftest import make_pool
 
     assert suite.SAME_AS_DEFAULT == ("error_adaptive",)
-    pools = [replace(make_pool(n_labeled=n), probabilities=None) for n in (20, 49, 50, 90)]
-    unlabeled = np.zeros(400, dtype=bool)
-    pools += [make_pool(), replace(make_pool(), labeled=unlabeled, probabilities=None)]
-    for pool in pools:
+    for pool in _every_phase():
         for seed in (0, 3):
             named = make_strategy("error_adaptive", random_state=seed).select(pool, 17)
             assert (named == make_strategy("default", random_state=seed).select(pool, 17)).all()
