@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 
@@ -584,6 +585,18 @@ def results_view(table: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
         out["clusters"] = table.n_clusters
     out["note"] = table.note.fillna("")
     return out
+
+
+#: ``results_view`` columns shown only when picked, so that the table fits a 1280 px window: the
+#: counts behind the raw share, and the interval's method and clusters (the note says where a
+#: group's interval is not the one asked for).
+RESULTS_MORE = ("labeled as class", "raw share", "method", "clusters")
+
+
+def results_columns(view: pd.DataFrame, more: Sequence[str]) -> list[str]:
+    """The columns of ``view`` (``results_view``) the Results page shows, in order: all but
+    those of ``RESULTS_MORE`` not in ``more``."""
+    return [c for c in view.columns if c not in RESULTS_MORE or c in more]
 
 
 def _figure(v: float) -> str:

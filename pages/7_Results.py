@@ -98,9 +98,26 @@ st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples{counted}, {n_re
            "mean of label minus probability over the group's labeled images; it and its "
            "interval hold if those labeled images are a random sample of the group (see "
            "**Labels of random rounds only**).")  # fmt: skip
+view = tables.results_view(table, tuple(by))
+# The default columns fit a 1280 px window; the rest on request (or the table's own Show/hide
+# columns menu), with the groups pinned so that a wider table scrolls past them.
+more = st.pills(
+    "More columns", [c for c in tables.RESULTS_MORE if c in view.columns],
+    selection_mode="multi", key="results_more",
+    help="The Results CSV holds every column.",
+)  # fmt: skip
 st.dataframe(
-    tables.results_view(table, tuple(by)), hide_index=True, width="stretch",
-    key="results_table",
+    view, hide_index=True, width="stretch", key="results_table",
+    column_order=tables.results_columns(view, more),
+    column_config={
+        **{c: st.column_config.Column(pinned=True) for c in by},
+        # Narrow, and grown to what is left: a note of 200 characters would push the table
+        # past the window's edge; a click on a cell shows it whole.
+        "note": st.column_config.TextColumn(
+            width="small", help="Why a group has no correction or interval, or a rough one. "
+            "Click a note to read it whole.",
+        ),
+    },
 )  # fmt: skip
 d1, d2 = st.columns(2)
 d1.download_button(

@@ -82,6 +82,11 @@ saturated_share = widgets.number_field(
     value=DEFAULTS.saturated_share, step=0.001, format="%.3f", key="quality_saturated_share",
     where=c, help=FLAG_HELP["saturated"],
 )  # fmt: skip
+with c:  # the error under its box; the other flags do not depend on it
+    saturated_ok = widgets.check_numbers(saturated_share)
+# Flags withheld because their threshold box holds a refused value: computed with the default
+# (no other flag reads it), never shown, and no download carries them.
+withheld = set() if saturated_ok else {"saturated"}
 c = rows["blurry"][0]
 blurry_ratio = c.slider("Blurry: sharpness below x median", 0.0, 1.0, DEFAULTS.blurry_ratio, 0.05,
                         key="quality_blurry_ratio", help=FLAG_HELP["blurry"])  # fmt: skip
@@ -115,11 +120,9 @@ with tab_outliers:
                                    help=FLAG_HELP["outlier"])  # fmt: skip
     k = o2.slider("Neighbours in the score (k)", 1, 20, DEFAULTS.k, key="quality_k")
 
-with metrics:  # where the flag counts would be
-    if not widgets.check_numbers(saturated_share):
-        st.stop()  # no flags by another threshold than the one typed
+saturated = saturated_share.number if saturated_ok else DEFAULTS.saturated_share
 thresholds = FlagThresholds(
-    dim_ratio=dim_ratio, saturated_share=saturated_share.number, blurry_ratio=blurry_ratio,
+    dim_ratio=dim_ratio, saturated_share=saturated, blurry_ratio=blurry_ratio,
     empty_foreground=empty_foreground, size_ratio=size_ratio, max_aspect=max_aspect,
     near_duplicate_ratio=near_ratio, outlier_percentile=outlier_percentile, k=k,
     shift_ratio=shift_ratio,
@@ -136,12 +139,13 @@ frame, cut, counts = result.frame, result.cutoffs, result.counts
 half = -(-len(FLAG_NAMES) // 2)  # two rows: eight metrics in one row cut their names short
 cols = [*metrics.columns(half), *metrics.columns(half)]
 for col, name in zip(cols, FLAG_NAMES, strict=False):
-    col.metric(SHORT.get(name, name), f"{counts[name]:,}", help=FLAG_HELP[name],
-               border=True)  # fmt: skip
+    count = "—" if name in withheld else f"{counts[name]:,}"
+    col.metric(SHORT.get(name, name), count, help=FLAG_HELP[name], border=True)
 metrics.download_button(
     "Flags CSV", cache.quality_csv(result), file_name="flags.csv", mime="text/csv",
-    key="quality_download", icon=":material/download:",
-    help="One row per flagged sample, as bps-labeler flags writes it.",
+    key="quality_download", icon=":material/download:", disabled=bool(withheld),
+    help="One row per flagged sample, as bps-labeler flags writes it."
+    + (" Off while a threshold box above holds a value out of its range." if withheld else ""),
 )  # fmt: skip
 
 
@@ -169,7 +173,8 @@ with tab_pixels:
     measured = bool(frame.width.notna().any())
     for name, (values, lines, title, log_x) in plots.items():
         with rows[name][1]:
-            if measured:
+            if measured:  # a withheld flag's values without its cutoff: help to pick one
+                lines = [] if name in withheld else lines
                 st.plotly_chart(figures.quality_histogram(values, lines, title, log_x=log_x),
                                 key=f"quality_hist_{name}")  # fmt: skip
             else:
@@ -183,8 +188,10 @@ with tab_pixels:
         f"aspect above {max_aspect:.1f} ({int((aspect > max_aspect).sum()):,} by aspect)",
     }  # fmt: skip
     for name, text in where.items():
-        rows[name][0].caption(f"**{counts[name]:,} flagged**: {md(text)}")
-    pick = st.selectbox("Show the samples flagged", list(plots), key="quality_show",
+        if name not in withheld:
+            rows[name][0].caption(f"**{counts[name]:,} flagged**: {md(text)}")
+    pick = st.selectbox("Show the samples flagged", [n for n in plots if n not in withheld],
+                        key="quality_show",
                         format_func=lambda n: f"{n.replace('_', ' ')} ({counts[n]:,})")  # fmt: skip
     flagged = frame[frame[pick]]
     order = {"dim": "p99", "saturated": "saturated_share", "blurry": "sharpness",

@@ -110,17 +110,32 @@ def test_quality_page__measure_finds_a_shifted_copy_and_says_the_descriptor_foun
     assert {leaks["file A"].iloc[0], leaks["file B"].iloc[0]} == {original.name, COPY_NAME}
 
 
-def test_quality_page__a_share_typed_out_of_range_flags_nothing_and_says_why(
-    app: AppTest,
+def test_quality_page__a_share_typed_out_of_range_withholds_only_the_saturated_flag(
+    with_copy: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A tester typed 1.5 in the saturated box and every flag count and histogram went blank;
+    only the saturated flag depends on it."""
     from bps_app.safe_text import md
 
-    _quality(app)
+    verbs.compute_embeddings(with_copy, verbs.EmbedConfig(method="pixels", image_size=32))
+    app = _quality(open_app(monkeypatch, with_copy.folder))
+    before = {m.label: m.value for m in app.metric}
+    n_charts = len(app.get("plotly_chart"))
     app.number_input(key="quality_saturated_share").set_value(1.5).run()
     assert not app.exception
-    assert [e.value for e in app.error] == [
-        md("Saturated: share of pixels at the maximum above: 1.5 is more than 1; enter a number "
-           "from 0 to 1.")
-    ]  # fmt: skip
-    # the flags were not looked up (with another threshold): no 'nothing to flag' either
-    assert not any("Nothing to flag" in i.value for i in app.info)
+    said = md("Saturated: share of pixels at the maximum above: 1.5 is more than 1; enter a "
+              "number from 0 to 1.")  # fmt: skip
+    assert [e.value for e in app.error] == [said]
+    assert [e.value for e in app.tabs[0].columns[2].error] == [said]  # under its box
+    after = {m.label: m.value for m in app.metric}
+    assert after.pop("saturated") == "—"
+    assert after == {label: v for label, v in before.items() if label != "saturated"}
+    assert after["duplicate"] == "2"
+    assert len(app.get("plotly_chart")) == n_charts  # its histogram too, without the cutoff
+    assert app.get("download_button")[0].proto.disabled  # the CSV would flag by the box
+    assert not any(o.startswith("saturated") for o in app.selectbox(key="quality_show").options)
+    app.number_input(key="quality_saturated_share").set_value(0.5).run()
+    assert not app.error
+    assert app.metric[1].label == "saturated"
+    assert app.metric[1].value != "—"
+    assert not app.get("download_button")[0].proto.disabled

@@ -110,3 +110,23 @@ def test_results_page__group_by_particle_gives_two_rows(
     app.multiselect(key="results_by").set_value(["particle_type"]).run()
     assert not app.exception
     assert list(app.dataframe[0].value.particle_type) == ["Fe", "X-ray"]
+
+
+def test_results_page__shows_the_columns_that_fit_and_more_on_request(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a 1400 px window the last columns (method, note) lay past the table's right edge:
+    the counts behind the raw share and the interval's method now come when picked."""
+    app = _results(open_app(monkeypatch, trained.folder))
+    grid = app.dataframe[0].proto
+    assert list(grid.column_order) == [
+        "particle_type", "dose_Gy", "hr_post_exposure", "images", "labeled", "model's share",
+        "corrected share", "interval", "note",
+    ]  # fmt: skip
+    more = app.pills(key="results_more")
+    assert list(more.options) == ["labeled as class", "raw share", "method"]  # no clusters yet
+    more.set_value(["raw share"]).run()
+    assert not app.exception
+    shown = list(app.dataframe[0].proto.column_order)
+    assert shown[shown.index("labeled") :][:3] == ["labeled", "raw share", "model's share"]
+    assert "raw share" in app.dataframe[0].value.columns  # the data holds every column
