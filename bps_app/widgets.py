@@ -87,10 +87,20 @@ def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:
 
 Num = TypeVar("Num", int, float)
 
+#: The largest whole number a browser's number box (a JavaScript double) holds exactly; an
+#: integer box with no bound of its own is bounded by it, as Streamlit's integer boxes were.
+MAX_EXACT_INT = 2**53 - 1
+
+#: How an integer box shows its value: sprintf.js's %g without a precision is JavaScript's
+#: ``String(x)`` (Python's ``%g`` would round to 6 digits), so 48 shows as "48", not "48.00",
+#: a seed of 2,147,483,647 in full, and a non-whole 3.7 as typed.
+INT_FORMAT = "%g"
+
 
 @dataclass(frozen=True)
 class NumberField(Generic[Num]):
-    """What a number box holds, and why it cannot be used when it is out of its range."""
+    """What a number box holds, and why it cannot be used when it is out of its range (or,
+    in an integer box, not a whole number: that value stays the float typed)."""
 
     value: Num | None
     error: str = ""  # empty when the value is in range
@@ -121,7 +131,8 @@ def number_field(
     **widget: Any,
 ) -> NumberField[Num]:
     """A number box (``st.number_input`` in ``where``) that takes whatever is typed and says so
-    when it is outside ``low`` to ``high`` (None: unbounded); ``check_numbers`` shows why.
+    when it is outside ``low`` to ``high`` (None: unbounded) or, in an integer box, not a whole
+    number; ``check_numbers`` shows why.
 
     Streamlit's own ``min_value``/``max_value`` do not refuse a value typed out of range, they
     drop it: the box turns red and the script keeps the last valid value, so a button pressed
@@ -129,39 +140,53 @@ def number_field(
     bounds; the range is checked here. Only when the range itself moves (fewer pages after a
     filter) does a value outside it go back to ``value``, as Streamlit does.
 
+    An integer box is drawn as a float box too: Streamlit's integer box reads the text with the
+    browser's ``parseInt``, so "1e9" became 1 and "3.7" became 3 before the script saw them,
+    and the action ran with a number the user did not type. A float box hands over 1e9 and 3.7
+    as typed; the whole-number check is here, and the value returned is a Python ``int``.
+
     Args:
         label: The box's label, also what its error names.
         low: The least allowed value, or None.
         high: The largest allowed value, or None.
         value: The first value (None: an empty box, which can be emptied again).
         key: The widget key.
-        step: The +/- step; integer ``low``/``high``/``value``/``step`` make an integer box.
+        step: The +/- step; integer ``low``/``high``/``value``/``step`` make an integer box
+            (+/- 1 by default, whole numbers only, at most ``MAX_EXACT_INT`` either way).
         where: The container (a column), else the current one.
         high_means: ``high`` in words for the error, e.g. "the 12 pages".
         empty_ok: False: an empty box is an error too (one whose value the session holds).
         **widget: More ``st.number_input`` arguments (help, format, disabled, placeholder).
     """
     given = [a for a in (low, high, value, step) if a is not None]
-    kind = int if all(isinstance(a, int) for a in given) else float
+    whole = all(isinstance(a, int) for a in given)
 
-    def as_kind(x: float | None) -> float | None:  # Streamlit refuses mixed int and float
-        return None if x is None else kind(x)
+    def as_float(x: float | None) -> float | None:  # Streamlit refuses mixed int and float
+        return None if x is None else float(x)
 
-    bounds = as_kind(low), as_kind(high)
+    bounds = as_float(low), as_float(high)
+    checked = bounds
+    if whole:  # beyond these a browser's box rounds what is typed: 2**53 + 1 reads 2**53
+        checked = (-MAX_EXACT_INT if low is None else low, MAX_EXACT_INT if high is None else high)
+        widget.setdefault("format", INT_FORMAT)
     # Without bounds Streamlit infers an empty box's type from step alone: always pass one.
-    args: dict[str, Any] = {"step": as_kind(step) or (1 if kind is int else 0.01), **widget}
+    args: dict[str, Any] = {"step": as_float(step) or (1.0 if whole else 0.01), **widget}
     before = st.session_state.get(key)
     moved = state.number_range_moved(key, bounds)
-    if moved and isinstance(before, int | float) and range_error(label, before, *bounds):
+    if moved and isinstance(before, int | float) and range_error(label, before, *checked):
         # Back to the first value through the session, which updates the browser's box; no
         # default besides (Streamlit would log "set via the Session State API" for both).
-        st.session_state[key] = as_kind(value)
+        st.session_state[key] = as_float(value)
     else:
-        args["value"] = as_kind(value)
+        args["value"] = as_float(value)
     shown = (where or st).number_input(label, key=key, **args)
-    typed = cast("Num | None", as_kind(shown))
-    error = range_error(label, typed, *bounds, high_means=high_means, empty_ok=empty_ok)
-    return NumberField(typed, error)
+    typed = as_float(shown)
+    error = range_error(
+        label, typed, *checked, high_means=high_means, empty_ok=empty_ok, whole=whole
+    )
+    if whole and typed is not None and math.isfinite(typed) and typed.is_integer():
+        return NumberField(cast("Num", int(typed)), error)
+    return NumberField(cast("Num | None", typed), error)
 
 
 def range_error(
@@ -172,35 +197,43 @@ def range_error(
     *,
     high_means: str = "",
     empty_ok: bool = True,
+    whole: bool = False,
 ) -> str:
     """Why ``value`` typed in box ``label`` is refused, naming the value and the range; empty
-    when it lies in ``low`` to ``high`` (None: unbounded), or the box is empty and
-    ``empty_ok``."""
+    when it lies in ``low`` to ``high`` (None: unbounded) and, with ``whole``, is a whole
+    number, or the box is empty and ``empty_ok``."""
     if value is None and empty_ok:
         return ""
-    if low is not None and high is not None:
-        allowed = f"enter a number from {_number(low)} to {_number(high)}"
-    elif low is not None:
-        allowed = f"enter {_number(low)} or more"
-    elif high is not None:
-        allowed = f"enter at most {_number(high)}"
-    else:
-        allowed = "enter a number"
+
+    def allowed(what: str = "a number") -> str:
+        named = "" if what == "a number" else f"{what} of "  # "enter a whole number of 0 or more"
+        if low is not None and high is not None:
+            return f"enter {what} from {_number(low)} to {_number(high)}"
+        if low is not None:
+            return f"enter {named}{_number(low)} or more"
+        if high is not None:
+            return f"enter {named}at most {_number(high)}"
+        return f"enter {what}"
+
     if value is None:
-        return f"{label} is empty; {allowed}."
+        return f"{label} is empty; {allowed()}."
     if not math.isfinite(value):
-        return f"{label}: {_number(value)} is not a number; {allowed}."
+        return f"{label}: {_number(value)} is not a number; {allowed()}."
     if high is not None and value > high:
-        return f"{label}: {_number(value)} is more than {high_means or _number(high)}; {allowed}."
+        return f"{label}: {_number(value)} is more than {high_means or _number(high)}; {allowed()}."
     if low is not None and value < low:
-        return f"{label}: {_number(value)} is less than {_number(low)}; {allowed}."
+        return f"{label}: {_number(value)} is less than {_number(low)}; {allowed()}."
+    if whole and not float(value).is_integer():
+        return f"{label}: {_number(value)} is not a whole number; {allowed('a whole number')}."
     return ""
 
 
 def _number(x: float) -> str:
-    if isinstance(x, int) or (math.isfinite(x) and x.is_integer() and abs(x) < 1e15):
+    """``x`` as the box shows it: whole numbers with thousands separators (JavaScript writes
+    them out in full below 1e21), others as Python's shortest round-trip text, JavaScript's."""
+    if isinstance(x, int) or (math.isfinite(x) and x.is_integer() and abs(x) < 1e21):
         return f"{int(x):,}"
-    return f"{x:g}"
+    return repr(float(x))
 
 
 def check_numbers(*fields: NumberField[Any]) -> bool:

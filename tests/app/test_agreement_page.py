@@ -240,3 +240,26 @@ def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
         md("Share of the samples: 1.5 is more than 1; enter a number from 0.01 to 1.")
     ]
     assert tiny_project.assignments.settings() is None  # not saved with the last share, 0.2
+
+
+def test_setting__a_seed_that_is_not_whole_is_refused_not_truncated(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.session_state[state.USER_NAME] = "rita"
+    app.run()
+    app.switch_page(AGREEMENT_PAGE).run()
+    app.text_input(key="agreement_labelers").input("alice, bob")
+    app.number_input(key="agreement_seed").set_value(3.7)
+    button(app, "Save and assign").click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        md("Seed: 3.7 is not a whole number; enter a whole number from 0 to "
+           "9,007,199,254,740,991.")
+    ]  # fmt: skip
+    assert tiny_project.assignments.settings() is None  # not saved with seed 3
+    app.number_input(key="agreement_seed").set_value(7.0)
+    button(app, "Save and assign").click().run()
+    setting = tiny_project.assignments.settings()
+    assert setting is not None
+    assert setting.seed == 7
+    assert type(setting.seed) is int

@@ -414,3 +414,17 @@ def test_assume_role__a_session_duration_typed_out_of_range_is_named_and_refused
         e.value for e in app.error
     ]
     assert app.button(key="check_output").disabled  # no config: nothing to check or save
+
+
+def test_assume_role__a_session_duration_that_is_not_whole_is_refused(app: AppTest) -> None:
+    from bps_app.safe_text import md
+
+    app.run()
+    app.radio(key="ds_output_kind").set_value("s3").run()
+    app.text_input(key="ds_output_location").input("s3://bucket-b/out").run()
+    app.radio(key="ds_output_auth").set_value("assume-role").run()
+    app.text_input(key="ds_output_role_arn").input("arn:aws:iam::123456789012:role/R").run()
+    app.number_input(key="ds_output_duration").set_value(1800.5).run()
+    assert md("Session duration (s): 1800.5 is not a whole number; enter a whole number from "
+              "900 to 43,200.") in [e.value for e in app.error]  # fmt: skip
+    assert app.button(key="check_output").disabled

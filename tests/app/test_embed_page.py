@@ -276,3 +276,24 @@ def test_embed_page__epochs_typed_out_of_range_start_no_job(
         e.value for e in app.error
     ]
     assert jobs.list_jobs(tiny_project, "embed") == []
+
+
+def test_embed_page__a_count_or_seed_that_is_not_whole_starts_no_job(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """Integer boxes truncated 30.5 epochs to 30 and seed 3.7 to 3, and started the job."""
+    _set_with_map(tiny_project, seed=0)
+    app.run()
+    app.switch_page(EMBED_PAGE).run()
+    app.number_input(key="embed_epochs").set_value(30.5)
+    button(app, "Start").click().run()
+    assert not app.exception
+    assert md("Epochs (at most): 30.5 is not a whole number; enter a whole number from 1 to "
+              "500.") in [e.value for e in app.error]  # fmt: skip
+    app.number_input(key="map_seed").set_value(3.7)
+    button(app, "Compute the map").click().run()
+    assert not app.exception
+    assert md("Seed: 3.7 is not a whole number; enter a whole number from 0 to 2,147,483,647.") in [
+        e.value for e in app.error
+    ]
+    assert jobs.list_jobs(tiny_project) == []

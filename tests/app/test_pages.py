@@ -700,6 +700,26 @@ def test_rounds_page__the_simulate_tab_runs_a_job_and_shows_the_curves(
     assert {t.get("name") for t in spec["data"]} >= {"random", "diversity"}
 
 
+def test_rounds_page__simulate_refuses_counts_that_are_not_whole(
+    app: AppTest, tiny_project: Project
+) -> None:
+    from bps_core import jobs
+
+    _rounds_page(app, tiny_project)
+    app.selectbox(key="sim_label").set_value("particle_type")
+    app.number_input(key="sim_batch").set_value(8.5).run()
+    assert md("Batch: 8.5 is not a whole number; enter a whole number from 1 to 1,000.") in (
+        _errors(app)
+    )
+    assert app.button(key="sim_run").disabled
+    app.number_input(key="sim_batch").set_value(8.0).run()
+    assert app.button(key="sim_run").proto.disabled is False
+    app.number_input(key="sim_rounds").set_value(2.25)
+    app.button(key="sim_run").click().run()  # typed and pressed at once: refused too
+    assert not app.exception
+    assert jobs.list_jobs(tiny_project, "simulate") == []
+
+
 def _explore_with_selection(app: AppTest, keys: list[str], user: str = "ann") -> AppTest:
     """Opens Explore with ``keys`` preset as the map selection (AppTest cannot lasso)."""
     app.session_state["user_name"] = user
@@ -917,6 +937,28 @@ def test_label_page__find_similar_refuses_a_count_typed_out_of_range(
     assert md("How many: 4,000 is more than 1,000; enter a number from 1 to 1,000.") in _errors(app)
 
 
+def test_label_page__find_similar_refuses_a_count_that_is_not_whole(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """An integer box truncated 3.7 to 3 (its value was parsed as an int): the search ran
+    for 3 samples. The box keeps 3.7, says why, and the search does not run."""
+    keys = map_project(tiny_project)
+    _explore_with_selection(app, keys[:3])
+    app.number_input(key="map_similar_n").set_value(3.7).run()
+    want = md("How many: 3.7 is not a whole number; enter a whole number from 1 to 1,000.")
+    assert want in _errors(app)
+    assert app.button(key="map_similar").disabled
+    app.number_input(key="map_similar_n").set_value(5.0).run()
+    assert app.button(key="map_similar").proto.disabled is False
+    app.number_input(key="map_similar_n").set_value(5.5)
+    app.button(key="map_similar").click().run()  # typed and pressed at once: refused too
+    assert not app.exception
+    assert app.session_state["map_selection_keys"] == keys[:3]
+    assert md("How many: 5.5 is not a whole number; enter a whole number from 1 to 1,000.") in (
+        _errors(app)
+    )
+
+
 def test_browse__a_page_typed_past_the_last_is_an_error_not_another_page(
     app: AppTest, tiny_project: Project
 ) -> None:
@@ -928,6 +970,20 @@ def test_browse__a_page_typed_past_the_last_is_an_error_not_another_page(
     assert not app.exception
     assert _errors(app) == [
         md("Page (of 8): 99 is more than the 8 pages; enter a number from 1 to 8.")
+    ]
+    assert thumbnail_captions(app) == []
+
+
+def test_browse__a_page_that_is_not_whole_is_an_error_not_page_2(
+    app: AppTest, tiny_project: Project
+) -> None:
+    app.session_state[state.EXPLORE_TAB] = "Browse"
+    app.run()
+    app.switch_page("pages/3_Explore_and_label.py").run()
+    app.number_input(key="explore_page").set_value(2.5).run()
+    assert not app.exception
+    assert _errors(app) == [
+        md("Page (of 8): 2.5 is not a whole number; enter a whole number from 1 to 8.")
     ]
     assert thumbnail_captions(app) == []
 
@@ -946,6 +1002,25 @@ def test_rounds_page__a_batch_size_typed_out_of_range_is_refused_not_replaced(
     ) in _errors(app)
     assert not any("Preview" in h.value for h in app.subheader)  # not a round of 50 either
     assert "round_preview" not in app.session_state
+
+
+def test_rounds_page__a_batch_size_or_seed_that_is_not_whole_is_refused_not_truncated(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _rounds_page(app, tiny_project)
+    app.number_input(key="round_n").set_value(5.5)
+    app.number_input(key="round_seed").set_value(3.7)
+    _preview(app)
+    assert _errors(app) == [
+        md("Batch size (1-10,000): 5.5 is not a whole number; enter a whole number from 1 to "
+           "10,000."),
+        md("Seed: 3.7 is not a whole number; enter a whole number from 0 to 2,147,483,646."),
+    ]  # fmt: skip
+    assert "round_preview" not in app.session_state  # not a round of 5 with seed 3
+    app.number_input(key="round_n").set_value(5.0)
+    app.number_input(key="round_seed").set_value(3.0)
+    _preview(app)
+    assert any(_shown(h.value) == "Preview: 5 samples (random, seed 3)" for h in app.subheader)
 
 
 def test_rounds_page__fine_tune_epochs_typed_out_of_range_train_nothing(
