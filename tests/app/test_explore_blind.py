@@ -390,3 +390,34 @@ def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
         assert (blind.NOTE in [i.value for i in app.info]) is blinded
         if page.endswith("Export.py"):
             assert bool(app.get("download_button")) is not blinded
+
+
+def test_rounds_page__a_blind_labelers_round_offers_her_assigned_samples_bob_labeled(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """Alice's rounds left out every sample anyone had labeled: bob's keys[0], assigned to
+    her, was never offered to her (a hint of his work), while carol's rounds leave it out."""
+    from bps_core.selection.rounds import list_rounds
+    from tests.helpers import button
+
+    every_candidate = len(blind_keys) - 1  # alice labeled keys[1]; bob's keys[0] is hers too
+    _open(app, "carol")
+    app.switch_page("pages/5_Select.py").run()
+    app.selectbox(key="round_strategy").set_value("random")
+    app.number_input(key="round_n").set_value(every_candidate)
+    button(app, "Preview the selection").click().run()
+    assert not app.exception
+    assert [e for e in app.error if "candidates are left" in e.value]  # both labels count
+    app.session_state[state.USER_NAME] = "alice"
+    app.run()
+    assert app.selectbox(key="round_strategy").value == "random"
+    button(app, "Preview the selection").click().run()
+    assert not app.exception
+    assert not app.error
+    preview = app.session_state[state.ROUND_PREVIEW]
+    assert blind_keys[0] in preview.keys
+    assert blind_keys[1] not in preview.keys
+    app.button(key="round_accept_only").click().run()
+    assert not app.exception
+    (recorded,) = list_rounds(tiny_project)
+    assert (recorded.user, len(recorded.keys)) == ("alice", every_candidate)
