@@ -421,3 +421,39 @@ def test_rounds_page__a_blind_labelers_round_offers_her_assigned_samples_bob_lab
     assert not app.exception
     (recorded,) = list_rounds(tiny_project)
     assert (recorded.user, len(recorded.keys)) == ("alice", every_candidate)
+
+
+def _page_text(app: AppTest) -> str:
+    """Every text the page shows: markdown, captions, notes, metrics, tables, chips."""
+    parts = [e.value for e in (*app.markdown, *app.caption, *app.info, *app.subheader)]
+    parts += [f"{m.label} {m.value}" for m in app.metric]
+    parts += [d.value.to_string() for d in app.dataframe]
+    parts += [str(o) for w in app.get("button_group") for o in w.options]
+    parts += _captions(app)
+    return "\n".join(parts)
+
+
+def test_quality_page__a_blind_labeler_sees_no_label_or_tag_but_her_own(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """The Quality page's flags are made of pixels and embeddings, never of labels or tags;
+    a sample opened from it shows alice her own label and tags, not bob's (he labeled and
+    tagged every sample), and carol everyone's."""
+    tiny_project.add_labels(blind_keys[2:], "track", user="bob", source="queue")
+    tiny_project.tags.add(blind_keys, "track?", user="bob")
+    for user, label in (("alice", "Your label"), ("carol", "Current label")):
+        app.session_state[state.USER_NAME] = user
+        app.run()
+        app.switch_page("pages/9_Quality.py").run()
+        assert not app.exception
+        assert "track" not in _page_text(app)  # no label nor tag anywhere, for anyone
+        app.pills(key="quality_out").set_value(1).run()  # the first outlier's detail
+        assert not app.exception
+        metric = next(m for m in app.metric if m.label in ("Your label", "Current label"))
+        assert metric.label == label
+        if user == "alice":
+            assert metric.value in ("(unlabeled)", "debris")  # keys[1] is hers
+            assert "track" not in _page_text(app)
+        else:
+            assert metric.value in ("track", "debris")
+            assert "track?" in _page_text(app)
