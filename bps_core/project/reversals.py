@@ -19,6 +19,7 @@ from bps_core.project import db
 
 #: The label sources of an undo's and a redo's events.
 REVERSAL_SOURCES = ("undo", "redo")
+_CHUNK = 900
 
 
 def reversal_targets(conn: db.Connection) -> dict[str, str]:
@@ -111,4 +112,49 @@ def put_back_events(conn: db.Connection, events: Iterable[tuple[int, int, str]])
         for event_id, sample_id in rows:
             if (back := found.get(sample_id)) is not None:
                 out[event_id] = int(back)
+    return out
+
+
+def _events(conn: db.Connection, event_ids: Iterable[int]) -> dict[int, tuple[int, str, str, str]]:
+    """Event id -> (sample id, source, action id, user) of each of ``event_ids``."""
+    wanted = sorted({int(e) for e in event_ids})
+    out: dict[int, tuple[int, str, str, str]] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        rows = conn.execute(
+            "SELECT id, sample_id, source, action_id, user FROM label_events "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+            chunk,
+        ).fetchall()
+        out.update((int(e), (int(s), str(src), str(a), str(u))) for e, s, src, a, u in rows)
+    return out
+
+
+def put_back_authors(conn: db.Connection, event_ids: Iterable[int]) -> dict[int, str]:
+    """Who wrote the label each undo or redo event among ``event_ids`` puts back.
+
+    The user of the event it puts back (``put_back_events``), followed through undos and redos
+    to an event that is neither: a blind labeler's undo of her label on a sample another
+    labeler labeled before her puts back his label, written in the log as her undo event.
+
+    Returns:
+        By undo or redo event id, the author; one back to no label is left out, and so is
+        any event of ``event_ids`` that is no undo or redo.
+    """
+    found = _events(conn, event_ids)
+    pending = {e: (e, s, a) for e, (s, src, a, _) in found.items() if src in REVERSAL_SOURCES}
+    out: dict[int, str] = {}
+    while pending:
+        back = put_back_events(conn, pending.values())
+        earlier = _events(conn, back.values())
+        step: dict[int, tuple[int, int, str]] = {}
+        for root, (event_id, _, _) in pending.items():
+            if (b := back.get(event_id)) is None or b not in earlier:
+                continue
+            sample_id, source, action, user = earlier[b]
+            if source in REVERSAL_SOURCES:
+                step[root] = (b, sample_id, action)
+            else:
+                out[root] = user
+        pending = step
     return out

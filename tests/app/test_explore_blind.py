@@ -457,3 +457,25 @@ def test_quality_page__a_blind_labeler_sees_no_label_or_tag_but_her_own(
         else:
             assert metric.value in ("track", "debris")
             assert "track?" in _page_text(app)
+
+
+def test_history__her_undo_back_to_bobs_label_shows_no_class_to_her(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """Alice labeled bob's keys[0] and undid it: the log holds bob's 'track' again, in her
+    undo event, and her sample detail and History tab listed it as her event with 'track'."""
+    tiny_project.add_labels([blind_keys[0]], "debris", user="alice", source="queue")
+    assert tiny_project.undo("alice") is not None
+    _open(app, "alice", selection=[blind_keys[0]])
+    metric = next(m for m in app.metric if m.label == "Your label")
+    assert metric.value == "(unlabeled)"
+    history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+    assert history[["source", "label"]].values.tolist() == [["undo", "(cleared)"],
+                                                            ["queue", "debris"]]  # fmt: skip
+    _open(app, "alice", tab="History")
+    actions = next(d.value for d in app.dataframe if "how" in d.value.columns)
+    assert "track" not in actions.to_string()
+    assert "(cleared)" in set(actions.label)
+    _open(app, "carol", selection=[blind_keys[0]])  # everyone else: the label put back
+    history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+    assert history[["user", "source", "label"]].values.tolist()[0] == ["alice", "undo", "track"]
