@@ -19,6 +19,7 @@ import streamlit as st
 from bps_app import cache
 from bps_core.facets import COLUMN_TOKENS
 from bps_core.project import Project
+from bps_core.project.reversals import REVERSAL_SOURCES
 from bps_core.verbs import STRATEGIES, LabelerView, labeler_view
 
 #: The one line a blind labeler reads where labels or predictions are left out.
@@ -161,9 +162,24 @@ def _own_tags(index: pd.Index, tags: pd.DataFrame) -> pd.Series:
 
 
 def own_events(events: pd.DataFrame, mine: Blind | None) -> pd.DataFrame:
-    """The label or tag events (``Project.label_events``, ``Tags.history``) a user may see:
-    all, or a blind labeler's own."""
+    """The tag events (``Tags.history``) a user may see: all, or a blind labeler's own."""
     return events if mine is None else events[events.user == mine.user]
+
+
+def own_label_events(events: pd.DataFrame, mine: Blind | None, project: Project) -> pd.DataFrame:
+    """The label events (``Project.label_events``) a user may see: all, or a blind labeler's
+    own, where an undo or redo of theirs that put back someone else's label shows no class
+    ("(cleared)": from their side the sample holds no label of theirs). Undoing her label on
+    a sample bob labeled before her puts his label back, in an event of hers."""
+    if mine is None:
+        return events
+    out = events[events.user == mine.user]
+    put_back = out.source.isin(REVERSAL_SOURCES) & out.label.notna()
+    if not put_back.any():
+        return out
+    authors = project.put_back_authors(out.event_id[put_back].tolist())
+    others = put_back & (out.event_id.map(authors) != mine.user)
+    return out.assign(label=out.label.where(~others, None)) if others.any() else out
 
 
 def round_config(config: dict[str, object], mine: Blind | None) -> dict[str, object]:

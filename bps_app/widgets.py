@@ -690,7 +690,7 @@ def sample_detail(
         samples = cache.load_samples(project)
         row = sample_row(samples, key)
         blind_view = blind.view(project, state.user_name())
-        history = blind.own_events(project.label_events(key), blind_view)
+        history = blind.own_label_events(project.label_events(key), blind_view, project)
         tag_history = project.tags.history(key, user=blind.user_of(blind_view))
         near = cache.neighbours(project, key, n_neighbours)
         if blind_view is None:

@@ -28,7 +28,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
         options=verbs.RoundOptions(balance_by=tuple(args.balance_by or ())),
     )  # fmt: skip
     with verbs.Project.open(args.project_dir) as project:
-        r = verbs.record_round(project, verbs.select_round(project, settings), user=args.user)
+        preview = verbs.select_round(project, settings, user=args.user)
+        r = verbs.record_round(project, preview, user=args.user)
     how = r.config.get("strategy", r.strategy)
     drawn = (f" (drawn; --seed {r.seed} --reinclude-selected repeats it)"
              if r.config["round"]["seed_drawn"] else "")  # fmt: skip
@@ -124,7 +125,9 @@ def add_select(sub: Commands) -> None:
                    help="equal shares per value of a metadata column ('prediction': the "
                    "model's class); repeatable")  # fmt: skip
     p.add_argument("--config", type=Path, help="a Lightly selection config JSON")
-    p.add_argument("--user", default="cli")
+    p.add_argument("--user", default="cli",
+                   help="who selects; a blind double labeler's round counts as labeled what "
+                   "is done for them, not everyone's labels, and reads no model")  # fmt: skip
     p.add_argument(
         "--show", type=NON_NEGATIVE_INT, default=10, help="print this many selected keys"
     )

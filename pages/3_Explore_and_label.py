@@ -349,7 +349,7 @@ with browse_tab:
 with history_tab:
     if history_tab.open:
         with state.open_project() as project:
-            events = blind.own_events(cache.label_history(project), blind_view)
+            events = blind.own_label_events(cache.label_history(project), blind_view, project)
             tag_events = blind.own_events(cache.tag_history(project), blind_view)
         if events.empty:
             st.info("No labels of yours yet." if blind_view is not None else "No labels yet.")

@@ -176,7 +176,7 @@ with new_tab:
                 options=options,
             )  # fmt: skip
             with state.open_project() as p, st.spinner("Selecting ..."):
-                state.set_round_preview(select_round(p, select_settings))
+                state.set_round_preview(select_round(p, select_settings, user=user))
         except (SelectionError, SettingsError) as exc:
             st.error(md(exc))
     preview = state.round_preview()

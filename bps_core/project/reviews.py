@@ -4,9 +4,12 @@ A verdict judges one label event, the sample's current label when the reviewer s
 ``accept`` adds a review row only; a ``fix`` appends a label event with source ``review``
 carrying the new class, a ``reject`` one with no class (the sample is unlabeled again), each
 with its review row, in one transaction. A current label counts as reviewed when its event was
-accepted, or when it came from a review fix or an adjudication (or the reviewer's redo of one,
-``reversals.origins``); any later label event (a relabel, an undo) makes the sample's label
-unreviewed again.
+accepted, or when it came from a review fix or an adjudication. Any later label event (a
+relabel, the same class again) makes the sample's label unreviewed again, except an undo or a
+redo: it puts back an earlier event's label (``reversals.put_back_events``), and that label's
+review state with it. A labeler's undo of their relabel returns the reviewer's fix, still
+fixed by the reviewer; a reviewer's undo of their fix returns the label they judged, which their
+fix left unaccepted.
 
 The SQL here is portable (``?`` placeholders, ``ON CONFLICT``, no rowid or PRAGMA), and every
 query reads many samples at once: no query per sample.
@@ -29,8 +32,6 @@ from bps_core.project.label_writes import LabelAction, LabelWrite, newest_event,
 
 #: What a reviewer can say about a label.
 VERDICTS = ("accept", "fix", "reject")
-#: Label sources whose label is reviewed by construction (a reviewer wrote it).
-REVIEWED_SOURCES = ("review", "adjudication")
 #: The review state of a current label, as ``Reviews.current`` reports it.
 REVIEW_STATES = ("unreviewed", "accepted", "fixed", "adjudicated")
 _CHUNK = 900
@@ -129,6 +130,41 @@ def _last_events(
     return out
 
 
+#: The review state, reviewer and reviewed_at of an unreviewed label.
+_UNREVIEWED: tuple[str, str | None, str | None] = ("unreviewed", None, None)
+
+
+def _event_reviews(
+    c: db.Connection, event_ids: Sequence[int]
+) -> dict[int, tuple[int, str, str, str, str, str | None, str | None]]:
+    """By each of ``event_ids``: its sample id, source, action id, user and created_at.
+
+    Then the user and time of the newest accept of it (None, None when none).
+    """
+    out: dict[int, tuple[int, str, str, str, str, str | None, str | None]] = {}
+    for chunk in _chunks(list(event_ids)):
+        marks = ",".join("?" * len(chunk))
+        events = c.execute(
+            "SELECT id, sample_id, source, action_id, user, created_at FROM label_events "
+            f"WHERE id IN ({marks})",  # noqa: S608
+            list(chunk),
+        ).fetchall()
+        samples = sorted({int(r[1]) for r in events})
+        accepts: dict[int, tuple[str, str]] = {}
+        for part in _chunks(samples):  # by sample: label_reviews_by_sample, oldest first
+            rows = c.execute(
+                "SELECT event_id, user, created_at FROM label_reviews WHERE sample_id IN "
+                f"({','.join('?' * len(part))}) AND verdict = 'accept' ORDER BY id",  # noqa: S608
+                list(part),
+            ).fetchall()
+            accepts.update((int(e), (str(u), str(t))) for e, u, t in rows)
+        for eid, sid, source, action, user, when in events:
+            acc_user, acc_at = accepts.get(int(eid), (None, None))
+            out[int(eid)] = (int(sid), str(source), str(action), str(user), str(when), acc_user,
+                             acc_at)  # fmt: skip
+    return out
+
+
 def _shown_keys(keys: list[str]) -> str:
     shown = ", ".join(repr(k.split(":", 1)[-1]) for k in keys[:3])
     return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
@@ -137,7 +173,7 @@ def _shown_keys(keys: list[str]) -> str:
 # The last event of every sample, its class and whether a reviewer's accept names it.
 _CURRENT = (
     "SELECT s.key, k.name, e.user, e.created_at, e.source, e.id, r.verdict, r.user, "
-    "r.created_at, e.action_id FROM label_events e "
+    "r.created_at, e.action_id, e.sample_id FROM label_events e "
     "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last "
     "  ON last.id = e.id "
     "JOIN samples s ON s.id = e.sample_id "
@@ -349,18 +385,20 @@ class Reviews:
         ``REVIEW_STATES``), reviewer and reviewed_at (None while unreviewed).
         """
         rows = self._conn.execute(_CURRENT + "ORDER BY s.id").fetchall()
-        redone = self._redo_origins([(r[4], r[9]) for r in rows])
+        put_back = self._put_back_states(
+            [(r[5], r[10], r[9]) for r in rows if r[4] in reversals.REVERSAL_SOURCES]
+        )
         out = []
-        for key, label, who, when, source, event_id, verdict, reviewer, reviewed_at, action in rows:
-            origin = redone.get(action, source) if source == "redo" else source
+        for row in rows:
+            key, label, who, when, source, event_id, verdict, reviewer, reviewed_at = row[:9]
             if verdict is not None:
                 state = "accepted"
-            elif origin == "review":
+            elif source == "review":
                 state, reviewer, reviewed_at = "fixed", who, when
-            elif origin == "adjudication":
+            elif source == "adjudication":
                 state, reviewer, reviewed_at = "adjudicated", who, when
             else:
-                state = "unreviewed"
+                state, reviewer, reviewed_at = put_back.get(int(event_id), _UNREVIEWED)
             out.append((key, label, who, when, source, int(event_id), state, reviewer,
                         reviewed_at))  # fmt: skip
         return pd.DataFrame(out, columns=list(CURRENT_COLUMNS))
@@ -373,34 +411,58 @@ class Reviews:
             "        AND r.event_id = e.id AND r.verdict = 'accept')"
         )
         rows = self._conn.execute(
-            f"SELECT s.key, e.source, e.action_id, {accepted} FROM label_events e "  # noqa: S608
+            f"SELECT s.key, e.source, e.id, e.sample_id, e.action_id, {accepted} "  # noqa: S608
+            "FROM label_events e "
             "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events GROUP BY sample_id) AS last "
             "  ON last.id = e.id "
             "JOIN samples s ON s.id = e.sample_id "
-            "WHERE e.class_id IS NOT NULL AND (e.source IN ('review', 'adjudication', 'redo') "
-            f"  OR {accepted})"
+            "WHERE e.class_id IS NOT NULL AND (e.source IN ('review', 'adjudication', 'undo', "
+            f"  'redo') OR {accepted})"
         ).fetchall()
-        redone = self._redo_origins([(s, a) for _, s, a, _ in rows])
-        # A redo counts when accepted, or when it re-applies a reviewer's fix or decision.
+        reversed_rows = [r for r in rows if r[1] in reversals.REVERSAL_SOURCES and not r[5]]
+        put_back = self._put_back_states([(e, sid, a) for _, _, e, sid, a, _ in reversed_rows])
+        # An undo or redo counts when accepted, or when the label it puts back is reviewed.
         return {
-            str(k) for k, s, a, ok in rows if s != "redo" or ok or redone.get(a) in REVIEWED_SOURCES
-        }
+            str(k) for k, s, e, _, _, ok in rows
+            if ok or s not in reversals.REVERSAL_SOURCES
+            or put_back.get(int(e), _UNREVIEWED)[0] != "unreviewed"
+        }  # fmt: skip
 
-    def _redo_origins(self, rows: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """By redo action among (source, action id) ``rows``: the source it re-applies.
+    def _put_back_states(
+        self, events: Sequence[tuple[int, int, str]]
+    ) -> dict[int, tuple[str, str | None, str | None]]:
+        """By undo or redo event: the review state of the label it puts back.
 
-        See ``reversals.origins``; a few rows, one per redo action.
+        The state (``REVIEW_STATES``), reviewer and reviewed_at of the event put back
+        (``reversals.put_back_events``): accepted when a reviewer accepted that event, fixed
+        or adjudicated (by whoever wrote it, when) when a reviewer wrote it, and for an undo or
+        redo, followed on to the event it put back. A few queries per step back, none per
+        sample; every step goes to an older event, so it ends.
+
+        Args:
+            events: (event id, sample id, action id) of current undo and redo events.
         """
-        redos = sorted({str(a) for s, a in rows if s == "redo"})
-        if not redos:
-            return {}
-        frame = pd.DataFrame({"source": "redo", "action_id": redos})
-        found = reversals.origins(
-            frame,
-            reversals.reversal_targets(self._conn),
-            lambda actions: reversals.action_sources(self._conn, actions),
-        )
-        return dict(zip(redos, found, strict=True))
+        out: dict[int, tuple[str, str | None, str | None]] = {}
+        pending = {int(e): (int(e), int(sid), str(a)) for e, sid, a in events}
+        while pending:
+            back = reversals.put_back_events(self._conn, pending.values())
+            found = _event_reviews(self._conn, sorted(set(back.values())))
+            step: dict[int, tuple[int, int, str]] = {}
+            for root, (event_id, _, _) in pending.items():
+                earlier = back.get(event_id)
+                if earlier is None or earlier not in found:
+                    continue  # back to no label: unreviewed
+                sample_id, source, action, who, when, acc_user, acc_at = found[earlier]
+                if acc_user is not None:
+                    out[root] = ("accepted", acc_user, acc_at)
+                elif source == "review":
+                    out[root] = ("fixed", who, when)
+                elif source == "adjudication":
+                    out[root] = ("adjudicated", who, when)
+                elif source in reversals.REVERSAL_SOURCES:
+                    step[root] = (earlier, sample_id, action)
+            pending = step
+        return out
 
     def queue(self, *, label: str | None = None, exclude_user: str | None = None) -> list[str]:
         """The keys of current labels not reviewed yet, in sample order.

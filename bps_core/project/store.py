@@ -29,7 +29,7 @@ from bps_core.errors import (
     StaleLabelError,
     UnknownSampleError,
 )
-from bps_core.project import db, samples_frame
+from bps_core.project import db, reversals, samples_frame
 from bps_core.project.assignments import Assignments
 from bps_core.project.config import CONFIG_NAME, ProjectConfig
 from bps_core.project.embedding_sets import EmbeddingSets
@@ -1026,6 +1026,45 @@ class Project:
         ).fetchall()
         cols = ["event_id", "key", "label", "user", "created_at", "source", "action_id"]
         return pd.DataFrame(rows, columns=cols)
+
+    def current_label_authors(self, keys: Sequence[str]) -> dict[str, str]:
+        """Who wrote the label each of ``keys`` holds in the log now.
+
+        The user of its last label event, or for an undo or redo the user of the event whose
+        label it puts back (``put_back_authors``): an undo is its user's action, but the label
+        it restores may be another person's. Keys without a label event, or whose undo put
+        back no label, are left out.
+        """
+        ids = sample_ids(self._conn, list(keys))
+        wanted = sorted(ids.values())
+        last: dict[int, tuple[int, str, str]] = {}
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT e.sample_id, e.id, e.source, e.user FROM label_events e "
+                "JOIN (SELECT sample_id, MAX(id) AS id FROM label_events "
+                f"      WHERE sample_id IN ({marks}) GROUP BY sample_id) AS l ON l.id = e.id",  # noqa: S608
+                chunk,
+            ).fetchall()
+            last.update((int(sid), (int(e), str(src), str(u))) for sid, e, src, u in rows)
+        put_back = reversals.put_back_authors(
+            self._conn, [e for e, src, _ in last.values() if src in reversals.REVERSAL_SOURCES]
+        )
+        out: dict[str, str] = {}
+        for key, sid in ids.items():
+            if sid not in last:
+                continue
+            event_id, source, user = last[sid]
+            if source not in reversals.REVERSAL_SOURCES:
+                out[key] = user
+            elif event_id in put_back:
+                out[key] = put_back[event_id]
+        return out
+
+    def put_back_authors(self, event_ids: Iterable[int]) -> dict[int, str]:
+        """Who wrote the label each undo or redo event puts back (``reversals``)."""
+        return reversals.put_back_authors(self._conn, event_ids)
 
     def label_counts(self) -> dict[str, int]:
         """Counts the current labels per class name; classes with no sample are left out.

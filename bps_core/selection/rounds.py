@@ -8,7 +8,7 @@ its ``model_after``. Everything a round writes goes in one transaction: all or n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -283,7 +283,13 @@ def fresh_seed() -> int:
     return int(np.random.default_rng().integers(0, 2**31 - 1))
 
 
-def build_pool(project: Project, emb: EmbeddingSet | None = None, *, metadata: bool = True) -> Pool:
+def build_pool(
+    project: Project,
+    emb: EmbeddingSet | None = None,
+    *,
+    metadata: bool = True,
+    done: Collection[str] | None = None,
+) -> Pool:
     """Assembles the selection pool of the current embedding set (or ``emb``).
 
     It holds the embeddings, labels, bad files and metadata, and the predictions of the latest
@@ -296,6 +302,9 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None, *, metadata: b
             none, as every named one without balance or threshold options) the round reads
             only the keys of the good samples, not the samples frame: at 1M samples that is
             most of a first round's time and memory. The picks are the same either way.
+        done: A blind double labeler's round (``select_round``): the samples that count as
+            labeled for them, instead of the current labels, and no model's predictions
+            (made of everyone's labels) in the pool.
 
     Returns:
         The pool; its embeddings stay memory-mapped when the set's file is.
@@ -308,9 +317,10 @@ def build_pool(project: Project, emb: EmbeddingSet | None = None, *, metadata: b
         meta = samples.drop(columns=["relpath", "status", "error"], errors="ignore").reset_index()
     else:
         excluded = _not_ok(project, emb)
-    done = set(project.current_labels().key)  # a set: np.isin on 100k strings took 7 s
-    labeled = np.fromiter((k in done for k in emb.keys), dtype=bool, count=len(emb.keys))
-    model = latest_model(project, emb.version)
+    # a set: np.isin on 100k strings took 7 s
+    labeled_keys = set(project.current_labels().key) if done is None else set(done)
+    labeled = np.fromiter((k in labeled_keys for k in emb.keys), dtype=bool, count=len(emb.keys))
+    model = latest_model(project, emb.version) if done is None else None
     probs: NDArray[np.float32] | None = None
     classes: tuple[str, ...] = ()
     if model is not None:
@@ -365,6 +375,7 @@ def select_round(
     seed: int | None = None,
     reinclude_selected: bool = False,
     options: RoundOptions | None = None,
+    done: Collection[str] | None = None,
 ) -> RoundPreview:
     """Selects ``n`` samples without recording anything, so the selection can be discarded.
 
@@ -373,12 +384,16 @@ def select_round(
 
     As in LightlyOne's datapool, samples an earlier round picked are not picked again, labeled
     or not, unless ``reinclude_selected``. ``seed`` None draws a fresh seed (recorded).
+
+    ``done``: for a blind double labeler (``bps_core.verbs.select_round`` finds it), the
+    samples that count as labeled for them; the pool then reads no model (``build_pool``), so
+    a strategy that needs one is refused as without a model, and the round records none.
     """
     if n is None and config is None:
         raise SelectionError("give the number of samples to select")
     emb = _embeddings(project)
     options = options or RoundOptions()
-    pool = build_pool(project, emb, metadata=needs_metadata(config, options))
+    pool = build_pool(project, emb, metadata=needs_metadata(config, options), done=done)
     drawn = seed is None
     seed = fresh_seed() if seed is None else int(seed)
     n_held_back = 0
@@ -412,7 +427,8 @@ def select_round(
         raise
     cfg_json["round"] = {"seed_drawn": drawn, "reinclude_selected": reinclude_selected,
                          "held_back": n_held_back}  # fmt: skip
-    model = latest_model(project, emb.version)  # the one whose predictions the pool used
+    # the one whose predictions the pool used (none in a blind labeler's pool)
+    model = latest_model(project, emb.version) if done is None else None
     return RoundPreview(name, cfg_json, seed, [pool.keys[i] for i in picks], emb.version,
                         model.id if model else None)  # fmt: skip
 

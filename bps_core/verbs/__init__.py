@@ -9,7 +9,7 @@ the core's functions and add no algorithm of their own.
 - ``compute_embeddings(project, EmbedConfig, progress, *, on_epoch)`` -> ``EmbeddingSet``
 - ``compute_map(project, MapConfig, progress)`` -> ``Map``; ``map_estimate(project,
   MapConfig)`` -> ``MapEstimate`` (its expected time, said before a big map starts)
-- ``select_round(project, SelectSettings, progress)`` -> ``RoundPreview``
+- ``select_round(project, SelectSettings, progress, *, user)`` -> ``RoundPreview``
 - ``record_round(project, RoundPreview, *, user)`` -> ``Round``
 - ``train_model(project, TrainSettings, progress, *, user)`` -> ``ModelRecord``
 - ``run_simulation(project, SimulateSettings, progress, *, run_id)`` -> ``SimulationRecord``

@@ -20,6 +20,7 @@ from bps_core.csvsafe import safe_frame
 from bps_core.errors import SettingsError
 from bps_core.labels import LabelImportReport, import_labels_csv
 from bps_core.project.assignments import AssignmentChange, DoubleLabeling
+from bps_core.project.reversals import REVERSAL_SOURCES
 from bps_core.project.store import LabelAction, Project, clean_name
 from bps_core.settings import Settings, check_range
 
@@ -283,7 +284,8 @@ class LabelerView:
         pending: Samples assigned to them that they have not labeled themselves: the queue
             offers them as unlabeled, whoever else labeled them.
         own: Their own labels: key, label (their own label on assigned samples, the current
-            label where they labeled last elsewhere).
+            label where they labeled last elsewhere; not a label their undo put back that
+            someone else wrote).
     """
 
     user: str
@@ -320,8 +322,12 @@ def labeler_view(
     mine = mine[mine.user == user][["key", "label"]]
     assigned = set(project.assignments.keys(user))
     pending = frozenset(assigned - set(mine.key))
-    elsewhere = labels[(labels.user == user) & ~labels.key.isin(assigned)][["key", "label"]]
-    own = pd.concat([mine, elsewhere], ignore_index=True)
+    elsewhere = labels[(labels.user == user) & ~labels.key.isin(assigned)]
+    reversed_ = elsewhere.source.isin(REVERSAL_SOURCES)
+    if reversed_.any():  # her undo may put back another person's label: not hers
+        authors = project.current_label_authors(elsewhere.key[reversed_].tolist())
+        elsewhere = elsewhere[~reversed_ | (elsewhere.key.map(authors) == user)]
+    own = pd.concat([mine, elsewhere[["key", "label"]]], ignore_index=True)
     return LabelerView(user, setting.blind, pending, own)
 
 

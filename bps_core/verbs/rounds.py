@@ -10,12 +10,14 @@ from bps_core.project.store import Project
 from bps_core.selection.combine import SelectionConfig
 from bps_core.selection.model import MODEL_KINDS, ModelConfig
 from bps_core.selection.options import RoundOptions
-from bps_core.selection.registry import NAMED
+from bps_core.selection.pool import SelectionError
+from bps_core.selection.registry import NAMED, NEEDS_MODEL
 from bps_core.selection.rounds import ModelRecord, Round, RoundPreview
 from bps_core.selection.rounds import record_round as _record_round
 from bps_core.selection.rounds import select_round as _select_round
 from bps_core.selection.rounds import train_model as _train_model
 from bps_core.settings import check_choice, check_range
+from bps_core.verbs.agreement import labeler_view
 
 
 @dataclass(frozen=True)
@@ -68,27 +70,67 @@ def select_round(
     project: Project,
     settings: SelectSettings,
     progress: Callable[[float], None] | None = None,
+    *,
+    user: str = "",
 ) -> RoundPreview:
     """Selects samples without writing anything, so the selection can be previewed.
+
+    A blind double labeler's round is made of what they may know (``blind_done``): the
+    samples done for them count as labeled, not the current labels, and no model's
+    predictions are read (a model is made of everyone's labels), so a strategy or option that
+    needs one is refused as in a project without a model.
 
     Args:
         project: The project.
         settings: How many, with which strategy, seed and options.
         progress: Called with 1.0 when done (selection is one step).
+        user: Who selects ("" when nobody is named).
 
     Returns:
         The preview; ``record_round`` records it.
 
     Raises:
-        SelectionError: no embeddings, too few candidates, or a strategy that cannot run.
+        SelectionError: no embeddings, too few candidates, a strategy that cannot run, or
+            one that needs a model for a blind double labeler.
     """
+    done = blind_done(project, user)
+    if done is not None and settings.config is None and settings.strategy in NEEDS_MODEL:
+        raise SelectionError(
+            f"{settings.strategy} reads a model's predictions, made of everyone's labels: a "
+            "blind double labeler's round reads none until the agreement round ends; choose "
+            "a strategy that needs no model, such as random or diversity"
+        )
     preview = _select_round(project, settings.n, strategy=settings.strategy,
                             config=settings.config, seed=settings.seed,
                             reinclude_selected=settings.reinclude_selected,
-                            options=settings.options)  # fmt: skip
+                            options=settings.options, done=done)  # fmt: skip
     if progress is not None:
         progress(1.0)
     return preview
+
+
+def blind_done(project: Project, user: str) -> set[str] | None:
+    """The samples a blind double labeler's round counts as labeled; None for anyone else.
+
+    The same samples their label queue counts as done (``LabelerView.labeled``): every
+    current label and their own, except the samples assigned to them that they have not
+    labeled themselves. So an assigned sample, the share whose labels the Agreement page
+    compares, is offered to them until they label it, whoever else did: the pool tells them
+    nothing of another labeler's work on it. A sample outside that share that someone else
+    labeled is done (labeled once is enough there, and a second label would replace the
+    first unseen), as their queue's unlabeled samples leave it out too.
+
+    Samples an earlier round picked stay held back as for everyone (``reinclude_selected``):
+    every round and its samples are on the Rounds page for everyone to read, so that holds
+    no one's labels.
+    """
+    setting = project.assignments.active()
+    if not user or setting is None or not setting.blind or user not in setting.labelers:
+        return None  # one settings read: no labels read for anyone else
+    labels = project.current_labels()
+    view = labeler_view(project, user, labels)
+    assert view is not None  # a labeler while double labeling is on, as checked
+    return view.labeled(labels.key)
 
 
 def record_round(project: Project, preview: RoundPreview, *, user: str = "cli") -> Round:

@@ -390,3 +390,92 @@ def test_other_pages__a_blind_labeler_gets_the_note_instead_of_everyones_labels(
         assert (blind.NOTE in [i.value for i in app.info]) is blinded
         if page.endswith("Export.py"):
             assert bool(app.get("download_button")) is not blinded
+
+
+def test_rounds_page__a_blind_labelers_round_offers_her_assigned_samples_bob_labeled(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """Alice's rounds left out every sample anyone had labeled: bob's keys[0], assigned to
+    her, was never offered to her (a hint of his work), while carol's rounds leave it out."""
+    from bps_core.selection.rounds import list_rounds
+    from tests.helpers import button
+
+    every_candidate = len(blind_keys) - 1  # alice labeled keys[1]; bob's keys[0] is hers too
+    _open(app, "carol")
+    app.switch_page("pages/5_Select.py").run()
+    app.selectbox(key="round_strategy").set_value("random")
+    app.number_input(key="round_n").set_value(every_candidate)
+    button(app, "Preview the selection").click().run()
+    assert not app.exception
+    assert [e for e in app.error if "candidates are left" in e.value]  # both labels count
+    app.session_state[state.USER_NAME] = "alice"
+    app.run()
+    assert app.selectbox(key="round_strategy").value == "random"
+    button(app, "Preview the selection").click().run()
+    assert not app.exception
+    assert not app.error
+    preview = app.session_state[state.ROUND_PREVIEW]
+    assert blind_keys[0] in preview.keys
+    assert blind_keys[1] not in preview.keys
+    app.button(key="round_accept_only").click().run()
+    assert not app.exception
+    (recorded,) = list_rounds(tiny_project)
+    assert (recorded.user, len(recorded.keys)) == ("alice", every_candidate)
+
+
+def _page_text(app: AppTest) -> str:
+    """Every text the page shows: markdown, captions, notes, metrics, tables, chips."""
+    parts = [e.value for e in (*app.markdown, *app.caption, *app.info, *app.subheader)]
+    parts += [f"{m.label} {m.value}" for m in app.metric]
+    parts += [d.value.to_string() for d in app.dataframe]
+    parts += [str(o) for w in app.get("button_group") for o in w.options]
+    parts += _captions(app)
+    return "\n".join(parts)
+
+
+def test_quality_page__a_blind_labeler_sees_no_label_or_tag_but_her_own(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """The Quality page's flags are made of pixels and embeddings, never of labels or tags;
+    a sample opened from it shows alice her own label and tags, not bob's (he labeled and
+    tagged every sample), and carol everyone's."""
+    tiny_project.add_labels(blind_keys[2:], "track", user="bob", source="queue")
+    tiny_project.tags.add(blind_keys, "track?", user="bob")
+    for user, label in (("alice", "Your label"), ("carol", "Current label")):
+        app.session_state[state.USER_NAME] = user
+        app.run()
+        app.switch_page("pages/9_Quality.py").run()
+        assert not app.exception
+        assert "track" not in _page_text(app)  # no label nor tag anywhere, for anyone
+        app.pills(key="quality_out").set_value(1).run()  # the first outlier's detail
+        assert not app.exception
+        metric = next(m for m in app.metric if m.label in ("Your label", "Current label"))
+        assert metric.label == label
+        if user == "alice":
+            assert metric.value in ("(unlabeled)", "debris")  # keys[1] is hers
+            assert "track" not in _page_text(app)
+        else:
+            assert metric.value in ("track", "debris")
+            assert "track?" in _page_text(app)
+
+
+def test_history__her_undo_back_to_bobs_label_shows_no_class_to_her(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """Alice labeled bob's keys[0] and undid it: the log holds bob's 'track' again, in her
+    undo event, and her sample detail and History tab listed it as her event with 'track'."""
+    tiny_project.add_labels([blind_keys[0]], "debris", user="alice", source="queue")
+    assert tiny_project.undo("alice") is not None
+    _open(app, "alice", selection=[blind_keys[0]])
+    metric = next(m for m in app.metric if m.label == "Your label")
+    assert metric.value == "(unlabeled)"
+    history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+    assert history[["source", "label"]].values.tolist() == [["undo", "(cleared)"],
+                                                            ["queue", "debris"]]  # fmt: skip
+    _open(app, "alice", tab="History")
+    actions = next(d.value for d in app.dataframe if "how" in d.value.columns)
+    assert "track" not in actions.to_string()
+    assert "(cleared)" in set(actions.label)
+    _open(app, "carol", selection=[blind_keys[0]])  # everyone else: the label put back
+    history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+    assert history[["user", "source", "label"]].values.tolist()[0] == ["alice", "undo", "track"]

@@ -295,6 +295,31 @@ def test_select__consecutive_rounds_share_nothing_and_seeds_are_fresh(
     assert s.particle_type.value_counts().to_dict() == {"Fe": 5, "X-ray": 5}
 
 
+def test_select__a_blind_labelers_round_counts_what_is_done_for_her(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--user`` names who selects: a blind double labeler's round offers the samples
+    assigned to her that bob labeled (hers to label still); anyone else's counts them done."""
+    from bps_core.selection.rounds import list_rounds
+
+    folder = str(tiny_project.folder)
+    assert main(["embed", folder, "--method", "pixels", "--image-size", "32"]) == 0
+    tiny_project.assignments.configure(["alice", "bob"], 1.0, blind=True)
+    keys = tiny_project.samples().key.tolist()
+    tiny_project.add_labels(keys[10:], "Fe", user="bob", source="queue")
+    capsys.readouterr()
+    assert main(["select", folder, "--n", "20", "--user", "carol"]) == 2
+    assert "candidates are left" in capsys.readouterr().err
+    assert main(["select", folder, "--n", "20", "--user", "alice", "--show", "0"]) == 0
+    assert "round 1: 20 samples selected with random" in capsys.readouterr().out
+    (mine,) = list_rounds(tiny_project)
+    assert mine.user == "alice"
+    assert set(mine.keys) & set(keys[10:])  # bob's labels are not hers
+    assert main(["select", folder, "--n", "3", "--strategy", "uncertainty", "--user",
+                 "alice"]) == 2  # fmt: skip
+    assert "blind double labeler's round reads none" in capsys.readouterr().err
+
+
 def test_train__a_class_with_one_label_warns_instead_of_a_library_error(
     tiny_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -121,8 +121,7 @@ def test_record__undo_of_a_fix_restores_the_unreviewed_label(tiny_project: Proje
 
 class TestRedo:
     """A reviewer's redo of their fix or adjudication re-applies a reviewer's label: reviewed
-    again, as the assignments read a redo of an adjudication (``reversals.origins``); a
-    labeler's redo stays unreviewed."""
+    again (``reversals.put_back_events``); a labeler's redo stays unreviewed."""
 
     @pytest.mark.parametrize(("source", "state"), [("review", "fixed"),
                                                    ("adjudication", "adjudicated")])  # fmt: skip
@@ -158,6 +157,69 @@ class TestRedo:
         tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
         assert tiny_project.reviews.reviewed_keys() == {keys[0]}
         assert tiny_project.reviews.current().set_index("key").review[keys[0]] == "accepted"
+
+
+class TestUndoRestoresTheReviewState:
+    """An undo puts back the label before the action it takes back, and that label's review
+    state with it (as a redo re-applies a reviewer's label as reviewed): a labeler's undo of
+    their relabel returns the reviewer's fix, decision or accepted label, reviewed still."""
+
+    @pytest.mark.parametrize(("source", "state"), [("review", "fixed"),
+                                                   ("adjudication", "adjudicated")])  # fmt: skip
+    def test_undo__a_labelers_undo_back_to_a_reviewers_label_is_reviewed(
+        self, tiny_project: Project, source: str, state: str
+    ) -> None:
+        keys = _labeled(tiny_project)
+        if source == "review":
+            tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
+        else:
+            tiny_project.add_labels([keys[0]], "debris", user="rita", source="adjudication")
+        tiny_project.add_labels([keys[0]], "track", user="ann", source="queue")
+        assert keys[0] in tiny_project.reviews.queue()
+        assert tiny_project.undo("ann") is not None
+        cur = tiny_project.reviews.current().set_index("key")
+        assert (cur.label[keys[0]], cur.source[keys[0]], cur.user[keys[0]]) == (
+            "debris", "undo", "ann"
+        )  # fmt: skip
+        # the reviewer's label, as they set it: reviewed by them, not by the labeler's undo
+        assert (cur.review[keys[0]], cur.reviewer[keys[0]]) == (state, "rita")
+        assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+        assert keys[0] not in tiny_project.reviews.queue()
+        assert tiny_project.reviews.counts().n_reviewed == 1
+        assert tiny_project.redo("ann") is not None  # her relabel again: not reviewed
+        assert tiny_project.reviews.current().set_index("key").review[keys[0]] == "unreviewed"
+        assert tiny_project.reviews.reviewed_keys() == set()
+
+    def test_undo_and_redo__an_accepted_label_put_back_is_accepted(
+        self, tiny_project: Project
+    ) -> None:
+        keys = _labeled(tiny_project)
+        tiny_project.reviews.record([Verdict(keys[0], "accept")], user="rita")
+        tiny_project.add_labels([keys[0]], "debris", user="ann", source="queue")
+        tiny_project.reviews.record([Verdict(keys[0], "accept")], user="vera")
+        assert tiny_project.undo("ann") is not None  # back to her accepted 'track'
+        cur = tiny_project.reviews.current().set_index("key")
+        assert (cur.label[keys[0]], cur.review[keys[0]], cur.reviewer[keys[0]]) == (
+            "track", "accepted", "rita"
+        )  # fmt: skip
+        assert tiny_project.redo("ann") is not None  # her 'debris', which vera accepted
+        cur = tiny_project.reviews.current().set_index("key")
+        assert (cur.label[keys[0]], cur.review[keys[0]], cur.reviewer[keys[0]]) == (
+            "debris", "accepted", "vera"
+        )  # fmt: skip
+        assert tiny_project.reviews.reviewed_keys() == {keys[0]}
+
+    def test_undo__of_the_first_label_of_a_reviewed_sample_stays_unreviewed(
+        self, tiny_project: Project
+    ) -> None:
+        keys = _labeled(tiny_project)
+        tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
+        assert tiny_project.undo("rita") is not None  # back to ann's unreviewed 'track'
+        tiny_project.add_labels([keys[0]], "debris", user="ann", source="queue")
+        assert tiny_project.undo("ann") is not None  # back to the undo's 'track'
+        cur = tiny_project.reviews.current().set_index("key")
+        assert (cur.label[keys[0]], cur.review[keys[0]]) == ("track", "unreviewed")
+        assert tiny_project.reviews.reviewed_keys() == set()
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,36 @@ class TestLabelerView:
         assert keys[0] in view.labeled(labels.key)
         assert view.own.set_index("key").label[keys[0]] == "debris"
 
+    def test_labeler_view__her_undo_back_to_bobs_label_leaves_her_none(
+        self, tiny_project: Project
+    ) -> None:
+        """Alice lasso-labeled a sample outside the assigned share that bob had labeled
+        (unseen by her) and undid it: the log holds his label again, in her undo event, and
+        her view read it as hers ('track', his class). Her own label there is none."""
+        keys = _double(tiny_project)
+        other = next(k for k in tiny_project.samples().key if k not in set(keys))
+        tiny_project.add_labels([other], "track", user="bob", source="queue")
+        tiny_project.add_labels([other], "debris", user="alice", source="lasso")
+        tiny_project.add_labels([other], "debris", user="alice", source="lasso")  # twice: redo
+        assert tiny_project.undo("alice") is not None  # back to her own 'debris'
+        view = verbs.labeler_view(tiny_project, "alice", tiny_project.current_labels())
+        assert view is not None
+        assert view.own.set_index("key").label[other] == "debris"  # her own label put back
+        assert tiny_project.undo("alice") is not None  # back to bob's 'track'
+        labels = tiny_project.current_labels().set_index("key")
+        assert (labels.label[other], labels.user[other], labels.source[other]) == (
+            "track", "alice", "undo"
+        )  # fmt: skip
+        view = verbs.labeler_view(tiny_project, "alice", tiny_project.current_labels())
+        assert view is not None
+        assert other not in set(view.own.key)
+        assert tiny_project.current_label_authors([other, keys[1]]) == {other: "bob"}
+        assert tiny_project.redo("alice") is not None  # her 'debris' again: hers
+        view = verbs.labeler_view(tiny_project, "alice", tiny_project.current_labels())
+        assert view is not None
+        assert view.own.set_index("key").label[other] == "debris"
+        assert tiny_project.current_label_authors([other]) == {other: "alice"}
+
     def test_labeler_view__none_for_others_or_when_off(self, tiny_project: Project) -> None:
         keys = _double(tiny_project)
         labels = tiny_project.current_labels()

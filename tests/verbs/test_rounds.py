@@ -141,3 +141,77 @@ def test_train_settings__a_bad_value_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(verbs.SettingsError, match=f"^{field}"):
         verbs.TrainSettings(model=model)
+
+
+class TestBlindLabelersRound:
+    """A blind double labeler's round counted everyone's current labels as labeled: a sample
+    assigned to her was never offered once bob labeled it (a hint of his work on the share the
+    Agreement page compares), and her own label on a disputed sample did not count. It counts
+    what is done for her, as her queue does, and reads no model (made of everyone's labels)."""
+
+    @pytest.fixture
+    def shares(self, embedded: Project) -> tuple[list[str], list[str]]:
+        """Blind double labeling of half the samples for alice and bob: bob labeled two
+        assigned and two other samples; alice two assigned ones, one against bob's label."""
+        embedded.assignments.configure(["alice", "bob"], 0.5, seed=1, blind=True)
+        assigned = sorted(embedded.assignments.keys("alice"))
+        others = [k for k in embedded.samples().key if k not in set(assigned)]
+        embedded.add_labels(assigned[:2] + others[:2], "Fe", user="bob", source="queue")
+        embedded.add_labels([assigned[0]], "X-ray", user="alice", source="queue")  # disputed
+        embedded.add_labels([assigned[2]], "Fe", user="alice", source="queue")
+        return assigned, others
+
+    def _pool(self, project: Project, user: str, n: int) -> set[str]:
+        settings = verbs.SelectSettings(n=n, strategy="random", seed=0)
+        return set(verbs.select_round(project, settings, user=user).keys)
+
+    def test_select_round__her_pool_holds_her_assigned_samples_until_she_labels_them(
+        self, embedded: Project, shares: tuple[list[str], list[str]]
+    ) -> None:
+        assigned, others = shares
+        ok = set(embedded.samples().query("status == 'ok'").key)
+        done = {assigned[0], assigned[2], *others[:2]}
+        assert done <= ok
+        mine = self._pool(embedded, "alice", len(ok) - len(done))  # every candidate
+        assert mine == ok - done
+        assert assigned[1] in mine  # bob labeled it; she has not: hers to label
+        # carol (no labeler) counts the current labels: bob's, alice's; the dispute is open
+        everyone = {assigned[1], assigned[2], *others[:2]}
+        assert self._pool(embedded, "carol", len(ok) - len(everyone)) == ok - everyone
+        with pytest.raises(verbs.SelectionError, match="candidates are left"):
+            self._pool(embedded, "alice", len(ok) - len(done) + 1)
+
+    def test_select_round__earlier_rounds_stay_held_back_counted_by_her_labels(
+        self, embedded: Project, shares: tuple[list[str], list[str]]
+    ) -> None:
+        assigned, others = shares
+        preview = verbs.RoundPreview("random", {"round": {}}, 0, [assigned[1], assigned[3]],
+                                     verbs.current_version(embedded) or "", None)  # fmt: skip
+        verbs.record_round(embedded, preview, user="bob")
+        settings = verbs.SelectSettings(n=3, strategy="random", seed=0)
+        mine = verbs.select_round(embedded, settings, user="alice")
+        assert not {assigned[1], assigned[3]} & set(mine.keys)
+        assert mine.config["round"]["held_back"] == 2  # both unlabeled by her
+        theirs = verbs.select_round(embedded, settings, user="carol")
+        assert theirs.config["round"]["held_back"] == 1  # bob labeled assigned[1]
+
+    def test_select_round__reads_no_model_for_her(
+        self, embedded: Project, shares: tuple[list[str], list[str]]
+    ) -> None:
+        label_by_particle(embedded, 10)
+        model = verbs.train_model(embedded, verbs.TrainSettings(), user="ann")
+        with pytest.raises(verbs.SelectionError, match="blind double labeler's round reads none"):
+            verbs.select_round(embedded, verbs.SelectSettings(n=3, strategy="uncertainty"),
+                               user="alice")  # fmt: skip
+        with pytest.raises(verbs.SelectionError, match="needs model predictions"):
+            verbs.select_round(
+                embedded,
+                verbs.SelectSettings(n=3, strategy="random",
+                                     options=verbs.RoundOptions(balance_by=("prediction",))),
+                user="alice",
+            )  # fmt: skip
+        settings = verbs.SelectSettings(n=3, strategy="random", seed=0)
+        assert verbs.select_round(embedded, settings, user="alice").model_before is None
+        assert verbs.select_round(embedded, settings, user="carol").model_before == model.id
+        verbs.select_round(embedded, verbs.SelectSettings(n=3, strategy="uncertainty"),
+                           user="carol")  # fmt: skip
