@@ -20,7 +20,9 @@ Tasks are split in a development half (where ``default`` was chosen) and a held-
 (only judged); ``CANDIDATES`` are the variants of ``default`` that were compared (pass their
 names to ``--strategies``). ``--quick`` runs 3 seeds on three tasks; ``--tasks`` picks tasks
 by name; ``--report`` rebuilds the tables from the cached rows. The demo project is copied
-from /work/demo-template (``DEMO``). Run with ``nice -n 15``: about 35 minutes on 2 shared
+from /work/demo-template (``DEMO``) and embedded again through the CLI: SimCLR for a fixed
+``SIMCLR_EPOCHS`` from seed 0 (the demo's own embeddings, trained for a time budget, differ
+per machine), or pixels. Run with ``nice -n 15``: about 35 minutes on 2 shared
 cores.
 
 The crossing is also read between grid points (``labels_i``, linearly between the last label
