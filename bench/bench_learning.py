@@ -376,6 +376,23 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
 
         return lambda s: ErrorAdaptive(low, high, 0.0, s, "badge")
 
+    def ramp_to(other: Callable[[int], Strategy]) -> Callable[[int], Strategy]:
+        """ErrorAdaptive's ramp with ``other`` in place of its random draw."""
+
+        def warm(s: int) -> Strategy:
+            from bps_core.selection.adaptive import expected_error, random_share
+            from bps_core.selection.registry import ERROR_ADAPTIVE
+
+            class _Ramp:
+                def select(self, pool: Pool, budget: int) -> np.ndarray:
+                    r = random_share(expected_error(pool), *ERROR_ADAPTIVE)
+                    parts = ((Badge(random_state=s), 1.0 - r), (other(s), r))
+                    return Mixture(tuple((p, w) for p, w in parts if w > 0)).select(pool, budget)
+
+            return _Ramp()
+
+        return warm
+
     def dbadge(beta: float) -> Callable[[int], Strategy]:
         def warm(s: int) -> Strategy:
             from bps_core.selection.adaptive import expected_error, random_share
@@ -405,6 +422,9 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
         "c30_r2535": lambda s: ColdThenAdaptive(s, few(30), ramp(0.25, 0.35)),
         "dbadge1": dbadge(1.0),
         "dbadge2": dbadge(2.0),
+        # sixth round: the ramp's share goes to TypiClust instead of a random draw (where the
+        # model expects many errors, cover the data's dense parts rather than draw at random)
+        "ea_typ": lambda s: ColdThenAdaptive(s, few(50), ramp_to(typ)),
     }
 
 
