@@ -732,6 +732,90 @@ _TAG_PLACE = {state.VIEW_DIALOG: "dialog", state.VIEW_PANEL: "panel"}
 TAG_BOX = "Add a tag"  # the tag box's label: the T key finds the box by it
 
 
+def shortcut_keys_in_order() -> None:
+    """Makes shortcut keys pressed while a run is in flight wait for it, then replays them one
+    run each, in the order pressed: no label is lost or given to another image.
+
+    Streamlit coalesces a rerun request that arrives while the previous one has not started
+    into one run (``ScriptRequests``), and that run calls each triggered button's callback
+    once, in the order of the page's widgets: digits pressed 75 ms apart in the label queue
+    gave "debris" then "track" to the images pressed "track" then "debris" (3 of 8 bursts of
+    20 presses), and pressed 15 ms apart 3 of 31 were lost (a digit twice in one run counts
+    once). This fixed script (no user data) holds back the keys of enabled shortcut buttons
+    (their ``Shortcut`` hints) while the run one of them started has not finished, and
+    replays them in order, each once the run before it finished. Other keys (T, typing in a
+    box) pass as they come; without Streamlit's run-state attribute it holds nothing. A
+    labeler at a normal pace never waits; one faster than the runs sees every image go by.
+    """
+    st.html(_SHORTCUT_KEYS_IN_ORDER, unsafe_allow_javascript=True)
+
+
+# Streamlit's shortcut hints (``<kbd aria-label="Shortcut X">``) name arrows and Enter so.
+_SHORTCUT_KEYS_IN_ORDER = """<script>
+(() => {
+  if (window.__bpsKeysInOrder) return;
+  window.__bpsKeysInOrder = true;
+  const NAMES = {ArrowLeft: "←", ArrowRight: "→", ArrowUp: "↑", ArrowDown: "↓",
+                 Enter: "Enter", " ": "Space"};
+  const held = [];
+  let busy = false, sawRun = false, timer = null;
+  const app = () => document.querySelector('[data-testid="stApp"]');
+  const tracked = () => !!app() && app().hasAttribute("data-test-script-state");
+  const typing = (ev) => (ev.composedPath ? ev.composedPath() : [ev.target]).some((t) =>
+    t && t.tagName && (["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName) ||
+                       t.isContentEditable));
+  const plain = (ev) => !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing(ev) &&
+    (ev.key.length === 1 || ev.key in NAMES);
+  const live = (key) => {
+    const name = NAMES[key] || key.toUpperCase();
+    return [...document.querySelectorAll("button:not([disabled]) kbd[aria-label]")]
+      .some((k) => k.getAttribute("aria-label") === "Shortcut " + name);
+  };
+  const release = () => {
+    busy = false;
+    clearTimeout(timer);
+    if (held.length) setTimeout(replay, 50);  // after React has bound the new buttons' keys
+  };
+  const markBusy = () => {
+    busy = true;
+    sawRun = false;
+    clearTimeout(timer);
+    timer = setTimeout(() => { if (!sawRun) release(); }, 2000);  // the key started no run
+  };
+  const replay = () => {
+    if (busy || !held.length) return;
+    const key = held.shift();
+    if (tracked() && live(key)) markBusy();
+    for (const type of ["keydown", "keyup"]) {
+      const ev = new KeyboardEvent(type, {key, bubbles: true, cancelable: true});
+      ev.__bpsReplay = true;
+      document.body.dispatchEvent(ev);
+    }
+    if (!busy) replay();
+  };
+  const watch = () => {
+    const a = app();
+    if (!a) return setTimeout(watch, 200);
+    new MutationObserver(() => {
+      if (a.getAttribute("data-test-script-state") !== "notRunning") sawRun = true;
+      else if (busy && sawRun) release();
+    }).observe(a, {attributes: true, attributeFilter: ["data-test-script-state"]});
+  };
+  watch();
+  window.addEventListener("keydown", (ev) => {
+    if (ev.__bpsReplay || !tracked() || !plain(ev) || !live(ev.key)) return;  // T, typing
+    if (busy || held.length) {
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      held.push(ev.key);
+      return;
+    }
+    markBusy();
+  }, true);
+})();
+</script>"""
+
+
 def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -> None:
     """Tag chips and a tag box for ``keys`` (one sample or many).
 
