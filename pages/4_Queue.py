@@ -384,4 +384,7 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
 # press does not resend them.
 shown = (widgets.queue_view_controls(default_window)
          if q is not None and q.keys and not q.finished else None)  # fmt: skip
+# Keys pressed faster than the runs reach the server one run each, in order (a coalesced run
+# would call the class buttons' callbacks in page order, or one button's once).
+widgets.shortcut_keys_in_order()
 _queue_body(q is None or q.finished, shown)

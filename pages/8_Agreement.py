@@ -203,6 +203,7 @@ def _adjudication_queue() -> None:
                               width="stretch")  # fmt: skip
     right.button("Skip", key="adjudicate_skip", on_click=state.skip_adjudication, args=(key,),
                  shortcut="Right", icon=":material/arrow_forward:")  # fmt: skip
+    widgets.shortcut_keys_in_order()  # digits pressed fast: one decision each, in order
 
 
 with tab_adjudicate:

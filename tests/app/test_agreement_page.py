@@ -226,6 +226,25 @@ def test_adjudication__undo_on_explore_reopens_it_and_redo_settles_it_again(
     assert tiny_project.current_labels().set_index("key").label[key] == "<b>x</b>"
 
 
+def test_adjudication__keys_pressed_during_a_run_wait_for_the_next(
+    monkeypatch: pytest.MonkeyPatch, tiny_project: Project
+) -> None:
+    """A digit decides the shown disagreement: two pressed within one pending run would both
+    decide it (Streamlit coalesces them); the page carries the script that sends them one run
+    each."""
+    tiny_project.assignments.configure(["alice", "bob"], 0.05)
+    key = tiny_project.assignments.keys("alice")[0]
+    tiny_project.add_labels([key], "debris", user="alice", source="queue")
+    tiny_project.add_labels([key], "track", user="bob", source="queue")
+    rita = _session(monkeypatch, tiny_project, "rita")
+    rita.switch_page(AGREEMENT_PAGE).run()
+    rita.session_state[state.AGREEMENT_TAB] = "Adjudication queue"
+    rita.run()
+    assert not rita.exception
+    assert rita.button(key="adjudicate_class_track").proto.shortcut  # a digit decides
+    assert sum("__bpsKeysInOrder" in h.proto.body for h in rita.html) == 1
+
+
 def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
     app: AppTest, tiny_project: Project
 ) -> None:

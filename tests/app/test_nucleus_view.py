@@ -4,12 +4,15 @@ choice is remembered, and a sample without partners shows FITC with a caption.""
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from bps_app import cache, state
@@ -23,6 +26,7 @@ from tests.helpers import map_project, open_in_detail, thumbnail_captions
 
 QUEUE_PAGE = "pages/4_Queue.py"
 ALL = ["FITC", "DAPI", "Outline"]
+GRID_SIZE = 150  # pages/4_Queue.py: the grid's tiles, in pixels
 
 
 def _key(place: str, part: str) -> str:
@@ -108,6 +112,41 @@ def test_queue__the_grid_draws_every_tile_as_a_nucleus_view(
     _queue(app, keys, view="Grid of 6")
     assert len(thumbnail_captions(app)) == 6
     assert app.pills(key=_key(state.VIEW_QUEUE, "layers")).value == ["FITC", "DAPI"]
+
+
+def _inline_pngs(app: AppTest) -> list[bytes]:
+    """The bytes of every image the app shows, each of which must be an inline PNG."""
+    urls = [img.url for element in app.image for img in element.proto.imgs]
+    prefix = "data:image/png;base64,"
+    assert urls
+    assert all(u.startswith(prefix) for u in urls), urls  # no /media/ URL
+    return [base64.b64decode(u.removeprefix(prefix)) for u in urls]
+
+
+def test_queue__images_travel_inline_not_as_media_urls_that_a_rerun_expires(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """A /media/ URL of Streamlit's media store is deleted by the next run that draws another
+    image there: digits pressed fast made the browser fetch expired ones (404s, a broken
+    image flashing). The one image and the grid's tiles come inline, as data: URIs."""
+    tiny_project.ensure_class("track")
+    keys = tiny_project.samples().key.tolist()[:8]
+    _queue(app, keys)
+    (png,) = _inline_pngs(app)
+    with Image.open(io.BytesIO(png)) as img:
+        assert img.format == "PNG"
+        assert max(img.size) == 512
+    app.button(key="queue_class_track").click().run()  # the next image: inline too
+    (after,) = _inline_pngs(app)
+    assert after != png
+
+    _queue(app, keys, view="Grid of 6")
+    tiles = _inline_pngs(app)
+    assert len(tiles) == 6
+    for tile in tiles:
+        with Image.open(io.BytesIO(tile)) as img:
+            assert img.format == "PNG"
+            assert max(img.size) == GRID_SIZE
 
 
 def test_dialog__opens_with_the_controls_and_the_style_chosen_last(

@@ -358,3 +358,19 @@ class TestQueueTwoLabelers:
         labels = tiny_project.current_labels()
         assert dict(zip(labels.key, labels.label, strict=True)) == {keys[0]: "clean"}
         assert "1 of 3 labeled · image 2 of 3" in _progress(app)
+
+
+class TestQueueKeysInOrder:
+    def test_keys__the_queue_holds_keys_pressed_during_a_run_for_the_next(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        """Streamlit coalesces presses that reach it while a run is pending: the queue carries
+        the script that sends them one run each, in order (browser test: fast keys), in
+        every mode of the queue, which all draw below it."""
+        tiny_project.ensure_class("track")
+        app.session_state[state.USER_NAME] = "qa"
+        app.run()
+        _start(app, tiny_project.samples().key.tolist()[:3])
+        assert sum("__bpsKeysInOrder" in h.proto.body for h in app.html) == 1
+        app.button(key="queue_class_track").click().run()
+        assert sum("__bpsKeysInOrder" in h.proto.body for h in app.html) == 1

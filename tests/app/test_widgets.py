@@ -1,14 +1,35 @@
 """The number box of ``bps_app.widgets``: a value typed out of its range is kept, shown and
 refused, never swapped for the last valid one as Streamlit's own min/max do; an integer box
-refuses a value that is not whole, never truncates it."""
+refuses a value that is not whole, never truncates it; the images' inline ``data:`` URIs."""
 
 from __future__ import annotations
 
+import base64
+import io
+
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from bps_app.safe_text import md
-from bps_app.widgets import range_error
+from bps_app.widgets import png_src, range_error
+
+
+class TestPngSrc:
+    def test_png_src__a_data_uri_holding_the_same_bytes(self) -> None:
+        buf = io.BytesIO()
+        pixels = np.arange(12 * 7 * 3, dtype=np.uint8).reshape(7, 12, 3)
+        Image.fromarray(pixels).save(buf, format="PNG")
+        png = buf.getvalue()
+        src = png_src(png)
+        head, _, body = src.partition(",")
+        assert head == "data:image/png;base64"
+        assert base64.b64decode(body, validate=True) == png  # no URL to expire, no re-encode
+        with Image.open(io.BytesIO(base64.b64decode(body))) as img:
+            assert img.size == (12, 7)
+            assert np.array_equal(np.asarray(img), pixels)
+
 
 MAX_EXACT_INT = 2**53 - 1  # the largest whole number a browser's number box holds exactly
 

@@ -11,6 +11,7 @@ from bps_core.embeddings import EmbedConfig, compute_embeddings
 from bps_core.project import Project
 from bps_core.projection import get_or_compute_map
 from bps_core.selection.rounds import list_rounds
+from bps_core.verbs import unlabeled_keys
 from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -146,3 +147,69 @@ def test_queue__keys_still_work_after_the_nucleus_view_controls(
     expect(progress).to_have_text(f"1 of {n} labeled · image 3 of {n}", timeout=30_000)
     with Project.open(tiny_project.folder) as p:
         assert p.current_labels().label.tolist() == ["track"]
+
+
+def test_queue__fast_keys_label_the_right_images_and_fetch_no_expired_one(
+    tiny_project: Project, page, serve
+) -> None:
+    """Digits pressed faster than the queue's runs (a labeler who knows the classes):
+
+    - each label lands on the image it was pressed for, in order, none lost: Streamlit
+      coalesced two presses into one run, which called the class buttons' callbacks in page
+      order (the keys now wait for the run before them, ``widgets.shortcut_keys_in_order``);
+    - no image is fetched from an expired /media/ URL (Streamlit's media store deletes the
+      previous run's file as the next run ends: 404s, a broken image flashing, console
+      errors); the images now travel inline (``widgets.png_src``).
+    """
+    for name in ("track", "debris", "other"):
+        tiny_project.ensure_class(name)  # digits 1, 2 and 3
+    n = tiny_project.n_samples()
+    queue = unlabeled_keys(tiny_project.samples(), [])  # the order the queue walks
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    server = serve(tiny_project.folder)
+    sign_in_and_open(page, server.url, "fast", "Label queue")
+    page.get_by_role("button", name="Start").click()
+    progress = page.get_by_text(re.compile(r"of [\d,]+ labeled"))
+    file_name = page.locator("strong", has_text=re.compile(r"\.tif$"))
+    image = page.locator('[data-testid="stImage"] img')
+    expect(progress).to_have_text(f"0 of {n} labeled · image 1 of {n}", timeout=30_000)
+    expect(image).to_have_count(1, timeout=30_000)
+    wait_idle(page)
+    page.locator("h1").first.click()  # focus the page, not a text box
+
+    # One press: the image the page showed a run ago must still load (its /media/ file was
+    # gone once the next run ended, so a browser a run behind got a 404).
+    shown, src = file_name.inner_text(), image.get_attribute("src")
+    for attempt in range(3):  # headless Chromium now and then drops a first key event
+        page.keyboard.press("1")
+        try:
+            expect(file_name).not_to_have_text(shown, timeout=5_000 * (attempt + 1))
+            break
+        except AssertionError:
+            assert _n_events(tiny_project) == 0, "a press half-happened"
+    wait_idle(page)
+    assert page.evaluate("async (src) => (await fetch(src)).ok", src), "the last image expired"
+
+    # Then 30 presses 15 ms apart, faster than the queue's runs: repeats and both orders of
+    # every two classes.
+    burst = "1122331213" * 3
+    for key in burst:
+        page.keyboard.press(key)
+        page.wait_for_timeout(15)
+    pressed = "1" + burst
+    total = len(pressed)
+    expect(progress).to_have_text(f"{total} of {n} labeled · image {total + 1} of {n}",
+                                  timeout=60_000)  # fmt: skip
+    wait_idle(page)
+    with Project.open(tiny_project.folder) as p:
+        events = p.label_events().sort_values("event_id")
+    names = {"1": "track", "2": "debris", "3": "other"}
+    assert events.key.tolist() == queue[:total]  # one label per image, none twice or skipped
+    assert events.label.tolist() == [names[k] for k in pressed]  # each the one pressed for it
+    expect(image).to_have_js_property("complete", True)
+    assert image.evaluate("img => img.naturalWidth") > 0
+    assert not missing, f"404s: {missing}"
+    assert not [e for e in errors if "404" in e or "Image source error" in e]
