@@ -245,15 +245,20 @@ def test_adjudication__keys_pressed_during_a_run_wait_for_the_next(
     assert sum("__bpsKeysInOrder" in h.proto.body for h in rita.html) == 1
 
 
-def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
-    app: AppTest, tiny_project: Project
-) -> None:
+def _save_alice_and_bob(app: AppTest, box: str, value: float) -> None:
+    """Rita saves alice and bob as the labelers, with ``value`` typed in the number ``box``."""
     app.session_state[state.USER_NAME] = "rita"
     app.run()
     app.switch_page(AGREEMENT_PAGE).run()
     app.text_input(key="agreement_labelers").input("alice, bob")
-    app.number_input(key="agreement_share").set_value(1.5)
+    app.number_input(key=box).set_value(value)
     button(app, "Save and assign").click().run()
+
+
+def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
+    app: AppTest, tiny_project: Project
+) -> None:
+    _save_alice_and_bob(app, "agreement_share", 1.5)
     assert not app.exception
     assert [e.value for e in app.error] == [
         md("Share of the samples: 1.5 is more than 1; enter a number from 0.01 to 1.")
@@ -264,12 +269,7 @@ def test_setting__a_share_typed_out_of_range_is_refused_not_replaced(
 def test_setting__a_seed_that_is_not_whole_is_refused_not_truncated(
     app: AppTest, tiny_project: Project
 ) -> None:
-    app.session_state[state.USER_NAME] = "rita"
-    app.run()
-    app.switch_page(AGREEMENT_PAGE).run()
-    app.text_input(key="agreement_labelers").input("alice, bob")
-    app.number_input(key="agreement_seed").set_value(3.7)
-    button(app, "Save and assign").click().run()
+    _save_alice_and_bob(app, "agreement_seed", 3.7)
     assert not app.exception
     assert [e.value for e in app.error] == [
         md("Seed: 3.7 is not a whole number; enter a whole number from 0 to "

@@ -19,6 +19,14 @@ def _labeled(project: Project, n: int = 4) -> list[str]:
     return keys
 
 
+def _reviewer_sets_debris(project: Project, key: str, source: str) -> None:
+    """Rita gives ``key`` "debris" by a review fix or by an adjudication (``source``)."""
+    if source == "review":
+        project.reviews.record([Verdict(key, "fix", label="debris")], user="rita")
+    else:
+        project.add_labels([key], "debris", user="rita", source="adjudication")
+
+
 def _event(project: Project, key: str) -> int:
     cur = project.reviews.current()
     return int(cur.set_index("key").event_id[key])
@@ -129,10 +137,7 @@ class TestRedo:
         self, tiny_project: Project, source: str, state: str
     ) -> None:
         keys = _labeled(tiny_project)
-        if source == "review":
-            tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
-        else:
-            tiny_project.add_labels([keys[0]], "debris", user="rita", source="adjudication")
+        _reviewer_sets_debris(tiny_project, keys[0], source)
         for _ in range(2):  # a redo of a redo (after its undo) is still the reviewer's
             assert tiny_project.undo("rita") is not None
             assert keys[0] not in tiny_project.reviews.reviewed_keys()
@@ -170,10 +175,7 @@ class TestUndoRestoresTheReviewState:
         self, tiny_project: Project, source: str, state: str
     ) -> None:
         keys = _labeled(tiny_project)
-        if source == "review":
-            tiny_project.reviews.record([Verdict(keys[0], "fix", label="debris")], user="rita")
-        else:
-            tiny_project.add_labels([keys[0]], "debris", user="rita", source="adjudication")
+        _reviewer_sets_debris(tiny_project, keys[0], source)
         tiny_project.add_labels([keys[0]], "track", user="ann", source="queue")
         assert keys[0] in tiny_project.reviews.queue()
         assert tiny_project.undo("ann") is not None
