@@ -376,8 +376,11 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
 
         return lambda s: ErrorAdaptive(low, high, 0.0, s, "badge")
 
-    def ramp_to(other: Callable[[int], Strategy]) -> Callable[[int], Strategy]:
-        """ErrorAdaptive's ramp with ``other`` in place of its random draw."""
+    def ramp_parts(
+        informative: Callable[[int], Strategy], other: Callable[[int], Strategy]
+    ) -> Callable[[int], Strategy]:
+        """ErrorAdaptive's ramp between ``informative`` (its BADGE) and ``other`` (its random
+        draw): ``other`` gets the share the model's expected error sets."""
 
         def warm(s: int) -> Strategy:
             from bps_core.selection.adaptive import expected_error, random_share
@@ -386,26 +389,18 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
             class _Ramp:
                 def select(self, pool: Pool, budget: int) -> np.ndarray:
                     r = random_share(expected_error(pool), *ERROR_ADAPTIVE)
-                    parts = ((Badge(random_state=s), 1.0 - r), (other(s), r))
+                    parts = ((informative(s), 1.0 - r), (other(s), r))
                     return Mixture(tuple((p, w) for p, w in parts if w > 0)).select(pool, budget)
 
             return _Ramp()
 
         return warm
 
+    def badge(s: int) -> Strategy:
+        return Badge(random_state=s)
+
     def dbadge(beta: float) -> Callable[[int], Strategy]:
-        def warm(s: int) -> Strategy:
-            from bps_core.selection.adaptive import expected_error, random_share
-            from bps_core.selection.registry import ERROR_ADAPTIVE
-
-            class _Ramp:  # ErrorAdaptive's ramp around DensityBadge
-                def select(self, pool: Pool, budget: int) -> np.ndarray:
-                    r = random_share(expected_error(pool), *ERROR_ADAPTIVE)
-                    parts = ((DensityBadge(s, beta), 1.0 - r), (rnd(s), r))
-                    return Mixture(tuple((p, w) for p, w in parts if w > 0)).select(pool, budget)
-
-            return _Ramp()
-
+        warm = ramp_parts(lambda s: DensityBadge(s, beta), rnd)
         return lambda seed: ColdThenAdaptive(seed, typ, warm)
 
     return {
@@ -424,7 +419,7 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
         "dbadge2": dbadge(2.0),
         # sixth round: the ramp's share goes to TypiClust instead of a random draw (where the
         # model expects many errors, cover the data's dense parts rather than draw at random)
-        "ea_typ": lambda s: ColdThenAdaptive(s, few(50), ramp_to(typ)),
+        "ea_typ": lambda s: ColdThenAdaptive(s, few(50), ramp_parts(badge, typ)),
     }
 
 
