@@ -424,22 +424,146 @@ def _fifth() -> dict[str, Callable[[int], Strategy]]:
 
 
 FIFTH = _fifth()
+
+
+class SelectAL:
+    """A per-round choice between a low-budget strategy (TypiClust) and a high-budget one
+    (``error_adaptive``'s BADGE ramp), by the derivative test of SelectAL (Hacohen and
+    Weinshall, "How to Select Which Active Learning Strategy is Best Suited for Your Specific
+    Problem and Budget", NeurIPS 2023, arXiv:2306.03543), adapted to a linear model on fixed
+    embeddings: from the labels so far, remove a small share the way each regime would rank
+    them (the most typical: what a low-budget strategy adds; the smallest margins: what a
+    high-budget one adds) and a random share of the same size, retrain, and compare the
+    cross-validated balanced accuracy. Where losing the typical labels hurts more than losing
+    the uncertain ones, the task is still in its low-budget regime: TypiClust; else the
+    high-budget strategy. A seventh-round candidate (session 23), not in the registry.
+
+    It needs the labels of the labeled rows, which the bench's oracle hands it (``oracle``,
+    set by `Recorder`; only labeled rows are read): the selection pool holds none.
+    """
+
+    #: Every choice made, as (labels so far, regime), for the bench's printout.
+    CHOICES: list[tuple[int, str]] = []
+
+    def __init__(
+        self, seed: int, delta: float = 0.2, folds: int = 3, strict: bool = False, reps: int = 1
+    ) -> None:
+        self.seed, self.delta, self.folds, self.strict, self.reps = seed, delta, folds, strict, reps
+        self.oracle: Callable[[Pool], np.ndarray] | None = None
+
+    def _warm(self) -> Strategy:
+        from bps_core.selection.adaptive import ErrorAdaptive
+        from bps_core.selection.registry import ERROR_ADAPTIVE
+
+        low, high, floor = ERROR_ADAPTIVE
+        return ErrorAdaptive(low, high, floor, self.seed, "badge")
+
+    def regime(self, pool: Pool) -> str:
+        """``low`` or ``high`` (``high`` where the test cannot run: too few labels per class)."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import balanced_accuracy_score
+        from sklearn.model_selection import StratifiedKFold
+
+        from bps_core.selection.strategies import _typicality
+
+        assert self.oracle is not None
+        assert pool.probabilities is not None
+        lab = np.flatnonzero(pool.labeled)
+        y = np.asarray(self.oracle(pool))[lab]
+        names, counts = np.unique(y, return_counts=True)
+        if len(names) < 2 or counts.min() < self.folds:
+            return "high"
+        x = np.asarray(pool.embeddings, dtype=np.float32)
+        typ = _typicality(x, lab.astype(np.int64), np.arange(len(x), dtype=np.int64), 20)
+        p = np.sort(np.asarray(pool.probabilities, dtype=np.float64)[lab], axis=1)
+        margin = p[:, -1] - p[:, -2]
+        rng = np.random.default_rng(self.seed)
+        score = {k: 0.0 for k in ("low", "high", "rand")}
+        for rep in range(self.reps):  # repeated k-fold: the figures are noisy on few labels
+            preds = {k: np.empty(len(lab), dtype=y.dtype) for k in score}
+            split = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed + rep)
+            for tr, te in split.split(lab, y):
+                drop: dict[str, list[int]] = {k: [] for k in preds}
+                for c in names:  # the same share of every class, so class balance stays
+                    rows = tr[y[tr] == c]
+                    d = int(round(self.delta * len(rows)))
+                    if d == 0 or d >= len(rows):
+                        continue
+                    drop["low"] += rows[np.argsort(-typ[rows], kind="stable")[:d]].tolist()
+                    drop["high"] += rows[np.argsort(margin[rows], kind="stable")[:d]].tolist()
+                    drop["rand"] += rng.choice(rows, d, replace=False).tolist()
+                for k, gone in drop.items():
+                    keep = np.setdiff1d(tr, np.asarray(gone, dtype=np.int64))
+                    model = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced")
+                    model.fit(x[lab[keep]], y[keep])
+                    preds[k][te] = model.predict(x[lab[te]])
+            for k, v in preds.items():
+                score[k] += balanced_accuracy_score(y, v) / self.reps
+        # strict: losing the typical labels must also hurt more than losing random ones
+        worst = min(score["high"], score["rand"]) if self.strict else score["high"]
+        return "low" if score["low"] < worst else "high"
+
+    def select(self, pool: Pool, budget: int) -> np.ndarray:
+        from bps_core.selection.strategies import TypiClust
+
+        if pool.probabilities is None:  # no model yet: what ``default`` does
+            return ColdThenAdaptive(self.seed, _few50).select(pool, budget)
+        regime = self.regime(pool)
+        SelectAL.CHOICES.append((int(pool.labeled.sum()), regime))
+        if regime == "low":
+            return TypiClust(random_state=self.seed).select(pool, budget)
+        return self._warm().select(pool, budget)
+
+
+def _few50(seed: int) -> Strategy:
+    """TypiClust while fewer than 50 samples are labeled, then random (``default``'s start)."""
+    from bps_core.selection.strategies import TypiClust
+
+    class _Few:
+        def select(self, pool: Pool, budget: int) -> np.ndarray:
+            if int(pool.labeled.sum()) < 50:
+                return TypiClust(random_state=seed).select(pool, budget)
+            return make_strategy("random", random_state=seed).select(pool, budget)
+
+    return _Few()
+
+
+#: Seventh round (session 23): per-round choices that read the labels so far.
+SEVENTH: dict[str, Callable[[int], Strategy]] = {
+    "select_al": SelectAL,
+    "select_al_strict": lambda s: SelectAL(s, strict=True),
+    "select_al_r3": lambda s: SelectAL(s, strict=True, reps=3),
+}
 #: Strategies the bench makes beyond the registry's (name -> maker from seed).
-PEERS: dict[str, Callable[[int], Strategy]] = {"modal": ModalUncertainty, **_cands(), **FIFTH}
+PEERS: dict[str, Callable[[int], Strategy]] = {
+    "modal": ModalUncertainty,
+    **_cands(),
+    **FIFTH,
+    **SEVENTH,
+}
 
 
 class Recorder:
     """Wraps strategies to count, per (strategy, seed), positives among the labels so far."""
 
-    def __init__(self, positive: dict[str, bool]) -> None:
+    def __init__(self, positive: dict[str, bool], truth: dict[str, str] | None = None) -> None:
         self.positive = positive  # file name -> is the rare class
+        self.truth = truth or {}  # file name -> label (the oracle's; SEVENTH reads labeled rows)
         self.hits: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self.errors: dict[str, list[float]] = {}  # the model's expected error per round
 
     def __call__(self, name: str, seed: int, has_model: bool) -> Strategy:
         inner = (PEERS[name](seed) if name in PEERS
                  else make_strategy(name, random_state=seed, has_model=has_model))  # fmt: skip
+        if hasattr(inner, "oracle"):
+            inner.oracle = self.labels_of
         return _Recording(inner, self, name, seed)
+
+    def labels_of(self, pool: Pool) -> np.ndarray:
+        """The oracle's label of every pool row (a strategy may read only labeled rows')."""
+        assert pool.metadata is not None
+        files = pool.metadata["key"].map(lambda k: k.rsplit("/", 1)[-1].split(":")[-1])
+        return files.map(self.truth).fillna("").to_numpy(dtype=str)
 
     def first(self, name: str, seed: int, k: int, beyond: float) -> float:
         """Labels when ``k`` positives were first labeled (per batch), or ``beyond``."""
@@ -475,7 +599,10 @@ def run_task(
     t = pd.read_csv(truth, dtype=str, keep_default_na=False)
     share = float((t[task.column] == task.positive).mean())
     rare = share < 0.1
-    rec = Recorder(dict(zip(t["filename"], t[task.column] == task.positive, strict=True)))
+    rec = Recorder(
+        dict(zip(t["filename"], t[task.column] == task.positive, strict=True)),
+        dict(zip(t["filename"], t[task.column], strict=True)),
+    )
     extra = tuple(s for s in strategies if s not in verbs.STRATEGIES)
     settings = verbs.SimulateSettings(
         task.column, strategies, batch=task.batch, rounds=task.rounds, seeds=seeds,
@@ -676,7 +803,7 @@ def finish(raw: pd.DataFrame) -> pd.DataFrame:
             for name in SAME_FOR_TWO_CLASSES:
                 if name not in have:
                     extra.append(g[g.strategy == "margin"].assign(strategy=name))
-    order = [*verbs.STRATEGIES, "modal", *CANDIDATES, *ADAPTIVE, *FIFTH]
+    order = [*verbs.STRATEGIES, "modal", *CANDIDATES, *ADAPTIVE, *FIFTH, *SEVENTH]
     out = pd.concat([raw, *extra], ignore_index=True)
     out = out[out.strategy.isin(order)].copy()  # rows of variants no longer measured
     out["rank"] = out.strategy.map({n: i for i, n in enumerate(order)})
@@ -727,7 +854,14 @@ def main() -> None:
     ]
     for task in (t for t in TASKS if t.name in names and not args.report):
         print(f"== {task.name}", flush=True)
+        SelectAL.CHOICES.clear()
         rows += run_task(task, strategies, seeds, args.model)
+        if SelectAL.CHOICES:
+            low = [n for n, r in SelectAL.CHOICES if r == "low"]
+            print(
+                f"   SelectAL: {len(low)} of {len(SelectAL.CHOICES)} rounds low-budget "
+                f"(median labels then {np.median(low) if low else float('nan'):.0f})"
+            )
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         raw_path.write_text(json.dumps(rows, indent=1))
     raw = finish(pd.DataFrame(rows))
@@ -753,9 +887,8 @@ def main() -> None:
         "cores shared with other work (timings are not figures here)."
     )
     name = args.results or ("learning" if seeds == SEEDS else f"learning_{seeds}seeds")
-    write_results(
-        name, table(raw[~raw.strategy.isin([*CANDIDATES, *ADAPTIVE, *FIFTH])]), notes=notes
-    )
+    rounds_only = [*CANDIDATES, *ADAPTIVE, *FIFTH, *SEVENTH]
+    write_results(name, table(raw[~raw.strategy.isin(rounds_only)]), notes=notes)
     if args.results:  # a round's own run: its candidates per task, too
         write_results(f"{name}_by_task", by_task(raw), notes="Labels to 95% over random's, "
                       "between grid points, per task (below 1: fewer labels).")  # fmt: skip

@@ -127,3 +127,60 @@ def test_learning_suite__the_hindsight_row_takes_the_least_labels_per_task(suite
     assert best[0]["median x random's labels"] == "0.60"
     assert best[0]["between grid points (90% interval)"] == "0.60 (0.60-0.60)"
     assert {r["median x random's labels"] for r in out if r["strategy"] == "a"} == {"0.90"}
+
+
+def _oracle(pool, scramble: bool):  # type: ignore[no-untyped-def]
+    """Labels by the pool's cluster structure (first coordinate's sign); with ``scramble``,
+    unlabeled rows get other labels (a strategy that reads them would change its answer)."""
+    import numpy as np
+
+    y = np.where(pool.embeddings[:, 0] > 0, "pos", "neg").astype(object)
+    if scramble:
+        y[~pool.labeled] = np.random.default_rng(1).choice(["pos", "neg"], (~pool.labeled).sum())
+    return lambda _pool: y.astype(str)
+
+
+def test_learning_suite__select_al_reads_only_the_labels_it_was_given(suite) -> None:  # type: ignore[no-untyped-def]
+    """The seventh round's SelectAL test may read the oracle's labels of labeled rows only:
+    scrambling the other rows' labels changes neither its regime nor its picks; before a
+    model it picks as ``default`` does."""
+    from dataclasses import replace
+
+    from bps_core.selection import make_strategy
+    from tests.selection.conftest import make_pool
+
+    pool = make_pool(n_labeled=60)
+    regimes = []
+    for seed in (0, 3):
+        picks = []
+        for scramble in (False, True):
+            s = suite.SEVENTH["select_al_strict"](seed)
+            s.oracle = _oracle(pool, scramble)
+            regimes.append(s.regime(pool))
+            picks.append(s.select(pool, 17))
+        assert (picks[0] == picks[1]).all()
+    assert regimes[0] == regimes[1]
+    assert regimes[2] == regimes[3]
+    assert set(regimes) <= {"low", "high"}
+    cold = replace(make_pool(n_labeled=20), probabilities=None)
+    s = suite.SEVENTH["select_al"](0)
+    assert (s.select(cold, 17) == make_strategy("default", random_state=0).select(cold, 17)).all()
+
+
+def test_learning_suite__select_al_falls_back_to_high_budget_with_too_few_labels_per_class(
+    suite,  # type: ignore[no-untyped-def]
+) -> None:
+    """Fewer labels of a class than folds: no test, ``error_adaptive``'s warm strategy."""
+    import numpy as np
+
+    from bps_core.selection import make_strategy
+    from tests.selection.conftest import make_pool
+
+    pool = make_pool(n_labeled=30)
+    y = np.full(len(pool), "neg", dtype=object)
+    y[np.flatnonzero(pool.labeled)[:2]] = "pos"  # two positives, three folds
+    s = suite.SEVENTH["select_al"](0)
+    s.oracle = lambda _pool: y.astype(str)
+    assert s.regime(pool) == "high"
+    warm = make_strategy("error_adaptive", random_state=0).select(pool, 17)
+    assert (s.select(pool, 17) == warm).all()
