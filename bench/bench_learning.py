@@ -22,8 +22,8 @@ names to ``--strategies``). ``--quick`` runs 3 seeds on three tasks; ``--tasks``
 by name; ``--report`` rebuilds the tables from the cached rows. The demo project is copied
 from /work/demo-template (``DEMO``) and embedded again through the CLI: SimCLR for a fixed
 ``SIMCLR_EPOCHS`` from seed 0 (the demo's own embeddings, trained for a time budget, differ
-per machine), or pixels. Run with ``nice -n 15``: about 35 minutes on 2 shared
-cores.
+per run; the fixed recipe repeats on one machine, not across machines), or pixels. Run with
+``nice -n 15``: about 35 minutes on 2 shared cores.
 
 The crossing is also read between grid points (``labels_i``, linearly between the last label
 count below 95% and the first at or above it), and the summary gives the median ratio with a
@@ -150,8 +150,10 @@ def _real_set(name: str) -> tuple[Path, Path]:
 
 #: The bench trains the demo's SimCLR embeddings itself, for a fixed number of epochs from a
 #: fixed seed: ``bps-labeler demo`` trains for a time budget (100 s), so its embeddings (and the
-#: SimCLR tasks' figures) differed from machine to machine. 9 epochs is what the demo's budget
-#: reached on a 2-core machine (session 21).
+#: SimCLR tasks' figures) differed from run to run. 9 epochs is what the demo's budget reached
+#: on a 2-core machine (session 21). The recipe repeats byte for byte on one machine, not
+#: across machines (session 23: another machine's run ranked the strategies differently on the
+#: SimCLR tasks while the pixel and real-image tasks matched; docs/benchmarks.md, seventh round).
 SIMCLR_EPOCHS = 9
 #: How each demo copy is embedded (kept in the copy, so that a changed recipe rebuilds it).
 EMBED_ARGS = {
