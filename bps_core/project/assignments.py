@@ -278,6 +278,37 @@ class Assignments:
         """
         return _own_labels(self._events())
 
+    def own_labels_after_undos(self, user: str) -> dict[int, str | None]:
+        """``user``'s own label right after each of their undos on samples assigned to them.
+
+        By undo event id: the label the undo gave back to their own view (their last own
+        event before it that no undo up to it took back; None: no label of theirs), which is
+        not always the one the log's undo event puts back: undoing their label on a sample
+        another labeler labeled after their earlier label puts the other's label back in the
+        log, while their own earlier label stands. Undos of a reviewer's decision (which are
+        no labeler's own) are left out.
+        """
+        events = self._events()
+        theirs = events[(events.user == user) & (events.assigned == 1)
+                        & ~events.origin.isin(_REVIEWER_SOURCES)]  # fmt: skip
+        undos = theirs[theirs.source == "undo"]
+        if undos.empty:
+            return {}
+        own = theirs[theirs.source.isin(OWN_SOURCES)]
+        # Per sample, their own events oldest first (the frame's order): a few each.
+        by_sample: dict[int, list[tuple[int, float, str | None]]] = {}
+        for sid, eid, at, label in zip(own.sample_id, own.event_id, own.undone_at, own.label,
+                                       strict=True):  # fmt: skip
+            by_sample.setdefault(int(sid), []).append((int(eid), float(at), label))
+        out: dict[int, str | None] = {}
+        for sid, eid, at in zip(undos.sample_id, undos.event_id, undos.action_at, strict=True):
+            # NaN compares False: an event never undone, or an undo of unknown time, stands.
+            standing = (label for e, undone_at, label in reversed(by_sample.get(int(sid), []))
+                        if e < eid and not undone_at <= at)  # fmt: skip
+            found = next(standing, None)
+            out[int(eid)] = found if isinstance(found, str) else None
+        return out
+
     def disputes(self) -> pd.DataFrame:
         """Assigned samples on which two or more labelers' own labels differ.
 

@@ -345,3 +345,32 @@ class TestUndoAfterAdjudication:
         tiny_project.undo(BOB)
         tiny_project.undo("rita")  # the decision taken back: open whatever the labels
         assert self._state(tiny_project, key)[0] is False
+
+
+class TestOwnLabelsAfterUndos:
+    def test_her_undo_gives_back_her_own_label_not_the_one_the_log_puts_back(
+        self, tiny_project: Project
+    ) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "track", user=ALICE, source="queue")
+        tiny_project.undo(ALICE)  # the log: bob's track back; hers: debris
+        events = tiny_project.label_events(key)
+        first_undo = int(events.event_id.iloc[-1])
+        assert events.label.iloc[-1] == "track"
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {first_undo: "debris"}
+        tiny_project.undo(ALICE)  # now her debris too: none of hers (the log skips: bob's)
+        # read at its time, the first undo still gave her debris back
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {first_undo: "debris"}
+        assert tiny_project.assignments.own_labels_after_undos(BOB) == {}
+
+    def test_an_undo_back_to_no_label_of_hers_is_none(self, tiny_project: Project) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        tiny_project.undo(ALICE)
+        undo = int(tiny_project.label_events(key).event_id.iloc[-1])
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {undo: None}
