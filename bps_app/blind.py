@@ -61,6 +61,10 @@ class Blind:
         """Their own labels: columns key, label."""
         return self.mine.own
 
+    def classes(self) -> list[str]:
+        """The classes of their own labels, sorted."""
+        return sorted(set(self.own.label.dropna()))
+
     def label_counts(self, classes: Sequence[str]) -> dict[str, int]:
         """Their own labels per class, in the order of ``classes``; unused classes left out."""
         counts = self.own.label.value_counts()
