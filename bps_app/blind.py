@@ -61,6 +61,10 @@ class Blind:
         """Their own labels: columns key, label."""
         return self.mine.own
 
+    def classes(self) -> list[str]:
+        """The classes of their own labels, sorted."""
+        return sorted(set(self.own.label.dropna()))
+
     def label_counts(self, classes: Sequence[str]) -> dict[str, int]:
         """Their own labels per class, in the order of ``classes``; unused classes left out."""
         counts = self.own.label.value_counts()
@@ -168,18 +172,27 @@ def own_events(events: pd.DataFrame, mine: Blind | None) -> pd.DataFrame:
 
 def own_label_events(events: pd.DataFrame, mine: Blind | None, project: Project) -> pd.DataFrame:
     """The label events (``Project.label_events``) a user may see: all, or a blind labeler's
-    own, where an undo or redo of theirs that put back someone else's label shows no class
-    ("(cleared)": from their side the sample holds no label of theirs). Undoing her label on
-    a sample bob labeled before her puts his label back, in an event of hers."""
+    own, each undo of theirs showing the label it gave back to them, not someone else's.
+
+    Undoing her label on a sample bob labeled before her puts his label back, in an event of
+    hers. On a sample assigned to her, the undo shows her own label it restored
+    (``Assignments.own_labels_after_undos``: her earlier label, or "(cleared)" when none);
+    elsewhere, an undo or redo of hers that put back someone else's label shows no class
+    ("(cleared)": from her side the sample holds no label of hers)."""
     if mine is None:
         return events
     out = events[events.user == mine.user]
-    put_back = out.source.isin(REVERSAL_SOURCES) & out.label.notna()
-    if not put_back.any():
+    reversal = out.source.isin(REVERSAL_SOURCES)
+    if not reversal.any():
         return out
-    authors = project.put_back_authors(out.event_id[put_back].tolist())
-    others = put_back & (out.event_id.map(authors) != mine.user)
-    return out.assign(label=out.label.where(~others, None)) if others.any() else out
+    restored = project.assignments.own_labels_after_undos(mine.user)
+    assigned = reversal & out.event_id.isin(list(restored))
+    label = out.label.where(~assigned, out.event_id.map(restored))
+    put_back = reversal & ~assigned & label.notna()
+    if put_back.any():
+        authors = project.put_back_authors(out.event_id[put_back].tolist())
+        label = label.where(~(put_back & (out.event_id.map(authors) != mine.user)), None)
+    return out.assign(label=label)
 
 
 def round_config(config: dict[str, object], mine: Blind | None) -> dict[str, object]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from bps_core.errors import BpsError
 from bps_core.project.store import Project
 from bps_core.storage import DatasourceConfig, open_writable
@@ -20,12 +22,17 @@ SELECTION_KINDS = ("keys", "round", "classes", "all")
 
 @dataclass(frozen=True)
 class CopySelection:
-    """Which samples a copy takes: picked keys, a round's picks, label classes, or all."""
+    """Which samples a copy takes: picked keys, a round's picks, label classes, or all.
+
+    ``labeler``: whose labels the classes are read from, a blind double labeler's own
+    (``verbs.copy`` reads them; empty: the current labels, everyone's).
+    """
 
     kind: str = "all"
     keys: tuple[str, ...] = ()
     round: int = 0
     classes: tuple[str, ...] = ()
+    labeler: str = ""
 
     def validate(self) -> None:
         """Raises ``BpsError`` naming what is missing when the selection cannot be copied."""
@@ -55,8 +62,14 @@ def _clip(name: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
-def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
-    """Relative paths (in the input datasource) of the samples a selection names."""
+def selected_relpaths(
+    project: Project, selection: CopySelection, labels: pd.DataFrame | None = None
+) -> list[str]:
+    """Relative paths (in the input datasource) of the samples a selection names.
+
+    ``labels`` (columns key, label) are the labels a class selection reads: the current
+    labels when None.
+    """
     selection.validate()
     samples = project.samples()
     relpath_of = dict(zip(samples.key, samples.relpath, strict=True))
@@ -69,7 +82,8 @@ def selected_relpaths(project: Project, selection: CopySelection) -> list[str]:
         if not keys:
             raise BpsError(f"round {selection.round} does not exist or selected nothing")
     else:
-        labels = project.current_labels()
+        if labels is None:
+            labels = project.current_labels()
         unknown = sorted(set(selection.classes) - set(labels.label))
         if unknown:
             shown = ", ".join(_clip(c) for c in unknown[:5])
@@ -89,9 +103,13 @@ def copy_samples(
     *,
     overwrite: bool = False,
     progress: Any = None,
+    labels: pd.DataFrame | None = None,
 ) -> CopyReport:
-    """Copies the selected samples' files to ``dest`` (same relative paths under its root)."""
-    relpaths = selected_relpaths(project, selection)
+    """Copies the selected samples' files to ``dest`` (same relative paths under its root).
+
+    ``labels``: those a class selection reads (``selected_relpaths``).
+    """
+    relpaths = selected_relpaths(project, selection, labels)
     # read the input directly, not through the local cache: server-side copy needs the S3 source
     from bps_core.storage import open_source
 

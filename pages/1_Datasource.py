@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from bps_app import blind, jobs, state, widgets
 from bps_app import datasource_form as dsf
-from bps_app import jobs, state, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import (
     DEFAULT_TASK,
@@ -22,7 +22,9 @@ with state.open_project() as project:
     active = {kind: jobs.active_job(project, kind) for kind in ("ingest", "copy", "writeback")}
     last = {kind: next(iter(jobs.list_jobs(project, kind, limit=1)), None)
             for kind in ("ingest", "copy", "writeback")}  # fmt: skip
-    class_names = sorted(project.label_counts())
+    # A blind labeler copies by her own labels: their classes, not everyone's.
+    mine = blind.view(project, state.user_name())
+    class_names = sorted(project.label_counts()) if mine is None else mine.classes()
     round_ids = project.rounds.ids()
     n_samples = project.n_samples()
 
@@ -130,7 +132,9 @@ with tab_copy:
             st.info("No selection rounds yet.")
     elif what == "classes":
         chosen = st.multiselect("Classes", class_names, key="copy_classes")
-        selection = CopySelection(kind="classes", classes=tuple(chosen)) if chosen else None
+        selection = (CopySelection(kind="classes", classes=tuple(chosen),
+                                   labeler=blind.user_of(mine) or "")
+                     if chosen else None)  # fmt: skip
     else:
         selection = CopySelection(kind="all")
     st.markdown("**Destination**")

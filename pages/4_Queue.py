@@ -10,6 +10,7 @@ corrects, S skips.
 """
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from bps_app import blind as blind_mode  # ``blind`` below: whether this user labels blind
 from bps_app import (
@@ -24,6 +25,7 @@ from bps_app import (
 from bps_app.safe_text import md
 from bps_core.verbs import (
     FacetFilter,
+    LabelerView,
     LabelQueue,
     StaleLabelError,
     UnknownSampleError,
@@ -63,14 +65,9 @@ blind = mine is not None and mine.blind
 shown_labels = mine.own if mine is not None and blind else labels.frame  # what this user may see
 labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
 st.title("Label queue")
-if mine is not None and (mine.pending or blind):
-    first = (
-        f"Double labeling: the {len(mine.pending):,} samples assigned to you that you "
-        "have not labeled yet come first among the unlabeled. "
-        if mine.pending
-        else ""
-    )
-    st.caption(first + (blind_mode.NOTE if blind else ""))
+# The double-labeling line: its count changes with a label or an undo, which rerun only the
+# queue's fragment, so the fragment writes it here.
+top = st.container()
 if flash := state.pop_flash(state.QUEUE_FLASH):
     st.toast(md(flash), icon=":material/check_circle:")
 if (resumed := state.resume_saved_queue(labeled_keys)) is not None:
@@ -227,8 +224,21 @@ with st.expander("Queue", expanded=q is None or q.finished), st.form("queue_star
         st.rerun()
 
 
+def _double_labeling_note(mine: LabelerView | None) -> str:
+    """Why the queue starts where it does, for a labeler of double labeling ("": nobody)."""
+    if mine is None or not (mine.pending or mine.blind):
+        return ""
+    first = (
+        f"Double labeling: the {len(mine.pending):,} samples assigned to you that you "
+        "have not labeled yet come first among the unlabeled. "
+        if mine.pending
+        else ""
+    )
+    return first + (blind_mode.NOTE if mine.blind else "")
+
+
 @st.fragment
-def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
+def _queue_body(form_open: bool, view: widgets.QueueView | None, top: DeltaGenerator) -> None:
     """Everything a key press changes: progress, the class and move keys, the image or grid.
 
     A fragment: a digit, an arrow or Z reruns only this, not the sidebar, the queue's source
@@ -237,7 +247,8 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
     the run it causes. ``form_open``: whether the full run drew the source controls open (a
     queue that finishes here reruns the page, so they open to start another). ``view``: the
     display window and nucleus-view style the full run's controls chose (None: not drawn, the
-    queue had no image; one that has one now reruns the page to draw them).
+    queue had no image; one that has one now reruns the page to draw them). ``top``: the
+    container under the title, where the double-labeling line goes (redrawn on each run).
     """
     q = state.queue()
     if q is not None and q.finished and not form_open:
@@ -251,6 +262,9 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None) -> None:
         mine = labeler_view(p, user, lambda: labels.frame)
     blind = mine is not None and mine.blind
     labeled_keys = mine.labeled(labels.keys) if mine is not None else labels.keys
+    line = top.empty()  # written on every run: a fragment may write outside only so
+    if note := _double_labeling_note(mine):
+        line.caption(note)
     if mine is not None and blind:  # what this user may see
         current = dict(zip(mine.own.key, mine.own.label, strict=True))
     else:
@@ -387,4 +401,4 @@ shown = (widgets.queue_view_controls(default_window)
 # Keys pressed faster than the runs reach the server one run each, in order (a coalesced run
 # would call the class buttons' callbacks in page order, or one button's once).
 widgets.shortcut_keys_in_order()
-_queue_body(q is None or q.finished, shown)
+_queue_body(q is None or q.finished, shown, top)

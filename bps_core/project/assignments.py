@@ -7,7 +7,9 @@ labeling sources (adjudication and review events, and undos and redos of them, a
 reviewer's, not a labeler's), skipping events one of their undos took back: so a labeler's undo
 restores their own previous label, whoever labeled the sample in between. Whether a reviewer
 settled a disagreement is derived the same way: a decision (an adjudication event, or a redo of
-one) that no undo took back, newer than every labeler's own event on the sample.
+one) that no undo took back, newer than every labeler's own event on the sample; or the newest
+such decision made on the labelers' own labels as they are now, while the sample holds its
+label (a labeler's undo back to the labels the reviewer decided).
 """
 
 from __future__ import annotations
@@ -228,10 +230,12 @@ class Assignments:
 
         With whether its user is assigned to it, whether an undo took its action back and the
         source of the label action it stems from (``origin``: an undo or redo of an
-        adjudication stems from the adjudication). An undo takes back the whole action in its
-        labeler's own view, also on the samples where the log kept the label because someone
-        labeled them since (``Project.undo`` never overwrites a newer label of another person;
-        blind labelers label the same samples).
+        adjudication stems from the adjudication); ``action_at`` and ``undone_at`` are the
+        rowids of its action and of the undo that took it back (NaN: none), which order
+        actions as events cannot (an undo whose samples were all skipped writes no event). An
+        undo takes back the whole action in its labeler's own view, also on the samples where
+        the log kept the label because someone labeled them since (``Project.undo`` never
+        overwrites a newer label of another person; blind labelers label the same samples).
         """
         at = self.token()
         if self._events_memo is not None and self._events_memo[0] == at:
@@ -239,20 +243,24 @@ class Assignments:
         rows = self._conn.execute(
             "SELECT e.id, e.sample_id, s.key, k.name, e.user, e.source, e.action_id, "
             "CASE WHEN u.target_action_id IS NULL THEN 0 ELSE 1 END, "
-            "CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END "
+            "CASE WHEN asg.user IS NULL THEN 0 ELSE 1 END, a.rowid, u.at "
             "FROM label_events e "
             "JOIN (SELECT DISTINCT sample_id FROM label_assignments) d "
             "ON d.sample_id = e.sample_id "
             "JOIN samples s ON s.id = e.sample_id "
             "LEFT JOIN label_classes k ON k.id = e.class_id "
-            "LEFT JOIN (SELECT DISTINCT target_action_id FROM label_actions "
-            "WHERE kind = 'undo') u ON u.target_action_id = e.action_id "
+            "LEFT JOIN label_actions a ON a.action_id = e.action_id "
+            "LEFT JOIN (SELECT target_action_id, MIN(rowid) AS at FROM label_actions "
+            "WHERE kind = 'undo' GROUP BY target_action_id) u "
+            "ON u.target_action_id = e.action_id "
             "LEFT JOIN label_assignments asg ON asg.sample_id = e.sample_id AND asg.user = e.user "
             "ORDER BY e.id"
         ).fetchall()
         cols = ["event_id", "sample_id", "key", "label", "user", "source", "action_id",
-                "undone", "assigned"]  # fmt: skip
+                "undone", "assigned", "action_at", "undone_at"]  # fmt: skip
         frame = pd.DataFrame(rows, columns=cols)
+        for col in ("action_at", "undone_at"):  # NaN: no action row, never undone
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
         # A few rows (one per undo or redo), read apart: a join per event cost a quarter more.
         frame["origin"] = reversals.origins(frame, reversals.reversal_targets(self._conn))
         self._events_memo = (at, frame)
@@ -270,16 +278,55 @@ class Assignments:
         """
         return _own_labels(self._events())
 
+    def own_labels_after_undos(self, user: str) -> dict[int, str | None]:
+        """``user``'s own label right after each of their undos on samples assigned to them.
+
+        By undo event id: the label the undo gave back to their own view (their last own
+        event before it that no undo up to it took back; None: no label of theirs), which is
+        not always the one the log's undo event puts back: undoing their label on a sample
+        another labeler labeled after their earlier label puts the other's label back in the
+        log, while their own earlier label stands. Undos of a reviewer's decision (which are
+        no labeler's own) are left out.
+        """
+        events = self._events()
+        theirs = events[(events.user == user) & (events.assigned == 1)
+                        & ~events.origin.isin(_REVIEWER_SOURCES)]  # fmt: skip
+        undos = theirs[theirs.source == "undo"]
+        if undos.empty:
+            return {}
+        own = theirs[theirs.source.isin(OWN_SOURCES)]
+        # Per sample, their own events oldest first (the frame's order): a few each.
+        by_sample: dict[int, list[tuple[int, float, str | None]]] = {}
+        for sid, eid, at, label in zip(own.sample_id, own.event_id, own.undone_at, own.label,
+                                       strict=True):  # fmt: skip
+            by_sample.setdefault(int(sid), []).append((int(eid), float(at), label))
+        out: dict[int, str | None] = {}
+        for sid, eid, at in zip(undos.sample_id, undos.event_id, undos.action_at, strict=True):
+            # NaN compares False: an event never undone, or an undo of unknown time, stands.
+            standing = (label for e, undone_at, label in reversed(by_sample.get(int(sid), []))
+                        if e < eid and not undone_at <= at)  # fmt: skip
+            found = next(standing, None)
+            out[int(eid)] = found if isinstance(found, str) else None
+        return out
+
     def disputes(self) -> pd.DataFrame:
         """Assigned samples on which two or more labelers' own labels differ.
+
+        A disagreement is settled (``adjudicated``) by a decision no undo took back (an
+        adjudication event or a redo of one) that came after ``last_own_event``. A labeler who
+        changes their label afterwards makes a new disagreement, open again; their undo (or
+        redo) back to the labels the reviewer decided on settles it again, without the
+        reviewer: the newest standing decision made when every labeler's own label was what it
+        is now settles it, as long as the sample holds that decision's label (were it to
+        hold a labeler's label instead, say after they relabeled it with the class they had,
+        the disagreement goes back to the reviewer rather than show a label they overruled).
+        A reviewer's undo of their decision reopens the disagreement, their redo settles it
+        again.
 
         Returns:
             Columns key, sample_id, n_labels (labelers with a label), last_own_event (the
             newest event of an assigned labeler on it, undos included), adjudicated_label and
-            adjudicated (a decision no undo took back, an adjudication event or a redo of
-            one, came after ``last_own_event``): one row per disagreement, settled or not, in
-            sample order. A reviewer's undo of their decision reopens the disagreement, their
-            redo settles it again.
+            adjudicated: one row per disagreement, settled or not, in sample order.
         """
         return _disputes(self._events())
 
@@ -294,6 +341,16 @@ class Assignments:
             return set()
         d = self.disputes()
         return set(d.key[~d.adjudicated])
+
+
+def _as_of(events: pd.DataFrame, event_id: int, action_at: float) -> pd.DataFrame:
+    """The events before event ``event_id``, undone only by an undo before its action.
+
+    ``action_at`` is that event's action's rowid (NaN when unknown: no undo counts).
+    """
+    before = events[events.event_id < event_id]
+    undone = (before.undone_at < action_at).astype(int)  # NaN compares False: not undone
+    return before.assign(undone=undone)
 
 
 def _own_labels(events: pd.DataFrame) -> pd.DataFrame:
@@ -327,4 +384,42 @@ def _disputes(events: pd.DataFrame) -> pd.DataFrame:
     adj_id = out.key.map(adj.event_id) if len(adj) else pd.Series(float("nan"), index=out.index)
     out["adjudicated"] = (adj_id > out.last_own_event).to_numpy()
     out["adjudicated_label"] = out.key.map(adj.label).where(out.adjudicated) if len(adj) else None
+    if len(adj):
+        # Labeled since the newest decision: a decision on the labels as they are now (an
+        # undo back to them) still settles it.
+        again = _decided_before(ev, decided, own, set(out.key[~out.adjudicated]))
+        if again:
+            settled = out.key.isin(list(again))
+            out["adjudicated"] = out.adjudicated | settled.to_numpy()
+            out["adjudicated_label"] = out.adjudicated_label.where(~settled, out.key.map(again))
     return out.sort_values("sample_id")[cols].reset_index(drop=True)
+
+
+def _decided_before(
+    events: pd.DataFrame, decided: pd.DataFrame, own: pd.DataFrame, keys: set[str]
+) -> dict[str, str]:
+    """Of ``keys``, those a standing decision settles though a labeler labeled since.
+
+    By key, the label of the newest decision in ``decided`` (standing decisions, oldest
+    first) made when every labeler's own label was what ``own`` says it is now, where the
+    sample's last event holds that label: the label the sample shows is the decision's.
+    A Python loop over those of ``keys`` with a decision (disputed samples labeled since
+    their decision: a few), each over its own events.
+    """
+    out: dict[str, str] = {}
+    now = {k: _by_user(g) for k, g in own[own.key.isin(keys)].groupby("key", sort=False)}
+    on_key = dict(tuple(events[events.key.isin(keys)].groupby("key", sort=False)))
+    for key, decisions in decided[decided.key.isin(keys)].groupby("key", sort=False):
+        on = on_key[key]
+        shown = on.label.iloc[-1]  # the events are in id order: the sample's label now
+        for _, d in decisions.iloc[::-1].iterrows():  # the newest decision first
+            then = _own_labels(_as_of(on, int(d.event_id), float(d.action_at)))
+            if _by_user(then) == now.get(key):
+                if d.label == shown:
+                    out[str(key)] = str(d.label)
+                break  # a newer word on the same labels overrides an older one
+    return out
+
+
+def _by_user(own: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(own.user, own.label, strict=True))

@@ -12,6 +12,7 @@ from bps_core.settings import Settings
 from bps_core.storage.base import DatasourceConfig
 from bps_core.storage.copy import CopyReport
 from bps_core.transfers import CopySelection, copy_samples
+from bps_core.verbs.agreement import labeler_view
 from bps_core.writeback import DEFAULT_TASK, PARTS, TASK_RE, WritebackReport, write_lightly
 
 
@@ -52,7 +53,8 @@ class CopySettings(Settings):
             dest = DatasourceConfig.from_dict(params["dest"], "copy destination")
             selection = CopySelection(kind=sel.get("kind", "all"), keys=tuple(sel.get("keys", ())),
                                       round=int(sel.get("round", 0)),
-                                      classes=tuple(sel.get("classes", ())))  # fmt: skip
+                                      classes=tuple(sel.get("classes", ())),
+                                      labeler=str(sel.get("labeler", "")))  # fmt: skip
         except (BpsError, TypeError, ValueError) as exc:
             raise SettingsError(f"copy settings: {exc}") from None
         return cls(dest, selection, bool(params.get("overwrite", False)))
@@ -63,6 +65,10 @@ def copy(
 ) -> CopyReport:
     """Copies the selected samples' files to ``settings.dest`` (same relative paths).
 
+    A class selection naming a ``labeler`` who labels blind (``labeler_view``) reads their
+    own labels only: what they copy, and how many, tells them nothing of another labeler's
+    labels. Once they no longer label blind, it reads the current labels, as for everyone.
+
     Args:
         project: The project.
         settings: Destination, selection and whether to overwrite.
@@ -71,8 +77,12 @@ def copy(
     Returns:
         The copy report (copied, skipped, failed, name collisions).
     """
-    return copy_samples(project, settings.dest, settings.selection,
-                        overwrite=settings.overwrite, progress=progress)  # fmt: skip
+    selection, labels = settings.selection, None
+    if selection.kind == "classes" and selection.labeler:
+        mine = labeler_view(project, selection.labeler, project.current_labels)
+        labels = mine.own if mine is not None and mine.blind else None
+    return copy_samples(project, settings.dest, selection, overwrite=settings.overwrite,
+                        progress=progress, labels=labels)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -428,3 +428,34 @@ def test_assume_role__a_session_duration_that_is_not_whole_is_refused(app: AppTe
     assert md("Session duration (s): 1800.5 is not a whole number; enter a whole number from "
               "900 to 43,200.") in [e.value for e in app.error]  # fmt: skip
     assert app.button(key="check_output").disabled
+
+
+def test_copy_tab__a_blind_labeler_picks_and_copies_by_her_own_labels_only(
+    app: AppTest, tiny_project: Project
+) -> None:
+    """The class picker listed every class in use to a blind labeler (bob's too), and copying
+    one copied by everyone's labels: she picks, and copies, by her own labels only."""
+    for name in ("track", "debris"):
+        tiny_project.ensure_class(name)
+    tiny_project.assignments.configure(["alice", "bob"], 1.0, blind=True)
+    keys = tiny_project.samples().key.head(4).tolist()
+    tiny_project.add_labels(keys[:3], "debris", user="bob", source="queue")
+    tiny_project.add_labels(keys[:2], "track", user="alice", source="queue")
+    tiny_project.add_labels([keys[3]], "track", user="bob", source="queue")
+    options: dict[str, list[str]] = {}
+    for user in ("carol", "alice"):
+        app.session_state[state.USER_NAME] = user
+        app.run()
+        app.radio(key="copy_what").set_value("classes").run()
+        options[user] = list(app.multiselect(key="copy_classes").options)
+    assert options == {"carol": ["debris", "track"], "alice": ["track"]}
+    app.multiselect(key="copy_classes").set_value(["track"]).run()
+    app.radio(key="ds_copy_kind").set_value("local").run()
+    app.text_input(key="ds_copy_path").input("exports/copied").run()  # where it may write
+    app.button(key="start_copy").click().run()
+    assert not app.exception
+    job = _wait(tiny_project, "copy")
+    assert job.state == "succeeded", job.error
+    assert job.result["n_copied"] == 2  # her two, not bob's track on keys[3]
+    copied = [f for f in (tiny_project.folder / "exports/copied").rglob("*") if f.is_file()]
+    assert len(copied) == 2

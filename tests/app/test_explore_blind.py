@@ -479,3 +479,28 @@ def test_history__her_undo_back_to_bobs_label_shows_no_class_to_her(
     _open(app, "carol", selection=[blind_keys[0]])  # everyone else: the label put back
     history = next(d.value for d in app.dataframe if "user" in d.value.columns)
     assert history[["user", "source", "label"]].values.tolist()[0] == ["alice", "undo", "track"]
+
+
+def test_history__her_undo_over_bobs_label_shows_her_own_label_that_stands(
+    app: AppTest, blind_keys: list[str], tiny_project: Project
+) -> None:
+    """Alice labeled keys[2] debris, bob track, alice track, then Z: the log's undo puts back
+    bob's track, in her event, while her own label is debris again. Her history showed that
+    undo as "(cleared)" beside "Your label: debris"; it shows debris."""
+    key = blind_keys[2]
+    tiny_project.add_labels([key], "debris", user="alice", source="queue")
+    tiny_project.add_labels([key], "track", user="bob", source="queue")
+    tiny_project.add_labels([key], "track", user="alice", source="queue")
+    assert tiny_project.undo("alice") is not None
+    assert tiny_project.label_events(key).label.iloc[-1] == "track"  # bob's, put back
+    _open(app, "alice", selection=[key])
+    metric = next(m for m in app.metric if m.label == "Your label")
+    assert metric.value == "debris"
+    history = next(d.value for d in app.dataframe if "user" in d.value.columns)
+    assert history[["source", "label"]].values.tolist() == [
+        ["undo", "debris"], ["queue", "track"], ["queue", "debris"]
+    ]  # fmt: skip
+    _open(app, "alice", tab="History")
+    actions = next(d.value for d in app.dataframe if "how" in d.value.columns)
+    undo = actions[actions.how.astype(str).str.contains("undo", case=False)]
+    assert undo.label.tolist() == ["debris"]

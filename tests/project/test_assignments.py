@@ -261,3 +261,116 @@ class TestUndoAdjudication:
         own = tiny_project.assignments.labeler_labels().set_index("user").label
         assert own[ALICE] == "track"
         assert self._state(tiny_project, key) == (True, "debris")
+
+
+class TestUndoAfterAdjudication:
+    """A labeler's undo (Z) back to the labels a reviewer already decided keeps the decision:
+    the disagreement is the one settled, and the sample holds the decision, so it must not come
+    back to the adjudication queue. A new disagreement, or the decided one whose sample no
+    longer holds the decision, comes back."""
+
+    def _decided(self, project: Project, decision: str) -> str:
+        project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(project)[0]
+        project.add_labels([key], "track", user=ALICE, source="queue")
+        project.add_labels([key], "debris", user=BOB, source="queue")
+        project.add_labels([key], decision, user="rita", source="adjudication")
+        return key
+
+    def _state(self, project: Project, key: str) -> tuple[bool, object]:
+        d = project.assignments.disputes().set_index("key")
+        return bool(d.adjudicated[key]), d.adjudicated_label[key]
+
+    @pytest.mark.parametrize(("who", "decision"), [(BOB, "track"), (ALICE, "track"),
+                                                   (BOB, "debris"), (ALICE, "debris")])  # fmt: skip
+    def test_a_relabel_reopens_and_its_undo_settles_it_again(
+        self, tiny_project: Project, who: str, decision: str
+    ) -> None:
+        key = self._decided(tiny_project, decision)
+        tiny_project.add_labels([key], "focus", user=who, source="queue")
+        assert self._state(tiny_project, key)[0] is False  # a new disagreement: open
+        assert key in tiny_project.assignments.hidden_keys()
+        assert tiny_project.undo(who) is not None  # back to the labels rita decided
+        assert self._state(tiny_project, key) == (True, decision)
+        assert key not in tiny_project.assignments.hidden_keys()
+        assert tiny_project.current_labels().set_index("key").label[key] == decision
+        tiny_project.redo(who)  # the new disagreement again
+        assert self._state(tiny_project, key)[0] is False
+
+    def test_an_agreement_undone_back_to_the_decided_disagreement_stays_settled(
+        self, tiny_project: Project
+    ) -> None:
+        """Bob agrees with alice after rita's decision, then takes it back."""
+        key = self._decided(tiny_project, "track")
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        assert key not in set(tiny_project.assignments.disputes().key)
+        tiny_project.undo(BOB)
+        assert self._state(tiny_project, key) == (True, "track")
+        assert tiny_project.current_labels().set_index("key").label[key] == "track"
+
+    def test_the_decision_on_the_same_labels_counts_not_a_later_one_on_others(
+        self, tiny_project: Project
+    ) -> None:
+        """Rita decided track on (track, debris), then focus once bob said focus; bob's undo
+        back to debris is the disagreement she decided track, the label the sample holds."""
+        key = self._decided(tiny_project, "track")
+        tiny_project.add_labels([key], "focus", user=BOB, source="queue")
+        tiny_project.add_labels([key], "focus", user="rita", source="adjudication")
+        tiny_project.undo(BOB)
+        assert self._state(tiny_project, key) == (True, "track")
+        assert tiny_project.current_labels().set_index("key").label[key] == "track"
+
+    def test_an_undo_before_the_decision_is_read_at_its_time(self, tiny_project: Project) -> None:
+        """Bob's label stood when rita decided, and his Z took it back only after: taken back
+        and given again, it is the disagreement she decided."""
+        key = self._decided(tiny_project, "debris")
+        tiny_project.undo(BOB)  # his debris taken back: alice's label alone, no dispute
+        assert key not in set(tiny_project.assignments.disputes().key)
+        tiny_project.add_labels([key], "debris", user=BOB, source="queue")
+        assert self._state(tiny_project, key) == (True, "debris")
+
+    def test_the_decided_labels_without_the_decision_in_place_reopen(
+        self, tiny_project: Project
+    ) -> None:
+        """Bob relabels debris, the label he had: the sample holds his label, not rita's
+        track, so the disagreement goes back to her rather than show a label she overruled."""
+        key = self._decided(tiny_project, "track")
+        tiny_project.add_labels([key], "debris", user=BOB, source="queue")
+        assert self._state(tiny_project, key)[0] is False
+        assert key in tiny_project.assignments.hidden_keys()
+
+    def test_a_reviewers_undo_still_reopens(self, tiny_project: Project) -> None:
+        key = self._decided(tiny_project, "track")
+        tiny_project.add_labels([key], "focus", user=BOB, source="queue")
+        tiny_project.undo(BOB)
+        tiny_project.undo("rita")  # the decision taken back: open whatever the labels
+        assert self._state(tiny_project, key)[0] is False
+
+
+class TestOwnLabelsAfterUndos:
+    def test_her_undo_gives_back_her_own_label_not_the_one_the_log_puts_back(
+        self, tiny_project: Project
+    ) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "track", user=ALICE, source="queue")
+        tiny_project.undo(ALICE)  # the log: bob's track back; hers: debris
+        events = tiny_project.label_events(key)
+        first_undo = int(events.event_id.iloc[-1])
+        assert events.label.iloc[-1] == "track"
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {first_undo: "debris"}
+        tiny_project.undo(ALICE)  # now her debris too: none of hers (the log skips: bob's)
+        # read at its time, the first undo still gave her debris back
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {first_undo: "debris"}
+        assert tiny_project.assignments.own_labels_after_undos(BOB) == {}
+
+    def test_an_undo_back_to_no_label_of_hers_is_none(self, tiny_project: Project) -> None:
+        tiny_project.assignments.configure([ALICE, BOB], 0.2)
+        key = _assigned(tiny_project)[0]
+        tiny_project.add_labels([key], "track", user=BOB, source="queue")
+        tiny_project.add_labels([key], "debris", user=ALICE, source="queue")
+        tiny_project.undo(ALICE)
+        undo = int(tiny_project.label_events(key).event_id.iloc[-1])
+        assert tiny_project.assignments.own_labels_after_undos(ALICE) == {undo: None}
