@@ -779,6 +779,10 @@ def shortcut_keys_in_order() -> None:
     replays them in order, each once the run before it finished. Other keys (T, typing in a
     box) pass as they come; without Streamlit's run-state attribute it holds nothing. A
     labeler at a normal pace never waits; one faster than the runs sees every image go by.
+
+    A tick box keeps the focus after a click, and Streamlit ignores shortcuts from any input:
+    a digit right after unticking a grid tile did nothing. A letter or digit on a tick box
+    or radio button (where it has no use of its own) goes to the page instead, in turn.
     """
     st.html(_SHORTCUT_KEYS_IN_ORDER, unsafe_allow_javascript=True)
 
@@ -797,8 +801,11 @@ _SHORTCUT_KEYS_IN_ORDER = """<script>
   const typing = (ev) => (ev.composedPath ? ev.composedPath() : [ev.target]).some((t) =>
     t && t.tagName && (["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName) ||
                        t.isContentEditable));
-  const plain = (ev) => !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing(ev) &&
-    (ev.key.length === 1 || ev.key in NAMES);
+  const mods = (ev) => ev.ctrlKey || ev.metaKey || ev.altKey;
+  const plain = (ev) => !mods(ev) && !typing(ev) && (ev.key.length === 1 || ev.key in NAMES);
+  // Space toggles a box, arrows move among radio buttons: those stay the box's.
+  const onBox = (ev) => !mods(ev) && ev.key.length === 1 && ev.key !== " " &&
+    ev.target instanceof HTMLInputElement && ["checkbox", "radio"].includes(ev.target.type);
   const live = (key) => {
     const name = NAMES[key] || key.toUpperCase();
     return [...document.querySelectorAll("button:not([disabled]) kbd[aria-label]")]
@@ -836,7 +843,16 @@ _SHORTCUT_KEYS_IN_ORDER = """<script>
   };
   watch();
   window.addEventListener("keydown", (ev) => {
-    if (ev.__bpsReplay || !tracked() || !plain(ev) || !live(ev.key)) return;  // T, typing
+    if (ev.__bpsReplay) return;
+    if (onBox(ev) && live(ev.key)) {  // to the page, after the keys before it
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      ev.target.blur();
+      held.push(ev.key);
+      replay();
+      return;
+    }
+    if (!tracked() || !plain(ev) || !live(ev.key)) return;  // T, typing
     if (busy || held.length) {
       ev.preventDefault();
       ev.stopImmediatePropagation();

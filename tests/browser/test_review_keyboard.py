@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from bps_app import review_mode
 from bps_core.project import Project
+from bps_core.verbs import ReviewQueueSettings, review_queue
 from tests.browser.conftest import sign_in_and_open, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -55,3 +56,61 @@ def test_review_keys__enter_and_a_accept_digit_fixes_x_rejects(
     assert counts.n_reviewed == 3
     assert (labels.label == "debris").sum() == 1
     assert len(labels) == 4  # the rejected sample is unlabeled again
+
+
+def _verdicts(project: Project, keys: list[str]) -> list[tuple[str, str, str | None]]:
+    """Every verdict on ``keys``, oldest first: (key, verdict, the class a fix set)."""
+    with Project.open(project.folder) as p:
+        rows = [(r.review_id, k, r.verdict, r.result, r.reviewer)
+                for k in keys for r in p.reviews.history(k).itertuples()]  # fmt: skip
+    assert {r[-1] for r in rows} <= {"rita"}
+    return [(k, v, None if res is None else str(res)) for _, k, v, res, _ in sorted(rows)]
+
+
+def test_review_keys__a_fast_burst_gives_each_shown_label_one_verdict_in_order(
+    tiny_project: Project, page, serve, tmp_path
+) -> None:
+    """Keys pressed faster than the review queue's runs (A and Enter accept, X rejects, digits
+    fix, → skips) must each judge the label shown at its turn, in order: one verdict per key,
+    none lost or given to another sample (``widgets.shortcut_keys_in_order``)."""
+    keys = tiny_project.samples().key.head(20).tolist()
+    tiny_project.add_labels(keys, "track", user="ann", source="queue")  # digit 1
+    for name in ("debris", "other"):
+        tiny_project.ensure_class(name)  # digits 2 and 3
+    order = list(review_queue(tiny_project, ReviewQueueSettings(), user="rita").keys)
+    n = len(order)
+    server = serve(tiny_project.folder)
+    sign_in_and_open(page, server.url, "rita", "Label queue")
+    wait_idle(page)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=review_mode.ORIGIN_ALL).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Start").click()
+    progress = page.get_by_text(re.compile(r"reviewed · "))
+    expect(progress).to_contain_text(f"image 1 of {n}", timeout=30_000)
+    wait_idle(page)
+    page.locator("h1").first.click()  # focus the page, not the Start button
+    for attempt in range(3):  # headless Chromium now and then drops a first key event
+        page.keyboard.press("a")
+        try:
+            expect(progress).to_contain_text(f"image 2 of {n}", timeout=5_000 * (attempt + 1))
+            break
+        except AssertionError:  # press again only when nothing happened at all
+            assert _n_verdicts(tiny_project) == 0, "a press half-happened"
+    wait_idle(page)
+
+    burst = ["2", "x", "a", "3", "ArrowRight", "1", "Enter", "2", "2", "x", "3",
+             "ArrowRight", "a", "2", "1", "3"]  # fmt: skip
+    for key in burst:
+        page.keyboard.press(key)
+        page.wait_for_timeout(15)
+    pressed = ["a", *burst]
+    assert len(pressed) < n, "too few labels for this burst"
+    expect(progress).to_contain_text(f"image {len(pressed) + 1} of {n}", timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=tmp_path / "review-after-burst.png", full_page=True)
+    verdict = {"a": ("accept", None), "Enter": ("accept", None), "1": ("accept", None),
+               "x": ("reject", None), "2": ("fix", "debris"), "3": ("fix", "other")}  # fmt: skip
+    expected = [(k, *verdict[key]) for k, key in zip(order, pressed, strict=False)
+                if key in verdict]  # fmt: skip
+    assert _verdicts(tiny_project, order) == expected
