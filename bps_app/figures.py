@@ -693,8 +693,11 @@ def plate_heatmap_figure(
                        "<extra></extra>"),
             **at,
         )  # fmt: skip
-        fig.update_yaxes(autorange="reversed", **at)
-        fig.update_xaxes(dtick=1, **at)
+        # Fixed axes: a plate whose wells have no value (no labeled image counts, e.g. with
+        # random-round labels only) drew empty axes from -1 to 6 and no row letters.
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=rows,
+                         range=[len(rows) - 0.5, -0.5], **at)  # fmt: skip
+        fig.update_xaxes(dtick=1, range=[0.5, len(cols) + 0.5], **at)
     fig.update_layout(height=60 + 170 * nrows, margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       title_text=f"corrected share {plot_text(class_name)} per well")  # fmt: skip
     return fig

@@ -34,6 +34,7 @@ USER_NAME = "user_name"
 USER_NAME_INPUT = "sidebar_user_name"  # the sidebar text box; copied to USER_NAME on change
 USER_PARAM = "user"  # ?user=NAME in the URL keeps the name across reloads and bookmarks
 USER_NAME_MAX = 64  # what bps_core.project.clean_name accepts: the box stops there
+CLASS_NAME_MAX = 64  # the same for a class name: the new-class boxes stop there
 USER_NAME_ERROR = "user_name_error"  # why the typed name was refused
 MAP_SELECTION = "map_selection_keys"
 MAP_CHART = "umap_scatter"

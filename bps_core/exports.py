@@ -439,7 +439,10 @@ def export(
 
     ``overwrite`` replaces existing files (the CSV, the Label Studio tasks, ImageFolder copies);
     without it, a single-file export refuses an existing file (``ExportExistsError``).
+    A format that writes images is refused inside the local input folder
+    (``check_outside_input``).
     """
+    check_outside_input(project, dest, fmt)
     if fmt == "csv":
         return export_labels_csv(project, dest, overwrite=overwrite)
     if fmt == "imagefolder":
@@ -451,6 +454,33 @@ def export(
     if fmt == "lightly":
         return export_lightly_predictions(project, dest, task or "bps-classification")
     raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+#: The formats that write image files (copies, PNG previews).
+IMAGE_FORMATS = ("imagefolder", "label-studio")
+
+
+def check_outside_input(project: Project, dest: Path, fmt: str) -> None:
+    """Refuses an export that would write images inside the project's local input folder.
+
+    Listing walks every subfolder of the input, so the next re-list would take the exported
+    copies (or previews) as new samples: the same nucleus twice on the map, in the rounds and,
+    with metadata, in the results. A file format (a CSV, Lightly's JSON) adds no sample.
+
+    Raises:
+        ExportError: ``fmt`` writes images and ``dest`` is the input folder or lies inside it.
+    """
+    source = project.config.datasource
+    if fmt not in IMAGE_FORMATS or source.kind != "local" or not source.path:
+        return
+    root = Path(source.path).expanduser().resolve()
+    where = Path(dest).expanduser().resolve()
+    if where == root or root in where.parents:
+        raise ExportError(
+            f"{dest} lies inside the input image folder {root}: the next re-list would take "
+            f"the exported images as new samples. Choose a folder outside it, e.g. "
+            f"{project.folder / 'exports'}"
+        )
 
 
 #: File names of the single-file formats when written to a datasource.

@@ -16,6 +16,7 @@ browser's to touch, unless a root names a folder inside the project (as ``export
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,23 @@ class PathPolicy:
         roots = ", ".join(str(r) for r in self.roots) or "(none)"
         raise PathPolicyError(
             f"{purpose} {shown} is outside the folders this server may use: {roots}. "
-            f"Choose a path inside one of them, or ask the server's owner to add a folder to "
-            f"[server] data_roots in {self.config_file}."
+            f"Choose a path inside one of them, or {self._how_to_allow(resolved)}"
         )
+
+    def _how_to_allow(self, resolved: Path) -> str:
+        """The ``server.toml`` line that would allow ``resolved``, to paste as it is.
+
+        A new user read "add a folder to [server] data_roots in .../server.toml" for a file
+        that did not exist, and a root named there replaces the default datasource roots: the
+        line keeps the roots in force (the exports folder inside the project stays allowed).
+        """
+        if any(_within(resolved, p) for p in self.protected):
+            return "leave the project's own files (database, arrays, configuration) alone."
+        kept = [str(r) for r in self.roots if not any(_within(r, p) for p in self.protected)]
+        line = json.dumps([*dict.fromkeys([*kept, str(resolved)])])  # a valid TOML array
+        return (f"ask the server's owner to allow it under [server] in {self.config_file} "
+                "(create the file if there is none; the app reads it on the next page load): "
+                f"data_roots = {line}")  # fmt: skip
 
 
 def load_policy(project_folder: Path, datasource_paths: tuple[str, ...] = ()) -> PathPolicy:

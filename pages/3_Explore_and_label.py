@@ -143,8 +143,9 @@ def _label_form(target: list[str]) -> None:
     label = choice
     if choice == NEW_CLASS:
         label = c2.text_input(
-            "New class name", key=state.MAP_NEW_CLASS, placeholder="type it, then press Enter"
-        ).strip()
+            "New class name", key=state.MAP_NEW_CLASS, placeholder="type it, then press Enter",
+            max_chars=state.CLASS_NAME_MAX,
+        ).strip()  # fmt: skip
     n = len(target)
     c3, c4 = st.columns(2)
     do_label = c3.button(

@@ -323,7 +323,8 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None, top: DeltaGener
             width="stretch",
         )
     with buttons.popover("New class", icon=":material/add:"):
-        st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class)
+        st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class,
+                      max_chars=state.CLASS_NAME_MAX)  # fmt: skip
     if not classes:
         st.caption(
             "Create a class first (New class); it gets the digit key 1, the next 2, and so on."

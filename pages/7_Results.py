@@ -91,9 +91,17 @@ except BpsError as exc:
 n_reviewed = review_counts.n_reviewed
 only = " (only they count as labeled)" if reviewed_only else ""
 suffix = ("_reviewed" if reviewed_only else "") + ("_random" if random_only else "")
-counted = " (only those of random rounds count)" if random_only else ""
-st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples{counted}, {n_reviewed:,} of "
-           f"them reviewed{only}; {len(table):,} groups; {level:.0%} intervals. The corrected "
+# How many labels the table counts: with "random rounds only" often a handful of the labeled
+# samples, which "253 labeled samples (only those of random rounds count)" hid.
+n_random = int(table.n_labeled.sum()) if random_only else 0
+counted = (f"; {n_random:,} of them picked by random rounds, and only those count"
+           if random_only else "")  # fmt: skip
+if random_only and n_random == 0:
+    st.warning("No labeled sample was picked by a random selection round, so no group has a "
+               "correction: run a round with the strategy random on the Selection rounds page "
+               "and label it in the queue.")  # fmt: skip
+st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples, {n_reviewed:,} of them "
+           f"reviewed{only}{counted}; {len(table):,} groups; {level:.0%} intervals. The corrected "
            "share is the model's share (its mean probability over the group's images) plus the "
            "mean of label minus probability over the group's labeled images; it and its "
            "interval hold if those labeled images are a random sample of the group (see "

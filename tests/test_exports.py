@@ -245,6 +245,36 @@ def test_cli_export__formats_and_a_bad_s3_destination(
     assert "bucket 'Bad_Bucket'" in capsys.readouterr().err  # refused before any request
 
 
+@pytest.mark.parametrize("fmt", ["imagefolder", "label-studio"])
+def test_image_exports__refused_inside_the_input_folder(
+    tiny_project: Project, tmp_path: Path, fmt: str
+) -> None:
+    """A new user exported an ImageFolder into the image folder the app suggested (the input
+    folder is one of the server's data roots); the next re-list added 253 copies as samples."""
+    _label(tiny_project, 1)
+    source = Path(tiny_project.config.datasource.path)
+    before = sorted(p for p in source.rglob("*"))
+    for dest in (source, source / "exports" / fmt, source / "sub" / ".." / fmt):
+        with pytest.raises(ExportError, match="inside the input image folder") as exc:
+            export(tiny_project, fmt, dest)
+        assert str(tiny_project.folder / "exports") in str(exc.value)
+    assert sorted(p for p in source.rglob("*")) == before  # nothing written
+    assert export(tiny_project, fmt, tmp_path / fmt).n_written == 2  # outside: as before
+    report = export(tiny_project, "csv", source / "labels-copy.csv")  # no image, no sample
+    assert report.n_written == 2
+
+
+def test_cli_export__an_imagefolder_inside_the_input_is_one_error_line(
+    tiny_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _label(tiny_project, 1)
+    dest = Path(tiny_project.config.datasource.path) / "out"
+    args = ["export", str(tiny_project.folder), "--format", "imagefolder", "--dest", str(dest)]
+    assert main(args) == 2
+    assert "inside the input image folder" in capsys.readouterr().err
+    assert not dest.exists()
+
+
 def test_resolve_dest__relative_is_under_the_project_never_the_working_folder(
     tiny_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

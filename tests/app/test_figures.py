@@ -225,6 +225,21 @@ def test_plate_heatmap_figure__one_heat_map_per_plate_wells_in_place() -> None:
     assert np.isnan(z[0, 2])
 
 
+def test_plate_heatmap_figure__a_plate_without_values_keeps_its_wells_axes() -> None:
+    """With random-round labels only, most plates had no value: plotly drew their axes from
+    -1 to 6 without row letters, unlike the plates beside them."""
+    t = pd.DataFrame({"plate": ["P1", "P1", "P2", "P2"], "well": ["A1", "C8", "A1", "C8"],
+                      "corrected_fraction": [0.1, 0.5, np.nan, np.nan]})  # fmt: skip
+    fig = figures.plate_heatmap_figure(t, "many")
+    assert fig is not None
+    layout = fig.layout
+    for x_name, y_name in (("xaxis", "yaxis"), ("xaxis2", "yaxis2")):
+        assert tuple(layout[x_name].range) == (0.5, 8.5)
+        assert layout[y_name].type == "category"
+        assert tuple(layout[y_name].categoryarray) == ("A", "C")
+        assert tuple(layout[y_name].range) == (1.5, -0.5)  # A on top
+
+
 def test_plate_heatmap_figure__wells_not_like_b03_give_none() -> None:
     t = pd.DataFrame({"plate": ["P1"], "well": ["center"], "corrected_fraction": [0.1]})
     assert figures.plate_heatmap_figure(t, "many") is None

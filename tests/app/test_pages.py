@@ -219,6 +219,7 @@ def test_queue__grid_labels_a_page_and_new_classes_get_the_next_digit(
     app.segmented_control(key="queue_view").set_value("Grid of 6")
     button(app, "Start").click().run()
     assert len(thumbnail_captions(app)) == 6
+    assert app.text_input(key="queue_new_class").max_chars == state.CLASS_NAME_MAX
     app.text_input(key="queue_new_class").input("nucleus").run()
     app.text_input(key="queue_new_class").input("debris").run()
     assert not app.exception
@@ -746,6 +747,8 @@ def test_label_page__the_button_names_the_class_and_a_new_name_is_what_lands(
     assert app.button(key="map_label").disabled  # no name yet: nothing to apply
     app.text_input(key="map_new_class").input("normal").run()
     assert app.button(key="map_label").label == f"Label 5 as {md(repr('normal'))}"
+    # A new user pasted 300 characters and learned of the limit only from the refusal.
+    assert app.text_input(key="map_new_class").max_chars == state.CLASS_NAME_MAX
     app.button(key="map_label").click().run()
     assert not app.exception
     cur = tiny_project.current_labels()

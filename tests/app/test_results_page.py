@@ -103,6 +103,29 @@ def test_results_page__the_models_share_is_shown_and_random_round_labels_can_be_
     assert (table.note == "no labeled images: no correction").all()
 
 
+def test_results_page__random_only_says_how_many_labels_count(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user ticked "Labels of random rounds only" with 9 of 253 labels from a random
+    round and read "253 labeled samples (only those of random rounds count)"."""
+    n_labeled = len(trained.current_labels())
+    app = _results(open_app(monkeypatch, trained.folder))
+    app.checkbox(key="results_random_only").check().run()
+    assert not app.exception
+    said = next(c.value for c in app.caption if c.value.startswith("Model "))
+    assert f"{n_labeled:,} labeled samples, 0 of them reviewed; 0 of them picked by random " \
+        "rounds, and only those count;" in said  # fmt: skip
+    assert "No labeled sample was picked by a random selection round" in app.warning[0].value
+    preview = verbs.select_round(trained, verbs.SelectSettings(n=6, strategy="random", seed=1))
+    verbs.record_round(trained, preview)
+    trained.add_labels(preview.keys, "many", user="ann", source="queue")
+    app.run()
+    said = next(c.value for c in app.caption if c.value.startswith("Model "))
+    assert "; 6 of them picked by random rounds, and only those count;" in said
+    assert not app.warning
+    assert app.dataframe[0].value.labeled.sum() == 6
+
+
 def test_results_page__group_by_particle_gives_two_rows(
     trained: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

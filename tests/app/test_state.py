@@ -49,3 +49,11 @@ def test_user_name_box__stops_at_the_length_the_store_accepts() -> None:
     assert clean_name("a" * state.USER_NAME_MAX, "your name") == "a" * state.USER_NAME_MAX
     with pytest.raises(ValueError, match="1-64 characters"):
         clean_name("a" * (state.USER_NAME_MAX + 1), "your name")
+
+
+def test_class_name_boxes__stop_at_the_length_the_store_accepts() -> None:
+    from bps_core.project.store import clean_name
+
+    assert clean_name("a" * state.CLASS_NAME_MAX, "class name") == "a" * state.CLASS_NAME_MAX
+    with pytest.raises(ValueError, match="1-64 characters"):
+        clean_name("a" * (state.CLASS_NAME_MAX + 1), "class name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,28 @@ class TestPathPolicy:
         assert message.startswith(f"Input folder {path}")
         assert "data_roots" in message  # says what to do
         assert str(policy.roots[0]) in message  # names the allowed roots
+
+    def test_check__the_message_holds_a_line_that_allows_the_path(self, tmp_path: Path) -> None:
+        """A new user read "add a folder to [server] data_roots in .../server.toml" for a file
+        that did not exist; the line given now allows the folder and keeps the old roots."""
+        project, images, mine = tmp_path / "p", tmp_path / "images", tmp_path / "my data"
+        project.mkdir()
+        before = load_policy(project, (str(images),))
+        with pytest.raises(PathPolicyError) as err:
+            before.check(f"{mine} ", "Input folder")
+        message = str(err.value)
+        assert f"under [server] in {project / 'server.toml'}" in message
+        line = message[message.index("data_roots = ") :]
+        assert line == f"data_roots = {json.dumps([str(images), str(mine)])}"
+        (project / "server.toml").write_text(f"[server]\n{line}\n")
+        after = load_policy(project, (str(images),))
+        assert after.allows(mine)
+        assert after.allows(images / "x")
+        assert after.allows(project / "exports")
+        assert not after.allows(project / "project.db")
+        with pytest.raises(PathPolicyError) as err:  # the project's files: no line to add
+            after.check(project / "project.db", "Destination folder")
+        assert "data_roots =" not in str(err.value)
 
     def test_check__prefix_sibling_is_not_inside(self, policy: PathPolicy, tmp_path: Path) -> None:
         with pytest.raises(PathPolicyError):
