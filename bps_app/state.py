@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
@@ -254,6 +254,19 @@ def store_user_name() -> None:
     name = _clean_name(st.session_state.get(USER_NAME_INPUT, ""))
     st.session_state[USER_NAME] = name
     _sync_url(name)
+
+
+def user_query() -> dict[str, str]:
+    """The ``?user=`` a page link or a page switch carries: the typed name, so a link opened in
+    a new tab, bookmarked or copied keeps it (Streamlit's own page menu and links carry no
+    query); none when nameless or signed in (login names the user)."""
+    name = "" if signed_in_user() else str(st.session_state.get(USER_NAME, ""))
+    return {USER_PARAM: name} if name else {}
+
+
+def switch_page(page: str) -> NoReturn:
+    """``st.switch_page`` that keeps ``?user=`` in the address (``user_query``)."""
+    st.switch_page(page, query_params=user_query())
 
 
 def _sync_url(name: str) -> None:
