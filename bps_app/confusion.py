@@ -89,7 +89,7 @@ def drill_down(
             "confidence": dict(zip(keys, found.confidence.astype(float), strict=True)),
         }  # fmt: skip
         state.set_prediction_queue(LabelQueue.of(keys, 1), walk)
-        st.switch_page(QUEUE_PAGE)
+        state.switch_page(QUEUE_PAGE)
     head = found.head(SHOWN)
     captions = {
         str(k): f"{widgets.file_name(str(k))} · {pred} {conf:.0%}"

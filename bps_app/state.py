@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
@@ -230,7 +230,12 @@ def user_name_error() -> str | None:
 def restore_user_name() -> None:
     """Call before drawing the sidebar's name box: fills it from the session's name, or on a
     new session (a reload) from ``?user=`` in the URL, and keeps ``?user=`` in the URL, which a
-    page switch clears."""
+    page switch clears.
+
+    The box is filled from code on every run, even with the value it holds: only a value set
+    from code travels with the box to the browser. A page link clicked before the first run's
+    box had reached the browser left the box empty there while the session kept the name; the
+    next click sent that empty box as typed, which cleared the name and ``?user=``."""
     if USER_NAME not in st.session_state:
         given = st.query_params.get(USER_PARAM, "")
         st.session_state[USER_NAME] = _clean_name(given)
@@ -239,10 +244,9 @@ def restore_user_name() -> None:
     typed = st.session_state.get(USER_NAME_INPUT)
     if typed is None:  # after a page switch (widget state dropped): the box shows the name
         st.session_state.pop(USER_NAME_ERROR, None)
-        st.session_state[USER_NAME_INPUT] = st.session_state[USER_NAME]
-    elif typed != st.session_state[USER_NAME] and USER_NAME_ERROR not in st.session_state:
-        st.session_state[USER_NAME_INPUT] = st.session_state[USER_NAME]  # set from code
-    # (a refused name stays in the box beside its reason, to be corrected, not retyped)
+    # A refused name stays in the box beside its reason, to be corrected, not retyped.
+    refused = typed is not None and USER_NAME_ERROR in st.session_state
+    st.session_state[USER_NAME_INPUT] = typed if refused else st.session_state[USER_NAME]
     _sync_url(str(st.session_state[USER_NAME]))
 
 
@@ -251,6 +255,19 @@ def store_user_name() -> None:
     name = _clean_name(st.session_state.get(USER_NAME_INPUT, ""))
     st.session_state[USER_NAME] = name
     _sync_url(name)
+
+
+def user_query() -> dict[str, str]:
+    """The ``?user=`` a page link or a page switch carries: the typed name, so a link opened in
+    a new tab, bookmarked or copied keeps it (Streamlit's own page menu and links carry no
+    query); none when nameless or signed in (login names the user)."""
+    name = "" if signed_in_user() else str(st.session_state.get(USER_NAME, ""))
+    return {USER_PARAM: name} if name else {}
+
+
+def switch_page(page: str) -> NoReturn:
+    """``st.switch_page`` that keeps ``?user=`` in the address (``user_query``)."""
+    st.switch_page(page, query_params=user_query())
 
 
 def _sync_url(name: str) -> None:

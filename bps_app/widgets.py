@@ -6,11 +6,12 @@ import base64
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.navigation.page import StreamlitPage
 
 from bps_app import blind, cache, figures, jobs, state
 from bps_app.safe_text import md
@@ -44,15 +45,25 @@ def require_login() -> None:
     st.stop()
 
 
-def sidebar(project_name: str) -> None:
-    """Project name and the labeler's name, shared by every page."""
+def sidebar(project_name: str, pages: Sequence[StreamlitPage] = ()) -> None:
+    """The page menu, the project name and the labeler's name, shared by every page.
+
+    The menu is drawn here (with ``st.navigation(..., position="hidden")``), not by Streamlit:
+    its links carry ``?user=`` (``page_link``), so a page opened in a new tab, bookmarked or
+    copied from the menu keeps the name, and a page switch is one step back in the history."""
     with st.sidebar:
+        who = state.signed_in_user()
+        if who is None:
+            state.restore_user_name()  # first: the menu's links carry the name
+        for page in pages:
+            page_link(page, width="stretch")
+        if pages:
+            st.divider()
         st.caption(f"Project: **{md(project_name)}**")
-        if (who := state.signed_in_user()) is not None:
+        if who is not None:
             st.caption(f"Signed in as **{md(who)}**")
             st.button("Log out", key="logout", icon=":material/logout:", on_click=st.logout)
             return
-        state.restore_user_name()
         st.text_input(
             "Your name",
             key=state.USER_NAME_INPUT,
@@ -60,10 +71,23 @@ def sidebar(project_name: str) -> None:
             max_chars=state.USER_NAME_MAX,
             placeholder="e.g. ada",
             help="Stored with every label you make. It stays in the address (?user=), so a "
-            "reload or a bookmark keeps it.",
+            "reload, a bookmark or a page opened in a new tab keeps it.",
         )
         if (why := state.user_name_error()) is not None:
             st.error(md(why))
+
+
+def page_link(
+    page: str | StreamlitPage,
+    *,
+    label: str | None = None,
+    icon: str | None = None,
+    width: Literal["content", "stretch"] = "content",
+) -> None:
+    """``st.page_link`` whose link carries ``?user=`` (``state.user_query``): Streamlit's own
+    links carry no query, so one opened in a new tab lost the labeler's name."""
+    st.page_link(page, label=label, icon=icon, width=width,
+                 query_params=state.user_query() or None)  # fmt: skip
 
 
 def display_controls(default: DisplayWindow, key: str) -> DisplayWindow:

@@ -98,7 +98,7 @@ def _selection_panel(chosen: tables.Frame) -> None:
     _find_similar(keys)
     if st.button("Label these in the queue", icon=":material/keyboard:", key="map_to_queue"):
         state.start_plain_queue(LabelQueue.of(target), "the map selection")
-        st.switch_page(QUEUE_PAGE)
+        state.switch_page(QUEUE_PAGE)
     _label_form(target)
     widgets.tag_editor(target, "map", user=user, label=f"Tag these {len(target):,}")
 

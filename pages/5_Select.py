@@ -221,7 +221,7 @@ with new_tab:
             state.flash(state.QUEUE_FLASH if accept else state.ROUNDS_FLASH, said)
             if accept:
                 state.start_plain_queue(LabelQueue.of(r.keys), f"Selection round {r.id}")
-                st.switch_page(QUEUE_PAGE)
+                state.switch_page(QUEUE_PAGE)
             st.rerun()
         chosen = samples[samples.key.isin(preview.keys)]
         shown_cols = list(dict.fromkeys([*[b for b in balance if b in chosen.columns],
@@ -243,7 +243,7 @@ with new_tab:
         if c1.button("Label them in the queue", type="primary", icon=":material/keyboard:",
                      key="round_to_queue"):  # fmt: skip
             state.start_plain_queue(LabelQueue.of(last.keys), f"Selection round {last.id}")
-            st.switch_page(QUEUE_PAGE)
+            state.switch_page(QUEUE_PAGE)
         chosen = samples[samples.key.isin(last.keys)]
         for col, name in zip(st.columns(2), ("particle_type", "hr_post_exposure"), strict=True):
             if name in chosen.columns:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bps_app import blind, cache, figures, state, tables
+from bps_app import blind, cache, figures, state, tables, widgets
 from bps_app.safe_text import md
 from bps_core.verbs import BpsError
 
@@ -44,7 +44,9 @@ if n_labeled == 0 or model is None:
     else:
         st.info(f"No model yet ({n_labeled:,} labeled samples): train one on the Selection "
                 "rounds page, then come back for the results.")  # fmt: skip
-    st.page_link("pages/5_Select.py", label="Go to Selection rounds", icon=":material/checklist:")
+    widgets.page_link(
+        "pages/5_Select.py", label="Go to Selection rounds", icon=":material/checklist:"
+    )
     st.stop()
 
 group_columns, _ = tables.metadata_columns(samples)

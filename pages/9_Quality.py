@@ -132,7 +132,7 @@ with st.spinner("Flagging..."), state.open_project() as project:
 if result is None:
     st.info("Nothing to flag from yet: compute embeddings first (the decode measures every "
             "image on the way).")  # fmt: skip
-    st.page_link("pages/2_Embed.py", label="Go to Embeddings", icon=":material/hub:")
+    widgets.page_link("pages/2_Embed.py", label="Go to Embeddings", icon=":material/hub:")
     st.stop()
 
 frame, cut, counts = result.frame, result.cutoffs, result.counts

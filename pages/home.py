@@ -116,22 +116,22 @@ QUEUE = "pages/4_Queue.py"
 if current is None:
     st.markdown("Compute embeddings (the pixel baseline takes seconds, SimCLR minutes): they "
                 "place every image on the map.")  # fmt: skip
-    st.page_link(EMBED, label="Embeddings: compute a set", icon=":material/hub:")
+    widgets.page_link(EMBED, label="Embeddings: compute a set", icon=":material/hub:")
 elif shown_map is None:
     st.markdown("Compute a map of the current embeddings (UMAP or PCA).")
-    st.page_link(EMBED, label="Embeddings: compute a map", icon=":material/hub:")
+    widgets.page_link(EMBED, label="Embeddings: compute a map", icon=":material/hub:")
 elif blind_view is not None:  # she may not train, nor pick rounds by the model or the labels
     st.markdown("Label the samples assigned to you: they come first in the Label queue. "
                 "Training and the model's rounds wait until the agreement round ends.")  # fmt: skip
-    st.page_link(QUEUE, label="Label queue", icon=":material/keyboard:")
-    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+    widgets.page_link(QUEUE, label="Label queue", icon=":material/keyboard:")
+    widgets.page_link(LABEL, label="Explore and label", icon=":material/draw:")
 elif labeled == 0:
     st.markdown(
         "Lasso a cluster on the map and label it, or start a selection round. Existing labels "
         "import with `bps-labeler label PROJECT_DIR --csv labels.csv` (columns `filename,label`)."
     )
-    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
-    st.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
+    widgets.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+    widgets.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
 elif model is None:
     if stale is not None:
         st.markdown(
@@ -141,11 +141,11 @@ elif model is None:
     else:
         st.markdown("Label at least two classes, then train a model: its predictions and "
                     "uncertainty then guide the next selection round.")  # fmt: skip
-    st.page_link(ROUNDS, label="Selection rounds: train a model", icon=":material/checklist:")
-    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+    widgets.page_link(ROUNDS, label="Selection rounds: train a model", icon=":material/checklist:")
+    widgets.page_link(LABEL, label="Explore and label", icon=":material/draw:")
 else:
     what = "the next" if n_rounds else "a first"
     st.markdown(f"Select {what} round of samples the model is least sure of, label them in "
                 "the queue, and train again.")  # fmt: skip
-    st.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
-    st.page_link(LABEL, label="Explore and label", icon=":material/draw:")
+    widgets.page_link(ROUNDS, label="Selection rounds", icon=":material/checklist:")
+    widgets.page_link(LABEL, label="Explore and label", icon=":material/draw:")

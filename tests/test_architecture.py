@@ -394,6 +394,33 @@ def test_pages__the_import_check_sees_core_modules_third_parties_and_deferred_im
     ]
 
 
+#: Where ``st.page_link`` and ``st.switch_page`` may be called: the helpers that add ``?user=``.
+USER_LINK_HOMES = frozenset({"bps_app/widgets.py", "bps_app/state.py"})
+
+
+def _page_switches(path: Path) -> list[str]:
+    """'line N: st.page_link' for each ``st.page_link`` or ``st.switch_page`` in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [f"line {node.lineno}: st.{node.attr}" for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in {"page_link", "switch_page"}
+            and isinstance(node.value, ast.Name) and node.value.id == "st"]  # fmt: skip
+
+
+def test_pages__link_and_switch_through_the_helpers_that_keep_the_name() -> None:
+    """Streamlit's page links and page switches carry no query: one straight to Streamlit
+    dropped ``?user=``, and a page opened from it in a new tab had no name."""
+    files = sorted({*PAGE_FILES, *APP.rglob("*.py")})
+    offenders = {
+        rel: uses
+        for f in files
+        if (rel := f.relative_to(REPO).as_posix()) not in USER_LINK_HOMES
+        and (uses := _page_switches(f))
+    }
+    assert offenders == {}, "use widgets.page_link / state.switch_page"
+    sample = REPO / "bps_app" / "widgets.py"
+    assert _page_switches(sample), "the check sees none in the helper's own module"
+
+
 BENCH = REPO / "bench"
 #: Benchmarks of primitives below any workflow, which may import the core module they time
 #: (file -> modules); every other core import in bench/ goes through ``bps_core.verbs``, as the

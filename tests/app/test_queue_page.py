@@ -53,6 +53,31 @@ class TestQueueUserName:
         assert not app.button(key="queue_class_track").disabled
         app.button(key="queue_class_track").click().run()
         assert set(tiny_project.current_labels().user) == {"ada"}
+        assert app.query_params[state.USER_PARAM] == "ada"  # the switch kept it in the address
+
+    def test_user_name__every_page_link_carries_it(
+        self, app: AppTest, tiny_project: Project
+    ) -> None:
+        """Streamlit's page menu and page links carry no query: one opened in a new tab (or
+        bookmarked, or copied) had no name. The sidebar's menu and the pages' links now carry
+        ``?user=`` (tests/browser/test_user_name.py opens one in a new tab)."""
+        app.query_params[state.USER_PARAM] = "ada"
+        app.run()
+        menu = [
+            (link.proto.label, link.proto.query_string) for link in app.sidebar.get("page_link")
+        ]
+        assert [label for label, _ in menu][:2] == ["Project", "Datasources"]
+        assert len(menu) == 10
+        assert {query for _, query in menu} == {"user=ada"}
+        on_page = app.main.get("page_link")  # the project page's next steps
+        assert on_page
+        assert {link.proto.query_string for link in on_page} == {"user=ada"}
+
+    def test_user_name__without_one_links_carry_no_query(self, app: AppTest) -> None:
+        app.run()
+        links = [*app.sidebar.get("page_link"), *app.main.get("page_link")]
+        assert len(links) > 10
+        assert {link.proto.query_string for link in links} == {""}
 
     def test_user_name__a_new_session_reads_it_from_the_url(
         self, app: AppTest, tiny_project: Project

@@ -57,3 +57,25 @@ def test_class_name_boxes__stop_at_the_length_the_store_accepts() -> None:
     assert clean_name("a" * state.CLASS_NAME_MAX, "class name") == "a" * state.CLASS_NAME_MAX
     with pytest.raises(ValueError, match="1-64 characters"):
         clean_name("a" * (state.CLASS_NAME_MAX + 1), "class name")
+
+
+def _name_box_app() -> None:
+    from bps_app import widgets
+
+    widgets.sidebar("demo")
+
+
+@pytest.mark.parametrize("name", ["ada", "ali\u202ecebob"])  # a name, and a refused one
+def test_user_name_box__every_run_sends_the_box_its_value(name: str) -> None:
+    """Only a value set from code travels with a box to the browser. A page link clicked before
+    the first run's box had arrived left the next page's box empty in the browser while the
+    session kept the name, and the next click cleared the name as if typed
+    (tests/browser/test_user_name.py). The name, or a refused one beside its reason, is now
+    sent on every run."""
+    app = AppTest.from_function(_name_box_app)
+    app.query_params[state.USER_PARAM] = name
+    for _ in range(3):  # the first run, then reruns (a page switch, a click)
+        app.run()
+        box = app.sidebar.text_input(key=state.USER_NAME_INPUT)
+        assert (box.value, box.proto.value, box.proto.set_value) == (name, name, True)
+    assert not app.exception
