@@ -644,8 +644,20 @@ def results_figure(table: pd.DataFrame, by: tuple[str, ...], class_name: str) ->
     common: dict[str, Any] = {"x": x, "color": color, "facet_col": facet,
                               "category_orders": orders}  # fmt: skip
     common["color_discrete_sequence"] = px.colors.qualitative.D3
+    # A group with one label has an estimate but no interval: a plain point looked more
+    # precise than its neighbours' bars, so it is drawn hollow, with a note.
+    t["_single"] = t.n_labeled.eq(1) if "n_labeled" in t.columns else False
     fig = px.line(t, y="corrected_fraction", error_y="err_plus", error_y_minus="err_minus",
-                  markers=True, **common)  # fmt: skip
+                  markers=True, custom_data=["_single"], **common)  # fmt: skip
+    for trace in fig.data:
+        single = [bool(v) for v in trace.customdata[:, 0]]
+        if any(single):
+            trace.update(marker_symbol=["circle-open" if v else "circle" for v in single],
+                         marker_size=[11 if v else 6 for v in single])  # fmt: skip
+    if t._single.any():
+        fig.add_annotation(text="○ 1 label: no interval", xref="paper", yref="paper", x=1,
+                           y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
+                           font={"size": 11})  # fmt: skip
     raw = px.scatter(t, y="raw_fraction", **common)
     for trace in raw.data:
         trace.update(opacity=0.5, marker_symbol="x", marker_size=7, showlegend=False,
