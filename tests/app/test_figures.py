@@ -215,10 +215,11 @@ def test_results_figure__a_group_with_one_label_is_hollow_with_a_note() -> None:
     fe4 = next(tr for tr in fig.data if tr.error_y.array is not None and tr.name == "Fe"
                and tr.xaxis == "x")  # fmt: skip
     assert list(fe4.marker.symbol) == ["circle-open", "circle", "circle"]
-    assert any(a.text == "○ 1 label: no interval" for a in fig.layout.annotations)
+    note = next(tr for tr in fig.data if tr.name == "1 label: no interval")
+    assert note.marker.symbol == "circle-open"
     plain = figures.results_figure(_results_table(), ("particle_type", "dose_Gy"), "many")
     assert not any("circle-open" in str(tr.marker.symbol) for tr in plain.data)
-    assert not any("no interval" in str(a.text) for a in plain.layout.annotations)
+    assert not any(tr.name == "1 label: no interval" for tr in plain.data)
 
 
 def test_results_png__is_a_png() -> None:
