@@ -626,6 +626,10 @@ def _results_axes(by: tuple[str, ...]) -> tuple[str, str | None, str | None]:
     return x, color, facet
 
 
+#: The legend entry of a group with one label (hollow marker, no interval).
+SINGLE_LABEL_NOTE = "1 label: no interval"
+
+
 def results_figure(table: pd.DataFrame, by: tuple[str, ...], class_name: str) -> go.Figure:
     """The corrected share of ``class_name`` per group with its interval bars (x: dose where
     grouped by it, colour: particle type, one panel per time), the raw share shown faintly."""
@@ -644,8 +648,20 @@ def results_figure(table: pd.DataFrame, by: tuple[str, ...], class_name: str) ->
     common: dict[str, Any] = {"x": x, "color": color, "facet_col": facet,
                               "category_orders": orders}  # fmt: skip
     common["color_discrete_sequence"] = px.colors.qualitative.D3
+    # A group with one label has an estimate but no interval: a plain point looked more
+    # precise than its neighbours' bars, so it is drawn hollow, with a note.
+    t["_single"] = t.n_labeled.eq(1) if "n_labeled" in t.columns else False
     fig = px.line(t, y="corrected_fraction", error_y="err_plus", error_y_minus="err_minus",
-                  markers=True, **common)  # fmt: skip
+                  markers=True, custom_data=["_single"], **common)  # fmt: skip
+    for trace in fig.data:
+        single = [bool(v) for v in trace.customdata[:, 0]]
+        if any(single):
+            trace.update(marker_symbol=["circle-open" if v else "circle" for v in single],
+                         marker_size=[11 if v else 6 for v in single])  # fmt: skip
+    if t._single.any():  # the note as a legend entry: an annotation hit the panel titles
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=SINGLE_LABEL_NOTE,
+                                 marker={"symbol": "circle-open", "size": 11, "color": "grey"},
+                                 hoverinfo="skip"))  # fmt: skip
     raw = px.scatter(t, y="raw_fraction", **common)
     for trace in raw.data:
         trace.update(opacity=0.5, marker_symbol="x", marker_size=7, showlegend=False,

@@ -4,10 +4,11 @@ import streamlit as st
 
 from bps_app import blind, cache, figures, state, tables, widgets
 from bps_app.safe_text import md
-from bps_core.verbs import BpsError
+from bps_core.verbs import REPORT_RANDOM_SHARE_MIN, BpsError, label_origins
 
 DEFAULT_BY = ("particle_type", "dose_Gy", "hr_post_exposure")
 CLUSTER_NONE = "none (CLT intervals)"
+RANDOM_PER_GROUP = 10  # the random labels per condition the warning below suggests
 
 with state.open_project() as project:
     samples = cache.load_samples(project)
@@ -102,6 +103,23 @@ if random_only and n_random == 0:
     st.warning("No labeled sample was picked by a random selection round, so no group has a "
                "correction: run a round with the strategy random on the Selection rounds page "
                "and label it in the queue.")  # fmt: skip
+if not random_only:  # every label used: warn when most were picked on purpose (docs/results.md)
+    with state.open_project() as project:
+        origins = label_origins(project, reviewed_only=reviewed_only)
+    if origins.mostly_chosen:
+        st.warning(
+            f"**Only {origins.n_random:,} of the {origins.n_labels:,} labels used come from "
+            "random picks** (samples a random selection round picked). The others were picked "
+            "on purpose (lasso or map selections, browsing, uncertain, diverse or typical "
+            "rounds), so they are not a random sample of their group, and the corrected shares "
+            "and their intervals may be biased. Tick **Labels of random rounds only**, or run a "
+            "round with the strategy random on the Selection rounds page, **Balance over** "
+            f"{md(', '.join(by))}, {RANDOM_PER_GROUP} images per condition "
+            f"({RANDOM_PER_GROUP * len(table):,} for these {len(table):,} groups), and label "
+            "it in the queue. Warned below "
+            f"{REPORT_RANDOM_SHARE_MIN:.0%} random picks.",
+            icon=":material/warning:",
+        )
 st.caption(f"Model {md(model.id)}; {n_labeled:,} labeled samples, {n_reviewed:,} of them "
            f"reviewed{only}{counted}; {len(table):,} groups; {level:.0%} intervals. The corrected "
            "share is the model's share (its mean probability over the group's images) plus the "

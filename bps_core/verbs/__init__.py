@@ -19,6 +19,8 @@ the core's functions and add no algorithm of their own.
   ``EmbeddingsExportRecord``
 - ``copy(project, CopySettings, progress)`` -> ``CopyReport``
 - ``report(project, ReportSettings, progress)`` -> ``ReportRecord`` (per-group class shares)
+- ``label_origins(project, *, reviewed_only)`` -> ``LabelOrigins`` (random picks among the
+  labels a report uses)
 - ``writeback(project, WritebackSettings, progress)`` -> ``WritebackReport``
 - ``view_nucleus(project, ViewSettings, progress)`` -> ``NucleusView``
 - ``review(project, ReviewSettings, progress, *, user)`` -> ``ReviewRecord`` (accept, fix or
@@ -231,7 +233,14 @@ from bps_core.verbs.predictions import (
 )
 from bps_core.verbs.results import CLUSTERS as REPORT_CLUSTERS
 from bps_core.verbs.results import LABELED as REPORT_LABELED
-from bps_core.verbs.results import ReportRecord, ReportSettings, report
+from bps_core.verbs.results import RANDOM_SHARE_MIN as REPORT_RANDOM_SHARE_MIN
+from bps_core.verbs.results import (
+    LabelOrigins,
+    ReportRecord,
+    ReportSettings,
+    label_origins,
+    report,
+)
 from bps_core.verbs.reviews import (
     REVIEW_ORDERS,
     ReviewQueue,
@@ -324,6 +333,8 @@ __all__ += [
     "StaleReviewError", "Verdict", "VerdictImportReport", "import_verdicts_csv", "review",
     "review_queue", "review_summary",
 ]  # fmt: skip
+# how many labels a report uses are random picks (the Results page warns when few are)
+__all__ += ["REPORT_RANDOM_SHARE_MIN", "LabelOrigins", "label_origins"]
 # out-of-fold predictions kept with each model (label-quality work, issue 18)
 __all__ += ["OutOfFold", "out_of_fold"]
 # label issues: cleanlab on the out-of-fold predictions (issue 18)

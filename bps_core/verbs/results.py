@@ -21,6 +21,9 @@ from bps_core.settings import Settings, check_choice, check_range
 CLUSTERS = ("mouse", "well")
 #: Which labels rectify the predictions: every label, or only those of random rounds.
 LABELED = ("all", "random-only")
+#: Below this share of random picks among the labels a report uses, its shares may be biased
+#: (see `LabelOrigins.mostly_chosen`).
+RANDOM_SHARE_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,53 @@ class ReportSettings(Settings):
         check_choice("labeled", self.labeled, LABELED)
         if not isinstance(self.reviewed_only, bool):
             raise SettingsError(f"reviewed_only must be true or false, got {self.reviewed_only!r}")
+
+
+@dataclass(frozen=True)
+class LabelOrigins:
+    """How many of the labels a report uses are random picks, which the correction assumes.
+
+    A label is a random pick when a ``random`` selection round picked its sample (a
+    ``default`` round counts while it resolves to ``random``). Labels of lasso or map
+    selections, of browsing, and of rounds of any other strategy (uncertain, diverse, typical
+    picks; a mixture with a random share, which does not record which part picked a sample)
+    are chosen on purpose, not a random sample of their group.
+
+    Attributes:
+        n_labels: The current labels on good samples (only reviewed ones with
+            ``reviewed_only``): those a report with ``labeled="all"`` uses.
+        n_random: Of them, those on samples a random round picked.
+    """
+
+    n_labels: int
+    n_random: int
+
+    @property
+    def mostly_chosen(self) -> bool:
+        """Whether fewer than `RANDOM_SHARE_MIN` of the (some) labels are random picks."""
+        return self.n_labels > 0 and self.n_random < RANDOM_SHARE_MIN * self.n_labels
+
+
+def random_picked_keys(project: Project) -> set[str]:
+    """The samples ``random`` selection rounds picked."""
+    return {k for r in list_rounds(project) if r.config.get("strategy") == "random"
+            for k in r.keys}  # fmt: skip
+
+
+def label_origins(project: Project, *, reviewed_only: bool = False) -> LabelOrigins:
+    """How many of the labels a report uses are random picks (see `LabelOrigins`).
+
+    Args:
+        project: The project.
+        reviewed_only: Count only reviewed labels, as ``ReportSettings.reviewed_only`` does.
+    """
+    samples = project.samples()
+    labels = project.current_labels()
+    labels = labels[labels.key.isin(samples.key[samples.status == "ok"])]
+    if reviewed_only:
+        labels = labels[labels.key.isin(project.reviews.reviewed_keys())]
+    n_random = int(labels.key.isin(random_picked_keys(project)).sum())
+    return LabelOrigins(len(labels), n_random)
 
 
 @dataclass(frozen=True)
@@ -169,9 +219,7 @@ def report(
     if settings.reviewed_only:  # an unreviewed label counts as unlabeled: its prediction is used
         labels = labels[labels.key.isin(reviewed)]
     if settings.labeled == "random-only":
-        picked = {k for r in list_rounds(project) if r.config.get("strategy") == "random"
-                  for k in r.keys}  # fmt: skip
-        labels = labels[labels.key.isin(picked)]
+        labels = labels[labels.key.isin(random_picked_keys(project))]
     label_of = dict(zip(labels.key, labels.label, strict=True))
     frame["labeled"] = frame.key.map(lambda k: k in label_of).astype(bool)
     frame["is_class"] = frame.key.map(label_of).eq(settings.class_name).to_numpy(dtype=bool)

@@ -205,6 +205,23 @@ def test_results_figure__error_bars_per_particle_one_panel_per_time() -> None:
     assert all(tr.opacity < 1 for tr in raw)
 
 
+def test_results_figure__a_group_with_one_label_is_hollow_with_a_note() -> None:
+    """A group with one label (an estimate, no interval) drew as a plain point, looking more
+    precise than its neighbours with their bars."""
+    t = _results_table()
+    t["n_labeled"] = 5
+    t.loc[0, ["n_labeled", "ci_low", "ci_high"]] = [1, np.nan, np.nan]  # Fe, 0 Gy, 4 h
+    fig = figures.results_figure(t, ("particle_type", "dose_Gy", "hr_post_exposure"), "many")
+    fe4 = next(tr for tr in fig.data if tr.error_y.array is not None and tr.name == "Fe"
+               and tr.xaxis == "x")  # fmt: skip
+    assert list(fe4.marker.symbol) == ["circle-open", "circle", "circle"]
+    note = next(tr for tr in fig.data if tr.name == "1 label: no interval")
+    assert note.marker.symbol == "circle-open"
+    plain = figures.results_figure(_results_table(), ("particle_type", "dose_Gy"), "many")
+    assert not any("circle-open" in str(tr.marker.symbol) for tr in plain.data)
+    assert not any(tr.name == "1 label: no interval" for tr in plain.data)
+
+
 def test_results_png__is_a_png() -> None:
     png = figures.results_png(_results_table(), ("particle_type", "dose_Gy",
                                                  "hr_post_exposure"), "many")  # fmt: skip

@@ -153,3 +153,37 @@ def test_results_page__shows_the_columns_that_fit_and_more_on_request(
     shown = list(app.dataframe[0].proto.column_order)
     assert shown[shown.index("labeled") :][:3] == ["labeled", "raw share", "model's share"]
     assert "raw share" in app.dataframe[0].value.columns  # the data holds every column
+
+
+def test_results_page__warns_when_most_labels_were_picked_on_purpose(
+    trained: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user had 244 of 253 labels from a lasso and read the corrected shares with no
+    warning that they assume a random sample of each group."""
+    n_labeled = len(trained.current_labels())
+    app = _results(open_app(monkeypatch, trained.folder))
+    said = app.warning[0].value
+    assert f"Only 0 of the {n_labeled:,} labels used come from random picks" in said
+    assert "not a random sample of their group" in said
+    assert "Labels of random rounds only" in said
+    n_groups = len(app.dataframe[0].value)
+    assert f"10 images per condition ({10 * n_groups:,} for these {n_groups:,} groups)" in said
+    app.checkbox(key="results_random_only").check().run()  # only random picks count: no bias
+    assert not any("labels used come from random picks" in w.value for w in app.warning)
+
+
+def test_results_page__no_bias_warning_when_most_labels_are_random_picks(
+    tiny_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verbs.compute_embeddings(tiny_project, verbs.EmbedConfig(method="pixels", image_size=32))
+    preview = verbs.select_round(tiny_project, verbs.SelectSettings(n=20, strategy="random",
+                                                                     seed=1))  # fmt: skip
+    verbs.record_round(tiny_project, preview)
+    tiny_project.add_labels(preview.keys[:10], "many", user="ann", source="queue")
+    tiny_project.add_labels(preview.keys[10:], "few", user="ann", source="queue")
+    lasso = [k for k in tiny_project.samples().key if k not in set(preview.keys)][:5]
+    tiny_project.add_labels(lasso, "few", user="ann", source="lasso")  # 20 of 25 random
+    verbs.train_model(tiny_project, verbs.TrainSettings())
+    app = _results(open_app(monkeypatch, tiny_project.folder))
+    assert not app.error
+    assert not app.warning

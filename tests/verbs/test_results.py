@@ -161,3 +161,36 @@ def test_report__reviewed_only_counts_unreviewed_labels_as_unlabeled(
 def test_report_settings__reviewed_only_must_be_a_bool() -> None:
     with pytest.raises(verbs.SettingsError, match="reviewed_only"):
         verbs.ReportSettings(class_name="many", by=("dose_Gy",), reviewed_only="yes")  # type: ignore[arg-type]
+
+
+def test_label_origins__counts_the_labels_of_random_rounds_on_each_engine(
+    engine_project: Project,
+) -> None:
+    """A new user had 244 of 253 labels from a lasso and no warning that the shares may be
+    biased: the count says how many labels are random picks, on SQLite and PostgreSQL."""
+    project = engine_project
+    verbs.compute_embeddings(project, verbs.EmbedConfig(method="pixels", image_size=32))
+    assert verbs.label_origins(project) == verbs.LabelOrigins(0, 0)
+    assert not verbs.label_origins(project).mostly_chosen
+    preview = verbs.select_round(project, verbs.SelectSettings(n=6, strategy="random", seed=1))
+    verbs.record_round(project, preview)
+    project.add_labels(preview.keys[:4], "many", user="ann", source="queue")
+    chosen = verbs.select_round(project, verbs.SelectSettings(n=5, strategy="diversity", seed=1))
+    verbs.record_round(project, chosen)
+    project.add_labels(chosen.keys, "few", user="ann", source="queue")
+    picked = set(preview.keys) | set(chosen.keys)
+    lasso = [k for k in project.samples().key if k not in picked][:3]
+    project.add_labels(lasso, "few", user="ann", source="lasso")
+    origins = verbs.label_origins(project)
+    assert origins == verbs.LabelOrigins(n_labels=12, n_random=4)
+    assert origins.mostly_chosen  # 4 of 12 < half
+    # only reviewed labels count with reviewed_only: none is reviewed yet
+    assert verbs.label_origins(project, reviewed_only=True) == verbs.LabelOrigins(0, 0)
+
+
+def test_label_origins__warns_below_half_random_picks() -> None:
+    assert verbs.REPORT_RANDOM_SHARE_MIN == 0.5
+    assert verbs.LabelOrigins(253, 9).mostly_chosen
+    assert verbs.LabelOrigins(10, 4).mostly_chosen
+    assert not verbs.LabelOrigins(10, 5).mostly_chosen
+    assert not verbs.LabelOrigins(0, 0).mostly_chosen
