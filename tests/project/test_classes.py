@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bps_core.project import Project
+from bps_core.project.reviews import ReviewError, Verdict
 
 
 def test_remove_class__unused_class_is_deleted_and_frees_its_digit(tiny_project: Project) -> None:
@@ -57,3 +58,16 @@ def test_ensure_class__a_new_class_never_shifts_existing_digits(tiny_project: Pr
     tiny_project.ensure_class("aaa-first-alphabetically")
     after = {c.name: c.hotkey for c in tiny_project.classes()}
     assert {n: after[n] for n in before} == before
+
+
+def test_review_fix__to_a_retired_class_is_refused_like_a_missing_one(
+    tiny_project: Project,
+) -> None:
+    key = tiny_project.keys_with_status("ok")[0]
+    tiny_project.add_labels([key], "trakc", user="ann", source="api")
+    tiny_project.add_labels([key], "debris", user="ann", source="api")
+    tiny_project.remove_class("trakc")
+
+    with pytest.raises(ReviewError, match="no class 'trakc'"):
+        tiny_project.reviews.record([Verdict(key, "fix", label="trakc")], user="rita")
+    assert [c.name for c in tiny_project.classes()] == ["debris"]
