@@ -53,6 +53,8 @@ ROUND_PREVIEW = "round_preview"  # the selection shown for review on the Rounds 
 QUEUE_ACTIONS = "queue_actions"  # label action id -> (queue position, keys) of this queue
 QUEUE_ERROR = "queue_error"
 QUEUE_NEW_CLASS = "queue_new_class"  # the queue's "New class" name box
+QUEUE_REMOVE_CLASS = "queue_remove_class"  # the class chosen in "Remove class"
+QUEUE_REMOVE_CONFIRM = "queue_remove_confirm"  # its "Yes, remove it" box
 ACCESS_CHECKS = "ds_access_checks"  # datasource form prefix -> its last AccessReport
 
 
@@ -444,6 +446,17 @@ def take_queue_new_class() -> str:
     name = str(st.session_state.get(QUEUE_NEW_CLASS, "")).strip()
     st.session_state[QUEUE_NEW_CLASS] = ""
     return name
+
+
+def take_queue_class_to_remove() -> str | None:
+    """The class chosen in the queue's "Remove class" once its removal is confirmed, or None.
+
+    Unticks the confirmation, so each removal is confirmed on its own.
+    """
+    confirmed = bool(st.session_state.get(QUEUE_REMOVE_CONFIRM))
+    st.session_state[QUEUE_REMOVE_CONFIRM] = False
+    name = st.session_state.get(QUEUE_REMOVE_CLASS)
+    return str(name) if confirmed and name else None
 
 
 def queue_actions() -> dict[str, tuple[int, tuple[str, ...]]]:

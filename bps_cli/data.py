@@ -341,6 +341,30 @@ def add_label(sub: Commands) -> None:
     p.set_defaults(func=_cmd_label)
 
 
+def _cmd_classes(args: argparse.Namespace) -> int:
+    from bps_core.verbs import Project
+
+    with Project.open(args.project_dir) as project:
+        if args.remove is not None:
+            print(project.remove_class(args.remove))
+            return 0
+        counts = project.label_counts()
+        for c in project.classes():
+            n = counts.get(c.name, 0)
+            print(f"{c.hotkey or '-'}  {c.name}  ({n} sample{'' if n == 1 else 's'})")
+    return 0
+
+
+def add_classes(sub: Commands) -> None:
+    """Registers ``classes``."""
+    p = sub.add_parser("classes", help="list the label classes (digit key, name, samples), "
+                                       "or remove one no sample carries")  # fmt: skip
+    p.add_argument("project_dir", type=Path, metavar="PROJECT_DIR")
+    p.add_argument("--remove", metavar="NAME", help="remove the class NAME (refused while "
+                   "samples carry it; retired if the label history names it)")  # fmt: skip
+    p.set_defaults(func=_cmd_classes)
+
+
 def add_info(sub: Commands) -> None:
     """Registers ``info``."""
     p = sub.add_parser("info", help="summarise a project")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 COMMANDS: tuple[Callable[[Commands], None], ...] = (
     data.add_synth, data.add_init, data.add_ingest,
     datasources.add_datasource, datasources.add_writeback, datasources.add_copy,
-    data.add_label, data.add_info, data.add_migrate,
+    data.add_label, data.add_classes, data.add_info, data.add_migrate,
     agreement.add_double_label, agreement.add_agreement, agreement.add_adjudicate,
     embeddings.add_embed, embeddings.add_embeddings, embeddings.add_map,
     export.add_export,

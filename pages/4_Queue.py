@@ -180,6 +180,16 @@ def _add_class() -> None:
             state.set_queue_error(str(exc))
 
 
+def _remove_class() -> None:
+    name = state.take_queue_class_to_remove()
+    if name:
+        try:
+            with state.open_project() as p:
+                p.remove_class(name)
+        except ValueError as exc:
+            state.set_queue_error(str(exc))
+
+
 q = state.queue()
 selection = state.map_selection()
 origins = [FROM_UNLABELED, FROM_FILTERED]
@@ -325,6 +335,14 @@ def _queue_body(form_open: bool, view: widgets.QueueView | None, top: DeltaGener
     with buttons.popover("New class", icon=":material/add:"):
         st.text_input("Class name", key=state.QUEUE_NEW_CLASS, on_change=_add_class,
                       max_chars=state.CLASS_NAME_MAX)  # fmt: skip
+    if classes:  # a typo or test class: gone from the buttons, its digit freed
+        with buttons.popover("Remove class", icon=":material/delete:"):
+            st.selectbox("Class", [c.name for c in classes], key=state.QUEUE_REMOVE_CLASS,
+                         help="Only a class no sample carries now can be removed; one the "
+                         "label history names stays in the history.")  # fmt: skip
+            confirm = st.checkbox("Yes, remove it", key=state.QUEUE_REMOVE_CONFIRM)
+            st.button("Remove", key="queue_remove_class_go", on_click=_remove_class,
+                      disabled=not confirm)  # fmt: skip
     if not classes:
         st.caption(
             "Create a class first (New class); it gets the digit key 1, the next 2, and so on."

@@ -429,8 +429,14 @@ BEGIN
 END;
 """
 
+_V10 = """
+-- A removed class that label events still name is retired, not deleted: it leaves the class
+-- list and frees its digit key, and the history still shows its name.
+ALTER TABLE label_classes ADD COLUMN retired_at TEXT;
+"""
+
 #: Numbered migrations; the database's ``PRAGMA user_version`` is the last one applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # PostgreSQL: the same schema, in its dialect. Projects on PostgreSQL start at version 6 (the
@@ -709,6 +715,7 @@ PG_MIGRATIONS: dict[int, str] = {
     7: re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', _PG_V7),
     8: _PG_V8,
     9: _PG_V9,
+    10: 'ALTER TABLE label_classes ADD COLUMN retired_at TEXT COLLATE "C";',
 }
 
 

@@ -35,6 +35,8 @@ VERDICTS = ("accept", "fix", "reject")
 #: The review state of a current label, as ``Reviews.current`` reports it.
 REVIEW_STATES = ("unreviewed", "accepted", "fixed", "adjudicated")
 _CHUNK = 900
+#: A class a review may fix to or label with: one not removed (retired) from the class list.
+_LIVE_CLASS = "SELECT id FROM label_classes WHERE name = ? AND retired_at IS NULL"
 
 
 class ReviewError(BpsError):
@@ -256,7 +258,7 @@ class Reviews:
                 )
             class_ids: dict[str, int] = {}
             for name in set(labels.values()):
-                row = c.execute("SELECT id FROM label_classes WHERE name = ?", (name,)).fetchone()
+                row = c.execute(_LIVE_CLASS, (name,)).fetchone()
                 if row is None:
                     raise ReviewError(f"no class {name!r} to fix to; create it first (a "
                                       "reviewer's typo must not make a new class)")  # fmt: skip
@@ -356,7 +358,7 @@ class Reviews:
                 )
             class_ids: dict[str, int] = {}
             for name in set(names.values()):
-                row = c.execute("SELECT id FROM label_classes WHERE name = ?", (name,)).fetchone()
+                row = c.execute(_LIVE_CLASS, (name,)).fetchone()
                 if row is None:
                     raise ReviewError(f"no class {name!r} to label with; create it first")
                 class_ids[name] = int(row[0])

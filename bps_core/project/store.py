@@ -162,10 +162,19 @@ class LabelClass:
 
 
 def _ensure_class(c: db.Connection, name: str, color: str | None, hotkey: str | None) -> LabelClass:
-    row = c.execute("SELECT name, color, hotkey FROM label_classes WHERE name = ?", (name,))
+    row = c.execute(
+        "SELECT name, color, hotkey, retired_at FROM label_classes WHERE name = ?", (name,)
+    )
     found = row.fetchone()
-    if found:
-        return LabelClass(*found)
+    if found and found[3] is None:
+        return LabelClass(*found[:3])
+    if found:  # a retired class used again: back in the list, with the next free digit
+        used = {r[0] for r in c.execute("SELECT hotkey FROM label_classes")}
+        key = hotkey or next((d for d in "123456789" if d not in used), None)
+        c.execute(
+            "UPDATE label_classes SET retired_at = NULL, hotkey = ? WHERE name = ?", (key, name)
+        )
+        return LabelClass(found[0], found[1], key)
     # "Track" next to "track" splits one class in two without a word (the model, the
     # results and the exports then count them apart): refused, naming the one to use.
     for (existing,) in c.execute("SELECT name FROM label_classes"):
@@ -753,8 +762,53 @@ class Project:
     # -- label classes ---------------------------------------------------------------------
     def classes(self) -> list[LabelClass]:
         """Returns the label classes in the order they were created."""
-        rows = self._conn.execute("SELECT name, color, hotkey FROM label_classes ORDER BY id")
+        rows = self._conn.execute(
+            "SELECT name, color, hotkey FROM label_classes WHERE retired_at IS NULL ORDER BY id"
+        )
         return [LabelClass(*r) for r in rows.fetchall()]
+
+    def remove_class(self, name: str) -> str:
+        """Removes the class ``name`` that no current label uses; returns what was done.
+
+        A class no label event ever named is deleted. One that the history names (a sample
+        labeled with it, then relabeled) is retired instead: it leaves ``classes()`` and its
+        digit key is freed, while the history still shows its name. Labeling a sample with
+        the name again brings the class back.
+
+        Raises:
+            ValueError: no such class, or samples are currently labeled with it (how many).
+        """
+
+        def remove(c: db.Connection) -> str:
+            row = c.execute(
+                "SELECT id FROM label_classes WHERE name = ? AND retired_at IS NULL", (name,)
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"there is no class {_shown(name, 80)}")
+            class_id = int(row[0])
+            n = int(
+                c.execute(
+                    "SELECT COUNT(*) FROM current_labels WHERE class_id = ?", (class_id,)
+                ).fetchone()[0]
+            )
+            if n:
+                raise ValueError(
+                    f"class {_shown(name, 80)} is the current label of {n} "
+                    f"sample{'s' if n != 1 else ''}: relabel them first, then remove it"
+                )
+            named = c.execute(
+                "SELECT 1 FROM label_events WHERE class_id = ? LIMIT 1", (class_id,)
+            ).fetchone()
+            if named is None:
+                c.execute("DELETE FROM label_classes WHERE id = ?", (class_id,))
+                return f"removed class {_shown(name, 80)}"
+            c.execute(
+                "UPDATE label_classes SET retired_at = ?, hotkey = NULL WHERE id = ?",
+                (utc_now(), class_id),
+            )
+            return f"retired class {_shown(name, 80)} (the label history still names it)"
+
+        return db.write(self._conn, remove)
 
     def ensure_class(
         self, name: str, *, color: str | None = None, hotkey: str | None = None

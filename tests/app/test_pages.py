@@ -1048,3 +1048,28 @@ def test_rounds_page__fine_tune_epochs_typed_out_of_range_train_nothing(
     app.selectbox(key="model_kind").set_value("logreg").run()  # logreg uses no epochs
     assert not any("Fine-tune epochs" in e for e in _errors(app))
     assert app.button(key="model_train").proto.disabled is False
+
+
+def test_queue__removes_an_unused_class_after_confirmation_and_frees_its_digit(
+    app: AppTest, tiny_project: Project
+) -> None:
+    tiny_project.add_labels([tiny_project.samples().key[0]], "debris", user="qa", source="api")
+    tiny_project.ensure_class("trakc")
+    app.session_state["user_name"] = "qa"
+    app.run()
+    app.switch_page("pages/4_Queue.py").run()
+    button(app, "Start").click().run()
+    assert app.button(key="queue_class_trakc").proto.shortcut == "2"
+    app.selectbox(key=state.QUEUE_REMOVE_CLASS).set_value("trakc").run()
+    assert app.button(key="queue_remove_class_go").disabled  # not before it is confirmed
+    app.checkbox(key=state.QUEUE_REMOVE_CONFIRM).check().run()
+    app.button(key="queue_remove_class_go").click().run()
+    assert not app.exception
+    assert [c.name for c in tiny_project.classes()] == ["debris"]
+    assert "queue_class_trakc" not in {b.key for b in app.button}
+    # a class samples carry is refused, saying how many
+    app.selectbox(key=state.QUEUE_REMOVE_CLASS).set_value("debris").run()
+    app.checkbox(key=state.QUEUE_REMOVE_CONFIRM).check().run()
+    app.button(key="queue_remove_class_go").click().run()
+    assert "current label of 1 sample" in app.error[0].value.replace("\\", "")
+    assert [c.name for c in tiny_project.classes()] == ["debris"]

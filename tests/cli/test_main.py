@@ -115,8 +115,8 @@ def test_python_dash_m__runs_the_same_cli() -> None:
 def test_build_parser__lists_the_commands_in_the_same_order_as_before() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == [
-        "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "info",
-        "migrate", "double-label", "agreement", "adjudicate", "embed", "embeddings", "map",
+        "synth", "init", "ingest", "datasource", "writeback", "copy", "label", "classes",
+        "info", "migrate", "double-label", "agreement", "adjudicate", "embed", "embeddings", "map",
         "export", "select", "train", "simulate", "report", "flags", "review", "reviews",
         "label-issues", "predictions", "model-disagreements", "tag", "tags", "demo", "app",
     ]  # fmt: skip
