@@ -122,7 +122,7 @@ def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(
     app: AppTest, tiny_project: Project
 ) -> None:
     app.run()
-    links = [p.proto.label for p in app.get("page_link")]
+    links = [p.proto.label for p in app.main.get("page_link")]
     assert links == ["Embeddings: compute a set"]
     assert any("No embeddings yet" in w.value for w in app.warning)
 
@@ -136,7 +136,8 @@ def test_home__says_what_exists_what_is_next_and_colours_labels_by_class(
     assert not app.exception
     assert any(version in s.value and "pixels" in s.value for s in app.success)
     assert any("PCA map" in s.value for s in app.success)
-    assert [p.proto.label for p in app.get("page_link")][0] == "Selection rounds: train a model"
+    links = [p.proto.label for p in app.main.get("page_link")]
+    assert links[0] == "Selection rounds: train a model"
     chart = next(c.proto.spec for c in app.get("plotly_chart") if "#AA0000" in c.proto.spec)
     assert "#00BB00" in chart
 
