@@ -66,7 +66,8 @@ def test_label_issues__a_project_of_an_older_schema_is_upgraded_not_called_read_
     plant_flip(tiny_project)
     folder = tiny_project.folder
     conn = sqlite3.connect(folder / "project.db", timeout=10)
-    conn.executescript("DROP VIEW current_tags; DROP TABLE tag_events; DROP TABLE image_stats; "
+    conn.executescript("ALTER TABLE label_classes DROP COLUMN retired_at; "
+                       "DROP VIEW current_tags; DROP TABLE tag_events; DROP TABLE image_stats; "
                        "DROP INDEX samples_by_status; DROP TABLE sample_changes; "
                        "DROP TABLE samples_frame_stamps; PRAGMA user_version = 6;")  # fmt: skip
     conn.close()

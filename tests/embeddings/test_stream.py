@@ -71,7 +71,10 @@ def test_compute__checkpoint_embeds_without_writing_a_cache(tiny_project: Projec
     again = compute_embeddings(tiny_project, EmbedConfig(checkpoint=sha, image_size=32))
     assert again.keys == emb.keys == cache.keys
     assert again.version == emb.version
-    assert np.array_equal(np.asarray(again.vectors), np.asarray(emb.vectors))
+    # Equal to float rounding, not to the bit: on a processor with AMX (session 23's machine)
+    # one row of 169 differed by 2e-4 between the streamed and the cached forward passes
+    # (oneDNN picks kernels by batch shape); other machines gave the same bits.
+    np.testing.assert_allclose(np.asarray(again.vectors), np.asarray(emb.vectors), atol=1e-3)
 
 
 @pytest.mark.parametrize(("cores", "split"), [(1, (1, 1)), (2, (1, 1)), (4, (2, 2)), (16, (10, 6))])
