@@ -711,8 +711,9 @@ def tag_pin_key(place: str) -> str:
 def tag_target(place: str, keys: list[str]) -> list[str] | None:
     """The samples a tag typed in the box at ``place`` goes to: those on screen when the box
     got the focus (T, or a click), which the browser pinned; ``keys``, the box's samples now,
-    when nothing was pinned (no browser: AppTest). None when the pinned screen is older than
-    the screens kept (``TAG_SCREENS_KEPT``)."""
+    when nothing was pinned (no browser: AppTest) or the pin is null (the labeler's last click
+    was no shortcut: a tick box). None when the pinned screen is older than the screens kept
+    (``TAG_SCREENS_KEPT``)."""
     pin = st.session_state.get(tag_pin_key(place))
     screen = pin.get("screen") if isinstance(pin, Mapping) else None
     if not isinstance(screen, str):

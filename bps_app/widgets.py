@@ -920,11 +920,13 @@ def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -
         placeholder="type a tag, then Enter (T jumps here)", disabled=not user or not keys,
         max_chars=80,
     )  # fmt: skip
-    _tag_pin(
-        key=state.tag_pin_key(place), on_screen_change=_pinned, height=0,
-        data={"box": state.tag_input_key(place), "screen": state.tag_screen(place, keys)},
-    )  # fmt: skip
-    st.html(_TAG_KEY, unsafe_allow_javascript=True)
+    box = state.tag_input_key(place)
+    _tag_pin(key=state.tag_pin_key(place), data={"box": box}, on_screen_change=_pinned, height=0)
+    # The box's screen, in the page: drawn with the box, as the page shows it (a component's data
+    # reaches its script a moment later). A widget key and a digest: no user data.
+    screen = state.tag_screen(place, keys)
+    mark = f'<span hidden data-bps-tag-box="{box}" data-bps-tag-screen="{screen}"></span>'
+    st.html(mark + _TAG_KEY, unsafe_allow_javascript=True)
 
 
 def _write_tag(keys: list[str], tag: str, place: str, user: str, *, remove: bool) -> bool:
@@ -980,27 +982,45 @@ TAG_REACTION_MS = 200
 # "screen" (``state.tag_screen``), which ``state.tag_target`` reads at the box's Enter: the
 # screen shown at the labeler's last shortcut (a key or a click of a button that has one: a
 # class, a move, Undo) when the screen changed since, less than ``TAG_REACTION_MS`` ago, else
-# the screen shown now. So a digit then T in one roll tags the image the digit labeled,
-# whether T came before the next image or just after it. Any other click (a tick box, "Choose
-# all") ends the shortcut's claim: what it changes is what the labeler expects to tag. Each
-# tag box has one pin, given the box's widget key and its screen on every run. A component
-# (``st.components.v2``): the one way a page's script hands the server a value. Fixed text: no
-# user data.
+# the screen shown now. So a digit then T in one roll tags the image the digit labeled, whether
+# T came before the next image or just after it. After any other click (a tick box, "Choose
+# all") the pin is null: what the click changes, perhaps in a run still in flight, is what the
+# labeler means to tag, so the Enter tags the box's samples of its last run, as before the pin.
+# The pin is set just before the box's text is sent (Enter, or leaving the box), not at the
+# focus: a state set starts a run, and one started while a key's run was in flight handed the
+# server the grid's tick boxes as they were before that run, which undid them. Each tag box
+# has one pin, given the box's widget key; the box's screen is the mark drawn with it
+# (``tag_editor``), timed as the page shows it. A component (``st.components.v2``): the one
+# way a page's script hands the server a value. Fixed text: no user data.
 _TAG_PIN_JS = """
 export default function (component) {
   const { data, setStateValue } = component;
-  const tag = window.__bpsTagPin || (window.__bpsTagPin = { boxes: new Map(), pressed: null });
-  const was = tag.boxes.get(data.box);
-  const mine = { screen: data.screen, pin: setStateValue,
-                 since: was && was.screen === data.screen ? was.since : performance.now() };
-  tag.boxes.set(data.box, mine);
+  const tag = window.__bpsTagPin ||
+    (window.__bpsTagPin = { pins: new Map(), shown: new Map(), focused: new Map(), pressed: null });
+  tag.pins.set(data.box, setStateValue);
+  const marked = (box) => {
+    const marks = document.querySelectorAll(`[data-bps-tag-box="${box}"]`);
+    return marks.length ? marks[marks.length - 1].getAttribute("data-bps-tag-screen") : null;
+  };
+  const look = () => {  // each box's screen, and since when it is shown
+    const now = performance.now();
+    for (const box of tag.pins.keys()) {
+      const screen = marked(box), was = tag.shown.get(box);
+      if (!was || was.screen !== screen) tag.shown.set(box, { screen, since: now });
+    }
+  };
+  look();
   if (!tag.listening) {
     tag.listening = true;
+    new MutationObserver(look).observe(document.body, {
+      subtree: true, childList: true, attributes: true, attributeFilter: ["data-bps-tag-screen"],
+    });
     const NAMES = { ArrowLeft: "←", ArrowRight: "→", ArrowUp: "↑", ArrowDown: "↓",
                     Enter: "Enter", " ": "Space" };
     const press = () => {
+      look();
       tag.pressed = { at: performance.now(),
-                      screens: new Map([...tag.boxes].map(([box, b]) => [box, b.screen])) };
+                      screens: new Map([...tag.shown].map(([box, s]) => [box, s.screen])) };
     };
     window.addEventListener("keydown", (ev) => {  // a shortcut outside a text box
       const t = ev.target;
@@ -1017,25 +1037,33 @@ export default function (component) {
       if (b && b.querySelector('kbd[aria-label^="Shortcut "]')) press();
       else tag.pressed = null;
     }, true);
-    document.addEventListener("focusin", (ev) => {
-      if (!(ev.target instanceof Element)) return;
-      for (const [box, b] of tag.boxes) {
-        if (!ev.target.closest(".st-key-" + box)) continue;
-        const p = tag.pressed, then = p ? p.screens.get(box) : undefined;
-        const moved = then !== undefined && then !== b.screen && b.since >= p.at &&
-          performance.now() - b.since < __REACTION_MS__;
-        return b.pin("screen", moved ? then : b.screen);
-      }
+    const boxOf = (t) => t instanceof Element &&
+      [...tag.pins.keys()].find((box) => t.closest(".st-key-" + box));
+    document.addEventListener("focusin", (ev) => {  // the screen the tag is for
+      const box = boxOf(ev.target);
+      if (!box) return;
+      look();
+      const now = tag.shown.get(box), p = tag.pressed, then = p ? p.screens.get(box) : null;
+      const moved = p && then !== undefined && then !== now.screen && now.since >= p.at &&
+        performance.now() - now.since < __REACTION_MS__;
+      tag.focused.set(box, moved ? then : p ? now.screen : null);
     }, true);
+    const commit = (ev) => {  // the box's text goes to the server next: its screen first
+      const box = boxOf(ev.target);
+      if (box && ev.target.value.trim()) tag.pins.get(box)("screen", tag.focused.get(box) ?? null);
+    };
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Enter") commit(ev); }, true);
+    document.addEventListener("focusout", commit, true);
   }
-  return () => { if (tag.boxes.get(data.box) === mine) tag.boxes.delete(data.box); };
+  return () => { if (tag.pins.get(data.box) === setStateValue) tag.pins.delete(data.box); };
 }
 """.replace("__REACTION_MS__", str(TAG_REACTION_MS))
 _tag_pin = st.components.v2.component("bps_tag_pin", js=_TAG_PIN_JS)
 
 
 # The T key focuses the last tag box on screen (the dialog's, when one is open), unless the
-# user is typing somewhere. Fixed text: no user data.
+# user is typing somewhere. A tick box or radio button is no place to type: it keeps the focus
+# after a click, and T right after unticking a grid tile did nothing. Fixed text: no user data.
 _TAG_KEY = """<script>
 (() => {
   if (window.__bpsTagKey) return;
@@ -1043,7 +1071,10 @@ _TAG_KEY = """<script>
   document.addEventListener("keydown", (ev) => {
     if ((ev.key !== "t" && ev.key !== "T") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const box = t instanceof HTMLInputElement && ["checkbox", "radio"].includes(t.type);
+    if (t && !box && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) {
+      return;
+    }
     const boxes = document.querySelectorAll('input[aria-label="Add a tag"]');
     if (!boxes.length) return;
     ev.preventDefault();

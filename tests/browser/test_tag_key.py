@@ -113,3 +113,62 @@ def test_queue__a_tag_typed_right_after_a_digit_goes_to_the_image_labeled(
         events = p.label_events().sort_values("event_id")
     assert [k.split(":", 1)[1] for k in events.key] == queue[:5]  # typing never labels
     assert set(events.label) == {"track"}
+
+
+def test_grid__t_right_after_a_tick_box_and_after_a_digit_tags_the_tiles_meant(
+    tiny_project: Project, page, serve, tmp_path
+) -> None:
+    """Grid of 6: T right after unticking a tile jumps to the tag box (the tick box keeps the
+    focus, and the T key script ignored a key from any input: T did nothing and the tag was
+    typed into nowhere), and the tag goes to the chosen tiles. Then a digit labels those, the
+    page stays with the unticked tile chosen, and T pressed 30 ms after the digit tags the
+    tiles the digit labeled, not the one chosen next."""
+    for name in ("track", "debris"):
+        tiny_project.ensure_class(name)
+    queue = [k.split(":", 1)[1] for k in unlabeled_keys(tiny_project.samples(), [])]
+    server = serve(tiny_project.folder)
+    sign_in_and_open(page, server.url, "grid-tagger", "Label queue")
+    wait_idle(page)
+    page.get_by_role("radio", name="Grid of 6").click()
+    page.get_by_role("button", name="Start").click()
+    progress = page.get_by_text(re.compile(r"of [\d,]+ labeled"))
+    expect(progress).to_have_text(re.compile(r"^0 of"), timeout=30_000)
+    wait_idle(page)
+    page.get_by_text("Tile 2", exact=True).click()  # untick: the box keeps the focus
+    tile = page.get_by_role("checkbox", name="Tile 2")
+    expect(tile).not_to_be_checked()
+    wait_idle(page)
+    expect(tile).to_be_focused()
+    box = page.get_by_role("textbox", name="Add a tag")
+    for _ in range(3):  # headless Chromium now and then drops a first key event
+        page.keyboard.press("t")
+        try:
+            expect(box).to_be_focused(timeout=5_000)
+            break
+        except AssertionError:
+            wait_idle(page)
+    expect(box).to_be_focused()
+    page.keyboard.type("unsure 1")
+    page.keyboard.press("Enter")
+    chosen = sorted(queue[i] for i in (0, 2, 3, 4, 5))
+    assert sorted(_tagged(tiny_project, "unsure 1")) == chosen
+
+    wait_idle(page)
+    page.locator("h1").first.click()  # out of the tag box: the digit labels
+    page.keyboard.press("1")
+    page.wait_for_timeout(30)
+    page.keyboard.press("t")
+    page.keyboard.type("ask 2", delay=100)  # at a person's pace: the run is over at Enter
+    page.keyboard.press("Enter")
+    assert sorted(_tagged(tiny_project, "ask 2")) == chosen  # not tile 2, chosen next
+    expect(progress).to_have_text(re.compile(r"^5 of"), timeout=30_000)
+    wait_idle(page)
+    # The page stays with tile 2 chosen: tagging changed no tick box (a pin sent as the box got
+    # the focus, while the digit's run was in flight, ticked the five again).
+    expect(tile).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Tile 1")).not_to_be_checked()
+    page.screenshot(path=tmp_path / "grid-tags.png", full_page=True)
+    with Project.open(tiny_project.folder) as p:
+        labels = p.current_labels()
+    assert sorted(k.split(":", 1)[1] for k in labels.key) == chosen
+    assert set(labels.label) == {"track"}
