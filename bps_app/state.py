@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -702,13 +702,66 @@ def tag_input_key(place: str) -> str:
     return f"tag_input_{place}"
 
 
+def _keys_digest(keys: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1("\n".join(keys).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
 def tag_chips_key(place: str, keys: list[str], version: int) -> str:
     """The widget key of the tag chips at ``place`` for ``keys``: new with every tag write
     (``version``) and every other sample, so the chips always start from the stored tags."""
-    import hashlib
+    return f"tag_chips_{place}_{_keys_digest(keys)}_{version}"
 
-    digest = hashlib.sha1("\n".join(keys).encode(), usedforsecurity=False).hexdigest()[:12]
-    return f"tag_chips_{place}_{digest}_{version}"
+
+#: How many screens back the tag box at one place can tag (``tag_screen``): a labeler faster
+#: than the runs may have pressed this many keys since the box got the focus.
+TAG_SCREENS_KEPT = 16
+
+
+def tag_screen(place: str, keys: list[str]) -> str:
+    """Names the samples the tag box at ``place`` is drawn for (``keys``), and keeps them, so a
+    tag typed later reaches the screen on which the box got the focus (``tag_target``)."""
+    screen = _keys_digest(keys)
+    screens = st.session_state.setdefault(f"tag_screens_{place}", {})
+    screens.pop(screen, None)  # the newest last
+    screens[screen] = list(keys)
+    while len(screens) > TAG_SCREENS_KEPT:
+        del screens[next(iter(screens))]
+    return screen
+
+
+def tag_pin_key(place: str) -> str:
+    """The widget key of the pin at ``place`` (``widgets.tag_editor``): its state "screen"
+    names the screen (``tag_screen``) on which the tag box last got the focus."""
+    if place not in TAG_PLACES:
+        raise KeyError(f"unknown tag place {place!r}")
+    return f"tag_pin_{place}"
+
+
+def tag_target(place: str, keys: list[str]) -> list[str] | None:
+    """The samples a tag typed in the box at ``place`` goes to: those on screen when the box
+    got the focus (T, or a click), which the browser pinned; ``keys``, the box's samples now,
+    when nothing was pinned (no browser: AppTest) or the pin is null (the labeler's last click
+    was no shortcut: a tick box). None when the pinned screen is older than the screens kept
+    (``TAG_SCREENS_KEPT``)."""
+    pin = st.session_state.get(tag_pin_key(place))
+    screen = pin.get("screen") if isinstance(pin, Mapping) else None
+    if not isinstance(screen, str):
+        return keys
+    found = st.session_state.get(f"tag_screens_{place}", {}).get(screen)
+    return list(found) if found is not None else None
+
+
+def set_tag_note(place: str, message: str) -> None:
+    """Keeps what a tag written at ``place`` went to, for the next run to show (a toast)."""
+    st.session_state[f"tag_note_{place}"] = message
+
+
+def pop_tag_note(place: str) -> str | None:
+    """The tag note kept for ``place``, once."""
+    message = st.session_state.pop(f"tag_note_{place}", None)
+    return str(message) if message else None
 
 
 def set_tag_error(place: str, message: str) -> None:

@@ -804,6 +804,10 @@ def shortcut_keys_in_order() -> None:
     box) pass as they come; without Streamlit's run-state attribute it holds nothing. A
     labeler at a normal pace never waits; one faster than the runs sees every image go by.
 
+    A mouse click on a shortcut button holds the keys after it the same way: clicked "track"
+    then pressed 1 within 0-5 ms, the key's run met the click's and Streamlit counted the
+    button once (9 of 12 tries lost a label).
+
     A tick box keeps the focus after a click, and Streamlit ignores shortcuts from any input:
     a digit right after unticking a grid tile did nothing. A letter or digit on a tick box
     or radio button (where it has no use of its own) goes to the page instead, in turn.
@@ -866,6 +870,13 @@ _SHORTCUT_KEYS_IN_ORDER = """<script>
     }).observe(a, {attributes: true, attributeFilter: ["data-test-script-state"]});
   };
   watch();
+  // A click on a shortcut button starts a run as its key does: the keys after it wait too.
+  window.addEventListener("click", (ev) => {
+    const b = ev.isTrusted && ev.target instanceof Element && ev.target.closest("button");
+    if (b && !b.disabled && b.querySelector('kbd[aria-label^="Shortcut "]') && tracked()) {
+      markBusy();
+    }
+  }, true);
   window.addEventListener("keydown", (ev) => {
     if (ev.__bpsReplay) return;
     if (onBox(ev) && live(ev.key)) {  // to the page, after the keys before it
@@ -894,7 +905,8 @@ def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -
 
     The chips are the tags the samples carry and the user's recent tags: a selected chip is a
     tag every one of ``keys`` carries; clicking one adds it to all of them or removes it from
-    all. Typing a tag and pressing Enter adds it. Each change is one action, saved at once.
+    all. Typing a tag and pressing Enter adds it to the samples the labeler was looking at when
+    the box got the focus (``_tag_typed``). Each change is one action, saved at once.
 
     Args:
         keys: The samples tagged.
@@ -925,21 +937,31 @@ def tag_editor(keys: list[str], place: str, *, user: str, label: str = "Tags") -
             help="Click a tag to add it to (or remove it from) "
             + ("this sample" if len(keys) == 1 else f"all {len(keys):,} samples"),
         )  # fmt: skip
+    if note := state.pop_tag_note(place):
+        st.toast(md(note), icon=":material/sell:")
     st.text_input(
         TAG_BOX, key=state.tag_input_key(place), on_change=_tag_typed, args=(keys, place, user),
         placeholder="type a tag, then Enter (T jumps here)", disabled=not user or not keys,
         max_chars=80,
     )  # fmt: skip
-    st.html(_TAG_KEY, unsafe_allow_javascript=True)
+    box = state.tag_input_key(place)
+    _tag_pin(key=state.tag_pin_key(place), data={"box": box}, on_screen_change=_pinned, height=0)
+    # The box's screen, in the page: drawn with the box, as the page shows it (a component's data
+    # reaches its script a moment later). A widget key and a digest: no user data.
+    screen = state.tag_screen(place, keys)
+    mark = f'<span hidden data-bps-tag-box="{box}" data-bps-tag-screen="{screen}"></span>'
+    st.html(mark + _TAG_KEY, unsafe_allow_javascript=True)
 
 
-def _write_tag(keys: list[str], tag: str, place: str, user: str, *, remove: bool) -> None:
+def _write_tag(keys: list[str], tag: str, place: str, user: str, *, remove: bool) -> bool:
     try:
         settings = TagSettings(tuple(keys), tag, remove=remove)
         with state.open_project() as p:
             tag_samples(p, settings, user=user)
     except (BpsError, ValueError) as exc:
         state.set_tag_error(place, str(exc))
+        return False
+    return True
 
 
 def _chips_changed(keys: list[str], place: str, before: list[str], chips: str, user: str) -> None:
@@ -951,13 +973,121 @@ def _chips_changed(keys: list[str], place: str, before: list[str], chips: str, u
 
 
 def _tag_typed(keys: list[str], place: str, user: str) -> None:
+    """The tag box's Enter: tags the samples on screen when the box got the focus
+    (``state.tag_target``), which a key pressed just before T may have moved on from: the box
+    is drawn again beside the next image while the tag is typed, and its Enter ran with that
+    image's samples (a tag typed 15-50 ms after a digit landed on the image after the one
+    shown, 9 of 9 tries). Says so when they are not the samples the box is beside now."""
     text = state.take_tag_input(place)
-    if text.strip():
-        _write_tag(keys, text, place, user, remove=False)
+    if not text.strip():
+        return
+    target = state.tag_target(place, keys)
+    if target is None:
+        kept = state.TAG_SCREENS_KEPT
+        state.set_tag_error(place, f"Nothing was tagged: more than {kept} screens went by "
+                            "while it was typed. Go back and tag again.")  # fmt: skip
+        return
+    if _write_tag(target, text, place, user, remove=False) and target != keys:
+        what = (f"{file_name(target[0])}, the image" if len(target) == 1
+                else f"the {len(target):,} samples")  # fmt: skip
+        state.set_tag_note(place, f"“{' '.join(text.split())}” went to {what} you were on when "
+                           "you started the tag.")  # fmt: skip
+
+
+def _pinned() -> None:
+    """The pin's state changed (the tag box got the focus): nothing to do until its Enter."""
+
+
+#: How soon after the screen changed a shortcut pressed before the change still counts for
+#: the screen before: a person's quickest response to what they see takes about 200 ms.
+TAG_REACTION_MS = 200
+
+# Tells the server which screen the tag box got the focus on (T, or a click), as the pin's state
+# "screen" (``state.tag_screen``), which ``state.tag_target`` reads at the box's Enter: the
+# screen shown at the labeler's last shortcut (a key or a click of a button that has one: a
+# class, a move, Undo) when the screen changed since, less than ``TAG_REACTION_MS`` ago, else
+# the screen shown now. So a digit then T in one roll tags the image the digit labeled, whether
+# T came before the next image or just after it. After any other click (a tick box, "Choose
+# all") the pin is null: what the click changes, perhaps in a run still in flight, is what the
+# labeler means to tag, so the Enter tags the box's samples of its last run, as before the pin.
+# The pin is set just before the box's text is sent (Enter, or leaving the box), not at the
+# focus: a state set starts a run, and one started while a key's run was in flight handed the
+# server the grid's tick boxes as they were before that run, which undid them. Each tag box
+# has one pin, given the box's widget key; the box's screen is the mark drawn with it
+# (``tag_editor``), timed as the page shows it. A component (``st.components.v2``): the one
+# way a page's script hands the server a value. Fixed text: no user data.
+_TAG_PIN_JS = """
+export default function (component) {
+  const { data, setStateValue } = component;
+  const tag = window.__bpsTagPin ||
+    (window.__bpsTagPin = { pins: new Map(), shown: new Map(), focused: new Map(), pressed: null });
+  tag.pins.set(data.box, setStateValue);
+  const marked = (box) => {
+    const marks = document.querySelectorAll(`[data-bps-tag-box="${box}"]`);
+    return marks.length ? marks[marks.length - 1].getAttribute("data-bps-tag-screen") : null;
+  };
+  const look = () => {  // each box's screen, and since when it is shown
+    const now = performance.now();
+    for (const box of tag.pins.keys()) {
+      const screen = marked(box), was = tag.shown.get(box);
+      if (!was || was.screen !== screen) tag.shown.set(box, { screen, since: now });
+    }
+  };
+  look();
+  if (!tag.listening) {
+    tag.listening = true;
+    new MutationObserver(look).observe(document.body, {
+      subtree: true, childList: true, attributes: true, attributeFilter: ["data-bps-tag-screen"],
+    });
+    const NAMES = { ArrowLeft: "←", ArrowRight: "→", ArrowUp: "↑", ArrowDown: "↓",
+                    Enter: "Enter", " ": "Space" };
+    const press = () => {
+      look();
+      tag.pressed = { at: performance.now(),
+                      screens: new Map([...tag.shown].map(([box, s]) => [box, s.screen])) };
+    };
+    window.addEventListener("keydown", (ev) => {  // a shortcut outside a text box
+      const t = ev.target;
+      if (!ev.isTrusted || ev.ctrlKey || ev.metaKey || ev.altKey || !(t instanceof Element) ||
+          t.closest("textarea, select, [contenteditable]") ||
+          (t instanceof HTMLInputElement && !["checkbox", "radio"].includes(t.type))) return;
+      const name = "Shortcut " + (NAMES[ev.key] || ev.key.toUpperCase());
+      if ([...document.querySelectorAll("button:not([disabled]) kbd[aria-label]")]
+          .some((k) => k.getAttribute("aria-label") === name)) press();
+    }, true);
+    window.addEventListener("click", (ev) => {
+      if (!ev.isTrusted || !(ev.target instanceof Element)) return;
+      const b = ev.target.closest("button");
+      if (b && b.querySelector('kbd[aria-label^="Shortcut "]')) press();
+      else tag.pressed = null;
+    }, true);
+    const boxOf = (t) => t instanceof Element &&
+      [...tag.pins.keys()].find((box) => t.closest(".st-key-" + box));
+    document.addEventListener("focusin", (ev) => {  // the screen the tag is for
+      const box = boxOf(ev.target);
+      if (!box) return;
+      look();
+      const now = tag.shown.get(box), p = tag.pressed, then = p ? p.screens.get(box) : null;
+      const moved = p && then !== undefined && then !== now.screen && now.since >= p.at &&
+        performance.now() - now.since < __REACTION_MS__;
+      tag.focused.set(box, moved ? then : p ? now.screen : null);
+    }, true);
+    const commit = (ev) => {  // the box's text goes to the server next: its screen first
+      const box = boxOf(ev.target);
+      if (box && ev.target.value.trim()) tag.pins.get(box)("screen", tag.focused.get(box) ?? null);
+    };
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Enter") commit(ev); }, true);
+    document.addEventListener("focusout", commit, true);
+  }
+  return () => { if (tag.pins.get(data.box) === setStateValue) tag.pins.delete(data.box); };
+}
+""".replace("__REACTION_MS__", str(TAG_REACTION_MS))
+_tag_pin = st.components.v2.component("bps_tag_pin", js=_TAG_PIN_JS)
 
 
 # The T key focuses the last tag box on screen (the dialog's, when one is open), unless the
-# user is typing somewhere. Fixed text: no user data.
+# user is typing somewhere. A tick box or radio button is no place to type: it keeps the focus
+# after a click, and T right after unticking a grid tile did nothing. Fixed text: no user data.
 _TAG_KEY = """<script>
 (() => {
   if (window.__bpsTagKey) return;
@@ -965,7 +1095,10 @@ _TAG_KEY = """<script>
   document.addEventListener("keydown", (ev) => {
     if ((ev.key !== "t" && ev.key !== "T") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    const box = t instanceof HTMLInputElement && ["checkbox", "radio"].includes(t.type);
+    if (t && !box && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) {
+      return;
+    }
     const boxes = document.querySelectorAll('input[aria-label="Add a tag"]');
     if (!boxes.length) return;
     ev.preventDefault();

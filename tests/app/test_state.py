@@ -79,3 +79,32 @@ def test_user_name_box__every_run_sends_the_box_its_value(name: str) -> None:
         box = app.sidebar.text_input(key=state.USER_NAME_INPUT)
         assert (box.value, box.proto.value, box.proto.set_value) == (name, name, True)
     assert not app.exception
+
+
+def _tag_target_app() -> None:
+    import streamlit as st
+
+    from bps_app import state
+
+    st.session_state.screens = [state.tag_screen("queue", k) for k in st.session_state.drawn]
+    st.session_state.got = state.tag_target("queue", ["shown now"])
+
+
+def test_tag_target__the_pinned_screen_else_the_box_samples_none_once_forgotten() -> None:
+    app = AppTest.from_function(_tag_target_app)
+    app.session_state.drawn = [["a"], ["b", "c"]]
+    app.run()
+    assert app.session_state.got == ["shown now"]  # nothing pinned: no browser
+    first, second = app.session_state.screens
+    assert first != second
+    app.session_state[state.tag_pin_key("queue")] = {"screen": first}
+    app.session_state.drawn = [["b", "c"]]  # the box is drawn again, for b and c
+    app.run()
+    assert app.session_state.got == ["a"]  # the screen the box got the focus on
+    app.session_state[state.tag_pin_key("queue")] = {"screen": None}
+    app.run()
+    assert app.session_state.got == ["shown now"]  # focused where no screen was marked
+    app.session_state[state.tag_pin_key("queue")] = {"screen": first}
+    app.session_state.drawn = [[f"s{i}"] for i in range(state.TAG_SCREENS_KEPT)]
+    app.run()
+    assert app.session_state.got is None  # too many screens since: tag nothing, say so
