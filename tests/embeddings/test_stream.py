@@ -47,7 +47,8 @@ def test_stream_embeddings__same_vectors_as_the_cached_path(
     cached = embed_with_model(model, np.asarray(cache.images), batch_size=40)
     assert streamed.keys == cache.keys
     assert set(streamed.bad) == {keys[30]} == set(cache.bad)
-    assert np.array_equal(streamed.vectors, cached)
+    # to float rounding: see test_compute__checkpoint_embeds_without_writing_a_cache
+    np.testing.assert_allclose(streamed.vectors, cached, atol=1e-3)
     assert set(streamed.stats) == set(cache.stats)
 
 
