@@ -453,13 +453,6 @@ class SelectAL:
         self.seed, self.delta, self.folds, self.strict, self.reps = seed, delta, folds, strict, reps
         self.oracle: Callable[[Pool], np.ndarray] | None = None
 
-    def _warm(self) -> Strategy:
-        from bps_core.selection.adaptive import ErrorAdaptive
-        from bps_core.selection.registry import ERROR_ADAPTIVE
-
-        low, high, floor = ERROR_ADAPTIVE
-        return ErrorAdaptive(low, high, floor, self.seed, "badge")
-
     def regime(self, pool: Pool) -> str:
         """``low`` or ``high`` (``high`` where the test cannot run: too few labels per class)."""
         from sklearn.linear_model import LogisticRegression
@@ -508,26 +501,13 @@ class SelectAL:
     def select(self, pool: Pool, budget: int) -> np.ndarray:
         from bps_core.selection.strategies import TypiClust
 
-        if pool.probabilities is None:  # no model yet: what ``default`` does
-            return ColdThenAdaptive(self.seed, _few50).select(pool, budget)
-        regime = self.regime(pool)
-        SelectAL.CHOICES.append((int(pool.labeled.sum()), regime))
-        if regime == "low":
-            return TypiClust(random_state=self.seed).select(pool, budget)
-        return self._warm().select(pool, budget)
-
-
-def _few50(seed: int) -> Strategy:
-    """TypiClust while fewer than 50 samples are labeled, then random (``default``'s start)."""
-    from bps_core.selection.strategies import TypiClust
-
-    class _Few:
-        def select(self, pool: Pool, budget: int) -> np.ndarray:
-            if int(pool.labeled.sum()) < 50:
-                return TypiClust(random_state=seed).select(pool, budget)
-            return make_strategy("random", random_state=seed).select(pool, budget)
-
-    return _Few()
+        if pool.probabilities is not None:
+            regime = self.regime(pool)
+            SelectAL.CHOICES.append((int(pool.labeled.sum()), regime))
+            if regime == "low":
+                return TypiClust(random_state=self.seed).select(pool, budget)
+        # no model yet, or the high-budget regime: ``error_adaptive`` (``c_typ50``'s picks)
+        return FIFTH["c_typ50"](self.seed).select(pool, budget)
 
 
 #: Seventh round (session 23): per-round choices that read the labels so far.

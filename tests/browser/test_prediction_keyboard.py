@@ -25,15 +25,9 @@ def _rita(project: Project) -> dict[str, str]:
     return dict(zip(mine.key, mine.label, strict=True))
 
 
-def test_prediction_keys__a_accepts_digit_corrects_s_skips_z_undoes_enter_accepts(
-    tiny_project: Project, page, serve
-) -> None:
-    train_with_flips(tiny_project)  # classes Fe (digit 1) and X-ray (digit 2)
-    order = verbs.prediction_queue(tiny_project, verbs.PredictionQueueSettings("Fe")).keys
-    n = len(order)
-    assert n >= 4
-    server = serve(tiny_project.folder)
-    sign_in_and_open(page, server.url, "rita", "Label queue")
+def _start_walk(page, url: str, n: int):  # type: ignore[no-untyped-def]
+    """Rita opens the queue's walk of the samples predicted Fe and starts it; its progress."""
+    sign_in_and_open(page, url, "rita", "Label queue")
     wait_idle(page)
     option = page.get_by_role("option", name=prediction_mode.ORIGIN_PREDICTED + "Fe")
     for _ in range(3):  # a rerun landing as the list opens closes it again (seen in CI)
@@ -49,6 +43,17 @@ def test_prediction_keys__a_accepts_digit_corrects_s_skips_z_undoes_enter_accept
     page.get_by_role("button", name="Start").click()
     progress = page.get_by_text(re.compile(r"predictions · "))
     expect(progress).to_contain_text(f"image 1 of {n}", timeout=30_000)
+    return progress
+
+
+def test_prediction_keys__a_accepts_digit_corrects_s_skips_z_undoes_enter_accepts(
+    tiny_project: Project, page, serve
+) -> None:
+    train_with_flips(tiny_project)  # classes Fe (digit 1) and X-ray (digit 2)
+    order = verbs.prediction_queue(tiny_project, verbs.PredictionQueueSettings("Fe")).keys
+    n = len(order)
+    assert n >= 4
+    progress = _start_walk(page, serve(tiny_project.folder).url, n)
     # key -> (the image shown after it, rita's labels after it)
     steps = [
         ("a", 2, {order[0]: "Fe"}),
@@ -83,23 +88,7 @@ def test_prediction_keys__a_fast_burst_decides_each_shown_sample_once_in_order(
     n = len(order)
     with Project.open(tiny_project.folder) as p:
         before = len(p.label_events())
-    server = serve(tiny_project.folder)
-    sign_in_and_open(page, server.url, "rita", "Label queue")
-    wait_idle(page)
-    option = page.get_by_role("option", name=prediction_mode.ORIGIN_PREDICTED + "Fe")
-    for _ in range(3):  # a rerun landing as the list opens closes it again (seen in CI)
-        page.locator('[data-testid="stSelectbox"]').first.click()
-        try:
-            option.wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeoutError:
-            page.keyboard.press("Escape")
-            wait_idle(page)
-    option.click()
-    wait_idle(page)
-    page.get_by_role("button", name="Start").click()
-    progress = page.get_by_text(re.compile(r"predictions · "))
-    expect(progress).to_contain_text(f"image 1 of {n}", timeout=30_000)
+    progress = _start_walk(page, serve(tiny_project.folder).url, n)
     wait_idle(page)
     page.locator("h1").first.click()  # focus the page, not the Start button
     for attempt in range(3):  # headless Chromium now and then drops a first key event

@@ -21,20 +21,24 @@ def _n_verdicts(project: Project) -> int:
         return sum(p.reviews.counts().by_verdict.values())
 
 
+def _start_review(page, url: str):  # type: ignore[no-untyped-def]
+    """Rita opens the queue's review of every label and starts it; its progress line."""
+    sign_in_and_open(page, url, "rita", "Label queue")
+    wait_idle(page)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=review_mode.ORIGIN_ALL).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Start").click()
+    return page.get_by_text(re.compile(r"reviewed · "))
+
+
 def test_review_keys__enter_and_a_accept_digit_fixes_x_rejects(
     tiny_project: Project, page, serve
 ) -> None:
     keys = tiny_project.samples().key.head(5).tolist()
     tiny_project.add_labels(keys, "track", user="ann", source="queue")
     tiny_project.ensure_class("debris")  # digit 2
-    server = serve(tiny_project.folder)
-    sign_in_and_open(page, server.url, "rita", "Label queue")
-    wait_idle(page)
-    page.locator('[data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name=review_mode.ORIGIN_ALL).click()
-    wait_idle(page)
-    page.get_by_role("button", name="Start").click()
-    progress = page.get_by_text(re.compile(r"reviewed · "))
+    progress = _start_review(page, serve(tiny_project.folder).url)
     expect(progress).to_have_text("0 of 5 reviewed · 5 remaining · image 1 of 5", timeout=30_000)
     # Enter first: the Start button still holds the focus and must not restart the queue.
     for i, key in enumerate(["Enter", "a", "2", "x"]):
@@ -79,14 +83,7 @@ def test_review_keys__a_fast_burst_gives_each_shown_label_one_verdict_in_order(
         tiny_project.ensure_class(name)  # digits 2 and 3
     order = list(review_queue(tiny_project, ReviewQueueSettings(), user="rita").keys)
     n = len(order)
-    server = serve(tiny_project.folder)
-    sign_in_and_open(page, server.url, "rita", "Label queue")
-    wait_idle(page)
-    page.locator('[data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name=review_mode.ORIGIN_ALL).click()
-    wait_idle(page)
-    page.get_by_role("button", name="Start").click()
-    progress = page.get_by_text(re.compile(r"reviewed · "))
+    progress = _start_review(page, serve(tiny_project.folder).url)
     expect(progress).to_contain_text(f"image 1 of {n}", timeout=30_000)
     wait_idle(page)
     page.locator("h1").first.click()  # focus the page, not the Start button

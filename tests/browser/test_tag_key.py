@@ -21,6 +21,19 @@ def _tags(project: Project) -> dict[str, list[str]]:
     return {k.split(":", 1)[1]: sorted(cur.tag[cur.key == k]) for k in set(cur.key)}
 
 
+def _press_t(page, box) -> None:  # type: ignore[no-untyped-def]
+    """Presses T until the tag box has the focus: headless Chromium now and then drops the
+    first synthetic key after a rerun, so press again only while the box is not focused."""
+    for _ in range(3):
+        page.keyboard.press("t")
+        try:
+            expect(box).to_be_focused(timeout=5_000)
+            break
+        except AssertionError:
+            wait_idle(page)
+    expect(box).to_be_focused()
+
+
 def test_queue__t_focuses_the_tag_box_and_enter_tags_the_sample(
     tiny_project: Project, page, serve
 ) -> None:
@@ -35,16 +48,7 @@ def test_queue__t_focuses_the_tag_box_and_enter_tags_the_sample(
     shown = file_name.inner_text()
     wait_idle(page)
     page.locator("h1").first.click()  # focus the page, not a text box
-    # Headless Chromium now and then drops the first synthetic key after a rerun: press again
-    # only while the box is still not focused.
-    for _ in range(3):
-        page.keyboard.press("t")
-        try:
-            expect(box).to_be_focused(timeout=5_000)
-            break
-        except AssertionError:
-            wait_idle(page)
-    expect(box).to_be_focused()
+    _press_t(page, box)
     expect(box).to_have_value("")  # the T itself is not typed into the box
     page.keyboard.type("ask expert 1")
     page.keyboard.press("Enter")
@@ -140,14 +144,7 @@ def test_grid__t_right_after_a_tick_box_and_after_a_digit_tags_the_tiles_meant(
     wait_idle(page)
     expect(tile).to_be_focused()
     box = page.get_by_role("textbox", name="Add a tag")
-    for _ in range(3):  # headless Chromium now and then drops a first key event
-        page.keyboard.press("t")
-        try:
-            expect(box).to_be_focused(timeout=5_000)
-            break
-        except AssertionError:
-            wait_idle(page)
-    expect(box).to_be_focused()
+    _press_t(page, box)
     page.keyboard.type("unsure 1")
     page.keyboard.press("Enter")
     chosen = sorted(queue[i] for i in (0, 2, 3, 4, 5))
